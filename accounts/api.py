@@ -1,0 +1,149 @@
+"""REST API for regions, agencies and users; thin, scoped, calling services for every write."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from . import selectors, serializers, services
+from .api_permissions import ScopedQuerysetMixin
+from .models import Agency, Region, User
+from .roles import Action
+from .scope import scope_of
+
+
+class RegionFilter(django_filters.FilterSet):
+    parent = django_filters.CharFilter(field_name="parent__code")
+    name = django_filters.CharFilter(lookup_expr="contains")
+
+    class Meta:
+        model = Region
+        fields = ["level", "parent", "name"]
+
+
+class RegionViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
+    """Regions in the caller's subtree. Look one up by its 12-digit code."""
+
+    queryset = Region.objects.select_related("parent").order_by("code")
+    serializer_class = serializers.RegionSerializer
+    lookup_field = "code"
+    filterset_class = RegionFilter
+    ordering_fields = ["code", "name"]
+    required_actions = {"list": Action.REGION_VIEW, "retrieve": Action.REGION_VIEW, "history": Action.AUDIT_VIEW}
+
+    @extend_schema(responses=serializers.HistoryEventSerializer(many=True))
+    @action(detail=True)
+    def history(self, request: Request, code: str | None = None) -> Response:
+        region = self.get_object()
+        return Response(serializers.HistoryEventSerializer(selectors.history_of(obj=region), many=True).data)
+
+
+class LoginThrottle(AnonRateThrottle):
+    scope = "login"
+
+
+class AgencyViewSet(ScopedQuerysetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Agency.objects.select_related("region").order_by("region__code", "name")
+    serializer_class = serializers.AgencySerializer
+    filterset_fields = ["kind", "is_active"]
+    ordering_fields = ["name"]
+    required_actions = {
+        "list": Action.AGENCY_VIEW,
+        "retrieve": Action.AGENCY_VIEW,
+        "create": Action.AGENCY_MANAGE,
+        "history": Action.AUDIT_VIEW,
+    }
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        return serializers.AgencyWriteSerializer if self.action == "create" else serializers.AgencySerializer
+
+    @extend_schema(request=serializers.AgencyWriteSerializer, responses={201: serializers.AgencySerializer})
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        payload = serializers.AgencyWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        scope = scope_of(request)
+        region = selectors.region_detail(scope=scope, code=services.normalise_region_code(
+            payload.validated_data["region_code"]))
+        agency = services.agency_create(
+            name=payload.validated_data["name"], kind=payload.validated_data["kind"], region=region, scope=scope
+        )
+        return Response(serializers.AgencySerializer(agency).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=serializers.HistoryEventSerializer(many=True))
+    @action(detail=True)
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        return Response(serializers.HistoryEventSerializer(selectors.history_of(obj=self.get_object()), many=True).data)
+
+
+class UserViewSet(ScopedQuerysetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = User.objects.select_related("agency__region").order_by("username")
+    serializer_class = serializers.UserSerializer
+    filterset_fields = ["role", "agency", "is_active"]
+    required_actions = {
+        "list": Action.USER_VIEW,
+        "retrieve": Action.USER_VIEW,
+        "create": Action.USER_MANAGE,
+        "history": Action.AUDIT_VIEW,
+    }
+
+    @extend_schema(request=serializers.UserCreateSerializer, responses={201: serializers.UserSerializer})
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        payload = serializers.UserCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        scope = scope_of(request)
+        data = payload.validated_data
+        agency = selectors.agency_detail(scope=scope, pk=data["agency"])
+        user = services.user_create(
+            username=data["username"], password=data["password"], full_name=data["full_name"],
+            agency=agency, role=data["role"], scope=scope,
+        )
+        return Response(serializers.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=serializers.HistoryEventSerializer(many=True))
+    @action(detail=True)
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        return Response(serializers.HistoryEventSerializer(selectors.history_of(obj=self.get_object()), many=True).data)
+
+
+class MeView(APIView):
+    """Who the caller is, where, and what their role may do."""
+
+    required_action = Action.PORTAL_USE
+
+    @extend_schema(responses=serializers.MeSerializer)
+    def get(self, request: Request) -> Response:
+        scope = scope_of(request)
+        user = request.user
+        return Response(
+            serializers.MeSerializer(
+                {
+                    "username": user.username,
+                    "full_name": user.full_name,
+                    "role": user.role,
+                    "agency": user.agency.name if user.agency else None,
+                    "region_code": scope.region_code,
+                    "actions": sorted(scope.actions),
+                }
+            ).data
+        )
+
+
+class TokenLoginView(ObtainAuthToken):
+    """Exchange a username and password for an API token (throttled, locked after repeated failures)."""
+
+    access_public = True
+    throttle_classes = [LoginThrottle]
+
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
+        serializer = self.serializer_class(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})

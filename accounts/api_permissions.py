@@ -1,0 +1,40 @@
+"""DRF's side of the scope: the default permission class of every API view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from .scope import scope_of
+
+
+def action_required_by(view: Any) -> str | None:
+    per_action = getattr(view, "required_actions", None)
+    if per_action is not None:
+        return per_action.get(getattr(view, "action", None) or "", per_action.get("*"))
+    return getattr(view, "required_action", None)
+
+
+class ScopedActionPermission(BasePermission):
+    """Allow only signed-in users whose role holds the view's action; undeclared views are closed."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if getattr(view, "access_public", False):
+            return True
+        if not (request.user and request.user.is_authenticated):
+            return False
+        action = action_required_by(view)
+        if not action:
+            return False
+        scope = scope_of(request)
+        request.scope = scope
+        return scope.allows(action)
+
+
+class ScopedQuerysetMixin:
+    """ViewSets: the queryset is always filtered to the caller's region subtree."""
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return scope_of(self.request).filter(super().get_queryset())  # type: ignore[misc]

@@ -1,0 +1,81 @@
+"""Health of the database, Redis, the Celery workers and beat."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+HEARTBEAT_KEY = "portal:beat-heartbeat"
+BEAT_STALE_AFTER_S = 120
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def record_heartbeat(at: float) -> None:
+    _redis().set(HEARTBEAT_KEY, str(at), ex=3600)
+
+
+def check_database() -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            cursor.execute("SHOW server_version")
+            version = cursor.fetchone()[0]
+    except Exception as error:  # noqa: BLE001 - a health check reports, never raises
+        return {"ok": False, "error": type(error).__name__}
+    return {"ok": True, "version": version, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def check_redis() -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        client = _redis()
+        client.ping()
+        version = client.info("server").get("redis_version")
+    except Exception as error:  # noqa: BLE001
+        return {"ok": False, "error": type(error).__name__}
+    return {"ok": True, "version": version, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def check_workers(timeout: float = 1.0) -> dict[str, Any]:
+    from config.celery import app
+
+    try:
+        replies = app.control.ping(timeout=timeout) or []
+    except Exception as error:  # noqa: BLE001
+        return {"ok": False, "count": 0, "error": type(error).__name__}
+    names = sorted(name for reply in replies for name in reply)
+    return {"ok": bool(names), "count": len(names), "names": names}
+
+
+def check_beat() -> dict[str, Any]:
+    try:
+        raw = _redis().get(HEARTBEAT_KEY)
+    except Exception as error:  # noqa: BLE001
+        return {"ok": False, "error": type(error).__name__}
+    if raw is None:
+        return {"ok": False, "last_seconds_ago": None}
+    age = time.time() - float(raw)
+    return {"ok": age < BEAT_STALE_AFTER_S, "last_seconds_ago": round(age, 1)}
+
+
+def report() -> dict[str, Any]:
+    checks = {
+        "database": check_database(),
+        "redis": check_redis(),
+        "workers": check_workers(),
+        "beat": check_beat(),
+    }
+    # The portal serves pages when the database and Redis answer; workers and beat are reported.
+    status = "ok" if all(checks[name]["ok"] for name in checks) else (
+        "degraded" if checks["database"]["ok"] and checks["redis"]["ok"] else "down"
+    )
+    return {"status": status, "checks": checks}

@@ -1,0 +1,143 @@
+"""Regions (national division codes), agencies and users, with their invariants in the database."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .audit import tracked
+from .roles import AgencyKind, Role
+
+
+class RegionLevel(models.IntegerChoices):
+    PROVINCE = 1, _("Province")
+    CITY = 2, _("City")
+    COUNTY = 3, _("County")
+    TOWNSHIP = 4, _("Township")
+    VILLAGE = 5, _("Village")
+
+
+# Significant digits of the 12-digit statistical code at each level: a region's subtree is
+# exactly the set of codes that start with its prefix.
+PREFIX_LENGTH: dict[int, int] = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
+# The shape of a code at each level: its own part non-zero, everything after it zero.
+CODE_PATTERN: dict[int, str] = {
+    1: r"^([1-9][0-9]|[0-9][1-9])0{10}$",
+    2: r"^[0-9]{2}([1-9][0-9]|[0-9][1-9])0{8}$",
+    3: r"^[0-9]{4}([1-9][0-9]|[0-9][1-9])0{6}$",
+    4: r"^[0-9]{6}([1-9][0-9]{2}|[0-9][1-9][0-9]|[0-9]{2}[1-9])0{3}$",
+    5: r"^[0-9]{9}([1-9][0-9]{2}|[0-9][1-9][0-9]|[0-9]{2}[1-9])$",
+}
+# Codes are compared byte-wise so that prefix searches (LIKE 'prefix%') use the btree index.
+CODE_COLLATION = "C"
+
+
+def region_prefix(code: str, level: int) -> str:
+    return code[: PREFIX_LENGTH[level]]
+
+
+@tracked()
+class Region(models.Model):
+    """A division: province, city, county (GB/T 2260), township and village (statistical codes)."""
+
+    scope_region_lookup = "code"
+
+    code = models.CharField(_("code"), max_length=12, unique=True, db_collation=CODE_COLLATION)
+    name = models.CharField(_("name"), max_length=100)
+    level = models.PositiveSmallIntegerField(_("level"), choices=RegionLevel.choices)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children", verbose_name=_("parent")
+    )
+
+    class Meta:
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                name="region_code_matches_level",
+                condition=Q(level=1, code__regex=CODE_PATTERN[1])
+                | Q(level=2, code__regex=CODE_PATTERN[2])
+                | Q(level=3, code__regex=CODE_PATTERN[3])
+                | Q(level=4, code__regex=CODE_PATTERN[4])
+                | Q(level=5, code__regex=CODE_PATTERN[5]),
+            ),
+            models.CheckConstraint(
+                name="region_only_provinces_have_no_parent",
+                condition=Q(level=1, parent__isnull=True) | Q(level__gt=1, parent__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.national_code}）"
+
+    @property
+    def prefix(self) -> str:
+        return region_prefix(self.code, self.level)
+
+    @property
+    def national_code(self) -> str:
+        """6 digits down to county (GB/T 2260), 9 for a township, 12 for a village."""
+        return self.code[:6] if self.level <= RegionLevel.COUNTY else self.prefix
+
+
+@tracked()
+class Agency(models.Model):
+    """An organisation in a region: a bureau's office, a village committee, a school, a roster source."""
+
+    scope_region_lookup = "region__code"
+
+    name = models.CharField(_("name"), max_length=150)
+    kind = models.CharField(_("kind"), max_length=32, choices=AgencyKind.choices)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="agencies", verbose_name=_("region"))
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("agency")
+        verbose_name_plural = _("agencies")
+        ordering = ["region__code", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "name"], name="agency_name_unique_in_region"),
+            models.CheckConstraint(name="agency_kind_known", condition=Q(kind__in=AgencyKind.values)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PortalUserManager(UserManager):
+    pass
+
+
+@tracked(exclude=["password", "last_login"])
+class User(AbstractUser):
+    """A person who signs in: belongs to one agency, holds one role."""
+
+    scope_region_lookup = "agency__region__code"
+
+    full_name = models.CharField(_("full name"), max_length=60, blank=True)
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="users", verbose_name=_("agency")
+    )
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices, null=True, blank=True)
+
+    objects = PortalUserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        ordering = ["username"]
+        constraints = [
+            # Every working user has an agency and a role; only a technical superuser has neither.
+            models.CheckConstraint(
+                name="user_has_agency_and_role_unless_superuser",
+                condition=Q(agency__isnull=False, role__isnull=False)
+                | Q(agency__isnull=True, role__isnull=True, is_superuser=True),
+            ),
+            models.CheckConstraint(name="user_role_known", condition=Q(role__isnull=True) | Q(role__in=Role.values)),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.username

@@ -1,0 +1,50 @@
+"""The menu: each entry names the action it needs, so every role sees exactly its own work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from .roles import Action
+from .scope import Scope
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    section: str | Promise
+    label: str | Promise
+    url_name: str
+    action: str
+
+
+ENTRIES: list[NavEntry] = [
+    NavEntry(_("Work"), _("Home"), "home", Action.PORTAL_USE),
+    NavEntry(_("Organisation"), _("Regions"), "accounts:region-root", Action.REGION_VIEW),
+    NavEntry(_("Organisation"), _("Agencies"), "accounts:agency-list", Action.AGENCY_VIEW),
+    NavEntry(_("Organisation"), _("Users"), "accounts:user-list", Action.USER_VIEW),
+    NavEntry(_("System"), _("System health"), "system-status", Action.SYSTEM_MONITOR),
+    NavEntry(_("System"), _("API documentation"), "api-docs", Action.PORTAL_USE),
+]
+
+
+def register(entry: NavEntry) -> None:
+    """Feature apps add their pages here from AppConfig.ready()."""
+    if entry not in ENTRIES:
+        ENTRIES.append(entry)
+
+
+def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
+    sections: dict[str, list[dict[str, object]]] = {}
+    for entry in ENTRIES:
+        if not scope.allows(entry.action):
+            continue
+        try:
+            url = reverse(entry.url_name)
+        except NoReverseMatch:
+            continue
+        active = current_path == url or (url != "/" and current_path.startswith(url))
+        sections.setdefault(str(entry.section), []).append({"label": entry.label, "url": url, "active": active})
+    return [{"title": title, "items": items} for title, items in sections.items()]

@@ -1,0 +1,93 @@
+"""Roles, agency kinds and the actions each role may perform: the one table of who may do what."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    VILLAGE_CLERK = "village_clerk", _("Village clerk")
+    SCHOOL_CLERK = "school_clerk", _("School clerk")
+    INSURANCE_STAFF = "insurance_staff", _("Insurance staff")
+    TAX_STAFF = "tax_staff", _("Tax staff")
+    FINANCE_STAFF = "finance_staff", _("Finance staff")
+    ADMINISTRATOR = "administrator", _("Administrator")
+
+
+class AgencyKind(models.TextChoices):
+    INSURANCE_AGENCY = "insurance_agency", _("Medical insurance agency")
+    TAX_BUREAU = "tax_bureau", _("Tax bureau")
+    FINANCE_BUREAU = "finance_bureau", _("Finance bureau")
+    VILLAGE_COMMITTEE = "village_committee", _("Village or community committee")
+    SCHOOL = "school", _("School")
+    CIVIL_AFFAIRS = "civil_affairs", _("Civil affairs bureau")
+    DISABLED_FEDERATION = "disabled_federation", _("Disabled persons' federation")
+    RURAL_REVITALISATION = "rural_revitalisation", _("Rural revitalisation bureau")
+
+
+class Bureau(models.TextChoices):
+    """The separate organisations that talk only over the sharing platform."""
+
+    INSURANCE = "insurance", _("Medical insurance bureau")
+    TAX = "tax", _("Tax bureau")
+    FINANCE = "finance", _("Finance bureau")
+
+
+# Which agency kinds a role's user may belong to.
+ROLE_AGENCY_KINDS: dict[str, frozenset[str]] = {
+    Role.VILLAGE_CLERK: frozenset({AgencyKind.VILLAGE_COMMITTEE}),
+    Role.SCHOOL_CLERK: frozenset({AgencyKind.SCHOOL}),
+    Role.INSURANCE_STAFF: frozenset({AgencyKind.INSURANCE_AGENCY}),
+    Role.TAX_STAFF: frozenset({AgencyKind.TAX_BUREAU}),
+    Role.FINANCE_STAFF: frozenset({AgencyKind.FINANCE_BUREAU}),
+    Role.ADMINISTRATOR: frozenset({AgencyKind.INSURANCE_AGENCY}),
+}
+
+# Which bureau a role works for (None: outside the three bureaus, e.g. a village committee).
+ROLE_BUREAU: dict[str, str | None] = {
+    Role.VILLAGE_CLERK: Bureau.INSURANCE,
+    Role.SCHOOL_CLERK: Bureau.INSURANCE,
+    Role.INSURANCE_STAFF: Bureau.INSURANCE,
+    Role.TAX_STAFF: Bureau.TAX,
+    Role.FINANCE_STAFF: Bureau.FINANCE,
+    Role.ADMINISTRATOR: Bureau.INSURANCE,
+}
+
+
+class Action(models.TextChoices):
+    """Everything a user may be allowed to do. Views, APIs, admin, exports and tasks name one."""
+
+    PORTAL_USE = "portal.use", _("Use the portal")
+    REGION_VIEW = "region.view", _("View regions")
+    REGION_MANAGE = "region.manage", _("Manage regions")
+    AGENCY_VIEW = "agency.view", _("View agencies")
+    AGENCY_MANAGE = "agency.manage", _("Manage agencies")
+    USER_VIEW = "user.view", _("View users")
+    USER_MANAGE = "user.manage", _("Manage users")
+    AUDIT_VIEW = "audit.view", _("View the audit trail")
+    SYSTEM_MONITOR = "system.monitor", _("Monitor the system")
+
+
+_EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
+
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    Role.VILLAGE_CLERK: _EVERYONE,
+    Role.SCHOOL_CLERK: _EVERYONE,
+    Role.INSURANCE_STAFF: _EVERYONE | {Action.USER_VIEW, Action.AUDIT_VIEW},
+    Role.TAX_STAFF: _EVERYONE,
+    Role.FINANCE_STAFF: _EVERYONE,
+    Role.ADMINISTRATOR: _EVERYONE
+    | {
+        Action.REGION_MANAGE,
+        Action.AGENCY_MANAGE,
+        Action.USER_VIEW,
+        Action.USER_MANAGE,
+        Action.AUDIT_VIEW,
+        Action.SYSTEM_MONITOR,
+    },
+}
+
+
+def actions_for(role: str | None) -> frozenset[str]:
+    return ROLE_ACTIONS.get(role or "", frozenset())

@@ -1,0 +1,90 @@
+"""Reads of regions, agencies, users and their history, always through a scope."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from .models import Agency, Region, User
+from .scope import Scope
+
+
+def region_list(*, scope: Scope, level: int | None = None, parent_code: str | None = None) -> QuerySet[Region]:
+    queryset = scope.filter(Region.objects.select_related("parent"))
+    if level is not None:
+        queryset = queryset.filter(level=level)
+    if parent_code is not None:
+        queryset = queryset.filter(parent__code=parent_code)
+    return queryset.order_by("code")
+
+
+def region_root(*, scope: Scope) -> Region | None:
+    """The top of what the user sees: their agency's region."""
+    if scope.region_code is None:
+        return Region.objects.filter(parent__isnull=True).order_by("code").first() if scope.unrestricted else None
+    return Region.objects.filter(code=scope.region_code).first()
+
+
+def region_detail(*, scope: Scope, code: str) -> Region:
+    return scope.get_object_or_404(Region.objects.select_related("parent"), code=code)
+
+
+def region_children(*, scope: Scope, region: Region) -> QuerySet[Region]:
+    return scope.filter(region.children.all()).annotate(child_count=Count("children")).order_by("code")
+
+
+def region_ancestors(*, region: Region) -> list[Region]:
+    chain: list[Region] = []
+    current = region.parent
+    while current is not None:
+        chain.append(current)
+        current = current.parent
+    return list(reversed(chain))
+
+
+def agency_list(*, scope: Scope, kind: str | None = None, region_code: str | None = None) -> QuerySet[Agency]:
+    queryset = scope.filter(Agency.objects.select_related("region"))
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if region_code:
+        queryset = queryset.filter(region__code__startswith=region_code.rstrip("0") or region_code)
+    return queryset.annotate(user_count=Count("users"))
+
+
+def agency_detail(*, scope: Scope, pk: int) -> Agency:
+    return scope.get_object_or_404(Agency.objects.select_related("region"), pk=pk)
+
+
+def user_list(*, scope: Scope) -> QuerySet[User]:
+    return scope.filter(User.objects.select_related("agency__region")).order_by("username")
+
+
+def user_detail(*, scope: Scope, pk: int) -> User:
+    return scope.get_object_or_404(User.objects.select_related("agency__region"), pk=pk)
+
+
+def history_of(*, obj: object, limit: int = 100) -> list[dict[str, object]]:
+    """The audit trail of one record (the caller has already checked it may see the record)."""
+    import pghistory.models
+
+    events = (
+        pghistory.models.Events.objects.tracks(obj)
+        .select_related("pgh_context")
+        .order_by("-pgh_created_at")[:limit]
+    )
+    user_ids = {event.pgh_context.metadata.get("user") for event in events if event.pgh_context}
+    names = {user.pk: str(user) for user in User.objects.filter(pk__in=[pk for pk in user_ids if pk])}
+    rows = []
+    for event in events:
+        metadata = event.pgh_context.metadata if event.pgh_context else {}
+        rows.append(
+            {
+                "at": event.pgh_created_at,
+                "label": event.pgh_label,
+                "user": names.get(metadata.get("user"), ""),
+                "url": metadata.get("url", ""),
+                "source": metadata.get("source", ""),
+                "diff": event.pgh_diff or {},
+                "data": event.pgh_data,
+            }
+        )
+    return rows

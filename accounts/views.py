@@ -1,0 +1,186 @@
+"""Pages: sign-in, the home page of each role, regions, agencies, users, system status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.generic import TemplateView
+
+from . import health, selectors
+from .access import ScopedViewMixin, public_view
+from .models import RegionLevel
+from .navigation import ENTRIES
+from .roles import Action, AgencyKind, Role
+
+
+class LoginView(auth_views.LoginView):
+    access_public = True
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    access_public = True
+
+
+class HomeView(ScopedViewMixin, TemplateView):
+    """Each role's home: what it is responsible for, where, and its own recent changes."""
+
+    required_action = Action.PORTAL_USE
+    template_name = "accounts/home.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        scope = self.scope
+        root = selectors.region_root(scope=scope)
+        work = [entry for entry in ENTRIES if entry.url_name != "home" and scope.allows(entry.action)]
+        context.update(
+            role_label=Role(scope.role).label if scope.role else "",
+            root=root,
+            ancestors=selectors.region_ancestors(region=root) if root else [],
+            region_counts=_region_counts(scope),
+            agency_count=selectors.agency_list(scope=scope).count(),
+            user_count=selectors.user_list(scope=scope).count() if scope.allows(Action.USER_VIEW) else None,
+            work=work,
+            recent=_recent_changes_by(self.request.user.pk),
+        )
+        return context
+
+
+def _region_counts(scope) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    from django.db.models import Count
+
+    counts = dict(
+        selectors.region_list(scope=scope).order_by().values_list("level").annotate(n=Count("id")).values_list(
+            "level", "n"
+        )
+    )
+    return [{"label": RegionLevel(level).label, "count": counts[level]} for level in sorted(counts)]
+
+
+def _recent_changes_by(user_id: int, limit: int = 10) -> list[dict[str, object]]:
+    import pghistory.models
+
+    events = (
+        pghistory.models.Events.objects.filter(pgh_context__metadata__user=user_id)
+        .order_by("-pgh_created_at")[:limit]
+    )
+    return [{"at": event.pgh_created_at, "label": event.pgh_label, "model": event.pgh_model} for event in events]
+
+
+class RegionView(ScopedViewMixin, TemplateView):
+    """A region with its children, agencies and history; the root is the user's own region."""
+
+    required_action = Action.REGION_VIEW
+    template_name = "accounts/region_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        code = kwargs.get("code")
+        region = (
+            selectors.region_detail(scope=self.scope, code=code)
+            if code
+            else selectors.region_root(scope=self.scope)
+        )
+        if region is None:
+            from django.http import Http404
+
+            raise Http404
+        ancestors = [a for a in selectors.region_ancestors(region=region) if self.scope.covers_region_code(a.code)]
+        context.update(
+            region=region,
+            ancestors=ancestors,
+            children=selectors.region_children(scope=self.scope, region=region),
+            agencies=selectors.agency_list(scope=self.scope).filter(region=region),
+            history=selectors.history_of(obj=region) if self.scope.allows(Action.AUDIT_VIEW) else None,
+        )
+        return context
+
+
+class AgencyListView(ScopedViewMixin, TemplateView):
+    required_action = Action.AGENCY_VIEW
+    template_name = "accounts/agency_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        kind = self.request.GET.get("kind") or None
+        agencies = selectors.agency_list(scope=self.scope, kind=kind).order_by("region__code", "kind", "name")
+        page = Paginator(agencies, 50).get_page(self.request.GET.get("page"))
+        context.update(page=page, kinds=AgencyKind.choices, kind=kind)
+        return context
+
+
+class AgencyDetailView(ScopedViewMixin, TemplateView):
+    required_action = Action.AGENCY_VIEW
+    template_name = "accounts/agency_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        agency = selectors.agency_detail(scope=self.scope, pk=kwargs["pk"])
+        context.update(
+            agency=agency,
+            users=selectors.user_list(scope=self.scope).filter(agency=agency)
+            if self.scope.allows(Action.USER_VIEW)
+            else None,
+            history=selectors.history_of(obj=agency) if self.scope.allows(Action.AUDIT_VIEW) else None,
+        )
+        return context
+
+
+class UserListView(ScopedViewMixin, TemplateView):
+    required_action = Action.USER_VIEW
+    template_name = "accounts/user_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        role = self.request.GET.get("role") or None
+        users = selectors.user_list(scope=self.scope)
+        if role:
+            users = users.filter(role=role)
+        context.update(page=Paginator(users, 50).get_page(self.request.GET.get("page")), roles=Role.choices, role=role)
+        return context
+
+
+class UserDetailView(ScopedViewMixin, TemplateView):
+    required_action = Action.USER_VIEW
+    template_name = "accounts/user_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        shown = selectors.user_detail(scope=self.scope, pk=kwargs["pk"])
+        context.update(
+            shown=shown,
+            history=selectors.history_of(obj=shown) if self.scope.allows(Action.AUDIT_VIEW) else None,
+        )
+        return context
+
+
+class SystemStatusView(ScopedViewMixin, TemplateView):
+    required_action = Action.SYSTEM_MONITOR
+    template_name = "accounts/system_status.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["health"] = health.report()
+        return context
+
+
+@public_view
+@never_cache
+def health_endpoint(request: HttpRequest) -> JsonResponse:
+    """For load balancers and operators: 200 when the database and Redis answer, 503 otherwise."""
+    result = health.report()
+    return JsonResponse(result, status=503 if result["status"] == "down" else 200)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)

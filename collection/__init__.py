@@ -1,0 +1,1 @@
+"""Tax bureau: due items, payments, receipts and deposit records."""

@@ -1,0 +1,56 @@
+"""Every URL of the portal. Each view declares its action or is explicitly public (see accounts.access)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from django.views.i18n import set_language
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from accounts import api as accounts_api
+from accounts import views as accounts_views
+from accounts.access import public_view
+from accounts.roles import Action
+
+admin.site.site_header = _("Resident medical insurance portal · administration")
+admin.site.site_title = _("Portal administration")
+admin.site.index_title = _("Administration")
+
+
+class SchemaView(SpectacularAPIView):
+    required_action = Action.PORTAL_USE
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    required_action = Action.PORTAL_USE
+
+
+class ApiRootRouter(DefaultRouter):
+    include_root_view = False
+
+
+router = ApiRootRouter()
+router.register("regions", accounts_api.RegionViewSet, basename="region")
+router.register("agencies", accounts_api.AgencyViewSet, basename="agency")
+router.register("users", accounts_api.UserViewSet, basename="user")
+
+api_patterns = [
+    path("", include(router.urls)),
+    path("me/", accounts_api.MeView.as_view(), name="me"),
+    path("auth/token/", accounts_api.TokenLoginView.as_view(), name="token-login"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", accounts_views.HomeView.as_view(), name="home"),
+    path("", include("accounts.urls")),
+    path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
+    path("health/", accounts_views.health_endpoint, name="health"),
+    path("i18n/setlang/", public_view(set_language), name="set_language"),
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "accounts.views.permission_denied"
+handler404 = "accounts.views.page_not_found"

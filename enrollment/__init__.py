@@ -1,0 +1,1 @@
+"""Medical insurance bureau: households, persons, enrollments, assessments."""

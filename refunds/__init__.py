@@ -1,0 +1,1 @@
+"""Medical insurance bureau with finance: back-payments, refunds and fund-usage plans."""

@@ -1,0 +1,1 @@
+"""The information-sharing platform: the only way one bureau tells another anything."""

@@ -1,0 +1,1 @@
+"""Medical insurance bureau: subsidy categories, tags and roster imports."""
