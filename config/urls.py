@@ -1,8 +1,10 @@
 """Every URL of the portal. Each view declares its action or is explicitly public (see accounts.access)."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from django.views.generic import RedirectView
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
@@ -47,6 +49,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
     path("health/", accounts_views.health_endpoint, name="health"),
+    path("favicon.ico", public_view(RedirectView.as_view(url=static("img/favicon.svg"))), name="favicon"),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
