@@ -46,7 +46,7 @@ def check_redis() -> dict[str, Any]:
 
 
 def check_workers(timeout: float = 1.0) -> dict[str, Any]:
-    from config.celery import app
+    from celery import current_app as app
 
     try:
         replies = app.control.ping(timeout=timeout) or []

@@ -72,7 +72,7 @@ def history_of(*, obj: object, limit: int = 100) -> list[dict[str, object]]:
     """The audit trail of one record (the caller has already checked it may see the record)."""
     import pghistory.models
 
-    events = pghistory.models.Events.objects.tracks(obj).order_by("-pgh_created_at")[:limit]
+    events = pghistory.models.Events.objects.tracks(obj).order_by("-pgh_created_at", "-pgh_id")[:limit]
     user_ids = {(event.pgh_context or {}).get("user") for event in events}
     names = {user.pk: str(user) for user in User.objects.filter(pk__in=[pk for pk in user_ids if pk])}
     rows = []

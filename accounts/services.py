@@ -175,7 +175,7 @@ def user_update(
     scope: Scope | None = None,
 ) -> User:
     _check_scope(scope, user.agency.region.code if user.agency else "")
-    user = User.objects.select_for_update().select_related("agency__region").get(pk=user.pk)
+    user = User.objects.select_for_update(of=("self",)).select_related("agency__region").get(pk=user.pk)
     if agency is not None:
         _check_scope(scope, agency.region.code)
         user.agency = agency

@@ -27,6 +27,15 @@ class DocsView(SpectacularSwaggerSplitView):
     required_action = Action.PORTAL_USE
 
 
+class FaviconView(RedirectView):
+    """Browsers ask for /favicon.ico; point them at the hashed static file, resolved per request."""
+
+    permanent = False
+
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return static("img/favicon.svg")
+
+
 class ApiRootRouter(DefaultRouter):
     include_root_view = False
 
@@ -49,7 +58,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
     path("health/", accounts_views.health_endpoint, name="health"),
-    path("favicon.ico", public_view(RedirectView.as_view(url=static("img/favicon.svg"))), name="favicon"),
+    path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
