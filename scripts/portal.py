@@ -57,9 +57,7 @@ def ensure_debian_packages() -> None:
     if CHROMIUM.exists() and fonts_present and shutil.which("docker-compose"):
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        say(
-            "Debian packages are missing and cannot be installed here (needs root and apt-get)"
-        )
+        say("Debian packages are missing and cannot be installed here (needs root and apt-get)")
         return
     say("installing Debian packages: " + " ".join(DEBIAN_PACKAGES))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")

@@ -11,13 +11,17 @@ from accounts.roles import AgencyKind, Role
 
 def test_given_a_village_committee_at_county_level_when_created_then_it_is_refused(world):
     with pytest.raises(ValidationError) as error:
-        services.agency_create(name="错位委员会", kind=AgencyKind.VILLAGE_COMMITTEE, region=world.regions["yaodu"])
+        services.agency_create(
+            name="错位委员会", kind=AgencyKind.VILLAGE_COMMITTEE, region=world.regions["yaodu"]
+        )
     assert error.value.message_dict == {"region": ["村（居）民委员会不能设在县（区）一级。"]}
 
 
 def test_given_a_tax_bureau_in_a_village_when_created_then_it_is_refused(world):
     with pytest.raises(ValidationError) as error:
-        services.agency_create(name="村税务局", kind=AgencyKind.TAX_BUREAU, region=world.regions["tunli_village"])
+        services.agency_create(
+            name="村税务局", kind=AgencyKind.TAX_BUREAU, region=world.regions["tunli_village"]
+        )
     assert error.value.message_dict == {"region": ["税务局不能设在村（社区）一级。"]}
 
 

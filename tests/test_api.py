@@ -41,7 +41,12 @@ def test_given_a_role_without_the_action_then_the_error_is_403_in_the_common_for
     response = _token_client("tax_a").get(reverse("user-list"))
     assert response.status_code == 403
     assert response.json() == {
-        "error": {"status": 403, "code": "permission_denied", "message": "您的角色无权进行此操作。", "fields": None}
+        "error": {
+            "status": 403,
+            "code": "permission_denied",
+            "message": "您的角色无权进行此操作。",
+            "fields": None,
+        }
     }
 
 
@@ -49,7 +54,11 @@ def test_given_an_invalid_body_then_the_error_lists_every_field_in_chinese(world
     response = _token_client("admin").post(reverse("agency-list"), {}, content_type="application/json")
     body = response.json()["error"]
     assert (response.status_code, body["code"]) == (400, "invalid")
-    assert body["fields"] == {"name": ["该字段是必填项。"], "kind": ["该字段是必填项。"], "region_code": ["该字段是必填项。"]}
+    assert body["fields"] == {
+        "name": ["该字段是必填项。"],
+        "kind": ["该字段是必填项。"],
+        "region_code": ["该字段是必填项。"],
+    }
     assert body["message"].startswith("请求有误：")
 
 
@@ -87,7 +96,9 @@ def test_given_a_level_filter_then_only_that_level_is_listed(world):
 def test_given_the_schema_then_it_is_valid_openapi_and_lists_every_api_endpoint(world):
     schema = SchemaGenerator().get_schema(request=None, public=True)
     validate_schema(schema)
-    assert {"/api/regions/", "/api/agencies/", "/api/users/", "/api/me/", "/api/auth/token/"} <= set(schema["paths"])
+    assert {"/api/regions/", "/api/agencies/", "/api/users/", "/api/me/", "/api/auth/token/"} <= set(
+        schema["paths"]
+    )
 
 
 def test_given_a_signed_in_user_then_the_schema_and_its_docs_page_are_served(world, client):

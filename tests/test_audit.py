@@ -69,7 +69,9 @@ def test_given_tax_staff_when_opening_their_county_then_the_history_is_not_shown
     assert 'data-testid="history"' not in page
 
 
-def test_given_an_administrator_when_asking_for_another_citys_history_by_api_then_it_is_not_found(world, client):
+def test_given_an_administrator_when_asking_for_another_citys_history_by_api_then_it_is_not_found(
+    world, client
+):
     client.force_login(world.users["admin"])
     response = client.get(reverse("region-history", args=["140105000000"]))
     assert response.status_code == 404

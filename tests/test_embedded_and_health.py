@@ -52,7 +52,11 @@ def test_given_a_private_redis_when_restarted_then_queued_data_survives(tmp_path
 
 
 def test_given_no_configuration_when_a_manage_command_runs_then_it_just_works():
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "showmigrations", "accounts"],
         cwd=ROOT,
@@ -78,16 +82,38 @@ def test_given_the_database_and_redis_up_but_no_worker_then_health_is_degraded(d
 
 
 @pytest.mark.slow
-def test_given_a_real_worker_and_beat_when_health_is_asked_then_everything_is_ok(transactional_db, client, tmp_path):
+def test_given_a_real_worker_and_beat_when_health_is_asked_then_everything_is_ok(
+    transactional_db, client, tmp_path
+):
     env = subprocess_env(PORTAL_HEARTBEAT_SECONDS="1")
     celery = str(Path(sys.executable).parent / "celery")
     worker = subprocess.Popen(
-        [celery, "-A", "config", "worker", "--concurrency", "1", "--hostname", "health-test@%h", "--loglevel", "WARNING"],
+        [
+            celery,
+            "-A",
+            "config",
+            "worker",
+            "--concurrency",
+            "1",
+            "--hostname",
+            "health-test@%h",
+            "--loglevel",
+            "WARNING",
+        ],
         cwd=ROOT,
         env=env,
     )
     beat = subprocess.Popen(
-        [celery, "-A", "config", "beat", "--schedule", str(tmp_path / "beat-schedule"), "--loglevel", "WARNING"],
+        [
+            celery,
+            "-A",
+            "config",
+            "beat",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+            "--loglevel",
+            "WARNING",
+        ],
         cwd=ROOT,
         env=env,
     )

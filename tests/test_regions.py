@@ -13,7 +13,9 @@ def shanxi(db):
     return services.region_create(code="140000", name="山西省")
 
 
-def test_given_a_six_digit_county_code_when_created_then_it_is_stored_as_twelve_digits_at_county_level(shanxi):
+def test_given_a_six_digit_county_code_when_created_then_it_is_stored_as_twelve_digits_at_county_level(
+    shanxi,
+):
     linfen = services.region_create(code="141000", name="临汾市", parent=shanxi)
     yaodu = services.region_create(code="141002", name="尧都区", parent=linfen)
     assert (yaodu.code, yaodu.level, yaodu.prefix, yaodu.national_code) == (
@@ -70,7 +72,9 @@ def test_given_a_non_province_without_parent_then_the_database_refuses_it(db):
 
 
 def test_given_the_world_when_filtering_by_a_county_prefix_then_exactly_its_subtree_is_returned(world):
-    codes = list(Region.objects.filter(code__startswith="141002").values_list("code", flat=True).order_by("code"))
+    codes = list(
+        Region.objects.filter(code__startswith="141002").values_list("code", flat=True).order_by("code")
+    )
     assert codes == ["141002000000", "141002100000", "141002100201"]
 
 

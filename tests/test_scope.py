@@ -28,7 +28,13 @@ def test_given_a_city_administrator_when_listing_users_then_another_citys_users_
 def test_given_tax_staff_when_listing_agencies_then_only_their_countys_agencies_are_returned(world):
     scope = Scope.for_user(world.users["tax_b"])
     names = sorted(scope.filter(Agency.objects.all()).values_list("name", flat=True))
-    assert names == ["洪洞县医疗保障服务中心", "洪洞县税务局", "洪洞县第一中学", "洪洞县财政局", "秦壁村村民委员会"]
+    assert names == [
+        "洪洞县医疗保障服务中心",
+        "洪洞县税务局",
+        "洪洞县第一中学",
+        "洪洞县财政局",
+        "秦壁村村民委员会",
+    ]
 
 
 def test_given_an_inactive_agency_then_its_users_may_do_nothing(world):

@@ -192,7 +192,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "accounts.tasks.heartbeat", "schedule": float(os.environ.get("PORTAL_HEARTBEAT_SECONDS", 30))},
+    "heartbeat": {
+        "task": "accounts.tasks.heartbeat",
+        "schedule": float(os.environ.get("PORTAL_HEARTBEAT_SECONDS", 30)),
+    },
 }
 
 PORTAL_NAME = _("Urban-rural resident medical insurance portal")

@@ -16,9 +16,9 @@ import pytest
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from tests.conftest import PASSWORD  # noqa: E402
+from tests.conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -64,11 +64,7 @@ class PageLog:
             self.console.append(f"{message.type}: {message.text} ({message.location.get('url', '')})")
 
     def csp_violations(self) -> list[str]:
-        return [
-            line
-            for line in self.console
-            if "Content Security Policy" in line or "CSP violation" in line
-        ]
+        return [line for line in self.console if "Content Security Policy" in line or "CSP violation" in line]
 
     def clear(self) -> None:
         self.console.clear()

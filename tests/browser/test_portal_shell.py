@@ -54,9 +54,7 @@ def test_given_a_user_of_each_role_when_signing_in_with_the_keyboard_then_home_s
     assert _path(page) == "/"
     expect(page.locator("[data-testid=whoami] strong")).to_have_text(user.full_name)
     expect(page.locator("[data-testid=whoami]")).to_contain_text(user.full_name)
-    expect(page.locator("[data-testid=home-role]")).to_have_text(
-        f"{ROLE_LABELS[role]} · {user.agency.name}"
-    )
+    expect(page.locator("[data-testid=home-role]")).to_have_text(f"{ROLE_LABELS[role]} · {user.agency.name}")
     expect(page.locator("nav.sidebar a")).to_have_text(MENU_BY_ROLE[role])
     shoot("home")
 
