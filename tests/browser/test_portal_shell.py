@@ -239,7 +239,7 @@ def test_given_the_csp_when_a_page_gets_an_inline_script_then_the_browser_refuse
 
 
 def test_given_a_signed_in_user_when_opening_the_api_docs_then_swagger_lists_the_region_endpoints(
-    page, sign_in, shoot, transactional_world, page_log
+    page, sign_in, shoot, transactional_world
 ):
     sign_in(transactional_world.user_for(Role.INSURANCE_STAFF).username)
 
@@ -249,7 +249,6 @@ def test_given_a_signed_in_user_when_opening_the_api_docs_then_swagger_lists_the
     expect(page.locator(".information-container .title")).to_contain_text("城乡居民医保经办平台 API")
     expect(page.locator('.opblock-summary-path[data-path="/api/regions/"]').first).to_be_visible()
     shoot("swagger")
-    print("DEBUG", page_log.console, page_log.errors)
 
 
 # --- 7. signing out ---------------------------------------------------------------------------------
