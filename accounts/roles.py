@@ -67,14 +67,33 @@ class Action(models.TextChoices):
     USER_MANAGE = "user.manage", _("Manage users")
     AUDIT_VIEW = "audit.view", _("View the audit trail")
     SYSTEM_MONITOR = "system.monitor", _("Monitor the system")
+    ENROLLMENT_VIEW = "enrollment.view", _("View households, persons and enrollments")
+    ENROLLMENT_REGISTER = "enrollment.register", _("Register households and persons")
+    ENROLLMENT_REVIEW = "enrollment.review", _("Approve or reject registrations")
+    ENROLLMENT_CHANGE = "enrollment.change", _("Suspend, resume, terminate and transfer enrollments")
+    ENROLLMENT_IMPORT = "enrollment.import", _("Import households and employee-insurance lists")
+    PERSON_FULL_VIEW = "person.full_view", _("See full identifiers and phone numbers")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
 
+_CLERK = _EVERYONE | {Action.ENROLLMENT_VIEW, Action.ENROLLMENT_REGISTER, Action.PERSON_FULL_VIEW}
+
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    Role.VILLAGE_CLERK: _EVERYONE,
-    Role.SCHOOL_CLERK: _EVERYONE,
-    Role.INSURANCE_STAFF: _EVERYONE | {Action.USER_VIEW, Action.AUDIT_VIEW},
+    # Clerks register the people in front of them, so they see their own area's full identifiers.
+    Role.VILLAGE_CLERK: _CLERK,
+    Role.SCHOOL_CLERK: _CLERK,
+    Role.INSURANCE_STAFF: _EVERYONE
+    | {
+        Action.USER_VIEW,
+        Action.AUDIT_VIEW,
+        Action.ENROLLMENT_VIEW,
+        Action.ENROLLMENT_REGISTER,
+        Action.ENROLLMENT_REVIEW,
+        Action.ENROLLMENT_CHANGE,
+        Action.ENROLLMENT_IMPORT,
+        Action.PERSON_FULL_VIEW,
+    },
     Role.TAX_STAFF: _EVERYONE,
     Role.FINANCE_STAFF: _EVERYONE,
     Role.ADMINISTRATOR: _EVERYONE
@@ -85,6 +104,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.USER_MANAGE,
         Action.AUDIT_VIEW,
         Action.SYSTEM_MONITOR,
+        Action.ENROLLMENT_VIEW,
+        Action.ENROLLMENT_IMPORT,
     },
 }
 

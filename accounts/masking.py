@@ -1,0 +1,63 @@
+"""Masking of personal data in lists and exports, decided by the viewer's scope.
+
+Full identifiers and phone numbers only for roles holding ``person.full_view`` and only inside
+their own area; everyone else sees the masked form.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from .models import Region
+from .roles import Action
+from .scope import Scope
+
+
+def mask_id_number(number: str) -> str:
+    """Keep the first 6 and last 4 characters: 141002********1234."""
+    if len(number) <= 8:
+        return number[:2] + "*" * max(len(number) - 2, 0)
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.strip()
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*; 欧阳小明 → 欧***."""
+    return name[:1] + "*" * (len(name) - 1) if name else name
+
+
+def shows_full_identity(scope: Scope, region_code: str) -> bool:
+    return scope.allows(Action.PERSON_FULL_VIEW) and scope.covers_region_code(region_code)
+
+
+def id_number_for(scope: Scope, number: str, region_code: str) -> str:
+    return number if shows_full_identity(scope, region_code) else mask_id_number(number)
+
+
+def phone_for(scope: Scope, phone: str, region_code: str) -> str:
+    return phone if shows_full_identity(scope, region_code) else mask_phone(phone)
+
+
+def region_path(code: str) -> list[Region]:
+    """The region and its ancestors, top first (at most five rows)."""
+    prefixes = [code[:n].ljust(12, "0") for n in (2, 4, 6, 9, 12)]
+    regions = {r.code: r for r in Region.objects.filter(code__in=prefixes)}
+    return [regions[p] for p in dict.fromkeys(prefixes) if p in regions]
+
+
+def mask_region_for(scope: Scope, code: str) -> str:
+    """Where a record is, as much as the viewer may know: the full path inside their area,
+    down to the county outside it."""
+    path = region_path(code)
+    if not path:
+        return _("another region")
+    if scope.covers_region_code(code):
+        return "".join(region.name for region in path if region.level >= 2)
+    shown = [region.name for region in path if 2 <= region.level <= 3]
+    return "".join(shown) + _(" (outside your area)")

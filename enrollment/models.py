@@ -1,0 +1,355 @@
+"""Households, persons, enrollments and registration applications: the medical insurance bureau's records.
+
+Invariants live in the database:
+- one identifier (参保识别码) is one person (unique);
+- one person has at most one normal resident enrollment, anywhere (partial unique index);
+- one person's enrollment periods never overlap (exclusion constraint on date ranges), so a
+  transfer between counties leaves neither gap nor overlap by construction;
+- a household has at most one open registration application.
+Every table is tracked by database triggers (history), including bulk writes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import BigIntegerRangeField, DateRangeField, RangeOperators
+from django.db import models
+from django.db.models import F, Func, Q, Value
+from django.utils.translation import gettext_lazy as _
+
+from accounts.audit import tracked
+from accounts.models import CODE_COLLATION
+
+REGION_CODE = {"max_length": 12, "db_collation": CODE_COLLATION}
+
+
+class IdKind(models.TextChoices):
+    RESIDENT_ID = "resident_id", _("Resident ID card")
+    HK_MACAO_PERMIT = "hk_macao_permit", _("Mainland travel permit for Hong Kong and Macao residents")
+    TAIWAN_PERMIT = "taiwan_permit", _("Mainland travel permit for Taiwan residents")
+    HMT_RESIDENCE_PERMIT = "hmt_residence_permit", _("Residence permit for Hong Kong, Macao and Taiwan residents")
+    FOREIGN_PASSPORT = "foreign_passport", _("Foreign passport")
+    FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence", _("Foreign permanent residence ID card")
+    GENERATED = "generated", _("Generated (no documents)")
+
+
+class Sex(models.TextChoices):
+    MALE = "male", _("Male")
+    FEMALE = "female", _("Female")
+
+
+class PersonCategory(models.TextChoices):
+    RURAL = "rural", _("Rural resident")
+    URBAN = "urban", _("Urban resident")
+    STUDENT = "student", _("Student")
+    PRESCHOOL = "preschool", _("Pre-school child")
+    NEWBORN = "newborn", _("Newborn")
+
+
+class Relation(models.TextChoices):
+    HEAD = "head", _("Head of household")
+    SPOUSE = "spouse", _("Spouse")
+    CHILD = "child", _("Child")
+    PARENT = "parent", _("Parent")
+    GRANDCHILD = "grandchild", _("Grandchild")
+    GRANDPARENT = "grandparent", _("Grandparent")
+    SIBLING = "sibling", _("Sibling")
+    OTHER = "other", _("Other relative")
+
+
+class HouseholdKind(models.TextChoices):
+    HUKOU = "hukou", _("Registered residence (hukou)")
+    RESIDENCE_PERMIT = "residence_permit", _("Residence permit")
+
+
+class EnrollmentStatus(models.TextChoices):
+    """National codes: 1 normal, 2 suspended, 4 terminated."""
+
+    NORMAL = "normal", _("Normal")
+    SUSPENDED = "suspended", _("Suspended")
+    TERMINATED = "terminated", _("Terminated")
+
+
+class ChangeKind(models.TextChoices):
+    REGISTERED = "registered", _("Registered")
+    SUSPENDED = "suspended", _("Suspended")
+    RESUMED = "resumed", _("Resumed")
+    TERMINATED = "terminated", _("Terminated")
+
+
+class ChangeReason(models.TextChoices):
+    # registration
+    NEW_REGISTRATION = "new_registration", _("New registration")
+    TRANSFER_IN = "transfer_in", _("Transferred in")
+    # suspension
+    EMPLOYMENT = "employment", _("Employment")
+    MOVING = "moving", _("Moving away")
+    IMPRISONMENT = "imprisonment", _("Imprisonment")
+    MILITARY_SERVICE = "military_service", _("Military service")
+    OTHER_SUSPENSION = "other_suspension", _("Other suspension")
+    # resumption
+    RESUMPTION = "resumption", _("Resumption")
+    # termination
+    DEATH = "death", _("Death")
+    EMIGRATION = "emigration", _("Emigration")
+    DUPLICATE_CLEANUP = "duplicate_cleanup", _("Duplicate enrollment cleaned up")
+    TRANSFER_OUT = "transfer_out", _("Transferred out")
+    EMPLOYEE_INSURANCE = "employee_insurance", _("Joined employee insurance")
+
+
+SUSPENSION_REASONS = frozenset(
+    {
+        ChangeReason.EMPLOYMENT,
+        ChangeReason.MOVING,
+        ChangeReason.IMPRISONMENT,
+        ChangeReason.MILITARY_SERVICE,
+        ChangeReason.OTHER_SUSPENSION,
+    }
+)
+TERMINATION_REASONS = frozenset(
+    {
+        ChangeReason.DEATH,
+        ChangeReason.EMIGRATION,
+        ChangeReason.DUPLICATE_CLEANUP,
+        ChangeReason.TRANSFER_OUT,
+        ChangeReason.EMPLOYEE_INSURANCE,
+    }
+)
+
+
+class HouseholdCounter(models.Model):
+    """The last household number used in one village (numbers are per village, gap-free)."""
+
+    region_code = models.CharField(primary_key=True, **REGION_CODE)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.region_code}: {self.last_number}"
+
+
+@tracked()
+class Household(models.Model):
+    scope_region_lookup = "region_code"
+
+    number = models.CharField(_("household number"), max_length=17, unique=True, db_collation=CODE_COLLATION)
+    region_code = models.CharField(_("village"), **REGION_CODE)
+    kind = models.CharField(_("kind"), max_length=20, choices=HouseholdKind.choices, default=HouseholdKind.HUKOU)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    residence_permit_number = models.CharField(_("residence permit number"), max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("household")
+        verbose_name_plural = _("households")
+        ordering = ["number"]
+        indexes = [models.Index(fields=["region_code", "number"], name="household_region_idx")]
+        constraints = [
+            models.CheckConstraint(name="household_region_is_village", condition=Q(region_code__regex=r"^[0-9]{12}$")),
+            models.CheckConstraint(
+                name="household_residence_permit_number_given",
+                condition=~Q(kind=HouseholdKind.RESIDENCE_PERMIT) | ~Q(residence_permit_number=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+@tracked()
+class Person(models.Model):
+    """A resident (参保人), identified by exactly one identifier."""
+
+    scope_region_lookup = "region_code"
+
+    id_kind = models.CharField(_("identifier kind"), max_length=32, choices=IdKind.choices)
+    id_number = models.CharField(_("identifier"), max_length=32, unique=True, db_collation=CODE_COLLATION)
+    nationality = models.CharField(_("nationality"), max_length=3, blank=True)
+    name = models.CharField(_("name"), max_length=60, db_collation=CODE_COLLATION)
+    sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
+    birth_date = models.DateField(_("birth date"))
+    ethnicity = models.CharField(_("ethnicity"), max_length=20, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    hukou_region_code = models.CharField(_("hukou region"), max_length=12, blank=True, db_collation=CODE_COLLATION)
+    residence_region_code = models.CharField(_("residence region"), max_length=12, blank=True, db_collation=CODE_COLLATION)
+    category = models.CharField(_("category"), max_length=20, choices=PersonCategory.choices)
+    household = models.ForeignKey(
+        Household, on_delete=models.PROTECT, null=True, blank=True, related_name="members", verbose_name=_("household")
+    )
+    relation = models.CharField(_("relation to head"), max_length=20, choices=Relation.choices, blank=True)
+    school = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("school")
+    )
+    # Where the person is registered (village of the household, or the school's region): the scope.
+    region_code = models.CharField(_("registered at"), **REGION_CODE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("person")
+        verbose_name_plural = _("persons")
+        ordering = ["name", "id_number"]
+        indexes = [
+            # Name-prefix search (C collation: LIKE 'prefix%' uses the btree).
+            models.Index(fields=["name", "id_number"], name="person_name_idx"),
+            models.Index(fields=["region_code", "name"], name="person_region_name_idx"),
+            models.Index(fields=["name", "birth_date"], name="person_name_birth_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(name="person_region_code_format", condition=Q(region_code__regex=r"^[0-9]{12}$")),
+            models.CheckConstraint(
+                name="person_foreigner_has_nationality",
+                condition=~Q(id_kind__in=["foreign_passport"]) | ~Q(nationality=""),
+            ),
+            models.CheckConstraint(
+                name="person_in_household_has_relation",
+                condition=Q(household__isnull=True) | ~Q(relation=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SinglePersonRange(Func):
+    """int8range(id, id, '[]'): lets a GiST exclusion compare ids without the btree_gist extension."""
+
+    function = "INT8RANGE"
+    output_field = BigIntegerRangeField()
+
+
+class DateRangeOf(Func):
+    """daterange(start, end, '[]') with an open end when end is NULL."""
+
+    function = "DATERANGE"
+    output_field = DateRangeField()
+
+
+@tracked()
+class Enrollment(models.Model):
+    """A person's resident-insurance relation with one county."""
+
+    scope_region_lookup = "region_code"
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("person"))
+    county_code = models.CharField(_("county"), max_length=6, db_collation=CODE_COLLATION)
+    region_code = models.CharField(_("registered at"), **REGION_CODE)
+    status = models.CharField(_("status"), max_length=12, choices=EnrollmentStatus.choices)
+    enrolled_on = models.DateField(_("enrollment date"))
+    ended_on = models.DateField(_("end date"), null=True, blank=True)
+    status_reason = models.CharField(_("reason"), max_length=32, choices=ChangeReason.choices)
+    status_changed_on = models.DateField(_("status changed on"))
+    application = models.ForeignKey(
+        "RegistrationApplication", on_delete=models.PROTECT, null=True, blank=True, related_name="enrollments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("enrollment")
+        verbose_name_plural = _("enrollments")
+        ordering = ["-enrolled_on"]
+        indexes = [models.Index(fields=["region_code", "status"], name="enrollment_region_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person"], condition=Q(status="normal"), name="one_normal_enrollment_per_person"
+            ),
+            models.CheckConstraint(
+                name="enrollment_ends_after_it_starts", condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("enrolled_on"))
+            ),
+            models.CheckConstraint(
+                name="enrollment_terminated_has_end",
+                condition=~Q(status="terminated") | Q(ended_on__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="enrollment_county_prefixes_region", condition=Q(region_code__startswith=F("county_code"))
+            ),
+            ExclusionConstraint(
+                name="enrollment_periods_never_overlap",
+                expressions=[
+                    (SinglePersonRange(F("person"), F("person"), Value("[]")), RangeOperators.OVERLAPS),
+                    (DateRangeOf(F("enrolled_on"), F("ended_on"), Value("[]")), RangeOperators.OVERLAPS),
+                ],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} · {self.county_code} · {self.get_status_display()}"
+
+
+@tracked()
+class EnrollmentChange(models.Model):
+    """One step in an enrollment's life, with reason, date and evidence: the person's timeline."""
+
+    scope_region_lookup = "enrollment__region_code"
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="changes")
+    kind = models.CharField(_("change"), max_length=12, choices=ChangeKind.choices)
+    reason = models.CharField(_("reason"), max_length=32, choices=ChangeReason.choices)
+    effective_on = models.DateField(_("effective date"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    evidence = models.FileField(_("evidence"), upload_to="evidence/%Y/%m/", blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("enrollment change")
+        verbose_name_plural = _("enrollment changes")
+        ordering = ["enrollment", "effective_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.effective_on}"
+
+
+class ApplicationStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    RETURNED = "returned", _("Returned for correction")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+OPEN_APPLICATION_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.RETURNED)
+
+
+@tracked()
+class RegistrationApplication(models.Model):
+    """A clerk's request to enroll household members; county insurance staff decide."""
+
+    scope_region_lookup = "region_code"
+
+    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="applications")
+    region_code = models.CharField(_("village"), **REGION_CODE)
+    status = models.CharField(_("status"), max_length=12, choices=ApplicationStatus.choices)
+    persons = models.ManyToManyField(Person, related_name="applications", verbose_name=_("persons"))
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(_("reason"), max_length=300, blank=True)
+    enrollment_date = models.DateField(_("enrollment date"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("registration application")
+        verbose_name_plural = _("registration applications")
+        ordering = ["-submitted_at"]
+        indexes = [models.Index(fields=["region_code", "status"], name="application_region_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["household"],
+                condition=Q(status__in=["submitted", "returned"]),
+                name="one_open_application_per_household",
+            ),
+            models.CheckConstraint(
+                name="application_decision_has_reason",
+                condition=~Q(status__in=["rejected", "returned"]) | ~Q(decision_note=""),
+            ),
+            models.CheckConstraint(
+                name="application_approval_has_date",
+                condition=~Q(status="approved") | Q(enrollment_date__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.household} · {self.get_status_display()}"

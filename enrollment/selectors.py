@@ -1,0 +1,138 @@
+"""Reads of households, persons, enrollments and applications, always through a scope."""
+
+from __future__ import annotations
+
+import re
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from accounts.scope import Scope
+
+from .models import (
+    ApplicationStatus,
+    Enrollment,
+    EnrollmentChange,
+    EnrollmentStatus,
+    Household,
+    Person,
+    RegistrationApplication,
+)
+
+_IDENTIFIER_LIKE = re.compile(r"^[0-9A-Za-z]{4,}$")
+
+
+def _members_prefetch() -> Prefetch:
+    current = Enrollment.objects.exclude(status=EnrollmentStatus.TERMINATED).order_by("-enrolled_on")
+    return Prefetch(
+        "members",
+        queryset=Person.objects.order_by("relation", "birth_date").prefetch_related(
+            Prefetch("enrollments", queryset=current, to_attr="current_enrollments")
+        ),
+    )
+
+
+def household_search(*, scope: Scope, query: str, limit: int = 20) -> list[Household]:
+    """A household found again by any member's identifier (exact or prefix) or name (prefix)."""
+    query = query.strip()
+    if not query:
+        return []
+    persons = scope.filter(Person.objects.filter(household__isnull=False))
+    if _IDENTIFIER_LIKE.match(query):
+        matches = persons.filter(id_number__startswith=query.upper())
+    else:
+        matches = persons.filter(name__startswith=query)
+    household_ids = list(matches.order_by("household_id").values_list("household_id", flat=True).distinct()[:limit])
+    return list(
+        scope.filter(Household.objects.filter(pk__in=household_ids)).prefetch_related(_members_prefetch()).order_by("number")
+    )
+
+
+def person_search(*, scope: Scope, query: str, limit: int = 20) -> QuerySet[Person]:
+    query = query.strip()
+    persons = scope.filter(Person.objects.select_related("household"))
+    if not query:
+        return persons.none()
+    if _IDENTIFIER_LIKE.match(query):
+        return persons.filter(id_number__startswith=query.upper()).order_by("id_number")[:limit]
+    return persons.filter(name__startswith=query).order_by("name", "id_number")[:limit]
+
+
+def household_detail(*, scope: Scope, pk: int) -> Household:
+    return scope.get_object_or_404(Household.objects.prefetch_related(_members_prefetch()), pk=pk)
+
+
+def household_applications(*, household: Household) -> QuerySet[RegistrationApplication]:
+    return household.applications.select_related("submitted_by", "decided_by").prefetch_related("persons")
+
+
+def person_detail(*, scope: Scope, pk: int) -> Person:
+    return scope.get_object_or_404(Person.objects.select_related("household", "school"), pk=pk)
+
+
+def person_enrollments(*, person: Person) -> QuerySet[Enrollment]:
+    return person.enrollments.order_by("-enrolled_on", "-pk")
+
+
+def person_timeline(*, person: Person) -> QuerySet[EnrollmentChange]:
+    """Every change of every enrollment of the person, oldest first."""
+    return (
+        EnrollmentChange.objects.filter(enrollment__person=person)
+        .select_related("enrollment", "created_by")
+        .order_by("effective_on", "created_at", "pk")
+    )
+
+
+def application_queue(
+    *, scope: Scope, status: str | None = ApplicationStatus.SUBMITTED
+) -> QuerySet[RegistrationApplication]:
+    queryset = scope.filter(
+        RegistrationApplication.objects.select_related("household", "submitted_by", "decided_by").prefetch_related(
+            "persons"
+        )
+    )
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("submitted_at", "pk") if status == ApplicationStatus.SUBMITTED else queryset
+
+
+def application_detail(*, scope: Scope, pk: int) -> RegistrationApplication:
+    return scope.get_object_or_404(
+        RegistrationApplication.objects.select_related("household", "submitted_by", "decided_by").prefetch_related(
+            "persons"
+        ),
+        pk=pk,
+    )
+
+
+def enrollment_detail(*, scope: Scope, pk: int) -> Enrollment:
+    return scope.get_object_or_404(Enrollment.objects.select_related("person"), pk=pk)
+
+
+def normal_enrollment_of(*, id_number: str) -> Enrollment | None:
+    """Whether someone is enrolled anywhere (the caller masks where, as the viewer's role requires)."""
+    return (
+        Enrollment.objects.select_related("person")
+        .filter(person__id_number=id_number.strip().upper(), status=EnrollmentStatus.NORMAL)
+        .first()
+    )
+
+
+def village_enrollments(*, scope: Scope, region_code: str) -> QuerySet[Enrollment]:
+    """The normal enrollments of one village or school area, for its publicity list."""
+    return (
+        scope.filter(Enrollment.objects.select_related("person", "person__household"))
+        .filter(region_code=region_code, status=EnrollmentStatus.NORMAL)
+        .order_by("person__household__number", "person__relation", "person__birth_date")
+    )
+
+
+def open_application_counts(*, scope: Scope) -> dict[str, int]:
+    queryset = scope.filter(RegistrationApplication.objects.all())
+    return {
+        "submitted": queryset.filter(status=ApplicationStatus.SUBMITTED).count(),
+        "returned": queryset.filter(status=ApplicationStatus.RETURNED).count(),
+    }
+
+
+def persons_matching(*, scope: Scope, ids: list[int]) -> QuerySet[Person]:
+    return scope.filter(Person.objects.filter(Q(pk__in=ids)))

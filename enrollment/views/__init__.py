@@ -1,0 +1,1 @@
+"""Pages of the enrollment app, one module per area of work (thin: scope, form, service, template)."""
