@@ -67,6 +67,8 @@ class Action(models.TextChoices):
     USER_MANAGE = "user.manage", _("Manage users")
     AUDIT_VIEW = "audit.view", _("View the audit trail")
     SYSTEM_MONITOR = "system.monitor", _("Monitor the system")
+    SHARING_MONITOR = "sharing.monitor", _("Monitor the sharing platform")
+    SHARING_REDRIVE = "sharing.redrive", _("Re-drive dead letters of the sharing platform")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -85,6 +87,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.USER_MANAGE,
         Action.AUDIT_VIEW,
         Action.SYSTEM_MONITOR,
+        Action.SHARING_MONITOR,
+        Action.SHARING_REDRIVE,
     },
 }
 
