@@ -60,7 +60,9 @@ class AgencyAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 class UserAdminForm(forms.ModelForm):
     password = forms.CharField(
-        label=_("Password"), widget=forms.PasswordInput, required=False,
+        label=_("Password"),
+        widget=forms.PasswordInput,
+        required=False,
         help_text=_("Leave empty to keep the current password."),
     )
 
@@ -87,14 +89,22 @@ class UserAdmin(ScopedAdminMixin, admin.ModelAdmin):
         password = form.cleaned_data.get("password")
         if change:
             services.user_update(
-                user=obj, full_name=obj.full_name, agency=obj.agency, role=obj.role,
-                is_active=obj.is_active, scope=scope,
+                user=obj,
+                full_name=obj.full_name,
+                agency=obj.agency,
+                role=obj.role,
+                is_active=obj.is_active,
+                scope=scope,
             )
             if password:
                 services.user_set_password(user=obj, password=password)
         else:
             created = services.user_create(
-                username=obj.username, password=password or "", full_name=obj.full_name,
-                agency=obj.agency, role=obj.role, scope=scope,
+                username=obj.username,
+                password=password or "",
+                full_name=obj.full_name,
+                agency=obj.agency,
+                role=obj.role,
+                scope=scope,
             )
             obj.pk = created.pk

@@ -37,10 +37,14 @@ class RegionViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     lookup_field = "code"
     filterset_class = RegionFilter
     ordering_fields = ["code", "name"]
-    required_actions = {"list": Action.REGION_VIEW, "retrieve": Action.REGION_VIEW, "history": Action.AUDIT_VIEW}
+    required_actions = {
+        "list": Action.REGION_VIEW,
+        "retrieve": Action.REGION_VIEW,
+        "history": Action.AUDIT_VIEW,
+    }
 
     @extend_schema(responses=serializers.HistoryEventSerializer(many=True))
-    @action(detail=True)
+    @action(detail=True, pagination_class=None)
     def history(self, request: Request, code: str | None = None) -> Response:
         region = self.get_object()
         return Response(serializers.HistoryEventSerializer(selectors.history_of(obj=region), many=True).data)
@@ -70,17 +74,23 @@ class AgencyViewSet(ScopedQuerysetMixin, mixins.CreateModelMixin, viewsets.ReadO
         payload = serializers.AgencyWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         scope = scope_of(request)
-        region = selectors.region_detail(scope=scope, code=services.normalise_region_code(
-            payload.validated_data["region_code"]))
+        region = selectors.region_detail(
+            scope=scope, code=services.normalise_region_code(payload.validated_data["region_code"])
+        )
         agency = services.agency_create(
-            name=payload.validated_data["name"], kind=payload.validated_data["kind"], region=region, scope=scope
+            name=payload.validated_data["name"],
+            kind=payload.validated_data["kind"],
+            region=region,
+            scope=scope,
         )
         return Response(serializers.AgencySerializer(agency).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=serializers.HistoryEventSerializer(many=True))
-    @action(detail=True)
+    @action(detail=True, pagination_class=None)
     def history(self, request: Request, pk: str | None = None) -> Response:
-        return Response(serializers.HistoryEventSerializer(selectors.history_of(obj=self.get_object()), many=True).data)
+        return Response(
+            serializers.HistoryEventSerializer(selectors.history_of(obj=self.get_object()), many=True).data
+        )
 
 
 class UserViewSet(ScopedQuerysetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -102,15 +112,21 @@ class UserViewSet(ScopedQuerysetMixin, mixins.CreateModelMixin, viewsets.ReadOnl
         data = payload.validated_data
         agency = selectors.agency_detail(scope=scope, pk=data["agency"])
         user = services.user_create(
-            username=data["username"], password=data["password"], full_name=data["full_name"],
-            agency=agency, role=data["role"], scope=scope,
+            username=data["username"],
+            password=data["password"],
+            full_name=data["full_name"],
+            agency=agency,
+            role=data["role"],
+            scope=scope,
         )
         return Response(serializers.UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=serializers.HistoryEventSerializer(many=True))
-    @action(detail=True)
+    @action(detail=True, pagination_class=None)
     def history(self, request: Request, pk: str | None = None) -> Response:
-        return Response(serializers.HistoryEventSerializer(selectors.history_of(obj=self.get_object()), many=True).data)
+        return Response(
+            serializers.HistoryEventSerializer(selectors.history_of(obj=self.get_object()), many=True).data
+        )
 
 
 class MeView(APIView):

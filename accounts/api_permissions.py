@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -19,6 +20,8 @@ def action_required_by(view: Any) -> str | None:
 
 class ScopedActionPermission(BasePermission):
     """Allow only signed-in users whose role holds the view's action; undeclared views are closed."""
+
+    message = _("Your role may not do this.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if getattr(view, "access_public", False):

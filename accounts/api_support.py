@@ -20,8 +20,10 @@ class Pagination(PageNumberPagination):
 
 def _flatten(detail: Any) -> str:
     if isinstance(detail, dict):
-        return "；".join(f"{key}: {_flatten(value)}" if key != "non_field_errors" else _flatten(value)
-                        for key, value in detail.items())
+        return "；".join(
+            f"{key}: {_flatten(value)}" if key != "non_field_errors" else _flatten(value)
+            for key, value in detail.items()
+        )
     if isinstance(detail, list):
         return "；".join(_flatten(item) for item in detail)
     return str(detail)
@@ -51,5 +53,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = _("The request has errors: %(details)s") % {"details": _flatten(detail)}
     else:
         message = _flatten(detail)
-    response.data = {"error": {"status": response.status_code, "code": code, "message": message, "fields": fields}}
+    response.data = {
+        "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
+    }
     return response

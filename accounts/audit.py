@@ -13,7 +13,9 @@ import pghistory
 
 
 def tracked(**kwargs: Any) -> Callable[[type], type]:
-    return pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), **kwargs)
+    return pghistory.track(
+        pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), **kwargs
+    )
 
 
 def acting(*, user_id: int | None, source: str, **extra: Any) -> Any:

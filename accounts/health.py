@@ -29,9 +29,9 @@ def check_database() -> dict[str, Any]:
             cursor.fetchone()
             cursor.execute("SHOW server_version")
             version = cursor.fetchone()[0]
-    except Exception as error:  # noqa: BLE001 - a health check reports, never raises
-        return {"ok": False, "error": type(error).__name__}
-    return {"ok": True, "version": version, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    except Exception as error:
+        return {"ok": False, "detail": type(error).__name__}
+    return {"ok": True, "detail": f"{version} · {(time.perf_counter() - started) * 1000:.1f} ms"}
 
 
 def check_redis() -> dict[str, Any]:
@@ -40,31 +40,31 @@ def check_redis() -> dict[str, Any]:
         client = _redis()
         client.ping()
         version = client.info("server").get("redis_version")
-    except Exception as error:  # noqa: BLE001
-        return {"ok": False, "error": type(error).__name__}
-    return {"ok": True, "version": version, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    except Exception as error:
+        return {"ok": False, "detail": type(error).__name__}
+    return {"ok": True, "detail": f"{version} · {(time.perf_counter() - started) * 1000:.1f} ms"}
 
 
 def check_workers(timeout: float = 1.0) -> dict[str, Any]:
-    from config.celery import app
+    from celery import current_app as app
 
     try:
         replies = app.control.ping(timeout=timeout) or []
-    except Exception as error:  # noqa: BLE001
-        return {"ok": False, "count": 0, "error": type(error).__name__}
+    except Exception as error:
+        return {"ok": False, "count": 0, "names": [], "detail": type(error).__name__}
     names = sorted(name for reply in replies for name in reply)
-    return {"ok": bool(names), "count": len(names), "names": names}
+    return {"ok": bool(names), "count": len(names), "names": names, "detail": ", ".join(names)}
 
 
 def check_beat() -> dict[str, Any]:
     try:
         raw = _redis().get(HEARTBEAT_KEY)
-    except Exception as error:  # noqa: BLE001
-        return {"ok": False, "error": type(error).__name__}
+    except Exception as error:
+        return {"ok": False, "last_seconds_ago": None, "detail": type(error).__name__}
     if raw is None:
-        return {"ok": False, "last_seconds_ago": None}
+        return {"ok": False, "last_seconds_ago": None, "detail": ""}
     age = time.time() - float(raw)
-    return {"ok": age < BEAT_STALE_AFTER_S, "last_seconds_ago": round(age, 1)}
+    return {"ok": age < BEAT_STALE_AFTER_S, "last_seconds_ago": round(age, 1), "detail": ""}
 
 
 def report() -> dict[str, Any]:
@@ -75,7 +75,9 @@ def report() -> dict[str, Any]:
         "beat": check_beat(),
     }
     # The portal serves pages when the database and Redis answer; workers and beat are reported.
-    status = "ok" if all(checks[name]["ok"] for name in checks) else (
-        "degraded" if checks["database"]["ok"] and checks["redis"]["ok"] else "down"
+    status = (
+        "ok"
+        if all(checks[name]["ok"] for name in checks)
+        else ("degraded" if checks["database"]["ok"] and checks["redis"]["ok"] else "down")
     )
     return {"status": status, "checks": checks}

@@ -48,7 +48,12 @@ class Region(models.Model):
     name = models.CharField(_("name"), max_length=100)
     level = models.PositiveSmallIntegerField(_("level"), choices=RegionLevel.choices)
     parent = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children", verbose_name=_("parent")
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent"),
     )
 
     class Meta:
@@ -91,7 +96,9 @@ class Agency(models.Model):
 
     name = models.CharField(_("name"), max_length=150)
     kind = models.CharField(_("kind"), max_length=32, choices=AgencyKind.choices)
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="agencies", verbose_name=_("region"))
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="agencies", verbose_name=_("region")
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -119,9 +126,15 @@ class User(AbstractUser):
 
     full_name = models.CharField(_("full name"), max_length=60, blank=True)
     agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="users", verbose_name=_("agency")
+        Agency,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name=_("agency"),
     )
-    role = models.CharField(_("role"), max_length=32, choices=Role.choices, null=True, blank=True)
+    # NULL, not "", marks the technical superuser without a role (see the check constraint).
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices, null=True, blank=True)  # noqa: DJ001
 
     objects = PortalUserManager()
 
@@ -136,7 +149,9 @@ class User(AbstractUser):
                 condition=Q(agency__isnull=False, role__isnull=False)
                 | Q(agency__isnull=True, role__isnull=True, is_superuser=True),
             ),
-            models.CheckConstraint(name="user_role_known", condition=Q(role__isnull=True) | Q(role__in=Role.values)),
+            models.CheckConstraint(
+                name="user_role_known", condition=Q(role__isnull=True) | Q(role__in=Role.values)
+            ),
         ]
 
     def __str__(self) -> str:

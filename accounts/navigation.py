@@ -46,5 +46,7 @@ def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
         except NoReverseMatch:
             continue
         active = current_path == url or (url != "/" and current_path.startswith(url))
-        sections.setdefault(str(entry.section), []).append({"label": entry.label, "url": url, "active": active})
+        sections.setdefault(str(entry.section), []).append(
+            {"label": entry.label, "url": url, "active": active}
+        )
     return [{"title": title, "items": items} for title, items in sections.items()]

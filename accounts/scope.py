@@ -41,7 +41,11 @@ class Scope:
 
     @classmethod
     def for_user(cls, user: object) -> Scope:
-        if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        if (
+            user is None
+            or not getattr(user, "is_authenticated", False)
+            or not getattr(user, "is_active", False)
+        ):
             return cls.nobody()
         cached = getattr(user, "_portal_scope", None)
         if cached is not None:

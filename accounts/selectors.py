@@ -8,7 +8,9 @@ from .models import Agency, Region, User
 from .scope import Scope
 
 
-def region_list(*, scope: Scope, level: int | None = None, parent_code: str | None = None) -> QuerySet[Region]:
+def region_list(
+    *, scope: Scope, level: int | None = None, parent_code: str | None = None
+) -> QuerySet[Region]:
     queryset = scope.filter(Region.objects.select_related("parent"))
     if level is not None:
         queryset = queryset.filter(level=level)
@@ -20,7 +22,11 @@ def region_list(*, scope: Scope, level: int | None = None, parent_code: str | No
 def region_root(*, scope: Scope) -> Region | None:
     """The top of what the user sees: their agency's region."""
     if scope.region_code is None:
-        return Region.objects.filter(parent__isnull=True).order_by("code").first() if scope.unrestricted else None
+        return (
+            Region.objects.filter(parent__isnull=True).order_by("code").first()
+            if scope.unrestricted
+            else None
+        )
     return Region.objects.filter(code=scope.region_code).first()
 
 
@@ -66,16 +72,12 @@ def history_of(*, obj: object, limit: int = 100) -> list[dict[str, object]]:
     """The audit trail of one record (the caller has already checked it may see the record)."""
     import pghistory.models
 
-    events = (
-        pghistory.models.Events.objects.tracks(obj)
-        .select_related("pgh_context")
-        .order_by("-pgh_created_at")[:limit]
-    )
-    user_ids = {event.pgh_context.metadata.get("user") for event in events if event.pgh_context}
+    events = pghistory.models.Events.objects.tracks(obj).order_by("-pgh_created_at", "-pgh_id")[:limit]
+    user_ids = {(event.pgh_context or {}).get("user") for event in events}
     names = {user.pk: str(user) for user in User.objects.filter(pk__in=[pk for pk in user_ids if pk])}
     rows = []
     for event in events:
-        metadata = event.pgh_context.metadata if event.pgh_context else {}
+        metadata = event.pgh_context or {}
         rows.append(
             {
                 "at": event.pgh_created_at,

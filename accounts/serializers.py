@@ -38,8 +38,17 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "username", "full_name", "role", "role_label", "agency", "agency_name", "region_code",
-                  "is_active"]
+        fields = [
+            "id",
+            "username",
+            "full_name",
+            "role",
+            "role_label",
+            "agency",
+            "agency_name",
+            "region_code",
+            "is_active",
+        ]
 
 
 class UserCreateSerializer(serializers.Serializer):

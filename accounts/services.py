@@ -42,7 +42,9 @@ def _check_scope(scope: Scope | None, region_code: str) -> None:
 
 
 @transaction.atomic
-def region_create(*, code: str, name: str, parent: Region | None = None, scope: Scope | None = None) -> Region:
+def region_create(
+    *, code: str, name: str, parent: Region | None = None, scope: Scope | None = None
+) -> Region:
     code = normalise_region_code(code)
     level = level_of_code(code)
     name = name.strip()
@@ -56,15 +58,23 @@ def region_create(*, code: str, name: str, parent: Region | None = None, scope: 
             raise ValidationError({"parent": _("Only a province has no parent region.")})
         if parent.level != level - 1:
             raise ValidationError(
-                {"parent": _("A %(level)s belongs directly to a %(parent)s.")
-                 % {"level": RegionLevel(level).label, "parent": RegionLevel(level - 1).label}}
+                {
+                    "parent": _("A %(level)s belongs directly to a %(parent)s.")
+                    % {"level": RegionLevel(level).label, "parent": RegionLevel(level - 1).label}
+                }
             )
         if not code.startswith(parent.prefix):
-            raise ValidationError({"code": _("The code must start with the parent's code %(prefix)s.")
-                                   % {"prefix": parent.prefix}})
+            raise ValidationError(
+                {
+                    "code": _("The code must start with the parent's code %(prefix)s.")
+                    % {"prefix": parent.prefix}
+                }
+            )
     _check_scope(scope, parent.code if parent else code)
     if Region.objects.filter(code=code).exists():
-        raise ValidationError({"code": _("Region %(code)s already exists.") % {"code": code[: PREFIX_LENGTH[level]]}})
+        raise ValidationError(
+            {"code": _("Region %(code)s already exists.") % {"code": code[: PREFIX_LENGTH[level]]}}
+        )
     return Region.objects.create(code=code, name=name, level=level, parent=parent)
 
 
@@ -86,8 +96,10 @@ def _validate_agency(*, kind: str, region: Region) -> None:
     allowed = AGENCY_KIND_LEVELS.get(kind, _OFFICE_LEVELS)
     if region.level not in allowed:
         raise ValidationError(
-            {"region": _("A %(kind)s cannot sit at %(level)s level.")
-             % {"kind": AgencyKind(kind).label, "level": RegionLevel(region.level).label}}
+            {
+                "region": _("A %(kind)s cannot sit at %(level)s level.")
+                % {"kind": AgencyKind(kind).label, "level": RegionLevel(region.level).label}
+            }
         )
 
 
@@ -120,8 +132,10 @@ def _validate_role(*, role: str, agency: Agency) -> None:
         raise ValidationError({"role": _("Unknown role.")})
     if agency.kind not in ROLE_AGENCY_KINDS[role]:
         raise ValidationError(
-            {"role": _("A %(role)s cannot belong to a %(kind)s.")
-             % {"role": Role(role).label, "kind": AgencyKind(agency.kind).label}}
+            {
+                "role": _("A %(role)s cannot belong to a %(kind)s.")
+                % {"role": Role(role).label, "kind": AgencyKind(agency.kind).label}
+            }
         )
 
 
@@ -161,7 +175,7 @@ def user_update(
     scope: Scope | None = None,
 ) -> User:
     _check_scope(scope, user.agency.region.code if user.agency else "")
-    user = User.objects.select_for_update().select_related("agency__region").get(pk=user.pk)
+    user = User.objects.select_for_update(of=("self",)).select_related("agency__region").get(pk=user.pk)
     if agency is not None:
         _check_scope(scope, agency.region.code)
         user.agency = agency

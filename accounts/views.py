@@ -56,9 +56,11 @@ def _region_counts(scope) -> list[dict[str, object]]:  # type: ignore[no-untyped
     from django.db.models import Count
 
     counts = dict(
-        selectors.region_list(scope=scope).order_by().values_list("level").annotate(n=Count("id")).values_list(
-            "level", "n"
-        )
+        selectors.region_list(scope=scope)
+        .order_by()
+        .values_list("level")
+        .annotate(n=Count("id"))
+        .values_list("level", "n")
     )
     return [{"label": RegionLevel(level).label, "count": counts[level]} for level in sorted(counts)]
 
@@ -66,11 +68,12 @@ def _region_counts(scope) -> list[dict[str, object]]:  # type: ignore[no-untyped
 def _recent_changes_by(user_id: int, limit: int = 10) -> list[dict[str, object]]:
     import pghistory.models
 
-    events = (
-        pghistory.models.Events.objects.filter(pgh_context__metadata__user=user_id)
-        .order_by("-pgh_created_at")[:limit]
-    )
-    return [{"at": event.pgh_created_at, "label": event.pgh_label, "model": event.pgh_model} for event in events]
+    events = pghistory.models.Events.objects.filter(pgh_context__metadata__user=user_id).order_by(
+        "-pgh_created_at"
+    )[:limit]
+    return [
+        {"at": event.pgh_created_at, "label": event.pgh_label, "model": event.pgh_model} for event in events
+    ]
 
 
 class RegionView(ScopedViewMixin, TemplateView):
@@ -91,7 +94,9 @@ class RegionView(ScopedViewMixin, TemplateView):
             from django.http import Http404
 
             raise Http404
-        ancestors = [a for a in selectors.region_ancestors(region=region) if self.scope.covers_region_code(a.code)]
+        ancestors = [
+            a for a in selectors.region_ancestors(region=region) if self.scope.covers_region_code(a.code)
+        ]
         context.update(
             region=region,
             ancestors=ancestors,
@@ -142,7 +147,9 @@ class UserListView(ScopedViewMixin, TemplateView):
         users = selectors.user_list(scope=self.scope)
         if role:
             users = users.filter(role=role)
-        context.update(page=Paginator(users, 50).get_page(self.request.GET.get("page")), roles=Role.choices, role=role)
+        context.update(
+            page=Paginator(users, 50).get_page(self.request.GET.get("page")), roles=Role.choices, role=role
+        )
         return context
 
 

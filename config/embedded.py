@@ -61,7 +61,13 @@ class PostgresAddress:
     port: int
 
     def database(self, name: str = DATABASE_NAME) -> dict[str, object]:
-        return {"NAME": name, "USER": "postgres", "PASSWORD": "", "HOST": self.socket_dir, "PORT": str(self.port)}
+        return {
+            "NAME": name,
+            "USER": "postgres",
+            "PASSWORD": "",
+            "HOST": self.socket_dir,
+            "PORT": str(self.port),
+        }
 
 
 def _running_postgres(pgdata: Path) -> PostgresAddress | None:
@@ -107,7 +113,9 @@ def _quiet_runtime_dir() -> None:
 def _ensure_database(address: PostgresAddress) -> None:
     import psycopg2
 
-    connection = psycopg2.connect(dbname="postgres", user="postgres", host=address.socket_dir, port=address.port)
+    connection = psycopg2.connect(
+        dbname="postgres", user="postgres", host=address.socket_dir, port=address.port
+    )
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME])
@@ -263,7 +271,9 @@ def main(argv: list[str]) -> int:
     if command == "ensure":
         if not os.environ.get("DATABASE_URL"):
             address = ensure_postgres()
-            print(f"[portal] PostgreSQL: socket {address.socket_dir} port {address.port} (embedded, {PG_DIR})")
+            print(
+                f"[portal] PostgreSQL: socket {address.socket_dir} port {address.port} (embedded, {PG_DIR})"
+            )
         if not os.environ.get("REDIS_URL"):
             REDIS.ensure()
             print(f"[portal] Redis: {REDIS.url()} (embedded, {REDIS_DIR})")

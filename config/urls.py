@@ -1,8 +1,10 @@
 """Every URL of the portal. Each view declares its action or is explicitly public (see accounts.access)."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from django.views.generic import RedirectView
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
@@ -23,6 +25,15 @@ class SchemaView(SpectacularAPIView):
 
 class DocsView(SpectacularSwaggerSplitView):
     required_action = Action.PORTAL_USE
+
+
+class FaviconView(RedirectView):
+    """Browsers ask for /favicon.ico; point them at the hashed static file, resolved per request."""
+
+    permanent = False
+
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return static("img/favicon.svg")
 
 
 class ApiRootRouter(DefaultRouter):
@@ -47,6 +58,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
     path("health/", accounts_views.health_endpoint, name="health"),
+    path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),

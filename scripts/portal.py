@@ -23,8 +23,9 @@ VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed-from"
 CHROMIUM = Path("/usr/bin/chromium")
-# Debian packages the browser tests and screenshots need: the browser and fonts that cover Chinese.
-DEBIAN_PACKAGES = ["chromium", "fonts-noto-cjk"]
+# Debian packages the tests need: the browser, fonts that cover Chinese (screenshots, PDFs) and
+# docker-compose 1.29, which validates docker-compose.yml offline (no Docker engine runs here).
+DEBIAN_PACKAGES = ["chromium", "fonts-noto-cjk", "docker-compose"]
 
 
 def say(message: str) -> None:
@@ -50,13 +51,13 @@ def ensure_virtualenv() -> None:
         STAMP.write_text(wanted)
 
 
-def ensure_browser() -> None:
-    """Browser tests drive Debian's Chromium; install it (and CJK fonts) when missing."""
+def ensure_debian_packages() -> None:
+    """Browser tests drive Debian's Chromium; install it, CJK fonts and docker-compose when missing."""
     fonts_present = Path("/usr/share/fonts/opentype/noto").exists()
-    if CHROMIUM.exists() and fonts_present:
+    if CHROMIUM.exists() and fonts_present and shutil.which("docker-compose"):
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        say("Chromium or CJK fonts are missing and cannot be installed here (needs root and apt-get)")
+        say("Debian packages are missing and cannot be installed here (needs root and apt-get)")
         return
     say("installing Debian packages: " + " ".join(DEBIAN_PACKAGES))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -95,17 +96,42 @@ def command_run() -> int:
     processes: dict[str, subprocess.Popen] = {}
     children = {
         "web": [
-            str(bin_dir / "gunicorn"), "config.wsgi:application",
-            "--bind", f"{host}:{port}", "--workers", "3", "--threads", "4",
-            "--access-logfile", "-", "--graceful-timeout", "5",
+            str(bin_dir / "gunicorn"),
+            "config.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            "3",
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
         ],
         "worker": [
-            str(bin_dir / "celery"), "-A", "config", "worker",
-            "--loglevel", "INFO", "--concurrency", "2", "--hostname", "worker@%h",
+            str(bin_dir / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--hostname",
+            "worker@%h",
         ],
         "beat": [
-            str(bin_dir / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-            "--schedule", str(var / "celerybeat-schedule"), "--pidfile", "",
+            str(bin_dir / "celery"),
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(var / "celerybeat-schedule"),
+            "--pidfile",
+            "",
         ],
     }
     for name, command in children.items():
@@ -127,7 +153,9 @@ def command_run() -> int:
         f"  Health:    http://{host}:{port}/health/\n",
         flush=True,
     )
-    subprocess.run([str(VENV_PYTHON), "manage.py", "demo_data", "--print-logins"], cwd=ROOT, env=env, check=False)
+    subprocess.run(
+        [str(VENV_PYTHON), "manage.py", "demo_data", "--print-logins"], cwd=ROOT, env=env, check=False
+    )
     print("  Press Ctrl-C to stop the web server, the worker, beat and the embedded servers.\n", flush=True)
     exit_code = 0
     while not stopping:
@@ -156,7 +184,7 @@ def command_run() -> int:
 
 def command_test(extra: list[str]) -> int:
     ensure_virtualenv()
-    ensure_browser()
+    ensure_debian_packages()
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     prepare(env)

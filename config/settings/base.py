@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "accounts.middleware.PortalLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -172,7 +172,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "城乡居民医保经办平台 API",
-    "DESCRIPTION": "Resident medical insurance portal API. Every endpoint is scoped to the caller's region and role.",
+    "DESCRIPTION": "Resident medical insurance portal API, scoped to the caller's region and role.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -218,7 +218,10 @@ SHARING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "accounts.tasks.heartbeat", "schedule": 30.0},
+    "heartbeat": {
+        "task": "accounts.tasks.heartbeat",
+        "schedule": float(os.environ.get("PORTAL_HEARTBEAT_SECONDS", 30)),
+    },
     # Nothing depends on the on-commit nudge: the sweep starts delivery for whatever is pending.
     "sharing-sweep": {"task": "sharing.tasks.sweep", "schedule": SHARING["SWEEP_SECONDS"]},
     # 对账: yesterday's messages, both sides, every night.

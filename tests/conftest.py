@@ -1,0 +1,147 @@
+"""Shared fixtures: a small real division tree with one user per role in two counties and two cities.
+
+山西省 140000
+├── 临汾市 141000            admin (administrator, city insurance agency)
+│   ├── 尧都区 141002        insurance_a, tax_a, finance_a, school_a
+│   │   └── 屯里镇 141002100
+│   │       └── 屯里村 141002100201   clerk_a
+│   └── 洪洞县 141024        insurance_b, tax_b, finance_b, school_b
+│       └── 大槐树镇 141024100
+│           └── 秦壁村 141024100201   clerk_b
+└── 太原市 140100            admin_other (administrator of another city)
+    └── 小店区 140105
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from accounts import services
+from accounts.models import Agency, Region, User
+from accounts.roles import AgencyKind, Role
+
+PASSWORD = "Test-pass-2026!"
+
+
+@dataclass
+class World:
+    regions: dict[str, Region] = field(default_factory=dict)
+    agencies: dict[str, Agency] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+
+    def user_for(self, role: str, side: str = "a") -> User:
+        """The user of a role in county A (尧都区) or B (洪洞县); administrators sit at city level."""
+        if role == Role.ADMINISTRATOR:
+            return self.users["admin" if side == "a" else "admin_other"]
+        prefix = {
+            Role.VILLAGE_CLERK: "clerk",
+            Role.SCHOOL_CLERK: "school",
+            Role.INSURANCE_STAFF: "insurance",
+            Role.TAX_STAFF: "tax",
+            Role.FINANCE_STAFF: "finance",
+        }[role]
+        return self.users[f"{prefix}_{side}"]
+
+
+def build_world() -> World:
+    world = World()
+    r = world.regions
+    r["shanxi"] = services.region_create(code="140000", name="山西省")
+    r["linfen"] = services.region_create(code="141000", name="临汾市", parent=r["shanxi"])
+    r["yaodu"] = services.region_create(code="141002", name="尧都区", parent=r["linfen"])
+    r["tunli"] = services.region_create(code="141002100", name="屯里镇", parent=r["yaodu"])
+    r["tunli_village"] = services.region_create(code="141002100201", name="屯里村", parent=r["tunli"])
+    r["hongdong"] = services.region_create(code="141024", name="洪洞县", parent=r["linfen"])
+    r["dahuaishu"] = services.region_create(code="141024100", name="大槐树镇", parent=r["hongdong"])
+    r["qinbi_village"] = services.region_create(code="141024100201", name="秦壁村", parent=r["dahuaishu"])
+    r["taiyuan"] = services.region_create(code="140100", name="太原市", parent=r["shanxi"])
+    r["xiaodian"] = services.region_create(code="140105", name="小店区", parent=r["taiyuan"])
+
+    a = world.agencies
+    a["city_insurance"] = services.agency_create(
+        name="临汾市医疗保障事务中心", kind=AgencyKind.INSURANCE_AGENCY, region=r["linfen"]
+    )
+    a["taiyuan_insurance"] = services.agency_create(
+        name="太原市医疗保障事务中心", kind=AgencyKind.INSURANCE_AGENCY, region=r["taiyuan"]
+    )
+    for side, county, village in (("a", "yaodu", "tunli_village"), ("b", "hongdong", "qinbi_village")):
+        name = r[county].name
+        a[f"insurance_{side}"] = services.agency_create(
+            name=f"{name}医疗保障服务中心", kind=AgencyKind.INSURANCE_AGENCY, region=r[county]
+        )
+        a[f"tax_{side}"] = services.agency_create(
+            name=f"{name}税务局", kind=AgencyKind.TAX_BUREAU, region=r[county]
+        )
+        a[f"finance_{side}"] = services.agency_create(
+            name=f"{name}财政局", kind=AgencyKind.FINANCE_BUREAU, region=r[county]
+        )
+        a[f"school_{side}"] = services.agency_create(
+            name=f"{name}第一中学", kind=AgencyKind.SCHOOL, region=r[county]
+        )
+        a[f"village_{side}"] = services.agency_create(
+            name=f"{r[village].name}村民委员会", kind=AgencyKind.VILLAGE_COMMITTEE, region=r[village]
+        )
+
+    u = world.users
+
+    def add(key: str, role: str, agency: str, full_name: str) -> None:
+        u[key] = services.user_create(
+            username=key,
+            password=PASSWORD,
+            full_name=full_name,
+            agency=a[agency],
+            role=role,
+            check_password=False,
+        )
+
+    add("admin", Role.ADMINISTRATOR, "city_insurance", "管理员甲")
+    add("admin_other", Role.ADMINISTRATOR, "taiyuan_insurance", "管理员乙")
+    for side in ("a", "b"):
+        add(f"insurance_{side}", Role.INSURANCE_STAFF, f"insurance_{side}", f"医保{side}")
+        add(f"tax_{side}", Role.TAX_STAFF, f"tax_{side}", f"税务{side}")
+        add(f"finance_{side}", Role.FINANCE_STAFF, f"finance_{side}", f"财政{side}")
+        add(f"school_{side}", Role.SCHOOL_CLERK, f"school_{side}", f"学校{side}")
+        add(f"clerk_{side}", Role.VILLAGE_CLERK, f"village_{side}", f"村经办{side}")
+    return world
+
+
+@pytest.fixture
+def world(db) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def transactional_world(transactional_db) -> World:
+    return build_world()
+
+
+@pytest.fixture(autouse=True)
+def _flush_test_redis() -> None:
+    """Each xdist worker owns its Redis databases (config.settings.test); start every test clean."""
+    import redis
+    from django.conf import settings
+
+    for url in (settings.CELERY_BROKER_URL, settings.CACHES["default"]["LOCATION"]):
+        redis.Redis.from_url(url).flushdb()
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test uses, for a worker or server started as a subprocess."""
+    s = connection.settings_dict
+    host = quote(str(s["HOST"]), safe="")
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{s['USER']}{password}@{host}{port}/{s['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    # PYTEST_XDIST_WORKER is inherited, so the subprocess picks this worker's Redis databases.
+    env = dict(os.environ)
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=database_url_for_subprocess())
+    env.update(extra)
+    return env

@@ -1,0 +1,118 @@
+"""Sign-in throttling, CSRF, the content-security policy and production settings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _login(client: Client, username: str, password: str):
+    return client.post(reverse("accounts:login"), {"username": username, "password": password})
+
+
+def test_given_five_wrong_passwords_when_the_right_one_follows_then_the_account_is_locked(world, client):
+    for _ in range(5):
+        assert _login(client, "clerk_a", "wrong-password").status_code in (200, 429)
+    response = _login(client, "clerk_a", PASSWORD)
+    assert response.status_code == 429
+    assert "账户已锁定" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_given_four_wrong_passwords_when_the_right_one_follows_then_sign_in_succeeds(world, client):
+    for _ in range(4):
+        _login(client, "clerk_a", "wrong-password")
+    response = _login(client, "clerk_a", PASSWORD)
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_given_five_wrong_api_logins_when_the_right_one_follows_then_no_token_is_issued(world):
+    api = Client()
+    url = reverse("token-login")
+    for _ in range(5):
+        api.post(url, {"username": "tax_a", "password": "wrong"}, content_type="application/json")
+    response = api.post(url, {"username": "tax_a", "password": PASSWORD}, content_type="application/json")
+    assert response.status_code in (400, 403, 429)
+    assert "token" not in response.json()
+
+
+def test_given_a_form_post_without_csrf_token_then_it_is_refused(world):
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(reverse("accounts:login"), {"username": "clerk_a", "password": PASSWORD})
+    assert response.status_code == 403
+
+
+def test_given_any_page_then_the_content_security_policy_allows_only_the_portals_own_assets(world, client):
+    policy = client.get(reverse("accounts:login"))["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives == {
+        "default-src": "'self'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self' data:",
+        "font-src": "'self'",
+        "connect-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+    assert "unsafe-inline" not in policy
+
+
+def test_given_any_page_then_clickjacking_and_sniffing_are_refused(world, client):
+    response = client.get(reverse("accounts:login"))
+    assert (response["X-Frame-Options"], response["X-Content-Type-Options"]) == ("DENY", "nosniff")
+
+
+def _production_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_ALLOWED_HOSTS="ybj.linfen.gov.cn",
+        DATABASE_URL="postgres://portal:secret@db.internal:5432/portal",
+        REDIS_URL="redis://redis.internal:6379/0",
+    )
+    env.update(extra)
+    return env
+
+
+def test_given_production_settings_when_check_deploy_runs_then_there_is_nothing_to_report():
+    env = _production_env(DJANGO_SECRET_KEY="k" * 20 + "-production-only-secret-from-env-" + "x" * 20)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+
+
+def test_given_production_settings_without_a_secret_key_then_the_portal_refuses_to_start():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set in the environment" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["SESSION_COOKIE_HTTPONLY", "CSRF_COOKIE_HTTPONLY"])
+def test_given_the_settings_then_cookies_are_out_of_reach_of_scripts(settings, name):
+    assert getattr(settings, name) is True
