@@ -271,7 +271,7 @@ _CLAIM_SQL = """
 SELECT l.number FROM sharing_lane l
 WHERE NOT (l.number = ANY(%(skip)s))
   AND EXISTS (SELECT 1 FROM sharing_pending p
-              WHERE p.lane = l.number AND p.status = 0 AND p.next_attempt_at <= now())
+              WHERE p.lane = l.number AND p.status = 0 AND p.next_attempt_at <= statement_timestamp())
 ORDER BY l.last_worked_at NULLS FIRST, l.number
 LIMIT 1
 FOR UPDATE OF l SKIP LOCKED
@@ -282,11 +282,11 @@ FOR UPDATE OF l SKIP LOCKED
 _BATCH_SQL = """
 SELECT p.message_id, p.topic, p.subject
 FROM sharing_pending p
-WHERE p.lane = %(lane)s AND p.status = 0 AND p.next_attempt_at <= now()
+WHERE p.lane = %(lane)s AND p.status = 0 AND p.next_attempt_at <= statement_timestamp()
   AND NOT EXISTS (
       SELECT 1 FROM sharing_pending b
       WHERE b.subject = p.subject AND b.message_id < p.message_id AND b.attempts > 0
-        AND (b.status = 2 OR b.next_attempt_at > now())
+        AND (b.status = 2 OR b.next_attempt_at > statement_timestamp())
   )
 ORDER BY p.message_id
 LIMIT %(limit)s
@@ -294,7 +294,7 @@ LIMIT %(limit)s
 
 _INBOX_SQL = """
 INSERT INTO sharing_inbox (message_id, topic, receiver, region_code, amount_fen, sent_at, applied_at)
-SELECT o.id, o.topic, o.receiver, o.region_code, {amount}, o.created_at, now()
+SELECT o.id, o.topic, o.receiver, o.region_code, {amount}, o.created_at, statement_timestamp()
 FROM sharing_outbox o WHERE o.id = ANY(%(ids)s)
 ON CONFLICT (message_id) DO NOTHING
 RETURNING message_id
@@ -306,8 +306,8 @@ _FAILED_SQL = """
 UPDATE sharing_pending SET
     attempts = attempts + 1,
     status = CASE WHEN attempts + 1 >= %(max)s THEN 2 ELSE 0 END,
-    dead_at = CASE WHEN attempts + 1 >= %(max)s THEN now() ELSE NULL END,
-    next_attempt_at = now() + make_interval(
+    dead_at = CASE WHEN attempts + 1 >= %(max)s THEN statement_timestamp() ELSE NULL END,
+    next_attempt_at = statement_timestamp() + make_interval(
         secs => least(%(cap)s, %(base)s * power(2, attempts)) * (0.75 + random() / 2)),
     last_error = %(error)s,
     last_traceback = %(traceback)s
@@ -462,7 +462,9 @@ def lanes_ensure() -> int:
 
 def pending_ready_exists() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM sharing_pending WHERE status = 0 AND next_attempt_at <= now())")
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM sharing_pending WHERE status = 0 AND next_attempt_at <= statement_timestamp())"
+        )
         return bool(cursor.fetchone()[0])
 
 
@@ -558,7 +560,7 @@ def reconciliation_run(*, day: date) -> ReconciliationReport:
             SELECT %(report)s, coalesce(o.topic, i.topic),
                    CASE WHEN i.message_id IS NULL THEN %(not_applied)s
                         WHEN o.id IS NULL THEN %(not_sent)s ELSE %(amount)s END,
-                   coalesce(o.id, i.message_id), coalesce(o.subject, i.subject), coalesce(o.region_code, i.region_code),
+                   coalesce(o.id, i.message_id), coalesce(o.subject, ''), coalesce(o.region_code, i.region_code),
                    o.amount_fen, i.amount_fen,
                    CASE WHEN o.id IS NULL THEN NULL WHEN i.message_id IS NOT NULL THEN 1 ELSE coalesce(p.status, 0) END,
                    coalesce(p.last_error, '')
