@@ -435,6 +435,7 @@ def delivery_drain(*, seconds: float | None = None) -> dict[str, int]:
     deadline = clock.monotonic() + (seconds if seconds is not None else float(_config("DRAIN_SECONDS")))
     totals = {"batches": 0, "applied": 0, "retried": 0, "dead": 0, "duplicates": 0, "more": 0}
     skip: set[int] = set()
+    lanes_ensure()
     while clock.monotonic() < deadline:
         result = delivery_run_batch(skip_lanes=skip)
         if result is None:
