@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import pghistory
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-
-import pghistory
 
 from accounts.audit import tracked
 

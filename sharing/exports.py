@@ -66,7 +66,7 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
                 topic, str(kinds.get(kind, kind)), message_id, subject, region, sent, applied,
                 str(statuses.get(status, "")) if status is not None else "", error[:500],
             ]))
-    handle = tempfile.TemporaryFile()
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stream() once sent
     book.save(handle)
     handle.seek(0)
     return handle

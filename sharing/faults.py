@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 
 
-class InjectedFault(RuntimeError):
+class InjectedFault(RuntimeError):  # noqa: N818 - reads as what it is in an error list
     pass
 
 

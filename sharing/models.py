@@ -43,6 +43,9 @@ class Subject(models.Model):
         verbose_name = _("subject")
         verbose_name_plural = _("subjects")
 
+    def __str__(self) -> str:
+        return f"{self.key} #{self.last_seq}"
+
 
 class Lane(models.Model):
     """A partition of the subjects; a worker holds one lane at a time (row lock, SKIP LOCKED)."""
@@ -55,6 +58,9 @@ class Lane(models.Model):
         db_table = "sharing_lane"
         verbose_name = _("lane")
         verbose_name_plural = _("lanes")
+
+    def __str__(self) -> str:
+        return str(self.number)
 
 
 class OutboxMessage(models.Model):
@@ -210,6 +216,9 @@ class ReconciliationLine(models.Model):
         ordering = ["topic"]
         constraints = [models.UniqueConstraint(fields=["report", "topic"], name="sharing_recon_line_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.report_id} {self.topic}"
+
     @property
     def balanced(self) -> bool:
         return self.sent_count == self.applied_count and self.sent_amount_fen == self.applied_amount_fen
@@ -246,6 +255,9 @@ class ReconciliationDifference(models.Model):
             models.CheckConstraint(name="sharing_recon_kind_known", condition=Q(kind__in=DifferenceKind.values)),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.message_id}: {self.kind}"
+
 
 class Redrive(models.Model):
     """Who re-drove which dead letters, when: the platform's own audit of administrators' actions."""
@@ -262,3 +274,6 @@ class Redrive(models.Model):
         verbose_name = _("re-drive")
         verbose_name_plural = _("re-drives")
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.criteria} ({self.message_count})"

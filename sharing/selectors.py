@@ -56,7 +56,7 @@ def monitor_stats(*, scope: Scope, since: datetime | None = None) -> dict[str, A
     rows = []
     for topic in topics.all_topics():
         pending, oldest = backlog.get((topic.name, MessageStatus.PENDING), (0, None))
-        dead, oldest_dead = backlog.get((topic.name, MessageStatus.DEAD), (0, None))
+        dead, _oldest_dead = backlog.get((topic.name, MessageStatus.DEAD), (0, None))
         rows.append(
             {
                 "topic": topic.name,

@@ -38,7 +38,7 @@ class Field:
     maximum: int | None = None
     choices: tuple[str, ...] | None = None
 
-    def problem(self, value: Any) -> str | None:  # noqa: PLR0911 - one branch per rule reads best
+    def problem(self, value: Any) -> str | None:
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 return _("must be a whole number")
