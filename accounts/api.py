@@ -43,6 +43,10 @@ class RegionViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         "history": Action.AUDIT_VIEW,
     }
 
+    def get_object(self) -> Region:
+        # The code as shown (6 or 9 digits) or as stored (12 digits).
+        return selectors.region_detail(scope=scope_of(self.request), code=self.kwargs["code"])
+
     @extend_schema(responses=serializers.HistoryEventSerializer(many=True))
     @action(detail=True, pagination_class=None)
     def history(self, request: Request, code: str | None = None) -> Response:

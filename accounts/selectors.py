@@ -31,7 +31,9 @@ def region_root(*, scope: Scope) -> Region | None:
 
 
 def region_detail(*, scope: Scope, code: str) -> Region:
-    return scope.get_object_or_404(Region.objects.select_related("parent"), code=code)
+    """Accepts the code as shown (6, 9 or 12 digits) or as stored (12 digits)."""
+    padded = code.ljust(12, "0") if code.isdigit() and len(code) in (6, 9) else code
+    return scope.get_object_or_404(Region.objects.select_related("parent"), code=padded)
 
 
 def region_children(*, scope: Scope, region: Region) -> QuerySet[Region]:

@@ -107,6 +107,7 @@ def _quiet_runtime_dir() -> None:
     # pgserver asks platformdirs for a runtime directory; give it one of ours.
     runtime = VAR / "run"
     runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
 
 

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from accounts import api as accounts_api
 from accounts import views as accounts_views
@@ -36,8 +36,14 @@ class FaviconView(RedirectView):
         return static("img/favicon.svg")
 
 
+class ApiRootView(APIRootView):
+    """Lists the API's collections; the schema and its documentation are at schema/ and docs/."""
+
+    required_action = Action.PORTAL_USE
+
+
 class ApiRootRouter(DefaultRouter):
-    include_root_view = False
+    APIRootView = ApiRootView
 
 
 router = ApiRootRouter()

@@ -66,10 +66,6 @@ class PageLog:
     def csp_violations(self) -> list[str]:
         return [line for line in self.console if "Content Security Policy" in line or "CSP violation" in line]
 
-    def clear(self) -> None:
-        self.console.clear()
-        self.errors.clear()
-
 
 @pytest.fixture
 def page_log() -> PageLog:

@@ -151,14 +151,15 @@ def test_given_an_administrator_when_clicking_down_the_region_tree_then_breadcru
     crumbs = page.locator("nav.crumbs")
 
     path: list[str] = []
-    for step, name in enumerate(["临汾市", "尧都区", "屯里镇", "屯里村"], start=1):
+    steps = [("city", "临汾市"), ("county", "尧都区"), ("township", "屯里镇"), ("village", "屯里村")]
+    for step, (level, name) in enumerate(steps, start=1):
         main.get_by_role("link", name=name, exact=True).click()
         path.append(name)
 
         expect(page.locator("h1")).to_have_text(name)
         expect(crumbs).to_have_text(" › ".join(path))
         expect(crumbs.locator("a")).to_have_text(path[:-1])
-        shoot(f"{step}-{name}")
+        shoot(f"{step}-{level}")
 
     expect(page.locator("[data-testid=region-code]")).to_have_text("141002100201")
     expect(page.locator("[data-testid=history]")).to_be_visible()
@@ -174,6 +175,8 @@ def test_given_five_wrong_passwords_when_signing_in_with_the_right_one_then_the_
     for attempt in range(1, 6):
         sign_in(username, "not-the-password")
         expect(page.locator("[data-testid=whoami]")).to_have_count(0)
+        if attempt < 5:  # not locked before the fifth failure
+            expect(page.get_by_role("alert")).to_contain_text("用户名或密码不正确")
         shoot(f"wrong-{attempt}")
 
     sign_in(username)
@@ -191,11 +194,13 @@ def test_given_the_csp_when_browsing_home_and_region_pages_then_nothing_is_refus
     page, sign_in, shoot, page_log, transactional_world
 ):
     sign_in(transactional_world.user_for(Role.ADMINISTRATOR).username)
+    regions = transactional_world.regions
     pages = {
         "home": "/",
         "regions": "/regions/",
-        "county": "/regions/141002/",
-        "village": "/regions/141002100201/",
+        "county": f"/regions/{regions['yaodu'].code}/",
+        "township": f"/regions/{regions['tunli'].code}/",
+        "village": f"/regions/{regions['tunli_village'].code}/",
         "agencies": "/agencies/",
         "users": "/users/",
     }
