@@ -73,6 +73,8 @@ class Action(models.TextChoices):
     ENROLLMENT_CHANGE = "enrollment.change", _("Suspend, resume, terminate and transfer enrollments")
     ENROLLMENT_IMPORT = "enrollment.import", _("Import households and employee-insurance lists")
     PERSON_FULL_VIEW = "person.full_view", _("See full identifiers and phone numbers")
+    SHARING_MONITOR = "sharing.monitor", _("Monitor the sharing platform")
+    SHARING_REDRIVE = "sharing.redrive", _("Re-drive dead letters of the sharing platform")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -106,6 +108,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.SYSTEM_MONITOR,
         Action.ENROLLMENT_VIEW,
         Action.ENROLLMENT_IMPORT,
+        Action.SHARING_MONITOR,
+        Action.SHARING_REDRIVE,
     },
 }
 

@@ -54,6 +54,7 @@ router.register("users", accounts_api.UserViewSet, basename="user")
 api_patterns = [
     path("", include(router.urls)),
     path("me/", accounts_api.MeView.as_view(), name="me"),
+    path("sharing/", include("sharing.api_urls")),
     path("auth/token/", accounts_api.TokenLoginView.as_view(), name="token-login"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
@@ -67,6 +68,7 @@ urlpatterns = [
     path("health/", accounts_views.health_endpoint, name="health"),
     path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
+    path("sharing/", include("sharing.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
@@ -183,7 +185,8 @@ SPECTACULAR_SETTINGS = {
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PGHISTORY_APPEND_ONLY = True
 
-CELERY_BROKER_URL = embedded.redis_url(REDIS_DB_OFFSET)
+# PORTAL_BROKER_URL points workers (and the tests' private Redis) at another broker.
+CELERY_BROKER_URL = os.environ.get("PORTAL_BROKER_URL") or embedded.redis_url(REDIS_DB_OFFSET)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -192,11 +195,38 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+# The sharing platform (sharing/): lanes, batches, retries and the periodic sweep.
+SHARING = {
+    "LANES": int(_env_float("PORTAL_SHARING_LANES", 64)),
+    "BATCH_SIZE": int(_env_float("PORTAL_SHARING_BATCH_SIZE", 2000)),
+    "MAX_ATTEMPTS": int(_env_float("PORTAL_SHARING_MAX_ATTEMPTS", 8)),
+    "RETRY_BASE_SECONDS": _env_float("PORTAL_SHARING_RETRY_BASE_SECONDS", 10),
+    "RETRY_MAX_SECONDS": _env_float("PORTAL_SHARING_RETRY_MAX_SECONDS", 3600),
+    # A batch transaction older than this is ended by PostgreSQL and its lane freed (the lease).
+    "LEASE_SECONDS": int(_env_float("PORTAL_SHARING_LEASE_SECONDS", 300)),
+    # One delivery task works this long, then hands over to a fresh task.
+    "DRAIN_SECONDS": _env_float("PORTAL_SHARING_DRAIN_SECONDS", 30),
+    # Delivery tasks started by a bulk send or a sweep (about the number of worker processes).
+    "FANOUT": int(_env_float("PORTAL_SHARING_FANOUT", 2)),
+    "SWEEP_SECONDS": _env_float("PORTAL_SHARING_SWEEP_SECONDS", 10),
+    "FAULTS": json.loads(os.environ.get("PORTAL_SHARING_FAULTS") or "{}"),
+}
+
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "accounts.tasks.heartbeat",
         "schedule": float(os.environ.get("PORTAL_HEARTBEAT_SECONDS", 30)),
     },
+    # Nothing depends on the on-commit nudge: the sweep starts delivery for whatever is pending.
+    "sharing-sweep": {"task": "sharing.tasks.sweep", "schedule": SHARING["SWEEP_SECONDS"]},
+    # 对账: yesterday's messages, both sides, every night.
+    "sharing-reconcile": {"task": "sharing.tasks.reconcile", "schedule": crontab(hour=1, minute=30)},
 }
 
 PORTAL_NAME = _("Urban-rural resident medical insurance portal")

@@ -9,7 +9,7 @@ from .dev import *  # noqa: F403
 # gw0 -> databases 10/11, gw1 -> 12/13 ...; the dev portal keeps 0/1 to itself.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 REDIS_DB_OFFSET = 10 + 2 * int(_worker.removeprefix("gw") or 0)
-CELERY_BROKER_URL = embedded.redis_url(REDIS_DB_OFFSET)
+CELERY_BROKER_URL = os.environ.get("PORTAL_BROKER_URL") or embedded.redis_url(REDIS_DB_OFFSET)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

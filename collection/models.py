@@ -1,0 +1,49 @@
+"""Tax bureau's own ledger. Filled only from messages of the sharing platform, never from insurance's tables."""
+
+from __future__ import annotations
+
+import pghistory
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.audit import tracked
+
+
+class DueStatus(models.TextChoices):
+    DUE = "due", _("Due")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# Statement-level history: one trigger call per batch statement, not one per row.
+@tracked(level=pghistory.Statement)
+class DueItem(models.Model):
+    """What one person owes for one insurance year, as tax knows it (应缴), from ``assessment.due``."""
+
+    scope_region_lookup = "region_code"
+
+    person_id = models.CharField(_("person identifier"), max_length=32, db_collation="C")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
+    amount_fen = models.BigIntegerField(_("amount due (fen)"))
+    status = models.CharField(_("status"), max_length=16, choices=DueStatus.choices, default=DueStatus.DUE)
+    # The sharing message last applied, and its sequence number within the due item's subject:
+    # a message is applied only when it is newer than what the ledger already holds.
+    source_message_id = models.BigIntegerField(_("source message"))
+    sequence = models.PositiveIntegerField(_("sequence number"))
+    updated_at = models.DateTimeField(_("updated at"), db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("due item")
+        verbose_name_plural = _("due items")
+        constraints = [
+            models.UniqueConstraint(fields=["person_id", "insurance_year"], name="collection_due_person_year_unique"),
+            models.CheckConstraint(name="collection_due_amount_not_negative", condition=Q(amount_fen__gte=0)),
+            models.CheckConstraint(name="collection_due_status_known", condition=Q(status__in=DueStatus.values)),
+            models.CheckConstraint(name="collection_due_region_12_digits", condition=Q(region_code__regex=r"^[0-9]{12}$")),
+        ]
+        indexes = [models.Index(fields=["region_code", "insurance_year"], name="collection_due_region_year")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.insurance_year}: {self.amount_fen}"

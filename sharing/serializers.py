@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import PendingDelivery, ReconciliationDifference, ReconciliationLine, ReconciliationReport
+
+
+class TopicStatsSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    description = serializers.CharField()
+    sender = serializers.CharField()
+    receiver = serializers.CharField()
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    dead = serializers.IntegerField()
+    oldest_pending_seconds = serializers.FloatField(allow_null=True)
+
+
+class BureauStatsSerializer(serializers.Serializer):
+    bureau = serializers.CharField()
+    label = serializers.CharField()
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    dead = serializers.IntegerField()
+    oldest_pending_seconds = serializers.FloatField(allow_null=True)
+
+
+class MonitorSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    at = serializers.DateTimeField()
+    topics = TopicStatsSerializer(many=True)
+    bureaus = BureauStatsSerializer(many=True)
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="message_id")
+    seq = serializers.IntegerField(source="message.seq")
+    sender = serializers.CharField(source="message.sender")
+    receiver = serializers.CharField(source="message.receiver")
+    payload = serializers.JSONField(source="message.payload")
+
+    class Meta:
+        model = PendingDelivery
+        fields = [
+            "id", "topic", "subject", "seq", "sender", "receiver", "region_code", "sent_at", "attempts",
+            "dead_at", "redrives", "last_error", "payload",
+        ]
+
+
+class DeadLetterDetailSerializer(DeadLetterSerializer):
+    class Meta(DeadLetterSerializer.Meta):
+        fields = [*DeadLetterSerializer.Meta.fields, "last_traceback"]
+
+
+class RedriveSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
+    topic = serializers.CharField(required=False, allow_blank=False)
+    everything = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if not (attrs.get("ids") or attrs.get("topic") or attrs.get("everything")):
+            raise serializers.ValidationError("Choose dead letters to re-drive: ids, a topic, or everything.")
+        return attrs
+
+
+class RedriveResultSerializer(serializers.Serializer):
+    redriven = serializers.IntegerField()
+
+
+class ReconciliationLineSerializer(serializers.ModelSerializer):
+    balanced = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ReconciliationLine
+        fields = [
+            "topic", "sender", "receiver", "sent_count", "sent_amount_fen", "applied_count", "applied_amount_fen",
+            "balanced",
+        ]
+
+
+class ReconciliationReportSerializer(serializers.ModelSerializer):
+    lines = ReconciliationLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ReconciliationReport
+        fields = ["id", "day", "created_at", "difference_count", "lines"]
+
+
+class ReconciliationDifferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReconciliationDifference
+        fields = [
+            "report", "topic", "kind", "message_id", "subject", "region_code", "sent_amount_fen",
+            "applied_amount_fen", "status", "last_error",
+        ]

@@ -1,0 +1,586 @@
+"""Every write of the sharing platform: sending, delivering, retrying, re-driving, reconciling.
+
+Sending happens inside the caller's transaction (the transactional outbox): if the caller rolls
+back, nothing was sent; if it commits, the message will be delivered. A commit nudges the
+workers (``transaction.on_commit``) and the beat sweep starts them anyway, so no delivery
+depends on the nudge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import InterfaceError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.scope import Scope
+
+from . import faults, topics
+from .handlers import Batch, handler_for
+from .models import (
+    DifferenceKind,
+    MessageStatus,
+    PendingDelivery,
+    ReconciliationLine,
+    ReconciliationReport,
+    Redrive,
+)
+
+logger = logging.getLogger("portal.sharing")
+
+PENDING, DELIVERED, DEAD = MessageStatus.PENDING.value, MessageStatus.DELIVERED.value, MessageStatus.DEAD.value
+_REGION = r"^[0-9]{12}$"
+
+
+def _config(name: str) -> Any:
+    return settings.SHARING[name]
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+_SEND_SQL = """
+WITH subject AS (
+    INSERT INTO sharing_subject AS s (key, lane, last_seq)
+    VALUES (%(subject)s, mod(abs(hashtext(%(subject)s)::bigint), %(lanes)s), 1)
+    ON CONFLICT (key) DO UPDATE SET last_seq = s.last_seq + 1
+    RETURNING lane, last_seq
+),
+message AS (
+    INSERT INTO sharing_outbox (topic, version, sender, receiver, subject, seq, lane, region_code, amount_fen, payload)
+    SELECT %(topic)s, %(version)s, %(sender)s, %(receiver)s, %(subject)s, subject.last_seq, subject.lane,
+           %(region_code)s, %(amount_fen)s, %(payload)s::jsonb
+    FROM subject
+    RETURNING id, topic, subject, lane, region_code, created_at
+)
+INSERT INTO sharing_pending (message_id, topic, subject, lane, region_code, sent_at)
+SELECT id, topic, subject, lane, region_code, created_at FROM message
+RETURNING message_id
+"""
+
+
+def message_send(
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    subject: str | None = None,
+    region_code: str | None = None,
+    version: int | None = None,
+) -> int:
+    """Send one message in the caller's transaction; returns its id.
+
+    The subject defaults to the topic's subject fields of the payload, the region code to its
+    region field. Until the sending transaction ends, the subject's row stays locked, so the
+    messages of one subject are numbered (``seq``) in the order their transactions commit.
+    """
+    spec = topics.get(topic)
+    version = version or spec.version
+    spec.validate(payload, version)
+    subject = subject or spec.subject_of(payload)
+    region_code = region_code or (str(payload.get(spec.region_field, "")) if spec.region_field else "")
+    _check_region(region_code)
+    amount = payload.get(spec.amount_field) if spec.amount_field else None
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _SEND_SQL,
+            {
+                "topic": spec.name,
+                "version": version,
+                "sender": spec.sender,
+                "receiver": spec.receiver,
+                "subject": subject,
+                "lanes": _config("LANES"),
+                "region_code": region_code,
+                "amount_fen": amount,
+                "payload": json.dumps(payload, ensure_ascii=False),
+            },
+        )
+        message_id = cursor.fetchone()[0]
+        nudge_on_commit(fanout=1)
+    return message_id
+
+
+def _check_region(region_code: str) -> None:
+    import re
+
+    if not re.match(_REGION, region_code or ""):
+        raise ValidationError(_("A message needs the 12-digit region code of what it is about."))
+
+
+def message_send_bulk(
+    *,
+    topic: str,
+    rows: Iterable[tuple[str | None, str | None, dict[str, Any]]] | None = None,
+    query: str | None = None,
+    params: Iterable[Any] | dict[str, Any] | None = None,
+    version: int | None = None,
+) -> int:
+    """Send many messages of one topic at once, set-based, in the caller's transaction.
+
+    Either ``rows`` — an iterable of ``(subject or None, region_code or None, payload)``, streamed
+    into PostgreSQL with COPY — or ``query``, a SQL query with the columns ``subject``,
+    ``region_code`` (both may be NULL: derived from the payload) and ``payload`` (jsonb), run as
+    INSERT … SELECT. The payloads are validated by one SQL statement; if any row is invalid
+    nothing is sent and the first few problems are reported. Returns the number of messages.
+    """
+    if (rows is None) == (query is None):
+        raise ValueError("give either rows or query")
+    spec = topics.get(topic)
+    version = version or spec.version
+    schema = spec.schema(version)
+    staging = f"sharing_staging_{uuid.uuid4().hex[:12]}"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(
+            f"CREATE TEMP TABLE {staging} (ord bigint GENERATED ALWAYS AS IDENTITY, subject text, "
+            "region_code text, payload jsonb) ON COMMIT DROP"
+        )
+        if rows is not None:
+            _copy_rows(cursor, staging, rows)
+        else:
+            cursor.execute(
+                f"INSERT INTO {staging} (subject, region_code, payload) "  # noqa: S608 - the caller's own query
+                f"SELECT q.subject, q.region_code, q.payload FROM ({query}) AS q",
+                params,
+            )
+        def region(alias: str) -> str:
+            if spec.region_field:
+                return f"coalesce({alias}.region_code, {alias}.payload->>'{spec.region_field}')"
+            return f"{alias}.region_code"
+
+        # The payload's own region field is checked by the schema; a given region code here.
+        region_ok = (
+            f"(s.region_code IS NULL OR s.region_code ~ '{_REGION}')" if spec.region_field
+            else f"(s.region_code IS NOT NULL AND s.region_code ~ '{_REGION}')"
+        )
+        cursor.execute(
+            f"SELECT s.ord, s.payload, {region('s')} FROM {staging} s "  # noqa: S608 - no input in it
+            f"WHERE NOT ({schema.sql_predicate('s.payload')} AND {region_ok}) ORDER BY s.ord LIMIT 5"
+        )
+        bad = cursor.fetchall()
+        if bad:
+            problems = []
+            for ord_, payload, _region in bad:
+                payload = json.loads(payload) if isinstance(payload, str) else payload
+                found = schema.problems(payload) or [_("no valid region code")]
+                problems.append(_("row %(row)s: %(problems)s") % {"row": ord_, "problems": "; ".join(found)})
+            raise ValidationError(
+                _("Bulk send of %(topic)s refused, nothing was sent: %(problems)s")
+                % {"topic": spec.name, "problems": " | ".join(problems)}
+            )
+        amount = f"(s.payload->>'{spec.amount_field}')::bigint" if spec.amount_field else "NULL::bigint"
+        subject = f"coalesce(s.subject, {spec.subject_sql('s.payload')})"
+        cursor.execute(
+            f"""
+            WITH counts AS (
+                SELECT {subject} AS key, count(*) AS n FROM {staging} s GROUP BY 1
+            ),
+            subjects AS (
+                INSERT INTO sharing_subject AS t (key, lane, last_seq)
+                SELECT key, mod(abs(hashtext(key)::bigint), %(lanes)s), n FROM counts ORDER BY key
+                ON CONFLICT (key) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq
+                RETURNING key, lane, last_seq
+            ),
+            messages AS (
+                INSERT INTO sharing_outbox
+                    (topic, version, sender, receiver, subject, seq, lane, region_code, amount_fen, payload)
+                SELECT %(topic)s, %(version)s, %(sender)s, %(receiver)s, x.key,
+                       x.last_seq - x.n + row_number() OVER (PARTITION BY x.key ORDER BY x.ord),
+                       x.lane, x.region_code, x.amount, x.payload
+                FROM (
+                    SELECT s.ord, k.key, k.lane, k.last_seq, c.n, {region('s')} AS region_code,
+                           {amount} AS amount, s.payload
+                    FROM {staging} s
+                    JOIN counts c ON c.key = {subject}
+                    JOIN subjects k ON k.key = c.key
+                ) AS x
+                ORDER BY x.ord
+                RETURNING id, topic, subject, lane, region_code, created_at
+            )
+            INSERT INTO sharing_pending (message_id, topic, subject, lane, region_code, sent_at)
+            SELECT id, topic, subject, lane, region_code, created_at FROM messages
+            """,  # noqa: S608 - built from the topic registry and a generated table name, no input
+            {
+                "lanes": _config("LANES"),
+                "topic": spec.name,
+                "version": version,
+                "sender": spec.sender,
+                "receiver": spec.receiver,
+            },
+        )
+        sent = cursor.rowcount
+        if sent:
+            nudge_on_commit(fanout=_config("FANOUT"))
+    return sent
+
+
+def _copy_rows(cursor: Any, staging: str, rows: Iterable[tuple[str | None, str | None, dict[str, Any]]]) -> None:
+    raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+    dumps = json.dumps
+    with raw.copy(f"COPY {staging} (subject, region_code, payload) FROM STDIN") as copy:
+        for subject, region_code, payload in rows:
+            copy.write_row((subject, region_code, dumps(payload, ensure_ascii=False)))
+
+
+def nudge_on_commit(*, fanout: int = 1) -> None:
+    """Once per transaction: when it commits, start delivery (best effort; beat sweeps anyway)."""
+    if connection.in_atomic_block:
+        for _sids, func, _robust in connection.run_on_commit:
+            if getattr(func, "sharing_nudge", False):
+                return
+    callback = _nudge_callback(fanout)
+    transaction.on_commit(callback, robust=True)
+
+
+def _nudge_callback(fanout: int) -> Any:
+    def nudge() -> None:
+        delivery_start(fanout=fanout)
+
+    nudge.sharing_nudge = True  # type: ignore[attr-defined]
+    return nudge
+
+
+def delivery_start(*, fanout: int = 1) -> int:
+    """Queue delivery tasks; a broker that is down is logged, never raised (the sweep catches up)."""
+    from .tasks import deliver
+
+    started = 0
+    for _attempt in range(max(1, fanout)):
+        try:
+            deliver.apply_async(retry=False)
+            started += 1
+        except Exception as error:
+            logger.warning("sharing: could not queue delivery (%s); the sweep will", type(error).__name__)
+            break
+    return started
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+_CLAIM_SQL = """
+SELECT l.number FROM sharing_lane l
+WHERE NOT (l.number = ANY(%(skip)s))
+  AND EXISTS (SELECT 1 FROM sharing_pending p
+              WHERE p.lane = l.number AND p.status = 0 AND p.next_attempt_at <= statement_timestamp())
+ORDER BY l.last_worked_at NULLS FIRST, l.number
+LIMIT 1
+FOR UPDATE OF l SKIP LOCKED
+"""
+
+# Pending, due messages of the lane in send order, except those behind an earlier message of
+# the same subject that failed and waits for its retry or is dead: a subject never overtakes.
+_BATCH_SQL = """
+SELECT p.message_id, p.topic, p.subject
+FROM sharing_pending p
+WHERE p.lane = %(lane)s AND p.status = 0 AND p.next_attempt_at <= statement_timestamp()
+  AND NOT EXISTS (
+      SELECT 1 FROM sharing_pending b
+      WHERE b.subject = p.subject AND b.message_id < p.message_id AND b.attempts > 0
+        AND (b.status = 2 OR b.next_attempt_at > statement_timestamp())
+  )
+ORDER BY p.message_id
+LIMIT %(limit)s
+"""
+
+_INBOX_SQL = """
+INSERT INTO sharing_inbox (message_id, topic, receiver, region_code, amount_fen, sent_at, applied_at)
+SELECT o.id, o.topic, o.receiver, o.region_code, {amount}, o.created_at, statement_timestamp()
+FROM sharing_outbox o WHERE o.id = ANY(%(ids)s)
+ON CONFLICT (message_id) DO NOTHING
+RETURNING message_id
+"""
+
+_DELIVERED_SQL = "DELETE FROM sharing_pending WHERE message_id = ANY(%(ids)s)"
+
+_FAILED_SQL = """
+UPDATE sharing_pending SET
+    attempts = attempts + 1,
+    status = CASE WHEN attempts + 1 >= %(max)s THEN 2 ELSE 0 END,
+    dead_at = CASE WHEN attempts + 1 >= %(max)s THEN statement_timestamp() ELSE NULL END,
+    next_attempt_at = statement_timestamp() + make_interval(
+        secs => least(%(cap)s, %(base)s * power(2, attempts)) * (0.75 + random() / 2)),
+    last_error = %(error)s,
+    last_traceback = %(traceback)s
+WHERE message_id = %(id)s
+RETURNING status
+"""
+
+
+class Claimed(NamedTuple):
+    id: int
+    topic: str
+    subject: str
+
+
+@dataclass
+class BatchResult:
+    lane: int
+    claimed: int = 0
+    applied: int = 0
+    retried: int = 0
+    dead: int = 0
+    duplicates: int = 0
+    blocked: set[str] = field(default_factory=set)
+
+
+def delivery_run_batch(*, skip_lanes: Iterable[int] = ()) -> BatchResult | None:
+    """Claim one lane and apply one batch of its messages, all in one transaction.
+
+    Returns None when no lane has work that this worker may take. The lane's row lock is the
+    claim: a worker that dies loses its connection and PostgreSQL frees the lane at once; a
+    worker that hangs is stopped by ``transaction_timeout`` (the lease, ``LEASE_SECONDS``).
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        _set_lease(cursor)
+        cursor.execute(_CLAIM_SQL, {"skip": list(skip_lanes)})
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        result = BatchResult(lane=row[0])
+        cursor.execute(_BATCH_SQL, {"lane": result.lane, "limit": _config("BATCH_SIZE")})
+        messages = [Claimed(*row) for row in cursor.fetchall()]
+        result.claimed = len(messages)
+        for run in _runs_by_topic(messages):
+            _apply(cursor, run, result)
+        cursor.execute(
+            "UPDATE sharing_lane SET batches = batches + 1, last_worked_at = now() WHERE number = %s", [result.lane]
+        )
+    return result
+
+
+def _set_lease(cursor: Any) -> None:
+    seconds = int(_config("LEASE_SECONDS"))
+    setting = "transaction_timeout" if connection.pg_version >= 170000 else "idle_in_transaction_session_timeout"
+    cursor.execute(f"SET LOCAL {setting} = %s", [f"{seconds}s"])
+
+
+def _runs_by_topic(messages: list[Claimed]) -> Iterator[list[Claimed]]:
+    """Consecutive messages of one topic, keeping the send order across topics."""
+    run: list[Claimed] = []
+    for message in messages:
+        if run and run[-1].topic != message.topic:
+            yield run
+            run = []
+        run.append(message)
+    if run:
+        yield run
+
+
+def _apply(cursor: Any, run: list[Claimed], result: BatchResult) -> None:
+    """Apply a run of one topic; on failure narrow it down by halves to the failing messages."""
+    run = [message for message in run if message.subject not in result.blocked]
+    if not run:
+        return
+    topic = topics.get(run[0].topic)
+    handler = handler_for(topic.name)
+    ids = [message.id for message in run]
+    try:
+        with transaction.atomic():
+            if handler is None:
+                raise LookupError(f"no handler registered for {topic.name}")
+            amount = f"(o.payload->>'{topic.amount_field}')::bigint" if topic.amount_field else "NULL::bigint"
+            cursor.execute(_INBOX_SQL.format(amount=amount), {"ids": ids})
+            fresh = {row[0] for row in cursor.fetchall()}
+            new = [message for message in run if message.id in fresh]
+            if new:
+                faults.before_handler(topic.name, [message.subject for message in new])
+                handler(Batch(topic=topic.name, ids=[message.id for message in new]))
+            cursor.execute(_DELIVERED_SQL, {"ids": ids})
+        result.applied += len(new)
+        result.duplicates += len(run) - len(new)
+    except InterfaceError:
+        raise  # the connection is gone: the whole batch rolls back and is tried again
+    except Exception as error:
+        if connection.connection is None or connection.connection.closed:
+            raise
+        if len(run) > 1:
+            middle = len(run) // 2
+            _apply(cursor, run[:middle], result)
+            _apply(cursor, run[middle:], result)
+            return
+        message = run[0]
+        result.blocked.add(message.subject)
+        cursor.execute(
+            _FAILED_SQL,
+            {
+                "id": message.id,
+                "max": _config("MAX_ATTEMPTS"),
+                "base": float(_config("RETRY_BASE_SECONDS")),
+                "cap": float(_config("RETRY_MAX_SECONDS")),
+                "error": f"{type(error).__name__}: {error}"[:2000],
+                "traceback": "".join(traceback.format_exception(error))[-20000:],
+            },
+        )
+        if cursor.fetchone()[0] == DEAD:
+            result.dead += 1
+            logger.warning("sharing: message %s (%s) is a dead letter: %s", message.id, topic.name, error)
+        else:
+            result.retried += 1
+
+
+def delivery_drain(*, seconds: float | None = None) -> dict[str, int]:
+    """Apply batches until no lane has work for this worker or the time slice is used up."""
+    import time as clock
+
+    deadline = clock.monotonic() + (seconds if seconds is not None else float(_config("DRAIN_SECONDS")))
+    totals = {"batches": 0, "applied": 0, "retried": 0, "dead": 0, "duplicates": 0, "more": 0}
+    skip: set[int] = set()
+    lanes_ensure()
+    while clock.monotonic() < deadline:
+        result = delivery_run_batch(skip_lanes=skip)
+        if result is None:
+            return totals
+        totals["batches"] += 1
+        for key in ("applied", "retried", "dead", "duplicates"):
+            totals[key] += getattr(result, key)
+        if result.claimed == 0 or (result.applied + result.duplicates) == 0:
+            # Nothing this lane can do now (all blocked or all failing): leave it to later.
+            skip.add(result.lane)
+    totals["more"] = 1
+    return totals
+
+
+def lanes_ensure() -> int:
+    """Create the lane rows the configuration asks for (never removes: subjects keep their lane)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO sharing_lane (number, batches) SELECT n, 0 FROM generate_series(0, %s - 1) AS n "
+            "ON CONFLICT DO NOTHING",
+            [_config("LANES")],
+        )
+        return cursor.rowcount
+
+
+def pending_ready_exists() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM sharing_pending WHERE status = 0 AND next_attempt_at <= statement_timestamp())"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+# --- dead letters ----------------------------------------------------------------------------
+
+
+def dead_letter_redrive(
+    *,
+    scope: Scope,
+    ids: Iterable[int] | None = None,
+    topic: str | None = None,
+    everything: bool = False,
+) -> int:
+    """Send dead letters round again: the given ids, all of one topic, or (``everything``) all.
+
+    Only dead letters in the caller's region subtree are touched. Attempts start again from zero;
+    the last error stays on the message until it is overwritten or the message is delivered.
+    """
+    from accounts.roles import Action
+
+    scope.require(Action.SHARING_REDRIVE)
+    if ids is None and topic is None and not everything:
+        raise ValidationError(_("Choose dead letters to re-drive: some, a topic, or all."))
+    queryset = scope.filter(PendingDelivery.objects.filter(status=DEAD))
+    criteria = []
+    if ids is not None:
+        id_list = sorted({int(value) for value in ids})
+        queryset = queryset.filter(message_id__in=id_list)
+        criteria.append(_("%(count)s chosen") % {"count": len(id_list)})
+    if topic:
+        topics.get(topic)
+        queryset = queryset.filter(topic=topic)
+        criteria.append(topic)
+    with transaction.atomic():
+        count = queryset.update(
+            status=PENDING, attempts=0, next_attempt_at=timezone.now(), dead_at=None,
+            redrives=F("redrives") + 1,
+        )
+        Redrive.objects.create(
+            user_id=scope.user_id, topic=topic or "", criteria=("; ".join(criteria) or _("all"))[:200],
+            message_count=count,
+        )
+        if count:
+            nudge_on_commit(fanout=_config("FANOUT"))
+    logger.info("sharing: user %s re-drove %s dead letters (%s)", scope.user_id, count, topic or "all topics")
+    return count
+
+
+# --- reconciliation (对账) ---------------------------------------------------------------------
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    return start, start + timedelta(days=1)
+
+
+def reconciliation_run(*, day: date) -> ReconciliationReport:
+    """Compare, per topic, what the senders sent on ``day`` with what the receivers applied.
+
+    Counts and amount sums per topic; every message on which the sides disagree (sent but not
+    applied, applied but not in any outbox, different amounts) is listed with both records.
+    """
+    start, end = _day_bounds(day)
+    bounds = {"start": start, "end": end}
+    with transaction.atomic(), connection.cursor() as cursor:
+        report = ReconciliationReport.objects.create(day=day)
+        cursor.execute(
+            """
+            WITH s AS (SELECT topic, count(*) AS n, coalesce(sum(amount_fen), 0) AS amount FROM sharing_outbox
+                       WHERE created_at >= %(start)s AND created_at < %(end)s GROUP BY topic),
+                 r AS (SELECT topic, count(*) AS n, coalesce(sum(amount_fen), 0) AS amount FROM sharing_inbox
+                       WHERE sent_at >= %(start)s AND sent_at < %(end)s GROUP BY topic)
+            SELECT coalesce(s.topic, r.topic), coalesce(s.n, 0), coalesce(s.amount, 0),
+                   coalesce(r.n, 0), coalesce(r.amount, 0)
+            FROM s FULL JOIN r ON r.topic = s.topic ORDER BY 1
+            """,
+            bounds,
+        )
+        lines = []
+        for name, sent, sent_amount, applied, applied_amount in cursor.fetchall():
+            spec = topics.REGISTRY.get(name)
+            lines.append(ReconciliationLine(
+                report=report, topic=name, sender=spec.sender if spec else "", receiver=spec.receiver if spec else "",
+                sent_count=sent, sent_amount_fen=sent_amount, applied_count=applied,
+                applied_amount_fen=applied_amount,
+            ))
+        ReconciliationLine.objects.bulk_create(lines)
+        cursor.execute(
+            """
+            INSERT INTO sharing_reconciliationdifference
+                (report_id, topic, kind, message_id, subject, region_code, sent_amount_fen, applied_amount_fen,
+                 status, last_error)
+            SELECT %(report)s, coalesce(o.topic, i.topic),
+                   CASE WHEN i.message_id IS NULL THEN %(not_applied)s
+                        WHEN o.id IS NULL THEN %(not_sent)s ELSE %(amount)s END,
+                   coalesce(o.id, i.message_id), coalesce(o.subject, ''), coalesce(o.region_code, i.region_code),
+                   o.amount_fen, i.amount_fen,
+                   CASE WHEN o.id IS NULL THEN NULL WHEN i.message_id IS NOT NULL THEN 1 ELSE coalesce(p.status, 0) END,
+                   coalesce(p.last_error, '')
+            FROM (SELECT * FROM sharing_outbox WHERE created_at >= %(start)s AND created_at < %(end)s) AS o
+            FULL JOIN (SELECT * FROM sharing_inbox WHERE sent_at >= %(start)s AND sent_at < %(end)s) AS i
+                   ON i.message_id = o.id
+            LEFT JOIN sharing_pending p ON p.message_id = o.id
+            WHERE o.id IS NULL OR i.message_id IS NULL OR o.amount_fen IS DISTINCT FROM i.amount_fen
+            """,
+            {
+                **bounds,
+                "report": report.pk,
+                "not_applied": DifferenceKind.NOT_APPLIED.value,
+                "not_sent": DifferenceKind.NOT_SENT.value,
+                "amount": DifferenceKind.AMOUNT.value,
+            },
+        )
+        report.difference_count = cursor.rowcount
+        report.save(update_fields=["difference_count"])
+    if report.difference_count:
+        logger.warning("sharing: reconciliation of %s found %s differences", day, report.difference_count)
+    return report

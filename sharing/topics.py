@@ -1,0 +1,360 @@
+"""The topic registry: every kind of message that crosses the sharing platform.
+
+A topic names its sender and receiver bureau, how a message's *subject* is derived (messages
+about one subject are applied in the order they were sent), where its region code and amount
+live in the payload, and a versioned payload schema. The schema is plain Python so that a
+single send validates in microseconds; the same schema renders as JSON Schema (for the API
+documentation and the other bureaus) and as a SQL predicate (so that a bulk send of millions
+of rows is validated in one set-based statement, never row by row in Python).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from accounts.roles import Bureau
+
+REGION_CODE_PATTERN = r"^[0-9]{12}$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
+_SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One payload field. ``kind`` is one of str, int, bool, date, datetime, list."""
+
+    kind: str
+    required: bool = True
+    pattern: str | None = None
+    max_length: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    def problem(self, value: Any) -> str | None:
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                return _("must be a whole number")
+            if self.minimum is not None and value < self.minimum:
+                return _("must be at least %(minimum)s") % {"minimum": self.minimum}
+            if self.maximum is not None and value > self.maximum:
+                return _("must be at most %(maximum)s") % {"maximum": self.maximum}
+            return None
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else _("must be true or false")
+        if self.kind == "list":
+            return None if isinstance(value, list) else _("must be a list")
+        if not isinstance(value, str):
+            return _("must be text")
+        pattern = self.effective_pattern
+        if pattern and not re.match(pattern, value):
+            return _("has the wrong format")
+        if self.max_length is not None and len(value) > self.max_length:
+            return _("is longer than %(length)s characters") % {"length": self.max_length}
+        if self.choices is not None and value not in self.choices:
+            return _("must be one of %(choices)s") % {"choices": ", ".join(self.choices)}
+        return None
+
+    @property
+    def effective_pattern(self) -> str | None:
+        if self.pattern:
+            return self.pattern
+        return {"date": DATE_PATTERN, "datetime": DATETIME_PATTERN}.get(self.kind)
+
+    def as_jsonschema(self) -> dict[str, Any]:
+        schema: dict[str, Any]
+        if self.kind == "int":
+            schema = {"type": "integer"}
+            if self.minimum is not None:
+                schema["minimum"] = self.minimum
+            if self.maximum is not None:
+                schema["maximum"] = self.maximum
+        elif self.kind == "bool":
+            schema = {"type": "boolean"}
+        elif self.kind == "list":
+            schema = {"type": "array"}
+        else:
+            schema = {"type": "string"}
+            if self.effective_pattern:
+                schema["pattern"] = self.effective_pattern
+            if self.max_length is not None:
+                schema["maxLength"] = self.max_length
+            if self.choices is not None:
+                schema["enum"] = list(self.choices)
+            if self.kind == "date":
+                schema["format"] = "date"
+        return schema if self.required else {"anyOf": [schema, {"type": "null"}]}
+
+    def sql_predicate(self, name: str, column: str) -> str:
+        """A SQL boolean that holds when ``column`` (a jsonb object) satisfies this field."""
+        value = f"({column}->'{name}')"
+        text = f"({column}->>'{name}')"
+        if self.kind == "int":
+            checks = [f"jsonb_typeof({value}) = 'number'", f"scale({value}::numeric) = 0"]
+            if self.minimum is not None:
+                checks.append(f"{value}::numeric >= {int(self.minimum)}")
+            if self.maximum is not None:
+                checks.append(f"{value}::numeric <= {int(self.maximum)}")
+        elif self.kind == "bool":
+            checks = [f"jsonb_typeof({value}) = 'boolean'"]
+        elif self.kind == "list":
+            checks = [f"jsonb_typeof({value}) = 'array'"]
+        else:
+            checks = [f"jsonb_typeof({value}) = 'string'"]
+            pattern = self.effective_pattern
+            if pattern:
+                checks.append(f"{text} ~ {_sql_literal(pattern)}")
+            if self.max_length is not None:
+                checks.append(f"length({text}) <= {int(self.max_length)}")
+            if self.choices is not None:
+                checks.append(f"{text} IN ({', '.join(_sql_literal(choice) for choice in self.choices)})")
+        # CASE keeps the casts from running on values of the wrong type.
+        predicate = "CASE WHEN " + checks[0] + " THEN " + (" AND ".join(checks[1:]) or "true") + " ELSE false END"
+        if self.required:
+            return predicate
+        return f"({value} IS NULL OR jsonb_typeof({value}) = 'null' OR {predicate})"
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Schema:
+    fields: Mapping[str, Field]
+
+    def problems(self, payload: Any) -> list[str]:
+        if not isinstance(payload, dict):
+            return [_("The payload must be an object.")]
+        found: list[str] = []
+        for name, spec in self.fields.items():
+            value = payload.get(name)
+            if value is None:
+                if spec.required:
+                    found.append(_("%(field)s is missing") % {"field": name})
+                continue
+            problem = spec.problem(value)
+            if problem:
+                found.append(f"{name} {problem}")
+        unknown = sorted(set(payload) - set(self.fields))
+        if unknown:
+            found.append(_("unknown fields: %(fields)s") % {"fields": ", ".join(unknown)})
+        return found
+
+    def as_jsonschema(self) -> dict[str, Any]:
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {name: spec.as_jsonschema() for name, spec in self.fields.items()},
+            "required": [name for name, spec in self.fields.items() if spec.required],
+            "additionalProperties": False,
+        }
+
+    def sql_predicate(self, column: str = "payload") -> str:
+        for name in self.fields:
+            if not _SQL_IDENTIFIER.match(name):
+                raise ValueError(f"field name {name!r} is not a plain identifier")
+        known = ", ".join(_sql_literal(name) for name in self.fields)
+        parts = [f"jsonb_typeof({column}) = 'object'", f"({column} - ARRAY[{known}]::text[]) = '{{}}'::jsonb"]
+        parts += [spec.sql_predicate(name, column) for name, spec in self.fields.items()]
+        return "(" + " AND ".join(parts) + ")"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    sender: str
+    receiver: str
+    description: str
+    # Version -> schema. New versions are added, old ones kept while messages of them may be in flight.
+    versions: Mapping[int, Schema]
+    # The subject is "<subject_kind>:<value of each subject field>"; one subject's messages keep their order.
+    subject_kind: str
+    subject_fields: tuple[str, ...]
+    region_field: str | None = "region_code"
+    amount_field: str | None = None
+    labels: tuple[str, ...] = field(default=())
+
+    @property
+    def version(self) -> int:
+        return max(self.versions)
+
+    def schema(self, version: int | None = None) -> Schema:
+        try:
+            return self.versions[version or self.version]
+        except KeyError as error:
+            raise ValidationError(
+                _("Topic %(topic)s has no payload version %(version)s.") % {"topic": self.name, "version": version}
+            ) from error
+
+    def subject_of(self, payload: Mapping[str, Any]) -> str:
+        return ":".join([self.subject_kind, *(str(payload.get(name, "")) for name in self.subject_fields)])
+
+    def subject_sql(self, column: str = "payload") -> str:
+        parts = [_sql_literal(self.subject_kind)] + [f"coalesce({column}->>'{name}', '')" for name in self.subject_fields]
+        return " || ':' || ".join(parts)
+
+    def validate(self, payload: Any, version: int | None = None) -> None:
+        problems = self.schema(version).problems(payload)
+        if problems:
+            raise ValidationError(
+                _("Message for %(topic)s is invalid: %(problems)s") % {"topic": self.name, "problems": "; ".join(problems)}
+            )
+
+
+REGISTRY: dict[str, Topic] = {}
+
+
+def register(topic: Topic) -> Topic:
+    if topic.name in REGISTRY and REGISTRY[topic.name] != topic:
+        raise ValueError(f"topic {topic.name} registered twice")
+    if topic.sender not in Bureau.values or topic.receiver not in Bureau.values or topic.sender == topic.receiver:
+        raise ValueError(f"topic {topic.name} needs two different bureaus")
+    REGISTRY[topic.name] = topic
+    return topic
+
+
+def get(name: str) -> Topic:
+    try:
+        return REGISTRY[name]
+    except KeyError as error:
+        raise ValidationError(_("Unknown topic %(topic)s.") % {"topic": name}) from error
+
+
+def all_topics() -> list[Topic]:
+    return sorted(REGISTRY.values(), key=lambda topic: topic.name)
+
+
+# --- the topics of the domain brief -----------------------------------------------------------
+
+PERSON_ID = Field("str", pattern=r"^[0-9A-Za-z\-]{6,32}$")
+YEAR = Field("int", minimum=2000, maximum=2100)
+REGION = Field("str", pattern=REGION_CODE_PATTERN)
+FEN = Field("int", minimum=0)
+SIGNED_FEN = Field("int")
+TEXT = Field("str", max_length=200)
+OPTIONAL_TEXT = Field("str", required=False, max_length=200)
+DATE = Field("date")
+OPTIONAL_DATE = Field("date", required=False)
+REFERENCE = Field("str", max_length=64)
+
+INSURANCE, TAX, FINANCE = Bureau.INSURANCE.value, Bureau.TAX.value, Bureau.FINANCE.value
+
+_enrollment_fields = {
+    "person_id": PERSON_ID,
+    "region_code": REGION,
+    "enrollment_id": Field("int", minimum=1),
+    "person_name": Field("str", max_length=60),
+    "category": Field("str", max_length=32),
+}
+
+register(Topic(
+    "enrollment.registered", INSURANCE, TAX, "An enrollment was registered, with its enrollment date.",
+    {1: Schema({**_enrollment_fields, "enrolled_on": DATE})}, "person", ("person_id",),
+))
+register(Topic(
+    "enrollment.changed", INSURANCE, TAX, "An enrollment's data or status changed.",
+    {1: Schema({**_enrollment_fields, "status": Field("str", choices=("normal", "suspended")),
+                "changed_on": DATE, "reason": OPTIONAL_TEXT})},
+    "person", ("person_id",),
+))
+register(Topic(
+    "enrollment.terminated", INSURANCE, TAX, "An enrollment was terminated.",
+    {1: Schema({**_enrollment_fields, "terminated_on": DATE, "reason": TEXT})}, "person", ("person_id",),
+))
+register(Topic(
+    "assessment.due", INSURANCE, TAX, "The amount one person owes for one insurance year (whole fen).",
+    {1: Schema({
+        "person_id": PERSON_ID,
+        "insurance_year": YEAR,
+        "region_code": REGION,
+        "amount_fen": FEN,
+        "standard_fen": Field("int", required=False, minimum=0),
+        "subsidy_fen": Field("int", required=False, minimum=0),
+    })},
+    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
+))
+_subsidy_fields = {
+    "person_id": PERSON_ID,
+    "region_code": REGION,
+    "insurance_year": YEAR,
+    "category": Field("str", max_length=32),
+    "roster": Field("str", max_length=64),
+    "valid_from": DATE,
+    "valid_to": OPTIONAL_DATE,
+}
+register(Topic(
+    "subsidy.tagged", INSURANCE, TAX, "A person was tagged as subsidised (full, partial or fixed subsidy).",
+    {1: Schema({**_subsidy_fields, "subsidy_kind": Field("str", choices=("full", "partial", "fixed")),
+                "subsidy_fen": FEN})},
+    "subsidy", ("person_id", "insurance_year"), amount_field="subsidy_fen",
+))
+register(Topic(
+    "subsidy.untagged", INSURANCE, TAX, "A person's subsidy tag was withdrawn.",
+    {1: Schema({**_subsidy_fields, "reason": TEXT})}, "subsidy", ("person_id", "insurance_year"),
+))
+register(Topic(
+    "backpayment.due", INSURANCE, TAX, "An approved back-payment amount.",
+    {1: Schema({"person_id": PERSON_ID, "region_code": REGION, "insurance_year": YEAR,
+                "application_id": Field("int", minimum=1), "amount_fen": FEN, "approved_on": DATE})},
+    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
+))
+register(Topic(
+    "refund.monthly_details", INSURANCE, TAX, "One refund paid out, reported in the month's refund details.",
+    {1: Schema({"refund_id": Field("int", minimum=1), "person_id": PERSON_ID, "region_code": REGION,
+                "month": Field("str", pattern=r"^[0-9]{4}-[0-9]{2}$"), "amount_fen": FEN,
+                "receipt_number": REFERENCE, "paid_on": DATE})},
+    "refund", ("refund_id",), amount_field="amount_fen",
+))
+register(Topic(
+    "payment.deposited", TAX, INSURANCE, "A payment was deposited to the treasury (入库).",
+    {1: Schema({"payment_id": Field("int", minimum=1), "person_id": PERSON_ID, "region_code": REGION,
+                "insurance_year": YEAR, "amount_fen": FEN, "channel": Field("str", max_length=32),
+                "receipt_number": REFERENCE, "paid_at": Field("datetime")})},
+    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
+))
+register(Topic(
+    "payment.reversed", TAX, INSURANCE, "A payment was reversed, with the reason.",
+    {1: Schema({"payment_id": Field("int", minimum=1), "person_id": PERSON_ID, "region_code": REGION,
+                "insurance_year": YEAR, "amount_fen": FEN, "reason": TEXT, "reversed_at": Field("datetime")})},
+    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
+))
+register(Topic(
+    "refund.overcollection_requested", TAX, INSURANCE, "Tax reports an over-collection it caused, for refund.",
+    {1: Schema({"request_id": Field("int", minimum=1), "payment_id": Field("int", minimum=1),
+                "person_id": PERSON_ID, "region_code": REGION, "insurance_year": YEAR, "amount_fen": FEN,
+                "reason": TEXT})},
+    "overcollection", ("request_id",), amount_field="amount_fen",
+))
+register(Topic(
+    "refund.fund_plan_submitted", INSURANCE, FINANCE, "A refund fund-usage plan (用款计划) for finance.",
+    {1: Schema({"plan_id": Field("int", minimum=1), "region_code": REGION, "period": Field("str", max_length=16),
+                "refund_count": Field("int", minimum=0), "amount_fen": FEN})},
+    "fund_plan", ("plan_id",), amount_field="amount_fen",
+))
+register(Topic(
+    "subsidy.fund_totals", INSURANCE, FINANCE, "Subsidy totals per category for one region and year.",
+    {1: Schema({"region_code": REGION, "insurance_year": YEAR, "category": Field("str", max_length=32),
+                "person_count": Field("int", minimum=0), "amount_fen": FEN})},
+    "subsidy_totals", ("region_code", "insurance_year", "category"), amount_field="amount_fen",
+))
+register(Topic(
+    "refund.fund_plan_decided", FINANCE, INSURANCE, "Finance approved or rejected a fund-usage plan.",
+    {1: Schema({"plan_id": Field("int", minimum=1), "region_code": REGION,
+                "decision": Field("str", choices=("approved", "rejected")), "reason": OPTIONAL_TEXT,
+                "amount_fen": FEN, "decided_on": DATE})},
+    "fund_plan", ("plan_id",), amount_field="amount_fen",
+))
+register(Topic(
+    "refund.funds_transferred", FINANCE, INSURANCE, "Finance transferred the funds of an approved plan.",
+    {1: Schema({"plan_id": Field("int", minimum=1), "region_code": REGION, "amount_fen": FEN,
+                "transferred_on": DATE, "voucher": REFERENCE})},
+    "fund_plan", ("plan_id",), amount_field="amount_fen",
+))

@@ -1,0 +1,115 @@
+"""Helpers for the sharing platform's tests: messages, dead letters and a real Celery worker."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from sharing import services
+from sharing.models import MessageStatus, PendingDelivery
+
+YAODU_VILLAGE = "141002100201"
+HONGDONG_VILLAGE = "141024100201"
+XIAODIAN = "140105000000"
+
+
+def due_payload(person: str, *, year: int = 2026, region: str = YAODU_VILLAGE, amount: int = 40000) -> dict[str, Any]:
+    return {"person_id": person, "insurance_year": year, "region_code": region, "amount_fen": amount}
+
+
+def send_due(person: str, **kwargs: Any) -> int:
+    with transaction.atomic():
+        return services.message_send(topic="assessment.due", payload=due_payload(person, **kwargs))
+
+
+def make_dead_letter(region: str = YAODU_VILLAGE, person: str = "DEAD000001", error: str = "boom") -> int:
+    message_id = send_due(person, region=region)
+    PendingDelivery.objects.filter(message_id=message_id).update(
+        status=MessageStatus.DEAD, attempts=8, dead_at=timezone.now(), last_error=error, last_traceback="Traceback…"
+    )
+    return message_id
+
+
+def bulk_send_due(count: int, *, prefix: str = "P", year: int = 2026, amount: int = 40000) -> int:
+    with transaction.atomic():
+        return services.message_send_bulk(
+            topic="assessment.due",
+            query=(
+                "SELECT NULL AS subject, NULL AS region_code, jsonb_build_object("
+                "'person_id', %s || lpad(g::text, 9, '0'), 'insurance_year', %s, "
+                "'region_code', %s, 'amount_fen', %s) AS payload FROM generate_series(1, %s) AS g"
+            ),
+            params=[prefix, year, YAODU_VILLAGE, amount, count],
+        )
+
+
+def count(sql: str, params: list[Any] | None = None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchone()[0]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+class Worker:
+    """A real `celery worker` subprocess (prefork) on this test's database and a given broker."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, concurrency: int = 1, beat: bool = False) -> None:
+        celery = str(Path(sys.executable).parent / "celery")
+        args = [
+            celery, "-A", "config", "worker", "-l", "INFO", "-P", "prefork", "-c", str(concurrency),
+            "--without-gossip", "--without-mingle", "-n", f"sharing-test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ]
+        if beat:
+            args += ["-B", "-s", str(log.with_suffix(".beat"))]
+        self.log = log
+        self._handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            args, env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=str(Path(__file__).resolve().parents[2]),
+            start_new_session=True,
+        )
+
+    def children(self) -> list[int]:
+        import psutil
+
+        try:
+            return [child.pid for child in psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill_hard(self) -> None:
+        """SIGKILL the whole worker: main process and pool children, no chance to clean up."""
+        for pid in [*self.children(), self.process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=15)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._handle.close()
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

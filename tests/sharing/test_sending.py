@@ -1,0 +1,148 @@
+"""Sending: validation, subjects and their sequence numbers, the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from sharing import services, topics
+from sharing.models import OutboxMessage, PendingDelivery, Subject
+from tests.sharing.support import YAODU_VILLAGE, bulk_send_due, due_payload, send_due
+
+pytestmark = pytest.mark.django_db
+
+
+def test_given_a_valid_payload_when_sent_then_one_outbox_row_and_one_pending_delivery_exist(no_nudge):
+    message_id = send_due("P000000001", amount=38000)
+
+    message = OutboxMessage.objects.get(pk=message_id)
+    assert (message.topic, message.sender, message.receiver) == ("assessment.due", "insurance", "tax")
+    assert (message.subject, message.seq, message.region_code, message.amount_fen) == (
+        "due:P000000001:2026", 1, YAODU_VILLAGE, 38000,
+    )
+    assert PendingDelivery.objects.filter(message_id=message_id, status=0, attempts=0).count() == 1
+
+
+def test_given_three_messages_about_one_subject_then_they_are_numbered_one_two_three(no_nudge):
+    ids = [send_due("P000000002", amount=amount) for amount in (100, 200, 300)]
+
+    assert list(OutboxMessage.objects.filter(pk__in=ids).order_by("id").values_list("seq", flat=True)) == [1, 2, 3]
+    assert Subject.objects.get(key="due:P000000002:2026").last_seq == 3
+
+
+def test_given_an_amount_in_yuan_with_decimals_when_sent_then_it_is_refused_and_nothing_is_written(no_nudge):
+    payload = {**due_payload("P000000003"), "amount_fen": 380.5}
+
+    with pytest.raises(ValidationError, match="amount_fen"):
+        services.message_send(topic="assessment.due", payload=payload)
+    assert OutboxMessage.objects.count() == 0
+
+
+def test_given_an_unknown_topic_when_sent_then_it_is_refused(no_nudge):
+    with pytest.raises(ValidationError, match="Unknown topic"):
+        services.message_send(topic="assessment.guessed", payload={})
+
+
+def test_given_the_caller_rolls_back_then_nothing_was_sent_and_no_delivery_is_started(no_nudge):
+    with transaction.atomic():
+        services.message_send(topic="assessment.due", payload=due_payload("P000000004"))
+        transaction.set_rollback(True)
+
+    assert OutboxMessage.objects.count() == 0
+    assert no_nudge == []
+
+
+def test_given_several_sends_in_one_transaction_when_it_commits_then_delivery_is_started_once(
+    no_nudge, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for person in ("P000000005", "P000000006", "P000000007"):
+            services.message_send(topic="assessment.due", payload=due_payload(person))
+
+    assert no_nudge == [1]
+
+
+def test_given_a_bulk_query_when_sent_then_every_row_is_an_outbox_message_in_order(no_nudge):
+    sent = bulk_send_due(1000, prefix="B")
+
+    assert sent == 1000
+    assert OutboxMessage.objects.count() == 1000
+    assert PendingDelivery.objects.count() == 1000
+    first = OutboxMessage.objects.order_by("id").first()
+    assert (first.subject, first.seq, first.amount_fen) == ("due:B000000001:2026", 1, 40000)
+
+
+def test_given_bulk_rows_with_one_subject_twice_then_the_two_get_consecutive_sequence_numbers(no_nudge):
+    send_due("P000000010")
+    rows = [(None, None, due_payload("P000000010", amount=1)), (None, None, due_payload("P000000010", amount=2))]
+
+    with transaction.atomic():
+        services.message_send_bulk(topic="assessment.due", rows=rows)
+
+    assert list(
+        OutboxMessage.objects.filter(subject="due:P000000010:2026").order_by("id").values_list("seq", "amount_fen")
+    ) == [(1, 40000), (2, 1), (3, 2)]
+
+
+def test_given_a_bulk_with_one_bad_row_when_sent_then_nothing_is_sent_and_the_row_is_named(no_nudge):
+    rows = [(None, None, due_payload(f"P00000002{i}")) for i in range(5)]
+    rows[3] = (None, None, {**due_payload("P000000023"), "amount_fen": -5})
+
+    with pytest.raises(ValidationError, match="row 4: amount_fen"), transaction.atomic():
+        services.message_send_bulk(topic="assessment.due", rows=rows)
+    assert OutboxMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        due_payload("P000000030"),
+        {**due_payload("P000000030"), "amount_fen": "40000"},
+        {**due_payload("P000000030"), "amount_fen": True},
+        {**due_payload("P000000030"), "region_code": "14100210020"},
+        {**due_payload("P000000030"), "insurance_year": 1999},
+        {**due_payload("P000000030"), "extra": 1},
+        {k: v for k, v in due_payload("P000000030").items() if k != "person_id"},
+        {**due_payload("P000000030"), "subsidy_fen": None},
+    ],
+)
+def test_given_a_payload_then_python_sql_and_json_schema_agree_on_whether_it_is_valid(payload):
+    from django.db import connection
+
+    spec = topics.get("assessment.due")
+    python_ok = not spec.schema().problems(payload)
+    json_ok = jsonschema.Draft202012Validator(spec.schema().as_jsonschema()).is_valid(payload)
+    with connection.cursor() as cursor:
+        import json
+
+        cursor.execute(
+            f"SELECT {spec.schema().sql_predicate('p')} FROM (SELECT %s::jsonb AS p) AS t",  # noqa: S608
+            [json.dumps(payload)],
+        )
+        sql_ok = cursor.fetchone()[0]
+
+    assert python_ok == json_ok == sql_ok
+
+
+def test_given_the_registry_then_every_topic_of_the_domain_brief_is_there_with_its_bureaus():
+    expected = {
+        "enrollment.registered": ("insurance", "tax"),
+        "enrollment.changed": ("insurance", "tax"),
+        "enrollment.terminated": ("insurance", "tax"),
+        "assessment.due": ("insurance", "tax"),
+        "subsidy.tagged": ("insurance", "tax"),
+        "subsidy.untagged": ("insurance", "tax"),
+        "backpayment.due": ("insurance", "tax"),
+        "refund.monthly_details": ("insurance", "tax"),
+        "payment.deposited": ("tax", "insurance"),
+        "payment.reversed": ("tax", "insurance"),
+        "refund.overcollection_requested": ("tax", "insurance"),
+        "refund.fund_plan_submitted": ("insurance", "finance"),
+        "subsidy.fund_totals": ("insurance", "finance"),
+        "refund.fund_plan_decided": ("finance", "insurance"),
+        "refund.funds_transferred": ("finance", "insurance"),
+    }
+
+    assert {name: (t.sender, t.receiver) for name, t in topics.REGISTRY.items()} == expected
