@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.admin_scope import ScopedAdminMixin
 from accounts.roles import ROLE_ACTIONS, Action, Role
 from tests.conftest import World
+from tests.matrix import all_object_kwargs
 
 PUBLIC = "public"
 
@@ -102,16 +103,7 @@ def _user_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[n
     return {"pk": world.users["admin_other" if user.role == Role.ADMINISTRATOR else "clerk_b"].pk}
 
 
-def _dead_letter_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    from tests.sharing.support import XIAODIAN, YAODU_VILLAGE, make_dead_letter
-
-    region = YAODU_VILLAGE if own else XIAODIAN
-    return {"pk": make_dead_letter(region=region, person=f"M{user.pk:05d}{int(own)}{region[:4]}")}
-
-
 OBJECT_KWARGS: dict[str, Callable] = {
-    "sharing:dead-letter-detail": _dead_letter_pk,
-    "sharing-dead-letter-detail": _dead_letter_pk,
     "accounts:region-detail": _region_code,
     "region-detail": _region_code,
     "region-history": _region_code,
@@ -121,6 +113,7 @@ OBJECT_KWARGS: dict[str, Callable] = {
     "accounts:user-detail": _user_pk,
     "user-detail": _user_pk,
     "user-history": _user_pk,
+    **all_object_kwargs(),
 }
 
 
