@@ -14,10 +14,12 @@ from .scope import Scope
 
 
 def mask_id_number(number: str) -> str:
-    """Keep the first 6 and last 4 characters: 141002********1234."""
-    if len(number) <= 8:
-        return number[:2] + "*" * max(len(number) - 2, 0)
-    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+    """141002********1234 for 15+ characters, H1*****78 for permits and passports."""
+    if len(number) >= 15:
+        return number[:6] + "*" * (len(number) - 10) + number[-4:]
+    if len(number) >= 9:
+        return number[:2] + "*" * (len(number) - 4) + number[-2:]
+    return number[:2] + "*" * max(len(number) - 2, 0)
 
 
 def mask_phone(phone: str) -> str:
