@@ -1,16 +1,16 @@
-"""The sharing platform's tables: the senders' outbox, the receivers' inbox, subjects, lanes, reports.
+"""The sharing platform's tables: outbox, queue, inbox, subjects, lanes, reconciliation reports.
 
 How a message travels:
 
-1. The sender's service calls ``sharing.services.message_send`` inside its own transaction; an
-   ``OutboxMessage`` row is written with the next sequence number of its subject (the
-   ``Subject`` row is locked while the sending transaction is open, so one subject's messages
-   are numbered in commit order) and the subject's lane.
+1. The sender's service calls ``sharing.services.message_send`` inside its own transaction: an
+   append-only ``OutboxMessage`` row is written with the next sequence number of its subject
+   (the ``Subject`` row stays locked until the sending transaction ends, so one subject's
+   messages are numbered in commit order), and a ``PendingDelivery`` row queues it.
 2. Workers claim a lane (``Lane`` row, ``FOR UPDATE SKIP LOCKED``): one lane is worked by one
    worker at a time, so one subject's messages are applied in order. The claim is the batch
    transaction itself; a worker that dies loses its connection and PostgreSQL frees the lane.
 3. The receiver's handler applies the batch; in the same transaction an ``InboxEntry`` is
-   written per message (primary key: the message id) and the outbox row is marked delivered.
+   written per message (primary key: the message id) and its ``PendingDelivery`` row deleted.
    A redelivered message finds its inbox entry and changes nothing.
 """
 

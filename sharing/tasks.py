@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from . import services
@@ -24,7 +25,7 @@ def sweep() -> int:
     """Scheduled by beat: start delivery for whatever is pending, whether or not anyone nudged."""
     services.lanes_ensure()
     if services.pending_ready_exists():
-        return services.delivery_start(fanout=services.settings.SHARING["FANOUT"])
+        return services.delivery_start(fanout=settings.SHARING["FANOUT"])
     return 0
 
 

@@ -180,6 +180,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets used by several fields get one name each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AgencyKindEnum": "accounts.roles.AgencyKind",
+        "BureauEnum": "accounts.roles.Bureau",
+        "DifferenceKindEnum": "sharing.models.DifferenceKind",
+        "MessageStatusEnum": "sharing.models.MessageStatus",
+    },
     "SERVE_PERMISSIONS": ["accounts.api_permissions.ScopedActionPermission"],
 }
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

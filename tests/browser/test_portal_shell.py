@@ -17,13 +17,25 @@ from accounts.roles import Role
 pytestmark = pytest.mark.browser
 
 EVERYONE_MENU = ["首页", "行政区划", "机构", "接口文档"]
+# The sharing platform's pages (registered by SharingConfig.ready), as the Chinese catalogue shows them.
+SHARING_MENU = ["Message monitor", "Dead letters", "Reconciliation"]
+
+
+def _zh(labels: list[str]) -> list[str]:
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    with translation.override("zh-hans"):
+        return [gettext(label) for label in labels]
+
+
 MENU_BY_ROLE = {
     Role.VILLAGE_CLERK: EVERYONE_MENU,
     Role.SCHOOL_CLERK: EVERYONE_MENU,
     Role.INSURANCE_STAFF: ["首页", "行政区划", "机构", "用户", "接口文档"],
     Role.TAX_STAFF: EVERYONE_MENU,
     Role.FINANCE_STAFF: EVERYONE_MENU,
-    Role.ADMINISTRATOR: ["首页", "行政区划", "机构", "用户", "系统状态", "接口文档"],
+    Role.ADMINISTRATOR: ["首页", "行政区划", "机构", "用户", "系统状态", "接口文档", *_zh(SHARING_MENU)],
 }
 ROLE_LABELS = {
     Role.VILLAGE_CLERK: "村级经办员",
