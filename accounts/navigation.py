@@ -38,6 +38,7 @@ def register(entry: NavEntry) -> None:
 
 def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
     sections: dict[str, list[dict[str, object]]] = {}
+    items: list[dict[str, object]] = []
     for entry in ENTRIES:
         if not scope.allows(entry.action):
             continue
@@ -45,8 +46,15 @@ def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
             url = reverse(entry.url_name)
         except NoReverseMatch:
             continue
-        active = current_path == url or (url != "/" and current_path.startswith(url))
-        sections.setdefault(str(entry.section), []).append(
-            {"label": entry.label, "url": url, "active": active}
-        )
-    return [{"title": title, "items": items} for title, items in sections.items()]
+        item = {"label": entry.label, "url": url, "active": False}
+        items.append(item)
+        sections.setdefault(str(entry.section), []).append(item)
+    # Only the entry whose URL is the longest prefix of the current path is marked active.
+    matching = [
+        i
+        for i in items
+        if current_path == i["url"] or (i["url"] != "/" and current_path.startswith(str(i["url"])))
+    ]
+    if matching:
+        max(matching, key=lambda i: len(str(i["url"])))["active"] = True
+    return [{"title": title, "items": entries} for title, entries in sections.items()]
