@@ -1,0 +1,24 @@
+"""The menu shows each role its own work and marks exactly one entry as the current page."""
+
+from accounts.navigation import menu_for
+from accounts.scope import Scope
+
+
+def _active(menu: list[dict]) -> list[str]:
+    return [str(item["url"]) for section in menu for item in section["items"] if item["active"]]
+
+
+def test_given_a_nested_page_when_the_menu_is_built_then_only_the_longest_matching_entry_is_active(world):
+    scope = Scope.for_user(world.users["admin"])
+    assert _active(menu_for(scope, "/sharing/dead-letters/")) == ["/sharing/dead-letters/"]
+    assert _active(menu_for(scope, "/sharing/")) == ["/sharing/"]
+
+
+def test_given_the_home_page_then_home_alone_is_active(world):
+    scope = Scope.for_user(world.users["clerk_a"])
+    assert _active(menu_for(scope, "/")) == ["/"]
+
+
+def test_given_a_tax_officer_then_the_menu_holds_no_administration_entries(world):
+    urls = [str(item["url"]) for section in menu_for(Scope.for_user(world.users["tax_a"])) for item in section["items"]]
+    assert "/system/" not in urls and "/users/" not in urls and "/sharing/" not in urls
