@@ -13,6 +13,9 @@ import pghistory
 
 
 def tracked(**kwargs: Any) -> Callable[[type], type]:
+    # Statement-level triggers (transition tables): one trigger call per statement, not per row,
+    # so a bulk insert of a million persons costs one call, and the history stays complete.
+    kwargs.setdefault("level", pghistory.Statement)
     return pghistory.track(
         pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), **kwargs
     )

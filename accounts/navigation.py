@@ -18,15 +18,17 @@ class NavEntry:
     label: str | Promise
     url_name: str
     action: str
+    # Sections are shown in the order of their lightest entry: daily work first, administration last.
+    weight: int = 50
 
 
 ENTRIES: list[NavEntry] = [
-    NavEntry(_("Work"), _("Home"), "home", Action.PORTAL_USE),
-    NavEntry(_("Organisation"), _("Regions"), "accounts:region-root", Action.REGION_VIEW),
-    NavEntry(_("Organisation"), _("Agencies"), "accounts:agency-list", Action.AGENCY_VIEW),
-    NavEntry(_("Organisation"), _("Users"), "accounts:user-list", Action.USER_VIEW),
-    NavEntry(_("System"), _("System health"), "system-status", Action.SYSTEM_MONITOR),
-    NavEntry(_("System"), _("API documentation"), "api-docs", Action.PORTAL_USE),
+    NavEntry(_("Work"), _("Home"), "home", Action.PORTAL_USE, weight=0),
+    NavEntry(_("Organisation"), _("Regions"), "accounts:region-root", Action.REGION_VIEW, weight=60),
+    NavEntry(_("Organisation"), _("Agencies"), "accounts:agency-list", Action.AGENCY_VIEW, weight=60),
+    NavEntry(_("Organisation"), _("Users"), "accounts:user-list", Action.USER_VIEW, weight=60),
+    NavEntry(_("System"), _("System health"), "system-status", Action.SYSTEM_MONITOR, weight=90),
+    NavEntry(_("System"), _("API documentation"), "api-docs", Action.PORTAL_USE, weight=90),
 ]
 
 
@@ -39,7 +41,10 @@ def register(entry: NavEntry) -> None:
 def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
     sections: dict[str, list[dict[str, object]]] = {}
     items: list[dict[str, object]] = []
-    for entry in ENTRIES:
+    ordered = sorted(
+        ENTRIES, key=lambda e: min(x.weight for x in ENTRIES if str(x.section) == str(e.section))
+    )
+    for entry in ordered:
         if not scope.allows(entry.action):
             continue
         try:

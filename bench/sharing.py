@@ -39,10 +39,32 @@ def _start_workers(env: dict[str, str], log: Path, processes: int) -> subprocess
     celery = str(Path(sys.executable).parent / "celery")
     handle = open(log, "ab")  # noqa: SIM115 - handed to the subprocess
     return subprocess.Popen(
-        [celery, "-A", "config", "worker", "-l", "WARNING", "-P", "prefork", "-c", str(processes),
-         "--without-gossip", "--without-mingle", "-I", "bench.tasks", "-B", "-s", str(log.with_suffix(".beat")),
-         "-n", f"bench-{os.getpid()}@%h"],
-        env=env, cwd=str(ROOT), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            celery,
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "WARNING",
+            "-P",
+            "prefork",
+            "-c",
+            str(processes),
+            "--without-gossip",
+            "--without-mingle",
+            "-I",
+            "bench.tasks",
+            "-B",
+            "-s",
+            str(log.with_suffix(".beat")),
+            "-n",
+            f"bench-{os.getpid()}@%h",
+        ],
+        env=env,
+        cwd=str(ROOT),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -92,8 +114,12 @@ def run_inner(*, size: int, baseline_size: int, processes: int, chunk: int) -> d
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     log = ROOT / "var" / "bench-sharing-worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PORTAL_SHARING_FANOUT=str(processes), PORTAL_SHARING_SWEEP_SECONDS="2",
-               PORTAL_HEARTBEAT_SECONDS="3600")
+    env = dict(
+        os.environ,
+        PORTAL_SHARING_FANOUT=str(processes),
+        PORTAL_SHARING_SWEEP_SECONDS="2",
+        PORTAL_HEARTBEAT_SECONDS="3600",
+    )
     workers = _start_workers(env, log, processes)
     try:
         _wait_ready()
@@ -117,17 +143,28 @@ def run_inner(*, size: int, baseline_size: int, processes: int, chunk: int) -> d
         base_started = time.perf_counter()
         for number in range(1, baseline_size + 1):
             baseline_due_item.delay(
-                {"person_id": f"{BASELINE_PREFIX}{number:010d}", "insurance_year": YEAR, "region_code": REGION,
-                 "amount_fen": 38000},
+                {
+                    "person_id": f"{BASELINE_PREFIX}{number:010d}",
+                    "insurance_year": YEAR,
+                    "region_code": REGION,
+                    "amount_fen": 38000,
+                },
                 1,
             )
         _wait(
-            lambda: _count("SELECT count(*) FROM collection_dueitem WHERE person_id LIKE %s", [BASELINE_PREFIX + "%"])
-            == baseline_size,
-            timeout=3600, what="the baseline",
+            lambda: (
+                _count(
+                    "SELECT count(*) FROM collection_dueitem WHERE person_id LIKE %s", [BASELINE_PREFIX + "%"]
+                )
+                == baseline_size
+            ),
+            timeout=3600,
+            what="the baseline",
         )
         base_seconds = time.perf_counter() - base_started
-        _log(f"baseline: {baseline_size:,} applied in {base_seconds:.1f} s ({baseline_size / base_seconds:,.0f}/s)")
+        _log(
+            f"baseline: {baseline_size:,} applied in {base_seconds:.1f} s ({baseline_size / base_seconds:,.0f}/s)"
+        )
     finally:
         import signal
 
@@ -183,9 +220,25 @@ def run(*, size: int, baseline_size: int, processes: int, chunk: int, keep: bool
     try:
         subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=str(ROOT), check=True)
         inner = subprocess.run(
-            [*manage, "bench", "sharing", "--inner", "--size", str(size), "--baseline-size", str(baseline_size),
-             "--workers", str(processes), "--chunk", str(chunk)],
-            env=env, cwd=str(ROOT), check=True, stdout=subprocess.PIPE, text=True,
+            [
+                *manage,
+                "bench",
+                "sharing",
+                "--inner",
+                "--size",
+                str(size),
+                "--baseline-size",
+                str(baseline_size),
+                "--workers",
+                str(processes),
+                "--chunk",
+                str(chunk),
+            ],
+            env=env,
+            cwd=str(ROOT),
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
     finally:
         if not keep:

@@ -15,13 +15,18 @@ from collection.models import DueItem
 def baseline_due_item(payload: dict[str, Any], sequence: int) -> None:
     """One Celery task per record: what a platform without batching or an outbox would do."""
     with transaction.atomic():
-        item = DueItem.objects.select_for_update().filter(
-            person_id=payload["person_id"], insurance_year=payload["insurance_year"]
-        ).first()
+        item = (
+            DueItem.objects.select_for_update()
+            .filter(person_id=payload["person_id"], insurance_year=payload["insurance_year"])
+            .first()
+        )
         if item is None:
             DueItem.objects.create(
-                person_id=payload["person_id"], insurance_year=payload["insurance_year"],
-                region_code=payload["region_code"], amount_fen=payload["amount_fen"], source_message_id=0,
+                person_id=payload["person_id"],
+                insurance_year=payload["insurance_year"],
+                region_code=payload["region_code"],
+                amount_fen=payload["amount_fen"],
+                source_message_id=0,
                 sequence=sequence,
             )
         elif item.sequence < sequence:

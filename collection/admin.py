@@ -15,6 +15,14 @@ class DueItemAdmin(ScopedAdminMixin, admin.ModelAdmin):
     view_action = Action.SHARING_MONITOR
     manage_action = ""
     show_full_result_count = False
-    list_display = ["person_id", "insurance_year", "region_code", "amount_fen", "status", "sequence", "updated_at"]
+    list_display = [
+        "person_id",
+        "insurance_year",
+        "region_code",
+        "amount_fen",
+        "status",
+        "sequence",
+        "updated_at",
+    ]
     list_filter = ["insurance_year", "status"]
     search_fields = ["=person_id"]

@@ -38,10 +38,16 @@ class DueItem(models.Model):
         verbose_name = _("due item")
         verbose_name_plural = _("due items")
         constraints = [
-            models.UniqueConstraint(fields=["person_id", "insurance_year"], name="collection_due_person_year_unique"),
+            models.UniqueConstraint(
+                fields=["person_id", "insurance_year"], name="collection_due_person_year_unique"
+            ),
             models.CheckConstraint(name="collection_due_amount_not_negative", condition=Q(amount_fen__gte=0)),
-            models.CheckConstraint(name="collection_due_status_known", condition=Q(status__in=DueStatus.values)),
-            models.CheckConstraint(name="collection_due_region_12_digits", condition=Q(region_code__regex=r"^[0-9]{12}$")),
+            models.CheckConstraint(
+                name="collection_due_status_known", condition=Q(status__in=DueStatus.values)
+            ),
+            models.CheckConstraint(
+                name="collection_due_region_12_digits", condition=Q(region_code__regex=r"^[0-9]{12}$")
+            ),
         ]
         indexes = [models.Index(fields=["region_code", "insurance_year"], name="collection_due_region_year")]
 

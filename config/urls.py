@@ -13,6 +13,7 @@ from accounts import api as accounts_api
 from accounts import views as accounts_views
 from accounts.access import public_view
 from accounts.roles import Action
+from enrollment import api as enrollment_api
 
 admin.site.site_header = _("Resident medical insurance portal · administration")
 admin.site.site_title = _("Portal administration")
@@ -50,6 +51,11 @@ router = ApiRootRouter()
 router.register("regions", accounts_api.RegionViewSet, basename="region")
 router.register("agencies", accounts_api.AgencyViewSet, basename="agency")
 router.register("users", accounts_api.UserViewSet, basename="user")
+router.register("households", enrollment_api.HouseholdViewSet, basename="household")
+router.register("persons", enrollment_api.PersonViewSet, basename="person")
+router.register("enrollments", enrollment_api.EnrollmentViewSet, basename="enrollment")
+router.register("applications", enrollment_api.ApplicationViewSet, basename="application")
+router.register("transfers", enrollment_api.TransferViewSet, basename="transfer")
 
 api_patterns = [
     path("", include(router.urls)),

@@ -1,5 +1,23 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EnrollmentConfig(AppConfig):
     name = "enrollment"
+    verbose_name = _("Enrollment")
+
+    def ready(self) -> None:
+        from accounts.navigation import NavEntry, register
+        from accounts.roles import Action
+
+        section = _("Enrollment")
+        for label, url_name, action in (
+            (_("Registration"), "enrollment:workspace", Action.ENROLLMENT_REGISTER),
+            (_("Registration applications"), "enrollment:application-queue", Action.ENROLLMENT_REVIEW),
+            (_("Transfer in (转移接续)"), "enrollment:transfer-in", Action.ENROLLMENT_CHANGE),
+            (_("Duplicate enrollments"), "enrollment:duplicate-queue", Action.ENROLLMENT_CHANGE),
+            (_("Employee-insurance list"), "enrollment:employee-import", Action.ENROLLMENT_IMPORT),
+            (_("Household import"), "enrollment:household-import", Action.ENROLLMENT_IMPORT),
+            (_("Publicity lists"), "enrollment:publicity-list", Action.ENROLLMENT_VIEW),
+        ):
+            register(NavEntry(section, label, url_name, action, weight=10))

@@ -31,7 +31,6 @@ Kinds and their numbers (after `normalise`):
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -102,7 +101,9 @@ class _Term(str):
 # --- Messages -------------------------------------------------------------------------------
 # Names of the numbers, used as %(label)s (always at the start of an English sentence).
 LABEL_RESIDENT_ID = _Term(gettext_noop("The resident ID number"))
-LABEL_HK_MACAO_PERMIT = _Term(gettext_noop("The Mainland travel permit number for Hong Kong and Macao residents"))
+LABEL_HK_MACAO_PERMIT = _Term(
+    gettext_noop("The Mainland travel permit number for Hong Kong and Macao residents")
+)
 LABEL_TAIWAN_PERMIT = _Term(gettext_noop("The Mainland travel permit number for Taiwan residents"))
 LABEL_HMT_RESIDENCE_PERMIT = _Term(
     gettext_noop("The residence permit number for Hong Kong, Macao and Taiwan residents")
@@ -145,7 +146,9 @@ MSG_LENGTH = gettext_noop("%(label)s should have %(expected)s characters; you en
 MSG_LENGTH_HK_MACAO = gettext_noop(
     "%(label)s should have 8 digits after the letter (10 on older permits); you entered %(length)s."
 )
-MSG_LENGTH_TAIWAN = gettext_noop("%(label)s should have 8 digits (10 on older permits); you entered %(length)s.")
+MSG_LENGTH_TAIWAN = gettext_noop(
+    "%(label)s should have 8 digits (10 on older permits); you entered %(length)s."
+)
 MSG_LENGTH_PASSPORT = gettext_noop("%(label)s should have 5 to 20 letters or digits; you entered %(length)s.")
 MSG_LENGTH_FOREIGN_PR = gettext_noop(
     "%(label)s should have 18 digits (15 characters on cards issued before 2023); you entered %(length)s."
@@ -153,8 +156,12 @@ MSG_LENGTH_FOREIGN_PR = gettext_noop(
 MSG_PROVINCE_CODE = gettext_noop(
     "%(label)s starts with %(province)s, which is not the code of a province, autonomous region or municipality."
 )
-MSG_PREFIX_HK_MACAO = gettext_noop("%(label)s should start with H (Hong Kong residents) or M (Macao residents).")
-MSG_PREFIX_HMT = gettext_noop("%(label)s should start with 810000 (Hong Kong), 820000 (Macao) or 830000 (Taiwan).")
+MSG_PREFIX_HK_MACAO = gettext_noop(
+    "%(label)s should start with H (Hong Kong residents) or M (Macao residents)."
+)
+MSG_PREFIX_HMT = gettext_noop(
+    "%(label)s should start with 810000 (Hong Kong), 820000 (Macao) or 830000 (Taiwan)."
+)
 MSG_PREFIX_FOREIGN_PR = gettext_noop("%(label)s with 18 digits should start with 9.")
 MSG_PREFIX_GENERATED = gettext_noop("%(label)s should start with the letter W.")
 MSG_BIRTH_DATE_INVALID = gettext_noop("%(label)s contains the birth date %(digits)s, which does not exist.")
@@ -171,12 +178,16 @@ MSG_NATIONALITY_MISSING = gettext_noop(
 MSG_NATIONALITY_FORMAT = gettext_noop(
     "The nationality code should be three Latin letters (ISO 3166-1 alpha-3, for example USA); you entered “%(nationality)s”."
 )
-MSG_BIRTH_DATE_MISMATCH = gettext_noop("%(label)s encodes the birth date %(encoded)s, but %(entered)s was entered.")
+MSG_BIRTH_DATE_MISMATCH = gettext_noop(
+    "%(label)s encodes the birth date %(encoded)s, but %(entered)s was entered."
+)
 MSG_SEX_MISMATCH = gettext_noop("%(label)s encodes the sex as %(encoded)s, but %(entered)s was entered.")
 MSG_REGION_CODE = gettext_noop(
     "A generated number needs the 12-digit code of the region where the person is registered; “%(region_code)s” is not one."
 )
-MSG_SEQUENCE = gettext_noop("The sequence of a generated number should be between 1 and 99999; it was %(sequence)s.")
+MSG_SEQUENCE = gettext_noop(
+    "The sequence of a generated number should be between 1 and 99999; it was %(sequence)s."
+)
 
 # The Chinese text of every msgid above, for the zh_Hans catalogue (same placeholders).
 ZH_MESSAGES: dict[str, str] = {
@@ -348,11 +359,17 @@ def _parse_gb11643(
     try:
         born = ric.get_birth_date(number)
     except stdnum_exceptions.ValidationError:
-        raise IdentifierError("birth_date_invalid", MSG_BIRTH_DATE_INVALID, {"label": label, "digits": number[6:14]}) from None
+        raise IdentifierError(
+            "birth_date_invalid", MSG_BIRTH_DATE_INVALID, {"label": label, "digits": number[6:14]}
+        ) from None
     if born < EARLIEST_BIRTH_DATE:
-        raise IdentifierError("birth_date_too_early", MSG_BIRTH_DATE_TOO_EARLY, {"label": label, "date": born.isoformat()})
+        raise IdentifierError(
+            "birth_date_too_early", MSG_BIRTH_DATE_TOO_EARLY, {"label": label, "date": born.isoformat()}
+        )
     if born > today:
-        raise IdentifierError("birth_date_future", MSG_BIRTH_DATE_FUTURE, {"label": label, "date": born.isoformat()})
+        raise IdentifierError(
+            "birth_date_future", MSG_BIRTH_DATE_FUTURE, {"label": label, "date": born.isoformat()}
+        )
     if number[-1] != ric.calc_check_digit(number):
         raise IdentifierError("check_digit", MSG_CHECK_DIGIT, {"label": label})
     sex = Sex.MALE if int(number[16]) % 2 else Sex.FEMALE
@@ -361,7 +378,9 @@ def _parse_gb11643(
 
 def _resident_province(number: str) -> None:
     if number[:2] not in PROVINCE_CODES:
-        raise IdentifierError("province_code", MSG_PROVINCE_CODE, {"label": LABEL_RESIDENT_ID, "province": number[:2]})
+        raise IdentifierError(
+            "province_code", MSG_PROVINCE_CODE, {"label": LABEL_RESIDENT_ID, "province": number[:2]}
+        )
 
 
 def _hmt_address(number: str) -> None:
@@ -415,7 +434,9 @@ def _parse_passport(number: str, nationality: str | None) -> ParsedIdentifier:
     if not 5 <= len(number) <= 20:
         raise _length_error(MSG_LENGTH_PASSPORT, label, len(number))
     return ParsedIdentifier(
-        kind=IdKind.FOREIGN_PASSPORT, number=number, nationality=_parse_nationality(nationality, required=True)
+        kind=IdKind.FOREIGN_PASSPORT,
+        number=number,
+        nationality=_parse_nationality(nationality, required=True),
     )
 
 
@@ -506,7 +527,11 @@ def generate_identifier(region_code: str, sequence: int) -> str:
         or region[:2] not in PROVINCE_CODES
     ):
         raise IdentifierError("region_code", MSG_REGION_CODE, {"region_code": region_code})
-    if isinstance(sequence, bool) or not isinstance(sequence, int) or not 1 <= sequence <= GENERATED_MAX_SEQUENCE:
+    if (
+        isinstance(sequence, bool)
+        or not isinstance(sequence, int)
+        or not 1 <= sequence <= GENERATED_MAX_SEQUENCE
+    ):
         raise IdentifierError("sequence", MSG_SEQUENCE, {"sequence": sequence})
     digits = f"{region}{sequence:0{GENERATED_SEQUENCE_DIGITS}d}"
     return f"{GENERATED_PREFIX}{digits}{mod_11_2.calc_check_digit(digits)}"

@@ -28,7 +28,10 @@ class IdKind(models.TextChoices):
     RESIDENT_ID = "resident_id", _("Resident ID card")
     HK_MACAO_PERMIT = "hk_macao_permit", _("Mainland travel permit for Hong Kong and Macao residents")
     TAIWAN_PERMIT = "taiwan_permit", _("Mainland travel permit for Taiwan residents")
-    HMT_RESIDENCE_PERMIT = "hmt_residence_permit", _("Residence permit for Hong Kong, Macao and Taiwan residents")
+    HMT_RESIDENCE_PERMIT = (
+        "hmt_residence_permit",
+        _("Residence permit for Hong Kong, Macao and Taiwan residents"),
+    )
     FOREIGN_PASSPORT = "foreign_passport", _("Foreign passport")
     FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence", _("Foreign permanent residence ID card")
     GENERATED = "generated", _("Generated (no documents)")
@@ -134,11 +137,15 @@ class Household(models.Model):
 
     number = models.CharField(_("household number"), max_length=17, unique=True, db_collation=CODE_COLLATION)
     region_code = models.CharField(_("village"), **REGION_CODE)
-    kind = models.CharField(_("kind"), max_length=20, choices=HouseholdKind.choices, default=HouseholdKind.HUKOU)
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=HouseholdKind.choices, default=HouseholdKind.HUKOU
+    )
     address = models.CharField(_("address"), max_length=200, blank=True)
     residence_permit_number = models.CharField(_("residence permit number"), max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("household")
@@ -146,7 +153,9 @@ class Household(models.Model):
         ordering = ["number"]
         indexes = [models.Index(fields=["region_code", "number"], name="household_region_idx")]
         constraints = [
-            models.CheckConstraint(name="household_region_is_village", condition=Q(region_code__regex=r"^[0-9]{12}$")),
+            models.CheckConstraint(
+                name="household_region_is_village", condition=Q(region_code__regex=r"^[0-9]{12}$")
+            ),
             models.CheckConstraint(
                 name="household_residence_permit_number_given",
                 condition=~Q(kind=HouseholdKind.RESIDENCE_PERMIT) | ~Q(residence_permit_number=""),
@@ -171,15 +180,29 @@ class Person(models.Model):
     birth_date = models.DateField(_("birth date"))
     ethnicity = models.CharField(_("ethnicity"), max_length=20, blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
-    hukou_region_code = models.CharField(_("hukou region"), max_length=12, blank=True, db_collation=CODE_COLLATION)
-    residence_region_code = models.CharField(_("residence region"), max_length=12, blank=True, db_collation=CODE_COLLATION)
+    hukou_region_code = models.CharField(
+        _("hukou region"), max_length=12, blank=True, db_collation=CODE_COLLATION
+    )
+    residence_region_code = models.CharField(
+        _("residence region"), max_length=12, blank=True, db_collation=CODE_COLLATION
+    )
     category = models.CharField(_("category"), max_length=20, choices=PersonCategory.choices)
     household = models.ForeignKey(
-        Household, on_delete=models.PROTECT, null=True, blank=True, related_name="members", verbose_name=_("household")
+        Household,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("household"),
     )
     relation = models.CharField(_("relation to head"), max_length=20, choices=Relation.choices, blank=True)
     school = models.ForeignKey(
-        "accounts.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("school")
+        "accounts.Agency",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("school"),
     )
     # Where the person is registered (village of the household, or the school's region): the scope.
     region_code = models.CharField(_("registered at"), **REGION_CODE)
@@ -197,7 +220,9 @@ class Person(models.Model):
             models.Index(fields=["name", "birth_date"], name="person_name_birth_idx"),
         ]
         constraints = [
-            models.CheckConstraint(name="person_region_code_format", condition=Q(region_code__regex=r"^[0-9]{12}$")),
+            models.CheckConstraint(
+                name="person_region_code_format", condition=Q(region_code__regex=r"^[0-9]{12}$")
+            ),
             models.CheckConstraint(
                 name="person_foreigner_has_nationality",
                 condition=~Q(id_kind__in=["foreign_passport"]) | ~Q(nationality=""),
@@ -232,7 +257,9 @@ class Enrollment(models.Model):
 
     scope_region_lookup = "region_code"
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("person"))
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("person")
+    )
     county_code = models.CharField(_("county"), max_length=6, db_collation=CODE_COLLATION)
     region_code = models.CharField(_("registered at"), **REGION_CODE)
     status = models.CharField(_("status"), max_length=12, choices=EnrollmentStatus.choices)
@@ -255,14 +282,16 @@ class Enrollment(models.Model):
                 fields=["person"], condition=Q(status="normal"), name="one_normal_enrollment_per_person"
             ),
             models.CheckConstraint(
-                name="enrollment_ends_after_it_starts", condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("enrolled_on"))
+                name="enrollment_ends_after_it_starts",
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("enrolled_on")),
             ),
             models.CheckConstraint(
                 name="enrollment_terminated_has_end",
                 condition=~Q(status="terminated") | Q(ended_on__isnull=False),
             ),
             models.CheckConstraint(
-                name="enrollment_county_prefixes_region", condition=Q(region_code__startswith=F("county_code"))
+                name="enrollment_county_prefixes_region",
+                condition=Q(region_code__startswith=F("county_code")),
             ),
             ExclusionConstraint(
                 name="enrollment_periods_never_overlap",
@@ -289,7 +318,9 @@ class EnrollmentChange(models.Model):
     effective_on = models.DateField(_("effective date"))
     note = models.CharField(_("note"), max_length=300, blank=True)
     evidence = models.FileField(_("evidence"), upload_to="evidence/%Y/%m/", blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -353,3 +384,6 @@ class RegistrationApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.household} · {self.get_status_display()}"
+
+
+from .models_bulk import *  # noqa: E402,F403

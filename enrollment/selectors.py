@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from accounts.scope import Scope
 
@@ -16,16 +16,26 @@ from .models import (
     Household,
     Person,
     RegistrationApplication,
+    Relation,
 )
 
 _IDENTIFIER_LIKE = re.compile(r"^[0-9A-Za-z]{4,}$")
+
+
+def relation_rank(field: str = "relation") -> Case:
+    """Head first, then spouse, children… in the order of ``Relation`` (not alphabetically)."""
+    return Case(
+        *[When(**{field: value}, then=Value(index)) for index, value in enumerate(Relation.values)],
+        default=Value(len(Relation.values)),
+        output_field=IntegerField(),
+    )
 
 
 def _members_prefetch() -> Prefetch:
     current = Enrollment.objects.exclude(status=EnrollmentStatus.TERMINATED).order_by("-enrolled_on")
     return Prefetch(
         "members",
-        queryset=Person.objects.order_by("relation", "birth_date").prefetch_related(
+        queryset=Person.objects.order_by(relation_rank(), "birth_date").prefetch_related(
             Prefetch("enrollments", queryset=current, to_attr="current_enrollments")
         ),
     )
@@ -41,9 +51,13 @@ def household_search(*, scope: Scope, query: str, limit: int = 20) -> list[House
         matches = persons.filter(id_number__startswith=query.upper())
     else:
         matches = persons.filter(name__startswith=query)
-    household_ids = list(matches.order_by("household_id").values_list("household_id", flat=True).distinct()[:limit])
+    household_ids = list(
+        matches.order_by("household_id").values_list("household_id", flat=True).distinct()[:limit]
+    )
     return list(
-        scope.filter(Household.objects.filter(pk__in=household_ids)).prefetch_related(_members_prefetch()).order_by("number")
+        scope.filter(Household.objects.filter(pk__in=household_ids))
+        .prefetch_related(_members_prefetch())
+        .order_by("number")
     )
 
 
@@ -86,9 +100,9 @@ def application_queue(
     *, scope: Scope, status: str | None = ApplicationStatus.SUBMITTED
 ) -> QuerySet[RegistrationApplication]:
     queryset = scope.filter(
-        RegistrationApplication.objects.select_related("household", "submitted_by", "decided_by").prefetch_related(
-            "persons"
-        )
+        RegistrationApplication.objects.select_related(
+            "household", "submitted_by", "decided_by"
+        ).prefetch_related("persons")
     )
     if status:
         queryset = queryset.filter(status=status)
@@ -97,9 +111,9 @@ def application_queue(
 
 def application_detail(*, scope: Scope, pk: int) -> RegistrationApplication:
     return scope.get_object_or_404(
-        RegistrationApplication.objects.select_related("household", "submitted_by", "decided_by").prefetch_related(
-            "persons"
-        ),
+        RegistrationApplication.objects.select_related(
+            "household", "submitted_by", "decided_by"
+        ).prefetch_related("persons"),
         pk=pk,
     )
 
@@ -122,7 +136,7 @@ def village_enrollments(*, scope: Scope, region_code: str) -> QuerySet[Enrollmen
     return (
         scope.filter(Enrollment.objects.select_related("person", "person__household"))
         .filter(region_code=region_code, status=EnrollmentStatus.NORMAL)
-        .order_by("person__household__number", "person__relation", "person__birth_date")
+        .order_by("person__household__number", relation_rank("person__relation"), "person__birth_date")
     )
 
 

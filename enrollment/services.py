@@ -17,12 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from sharing.services import message_send
 
 from accounts.masking import mask_region_for
 from accounts.models import Agency, Region, RegionLevel
 from accounts.roles import AgencyKind, Role
 from accounts.scope import Scope
+from sharing.services import message_send
 
 from . import identifiers
 from .models import (
@@ -75,7 +75,11 @@ class RowErrors:
     def raise_if_any(self) -> None:
         if self.rows:
             raise ValidationError(
-                {f"members.{row}.{name}": messages for row, fields in self.rows.items() for name, messages in fields.items()}
+                {
+                    f"members.{row}.{name}": messages
+                    for row, fields in self.rows.items()
+                    for name, messages in fields.items()
+                }
             )
 
 
@@ -91,7 +95,9 @@ def _require(scope: Scope, action: str, region_code: str) -> None:
 def _village(code: str) -> Region:
     region = Region.objects.filter(code=code, level=RegionLevel.VILLAGE).first()
     if region is None:
-        raise ValidationError({"region_code": _("%(code)s is not a village or community of this portal.") % {"code": code}})
+        raise ValidationError(
+            {"region_code": _("%(code)s is not a village or community of this portal.") % {"code": code}}
+        )
     return region
 
 
@@ -150,11 +156,15 @@ def _send_terminated(enrollment: Enrollment, *, reason: str) -> None:
     )
 
 
-def _validate_member(index: int, member: MemberInput, errors: RowErrors) -> identifiers.ParsedIdentifier | None:
+def _validate_member(
+    index: int, member: MemberInput, errors: RowErrors
+) -> identifiers.ParsedIdentifier | None:
     if not member.name.strip():
         errors.add(index, "name", _("Enter the name."))
     try:
-        parsed = identifiers.parse_identifier(member.id_kind, member.id_number, nationality=member.nationality or None)
+        parsed = identifiers.parse_identifier(
+            member.id_kind, member.id_number, nationality=member.nationality or None
+        )
     except identifiers.IdentifierError as error:
         errors.add(index, "id_number", error.message)
         return None
@@ -176,7 +186,11 @@ def _already_enrolled_message(scope: Scope, enrollment: Enrollment) -> str:
 
 
 def _upsert_person(
-    *, member: MemberInput, parsed: identifiers.ParsedIdentifier, household: Household | None, region_code: str,
+    *,
+    member: MemberInput,
+    parsed: identifiers.ParsedIdentifier,
+    household: Household | None,
+    region_code: str,
     school: Agency | None = None,
 ) -> Person:
     values = {
@@ -195,7 +209,9 @@ def _upsert_person(
         "school": school,
         "region_code": region_code,
     }
-    person, _created = Person.objects.select_for_update().update_or_create(id_number=parsed.number, defaults=values)
+    person, _created = Person.objects.select_for_update().update_or_create(
+        id_number=parsed.number, defaults=values
+    )
     return person
 
 
@@ -221,7 +237,9 @@ def household_register(
     if not members:
         raise ValidationError(_("Add at least one member."))
     if kind == HouseholdKind.RESIDENCE_PERMIT and not residence_permit_number.strip():
-        raise ValidationError({"residence_permit_number": _("A residence-permit household needs the permit number.")})
+        raise ValidationError(
+            {"residence_permit_number": _("A residence-permit household needs the permit number.")}
+        )
     errors = RowErrors()
     parsed_members: list[tuple[MemberInput, identifiers.ParsedIdentifier]] = []
     seen: dict[str, int] = {}
@@ -233,7 +251,11 @@ def household_register(
         if parsed is None:
             continue
         if parsed.number in seen:
-            errors.add(index, "id_number", _("This identifier is already in row %(row)s.") % {"row": seen[parsed.number] + 1})
+            errors.add(
+                index,
+                "id_number",
+                _("This identifier is already in row %(row)s.") % {"row": seen[parsed.number] + 1},
+            )
         seen[parsed.number] = index
         parsed_members.append((member, parsed))
     existing = {
@@ -244,6 +266,19 @@ def household_register(
     }
     for number, enrollment in existing.items():
         errors.add(seen[number], "id_number", _already_enrolled_message(scope, enrollment))
+    # Someone enrolled elsewhere already has the more useful message (where, and how to transfer).
+    elsewhere = Person.objects.filter(
+        id_number__in=[n for n in seen if n not in existing], household__isnull=False
+    )
+    if household is not None:
+        elsewhere = elsewhere.exclude(household=household)
+    for person in elsewhere.select_related("household"):
+        errors.add(
+            seen[person.id_number],
+            "id_number",
+            _("%(name)s belongs to household %(number)s; move the person from there instead.")
+            % {"name": person.name, "number": person.household.number},
+        )
     errors.raise_if_any()
 
     if household is None:
@@ -315,7 +350,9 @@ def _decide(*, scope: Scope, application_id: int, expect: Sequence[str]) -> Regi
 
 
 @transaction.atomic
-def application_approve(*, scope: Scope, application_id: int, enrollment_date: dt.date) -> RegistrationApplication:
+def application_approve(
+    *, scope: Scope, application_id: int, enrollment_date: dt.date
+) -> RegistrationApplication:
     application = _decide(scope=scope, application_id=application_id, expect=[ApplicationStatus.SUBMITTED])
     county_code = application.region_code[:6]
     persons = list(application.persons.select_for_update().order_by("pk"))
@@ -400,8 +437,20 @@ def person_update(*, scope: Scope, person_id: int, member: MemberInput) -> Perso
     _require(scope, Action.ENROLLMENT_REGISTER, person.region_code)
     errors = RowErrors()
     parsed = _validate_member(0, member, errors)
-    if parsed and parsed.number != person.id_number and Person.objects.filter(id_number=parsed.number).exists():
+    if (
+        parsed
+        and parsed.number != person.id_number
+        and Person.objects.filter(id_number=parsed.number).exists()
+    ):
         errors.add(0, "id_number", _("Another person already has this identifier."))
+    if (
+        person.household_id
+        and member.relation == Relation.HEAD
+        and Person.objects.filter(household_id=person.household_id, relation=Relation.HEAD)
+        .exclude(pk=person.pk)
+        .exists()
+    ):
+        errors.add(0, "relation", _("That household already has a head."))
     errors.raise_if_any()
     assert parsed is not None
     Person.objects.filter(pk=person.pk).update(
@@ -418,7 +467,11 @@ def person_update(*, scope: Scope, person_id: int, member: MemberInput) -> Perso
         updated_at=timezone.now(),
     )
     person.refresh_from_db()
-    normal = Enrollment.objects.filter(person=person, status=EnrollmentStatus.NORMAL).select_related("person").first()
+    normal = (
+        Enrollment.objects.filter(person=person, status=EnrollmentStatus.NORMAL)
+        .select_related("person")
+        .first()
+    )
     if normal is not None:
         _send_changed(normal, changed_on=timezone.localdate(), reason="data_corrected")
     return person
@@ -434,10 +487,21 @@ def person_move(*, scope: Scope, person_id: int, household_id: int, relation: st
     if person is None or target is None:
         raise ValidationError(_("No such person or household in your area."))
     _require(scope, Action.ENROLLMENT_REGISTER, target.region_code)
-    if relation == Relation.HEAD and target.members.filter(relation=Relation.HEAD).exclude(pk=person.pk).exists():
+    if relation not in Relation.values:
+        raise ValidationError({"relation": _("Choose the relation to the head of household.")})
+    if (
+        relation == Relation.HEAD
+        and target.members.filter(relation=Relation.HEAD).exclude(pk=person.pk).exists()
+    ):
         raise ValidationError({"relation": _("That household already has a head.")})
-    if person.relation == Relation.HEAD and person.household_id and person.household.members.exclude(pk=person.pk).exists():
-        raise ValidationError({"relation": _("Choose a new head for the old household before moving its head.")})
+    if (
+        person.relation == Relation.HEAD
+        and person.household_id
+        and person.household.members.exclude(pk=person.pk).exists()
+    ):
+        raise ValidationError(
+            {"relation": _("Choose a new head for the old household before moving its head.")}
+        )
     person.household = target
     person.relation = relation
     person.region_code = target.region_code
@@ -456,9 +520,34 @@ def newborn_add(*, scope: Scope, household_id: int, member: MemberInput) -> Regi
     parsed = _validate_member(0, member, errors)
     if member.relation == Relation.HEAD:
         errors.add(0, "relation", _("A newborn cannot be the head of household."))
+    if parsed is not None:
+        enrolled = Enrollment.objects.select_related("person").filter(
+            person__id_number=parsed.number, status=EnrollmentStatus.NORMAL
+        )
+        for enrollment in enrolled:
+            errors.add(0, "id_number", _already_enrolled_message(scope, enrollment))
+        other = Person.objects.filter(id_number=parsed.number, household__isnull=False).exclude(
+            household=household
+        )
+        if other.exists():
+            errors.add(
+                0, "id_number", _("This person belongs to another household; move them from there instead.")
+            )
+    if RegistrationApplication.objects.filter(
+        household=household, status__in=OPEN_APPLICATION_STATUSES
+    ).exists():
+        errors.add(
+            0,
+            "name",
+            _(
+                "The household has an application that is waiting or returned; add the newborn to that application."
+            ),
+        )
     errors.raise_if_any()
     assert parsed is not None
-    person = _upsert_person(member=member, parsed=parsed, household=household, region_code=household.region_code)
+    person = _upsert_person(
+        member=member, parsed=parsed, household=household, region_code=household.region_code
+    )
     return _submit(scope=scope, household=household, persons=[person])
 
 
@@ -480,11 +569,21 @@ def _enrollment_for_change(scope: Scope, enrollment_id: int) -> Enrollment:
 
 
 def _record_change(
-    *, scope: Scope, enrollment: Enrollment, kind: str, reason: str, effective_on: dt.date, note: str,
+    *,
+    scope: Scope,
+    enrollment: Enrollment,
+    kind: str,
+    reason: str,
+    effective_on: dt.date,
+    note: str,
     evidence: UploadedFile | None,
 ) -> EnrollmentChange:
     change = EnrollmentChange(
-        enrollment=enrollment, kind=kind, reason=reason, effective_on=effective_on, note=note.strip(),
+        enrollment=enrollment,
+        kind=kind,
+        reason=reason,
+        effective_on=effective_on,
+        note=note.strip(),
         created_by_id=scope.user_id,
     )
     if evidence is not None:
@@ -495,7 +594,12 @@ def _record_change(
 
 @transaction.atomic
 def enrollment_suspend(
-    *, scope: Scope, enrollment_id: int, reason: str, effective_on: dt.date, note: str = "",
+    *,
+    scope: Scope,
+    enrollment_id: int,
+    reason: str,
+    effective_on: dt.date,
+    note: str = "",
     evidence: UploadedFile | None = None,
 ) -> Enrollment:
     enrollment = _enrollment_for_change(scope, enrollment_id)
@@ -503,7 +607,8 @@ def enrollment_suspend(
         raise ValidationError({"reason": _("Choose a reason for suspension.")})
     if enrollment.status != EnrollmentStatus.NORMAL:
         raise ValidationError(
-            _("Only a normal enrollment can be suspended; this one is %(status)s.") % {"status": enrollment.get_status_display()}
+            _("Only a normal enrollment can be suspended; this one is %(status)s.")
+            % {"status": enrollment.get_status_display()}
         )
     if effective_on < enrollment.enrolled_on:
         raise ValidationError({"effective_on": _("The date lies before the enrollment began.")})
@@ -511,20 +616,33 @@ def enrollment_suspend(
     enrollment.status_reason = reason
     enrollment.status_changed_on = effective_on
     enrollment.save()
-    _record_change(scope=scope, enrollment=enrollment, kind=ChangeKind.SUSPENDED, reason=reason,
-                   effective_on=effective_on, note=note, evidence=evidence)
+    _record_change(
+        scope=scope,
+        enrollment=enrollment,
+        kind=ChangeKind.SUSPENDED,
+        reason=reason,
+        effective_on=effective_on,
+        note=note,
+        evidence=evidence,
+    )
     _send_changed(enrollment, changed_on=effective_on, reason=reason)
     return enrollment
 
 
 @transaction.atomic
 def enrollment_resume(
-    *, scope: Scope, enrollment_id: int, effective_on: dt.date, note: str = "", evidence: UploadedFile | None = None
+    *,
+    scope: Scope,
+    enrollment_id: int,
+    effective_on: dt.date,
+    note: str = "",
+    evidence: UploadedFile | None = None,
 ) -> Enrollment:
     enrollment = _enrollment_for_change(scope, enrollment_id)
     if enrollment.status != EnrollmentStatus.SUSPENDED:
         raise ValidationError(
-            _("Only a suspended enrollment can be resumed; this one is %(status)s.") % {"status": enrollment.get_status_display()}
+            _("Only a suspended enrollment can be resumed; this one is %(status)s.")
+            % {"status": enrollment.get_status_display()}
         )
     if effective_on < enrollment.status_changed_on:
         raise ValidationError({"effective_on": _("The date lies before the suspension.")})
@@ -535,14 +653,28 @@ def enrollment_resume(
     enrollment.status_reason = ChangeReason.RESUMPTION
     enrollment.status_changed_on = effective_on
     enrollment.save()
-    _record_change(scope=scope, enrollment=enrollment, kind=ChangeKind.RESUMED, reason=ChangeReason.RESUMPTION,
-                   effective_on=effective_on, note=note, evidence=evidence)
+    _record_change(
+        scope=scope,
+        enrollment=enrollment,
+        kind=ChangeKind.RESUMED,
+        reason=ChangeReason.RESUMPTION,
+        effective_on=effective_on,
+        note=note,
+        evidence=evidence,
+    )
     _send_changed(enrollment, changed_on=effective_on, reason=ChangeReason.RESUMPTION)
     return enrollment
 
 
-def _terminate(*, scope: Scope, enrollment: Enrollment, reason: str, ended_on: dt.date, note: str,
-               evidence: UploadedFile | None) -> Enrollment:
+def _terminate(
+    *,
+    scope: Scope,
+    enrollment: Enrollment,
+    reason: str,
+    ended_on: dt.date,
+    note: str,
+    evidence: UploadedFile | None,
+) -> Enrollment:
     if reason not in TERMINATION_REASONS:
         raise ValidationError({"reason": _("Choose a reason for termination.")})
     if enrollment.status == EnrollmentStatus.TERMINATED:
@@ -554,27 +686,47 @@ def _terminate(*, scope: Scope, enrollment: Enrollment, reason: str, ended_on: d
     enrollment.status_changed_on = ended_on
     enrollment.ended_on = ended_on
     enrollment.save()
-    _record_change(scope=scope, enrollment=enrollment, kind=ChangeKind.TERMINATED, reason=reason,
-                   effective_on=ended_on, note=note, evidence=evidence)
+    _record_change(
+        scope=scope,
+        enrollment=enrollment,
+        kind=ChangeKind.TERMINATED,
+        reason=reason,
+        effective_on=ended_on,
+        note=note,
+        evidence=evidence,
+    )
     _send_terminated(enrollment, reason=reason)
     return enrollment
 
 
 @transaction.atomic
 def enrollment_terminate(
-    *, scope: Scope, enrollment_id: int, reason: str, effective_on: dt.date, note: str = "",
+    *,
+    scope: Scope,
+    enrollment_id: int,
+    reason: str,
+    effective_on: dt.date,
+    note: str = "",
     evidence: UploadedFile | None = None,
 ) -> Enrollment:
     """End an enrollment on ``effective_on`` (the last covered day): death, emigration, duplicates…"""
     enrollment = _enrollment_for_change(scope, enrollment_id)
-    return _terminate(scope=scope, enrollment=enrollment, reason=reason, ended_on=effective_on, note=note,
-                      evidence=evidence)
+    return _terminate(
+        scope=scope, enrollment=enrollment, reason=reason, ended_on=effective_on, note=note, evidence=evidence
+    )
 
 
 @transaction.atomic
 def enrollment_transfer(
-    *, scope: Scope, id_number: str, to_region_code: str, household_id: int | None, relation: str,
-    effective_on: dt.date, note: str = "", evidence: UploadedFile | None = None,
+    *,
+    scope: Scope,
+    id_number: str,
+    to_region_code: str,
+    household_id: int | None,
+    relation: str,
+    effective_on: dt.date,
+    note: str = "",
+    evidence: UploadedFile | None = None,
 ) -> Enrollment:
     """转移接续 into the caller's area: the old enrollment ends the day before ``effective_on``,
     the new one starts on it.
@@ -599,7 +751,9 @@ def enrollment_transfer(
     if enrollment is None:
         raise ValidationError({"id_number": _("This person has no current enrollment to transfer.")})
     if village.code[:6] == enrollment.county_code:
-        raise ValidationError({"to_region_code": _("A transfer goes to another county; within a county, move the household.")})
+        raise ValidationError(
+            {"to_region_code": _("A transfer goes to another county; within a county, move the household.")}
+        )
     if effective_on <= enrollment.enrolled_on:
         raise ValidationError({"effective_on": _("The transfer date must follow the enrollment date.")})
     household = None
@@ -607,19 +761,37 @@ def enrollment_transfer(
         household = Household.objects.filter(pk=household_id, region_code=village.code).first()
         if household is None:
             raise ValidationError({"household_id": _("No such household in that village.")})
-    _terminate(scope=scope, enrollment=enrollment, reason=ChangeReason.TRANSFER_OUT,
-               ended_on=effective_on - dt.timedelta(days=1), note=note, evidence=evidence)
+    _terminate(
+        scope=scope,
+        enrollment=enrollment,
+        reason=ChangeReason.TRANSFER_OUT,
+        ended_on=effective_on - dt.timedelta(days=1),
+        note=note,
+        evidence=evidence,
+    )
     person = enrollment.person
     person.household = household
     person.relation = relation if household else ""
     person.region_code = village.code
     person.save()
     new = Enrollment.objects.create(
-        person=person, county_code=village.code[:6], region_code=village.code, status=EnrollmentStatus.NORMAL,
-        enrolled_on=effective_on, status_reason=ChangeReason.TRANSFER_IN, status_changed_on=effective_on,
+        person=person,
+        county_code=village.code[:6],
+        region_code=village.code,
+        status=EnrollmentStatus.NORMAL,
+        enrolled_on=effective_on,
+        status_reason=ChangeReason.TRANSFER_IN,
+        status_changed_on=effective_on,
     )
-    _record_change(scope=scope, enrollment=new, kind=ChangeKind.REGISTERED, reason=ChangeReason.TRANSFER_IN,
-                   effective_on=effective_on, note=note, evidence=None)
+    _record_change(
+        scope=scope,
+        enrollment=new,
+        kind=ChangeKind.REGISTERED,
+        reason=ChangeReason.TRANSFER_IN,
+        effective_on=effective_on,
+        note=note,
+        evidence=None,
+    )
     _send_registered(new)
     return new
 
@@ -628,3 +800,611 @@ def school_of(scope: Scope) -> Agency | None:
     if scope.role != Role.SCHOOL_CLERK or scope.agency_id is None:
         return None
     return Agency.objects.filter(pk=scope.agency_id, kind=AgencyKind.SCHOOL).first()
+
+
+# --- school rosters (registration pages) ---
+#
+# Also here: the registration pages' "correct and resubmit / add members" of a household whose
+# head is already registered (household_register wants the head among the members it is given).
+#
+# A school roster is anchored to a collective household (集体户) record of its own, because a
+# RegistrationApplication needs a household today (household NOT NULL, one open application per
+# household) while a school submits many rosters that are reviewed one by one. The students are
+# not members of it: like every student they have household=None (unless they already belong to
+# a household, which they keep), school=the school and region_code=the school's region.
+# The anchor only carries the application; see the registration report for the model change
+# (a nullable household and a school on RegistrationApplication) that would make it unnecessary.
+
+
+@dataclass
+class RowInput:
+    """One row of a registration form: a new person (person_id None) or a correction of one."""
+
+    member: MemberInput
+    person_id: int | None = None
+
+
+def _check_rows(
+    *,
+    scope: Scope,
+    rows: Sequence[RowInput],
+    errors: RowErrors,
+    allowed_person_ids: set[int],
+    household: Household | None,
+) -> list[tuple[RowInput, identifiers.ParsedIdentifier]]:
+    """Each row's own checks, then the checks against what is stored; errors by row and field."""
+    checked: list[tuple[RowInput, identifiers.ParsedIdentifier]] = []
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        if row.person_id is not None and row.person_id not in allowed_person_ids:
+            errors.add(index, "name", _("This row no longer belongs to this application; reload the page."))
+            continue
+        parsed = _validate_member(index, row.member, errors)
+        if parsed is None:
+            continue
+        if parsed.number in seen:
+            message = _("This identifier is already in row %(row)s.") % {"row": seen[parsed.number] + 1}
+            errors.add(index, "id_number", message)
+            continue
+        seen[parsed.number] = index
+        checked.append((row, parsed))
+    stored = {
+        p.id_number: p for p in Person.objects.select_related("household").filter(id_number__in=list(seen))
+    }
+    for row, parsed in checked:
+        index = seen[parsed.number]
+        other = stored.get(parsed.number)
+        if other is None:
+            continue
+        if row.person_id is not None and other.pk != row.person_id:
+            errors.add(index, "id_number", _("Another person already has this identifier."))
+        elif (
+            row.person_id is None and household is not None and other.household_id not in (None, household.pk)
+        ):
+            where = (
+                other.household.number
+                if scope.covers_region_code(other.region_code)
+                else mask_region_for(scope, other.region_code)
+            )
+            errors.add(
+                index,
+                "id_number",
+                _(
+                    "%(name)s is a member of household %(number)s; move the person instead of registering again."
+                )
+                % {"name": other.name, "number": where},
+            )
+    person_ids = [row.person_id for row, _parsed in checked if row.person_id is not None]
+    enrolled = Enrollment.objects.select_related("person").filter(status=EnrollmentStatus.NORMAL)
+    for enrollment in enrolled.filter(person__id_number__in=list(seen)) | enrolled.filter(
+        person_id__in=person_ids
+    ):
+        index = seen.get(enrollment.person.id_number)
+        if index is None:
+            index = next(seen[p.number] for r, p in checked if r.person_id == enrollment.person_id)
+        errors.add(index, "id_number", _already_enrolled_message(scope, enrollment))
+    return checked
+
+
+def _save_row(
+    *,
+    row: RowInput,
+    parsed: identifiers.ParsedIdentifier,
+    household: Household | None,
+    region_code: str,
+    school: Agency | None = None,
+    keep_household: bool = False,
+) -> Person:
+    member = row.member
+    values: dict[str, object] = {
+        "id_kind": parsed.kind,
+        "id_number": parsed.number,
+        "nationality": member.nationality.strip().upper(),
+        "name": member.name.strip(),
+        "sex": member.sex,
+        "birth_date": member.birth_date,
+        "ethnicity": member.ethnicity.strip(),
+        "phone": member.phone.strip(),
+        "category": member.category,
+        "school": school,
+        "region_code": region_code,
+    }
+    if member.hukou_region_code:
+        values["hukou_region_code"] = member.hukou_region_code.strip()
+    if member.residence_region_code:
+        values["residence_region_code"] = member.residence_region_code.strip()
+    person = (
+        Person.objects.select_for_update().filter(pk=row.person_id).first()
+        if row.person_id is not None
+        else Person.objects.select_for_update().filter(id_number=parsed.number).first()
+    )
+    if person is None:
+        person = Person(household=household, relation=member.relation if household else "")
+    if not (keep_household and person.household_id):
+        person.household = household
+        person.relation = member.relation if household else ""
+    for name, value in values.items():
+        setattr(person, name, value)
+    person.save()
+    return person
+
+
+@transaction.atomic
+def household_members_submit(
+    *,
+    scope: Scope,
+    household_id: int,
+    rows: Sequence[RowInput],
+    kind: str,
+    address: str = "",
+    residence_permit_number: str = "",
+) -> RegistrationApplication:
+    """Submit (or, when it was returned, correct and resubmit) members of an existing household.
+
+    Rows with a ``person_id`` correct that person (the identifier too); rows without one add a
+    person. Without a returned application, it submits new members, e.g. a spouse after
+    marriage, next to a head who is already registered.
+    """
+    from accounts.roles import Action
+
+    scope.require(Action.ENROLLMENT_REGISTER)
+    household = scope.filter(Household.objects.select_for_update()).filter(pk=household_id).first()
+    if household is None:
+        raise ValidationError(_("No such household in your area."))
+    _require(scope, Action.ENROLLMENT_REGISTER, household.region_code)
+    open_application = (
+        RegistrationApplication.objects.select_for_update()
+        .filter(household=household, status__in=OPEN_APPLICATION_STATUSES)
+        .first()
+    )
+    if open_application is not None and open_application.status == ApplicationStatus.SUBMITTED:
+        raise ValidationError(_("This household already has an application waiting for review."))
+    if not rows:
+        raise ValidationError(_("Add at least one member."))
+    if kind not in HouseholdKind.values:
+        raise ValidationError({"kind": _("Choose the kind of household.")})
+    if kind == HouseholdKind.RESIDENCE_PERMIT and not residence_permit_number.strip():
+        raise ValidationError(
+            {"residence_permit_number": _("A residence-permit household needs the permit number.")}
+        )
+    members = list(household.members.all())
+    allowed = {p.pk for p in members}
+    errors = RowErrors()
+    checked = _check_rows(
+        scope=scope, rows=rows, errors=errors, allowed_person_ids=allowed, household=household
+    )
+    submitted_ids = {row.person_id for row in rows if row.person_id is not None}
+    heads = [p for p in members if p.relation == Relation.HEAD and p.pk not in submitted_ids]
+    row_heads = [i for i, row in enumerate(rows) if row.member.relation == Relation.HEAD]
+    if len(heads) + len(row_heads) != 1:
+        errors.add(row_heads[-1] if row_heads else 0, "relation", _("A household has exactly one head."))
+    errors.raise_if_any()
+    household.kind = kind
+    household.address = address.strip()
+    permit = residence_permit_number.strip()
+    household.residence_permit_number = permit if kind == HouseholdKind.RESIDENCE_PERMIT else ""
+    household.save()
+    persons = [
+        _save_row(row=row, parsed=parsed, household=household, region_code=household.region_code)
+        for row, parsed in checked
+    ]
+    return _submit(scope=scope, household=household, persons=persons)
+
+
+def school_region_code(school: Agency) -> str:
+    """Where a school's students are registered: its region's 12-digit code (a county or township
+    school's code ends in zeros)."""
+    return school.region.code.ljust(12, "0")
+
+
+@transaction.atomic
+def school_roster_register(
+    *,
+    scope: Scope,
+    students: Sequence[MemberInput | RowInput],
+    label: str = "",
+    application_id: int | None = None,
+) -> RegistrationApplication:
+    """A school clerk submits a roster of students for enrollment (or corrects and resubmits a
+    returned one, given ``application_id``)."""
+    from accounts.roles import Action
+
+    scope.require(Action.ENROLLMENT_REGISTER)
+    school = school_of(scope)
+    if school is None:
+        raise ValidationError(_("Only a school's clerk registers a school roster."))
+    region_code = school_region_code(school)
+    _require(scope, Action.ENROLLMENT_REGISTER, region_code)
+    rows = [s if isinstance(s, RowInput) else RowInput(member=s) for s in students]
+    if not rows:
+        raise ValidationError(_("Add at least one student."))
+    application = None
+    allowed: set[int] = set()
+    if application_id is not None:
+        application = (
+            scope.filter(RegistrationApplication.objects.select_for_update(of=("self",)))
+            .filter(pk=application_id, region_code=region_code, household__members__isnull=True)
+            .first()
+        )
+        if application is None or not application.persons.filter(school=school).exists():
+            raise ValidationError(_("No such roster of your school."))
+        if application.status != ApplicationStatus.RETURNED:
+            raise ValidationError(
+                _("This roster is %(status)s; only a returned roster can be corrected and resubmitted.")
+                % {"status": application.get_status_display()}
+            )
+        allowed = set(application.persons.values_list("pk", flat=True))
+    for row in rows:  # a student belongs to no household through the roster: any relation passes
+        row.member.relation = row.member.relation or Relation.OTHER
+    errors = RowErrors()
+    checked = _check_rows(scope=scope, rows=rows, errors=errors, allowed_person_ids=allowed, household=None)
+    errors.raise_if_any()
+    if application is None:
+        anchor = Household.objects.create(
+            number=_next_household_number(region_code),
+            region_code=region_code,
+            kind=HouseholdKind.HUKOU,
+            address=(
+                _("%(school)s student roster (collective household)") % {"school": school.name}
+                + (f" · {label.strip()}" if label.strip() else "")
+            )[:200],
+            created_by_id=scope.user_id,
+        )
+    else:
+        anchor = application.household
+    persons = [
+        _save_row(
+            row=row,
+            parsed=parsed,
+            household=None,
+            region_code=region_code,
+            school=school,
+            keep_household=True,
+        )
+        for row, parsed in checked
+    ]
+    return _submit(scope=scope, household=anchor, persons=persons)
+
+
+# --- imports and duplicates (bulk) ---
+
+import logging  # noqa: E402
+from pathlib import Path, PurePath  # noqa: E402
+
+from django.core.exceptions import PermissionDenied  # noqa: E402
+from django.utils import translation  # noqa: E402
+
+from . import duplicates as _duplicates  # noqa: E402
+from . import imports as _imports  # noqa: E402
+from .models import (  # noqa: E402
+    DuplicateCase,
+    DuplicateSide,
+    DuplicateStatus,
+    ImportJob,
+    ImportKind,
+    ImportStatus,
+    KeepBasis,
+)
+
+_bulk_log = logging.getLogger("portal.enrollment.bulk")
+
+
+def _queue_import(job: ImportJob, user_id: int) -> None:
+    """After commit, hand the job to a worker; if no worker can be reached, say so on the job."""
+    job_id = job.pk
+
+    def queue() -> None:
+        from .tasks import process_import
+
+        try:
+            process_import.apply_async(kwargs={"job_id": job_id, "user_id": user_id}, retry=False)
+        except Exception as error:
+            _bulk_log.warning("import %s: could not queue (%s)", job_id, type(error).__name__)
+            ImportJob.objects.filter(
+                pk=job_id, status__in=[ImportStatus.PENDING, ImportStatus.CONFIRMED]
+            ).update(
+                status=ImportStatus.FAILED,
+                message=_(
+                    "The background workers could not be reached; nothing was imported. Upload the file again."
+                ),
+                finished_at=timezone.now(),
+            )
+
+    transaction.on_commit(queue)
+
+
+@transaction.atomic
+def import_job_create(
+    *, scope: Scope, kind: str, upload: UploadedFile, language: str = "zh-hans"
+) -> ImportJob:
+    """Keep an uploaded spreadsheet under MEDIA_ROOT/imports/ and queue it for a worker.
+
+    An employee-insurance list is applied at once; a household file is checked first and
+    imported only when someone confirms the preview (``import_job_confirm``).
+    """
+    from accounts.roles import Action
+
+    scope.require(Action.ENROLLMENT_IMPORT)
+    if kind not in ImportKind.values:
+        raise ValidationError({"kind": _("Choose what the file contains.")})
+    if scope.user_id is None or (scope.region_code is None and not scope.unrestricted):
+        raise PermissionDenied(_("Your role may not do this."))
+    size = upload.size or 0
+    if size == 0:
+        raise ValidationError({"file": _("The file is empty.")})
+    if size > _imports.MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            {
+                "file": _("The file is larger than %(mb)s MB; split it.")
+                % {"mb": _imports.MAX_UPLOAD_BYTES // 2**20}
+            }
+        )
+    name = PurePath(upload.name or "upload").name[:255]
+    if PurePath(name).suffix.lower() not in (".xlsx", ".csv"):
+        raise ValidationError({"file": _("Upload an Excel workbook (.xlsx) or a CSV file.")})
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    try:
+        file_format = _imports.sniff_format(head, name)
+    except _imports.ImportFileError as error:
+        raise ValidationError({"file": error.message}) from error
+    job = ImportJob(
+        kind=kind,
+        original_name=name,
+        file_format=file_format,
+        region_code=scope.region_code or "000000000000",
+        language=language or "zh-hans",
+        created_by_id=scope.user_id,
+    )
+    job.file.save(name, upload, save=False)
+    job.save()
+    _queue_import(job, scope.user_id)
+    return job
+
+
+def _import_job_for_update(scope: Scope, job_id: int) -> ImportJob:
+    from accounts.roles import Action
+
+    scope.require(Action.ENROLLMENT_IMPORT)
+    job = scope.filter(ImportJob.objects.select_for_update()).filter(pk=job_id).first()
+    if job is None:
+        raise ValidationError(_("No such import in your area."))
+    return job
+
+
+@transaction.atomic
+def import_job_confirm(*, scope: Scope, job_id: int) -> ImportJob:
+    """Confirm a checked household file: a worker imports it (checking it once more)."""
+    job = _import_job_for_update(scope, job_id)
+    if job.kind != ImportKind.HOUSEHOLDS or job.status != ImportStatus.CHECKED:
+        raise ValidationError(
+            _("This import is “%(status)s”; only a checked household file can be confirmed.")
+            % {"status": job.get_status_display()}
+        )
+    if not (job.counts or {}).get("ok"):
+        raise ValidationError(_("No row of this file can be imported; correct the file and upload it again."))
+    job.status = ImportStatus.CONFIRMED
+    job.confirmed_by_id = scope.user_id
+    job.confirmed_at = timezone.now()
+    job.save()
+    _queue_import(job, scope.user_id)
+    return job
+
+
+@transaction.atomic
+def import_job_discard(*, scope: Scope, job_id: int) -> ImportJob:
+    """Drop a checked household file instead of importing it; the stored file is deleted."""
+    job = _import_job_for_update(scope, job_id)
+    if job.status != ImportStatus.CHECKED:
+        raise ValidationError(
+            _("This import is “%(status)s”; only a checked file waiting for confirmation can be discarded.")
+            % {"status": job.get_status_display()}
+        )
+    job.status = ImportStatus.DISCARDED
+    job.finished_at = timezone.now()
+    job.save()
+    stored = job.file.name
+    storage = job.file.storage
+    transaction.on_commit(lambda: storage.delete(stored))
+    return job
+
+
+@transaction.atomic
+def _import_job_run(*, scope: Scope, job_id: int) -> ImportJob | None:
+    from accounts.roles import Action
+
+    job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None or not job.waiting:
+        return job  # gone, or already done by an earlier delivery of the task
+    scope.require(Action.ENROLLMENT_IMPORT)
+    if not scope.filter(ImportJob.objects.filter(pk=job.pk)).exists():
+        raise ValidationError(_("No such import in your area."))
+    path = Path(job.file.path)
+    with translation.override(job.language):
+        if job.kind == ImportKind.EMPLOYEE_INSURANCE:
+            job.counts = _imports.employee_insurance_apply(job=job, scope=scope, path=path)
+            job.status, job.finished_at = ImportStatus.DONE, timezone.now()
+        elif job.status == ImportStatus.PENDING:
+            job.counts = _imports.households_check(job=job, scope=scope, path=path)
+            job.status, job.checked_at = ImportStatus.CHECKED, timezone.now()
+        else:
+            job.counts = _imports.households_apply(job=job, scope=scope, path=path)
+            job.status, job.finished_at = ImportStatus.DONE, timezone.now()
+    job.message = ""
+    job.save()
+    return job
+
+
+@transaction.atomic
+def _import_job_fail(*, job_id: int, message: str) -> ImportJob | None:
+    job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None or not job.waiting:
+        return job
+    job.status = ImportStatus.FAILED
+    job.message = message[:2000]
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def import_job_process(*, scope: Scope, job_id: int) -> ImportJob | None:
+    """A worker checks or applies one waiting import; all of its work is one transaction.
+
+    Whatever goes wrong, nothing is half-applied: the transaction rolls back and the job is
+    marked failed with a message for the person who uploaded it.
+    """
+    try:
+        return _import_job_run(scope=scope, job_id=job_id)
+    except _imports.ImportFileError as error:
+        return _import_job_fail(job_id=job_id, message=error.message)
+    except (ValidationError, PermissionDenied) as error:
+        messages = getattr(error, "messages", None) or [str(error)]
+        return _import_job_fail(job_id=job_id, message="; ".join(str(m) for m in messages))
+    except IntegrityError:
+        _bulk_log.warning("import %s: integrity error", job_id, exc_info=True)
+        return _import_job_fail(
+            job_id=job_id,
+            message=_(
+                "Someone registered some of these persons while the import ran; nothing was imported. "
+                "Upload the file again to check it anew."
+            ),
+        )
+    except Exception:
+        _bulk_log.exception("import %s failed", job_id)
+        return _import_job_fail(
+            job_id=job_id, message=_("An unexpected error stopped the import; nothing was imported.")
+        )
+    finally:
+        _imports.progress_clear(job_id)
+
+
+@transaction.atomic
+def duplicates_find(*, scope: Scope) -> _duplicates.FindResult:
+    """Find duplicate enrollments (everywhere for the nightly job, in the caller's area on demand)."""
+    from accounts.roles import Action
+
+    scope.require(Action.ENROLLMENT_CHANGE)
+    if scope.unrestricted:
+        prefix = ""
+    elif scope.region_prefix:
+        prefix = scope.region_prefix
+    else:
+        raise PermissionDenied(_("Your role may not do this."))
+    return _duplicates.find(region_prefix=prefix)
+
+
+def _duplicate_for_update(scope: Scope, case_id: int) -> DuplicateCase:
+    from accounts.roles import Action
+
+    scope.require(Action.ENROLLMENT_CHANGE)
+    case = (
+        DuplicateCase.objects.select_for_update()
+        .filter(pk=case_id, pk__in=scope.filter(DuplicateSide.objects.all()).values("case_id"))
+        .first()
+    )
+    if case is None:
+        raise ValidationError(_("No such case in your area."))
+    if case.status != DuplicateStatus.OPEN:
+        raise ValidationError(
+            _("This case is already “%(status)s”; it cannot be decided again.")
+            % {"status": case.get_status_display()}
+        )
+    return case
+
+
+def duplicate_default_end(*, kept: Enrollment, drop: Enrollment) -> dt.date:
+    """The last day of the enrollment to end: the day before the kept one began, never before its
+    own start, never after its own end."""
+    end = max(drop.enrolled_on, kept.enrolled_on - dt.timedelta(days=1))
+    return min(end, drop.ended_on) if drop.ended_on else end
+
+
+@transaction.atomic
+def duplicate_resolve(
+    *,
+    scope: Scope,
+    case_id: int,
+    keep_enrollment_id: int,
+    basis: str,
+    note: str = "",
+    effective_on: dt.date | None = None,
+    evidence: UploadedFile | None = None,
+) -> DuplicateCase:
+    """Keep one enrollment of a duplicate case; the other is terminated as duplicate clean-up.
+
+    The enrollment kept is the one at the habitual residence, or the one the person chose in
+    writing (the signed document is uploaded and kept with the termination). The enrollment
+    ended must lie in the caller's area; the other county's staff resolve it otherwise.
+    """
+    case = _duplicate_for_update(scope, case_id)
+    if keep_enrollment_id not in (case.enrollment_a_id, case.enrollment_b_id):
+        raise ValidationError({"keep": _("Choose one of the two enrollments to keep.")})
+    if basis not in KeepBasis.values:
+        raise ValidationError({"basis": _("Say why this enrollment is kept.")})
+    if basis == KeepBasis.WRITTEN_CHOICE and evidence is None:
+        raise ValidationError({"evidence": _("Upload the person's signed choice (PDF, JPEG or PNG).")})
+    drop_id = case.enrollment_b_id if keep_enrollment_id == case.enrollment_a_id else case.enrollment_a_id
+    locked = {
+        enrollment.pk: enrollment
+        for enrollment in Enrollment.objects.select_for_update(of=("self",))
+        .select_related("person")
+        .filter(pk__in=[case.enrollment_a_id, case.enrollment_b_id])
+        .order_by("pk")
+    }
+    kept, drop = locked[keep_enrollment_id], locked[drop_id]
+    if EnrollmentStatus.TERMINATED in (kept.status, drop.status):
+        raise ValidationError(
+            _("One of the two enrollments has been terminated meanwhile; the case no longer applies.")
+        )
+    if not scope.covers_region_code(drop.region_code):
+        raise ValidationError(
+            _("The enrollment to end lies in %(where)s; that county's insurance staff resolve it.")
+            % {"where": mask_region_for(scope, drop.region_code)}
+        )
+    ended_on = effective_on or duplicate_default_end(kept=kept, drop=drop)
+    if drop.ended_on and ended_on > drop.ended_on:
+        raise ValidationError(
+            {
+                "effective_on": _(
+                    "That enrollment already ends on %(date)s; choose that day or an earlier one."
+                )
+                % {"date": drop.ended_on.isoformat()}
+            }
+        )
+    label = KeepBasis(basis).label
+    change_note = f"{label} · #{case.pk}" + (f" · {note.strip()}" if note.strip() else "")
+    _terminate(
+        scope=scope,
+        enrollment=drop,
+        reason=ChangeReason.DUPLICATE_CLEANUP,
+        ended_on=ended_on,
+        note=change_note[:300],
+        evidence=evidence,
+    )
+    case.termination = EnrollmentChange.objects.filter(enrollment=drop, kind=ChangeKind.TERMINATED).latest(
+        "pk"
+    )
+    case.status = DuplicateStatus.RESOLVED
+    case.kept = kept
+    case.basis = basis
+    case.note = note.strip()[:300]
+    case.decided_by_id = scope.user_id
+    case.decided_at = timezone.now()
+    case.save()
+    _duplicates.close_cases_of(enrollment_id=drop.pk, except_case_id=case.pk)
+    return case
+
+
+@transaction.atomic
+def duplicate_dismiss(*, scope: Scope, case_id: int, note: str) -> DuplicateCase:
+    """Not one person after all (same name and birth date happen): the case is closed, nothing changes."""
+    if not note.strip():
+        raise ValidationError({"note": _("Say how you know these are two different persons.")})
+    case = _duplicate_for_update(scope, case_id)
+    case.status = DuplicateStatus.DISMISSED
+    case.note = note.strip()[:300]
+    case.decided_by_id = scope.user_id
+    case.decided_at = timezone.now()
+    case.save()
+    return case

@@ -40,7 +40,9 @@ class DeadLetterViewSet(viewsets.ReadOnlyModelViewSet):
     }
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.dead_letter_list(scope=scope_of(self.request), topic=self.request.query_params.get("topic"))
+        return selectors.dead_letter_list(
+            scope=scope_of(self.request), topic=self.request.query_params.get("topic")
+        )
 
     def get_object(self):  # type: ignore[no-untyped-def]
         return selectors.dead_letter_detail(scope=scope_of(self.request), pk=int(self.kwargs["pk"]))

@@ -16,8 +16,30 @@ class SharingConfig(AppConfig):
 
         # Receivers keep their handlers in <app>/handlers.py; sharing never imports them by name.
         autodiscover_modules("handlers")
-        register(NavEntry(_("Sharing platform"), _("Message monitor"), "sharing:monitor", Action.SHARING_MONITOR))
-        register(NavEntry(_("Sharing platform"), _("Dead letters"), "sharing:dead-letters", Action.SHARING_MONITOR))
-        register(NavEntry(
-            _("Sharing platform"), _("Reconciliation"), "sharing:reconciliation-list", Action.SHARING_MONITOR
-        ))
+        register(
+            NavEntry(
+                _("Sharing platform"),
+                _("Message monitor"),
+                "sharing:monitor",
+                Action.SHARING_MONITOR,
+                weight=80,
+            )
+        )
+        register(
+            NavEntry(
+                _("Sharing platform"),
+                _("Dead letters"),
+                "sharing:dead-letters",
+                Action.SHARING_MONITOR,
+                weight=80,
+            )
+        )
+        register(
+            NavEntry(
+                _("Sharing platform"),
+                _("Reconciliation"),
+                "sharing:reconciliation-list",
+                Action.SHARING_MONITOR,
+                weight=80,
+            )
+        )

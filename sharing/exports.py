@@ -39,33 +39,84 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
     summary.append(_row([_("Day"), str(report.day) if report else ""]))
     summary.append(_row([_("Differences"), report.difference_count if report else 0]))
     summary.append([])
-    summary.append(_row([
-        _("Topic"), _("Sender"), _("Receiver"), _("Sent"), _("Sent amount (fen)"), _("Applied"),
-        _("Applied amount (fen)"), _("Balanced"),
-    ]))
+    summary.append(
+        _row(
+            [
+                _("Topic"),
+                _("Sender"),
+                _("Receiver"),
+                _("Sent"),
+                _("Sent amount (fen)"),
+                _("Applied"),
+                _("Applied amount (fen)"),
+                _("Balanced"),
+            ]
+        )
+    )
     if report is not None:
         for line in selectors.reconciliation_lines(report=report):
-            summary.append(_row([
-                line.topic, line.sender, line.receiver, line.sent_count, line.sent_amount_fen, line.applied_count,
-                line.applied_amount_fen, _("yes") if line.balanced else _("no"),
-            ]))
+            summary.append(
+                _row(
+                    [
+                        line.topic,
+                        line.sender,
+                        line.receiver,
+                        line.sent_count,
+                        line.sent_amount_fen,
+                        line.applied_count,
+                        line.applied_amount_fen,
+                        _("yes") if line.balanced else _("no"),
+                    ]
+                )
+            )
     differences = book.create_sheet(_("Differences"))
-    differences.append(_row([
-        _("Topic"), _("Difference"), _("Message"), _("Subject"), _("Region code"), _("Sent amount (fen)"),
-        _("Applied amount (fen)"), _("Message status"), _("Last error"),
-    ]))
+    differences.append(
+        _row(
+            [
+                _("Topic"),
+                _("Difference"),
+                _("Message"),
+                _("Subject"),
+                _("Region code"),
+                _("Sent amount (fen)"),
+                _("Applied amount (fen)"),
+                _("Message status"),
+                _("Last error"),
+            ]
+        )
+    )
     if report is not None:
         kinds = dict(DifferenceKind.choices)
         statuses = dict(MessageStatus.choices)
         rows = selectors.reconciliation_differences(scope=scope, report=report).values_list(
-            "topic", "kind", "message_id", "subject", "region_code", "sent_amount_fen", "applied_amount_fen",
-            "status", "last_error",
+            "topic",
+            "kind",
+            "message_id",
+            "subject",
+            "region_code",
+            "sent_amount_fen",
+            "applied_amount_fen",
+            "status",
+            "last_error",
         )
-        for topic, kind, message_id, subject, region, sent, applied, status, error in rows.iterator(chunk_size=5000):
-            differences.append(_row([
-                topic, str(kinds.get(kind, kind)), message_id, subject, region, sent, applied,
-                str(statuses.get(status, "")) if status is not None else "", error[:500],
-            ]))
+        for topic, kind, message_id, subject, region, sent, applied, status, error in rows.iterator(
+            chunk_size=5000
+        ):
+            differences.append(
+                _row(
+                    [
+                        topic,
+                        str(kinds.get(kind, kind)),
+                        message_id,
+                        subject,
+                        region,
+                        sent,
+                        applied,
+                        str(statuses.get(status, "")) if status is not None else "",
+                        error[:500],
+                    ]
+                )
+            )
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stream() once sent
     book.save(handle)
     handle.seek(0)

@@ -75,9 +75,17 @@ class Batch:
             with connection.cursor() as cursor:
                 cursor.execute(ROWS_SQL + " ORDER BY o.id", {"sharing_batch_ids": self.ids})
                 self._messages = [
-                    Message(id=r[0], topic=self.topic, version=r[1], subject=r[2], seq=r[3], region_code=r[4],
-                            amount_fen=r[5], payload=r[6] if isinstance(r[6], dict) else json.loads(r[6]),
-                            sent_at=r[7])
+                    Message(
+                        id=r[0],
+                        topic=self.topic,
+                        version=r[1],
+                        subject=r[2],
+                        seq=r[3],
+                        region_code=r[4],
+                        amount_fen=r[5],
+                        payload=r[6] if isinstance(r[6], dict) else json.loads(r[6]),
+                        sent_at=r[7],
+                    )
                     for r in cursor.fetchall()
                 ]
         return self._messages
@@ -98,7 +106,9 @@ def handles(topic_name: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         current = HANDLERS.get(topic.name)
         if current is not None and current.__qualname__ != handler.__qualname__:
-            raise ValueError(f"topic {topic.name} already has a handler: {current.__module__}.{current.__qualname__}")
+            raise ValueError(
+                f"topic {topic.name} already has a handler: {current.__module__}.{current.__qualname__}"
+            )
         HANDLERS[topic.name] = handler
         return handler
 

@@ -87,7 +87,9 @@ class OutboxMessage(models.Model):
         verbose_name_plural = _("outbox messages")
         constraints = [
             models.UniqueConstraint(fields=["subject", "seq"], name="sharing_outbox_subject_seq_unique"),
-            models.CheckConstraint(name="sharing_outbox_bureaus_differ", condition=~Q(sender=models.F("receiver"))),
+            models.CheckConstraint(
+                name="sharing_outbox_bureaus_differ", condition=~Q(sender=models.F("receiver"))
+            ),
             models.CheckConstraint(
                 name="sharing_outbox_region_code_12_digits", condition=Q(region_code__regex=r"^[0-9]{12}$")
             ),
@@ -111,7 +113,11 @@ class PendingDelivery(models.Model):
     scope_region_lookup = "region_code"
 
     message = models.OneToOneField(
-        OutboxMessage, on_delete=models.PROTECT, primary_key=True, related_name="pending", verbose_name=_("message")
+        OutboxMessage,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="pending",
+        verbose_name=_("message"),
     )
     topic = models.CharField(_("topic"), max_length=64, db_collation="C")
     subject = models.CharField(_("subject"), max_length=160, db_collation="C")
@@ -119,7 +125,10 @@ class PendingDelivery(models.Model):
     region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
     sent_at = models.DateTimeField(_("sent at"))
     status = models.PositiveSmallIntegerField(
-        _("status"), choices=MessageStatus.choices, default=MessageStatus.PENDING, db_default=MessageStatus.PENDING
+        _("status"),
+        choices=MessageStatus.choices,
+        default=MessageStatus.PENDING,
+        db_default=MessageStatus.PENDING,
     )
     attempts = models.PositiveSmallIntegerField(_("failed attempts"), default=0, db_default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), db_default=models.functions.Now())
@@ -137,14 +146,17 @@ class PendingDelivery(models.Model):
                 name="sharing_pending_status_pending_or_dead", condition=Q(status__in=[0, 2])
             ),
             models.CheckConstraint(
-                name="sharing_pending_dead_has_time", condition=~Q(status=MessageStatus.DEAD) | Q(dead_at__isnull=False)
+                name="sharing_pending_dead_has_time",
+                condition=~Q(status=MessageStatus.DEAD) | Q(dead_at__isnull=False),
             ),
         ]
         indexes = [
             # Workers: the pending messages of one lane in send order.
             models.Index(fields=["lane", "message"], name="sharing_pending_lane", condition=Q(status=0)),
             # Ordering guard: earlier messages of a subject that failed and wait (or are dead). Tiny.
-            models.Index(fields=["subject", "message"], name="sharing_pending_failed", condition=Q(attempts__gt=0)),
+            models.Index(
+                fields=["subject", "message"], name="sharing_pending_failed", condition=Q(attempts__gt=0)
+            ),
             models.Index(fields=["topic", "message"], name="sharing_pending_dead", condition=Q(status=2)),
         ]
 
@@ -252,7 +264,9 @@ class ReconciliationDifference(models.Model):
         ordering = ["topic", "message_id"]
         constraints = [
             models.UniqueConstraint(fields=["report", "message_id"], name="sharing_recon_difference_unique"),
-            models.CheckConstraint(name="sharing_recon_kind_known", condition=Q(kind__in=DifferenceKind.values)),
+            models.CheckConstraint(
+                name="sharing_recon_kind_known", condition=Q(kind__in=DifferenceKind.values)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -74,7 +74,9 @@ def monitor_stats(*, scope: Scope, since: datetime | None = None) -> dict[str, A
     for bureau in Bureau:
         outgoing = [row for row in rows if row["sender"] == bureau.value]
         incoming = [row for row in rows if row["receiver"] == bureau.value]
-        ages = [row["oldest_pending_seconds"] for row in incoming if row["oldest_pending_seconds"] is not None]
+        ages = [
+            row["oldest_pending_seconds"] for row in incoming if row["oldest_pending_seconds"] is not None
+        ]
         bureaus.append(
             {
                 "bureau": bureau.value,

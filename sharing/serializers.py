@@ -44,8 +44,19 @@ class DeadLetterSerializer(serializers.ModelSerializer):
     class Meta:
         model = PendingDelivery
         fields = [
-            "id", "topic", "subject", "seq", "sender", "receiver", "region_code", "sent_at", "attempts",
-            "dead_at", "redrives", "last_error", "payload",
+            "id",
+            "topic",
+            "subject",
+            "seq",
+            "sender",
+            "receiver",
+            "region_code",
+            "sent_at",
+            "attempts",
+            "dead_at",
+            "redrives",
+            "last_error",
+            "payload",
         ]
 
 
@@ -75,7 +86,13 @@ class ReconciliationLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReconciliationLine
         fields = [
-            "topic", "sender", "receiver", "sent_count", "sent_amount_fen", "applied_count", "applied_amount_fen",
+            "topic",
+            "sender",
+            "receiver",
+            "sent_count",
+            "sent_amount_fen",
+            "applied_count",
+            "applied_amount_fen",
             "balanced",
         ]
 
@@ -92,6 +109,14 @@ class ReconciliationDifferenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReconciliationDifference
         fields = [
-            "report", "topic", "kind", "message_id", "subject", "region_code", "sent_amount_fen",
-            "applied_amount_fen", "status", "last_error",
+            "report",
+            "topic",
+            "kind",
+            "message_id",
+            "subject",
+            "region_code",
+            "sent_amount_fen",
+            "applied_amount_fen",
+            "status",
+            "last_error",
         ]

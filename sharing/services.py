@@ -39,7 +39,11 @@ from .models import (
 
 logger = logging.getLogger("portal.sharing")
 
-PENDING, DELIVERED, DEAD = MessageStatus.PENDING.value, MessageStatus.DELIVERED.value, MessageStatus.DEAD.value
+PENDING, DELIVERED, DEAD = (
+    MessageStatus.PENDING.value,
+    MessageStatus.DELIVERED.value,
+    MessageStatus.DEAD.value,
+)
 _REGION = r"^[0-9]{12}$"
 
 
@@ -153,6 +157,7 @@ def message_send_bulk(
                 f"SELECT q.subject, q.region_code, q.payload FROM ({query}) AS q",
                 params,
             )
+
         def region(alias: str) -> str:
             if spec.region_field:
                 return f"coalesce({alias}.region_code, {alias}.payload->>'{spec.region_field}')"
@@ -160,7 +165,8 @@ def message_send_bulk(
 
         # The payload's own region field is checked by the schema; a given region code here.
         region_ok = (
-            f"(s.region_code IS NULL OR s.region_code ~ '{_REGION}')" if spec.region_field
+            f"(s.region_code IS NULL OR s.region_code ~ '{_REGION}')"
+            if spec.region_field
             else f"(s.region_code IS NOT NULL AND s.region_code ~ '{_REGION}')"
         )
         cursor.execute(
@@ -198,7 +204,7 @@ def message_send_bulk(
                        x.last_seq - x.n + row_number() OVER (PARTITION BY x.key ORDER BY x.ord),
                        x.lane, x.region_code, x.amount, x.payload
                 FROM (
-                    SELECT s.ord, k.key, k.lane, k.last_seq, c.n, {region('s')} AS region_code,
+                    SELECT s.ord, k.key, k.lane, k.last_seq, c.n, {region("s")} AS region_code,
                            {amount} AS amount, s.payload
                     FROM {staging} s
                     JOIN counts c ON c.key = {subject}
@@ -224,7 +230,9 @@ def message_send_bulk(
     return sent
 
 
-def _copy_rows(cursor: Any, staging: str, rows: Iterable[tuple[str | None, str | None, dict[str, Any]]]) -> None:
+def _copy_rows(
+    cursor: Any, staging: str, rows: Iterable[tuple[str | None, str | None, dict[str, Any]]]
+) -> None:
     raw = cursor.cursor  # the psycopg cursor under Django's wrapper
     dumps = json.dumps
     with raw.copy(f"COPY {staging} (subject, region_code, payload) FROM STDIN") as copy:
@@ -353,14 +361,17 @@ def delivery_run_batch(*, skip_lanes: Iterable[int] = ()) -> BatchResult | None:
         for run in _runs_by_topic(messages):
             _apply(cursor, run, result)
         cursor.execute(
-            "UPDATE sharing_lane SET batches = batches + 1, last_worked_at = now() WHERE number = %s", [result.lane]
+            "UPDATE sharing_lane SET batches = batches + 1, last_worked_at = now() WHERE number = %s",
+            [result.lane],
         )
     return result
 
 
 def _set_lease(cursor: Any) -> None:
     seconds = int(_config("LEASE_SECONDS"))
-    setting = "transaction_timeout" if connection.pg_version >= 170000 else "idle_in_transaction_session_timeout"
+    setting = (
+        "transaction_timeout" if connection.pg_version >= 170000 else "idle_in_transaction_session_timeout"
+    )
     cursor.execute(f"SET LOCAL {setting} = %s", [f"{seconds}s"])
 
 
@@ -501,11 +512,16 @@ def dead_letter_redrive(
         criteria.append(topic)
     with transaction.atomic():
         count = queryset.update(
-            status=PENDING, attempts=0, next_attempt_at=timezone.now(), dead_at=None,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=timezone.now(),
+            dead_at=None,
             redrives=F("redrives") + 1,
         )
         Redrive.objects.create(
-            user_id=scope.user_id, topic=topic or "", criteria=("; ".join(criteria) or _("all"))[:200],
+            user_id=scope.user_id,
+            topic=topic or "",
+            criteria=("; ".join(criteria) or _("all"))[:200],
             message_count=count,
         )
         if count:
@@ -547,11 +563,18 @@ def reconciliation_run(*, day: date) -> ReconciliationReport:
         lines = []
         for name, sent, sent_amount, applied, applied_amount in cursor.fetchall():
             spec = topics.REGISTRY.get(name)
-            lines.append(ReconciliationLine(
-                report=report, topic=name, sender=spec.sender if spec else "", receiver=spec.receiver if spec else "",
-                sent_count=sent, sent_amount_fen=sent_amount, applied_count=applied,
-                applied_amount_fen=applied_amount,
-            ))
+            lines.append(
+                ReconciliationLine(
+                    report=report,
+                    topic=name,
+                    sender=spec.sender if spec else "",
+                    receiver=spec.receiver if spec else "",
+                    sent_count=sent,
+                    sent_amount_fen=sent_amount,
+                    applied_count=applied,
+                    applied_amount_fen=applied_amount,
+                )
+            )
         ReconciliationLine.objects.bulk_create(lines)
         cursor.execute(
             """

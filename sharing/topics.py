@@ -116,7 +116,9 @@ class Field:
             if self.choices is not None:
                 checks.append(f"{text} IN ({', '.join(_sql_literal(choice) for choice in self.choices)})")
         # CASE keeps the casts from running on values of the wrong type.
-        predicate = "CASE WHEN " + checks[0] + " THEN " + (" AND ".join(checks[1:]) or "true") + " ELSE false END"
+        predicate = (
+            "CASE WHEN " + checks[0] + " THEN " + (" AND ".join(checks[1:]) or "true") + " ELSE false END"
+        )
         if self.required:
             return predicate
         return f"({value} IS NULL OR jsonb_typeof({value}) = 'null' OR {predicate})"
@@ -191,21 +193,25 @@ class Topic:
             return self.versions[version or self.version]
         except KeyError as error:
             raise ValidationError(
-                _("Topic %(topic)s has no payload version %(version)s.") % {"topic": self.name, "version": version}
+                _("Topic %(topic)s has no payload version %(version)s.")
+                % {"topic": self.name, "version": version}
             ) from error
 
     def subject_of(self, payload: Mapping[str, Any]) -> str:
         return ":".join([self.subject_kind, *(str(payload.get(name, "")) for name in self.subject_fields)])
 
     def subject_sql(self, column: str = "payload") -> str:
-        parts = [_sql_literal(self.subject_kind)] + [f"coalesce({column}->>'{name}', '')" for name in self.subject_fields]
+        parts = [_sql_literal(self.subject_kind)] + [
+            f"coalesce({column}->>'{name}', '')" for name in self.subject_fields
+        ]
         return " || ':' || ".join(parts)
 
     def validate(self, payload: Any, version: int | None = None) -> None:
         problems = self.schema(version).problems(payload)
         if problems:
             raise ValidationError(
-                _("Message for %(topic)s is invalid: %(problems)s") % {"topic": self.name, "problems": "; ".join(problems)}
+                _("Message for %(topic)s is invalid: %(problems)s")
+                % {"topic": self.name, "problems": "; ".join(problems)}
             )
 
 
@@ -215,7 +221,11 @@ REGISTRY: dict[str, Topic] = {}
 def register(topic: Topic) -> Topic:
     if topic.name in REGISTRY and REGISTRY[topic.name] != topic:
         raise ValueError(f"topic {topic.name} registered twice")
-    if topic.sender not in Bureau.values or topic.receiver not in Bureau.values or topic.sender == topic.receiver:
+    if (
+        topic.sender not in Bureau.values
+        or topic.receiver not in Bureau.values
+        or topic.sender == topic.receiver
+    ):
         raise ValueError(f"topic {topic.name} needs two different bureaus")
     REGISTRY[topic.name] = topic
     return topic
@@ -255,32 +265,71 @@ _enrollment_fields = {
     "category": Field("str", max_length=32),
 }
 
-register(Topic(
-    "enrollment.registered", INSURANCE, TAX, "An enrollment was registered, with its enrollment date.",
-    {1: Schema({**_enrollment_fields, "enrolled_on": DATE})}, "person", ("person_id",),
-))
-register(Topic(
-    "enrollment.changed", INSURANCE, TAX, "An enrollment's data or status changed.",
-    {1: Schema({**_enrollment_fields, "status": Field("str", choices=("normal", "suspended")),
-                "changed_on": DATE, "reason": OPTIONAL_TEXT})},
-    "person", ("person_id",),
-))
-register(Topic(
-    "enrollment.terminated", INSURANCE, TAX, "An enrollment was terminated.",
-    {1: Schema({**_enrollment_fields, "terminated_on": DATE, "reason": TEXT})}, "person", ("person_id",),
-))
-register(Topic(
-    "assessment.due", INSURANCE, TAX, "The amount one person owes for one insurance year (whole fen).",
-    {1: Schema({
-        "person_id": PERSON_ID,
-        "insurance_year": YEAR,
-        "region_code": REGION,
-        "amount_fen": FEN,
-        "standard_fen": Field("int", required=False, minimum=0),
-        "subsidy_fen": Field("int", required=False, minimum=0),
-    })},
-    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
-))
+register(
+    Topic(
+        "enrollment.registered",
+        INSURANCE,
+        TAX,
+        "An enrollment was registered, with its enrollment date.",
+        {1: Schema({**_enrollment_fields, "enrolled_on": DATE})},
+        "person",
+        ("person_id",),
+    )
+)
+register(
+    Topic(
+        "enrollment.changed",
+        INSURANCE,
+        TAX,
+        "An enrollment's data or status changed.",
+        {
+            1: Schema(
+                {
+                    **_enrollment_fields,
+                    "status": Field("str", choices=("normal", "suspended")),
+                    "changed_on": DATE,
+                    "reason": OPTIONAL_TEXT,
+                }
+            )
+        },
+        "person",
+        ("person_id",),
+    )
+)
+register(
+    Topic(
+        "enrollment.terminated",
+        INSURANCE,
+        TAX,
+        "An enrollment was terminated.",
+        {1: Schema({**_enrollment_fields, "terminated_on": DATE, "reason": TEXT})},
+        "person",
+        ("person_id",),
+    )
+)
+register(
+    Topic(
+        "assessment.due",
+        INSURANCE,
+        TAX,
+        "The amount one person owes for one insurance year (whole fen).",
+        {
+            1: Schema(
+                {
+                    "person_id": PERSON_ID,
+                    "insurance_year": YEAR,
+                    "region_code": REGION,
+                    "amount_fen": FEN,
+                    "standard_fen": Field("int", required=False, minimum=0),
+                    "subsidy_fen": Field("int", required=False, minimum=0),
+                }
+            )
+        },
+        "due",
+        ("person_id", "insurance_year"),
+        amount_field="amount_fen",
+    )
+)
 _subsidy_fields = {
     "person_id": PERSON_ID,
     "region_code": REGION,
@@ -290,71 +339,243 @@ _subsidy_fields = {
     "valid_from": DATE,
     "valid_to": OPTIONAL_DATE,
 }
-register(Topic(
-    "subsidy.tagged", INSURANCE, TAX, "A person was tagged as subsidised (full, partial or fixed subsidy).",
-    {1: Schema({**_subsidy_fields, "subsidy_kind": Field("str", choices=("full", "partial", "fixed")),
-                "subsidy_fen": FEN})},
-    "subsidy", ("person_id", "insurance_year"), amount_field="subsidy_fen",
-))
-register(Topic(
-    "subsidy.untagged", INSURANCE, TAX, "A person's subsidy tag was withdrawn.",
-    {1: Schema({**_subsidy_fields, "reason": TEXT})}, "subsidy", ("person_id", "insurance_year"),
-))
-register(Topic(
-    "backpayment.due", INSURANCE, TAX, "An approved back-payment amount.",
-    {1: Schema({"person_id": PERSON_ID, "region_code": REGION, "insurance_year": YEAR,
-                "application_id": Field("int", minimum=1), "amount_fen": FEN, "approved_on": DATE})},
-    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
-))
-register(Topic(
-    "refund.monthly_details", INSURANCE, TAX, "One refund paid out, reported in the month's refund details.",
-    {1: Schema({"refund_id": Field("int", minimum=1), "person_id": PERSON_ID, "region_code": REGION,
-                "month": Field("str", pattern=r"^[0-9]{4}-[0-9]{2}$"), "amount_fen": FEN,
-                "receipt_number": REFERENCE, "paid_on": DATE})},
-    "refund", ("refund_id",), amount_field="amount_fen",
-))
-register(Topic(
-    "payment.deposited", TAX, INSURANCE, "A payment was deposited to the treasury (入库).",
-    {1: Schema({"payment_id": Field("int", minimum=1), "person_id": PERSON_ID, "region_code": REGION,
-                "insurance_year": YEAR, "amount_fen": FEN, "channel": Field("str", max_length=32),
-                "receipt_number": REFERENCE, "paid_at": Field("datetime")})},
-    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
-))
-register(Topic(
-    "payment.reversed", TAX, INSURANCE, "A payment was reversed, with the reason.",
-    {1: Schema({"payment_id": Field("int", minimum=1), "person_id": PERSON_ID, "region_code": REGION,
-                "insurance_year": YEAR, "amount_fen": FEN, "reason": TEXT, "reversed_at": Field("datetime")})},
-    "due", ("person_id", "insurance_year"), amount_field="amount_fen",
-))
-register(Topic(
-    "refund.overcollection_requested", TAX, INSURANCE, "Tax reports an over-collection it caused, for refund.",
-    {1: Schema({"request_id": Field("int", minimum=1), "payment_id": Field("int", minimum=1),
-                "person_id": PERSON_ID, "region_code": REGION, "insurance_year": YEAR, "amount_fen": FEN,
-                "reason": TEXT})},
-    "overcollection", ("request_id",), amount_field="amount_fen",
-))
-register(Topic(
-    "refund.fund_plan_submitted", INSURANCE, FINANCE, "A refund fund-usage plan (用款计划) for finance.",
-    {1: Schema({"plan_id": Field("int", minimum=1), "region_code": REGION, "period": Field("str", max_length=16),
-                "refund_count": Field("int", minimum=0), "amount_fen": FEN})},
-    "fund_plan", ("plan_id",), amount_field="amount_fen",
-))
-register(Topic(
-    "subsidy.fund_totals", INSURANCE, FINANCE, "Subsidy totals per category for one region and year.",
-    {1: Schema({"region_code": REGION, "insurance_year": YEAR, "category": Field("str", max_length=32),
-                "person_count": Field("int", minimum=0), "amount_fen": FEN})},
-    "subsidy_totals", ("region_code", "insurance_year", "category"), amount_field="amount_fen",
-))
-register(Topic(
-    "refund.fund_plan_decided", FINANCE, INSURANCE, "Finance approved or rejected a fund-usage plan.",
-    {1: Schema({"plan_id": Field("int", minimum=1), "region_code": REGION,
-                "decision": Field("str", choices=("approved", "rejected")), "reason": OPTIONAL_TEXT,
-                "amount_fen": FEN, "decided_on": DATE})},
-    "fund_plan", ("plan_id",), amount_field="amount_fen",
-))
-register(Topic(
-    "refund.funds_transferred", FINANCE, INSURANCE, "Finance transferred the funds of an approved plan.",
-    {1: Schema({"plan_id": Field("int", minimum=1), "region_code": REGION, "amount_fen": FEN,
-                "transferred_on": DATE, "voucher": REFERENCE})},
-    "fund_plan", ("plan_id",), amount_field="amount_fen",
-))
+register(
+    Topic(
+        "subsidy.tagged",
+        INSURANCE,
+        TAX,
+        "A person was tagged as subsidised (full, partial or fixed subsidy).",
+        {
+            1: Schema(
+                {
+                    **_subsidy_fields,
+                    "subsidy_kind": Field("str", choices=("full", "partial", "fixed")),
+                    "subsidy_fen": FEN,
+                }
+            )
+        },
+        "subsidy",
+        ("person_id", "insurance_year"),
+        amount_field="subsidy_fen",
+    )
+)
+register(
+    Topic(
+        "subsidy.untagged",
+        INSURANCE,
+        TAX,
+        "A person's subsidy tag was withdrawn.",
+        {1: Schema({**_subsidy_fields, "reason": TEXT})},
+        "subsidy",
+        ("person_id", "insurance_year"),
+    )
+)
+register(
+    Topic(
+        "backpayment.due",
+        INSURANCE,
+        TAX,
+        "An approved back-payment amount.",
+        {
+            1: Schema(
+                {
+                    "person_id": PERSON_ID,
+                    "region_code": REGION,
+                    "insurance_year": YEAR,
+                    "application_id": Field("int", minimum=1),
+                    "amount_fen": FEN,
+                    "approved_on": DATE,
+                }
+            )
+        },
+        "due",
+        ("person_id", "insurance_year"),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "refund.monthly_details",
+        INSURANCE,
+        TAX,
+        "One refund paid out, reported in the month's refund details.",
+        {
+            1: Schema(
+                {
+                    "refund_id": Field("int", minimum=1),
+                    "person_id": PERSON_ID,
+                    "region_code": REGION,
+                    "month": Field("str", pattern=r"^[0-9]{4}-[0-9]{2}$"),
+                    "amount_fen": FEN,
+                    "receipt_number": REFERENCE,
+                    "paid_on": DATE,
+                }
+            )
+        },
+        "refund",
+        ("refund_id",),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "payment.deposited",
+        TAX,
+        INSURANCE,
+        "A payment was deposited to the treasury (入库).",
+        {
+            1: Schema(
+                {
+                    "payment_id": Field("int", minimum=1),
+                    "person_id": PERSON_ID,
+                    "region_code": REGION,
+                    "insurance_year": YEAR,
+                    "amount_fen": FEN,
+                    "channel": Field("str", max_length=32),
+                    "receipt_number": REFERENCE,
+                    "paid_at": Field("datetime"),
+                }
+            )
+        },
+        "due",
+        ("person_id", "insurance_year"),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "payment.reversed",
+        TAX,
+        INSURANCE,
+        "A payment was reversed, with the reason.",
+        {
+            1: Schema(
+                {
+                    "payment_id": Field("int", minimum=1),
+                    "person_id": PERSON_ID,
+                    "region_code": REGION,
+                    "insurance_year": YEAR,
+                    "amount_fen": FEN,
+                    "reason": TEXT,
+                    "reversed_at": Field("datetime"),
+                }
+            )
+        },
+        "due",
+        ("person_id", "insurance_year"),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "refund.overcollection_requested",
+        TAX,
+        INSURANCE,
+        "Tax reports an over-collection it caused, for refund.",
+        {
+            1: Schema(
+                {
+                    "request_id": Field("int", minimum=1),
+                    "payment_id": Field("int", minimum=1),
+                    "person_id": PERSON_ID,
+                    "region_code": REGION,
+                    "insurance_year": YEAR,
+                    "amount_fen": FEN,
+                    "reason": TEXT,
+                }
+            )
+        },
+        "overcollection",
+        ("request_id",),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "refund.fund_plan_submitted",
+        INSURANCE,
+        FINANCE,
+        "A refund fund-usage plan (用款计划) for finance.",
+        {
+            1: Schema(
+                {
+                    "plan_id": Field("int", minimum=1),
+                    "region_code": REGION,
+                    "period": Field("str", max_length=16),
+                    "refund_count": Field("int", minimum=0),
+                    "amount_fen": FEN,
+                }
+            )
+        },
+        "fund_plan",
+        ("plan_id",),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "subsidy.fund_totals",
+        INSURANCE,
+        FINANCE,
+        "Subsidy totals per category for one region and year.",
+        {
+            1: Schema(
+                {
+                    "region_code": REGION,
+                    "insurance_year": YEAR,
+                    "category": Field("str", max_length=32),
+                    "person_count": Field("int", minimum=0),
+                    "amount_fen": FEN,
+                }
+            )
+        },
+        "subsidy_totals",
+        ("region_code", "insurance_year", "category"),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "refund.fund_plan_decided",
+        FINANCE,
+        INSURANCE,
+        "Finance approved or rejected a fund-usage plan.",
+        {
+            1: Schema(
+                {
+                    "plan_id": Field("int", minimum=1),
+                    "region_code": REGION,
+                    "decision": Field("str", choices=("approved", "rejected")),
+                    "reason": OPTIONAL_TEXT,
+                    "amount_fen": FEN,
+                    "decided_on": DATE,
+                }
+            )
+        },
+        "fund_plan",
+        ("plan_id",),
+        amount_field="amount_fen",
+    )
+)
+register(
+    Topic(
+        "refund.funds_transferred",
+        FINANCE,
+        INSURANCE,
+        "Finance transferred the funds of an approved plan.",
+        {
+            1: Schema(
+                {
+                    "plan_id": Field("int", minimum=1),
+                    "region_code": REGION,
+                    "amount_fen": FEN,
+                    "transferred_on": DATE,
+                    "voucher": REFERENCE,
+                }
+            )
+        },
+        "fund_plan",
+        ("plan_id",),
+        amount_field="amount_fen",
+    )
+)

@@ -110,7 +110,9 @@ class RedriveView(ScopedViewMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         topic = request.GET.get("topic") or ""
         letters = selectors.dead_letter_list(scope=self.scope, topic=topic or None)
-        return render(request, self.template_name, {"topic": topic, "count": letters.count(), "form": RedriveForm()})
+        return render(
+            request, self.template_name, {"topic": topic, "count": letters.count(), "form": RedriveForm()}
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = RedriveForm(request.POST)
@@ -138,13 +140,17 @@ class ReconciliationView(ScopedViewMixin, TemplateView):
         report = _report_from(self.request)
         kind = self.request.GET.get("kind") or None
         differences = (
-            selectors.reconciliation_differences(scope=self.scope, report=report, kind=kind) if report else None
+            selectors.reconciliation_differences(scope=self.scope, report=report, kind=kind)
+            if report
+            else None
         )
         context.update(
             reports=selectors.reconciliation_report_list()[:60],
             report=report,
             lines=selectors.reconciliation_lines(report=report) if report else [],
-            page=Paginator(differences, 100).get_page(self.request.GET.get("page")) if differences is not None else None,
+            page=Paginator(differences, 100).get_page(self.request.GET.get("page"))
+            if differences is not None
+            else None,
             kind=kind,
             kinds=DifferenceKind.choices,
         )
@@ -195,7 +201,11 @@ class ReconciliationRunView(ScopedViewMixin, View):
     template_name = "sharing/reconciliation_run.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, {"form": ReconciliationRunForm(initial={"day": timezone.localdate()})})
+        return render(
+            request,
+            self.template_name,
+            {"form": ReconciliationRunForm(initial={"day": timezone.localdate()})},
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ReconciliationRunForm(request.POST)

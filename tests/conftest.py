@@ -25,6 +25,9 @@ from accounts import services
 from accounts.models import Agency, Region, User
 from accounts.roles import AgencyKind, Role
 
+# Browser fixtures (browser, page, shoot, sign_in…) for every module, sharing one Chromium per worker.
+pytest_plugins = ["tests.browser_fixtures"]
+
 PASSWORD = "Test-pass-2026!"
 
 

@@ -25,7 +25,14 @@ def test_given_a_token_when_asking_who_am_i_then_role_region_and_actions_are_ret
         "role": "village_clerk",
         "agency": "秦壁村村民委员会",
         "region_code": "141024100201",
-        "actions": ["agency.view", "portal.use", "region.view"],
+        "actions": [
+            "agency.view",
+            "enrollment.register",
+            "enrollment.view",
+            "person.full_view",
+            "portal.use",
+            "region.view",
+        ],
     }
 
 

@@ -20,5 +20,9 @@ def test_given_the_home_page_then_home_alone_is_active(world):
 
 
 def test_given_a_tax_officer_then_the_menu_holds_no_administration_entries(world):
-    urls = [str(item["url"]) for section in menu_for(Scope.for_user(world.users["tax_a"])) for item in section["items"]]
+    urls = [
+        str(item["url"])
+        for section in menu_for(Scope.for_user(world.users["tax_a"]))
+        for item in section["items"]
+    ]
     assert "/system/" not in urls and "/users/" not in urls and "/sharing/" not in urls

@@ -186,6 +186,9 @@ SPECTACULAR_SETTINGS = {
         "BureauEnum": "accounts.roles.Bureau",
         "DifferenceKindEnum": "sharing.models.DifferenceKind",
         "MessageStatusEnum": "sharing.models.MessageStatus",
+        "HouseholdKindEnum": "enrollment.models.HouseholdKind",
+        "ChangeKindEnum": "enrollment.models.ChangeKind",
+        "ChangeReasonEnum": "enrollment.models.ChangeReason",
     },
     "SERVE_PERMISSIONS": ["accounts.api_permissions.ScopedActionPermission"],
 }
@@ -234,6 +237,11 @@ CELERY_BEAT_SCHEDULE = {
     "sharing-sweep": {"task": "sharing.tasks.sweep", "schedule": SHARING["SWEEP_SECONDS"]},
     # 对账: yesterday's messages, both sides, every night.
     "sharing-reconcile": {"task": "sharing.tasks.reconcile", "schedule": crontab(hour=1, minute=30)},
+    # Duplicate enrollments (same identifier; same name and birth date), everywhere, every night.
+    "enrollment-find-duplicates": {
+        "task": "enrollment.tasks.find_duplicates",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 
 PORTAL_NAME = _("Urban-rural resident medical insurance portal")

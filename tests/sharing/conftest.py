@@ -28,5 +28,7 @@ def recorded_handler() -> Iterator[list[list[int]]]:
 def no_nudge(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Delivery started on commit is recorded instead of queued (these tests deliver in-process)."""
     started: list[int] = []
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: started.append(fanout) or fanout)
+    monkeypatch.setattr(
+        "sharing.services.delivery_start", lambda *, fanout=1: started.append(fanout) or fanout
+    )
     return started

@@ -23,7 +23,9 @@ HONGDONG_VILLAGE = "141024100201"
 XIAODIAN = "140105000000"
 
 
-def due_payload(person: str, *, year: int = 2026, region: str = YAODU_VILLAGE, amount: int = 40000) -> dict[str, Any]:
+def due_payload(
+    person: str, *, year: int = 2026, region: str = YAODU_VILLAGE, amount: int = 40000
+) -> dict[str, Any]:
     return {"person_id": person, "insurance_year": year, "region_code": region, "amount_fen": amount}
 
 
@@ -35,7 +37,11 @@ def send_due(person: str, **kwargs: Any) -> int:
 def make_dead_letter(region: str = YAODU_VILLAGE, person: str = "DEAD000001", error: str = "boom") -> int:
     message_id = send_due(person, region=region)
     PendingDelivery.objects.filter(message_id=message_id).update(
-        status=MessageStatus.DEAD, attempts=8, dead_at=timezone.now(), last_error=error, last_traceback="Traceback…"
+        status=MessageStatus.DEAD,
+        attempts=8,
+        dead_at=timezone.now(),
+        last_error=error,
+        last_traceback="Traceback…",
     )
     return message_id
 
@@ -73,15 +79,31 @@ class Worker:
     def __init__(self, env: dict[str, str], log: Path, *, concurrency: int = 1, beat: bool = False) -> None:
         celery = str(Path(sys.executable).parent / "celery")
         args = [
-            celery, "-A", "config", "worker", "-l", "INFO", "-P", "prefork", "-c", str(concurrency),
-            "--without-gossip", "--without-mingle", "-n", f"sharing-test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            celery,
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "INFO",
+            "-P",
+            "prefork",
+            "-c",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"sharing-test-{os.getpid()}-{time.monotonic_ns()}@%h",
         ]
         if beat:
             args += ["-B", "-s", str(log.with_suffix(".beat"))]
         self.log = log
         self._handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            args, env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=str(Path(__file__).resolve().parents[2]),
+            args,
+            env=env,
+            stdout=self._handle,
+            stderr=subprocess.STDOUT,
+            cwd=str(Path(__file__).resolve().parents[2]),
             start_new_session=True,
         )
 

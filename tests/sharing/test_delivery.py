@@ -23,7 +23,10 @@ def failing(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
     fail_file = tmp_path / "fail"
     fail_file.write_text("")
     settings.SHARING = {
-        **settings.SHARING, "FAULTS": {"fail_file": str(fail_file)}, "MAX_ATTEMPTS": 3, "RETRY_BASE_SECONDS": 60,
+        **settings.SHARING,
+        "FAULTS": {"fail_file": str(fail_file)},
+        "MAX_ATTEMPTS": 3,
+        "RETRY_BASE_SECONDS": 60,
     }
     return fail_file
 
@@ -42,7 +45,12 @@ def test_given_pending_due_messages_when_drained_then_tax_ledger_holds_each_once
     assert InboxEntry.objects.count() == 300
     assert PendingDelivery.objects.count() == 0
     item = DueItem.objects.get(person_id="D000000007", insurance_year=2026)
-    assert (item.amount_fen, item.region_code, item.status, item.sequence) == (41000, "141002100201", "due", 1)
+    assert (item.amount_fen, item.region_code, item.status, item.sequence) == (
+        41000,
+        "141002100201",
+        "due",
+        1,
+    )
 
 
 def test_given_two_messages_about_one_due_item_then_the_later_amount_stands(no_nudge):
@@ -55,20 +63,32 @@ def test_given_two_messages_about_one_due_item_then_the_later_amount_stands(no_n
     assert (item.amount_fen, item.sequence, item.source_message_id) == (35000, 2, second)
 
 
-def test_given_an_applied_message_delivered_again_then_the_handler_does_not_see_it(no_nudge, recorded_handler):
+def test_given_an_applied_message_delivered_again_then_the_handler_does_not_see_it(
+    no_nudge, recorded_handler
+):
     from django.db import transaction
 
     with transaction.atomic():
         message_id = services.message_send(
             topic="enrollment.registered",
-            payload={"person_id": "P000000200", "region_code": "141002100201", "enrollment_id": 1,
-                     "person_name": "张三", "category": "rural", "enrolled_on": "2026-01-01"},
+            payload={
+                "person_id": "P000000200",
+                "region_code": "141002100201",
+                "enrollment_id": 1,
+                "person_name": "张三",
+                "category": "rural",
+                "enrolled_on": "2026-01-01",
+            },
         )
     services.delivery_drain(seconds=60)
     message = OutboxMessage.objects.get(pk=message_id)
     PendingDelivery.objects.create(
-        message=message, topic=message.topic, subject=message.subject, lane=message.lane,
-        region_code=message.region_code, sent_at=message.created_at,
+        message=message,
+        topic=message.topic,
+        subject=message.subject,
+        lane=message.lane,
+        region_code=message.region_code,
+        sent_at=message.created_at,
     )
 
     totals = services.delivery_drain(seconds=60)
@@ -94,7 +114,9 @@ def test_given_one_failing_message_in_a_batch_then_the_others_are_applied_and_it
     assert waiting.next_attempt_at > timezone.now() + timedelta(seconds=30)
 
 
-def test_given_a_failing_message_then_a_later_message_of_its_subject_is_not_applied_before_it(no_nudge, failing):
+def test_given_a_failing_message_then_a_later_message_of_its_subject_is_not_applied_before_it(
+    no_nudge, failing
+):
     failing.write_text("due:P000000300:2026\n")
     send_due("P000000300", amount=1)
     send_due("P000000300", amount=2)

@@ -74,8 +74,11 @@ def test_given_redis_restarted_while_messages_flow_then_every_message_is_applied
     total = 3000
     redis = RedisServer(tmp_path / "redis")
     redis.ensure()
-    env = _env(PORTAL_BROKER_URL=redis.url(0), PORTAL_SHARING_FAULTS=json.dumps({"delay": 0.1}),
-               PORTAL_SHARING_BATCH_SIZE=100)
+    env = _env(
+        PORTAL_BROKER_URL=redis.url(0),
+        PORTAL_SHARING_FAULTS=json.dumps({"delay": 0.1}),
+        PORTAL_SHARING_BATCH_SIZE=100,
+    )
     worker = Worker(env, tmp_path / "worker.log", concurrency=2, beat=True)
     try:
         bulk_send_due(total, prefix="R")
@@ -107,8 +110,11 @@ def test_given_a_handler_that_raises_then_it_is_retried_dead_lettered_and_once_r
         doomed = send_due("P000009999", amount=100)
         bulk_send_due(20, prefix="H")
         wait_for(
-            lambda: PendingDelivery.objects.filter(status=MessageStatus.DEAD).count() == 1 and _applied() == 20,
-            timeout=90, what="the dead letter",
+            lambda: (
+                PendingDelivery.objects.filter(status=MessageStatus.DEAD).count() == 1 and _applied() == 20
+            ),
+            timeout=90,
+            what="the dead letter",
         )
         letter = PendingDelivery.objects.get(message_id=doomed)
         assert letter.attempts == 3

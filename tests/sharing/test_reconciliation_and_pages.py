@@ -24,8 +24,18 @@ def test_given_everything_applied_when_reconciled_then_the_day_balances(no_nudge
 
     assert report.difference_count == 0
     line = report.lines.get()
-    assert (line.topic, line.sent_count, line.sent_amount_fen, line.applied_count, line.applied_amount_fen) == (
-        "assessment.due", 50, 2_000_000, 50, 2_000_000,
+    assert (
+        line.topic,
+        line.sent_count,
+        line.sent_amount_fen,
+        line.applied_count,
+        line.applied_amount_fen,
+    ) == (
+        "assessment.due",
+        50,
+        2_000_000,
+        50,
+        2_000_000,
     )
 
 
@@ -38,7 +48,11 @@ def test_given_one_message_pending_and_one_amount_changed_when_reconciled_then_b
     report = services.reconciliation_run(day=timezone.localdate())
 
     assert report.difference_count == 2
-    assert sorted(report.differences.values_list("message_id", "kind", "sent_amount_fen", "applied_amount_fen", "status")) == [
+    assert sorted(
+        report.differences.values_list(
+            "message_id", "kind", "sent_amount_fen", "applied_amount_fen", "status"
+        )
+    ) == [
         (applied, DifferenceKind.AMOUNT, 30000, 29999, MessageStatus.DELIVERED),
         (pending, DifferenceKind.NOT_APPLIED, 20000, None, MessageStatus.PENDING),
     ]
@@ -46,7 +60,12 @@ def test_given_one_message_pending_and_one_amount_changed_when_reconciled_then_b
 
 def test_given_a_text_that_looks_like_a_formula_when_exported_then_it_gets_a_leading_apostrophe():
     assert [exports.safe_cell(v) for v in ("=1+1", "+86", "-3", "@SUM(A1)", "张三", 5)] == [
-        "'=1+1", "'+86", "'-3", "'@SUM(A1)", "张三", 5,
+        "'=1+1",
+        "'+86",
+        "'-3",
+        "'@SUM(A1)",
+        "张三",
+        5,
     ]
 
 

@@ -36,7 +36,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
         parser.add_argument("--size", type=int, default=100_000)
-        parser.add_argument("--baseline-size", type=int, default=0, help="records for the baseline (default 5,000)")
+        parser.add_argument(
+            "--baseline-size", type=int, default=0, help="records for the baseline (default 5,000)"
+        )
         parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
         parser.add_argument("--chunk", type=int, default=20_000, help="records per committed bulk send")
         parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")

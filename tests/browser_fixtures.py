@@ -1,5 +1,7 @@
 """Real-browser fixtures: one headless Debian Chromium per xdist worker, a fresh context per test.
 
+Registered as a plugin in tests/conftest.py, so every test module shares the one browser.
+
 Playwright's sync API runs an asyncio event loop in the test thread, so Django's "you are in an
 async context" guard must be relaxed for the ORM calls the fixtures and tests still make.
 """

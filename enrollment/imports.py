@@ -1,0 +1,1324 @@
+"""Imports of spreadsheets, set-based: stream the file, COPY it into a staging table, check and
+match it with a few SQL statements, then apply it with a few more. Never a query per row, never
+the whole file in memory.
+
+- Reading: ``open_table`` streams an .xlsx (openpyxl read-only, first sheet) or a .csv (UTF-8 or
+  GB18030, comma / tab / semicolon), finds the header row among the first rows, maps the columns
+  by their Chinese names (with a few aliases), and refuses what is not a spreadsheet, a zip
+  bomb, an old .xls, or a file without the required columns, with a message a clerk can act on.
+- Per row, Python only converts and checks the row itself (dates, identifiers via
+  ``enrollment.identifiers``, known codes) while streaming; everything that needs other rows or
+  the registry (duplicates in the file, one head per household, villages, persons already
+  registered, enrollments) is one SQL statement over the staging table.
+- ``employee_insurance_apply``: terminates the resident enrollments of the persons on an
+  employee-insurance list (the day before their employee-insurance start), writes their
+  change rows and sends one ``enrollment.terminated`` message each, in the caller's
+  transaction.
+- ``households_check`` / ``households_apply``: the migration of households and persons from an
+  old system, with a preview; the import creates households, persons and one submitted
+  registration application per household.
+- ``report_workbook`` / ``template_workbook``: the downloadable xlsx files (write-only openpyxl;
+  formula injection escaped; identifiers and phones masked per viewer).
+
+The services in ``enrollment/services.py`` own the transactions and the scope checks and call
+these; the reads for the pages (``job_list`` …) take a scope like every selector.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import json
+import re
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.datetime import from_excel
+
+from accounts.masking import mask_id_number, mask_phone, shows_full_identity
+from accounts.scope import Scope
+
+from . import identifiers
+from .models import (
+    ChangeReason,
+    EnrollmentStatus,
+    IdKind,
+    ImportJob,
+    ImportKind,
+    ImportOutcome,
+    ImportRow,
+    PersonCategory,
+    Relation,
+    Sex,
+)
+
+# --- limits -------------------------------------------------------------------------------------
+
+MAX_UPLOAD_BYTES = int(getattr(settings, "PORTAL_IMPORT_MAX_BYTES", 200 * 1024 * 1024))
+MAX_ROWS = int(getattr(settings, "PORTAL_IMPORT_MAX_ROWS", 1_000_000))
+# An .xlsx is a zip: refuse one that would unpack to more than this, or that packs too tightly.
+MAX_UNZIPPED_BYTES = 2 * 1024 * 1024 * 1024
+MAX_ZIP_RATIO = 150
+HEADER_SEARCH_ROWS = 20
+MAX_COLUMNS = 64
+MAX_CELL_CHARS = 500
+MAX_LINE_BYTES = 1024 * 1024
+PROGRESS_EVERY = 2000
+PROGRESS_TTL = 6 * 3600
+
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# What a name may contain that does not count when two spellings of it are compared.
+NAME_BLANKS = "[\\s\u00a0\u3000\u00b7\u2022\u30fb]"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ImportFileError(Exception):
+    """What is wrong with the file as a whole; the message is for the person who uploaded it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- columns ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str  # the name in the template
+    aliases: tuple[str, ...] = ()
+    required: bool = True
+
+
+EMPLOYEE_COLUMNS: tuple[Column, ...] = (
+    Column("id_number", "身份证号码", ("身份证号", "公民身份号码", "证件号码", "参保识别码")),
+    Column("name", "姓名"),
+    Column("start_date", "参保日期", ("职工参保日期", "职工医保参保日期", "参加职工医保日期")),
+    Column("employer", "单位名称", ("单位", "工作单位", "参保单位"), required=False),
+)
+
+HOUSEHOLD_COLUMNS: tuple[Column, ...] = (
+    Column("household_key", "户编号", ("户号", "原户编号", "家庭编号")),
+    Column("relation", "与户主关系", ("与户主关系代码", "家庭关系")),
+    Column("name", "姓名"),
+    Column("id_kind", "证件类型", ("证件种类",)),
+    Column("id_number", "证件号码", ("身份证号码", "公民身份号码", "参保识别码")),
+    Column("sex", "性别"),
+    Column("birth_date", "出生日期"),
+    Column("ethnicity", "民族", required=False),
+    Column("phone", "联系电话", ("电话", "手机号码", "手机"), required=False),
+    Column("category", "人员类别", ("人员类型", "参保人员类别")),
+    Column("village", "村（社区）代码", ("村代码", "社区代码", "村居代码", "村(居)代码", "行政区划代码")),
+    Column("nationality", "国籍", ("国籍代码",), required=False),
+)
+
+COLUMNS_BY_KIND = {ImportKind.EMPLOYEE_INSURANCE: EMPLOYEE_COLUMNS, ImportKind.HOUSEHOLDS: HOUSEHOLD_COLUMNS}
+
+_HEADER_JUNK = re.compile(r"[\s*＊:：]+")
+
+
+def _header_key(value: Any) -> str:
+    text = text_of(value).translate({0xFF08: "(", 0xFF09: ")"})
+    return _HEADER_JUNK.sub("", text).lower()
+
+
+def _column_lookup(columns: tuple[Column, ...]) -> dict[str, str]:
+    lookup: dict[str, str] = {}
+    for column in columns:
+        for name in (column.title, column.key, *column.aliases):
+            lookup[_header_key(name)] = column.key
+    return lookup
+
+
+def map_columns(header: list[Any], columns: tuple[Column, ...]) -> dict[str, int]:
+    """Column key -> index in the row, for the columns this header has (the first occurrence wins)."""
+    lookup = _column_lookup(columns)
+    found: dict[str, int] = {}
+    for index, cell in enumerate(header[:MAX_COLUMNS]):
+        key = lookup.get(_header_key(cell))
+        if key is not None and key not in found:
+            found[key] = index
+    return found
+
+
+# --- cells --------------------------------------------------------------------------------------
+
+
+def text_of(value: Any) -> str:
+    """A cell as the text a person would read in it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+_DATE_TEXT = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_DATE_DIGITS = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+class CellError(ValueError):
+    pass
+
+
+def date_of(value: Any) -> dt.date:
+    """A date from a date cell, an Excel serial number, 19900131, 1990-01-31, 1990/1/31 or 1990年1月31日."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if 18000101 <= value <= 21001231 and float(value).is_integer():
+            value = str(int(value))
+        elif 1 <= value < 80000:
+            return from_excel(value).date()
+    text = text_of(value).split(" ")[0].split("T")[0]
+    match = _DATE_TEXT.match(text) or _DATE_DIGITS.match(text)
+    if match:
+        try:
+            return dt.date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            pass
+    raise CellError(
+        _("“%(value)s” is not a date; write it like 1990-01-31.") % {"value": text_of(value)[:40]}
+    )
+
+
+def _identifier_number_problem(value: Any) -> str | None:
+    if isinstance(value, float) and abs(value) >= 1e15:
+        return _(
+            "The identifier was stored as a number and has lost its last digits; "
+            "format the column as text and type it again."
+        )
+    return None
+
+
+def _safe_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+# Words for the codes, as old systems and clerks write them; codes and English labels work too.
+_RELATION_WORDS = {
+    "户主": Relation.HEAD, "本人": Relation.HEAD, "本人或户主": Relation.HEAD,
+    "配偶": Relation.SPOUSE, "妻": Relation.SPOUSE, "妻子": Relation.SPOUSE, "夫": Relation.SPOUSE,
+    "丈夫": Relation.SPOUSE,
+    "子": Relation.CHILD, "女": Relation.CHILD, "子女": Relation.CHILD, "儿子": Relation.CHILD,
+    "女儿": Relation.CHILD, "长子": Relation.CHILD, "次子": Relation.CHILD, "长女": Relation.CHILD,
+    "次女": Relation.CHILD, "养子": Relation.CHILD, "养女": Relation.CHILD, "继子": Relation.CHILD,
+    "继女": Relation.CHILD,
+    "父母": Relation.PARENT, "父亲": Relation.PARENT, "母亲": Relation.PARENT, "父": Relation.PARENT,
+    "母": Relation.PARENT,
+    "孙子女": Relation.GRANDCHILD, "孙子": Relation.GRANDCHILD, "孙女": Relation.GRANDCHILD,
+    "外孙子女": Relation.GRANDCHILD, "外孙子": Relation.GRANDCHILD, "外孙女": Relation.GRANDCHILD,
+    "祖父母": Relation.GRANDPARENT, "祖父": Relation.GRANDPARENT, "祖母": Relation.GRANDPARENT,
+    "外祖父母": Relation.GRANDPARENT, "外祖父": Relation.GRANDPARENT, "外祖母": Relation.GRANDPARENT,
+    "兄弟姐妹": Relation.SIBLING, "兄": Relation.SIBLING, "弟": Relation.SIBLING, "姐": Relation.SIBLING,
+    "妹": Relation.SIBLING, "哥哥": Relation.SIBLING, "弟弟": Relation.SIBLING, "姐姐": Relation.SIBLING,
+    "妹妹": Relation.SIBLING,
+    "其他": Relation.OTHER, "其他亲属": Relation.OTHER, "儿媳": Relation.OTHER, "女婿": Relation.OTHER,
+    "非亲属": Relation.OTHER,
+}  # fmt: skip
+# GB/T 4761 family-relation codes by their first digit (01/02 本人/户主, 1x 配偶, 2x 子, 3x 女 …).
+_RELATION_CODE_DECADES = {
+    "0": Relation.HEAD, "1": Relation.SPOUSE, "2": Relation.CHILD, "3": Relation.CHILD,
+    "4": Relation.GRANDCHILD, "5": Relation.PARENT, "6": Relation.GRANDPARENT, "7": Relation.SIBLING,
+    "8": Relation.OTHER, "9": Relation.OTHER,
+}  # fmt: skip
+_ID_KIND_WORDS = {
+    "居民身份证": IdKind.RESIDENT_ID, "身份证": IdKind.RESIDENT_ID, "居民身份证(户口簿)": IdKind.RESIDENT_ID,
+    "户口簿": IdKind.RESIDENT_ID, "户口本": IdKind.RESIDENT_ID,
+    "港澳居民来往内地通行证": IdKind.HK_MACAO_PERMIT, "港澳通行证": IdKind.HK_MACAO_PERMIT,
+    "回乡证": IdKind.HK_MACAO_PERMIT,
+    "台湾居民来往大陆通行证": IdKind.TAIWAN_PERMIT, "台胞证": IdKind.TAIWAN_PERMIT,
+    "港澳台居民居住证": IdKind.HMT_RESIDENCE_PERMIT,
+    "外国护照": IdKind.FOREIGN_PASSPORT, "护照": IdKind.FOREIGN_PASSPORT,
+    "外国人永久居留身份证": IdKind.FOREIGN_PERMANENT_RESIDENCE,
+    "外国人永久居留证": IdKind.FOREIGN_PERMANENT_RESIDENCE,
+    "无证件": IdKind.GENERATED, "系统生成": IdKind.GENERATED, "无证件人员": IdKind.GENERATED,
+}  # fmt: skip
+_SEX_WORDS = {
+    "男": Sex.MALE,
+    "女": Sex.FEMALE,
+    "1": Sex.MALE,
+    "2": Sex.FEMALE,
+    "m": Sex.MALE,
+    "f": Sex.FEMALE,
+}
+_CATEGORY_WORDS = {
+    "农村居民": PersonCategory.RURAL, "农村": PersonCategory.RURAL, "农民": PersonCategory.RURAL,
+    "城镇居民": PersonCategory.URBAN, "城镇": PersonCategory.URBAN, "城市居民": PersonCategory.URBAN,
+    "学生": PersonCategory.STUDENT, "在校学生": PersonCategory.STUDENT, "中小学生": PersonCategory.STUDENT,
+    "大学生": PersonCategory.STUDENT,
+    "学龄前儿童": PersonCategory.PRESCHOOL, "儿童": PersonCategory.PRESCHOOL,
+    "新生儿": PersonCategory.NEWBORN,
+}  # fmt: skip
+
+
+def _normalised(words: dict[str, str]) -> dict[str, str]:
+    return {_header_key(word): value for word, value in words.items()}
+
+
+_RELATION_WORDS = _normalised(_RELATION_WORDS)
+_ID_KIND_WORDS = _normalised(_ID_KIND_WORDS)
+_SEX_WORDS = _normalised(_SEX_WORDS)
+_CATEGORY_WORDS = _normalised(_CATEGORY_WORDS)
+
+
+@lru_cache(maxsize=8)
+def _choice_words(choices: type) -> dict[str, str]:
+    """Values, English labels and (when the catalogue has them) Chinese labels of a choice set."""
+    words: dict[str, str] = {}
+    for value, label in choices.choices:
+        words[_header_key(value)] = value
+        for language in ("en", "zh-hans"):
+            with translation.override(language):
+                words[_header_key(str(label))] = value
+    return words
+
+
+def _choice(text: str, words: dict[str, str], choices: type) -> str | None:
+    key = _header_key(text)
+    return words.get(key) or _choice_words(choices).get(key)
+
+
+def _relation(text: str) -> str | None:
+    key = _header_key(text)
+    if key.isdigit() and len(key) <= 2:
+        return _RELATION_CODE_DECADES[key.zfill(2)[0]]
+    return _choice(text, _RELATION_WORDS, Relation)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """The data rows of a file after its header, streamed: (row number in the file, cells)."""
+
+    header: list[str]
+    columns: dict[str, int]
+    rows: Iterator[tuple[int, list[Any]]]
+    estimated_rows: int | None = None
+
+
+def sniff_format(head: bytes, name: str) -> str:
+    if not head:
+        raise ImportFileError(_("The file is empty."))
+    if head.startswith(XLSX_MAGIC):
+        return "xlsx"
+    if head.startswith(OLE_MAGIC):
+        raise ImportFileError(
+            _(
+                "This is an old Excel file (.xls) or another Office file; save it as an Excel workbook (.xlsx)."
+            )
+        )
+    if name.lower().endswith(".xlsx"):
+        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx)."))
+    if b"\x00" in head[:4096]:
+        raise ImportFileError(_("The file is neither an Excel workbook (.xlsx) nor a CSV text file."))
+    return "csv"
+
+
+def _check_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = 0
+            for info in archive.infolist():
+                total += info.file_size
+                ratio = info.file_size / max(info.compress_size, 1)
+                if total > MAX_UNZIPPED_BYTES or (info.file_size > 1024 * 1024 and ratio > MAX_ZIP_RATIO):
+                    raise ImportFileError(
+                        _(
+                            "The workbook unpacks to far more data than a roster holds; it is refused as unsafe."
+                        )
+                    )
+    except zipfile.BadZipFile as error:
+        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx).")) from error
+
+
+def _xlsx_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
+    _check_zip(path)
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        estimated = sheet.max_row if sheet.max_row and sheet.max_row > 1 else None
+        # Some programs write a wrong size into the file; read every row there is.
+        sheet.reset_dimensions()
+    except ImportFileError:
+        raise
+    except Exception as error:
+        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx).")) from error
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, list(row[:MAX_COLUMNS])
+        except ImportFileError:
+            raise
+        except Exception as error:
+            raise ImportFileError(
+                _("The workbook could not be read to the end; it may be damaged.")
+            ) from error
+        finally:
+            book.close()
+
+    return rows(), estimated
+
+
+def _csv_encoding(head: bytes) -> str:
+    """UTF-8 (with or without BOM) or GB18030, judged by the first line (the header is Chinese),
+    else by the whole sample."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    first = head.split(b"\n", 1)[0]
+    for sample, final in ((first, True), (head, False)):
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(sample, final=final)
+        except UnicodeDecodeError:
+            return "gb18030"
+        if any(byte >= 0x80 for byte in sample):
+            return "utf-8"
+    return "utf-8"
+
+
+def _csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
+    with path.open("rb") as probe:
+        head = probe.read(64 * 1024)
+    encoding = _csv_encoding(head)
+    first_line = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    delimiter = max([",", "\t", ";"], key=first_line.count)
+    estimated = None
+    if path.stat().st_size < 64 * 1024 * 1024:
+        with path.open("rb") as counter:
+            estimated = sum(chunk.count(b"\n") for chunk in iter(lambda: counter.read(1 << 20), b""))
+    line_number = 0
+
+    def lines() -> Iterator[str]:
+        # Decoded line by line (a newline byte is never part of a UTF-8 or GB18030 character), so
+        # a decoding error names its line, and a file without line breaks cannot fill the memory.
+        nonlocal line_number
+        with path.open("rb") as raw:
+            for line in iter(lambda: raw.readline(MAX_LINE_BYTES + 1), b""):
+                line_number += 1
+                if len(line) > MAX_LINE_BYTES:
+                    raise ImportFileError(
+                        _("Row %(row)s is longer than %(kb)s KB; this is not a roster.")
+                        % {"row": line_number, "kb": MAX_LINE_BYTES // 1024}
+                    )
+                try:
+                    yield line.decode(encoding)
+                except UnicodeDecodeError as error:
+                    raise ImportFileError(
+                        _(
+                            "Row %(row)s contains text that is neither UTF-8 nor GB18030; save the file as UTF-8 CSV."
+                        )
+                        % {"row": line_number}
+                    ) from error
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        reader = csv.reader(lines(), delimiter=delimiter)
+        try:
+            for row in reader:
+                yield line_number, row[:MAX_COLUMNS]
+        except csv.Error as error:
+            raise ImportFileError(
+                _("Row %(row)s cannot be read as CSV (%(problem)s).") % {"row": line_number, "problem": error}
+            ) from error
+
+    return rows(), estimated
+
+
+def _non_empty(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    for number, row in rows:
+        if any(cell is not None and text_of(cell) != "" for cell in row):
+            yield number, row
+
+
+def open_table(path: Path, file_format: str, columns: tuple[Column, ...]) -> Table:
+    """Open a file, find its header row among the first rows, and stream its data rows."""
+    raw_rows, estimated = _xlsx_rows(path) if file_format == "xlsx" else _csv_rows(path)
+    rows = _non_empty(raw_rows)
+    required = [column for column in columns if column.required]
+    best: tuple[int, list[Any]] | None = None
+    best_found: dict[str, int] = {}
+    for _index, (number, row) in zip(range(HEADER_SEARCH_ROWS), rows, strict=False):
+        found = map_columns(row, columns)
+        if all(column.key in found for column in required):
+            header = [text_of(cell) for cell in row]
+            return Table(header=header, columns=found, rows=_limited(rows), estimated_rows=estimated)
+        if best is None or len(found) > len(best_found):
+            best, best_found = (number, row), found
+    if best is None:
+        raise ImportFileError(_("The file has no rows."))
+    missing = [column.title for column in required if column.key not in best_found]
+    raise ImportFileError(
+        _(
+            "No header row with the required columns was found; missing: %(columns)s. Download the template to see them."
+        )
+        % {"columns": "、".join(missing)}
+    )
+
+
+def _limited(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    for count, item in enumerate(rows, start=1):
+        if count > MAX_ROWS:
+            raise ImportFileError(
+                _("The file has more than %(limit)s data rows; split it into smaller files.")
+                % {"limit": MAX_ROWS}
+            )
+        yield item
+
+
+def _cell(row: list[Any], columns: dict[str, int], key: str) -> Any:
+    index = columns.get(key)
+    if index is None or index >= len(row):
+        return None
+    return row[index]
+
+
+def _raw(row: list[Any], width: int) -> str:
+    values = [text_of(cell)[:MAX_CELL_CHARS] for cell in row[:width]]
+    values += [""] * (width - len(values))
+    return json.dumps(values, ensure_ascii=False)
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def _progress_key(job_id: int) -> str:
+    return f"portal:import-progress:{job_id}"
+
+
+def progress_set(job_id: int, *, phase: str, done: int, total: int | None) -> None:
+    cache.set(_progress_key(job_id), {"phase": phase, "done": done, "total": total}, PROGRESS_TTL)
+
+
+def progress_of(job_id: int) -> dict[str, Any] | None:
+    return cache.get(_progress_key(job_id))
+
+
+def progress_clear(job_id: int) -> None:
+    cache.delete(_progress_key(job_id))
+
+
+def _counted(rows: Iterable[tuple[Any, ...]], job_id: int, total: int | None) -> Iterator[tuple[Any, ...]]:
+    done = 0
+    for done, row in enumerate(rows, start=1):
+        if done % PROGRESS_EVERY == 0:
+            progress_set(job_id, phase="reading", done=done, total=total)
+        yield row
+    progress_set(job_id, phase="checking", done=done, total=total)
+
+
+# --- staging ------------------------------------------------------------------------------------
+
+
+def _temp_name(prefix: str) -> str:
+    return f"import_{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def _copy(cursor: Any, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> int:
+    """Stream rows into a table with COPY; returns how many."""
+    count = 0
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def _fill(template: str, **tokens: str) -> str:
+    """A translated message whose {tokens} SQL fills in with replace()."""
+    return template % {name: "{" + name + "}" for name in tokens} if tokens else template
+
+
+def _counts(cursor: Any, table: str) -> dict[str, int]:
+    cursor.execute(f"SELECT outcome, count(*) FROM {table} GROUP BY outcome")  # noqa: S608 - generated name
+    return {outcome: count for outcome, count in cursor.fetchall()}
+
+
+def _write_report(cursor: Any, *, job: ImportJob, table: str, where: str, household_key: str) -> None:
+    cursor.execute("DELETE FROM enrollment_importrow WHERE job_id = %s", [job.pk])
+    cursor.execute(
+        f"""
+        INSERT INTO enrollment_importrow
+            (job_id, row_number, outcome, message, household_key, id_number, name, region_code, person_id, "values")
+        SELECT %(job)s, s.row_number, s.outcome, coalesce(s.message, ''), left(coalesce({household_key}, ''), 64),
+               left(coalesce(s.id_number, ''), 32), left(coalesce(s.name, ''), 60),
+               coalesce(s.region, %(region)s), s.person_id, s.raw
+        FROM {table} s WHERE {where}
+        ORDER BY s.row_number
+        """,  # noqa: S608 - generated table name and fixed fragments, no input
+        {"job": job.pk, "region": job.region_code},
+    )
+
+
+# --- employee insurance -------------------------------------------------------------------------
+
+_EMPLOYEE_STAGING = """
+CREATE TEMP TABLE {t} (
+    row_number integer PRIMARY KEY,
+    id_number text, name text, start_date date, employer text,
+    problem text, raw jsonb,
+    person_id bigint, person_name text, person_region text,
+    outcome text, message text, region text
+) ON COMMIT DROP
+"""
+_EMPLOYEE_COPY = ["row_number", "id_number", "name", "start_date", "employer", "problem", "raw"]
+
+
+def _employee_rows(table: Table) -> Iterator[tuple[Any, ...]]:
+    width = len(table.header)
+    latest = identifiers.today_in_china() + dt.timedelta(days=366)
+    for number, row in table.rows:
+        problems: list[str] = []
+        raw_id = _cell(row, table.columns, "id_number")
+        id_number = identifiers.normalise(text_of(raw_id))
+        stored_as_number = _identifier_number_problem(raw_id)
+        if stored_as_number:
+            problems.append(stored_as_number)
+        elif not id_number:
+            problems.append(_("The identifier is missing."))
+        elif len(id_number) > 32:
+            problems.append(_("The identifier is longer than 32 characters."))
+        elif len(id_number) == 18 and id_number[:17].isdigit():
+            try:
+                identifiers.parse_identifier(IdKind.RESIDENT_ID, id_number)
+            except identifiers.IdentifierError as error:
+                problems.append(error.message)
+        name = text_of(_cell(row, table.columns, "name"))
+        if not name:
+            problems.append(_("The name is missing."))
+        start: dt.date | None = None
+        raw_start = _cell(row, table.columns, "start_date")
+        if raw_start is None or text_of(raw_start) == "":
+            problems.append(_("The employee-insurance start date is missing."))
+        else:
+            try:
+                start = date_of(raw_start)
+            except CellError as error:
+                problems.append(str(error))
+            else:
+                if start > latest or start.year < 1990:
+                    problems.append(
+                        _("The start date %(date)s is not plausible.") % {"date": start.isoformat()}
+                    )
+                    start = None
+        employer = text_of(_cell(row, table.columns, "employer"))[:200]
+        yield (
+            number, id_number[:64] or None, name[:200] or None, start, employer or None,
+            "; ".join(problems) or None, _raw(row, width),
+        )  # fmt: skip
+
+
+def employee_insurance_apply(*, job: ImportJob, scope: Scope, path: Path) -> dict[str, int]:
+    """Terminate the resident enrollments of the persons on an employee-insurance list.
+
+    Runs in the caller's transaction: COPY into a staging table, match with joins, lock the
+    enrollments to end, end them (the day before the employee-insurance start), write their
+    change rows, send one ``enrollment.terminated`` message each, and write the report.
+    Returns the count of rows per outcome.
+    """
+    from sharing.services import message_send_bulk
+
+    table = open_table(path, job.file_format, EMPLOYEE_COLUMNS)
+    job.columns = table.header
+    s = _temp_name("emp")
+    g = _temp_name("emp_targets")
+    prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
+    with connection.cursor() as cursor:
+        cursor.execute(_EMPLOYEE_STAGING.format(t=s))
+        rows = _counted(_employee_rows(table), job.pk, table.estimated_rows)
+        total = _copy(cursor, s, _EMPLOYEE_COPY, rows)
+        if total == 0:
+            raise ImportFileError(_("The file has a header but no data rows."))
+        job.rows_total = total
+        cursor.execute(f"ANALYZE {s}")
+        sql: list[tuple[str, dict[str, Any]]] = [
+            # the same person twice in the file: the first row counts
+            (
+                f"""UPDATE {s} s SET problem = replace(%(msg)s, '{{row}}', d.first_row::text)
+                FROM (SELECT row_number, min(row_number) OVER (PARTITION BY id_number) AS first_row
+                      FROM {s} WHERE problem IS NULL) d
+                WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608 - generated table names; values are parameters
+                {"msg": _fill(_("This person is already in row %(row)s."), row="")},
+            ),
+            (f"UPDATE {s} SET outcome = 'error', message = problem WHERE problem IS NOT NULL", {}),  # noqa: S608 - generated table names; values are parameters
+            (
+                f"""UPDATE {s} s SET person_id = p.id, person_name = p.name, person_region = p.region_code
+                FROM enrollment_person p WHERE p.id_number = s.id_number AND s.outcome IS NULL""",  # noqa: S608 - generated table names; values are parameters
+                {},
+            ),
+            (
+                f"UPDATE {s} SET outcome = 'not_found', message = %(msg)s WHERE outcome IS NULL AND person_id IS NULL",  # noqa: S608 - generated table names; values are parameters
+                {"msg": _("No person with this identifier is in the registry.")},
+            ),
+            (
+                f"""UPDATE {s} SET outcome = 'name_mismatch', region = person_region,
+                    message = replace(%(msg)s, '{{name}}',
+                        CASE WHEN starts_with(person_region, %(prefix)s) THEN person_name
+                             ELSE left(person_name, 1) || repeat('*', greatest(length(person_name) - 1, 0)) END)
+                WHERE outcome IS NULL
+                  AND regexp_replace(name, %(blank)s, '', 'g') <> regexp_replace(person_name, %(blank)s, '', 'g')""",  # noqa: S608 - generated table names; values are parameters
+                {
+                    "msg": _fill(
+                        _("The registry has the name “%(name)s” for this identifier; check the row."), name=""
+                    ),
+                    "prefix": prefix,
+                    "blank": NAME_BLANKS,
+                },
+            ),
+            # the enrollments to end: current ones in the caller's area, locked before they are read
+            (
+                f"""CREATE TEMP TABLE {g} ON COMMIT DROP AS
+                SELECT s.row_number, e.id AS enrollment_id, e.enrolled_on, e.region_code
+                FROM {s} s JOIN enrollment_enrollment e ON e.person_id = s.person_id
+                WHERE false""",  # noqa: S608 - generated table names; values are parameters
+                {},
+            ),
+            (
+                f"""INSERT INTO {g} (row_number, enrollment_id, enrolled_on, region_code)
+                SELECT s.row_number, e.id, e.enrolled_on, e.region_code
+                FROM {s} s JOIN enrollment_enrollment e ON e.person_id = s.person_id
+                WHERE s.outcome IS NULL AND e.status <> 'terminated' AND starts_with(e.region_code, %(prefix)s)
+                ORDER BY e.id
+                FOR UPDATE OF e""",  # noqa: S608 - generated table names; values are parameters
+                {"prefix": prefix},
+            ),
+            (
+                f"""UPDATE {s} s SET outcome = 'date_conflict', region = x.region_code,
+                    message = replace(replace(%(msg)s, '{{start}}', to_char(s.start_date, 'YYYY-MM-DD')),
+                                      '{{enrolled}}', to_char(x.enrolled_on, 'YYYY-MM-DD'))
+                FROM (SELECT DISTINCT ON (row_number) row_number, enrolled_on, region_code FROM {g}
+                      ORDER BY row_number, enrolled_on DESC) x
+                WHERE x.row_number = s.row_number AND s.outcome IS NULL AND s.start_date <= x.enrolled_on""",  # noqa: S608 - generated table names; values are parameters
+                {
+                    "msg": _fill(
+                        _(
+                            "Employee insurance starts on %(start)s, not after the resident enrollment began "
+                            "(%(enrolled)s); terminate it by hand after checking."
+                        ),
+                        start="",
+                        enrolled="",
+                    )
+                },
+            ),
+            (
+                f"""UPDATE {s} s SET outcome = 'terminated', region = x.region_code,
+                    message = replace(%(msg)s, '{{end}}', to_char(s.start_date - 1, 'YYYY-MM-DD'))
+                FROM (SELECT DISTINCT ON (row_number) row_number, region_code FROM {g}
+                      ORDER BY row_number, enrollment_id) x
+                WHERE x.row_number = s.row_number AND s.outcome IS NULL""",  # noqa: S608 - generated table names; values are parameters
+                {"msg": _fill(_("Resident enrollment ended on %(end)s."), end="")},
+            ),
+            (
+                f"""UPDATE {s} s SET outcome = 'outside_area', region = e.region_code,
+                    message = replace(%(msg)s, '{{where}}', coalesce(r.name, left(e.region_code, 6)))
+                FROM enrollment_enrollment e
+                LEFT JOIN accounts_region r ON r.code = rpad(left(e.region_code, 6), 12, '0')
+                WHERE s.outcome IS NULL AND e.person_id = s.person_id AND e.status <> 'terminated'""",  # noqa: S608 - generated table names; values are parameters
+                {
+                    "msg": _fill(
+                        _("Enrolled in %(where)s, outside your area; that county's insurance staff end it."),
+                        where="",
+                    )
+                },
+            ),
+            (
+                f"""UPDATE {s} SET outcome = 'not_enrolled', region = person_region, message = %(msg)s
+                WHERE outcome IS NULL""",  # noqa: S608 - generated table names; values are parameters
+                {"msg": _("The person has no current resident enrollment.")},
+            ),
+        ]
+        for statement, params in sql:
+            cursor.execute(statement, params)
+        note = _fill(_("Joined employee insurance on %(start)s (%(employer)s); import no. %(job)s."),
+                     start="", employer="", job="")  # fmt: skip
+        cursor.execute(
+            f"""
+            WITH ended AS (
+                UPDATE enrollment_enrollment e SET
+                    status = %(terminated)s,
+                    status_reason = %(reason)s,
+                    ended_on = least(coalesce(e.ended_on, s.start_date - 1), s.start_date - 1),
+                    status_changed_on = least(coalesce(e.ended_on, s.start_date - 1), s.start_date - 1)
+                FROM {g} g JOIN {s} s ON s.row_number = g.row_number
+                WHERE e.id = g.enrollment_id AND s.outcome = 'terminated'
+                RETURNING e.id, e.ended_on, g.row_number
+            )
+            INSERT INTO enrollment_enrollmentchange
+                (enrollment_id, kind, reason, effective_on, note, evidence, created_by_id, created_at)
+            SELECT ended.id, 'terminated', %(reason)s, ended.ended_on,
+                   left(replace(replace(replace(%(note)s, '{{start}}', to_char(s.start_date, 'YYYY-MM-DD')),
+                        '{{employer}}', coalesce(s.employer, '—')), '{{job}}', %(job)s), 300),
+                   '', %(user)s, statement_timestamp()
+            FROM ended JOIN {s} s ON s.row_number = ended.row_number
+            ORDER BY ended.id
+            """,  # noqa: S608 - generated table names, values as parameters
+            {
+                "terminated": EnrollmentStatus.TERMINATED.value,
+                "reason": ChangeReason.EMPLOYEE_INSURANCE.value,
+                "note": note,
+                "job": str(job.pk),
+                "user": scope.user_id,
+            },
+        )
+        message_send_bulk(
+            topic="enrollment.terminated",
+            query=f"""
+                SELECT NULL::text AS subject, e.region_code AS region_code, jsonb_build_object(
+                    'person_id', p.id_number, 'region_code', e.region_code, 'enrollment_id', e.id,
+                    'person_name', p.name, 'category', p.category,
+                    'terminated_on', to_char(e.ended_on, 'YYYY-MM-DD'), 'reason', %s) AS payload
+                FROM {g} g JOIN {s} s ON s.row_number = g.row_number
+                JOIN enrollment_enrollment e ON e.id = g.enrollment_id
+                JOIN enrollment_person p ON p.id = e.person_id
+                WHERE s.outcome = 'terminated'
+                ORDER BY e.id
+            """,  # noqa: S608 - generated table names
+            params=[ChangeReason.EMPLOYEE_INSURANCE.value],
+        )
+        _write_report(cursor, job=job, table=s, where="true", household_key="NULL")
+        counts = _counts(cursor, s)
+        cursor.execute(f"DROP TABLE {g}, {s}")
+    return counts
+
+
+# --- households ---------------------------------------------------------------------------------
+
+_HOUSEHOLD_STAGING = """
+CREATE TEMP TABLE {t} (
+    row_number integer PRIMARY KEY,
+    household_key text, relation text, name text, id_kind text, id_number text, sex text,
+    birth_date date, ethnicity text, phone text, category text, village text, nationality text,
+    problem text, raw jsonb,
+    person_id bigint, existing_household text,
+    outcome text, message text, region text
+) ON COMMIT DROP
+"""
+_HOUSEHOLD_COPY = [
+    "row_number", "household_key", "relation", "name", "id_kind", "id_number", "sex", "birth_date",
+    "ethnicity", "phone", "category", "village", "nationality", "problem", "raw",
+]  # fmt: skip
+_PHONE = re.compile(r"^[0-9+\-() ]{5,20}$")
+_VILLAGE = re.compile(r"^[0-9]{12}$")
+_FOREIGN_KINDS = (IdKind.FOREIGN_PASSPORT, IdKind.FOREIGN_PERMANENT_RESIDENCE)
+
+
+def _household_rows(table: Table) -> Iterator[tuple[Any, ...]]:
+    width = len(table.header)
+    today = identifiers.today_in_china()
+    cols = table.columns
+    for number, row in table.rows:
+        problems: list[str] = []
+
+        def text(key: str, row: list[Any] = row) -> str:
+            return text_of(_cell(row, cols, key))
+
+        household_key = text("household_key")
+        if not household_key:
+            problems.append(_("The household number (户编号) is missing."))
+        elif len(household_key) > 64:
+            problems.append(_("The household number is longer than 64 characters."))
+        relation = _relation(text("relation")) if text("relation") else None
+        if relation is None:
+            problems.append(
+                _("The relation to the head “%(value)s” is not known.") % {"value": text("relation")[:20]}
+            )
+        name = text("name")
+        if not name:
+            problems.append(_("The name is missing."))
+        elif len(name) > 60:
+            problems.append(_("The name is longer than 60 characters."))
+        kind_text = text("id_kind")
+        id_kind = _choice(kind_text, _ID_KIND_WORDS, IdKind) if kind_text else IdKind.RESIDENT_ID
+        if id_kind is None:
+            problems.append(_("The identifier kind “%(value)s” is not known.") % {"value": kind_text[:30]})
+        sex = _choice(text("sex"), _SEX_WORDS, Sex) if text("sex") else None
+        if sex is None:
+            problems.append(
+                _("The sex “%(value)s” is not known; write 男 or 女.") % {"value": text("sex")[:10]}
+            )
+        birth_date: dt.date | None = None
+        raw_birth = _cell(row, cols, "birth_date")
+        if raw_birth is None or text_of(raw_birth) == "":
+            problems.append(_("The birth date is missing."))
+        else:
+            try:
+                birth_date = date_of(raw_birth)
+            except CellError as error:
+                problems.append(str(error))
+            else:
+                if birth_date > today:
+                    problems.append(_("The birth date lies in the future."))
+                    birth_date = None
+        nationality = text("nationality").upper()
+        raw_id = _cell(row, cols, "id_number")
+        id_number = identifiers.normalise(text_of(raw_id))
+        stored_as_number = _identifier_number_problem(raw_id)
+        if stored_as_number:
+            problems.append(stored_as_number)
+        elif id_kind is not None:
+            try:
+                parsed = identifiers.parse_identifier(
+                    id_kind, id_number, nationality=nationality if id_kind in _FOREIGN_KINDS else None
+                )
+            except identifiers.IdentifierError as error:
+                problems.append(error.message)
+            else:
+                id_number = parsed.number
+                nationality = parsed.nationality or "" if id_kind in _FOREIGN_KINDS else ""
+                mismatches = identifiers.check_against_entered(parsed, birth_date=birth_date, sex=sex)
+                problems.extend(mismatch.message for mismatch in mismatches)
+        category_text = text("category")
+        category = _choice(category_text, _CATEGORY_WORDS, PersonCategory) if category_text else None
+        if category is None:
+            problems.append(_("The category “%(value)s” is not known.") % {"value": category_text[:20]})
+        ethnicity = text("ethnicity")
+        if len(ethnicity) > 20:
+            problems.append(_("The ethnicity is longer than 20 characters."))
+        phone = text("phone")
+        if phone and not _PHONE.match(phone):
+            problems.append(_("The phone number “%(value)s” is not valid.") % {"value": phone[:30]})
+        village = text("village")
+        if not _VILLAGE.match(village):
+            problems.append(
+                _("The village code must have 12 digits; “%(value)s” does not.") % {"value": village[:20]}
+            )
+            village = ""
+        yield (
+            number, household_key[:64] or None, relation, name[:60] or None, id_kind, id_number[:32] or None, sex,
+            birth_date, ethnicity[:20], phone[:20], category, village or None, nationality[:3],
+            "; ".join(problems) or None, _raw(row, width),
+        )  # fmt: skip
+
+
+def _household_checks(cursor: Any, *, s: str, prefix: str) -> None:
+    """Every check that needs other rows or the registry; then each row's outcome."""
+    add = "problem = concat_ws('; ', problem, {message})"
+    statements: list[tuple[str, dict[str, Any]]] = [
+        (
+            f"""UPDATE {s} s SET {add.format(message="replace(%(msg)s, '{code}', s.village)")}
+            WHERE s.village IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM accounts_region r WHERE r.code = s.village AND r.level = 5)""",  # noqa: S608 - generated table names; values are parameters
+            {"msg": _fill(_("%(code)s is not a village or community of this portal."), code="")},
+        ),
+        (
+            f"""UPDATE {s} s SET {add.format(message="replace(%(msg)s, '{code}', s.village)")}
+            WHERE s.village IS NOT NULL AND NOT starts_with(s.village, %(prefix)s)
+              AND EXISTS (SELECT 1 FROM accounts_region r WHERE r.code = s.village AND r.level = 5)""",  # noqa: S608 - generated table names; values are parameters
+            {"msg": _fill(_("The village %(code)s lies outside your area."), code=""), "prefix": prefix},
+        ),
+        (
+            f"""UPDATE {s} s SET {add.format(message="%(msg)s")}
+            FROM (SELECT household_key FROM {s} WHERE village IS NOT NULL GROUP BY household_key
+                  HAVING count(DISTINCT village) > 1) h
+            WHERE h.household_key = s.household_key""",  # noqa: S608 - generated table names; values are parameters
+            {"msg": _("The rows of this household name different villages.")},
+        ),
+        (
+            f"""UPDATE {s} s SET {add.format(message="replace(%(msg)s, '{heads}', h.heads::text)")}
+            FROM (SELECT household_key, count(*) FILTER (WHERE relation = 'head') AS heads FROM {s}
+                  WHERE household_key IS NOT NULL GROUP BY household_key
+                  HAVING count(*) FILTER (WHERE relation = 'head') <> 1) h
+            WHERE h.household_key = s.household_key""",  # noqa: S608 - generated table names; values are parameters
+            {"msg": _fill(_("A household has exactly one head (户主); this one has %(heads)s."), heads="")},
+        ),
+        (
+            f"""UPDATE {s} s SET {add.format(message="replace(%(msg)s, '{row}', d.first_row::text)")}
+            FROM (SELECT row_number, min(row_number) OVER (PARTITION BY id_number) AS first_row
+                  FROM {s} WHERE id_number IS NOT NULL) d
+            WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608 - generated table names; values are parameters
+            {"msg": _fill(_("This identifier is already in row %(row)s."), row="")},
+        ),
+        (
+            f"""UPDATE {s} s SET person_id = p.id,
+                existing_household = CASE WHEN starts_with(h.region_code, %(prefix)s) THEN h.number ELSE '' END
+            FROM enrollment_person p LEFT JOIN enrollment_household h ON h.id = p.household_id
+            WHERE p.id_number = s.id_number""",  # noqa: S608 - generated table names; values are parameters
+            {"prefix": prefix},
+        ),
+        (
+            f"""UPDATE {s} s SET {add.format(message="replace(%(msg)s, '{household}', coalesce(nullif(x.existing_household, ''), '—'))")}
+            FROM (SELECT household_key, max(existing_household) AS existing_household FROM {s}
+                  WHERE relation = 'head' AND person_id IS NOT NULL GROUP BY household_key) x
+            WHERE x.household_key = s.household_key AND s.person_id IS NULL""",  # noqa: S608 - generated table names; values are parameters
+            {
+                "msg": _fill(
+                    _(
+                        "The head of this household is already in the registry (household %(household)s); "
+                        "register this person with that household instead."
+                    ),
+                    household="",
+                )
+            },
+        ),
+        (
+            f"UPDATE {s} SET outcome = 'error', message = problem, person_id = NULL WHERE problem IS NOT NULL",  # noqa: S608 - generated table name
+            {},
+        ),
+        (
+            f"""UPDATE {s} SET outcome = 'existing',
+                message = CASE WHEN existing_household = '' THEN %(bare)s
+                               ELSE replace(%(msg)s, '{{household}}', existing_household) END
+            WHERE outcome IS NULL AND person_id IS NOT NULL""",  # noqa: S608 - generated table names; values are parameters
+            {
+                "msg": _fill(
+                    _("Already in the registry (household %(household)s); not imported again."), household=""
+                ),
+                "bare": _("Already in the registry; not imported again."),
+            },
+        ),
+        (
+            f"""UPDATE {s} s SET outcome = 'household_error', message = %(msg)s
+            FROM (SELECT DISTINCT household_key FROM {s} WHERE outcome = 'error') e
+            WHERE s.outcome IS NULL AND s.household_key = e.household_key""",  # noqa: S608 - generated table names; values are parameters
+            {"msg": _("Another row of this household has an error, so the household is not imported.")},
+        ),
+        (f"UPDATE {s} SET outcome = 'ok' WHERE outcome IS NULL", {}),  # noqa: S608 - generated table names; values are parameters
+        (
+            f"""UPDATE {s} SET region = CASE WHEN village IS NOT NULL AND starts_with(village, %(prefix)s)
+                                          THEN village END""",  # noqa: S608 - generated table names; values are parameters
+            {"prefix": prefix},
+        ),
+    ]
+    for statement, params in statements:
+        cursor.execute(statement, params)
+
+
+def _household_stage(*, job: ImportJob, scope: Scope, path: Path, cursor: Any) -> str:
+    table = open_table(path, job.file_format, HOUSEHOLD_COLUMNS)
+    job.columns = table.header
+    s = _temp_name("hh")
+    cursor.execute(_HOUSEHOLD_STAGING.format(t=s))
+    rows = _counted(_household_rows(table), job.pk, table.estimated_rows)
+    total = _copy(cursor, s, _HOUSEHOLD_COPY, rows)
+    if total == 0:
+        raise ImportFileError(_("The file has a header but no data rows."))
+    job.rows_total = total
+    cursor.execute(f"ANALYZE {s}")
+    prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
+    _household_checks(cursor, s=s, prefix=prefix)
+    return s
+
+
+def _household_counts(cursor: Any, s: str) -> dict[str, int]:
+    counts = _counts(cursor, s)
+    cursor.execute(f"SELECT count(DISTINCT household_key) FROM {s} WHERE outcome = 'ok'")  # noqa: S608
+    counts["households"] = cursor.fetchone()[0]
+    return counts
+
+
+def households_check(*, job: ImportJob, scope: Scope, path: Path) -> dict[str, int]:
+    """The preview: every row checked, the rows that will not be imported written to the report."""
+    with connection.cursor() as cursor:
+        s = _household_stage(job=job, scope=scope, path=path, cursor=cursor)
+        _write_report(cursor, job=job, table=s, where="s.outcome <> 'ok'", household_key="s.household_key")
+        counts = _household_counts(cursor, s)
+        cursor.execute(f"DROP TABLE {s}")
+    return counts
+
+
+class NumbersExhaustedError(ImportFileError):
+    pass
+
+
+def households_apply(*, job: ImportJob, scope: Scope, path: Path) -> dict[str, int]:
+    """Check the file again (the registry may have changed) and import what passes, set-based.
+
+    Households get the next numbers of their village (the counters are locked in code order),
+    persons are inserted from the staging table, each household gets one submitted registration
+    application with its new members, and the old household numbers are kept.
+    """
+    with connection.cursor() as cursor:
+        s = _household_stage(job=job, scope=scope, path=path, cursor=cursor)
+        h = _temp_name("hh_new")
+        progress_set(job.pk, phase="writing", done=job.rows_total, total=job.rows_total)
+        cursor.execute(
+            f"""CREATE TEMP TABLE {h} ON COMMIT DROP AS
+            SELECT household_key, min(village) AS village, min(row_number) AS first_row,
+                   NULL::text AS number, NULL::bigint AS household_id, NULL::bigint AS application_id
+            FROM {s} WHERE outcome = 'ok' GROUP BY household_key"""  # noqa: S608
+        )
+        cursor.execute(
+            f"""INSERT INTO enrollment_householdcounter (region_code, last_number)
+            SELECT DISTINCT village, 0 FROM {h} ORDER BY 1 ON CONFLICT (region_code) DO NOTHING"""  # noqa: S608
+        )
+        cursor.execute(
+            f"""SELECT c.region_code FROM enrollment_householdcounter c
+            WHERE c.region_code IN (SELECT village FROM {h}) ORDER BY c.region_code FOR UPDATE"""  # noqa: S608
+        )
+        cursor.execute(
+            f"""SELECT c.region_code FROM enrollment_householdcounter c
+            JOIN (SELECT village, count(*) AS n FROM {h} GROUP BY village) need ON need.village = c.region_code
+            WHERE c.last_number + need.n > 99999 ORDER BY 1"""  # noqa: S608
+        )
+        exhausted = [row[0] for row in cursor.fetchall()]
+        if exhausted:
+            raise NumbersExhaustedError(
+                _("No household numbers are left in %(villages)s.") % {"villages": ", ".join(exhausted)}
+            )
+        cursor.execute(
+            f"""WITH need AS (SELECT village, count(*) AS n FROM {h} GROUP BY village),
+            bumped AS (
+                UPDATE enrollment_householdcounter c SET last_number = c.last_number + need.n
+                FROM need WHERE c.region_code = need.village
+                RETURNING c.region_code, c.last_number - need.n AS base
+            ),
+            ranked AS (
+                SELECT household_key, row_number() OVER (PARTITION BY village ORDER BY first_row) AS rn FROM {h}
+            )
+            UPDATE {h} x SET number = x.village || lpad((b.base + r.rn)::text, 5, '0')
+            FROM bumped b, ranked r
+            WHERE b.region_code = x.village AND r.household_key = x.household_key"""  # noqa: S608
+        )
+        user = scope.user_id
+        cursor.execute(
+            f"""INSERT INTO enrollment_household
+                (number, region_code, kind, address, residence_permit_number, created_at, created_by_id)
+            SELECT number, village, 'hukou', '', '', statement_timestamp(), %s FROM {h} ORDER BY number""",  # noqa: S608
+            [user],
+        )
+        cursor.execute(
+            f"UPDATE {h} x SET household_id = hh.id FROM enrollment_household hh WHERE hh.number = x.number"  # noqa: S608
+        )
+        cursor.execute(
+            f"""INSERT INTO enrollment_person
+                (id_kind, id_number, nationality, name, sex, birth_date, ethnicity, phone, hukou_region_code,
+                 residence_region_code, category, household_id, relation, school_id, region_code,
+                 created_at, updated_at)
+            SELECT s.id_kind, s.id_number, coalesce(s.nationality, ''), s.name, s.sex, s.birth_date,
+                   coalesce(s.ethnicity, ''), coalesce(s.phone, ''), '', '', s.category, x.household_id,
+                   s.relation, NULL, x.village, statement_timestamp(), statement_timestamp()
+            FROM {s} s JOIN {h} x ON x.household_key = s.household_key
+            WHERE s.outcome = 'ok' ORDER BY s.row_number"""  # noqa: S608
+        )
+        persons = cursor.rowcount
+        cursor.execute(
+            f"""INSERT INTO enrollment_registrationapplication
+                (household_id, region_code, status, submitted_by_id, submitted_at, decision_note)
+            SELECT household_id, village, 'submitted', %s, statement_timestamp(), '' FROM {h}
+            ORDER BY household_id""",  # noqa: S608
+            [user],
+        )
+        applications = cursor.rowcount
+        cursor.execute(
+            f"""UPDATE {h} x SET application_id = a.id FROM enrollment_registrationapplication a
+            WHERE a.household_id = x.household_id AND a.status = 'submitted'"""  # noqa: S608
+        )
+        cursor.execute(
+            f"""INSERT INTO enrollment_registrationapplication_persons (registrationapplication_id, person_id)
+            SELECT x.application_id, p.id FROM {h} x JOIN enrollment_person p ON p.household_id = x.household_id
+            ORDER BY x.application_id, p.id"""  # noqa: S608
+        )
+        cursor.execute(
+            f"""INSERT INTO enrollment_importedhousehold (job_id, old_number, household_id)
+            SELECT %s, household_key, household_id FROM {h} ORDER BY household_id""",  # noqa: S608
+            [job.pk],
+        )
+        households = cursor.rowcount
+        _write_report(cursor, job=job, table=s, where="s.outcome <> 'ok'", household_key="s.household_key")
+        counts = _household_counts(cursor, s)
+        counts.update(
+            households_created=households, persons_created=persons, applications_created=applications
+        )
+        cursor.execute(f"DROP TABLE {h}, {s}")
+    return counts
+
+
+# --- reads for the pages ------------------------------------------------------------------------
+
+
+def job_list(*, scope: Scope, kind: str | None = None) -> QuerySet[ImportJob]:
+    jobs = scope.filter(ImportJob.objects.select_related("created_by", "confirmed_by"))
+    return jobs.filter(kind=kind) if kind else jobs
+
+
+def job_detail(*, scope: Scope, pk: int) -> ImportJob:
+    return scope.get_object_or_404(ImportJob.objects.select_related("created_by", "confirmed_by"), pk=pk)
+
+
+def job_rows(*, job: ImportJob, outcome: str | None = None) -> QuerySet[ImportRow]:
+    rows = ImportRow.objects.filter(job=job)
+    return rows.filter(outcome=outcome) if outcome else rows.order_by("row_number")
+
+
+def job_households(*, job: ImportJob) -> QuerySet[Any]:
+    return job.households.select_related("household").order_by("household__number")
+
+
+# --- workbooks ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Masker:
+    scope: Scope
+    id_index: int | None
+    phone_index: int | None
+    _full: dict[str, bool] = field(default_factory=dict)
+
+    def full(self, region_code: str) -> bool:
+        if region_code not in self._full:
+            self._full[region_code] = shows_full_identity(self.scope, region_code)
+        return self._full[region_code]
+
+    def values(self, values: list[str], region_code: str) -> list[str]:
+        if self.full(region_code):
+            return values
+        shown = list(values)
+        if self.id_index is not None and self.id_index < len(shown) and shown[self.id_index]:
+            shown[self.id_index] = mask_id_number(identifiers.normalise(shown[self.id_index]))
+        if self.phone_index is not None and self.phone_index < len(shown) and shown[self.phone_index]:
+            shown[self.phone_index] = mask_phone(shown[self.phone_index])
+        return shown
+
+    def id_number(self, number: str, region_code: str) -> str:
+        return number if self.full(region_code) or not number else mask_id_number(number)
+
+
+def masker_for(*, scope: Scope, job: ImportJob) -> _Masker:
+    columns = map_columns(list(job.columns), COLUMNS_BY_KIND[ImportKind(job.kind)])
+    return _Masker(scope=scope, id_index=columns.get("id_number"), phone_index=columns.get("phone"))
+
+
+def _save(book: Workbook) -> IO[bytes]:
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stream() once sent
+    book.save(handle)
+    handle.seek(0)
+    return handle
+
+
+def report_workbook(*, scope: Scope, job: ImportJob) -> IO[bytes]:
+    """The job's report: a summary sheet and every listed row (original cells, outcome, reason)."""
+    book = Workbook(write_only=True)
+    summary = book.create_sheet(_("Summary"))
+    summary.append([_("Import"), _safe_cell(job.get_kind_display())])
+    summary.append([_("File"), _safe_cell(job.original_name)])
+    summary.append([_("Uploaded"), timezone.localtime(job.created_at).strftime("%Y-%m-%d %H:%M")])
+    summary.append([_("Status"), job.get_status_display()])
+    summary.append([_("Rows"), job.rows_total])
+    for key, value in counts_for_display(job):
+        summary.append([count_label(key), value])
+    if job.message:
+        summary.append([_("Message"), _safe_cell(job.message)])
+    sheet = book.create_sheet(_("Rows"))
+    sheet.append([_("Row"), _("Outcome"), _("Reason"), *(_safe_cell(title) for title in job.columns)])
+    labels = dict(ImportOutcome.choices)
+    masker = masker_for(scope=scope, job=job)
+    rows = (
+        job_rows(job=job)
+        .order_by("outcome", "row_number")
+        .values_list("row_number", "outcome", "message", "region_code", "values")
+    )
+    for number, outcome, message, region_code, values in rows.iterator(chunk_size=5000):
+        shown = masker.values(list(values or []), region_code or job.region_code)
+        sheet.append(
+            [number, str(labels.get(outcome, outcome)), _safe_cell(message), *map(_safe_cell, shown)]
+        )
+    return _save(book)
+
+
+def counts_for_display(job: ImportJob) -> list[tuple[str, int]]:
+    """(label key, count) in a fixed order, for the summary sheet and the pages."""
+    counts = job.counts or {}
+    if job.kind == ImportKind.EMPLOYEE_INSURANCE:
+        order = [
+            "terminated",
+            "not_found",
+            "not_enrolled",
+            "name_mismatch",
+            "outside_area",
+            "date_conflict",
+            "error",
+        ]
+    else:
+        order = ["ok", "households", "existing", "error", "household_error", "households_created",
+                 "persons_created", "applications_created"]  # fmt: skip
+    return [(key, int(counts[key])) for key in order if key in counts]
+
+
+def count_label(key: str) -> str:
+    labels = dict(ImportOutcome.choices)
+    labels.update(
+        ok=_("Persons to import"),
+        households=_("Households to import"),
+        households_created=_("Households created"),
+        persons_created=_("Persons created"),
+        applications_created=_("Applications submitted"),
+    )
+    return str(labels.get(key, key))
+
+
+def template_workbook(kind: str) -> IO[bytes]:
+    """An empty file with the header row, and a sheet that says what each column accepts."""
+    columns = COLUMNS_BY_KIND[ImportKind(kind)]
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(_("Data"))
+    sheet.append([column.title for column in columns])
+    notes = book.create_sheet(_("Instructions"))
+    notes.append([_("Column"), _("Required"), _("What to write")])
+    for column in columns:
+        notes.append(
+            [column.title, _("yes") if column.required else _("no"), _safe_cell(_column_help(column.key))]
+        )
+    return _save(book)
+
+
+def _column_help(key: str) -> str:
+    return {
+        "id_number": _(
+            "The identifier as on the document; format the column as text so that no digit is lost."
+        ),
+        "name": _("The name as on the identity document."),
+        "start_date": _(
+            "The day employee insurance began, e.g. 2024-03-01; the resident enrollment ends the day before."
+        ),
+        "employer": _("Optional: the employer's name, kept in the note of the change."),
+        "household_key": _("The household number of the old system; all members of a household share it."),
+        "relation": "户主、配偶、子女、父母、孙子女、祖父母、兄弟姐妹、其他 (GB/T 4761 codes accepted)",
+        "id_kind": "居民身份证、港澳居民来往内地通行证、台湾居民来往大陆通行证、港澳台居民居住证、外国护照、外国人永久居留身份证、无证件",
+        "sex": "男、女",
+        "birth_date": _("e.g. 1990-01-31; it must agree with the identifier."),
+        "ethnicity": _("Optional, e.g. 汉族."),
+        "phone": _("Optional."),
+        "category": "农村居民、城镇居民、学生、学龄前儿童、新生儿",
+        "village": _("The 12-digit statistical code of the village or community, in your area."),
+        "nationality": _("Only for foreigners: the 3-letter country code, e.g. USA."),
+    }[key]
+
+
+def stream(handle: IO[bytes], chunk: int = 64 * 1024) -> Iterator[bytes]:
+    try:
+        while data := handle.read(chunk):
+            yield data
+    finally:
+        handle.close()

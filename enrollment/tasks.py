@@ -1,0 +1,40 @@
+"""Background jobs of the enrollment app: thin; the work is in services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts.audit import acting
+from accounts.scope import Scope
+
+from . import services
+
+
+def system_scope() -> Scope:
+    """The scope of a scheduled job that acts for nobody in particular: the whole installation."""
+    return Scope(
+        user_id=None,
+        role=None,
+        region_prefix="",
+        region_code=None,
+        agency_id=None,
+        actions=frozenset(),
+        unrestricted=True,
+    )
+
+
+@shared_task(name="enrollment.tasks.find_duplicates", ignore_result=True, acks_late=True)
+def find_duplicates(user_id: int | None = None) -> dict[str, int]:
+    """Scheduled by beat every night (everywhere); on demand from the queue page (the caller's area)."""
+    scope = Scope.for_user_id(user_id) if user_id else system_scope()
+    with acting(user_id=user_id, source="task:enrollment.find_duplicates"):
+        return services.duplicates_find(scope=scope).as_dict()
+
+
+@shared_task(name="enrollment.tasks.process_import", ignore_result=True, acks_late=True)
+def process_import(job_id: int, user_id: int) -> str | None:
+    """Check or apply one uploaded file, as the user who uploaded (or confirmed) it."""
+    scope = Scope.for_user_id(user_id)
+    with acting(user_id=user_id, source="task:enrollment.process_import", import_job=job_id):
+        job = services.import_job_process(scope=scope, job_id=job_id)
+    return job.status if job is not None else None

@@ -1,0 +1,301 @@
+"""Printable documents: a household's registration form (参保登记表) and a village's publicity
+list (公示名单) with its posting period.
+
+Thin: the scope, the selectors, and the builders of ``enrollment.documents``. The registration
+form is the clerk's copy signed by the resident, so identifiers show as the viewer's role
+allows (full for clerks and county insurance staff in their area); the publicity list is posted
+in public, so its identifiers are always masked, whoever prints it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import TemplateView
+
+from accounts import selectors as region_selectors
+from accounts.access import ScopedViewMixin
+from accounts.masking import id_number_for, phone_for, region_path, shows_full_identity
+from accounts.models import Region, RegionLevel
+from accounts.roles import Action
+from accounts.scope import Scope
+
+from .. import documents, selectors
+from ..models import Enrollment, Household, Relation
+from .review import log_full_view
+
+VILLAGE_CHOICE_LIMIT = 500
+PREVIEW_ROWS = 20
+RELATION_ORDER = {value: rank for rank, value in enumerate(Relation.values)}
+PDF = "application/pdf"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# --- the registration form ----------------------------------------------------------------------
+
+
+def _full_name(code: str) -> str:
+    return "".join(region.name for region in region_path(code))
+
+
+def _printed_by(request: HttpRequest) -> str:
+    agency = getattr(request.user, "agency", None)
+    return agency.name if agency is not None else ""
+
+
+def _form_data(scope: Scope, household: Household, request: HttpRequest) -> documents.HouseholdFormData:
+    members = sorted(
+        household.members.all(),
+        key=lambda p: (RELATION_ORDER.get(p.relation, len(RELATION_ORDER)), p.birth_date, p.id_number),
+    )
+    return documents.HouseholdFormData(
+        household_number=household.number,
+        village=_full_name(household.region_code),
+        village_code=household.region_code,
+        kind=household.get_kind_display(),
+        address=household.address,
+        residence_permit_number=household.residence_permit_number,
+        printed_on=timezone.localdate(),
+        printed_by=_printed_by(request),
+        members=[
+            documents.FormMember(
+                name=person.name,
+                relation=person.get_relation_display(),
+                sex=person.get_sex_display(),
+                ethnicity=person.ethnicity,
+                birth_date=person.birth_date,
+                id_kind=person.get_id_kind_display(),
+                id_number=id_number_for(scope, person.id_number, household.region_code),
+                category=person.get_category_display(),
+                phone=phone_for(scope, person.phone, household.region_code),
+            )
+            for person in members
+        ],
+    )
+
+
+def _file_response(content: bytes, *, filename: str, content_type: str, attachment: bool) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(attachment, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class HouseholdFormPdfView(ScopedViewMixin, View):
+    """The household's registration form as a PDF, opened in the browser to print."""
+
+    required_action = Action.ENROLLMENT_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        household = selectors.household_detail(scope=self.scope, pk=pk)
+        pdf = documents.household_form_pdf(_form_data(self.scope, household, request))
+        if shows_full_identity(self.scope, household.region_code):
+            for person in household.members.all():  # the printed form is a full record of each
+                log_full_view(request, person)
+        filename = _("Registration form") + f"-{household.number}.pdf"
+        return _file_response(pdf, filename=filename, content_type=PDF, attachment=False)
+
+
+# --- the publicity list ---------------------------------------------------------------------------
+
+
+# A date picker takes and gives ISO dates, whatever the language's own date format.
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class PostingForm(forms.Form):
+    """The posting period and the objection phone; an empty field takes today … today + 7 days."""
+
+    start = forms.DateField(label=gettext_lazy("Posted from"), required=False, widget=DATE_WIDGET)
+    end = forms.DateField(label=gettext_lazy("Posted until"), required=False, widget=DATE_WIDGET)
+    phone = forms.CharField(label=gettext_lazy("Objection phone"), max_length=40, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        default = documents.PostingPeriod.default(timezone.localdate())
+        start = data.get("start") or default.start
+        end = data.get("end") or start + dt.timedelta(days=documents.MIN_POSTING_DAYS)
+        try:
+            data["period"] = documents.PostingPeriod(start, end)
+        except ValidationError as error:
+            self.add_error("end", error)
+        return data
+
+    def query(self) -> str:
+        period: documents.PostingPeriod = self.cleaned_data["period"]
+        params = {"start": period.start.isoformat(), "end": period.end.isoformat()}
+        if self.cleaned_data.get("phone"):
+            params["phone"] = self.cleaned_data["phone"]
+        return urlencode(params)
+
+
+class PublicityListForm(PostingForm):
+    village = forms.ChoiceField(label=gettext_lazy("Village or community"), required=False)
+    q = forms.CharField(label=gettext_lazy("Find a village"), max_length=40, required=False)
+
+    field_order = ["q", "village", "start", "end", "phone"]
+
+    def __init__(self, *args: Any, villages: list[Region], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices: dict[str, list[tuple[str, str]]] = {}
+        for village in villages:
+            township = village.parent.name if village.parent else ""
+            choices.setdefault(township, []).append((village.code, f"{village.name}（{village.code}）"))
+        self.fields["village"].choices = [("", _("Choose a village")), *choices.items()]
+        if len(villages) == 1 and not self.is_bound:
+            self.initial["village"] = villages[0].code
+
+
+def _villages(scope: Scope, query: str) -> tuple[list[Region], bool]:
+    """The villages of the user's area the page offers, narrowed by part of a name or code."""
+    villages = region_selectors.region_list(scope=scope, level=RegionLevel.VILLAGE)
+    query = query.strip()
+    if query:
+        villages = villages.filter(Q(name__contains=query) | Q(code__startswith=query))
+    chosen = list(villages[: VILLAGE_CHOICE_LIMIT + 1])
+    return chosen[:VILLAGE_CHOICE_LIMIT], len(chosen) > VILLAGE_CHOICE_LIMIT
+
+
+def _village(scope: Scope, code: str) -> Region:
+    region = region_selectors.region_detail(scope=scope, code=code)
+    if region.level != RegionLevel.VILLAGE:
+        raise Http404(_("Publicity lists are made per village or community."))
+    return region
+
+
+def _posted_enrollments(scope: Scope, village: Region) -> QuerySet[Enrollment]:
+    """The village's normal enrollments, household by household, the head first."""
+    rank = Case(
+        *(When(person__relation=value, then=Value(position)) for value, position in RELATION_ORDER.items()),
+        default=Value(len(RELATION_ORDER)),
+        output_field=IntegerField(),
+    )
+    return selectors.village_enrollments(scope=scope, region_code=village.code).order_by(
+        "person__household__number", rank, "person__birth_date", "person__id_number"
+    )
+
+
+def _rows(enrollments: QuerySet[Enrollment]) -> Iterator[documents.PublicityRow]:
+    for enrollment in enrollments.iterator(chunk_size=2000):
+        person = enrollment.person
+        yield documents.PublicityRow(
+            household_number=person.household.number if person.household_id else "",
+            name=person.name,
+            sex=person.get_sex_display(),
+            id_number=person.id_number,
+            relation=person.get_relation_display(),
+            category=person.get_category_display(),
+            enrolled_on=enrollment.enrolled_on,
+        )
+
+
+def _publicity_data(
+    scope: Scope, village: Region, form: PostingForm, request: HttpRequest
+) -> documents.PublicityListData:
+    enrollments = _posted_enrollments(scope, village)
+    return documents.PublicityListData(
+        village=_full_name(village.code),
+        village_code=village.code,
+        period=form.cleaned_data["period"],
+        objection_phone=form.cleaned_data.get("phone", ""),
+        total=enrollments.count(),
+        rows=_rows(enrollments),
+        printed_on=timezone.localdate(),
+        printed_by=_printed_by(request),
+    )
+
+
+class PublicityListView(ScopedViewMixin, TemplateView):
+    """Choose a village and the posting period; see how many are listed; download PDF or xlsx."""
+
+    required_action = Action.ENROLLMENT_VIEW
+    template_name = "enrollment/documents/publicity_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        request = self.request
+        villages, more = _villages(self.scope, request.GET.get("q", ""))
+        # "find" only narrows the village list; anything else with a village field asks for the list.
+        bound = "village" in request.GET and "find" not in request.GET
+        form = PublicityListForm(request.GET if bound else None, villages=villages)
+        if not bound:
+            default = documents.PostingPeriod.default(timezone.localdate())
+            form.initial.update(start=default.start, end=default.end)
+            form.initial.update(
+                {key: request.GET[key] for key in ("q", "start", "end", "phone") if request.GET.get(key)}
+            )
+        context.update(
+            form=form,
+            more_villages=more,
+            # A village clerk has one village: nothing to find.
+            show_search=more or len(villages) > 1 or bool(request.GET.get("q")),
+            min_days=documents.MIN_POSTING_DAYS,
+        )
+        if bound and form.is_valid() and form.cleaned_data["village"]:
+            village = _village(self.scope, form.cleaned_data["village"])
+            enrollments = _posted_enrollments(self.scope, village)
+            query = form.query()
+            context.update(
+                village=village,
+                village_name=_full_name(village.code),
+                period=form.cleaned_data["period"],
+                phone=form.cleaned_data.get("phone", ""),
+                total=enrollments.count(),
+                preview=list(_rows(enrollments[:PREVIEW_ROWS])),
+                pdf_url=f"{reverse('enrollment:publicity-list-pdf', kwargs={'code': village.code})}?{query}",
+                xlsx_url=f"{reverse('enrollment:publicity-list-xlsx', kwargs={'code': village.code})}?{query}",
+            )
+        elif bound and form.is_valid():
+            form.add_error("village", _("Choose a village."))
+        return context
+
+
+class _PublicityDownload(ScopedViewMixin, View):
+    required_action = Action.ENROLLMENT_VIEW
+
+    def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        village = _village(self.scope, code)
+        form = PostingForm(request.GET)
+        if not form.is_valid():
+            messages = [str(message) for errors in form.errors.values() for message in errors]
+            return HttpResponseBadRequest(" ".join(messages), content_type="text/plain; charset=utf-8")
+        data = _publicity_data(self.scope, village, form, request)
+        return self.respond(
+            data, filename=_("Publicity list") + f"-{village.name}-{data.period.start.isoformat()}"
+        )
+
+    def respond(self, data: documents.PublicityListData, *, filename: str) -> HttpResponse:
+        raise NotImplementedError
+
+
+class PublicityListPdfView(_PublicityDownload):
+    def respond(self, data: documents.PublicityListData, *, filename: str) -> HttpResponse:
+        return _file_response(
+            documents.publicity_list_pdf(data), filename=f"{filename}.pdf", content_type=PDF, attachment=False
+        )
+
+
+class PublicityListXlsxView(_PublicityDownload):
+    def respond(self, data: documents.PublicityListData, *, filename: str) -> HttpResponse:
+        handle = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it once sent
+        documents.publicity_list_xlsx(data, handle)
+        handle.seek(0)
+        response = FileResponse(handle, as_attachment=True, filename=f"{filename}.xlsx", content_type=XLSX)
+        response["Cache-Control"] = "private, no-store"
+        return response

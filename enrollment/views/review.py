@@ -1,0 +1,717 @@
+"""Insurance staff's pages: the application queue and decisions, a person's record and timeline,
+status changes with evidence, and transfers in from another county (转移接续).
+
+Thin: each view takes the scope, checks a form, calls one service or selector, renders.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import TemplateView
+
+from accounts import selectors as region_selectors
+from accounts.access import ScopedViewMixin
+from accounts.masking import (
+    id_number_for,
+    mask_name,
+    mask_region_for,
+    phone_for,
+    shows_full_identity,
+)
+from accounts.models import RegionLevel
+from accounts.roles import Action
+from accounts.scope import Scope
+
+from .. import selectors, services
+from ..models import (
+    SUSPENSION_REASONS,
+    TERMINATION_REASONS,
+    ApplicationStatus,
+    ChangeReason,
+    Enrollment,
+    EnrollmentChange,
+    EnrollmentStatus,
+    Household,
+    Person,
+    RegistrationApplication,
+    Relation,
+)
+
+audit_log = logging.getLogger("portal.audit")
+
+# --- shared with the API ------------------------------------------------------------------------
+
+EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
+# What the first bytes of an accepted file must be, per extension (content sniffing).
+_EVIDENCE_SIGNATURES: dict[str, tuple[str, bytes]] = {
+    ".pdf": ("application/pdf", b"%PDF-"),
+    ".jpg": ("image/jpeg", b"\xff\xd8\xff"),
+    ".jpeg": ("image/jpeg", b"\xff\xd8\xff"),
+    ".png": ("image/png", b"\x89PNG\r\n\x1a\n"),
+}
+
+
+def sniff_evidence(head: bytes) -> str | None:
+    """The content type the first bytes reveal (PDF, JPEG or PNG), or None."""
+    for content_type, signature in _EVIDENCE_SIGNATURES.values():
+        if head.startswith(signature):
+            return content_type
+    return None
+
+
+def validate_evidence(upload: UploadedFile) -> None:
+    """Evidence is a PDF, JPEG or PNG of at most 10 MB; its first bytes must say so, not only its name."""
+    name = (upload.name or "").lower()
+    extension = name[name.rfind(".") :] if "." in name else ""
+    if extension not in _EVIDENCE_SIGNATURES:
+        raise ValidationError(_("Evidence must be a PDF, JPEG or PNG file."), code="evidence_type")
+    if upload.size is None or upload.size > EVIDENCE_MAX_BYTES:
+        raise ValidationError(_("Evidence may be at most 10 MB."), code="evidence_size")
+    if upload.size == 0:
+        raise ValidationError(_("The evidence file is empty."), code="evidence_empty")
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    expected_type, signature = _EVIDENCE_SIGNATURES[extension]
+    if not head.startswith(signature):
+        raise ValidationError(
+            _("The file's content is not a %(kind)s, whatever its name says.")
+            % {"kind": {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}[expected_type]},
+            code="evidence_content",
+        )
+
+
+def log_full_view(request: HttpRequest, person: Person) -> None:
+    """One structured line per full-record view of a person (who, whom, where)."""
+    audit_log.info(
+        json.dumps(
+            {
+                "event": "person.full_view",
+                "user_id": getattr(request.user, "pk", None),
+                "person_id": person.pk,
+                "path": request.path,
+            },
+            sort_keys=True,
+        )
+    )
+
+
+class PlaceNames:
+    """``mask_region_for`` with one lookup per distinct region code (a timeline repeats them)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.known: dict[str, str] = {}
+
+    def __call__(self, code: str) -> str:
+        if code not in self.known:
+            self.known[code] = mask_region_for(self.scope, code)
+        return self.known[code]
+
+
+def region_names(scope: Scope, codes: set[str]) -> dict[str, str]:
+    """Village names for a set of 12-digit codes, in one query."""
+    return dict(region_selectors.region_list(scope=scope).filter(code__in=codes).values_list("code", "name"))
+
+
+# --- the queue ------------------------------------------------------------------------------------
+
+QUEUE_TABS = [
+    ApplicationStatus.SUBMITTED,
+    ApplicationStatus.RETURNED,
+    ApplicationStatus.APPROVED,
+    ApplicationStatus.REJECTED,
+]
+
+
+class ApplicationQueueView(ScopedViewMixin, TemplateView):
+    """Registrations waiting for a decision, oldest first, with counts per status."""
+
+    required_action = Action.ENROLLMENT_REVIEW
+    template_name = "enrollment/review/queue.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        status = self.request.GET.get("status") or ApplicationStatus.SUBMITTED
+        if status not in ApplicationStatus.values:
+            status = ApplicationStatus.SUBMITTED
+        queue = selectors.application_queue(scope=self.scope, status=status).annotate(
+            member_count=Count("persons")
+        )
+        if status != ApplicationStatus.SUBMITTED:
+            queue = queue.order_by("-decided_at", "-submitted_at", "-pk")
+        page = Paginator(queue, 50).get_page(self.request.GET.get("page"))
+        names = region_names(self.scope, {application.region_code for application in page})
+        counts = dict(
+            self.scope.filter(RegistrationApplication.objects.all())
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .values_list("status", "n")
+        )
+        now = timezone.now()
+        rows = [
+            {
+                "application": application,
+                "village": names.get(application.region_code, application.region_code),
+                "members": sorted(
+                    application.persons.all(), key=lambda p: (p.relation != Relation.HEAD, p.pk)
+                ),
+                "waiting_days": (now - application.submitted_at).days,
+            }
+            for application in page
+        ]
+        context.update(
+            page=page,
+            rows=rows,
+            status=status,
+            status_label=ApplicationStatus(status).label,
+            tabs=[
+                {"value": s, "label": ApplicationStatus(s).label, "count": counts.get(s, 0)}
+                for s in QUEUE_TABS
+            ],
+        )
+        return context
+
+
+# --- one application: decide it -------------------------------------------------------------------
+
+
+class ApproveForm(forms.Form):
+    enrollment_date = forms.DateField(label=gettext_lazy("Enrollment date"))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"), max_length=300, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+DECISIONS = ("approve", "return", "reject")
+
+
+@dataclass
+class MemberRow:
+    person: Person
+    id_number: str
+    phone: str
+    enrolled_elsewhere: str  # the service's message naming where (masked), or ""
+    transfer_url: str
+
+
+class ApplicationDetailView(ScopedViewMixin, View):
+    """GET: the application, its members and the household's earlier applications.
+    POST ``decision`` = approve (``enrollment_date``) / return / reject (``reason``)."""
+
+    required_action = Action.ENROLLMENT_REVIEW
+    template_name = "enrollment/review/application_detail.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.application_detail(scope=self.scope, pk=pk)
+        return self._render(application)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.application_detail(scope=self.scope, pk=pk)
+        decision = request.POST.get("decision", "")
+        approve_form = ApproveForm(request.POST if decision == "approve" else None)
+        reason_form = ReasonForm(request.POST if decision in ("return", "reject") else None)
+        if decision not in DECISIONS:
+            return self._render(application, error=_("Choose approve, return or reject."), status=400)
+        form = approve_form if decision == "approve" else reason_form
+        if not form.is_valid():
+            return self._render(
+                application, approve_form=approve_form, reason_form=reason_form, decision=decision, status=400
+            )
+        try:
+            if decision == "approve":
+                services.application_approve(
+                    scope=self.scope,
+                    application_id=application.pk,
+                    enrollment_date=form.cleaned_data["enrollment_date"],
+                )
+            elif decision == "return":
+                services.application_return(
+                    scope=self.scope, application_id=application.pk, reason=form.cleaned_data["reason"]
+                )
+            else:
+                services.application_reject(
+                    scope=self.scope, application_id=application.pk, reason=form.cleaned_data["reason"]
+                )
+        except ValidationError as error:
+            fresh = selectors.application_detail(scope=self.scope, pk=pk)
+            # Someone else decided meanwhile: a conflict, not a mistake in the form.
+            status = 409 if fresh.status != ApplicationStatus.SUBMITTED else 400
+            return self._render(
+                fresh,
+                approve_form=approve_form,
+                reason_form=reason_form,
+                decision=decision,
+                error=" ".join(error.messages),
+                status=status,
+            )
+        message = {
+            "approve": _("Household %(number)s approved: %(count)s persons enrolled from %(date)s."),
+            "return": _("Household %(number)s returned to the clerk for correction."),
+            "reject": _("Household %(number)s rejected; the clerk sees the reason."),
+        }[decision]
+        messages.success(
+            request,
+            message
+            % {
+                "number": application.household.number,
+                "count": application.persons.count(),
+                "date": form.cleaned_data.get("enrollment_date", ""),
+            },
+        )
+        return redirect("enrollment:application-queue")
+
+    def _render(
+        self,
+        application: RegistrationApplication,
+        *,
+        approve_form: ApproveForm | None = None,
+        reason_form: ReasonForm | None = None,
+        decision: str = "",
+        error: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
+        scope = self.scope
+        rows = []
+        for person in sorted(
+            application.persons.all(), key=lambda p: (p.relation != Relation.HEAD, p.birth_date)
+        ):
+            other = selectors.normal_enrollment_of(id_number=person.id_number)
+            elsewhere = ""
+            if other is not None and other.application_id != application.pk:
+                elsewhere = _("Already enrolled in %(where)s since %(date)s.") % {
+                    "where": mask_region_for(scope, other.region_code),
+                    "date": other.enrolled_on.isoformat(),
+                }
+            rows.append(
+                MemberRow(
+                    person=person,
+                    id_number=id_number_for(scope, person.id_number, person.region_code),
+                    phone=phone_for(scope, person.phone, person.region_code),
+                    enrolled_elsewhere=elsewhere,
+                    transfer_url=f"{reverse('enrollment:transfer-in')}?id_number={person.id_number}"
+                    if elsewhere and other is not None and other.county_code != application.region_code[:6]
+                    else "",
+                )
+            )
+            if shows_full_identity(scope, person.region_code):
+                log_full_view(self.request, person)
+        earlier = selectors.household_applications(household=application.household).exclude(pk=application.pk)
+        village = region_names(scope, {application.region_code})
+        context = {
+            "application": application,
+            "household": application.household,
+            "village_path": mask_region_for(scope, application.region_code),
+            "village_name": village.get(application.region_code, application.region_code),
+            "rows": rows,
+            "earlier": earlier.order_by("-submitted_at"),
+            "decidable": application.status == ApplicationStatus.SUBMITTED,
+            "own_submission": application.submitted_by_id == scope.user_id,
+            "approve_form": approve_form or ApproveForm(initial={"enrollment_date": timezone.localdate()}),
+            "reason_form": reason_form or ReasonForm(),
+            "decision": decision,
+            "error": error,
+            "today": timezone.localdate(),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+# --- one person: record, enrollments, timeline ------------------------------------------------------
+
+
+class PersonDetailView(ScopedViewMixin, TemplateView):
+    """The person's data, current and past enrollments, the timeline of changes and the change forms."""
+
+    required_action = Action.ENROLLMENT_VIEW
+    template_name = "enrollment/review/person_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        scope = self.scope
+        person = selectors.person_detail(scope=scope, pk=kwargs["pk"])
+        full = shows_full_identity(scope, person.region_code)
+        if full:
+            log_full_view(self.request, person)
+        can_change = scope.allows(Action.ENROLLMENT_CHANGE)
+        can_see_evidence = scope.allows(Action.PERSON_FULL_VIEW)
+        place = PlaceNames(scope)
+        enrollments = []
+        for enrollment in selectors.person_enrollments(person=person):
+            covered = scope.covers_region_code(enrollment.region_code)
+            enrollments.append(
+                {
+                    "enrollment": enrollment,
+                    "where": place(enrollment.region_code),
+                    "kinds": _change_kinds(enrollment) if can_change and covered else [],
+                }
+            )
+        timeline = []
+        for change in selectors.person_timeline(person=person):
+            timeline.append(
+                {
+                    "change": change,
+                    "where": place(change.enrollment.region_code),
+                    "evidence_url": reverse("enrollment:change-evidence", args=[change.pk])
+                    if change.evidence
+                    and can_see_evidence
+                    and scope.covers_region_code(change.enrollment.region_code)
+                    else "",
+                    "by": (change.created_by.full_name or change.created_by.username)
+                    if change.created_by
+                    else "",
+                }
+            )
+        applications = person.applications.select_related("submitted_by", "decided_by").order_by(
+            "-submitted_at"
+        )
+        context.update(
+            person=person,
+            id_number=id_number_for(scope, person.id_number, person.region_code),
+            phone=phone_for(scope, person.phone, person.region_code),
+            full=full,
+            registered_at=place(person.region_code),
+            enrollments=enrollments,
+            current=next(
+                (
+                    e["enrollment"]
+                    for e in enrollments
+                    if e["enrollment"].status != EnrollmentStatus.TERMINATED
+                ),
+                None,
+            ),
+            timeline=timeline,
+            applications=applications,
+            can_change=can_change,
+        )
+        return context
+
+
+def _change_kinds(enrollment: Enrollment) -> list[dict[str, str]]:
+    """The status changes the enrollment allows now (the state machine, for the buttons)."""
+    if enrollment.status == EnrollmentStatus.NORMAL:
+        kinds = [("suspend", _("Suspend")), ("terminate", _("Terminate"))]
+    elif enrollment.status == EnrollmentStatus.SUSPENDED:
+        kinds = [("resume", _("Resume")), ("terminate", _("Terminate"))]
+    else:
+        kinds = []
+    url = reverse("enrollment:enrollment-change", args=[enrollment.pk])
+    return [{"kind": kind, "label": label, "url": f"{url}?kind={kind}"} for kind, label in kinds]
+
+
+# --- status changes -------------------------------------------------------------------------------
+
+CHANGE_KINDS = ("suspend", "resume", "terminate")
+
+
+def _reason_choices(kind: str) -> list[tuple[str, str]]:
+    allowed = {"suspend": SUSPENSION_REASONS, "terminate": TERMINATION_REASONS}.get(kind, frozenset())
+    # Transfers out are made from the receiving county's transfer page, never by hand here.
+    return [
+        (value, label)
+        for value, label in ChangeReason.choices
+        if value in allowed and value != ChangeReason.TRANSFER_OUT
+    ]
+
+
+class EvidenceField(forms.FileField):
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value:
+            validate_evidence(value)
+
+
+class ChangeForm(forms.Form):
+    kind = forms.ChoiceField(choices=[(k, k) for k in CHANGE_KINDS], widget=forms.HiddenInput)
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), required=False, choices=())
+    effective_on = forms.DateField(label=gettext_lazy("Effective date"))
+    note = forms.CharField(
+        label=gettext_lazy("Note"), max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    evidence = EvidenceField(
+        label=gettext_lazy("Evidence"),
+        required=False,
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"}
+        ),
+    )
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].choices = [("", "—"), *_reason_choices(kind)]
+        self.fields["reason"].required = kind != "resume"
+
+
+class EnrollmentChangeView(ScopedViewMixin, View):
+    """GET ``?kind=suspend|resume|terminate``: the form. POST: the change, with reason, date and evidence."""
+
+    required_action = Action.ENROLLMENT_CHANGE
+    template_name = "enrollment/review/enrollment_change.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        enrollment = selectors.enrollment_detail(scope=self.scope, pk=pk)
+        kind = request.GET.get("kind") or (
+            "resume" if enrollment.status == EnrollmentStatus.SUSPENDED else "suspend"
+        )
+        if kind not in CHANGE_KINDS:
+            kind = "suspend"
+        form = ChangeForm(kind=kind, initial={"kind": kind, "effective_on": timezone.localdate()})
+        return self._render(enrollment, form, kind)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        enrollment = selectors.enrollment_detail(scope=self.scope, pk=pk)
+        kind = request.POST.get("kind", "")
+        if kind not in CHANGE_KINDS:
+            form = ChangeForm(request.POST, request.FILES, kind="suspend")
+            form.is_valid()
+            return self._render(enrollment, form, "suspend", status=400)
+        form = ChangeForm(request.POST, request.FILES, kind=kind)
+        if not form.is_valid():
+            return self._render(enrollment, form, kind, status=400)
+        data = form.cleaned_data
+        arguments = {
+            "scope": self.scope,
+            "enrollment_id": enrollment.pk,
+            "effective_on": data["effective_on"],
+            "note": data["note"],
+            "evidence": data["evidence"] or None,
+        }
+        try:
+            if kind == "suspend":
+                services.enrollment_suspend(reason=data["reason"], **arguments)
+            elif kind == "resume":
+                services.enrollment_resume(**arguments)
+            else:
+                services.enrollment_terminate(reason=data["reason"], **arguments)
+        except ValidationError as error:
+            _add_service_errors(form, error)
+            return self._render(selectors.enrollment_detail(scope=self.scope, pk=pk), form, kind, status=400)
+        done = {
+            "suspend": _("Enrollment suspended from %(date)s; tax is told."),
+            "resume": _("Enrollment resumed from %(date)s; tax is told."),
+            "terminate": _("Enrollment terminated on %(date)s; tax is told."),
+        }[kind]
+        messages.success(request, done % {"date": data["effective_on"].isoformat()})
+        return redirect("enrollment:person-detail", pk=enrollment.person_id)
+
+    def _render(
+        self, enrollment: Enrollment, form: ChangeForm, kind: str, *, status: int = 200
+    ) -> HttpResponse:
+        person = enrollment.person
+        allowed = [k["kind"] for k in _change_kinds(enrollment)]
+        url = reverse("enrollment:enrollment-change", args=[enrollment.pk])
+        context = {
+            "enrollment": enrollment,
+            "person": person,
+            "id_number": id_number_for(self.scope, person.id_number, person.region_code),
+            "where": mask_region_for(self.scope, enrollment.region_code),
+            "form": form,
+            "kind": kind,
+            "allowed": kind in allowed,
+            "tabs": [
+                {
+                    "kind": k,
+                    "label": label,
+                    "url": f"{url}?kind={k}",
+                    "current": k == kind,
+                    "enabled": k in allowed,
+                }
+                for k, label in (
+                    ("suspend", _("Suspend")),
+                    ("resume", _("Resume")),
+                    ("terminate", _("Terminate")),
+                )
+            ],
+            "max_mb": EVIDENCE_MAX_BYTES // (1024 * 1024),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+def _add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's field errors next to the fields, the rest at the top of the form."""
+    if hasattr(error, "error_dict"):
+        for name, field_errors in error.message_dict.items():
+            form.add_error(name if name in form.fields else None, field_errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+class EvidenceView(ScopedViewMixin, View):
+    """The evidence of one change, downloaded through the scope (never a public media URL)."""
+
+    required_action = Action.PERSON_FULL_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+        change = self.scope.get_object_or_404(
+            EnrollmentChange.objects.select_related("enrollment__person"), pk=pk
+        )
+        if not change.evidence:
+            raise Http404(_("This change has no evidence."))
+        try:
+            handle = change.evidence.open("rb")
+        except FileNotFoundError as error:
+            raise Http404(_("The evidence file is missing.")) from error
+        head = handle.read(16)
+        handle.seek(0)
+        content_type = sniff_evidence(head) or "application/octet-stream"
+        extension = mimetypes.guess_extension(content_type) or ""
+        audit_log.info(
+            json.dumps(
+                {
+                    "event": "enrollment.evidence_download",
+                    "user_id": request.user.pk,
+                    "person_id": change.enrollment.person_id,
+                    "change_id": change.pk,
+                    "path": request.path,
+                },
+                sort_keys=True,
+            )
+        )
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"evidence-{change.pk}{extension}",
+            content_type=content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+# --- transfer in (转移接续) --------------------------------------------------------------------------
+
+
+class TransferForm(forms.Form):
+    id_number = forms.CharField(label=gettext_lazy("Identifier"), max_length=32)
+    to_region_code = forms.ChoiceField(label=gettext_lazy("Village or community"), choices=())
+    household_number = forms.CharField(label=gettext_lazy("Household number"), max_length=17, required=False)
+    relation = forms.ChoiceField(label=gettext_lazy("Relation to head"), required=False, choices=())
+    effective_on = forms.DateField(label=gettext_lazy("Transfer date"))
+    note = forms.CharField(
+        label=gettext_lazy("Note"), max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    evidence = EvidenceField(
+        label=gettext_lazy("Evidence"),
+        required=False,
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"}
+        ),
+    )
+
+    def __init__(self, *args: Any, villages: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["to_region_code"].choices = [("", "—"), *villages]
+        self.fields["relation"].choices = [("", "—"), *Relation.choices]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("household_number") and not data.get("relation"):
+            self.add_error("relation", _("Choose the relation to the head of the household joined."))
+        return data
+
+
+class TransferInView(ScopedViewMixin, View):
+    """The receiving county takes a person over: the old enrollment ends the day before, the new one starts."""
+
+    required_action = Action.ENROLLMENT_CHANGE
+    template_name = "enrollment/review/transfer_in.html"
+
+    def _villages(self) -> list[tuple[str, str]]:
+        villages = region_selectors.region_list(scope=self.scope, level=RegionLevel.VILLAGE).select_related(
+            "parent"
+        )
+        return [
+            (v.code, f"{v.parent.name if v.parent else ''} {v.name} ({v.code})".strip()) for v in villages
+        ]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        initial = {"effective_on": timezone.localdate(), "id_number": request.GET.get("id_number", "")}
+        form = TransferForm(initial=initial, villages=self._villages())
+        return self._render(form, lookup=request.GET.get("id_number", ""))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = TransferForm(request.POST, request.FILES, villages=self._villages())
+        if not form.is_valid():
+            return self._render(form, lookup=request.POST.get("id_number", ""), status=400)
+        data = form.cleaned_data
+        household_id = None
+        if data["household_number"]:
+            household = (
+                self.scope.filter(Household.objects.all())
+                .filter(number=data["household_number"].strip(), region_code=data["to_region_code"])
+                .first()
+            )
+            if household is None:
+                form.add_error("household_number", _("No household with this number in the chosen village."))
+                return self._render(form, lookup=data["id_number"], status=400)
+            household_id = household.pk
+        try:
+            enrollment = services.enrollment_transfer(
+                scope=self.scope,
+                id_number=data["id_number"],
+                to_region_code=data["to_region_code"],
+                household_id=household_id,
+                relation=data["relation"] or "",
+                effective_on=data["effective_on"],
+                note=data["note"],
+                evidence=data["evidence"] or None,
+            )
+        except ValidationError as error:
+            _add_service_errors(form, error)
+            return self._render(form, lookup=data["id_number"], status=400)
+        messages.success(
+            request,
+            _("%(name)s transferred in from %(date)s; the previous enrollment ended the day before.")
+            % {"name": enrollment.person.name, "date": enrollment.enrolled_on.isoformat()},
+        )
+        return redirect("enrollment:person-detail", pk=enrollment.person_id)
+
+    def _render(self, form: TransferForm, *, lookup: str, status: int = 200) -> HttpResponse:
+        found = None
+        lookup = lookup.strip().upper()
+        if lookup:
+            current = (
+                Enrollment.objects.select_related("person")
+                .filter(person__id_number=lookup)
+                .exclude(status=EnrollmentStatus.TERMINATED)
+                .first()
+            )
+            if current is not None:
+                found = {
+                    "name": current.person.name
+                    if self.scope.covers_region_code(current.region_code)
+                    else mask_name(current.person.name),
+                    "where": mask_region_for(self.scope, current.region_code),
+                    "status": current.get_status_display(),
+                    "since": current.enrolled_on,
+                    "inside": self.scope.covers_region_code(current.region_code),
+                }
+        context = {
+            "form": form,
+            "lookup": lookup,
+            "found": found,
+            "looked_up": bool(lookup),
+            "max_mb": EVIDENCE_MAX_BYTES // (1024 * 1024),
+        }
+        return render(self.request, self.template_name, context, status=status)

@@ -1,0 +1,67 @@
+"""Access-matrix objects of the registration pages: households and persons in and out of area."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from stdnum.cn import ric
+
+from accounts.roles import Role
+from tests.conftest import World
+
+YAODU_VILLAGE = "141002100201"  # 屯里村, 尧都区
+HONGDONG_VILLAGE = "141024100201"  # 秦壁村, 洪洞县
+XIAODIAN_VILLAGE = "140105100201"  # in 小店区, 太原市: outside Linfen's administrator's area
+
+
+def resident_id(area: str, born: dt.date, sequence: int, *, male: bool = True) -> str:
+    """A valid 18-digit resident ID number (the 17th digit odd for a man, even for a woman)."""
+    seq = f"{sequence % 100:02d}{(sequence % 5) * 2 + (1 if male else 0)}"
+    body = f"{area[:6]}{born:%Y%m%d}{seq}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum expects a placeholder check digit
+
+
+def make_household(region_code: str, *, members: int = 1):  # type: ignore[no-untyped-def]
+    from enrollment.models import Household, Person, PersonCategory, Relation
+
+    number = f"{region_code}{Household.objects.filter(region_code=region_code).count() + 1:05d}"
+    household = Household.objects.create(number=number, region_code=region_code, address="测试地址")
+    for i in range(members):
+        serial = Person.objects.count() + 1
+        born = dt.date(1970 + i, 3, 1)
+        Person.objects.create(
+            id_kind="resident_id",
+            id_number=resident_id(region_code, born, serial),
+            name=f"测试{serial}",
+            sex="male",
+            birth_date=born,
+            category=PersonCategory.RURAL,
+            household=household,
+            relation=Relation.HEAD if i == 0 else Relation.CHILD,
+            region_code=region_code,
+        )
+    return household
+
+
+def _region_for(user, own: bool) -> str:  # type: ignore[no-untyped-def]
+    if own:
+        return YAODU_VILLAGE
+    return XIAODIAN_VILLAGE if user.role == Role.ADMINISTRATOR else HONGDONG_VILLAGE
+
+
+def _household_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {"pk": make_household(_region_for(user, own)).pk}
+
+
+def _person_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {"pk": make_household(_region_for(user, own)).members.get().pk}
+
+
+OBJECT_KWARGS: dict[str, Callable] = {
+    "enrollment:household-detail": _household_pk,
+    "enrollment:household-edit": _household_pk,
+    "enrollment:newborn-new": _household_pk,
+    "enrollment:person-edit": _person_pk,
+    "enrollment:person-move": _person_pk,
+}
