@@ -397,30 +397,41 @@ def application_approve(
     return application
 
 
-@transaction.atomic
-def application_reject(*, scope: Scope, application_id: int, reason: str) -> RegistrationApplication:
+def _close_with_reason(
+    *, scope: Scope, application_id: int, status: str, reason: str, missing_reason: str
+) -> RegistrationApplication:
+    """Reject or return: the clerk sees the reason, so there must be one."""
     if not reason.strip():
-        raise ValidationError({"reason": _("Give the reason; the clerk will see it.")})
+        raise ValidationError({"reason": missing_reason})
     application = _decide(scope=scope, application_id=application_id, expect=[ApplicationStatus.SUBMITTED])
-    application.status = ApplicationStatus.REJECTED
+    application.status = status
     application.decision_note = reason.strip()
     application.decided_by_id = scope.user_id
     application.decided_at = timezone.now()
     application.save()
     return application
+
+
+@transaction.atomic
+def application_reject(*, scope: Scope, application_id: int, reason: str) -> RegistrationApplication:
+    return _close_with_reason(
+        scope=scope,
+        application_id=application_id,
+        status=ApplicationStatus.REJECTED,
+        reason=reason,
+        missing_reason=_("Give the reason; the clerk will see it."),
+    )
 
 
 @transaction.atomic
 def application_return(*, scope: Scope, application_id: int, reason: str) -> RegistrationApplication:
-    if not reason.strip():
-        raise ValidationError({"reason": _("Say what needs correcting; the clerk will see it.")})
-    application = _decide(scope=scope, application_id=application_id, expect=[ApplicationStatus.SUBMITTED])
-    application.status = ApplicationStatus.RETURNED
-    application.decision_note = reason.strip()
-    application.decided_by_id = scope.user_id
-    application.decided_at = timezone.now()
-    application.save()
-    return application
+    return _close_with_reason(
+        scope=scope,
+        application_id=application_id,
+        status=ApplicationStatus.RETURNED,
+        reason=reason,
+        missing_reason=_("Say what needs correcting; the clerk will see it."),
+    )
 
 
 # --- members ----------------------------------------------------------------------------------

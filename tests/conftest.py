@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -121,6 +122,17 @@ def world(db) -> World:
 @pytest.fixture
 def transactional_world(transactional_db) -> World:
     return build_world()
+
+
+@pytest.fixture(autouse=True)
+def _portal_language() -> Iterator[None]:
+    """Every test starts in the portal's default language (Chinese), whatever ran before it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
