@@ -112,9 +112,12 @@ class PendingDelivery(models.Model):
 
     scope_region_lookup = "region_code"
 
+    # No database foreign key: the queue row is written by the same statement as its outbox row
+    # and only ever deleted, so the check would only cost a lookup per message at commit.
     message = models.OneToOneField(
         OutboxMessage,
-        on_delete=models.PROTECT,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         primary_key=True,
         related_name="pending",
         verbose_name=_("message"),
