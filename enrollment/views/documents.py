@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -266,7 +267,9 @@ class PublicityListView(ScopedViewMixin, TemplateView):
         return context
 
 
-class _PublicityDownload(ScopedViewMixin, View):
+class _PublicityDownload(ScopedViewMixin, View, ABC):
+    """The publicity list in one format; subclasses choose the format."""
+
     required_action = Action.ENROLLMENT_VIEW
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
@@ -280,8 +283,8 @@ class _PublicityDownload(ScopedViewMixin, View):
             data, filename=_("Publicity list") + f"-{village.name}-{data.period.start.isoformat()}"
         )
 
-    def respond(self, data: documents.PublicityListData, *, filename: str) -> HttpResponse:
-        raise NotImplementedError
+    @abstractmethod
+    def respond(self, data: documents.PublicityListData, *, filename: str) -> HttpResponse: ...
 
 
 class PublicityListPdfView(_PublicityDownload):
