@@ -136,7 +136,12 @@ def village_enrollments(*, scope: Scope, region_code: str) -> QuerySet[Enrollmen
     return (
         scope.filter(Enrollment.objects.select_related("person", "person__household"))
         .filter(region_code=region_code, status=EnrollmentStatus.NORMAL)
-        .order_by("person__household__number", relation_rank("person__relation"), "person__birth_date")
+        .order_by(
+            "person__household__number",
+            relation_rank("person__relation"),
+            "person__birth_date",
+            "person__id_number",
+        )
     )
 
 

@@ -18,6 +18,7 @@ from rest_framework import serializers
 from accounts.masking import id_number_for, phone_for
 from accounts.scope import Scope
 
+from .evidence import validate_evidence
 from .models import (
     SUSPENSION_REASONS,
     TERMINATION_REASONS,
@@ -33,7 +34,6 @@ from .models import (
     Relation,
     Sex,
 )
-from .views.review import validate_evidence
 
 
 def _scope(serializer: serializers.Serializer) -> Scope:

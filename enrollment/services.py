@@ -25,6 +25,7 @@ from accounts.scope import Scope
 from sharing.services import message_send
 
 from . import identifiers
+from .evidence import validate_evidence
 from .models import (
     OPEN_APPLICATION_STATUSES,
     SUSPENSION_REASONS,
@@ -598,6 +599,7 @@ def _record_change(
         created_by_id=scope.user_id,
     )
     if evidence is not None:
+        validate_evidence(evidence)
         change.evidence.save(evidence.name, evidence, save=False)
     change.save()
     return change

@@ -31,6 +31,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 
 from .. import duplicates, imports, services
+from ..evidence import validate_evidence
 from ..models import (
     DuplicateCase,
     DuplicateMatch,
@@ -434,8 +435,6 @@ class ResolveForm(forms.Form):
         self.fields["keep"].choices = [(case.enrollment_a_id, "A"), (case.enrollment_b_id, "B")]
 
     def clean_evidence(self) -> Any:
-        from .review import validate_evidence
-
         value = self.cleaned_data.get("evidence")
         if value:
             validate_evidence(value)

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -36,12 +36,11 @@ from accounts.roles import Action
 from accounts.scope import Scope
 
 from .. import documents, selectors
-from ..models import Enrollment, Household, Relation
+from ..models import Enrollment, Household
 from .review import log_full_view
 
 VILLAGE_CHOICE_LIMIT = 500
 PREVIEW_ROWS = 20
-RELATION_ORDER = {value: rank for rank, value in enumerate(Relation.values)}
 PDF = "application/pdf"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -59,10 +58,7 @@ def _printed_by(request: HttpRequest) -> str:
 
 
 def _form_data(scope: Scope, household: Household, request: HttpRequest) -> documents.HouseholdFormData:
-    members = sorted(
-        household.members.all(),
-        key=lambda p: (RELATION_ORDER.get(p.relation, len(RELATION_ORDER)), p.birth_date, p.id_number),
-    )
+    members = household.members.order_by(selectors.relation_rank(), "birth_date", "id_number")
     return documents.HouseholdFormData(
         household_number=household.number,
         village=_full_name(household.region_code),
@@ -182,14 +178,7 @@ def _village(scope: Scope, code: str) -> Region:
 
 def _posted_enrollments(scope: Scope, village: Region) -> QuerySet[Enrollment]:
     """The village's normal enrollments, household by household, the head first."""
-    rank = Case(
-        *(When(person__relation=value, then=Value(position)) for value, position in RELATION_ORDER.items()),
-        default=Value(len(RELATION_ORDER)),
-        output_field=IntegerField(),
-    )
-    return selectors.village_enrollments(scope=scope, region_code=village.code).order_by(
-        "person__household__number", rank, "person__birth_date", "person__id_number"
-    )
+    return selectors.village_enrollments(scope=scope, region_code=village.code)
 
 
 def _rows(enrollments: QuerySet[Enrollment]) -> Iterator[documents.PublicityRow]:

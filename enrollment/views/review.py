@@ -15,7 +15,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -41,6 +40,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 
 from .. import selectors, services
+from ..evidence import EVIDENCE_MAX_BYTES, sniff_evidence, validate_evidence
 from ..models import (
     SUSPENSION_REASONS,
     TERMINATION_REASONS,
@@ -58,45 +58,6 @@ from ..models import (
 audit_log = logging.getLogger("portal.audit")
 
 # --- shared with the API ------------------------------------------------------------------------
-
-EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
-# What the first bytes of an accepted file must be, per extension (content sniffing).
-_EVIDENCE_SIGNATURES: dict[str, tuple[str, bytes]] = {
-    ".pdf": ("application/pdf", b"%PDF-"),
-    ".jpg": ("image/jpeg", b"\xff\xd8\xff"),
-    ".jpeg": ("image/jpeg", b"\xff\xd8\xff"),
-    ".png": ("image/png", b"\x89PNG\r\n\x1a\n"),
-}
-
-
-def sniff_evidence(head: bytes) -> str | None:
-    """The content type the first bytes reveal (PDF, JPEG or PNG), or None."""
-    for content_type, signature in _EVIDENCE_SIGNATURES.values():
-        if head.startswith(signature):
-            return content_type
-    return None
-
-
-def validate_evidence(upload: UploadedFile) -> None:
-    """Evidence is a PDF, JPEG or PNG of at most 10 MB; its first bytes must say so, not only its name."""
-    name = (upload.name or "").lower()
-    extension = name[name.rfind(".") :] if "." in name else ""
-    if extension not in _EVIDENCE_SIGNATURES:
-        raise ValidationError(_("Evidence must be a PDF, JPEG or PNG file."), code="evidence_type")
-    if upload.size is None or upload.size > EVIDENCE_MAX_BYTES:
-        raise ValidationError(_("Evidence may be at most 10 MB."), code="evidence_size")
-    if upload.size == 0:
-        raise ValidationError(_("The evidence file is empty."), code="evidence_empty")
-    upload.seek(0)
-    head = upload.read(16)
-    upload.seek(0)
-    expected_type, signature = _EVIDENCE_SIGNATURES[extension]
-    if not head.startswith(signature):
-        raise ValidationError(
-            _("The file's content is not a %(kind)s, whatever its name says.")
-            % {"kind": {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}[expected_type]},
-            code="evidence_content",
-        )
 
 
 def log_full_view(request: HttpRequest, person: Person) -> None:
