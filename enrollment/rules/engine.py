@@ -1,0 +1,829 @@
+"""The rule engine: a policy and a person's facts in, decisions with their reasons out.
+
+Plain Python: no database, no clock (every date is an argument), no side effects. Every
+decision names the rule that produced it (``rule``: the path in the policy document, such as
+``pricing[1]``) and says it in words a clerk can read to a resident (``reason``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.utils.translation import gettext as _
+
+from .dates import add_days, add_months, age_on, first_of_month_after
+from .policy import (
+    Basis,
+    BenefitRule,
+    NewbornRule,
+    Policy,
+    PriceRule,
+    RefundWhen,
+    Scheme,
+    Situation,
+    Start,
+    StartKind,
+    SubsidyCategory,
+    Window,
+)
+
+# --- facts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A subsidy tag the person holds: category code, since when it is recognised, until when."""
+
+    category: str
+    recognised_on: date
+    ended_on: date | None = None
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    birth_date: date
+    person_category: str = "rural"
+    # Hukou registered in the policy's region (some subsidies require it).
+    hukou_in_region: bool = True
+    tags: tuple[Tag, ...] = ()
+    # The last insurance year (before the one assessed) the person paid for; None = never.
+    last_paid_year: int | None = None
+    # Years of premium paid back after a break (each one shortens the added waiting period).
+    years_paid_back: int = 0
+    # Enrolling because of a transfer from another region (may pay outside the period).
+    transfer: bool = False
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubsidyDecision:
+    category: SubsidyCategory | None
+    subsidy_fen: int
+    rule: str
+    reason: str
+
+    @property
+    def full(self) -> bool:
+        return self.category is not None and self.category.scheme == Scheme.FULL
+
+
+@dataclass(frozen=True)
+class PriceDecision:
+    """Whether a payment on a date is accepted, and at what price."""
+
+    accepted: bool
+    paid_on: date
+    situation: Situation
+    standard_fen: int  # the individual standard I
+    base_fen: int  # I or F, by the rule
+    subsidy: SubsidyDecision
+    payable_fen: int  # what the person pays
+    government_fen: int  # the government's share: S (if the person pays only I) + subsidy
+    days_of_month: tuple[int, int] | None
+    rule: str
+    reason: str
+    way_forward: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleLine:
+    """Payments made between ``start`` and ``end`` (inclusive) are accepted at ``payable_fen``."""
+
+    start: date
+    end: date
+    payable_fen: int
+    subsidy_fen: int
+    days_of_month: tuple[int, int] | None
+    rule: str
+    reason: str
+
+    def as_document(self) -> dict[str, object]:
+        document: dict[str, object] = {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "amount_fen": self.payable_fen,
+            "subsidy_fen": self.subsidy_fen,
+            "rule": self.rule,
+        }
+        if self.days_of_month:
+            document["days_of_month"] = list(self.days_of_month)
+        return document
+
+
+@dataclass(frozen=True)
+class AssessmentDecision:
+    """What one person owes for the insurance year if paying on time (核定), with the breakdown."""
+
+    insurance_year: int
+    situation: Situation
+    standard_fen: int
+    subsidy: SubsidyDecision
+    government_fen: int
+    payable_fen: int
+    # Nothing to collect: the government pays the whole individual part (recorded as paid).
+    government_pays_all: bool
+    schedule: tuple[ScheduleLine, ...]
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BenefitDecision:
+    start: date | None
+    end: date
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A yes or no (or an amount) with the rule and the words."""
+
+    allowed: bool
+    rule: str
+    reason: str
+    amount_fen: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+# --- wording ---------------------------------------------------------------------------------
+
+
+def say_date(day: date) -> str:
+    return _("%(year)d-%(month)02d-%(day)02d") % {"year": day.year, "month": day.month, "day": day.day}
+
+
+def say_money(fen: int) -> str:
+    return _("%(amount)s yuan") % {"amount": f"{fen // 100}.{fen % 100:02d}"}
+
+
+def say_situation(situation: Situation) -> str:
+    return {
+        Situation.CONTINUOUS: _("continuous enrollment (paid last year)"),
+        Situation.FIRST: _("first enrollment"),
+        Situation.INTERRUPTED: _("enrollment after a break"),
+        Situation.NEWBORN: _("newborn"),
+        Situation.TRANSFER: _("transferred in"),
+    }[situation]
+
+
+def say_window(window: Window) -> str:
+    return _("%(start)s to %(end)s") % {"start": say_date(window.start), "end": say_date(window.end)}
+
+
+def say_basis(policy: Policy, basis: Basis) -> str:
+    if basis == Basis.TOTAL:
+        return _("the individual standard plus the government subsidy, %(amount)s") % {
+            "amount": say_money(policy.financing.total_fen)
+        }
+    return _("the individual standard, %(amount)s") % {"amount": say_money(policy.financing.individual_fen)}
+
+
+# --- situation and subsidies -----------------------------------------------------------------
+
+
+def situation_of(policy: Policy, facts: PersonFacts) -> Situation:
+    """Newborn (born on or after the collection period opened), transfer, continuous, first or after a break."""
+    if facts.birth_date >= policy.collection.window.start:
+        return Situation.NEWBORN
+    if facts.transfer:
+        return Situation.TRANSFER
+    if facts.last_paid_year is None:
+        return Situation.FIRST
+    if facts.last_paid_year >= policy.insurance_year - 1:
+        return Situation.CONTINUOUS
+    return Situation.INTERRUPTED
+
+
+def _category_amount(policy: Policy, category: SubsidyCategory) -> int:
+    individual = policy.financing.individual_fen
+    if category.scheme == Scheme.FULL:
+        return individual
+    if category.scheme == Scheme.PERCENT:
+        # Half a fen and more rounds up.
+        return (individual * category.percent + 50) // 100
+    return min(category.amount_fen, individual)
+
+
+def _category_failure(
+    policy: Policy, category: SubsidyCategory, facts: PersonFacts, paid_on: date | None
+) -> str | None:
+    """Why the category does not apply to this person and payment date, or None if it does."""
+    conditions = category.conditions
+    if category.requires_tag:
+        tags = [
+            tag
+            for tag in facts.tags
+            if tag.category == category.code
+            and (tag.ended_on is None or tag.ended_on >= policy.coverage.start)
+            and tag.recognised_on <= policy.coverage.end
+        ]
+        if not tags:
+            return _("no %(category)s tag for this insurance year") % {"category": category.name}
+        if conditions.recognised_by and min(tag.recognised_on for tag in tags) > conditions.recognised_by:
+            return _("recognised as %(category)s only on %(date)s, after %(deadline)s") % {
+                "category": category.name,
+                "date": say_date(min(tag.recognised_on for tag in tags)),
+                "deadline": say_date(conditions.recognised_by),
+            }
+    if conditions.hukou_in_region and not facts.hukou_in_region:
+        return _("hukou not in the region")
+    if conditions.born_on_or_before and facts.birth_date > conditions.born_on_or_before:
+        return _("born after %(date)s") % {"date": say_date(conditions.born_on_or_before)}
+    if conditions.age_at_least and age_on(facts.birth_date, conditions.age_at_least.on) < conditions.age_at_least.years:
+        return _("younger than %(years)d on %(date)s") % {
+            "years": conditions.age_at_least.years,
+            "date": say_date(conditions.age_at_least.on),
+        }
+    if conditions.age_below and age_on(facts.birth_date, conditions.age_below.on) >= conditions.age_below.years:
+        return _("%(years)d or older on %(date)s") % {
+            "years": conditions.age_below.years,
+            "date": say_date(conditions.age_below.on),
+        }
+    if conditions.paid_by and paid_on is not None and paid_on > conditions.paid_by:
+        return _("paid after %(date)s, when the subsidy no longer applies") % {"date": say_date(conditions.paid_by)}
+    return None
+
+
+def subsidy_for(policy: Policy, facts: PersonFacts, paid_on: date | None) -> SubsidyDecision:
+    """The single most favourable category the person qualifies for; categories never stack."""
+    best: tuple[int, int, SubsidyCategory] | None = None
+    failures: list[str] = []
+    for index, category in enumerate(policy.subsidy_categories):
+        failure = _category_failure(policy, category, facts, paid_on)
+        if failure is not None:
+            if not category.requires_tag or any(tag.category == category.code for tag in facts.tags):
+                failures.append(_("%(category)s: %(why)s") % {"category": category.name, "why": failure})
+            continue
+        amount = _category_amount(policy, category)
+        if best is None or amount > best[0]:
+            best = (amount, index, category)
+    if best is None:
+        reason = _("No subsidy") + (" (" + "; ".join(failures) + ")" if failures else "")
+        return SubsidyDecision(None, 0, "subsidy_categories", reason)
+    amount, index, category = best
+    if category.scheme == Scheme.FULL:
+        how = _("the government pays the whole individual part")
+    elif category.scheme == Scheme.PERCENT:
+        how = _("the government pays %(percent)d%% of the individual part") % {"percent": category.percent}
+    else:
+        how = _("the government pays a fixed amount")
+    reason = _("%(category)s: %(how)s, %(amount)s") % {
+        "category": category.name,
+        "how": how,
+        "amount": say_money(amount),
+    }
+    others = [tag.category for tag in facts.tags if tag.category != category.code]
+    if others:
+        reason += _(" (subsidies never stack: the most favourable one is granted)")
+    return SubsidyDecision(category, amount, f"subsidy_categories[{index}]", reason)
+
+
+# --- payments and prices ---------------------------------------------------------------------
+
+
+def _in_window(policy: Policy, rule: PriceRule | BenefitRule, facts: PersonFacts, paid_on: date) -> bool:
+    if rule.in_collection_period:
+        window = policy.collection.effective_window
+        if policy.collection.student_window and facts.person_category in ("student", "preschool"):
+            window = policy.collection.student_window
+        return paid_on in window
+    return rule.paid is not None and paid_on in rule.paid
+
+
+def _newborn_limit(policy: Policy, rule: NewbornRule, birth_date: date) -> date | None:
+    if rule.pay_until:
+        if rule.moves_with_collection:
+            return add_days(rule.pay_until, policy.collection.extension_days)
+        return rule.pay_until
+    if rule.pay_within_days:
+        return add_days(birth_date, rule.pay_within_days - 1)
+    if rule.pay_within_months:
+        return add_months(birth_date, rule.pay_within_months) - timedelta(days=1)
+    return None
+
+
+def _newborn_rule(policy: Policy, facts: PersonFacts, paid_on: date) -> tuple[int, NewbornRule, date | None] | None:
+    for index, rule in enumerate(policy.newborn):
+        if rule.born and facts.birth_date not in rule.born:
+            continue
+        limit = _newborn_limit(policy, rule, facts.birth_date)
+        if limit is not None and paid_on > limit:
+            continue
+        return index, rule, limit
+    return None
+
+
+def _price(policy: Policy, facts: PersonFacts, situation: Situation, paid_on: date, basis: Basis, subsidy_applies: bool, rule: str, note: str, days: tuple[int, int] | None) -> PriceDecision:
+    individual = policy.financing.individual_fen
+    base = individual if basis == Basis.INDIVIDUAL else policy.financing.total_fen
+    if subsidy_applies and basis == Basis.INDIVIDUAL:
+        subsidy = subsidy_for(policy, facts, paid_on)
+    else:
+        subsidy = SubsidyDecision(None, 0, rule, _("No subsidy for a payment at this price"))
+    payable = base - subsidy.subsidy_fen
+    government = (policy.financing.subsidy_fen if basis == Basis.INDIVIDUAL else 0) + subsidy.subsidy_fen
+    reason = _("Paid on %(date)s (%(situation)s): %(rule)s; pays %(basis)s") % {
+        "date": say_date(paid_on),
+        "situation": say_situation(situation),
+        "rule": note or rule,
+        "basis": say_basis(policy, basis),
+    }
+    if subsidy.subsidy_fen:
+        reason += _("; %(subsidy)s; the person pays %(amount)s") % {
+            "subsidy": subsidy.reason,
+            "amount": say_money(payable),
+        }
+    return PriceDecision(
+        accepted=True,
+        paid_on=paid_on,
+        situation=situation,
+        standard_fen=individual,
+        base_fen=base,
+        subsidy=subsidy,
+        payable_fen=payable,
+        government_fen=government,
+        days_of_month=days,
+        rule=rule,
+        reason=reason,
+    )
+
+
+def price_on(policy: Policy, facts: PersonFacts, paid_on: date) -> PriceDecision:
+    """Is a payment on ``paid_on`` accepted, and what does the person pay?"""
+    situation = situation_of(policy, facts)
+    if situation == Situation.NEWBORN:
+        found = _newborn_rule(policy, facts, paid_on)
+        if found is not None:
+            index, rule, limit = found
+            note = rule.note or (
+                _("a newborn may pay until %(date)s") % {"date": say_date(limit)} if limit else _("newborn")
+            )
+            return _price(policy, facts, situation, paid_on, rule.basis, True, f"newborn[{index}]", note, None)
+    collection = policy.collection
+    for index, rule in enumerate(policy.pricing):
+        if not rule.match.holds(situation, facts.person_category) or not _in_window(policy, rule, facts, paid_on):
+            continue
+        days = collection.days_of_month if rule.in_collection_period else None
+        if days and not days[0] <= paid_on.day <= days[1]:
+            return _refused(
+                policy,
+                facts,
+                situation,
+                paid_on,
+                "collection.days_of_month",
+                _("Payments are taken only from the %(first)d to the %(last)d of each month; %(date)s is not a collection day")
+                % {"first": days[0], "last": days[1], "date": say_date(paid_on)},
+                _("Pay from the %(first)d of next month, within the collection period (until %(end)s)")
+                % {"first": days[0], "end": say_date(collection.effective_window.end)},
+            )
+        return _price(policy, facts, situation, paid_on, rule.basis, rule.subsidy, f"pricing[{index}]", rule.note, days)
+    window = collection.effective_window
+    if paid_on < window.start:
+        return _refused(
+            policy,
+            facts,
+            situation,
+            paid_on,
+            "collection",
+            _("The collection period for %(year)d has not opened yet (%(window)s)")
+            % {"year": policy.insurance_year, "window": say_window(window)},
+            _("Pay from %(date)s") % {"date": say_date(window.start)},
+        )
+    back = back_payment_on(policy, facts, paid_on)
+    return _refused(
+        policy,
+        facts,
+        situation,
+        paid_on,
+        "collection",
+        _("Outside the collection period for %(year)d (%(window)s): a payment on %(date)s is not accepted")
+        % {"year": policy.insurance_year, "window": say_window(window), "date": say_date(paid_on)},
+        _("Apply to the county medical insurance agency for a back-payment") if back.allowed else back.reason,
+    )
+
+
+def _refused(policy: Policy, facts: PersonFacts, situation: Situation, paid_on: date, rule: str, reason: str, way_forward: str) -> PriceDecision:
+    return PriceDecision(
+        accepted=False,
+        paid_on=paid_on,
+        situation=situation,
+        standard_fen=policy.financing.individual_fen,
+        base_fen=0,
+        subsidy=SubsidyDecision(None, 0, rule, ""),
+        payable_fen=0,
+        government_fen=0,
+        days_of_month=None,
+        rule=rule,
+        reason=reason,
+        way_forward=way_forward,
+    )
+
+
+def _breakpoints(policy: Policy, facts: PersonFacts) -> list[date]:
+    """Every date on which the price may change, from the collection period's start to the year's end."""
+    points: set[date] = {policy.collection.window.start, policy.collection.effective_window.end + timedelta(days=1)}
+    if policy.collection.student_window:
+        points |= {policy.collection.student_window.start, policy.collection.student_window.end + timedelta(days=1)}
+    for rule in policy.pricing:
+        if rule.paid:
+            points |= {rule.paid.start, rule.paid.end + timedelta(days=1)}
+    for rule in policy.newborn:
+        limit = _newborn_limit(policy, rule, facts.birth_date)
+        if limit:
+            points.add(limit + timedelta(days=1))
+    for category in policy.subsidy_categories:
+        if category.conditions.paid_by:
+            points.add(category.conditions.paid_by + timedelta(days=1))
+    if facts.birth_date >= policy.collection.window.start:
+        points.add(facts.birth_date)
+    first = min(points)
+    if facts.birth_date >= policy.collection.window.start:
+        first = facts.birth_date  # nobody pays for a child not yet born
+    last = policy.coverage_for(facts.person_category).end
+    return sorted(point for point in points if first <= point <= last)
+
+
+def schedule_of(policy: Policy, facts: PersonFacts) -> tuple[ScheduleLine, ...]:
+    """When a payment is accepted and at what amount, as consecutive date ranges."""
+    points = _breakpoints(policy, facts)
+    end_of_year = policy.coverage_for(facts.person_category).end
+    lines: list[ScheduleLine] = []
+    for index, start in enumerate(points):
+        end = points[index + 1] - timedelta(days=1) if index + 1 < len(points) else end_of_year
+        probe = start
+        # A collection day rule (1st–25th) refuses some days of a range; probe an accepted day.
+        decision = price_on(policy, facts, probe)
+        if not decision.accepted and decision.rule == "collection.days_of_month":
+            probe = probe.replace(day=1) + timedelta(days=32)
+            probe = probe.replace(day=1)
+            decision = price_on(policy, facts, probe) if probe <= end else decision
+        if not decision.accepted:
+            continue
+        line = ScheduleLine(
+            start, end, decision.payable_fen, decision.subsidy.subsidy_fen, decision.days_of_month, decision.rule, decision.reason
+        )
+        previous = lines[-1] if lines else None
+        if (
+            previous
+            and previous.end + timedelta(days=1) == start
+            and (previous.payable_fen, previous.subsidy_fen, previous.days_of_month, previous.rule)
+            == (line.payable_fen, line.subsidy_fen, line.days_of_month, line.rule)
+        ):
+            lines[-1] = ScheduleLine(
+                previous.start, end, previous.payable_fen, previous.subsidy_fen, previous.days_of_month, previous.rule, previous.reason
+            )
+        else:
+            lines.append(line)
+    return tuple(lines)
+
+
+def assess(policy: Policy, facts: PersonFacts) -> AssessmentDecision:
+    """The yearly assessment (核定): the price of paying on time, and the whole payment schedule."""
+    schedule = schedule_of(policy, facts)
+    situation = situation_of(policy, facts)
+    if schedule:
+        on_time = price_on(policy, facts, schedule[0].start if schedule[0].days_of_month is None else _first_collection_day(schedule[0]))
+    else:
+        on_time = price_on(policy, facts, policy.collection.window.start)
+    subsidy = on_time.subsidy if on_time.accepted else subsidy_for(policy, facts, None)
+    individual = policy.financing.individual_fen
+    payable = on_time.payable_fen if on_time.accepted else individual - subsidy.subsidy_fen
+    government = policy.financing.subsidy_fen + subsidy.subsidy_fen if not on_time.accepted else on_time.government_fen
+    government_pays_all = subsidy.full and payable == 0
+    if government_pays_all:
+        reason = _("%(subsidy)s: nothing to collect; recorded as paid by the government") % {"subsidy": subsidy.reason}
+    else:
+        reason = on_time.reason if on_time.accepted else _("Individual standard %(amount)s") % {"amount": say_money(individual)}
+    return AssessmentDecision(
+        insurance_year=policy.insurance_year,
+        situation=situation,
+        standard_fen=individual,
+        subsidy=subsidy,
+        government_fen=government,
+        payable_fen=payable,
+        government_pays_all=government_pays_all,
+        schedule=schedule,
+        rule=subsidy.rule if government_pays_all else on_time.rule,
+        reason=reason,
+    )
+
+
+def _first_collection_day(line: ScheduleLine) -> date:
+    day = line.start
+    assert line.days_of_month  # noqa: S101
+    while not line.days_of_month[0] <= day.day <= line.days_of_month[1]:
+        day += timedelta(days=1)
+    return day
+
+
+# --- benefit period --------------------------------------------------------------------------
+
+
+def waiting_months(policy: Policy, facts: PersonFacts) -> tuple[int, str]:
+    """国办发〔2024〕38号: 3 months fixed; +1 month per further year of break, −1 per year paid back; ≥6 after 4+ years."""
+    waiting = policy.waiting_period
+    situation = situation_of(policy, facts)
+    if waiting is None or situation in waiting.exempt:
+        return 0, _("no waiting period")
+    break_years = 0
+    if facts.last_paid_year is not None:
+        break_years = max(0, policy.insurance_year - facts.last_paid_year - 1)
+    added = max(0, break_years - waiting.free_break_years) * waiting.per_break_year_months
+    repaired = min(added, facts.years_paid_back)
+    months = waiting.base_months + added - repaired
+    floor = ""
+    if break_years >= waiting.long_break_years and months < waiting.long_break_min_months:
+        months = waiting.long_break_min_months
+        floor = _("; after a break of %(years)d years or more at least %(months)d months") % {
+            "years": waiting.long_break_years,
+            "months": waiting.long_break_min_months,
+        }
+    reason = _("waiting period %(months)d months (fixed %(base)d, %(added)d added for %(breaks)d years of break, %(repaired)d repaired by paying back)") % {
+        "months": months,
+        "base": waiting.base_months,
+        "added": added,
+        "breaks": break_years,
+        "repaired": repaired,
+    }
+    return months, reason + floor
+
+
+def _start_date(policy: Policy, facts: PersonFacts, start: Start, paid_on: date) -> tuple[date, str]:
+    coverage = policy.coverage_for(facts.person_category)
+    if start.kind == StartKind.COVERAGE_START:
+        return coverage.start, _("cover from the start of the insurance year")
+    if start.kind == StartKind.DATE:
+        assert start.on  # noqa: S101
+        return start.on, _("cover from %(date)s") % {"date": say_date(start.on)}
+    if start.kind == StartKind.DAYS_AFTER_PAYMENT:
+        return add_days(paid_on, start.days), _("cover from %(days)d days after the payment date") % {"days": start.days}
+    if start.kind == StartKind.FIRST_OF_MONTH:
+        return first_of_month_after(paid_on, start.months), _(
+            "cover from the 1st of the month %(months)d months after the month of payment"
+        ) % {"months": start.months}
+    if start.kind == StartKind.BIRTH_DATE:
+        return facts.birth_date, _("cover from the birth date")
+    months, reason = waiting_months(policy, facts)
+    return add_months(max(paid_on, coverage.start), months), reason
+
+
+def benefit_period(policy: Policy, facts: PersonFacts, paid_on: date, *, back_payment: bool = False) -> BenefitDecision:
+    """The benefit period (待遇享受期) that a payment on ``paid_on`` buys."""
+    coverage = policy.coverage_for(facts.person_category)
+    situation = situation_of(policy, facts)
+    rule_path: str
+    start_rule: Start
+    note = ""
+    if back_payment:
+        if policy.back_payment is None:
+            return BenefitDecision(None, coverage.end, "back_payment", _("This policy has no back-payment"))
+        rule_path, start_rule, note = "back_payment.start", policy.back_payment.start, policy.back_payment.note
+    else:
+        found_newborn = _newborn_rule(policy, facts, paid_on) if situation == Situation.NEWBORN else None
+        found_rule = None
+        if found_newborn is None:
+            found_rule = next(
+                (
+                    (index, rule)
+                    for index, rule in enumerate(policy.benefit)
+                    if rule.match.holds(situation, facts.person_category) and _in_window(policy, rule, facts, paid_on)
+                ),
+                None,
+            )
+        if found_newborn is not None:
+            index, newborn_rule, _limit = found_newborn
+            rule_path, start_rule, note = f"newborn[{index}]", newborn_rule.start, newborn_rule.note
+        elif found_rule is not None:
+            index, benefit_rule = found_rule
+            rule_path, start_rule, note = f"benefit[{index}]", benefit_rule.start, benefit_rule.note
+        else:
+            return BenefitDecision(
+                None,
+                coverage.end,
+                "benefit",
+                _("No benefit rule covers a payment on %(date)s (%(situation)s)")
+                % {"date": say_date(paid_on), "situation": say_situation(situation)},
+            )
+    start, how = _start_date(policy, facts, start_rule, paid_on)
+    start = max(start, coverage.start)
+    if start > coverage.end:
+        return BenefitDecision(
+            None,
+            coverage.end,
+            rule_path,
+            _("Paid on %(date)s: %(how)s, which is after the insurance year ends (%(end)s)")
+            % {"date": say_date(paid_on), "how": how, "end": say_date(coverage.end)},
+        )
+    reason = _("Paid on %(date)s (%(situation)s): %(how)s; covered %(start)s to %(end)s") % {
+        "date": say_date(paid_on),
+        "situation": _("back-payment") if back_payment else say_situation(situation),
+        "how": note or how,
+        "start": say_date(start),
+        "end": say_date(coverage.end),
+    }
+    return BenefitDecision(start, coverage.end, rule_path, reason)
+
+
+# --- back-payments and refunds ---------------------------------------------------------------
+
+
+def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Decision:
+    """May this person apply for a back-payment (补缴) on ``applied_on``, and for how much?"""
+    rule = policy.back_payment
+    if rule is None:
+        return Decision(False, "back_payment", _("This policy has no back-payment"))
+    situation = situation_of(policy, facts)
+    if rule.eligible and situation not in rule.eligible:
+        return Decision(
+            False,
+            "back_payment.eligible",
+            _("A back-payment is only for %(who)s; this person is %(situation)s")
+            % {
+                "who": ", ".join(say_situation(item) for item in sorted(rule.eligible)),
+                "situation": say_situation(situation),
+            },
+        )
+    if applied_on < rule.apply_from:
+        return Decision(
+            False,
+            "back_payment.apply_from",
+            _("Back-payment applications open on %(date)s") % {"date": say_date(rule.apply_from)},
+        )
+    if applied_on > rule.apply_until:
+        return Decision(
+            False,
+            "back_payment.apply_until",
+            _("Back-payment applications for %(year)d closed on %(date)s")
+            % {"year": policy.insurance_year, "date": say_date(rule.apply_until)},
+        )
+    amount = policy.financing.total_fen if rule.basis == Basis.TOTAL else policy.financing.individual_fen
+    _start, how = _start_date(policy, facts, rule.start, applied_on)
+    reason = _("Back-payment for %(year)d: pays %(basis)s; %(how)s") % {
+        "year": policy.insurance_year,
+        "basis": say_basis(policy, rule.basis),
+        "how": rule.note or how,
+    }
+    return Decision(True, "back_payment", reason, amount_fen=amount)
+
+
+def say_refund_reason(reason: str) -> str:
+    return {
+        "paid_twice": _("paid twice"),
+        "death": _("death"),
+        "employee_insurance": _("joined employee insurance"),
+        "enrolled_elsewhere": _("enrolled elsewhere"),
+        "emigration": _("emigration"),
+        "agency_error": _("an agency's error"),
+    }.get(reason, reason)
+
+
+def refund_on(policy: Policy, reason: str, event_on: date, benefit_start: date | None) -> Decision:
+    """Is the individual part refundable for ``reason`` when the event happened on ``event_on``?"""
+    when = policy.refunds.reasons.get(reason)
+    words = say_refund_reason(reason)
+    if when is None or when == RefundWhen.NEVER:
+        return Decision(
+            False,
+            f"refunds.reasons.{reason}",
+            _("Not refundable: this region does not refund contributions for %(reason)s") % {"reason": words},
+        )
+    if when == RefundWhen.ALWAYS:
+        return Decision(True, f"refunds.reasons.{reason}", _("Refundable: %(reason)s") % {"reason": words})
+    if benefit_start is not None and event_on >= benefit_start:
+        return Decision(
+            False,
+            f"refunds.reasons.{reason}",
+            _("Not refundable: the benefit period had already started on %(start)s (%(reason)s on %(date)s)")
+            % {"start": say_date(benefit_start), "reason": words, "date": say_date(event_on)},
+        )
+    return Decision(
+        True,
+        f"refunds.reasons.{reason}",
+        _("Refundable: %(reason)s on %(date)s, before the benefit period started") % {"reason": words, "date": say_date(event_on)},
+    )
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrollmentSpan:
+    """One enrollment: status now, since when, and its dates (ended_on for a terminated one)."""
+
+    status: str  # normal | suspended | terminated
+    enrolled_on: date
+    ended_on: date | None
+    status_changed_on: date
+    reason: str = ""
+    place: str = ""
+
+
+@dataclass(frozen=True)
+class PaidPeriod:
+    """A paid insurance year with the benefit period the payment bought."""
+
+    insurance_year: int
+    paid_on: date
+    start: date | None
+    end: date
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CoverageDecision:
+    covered: bool
+    start: date | None
+    end: date | None
+    rule: str
+    reason: str
+
+
+def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Iterable[PaidPeriod]) -> CoverageDecision:
+    """Is the person covered on ``day``? The Jilin status rules (吉医保联〔2022〕11号), for every region.
+
+    Normal and paid: covered within the paid period, outside any waiting period. Suspended but
+    paid before the suspension: still covered within the paid period. Terminated: costs before
+    the termination are covered, none after.
+    """
+    spans = list(enrollments)
+    span = next(
+        (item for item in spans if item.enrolled_on <= day and (item.ended_on is None or day <= item.ended_on)), None
+    )
+    if span is None:
+        ended = [item for item in spans if item.ended_on is not None and item.ended_on < day]
+        if ended:
+            last = max(ended, key=lambda item: item.ended_on or date.min)
+            return CoverageDecision(
+                False,
+                None,
+                None,
+                "coverage.terminated",
+                _("Not covered: the enrollment ended on %(date)s (%(reason)s); nothing after that is covered")
+                % {"date": say_date(last.ended_on or day), "reason": last.reason},
+            )
+        return CoverageDecision(False, None, None, "coverage.not_enrolled", _("Not covered: not enrolled on %(date)s") % {"date": say_date(day)})
+    paid = [period for period in periods if period.start is not None and period.start <= day <= period.end]
+    if not paid:
+        waiting = [period for period in periods if period.start is not None and day < period.start and day.year <= period.end.year]
+        if waiting:
+            period = min(waiting, key=lambda item: item.start or date.max)
+            return CoverageDecision(
+                False,
+                period.start,
+                period.end,
+                "coverage.waiting",
+                _("Not covered yet: paid on %(paid)s, the benefit period starts on %(start)s") % {
+                    "paid": say_date(period.paid_on),
+                    "start": say_date(period.start or day),
+                },
+            )
+        return CoverageDecision(
+            False,
+            None,
+            None,
+            "coverage.unpaid",
+            _("Not covered: enrolled, but the contribution covering %(date)s has not been paid") % {"date": say_date(day)},
+        )
+    period = paid[0]
+    assert period.start  # noqa: S101
+    if span.status == "suspended" and day >= span.status_changed_on:
+        if period.paid_on <= span.status_changed_on:
+            return CoverageDecision(
+                True,
+                period.start,
+                period.end,
+                "coverage.suspended_paid",
+                _("Covered: the enrollment is suspended since %(date)s, but the contribution was paid before the suspension, so the paid period %(start)s to %(end)s is covered")
+                % {"date": say_date(span.status_changed_on), "start": say_date(period.start), "end": say_date(period.end)},
+            )
+        return CoverageDecision(
+            False,
+            None,
+            None,
+            "coverage.suspended",
+            _("Not covered: the enrollment is suspended since %(date)s") % {"date": say_date(span.status_changed_on)},
+        )
+    if span.status == "terminated":
+        return CoverageDecision(
+            True,
+            period.start,
+            min(period.end, span.ended_on or period.end),
+            "coverage.before_termination",
+            _("Covered: %(date)s is before the enrollment ended on %(end)s; costs before the termination are covered")
+            % {"date": say_date(day), "end": say_date(span.ended_on or day)},
+        )
+    return CoverageDecision(
+        True,
+        period.start,
+        period.end,
+        "coverage.normal_paid",
+        _("Covered: enrolled and paid; benefit period %(start)s to %(end)s") % {
+            "start": say_date(period.start),
+            "end": say_date(period.end),
+        },
+    )
