@@ -75,11 +75,21 @@ class Action(models.TextChoices):
     PERSON_FULL_VIEW = "person.full_view", _("See full identifiers and phone numbers")
     SHARING_MONITOR = "sharing.monitor", _("Monitor the sharing platform")
     SHARING_REDRIVE = "sharing.redrive", _("Re-drive dead letters of the sharing platform")
+    POLICY_VIEW = "policy.view", _("View the rulebook (policies)")
+    POLICY_MANAGE = "policy.manage", _("Edit, import and extend policies")
+    ASSESSMENT_VIEW = "assessment.view", _("View assessments")
+    ASSESSMENT_RUN = "assessment.run", _("Run the yearly assessment")
+    COVERAGE_VIEW = "coverage.view", _("Check whether a person is covered")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
 
-_CLERK = _EVERYONE | {Action.ENROLLMENT_VIEW, Action.ENROLLMENT_REGISTER, Action.PERSON_FULL_VIEW}
+_CLERK = _EVERYONE | {
+    Action.ENROLLMENT_VIEW,
+    Action.ENROLLMENT_REGISTER,
+    Action.PERSON_FULL_VIEW,
+    Action.COVERAGE_VIEW,
+}
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Clerks register the people in front of them, so they see their own area's full identifiers.
@@ -95,9 +105,14 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.ENROLLMENT_CHANGE,
         Action.ENROLLMENT_IMPORT,
         Action.PERSON_FULL_VIEW,
+        Action.POLICY_VIEW,
+        Action.ASSESSMENT_VIEW,
+        Action.ASSESSMENT_RUN,
+        Action.COVERAGE_VIEW,
     },
-    Role.TAX_STAFF: _EVERYONE,
-    Role.FINANCE_STAFF: _EVERYONE,
+    # Tax collects by the rules, so it reads them; it never sees insurance's records.
+    Role.TAX_STAFF: _EVERYONE | {Action.POLICY_VIEW},
+    Role.FINANCE_STAFF: _EVERYONE | {Action.POLICY_VIEW},
     Role.ADMINISTRATOR: _EVERYONE
     | {
         Action.REGION_MANAGE,
@@ -110,6 +125,10 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.ENROLLMENT_IMPORT,
         Action.SHARING_MONITOR,
         Action.SHARING_REDRIVE,
+        Action.POLICY_VIEW,
+        Action.POLICY_MANAGE,
+        Action.ASSESSMENT_VIEW,
+        Action.COVERAGE_VIEW,
     },
 }
 

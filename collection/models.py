@@ -27,6 +27,11 @@ class DueItem(models.Model):
     insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
     region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
     amount_fen = models.BigIntegerField(_("amount due (fen)"))
+    subsidy_fen = models.BigIntegerField(_("subsidy (fen)"), default=0)
+    subsidy_marker = models.CharField(_("subsidy marker"), max_length=16, blank=True, default="")
+    # When a payment is accepted and at what amount, as insurance's rule engine decided it:
+    # [{"from", "to", "amount_fen", "subsidy_fen", "rule", "days_of_month"?}, ...].
+    schedule = models.JSONField(_("payment schedule"), default=list)
     status = models.CharField(_("status"), max_length=16, choices=DueStatus.choices, default=DueStatus.DUE)
     # The sharing message last applied, and its sequence number within the due item's subject:
     # a message is applied only when it is newer than what the ledger already holds.

@@ -386,4 +386,6 @@ class RegistrationApplication(models.Model):
         return f"{self.household} · {self.get_status_display()}"
 
 
+from .models_assessment import *  # noqa: E402,F403
 from .models_bulk import *  # noqa: E402,F403
+from .models_policy import *  # noqa: E402,F403

@@ -109,7 +109,15 @@ def _next_household_number(region_code: str) -> str:
     return f"{region_code}{counter.last_number:05d}"
 
 
+def _reassess(enrollment: Enrollment, reason: str) -> None:
+    """A person's facts changed: reassess the open years (same transaction, adjustments pushed to tax)."""
+    from .assessment import assessment_reassess
+
+    assessment_reassess(person_id=enrollment.person_id, reason=reason)
+
+
 def _send_registered(enrollment: Enrollment) -> None:
+    _reassess(enrollment, "enrollment registered")
     person = enrollment.person
     message_send(
         topic="enrollment.registered",
@@ -125,6 +133,7 @@ def _send_registered(enrollment: Enrollment) -> None:
 
 
 def _send_changed(enrollment: Enrollment, *, changed_on: dt.date, reason: str) -> None:
+    _reassess(enrollment, f"enrollment changed: {reason}")
     person = enrollment.person
     message_send(
         topic="enrollment.changed",
@@ -142,6 +151,7 @@ def _send_changed(enrollment: Enrollment, *, changed_on: dt.date, reason: str) -
 
 
 def _send_terminated(enrollment: Enrollment, *, reason: str) -> None:
+    _reassess(enrollment, f"enrollment terminated: {reason}")
     person = enrollment.person
     message_send(
         topic="enrollment.terminated",

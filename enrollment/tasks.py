@@ -38,3 +38,12 @@ def process_import(job_id: int, user_id: int) -> str | None:
     with acting(user_id=user_id, source="task:enrollment.process_import", import_job=job_id):
         job = services.import_job_process(scope=scope, job_id=job_id)
     return job.status if job is not None else None
+
+
+@shared_task(name="enrollment.tasks.run_assessment", ignore_result=True, acks_late=True)
+def run_assessment(run_id: int) -> None:
+    """The yearly assessment of one county, queued from the page (idempotent: a done run is left alone)."""
+    from .assessment import assessment_run_execute
+
+    with acting(user_id=None, source="task:enrollment.run_assessment", assessment_run=run_id):
+        assessment_run_execute(run_id=run_id)

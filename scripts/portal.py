@@ -92,6 +92,7 @@ def command_run() -> int:
     manage("migrate", "--no-input", "--verbosity", "0", env=env)
     manage("collectstatic", "--no-input", "--verbosity", "0", env=env)
     manage("demo_data", env=env)
+    manage("demo_records", env=env)
     host = env.get("PORTAL_HOST", "127.0.0.1")
     port = env.get("PORTAL_PORT", "8000")
     bin_dir = VENV / "bin"

@@ -322,6 +322,13 @@ register(
                     "amount_fen": FEN,
                     "standard_fen": Field("int", required=False, minimum=0),
                     "subsidy_fen": Field("int", required=False, minimum=0),
+                    # Added compatibly (optional): the subsidy category and its city-wide marker,
+                    # when a payment is accepted and at what amount, and whether the item is
+                    # withdrawn (the person became fully subsidised or is no longer enrolled).
+                    "subsidy_category": Field("str", required=False, max_length=32),
+                    "subsidy_marker": Field("str", required=False, max_length=16),
+                    "schedule": Field("list", required=False),
+                    "status": Field("str", required=False, choices=("due", "cancelled")),
                 }
             )
         },

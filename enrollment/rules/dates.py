@@ -34,3 +34,18 @@ def age_on(birth_date: date, day: date) -> int:
 def birthday_reached(birth_date: date, years: int, day: date) -> bool:
     """Whether the person is at least ``years`` old on ``day``."""
     return age_on(birth_date, day) >= years
+
+
+def period_last_day(start: date, *, days: int = 0, months: int = 0) -> date:
+    """The last day of a period of ``days`` days or ``months`` months after the event on ``start``.
+
+    Counted as the Civil Code counts periods (民法典 第二百零一条至第二百零三条): the day of the
+    event is not counted, so N days end on ``start`` + N days; a period of months ends on the
+    corresponding day of the last month, or that month's last day when it has none (born 30 Nov,
+    3 months → 28 or 29 Feb; born 31 Aug 2015, 6 months → 29 Feb 2016).
+    """
+    if days and months:
+        raise ValueError("give days or months, not both")
+    if months:
+        return add_months(start, months)
+    return add_days(start, days)

@@ -7,16 +7,18 @@ decision names the rule that produced it (``rule``: the path in the policy docum
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.utils.translation import gettext as _
 
-from .dates import add_days, add_months, age_on, first_of_month_after
+from .dates import add_days, add_months, age_on, first_of_month_after, period_last_day
 from .policy import (
     Basis,
     BenefitRule,
+    ContinuityIncentive,
     NewbornRule,
     Policy,
     PriceRule,
@@ -218,7 +220,7 @@ def _category_failure(
         tags = [
             tag
             for tag in facts.tags
-            if tag.category == category.code
+            if tag.category == category.tag_code
             and (tag.ended_on is None or tag.ended_on >= policy.coverage.start)
             and tag.recognised_on <= policy.coverage.end
         ]
@@ -234,18 +236,26 @@ def _category_failure(
         return _("hukou not in the region")
     if conditions.born_on_or_before and facts.birth_date > conditions.born_on_or_before:
         return _("born after %(date)s") % {"date": say_date(conditions.born_on_or_before)}
-    if conditions.age_at_least and age_on(facts.birth_date, conditions.age_at_least.on) < conditions.age_at_least.years:
+    if (
+        conditions.age_at_least
+        and age_on(facts.birth_date, conditions.age_at_least.on) < conditions.age_at_least.years
+    ):
         return _("younger than %(years)d on %(date)s") % {
             "years": conditions.age_at_least.years,
             "date": say_date(conditions.age_at_least.on),
         }
-    if conditions.age_below and age_on(facts.birth_date, conditions.age_below.on) >= conditions.age_below.years:
+    if (
+        conditions.age_below
+        and age_on(facts.birth_date, conditions.age_below.on) >= conditions.age_below.years
+    ):
         return _("%(years)d or older on %(date)s") % {
             "years": conditions.age_below.years,
             "date": say_date(conditions.age_below.on),
         }
     if conditions.paid_by and paid_on is not None and paid_on > conditions.paid_by:
-        return _("paid after %(date)s, when the subsidy no longer applies") % {"date": say_date(conditions.paid_by)}
+        return _("paid after %(date)s, when the subsidy no longer applies") % {
+            "date": say_date(conditions.paid_by)
+        }
     return None
 
 
@@ -256,7 +266,7 @@ def subsidy_for(policy: Policy, facts: PersonFacts, paid_on: date | None) -> Sub
     for index, category in enumerate(policy.subsidy_categories):
         failure = _category_failure(policy, category, facts, paid_on)
         if failure is not None:
-            if not category.requires_tag or any(tag.category == category.code for tag in facts.tags):
+            if not category.requires_tag or any(tag.category == category.tag_code for tag in facts.tags):
                 failures.append(_("%(category)s: %(why)s") % {"category": category.name, "why": failure})
             continue
         amount = _category_amount(policy, category)
@@ -277,7 +287,7 @@ def subsidy_for(policy: Policy, facts: PersonFacts, paid_on: date | None) -> Sub
         "how": how,
         "amount": say_money(amount),
     }
-    others = [tag.category for tag in facts.tags if tag.category != category.code]
+    others = [tag.category for tag in facts.tags if tag.category != category.tag_code]
     if others:
         reason += _(" (subsidies never stack: the most favourable one is granted)")
     return SubsidyDecision(category, amount, f"subsidy_categories[{index}]", reason)
@@ -286,30 +296,48 @@ def subsidy_for(policy: Policy, facts: PersonFacts, paid_on: date | None) -> Sub
 # --- payments and prices ---------------------------------------------------------------------
 
 
+def collection_window_for(policy: Policy, person_category: str) -> Window:
+    """The collection period that applies to a person: the school's for students, if the policy has one."""
+    if policy.collection.student_window and person_category in ("student", "preschool"):
+        return policy.collection.student_window
+    return policy.collection.effective_window
+
+
 def _in_window(policy: Policy, rule: PriceRule | BenefitRule, facts: PersonFacts, paid_on: date) -> bool:
     if rule.in_collection_period:
-        window = policy.collection.effective_window
-        if policy.collection.student_window and facts.person_category in ("student", "preschool"):
-            window = policy.collection.student_window
-        return paid_on in window
+        return paid_on in collection_window_for(policy, facts.person_category)
+    if rule.in_grace_period:
+        grace = policy.collection.grace_window
+        return grace is not None and paid_on in grace
     return rule.paid is not None and paid_on in rule.paid
 
 
 def _newborn_limit(policy: Policy, rule: NewbornRule, birth_date: date) -> date | None:
+    """The last day parents may pay under the rule (a period after birth counted as the law counts it)."""
     if rule.pay_until:
         if rule.moves_with_collection:
             return add_days(rule.pay_until, policy.collection.extension_days)
         return rule.pay_until
     if rule.pay_within_days:
-        return add_days(birth_date, rule.pay_within_days - 1)
+        return period_last_day(birth_date, days=rule.pay_within_days)
     if rule.pay_within_months:
-        return add_months(birth_date, rule.pay_within_months) - timedelta(days=1)
+        return period_last_day(birth_date, months=rule.pay_within_months)
     return None
 
 
-def _newborn_rule(policy: Policy, facts: PersonFacts, paid_on: date) -> tuple[int, NewbornRule, date | None] | None:
+def newborn_born_window(policy: Policy, rule: NewbornRule) -> Window | None:
+    """The rule's birth window; its end moves with an extension of the collection period when the rule says so."""
+    if rule.born and rule.moves_with_collection and policy.collection.extension_days:
+        return Window(rule.born.start, add_days(rule.born.end, policy.collection.extension_days))
+    return rule.born
+
+
+def _newborn_rule(
+    policy: Policy, facts: PersonFacts, paid_on: date
+) -> tuple[int, NewbornRule, date | None] | None:
     for index, rule in enumerate(policy.newborn):
-        if rule.born and facts.birth_date not in rule.born:
+        born = newborn_born_window(policy, rule)
+        if born and facts.birth_date not in born:
             continue
         limit = _newborn_limit(policy, rule, facts.birth_date)
         if limit is not None and paid_on > limit:
@@ -318,7 +346,17 @@ def _newborn_rule(policy: Policy, facts: PersonFacts, paid_on: date) -> tuple[in
     return None
 
 
-def _price(policy: Policy, facts: PersonFacts, situation: Situation, paid_on: date, basis: Basis, subsidy_applies: bool, rule: str, note: str, days: tuple[int, int] | None) -> PriceDecision:
+def _price(
+    policy: Policy,
+    facts: PersonFacts,
+    situation: Situation,
+    paid_on: date,
+    basis: Basis,
+    subsidy_applies: bool,
+    rule: str,
+    note: str,
+    days: tuple[int, int] | None,
+) -> PriceDecision:
     individual = policy.financing.individual_fen
     base = individual if basis == Basis.INDIVIDUAL else policy.financing.total_fen
     if subsidy_applies and basis == Basis.INDIVIDUAL:
@@ -356,33 +394,71 @@ def _price(policy: Policy, facts: PersonFacts, situation: Situation, paid_on: da
 def price_on(policy: Policy, facts: PersonFacts, paid_on: date) -> PriceDecision:
     """Is a payment on ``paid_on`` accepted, and what does the person pay?"""
     situation = situation_of(policy, facts)
+    if situation == Situation.NEWBORN and paid_on < facts.birth_date:
+        return _refused(
+            policy,
+            facts,
+            situation,
+            paid_on,
+            "newborn",
+            _("Nobody pays for a child not yet born: born on %(birth)s, payment on %(date)s")
+            % {"birth": say_date(facts.birth_date), "date": say_date(paid_on)},
+            _("Pay from %(date)s") % {"date": say_date(facts.birth_date)},
+        )
     if situation == Situation.NEWBORN:
         found = _newborn_rule(policy, facts, paid_on)
-        if found is not None:
+        if found is not None and not found[1].price_by_date:
             index, rule, limit = found
             note = rule.note or (
                 _("a newborn may pay until %(date)s") % {"date": say_date(limit)} if limit else _("newborn")
             )
-            return _price(policy, facts, situation, paid_on, rule.basis, True, f"newborn[{index}]", note, None)
+            return _price(
+                policy, facts, situation, paid_on, rule.basis, True, f"newborn[{index}]", note, None
+            )
     collection = policy.collection
+    window = collection_window_for(policy, facts.person_category)
     for index, rule in enumerate(policy.pricing):
-        if not rule.match.holds(situation, facts.person_category) or not _in_window(policy, rule, facts, paid_on):
+        if not rule.match.holds(situation, facts.person_category) or not _in_window(
+            policy, rule, facts, paid_on
+        ):
             continue
         days = collection.days_of_month if rule.in_collection_period else None
         if days and not days[0] <= paid_on.day <= days[1]:
+            next_day = _next_collection_day(paid_on, days)
+            if next_day <= window.end:
+                way_forward = _(
+                    "Pay from %(date)s (collection days: the %(first)d to the %(last)d of each month, until %(end)s)"
+                ) % {
+                    "date": say_date(next_day),
+                    "first": days[0],
+                    "last": days[1],
+                    "end": say_date(window.end),
+                }
+            else:
+                back = back_payment_on(policy, facts, add_days(window.end, 1))
+                way_forward = (
+                    _(
+                        "The collection period ends on %(end)s; apply to the county medical insurance agency for a back-payment"
+                    )
+                    % {"end": say_date(window.end)}
+                    if back.allowed
+                    else back.reason
+                )
             return _refused(
                 policy,
                 facts,
                 situation,
                 paid_on,
                 "collection.days_of_month",
-                _("Payments are taken only from the %(first)d to the %(last)d of each month; %(date)s is not a collection day")
+                _(
+                    "Payments are taken only from the %(first)d to the %(last)d of each month; %(date)s is not a collection day"
+                )
                 % {"first": days[0], "last": days[1], "date": say_date(paid_on)},
-                _("Pay from the %(first)d of next month, within the collection period (until %(end)s)")
-                % {"first": days[0], "end": say_date(collection.effective_window.end)},
+                way_forward,
             )
-        return _price(policy, facts, situation, paid_on, rule.basis, rule.subsidy, f"pricing[{index}]", rule.note, days)
-    window = collection.effective_window
+        return _price(
+            policy, facts, situation, paid_on, rule.basis, rule.subsidy, f"pricing[{index}]", rule.note, days
+        )
     if paid_on < window.start:
         return _refused(
             policy,
@@ -407,7 +483,23 @@ def price_on(policy: Policy, facts: PersonFacts, paid_on: date) -> PriceDecision
     )
 
 
-def _refused(policy: Policy, facts: PersonFacts, situation: Situation, paid_on: date, rule: str, reason: str, way_forward: str) -> PriceDecision:
+def _next_collection_day(day: date, days: tuple[int, int]) -> date:
+    """The first collection day (``days`` of the month, inclusive) after ``day``."""
+    if day.day < days[0]:
+        return day.replace(day=days[0])
+    candidate = first_of_month_after(day)
+    return candidate.replace(day=min(days[0], calendar.monthrange(candidate.year, candidate.month)[1]))
+
+
+def _refused(
+    policy: Policy,
+    facts: PersonFacts,
+    situation: Situation,
+    paid_on: date,
+    rule: str,
+    reason: str,
+    way_forward: str,
+) -> PriceDecision:
     return PriceDecision(
         accepted=False,
         paid_on=paid_on,
@@ -426,9 +518,17 @@ def _refused(policy: Policy, facts: PersonFacts, situation: Situation, paid_on: 
 
 def _breakpoints(policy: Policy, facts: PersonFacts) -> list[date]:
     """Every date on which the price may change, from the collection period's start to the year's end."""
-    points: set[date] = {policy.collection.window.start, policy.collection.effective_window.end + timedelta(days=1)}
+    points: set[date] = {
+        policy.collection.window.start,
+        policy.collection.effective_window.end + timedelta(days=1),
+    }
+    if policy.collection.grace_window:
+        points.add(policy.collection.grace_window.end + timedelta(days=1))
     if policy.collection.student_window:
-        points |= {policy.collection.student_window.start, policy.collection.student_window.end + timedelta(days=1)}
+        points |= {
+            policy.collection.student_window.start,
+            policy.collection.student_window.end + timedelta(days=1),
+        }
     for rule in policy.pricing:
         if rule.paid:
             points |= {rule.paid.start, rule.paid.end + timedelta(days=1)}
@@ -465,7 +565,13 @@ def schedule_of(policy: Policy, facts: PersonFacts) -> tuple[ScheduleLine, ...]:
         if not decision.accepted:
             continue
         line = ScheduleLine(
-            start, end, decision.payable_fen, decision.subsidy.subsidy_fen, decision.days_of_month, decision.rule, decision.reason
+            start,
+            end,
+            decision.payable_fen,
+            decision.subsidy.subsidy_fen,
+            decision.days_of_month,
+            decision.rule,
+            decision.reason,
         )
         previous = lines[-1] if lines else None
         if (
@@ -475,7 +581,13 @@ def schedule_of(policy: Policy, facts: PersonFacts) -> tuple[ScheduleLine, ...]:
             == (line.payable_fen, line.subsidy_fen, line.days_of_month, line.rule)
         ):
             lines[-1] = ScheduleLine(
-                previous.start, end, previous.payable_fen, previous.subsidy_fen, previous.days_of_month, previous.rule, previous.reason
+                previous.start,
+                end,
+                previous.payable_fen,
+                previous.subsidy_fen,
+                previous.days_of_month,
+                previous.rule,
+                previous.reason,
             )
         else:
             lines.append(line)
@@ -487,18 +599,30 @@ def assess(policy: Policy, facts: PersonFacts) -> AssessmentDecision:
     schedule = schedule_of(policy, facts)
     situation = situation_of(policy, facts)
     if schedule:
-        on_time = price_on(policy, facts, schedule[0].start if schedule[0].days_of_month is None else _first_collection_day(schedule[0]))
+        on_time = price_on(
+            policy,
+            facts,
+            schedule[0].start if schedule[0].days_of_month is None else _first_collection_day(schedule[0]),
+        )
     else:
         on_time = price_on(policy, facts, policy.collection.window.start)
     subsidy = on_time.subsidy if on_time.accepted else subsidy_for(policy, facts, None)
     individual = policy.financing.individual_fen
     payable = on_time.payable_fen if on_time.accepted else individual - subsidy.subsidy_fen
-    government = policy.financing.subsidy_fen + subsidy.subsidy_fen if not on_time.accepted else on_time.government_fen
+    government = (
+        policy.financing.subsidy_fen + subsidy.subsidy_fen if not on_time.accepted else on_time.government_fen
+    )
     government_pays_all = subsidy.full and payable == 0
     if government_pays_all:
-        reason = _("%(subsidy)s: nothing to collect; recorded as paid by the government") % {"subsidy": subsidy.reason}
+        reason = _("%(subsidy)s: nothing to collect; recorded as paid by the government") % {
+            "subsidy": subsidy.reason
+        }
     else:
-        reason = on_time.reason if on_time.accepted else _("Individual standard %(amount)s") % {"amount": say_money(individual)}
+        reason = (
+            on_time.reason
+            if on_time.accepted
+            else _("Individual standard %(amount)s") % {"amount": say_money(individual)}
+        )
     return AssessmentDecision(
         insurance_year=policy.insurance_year,
         situation=situation,
@@ -515,7 +639,7 @@ def assess(policy: Policy, facts: PersonFacts) -> AssessmentDecision:
 
 def _first_collection_day(line: ScheduleLine) -> date:
     day = line.start
-    assert line.days_of_month  # noqa: S101
+    assert line.days_of_month
     while not line.days_of_month[0] <= day.day <= line.days_of_month[1]:
         day += timedelta(days=1)
     return day
@@ -543,7 +667,9 @@ def waiting_months(policy: Policy, facts: PersonFacts) -> tuple[int, str]:
             "years": waiting.long_break_years,
             "months": waiting.long_break_min_months,
         }
-    reason = _("waiting period %(months)d months (fixed %(base)d, %(added)d added for %(breaks)d years of break, %(repaired)d repaired by paying back)") % {
+    reason = _(
+        "waiting period %(months)d months (fixed %(base)d, %(added)d added for %(breaks)d years of break, %(repaired)d repaired by paying back)"
+    ) % {
         "months": months,
         "base": waiting.base_months,
         "added": added,
@@ -558,10 +684,12 @@ def _start_date(policy: Policy, facts: PersonFacts, start: Start, paid_on: date)
     if start.kind == StartKind.COVERAGE_START:
         return coverage.start, _("cover from the start of the insurance year")
     if start.kind == StartKind.DATE:
-        assert start.on  # noqa: S101
+        assert start.on
         return start.on, _("cover from %(date)s") % {"date": say_date(start.on)}
     if start.kind == StartKind.DAYS_AFTER_PAYMENT:
-        return add_days(paid_on, start.days), _("cover from %(days)d days after the payment date") % {"days": start.days}
+        return add_days(paid_on, start.days), _("cover from %(days)d days after the payment date") % {
+            "days": start.days
+        }
     if start.kind == StartKind.FIRST_OF_MONTH:
         return first_of_month_after(paid_on, start.months), _(
             "cover from the 1st of the month %(months)d months after the month of payment"
@@ -572,7 +700,9 @@ def _start_date(policy: Policy, facts: PersonFacts, start: Start, paid_on: date)
     return add_months(max(paid_on, coverage.start), months), reason
 
 
-def benefit_period(policy: Policy, facts: PersonFacts, paid_on: date, *, back_payment: bool = False) -> BenefitDecision:
+def benefit_period(
+    policy: Policy, facts: PersonFacts, paid_on: date, *, back_payment: bool = False
+) -> BenefitDecision:
     """The benefit period (待遇享受期) that a payment on ``paid_on`` buys."""
     coverage = policy.coverage_for(facts.person_category)
     situation = situation_of(policy, facts)
@@ -582,7 +712,11 @@ def benefit_period(policy: Policy, facts: PersonFacts, paid_on: date, *, back_pa
     if back_payment:
         if policy.back_payment is None:
             return BenefitDecision(None, coverage.end, "back_payment", _("This policy has no back-payment"))
-        rule_path, start_rule, note = "back_payment.start", policy.back_payment.start, policy.back_payment.note
+        rule_path, start_rule, note = (
+            "back_payment.start",
+            policy.back_payment.start,
+            policy.back_payment.note,
+        )
     else:
         found_newborn = _newborn_rule(policy, facts, paid_on) if situation == Situation.NEWBORN else None
         found_rule = None
@@ -591,7 +725,8 @@ def benefit_period(policy: Policy, facts: PersonFacts, paid_on: date, *, back_pa
                 (
                     (index, rule)
                     for index, rule in enumerate(policy.benefit)
-                    if rule.match.holds(situation, facts.person_category) and _in_window(policy, rule, facts, paid_on)
+                    if rule.match.holds(situation, facts.person_category)
+                    and _in_window(policy, rule, facts, paid_on)
                 ),
                 None,
             )
@@ -682,30 +817,85 @@ def say_refund_reason(reason: str) -> str:
     }.get(reason, reason)
 
 
-def refund_on(policy: Policy, reason: str, event_on: date, benefit_start: date | None) -> Decision:
-    """Is the individual part refundable for ``reason`` when the event happened on ``event_on``?"""
+def refund_on(
+    policy: Policy, reason: str, event_on: date, benefit_start: date | None, *, person_category: str = "rural"
+) -> Decision:
+    """Is the individual part refundable for ``reason`` when the event happened on ``event_on``?
+
+    ``benefit_start`` is the first day of the benefit period the payment bought (None: it never
+    starts); ``person_category`` picks the insurance or the academic year for ``before_insurance_year``.
+    The policy's refund note (the deadline for deciding, in the document's words) ends every reason.
+    """
     when = policy.refunds.reasons.get(reason)
     words = say_refund_reason(reason)
+    rule = f"refunds.reasons.{reason}"
     if when is None or when == RefundWhen.NEVER:
-        return Decision(
-            False,
-            f"refunds.reasons.{reason}",
-            _("Not refundable: this region does not refund contributions for %(reason)s") % {"reason": words},
+        allowed = False
+        reason_text = _("Not refundable: this region does not refund contributions for %(reason)s") % {
+            "reason": words
+        }
+    elif when == RefundWhen.ALWAYS:
+        allowed = True
+        reason_text = _("Refundable: %(reason)s") % {"reason": words}
+    elif when == RefundWhen.BEFORE_INSURANCE_YEAR:
+        year_start = policy.coverage_for(person_category).start
+        allowed = event_on < year_start
+        values = {"reason": words, "date": say_date(event_on), "start": say_date(year_start)}
+        reason_text = (
+            _("Refundable: %(reason)s on %(date)s, before the year paid for began (%(start)s)") % values
+            if allowed
+            else _("Not refundable: %(reason)s on %(date)s, within the year paid for (from %(start)s)")
+            % values
         )
-    if when == RefundWhen.ALWAYS:
-        return Decision(True, f"refunds.reasons.{reason}", _("Refundable: %(reason)s") % {"reason": words})
-    if benefit_start is not None and event_on >= benefit_start:
-        return Decision(
-            False,
-            f"refunds.reasons.{reason}",
-            _("Not refundable: the benefit period had already started on %(start)s (%(reason)s on %(date)s)")
-            % {"start": say_date(benefit_start), "reason": words, "date": say_date(event_on)},
-        )
+    elif benefit_start is not None and event_on >= benefit_start:
+        allowed = False
+        reason_text = _(
+            "Not refundable: the benefit period had already started on %(start)s (%(reason)s on %(date)s)"
+        ) % {"start": say_date(benefit_start), "reason": words, "date": say_date(event_on)}
+    else:
+        allowed = True
+        reason_text = _("Refundable: %(reason)s on %(date)s, before the benefit period started") % {
+            "reason": words,
+            "date": say_date(event_on),
+        }
+    if policy.refunds.note:
+        reason_text += f"；{policy.refunds.note}"
     return Decision(
-        True,
-        f"refunds.reasons.{reason}",
-        _("Refundable: %(reason)s on %(date)s, before the benefit period started") % {"reason": words, "date": say_date(event_on)},
+        allowed,
+        rule,
+        reason_text,
+        extra={"decision_working_days": policy.refunds.decision_working_days} if allowed else {},
     )
+
+
+# --- incentives ------------------------------------------------------------------------------
+
+
+def illness_cap_raise(policy: Policy, continuous_years: int, original_cap_fen: int) -> Decision:
+    """国办发〔2024〕38号: how much the critical-illness cap rises for ``continuous_years`` of continuous enrollment.
+
+    After ``after_years`` continuous years, each further year adds ``raise_fen_per_year``; in all at
+    most ``max_percent_of_cap`` percent of the original cap (whole fen, rounded down).
+    """
+    incentive: ContinuityIncentive | None = policy.incentive
+    if incentive is None:
+        return Decision(False, "incentive", _("This policy has no incentive for continuous enrollment"))
+    further = max(0, continuous_years - incentive.after_years)
+    ceiling = original_cap_fen * incentive.max_percent_of_cap // 100
+    amount = min(further * incentive.raise_fen_per_year, ceiling)
+    reason = _(
+        "%(years)d continuous years: %(further)d beyond %(after)d, each adding %(step)s; raised by %(amount)s (at most %(ceiling)s)"
+    ) % {
+        "years": continuous_years,
+        "further": further,
+        "after": incentive.after_years,
+        "step": say_money(incentive.raise_fen_per_year),
+        "amount": say_money(amount),
+        "ceiling": say_money(ceiling),
+    }
+    if incentive.note:
+        reason = f"{incentive.note}: {reason}"
+    return Decision(amount > 0, "incentive", reason, amount_fen=amount)
 
 
 # --- coverage --------------------------------------------------------------------------------
@@ -743,7 +933,9 @@ class CoverageDecision:
     reason: str
 
 
-def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Iterable[PaidPeriod]) -> CoverageDecision:
+def coverage_on(
+    day: date, enrollments: Iterable[EnrollmentSpan], periods: Iterable[PaidPeriod]
+) -> CoverageDecision:
     """Is the person covered on ``day``? The Jilin status rules (吉医保联〔2022〕11号), for every region.
 
     Normal and paid: covered within the paid period, outside any waiting period. Suspended but
@@ -752,7 +944,12 @@ def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Itera
     """
     spans = list(enrollments)
     span = next(
-        (item for item in spans if item.enrolled_on <= day and (item.ended_on is None or day <= item.ended_on)), None
+        (
+            item
+            for item in spans
+            if item.enrolled_on <= day and (item.ended_on is None or day <= item.ended_on)
+        ),
+        None,
     )
     if span is None:
         ended = [item for item in spans if item.ended_on is not None and item.ended_on < day]
@@ -766,10 +963,20 @@ def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Itera
                 _("Not covered: the enrollment ended on %(date)s (%(reason)s); nothing after that is covered")
                 % {"date": say_date(last.ended_on or day), "reason": last.reason},
             )
-        return CoverageDecision(False, None, None, "coverage.not_enrolled", _("Not covered: not enrolled on %(date)s") % {"date": say_date(day)})
+        return CoverageDecision(
+            False,
+            None,
+            None,
+            "coverage.not_enrolled",
+            _("Not covered: not enrolled on %(date)s") % {"date": say_date(day)},
+        )
     paid = [period for period in periods if period.start is not None and period.start <= day <= period.end]
     if not paid:
-        waiting = [period for period in periods if period.start is not None and day < period.start and day.year <= period.end.year]
+        waiting = [
+            period
+            for period in periods
+            if period.start is not None and day < period.start and day.year <= period.end.year
+        ]
         if waiting:
             period = min(waiting, key=lambda item: item.start or date.max)
             return CoverageDecision(
@@ -777,7 +984,8 @@ def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Itera
                 period.start,
                 period.end,
                 "coverage.waiting",
-                _("Not covered yet: paid on %(paid)s, the benefit period starts on %(start)s") % {
+                _("Not covered yet: paid on %(paid)s, the benefit period starts on %(start)s")
+                % {
                     "paid": say_date(period.paid_on),
                     "start": say_date(period.start or day),
                 },
@@ -787,10 +995,11 @@ def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Itera
             None,
             None,
             "coverage.unpaid",
-            _("Not covered: enrolled, but the contribution covering %(date)s has not been paid") % {"date": say_date(day)},
+            _("Not covered: enrolled, but the contribution covering %(date)s has not been paid")
+            % {"date": say_date(day)},
         )
     period = paid[0]
-    assert period.start  # noqa: S101
+    assert period.start
     if span.status == "suspended" and day >= span.status_changed_on:
         if period.paid_on <= span.status_changed_on:
             return CoverageDecision(
@@ -798,15 +1007,22 @@ def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Itera
                 period.start,
                 period.end,
                 "coverage.suspended_paid",
-                _("Covered: the enrollment is suspended since %(date)s, but the contribution was paid before the suspension, so the paid period %(start)s to %(end)s is covered")
-                % {"date": say_date(span.status_changed_on), "start": say_date(period.start), "end": say_date(period.end)},
+                _(
+                    "Covered: the enrollment is suspended since %(date)s, but the contribution was paid before the suspension, so the paid period %(start)s to %(end)s is covered"
+                )
+                % {
+                    "date": say_date(span.status_changed_on),
+                    "start": say_date(period.start),
+                    "end": say_date(period.end),
+                },
             )
         return CoverageDecision(
             False,
             None,
             None,
             "coverage.suspended",
-            _("Not covered: the enrollment is suspended since %(date)s") % {"date": say_date(span.status_changed_on)},
+            _("Not covered: the enrollment is suspended since %(date)s")
+            % {"date": say_date(span.status_changed_on)},
         )
     if span.status == "terminated":
         return CoverageDecision(
@@ -814,7 +1030,9 @@ def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Itera
             period.start,
             min(period.end, span.ended_on or period.end),
             "coverage.before_termination",
-            _("Covered: %(date)s is before the enrollment ended on %(end)s; costs before the termination are covered")
+            _(
+                "Covered: %(date)s is before the enrollment ended on %(end)s; costs before the termination are covered"
+            )
             % {"date": say_date(day), "end": say_date(span.ended_on or day)},
         )
     return CoverageDecision(
@@ -822,7 +1040,8 @@ def coverage_on(day: date, enrollments: Iterable[EnrollmentSpan], periods: Itera
         period.start,
         period.end,
         "coverage.normal_paid",
-        _("Covered: enrolled and paid; benefit period %(start)s to %(end)s") % {
+        _("Covered: enrolled and paid; benefit period %(start)s to %(end)s")
+        % {
             "start": say_date(period.start),
             "end": say_date(period.end),
         },

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +54,9 @@ class StartKind(StrEnum):
 class RefundWhen(StrEnum):
     ALWAYS = "always"  # refundable whatever the date (paid twice, an agency's error)
     BEFORE_BENEFIT_START = "before_benefit_start"  # only while the benefit period has not started
+    # Only before the insurance (or academic) year paid for begins: a change within the year paid
+    # for is not refunded (Guigang: 在缴费所属期内办理变更手续的，所缴费用不予以退回).
+    BEFORE_INSURANCE_YEAR = "before_insurance_year"
     NEVER = "never"
 
 
@@ -123,12 +126,23 @@ class Collection:
     extension_note: str = ""
     # Students and kindergarten children paying through their school, if they have a period of their own.
     student_window: Window | None = None
+    # A grace period after the collection period (Qinbei: 有困难的可延迟缴费至2023年2月28日): its last day.
+    grace_until: date | None = None
+    grace_note: str = ""
 
     @property
     def effective_window(self) -> Window:
         if self.extended_to and self.extended_to > self.window.end:
             return Window(self.window.start, self.extended_to)
         return self.window
+
+    @property
+    def grace_window(self) -> Window | None:
+        """The days after the (possibly extended) collection period up to ``grace_until``, if any."""
+        end = self.effective_window.end
+        if self.grace_until is None or self.grace_until <= end:
+            return None
+        return Window(end + timedelta(days=1), self.grace_until)
 
     @property
     def extension_days(self) -> int:
@@ -150,7 +164,8 @@ class Match:
 
 @dataclass(frozen=True)
 class PriceRule:
-    """Paid within ``paid`` (or the collection period when ``in_collection_period``) → price."""
+    """Paid within ``paid`` (or the collection period when ``in_collection_period``, or the grace
+    period after it when ``in_grace_period``) → price."""
 
     match: Match
     paid: Window | None
@@ -158,17 +173,19 @@ class PriceRule:
     basis: Basis
     subsidy: bool
     note: str = ""
+    in_grace_period: bool = False
 
 
 @dataclass(frozen=True)
 class BenefitRule:
-    """Paid within ``paid`` (or the collection period) → cover starts at ``start``."""
+    """Paid within ``paid`` (or the collection period, or its grace period) → cover starts at ``start``."""
 
     match: Match
     paid: Window | None
     in_collection_period: bool
     start: Start
     note: str = ""
+    in_grace_period: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,15 +193,21 @@ class NewbornRule:
     """For a person born on or after the collection period opened (first matching rule applies)."""
 
     born: Window | None
-    # How long after birth the parents may pay under this rule: a date, or a number of days or months.
+    # How long after birth the parents may pay under this rule: a date, or a number of days or months
+    # counted as the law counts periods (民法典 第二百零一条、第二百零三条: the day of birth is not
+    # counted; a period in months ends on the corresponding day, or the month's last day if there is none).
     pay_until: date | None
     pay_within_days: int | None
     pay_within_months: int | None
-    # A pay_until date moves with an extension of the collection period (Linfen).
+    # A pay_until date, and the end of the birth window, move with an extension of the collection
+    # period by as many days as it was extended (Linfen: 如遇集中征缴期调整，则顺延).
     moves_with_collection: bool
     basis: Basis
     start: Start
     note: str = ""
+    # True: the newborn pays what the pricing rules say for the payment date (``basis`` is unused);
+    # the rule only says when cover starts (Qinbei: the price depends on the date for everyone).
+    price_by_date: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,6 +238,14 @@ class SubsidyCategory:
     requires_tag: bool = True
     conditions: Conditions = field(default_factory=Conditions)
     note: str = ""
+    # The roster tag the category needs, when it is not the category's own code: several categories
+    # may share one tag and differ by their conditions (Qinbei: a rural low-income family member
+    # aged 60+, or under 18).
+    tag: str = ""
+
+    @property
+    def tag_code(self) -> str:
+        return self.tag or self.code
 
 
 @dataclass(frozen=True)
@@ -228,6 +259,18 @@ class WaitingPeriod:
     long_break_years: int
     long_break_min_months: int
     exempt: frozenset[Situation]
+
+
+@dataclass(frozen=True)
+class ContinuityIncentive:
+    """国办发〔2024〕38号: after ``after_years`` continuous years, each further continuous year raises the
+    critical-illness insurance cap (大病保险最高支付限额) by ``raise_fen_per_year``, in all at most
+    ``max_percent_of_cap`` percent of the original cap."""
+
+    after_years: int
+    raise_fen_per_year: int
+    max_percent_of_cap: int
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -266,6 +309,7 @@ class Policy:
     back_payment: BackPayment | None
     refunds: Refunds
     notes: tuple[str, ...] = ()
+    incentive: ContinuityIncentive | None = None
 
     def category(self, code: str) -> SubsidyCategory | None:
         return next((category for category in self.subsidy_categories if category.code == code), None)
@@ -299,6 +343,8 @@ class _Reader:
     def __init__(self, document: Any) -> None:
         self.document = document
         self.problems: list[tuple[str, str]] = []
+        # Paths of rules paid in the grace period: the collection period must then have one.
+        self.grace_rules: list[str] = []
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append((path, message))
@@ -307,7 +353,9 @@ class _Reader:
         if value is None and not required:
             return None
         if not isinstance(value, Mapping):
-            self.fail(path, _("must be a mapping of names to values") if value is not None else _("is required"))
+            self.fail(
+                path, _("must be a mapping of names to values") if value is not None else _("is required")
+            )
             return None
         return value
 
@@ -316,7 +364,9 @@ class _Reader:
             if key not in known:
                 self.fail(f"{path}.{key}", _("is not a known field"))
 
-    def text(self, value: Mapping[str, Any], key: str, path: str, required: bool = True, max_length: int = 300) -> str:
+    def text(
+        self, value: Mapping[str, Any], key: str, path: str, required: bool = True, max_length: int = 300
+    ) -> str:
         raw = value.get(key)
         if raw is None or raw == "":
             if required:
@@ -390,7 +440,10 @@ class _Reader:
         try:
             return enum(raw)
         except ValueError:
-            self.fail(path, _("must be one of %(choices)s") % {"choices": ", ".join(member.value for member in enum)})
+            self.fail(
+                path,
+                _("must be one of %(choices)s") % {"choices": ", ".join(member.value for member in enum)},
+            )
             return default
 
     def situations(self, raw: Any, path: str) -> frozenset[Situation]:
@@ -415,14 +468,21 @@ class _Reader:
             categories = []
         return Match(self.situations(value.get("situations"), f"{path}.situations"), frozenset(categories))
 
-    def paid(self, value: Mapping[str, Any], path: str) -> tuple[Window | None, bool]:
+    def paid(self, value: Mapping[str, Any], path: str) -> tuple[Window | None, bool, bool]:
+        """(window, in the collection period, in the grace period after it)."""
         raw = value.get("paid")
         if raw == "collection_period":
-            return None, True
+            return None, True, False
+        if raw == "grace_period":
+            self.grace_rules.append(f"{path}.paid")
+            return None, False, True
         if raw is None:
-            self.fail(f"{path}.paid", _("is required: a date range, or collection_period"))
-            return None, False
-        return self.window(raw, f"{path}.paid"), False
+            self.fail(f"{path}.paid", _("is required: a date range, collection_period or grace_period"))
+            return None, False, False
+        if isinstance(raw, str):
+            self.fail(f"{path}.paid", _("must be a date range, collection_period or grace_period"))
+            return None, False, False
+        return self.window(raw, f"{path}.paid"), False, False
 
     def start(self, value: Any, path: str) -> Start:
         mapping = self.mapping(value, path)
@@ -450,7 +510,7 @@ class _Reader:
         if mapping is None:
             return None
         self.unknown(mapping, path, ("situations", "person_categories", "paid", "basis", "subsidy", "note"))
-        window, in_period = self.paid(mapping, path)
+        window, in_period, in_grace = self.paid(mapping, path)
         return PriceRule(
             match=self.match(mapping, path),
             paid=window,
@@ -458,6 +518,7 @@ class _Reader:
             basis=self.choice(mapping.get("basis"), f"{path}.basis", Basis, Basis.INDIVIDUAL),
             subsidy=self.boolean(mapping, "subsidy", path, default=True),
             note=self.text(mapping, "note", path, required=False),
+            in_grace_period=in_grace,
         )
 
     def benefit_rule(self, value: Any, path: str) -> BenefitRule | None:
@@ -465,22 +526,35 @@ class _Reader:
         if mapping is None:
             return None
         self.unknown(mapping, path, ("situations", "person_categories", "paid", "start", "note"))
-        window, in_period = self.paid(mapping, path)
+        window, in_period, in_grace = self.paid(mapping, path)
         return BenefitRule(
             match=self.match(mapping, path),
             paid=window,
             in_collection_period=in_period,
             start=self.start(mapping.get("start"), f"{path}.start"),
             note=self.text(mapping, "note", path, required=False),
+            in_grace_period=in_grace,
         )
 
     def newborn_rule(self, value: Any, path: str) -> NewbornRule | None:
         mapping = self.mapping(value, path)
         if mapping is None:
             return None
-        known = ("born", "pay_until", "pay_within_days", "pay_within_months", "moves_with_collection")
+        known = (
+            "born",
+            "pay_until",
+            "pay_within_days",
+            "pay_within_months",
+            "moves_with_collection",
+            "price_by_date",
+        )
         self.unknown(mapping, path, (*known, "basis", "start", "note"))
-        limits = [key for key in ("pay_until", "pay_within_days", "pay_within_months") if mapping.get(key) is not None]
+        price_by_date = self.boolean(mapping, "price_by_date", path)
+        limits = [
+            key
+            for key in ("pay_until", "pay_within_days", "pay_within_months")
+            if mapping.get(key) is not None
+        ]
         if len(limits) > 1:
             self.fail(path, _("give at most one of pay_until, pay_within_days and pay_within_months"))
         return NewbornRule(
@@ -490,9 +564,12 @@ class _Reader:
             pay_within_months=self.integer(mapping, "pay_within_months", path, required=False, default=0)
             or None,
             moves_with_collection=self.boolean(mapping, "moves_with_collection", path),
-            basis=self.choice(mapping.get("basis"), f"{path}.basis", Basis, Basis.INDIVIDUAL),
+            basis=Basis.INDIVIDUAL
+            if price_by_date and mapping.get("basis") is None
+            else self.choice(mapping.get("basis"), f"{path}.basis", Basis, Basis.INDIVIDUAL),
             start=self.start(mapping.get("start"), f"{path}.start"),
             note=self.text(mapping, "note", path, required=False),
+            price_by_date=price_by_date,
         )
 
     def age(self, raw: Any, path: str) -> AgeCondition | None:
@@ -508,7 +585,14 @@ class _Reader:
         mapping = self.mapping(raw, path, required=False)
         if mapping is None:
             return Conditions()
-        known = ("paid_by", "born_on_or_before", "age_at_least", "age_below", "hukou_in_region", "recognised_by")
+        known = (
+            "paid_by",
+            "born_on_or_before",
+            "age_at_least",
+            "age_below",
+            "hukou_in_region",
+            "recognised_by",
+        )
         self.unknown(mapping, path, known)
         return Conditions(
             paid_by=self.day(mapping, "paid_by", path, required=False),
@@ -523,11 +607,25 @@ class _Reader:
         mapping = self.mapping(value, path)
         if mapping is None:
             return None
-        known = ("code", "name", "marker", "scheme", "percent", "amount_fen", "requires_tag", "conditions", "note")
+        known = (
+            "code",
+            "name",
+            "marker",
+            "scheme",
+            "percent",
+            "amount_fen",
+            "requires_tag",
+            "tag",
+            "conditions",
+            "note",
+        )
         self.unknown(mapping, path, known)
         code = self.text(mapping, "code", path, max_length=32)
         if code and not code.replace("_", "").isalnum():
             self.fail(f"{path}.code", _("may contain only letters, digits and underscores"))
+        tag = self.text(mapping, "tag", path, required=False, max_length=32)
+        if tag and not tag.replace("_", "").isalnum():
+            self.fail(f"{path}.tag", _("may contain only letters, digits and underscores"))
         scheme = self.choice(mapping.get("scheme"), f"{path}.scheme", Scheme, Scheme.FULL)
         percent = self.integer(mapping, "percent", path, required=scheme == Scheme.PERCENT, maximum=100)
         amount = self.integer(mapping, "amount_fen", path, required=scheme == Scheme.FIXED)
@@ -543,6 +641,7 @@ class _Reader:
             requires_tag=self.boolean(mapping, "requires_tag", path, default=True),
             conditions=self.conditions(mapping.get("conditions"), f"{path}.conditions"),
             note=self.text(mapping, "note", path, required=False),
+            tag=tag,
         )
 
     def policy(self) -> Policy:
@@ -568,14 +667,20 @@ class _Reader:
             "back_payment",
             "refunds",
             "notes",
+            "incentive",
         )
         self.unknown(root, "policy", known)
         if root.get("format", DOCUMENT_FORMAT) != DOCUMENT_FORMAT:
             self.fail("policy.format", _("must be %(format)s") % {"format": DOCUMENT_FORMAT})
         code = self.text(root, "code", "policy", max_length=64)
         region_code = root.get("region_code", "")
-        if not isinstance(region_code, str) or (region_code and not (region_code.isdigit() and len(region_code) in (2, 4, 6, 9, 12))):
-            self.fail("policy.region_code", _("must be a region code of 2, 4, 6, 9 or 12 digits, or empty for the whole country"))
+        if not isinstance(region_code, str) or (
+            region_code and not (region_code.isdigit() and len(region_code) in (2, 4, 6, 9, 12))
+        ):
+            self.fail(
+                "policy.region_code",
+                _("must be a region code of 2, 4, 6, 9 or 12 digits, or empty for the whole country"),
+            )
             region_code = ""
         year = self.integer(root, "insurance_year", "policy", minimum=2000, maximum=2100)
 
@@ -590,7 +695,9 @@ class _Reader:
             )
 
         coverage = self.window(root.get("coverage"), "policy.coverage")
-        student_coverage = self.window(root.get("student_coverage"), "policy.student_coverage", required=False)
+        student_coverage = self.window(
+            root.get("student_coverage"), "policy.student_coverage", required=False
+        )
 
         collection = None
         collection_map = self.mapping(root.get("collection"), "policy.collection")
@@ -599,7 +706,17 @@ class _Reader:
             self.unknown(
                 collection_map,
                 path,
-                ("from", "to", "days_of_month", "holiday_extension", "extended_to", "extension_note", "student_window"),
+                (
+                    "from",
+                    "to",
+                    "days_of_month",
+                    "holiday_extension",
+                    "extended_to",
+                    "extension_note",
+                    "student_window",
+                    "grace_until",
+                    "grace_note",
+                ),
             )
             window = self.window({key: collection_map.get(key) for key in ("from", "to")}, path)
             days = collection_map.get("days_of_month")
@@ -611,20 +728,32 @@ class _Reader:
                     or not all(isinstance(item, int) and 1 <= item <= 31 for item in days)
                     or days[0] > days[1]
                 ):
-                    self.fail(f"{path}.days_of_month", _("must be two days of the month, first and last, such as [1, 25]"))
+                    self.fail(
+                        f"{path}.days_of_month",
+                        _("must be two days of the month, first and last, such as [1, 25]"),
+                    )
                 else:
                     days_of_month = (days[0], days[1])
             extended_to = self.day(collection_map, "extended_to", path, required=False)
             if window and extended_to and extended_to <= window.end:
                 self.fail(f"{path}.extended_to", _("must be after the end of the collection period"))
+            grace_until = self.day(collection_map, "grace_until", path, required=False)
+            if window and grace_until and grace_until <= window.end:
+                self.fail(f"{path}.grace_until", _("must be after the end of the collection period"))
             if window:
                 collection = Collection(
                     window=window,
                     days_of_month=days_of_month,
                     holiday_extension=self.boolean(collection_map, "holiday_extension", path),
                     extended_to=extended_to,
-                    extension_note=self.text(collection_map, "extension_note", path, required=bool(extended_to)),
-                    student_window=self.window(collection_map.get("student_window"), f"{path}.student_window", required=False),
+                    extension_note=self.text(
+                        collection_map, "extension_note", path, required=bool(extended_to)
+                    ),
+                    student_window=self.window(
+                        collection_map.get("student_window"), f"{path}.student_window", required=False
+                    ),
+                    grace_until=grace_until,
+                    grace_note=self.text(collection_map, "grace_note", path, required=False),
                 )
 
         pricing = [
@@ -645,7 +774,9 @@ class _Reader:
         ]
         categories = [
             self.category(item, f"policy.subsidy_categories[{index}]", financing)
-            for index, item in enumerate(self.sequence(root.get("subsidy_categories"), "policy.subsidy_categories"))
+            for index, item in enumerate(
+                self.sequence(root.get("subsidy_categories"), "policy.subsidy_categories")
+            )
         ]
         codes = [category.code for category in categories if category]
         for code_seen in {code for code in codes if codes.count(code) > 1}:
@@ -672,8 +803,9 @@ class _Reader:
                 long_break_min_months=self.integer(waiting_map, "long_break_min_months", path, maximum=36),
                 exempt=self.situations(waiting_map.get("exempt"), f"{path}.exempt"),
             )
-        if any(rule and rule.start.kind == StartKind.WAITING_PERIOD for rule in benefit) and waiting is None:
-            self.fail("policy.waiting_period", _("is required when a benefit rule starts after the waiting period"))
+        if collection_map is not None and collection_map.get("grace_until") is None:
+            for rule_path in self.grace_rules:
+                self.fail(rule_path, _("grace_period needs collection.grace_until"))
 
         back_payment = None
         back_map = self.mapping(root.get("back_payment"), "policy.back_payment", required=False)
@@ -693,18 +825,53 @@ class _Reader:
                 note=self.text(back_map, "note", path, required=False),
             )
 
+        if waiting is None:
+            starts = [
+                (f"policy.benefit[{index}].start", rule.start) for index, rule in enumerate(benefit) if rule
+            ]
+            starts += [
+                (f"policy.newborn[{index}].start", rule.start) for index, rule in enumerate(newborn) if rule
+            ]
+            if back_payment is not None:
+                starts.append(("policy.back_payment.start", back_payment.start))
+            for start_path, start in starts:
+                if start.kind == StartKind.WAITING_PERIOD:
+                    self.fail(
+                        "policy.waiting_period",
+                        _("is required when a rule starts after the waiting period (%(path)s)")
+                        % {"path": start_path},
+                    )
+
+        incentive = None
+        incentive_map = self.mapping(root.get("incentive"), "policy.incentive", required=False)
+        if incentive_map is not None:
+            path = "policy.incentive"
+            self.unknown(
+                incentive_map, path, ("after_years", "raise_fen_per_year", "max_percent_of_cap", "note")
+            )
+            incentive = ContinuityIncentive(
+                after_years=self.integer(incentive_map, "after_years", path, maximum=50),
+                raise_fen_per_year=self.integer(
+                    incentive_map, "raise_fen_per_year", path, maximum=100_000_000
+                ),
+                max_percent_of_cap=self.integer(incentive_map, "max_percent_of_cap", path, maximum=100),
+                note=self.text(incentive_map, "note", path, required=False),
+            )
+
         refunds = Refunds({}, 5)
         refunds_map = self.mapping(root.get("refunds"), "policy.refunds")
         if refunds_map is not None:
             path = "policy.refunds"
             self.unknown(refunds_map, path, ("reasons", "decision_working_days", "note"))
-            reasons_map = self.mapping(refunds_map.get("reasons"), f"{path}.reasons") or {}
+            # No reasons: nothing is refundable.
+            reasons_map = self.mapping(refunds_map.get("reasons"), f"{path}.reasons", required=False) or {}
             reasons: dict[str, RefundWhen] = {}
             for reason, when in reasons_map.items():
                 if reason not in REFUND_REASONS:
                     self.fail(
                         f"{path}.reasons.{reason}",
-                        _("is not a refund reason; known reasons: %(choices)s") % {"choices": ", ".join(REFUND_REASONS)},
+                        _("is not a refund reason; known reasons: %(choices)s")
+                        % {"choices": ", ".join(REFUND_REASONS)},
                     )
                     continue
                 value = self.choice(when, f"{path}.reasons.{reason}", RefundWhen)
@@ -712,7 +879,9 @@ class _Reader:
                     reasons[reason] = value
             refunds = Refunds(
                 reasons=reasons,
-                decision_working_days=self.integer(refunds_map, "decision_working_days", path, minimum=1, maximum=60),
+                decision_working_days=self.integer(
+                    refunds_map, "decision_working_days", path, minimum=1, maximum=60
+                ),
                 note=self.text(refunds_map, "note", path, required=False),
             )
 
@@ -727,7 +896,7 @@ class _Reader:
 
         if self.problems:
             raise PolicyError(self.problems)
-        assert financing and coverage and collection  # noqa: S101 - guaranteed by the checks above
+        assert financing and coverage and collection
         return Policy(
             code=code,
             name=self.text(root, "name", "policy", max_length=120),
@@ -746,10 +915,19 @@ class _Reader:
             back_payment=back_payment,
             refunds=refunds,
             notes=tuple(str(note) for note in notes),
+            incentive=incentive,
         )
 
 
 # --- writing ---------------------------------------------------------------------------------
+
+
+def _paid(rule: PriceRule | BenefitRule) -> str | dict[str, str] | None:
+    if rule.in_collection_period:
+        return "collection_period"
+    if rule.in_grace_period:
+        return "grace_period"
+    return _window(rule.paid)
 
 
 def _window(window: Window | None) -> dict[str, str] | None:
@@ -811,6 +989,8 @@ def _write_policy(policy: Policy) -> dict[str, Any]:
                     "extended_to": collection.extended_to.isoformat() if collection.extended_to else None,
                     "extension_note": collection.extension_note,
                     "student_window": _window(collection.student_window),
+                    "grace_until": collection.grace_until.isoformat() if collection.grace_until else None,
+                    "grace_note": collection.grace_note,
                 }
             )
             | {"holiday_extension": collection.holiday_extension},
@@ -818,7 +998,7 @@ def _write_policy(policy: Policy) -> dict[str, Any]:
                 _without_empty(
                     {
                         **_match(rule.match),
-                        "paid": "collection_period" if rule.in_collection_period else _window(rule.paid),
+                        "paid": _paid(rule),
                         "basis": rule.basis.value,
                         "note": rule.note,
                     }
@@ -830,7 +1010,7 @@ def _write_policy(policy: Policy) -> dict[str, Any]:
                 _without_empty(
                     {
                         **_match(rule.match),
-                        "paid": "collection_period" if rule.in_collection_period else _window(rule.paid),
+                        "paid": _paid(rule),
                         "start": _start(rule.start),
                         "note": rule.note,
                     }
@@ -850,6 +1030,7 @@ def _write_policy(policy: Policy) -> dict[str, Any]:
                     }
                 )
                 | ({"moves_with_collection": True} if rule.moves_with_collection else {})
+                | ({"price_by_date": True} if rule.price_by_date else {})
                 for rule in policy.newborn
             ],
             "subsidy_categories": [
@@ -878,6 +1059,7 @@ def _write_policy(policy: Policy) -> dict[str, Any]:
                             }
                         ),
                         "note": category.note,
+                        "tag": category.tag,
                     }
                 )
                 | ({} if category.requires_tag else {"requires_tag": False})
@@ -913,5 +1095,15 @@ def _write_policy(policy: Policy) -> dict[str, Any]:
                 }
             ),
             "notes": list(policy.notes),
+            "incentive": None
+            if policy.incentive is None
+            else _without_empty(
+                {
+                    "after_years": policy.incentive.after_years,
+                    "raise_fen_per_year": policy.incentive.raise_fen_per_year,
+                    "max_percent_of_cap": policy.incentive.max_percent_of_cap,
+                    "note": policy.incentive.note,
+                }
+            ),
         }
     )

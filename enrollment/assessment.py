@@ -1,0 +1,714 @@
+"""The yearly assessment (核定), reassessment of one person, and deposits coming back from tax.
+
+Set-based: the facts of every normal enrollment of a county are gathered by one statement into
+a temporary table; the persons fall into a few thousand classes of identical facts (birth dates
+reduced to the engine's cut-offs, ``rules.classes``); the rule engine decides once per class;
+one statement joins the decisions back and keeps only what is new or changed; one INSERT and
+one UPDATE write them; the payable amounts go to tax as one bulk send. A re-run changes nothing
+that did not change and sends only the adjustments. Paid assessments are never touched.
+The one-person reassessment runs the very same statements restricted to that person.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.roles import Action
+from accounts.scope import Scope
+from sharing.services import message_send_bulk
+
+from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunStatus
+from .policies import LoadedPolicy, policy_for_county
+from .rules import engine
+from .rules.classes import birth_date_classes
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_TTL = 24 * 3600
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Counts:
+    enrollments: int = 0
+    distinct_facts: int = 0
+    created: int = 0
+    changed: int = 0
+    cancelled: int = 0
+    government_paid: int = 0
+    pushed: int = 0
+    payable_fen: int = 0
+
+    @property
+    def unchanged(self) -> int:
+        return max(0, self.enrollments - self.created - self.changed)
+
+
+# --- progress (Redis, so the page sees it while the run's transaction is still open) ------------
+
+
+def _progress_key(run_id: int) -> str:
+    return f"portal:assessment-progress:{run_id}"
+
+
+def progress_of(run_id: int) -> dict[str, Any] | None:
+    return cache.get(_progress_key(run_id))
+
+
+def _progress_setter(run_id: int) -> Progress:
+    def set_progress(phase: str, done: int, total: int) -> None:
+        cache.set(_progress_key(run_id), {"phase": phase, "done": done, "total": total}, PROGRESS_TTL)
+
+    return set_progress
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    return None
+
+
+# --- the set-based core ----------------------------------------------------------------------
+
+
+def _birth_key_sql(policy: engine.Policy) -> tuple[str, list[Any]]:
+    boundaries, exact_from = birth_date_classes(policy)
+    sql = "CASE WHEN p.birth_date >= %s THEN p.birth_date"
+    params: list[Any] = [exact_from]
+    for boundary in boundaries:
+        sql += " WHEN p.birth_date < %s THEN %s::date - 1"
+        params += [boundary, boundary]
+    sql += " ELSE %s::date - 1 END"
+    params.append(exact_from)
+    return sql, params
+
+
+def _facts_from_row(row: tuple[Any, ...]) -> engine.PersonFacts:
+    birth_key, person_category, hukou_in_region, tags, last_paid_year, transfer = row
+    tag_rows = tags if isinstance(tags, list) else json.loads(tags)
+    return engine.PersonFacts(
+        birth_date=birth_key,
+        person_category=person_category,
+        hukou_in_region=hukou_in_region,
+        tags=tuple(
+            engine.Tag(category, date.fromisoformat(start), date.fromisoformat(end) if end else None)
+            for category, start, end in tag_rows
+        ),
+        last_paid_year=last_paid_year or None,
+        transfer=transfer,
+    )
+
+
+_SIGNATURE = ("birth_key", "person_category", "hukou_in_region", "tags", "last_paid_year", "transfer")
+
+
+def _assess(
+    *,
+    county_code: str,
+    insurance_year: int,
+    loaded: LoadedPolicy,
+    person_id: int | None = None,
+    progress: Progress = _no_progress,
+) -> Counts:
+    """Assess a county (or one person of it) for a year. Runs in the caller's transaction."""
+    policy = loaded.rules
+    suffix = uuid.uuid4().hex[:10]
+    facts, decisions, changes, cancels = (
+        f"assess_{name}_{suffix}" for name in ("facts", "decisions", "changes", "cancels")
+    )
+    counts = Counts()
+    birth_key, birth_params = _birth_key_sql(policy)
+    person_filter = "AND e.person_id = %(person)s" if person_id else ""
+    coverage = policy.coverage
+    params: dict[str, Any] = {
+        "county": county_code,
+        "year": insurance_year,
+        "prefix_like": loaded.record.region_prefix + "%",
+        "coverage_start": coverage.start,
+        "coverage_end": max(coverage.end, policy.student_coverage.end)
+        if policy.student_coverage
+        else coverage.end,
+        "person": person_id,
+        "version": loaded.version.pk,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        progress("facts", 0, 0)
+        # Birth-date classes are positional parameters; give them names so both styles do not mix.
+        birth_names = {f"birth_{index}": value for index, value in enumerate(birth_params)}
+        birth_sql = birth_key
+        for name in birth_names:
+            birth_sql = birth_sql.replace("%s", f"%({name})s", 1)
+        params.update(birth_names)
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {facts} ON COMMIT DROP AS
+            SELECT e.id AS enrollment_id, e.person_id, e.county_code, e.region_code, p.id_number,
+                   ({birth_sql})::date AS birth_key,
+                   p.category::text AS person_category,
+                   (p.hukou_region_code LIKE %(prefix_like)s) AS hukou_in_region,
+                   coalesce(t.tags, '[]'::jsonb) AS tags,
+                   coalesce(prev.last_paid_year, 0) AS last_paid_year,
+                   (e.status_reason = 'transfer_in') AS transfer
+            FROM enrollment_enrollment e
+            JOIN enrollment_person p ON p.id = e.person_id
+            LEFT JOIN (
+                SELECT st.person_id,
+                       jsonb_agg(jsonb_build_array(st.category, st.valid_from, st.valid_to)
+                                 ORDER BY st.category, st.valid_from) AS tags
+                FROM subsidies_subsidytag st
+                WHERE st.valid_from <= %(coverage_end)s
+                  AND (st.valid_to IS NULL OR st.valid_to >= %(coverage_start)s)
+                  AND st.person_id IN (
+                      SELECT e2.person_id FROM enrollment_enrollment e2
+                      WHERE e2.county_code = %(county)s AND e2.status = 'normal')
+                GROUP BY st.person_id
+            ) t ON t.person_id = e.person_id
+            LEFT JOIN (
+                SELECT a.person_id, max(a.insurance_year) AS last_paid_year
+                FROM enrollment_assessment a
+                WHERE a.insurance_year < %(year)s AND a.status IN ('paid', 'government')
+                  AND a.person_id IN (
+                      SELECT e3.person_id FROM enrollment_enrollment e3
+                      WHERE e3.county_code = %(county)s AND e3.status = 'normal')
+                GROUP BY a.person_id
+            ) prev ON prev.person_id = e.person_id
+            WHERE e.county_code = %(county)s AND e.status = 'normal' {person_filter}
+            """,  # noqa: S608 - table names are generated here, values are parameters
+            params,
+        )
+        counts.enrollments = cursor.rowcount
+
+        cursor.execute(f"SELECT DISTINCT {', '.join(_SIGNATURE)} FROM {facts}")  # noqa: S608
+        classes = cursor.fetchall()
+        counts.distinct_facts = len(classes)
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {decisions} (
+                birth_key date, person_category text, hukou_in_region boolean, tags jsonb,
+                last_paid_year integer, transfer boolean,
+                situation text, standard_fen bigint, subsidy_fen bigint, government_fen bigint,
+                payable_fen bigint, subsidy_category text, subsidy_marker text, status text,
+                rule text, reason text, schedule jsonb,
+                paid_on date, benefit_start date, benefit_end date, benefit_reason text
+            ) ON COMMIT DROP
+            """
+        )
+        raw = cursor.cursor
+        with raw.copy(f"COPY {decisions} FROM STDIN") as copy:
+            step = max(1, len(classes) // 20)
+            for index, row in enumerate(classes):
+                person_facts = _facts_from_row(row)
+                decision = engine.assess(policy, person_facts)
+                category = decision.subsidy.category
+                # Fully subsidised: recorded as paid by the government on the first collection day,
+                # with the benefit period that payment buys.
+                paid_on = benefit = None
+                if decision.government_pays_all:
+                    paid_on = policy.collection.window.start
+                    benefit = engine.benefit_period(policy, person_facts, paid_on)
+                copy.write_row(
+                    (
+                        *row[:3],
+                        row[3] if isinstance(row[3], str) else json.dumps(row[3], ensure_ascii=False),
+                        *row[4:],
+                        decision.situation.value,
+                        decision.standard_fen,
+                        decision.subsidy.subsidy_fen,
+                        decision.government_fen,
+                        decision.payable_fen,
+                        category.code if category else "",
+                        category.marker if category else "",
+                        "government" if decision.government_pays_all else "due",
+                        decision.rule,
+                        decision.reason,
+                        json.dumps([line.as_document() for line in decision.schedule]),
+                        paid_on,
+                        benefit.start if benefit else None,
+                        benefit.end if benefit and benefit.start else None,
+                        benefit.reason if benefit else "",
+                    )
+                )
+                if index % step == 0:
+                    progress("deciding", index, len(classes))
+        progress("writing", 0, counts.enrollments)
+        cursor.execute(f"ANALYZE {decisions}")
+        join = " AND ".join(f"d.{column} = f.{column}" for column in _SIGNATURE)
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {changes} ON COMMIT DROP AS
+            SELECT f.person_id, f.enrollment_id, f.county_code, f.region_code, f.id_number,
+                   d.situation, d.standard_fen, d.subsidy_fen, d.government_fen, d.payable_fen,
+                   d.subsidy_category, d.subsidy_marker, d.status, d.rule, d.reason, d.schedule,
+                   d.paid_on, d.benefit_start, d.benefit_end, d.benefit_reason,
+                   a.id AS existing_id, a.status AS old_status
+            FROM {facts} f
+            JOIN {decisions} d ON {join}
+            LEFT JOIN enrollment_assessment a ON a.person_id = f.person_id AND a.insurance_year = %(year)s
+            WHERE a.id IS NULL
+               OR (a.status <> 'paid' AND (
+                    a.enrollment_id, a.county_code, a.region_code, a.situation, a.standard_fen,
+                    a.subsidy_fen, a.government_fen, a.payable_fen, a.subsidy_category, a.status, a.schedule
+                  ) IS DISTINCT FROM (
+                    f.enrollment_id, f.county_code, f.region_code, d.situation, d.standard_fen,
+                    d.subsidy_fen, d.government_fen, d.payable_fen, d.subsidy_category, d.status, d.schedule
+                  ))
+            """,  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO enrollment_assessment (
+                person_id, enrollment_id, insurance_year, county_code, region_code, policy_version_id,
+                situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
+                subsidy_marker, status, rule, reason, schedule, revision, assessed_at, deposit_reference,
+                paid_on, paid_fen, benefit_start, benefit_end, benefit_reason)
+            SELECT person_id, enrollment_id, %(year)s, county_code, region_code, %(version)s,
+                   situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
+                   subsidy_marker, status, rule, reason, schedule, 1, now(), '',
+                   paid_on, CASE WHEN paid_on IS NULL THEN NULL ELSE 0 END, benefit_start, benefit_end, benefit_reason
+            FROM {changes} WHERE existing_id IS NULL
+            """,  # noqa: S608
+            params,
+        )
+        counts.created = cursor.rowcount
+        cursor.execute(
+            f"""
+            UPDATE enrollment_assessment a SET
+                enrollment_id = c.enrollment_id, county_code = c.county_code, region_code = c.region_code,
+                policy_version_id = %(version)s, situation = c.situation, standard_fen = c.standard_fen,
+                subsidy_fen = c.subsidy_fen, government_fen = c.government_fen, payable_fen = c.payable_fen,
+                subsidy_category = c.subsidy_category, subsidy_marker = c.subsidy_marker, status = c.status,
+                rule = c.rule, reason = c.reason, schedule = c.schedule, revision = a.revision + 1,
+                assessed_at = now(), paid_on = c.paid_on,
+                paid_fen = CASE WHEN c.paid_on IS NULL THEN NULL ELSE 0 END,
+                benefit_start = c.benefit_start, benefit_end = c.benefit_end, benefit_reason = c.benefit_reason
+            FROM {changes} c WHERE a.id = c.existing_id
+            """,  # noqa: S608
+            params,
+        )
+        counts.changed = cursor.rowcount
+        # Enrollments no longer normal (terminated, suspended, moved away) before paying: cancel.
+        cancel_scope = "a.person_id = %(person)s" if person_id else "a.county_code = %(county)s"
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {cancels} ON COMMIT DROP AS
+            SELECT a.id, a.person_id, a.region_code, a.status AS old_status, p.id_number
+            FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
+            WHERE {cancel_scope} AND a.insurance_year = %(year)s AND a.status IN ('due', 'government')
+              AND NOT EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = a.person_id)
+            """,  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""
+            UPDATE enrollment_assessment a SET status = 'cancelled', revision = a.revision + 1,
+                   assessed_at = now(), reason = %(cancel_reason)s, paid_on = NULL, paid_fen = NULL,
+                   benefit_start = NULL, benefit_end = NULL, benefit_reason = ''
+            FROM {cancels} c WHERE a.id = c.id
+            """,  # noqa: S608
+            {**params, "cancel_reason": _("Cancelled: the enrollment is no longer normal")},
+        )
+        counts.cancelled = cursor.rowcount
+        progress("sending", 0, 0)
+        payload = """jsonb_build_object(
+                'person_id', c.id_number, 'insurance_year', %(year)s::int, 'region_code', c.region_code,
+                'amount_fen', {amount}, 'standard_fen', {standard}, 'subsidy_fen', {subsidy},
+                'subsidy_category', {category}, 'subsidy_marker', {marker}, 'schedule', {schedule},
+                'status', '{status}')"""
+        due = payload.format(
+            amount="c.payable_fen",
+            standard="c.standard_fen",
+            subsidy="c.subsidy_fen",
+            category="c.subsidy_category",
+            marker="c.subsidy_marker",
+            schedule="c.schedule",
+            status="due",
+        )
+        cancelled = payload.format(
+            amount="0",
+            standard="0",
+            subsidy="0",
+            category="''",
+            marker="''",
+            schedule="'[]'::jsonb",
+            status="cancelled",
+        )
+        query = f"""
+            SELECT NULL::text AS subject, c.region_code, {due} AS payload
+            FROM {changes} c WHERE c.status = 'due'
+            UNION ALL
+            SELECT NULL::text, c.region_code, {cancelled}
+            FROM {changes} c WHERE c.status <> 'due' AND c.old_status = 'due'
+            UNION ALL
+            SELECT NULL::text, c.region_code, {cancelled}
+            FROM {cancels} c WHERE c.old_status = 'due'
+        """  # noqa: S608
+        counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
+        cursor.execute(
+            """
+            SELECT count(*) FILTER (WHERE status = 'government'), coalesce(sum(payable_fen) FILTER (WHERE status = 'due'), 0)
+            FROM enrollment_assessment WHERE county_code = %(county)s AND insurance_year = %(year)s
+            """,
+            params,
+        )
+        counts.government_paid, counts.payable_fen = cursor.fetchone()
+        for table in (facts, decisions, changes, cancels):
+            cursor.execute(f"DROP TABLE {table}")
+    return counts
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+def _loaded_policy(county_code: str, insurance_year: int) -> LoadedPolicy:
+    loaded = policy_for_county(county_code=county_code, insurance_year=insurance_year)
+    if loaded is None:
+        raise ValidationError(
+            _(
+                "There is no policy for %(county)s and insurance year %(year)d. An administrator adds it in the rulebook."
+            )
+            % {"county": county_code, "year": insurance_year}
+        )
+    return loaded
+
+
+def assessment_run_start(
+    *, scope: Scope, county_code: str, insurance_year: int, actor_id: int | None
+) -> AssessmentRun:
+    """Queue the yearly assessment of a county; a second start while one is queued or running returns that one."""
+    scope.require(Action.ASSESSMENT_RUN)
+    if not (len(county_code) == 6 and county_code.isdigit()):
+        raise ValidationError({"county_code": _("Give a 6-digit county code.")})
+    if not scope.covers_region_code(county_code.ljust(12, "0")):
+        raise PermissionDenied(_("This county lies outside your area."))
+    loaded = _loaded_policy(county_code, insurance_year)
+    try:
+        with transaction.atomic():
+            run = AssessmentRun.objects.create(
+                county_code=county_code,
+                insurance_year=insurance_year,
+                policy_version=loaded.version,
+                started_by_id=actor_id,
+                reason=_("Yearly assessment"),
+            )
+    except IntegrityError:
+        return AssessmentRun.objects.get(
+            county_code=county_code,
+            insurance_year=insurance_year,
+            person__isnull=True,
+            status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+        )
+    from .tasks import run_assessment
+
+    transaction.on_commit(lambda: run_assessment.delay(run.pk))
+    return run
+
+
+def assessment_run_execute(*, run_id: int) -> AssessmentRun:
+    """Do a queued run: the whole county in one transaction (with its messages), counts on the run."""
+    with transaction.atomic():
+        run = AssessmentRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.QUEUED:
+            return run  # idempotent: a redelivered task finds the run already done (or running)
+        run.status = RunStatus.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    progress = _progress_setter(run.pk)
+    try:
+        with transaction.atomic():
+            loaded = _loaded_policy(run.county_code, run.insurance_year)
+            counts = _assess(
+                county_code=run.county_code,
+                insurance_year=run.insurance_year,
+                loaded=loaded,
+                progress=progress,
+            )
+            _finish(run, counts, loaded)
+    except Exception as error:
+        logger.exception("assessment run %s failed", run.pk)
+        AssessmentRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(), error=str(error)[:2000]
+        )
+        run.refresh_from_db()
+        raise
+    finally:
+        cache.delete(_progress_key(run.pk))
+    return run
+
+
+def _finish(run: AssessmentRun, counts: Counts, loaded: LoadedPolicy) -> None:
+    run.status = RunStatus.DONE
+    run.finished_at = timezone.now()
+    run.policy_version = loaded.version
+    for name in (
+        "enrollments",
+        "distinct_facts",
+        "created",
+        "changed",
+        "cancelled",
+        "government_paid",
+        "pushed",
+        "payable_fen",
+    ):
+        setattr(run, name, getattr(counts, name))
+    run.unchanged = counts.unchanged
+    run.save()
+
+
+@transaction.atomic
+def assessment_run_now(
+    *, county_code: str, insurance_year: int, actor_id: int | None = None, reason: str = ""
+) -> AssessmentRun:
+    """Assess a county synchronously (the command and the benchmark): one transaction."""
+    loaded = _loaded_policy(county_code, insurance_year)
+    run = AssessmentRun.objects.create(
+        county_code=county_code,
+        insurance_year=insurance_year,
+        policy_version=loaded.version,
+        started_by_id=actor_id,
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        reason=reason or _("Yearly assessment"),
+    )
+    counts = _assess(county_code=county_code, insurance_year=insurance_year, loaded=loaded)
+    _finish(run, counts, loaded)
+    return run
+
+
+def open_years_for(county_code: str, today: date) -> list[int]:
+    """Years of a county already assessed whose insurance year has not ended: reassessment applies to them."""
+    years = (
+        AssessmentRun.objects.filter(
+            county_code=county_code,
+            person__isnull=True,
+            status=RunStatus.DONE,
+            insurance_year__gte=today.year,
+        )
+        .values_list("insurance_year", flat=True)
+        .distinct()
+    )
+    return sorted(set(years))
+
+
+def assessment_reassess(
+    *, person_id: int, reason: str, actor_id: int | None = None, today: date | None = None
+) -> list[AssessmentRun]:
+    """Reassess one person for every open year of their county (and of the county they left), pushing adjustments.
+
+    Runs in the caller's transaction, so the changed facts, the new assessment and the message to
+    tax commit together.
+    """
+    today = today or timezone.localdate()
+    counties = set(
+        Enrollment.objects.filter(person_id=person_id, status=EnrollmentStatus.NORMAL).values_list(
+            "county_code", flat=True
+        )
+    )
+    from .models import Assessment
+
+    counties |= set(
+        Assessment.objects.filter(
+            person_id=person_id, insurance_year__gte=today.year, status__in=["due", "government"]
+        ).values_list("county_code", flat=True)
+    )
+    runs = []
+    with transaction.atomic():
+        for county_code in sorted(counties):
+            for year in open_years_for(county_code, today):
+                loaded = policy_for_county(county_code=county_code, insurance_year=year)
+                if loaded is None:
+                    continue
+                counts = _assess(
+                    county_code=county_code, insurance_year=year, loaded=loaded, person_id=person_id
+                )
+                run = AssessmentRun(
+                    county_code=county_code,
+                    insurance_year=year,
+                    person_id=person_id,
+                    status=RunStatus.DONE,
+                    policy_version=loaded.version,
+                    started_by_id=actor_id,
+                    started_at=timezone.now(),
+                    finished_at=timezone.now(),
+                    reason=reason[:200],
+                )
+                for name in ("enrollments", "distinct_facts", "created", "changed", "cancelled", "pushed"):
+                    setattr(run, name, getattr(counts, name))
+                run.unchanged = counts.unchanged
+                run.save()
+                runs.append(run)
+    return runs
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoverageAnswer:
+    person: Any
+    day: date
+    decision: engine.CoverageDecision
+    enrollments: list[Any]
+    assessments: list[Any]
+
+
+def coverage_check(*, scope: Scope, id_number: str, day: date) -> CoverageAnswer:
+    """Is the person with this identifier covered on ``day``, and why (not)? Scoped: 404 outside the area."""
+    from .models import Assessment, Person
+
+    scope.require(Action.COVERAGE_VIEW)
+    person = scope.get_object_or_404(Person.objects.all(), id_number=id_number.strip().upper())
+    enrollments = list(Enrollment.objects.filter(person=person).order_by("enrolled_on"))
+    assessments = list(Assessment.objects.filter(person=person).order_by("-insurance_year"))
+    spans = [
+        engine.EnrollmentSpan(
+            status=enrollment.status,
+            enrolled_on=enrollment.enrolled_on,
+            ended_on=enrollment.ended_on,
+            status_changed_on=enrollment.status_changed_on,
+            reason=enrollment.get_status_reason_display(),
+            place=enrollment.county_code,
+        )
+        for enrollment in enrollments
+    ]
+    periods = [
+        engine.PaidPeriod(
+            insurance_year=assessment.insurance_year,
+            paid_on=assessment.paid_on or day,
+            start=assessment.benefit_start,
+            end=assessment.benefit_end or date(assessment.insurance_year, 12, 31),
+            reason=assessment.benefit_reason,
+        )
+        for assessment in assessments
+        if assessment.status in ("paid", "government") and assessment.benefit_start is not None
+    ]
+    decision = engine.coverage_on(day, spans, periods)
+    return CoverageAnswer(person, day, decision, enrollments, assessments)
+
+
+# --- deposits from tax (入库) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """One deposit record as tax reports it."""
+
+    id_number: str
+    insurance_year: int
+    amount_fen: int
+    paid_on: date
+    reference: str
+
+
+def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
+    """Mark the persons paid and compute each benefit period through the rule engine. Set-based per batch.
+
+    A deposit for a person-year with no due assessment changes nothing here and is logged: the
+    daily reconciliation (对账) shows it as a difference for the staff to resolve.
+    """
+    if not deposits:
+        return 0
+    wanted = {(deposit.id_number, deposit.insurance_year): deposit for deposit in deposits}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.id, p.id_number, a.insurance_year, a.county_code, p.birth_date, p.category,
+                   (e.status_reason = 'transfer_in'),
+                   (SELECT max(b.insurance_year) FROM enrollment_assessment b
+                    WHERE b.person_id = a.person_id AND b.insurance_year < a.insurance_year
+                      AND b.status IN ('paid', 'government'))
+            FROM enrollment_assessment a
+            JOIN enrollment_person p ON p.id = a.person_id
+            JOIN enrollment_enrollment e ON e.id = a.enrollment_id
+            WHERE (p.id_number, a.insurance_year) IN (SELECT * FROM unnest(%s::text[], %s::int[]))
+              AND a.status IN ('due', 'cancelled')
+            FOR UPDATE OF a
+            """,
+            [[key[0] for key in wanted], [key[1] for key in wanted]],
+        )
+        rows = cursor.fetchall()
+        policies: dict[tuple[str, int], LoadedPolicy | None] = {}
+        updates = []
+        for assessment_id, id_number, year, county_code, birth_date, category, transfer, last_paid in rows:
+            deposit = wanted[(id_number, year)]
+            key = (county_code, year)
+            if key not in policies:
+                policies[key] = policy_for_county(county_code=county_code, insurance_year=year)
+            loaded = policies[key]
+            benefit = None
+            if loaded is not None:
+                facts = engine.PersonFacts(
+                    birth_date=birth_date,
+                    person_category=category,
+                    last_paid_year=last_paid,
+                    transfer=transfer,
+                )
+                benefit = engine.benefit_period(loaded.rules, facts, deposit.paid_on)
+            updates.append(
+                (
+                    assessment_id,
+                    deposit.paid_on,
+                    deposit.amount_fen,
+                    deposit.reference[:64],
+                    benefit.start if benefit else None,
+                    benefit.end if benefit and benefit.start else None,
+                    benefit.reason if benefit else _("No policy for this county and year"),
+                )
+            )
+        unmatched = len(wanted) - len(rows)
+        if unmatched:
+            logger.warning("%d deposit(s) matched no due assessment", unmatched)
+        if not updates:
+            return 0
+        staging = f"assess_deposits_{uuid.uuid4().hex[:10]}"
+        cursor.execute(
+            f"CREATE TEMP TABLE {staging} (id bigint, paid_on date, paid_fen bigint, reference text, "
+            "benefit_start date, benefit_end date, benefit_reason text) ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY {staging} FROM STDIN") as copy:
+            for row in updates:
+                copy.write_row(row)
+        cursor.execute(
+            f"""
+            UPDATE enrollment_assessment a SET status = 'paid', paid_on = s.paid_on, paid_fen = s.paid_fen,
+                   deposit_reference = s.reference, benefit_start = s.benefit_start,
+                   benefit_end = s.benefit_end, benefit_reason = s.benefit_reason
+            FROM {staging} s WHERE a.id = s.id
+            """  # noqa: S608
+        )
+        cursor.execute(f"DROP TABLE {staging}")
+        return len(updates)
+
+
+def assessment_record_reversals(*, reversals: list[tuple[str, int, str]]) -> int:
+    """A payment reversed by tax (冲正): the person owes again; the benefit period is withdrawn."""
+    if not reversals:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE enrollment_assessment a SET status = 'due', paid_on = NULL, paid_fen = NULL,
+                   deposit_reference = '', benefit_start = NULL, benefit_end = NULL,
+                   benefit_reason = r.reason, revision = a.revision + 1
+            FROM enrollment_person p, unnest(%s::text[], %s::int[], %s::text[]) AS r(id_number, year, reason)
+            WHERE p.id = a.person_id AND p.id_number = r.id_number AND a.insurance_year = r.year
+              AND a.status = 'paid'
+            """,
+            [
+                [item[0] for item in reversals],
+                [item[1] for item in reversals],
+                [item[2] for item in reversals],
+            ],
+        )
+        return cursor.rowcount

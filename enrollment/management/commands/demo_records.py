@@ -1,0 +1,30 @@
+"""``manage.py demo_records``: demo households, the rulebook, assessments and payments (safe to repeat)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from accounts.audit import acting
+from enrollment.demo import load_demo_records
+
+
+class Command(BaseCommand):
+    help = (
+        "Load demo households, policies, subsidy tags, assessments and payments for 临汾市 (after demo_data)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "Refusing to load demo records: DEBUG is off. Use --force if you really mean it."
+            )
+        with transaction.atomic(), acting(user_id=None, source="command:demo_records"):
+            counts = load_demo_records()
+        self.stdout.write(counts.summary())

@@ -1,0 +1,200 @@
+"""The yearly assessment (核定): what each enrolled person owes for an insurance year, and why.
+
+One ``Assessment`` per person and insurance year (unique), written set-based by the yearly
+run (``enrollment.assessment``) and by the reassessment of one person, always from the rule
+engine's decision. Its payment side (paid, benefit period) is filled from tax's deposit records.
+``AssessmentRun`` is one run for a county and year, with its counts.
+
+Imported at the bottom of ``enrollment/models.py``.
+"""
+
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.audit import tracked
+from accounts.models import CODE_COLLATION
+
+__all__ = ["Assessment", "AssessmentRun", "AssessmentStatus", "RunStatus"]
+
+
+class AssessmentStatus(models.TextChoices):
+    """Payment status (Jilin): due 应缴, paid 实缴; government-paid (全额资助); cancelled before payment."""
+
+    DUE = "due", _("Due")
+    PAID = "paid", _("Paid")
+    GOVERNMENT = "government", _("Paid by the government")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class AssessmentRun(models.Model):
+    """One yearly assessment of a county (or of one person, when ``person_id`` is set)."""
+
+    scope_region_lookup = "county_code"
+
+    county_code = models.CharField(_("county"), max_length=6, db_collation=CODE_COLLATION)
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    person = models.ForeignKey(
+        "enrollment.Person",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("person"),
+    )
+    status = models.CharField(_("status"), max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    policy_version = models.ForeignKey(
+        "enrollment.PolicyVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("policy version"),
+    )
+    reason = models.CharField(_("why"), max_length=200, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=models.functions.Now())
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    enrollments = models.PositiveIntegerField(_("enrollments"), default=0)
+    distinct_facts = models.PositiveIntegerField(_("distinct sets of facts"), default=0)
+    created = models.PositiveIntegerField(_("new assessments"), default=0)
+    changed = models.PositiveIntegerField(_("changed assessments"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    cancelled = models.PositiveIntegerField(_("cancelled"), default=0)
+    government_paid = models.PositiveIntegerField(_("paid by the government"), default=0)
+    pushed = models.PositiveIntegerField(_("sent to tax"), default=0)
+    payable_fen = models.BigIntegerField(_("payable (fen)"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("assessment run")
+        verbose_name_plural = _("assessment runs")
+        ordering = ["-created_at"]
+        constraints = [
+            # One county-wide run at a time per county and year (two clicks start one run).
+            models.UniqueConstraint(
+                fields=["county_code", "insurance_year"],
+                condition=Q(status__in=["queued", "running"], person__isnull=True),
+                name="assessment_run_one_active_per_county_year",
+            ),
+            models.CheckConstraint(
+                name="assessment_run_status_known", condition=Q(status__in=RunStatus.values)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.county_code} {self.insurance_year} {self.get_status_display()}"
+
+
+# Statement-level history: the yearly run writes a million rows in a few statements.
+@tracked(level=pghistory.Statement)
+class Assessment(models.Model):
+    """What one person owes for one insurance year, with the breakdown and the rule that decided it."""
+
+    scope_region_lookup = "region_code"
+
+    person = models.ForeignKey(
+        "enrollment.Person", on_delete=models.PROTECT, related_name="assessments", verbose_name=_("person")
+    )
+    enrollment = models.ForeignKey(
+        "enrollment.Enrollment",
+        on_delete=models.PROTECT,
+        related_name="assessments",
+        verbose_name=_("enrollment"),
+    )
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    county_code = models.CharField(_("county"), max_length=6, db_collation=CODE_COLLATION)
+    region_code = models.CharField(_("registered at"), max_length=12, db_collation=CODE_COLLATION)
+    policy_version = models.ForeignKey(
+        "enrollment.PolicyVersion",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("policy version"),
+    )
+    situation = models.CharField(_("situation"), max_length=16)
+    standard_fen = models.BigIntegerField(_("individual standard (fen)"))
+    subsidy_fen = models.BigIntegerField(_("subsidy (fen)"))
+    government_fen = models.BigIntegerField(_("government share (fen)"))
+    payable_fen = models.BigIntegerField(_("payable by the person (fen)"))
+    subsidy_category = models.CharField(_("subsidy category"), max_length=32, blank=True)
+    subsidy_marker = models.CharField(_("subsidy marker"), max_length=16, blank=True)
+    status = models.CharField(_("payment status"), max_length=12, choices=AssessmentStatus.choices)
+    rule = models.CharField(_("rule"), max_length=64)
+    reason = models.TextField(_("reason"))
+    # When a payment is accepted and at what amount (the engine's schedule), as sent to tax.
+    schedule = models.JSONField(_("payment schedule"))
+    revision = models.PositiveIntegerField(_("revision"), default=1)
+    assessed_at = models.DateTimeField(_("assessed at"))
+    # Payment side, from tax's deposit record (入库), and the benefit period it bought.
+    paid_on = models.DateField(_("paid on"), null=True, blank=True)
+    paid_fen = models.BigIntegerField(_("paid (fen)"), null=True, blank=True)
+    deposit_reference = models.CharField(_("deposit reference"), max_length=64, blank=True)
+    benefit_start = models.DateField(_("benefit starts"), null=True, blank=True)
+    benefit_end = models.DateField(_("benefit ends"), null=True, blank=True)
+    benefit_reason = models.TextField(_("benefit period reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("assessment")
+        verbose_name_plural = _("assessments")
+        ordering = ["-insurance_year", "person_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "insurance_year"], name="assessment_one_per_person_year"
+            ),
+            models.CheckConstraint(
+                name="assessment_amounts_not_negative",
+                condition=Q(
+                    standard_fen__gte=0, subsidy_fen__gte=0, government_fen__gte=0, payable_fen__gte=0
+                ),
+            ),
+            models.CheckConstraint(
+                name="assessment_subsidy_within_standard", condition=Q(subsidy_fen__lte=F("standard_fen"))
+            ),
+            models.CheckConstraint(
+                name="assessment_status_known", condition=Q(status__in=AssessmentStatus.values)
+            ),
+            models.CheckConstraint(
+                name="assessment_government_paid_owes_nothing",
+                condition=~Q(status="government") | Q(payable_fen=0),
+            ),
+            models.CheckConstraint(
+                name="assessment_paid_has_payment",
+                condition=~Q(status="paid") | Q(paid_on__isnull=False, paid_fen__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="assessment_benefit_period_ordered",
+                condition=Q(benefit_start__isnull=True) | Q(benefit_end__gte=F("benefit_start")),
+            ),
+            models.CheckConstraint(
+                name="assessment_county_prefixes_region",
+                condition=Q(region_code__startswith=F("county_code")),
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["county_code", "insurance_year", "status"], name="assessment_county_year_status"
+            ),
+            models.Index(fields=["region_code", "insurance_year"], name="assessment_region_year"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.insurance_year}: {self.payable_fen}"

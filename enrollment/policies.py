@@ -1,0 +1,280 @@
+"""The rulebook's services and selectors: save (validated, versioned), import, export, presets, lookup.
+
+Every write goes through ``policy_save``: the document is validated by the rule engine's reader
+(every problem with its path), the policy row is locked, a new ``PolicyVersion`` is appended
+with who saved it and why, and an identical document saves nothing. ``policy_for_county`` finds
+the most specific policy for a county and year (county → city → province → nationwide).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import yaml
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Length
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Region
+from accounts.roles import Action
+from accounts.scope import Scope
+
+from .models import Policy, PolicyVersion, scope_prefix_of_region_code
+from .rules import policy as rules
+from .rules.presets import all_presets
+
+MAX_DOCUMENT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A stored policy with its parsed rules and current version row."""
+
+    record: Policy
+    rules: rules.Policy
+    version: PolicyVersion
+
+
+def _problems_as_error(error: rules.PolicyError) -> ValidationError:
+    return ValidationError([f"{path}: {message}" for path, message in error.problems])
+
+
+def policy_parse(*, document: Any) -> rules.Policy:
+    """Validate a document; raise ValidationError listing every problem with its path."""
+    try:
+        return rules.Policy.from_document(document)
+    except rules.PolicyError as error:
+        raise _problems_as_error(error) from error
+
+
+def policy_read_text(*, text: str | bytes, filename: str = "") -> Any:
+    """Read a YAML or JSON document (JSON is YAML, so one safe reader does both)."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ValidationError(
+            _("The file is larger than %(size)s KB.") % {"size": MAX_DOCUMENT_BYTES // 1024}
+        )
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ValidationError(_("The file is not UTF-8 text.")) from error
+    try:
+        if filename.lower().endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise ValidationError(
+            _("The file is not valid YAML or JSON: %(error)s") % {"error": str(error)[:200]}
+        ) from error
+
+
+def _check_manage(scope: Scope | None, region_code: str) -> None:
+    if scope is None:
+        return  # commands and presets: the operator of the installation
+    scope.require(Action.POLICY_MANAGE)
+    if scope.unrestricted:
+        return
+    if not region_code or not scope.covers_region_code(region_code.ljust(12, "0")):
+        raise PermissionDenied(_("This policy's region lies outside your area."))
+
+
+@transaction.atomic
+def policy_save(
+    *, document: Any, note: str, scope: Scope | None = None, actor_id: int | None = None
+) -> LoadedPolicy:
+    """Create or update the policy named by the document's code; append a version. Identical → no new version."""
+    parsed = policy_parse(document=document)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": _("Say why the policy is saved (the version history keeps it).")})
+    _check_manage(scope, parsed.region_code)
+    canonical = parsed.to_document()
+    prefix = scope_prefix_of_region_code(parsed.region_code)
+    clash = (
+        Policy.objects.filter(region_prefix=prefix, insurance_year=parsed.insurance_year)
+        .exclude(code=parsed.code)
+        .first()
+    )
+    if clash is not None:
+        raise ValidationError(
+            _("%(region)s already has a policy for %(year)d: %(name)s (%(code)s). Edit that one instead.")
+            % {
+                "region": parsed.region_code or _("the whole country"),
+                "year": parsed.insurance_year,
+                "name": clash.name,
+                "code": clash.code,
+            }
+        )
+    record = Policy.objects.select_for_update().filter(code=parsed.code).first()
+    now = timezone.now()
+    if record is None:
+        record = Policy.objects.create(
+            region_code=parsed.region_code,
+            region_prefix=prefix,
+            insurance_year=parsed.insurance_year,
+            code=parsed.code,
+            name=parsed.name,
+            document=canonical,
+            version=1,
+            updated_at=now,
+        )
+    else:
+        if record.document == canonical:
+            return LoadedPolicy(record, parsed, record.versions.order_by("-number").first())  # type: ignore[arg-type]
+        record.region_code = parsed.region_code
+        record.region_prefix = prefix
+        record.insurance_year = parsed.insurance_year
+        record.name = parsed.name
+        record.document = canonical
+        record.version += 1
+        record.updated_at = now
+        record.save()
+    version = PolicyVersion.objects.create(
+        policy=record, number=record.version, document=canonical, note=note[:300], saved_by_id=actor_id
+    )
+    return LoadedPolicy(record, parsed, version)
+
+
+def policy_extend_collection(
+    *, policy: Policy, extended_to: date, note: str, scope: Scope | None = None, actor_id: int | None = None
+) -> LoadedPolicy:
+    """Insurance and tax jointly extend the collection period (Linfen): a new version, with the reason."""
+    current = policy_parse(document=policy.document)
+    if extended_to <= current.collection.window.end:
+        raise ValidationError(
+            {
+                "extended_to": _("The new last day must be after %(date)s.")
+                % {"date": current.collection.window.end.isoformat()}
+            }
+        )
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": _("Say who decided the extension and why.")})
+    extended = current.with_collection_extended(to=extended_to, note=note)
+    return policy_save(
+        document=extended.to_document(),
+        note=_("Collection period extended to %(date)s: %(note)s")
+        % {"date": extended_to.isoformat(), "note": note},
+        scope=scope,
+        actor_id=actor_id,
+    )
+
+
+def policy_export(*, policy: Policy, fmt: str) -> tuple[bytes, str, str]:
+    """The current document as YAML or JSON: (content, content type, file name)."""
+    if fmt == "json":
+        return (
+            json.dumps(policy.document, ensure_ascii=False, indent=2).encode(),
+            "application/json",
+            f"{policy.code}-v{policy.version}.json",
+        )
+    text = yaml.safe_dump(policy.document, allow_unicode=True, sort_keys=False, width=120)
+    return text.encode(), "application/yaml", f"{policy.code}-v{policy.version}.yaml"
+
+
+# Names of the regions the presets are for, so that loading them on an installation that does
+# not have those regions yet creates them (GB/T 2260).
+PRESET_REGIONS: dict[str, str] = {
+    "140000": "山西省",
+    "141000": "临汾市",
+    "220000": "吉林省",
+    "370000": "山东省",
+    "371300": "临沂市",
+    "371302": "兰山区",
+    "450000": "广西壮族自治区",
+    "450700": "钦州市",
+    "450703": "钦北区",
+    "450800": "贵港市",
+}
+
+
+def _ensure_region(code6: str) -> None:
+    """Create the region of a preset (and its parents) when the installation lacks it."""
+    from accounts.services import region_create
+
+    chain = [code6[:2] + "0000", code6[:4] + "00", code6]
+    parent = None
+    for code in dict.fromkeys(chain):
+        full = code.ljust(12, "0")
+        region = Region.objects.filter(code=full).first()
+        if region is None:
+            region = region_create(code=full, name=PRESET_REGIONS.get(code, code), parent=parent)
+        parent = region
+
+
+@transaction.atomic
+def policy_load_presets(*, actor_id: int | None = None) -> list[LoadedPolicy]:
+    """Load every preset that ships with the portal (idempotent: unchanged presets add no version)."""
+    loaded = []
+    for preset in all_presets():
+        if preset.region_code:
+            _ensure_region(preset.region_code[:6])
+        loaded.append(
+            policy_save(
+                document=preset.to_document(), note=_("Preset shipped with the portal"), actor_id=actor_id
+            )
+        )
+    return loaded
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+
+def _applies_to(code: str) -> Q:
+    """Policies whose region contains the 12-digit ``code`` (nationwide included)."""
+    prefixes = {code[:length] for length in (2, 4, 6, 9, 12)} | {""}
+    return Q(region_prefix__in=prefixes)
+
+
+def policy_list(*, scope: Scope) -> QuerySet[Policy]:
+    """The policies a user may read: those of their area and of the regions above it."""
+    scope.require(Action.POLICY_VIEW)
+    policies = Policy.objects.all()
+    if scope.unrestricted:
+        return policies
+    prefix = scope.region_prefix or ""
+    return policies.filter(
+        _applies_to((scope.region_code or "").ljust(12, "0"))
+        | Q(region_prefix__startswith=prefix, region_prefix__gt="")
+    )
+
+
+def policy_detail(*, scope: Scope, code: str) -> Policy:
+    """One readable policy; 404 when it does not exist or lies outside the user's area."""
+    policy = policy_list(scope=scope).filter(code=code).first()
+    if policy is None:
+        raise Http404(_("No such policy in your area."))
+    return policy
+
+
+def policy_can_manage(*, scope: Scope, policy: Policy) -> bool:
+    try:
+        _check_manage(scope, policy.region_code)
+    except PermissionDenied:
+        return False
+    return True
+
+
+def policy_for_county(*, county_code: str, insurance_year: int) -> LoadedPolicy | None:
+    """The most specific policy for a county and year: county, then city, province, nationwide."""
+    record = (
+        Policy.objects.filter(_applies_to(county_code.ljust(12, "0")), insurance_year=insurance_year)
+        .order_by(Length("region_prefix").desc())
+        .first()
+    )
+    if record is None:
+        return None
+    version = record.versions.order_by("-number").first()
+    assert version is not None
+    return LoadedPolicy(record, rules.Policy.from_document(record.document), version)
+
+
+def policy_versions(*, policy: Policy) -> QuerySet[PolicyVersion]:
+    return policy.versions.select_related("saved_by").order_by("-number")
