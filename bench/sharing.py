@@ -8,13 +8,14 @@ the same machine, against a scratch database, so the ratio is what counts.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from .scratch import run_in_scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "BENCH"
@@ -191,57 +192,16 @@ def run_inner(*, size: int, baseline_size: int, processes: int, chunk: int) -> d
     }
 
 
-def scratch_database_url(name: str) -> str:
-    from urllib.parse import quote
-
-    from django.db import connection
-
-    s = connection.settings_dict
-    host = quote(str(s["HOST"] or ""), safe="")
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    password = f":{quote(str(s['PASSWORD']), safe='')}" if s.get("PASSWORD") else ""
-    return f"postgres://{s['USER']}{password}@{host}{port}/{name}"
-
-
 def run(*, size: int, baseline_size: int, processes: int, chunk: int, keep: bool) -> dict[str, Any]:
     """Create a scratch database, migrate it, run the benchmark in a child process, drop it."""
-    from django.db import connection
-
-    from config import embedded
-
-    name = f"{connection.settings_dict['NAME']}_bench"
-    _log(f"scratch database {name}")
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    broker = os.environ.get("PORTAL_BENCH_BROKER_URL") or embedded.redis_url(5)
-    env = dict(os.environ, DATABASE_URL=scratch_database_url(name), PORTAL_BROKER_URL=broker)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    try:
-        subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=str(ROOT), check=True)
-        inner = subprocess.run(
-            [
-                *manage,
-                "bench",
-                "sharing",
-                "--inner",
-                "--size",
-                str(size),
-                "--baseline-size",
-                str(baseline_size),
-                "--workers",
-                str(processes),
-                "--chunk",
-                str(chunk),
-            ],
-            env=env,
-            cwd=str(ROOT),
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-    finally:
-        if not keep:
-            with connection.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return json.loads(inner.stdout.strip().splitlines()[-1])
+    arguments = [
+        "--size",
+        str(size),
+        "--baseline-size",
+        str(baseline_size),
+        "--workers",
+        str(processes),
+        "--chunk",
+        str(chunk),
+    ]
+    return run_in_scratch_database("sharing", arguments, keep=keep)

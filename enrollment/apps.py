@@ -21,3 +21,11 @@ class EnrollmentConfig(AppConfig):
             (_("Publicity lists"), "enrollment:publicity-list", Action.ENROLLMENT_VIEW),
         ):
             register(NavEntry(section, label, url_name, action, weight=10))
+
+        rulebook = _("Rulebook and assessment")
+        for label, url_name, action in (
+            (_("Coverage check"), "enrollment:coverage-check", Action.COVERAGE_VIEW),
+            (_("Yearly assessment"), "enrollment:assessment-runs", Action.ASSESSMENT_VIEW),
+            (_("Rulebook"), "enrollment:policy-list", Action.POLICY_VIEW),
+        ):
+            register(NavEntry(rulebook, label, url_name, action, weight=20))

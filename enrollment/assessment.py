@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from .policies import LoadedPolicy, policy_for_county
 from .rules import engine
 from .rules.classes import birth_date_classes
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("portal.assessment")
 
 PROGRESS_TTL = 24 * 3600
 Progress = Callable[[str, int, int], None]
@@ -76,6 +77,23 @@ def _progress_setter(run_id: int) -> Progress:
 
 def _no_progress(phase: str, done: int, total: int) -> None:
     return None
+
+
+class _PhaseTimer:
+    """Logs how long each phase of a run took (INFO), so a slow run explains itself."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = self.last = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = round(now - self.last, 3)
+        self.last = now
+
+    def log(self) -> None:
+        logger.info("%s: %s (total %.2f s)", self.label, self.phases, time.perf_counter() - self.started)
 
 
 # --- the set-based core ----------------------------------------------------------------------
@@ -127,6 +145,7 @@ def _assess(
         f"assess_{name}_{suffix}" for name in ("facts", "decisions", "changes", "cancels")
     )
     counts = Counts()
+    timer = _PhaseTimer(f"assessment {county_code} {insurance_year}" + (f" person {person_id}" if person_id else ""))
     birth_key, birth_params = _birth_key_sql(policy)
     person_filter = "AND e.person_id = %(person)s" if person_id else ""
     coverage = policy.coverage
@@ -188,10 +207,12 @@ def _assess(
             params,
         )
         counts.enrollments = cursor.rowcount
+        timer.mark("facts")
 
         cursor.execute(f"SELECT DISTINCT {', '.join(_SIGNATURE)} FROM {facts}")  # noqa: S608
         classes = cursor.fetchall()
         counts.distinct_facts = len(classes)
+        timer.mark("classes")
         cursor.execute(
             f"""
             CREATE TEMP TABLE {decisions} (
@@ -242,6 +263,7 @@ def _assess(
                 if index % step == 0:
                     progress("deciding", index, len(classes))
         progress("writing", 0, counts.enrollments)
+        timer.mark("decisions")
         cursor.execute(f"ANALYZE {decisions}")
         join = " AND ".join(f"d.{column} = f.{column}" for column in _SIGNATURE)
         cursor.execute(
@@ -266,6 +288,7 @@ def _assess(
             """,  # noqa: S608
             params,
         )
+        timer.mark("changes")
         cursor.execute(
             f"""
             INSERT INTO enrollment_assessment (
@@ -282,6 +305,7 @@ def _assess(
             params,
         )
         counts.created = cursor.rowcount
+        timer.mark("insert")
         cursor.execute(
             f"""
             UPDATE enrollment_assessment a SET
@@ -298,6 +322,7 @@ def _assess(
             params,
         )
         counts.changed = cursor.rowcount
+        timer.mark("update")
         # Enrollments no longer normal (terminated, suspended, moved away) before paying: cancel.
         cancel_scope = "a.person_id = %(person)s" if person_id else "a.county_code = %(county)s"
         cursor.execute(
@@ -320,6 +345,7 @@ def _assess(
             {**params, "cancel_reason": _("Cancelled: the enrollment is no longer normal")},
         )
         counts.cancelled = cursor.rowcount
+        timer.mark("cancel")
         progress("sending", 0, 0)
         payload = """jsonb_build_object(
                 'person_id', c.id_number, 'insurance_year', %(year)s::int, 'region_code', c.region_code,
@@ -355,6 +381,7 @@ def _assess(
             FROM {cancels} c WHERE c.old_status = 'due'
         """  # noqa: S608
         counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
+        timer.mark("send")
         cursor.execute(
             """
             SELECT count(*) FILTER (WHERE status = 'government'), coalesce(sum(payable_fen) FILTER (WHERE status = 'due'), 0)
@@ -365,6 +392,8 @@ def _assess(
         counts.government_paid, counts.payable_fen = cursor.fetchone()
         for table in (facts, decisions, changes, cancels):
             cursor.execute(f"DROP TABLE {table}")
+    timer.mark("totals")
+    timer.log()
     return counts
 
 

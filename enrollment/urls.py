@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("enrollment.urls_review")),
     path("", include("enrollment.urls_bulk")),
     path("", include("enrollment.urls_documents")),
+    path("", include("enrollment.urls_rulebook")),
 ]

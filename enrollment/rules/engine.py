@@ -287,6 +287,8 @@ def subsidy_for(policy: Policy, facts: PersonFacts, paid_on: date | None) -> Sub
         "how": how,
         "amount": say_money(amount),
     }
+    if category.note:
+        reason += f"（{category.note}）"
     others = [tag.category for tag in facts.tags if tag.category != category.tag_code]
     if others:
         reason += _(" (subsidies never stack: the most favourable one is granted)")
@@ -975,7 +977,8 @@ def coverage_on(
         waiting = [
             period
             for period in periods
-            if period.start is not None and day < period.start and day.year <= period.end.year
+            # Waiting within the paid insurance year; before that year the year is simply unpaid.
+            if period.start is not None and day < period.start and day.year == period.insurance_year
         ]
         if waiting:
             period = min(waiting, key=lambda item: item.start or date.max)

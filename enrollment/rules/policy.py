@@ -357,6 +357,9 @@ class _Reader:
                 path, _("must be a mapping of names to values") if value is not None else _("is required")
             )
             return None
+        if True in value and "on" not in value:
+            # YAML 1.1 (PyYAML) reads an unquoted key ``on`` as the boolean true: take it as "on".
+            value = {("on" if key is True else key): item for key, item in value.items()}
         return value
 
     def unknown(self, value: Mapping[str, Any], path: str, known: Iterable[str]) -> None:

@@ -54,6 +54,7 @@ from ..models import (
     RegistrationApplication,
     Relation,
 )
+from . import assessment_pages
 
 audit_log = logging.getLogger("portal.audit")
 
@@ -365,6 +366,7 @@ class PersonDetailView(ScopedViewMixin, TemplateView):
             timeline=timeline,
             applications=applications,
             can_change=can_change,
+            assessments=assessment_pages.person_assessment_rows(scope=scope, person=person),
         )
         return context
 

@@ -27,7 +27,19 @@ def _sharing(options: dict[str, Any]) -> dict[str, Any]:
     return sharing.run(**kwargs, keep=options["keep"])
 
 
-BENCHMARKS = {"sharing": _sharing}
+def _assessment(options: dict[str, Any]) -> dict[str, Any]:
+    from bench import assessment
+
+    kwargs = {
+        "size": options["size"],
+        "baseline_size": options["baseline_size"] or min(options["size"], 2000),
+    }
+    if options["inner"]:
+        return assessment.run_inner(**kwargs)
+    return assessment.run(**kwargs, keep=options["keep"])
+
+
+BENCHMARKS = {"sharing": _sharing, "assessment": _assessment}
 
 
 class Command(BaseCommand):

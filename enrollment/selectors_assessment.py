@@ -1,0 +1,105 @@
+"""Reads for the rulebook, yearly-assessment and coverage pages and API, always through a scope.
+
+``AssessmentRun`` names its county by a 6-digit code (``scope_region_lookup = "county_code"``), so
+``Scope.filter`` (a prefix match) shows a county's runs to users of that county, its city and its
+province; a user below the county (a township or a village) sees no run: a run covers the whole
+county, which is more than their area. ``Assessment`` rows carry the 12-digit village code and are
+filtered like every other record.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from accounts.models import Region, RegionLevel
+from accounts.roles import Action
+from accounts.scope import Scope
+
+from .models import Assessment, AssessmentRun, Person, Policy
+
+
+def county_choices(*, scope: Scope) -> QuerySet[Region]:
+    """The counties (level 3) inside the user's area, by code."""
+    return scope.filter(Region.objects.filter(level=RegionLevel.COUNTY)).order_by("code")
+
+
+def county_detail(*, scope: Scope, code: str) -> Region:
+    """A county given by its 6-digit code; 404 when it is unknown or lies outside the user's area."""
+    if not (len(code) == 6 and code.isdigit()):
+        raise Http404(_("No such county in your area."))
+    return scope.get_object_or_404(Region.objects.filter(level=RegionLevel.COUNTY), code=code.ljust(12, "0"))
+
+
+def assessment_run_list(*, scope: Scope, county_code: str = "") -> QuerySet[AssessmentRun]:
+    """County-wide runs in the user's area, newest first (one person's reassessments are not listed)."""
+    scope.require(Action.ASSESSMENT_VIEW)
+    runs = scope.filter(AssessmentRun.objects.filter(person__isnull=True))
+    if county_code:
+        runs = runs.filter(county_code=county_code)
+    return runs.select_related("started_by", "policy_version__policy").order_by("-created_at", "-pk")
+
+
+def assessment_run_detail(*, scope: Scope, pk: int) -> AssessmentRun:
+    scope.require(Action.ASSESSMENT_VIEW)
+    return scope.get_object_or_404(
+        AssessmentRun.objects.select_related("started_by", "policy_version__policy", "person"), pk=pk
+    )
+
+
+def assessment_list(
+    *,
+    scope: Scope,
+    county_code: str | None = None,
+    insurance_year: int | None = None,
+    status: str | None = None,
+    subsidy_category: str | None = None,
+) -> QuerySet[Assessment]:
+    """Assessments in the user's area, optionally of one county and year, by status and subsidy category.
+
+    ``subsidy_category`` "-" means "without a subsidy".
+    """
+    scope.require(Action.ASSESSMENT_VIEW)
+    assessments = scope.filter(Assessment.objects.select_related("person", "policy_version__policy"))
+    if county_code:
+        assessments = assessments.filter(county_code=county_code)
+    if insurance_year:
+        assessments = assessments.filter(insurance_year=insurance_year)
+    if status:
+        assessments = assessments.filter(status=status)
+    if subsidy_category == "-":
+        assessments = assessments.filter(subsidy_category="")
+    elif subsidy_category:
+        assessments = assessments.filter(subsidy_category=subsidy_category)
+    return assessments.order_by("region_code", "id")
+
+
+def assessment_status_counts(*, scope: Scope, county_code: str, insurance_year: int) -> dict[str, int]:
+    """How many assessments of a county and year are in each payment status (one grouped query)."""
+    rows = (
+        assessment_list(scope=scope, county_code=county_code, insurance_year=insurance_year)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows.values_list("status", "n"))
+
+
+def person_assessments(*, scope: Scope, person: Person) -> QuerySet[Assessment] | None:
+    """A person's assessments (newest year first), or None when the role may not see assessments.
+
+    The caller has already fetched ``person`` through the scope; assessments made while the person
+    lived in another county are kept out unless they too lie in the user's area.
+    """
+    if not scope.allows(Action.ASSESSMENT_VIEW):
+        return None
+    return scope.filter(
+        Assessment.objects.filter(person=person).select_related("policy_version__policy")
+    ).order_by("-insurance_year")
+
+
+def policy_code_owner(*, code: str) -> Policy | None:
+    """The stored policy holding ``code``, whoever may see it: saving a document with a code that is
+    taken changes that policy, so the pages and the API check who owns the code first."""
+    return Policy.objects.filter(code=code).first()

@@ -1,0 +1,420 @@
+"""The yearly assessment, reassessment, deposits from tax, coverage, and the rulebook's storage.
+
+Policies are the Linfen 2021 preset moved to insurance year 2027 (I 400 / S 700 yuan; dibao a
+fixed 160 yuan; tekun full), stored for 临汾市 (141000), so they apply to 尧都区 (141002).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from accounts.scope import Scope
+from collection.models import DueItem
+from enrollment import services
+from enrollment.assessment import (
+    Deposit,
+    assessment_record_deposits,
+    assessment_record_reversals,
+    assessment_run_now,
+    coverage_check,
+)
+from enrollment.demo import _shifted
+from enrollment.models import Assessment, ChangeReason, PolicyVersion
+from enrollment.policies import policy_for_county, policy_save
+from enrollment.rules import engine
+from enrollment.rules.presets import load_preset
+from sharing import services as sharing
+from sharing.models import OutboxMessage
+from subsidies.models import SubsidyTag
+from subsidies.services import subsidy_tag_add
+from tests.conftest import World
+from tests.enrollment import resident_id
+from tests.matrix.enrollment_review import QINBI, TUNLI, make_enrollment, make_person
+
+pytestmark = pytest.mark.django_db
+
+YEAR = 2027
+TODAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture
+def linfen_2027(world: World):
+    return policy_save(document=_shifted("linfen-2027-test", 6, 40000, 70000), note="test")
+
+
+@pytest.fixture
+def no_nudge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+
+
+def _enrolled(name: str, sequence: int, region: str = TUNLI, birth: str = "19800101"):
+    person = make_person(
+        region, name=name, id_number=resident_id(address=region[:6], birth=birth, sequence=f"{sequence:03d}")
+    )
+    person.hukou_region_code = region
+    person.save()
+    make_enrollment(person)
+    return person
+
+
+def _due_messages() -> list[dict]:
+    return [
+        message.payload for message in OutboxMessage.objects.filter(topic="assessment.due").order_by("id")
+    ]
+
+
+def test_given_three_persons_when_the_county_is_assessed_then_each_owes_by_the_rules(
+    world, linfen_2027, no_nudge
+):
+    plain = _enrolled("张三", 1)
+    dibao = _enrolled("李四", 3)
+    tekun = _enrolled("王五", 5)
+    SubsidyTag.objects.create(
+        person=dibao, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+    SubsidyTag.objects.create(
+        person=tekun, category="tekun", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+
+    run = assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    rows = {row.person_id: row for row in Assessment.objects.filter(insurance_year=YEAR)}
+    assert (rows[plain.pk].standard_fen, rows[plain.pk].subsidy_fen, rows[plain.pk].payable_fen) == (
+        40000,
+        0,
+        40000,
+    )
+    assert (rows[plain.pk].government_fen, rows[plain.pk].status) == (70000, "due")
+    assert (rows[dibao.pk].subsidy_fen, rows[dibao.pk].payable_fen, rows[dibao.pk].subsidy_category) == (
+        16000,
+        24000,
+        "dibao",
+    )
+    assert (rows[dibao.pk].government_fen, rows[dibao.pk].subsidy_marker) == (86000, "02")
+    assert (rows[tekun.pk].payable_fen, rows[tekun.pk].status, rows[tekun.pk].government_fen) == (
+        0,
+        "government",
+        110000,
+    )
+    assert (rows[tekun.pk].benefit_start, rows[tekun.pk].benefit_end) == (
+        dt.date(2027, 1, 1),
+        dt.date(2027, 12, 31),
+    )
+    assert (run.enrollments, run.created, run.pushed, run.government_paid, run.payable_fen) == (
+        3,
+        3,
+        2,
+        1,
+        64000,
+    )
+
+
+def test_given_an_assessed_county_when_tax_receives_the_messages_then_only_payable_persons_are_due_there(
+    world, linfen_2027, no_nudge
+):
+    plain = _enrolled("张三", 1)
+    tekun = _enrolled("王五", 5)
+    SubsidyTag.objects.create(
+        person=tekun, category="tekun", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    sharing.delivery_drain(seconds=30)
+
+    items = list(DueItem.objects.values_list("person_id", "amount_fen", "status"))
+    assert items == [(plain.id_number, 40000, "due")]
+    schedule = DueItem.objects.get().schedule
+    assert schedule == [
+        {
+            "from": "2026-09-01",
+            "to": "2026-12-25",
+            "amount_fen": 40000,
+            "subsidy_fen": 0,
+            "rule": "pricing[0]",
+            "days_of_month": [1, 25],
+        }
+    ]
+
+
+def test_given_an_assessed_county_when_run_again_then_nothing_changes_and_nothing_is_sent(
+    world, linfen_2027, no_nudge
+):
+    _enrolled("张三", 1)
+    _enrolled("李四", 3)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    sent_before = OutboxMessage.objects.count()
+
+    again = assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    assert (again.created, again.changed, again.unchanged, again.cancelled, again.pushed) == (0, 0, 2, 0, 0)
+    assert OutboxMessage.objects.count() == sent_before
+    assert set(Assessment.objects.values_list("revision", flat=True)) == {1}
+
+
+def test_given_an_assessed_person_when_tagged_full_subsidy_then_reassessed_and_tax_told_to_cancel(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    subsidy_tag_add(person=person, category="tekun", source="民政", valid_from=dt.date(2026, 11, 1))
+
+    row = Assessment.objects.get(person=person, insurance_year=YEAR)
+    assert (row.status, row.payable_fen, row.revision) == ("government", 0, 2)
+    assert _due_messages()[-1] == {
+        "person_id": person.id_number,
+        "insurance_year": YEAR,
+        "region_code": TUNLI,
+        "amount_fen": 0,
+        "standard_fen": 0,
+        "subsidy_fen": 0,
+        "subsidy_category": "",
+        "subsidy_marker": "",
+        "schedule": [],
+        "status": "cancelled",
+    }
+
+
+def test_given_an_assessed_person_when_tagged_partial_subsidy_then_the_remaining_amount_goes_to_tax(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    subsidy_tag_add(person=person, category="dibao", source="民政", valid_from=dt.date(2026, 11, 1))
+
+    last = _due_messages()[-1]
+    assert (last["amount_fen"], last["subsidy_fen"], last["subsidy_marker"], last["status"]) == (
+        24000,
+        16000,
+        "02",
+        "due",
+    )
+    assert Assessment.objects.get(person=person).revision == 2
+
+
+def test_given_a_paid_assessment_when_the_person_is_tagged_then_the_payment_stands(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    assessment_record_deposits(deposits=[Deposit(person.id_number, YEAR, 40000, dt.date(2026, 10, 10), "R1")])
+    sent_before = OutboxMessage.objects.count()
+
+    subsidy_tag_add(person=person, category="tekun", source="民政", valid_from=dt.date(2026, 11, 1))
+
+    row = Assessment.objects.get(person=person)
+    assert (row.status, row.payable_fen, row.paid_fen, row.revision) == ("paid", 40000, 40000, 1)
+    assert OutboxMessage.objects.count() == sent_before
+
+
+def test_given_an_assessed_person_when_the_enrollment_is_terminated_then_the_due_item_is_cancelled(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    enrollment = person.enrollments.get()
+
+    services.enrollment_terminate(
+        scope=Scope.for_user_id(world.users["insurance_a"].pk),
+        enrollment_id=enrollment.pk,
+        reason=ChangeReason.DEATH,
+        effective_on=dt.date(2026, 11, 15),
+        note="测试",
+    )
+
+    row = Assessment.objects.get(person=person)
+    assert (row.status, row.revision) == ("cancelled", 2)
+    assert [m["status"] for m in _due_messages()] == ["due", "cancelled"]
+
+
+def test_given_a_due_assessment_when_tax_deposits_it_then_paid_with_the_benefit_period_of_the_rule(
+    world, linfen_2027, no_nudge
+):
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    changed = assessment_record_deposits(
+        deposits=[Deposit(person.id_number, YEAR, 40000, dt.date(2026, 10, 10), "R100")]
+    )
+
+    row = Assessment.objects.get(person=person)
+    assert changed == 1
+    assert (row.status, row.paid_on, row.paid_fen, row.deposit_reference) == (
+        "paid",
+        dt.date(2026, 10, 10),
+        40000,
+        "R100",
+    )
+    assert (row.benefit_start, row.benefit_end) == (dt.date(2027, 1, 1), dt.date(2027, 12, 31))
+    assert "2027年1月1日起享受待遇" in row.benefit_reason
+
+
+def test_given_a_paid_assessment_when_tax_reverses_the_payment_then_it_is_due_again_without_benefit(
+    world, linfen_2027, no_nudge
+):
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    assessment_record_deposits(
+        deposits=[Deposit(person.id_number, YEAR, 40000, dt.date(2026, 10, 10), "R100")]
+    )
+
+    assessment_record_reversals(reversals=[(person.id_number, YEAR, "冲正")])
+
+    row = Assessment.objects.get(person=person)
+    assert (row.status, row.paid_on, row.benefit_start, row.revision) == ("due", None, None, 2)
+
+
+def test_given_a_paid_person_when_coverage_is_checked_then_yes_inside_and_no_before_the_period(
+    world, linfen_2027, no_nudge
+):
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    assessment_record_deposits(
+        deposits=[Deposit(person.id_number, YEAR, 40000, dt.date(2026, 10, 10), "R100")]
+    )
+    scope = Scope.for_user_id(world.users["insurance_a"].pk)
+
+    inside = coverage_check(scope=scope, id_number=person.id_number, day=dt.date(2027, 3, 1))
+    before = coverage_check(scope=scope, id_number=person.id_number, day=dt.date(2026, 12, 31))
+
+    assert (inside.decision.covered, inside.decision.start, inside.decision.end) == (
+        True,
+        dt.date(2027, 1, 1),
+        dt.date(2027, 12, 31),
+    )
+    assert inside.decision.rule == "coverage.normal_paid"
+    assert (before.decision.covered, before.decision.rule) == (False, "coverage.unpaid")
+
+
+def test_given_a_person_of_another_county_when_coverage_is_checked_then_not_found(world, linfen_2027):
+    other = _enrolled("赵六", 7, region=QINBI)
+
+    with pytest.raises(Http404):
+        coverage_check(
+            scope=Scope.for_user_id(world.users["insurance_a"].pk),
+            id_number=other.id_number,
+            day=dt.date(2027, 3, 1),
+        )
+
+
+# --- the set-based run agrees with the engine person by person ------------------------------------
+
+
+def test_given_random_persons_around_age_cutoffs_when_assessed_in_bulk_then_each_equals_the_engines_decision(
+    world, no_nudge
+):
+    document = load_preset("qinbei-2023").to_document()
+    document.update(code="qinbei-like-141000", region_code="141000")
+    loaded = policy_save(document=document, note="test")
+    categories = [category.code for category in loaded.rules.subsidy_categories]
+    rng = random.Random(7)
+    persons = []
+    cutoffs = [
+        dt.date(1962, 12, 31),
+        dt.date(1963, 1, 1),
+        dt.date(2004, 12, 31),
+        dt.date(2005, 1, 1),
+        dt.date(2005, 1, 2),
+    ]
+    for index in range(60):
+        birth = (
+            cutoffs[index]
+            if index < len(cutoffs)
+            else dt.date(1930, 1, 1) + dt.timedelta(days=rng.randint(0, 34000))
+        )
+        person = make_person(
+            TUNLI,
+            name=f"测试{index}",
+            id_number=resident_id(address="141002", birth=f"{birth:%Y%m%d}", sequence=f"{index:03d}"),
+        )
+        person.birth_date, person.hukou_region_code = birth, TUNLI
+        person.save()
+        make_enrollment(person)
+        for category in rng.sample(categories, k=rng.choice([0, 0, 1, 2])):
+            SubsidyTag.objects.create(
+                person=person,
+                category=category,
+                region_code=TUNLI,
+                source="t",
+                valid_from=dt.date(2022, 6, 1),
+            )
+        persons.append(person)
+
+    assessment_run_now(county_code="141002", insurance_year=loaded.rules.insurance_year)
+
+    rows = {row.person_id: row for row in Assessment.objects.all()}
+    for person in persons:
+        tags = tuple(
+            engine.Tag(tag.category, tag.valid_from, tag.valid_to) for tag in person.subsidy_tags.all()
+        )
+        expected = engine.assess(
+            loaded.rules, engine.PersonFacts(birth_date=person.birth_date, person_category="rural", tags=tags)
+        )
+        row = rows[person.pk]
+        assert (row.payable_fen, row.subsidy_fen, row.rule) == (
+            expected.payable_fen,
+            expected.subsidy.subsidy_fen,
+            expected.rule,
+        ), person.birth_date
+
+
+# --- the rulebook's storage ----------------------------------------------------------------------
+
+
+def test_given_a_saved_policy_when_the_same_document_is_saved_again_then_no_new_version(world, linfen_2027):
+    again = policy_save(document=_shifted("linfen-2027-test", 6, 40000, 70000), note="again")
+
+    assert (again.record.version, PolicyVersion.objects.filter(policy=again.record).count()) == (1, 1)
+
+
+def test_given_a_saved_policy_when_changed_then_version_two_keeps_who_and_why(world, linfen_2027):
+    document = _shifted("linfen-2027-test", 6, 40000, 70000)
+    document["financing"]["individual_fen"] = 41000
+
+    saved = policy_save(document=document, note="个人缴费标准调整", actor_id=world.users["admin"].pk)
+
+    versions = list(
+        PolicyVersion.objects.filter(policy=saved.record)
+        .order_by("number")
+        .values_list("number", "note", "saved_by_id")
+    )
+    assert versions == [(1, "test", None), (2, "个人缴费标准调整", world.users["admin"].pk)]
+
+
+def test_given_an_invalid_document_when_saved_then_every_problem_is_listed_with_its_path(world):
+    document = _shifted("broken", 6, 40000, 70000)
+    document["coverage"]["from"] = "2027-02-30"
+    document["pricing"][0]["situations"] = ["sleeping"]
+
+    with pytest.raises(ValidationError) as raised:
+        policy_save(document=document, note="x")
+
+    messages = raised.value.messages
+    assert any(message.startswith("policy.coverage.from:") for message in messages)
+    assert any(message.startswith("policy.pricing[0].situations[0]:") for message in messages)
+
+
+def test_given_city_and_nationwide_policies_when_a_county_asks_then_the_most_specific_applies(world):
+    policy_save(document=_shifted("linfen-2025-test", 4, 40000, 70000), note="test")
+    policy_save(document=load_preset("national-2025").to_document(), note="test")
+
+    assert policy_for_county(county_code="141002", insurance_year=2025).record.code == "linfen-2025-test"
+    assert policy_for_county(county_code="140105", insurance_year=2025).record.code == "national-2025"
+    assert policy_for_county(county_code="140105", insurance_year=2026) is None
+
+
+def test_given_a_city_policy_when_another_code_claims_the_same_region_and_year_then_refused(
+    world, linfen_2027
+):
+    with pytest.raises(ValidationError):
+        policy_save(document=_shifted("linfen-2027-other", 6, 40000, 70000), note="x")

@@ -1,0 +1,85 @@
+"""Rules of the engine that hold for every policy: exact money, subsidies on the individual part only."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+import pytest
+
+from enrollment.rules.engine import price_on, situation_of, subsidy_for
+from enrollment.rules.policy import Policy, Situation, Window
+
+from . import continuous, person, preset, tag, yuan
+
+
+def qinbei_with(individual_fen: int, percent: int) -> Policy:
+    document = copy.deepcopy(preset("qinbei-2023").to_document())
+    document["financing"]["individual_fen"] = individual_fen
+    document["subsidy_categories"][6]["percent"] = percent
+    return Policy.from_document(document)
+
+
+@pytest.mark.parametrize(
+    ("individual_fen", "percent", "subsidy_fen"),
+    [
+        (35000, 60, 21000),
+        (10001, 50, 5001),  # 5000.5 fen: half a fen rounds up
+        (10003, 33, 3301),  # 3300.99 fen
+        (10001, 30, 3000),  # 3000.3 fen
+    ],
+)
+def test_given_a_percentage_subsidy_then_it_is_whole_fen_with_half_a_fen_rounded_up(
+    individual_fen, percent, subsidy_fen
+):
+    policy = qinbei_with(individual_fen, percent)
+    decision = subsidy_for(policy, continuous(2023, tags=[tag("dibao")]), date(2023, 3, 1))
+    assert decision.subsidy_fen == subsidy_fen
+    assert isinstance(decision.subsidy_fen, int)
+
+
+def test_given_a_subsidy_then_it_reduces_only_the_individual_part_and_the_government_pays_the_standard_subsidy_plus_it():
+    decision = price_on(preset("linfen-2021"), continuous(2021, tags=[tag("dibao")]), date(2020, 10, 1))
+    assert decision.base_fen == yuan(320)
+    assert decision.payable_fen == yuan(320) - yuan(160)
+    assert decision.government_fen == yuan(580) + yuan(160)
+
+
+def test_given_a_price_on_the_total_then_no_subsidy_applies():
+    decision = price_on(
+        preset("lanshan-2016"), continuous(2016, tags=[tag("dibao", date(2015, 1, 1))]), date(2016, 3, 1)
+    )
+    assert (decision.base_fen, decision.subsidy.subsidy_fen, decision.payable_fen) == (
+        yuan(560),
+        0,
+        yuan(560),
+    )
+
+
+@pytest.mark.parametrize(
+    ("facts", "situation"),
+    [
+        (person(last_paid=2022), Situation.CONTINUOUS),
+        (person(last_paid=2021), Situation.INTERRUPTED),
+        (person(last_paid=None), Situation.FIRST),
+        (person(last_paid=2022, transfer=True), Situation.TRANSFER),
+        (person(date(2022, 8, 31)), Situation.FIRST),
+        (person(date(2022, 9, 1)), Situation.NEWBORN),  # born on the day the collection period opens
+    ],
+)
+def test_given_the_facts_then_the_situation_towards_2023_is(facts, situation):
+    assert situation_of(preset("qinbei-2023"), facts) == situation
+
+
+def test_given_an_extension_into_the_grace_period_then_the_grace_period_starts_after_it():
+    policy = preset("qinbei-2023").with_collection_extended(to=date(2023, 1, 15), note="延长集中缴费期")
+    assert policy.collection.grace_window == Window(date(2023, 1, 16), date(2023, 2, 28))
+    extended = policy.with_collection_extended(to=date(2023, 3, 31), note="再次延长")
+    assert extended.collection.grace_window is None
+
+
+def test_given_a_tag_that_ended_before_the_insurance_year_then_it_no_longer_counts():
+    facts = continuous(2021, tags=[tag("poverty_registered", date(2016, 1, 1), ended_on=date(2020, 12, 31))])
+    assert subsidy_for(preset("linfen-2021"), facts, None).subsidy_fen == 0
+    still = continuous(2021, tags=[tag("poverty_registered", date(2016, 1, 1), ended_on=date(2021, 1, 1))])
+    assert subsidy_for(preset("linfen-2021"), still, None).subsidy_fen == yuan(320)
