@@ -59,6 +59,7 @@ router.register("transfers", enrollment_api.TransferViewSet, basename="transfer"
 
 api_patterns = [
     path("", include(router.urls)),
+    path("", include("enrollment.api_rulebook")),
     path("me/", accounts_api.MeView.as_view(), name="me"),
     path("sharing/", include("sharing.api_urls")),
     path("auth/token/", accounts_api.TokenLoginView.as_view(), name="token-login"),

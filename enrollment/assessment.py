@@ -145,7 +145,9 @@ def _assess(
         f"assess_{name}_{suffix}" for name in ("facts", "decisions", "changes", "cancels")
     )
     counts = Counts()
-    timer = _PhaseTimer(f"assessment {county_code} {insurance_year}" + (f" person {person_id}" if person_id else ""))
+    timer = _PhaseTimer(
+        f"assessment {county_code} {insurance_year}" + (f" person {person_id}" if person_id else "")
+    )
     birth_key, birth_params = _birth_key_sql(policy)
     person_filter = "AND e.person_id = %(person)s" if person_id else ""
     coverage = policy.coverage

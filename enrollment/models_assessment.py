@@ -105,8 +105,10 @@ class AssessmentRun(models.Model):
         return f"{self.county_code} {self.insurance_year} {self.get_status_display()}"
 
 
-# Statement-level history: the yearly run writes a million rows in a few statements.
-@tracked(level=pghistory.Statement)
+# Statement-level history: the yearly run writes a million rows in a few statements. The long
+# texts are left out of the history rows: they follow from the policy version and the facts,
+# which are both kept, and copying them doubled the cost of the yearly run's INSERT.
+@tracked(level=pghistory.Statement, exclude=["reason", "schedule", "benefit_reason"])
 class Assessment(models.Model):
     """What one person owes for one insurance year, with the breakdown and the rule that decided it."""
 

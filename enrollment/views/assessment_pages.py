@@ -36,7 +36,7 @@ from ..models import Assessment, AssessmentRun, AssessmentStatus, Person, RunSta
 from ..policies import policy_for_county
 from ..rules import engine
 from ..rules.policy import Situation
-from .rulebook import policy_url, rule_anchor, yuan
+from .rulebook import policy_url, rule_anchor, who, yuan
 
 PAGE_SIZE = 50
 # Share of the bar each phase of a run fills: gathering facts, deciding classes, writing rows.
@@ -85,7 +85,10 @@ def run_progress(run: AssessmentRun) -> dict[str, Any]:
 
 def county_names(codes: set[str]) -> dict[str, str]:
     padded = {code.ljust(12, "0"): code for code in codes}
-    return {padded[code]: name for code, name in Region.objects.filter(code__in=padded).values_list("code", "name")}
+    return {
+        padded[code]: name
+        for code, name in Region.objects.filter(code__in=padded).values_list("code", "name")
+    }
 
 
 # --- runs ---------------------------------------------------------------------------------------
@@ -115,6 +118,7 @@ def _run_rows(runs: list[AssessmentRun]) -> list[dict[str, Any]]:
             "county": names.get(run.county_code, run.county_code),
             "payable": yuan(run.payable_fen),
             "duration": _duration(run),
+            "by": who(run.started_by),
         }
         for run in runs
     ]
@@ -195,6 +199,7 @@ class AssessmentRunView(ScopedViewMixin, View):
             "counts": counts,
             "payable": yuan(run.payable_fen),
             "duration": _duration(run),
+            "by": who(run.started_by),
             "version": version,
             "policy_url": policy_url(version.policy.code) if version else "",
             "list_url": reverse(
@@ -286,7 +291,9 @@ class AssessmentListView(ScopedViewMixin, View):
     def get(self, request: HttpRequest, county: str, year: int) -> HttpResponse:
         region = selectors_assessment.county_detail(scope=self.scope, code=county)
         loaded = policy_for_county(county_code=county, insurance_year=year)
-        categories = {category.code: category.name for category in loaded.rules.subsidy_categories} if loaded else {}
+        categories = (
+            {category.code: category.name for category in loaded.rules.subsidy_categories} if loaded else {}
+        )
         form = StatusFilterForm(request.GET, categories=categories)
         filters = form.cleaned_data if form.is_valid() else {"status": "", "category": ""}
         assessments = selectors_assessment.assessment_list(
@@ -311,7 +318,9 @@ class AssessmentListView(ScopedViewMixin, View):
             "year": year,
             "form": form,
             "page": page,
-            "rows": [assessment_row(self.scope, item, categories=categories, villages=villages) for item in items],
+            "rows": [
+                assessment_row(self.scope, item, categories=categories, villages=villages) for item in items
+            ],
             "tabs": [
                 {"value": value, "label": label, "count": counts.get(value, 0)}
                 for value, label in AssessmentStatus.choices

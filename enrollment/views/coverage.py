@@ -37,7 +37,9 @@ class CoverageForm(forms.Form):
         max_length=32,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autofocus": True}),
     )
-    day = forms.DateField(label=gettext_lazy("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = forms.DateField(
+        label=gettext_lazy("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def clean_id_number(self) -> str:
         return self.cleaned_data["id_number"].strip().upper()
@@ -68,7 +70,9 @@ def timeline(answer: CoverageAnswer, scope: Scope) -> dict[str, Any] | None:
     if not enrollments and not periods:
         return None
     starts = [e.enrolled_on for e in enrollments] + [a.benefit_start for a in periods] + [day]
-    ends = [e.ended_on or day for e in enrollments] + [a.benefit_end or a.benefit_start for a in periods] + [day]
+    ends = (
+        [e.ended_on or day for e in enrollments] + [a.benefit_end or a.benefit_start for a in periods] + [day]
+    )
     first = dt.date(min(starts).year, 1, 1)
     last = dt.date(max(ends).year, 12, 31)
     span = (last - first).days + 1
@@ -132,7 +136,9 @@ class CoverageCheckView(ScopedViewMixin, View):
             log_full_view(request, person)
         return self._render(form, answer=answer)
 
-    def _render(self, form: CoverageForm, *, answer: CoverageAnswer | None = None, status: int = 200) -> HttpResponse:
+    def _render(
+        self, form: CoverageForm, *, answer: CoverageAnswer | None = None, status: int = 200
+    ) -> HttpResponse:
         context: dict[str, Any] = {"form": form, "answer": answer}
         if answer is not None:
             scope = self.scope

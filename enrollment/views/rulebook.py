@@ -41,6 +41,10 @@ from ..rules.presets import PRESETS, load_preset
 from ..selectors_assessment import policy_code_owner
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+# Codes that would clash with the rulebook's own addresses (rulebook/new/, rulebook/import/).
+RESERVED_CODES = frozenset({"new", "import"})
+# Problems with the code are listed like the reader's, with their path in front (not translated).
+CODE_PATH = "policy.code: "
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -80,8 +84,27 @@ def error_messages(error: ValidationError) -> list[str]:
     return list(error.messages)
 
 
+def who(user: Any) -> str:
+    """The name of whoever saved or started something; "the system" for commands and presets."""
+    if user is None:
+        return _("the system")
+    return user.full_name or user.username
+
+
 def dump_yaml(document: Any) -> str:
     return yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=120)
+
+
+def readable_yaml(document: Any) -> str:
+    """A stored document as YAML in the order of the policy format (the database keeps keys in its own order)."""
+    return dump_yaml(ordered(document))
+
+
+def ordered(document: Any) -> Any:
+    try:
+        return policies.policy_parse(document=document).to_document()
+    except ValidationError:
+        return document
 
 
 def _shift_year(day: dt.date, years: int) -> dt.date:
@@ -153,6 +176,8 @@ class SectionView:
     rules: list[RuleView] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     empty: str = ""
+    # Rules of one fact each, shown as the rows of a table.
+    compact: bool = False
 
     @property
     def anchor(self) -> str:
@@ -258,7 +283,9 @@ def _refund_when(when: rules.RefundWhen) -> str:
     return {
         rules.RefundWhen.ALWAYS: _("always refundable"),
         rules.RefundWhen.BEFORE_BENEFIT_START: _("refundable only before the benefit period starts"),
-        rules.RefundWhen.BEFORE_INSURANCE_YEAR: _("refundable only before the insurance year paid for begins"),
+        rules.RefundWhen.BEFORE_INSURANCE_YEAR: _(
+            "refundable only before the insurance year paid for begins"
+        ),
         rules.RefundWhen.NEVER: _("not refundable"),
     }[when]
 
@@ -325,13 +352,11 @@ def _collection(policy: rules.Policy) -> SectionView:
 
 
 def _pricing(policy: rules.Policy) -> SectionView:
-    section = SectionView(
-        "pricing", _("Price rules (the first rule that fits decides)"), path="pricing"
-    )
+    section = SectionView("pricing", _("Price rules (the first rule that fits decides)"), path="pricing")
     for index, rule in enumerate(policy.pricing):
         facts = [
             (_("For"), _who(rule.match)),
-            (_("Paid"), _paid(policy, rule)),
+            (_("When paid"), _paid(policy, rule)),
             (_("Pays"), engine.say_basis(policy, rule.basis)),
         ]
         if rule.basis == rules.Basis.INDIVIDUAL:
@@ -349,7 +374,7 @@ def _benefit(policy: rules.Policy) -> SectionView:
     for index, rule in enumerate(policy.benefit):
         facts = [
             (_("For"), _who(rule.match)),
-            (_("Paid"), _paid(policy, rule)),
+            (_("When paid"), _paid(policy, rule)),
             (_("Cover starts"), _start(policy, rule.start)),
         ]
         section.rules.append(
@@ -414,9 +439,7 @@ def _subsidies(policy: rules.Policy) -> SectionView:
             ),
             (_("Conditions"), _conditions(category.conditions)),
         ]
-        section.rules.append(
-            RuleView(f"subsidy_categories[{index}]", category.name, facts, category.note)
-        )
+        section.rules.append(RuleView(f"subsidy_categories[{index}]", category.name, facts, category.note))
     return section
 
 
@@ -481,6 +504,7 @@ def _refunds(policy: rules.Policy) -> SectionView:
         "refunds",
         _("Refunds"),
         path="refunds",
+        compact=True,
         facts=[
             (
                 _("Decided within"),
@@ -516,7 +540,10 @@ def _incentive(policy: rules.Policy) -> SectionView | None:
                 _("Critical-illness cap raised per further year"),
                 engine.say_money(incentive.raise_fen_per_year),
             ),
-            (_("At most"), _("%(percent)d%% of the original cap") % {"percent": incentive.max_percent_of_cap}),
+            (
+                _("At most"),
+                _("%(percent)d%% of the original cap") % {"percent": incentive.max_percent_of_cap},
+            ),
         ],
     )
     if incentive.note:
@@ -561,7 +588,9 @@ def region_labels(codes: set[str]) -> dict[str, str]:
 class TryForm(forms.Form):
     """A person's facts and a payment date: what the engine decides (nothing is stored)."""
 
-    birth_date = forms.DateField(label=gettext_lazy("Birth date"), widget=forms.DateInput(attrs={"type": "date"}))
+    birth_date = forms.DateField(
+        label=gettext_lazy("Birth date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     person_category = forms.ChoiceField(label=gettext_lazy("Person category"), choices=PersonCategory.choices)
     last_paid_year = forms.IntegerField(
         label=gettext_lazy("Last insurance year paid for"),
@@ -573,7 +602,9 @@ class TryForm(forms.Form):
     tags = forms.MultipleChoiceField(
         label=gettext_lazy("Subsidy tags"), required=False, widget=forms.CheckboxSelectMultiple
     )
-    paid_on = forms.DateField(label=gettext_lazy("Payment date"), widget=forms.DateInput(attrs={"type": "date"}))
+    paid_on = forms.DateField(
+        label=gettext_lazy("Payment date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     transfer = forms.BooleanField(label=gettext_lazy("Transferred in from another region"), required=False)
     outside_hukou = forms.BooleanField(label=gettext_lazy("Hukou outside the region"), required=False)
 
@@ -624,7 +655,9 @@ class PolicyListView(ScopedViewMixin, View):
     template_name = "enrollment/rulebook/policy_list.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        rows = list(policies.policy_list(scope=self.scope).order_by("region_prefix", "-insurance_year", "code"))
+        rows = list(
+            policies.policy_list(scope=self.scope).order_by("region_prefix", "-insurance_year", "code")
+        )
         labels = region_labels({policy.region_code for policy in rows})
         context = {
             "rows": [
@@ -656,7 +689,9 @@ class PolicyDetailView(ScopedViewMixin, View):
             problems = []
         tried = request.GET.get("try-paid_on") is not None
         form = (
-            TryForm(request.GET if tried else None, policy=parsed, prefix="try", initial=self._initial(parsed))
+            TryForm(
+                request.GET if tried else None, policy=parsed, prefix="try", initial=self._initial(parsed)
+            )
             if parsed
             else None
         )
@@ -667,7 +702,10 @@ class PolicyDetailView(ScopedViewMixin, View):
             "problems": problems,
             "region": labels.get(policy.region_code, policy.region_code),
             "sections": describe_policy(parsed) if parsed else [],
-            "versions": policies.policy_versions(policy=policy),
+            "versions": [
+                {"version": version, "by": who(version.saved_by)}
+                for version in policies.policy_versions(policy=policy)
+            ],
             "can_manage": policies.policy_can_manage(scope=self.scope, policy=policy),
             "try_form": form,
             "tried": tried,
@@ -698,7 +736,12 @@ class PolicyVersionView(ScopedViewMixin, View):
         version = policies.policy_versions(policy=policy).filter(number=number).first()
         if version is None:
             raise Http404(_("No such version of this policy."))
-        context = {"policy": policy, "version": version, "text": dump_yaml(version.document)}
+        context = {
+            "policy": policy,
+            "version": version,
+            "by": who(version.saved_by),
+            "text": readable_yaml(version.document),
+        }
         return render(request, self.template_name, context)
 
 
@@ -756,10 +799,10 @@ def check_code(form: forms.Form, document: Any, expected: str = "") -> None:
     if expected and code != expected:
         form.add_error(
             None,
-            _("policy.code: must stay %(code)s; to add another policy, use “New policy”") % {"code": expected},
+            CODE_PATH + _("must stay %(code)s; to add another policy, use “New policy”") % {"code": expected},
         )
-    elif isinstance(code, str) and code and not CODE_PATTERN.match(code):
-        form.add_error(None, _("policy.code: may contain only letters, digits, hyphens and underscores"))
+    elif isinstance(code, str) and code and (not CODE_PATTERN.match(code) or code in RESERVED_CODES):
+        form.add_error(None, CODE_PATH + _("may contain only letters, digits, hyphens and underscores"))
 
 
 def _form_problems(form: forms.Form) -> list[dict[str, str]]:
@@ -785,7 +828,10 @@ class _ManageMixin(ScopedViewMixin):
 def _saved(request: HttpRequest, loaded: policies.LoadedPolicy, previous_version: int | None) -> HttpResponse:
     record = loaded.record
     if previous_version is not None and record.version == previous_version:
-        messages.info(request, _("Nothing changed: the policy stays at version %(version)d.") % {"version": record.version})
+        messages.info(
+            request,
+            _("Nothing changed: the policy stays at version %(version)d.") % {"version": record.version},
+        )
     else:
         messages.success(
             request,
@@ -805,7 +851,7 @@ class PolicyEditView(_ManageMixin, View):
 
     def get(self, request: HttpRequest, code: str) -> HttpResponse:
         policy = self.managed(code)
-        text = policies.policy_export(policy=policy, fmt="yaml")[0].decode()
+        text = readable_yaml(policy.document)
         return self._render(policy, DocumentForm(initial={"text": text}, expected_code=policy.code))
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
@@ -856,7 +902,8 @@ class PolicyNewView(_ManageMixin, View):
             if isinstance(code, str) and policy_code_owner(code=code) is not None:
                 form.add_error(
                     None,
-                    _("policy.code: %(code)s is taken by another policy; give the new policy a code of its own")
+                    CODE_PATH
+                    + _("%(code)s is taken by another policy; give the new policy a code of its own")
                     % {"code": code},
                 )
             else:
@@ -893,7 +940,7 @@ class PolicyNewView(_ManageMixin, View):
         kind, _separator, code = chosen.partition(":")
         try:
             if kind == "policy":
-                return dict(policies.policy_detail(scope=self.scope, code=code).document)
+                return ordered(policies.policy_detail(scope=self.scope, code=code).document)
             if kind == "preset":
                 return load_preset(code).to_document()
         except (Http404, KeyError):
@@ -952,7 +999,7 @@ class PolicyImportView(_ManageMixin, View):
             if owner is not None and not policies.policy_can_manage(scope=self.scope, policy=owner):
                 form.add_error(
                     None,
-                    _("policy.code: %(code)s is taken by a policy you may not change") % {"code": owner.code},
+                    CODE_PATH + _("%(code)s is taken by a policy you may not change") % {"code": owner.code},
                 )
             else:
                 try:
@@ -971,7 +1018,7 @@ class PolicyImportView(_ManageMixin, View):
 class ExtendForm(forms.Form):
     extended_to = forms.DateField(
         label=gettext_lazy("New last day of the collection period"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     note = forms.CharField(
         label=gettext_lazy("Who decided, and why"),

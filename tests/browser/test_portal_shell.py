@@ -16,8 +16,9 @@ from accounts.roles import Role
 
 pytestmark = pytest.mark.browser
 
-EVERYONE_MENU = ["首页", "行政区划", "机构", "接口文档"]
-CLERK_MENU = ["首页", "参保登记", "公示名单", "行政区划", "机构", "接口文档"]
+# Tax and finance read the rulebook; clerks answer "am I covered?" at the counter.
+RULEBOOK_READER_MENU = ["首页", "政策规则库", "行政区划", "机构", "接口文档"]
+CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构", "接口文档"]
 MENU_BY_ROLE = {
     Role.VILLAGE_CLERK: CLERK_MENU,
     Role.SCHOOL_CLERK: CLERK_MENU,
@@ -30,18 +31,24 @@ MENU_BY_ROLE = {
         "职工参保名单",
         "家庭户导入",
         "公示名单",
+        "待遇享受查询",
+        "年度核定",
+        "政策规则库",
         "行政区划",
         "机构",
         "用户",
         "接口文档",
     ],
-    Role.TAX_STAFF: EVERYONE_MENU,
-    Role.FINANCE_STAFF: EVERYONE_MENU,
+    Role.TAX_STAFF: RULEBOOK_READER_MENU,
+    Role.FINANCE_STAFF: RULEBOOK_READER_MENU,
     Role.ADMINISTRATOR: [
         "首页",
         "职工参保名单",
         "家庭户导入",
         "公示名单",
+        "待遇享受查询",
+        "年度核定",
+        "政策规则库",
         "行政区划",
         "机构",
         "用户",

@@ -6,7 +6,15 @@ from datetime import date
 
 import pytest
 
-from enrollment.rules.engine import assess, benefit_period, price_on, refund_on, schedule_of, subsidy_for
+from enrollment.rules.engine import (
+    assess,
+    benefit_period,
+    price_on,
+    refund_on,
+    say_date,
+    schedule_of,
+    subsidy_for,
+)
 from enrollment.rules.policy import Window
 
 from . import continuous, person, preset, tag, yuan
@@ -105,7 +113,7 @@ def test_given_a_subsidised_group_paying_on_1_july_then_the_subsidy_is_lost_and_
 def test_given_the_30_june_deadline_then_the_category_itself_refuses_a_later_payment():
     decision = subsidy_for(qinbei(), continuous(2023, tags=[tag("dibao")]), date(2023, 7, 1))
     assert decision.subsidy_fen == 0
-    assert "2023-06-30" in decision.reason
+    assert say_date(date(2023, 6, 30)) in decision.reason
     assert "低保对象" in decision.reason
 
 
