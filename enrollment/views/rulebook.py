@@ -610,12 +610,19 @@ class TryForm(forms.Form):
 
     def __init__(self, *args: Any, policy: rules.Policy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        tags = {category.tag_code: category.name for category in policy.subsidy_categories}
-        self.fields["tags"].choices = sorted(tags.items())
+        # Several categories may share one roster tag (and differ by their conditions).
+        names: dict[str, list[str]] = {}
+        for category in policy.subsidy_categories:
+            names.setdefault(category.tag_code, []).append(category.name)
+        self.fields["tags"].choices = [(tag, " / ".join(found)) for tag, found in sorted(names.items())]
 
     def facts(self, policy: rules.Policy) -> engine.PersonFacts:
         data = self.cleaned_data
-        recognised = policy.collection.window.start
+        # Recognised in time for every category: by the collection period, or by a category's deadline.
+        deadlines = [
+            c.conditions.recognised_by for c in policy.subsidy_categories if c.conditions.recognised_by
+        ]
+        recognised = min([policy.collection.window.start, *deadlines])
         return engine.PersonFacts(
             birth_date=data["birth_date"],
             person_category=data["person_category"],

@@ -122,6 +122,19 @@ def test_given_linfens_policy_when_it_is_edited_assessed_and_checked_then_each_s
     expect(page.get_by_test_id("version")).to_have_count(2)
     expect(page.get_by_test_id("version").first).to_contain_text("按2027年度筹资标准调整")
     shoot("4-saved-version-2")
+
+    page.fill("#id_try-birth_date", "1980-05-01")
+    page.locator("#try input[name=try-tags][value=dibao]").check()
+    page.fill("#id_try-paid_on", "2026-10-20")
+    with page.expect_navigation():
+        page.get_by_test_id("try-submit").click()
+    result = page.get_by_test_id("try-result")
+    expect(result).to_have_attribute("data-accepted", "true")
+    expect(result).to_have_attribute("data-rule", "pricing[0]")
+    expect(result).to_have_attribute("data-payable", "16000")
+    expect(page.get_by_test_id("try-benefit")).to_have_attribute("data-start", "2027-01-01")
+    result.scroll_into_view_if_needed()
+    shoot("4b-try-the-rules")
     assert Policy.objects.get(code=CODE).document["financing"]["subsidy_fen"] == 64000
 
     # --- insurance staff run the yearly assessment ----------------------------------------------
