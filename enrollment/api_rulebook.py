@@ -194,7 +194,7 @@ class PolicyViewSet(mixins.ListModelMixin, _Scoped):
         document = payload.validated_data["document"]
         code = document.get("code") if isinstance(document, dict) else None
         owner = selectors_assessment.policy_code_owner(code=code) if isinstance(code, str) else None
-        if isinstance(code, str) and code and (not CODE_PATTERN.match(code) or code in RESERVED_CODES):
+        if isinstance(code, str) and code and (not CODE_PATTERN.fullmatch(code) or code in RESERVED_CODES):
             raise serializers.ValidationError(
                 {"document": [CODE_PATH + _("may contain only letters, digits, hyphens and underscores")]}
             )

@@ -113,6 +113,9 @@ def policy_save(
             }
         )
     record = Policy.objects.select_for_update().filter(code=parsed.code).first()
+    if record is not None:
+        # Saving under an existing code edits that policy: its current region must be ours too.
+        _check_manage(scope, record.region_code)
     now = timezone.now()
     if record is None:
         record = Policy.objects.create(
@@ -168,14 +171,19 @@ def policy_extend_collection(
 
 
 def policy_export(*, policy: Policy, fmt: str) -> tuple[bytes, str, str]:
-    """The current document as YAML or JSON: (content, content type, file name)."""
+    """The current document as YAML or JSON: (content, content type, file name).
+
+    The stored JSON comes back from PostgreSQL with its keys reordered; re-reading it through the
+    rulebook gives the documented order, so an export reads like the presets and imports as is.
+    """
+    document = policy_parse(document=policy.document).to_document()
     if fmt == "json":
         return (
-            json.dumps(policy.document, ensure_ascii=False, indent=2).encode(),
+            json.dumps(document, ensure_ascii=False, indent=2).encode(),
             "application/json",
             f"{policy.code}-v{policy.version}.json",
         )
-    text = yaml.safe_dump(policy.document, allow_unicode=True, sort_keys=False, width=120)
+    text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=120)
     return text.encode(), "application/yaml", f"{policy.code}-v{policy.version}.yaml"
 
 

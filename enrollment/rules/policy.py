@@ -8,6 +8,7 @@ so export → import is lossless. Money is whole fen; dates are ISO dates.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -17,6 +18,9 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 DOCUMENT_FORMAT = 1
+POLICY_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# Words the rulebook's addresses use after /rulebook/.
+RESERVED_POLICY_CODES = frozenset({"new", "import"})
 
 
 class Situation(StrEnum):
@@ -676,6 +680,12 @@ class _Reader:
         if root.get("format", DOCUMENT_FORMAT) != DOCUMENT_FORMAT:
             self.fail("policy.format", _("must be %(format)s") % {"format": DOCUMENT_FORMAT})
         code = self.text(root, "code", "policy", max_length=64)
+        # The code names the policy in addresses (/rulebook/<code>/) and file names.
+        if code and (not POLICY_CODE.fullmatch(code) or code in RESERVED_POLICY_CODES):
+            self.fail(
+                "policy.code",
+                _("may contain only letters, digits, hyphens and underscores"),
+            )
         region_code = root.get("region_code", "")
         if not isinstance(region_code, str) or (
             region_code and not (region_code.isdigit() and len(region_code) in (2, 4, 6, 9, 12))

@@ -40,9 +40,10 @@ from ..rules import policy as rules
 from ..rules.presets import PRESETS, load_preset
 from ..selectors_assessment import policy_code_owner
 
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-# Codes that would clash with the rulebook's own addresses (rulebook/new/, rulebook/import/).
-RESERVED_CODES = frozenset({"new", "import"})
+# The rulebook's own rule for codes (the service refuses the rest too); checked here first so the
+# form says it next to the other problems of the code.
+CODE_PATTERN = rules.POLICY_CODE
+RESERVED_CODES = rules.RESERVED_POLICY_CODES
 # Problems with the code are listed like the reader's, with their path in front (not translated).
 CODE_PATH = "policy.code: "
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -808,7 +809,7 @@ def check_code(form: forms.Form, document: Any, expected: str = "") -> None:
             None,
             CODE_PATH + _("must stay %(code)s; to add another policy, use “New policy”") % {"code": expected},
         )
-    elif isinstance(code, str) and code and (not CODE_PATTERN.match(code) or code in RESERVED_CODES):
+    elif isinstance(code, str) and code and (not CODE_PATTERN.fullmatch(code) or code in RESERVED_CODES):
         form.add_error(None, CODE_PATH + _("may contain only letters, digits, hyphens and underscores"))
 
 

@@ -10,7 +10,8 @@ import datetime as dt
 import random
 
 import pytest
-from django.core.exceptions import ValidationError
+import yaml
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from accounts.scope import Scope
@@ -24,8 +25,8 @@ from enrollment.assessment import (
     coverage_check,
 )
 from enrollment.demo import _shifted
-from enrollment.models import Assessment, ChangeReason, PolicyVersion
-from enrollment.policies import policy_for_county, policy_save
+from enrollment.models import Assessment, ChangeReason, Policy, PolicyVersion
+from enrollment.policies import policy_export, policy_for_county, policy_parse, policy_save
 from enrollment.rules import engine
 from enrollment.rules.presets import load_preset
 from sharing import services as sharing
@@ -418,3 +419,37 @@ def test_given_a_city_policy_when_another_code_claims_the_same_region_and_year_t
 ):
     with pytest.raises(ValidationError):
         policy_save(document=_shifted("linfen-2027-other", 6, 40000, 70000), note="x")
+
+
+def test_given_taiyuans_policy_when_linfens_administrator_saves_a_document_with_its_code_then_refused(
+    world,
+):
+    taiyuan = _shifted("taiyuan-2027-test", 6, 40000, 70000)
+    taiyuan["region_code"] = "140100"
+    policy_save(document=taiyuan, note="taiyuan")
+    moved = dict(taiyuan, region_code="141000", name="临汾市（冒名）")
+
+    with pytest.raises(PermissionDenied):
+        policy_save(document=moved, note="take over", scope=Scope.for_user(world.users["admin"]))
+
+    stored = Policy.objects.get(code="taiyuan-2027-test")
+    assert (stored.region_code, stored.version) == ("140100", 1)
+
+
+@pytest.mark.parametrize("code", ["new", "import", "Linfen 2027", "../x", "-x", "a/b"])
+def test_given_a_code_that_cannot_name_an_address_when_saved_then_refused_at_policy_code(world, code):
+    with pytest.raises(ValidationError) as raised:
+        policy_save(document=_shifted(code, 6, 40000, 70000), note="x")
+
+    assert any(message.startswith("policy.code:") for message in raised.value.messages)
+
+
+def test_given_a_saved_policy_when_exported_as_yaml_then_keys_come_in_the_documented_order(
+    world, linfen_2027
+):
+    content, content_type, filename = policy_export(policy=linfen_2027.record, fmt="yaml")
+
+    keys = [line.split(":")[0] for line in content.decode().splitlines() if line and line[0].isalpha()]
+    assert (content_type, filename) == ("application/yaml", "linfen-2027-test-v1.yaml")
+    assert keys == list(linfen_2027.rules.to_document().keys())
+    assert policy_parse(document=yaml.safe_load(content)) == linfen_2027.rules
