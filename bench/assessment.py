@@ -15,6 +15,8 @@ ask the engine, save the assessment, send the message — as a rate.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import random
 import time
 from typing import Any
@@ -168,17 +170,30 @@ def _tags_and_history(county: str, rng_seed: int, last_year_version_id: int) -> 
         )
         cursor.execute(
             """
+            INSERT INTO enrollment_assessmentdecision (policy_version_id, digest, situation, standard_fen,
+                subsidy_fen, government_fen, payable_fen, subsidy_category, subsidy_marker, government_pays_all,
+                rule, reason, schedule, benefit_reason, created_at)
+            VALUES (%s, 'bench history', 'continuous', 40000, 0, 70000, 40000, '', '', false,
+                    'pricing[0]', 'bench history', '[]', '', now())
+            ON CONFLICT (policy_version_id, digest) DO UPDATE SET digest = excluded.digest
+            RETURNING id
+            """,
+            [last_year_version_id],
+        )
+        (decision_id,) = cursor.fetchone()
+        cursor.execute(
+            """
             INSERT INTO enrollment_assessment (person_id, enrollment_id, insurance_year, county_code, region_code,
-                policy_version_id, situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
-                subsidy_marker, status, rule, reason, schedule, revision, assessed_at, paid_on, paid_fen,
+                decision_id, situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
+                subsidy_marker, status, revision, assessed_at, paid_on, paid_fen,
                 deposit_reference, benefit_start, benefit_end, benefit_reason)
             SELECT e.person_id, e.id, %s, e.county_code, e.region_code, %s, 'continuous', 40000, 0, 70000, 40000, '',
-                   '', 'paid', 'pricing[0]', 'bench history', '[]', 1, now(), '2025-10-10', 40000, 'BENCH',
+                   '', 'paid', 1, now(), '2025-10-10', 40000, 'BENCH',
                    '2026-01-01', '2026-12-31', 'bench history'
             FROM enrollment_enrollment e
             WHERE e.county_code = %s AND abs(hashint4(e.person_id::int + 7)) %% 100 < 85
             """,
-            [YEAR - 1, last_year_version_id, county],
+            [YEAR - 1, decision_id, county],
         )
         cursor.execute("ANALYZE")
 
@@ -188,7 +203,7 @@ def _baseline(county: str, sample: int) -> float:
     from django.db import transaction
     from django.utils import timezone
 
-    from enrollment.models import Assessment, Enrollment
+    from enrollment.models import Assessment, AssessmentDecision, Enrollment
     from enrollment.policies import policy_for_county
     from enrollment.rules import engine
     from sharing.services import message_send
@@ -225,6 +240,26 @@ def _baseline(county: str, sample: int) -> float:
             )
             decision = engine.assess(loaded.rules, facts)
             category = decision.subsidy.category
+            schedule = [line.as_document() for line in decision.schedule]
+            stored, _created = AssessmentDecision.objects.get_or_create(
+                policy_version=loaded.version,
+                digest=hashlib.sha256(
+                    json.dumps([decision.rule, decision.reason, decision.payable_fen, schedule]).encode()
+                ).hexdigest(),
+                defaults={
+                    "situation": decision.situation.value,
+                    "standard_fen": decision.standard_fen,
+                    "subsidy_fen": decision.subsidy.subsidy_fen,
+                    "government_fen": decision.government_fen,
+                    "payable_fen": decision.payable_fen,
+                    "subsidy_category": category.code if category else "",
+                    "subsidy_marker": category.marker if category else "",
+                    "government_pays_all": decision.government_pays_all,
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                    "schedule": schedule,
+                },
+            )
             Assessment.objects.update_or_create(
                 person=person,
                 insurance_year=YEAR,
@@ -232,7 +267,7 @@ def _baseline(county: str, sample: int) -> float:
                     "enrollment": enrollment,
                     "county_code": county,
                     "region_code": enrollment.region_code,
-                    "policy_version": loaded.version,
+                    "decision": stored,
                     "situation": decision.situation.value,
                     "standard_fen": decision.standard_fen,
                     "subsidy_fen": decision.subsidy.subsidy_fen,
@@ -241,9 +276,6 @@ def _baseline(county: str, sample: int) -> float:
                     "subsidy_category": category.code if category else "",
                     "subsidy_marker": category.marker if category else "",
                     "status": "government" if decision.government_pays_all else "due",
-                    "rule": decision.rule,
-                    "reason": decision.reason,
-                    "schedule": [line.as_document() for line in decision.schedule],
                     "assessed_at": timezone.now(),
                 },
             )
@@ -270,7 +302,7 @@ def run_inner(*, size: int, baseline_size: int) -> dict[str, Any]:
 
     from enrollment.assessment import assessment_run_now
     from enrollment.demo import _shifted
-    from enrollment.models import Assessment
+    from enrollment.models import AssessmentDecision
     from enrollment.policies import policy_save
 
     rng = random.Random(2027)  # noqa: S311 - synthetic data
@@ -278,7 +310,7 @@ def run_inner(*, size: int, baseline_size: int) -> dict[str, Any]:
     log(f"building {size:,} enrolled persons in {COUNTY} and {baseline_size:,} in {BASELINE_COUNTY}")
     policy_save(document=_shifted("bench-2026", 5, 40000, 70000), note="bench")
     current = policy_save(document=_shifted("bench-2027", 6, 40000, 70000), note="bench")
-    last_year = Assessment._meta.get_field("policy_version").related_model.objects.get(
+    last_year = AssessmentDecision._meta.get_field("policy_version").related_model.objects.get(
         policy__code="bench-2026"
     )
     for county, count, first_sequence in ((COUNTY, size, 0), (BASELINE_COUNTY, baseline_size, size)):

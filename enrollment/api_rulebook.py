@@ -380,6 +380,10 @@ class AssessmentSerializer(serializers.ModelSerializer):
     person_name = serializers.CharField(source="person.name", read_only=True)
     id_number = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
+    # The decision's texts, shared by every person of the same class of facts.
+    rule = serializers.CharField(read_only=True)
+    reason = serializers.CharField(read_only=True)
+    schedule = serializers.JSONField(read_only=True)
     policy = serializers.SerializerMethodField()
     policy_version = serializers.SerializerMethodField()
 

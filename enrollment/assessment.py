@@ -11,15 +11,21 @@ The one-person reassessment runs the very same statements restricted to that per
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -52,9 +58,26 @@ class Counts:
     pushed: int = 0
     payable_fen: int = 0
 
+    # The classes of facts seen (their rows' repr): parts of a county share classes.
+    classes: set[str] = field(default_factory=set)
+
     @property
     def unchanged(self) -> int:
         return max(0, self.enrollments - self.created - self.changed)
+
+    def add(self, other: Counts) -> None:
+        for name in (
+            "enrollments",
+            "created",
+            "changed",
+            "cancelled",
+            "government_paid",
+            "pushed",
+            "payable_fen",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.classes |= other.classes
+        self.distinct_facts = len(self.classes)
 
 
 # --- progress (Redis, so the page sees it while the run's transaction is still open) ------------
@@ -137,8 +160,16 @@ def _assess(
     loaded: LoadedPolicy,
     person_id: int | None = None,
     progress: Progress = _no_progress,
+    region_from: str | None = None,
+    region_below: str | None = None,
+    totals: bool = True,
 ) -> Counts:
-    """Assess a county (or one person of it) for a year. Runs in the caller's transaction."""
+    """Assess a county (or one person of it, or the villages in [region_from, region_below)) for a year.
+
+    Two steps, each atomic: the decisions (shared by every part of a county, so they are
+    committed first and a parallel part never waits on them), then the assessments with their
+    messages to tax. Inside the caller's transaction both are savepoints of it.
+    """
     policy = loaded.rules
     suffix = uuid.uuid4().hex[:10]
     facts, decisions, changes, cancels = (
@@ -150,6 +181,11 @@ def _assess(
     )
     birth_key, birth_params = _birth_key_sql(policy)
     person_filter = "AND e.person_id = %(person)s" if person_id else ""
+    region_filter = {
+        alias: (f"AND {alias}.region_code >= %(region_from)s " if region_from else "")
+        + (f"AND {alias}.region_code < %(region_below)s" if region_below else "")
+        for alias in ("e", "e2", "e3", "a")
+    }
     coverage = policy.coverage
     params: dict[str, Any] = {
         "county": county_code,
@@ -161,242 +197,424 @@ def _assess(
         else coverage.end,
         "person": person_id,
         "version": loaded.version.pk,
+        "region_from": region_from,
+        "region_below": region_below,
+        "totals": totals,
     }
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        progress("facts", 0, 0)
-        # Birth-date classes are positional parameters; give them names so both styles do not mix.
-        birth_names = {f"birth_{index}": value for index, value in enumerate(birth_params)}
-        birth_sql = birth_key
-        for name in birth_names:
-            birth_sql = birth_sql.replace("%s", f"%({name})s", 1)
-        params.update(birth_names)
-        cursor.execute(
-            f"""
-            CREATE TEMP TABLE {facts} ON COMMIT DROP AS
-            SELECT e.id AS enrollment_id, e.person_id, e.county_code, e.region_code, p.id_number,
-                   ({birth_sql})::date AS birth_key,
-                   p.category::text AS person_category,
-                   (p.hukou_region_code LIKE %(prefix_like)s) AS hukou_in_region,
-                   coalesce(t.tags, '[]'::jsonb) AS tags,
-                   coalesce(prev.last_paid_year, 0) AS last_paid_year,
-                   (e.status_reason = 'transfer_in') AS transfer
-            FROM enrollment_enrollment e
-            JOIN enrollment_person p ON p.id = e.person_id
-            LEFT JOIN (
-                SELECT st.person_id,
-                       jsonb_agg(jsonb_build_array(st.category, st.valid_from, st.valid_to)
-                                 ORDER BY st.category, st.valid_from) AS tags
-                FROM subsidies_subsidytag st
-                WHERE st.valid_from <= %(coverage_end)s
-                  AND (st.valid_to IS NULL OR st.valid_to >= %(coverage_start)s)
-                  AND st.person_id IN (
-                      SELECT e2.person_id FROM enrollment_enrollment e2
-                      WHERE e2.county_code = %(county)s AND e2.status = 'normal')
-                GROUP BY st.person_id
-            ) t ON t.person_id = e.person_id
-            LEFT JOIN (
-                SELECT a.person_id, max(a.insurance_year) AS last_paid_year
-                FROM enrollment_assessment a
-                WHERE a.insurance_year < %(year)s AND a.status IN ('paid', 'government')
-                  AND a.person_id IN (
-                      SELECT e3.person_id FROM enrollment_enrollment e3
-                      WHERE e3.county_code = %(county)s AND e3.status = 'normal')
-                GROUP BY a.person_id
-            ) prev ON prev.person_id = e.person_id
-            WHERE e.county_code = %(county)s AND e.status = 'normal' {person_filter}
-            """,  # noqa: S608 - table names are generated here, values are parameters
-            params,
-        )
-        counts.enrollments = cursor.rowcount
-        timer.mark("facts")
-
-        cursor.execute(f"SELECT DISTINCT {', '.join(_SIGNATURE)} FROM {facts}")  # noqa: S608
-        classes = cursor.fetchall()
-        counts.distinct_facts = len(classes)
-        timer.mark("classes")
-        cursor.execute(
-            f"""
-            CREATE TEMP TABLE {decisions} (
-                birth_key date, person_category text, hukou_in_region boolean, tags jsonb,
-                last_paid_year integer, transfer boolean,
-                situation text, standard_fen bigint, subsidy_fen bigint, government_fen bigint,
-                payable_fen bigint, subsidy_category text, subsidy_marker text, status text,
-                rule text, reason text, schedule jsonb,
-                paid_on date, benefit_start date, benefit_end date, benefit_reason text
-            ) ON COMMIT DROP
-            """
-        )
-        raw = cursor.cursor
-        with raw.copy(f"COPY {decisions} FROM STDIN") as copy:
-            step = max(1, len(classes) // 20)
-            for index, row in enumerate(classes):
-                person_facts = _facts_from_row(row)
-                decision = engine.assess(policy, person_facts)
-                category = decision.subsidy.category
-                # Fully subsidised: recorded as paid by the government on the first collection day,
-                # with the benefit period that payment buys.
-                paid_on = benefit = None
-                if decision.government_pays_all:
-                    paid_on = policy.collection.window.start
-                    benefit = engine.benefit_period(policy, person_facts, paid_on)
-                copy.write_row(
-                    (
-                        *row[:3],
-                        row[3] if isinstance(row[3], str) else json.dumps(row[3], ensure_ascii=False),
-                        *row[4:],
-                        decision.situation.value,
-                        decision.standard_fen,
-                        decision.subsidy.subsidy_fen,
-                        decision.government_fen,
-                        decision.payable_fen,
-                        category.code if category else "",
-                        category.marker if category else "",
-                        "government" if decision.government_pays_all else "due",
-                        decision.rule,
-                        decision.reason,
-                        json.dumps([line.as_document() for line in decision.schedule]),
-                        paid_on,
-                        benefit.start if benefit else None,
-                        benefit.end if benefit and benefit.start else None,
-                        benefit.reason if benefit else "",
-                    )
-                )
-                if index % step == 0:
-                    progress("deciding", index, len(classes))
-        progress("writing", 0, counts.enrollments)
-        timer.mark("decisions")
-        cursor.execute(f"ANALYZE {decisions}")
-        join = " AND ".join(f"d.{column} = f.{column}" for column in _SIGNATURE)
-        cursor.execute(
-            f"""
-            CREATE TEMP TABLE {changes} ON COMMIT DROP AS
-            SELECT f.person_id, f.enrollment_id, f.county_code, f.region_code, f.id_number,
-                   d.situation, d.standard_fen, d.subsidy_fen, d.government_fen, d.payable_fen,
-                   d.subsidy_category, d.subsidy_marker, d.status, d.rule, d.reason, d.schedule,
-                   d.paid_on, d.benefit_start, d.benefit_end, d.benefit_reason,
-                   a.id AS existing_id, a.status AS old_status
-            FROM {facts} f
-            JOIN {decisions} d ON {join}
-            LEFT JOIN enrollment_assessment a ON a.person_id = f.person_id AND a.insurance_year = %(year)s
-            WHERE a.id IS NULL
-               OR (a.status <> 'paid' AND (
-                    a.enrollment_id, a.county_code, a.region_code, a.situation, a.standard_fen,
-                    a.subsidy_fen, a.government_fen, a.payable_fen, a.subsidy_category, a.status, a.schedule
-                  ) IS DISTINCT FROM (
-                    f.enrollment_id, f.county_code, f.region_code, d.situation, d.standard_fen,
-                    d.subsidy_fen, d.government_fen, d.payable_fen, d.subsidy_category, d.status, d.schedule
-                  ))
-            """,  # noqa: S608
-            params,
-        )
-        timer.mark("changes")
-        cursor.execute(
-            f"""
-            INSERT INTO enrollment_assessment (
-                person_id, enrollment_id, insurance_year, county_code, region_code, policy_version_id,
-                situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
-                subsidy_marker, status, rule, reason, schedule, revision, assessed_at, deposit_reference,
-                paid_on, paid_fen, benefit_start, benefit_end, benefit_reason)
-            SELECT person_id, enrollment_id, %(year)s, county_code, region_code, %(version)s,
-                   situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
-                   subsidy_marker, status, rule, reason, schedule, 1, now(), '',
-                   paid_on, CASE WHEN paid_on IS NULL THEN NULL ELSE 0 END, benefit_start, benefit_end, benefit_reason
-            FROM {changes} WHERE existing_id IS NULL
-            """,  # noqa: S608
-            params,
-        )
-        counts.created = cursor.rowcount
-        timer.mark("insert")
-        cursor.execute(
-            f"""
-            UPDATE enrollment_assessment a SET
-                enrollment_id = c.enrollment_id, county_code = c.county_code, region_code = c.region_code,
-                policy_version_id = %(version)s, situation = c.situation, standard_fen = c.standard_fen,
-                subsidy_fen = c.subsidy_fen, government_fen = c.government_fen, payable_fen = c.payable_fen,
-                subsidy_category = c.subsidy_category, subsidy_marker = c.subsidy_marker, status = c.status,
-                rule = c.rule, reason = c.reason, schedule = c.schedule, revision = a.revision + 1,
-                assessed_at = now(), paid_on = c.paid_on,
-                paid_fen = CASE WHEN c.paid_on IS NULL THEN NULL ELSE 0 END,
-                benefit_start = c.benefit_start, benefit_end = c.benefit_end, benefit_reason = c.benefit_reason
-            FROM {changes} c WHERE a.id = c.existing_id
-            """,  # noqa: S608
-            params,
-        )
-        counts.changed = cursor.rowcount
-        timer.mark("update")
-        # Enrollments no longer normal (terminated, suspended, moved away) before paying: cancel.
-        cancel_scope = "a.person_id = %(person)s" if person_id else "a.county_code = %(county)s"
-        cursor.execute(
-            f"""
-            CREATE TEMP TABLE {cancels} ON COMMIT DROP AS
-            SELECT a.id, a.person_id, a.region_code, a.status AS old_status, p.id_number
-            FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
-            WHERE {cancel_scope} AND a.insurance_year = %(year)s AND a.status IN ('due', 'government')
-              AND NOT EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = a.person_id)
-            """,  # noqa: S608
-            params,
-        )
-        cursor.execute(
-            f"""
-            UPDATE enrollment_assessment a SET status = 'cancelled', revision = a.revision + 1,
-                   assessed_at = now(), reason = %(cancel_reason)s, paid_on = NULL, paid_fen = NULL,
-                   benefit_start = NULL, benefit_end = NULL, benefit_reason = ''
-            FROM {cancels} c WHERE a.id = c.id
-            """,  # noqa: S608
-            {**params, "cancel_reason": _("Cancelled: the enrollment is no longer normal")},
-        )
-        counts.cancelled = cursor.rowcount
-        timer.mark("cancel")
-        progress("sending", 0, 0)
-        payload = """jsonb_build_object(
-                'person_id', c.id_number, 'insurance_year', %(year)s::int, 'region_code', c.region_code,
-                'amount_fen', {amount}, 'standard_fen', {standard}, 'subsidy_fen', {subsidy},
-                'subsidy_category', {category}, 'subsidy_marker', {marker}, 'schedule', {schedule},
-                'status', '{status}')"""
-        due = payload.format(
-            amount="c.payable_fen",
-            standard="c.standard_fen",
-            subsidy="c.subsidy_fen",
-            category="c.subsidy_category",
-            marker="c.subsidy_marker",
-            schedule="c.schedule",
-            status="due",
-        )
-        cancelled = payload.format(
-            amount="0",
-            standard="0",
-            subsidy="0",
-            category="''",
-            marker="''",
-            schedule="'[]'::jsonb",
-            status="cancelled",
-        )
-        query = f"""
-            SELECT NULL::text AS subject, c.region_code, {due} AS payload
-            FROM {changes} c WHERE c.status = 'due'
-            UNION ALL
-            SELECT NULL::text, c.region_code, {cancelled}
-            FROM {changes} c WHERE c.status <> 'due' AND c.old_status = 'due'
-            UNION ALL
-            SELECT NULL::text, c.region_code, {cancelled}
-            FROM {cancels} c WHERE c.old_status = 'due'
-        """  # noqa: S608
-        counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
-        timer.mark("send")
-        cursor.execute(
-            """
-            SELECT count(*) FILTER (WHERE status = 'government'), coalesce(sum(payable_fen) FILTER (WHERE status = 'due'), 0)
-            FROM enrollment_assessment WHERE county_code = %(county)s AND insurance_year = %(year)s
-            """,
-            params,
-        )
-        counts.government_paid, counts.payable_fen = cursor.fetchone()
-        for table in (facts, decisions, changes, cancels):
-            cursor.execute(f"DROP TABLE {table}")
+    try:
+        with ExitStack() as stack, connection.cursor() as cursor:
+            stack.enter_context(transaction.atomic())
+            _steps_one_and_two(
+                cursor,
+                stack=stack,
+                policy=policy,
+                counts=counts,
+                timer=timer,
+                progress=progress,
+                params=params,
+                person_id=person_id,
+                facts=facts,
+                decisions=decisions,
+                changes=changes,
+                cancels=cancels,
+                person_filter=person_filter,
+                region_filter=region_filter,
+                birth_key=birth_key,
+                birth_params=birth_params,
+            )
+    except Exception:
+        if not connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {facts}, {decisions}, {changes}, {cancels}")
+        raise
     timer.mark("totals")
     timer.log()
     return counts
+
+
+def _steps_one_and_two(
+    cursor: Any,
+    *,
+    stack: ExitStack,
+    policy: engine.Policy,
+    counts: Counts,
+    timer: _PhaseTimer,
+    progress: Progress,
+    params: dict[str, Any],
+    person_id: int | None,
+    facts: str,
+    decisions: str,
+    changes: str,
+    cancels: str,
+    person_filter: str,
+    region_filter: dict[str, str],
+    birth_key: str,
+    birth_params: list[Any],
+) -> None:
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    progress("facts", 0, 0)
+    # Birth-date classes are positional parameters; give them names so both styles do not mix.
+    birth_names = {f"birth_{index}": value for index, value in enumerate(birth_params)}
+    birth_sql = birth_key
+    for name in birth_names:
+        birth_sql = birth_sql.replace("%s", f"%({name})s", 1)
+    params.update(birth_names)
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE {facts} AS
+        SELECT e.id AS enrollment_id, e.person_id, e.county_code, e.region_code, p.id_number,
+               ({birth_sql})::date AS birth_key,
+               p.category::text AS person_category,
+               (p.hukou_region_code LIKE %(prefix_like)s) AS hukou_in_region,
+               coalesce(t.tags, '[]'::jsonb) AS tags,
+               coalesce(prev.last_paid_year, 0) AS last_paid_year,
+               (e.status_reason = 'transfer_in') AS transfer
+        FROM enrollment_enrollment e
+        JOIN enrollment_person p ON p.id = e.person_id
+        LEFT JOIN (
+            SELECT st.person_id,
+                   jsonb_agg(jsonb_build_array(st.category, st.valid_from, st.valid_to)
+                             ORDER BY st.category, st.valid_from) AS tags
+            FROM subsidies_subsidytag st
+            WHERE st.valid_from <= %(coverage_end)s
+              AND (st.valid_to IS NULL OR st.valid_to >= %(coverage_start)s)
+              AND st.person_id IN (
+                  SELECT e2.person_id FROM enrollment_enrollment e2
+                  WHERE e2.county_code = %(county)s AND e2.status = 'normal' {region_filter["e2"]})
+            GROUP BY st.person_id
+        ) t ON t.person_id = e.person_id
+        LEFT JOIN (
+            SELECT a.person_id, max(a.insurance_year) AS last_paid_year
+            FROM enrollment_assessment a
+            WHERE a.insurance_year < %(year)s AND a.status IN ('paid', 'government')
+              AND a.person_id IN (
+                  SELECT e3.person_id FROM enrollment_enrollment e3
+                  WHERE e3.county_code = %(county)s AND e3.status = 'normal' {region_filter["e3"]})
+            GROUP BY a.person_id
+        ) prev ON prev.person_id = e.person_id
+        WHERE e.county_code = %(county)s AND e.status = 'normal' {person_filter} {region_filter["e"]}
+        """,  # noqa: S608 - table names are generated here, values are parameters
+        params,
+    )
+    counts.enrollments = cursor.rowcount
+    cursor.execute(f"ANALYZE {facts}")
+    timer.mark("facts")
+
+    cursor.execute(f"SELECT DISTINCT {', '.join(_SIGNATURE)} FROM {facts}")  # noqa: S608
+    classes = cursor.fetchall()
+    counts.distinct_facts = len(classes)
+    counts.classes = {repr(row) for row in classes}
+    timer.mark("classes")
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE {decisions} (
+            birth_key date, person_category text, hukou_in_region boolean, tags jsonb,
+            last_paid_year integer, transfer boolean,
+            situation text, standard_fen bigint, subsidy_fen bigint, government_fen bigint,
+            payable_fen bigint, subsidy_category text, subsidy_marker text, status text,
+            rule text, reason text, schedule jsonb,
+            paid_on date, benefit_start date, benefit_end date, benefit_reason text,
+            digest text, decision_id bigint
+        )
+        """
+    )
+    raw = cursor.cursor
+    with raw.copy(f"COPY {decisions} FROM STDIN") as copy:
+        step = max(1, len(classes) // 20)
+        for index, row in enumerate(classes):
+            person_facts = _facts_from_row(row)
+            decision = engine.assess(policy, person_facts)
+            category = decision.subsidy.category
+            # Fully subsidised: recorded as paid by the government on the first collection day,
+            # with the benefit period that payment buys.
+            paid_on = benefit = None
+            if decision.government_pays_all:
+                paid_on = policy.collection.window.start
+                benefit = engine.benefit_period(policy, person_facts, paid_on)
+            content = (
+                decision.situation.value,
+                decision.standard_fen,
+                decision.subsidy.subsidy_fen,
+                decision.government_fen,
+                decision.payable_fen,
+                category.code if category else "",
+                category.marker if category else "",
+                "government" if decision.government_pays_all else "due",
+                decision.rule,
+                decision.reason,
+                json.dumps([line.as_document() for line in decision.schedule], ensure_ascii=False),
+                paid_on,
+                benefit.start if benefit else None,
+                benefit.end if benefit and benefit.start else None,
+                benefit.reason if benefit else "",
+            )
+            digest = hashlib.sha256(json.dumps(content, default=str, ensure_ascii=False).encode()).hexdigest()
+            copy.write_row(
+                (
+                    *row[:3],
+                    row[3] if isinstance(row[3], str) else json.dumps(row[3], ensure_ascii=False),
+                    *row[4:],
+                    *content,
+                    digest,
+                    None,
+                )
+            )
+            if index % step == 0:
+                progress("deciding", index, len(classes))
+    progress("writing", 0, counts.enrollments)
+    timer.mark("decisions")
+    # One stored decision per distinct content (classes often share one); rows point at it.
+    cursor.execute(
+        f"""
+        INSERT INTO enrollment_assessmentdecision (
+            policy_version_id, digest, situation, standard_fen, subsidy_fen, government_fen,
+            payable_fen, subsidy_category, subsidy_marker, government_pays_all, rule, reason,
+            schedule, benefit_start, benefit_end, benefit_reason, created_at)
+        SELECT DISTINCT ON (digest) %(version)s, digest, situation, standard_fen, subsidy_fen,
+               government_fen, payable_fen, subsidy_category, subsidy_marker, status = 'government',
+               rule, reason, schedule, benefit_start, benefit_end, benefit_reason, now()
+        FROM {decisions} ORDER BY digest
+        ON CONFLICT (policy_version_id, digest) DO NOTHING
+        """,  # noqa: S608
+        params,
+    )
+    cursor.execute(
+        f"""
+        UPDATE {decisions} d SET decision_id = x.id
+        FROM enrollment_assessmentdecision x
+        WHERE x.policy_version_id = %(version)s AND x.digest = d.digest
+        """,  # noqa: S608
+        params,
+    )
+    cursor.execute(f"ANALYZE {decisions}")
+    stack.close()  # step one committed (or its savepoint released)
+    stack.enter_context(transaction.atomic())
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    join = " AND ".join(f"d.{column} = f.{column}" for column in _SIGNATURE)
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE {changes} AS
+        SELECT f.person_id, f.enrollment_id, f.county_code, f.region_code, f.id_number,
+               d.decision_id, d.situation, d.standard_fen, d.subsidy_fen, d.government_fen,
+               d.payable_fen, d.subsidy_category, d.subsidy_marker, d.status,
+               d.paid_on, d.benefit_start, d.benefit_end, d.benefit_reason,
+               a.id AS existing_id, a.status AS old_status
+        FROM {facts} f
+        JOIN {decisions} d ON {join}
+        LEFT JOIN enrollment_assessment a ON a.person_id = f.person_id AND a.insurance_year = %(year)s
+        LEFT JOIN enrollment_assessmentdecision ad ON ad.id = a.decision_id
+        WHERE a.id IS NULL
+           OR (a.status <> 'paid' AND (
+                a.enrollment_id, a.county_code, a.region_code, a.situation, a.standard_fen,
+                a.subsidy_fen, a.government_fen, a.payable_fen, a.subsidy_category, a.status, ad.schedule
+              ) IS DISTINCT FROM (
+                f.enrollment_id, f.county_code, f.region_code, d.situation, d.standard_fen,
+                d.subsidy_fen, d.government_fen, d.payable_fen, d.subsidy_category, d.status, d.schedule
+              ))
+        """,  # noqa: S608
+        params,
+    )
+    cursor.execute(f"ANALYZE {changes}")
+    timer.mark("changes")
+    cursor.execute(
+        f"""
+        INSERT INTO enrollment_assessment (
+            person_id, enrollment_id, insurance_year, county_code, region_code, decision_id,
+            situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
+            subsidy_marker, status, revision, assessed_at, deposit_reference,
+            paid_on, paid_fen, benefit_start, benefit_end, benefit_reason)
+        SELECT person_id, enrollment_id, %(year)s, county_code, region_code, decision_id,
+               situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
+               subsidy_marker, status, 1, now(), '',
+               paid_on, CASE WHEN paid_on IS NULL THEN NULL ELSE 0 END, benefit_start, benefit_end, benefit_reason
+        FROM {changes} WHERE existing_id IS NULL
+        """,  # noqa: S608
+        params,
+    )
+    counts.created = cursor.rowcount
+    timer.mark("insert")
+    cursor.execute(
+        f"""
+        UPDATE enrollment_assessment a SET
+            enrollment_id = c.enrollment_id, county_code = c.county_code, region_code = c.region_code,
+            decision_id = c.decision_id, situation = c.situation, standard_fen = c.standard_fen,
+            subsidy_fen = c.subsidy_fen, government_fen = c.government_fen, payable_fen = c.payable_fen,
+            subsidy_category = c.subsidy_category, subsidy_marker = c.subsidy_marker, status = c.status,
+            revision = a.revision + 1,
+            assessed_at = now(), paid_on = c.paid_on,
+            paid_fen = CASE WHEN c.paid_on IS NULL THEN NULL ELSE 0 END,
+            benefit_start = c.benefit_start, benefit_end = c.benefit_end, benefit_reason = c.benefit_reason
+        FROM {changes} c WHERE c.existing_id IS NOT NULL AND a.id = c.existing_id
+        """,  # noqa: S608
+        params,
+    )
+    counts.changed = cursor.rowcount
+    timer.mark("update")
+    # Enrollments no longer normal (terminated, suspended, moved away) before paying: cancel.
+    cancel_scope = "a.person_id = %(person)s" if person_id else "a.county_code = %(county)s"
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE {cancels} AS
+        SELECT a.id, a.person_id, a.region_code, a.status AS old_status, p.id_number
+        FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
+        WHERE {cancel_scope} {region_filter["a"]} AND a.insurance_year = %(year)s
+          AND a.status IN ('due', 'government')
+          AND NOT EXISTS (
+              SELECT 1 FROM enrollment_enrollment e
+              WHERE e.person_id = a.person_id AND e.county_code = %(county)s AND e.status = 'normal')
+        """,  # noqa: S608
+        params,
+    )
+    cursor.execute(
+        f"""
+        UPDATE enrollment_assessment a SET status = 'cancelled', revision = a.revision + 1,
+               assessed_at = now(), paid_on = NULL, paid_fen = NULL,
+               benefit_start = NULL, benefit_end = NULL, benefit_reason = ''
+        FROM {cancels} c WHERE a.id = c.id
+        """,  # noqa: S608
+        params,
+    )
+    counts.cancelled = cursor.rowcount
+    timer.mark("cancel")
+    progress("sending", 0, 0)
+    payload = """jsonb_build_object(
+            'person_id', c.id_number, 'insurance_year', %(year)s::int, 'region_code', c.region_code,
+            'amount_fen', {amount}, 'standard_fen', {standard}, 'subsidy_fen', {subsidy},
+            'subsidy_category', {category}, 'subsidy_marker', {marker}, 'schedule', {schedule},
+            'status', '{status}')"""
+    due = payload.format(
+        amount="c.payable_fen",
+        standard="c.standard_fen",
+        subsidy="c.subsidy_fen",
+        category="c.subsidy_category",
+        marker="c.subsidy_marker",
+        schedule="x.schedule",
+        status="due",
+    )
+    cancelled = payload.format(
+        amount="0",
+        standard="0",
+        subsidy="0",
+        category="''",
+        marker="''",
+        schedule="'[]'::jsonb",
+        status="cancelled",
+    )
+    query = f"""
+        SELECT NULL::text AS subject, c.region_code, {due} AS payload
+        FROM {changes} c JOIN enrollment_assessmentdecision x ON x.id = c.decision_id
+        WHERE c.status = 'due'
+        UNION ALL
+        SELECT NULL::text, c.region_code, {cancelled}
+        FROM {changes} c WHERE c.status <> 'due' AND c.old_status = 'due'
+        UNION ALL
+        SELECT NULL::text, c.region_code, {cancelled}
+        FROM {cancels} c WHERE c.old_status = 'due'
+    """  # noqa: S608
+    counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
+    timer.mark("send")
+    if params["totals"]:
+        counts.government_paid, counts.payable_fen = _totals(cursor, params)
+    for table in (facts, decisions, changes, cancels):
+        cursor.execute(f"DROP TABLE {table}")
+
+
+def _totals(cursor: Any, params: dict[str, Any]) -> tuple[int, int]:
+    """Persons paid by the government and the money payable, for the county (or its part) and year."""
+    cursor.execute(
+        """
+        SELECT count(*) FILTER (WHERE status = 'government'),
+               coalesce(sum(payable_fen) FILTER (WHERE status = 'due'), 0)
+        FROM enrollment_assessment a
+        WHERE county_code = %(county)s AND insurance_year = %(year)s
+          AND (%(region_from)s::text IS NULL OR a.region_code >= %(region_from)s)
+          AND (%(region_below)s::text IS NULL OR a.region_code < %(region_below)s)
+        """,
+        params,
+    )
+    government_paid, payable_fen = cursor.fetchone()
+    return government_paid, int(payable_fen)
+
+
+def _region_bounds(county_code: str, parts: int) -> list[tuple[str | None, str | None]]:
+    """Half-open ranges of village codes that cover the county, each with about as many normal enrollments."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT region_code, count(*) FROM enrollment_enrollment "
+            "WHERE county_code = %s AND status = 'normal' GROUP BY region_code ORDER BY region_code",
+            [county_code],
+        )
+        rows = cursor.fetchall()
+    total = sum(count for _code, count in rows)
+    cuts: list[str] = []
+    running = 0
+    for code, count in rows:
+        if len(cuts) < parts - 1 and running and running >= total * (len(cuts) + 1) / parts:
+            cuts.append(code)
+        running += count
+    bounds: list[str | None] = [None, *cuts, None]
+    return list(pairwise(bounds))
+
+
+_PHASES = ("facts", "deciding", "writing", "sending")
+
+
+def _assess_county(
+    *, county_code: str, insurance_year: int, loaded: LoadedPolicy, progress: Progress = _no_progress
+) -> Counts:
+    """The yearly run of a county: in parts of villages at once, one connection and transaction each.
+
+    Each part commits its assessments together with their messages to tax. Should a part fail,
+    the parts already done stay done and a re-run (which changes only what differs) completes
+    the county. Inside a caller's transaction (tests, one-off calls) the county runs as one part.
+    """
+    workers = settings.ASSESSMENT_WORKERS
+    bounds: list[tuple[str | None, str | None]] = [(None, None)]
+    if workers > 1 and not connection.in_atomic_block:
+        bounds = _region_bounds(county_code, workers * 2)
+    if len(bounds) == 1:
+        return _assess(
+            county_code=county_code, insurance_year=insurance_year, loaded=loaded, progress=progress
+        )
+    lock = threading.Lock()
+    phases = dict.fromkeys(range(len(bounds)), "facts")
+    finished = Counts()
+
+    def report(part: int, phase: str) -> None:
+        with lock:
+            phases[part] = phase
+            running = [_PHASES.index(value) for value in phases.values() if value in _PHASES]
+            progress(_PHASES[min(running)] if running else "sending", finished.enrollments, 0)
+
+    def assess_part(part: int, region_from: str | None, region_below: str | None) -> Counts:
+        try:
+            counts = _assess(
+                county_code=county_code,
+                insurance_year=insurance_year,
+                loaded=loaded,
+                progress=lambda phase, done, total: report(part, phase),
+                region_from=region_from,
+                region_below=region_below,
+                totals=False,
+            )
+            with lock:
+                finished.add(counts)
+            report(part, "done")
+            return counts
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="assessment") as pool:
+        futures = [pool.submit(assess_part, part, *bound) for part, bound in enumerate(bounds)]
+        results = [future.result() for future in futures]
+    total = Counts()
+    for counts in results:
+        total.add(counts)
+    with connection.cursor() as cursor:
+        total.government_paid, total.payable_fen = _totals(
+            cursor, {"county": county_code, "year": insurance_year, "region_from": None, "region_below": None}
+        )
+    return total
 
 
 # --- services --------------------------------------------------------------------------------
@@ -457,14 +675,14 @@ def assessment_run_execute(*, run_id: int) -> AssessmentRun:
         run.save(update_fields=["status", "started_at"])
     progress = _progress_setter(run.pk)
     try:
+        loaded = _loaded_policy(run.county_code, run.insurance_year)
+        counts = _assess_county(
+            county_code=run.county_code,
+            insurance_year=run.insurance_year,
+            loaded=loaded,
+            progress=progress,
+        )
         with transaction.atomic():
-            loaded = _loaded_policy(run.county_code, run.insurance_year)
-            counts = _assess(
-                county_code=run.county_code,
-                insurance_year=run.insurance_year,
-                loaded=loaded,
-                progress=progress,
-            )
             _finish(run, counts, loaded)
     except Exception as error:
         logger.exception("assessment run %s failed", run.pk)
@@ -497,11 +715,10 @@ def _finish(run: AssessmentRun, counts: Counts, loaded: LoadedPolicy) -> None:
     run.save()
 
 
-@transaction.atomic
 def assessment_run_now(
     *, county_code: str, insurance_year: int, actor_id: int | None = None, reason: str = ""
 ) -> AssessmentRun:
-    """Assess a county synchronously (the command and the benchmark): one transaction."""
+    """Assess a county synchronously (the command and the benchmark), in parts like the queued run."""
     loaded = _loaded_policy(county_code, insurance_year)
     run = AssessmentRun.objects.create(
         county_code=county_code,
@@ -512,8 +729,15 @@ def assessment_run_now(
         started_at=timezone.now(),
         reason=reason or _("Yearly assessment"),
     )
-    counts = _assess(county_code=county_code, insurance_year=insurance_year, loaded=loaded)
-    _finish(run, counts, loaded)
+    try:
+        counts = _assess_county(county_code=county_code, insurance_year=insurance_year, loaded=loaded)
+    except Exception as error:
+        AssessmentRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(), error=str(error)[:2000]
+        )
+        raise
+    with transaction.atomic():
+        _finish(run, counts, loaded)
     return run
 
 

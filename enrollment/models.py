@@ -281,6 +281,8 @@ class Enrollment(models.Model):
             models.UniqueConstraint(
                 fields=["person"], condition=Q(status="normal"), name="one_normal_enrollment_per_person"
             ),
+            # The target of assessments' composite foreign key (enrollment, person).
+            models.UniqueConstraint(fields=["id", "person"], name="enrollment_id_person_unique"),
             models.CheckConstraint(
                 name="enrollment_ends_after_it_starts",
                 condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("enrolled_on")),

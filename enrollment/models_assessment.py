@@ -11,15 +11,17 @@ Imported at the bottom of ``enrollment/models.py``.
 from __future__ import annotations
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit import tracked
 from accounts.models import CODE_COLLATION
 
-__all__ = ["Assessment", "AssessmentRun", "AssessmentStatus", "RunStatus"]
+__all__ = ["Assessment", "AssessmentDecision", "AssessmentRun", "AssessmentStatus", "RunStatus"]
 
 
 class AssessmentStatus(models.TextChoices):
@@ -105,32 +107,106 @@ class AssessmentRun(models.Model):
         return f"{self.county_code} {self.insurance_year} {self.get_status_display()}"
 
 
-# Statement-level history: the yearly run writes a million rows in a few statements. The long
-# texts are left out of the history rows: they follow from the policy version and the facts,
-# which are both kept, and copying them doubled the cost of the yearly run's INSERT.
-@tracked(level=pghistory.Statement, exclude=["reason", "schedule", "benefit_reason"])
+class AssessmentDecision(models.Model):
+    """The rule engine's decision for one class of facts under one policy version, with its reason.
+
+    A county of a million persons falls into a few hundred classes of facts (birth-date class,
+    category, subsidy tags, last paid year…); the decision and its long texts (rule, reason, the
+    payment schedule) are stored once per class and shared by every assessment of that class.
+    Append-only: an assessment points at the decision it was made from, so a decision never changes.
+    """
+
+    policy_version = models.ForeignKey(
+        "enrollment.PolicyVersion", on_delete=models.PROTECT, related_name="+", verbose_name=_("policy version")
+    )
+    # sha256 of the decision's content: the same class under the same version is stored once.
+    digest = models.CharField(_("digest"), max_length=64)
+    situation = models.CharField(_("situation"), max_length=16)
+    standard_fen = models.BigIntegerField(_("individual standard (fen)"))
+    subsidy_fen = models.BigIntegerField(_("subsidy (fen)"))
+    government_fen = models.BigIntegerField(_("government share (fen)"))
+    payable_fen = models.BigIntegerField(_("payable by the person (fen)"))
+    subsidy_category = models.CharField(_("subsidy category"), max_length=32, blank=True)
+    subsidy_marker = models.CharField(_("subsidy marker"), max_length=16, blank=True)
+    government_pays_all = models.BooleanField(_("paid in full by the government"))
+    rule = models.CharField(_("rule"), max_length=64)
+    reason = models.TextField(_("reason"))
+    # When a payment is accepted and at what amount (the engine's schedule), as sent to tax.
+    schedule = models.JSONField(_("payment schedule"))
+    # For a government-paid class: the benefit period that payment on the first collection day buys.
+    benefit_start = models.DateField(_("benefit starts"), null=True, blank=True)
+    benefit_end = models.DateField(_("benefit ends"), null=True, blank=True)
+    benefit_reason = models.TextField(_("benefit period reason"), blank=True)
+    created_at = models.DateTimeField(_("created at"), db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("assessment decision")
+        verbose_name_plural = _("assessment decisions")
+        constraints = [
+            models.UniqueConstraint(fields=["policy_version", "digest"], name="assessment_decision_unique"),
+            models.CheckConstraint(
+                name="assessment_decision_amounts_add_up",
+                condition=Q(
+                    standard_fen__gte=0,
+                    subsidy_fen__gte=0,
+                    subsidy_fen__lte=F("standard_fen"),
+                    payable_fen__gte=0,
+                    government_fen__gte=0,
+                ),
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="assessment_decision_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.payable_fen}"
+
+
+# Statement-level history: the yearly run writes a million rows in a few statements. The history
+# rows keep what changes (status, amounts, situation, payment, decision id as a plain column) and
+# leave out what does not or what follows from the decision, so they carry no extra indexes.
+@tracked(level=pghistory.Statement, exclude=["benefit_reason", "person", "enrollment", "decision"])
 class Assessment(models.Model):
-    """What one person owes for one insurance year, with the breakdown and the rule that decided it."""
+    """What one person owes for one insurance year, with the breakdown and the decision it came from."""
 
     scope_region_lookup = "region_code"
 
+    # person and enrollment are checked together by one composite foreign key
+    # (assessment_enrollment_of_person, migration 0006): the enrollment exists and is this
+    # person's. One check per row instead of two, on a table the yearly run fills by the million;
+    # the unique (person, insurance_year) index serves lookups by person.
     person = models.ForeignKey(
-        "enrollment.Person", on_delete=models.PROTECT, related_name="assessments", verbose_name=_("person")
+        "enrollment.Person",
+        on_delete=models.PROTECT,
+        related_name="assessments",
+        verbose_name=_("person"),
+        db_constraint=False,
+        db_index=False,
     )
     enrollment = models.ForeignKey(
         "enrollment.Enrollment",
         on_delete=models.PROTECT,
         related_name="assessments",
         verbose_name=_("enrollment"),
+        db_constraint=False,
+        db_index=False,
     )
     insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
     county_code = models.CharField(_("county"), max_length=6, db_collation=CODE_COLLATION)
     region_code = models.CharField(_("registered at"), max_length=12, db_collation=CODE_COLLATION)
-    policy_version = models.ForeignKey(
-        "enrollment.PolicyVersion",
+    # Decisions are append-only (a trigger refuses updates and deletes) and written by the same
+    # statement sequence that points rows at them, so the reference cannot dangle; a constraint
+    # would add a million lookups of the same few hundred rows to every yearly run.
+    decision = models.ForeignKey(
+        AssessmentDecision,
         on_delete=models.PROTECT,
         related_name="+",
-        verbose_name=_("policy version"),
+        verbose_name=_("decision"),
+        db_constraint=False,
+        db_index=False,
     )
     situation = models.CharField(_("situation"), max_length=16)
     standard_fen = models.BigIntegerField(_("individual standard (fen)"))
@@ -140,10 +216,6 @@ class Assessment(models.Model):
     subsidy_category = models.CharField(_("subsidy category"), max_length=32, blank=True)
     subsidy_marker = models.CharField(_("subsidy marker"), max_length=16, blank=True)
     status = models.CharField(_("payment status"), max_length=12, choices=AssessmentStatus.choices)
-    rule = models.CharField(_("rule"), max_length=64)
-    reason = models.TextField(_("reason"))
-    # When a payment is accepted and at what amount (the engine's schedule), as sent to tax.
-    schedule = models.JSONField(_("payment schedule"))
     revision = models.PositiveIntegerField(_("revision"), default=1)
     assessed_at = models.DateTimeField(_("assessed at"))
     # Payment side, from tax's deposit record (入库), and the benefit period it bought.
@@ -200,3 +272,22 @@ class Assessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.insurance_year}: {self.payable_fen}"
+
+    # The decision's texts, read through the row (select_related("decision") in the selectors).
+    @property
+    def rule(self) -> str:
+        return self.decision.rule
+
+    @property
+    def reason(self) -> str:
+        if self.status == AssessmentStatus.CANCELLED:
+            return gettext("Cancelled: the enrollment is no longer normal")
+        return self.decision.reason
+
+    @property
+    def schedule(self) -> list[dict]:
+        return self.decision.schedule
+
+    @property
+    def policy_version(self) -> models.Model:
+        return self.decision.policy_version

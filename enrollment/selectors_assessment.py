@@ -61,7 +61,7 @@ def assessment_list(
     ``subsidy_category`` "-" means "without a subsidy".
     """
     scope.require(Action.ASSESSMENT_VIEW)
-    assessments = scope.filter(Assessment.objects.select_related("person", "policy_version__policy"))
+    assessments = scope.filter(Assessment.objects.select_related("person", "decision__policy_version__policy"))
     if county_code:
         assessments = assessments.filter(county_code=county_code)
     if insurance_year:
@@ -95,7 +95,7 @@ def person_assessments(*, scope: Scope, person: Person) -> QuerySet[Assessment] 
     if not scope.allows(Action.ASSESSMENT_VIEW):
         return None
     return scope.filter(
-        Assessment.objects.filter(person=person).select_related("policy_version__policy")
+        Assessment.objects.filter(person=person).select_related("decision__policy_version__policy")
     ).order_by("-insurance_year")
 
 

@@ -228,6 +228,10 @@ SHARING = {
     "FAULTS": json.loads(os.environ.get("PORTAL_SHARING_FAULTS") or "{}"),
 }
 
+# The yearly assessment of a county runs in this many parts at once (separate connections and
+# transactions, each part a range of villages with its assessments and messages). One per core.
+ASSESSMENT_WORKERS = int(_env_float("PORTAL_ASSESSMENT_WORKERS", os.cpu_count() or 1))
+
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
         "task": "accounts.tasks.heartbeat",

@@ -14,11 +14,13 @@ import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
+from accounts import services as region_services
 from accounts.scope import Scope
 from collection.models import DueItem
 from enrollment import services
 from enrollment.assessment import (
     Deposit,
+    _region_bounds,
     assessment_record_deposits,
     assessment_record_reversals,
     assessment_run_now,
@@ -453,3 +455,45 @@ def test_given_a_saved_policy_when_exported_as_yaml_then_keys_come_in_the_docume
     assert (content_type, filename) == ("application/yaml", "linfen-2027-test-v1.yaml")
     assert keys == list(linfen_2027.rules.to_document().keys())
     assert policy_parse(document=yaml.safe_load(content)) == linfen_2027.rules
+
+
+# --- the yearly run in parts at once -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_two_villages_when_the_county_runs_in_parallel_parts_then_each_owes_by_the_rules_once(
+    world, linfen_2027, no_nudge, settings
+):
+    second = region_services.region_create(code="141002100202", name="二村", parent=world.regions["tunli"])
+    plain = _enrolled("张三", 1)
+    dibao = _enrolled("李四", 3)
+    tekun = _enrolled("王五", 5, region=second.code)
+    other = _enrolled("赵六", 7, region=second.code, birth="20100101")
+    for person, category in ((dibao, "dibao"), (tekun, "tekun")):
+        SubsidyTag.objects.create(
+            person=person,
+            category=category,
+            region_code=person.region_code,
+            source="民政",
+            valid_from=dt.date(2026, 6, 1),
+        )
+    settings.ASSESSMENT_WORKERS = 2
+
+    parts = _region_bounds("141002", 4)
+    run = assessment_run_now(county_code="141002", insurance_year=YEAR)
+    rerun = assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    assert parts == [(None, "141002100202"), ("141002100202", None)]
+    payable = dict(Assessment.objects.filter(insurance_year=YEAR).values_list("person_id", "payable_fen"))
+    assert payable == {plain.pk: 40000, dibao.pk: 24000, tekun.pk: 0, other.pk: 40000}
+    assert (run.enrollments, run.created, run.pushed, run.government_paid, run.payable_fen) == (
+        4,
+        4,
+        3,
+        1,
+        104000,
+    )
+    assert sorted(message["person_id"] for message in _due_messages()) == sorted(
+        person.id_number for person in (plain, dibao, other)
+    )
+    assert (rerun.created, rerun.changed, rerun.pushed) == (0, 0, 0)
