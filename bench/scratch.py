@@ -34,7 +34,8 @@ def run_in_scratch_database(benchmark: str, arguments: list[str], *, keep: bool)
 
     from config import embedded
 
-    name = f"{connection.settings_dict['NAME']}_bench"
+    # One scratch database per benchmark: two benchmarks (or a kept one) never drop each other's data.
+    name = f"{connection.settings_dict['NAME']}_bench_{benchmark}"
     log(f"scratch database {name}")
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
