@@ -175,9 +175,12 @@ def _tags_and_history(county: str, rng_seed: int, last_year_version_id: int) -> 
                 rule, reason, schedule, benefit_reason, created_at)
             VALUES (%s, 'bench history', 'continuous', 40000, 0, 70000, 40000, '', '', false,
                     'pricing[0]', 'bench history', '[]', '', now())
-            ON CONFLICT (policy_version_id, digest) DO UPDATE SET digest = excluded.digest
-            RETURNING id
+            ON CONFLICT (policy_version_id, digest) DO NOTHING
             """,
+            [last_year_version_id],
+        )
+        cursor.execute(
+            "SELECT id FROM enrollment_assessmentdecision WHERE policy_version_id = %s AND digest = 'bench history'",
             [last_year_version_id],
         )
         (decision_id,) = cursor.fetchone()

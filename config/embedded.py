@@ -115,6 +115,9 @@ POSTGRES_SETTINGS = {
     "shared_buffers": "1GB",
     "effective_cache_size": "4GB",
     "maintenance_work_mem": "256MB",
+    # Per session, used only as needed: the yearly run's temporary tables (facts, staging of the
+    # messages) stay in memory instead of spilling through the default 8 MB.
+    "temp_buffers": "256MB",
     "max_wal_size": "8GB",
     "checkpoint_timeout": "15min",
     "synchronous_commit": "on",
