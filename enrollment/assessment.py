@@ -571,7 +571,7 @@ def _assess_county(
     workers = settings.ASSESSMENT_WORKERS
     bounds: list[tuple[str | None, str | None]] = [(None, None)]
     if workers > 1 and not connection.in_atomic_block:
-        bounds = _region_bounds(county_code, workers * 2)
+        bounds = _region_bounds(county_code, workers)
     if len(bounds) == 1:
         return _assess(
             county_code=county_code, insurance_year=insurance_year, loaded=loaded, progress=progress

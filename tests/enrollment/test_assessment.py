@@ -479,7 +479,7 @@ def test_given_two_villages_when_the_county_runs_in_parallel_parts_then_each_owe
         )
     settings.ASSESSMENT_WORKERS = 2
 
-    parts = _region_bounds("141002", 4)
+    parts = _region_bounds("141002", 2)
     run = assessment_run_now(county_code="141002", insurance_year=YEAR)
     rerun = assessment_run_now(county_code="141002", insurance_year=YEAR)
 
