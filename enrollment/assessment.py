@@ -732,9 +732,11 @@ def assessment_run_now(
     try:
         counts = _assess_county(county_code=county_code, insurance_year=insurance_year, loaded=loaded)
     except Exception as error:
-        AssessmentRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), error=str(error)[:2000]
-        )
+        # Inside a caller's transaction the run row goes with it; on its own, the failure is kept.
+        if not connection.in_atomic_block:
+            AssessmentRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED, finished_at=timezone.now(), error=str(error)[:2000]
+            )
         raise
     with transaction.atomic():
         _finish(run, counts, loaded)
