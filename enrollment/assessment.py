@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -44,6 +45,8 @@ from .rules.classes import birth_date_classes
 logger = logging.getLogger("portal.assessment")
 
 PROGRESS_TTL = 24 * 3600
+# A caller's (temporary) table of persons to reassess: its name goes into the SQL, so it is checked.
+_TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 Progress = Callable[[str, int, int], None]
 
 
@@ -163,6 +166,7 @@ def _assess(
     region_from: str | None = None,
     region_below: str | None = None,
     totals: bool = True,
+    person_table: str | None = None,
 ) -> Counts:
     """Assess a county (or one person of it, or the villages in [region_from, region_below)) for a year.
 
@@ -177,15 +181,30 @@ def _assess(
     )
     counts = Counts()
     timer = _PhaseTimer(
-        f"assessment {county_code} {insurance_year}" + (f" person {person_id}" if person_id else "")
+        f"assessment {county_code} {insurance_year}"
+        + (f" person {person_id}" if person_id else "")
+        + (" listed persons" if person_table else "")
     )
     birth_key, birth_params = _birth_key_sql(policy)
     person_filter = "AND e.person_id = %(person)s" if person_id else ""
+    if person_table:
+        if not _TABLE_NAME.fullmatch(person_table):
+            raise ValueError(f"not a table name: {person_table!r}")
+        person_filter = f"AND e.person_id IN (SELECT person_id FROM {person_table})"  # noqa: S608 - checked name
+    # What narrows the run: a range of villages, and (for a reassessment) the persons.
     region_filter = {
         alias: (f"AND {alias}.region_code >= %(region_from)s " if region_from else "")
-        + (f"AND {alias}.region_code < %(region_below)s" if region_below else "")
+        + (f"AND {alias}.region_code < %(region_below)s " if region_below else "")
+        + (person_filter.replace("e.person_id", f"{alias}.person_id") if alias in ("e2", "e3") else "")
         for alias in ("e", "e2", "e3", "a")
     }
+    # Cancelled are only this county's assessments: a person who moved is assessed in the new
+    # county (the one row per person and year moves with them), never cancelled from the old one.
+    cancel_scope = "a.county_code = %(county)s"
+    if person_id:
+        cancel_scope += " AND a.person_id = %(person)s"
+    elif person_table:
+        cancel_scope += f" AND a.person_id IN (SELECT person_id FROM {person_table})"  # noqa: S608 - checked name
     coverage = policy.coverage
     params: dict[str, Any] = {
         "county": county_code,
@@ -219,6 +238,7 @@ def _assess(
                 cancels=cancels,
                 person_filter=person_filter,
                 region_filter=region_filter,
+                cancel_scope=cancel_scope,
                 birth_key=birth_key,
                 birth_params=birth_params,
             )
@@ -248,6 +268,7 @@ def _steps_one_and_two(
     cancels: str,
     person_filter: str,
     region_filter: dict[str, str],
+    cancel_scope: str,
     birth_key: str,
     birth_params: list[Any],
 ) -> None:
@@ -451,7 +472,6 @@ def _steps_one_and_two(
     counts.changed = cursor.rowcount
     timer.mark("update")
     # Enrollments no longer normal (terminated, suspended, moved away) before paying: cancel.
-    cancel_scope = "a.person_id = %(person)s" if person_id else "a.county_code = %(county)s"
     cursor.execute(
         f"""
         CREATE TEMP TABLE {cancels} AS
@@ -801,6 +821,79 @@ def assessment_reassess(
                     reason=reason[:200],
                 )
                 for name in ("enrollments", "distinct_facts", "created", "changed", "cancelled", "pushed"):
+                    setattr(run, name, getattr(counts, name))
+                run.unchanged = counts.unchanged
+                run.save()
+                runs.append(run)
+    return runs
+
+
+def assessment_reassess_persons(
+    *, person_table: str, reason: str, actor_id: int | None = None, today: date | None = None
+) -> list[AssessmentRun]:
+    """Reassess the persons listed in ``person_table`` (a table with ``person_id``), set-based.
+
+    Every open year of every county where they are enrolled (or were assessed and not yet paid)
+    is reassessed for them alone — the cost follows the list, not the county — with one run per
+    county and year. In the caller's transaction, like ``assessment_reassess``; refused while
+    the yearly run of such a county is queued or running (the two would write the same rows).
+    """
+    if not _TABLE_NAME.fullmatch(person_table):
+        raise ValueError(f"not a table name: {person_table!r}")
+    today = today or timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT e.county_code FROM enrollment_enrollment e
+            WHERE e.status = 'normal' AND e.person_id IN (SELECT person_id FROM {person_table})
+            UNION
+            SELECT a.county_code FROM enrollment_assessment a
+            WHERE a.insurance_year >= %s AND a.status IN ('due', 'government')
+              AND a.person_id IN (SELECT person_id FROM {person_table})
+            ORDER BY 1
+            """,  # noqa: S608 - checked table name
+            [today.year],
+        )
+        counties = [row[0] for row in cursor.fetchall()]
+    runs = []
+    with transaction.atomic():
+        for county_code in counties:
+            years = open_years_for(county_code, today)
+            busy = AssessmentRun.objects.filter(
+                county_code=county_code,
+                insurance_year__in=years,
+                person__isnull=True,
+                status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+            ).exists()
+            if busy:
+                raise ValidationError(
+                    _(
+                        "The yearly assessment of county %(county)s is running; try again when it has finished."
+                    )
+                    % {"county": county_code}
+                )
+            for year in years:
+                loaded = policy_for_county(county_code=county_code, insurance_year=year)
+                if loaded is None:
+                    continue
+                started = timezone.now()
+                counts = _assess(
+                    county_code=county_code, insurance_year=year, loaded=loaded, person_table=person_table
+                )
+                run = AssessmentRun(
+                    county_code=county_code,
+                    insurance_year=year,
+                    status=RunStatus.DONE,
+                    policy_version=loaded.version,
+                    started_by_id=actor_id,
+                    started_at=started,
+                    finished_at=timezone.now(),
+                    reason=reason[:200],
+                )
+                for name in (
+                    "enrollments", "distinct_facts", "created", "changed", "cancelled",
+                    "government_paid", "pushed", "payable_fen",
+                ):  # fmt: skip
                     setattr(run, name, getattr(counts, name))
                 run.unchanged = counts.unchanged
                 run.save()

@@ -117,7 +117,10 @@ class AssessmentDecision(models.Model):
     """
 
     policy_version = models.ForeignKey(
-        "enrollment.PolicyVersion", on_delete=models.PROTECT, related_name="+", verbose_name=_("policy version")
+        "enrollment.PolicyVersion",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("policy version"),
     )
     # sha256 of the decision's content: the same class under the same version is stored once.
     digest = models.CharField(_("digest"), max_length=64)

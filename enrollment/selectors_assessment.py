@@ -61,7 +61,9 @@ def assessment_list(
     ``subsidy_category`` "-" means "without a subsidy".
     """
     scope.require(Action.ASSESSMENT_VIEW)
-    assessments = scope.filter(Assessment.objects.select_related("person", "decision__policy_version__policy"))
+    assessments = scope.filter(
+        Assessment.objects.select_related("person", "decision__policy_version__policy")
+    )
     if county_code:
         assessments = assessments.filter(county_code=county_code)
     if insurance_year:

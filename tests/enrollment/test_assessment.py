@@ -12,6 +12,7 @@ import random
 import pytest
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
 
 from accounts import services as region_services
@@ -21,6 +22,7 @@ from enrollment import services
 from enrollment.assessment import (
     Deposit,
     _region_bounds,
+    assessment_reassess_persons,
     assessment_record_deposits,
     assessment_record_reversals,
     assessment_run_now,
@@ -497,3 +499,30 @@ def test_given_two_villages_when_the_county_runs_in_parallel_parts_then_each_owe
         person.id_number for person in (plain, dibao, other)
     )
     assert (rerun.created, rerun.changed, rerun.pushed) == (0, 0, 0)
+
+
+def test_given_listed_persons_of_two_counties_when_reassessed_together_then_each_keeps_its_county(
+    world, linfen_2027, no_nudge
+):
+    here = _enrolled("张三", 1)
+    there = _enrolled("李四", 2, region=QINBI)
+    for county in ("141002", "141024"):
+        assessment_run_now(county_code=county, insurance_year=YEAR)
+    SubsidyTag.objects.create(
+        person=here, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
+        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [here.pk, there.pk])
+
+    runs = assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
+
+    rows = Assessment.objects.filter(insurance_year=YEAR)
+    assert {row.person_id: (row.county_code, row.status, row.payable_fen) for row in rows} == {
+        here.pk: ("141002", "due", 24000),
+        there.pk: ("141024", "due", 40000),
+    }
+    assert [(run.county_code, run.enrollments, run.changed, run.cancelled) for run in runs] == [
+        ("141002", 1, 1, 0),
+        ("141024", 1, 0, 0),
+    ]
