@@ -80,6 +80,8 @@ class Action(models.TextChoices):
     ASSESSMENT_VIEW = "assessment.view", _("View assessments")
     ASSESSMENT_RUN = "assessment.run", _("Run the yearly assessment")
     COVERAGE_VIEW = "coverage.view", _("Check whether a person is covered")
+    SUBSIDY_ROSTER_IMPORT = "subsidy.roster_import", _("Import rosters of subsidised persons")
+    SUBSIDY_TOTALS = "subsidy.totals", _("View and export subsidy totals")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -109,10 +111,12 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.ASSESSMENT_VIEW,
         Action.ASSESSMENT_RUN,
         Action.COVERAGE_VIEW,
+        Action.SUBSIDY_TOTALS,
     },
     # Tax collects by the rules, so it reads them; it never sees insurance's records.
     Role.TAX_STAFF: _EVERYONE | {Action.POLICY_VIEW},
-    Role.FINANCE_STAFF: _EVERYONE | {Action.POLICY_VIEW},
+    # Finance funds the subsidies: it sees their totals.
+    Role.FINANCE_STAFF: _EVERYONE | {Action.POLICY_VIEW, Action.SUBSIDY_TOTALS},
     Role.ADMINISTRATOR: _EVERYONE
     | {
         Action.REGION_MANAGE,
@@ -129,6 +133,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.POLICY_MANAGE,
         Action.ASSESSMENT_VIEW,
         Action.COVERAGE_VIEW,
+        Action.SUBSIDY_ROSTER_IMPORT,
+        Action.SUBSIDY_TOTALS,
     },
 }
 

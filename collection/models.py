@@ -58,3 +58,59 @@ class DueItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.insurance_year}: {self.amount_fen}"
+
+
+class SubsidyMarkStatus(models.TextChoices):
+    ACTIVE = "active", _("Subsidised")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+@tracked(level=pghistory.Statement)
+class SubsidyMark(models.Model):
+    """That insurance told tax a person is subsidised in a category for an insurance year
+    (``subsidy.tagged``), or that the tag was withdrawn (``subsidy.untagged``); with the city-wide
+    marker, the kind of subsidy and the amount the government pays."""
+
+    scope_region_lookup = "region_code"
+
+    person_id = models.CharField(_("person identifier"), max_length=32, db_collation="C")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    category = models.CharField(_("subsidy category"), max_length=32, db_collation="C")
+    region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
+    marker = models.CharField(_("subsidy marker"), max_length=16, blank=True, default="")
+    subsidy_kind = models.CharField(_("kind of subsidy"), max_length=8, blank=True, default="")
+    subsidy_fen = models.BigIntegerField(_("subsidy (fen)"), default=0)
+    roster = models.CharField(_("roster"), max_length=64, blank=True, default="")
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid until"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=SubsidyMarkStatus.choices, default=SubsidyMarkStatus.ACTIVE
+    )
+    reason = models.CharField(_("why it was withdrawn"), max_length=200, blank=True, default="")
+    # The sharing message last applied and its sequence number within the subject (person, year).
+    source_message_id = models.BigIntegerField(_("source message"))
+    sequence = models.PositiveIntegerField(_("sequence number"))
+    updated_at = models.DateTimeField(_("updated at"), db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("subsidy mark")
+        verbose_name_plural = _("subsidy marks")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person_id", "insurance_year", "category"], name="collection_subsidy_mark_unique"
+            ),
+            models.CheckConstraint(
+                name="collection_subsidy_mark_status_known", condition=Q(status__in=SubsidyMarkStatus.values)
+            ),
+            models.CheckConstraint(
+                name="collection_subsidy_mark_amount_not_negative", condition=Q(subsidy_fen__gte=0)
+            ),
+            models.CheckConstraint(
+                name="collection_subsidy_mark_region_12_digits",
+                condition=Q(region_code__regex=r"^[0-9]{12}$"),
+            ),
+        ]
+        indexes = [models.Index(fields=["region_code", "insurance_year"], name="collection_mark_region_year")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.insurance_year} {self.category}: {self.status}"

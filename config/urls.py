@@ -71,6 +71,7 @@ urlpatterns = [
     path("", accounts_views.HomeView.as_view(), name="home"),
     path("", include("accounts.urls")),
     path("enrollment/", include("enrollment.urls")),
+    path("subsidies/", include("subsidies.urls")),
     path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
     path("health/", accounts_views.health_endpoint, name="health"),
     path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),

@@ -226,6 +226,16 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
+def safe_cell(value: Any) -> Any:
+    """A value for an exported cell: text that a spreadsheet would run as a formula is escaped."""
+    return _safe_cell(value)
+
+
+def identifier_number_problem(value: Any) -> str | None:
+    """Why an identifier cell cannot be trusted (stored as a number that lost digits), or None."""
+    return _identifier_number_problem(value)
+
+
 # Words for the codes, as old systems and clerks write them; codes and English labels work too.
 _RELATION_WORDS = {
     "户主": Relation.HEAD, "本人": Relation.HEAD, "本人或户主": Relation.HEAD,
@@ -330,11 +340,14 @@ class Table:
     estimated_rows: int | None = None
 
 
-def sniff_format(head: bytes, name: str) -> str:
+def sniff_format(head: bytes, name: str, *, allow_xls: bool = False) -> str:
+    """xlsx, csv (or xls when the caller reads old Excel files) by the file's first bytes."""
     if not head:
         raise ImportFileError(_("The file is empty."))
     if head.startswith(XLSX_MAGIC):
         return "xlsx"
+    if head.startswith(OLE_MAGIC) and allow_xls:
+        return "xls"
     if head.startswith(OLE_MAGIC):
         raise ImportFileError(
             _(
@@ -346,6 +359,11 @@ def sniff_format(head: bytes, name: str) -> str:
     if b"\x00" in head[:4096]:
         raise ImportFileError(_("The file is neither an Excel workbook (.xlsx) nor a CSV text file."))
     return "csv"
+
+
+def check_zip(path: Path) -> None:
+    """Refuse a workbook that is not a zip, or that would unpack to far more than a roster holds."""
+    _check_zip(path)
 
 
 def _check_zip(path: Path) -> None:
@@ -457,26 +475,46 @@ def _csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
     return rows(), estimated
 
 
-def _non_empty(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
-    for number, row in rows:
-        if any(cell is not None and text_of(cell) != "" for cell in row):
-            yield number, row
+def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
+    """The rows of a CSV file (UTF-8 or GB18030, comma, tab or semicolon), streamed line by line."""
+    return _csv_rows(path)
+
+
+def _blank(row: list[Any]) -> bool:
+    """No cell holds anything a person would read (None, empty or blank text)."""
+    for cell in row:
+        if cell is not None and (cell.__class__ is not str or (cell and not cell.isspace())):
+            return False
+    return True
 
 
 def open_table(path: Path, file_format: str, columns: tuple[Column, ...]) -> Table:
     """Open a file, find its header row among the first rows, and stream its data rows."""
     raw_rows, estimated = _xlsx_rows(path) if file_format == "xlsx" else _csv_rows(path)
-    rows = _non_empty(raw_rows)
+    return table_from_rows(raw_rows, estimated, columns)
+
+
+def table_from_rows(
+    raw_rows: Iterator[tuple[int, list[Any]]], estimated: int | None, columns: tuple[Column, ...]
+) -> Table:
+    """Find the header row among the first non-empty rows of a stream of rows; stream the data rows after it."""
+    rows = iter(raw_rows)
     required = [column for column in columns if column.required]
     best: tuple[int, list[Any]] | None = None
     best_found: dict[str, int] = {}
-    for _index, (number, row) in zip(range(HEADER_SEARCH_ROWS), rows, strict=False):
+    searched = 0
+    for number, row in rows:
+        if _blank(row):
+            continue
+        searched += 1
         found = map_columns(row, columns)
         if all(column.key in found for column in required):
             header = [text_of(cell) for cell in row]
             return Table(header=header, columns=found, rows=_limited(rows), estimated_rows=estimated)
         if best is None or len(found) > len(best_found):
             best, best_found = (number, row), found
+        if searched >= HEADER_SEARCH_ROWS:
+            break
     if best is None:
         raise ImportFileError(_("The file has no rows."))
     missing = [column.title for column in required if column.key not in best_found]
@@ -489,13 +527,22 @@ def open_table(path: Path, file_format: str, columns: tuple[Column, ...]) -> Tab
 
 
 def _limited(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
-    for count, item in enumerate(rows, start=1):
-        if count > MAX_ROWS:
+    """The non-empty data rows, refusing a file with more than ``MAX_ROWS`` of them."""
+    count = 0
+    limit = MAX_ROWS
+    for number, row in rows:
+        for cell in row:
+            if cell is not None and (cell.__class__ is not str or (cell and not cell.isspace())):
+                break
+        else:
+            continue
+        count += 1
+        if count > limit:
             raise ImportFileError(
                 _("The file has more than %(limit)s data rows; split it into smaller files.")
-                % {"limit": MAX_ROWS}
+                % {"limit": limit}
             )
-        yield item
+        yield number, row
 
 
 def _cell(row: list[Any], columns: dict[str, int], key: str) -> Any:

@@ -345,6 +345,8 @@ _subsidy_fields = {
     "roster": Field("str", max_length=64),
     "valid_from": DATE,
     "valid_to": OPTIONAL_DATE,
+    # Added compatibly (optional): the category's city-wide unified marker (全市统一标识).
+    "marker": Field("str", required=False, max_length=16),
 }
 register(
     Topic(

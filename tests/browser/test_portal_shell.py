@@ -17,7 +17,7 @@ from accounts.roles import Role
 pytestmark = pytest.mark.browser
 
 # Tax and finance read the rulebook; clerks answer "am I covered?" at the counter.
-RULEBOOK_READER_MENU = ["首页", "政策规则库", "行政区划", "机构", "接口文档"]
+RULEBOOK_READER_MENU = ["首页", "政策规则库", "资助类别", "行政区划", "机构", "接口文档"]
 CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构", "接口文档"]
 MENU_BY_ROLE = {
     Role.VILLAGE_CLERK: CLERK_MENU,
@@ -34,13 +34,16 @@ MENU_BY_ROLE = {
         "待遇享受查询",
         "年度核定",
         "政策规则库",
+        "资助类别",
+        "资助汇总",
         "行政区划",
         "机构",
         "用户",
         "接口文档",
     ],
     Role.TAX_STAFF: RULEBOOK_READER_MENU,
-    Role.FINANCE_STAFF: RULEBOOK_READER_MENU,
+    # Finance funds the subsidies: it sees their totals.
+    Role.FINANCE_STAFF: ["首页", "政策规则库", "资助类别", "资助汇总", "行政区划", "机构", "接口文档"],
     Role.ADMINISTRATOR: [
         "首页",
         "职工参保名单",
@@ -49,6 +52,9 @@ MENU_BY_ROLE = {
         "待遇享受查询",
         "年度核定",
         "政策规则库",
+        "资助名单导入",
+        "资助类别",
+        "资助汇总",
         "行政区划",
         "机构",
         "用户",

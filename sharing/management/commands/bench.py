@@ -39,7 +39,19 @@ def _assessment(options: dict[str, Any]) -> dict[str, Any]:
     return assessment.run(**kwargs, keep=options["keep"])
 
 
-BENCHMARKS = {"sharing": _sharing, "assessment": _assessment}
+def _roster(options: dict[str, Any]) -> dict[str, Any]:
+    from bench import roster
+
+    kwargs = {
+        "size": options["size"],
+        "baseline_size": options["baseline_size"] or min(options["size"], 2000),
+    }
+    if options["inner"]:
+        return roster.run_inner(**kwargs)
+    return roster.run(**kwargs, keep=options["keep"])
+
+
+BENCHMARKS = {"sharing": _sharing, "assessment": _assessment, "roster": _roster}
 
 
 class Command(BaseCommand):

@@ -1,0 +1,752 @@
+"""Reading a worksheet as a stream of rows, and what a person cannot see in it.
+
+``read_sheet(path, file_format)`` opens an .xlsx, .xls or .csv file and returns its rows as
+``(row number in the sheet, cells from column A)`` together with what the importer must report
+rather than silently read:
+
+- **which sheet**: the first *visible* worksheet (never a hidden one, whatever its position);
+  the other sheets are named so the preview can say they were not read;
+- **hidden rows** (a filtered list uploaded as it was on screen): their row numbers;
+- **formulas without a saved result** (files written by programs; Excel always saves results)
+  and **cells holding an Excel error** (#N/A, #REF! …): their positions;
+- **merged cells**: their ranges (only the first cell of a range holds the value).
+
+xlsx is read with python-calamine (Rust, about ten times faster than openpyxl's read-only mode)
+when the worksheet's XML is small enough for calamine to hold in memory
+(``CALAMINE_MAX_SHEET_BYTES``); a larger sheet is parsed as a stream with expat in constant
+memory, so a million-row roster never loads whole. Either way a first pass over the sheet's XML
+(zlib and regular expressions in C, constant memory) finds the hidden rows, formulas, errors,
+merged ranges and the sheet's size. xls (at most 65,536 rows by format) is read with xlrd, csv
+by ``enrollment.imports``. Every failure of a file as a whole is an ``ImportFileError`` with a
+message for the person who uploaded it.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.etree import ElementTree
+from xml.parsers import expat
+
+from django.utils.translation import gettext as _
+
+from .imports import ImportFileError, check_zip, csv_rows
+
+# A worksheet whose XML unpacks to at most this many bytes is read by calamine (about 100 bytes
+# of memory per cell); larger sheets are streamed.
+CALAMINE_MAX_SHEET_BYTES = 64 * 1024 * 1024
+# xls is read whole by xlrd; the format holds at most 65,536 rows, and larger files are refused.
+MAX_XLS_BYTES = 32 * 1024 * 1024
+CHUNK = 1 << 20
+# Rows of merged ranges looked at, in all: a file cannot make the importer map more than this.
+MAX_MERGED_ROWS = 2_000_000
+EXCEL_ERRORS = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"}
+)
+# Built-in number formats that show dates: the international ones and those of Chinese Excel.
+_DATE_FORMAT_IDS = frozenset({*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)})
+
+_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
+_HIDDEN_ROW = re.compile(rb"<" + _PREFIX + rb"row\b[^>]*?\bhidden\s*=\s*[\"'](?:1|true)[\"'][^>]*>")
+_ROW_NUMBER = re.compile(rb"\br\s*=\s*[\"'](\d+)[\"']")
+_ROW_SEGMENT = re.compile(rb"<" + _PREFIX + rb"row\b[^>]*?(?:/>|>.*?</" + _PREFIX + rb"row\s*>)", re.S)
+_CELL = re.compile(rb"<" + _PREFIX + rb"c\b([^>]*?)(?:/>|>(.*?)</" + _PREFIX + rb"c\s*>)", re.S)
+_CELL_REF = re.compile(rb"\br\s*=\s*[\"']([A-Za-z]{1,3})(\d+)[\"']")
+_ERROR_TYPE = re.compile(rb"\bt\s*=\s*[\"']e[\"']")
+_FORMULA = re.compile(rb"<" + _PREFIX + rb"f\b")
+_VALUE = re.compile(rb"<" + _PREFIX + rb"v\b[^>]*>([^<]*)</")
+_MERGE = re.compile(
+    rb"<"
+    + _PREFIX
+    + rb"mergeCell\b[^>]*?\bref\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)(?::\$?([A-Za-z]{1,3})\$?(\d+))?[\"']"
+)
+_DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension\b[^>]*?\bref\s*=\s*[\"']([^\"']*)[\"']")
+_DIMENSION_END = re.compile(r"(\d+)$")
+
+
+def column_index(letters: str) -> int:
+    """A1-style column letters to a 0-based index: A → 0, Z → 25, AA → 26."""
+    index = 0
+    for char in letters.upper():
+        index = index * 26 + ord(char) - 64
+    return index - 1
+
+
+def column_letters(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+@dataclass(frozen=True)
+class Merged:
+    first_row: int  # 1-based, inclusive
+    first_column: int  # 0-based, inclusive
+    last_row: int
+    last_column: int
+
+    @property
+    def ref(self) -> str:
+        return (
+            f"{column_letters(self.first_column)}{self.first_row}:"
+            f"{column_letters(self.last_column)}{self.last_row}"
+        )
+
+
+@dataclass
+class SheetRows:
+    """One worksheet's rows, streamed, and what is hidden or unreadable in them."""
+
+    rows: Iterator[tuple[int, list[Any]]]
+    estimated_rows: int | None
+    reader: str
+    sheet_name: str = ""
+    # The sheets not read: (name, hidden).
+    other_sheets: list[tuple[str, bool]] = field(default_factory=list)
+    hidden_rows: set[int] = field(default_factory=set)
+    # Row -> [(0-based column, "C5")]: formulas whose result was never saved.
+    formula_cells: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    # Row -> [(0-based column, "C5", "#N/A")]: cells holding an Excel error.
+    error_cells: dict[int, list[tuple[int, str, str]]] = field(default_factory=dict)
+    merged: list[Merged] = field(default_factory=list)
+    _merged_by_row: dict[int, list[Merged]] | None = field(default=None, repr=False)
+
+    def merged_at(self, row: int) -> list[Merged]:
+        if self._merged_by_row is None:
+            by_row: dict[int, list[Merged]] = {}
+            budget = MAX_MERGED_ROWS
+            for merged in self.merged:
+                last = min(merged.last_row, merged.first_row + MAX_MERGED_ROWS)
+                budget -= last - merged.first_row + 1
+                if budget < 0:
+                    raise ImportFileError(
+                        _(
+                            "The workbook merges more cells than a roster can hold; unmerge them and fill in every row."
+                        )
+                    )
+                for number in range(merged.first_row, last + 1):
+                    by_row.setdefault(number, []).append(merged)
+            self._merged_by_row = by_row
+        return self._merged_by_row.get(row, [])
+
+    def problems(self, row: int, columns: dict[str, int]) -> list[str]:
+        """What makes a data row unreliable, for the columns the importer reads (messages for the uploader)."""
+        found: list[str] = []
+        if row in self.hidden_rows:
+            found.append(
+                _(
+                    "Row %(row)s is hidden in the workbook; unhide it (or delete it) so that what you "
+                    "see is what is imported."
+                )
+                % {"row": row}
+            )
+        wanted = set(columns.values())
+        for column, ref in self.formula_cells.get(row, ()):
+            if column in wanted:
+                found.append(
+                    _(
+                        "Cell %(cell)s holds a formula whose result was never saved; open the file in "
+                        "Excel and save it again, or paste the values."
+                    )
+                    % {"cell": ref}
+                )
+        for column, ref, code in self.error_cells.get(row, ()):
+            if column in wanted:
+                found.append(
+                    _("Cell %(cell)s holds the Excel error %(error)s instead of a value.")
+                    % {"cell": ref, "error": code}
+                )
+        for merged in self.merged_at(row):
+            if any(merged.first_column <= column <= merged.last_column for column in wanted):
+                found.append(
+                    _("Row %(row)s lies in the merged cells %(range)s; unmerge them and fill in every row.")
+                    % {"row": row, "range": merged.ref}
+                )
+                break
+        return found
+
+    def hidden_sheets(self) -> list[str]:
+        return [name for name, hidden in self.other_sheets if hidden]
+
+
+def read_sheet(path: Path, file_format: str) -> SheetRows:
+    if file_format == "xlsx":
+        return _xlsx(path)
+    if file_format == "xls":
+        return _xls(path)
+    rows, estimated = csv_rows(path)
+    return SheetRows(rows=rows, estimated_rows=estimated, reader="csv")
+
+
+# --- xlsx: the workbook's structure -------------------------------------------------------------
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _damaged() -> ImportFileError:
+    return ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx)."))
+
+
+def _xml(archive: zipfile.ZipFile, name: str, limit: int = 32 * 1024 * 1024) -> ElementTree.Element:
+    try:
+        info = archive.getinfo(name)
+        if info.file_size > limit:
+            raise _damaged()
+        data = archive.read(info)
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+            raise _damaged()  # parts of a workbook never declare entities; one that does is refused
+        # Without a DTD there is nothing to expand, and ElementTree never fetches external resources.
+        return ElementTree.fromstring(data)  # noqa: S314 - DTDs refused above
+    except (KeyError, ElementTree.ParseError, zipfile.BadZipFile, OSError, EOFError) as error:
+        raise _damaged() from error
+
+
+def _relationships(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+    """Relationship id -> (type's last segment, path in the archive) of a part."""
+    folder = PurePosixPath(part).parent
+    rels = folder / "_rels" / (PurePosixPath(part).name + ".rels")
+    if str(rels) not in archive.NameToInfo:
+        return {}
+    found: dict[str, tuple[str, str]] = {}
+    for element in _xml(archive, str(rels)):
+        target = element.get("Target") or ""
+        kind = (element.get("Type") or "").rpartition("/")[2]
+        path = target.lstrip("/") if target.startswith("/") else str(folder / target)
+        parts: list[str] = []
+        for piece in path.split("/"):
+            if piece == "..":
+                if parts:
+                    parts.pop()
+            elif piece not in ("", "."):
+                parts.append(piece)
+        found[element.get("Id") or ""] = (kind, "/".join(parts))
+    return found
+
+
+@dataclass(frozen=True)
+class _Book:
+    sheets: list[tuple[str, str, str]]  # (name, state, path) of the worksheets, in order
+    shared_strings: str | None
+    styles: str | None
+    date1904: bool
+
+
+def _book(archive: zipfile.ZipFile) -> _Book:
+    root_rels = _relationships(archive, "")
+    workbook = next(
+        (path for kind, path in root_rels.values() if kind == "officeDocument"), "xl/workbook.xml"
+    )
+    if workbook not in archive.NameToInfo:
+        raise _damaged()
+    rels = _relationships(archive, workbook)
+    root = _xml(archive, workbook)
+    sheets: list[tuple[str, str, str]] = []
+    date1904 = False
+    for element in root.iter():
+        name = _local(element.tag)
+        if name == "workbookPr":
+            date1904 = (element.get("date1904") or "").lower() in ("1", "true")
+        elif name == "sheet":
+            rid = next((value for key, value in element.attrib.items() if _local(key) == "id"), "")
+            kind, path = rels.get(rid, ("", ""))
+            if kind == "worksheet" and path in archive.NameToInfo:
+                sheets.append((element.get("name") or "", element.get("state") or "visible", path))
+    kinds = {kind: path for kind, path in rels.values()}
+    return _Book(
+        sheets=sheets,
+        shared_strings=kinds.get("sharedStrings")
+        if kinds.get("sharedStrings") in archive.NameToInfo
+        else None,
+        styles=kinds.get("styles") if kinds.get("styles") in archive.NameToInfo else None,
+        date1904=date1904,
+    )
+
+
+# --- xlsx: the first pass (what cannot be seen) -------------------------------------------------
+
+
+@dataclass
+class _Scan:
+    hidden_rows: set[int] = field(default_factory=set)
+    formula_cells: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    error_cells: dict[int, list[tuple[int, str, str]]] = field(default_factory=dict)
+    merged: list[Merged] = field(default_factory=list)
+    last_row: int | None = None
+
+
+def _scan_rows(segment: bytes, scan: _Scan) -> None:
+    for match in _HIDDEN_ROW.finditer(segment):
+        number = _ROW_NUMBER.search(match.group(0))
+        if number:
+            scan.hidden_rows.add(int(number.group(1)))
+    if not _FORMULA.search(segment) and not _ERROR_TYPE.search(segment):
+        return
+    for row in _ROW_SEGMENT.finditer(segment):
+        text = row.group(0)
+        if not (_FORMULA.search(text) or _ERROR_TYPE.search(text)):
+            continue
+        for cell in _CELL.finditer(text):
+            attributes, inner = cell.group(1), cell.group(2) or b""
+            ref = _CELL_REF.search(attributes)
+            if ref is None:
+                continue
+            letters, number = ref.group(1).decode(), int(ref.group(2))
+            value = _VALUE.search(inner)
+            if _ERROR_TYPE.search(attributes):
+                code = value.group(1).decode("utf-8", "replace") if value else "#N/A"
+                scan.error_cells.setdefault(number, []).append(
+                    (column_index(letters), f"{letters}{number}", code)
+                )
+            elif _FORMULA.search(inner) and (value is None or value.group(1) == b""):
+                scan.formula_cells.setdefault(number, []).append(
+                    (column_index(letters), f"{letters}{number}")
+                )
+
+
+def _prescan(archive: zipfile.ZipFile, part: str) -> _Scan:
+    scan = _Scan()
+    tail = b""
+    first = True
+    try:
+        with archive.open(part) as handle:
+            while chunk := handle.read(CHUNK):
+                data = tail + chunk
+                if first:
+                    dimension = _DIMENSION.search(data[:4096])
+                    if dimension:
+                        end = _DIMENSION_END.search(dimension.group(1).decode("ascii", "replace"))
+                        scan.last_row = int(end.group(1)) if end else None
+                    first = False
+                cut = _last_row_end(data, max(0, len(tail) - 64))
+                if cut:
+                    _scan_rows(data[:cut], scan)
+                    _scan_merges(data[:cut], scan)
+                    tail = data[cut:]
+                else:
+                    tail = data
+                if len(tail) > 64 * CHUNK:
+                    raise ImportFileError(
+                        _("The workbook has a row larger than 64 MB; this is not a roster.")
+                    )
+            _scan_rows(tail, scan)
+            _scan_merges(tail, scan)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise _damaged() from error
+    return scan
+
+
+def _last_row_end(data: bytes, start: int) -> int:
+    """The position just after the last ``</row>`` (with or without a prefix) at or after ``start``; 0 if none."""
+    end = len(data)
+    while (found := data.rfind(b"row", start, end)) >= 0:
+        opening = data.rfind(b"<", max(0, found - 64), found)
+        closing = data.find(b">", found + 3, found + 16)
+        between = data[opening + 2 : found] if opening >= 0 else b"-"
+        if (
+            opening >= 0
+            and data[opening + 1 : opening + 2] == b"/"
+            and (between == b"" or (between.endswith(b":") and between[:-1].replace(b"_", b"").isalnum()))
+            and closing >= 0
+            and data[found + 3 : closing].strip() == b""
+        ):
+            return closing + 1
+        end = found
+    return 0
+
+
+def _scan_merges(segment: bytes, scan: _Scan) -> None:
+    if b"mergeCell" not in segment:
+        return
+    for match in _MERGE.finditer(segment):
+        first_column, first_row = column_index(match.group(1).decode()), int(match.group(2))
+        last_column = column_index(match.group(3).decode()) if match.group(3) else first_column
+        last_row = int(match.group(4)) if match.group(4) else first_row
+        scan.merged.append(
+            Merged(first_row, first_column, max(first_row, last_row), max(first_column, last_column))
+        )
+
+
+# --- xlsx: the values ---------------------------------------------------------------------------
+
+
+def _xlsx(path: Path) -> SheetRows:
+    check_zip(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise _damaged() from error
+    try:
+        book = _book(archive)
+        if not book.sheets:
+            raise ImportFileError(_("The workbook has no worksheet."))
+        visible = [sheet for sheet in book.sheets if sheet[1] == "visible"]
+        if not visible:
+            raise ImportFileError(
+                _("Every worksheet of this workbook is hidden; unhide the one with the roster.")
+            )
+        name, _state, part = visible[0]
+        others = [(other, state != "visible") for other, state, _path in book.sheets if other != name]
+        scan = _prescan(archive, part)
+        size = archive.getinfo(part).file_size
+        if size <= CALAMINE_MAX_SHEET_BYTES:
+            rows = _calamine_rows(path, name)
+            reader = "calamine"
+        else:
+            rows = _streamed_rows(path, part, book)
+            reader = "stream"
+    except BaseException:
+        archive.close()
+        raise
+    archive.close()
+    return SheetRows(
+        rows=rows,
+        estimated_rows=scan.last_row,
+        reader=reader,
+        sheet_name=name,
+        other_sheets=others,
+        hidden_rows=scan.hidden_rows,
+        formula_cells=scan.formula_cells,
+        error_cells=scan.error_cells,
+        merged=scan.merged,
+    )
+
+
+def _calamine_rows(path: Path, sheet_name: str) -> Iterator[tuple[int, list[Any]]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        sheet = workbook.get_sheet_by_name(sheet_name)
+        start = sheet.start
+    except Exception as error:
+        raise _damaged() from error
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        # calamine yields the rows from the first one and the cells from the sheet's first used column.
+        pad = [None] * (start[1] if start else 0)
+        try:
+            for index, row in enumerate(sheet.iter_rows(), start=1):
+                yield index, (pad + row) if pad else row
+        except ImportFileError:
+            raise
+        except Exception as error:
+            raise ImportFileError(
+                _("The workbook could not be read to the end; it may be damaged.")
+            ) from error
+        finally:
+            workbook.close()
+
+    return rows()
+
+
+def _shared_strings(archive: zipfile.ZipFile, part: str | None) -> list[str]:
+    """The shared strings, in order; phonetic runs (rPh) are not part of the text."""
+    if part is None:
+        return []
+    strings: list[str] = []
+    text: list[str] = []
+    depth = {"t": 0, "rPh": 0}
+
+    def start(name: str, _attributes: dict[str, str]) -> None:
+        local = name.rpartition(":")[2]
+        if local in depth:
+            depth[local] += 1
+        elif local == "si":
+            text.clear()
+
+    def end(name: str) -> None:
+        local = name.rpartition(":")[2]
+        if local in depth:
+            depth[local] -= 1
+        elif local == "si":
+            strings.append("".join(text))
+
+    def characters(data: str) -> None:
+        if depth["t"] and not depth["rPh"]:
+            text.append(data)
+
+    _parse(archive, part, start, end, characters, lambda: None)
+    return strings
+
+
+def _date_styles(archive: zipfile.ZipFile, part: str | None) -> list[bool]:
+    """For each cell format (xf) index: does it show a date?"""
+    if part is None:
+        return []
+    from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
+
+    root = _xml(archive, part)
+    custom: dict[int, str] = {}
+    flags: list[bool] = []
+    for element in root.iter():
+        if _local(element.tag) == "numFmt":
+            try:
+                custom[int(element.get("numFmtId") or -1)] = element.get("formatCode") or ""
+            except ValueError:
+                continue
+    for element in root.iter():
+        if _local(element.tag) != "cellXfs":
+            continue
+        for xf in element:
+            try:
+                number_format = int(xf.get("numFmtId") or 0)
+            except ValueError:
+                number_format = 0
+            if number_format in custom:
+                flags.append(is_date_format(custom[number_format]))
+            else:
+                code = BUILTIN_FORMATS.get(number_format)
+                flags.append(number_format in _DATE_FORMAT_IDS or bool(code and is_date_format(code)))
+    return flags
+
+
+def _no_doctype(*_arguments: Any) -> None:
+    """Parts of a workbook never declare a DTD; a part that does (entity expansion) is refused."""
+    raise _damaged()
+
+
+def _parser() -> Any:
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    parser.StartDoctypeDeclHandler = _no_doctype
+    parser.EntityDeclHandler = _no_doctype
+    return parser
+
+
+def _parse(archive: zipfile.ZipFile, part: str, start: Any, end: Any, characters: Any, flush: Any) -> None:
+    parser = _parser()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    try:
+        with archive.open(part) as handle:
+            while chunk := handle.read(CHUNK):
+                parser.Parse(chunk, False)
+                flush()
+            parser.Parse(b"", True)
+            flush()
+    except expat.ExpatError as error:
+        raise _damaged() from error
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise _damaged() from error
+
+
+def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, list[Any]]]:
+    """A large worksheet parsed as a stream (expat): constant memory, the same values calamine gives."""
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
+
+    epoch = CALENDAR_MAC_1904 if book.date1904 else CALENDAR_WINDOWS_1900
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        with zipfile.ZipFile(path) as archive:
+            strings = _shared_strings(archive, book.shared_strings)
+            dates = _date_styles(archive, book.styles)
+            done: list[tuple[int, list[Any]]] = []
+            row: list[Any] = []
+            state: dict[str, Any] = {
+                "row": 0,
+                "col": 0,
+                "t": "",
+                "s": 0,
+                "text": None,
+                "collect": 0,
+                "rph": 0,
+            }
+            buffer: list[str] = []
+
+            def start(name: str, attributes: dict[str, str]) -> None:
+                local = name.rpartition(":")[2]
+                if local == "c":
+                    ref = attributes.get("r")
+                    if ref:
+                        letters = ref.rstrip("0123456789")
+                        state["col"] = column_index(letters) if letters else len(row)
+                    else:
+                        state["col"] = len(row)
+                    state["t"] = attributes.get("t", "n")
+                    try:
+                        state["s"] = int(attributes.get("s", "0"))
+                    except ValueError:
+                        state["s"] = 0
+                    state["text"] = None
+                elif local in ("v", "t"):
+                    if not state["rph"]:
+                        state["collect"] += 1
+                        buffer.clear()
+                elif local == "rPh":
+                    state["rph"] += 1
+                elif local == "row":
+                    row.clear()
+                    number = attributes.get("r")
+                    state["row"] = int(number) if number and number.isdigit() else state["row"] + 1
+
+            def characters(data: str) -> None:
+                if state["collect"]:
+                    buffer.append(data)
+
+            def end(name: str) -> None:
+                local = name.rpartition(":")[2]
+                if local in ("v", "t"):
+                    if state["collect"]:
+                        state["collect"] -= 1
+                        text = "".join(buffer)
+                        state["text"] = text if state["text"] is None else state["text"] + text
+                elif local == "rPh":
+                    state["rph"] -= 1
+                elif local == "c":
+                    column = state["col"]
+                    if column < 16384:
+                        while len(row) < column:
+                            row.append(None)
+                        row.append(_cell_value(state["t"], state["s"], state["text"]))
+                elif local == "row":
+                    done.append((state["row"], list(row)))
+
+            def _cell_value(kind: str, style: int, text: str | None) -> Any:
+                if text is None or text == "":
+                    return None
+                if kind == "s":
+                    try:
+                        return strings[int(text)]
+                    except (ValueError, IndexError):
+                        return None
+                if kind in ("inlineStr", "str", "e"):
+                    return text
+                if kind == "b":
+                    return text.strip() in ("1", "true")
+                if kind == "d":
+                    return text
+                try:
+                    number: int | float = int(text)
+                except ValueError:
+                    try:
+                        number = float(text)
+                    except ValueError:
+                        return text
+                if style < len(dates) and dates[style]:
+                    try:
+                        return from_excel(number, epoch)
+                    except (ValueError, OverflowError):
+                        return number
+                return number
+
+            parser = _parser()
+            parser.StartElementHandler = start
+            parser.EndElementHandler = end
+            parser.CharacterDataHandler = characters
+            try:
+                with archive.open(part) as handle:
+                    while chunk := handle.read(CHUNK):
+                        parser.Parse(chunk, False)
+                        if done:
+                            yield from done
+                            done.clear()
+                    parser.Parse(b"", True)
+                    yield from done
+            except expat.ExpatError as error:
+                raise ImportFileError(
+                    _("The workbook could not be read to the end; it may be damaged.")
+                ) from error
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                raise ImportFileError(
+                    _("The workbook could not be read to the end; it may be damaged.")
+                ) from error
+
+    return rows()
+
+
+# --- xls ----------------------------------------------------------------------------------------
+
+
+def _xls(path: Path) -> SheetRows:
+    import xlrd
+
+    if path.stat().st_size > MAX_XLS_BYTES:
+        raise ImportFileError(
+            _(
+                "An old Excel file (.xls) larger than %(mb)s MB is not read; save it as an Excel workbook (.xlsx)."
+            )
+            % {"mb": MAX_XLS_BYTES // 2**20}
+        )
+    try:
+        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
+    except xlrd.XLRDError as error:
+        if "encrypt" in str(error).lower():
+            raise ImportFileError(
+                _(
+                    "The workbook is protected by a password; save it without the password and upload it again."
+                )
+            ) from error
+        raise ImportFileError(
+            _("The file is not an Excel workbook (.xls or .xlsx), or it is damaged.")
+        ) from error
+    except Exception as error:
+        raise ImportFileError(
+            _("The file is not an Excel workbook (.xls or .xlsx), or it is damaged.")
+        ) from error
+    try:
+        sheets = [book.sheet_by_index(index) for index in range(book.nsheets)]
+    except Exception as error:
+        raise ImportFileError(_("The workbook could not be read to the end; it may be damaged.")) from error
+    if not sheets:
+        raise ImportFileError(_("The workbook has no worksheet."))
+    visible = [sheet for sheet in sheets if sheet.visibility == 0]
+    if not visible:
+        raise ImportFileError(
+            _("Every worksheet of this workbook is hidden; unhide the one with the roster.")
+        )
+    sheet = visible[0]
+    hidden_rows = {index + 1 for index, info in sheet.rowinfo_map.items() if getattr(info, "hidden", 0)}
+    merged = [
+        Merged(first_row + 1, first_column, max(first_row + 1, last_row), max(first_column, last_column - 1))
+        for first_row, last_row, first_column, last_column in sheet.merged_cells
+    ]
+    errors: dict[int, list[tuple[int, str, str]]] = {}
+    datemode = book.datemode
+
+    def value(cell: Any, number: int, column: int) -> Any:
+        kind = cell.ctype
+        if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+            return None
+        if kind == xlrd.XL_CELL_DATE:
+            try:
+                return xlrd.xldate.xldate_as_datetime(cell.value, datemode)
+            except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                return cell.value
+        if kind == xlrd.XL_CELL_BOOLEAN:
+            return bool(cell.value)
+        if kind == xlrd.XL_CELL_ERROR:
+            code = xlrd.error_text_from_code.get(cell.value, "#N/A")
+            errors.setdefault(number, []).append((column, f"{column_letters(column)}{number}", code))
+            return None
+        number_value = cell.value
+        if isinstance(number_value, float) and number_value.is_integer() and abs(number_value) < 1e15:
+            return int(number_value)
+        return number_value
+
+    # Error cells are listed before the rows are read, so a row's problems are known when it is.
+    rows_data = [
+        (index + 1, [value(cell, index + 1, column) for column, cell in enumerate(sheet.row(index))])
+        for index in range(sheet.nrows)
+    ]
+    book.release_resources()
+
+    return SheetRows(
+        rows=iter(rows_data),
+        estimated_rows=sheet.nrows or None,
+        reader="xlrd",
+        sheet_name=sheet.name,
+        other_sheets=[(other.name, other.visibility != 0) for other in sheets if other is not sheet],
+        hidden_rows=hidden_rows,
+        error_cells=errors,
+        merged=merged,
+    )

@@ -1,0 +1,977 @@
+"""Roster imports, set-based: stream the file, COPY it into a staging table, check it with a few
+SQL statements, compare it with the roster's standing tags, and (when confirmed) apply it with a
+few more. Never a query per row, never the whole file in memory.
+
+- Reading: ``enrollment.spreadsheets.read_sheet`` (xlsx through python-calamine or a streaming
+  parser, xls through xlrd, csv) and the header detection of ``enrollment.imports``. While
+  streaming, Python checks each row by itself: the identifier (GB 11643 check digit), the name,
+  the category given, the recognition date, and what the reader found hidden in the file
+  (hidden rows, formulas without a result, Excel errors, merged cells).
+- Checking (SQL over the staging table): the person by identifier; persons not in the registry
+  are listed apart; registered outside the importer's area; the name against the registry; the
+  category against the policy of the person's county for the roster's insurance year (code,
+  name, roster tag or marker); the recognition date within that year; the same person and
+  category twice in the file. Then each valid row is *added* (a new tag) or *unchanged* (the
+  roster already tags the person in that category), and every standing tag of the roster that
+  the file no longer lists is *removed* — except for a person whose row has an error: a mistake
+  in the new file never ends a tag.
+- Applying (the caller's transaction): the removed tags end on the roster date (kept, with the
+  reason), the added tags are inserted, ``subsidy.tagged`` / ``subsidy.untagged`` go to tax in
+  two bulk sends, and the persons whose tags changed are reassessed (``subsidies.reassessment``);
+  the reassessment sends tax the new amounts due (``assessment.due``).
+- ``report_workbook``: the downloadable xlsx (original row and reason; formula injection
+  escaped, identifiers masked per viewer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+
+from accounts.masking import mask_id_number, shows_full_identity
+from accounts.scope import Scope
+from enrollment import identifiers, imports
+from enrollment.imports import CellError, Column, ImportFileError, date_of, safe_cell, text_of
+from enrollment.models import IdKind
+from enrollment.policies import policy_for_county
+from enrollment.rules.policy import Policy, Scheme, SubsidyCategory
+from enrollment.spreadsheets import SheetRows, read_sheet
+from sharing.services import message_send_bulk
+
+from .models import BLOCKING_OUTCOMES, RosterImport, RosterOutcome, RosterRow
+
+logger = logging.getLogger("portal.subsidies")
+
+PROGRESS_EVERY = 5000
+PROGRESS_TTL = 6 * 3600
+MAX_CELL_CHARS = 500
+NAME_BLANKS = imports.NAME_BLANKS
+# Identifiers of every kind the registry holds, once normalised (letters, digits, a hyphen).
+_IDENTIFIER = re.compile(r"^[0-9A-Z-]{5,32}$")
+_CATEGORY_JUNK = re.compile(r"[\s*＊:：()（）\[\]【】\"'“”‘’]+")
+
+ROSTER_COLUMNS: tuple[Column, ...] = (
+    Column("id_number", "身份证号码", ("身份证号", "公民身份号码", "证件号码", "参保识别码", "身份证")),
+    Column("name", "姓名", ("人员姓名", "名字")),
+    Column("category", "资助类别", ("资助类型", "资助身份", "救助类别", "困难类别", "身份类别", "类别")),
+    Column("recognised_on", "认定日期", ("认定时间", "批准日期", "享受日期", "起始日期"), required=False),
+)
+
+_KIND_FOR_SCHEME = {Scheme.FULL: "full", Scheme.PERCENT: "partial", Scheme.FIXED: "fixed"}
+
+
+def category_key(value: str) -> str:
+    """How a category is compared: blanks, brackets and quotes do not count, nor letter case."""
+    return _CATEGORY_JUNK.sub("", value).lower()
+
+
+def category_amount(policy: Policy, category: SubsidyCategory) -> int:
+    """What the category pays at most (whole fen), as the rule engine computes it."""
+    individual = policy.financing.individual_fen
+    if category.scheme == Scheme.FULL:
+        return individual
+    if category.scheme == Scheme.PERCENT:
+        return (individual * category.percent + 50) // 100
+    return min(category.amount_fen, individual)
+
+
+class _Timer:
+    """Logs how long each phase took (INFO), so that a slow import explains itself."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = self.last = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = round(now - self.last, 3)
+        self.last = now
+
+    def log(self) -> None:
+        logger.info("%s: %s (total %.2f s)", self.label, self.phases, time.perf_counter() - self.started)
+
+
+def _fill(template: str, **tokens: str) -> str:
+    """A translated message whose {tokens} SQL fills in with replace()."""
+    return template % {name: "{" + name + "}" for name in tokens}
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def _progress_key(import_id: int) -> str:
+    return f"portal:roster-progress:{import_id}"
+
+
+def progress_set(import_id: int, *, phase: str, done: int, total: int | None) -> None:
+    cache.set(_progress_key(import_id), {"phase": phase, "done": done, "total": total}, PROGRESS_TTL)
+
+
+def progress_of(import_id: int) -> dict[str, Any] | None:
+    return cache.get(_progress_key(import_id))
+
+
+def progress_clear(import_id: int) -> None:
+    cache.delete(_progress_key(import_id))
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+_STAGING = """
+CREATE TEMP TABLE {t} (
+    row_number integer PRIMARY KEY,
+    id_number text, name text, category_key text, category_text text, recognised_on date,
+    problem text, raw jsonb,
+    person_id bigint, person_name text, person_region text,
+    tag_code text, taggable boolean, subsidy_kind text, subsidy_fen bigint, marker text, period_end date,
+    valid_from date,
+    outcome text, message text, region text
+) ON COMMIT DROP
+"""
+_COPY = [
+    "row_number",
+    "id_number",
+    "name",
+    "category_key",
+    "category_text",
+    "recognised_on",
+    "problem",
+    "raw",
+]
+
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARACTERS = "10X98765432"
+
+
+def _resident_id_holds(number: str, today: dt.date) -> bool:
+    """The quick GB 11643 test of an 18-character number (province, birth date, check digit); a number
+    that fails it goes through ``identifiers.parse_identifier`` for the exact message."""
+    if number[:2] not in identifiers.PROVINCE_CODES or not number[:17].isdigit():
+        return False
+    total = 0
+    for digit, weight in zip(number, _WEIGHTS, strict=False):
+        total += (ord(digit) - 48) * weight
+    if _CHECK_CHARACTERS[total % 11] != number[17]:
+        return False
+    try:
+        born = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    return identifiers.EARLIEST_BIRTH_DATE <= born <= today
+
+
+def _identifier_problem(raw: Any, number: str, today: dt.date) -> str | None:
+    stored_as_number = imports.identifier_number_problem(raw)
+    if stored_as_number:
+        return stored_as_number
+    if not number:
+        return _("The identifier is missing.")
+    if len(number) == 15 and number.isdigit():
+        return _("This is an old 15-digit identity card number; write the 18-digit resident ID number.")
+    if len(number) == 18 and number[:17].isdigit():
+        if _resident_id_holds(number, today):
+            return None
+        try:
+            identifiers.parse_identifier(IdKind.RESIDENT_ID, number)
+        except identifiers.IdentifierError as error:
+            return error.message
+        return None
+    if number.isdigit() and 11 <= len(number) <= 20:
+        return _("“%(value)s” has %(length)s digits; a resident ID number has 18.") % {
+            "value": number,
+            "length": len(number),
+        }
+    if not _IDENTIFIER.match(number):
+        return _(
+            "“%(value)s” is not an identifier: it has %(length)s characters or characters an identifier never has."
+        ) % {"value": number[:40], "length": len(number)}
+    return None
+
+
+def _text(cell: Any) -> str:
+    if cell is None:
+        return ""
+    return cell.strip() if cell.__class__ is str else text_of(cell)
+
+
+def staged_rows(
+    sheet: SheetRows, table: imports.Table, *, roster_date: dt.date, import_id: int | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """Each data row as the staging table's columns, with the problems the row has by itself.
+
+    This is the only per-row Python of an import: a few microseconds a row (the cells' text, the
+    identifier's check digit, a date); everything that needs other rows or the registry is SQL.
+    """
+    width = len(table.header)
+    columns = table.columns
+    id_index, name_index = columns["id_number"], columns["name"]
+    category_index, date_index = columns["category"], columns.get("recognised_on")
+    earliest = dt.date(1990, 1, 1)
+    today = identifiers.today_in_china()
+    check_sheet = bool(sheet.hidden_rows or sheet.formula_cells or sheet.error_cells or sheet.merged)
+    keys: dict[str, str] = {}
+    normalise = identifiers.normalise
+    dumps = json.dumps
+    total = sheet.estimated_rows
+    done = 0
+    for number, row in table.rows:
+        done += 1
+        if import_id is not None and done % PROGRESS_EVERY == 0:
+            progress_set(import_id, phase="reading", done=done, total=total)
+        size = len(row)
+        problems: list[str] = sheet.problems(number, columns) if check_sheet else []
+        raw_id = row[id_index] if id_index < size else None
+        id_number = raw_id.strip().upper() if raw_id.__class__ is str and raw_id.isascii() else ""
+        if not id_number.isalnum():
+            id_number = normalise(text_of(raw_id))
+        problem = _identifier_problem(raw_id, id_number, today)
+        if problem:
+            problems.append(problem)
+        name = _text(row[name_index]) if name_index < size else ""
+        if not name:
+            problems.append(_("The name is missing."))
+        elif len(name) > 60:
+            problems.append(_("The name is longer than 60 characters."))
+        category_text = _text(row[category_index]) if category_index < size else ""
+        if not category_text:
+            problems.append(_("The subsidy category is missing."))
+        key = keys.get(category_text)
+        if key is None:
+            key = keys[category_text] = category_key(category_text)[:120]
+        recognised: dt.date | None = None
+        raw_date = row[date_index] if date_index is not None and date_index < size else None
+        if raw_date is not None and raw_date != "":
+            if raw_date.__class__ is dt.date:
+                recognised = raw_date
+            else:
+                try:
+                    recognised = date_of(raw_date)
+                except CellError as error:
+                    problems.append(str(error))
+            if recognised is not None and recognised > roster_date:
+                problems.append(
+                    _("Recognised on %(date)s, after the roster's date %(roster)s.")
+                    % {"date": recognised.isoformat(), "roster": roster_date.isoformat()}
+                )
+                recognised = None
+            elif recognised is not None and recognised < earliest:
+                problems.append(
+                    _("The recognition date %(date)s is not plausible.") % {"date": recognised.isoformat()}
+                )
+                recognised = None
+        values = [(cell if cell.__class__ is str else text_of(cell))[:MAX_CELL_CHARS] for cell in row[:width]]
+        if len(values) < width:
+            values += [""] * (width - len(values))
+        yield (
+            number,
+            id_number[:64] or None,
+            name[:200] or None,
+            key or None,
+            category_text[:60],
+            recognised,
+            "; ".join(problems) or None,
+            dumps(values, ensure_ascii=False),
+        )
+    if import_id is not None:
+        progress_set(import_id, phase="checking", done=done, total=total)
+
+
+# --- the categories of the counties involved -----------------------------------------------------
+
+
+@dataclass
+class CountyCategories:
+    """What the policy of each county involved says about roster categories, as two temporary tables."""
+
+    map_table: str
+    county_table: str
+    counties: dict[str, str] = field(default_factory=dict)  # county code -> policy code ('' = none)
+
+
+def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], str]:
+    """(county, key, tag, taggable, kind, fen, marker, period end) rows, and the names of the taggable categories."""
+    best: dict[str, SubsidyCategory] = {}
+    for category in policy.subsidy_categories:
+        if not category.requires_tag:
+            continue
+        current = best.get(category.tag_code)
+        if current is None or category_amount(policy, category) > category_amount(policy, current):
+            best[category.tag_code] = category
+    seen: set[str] = set()
+    rows: list[tuple[Any, ...]] = []
+
+    def add(key: str, category: SubsidyCategory, by_name: bool = False) -> None:
+        normalised = category_key(key)
+        if not normalised or normalised in seen:
+            return
+        seen.add(normalised)
+        if not category.requires_tag:
+            rows.append((county, normalised, None, False, None, None, None, policy.coverage.end, by_name))
+            return
+        granted = best[category.tag_code]
+        rows.append(
+            (
+                county,
+                normalised,
+                category.tag_code,
+                True,
+                _KIND_FOR_SCHEME[granted.scheme],
+                category_amount(policy, granted),
+                granted.marker,
+                policy.coverage.end,
+                by_name,
+            )
+        )
+
+    # Codes and roster tags first, then names, then markers: the first meaning of a word wins.
+    for category in policy.subsidy_categories:
+        add(category.code, category)
+        if category.requires_tag:
+            add(category.tag_code, category)
+    for category in policy.subsidy_categories:
+        add(category.name, category, by_name=True)
+    for category in policy.subsidy_categories:
+        add(category.marker, category)
+    names = "、".join(dict.fromkeys(c.name for c in policy.subsidy_categories if c.requires_tag))
+    return rows, names
+
+
+def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -> CountyCategories:
+    """Load the policy of each county for the year; COPY its categories into temporary tables."""
+    found = CountyCategories(map_table=_temp_name("cat"), county_table=_temp_name("county"))
+    cursor.execute(
+        f"""CREATE TEMP TABLE {found.map_table} (
+            county text, key text, tag_code text, taggable boolean, subsidy_kind text, subsidy_fen bigint,
+            marker text, period_end date, by_name boolean, PRIMARY KEY (county, key)) ON COMMIT DROP"""
+    )
+    cursor.execute(
+        f"""CREATE TEMP TABLE {found.county_table} (
+            county text PRIMARY KEY, county_name text, policy_code text, names text) ON COMMIT DROP"""
+    )
+    names_of = _county_names(counties)
+    map_rows: list[tuple[Any, ...]] = []
+    county_rows: list[tuple[Any, ...]] = []
+    for county in sorted(counties):
+        loaded = policy_for_county(county_code=county, insurance_year=insurance_year)
+        if loaded is None:
+            county_rows.append((county, names_of.get(county, county), None, None))
+            found.counties[county] = ""
+            continue
+        rows, names = _category_rows(county, loaded.rules)
+        map_rows.extend(rows)
+        county_rows.append((county, names_of.get(county, county), loaded.record.code, names))
+        found.counties[county] = loaded.record.code
+    _copy(cursor, found.map_table, ["county", "key", "tag_code", "taggable", "subsidy_kind", "subsidy_fen",
+                                    "marker", "period_end", "by_name"], map_rows)  # fmt: skip
+    _copy(cursor, found.county_table, ["county", "county_name", "policy_code", "names"], county_rows)
+    return found
+
+
+def _county_names(counties: set[str]) -> dict[str, str]:
+    from accounts.models import Region
+
+    codes = {county.ljust(12, "0"): county for county in counties}
+    return {
+        codes[code]: name for code, name in Region.objects.filter(code__in=codes).values_list("code", "name")
+    }
+
+
+# --- staging and checking -----------------------------------------------------------------------
+
+
+def _temp_name(prefix: str) -> str:
+    return f"roster_{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def _copy(cursor: Any, table: str, columns: list[str], rows: Any) -> int:
+    count = 0
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+@dataclass
+class Staged:
+    """A checked file in the staging table, compared with the roster's standing tags."""
+
+    table: str
+    removed_table: str
+    categories: CountyCategories
+    rows_total: int
+    header: list[str]
+    sheet_name: str
+    notes: list[str]
+    counts: dict[str, int]
+    roster_id: int | None = None
+
+
+def open_sheet(path: Any, file_format: str) -> SheetRows:
+    return read_sheet(path, file_format)
+
+
+def stage(
+    cursor: Any,
+    *,
+    sheet: SheetRows,
+    scope: Scope,
+    insurance_year: int,
+    roster_date: dt.date,
+    roster_id: int | None,
+    import_id: int | None,
+) -> Staged:
+    """Stream a sheet into a staging table and check every row; nothing of the registry is changed."""
+    try:
+        table = imports.table_from_rows(sheet.rows, sheet.estimated_rows, ROSTER_COLUMNS)
+    except ImportFileError as error:
+        hidden = sheet.hidden_sheets()
+        if hidden:
+            raise ImportFileError(
+                error.message
+                + " "
+                + _("The hidden sheets %(sheets)s were not read; unhide the sheet that holds the roster.")
+                % {"sheets": "、".join(f"“{name}”" for name in hidden)}
+            ) from error
+        raise
+    timer = _Timer(f"roster import {import_id} check")
+    s = _temp_name("rows")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute(_STAGING.format(t=s))
+    total = _copy(cursor, s, _COPY, staged_rows(sheet, table, roster_date=roster_date, import_id=import_id))
+    if total == 0:
+        raise ImportFileError(_("The file has a header but no data rows."))
+    timer.mark("read and copy")
+    cursor.execute(f"CREATE INDEX ON {s} (id_number)")
+    cursor.execute(f"ANALYZE {s}")
+    prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
+    # The counties whose policies say what the categories mean: of the persons the file names (a
+    # read-only join), and of the roster's standing tags (whose withdrawals carry the marker).
+    cursor.execute(
+        f"""SELECT DISTINCT left(p.region_code, 6) FROM {s} s JOIN enrollment_person p ON p.id_number = s.id_number
+        WHERE s.problem IS NULL
+        UNION SELECT DISTINCT left(region_code, 6) FROM subsidies_subsidytag
+        WHERE roster_id = %s AND end_reason = ''""",  # noqa: S608 - generated table name
+        [roster_id],
+    )
+    counties = {row[0] for row in cursor.fetchall()}
+    categories = county_categories(cursor, counties=counties, insurance_year=insurance_year)
+    timer.mark("policies")
+    _match(cursor, s=s, categories=categories, roster_date=roster_date)
+    timer.mark("persons and categories")
+    _check(cursor, s=s, prefix=prefix, categories=categories, roster_date=roster_date, year=insurance_year)
+    timer.mark("checks")
+    cursor.execute(f"CREATE INDEX ON {s} (person_id, tag_code) WHERE outcome IS NULL")
+    removed = _removed(cursor, s=s, roster_id=roster_id, roster_date=roster_date)
+    counts = _counts(cursor, s, removed, roster_id)
+    timer.mark("compare")
+    timer.log()
+    notes = []
+    if sheet.other_sheets:
+        notes.append(
+            _("Read the sheet “%(sheet)s”; not read: %(others)s.")
+            % {
+                "sheet": sheet.sheet_name,
+                "others": "、".join(
+                    f"“{name}”" + (_(" (hidden)") if hidden else "") for name, hidden in sheet.other_sheets
+                ),
+            }
+        )
+    return Staged(
+        table=s,
+        removed_table=removed,
+        categories=categories,
+        rows_total=total,
+        header=table.header,
+        sheet_name=sheet.sheet_name,
+        notes=notes,
+        counts=counts,
+        roster_id=roster_id,
+    )
+
+
+def _match(cursor: Any, *, s: str, categories: CountyCategories, roster_date: dt.date) -> None:
+    """One pass: each row without a problem of its own gets its person and its category's meaning."""
+    cursor.execute(
+        f"""UPDATE {s} s SET person_id = x.person_id, person_name = x.name, person_region = x.region_code,
+            tag_code = x.tag_code, taggable = x.taggable, subsidy_kind = x.subsidy_kind,
+            subsidy_fen = x.subsidy_fen, marker = x.marker, period_end = x.period_end,
+            valid_from = CASE WHEN x.taggable IS NOT NULL THEN coalesce(s.recognised_on, %(date)s) END
+        FROM (
+            SELECT r.row_number, p.id AS person_id, p.name, p.region_code, c.tag_code, c.taggable,
+                   c.subsidy_kind, c.subsidy_fen, c.marker, c.period_end
+            FROM {s} r JOIN enrollment_person p ON p.id_number = r.id_number
+            LEFT JOIN {categories.map_table} c ON c.county = left(p.region_code, 6) AND c.key = r.category_key
+            WHERE r.problem IS NULL
+        ) x
+        WHERE x.row_number = s.row_number""",  # noqa: S608 - generated table names
+        {"date": roster_date},
+    )
+
+
+def _check(
+    cursor: Any, *, s: str, prefix: str, categories: CountyCategories, roster_date: dt.date, year: int
+) -> None:
+    """Every check that needs the registry, the policies or other rows; each writes only the rows it fails.
+
+    A row that passes keeps ``outcome`` NULL: it is valid (a new tag, or one the roster already has).
+    """
+    c, k = categories.map_table, categories.county_table
+    statements: list[tuple[str, dict[str, Any]]] = [
+        (f"UPDATE {s} SET outcome = 'error', message = problem WHERE problem IS NOT NULL", {}),  # noqa: S608
+        (
+            f"UPDATE {s} SET outcome = 'not_found', message = %(msg)s WHERE outcome IS NULL AND person_id IS NULL",  # noqa: S608
+            {"msg": _("No person with this identifier is in the registry; register the person first.")},
+        ),
+        (
+            f"""UPDATE {s} s SET outcome = 'outside_area', region = s.person_region,
+                message = replace(%(msg)s, '{{where}}', coalesce(
+                    (SELECT r.name FROM accounts_region r WHERE r.code = rpad(left(s.person_region, 6), 12, '0')),
+                    left(s.person_region, 6)))
+            WHERE s.outcome IS NULL AND NOT starts_with(s.person_region, %(prefix)s)""",  # noqa: S608
+            {
+                "msg": _fill(
+                    _("Registered in %(where)s, outside your area; that area's roster lists the person."),
+                    where="",
+                ),
+                "prefix": prefix,
+            },
+        ),
+        (
+            f"""UPDATE {s} SET outcome = 'name_mismatch', region = person_region,
+                message = replace(%(msg)s, '{{name}}', person_name)
+            WHERE outcome IS NULL AND name <> person_name
+              AND regexp_replace(name, %(blank)s, '', 'g') <> regexp_replace(person_name, %(blank)s, '', 'g')""",  # noqa: S608
+            {
+                "msg": _fill(
+                    _("The registry has the name “%(name)s” for this identifier; check the row."), name=""
+                ),
+                "blank": NAME_BLANKS,
+            },
+        ),
+        (
+            f"""UPDATE {s} s SET outcome = 'error', region = s.person_region,
+                message = replace(replace(%(msg)s, '{{county}}', k.county_name), '{{year}}', %(year)s)
+            FROM {k} k WHERE k.county = left(s.person_region, 6) AND s.outcome IS NULL AND k.policy_code IS NULL""",  # noqa: S608
+            {
+                "msg": _fill(
+                    _(
+                        "There is no policy for %(county)s and insurance year %(year)s; an administrator adds it "
+                        "in the rulebook."
+                    ),
+                    county="",
+                    year="",
+                ),
+                "year": str(year),
+            },
+        ),
+        # A short form of one category's name (低保 for 城乡低保对象, 特困 for 特困供养人员) means that
+        # category when it is part of that name alone.
+        (
+            f"""UPDATE {s} s SET tag_code = m.tag_code, taggable = m.taggable, subsidy_kind = m.subsidy_kind,
+                subsidy_fen = m.subsidy_fen, marker = m.marker, period_end = m.period_end,
+                valid_from = coalesce(s.recognised_on, %(date)s)
+            FROM (
+                SELECT x.row_number, min(c.tag_code) AS tag_code, bool_and(c.taggable) AS taggable,
+                       min(c.subsidy_kind) AS subsidy_kind, min(c.subsidy_fen) AS subsidy_fen,
+                       min(c.marker) AS marker, min(c.period_end) AS period_end
+                FROM {s} x JOIN {c} c ON c.county = left(x.person_region, 6) AND c.by_name
+                    AND length(x.category_key) >= 2 AND strpos(c.key, x.category_key) > 0
+                WHERE x.outcome IS NULL AND x.taggable IS NULL
+                GROUP BY x.row_number
+                HAVING count(DISTINCT coalesce(c.tag_code, '-')) = 1
+            ) m
+            WHERE m.row_number = s.row_number""",  # noqa: S608
+            {"date": roster_date},
+        ),
+        (
+            f"""UPDATE {s} s SET outcome = 'error', region = s.person_region,
+                message = replace(replace(replace(replace(%(msg)s, '{{value}}', s.category_text),
+                    '{{county}}', k.county_name), '{{year}}', %(year)s), '{{names}}', coalesce(nullif(k.names, ''), '—'))
+            FROM {k} k WHERE k.county = left(s.person_region, 6) AND s.outcome IS NULL AND s.taggable IS NULL""",  # noqa: S608
+            {
+                "msg": _fill(
+                    _(
+                        "“%(value)s” is not a subsidy category of the %(year)s policy for %(county)s; "
+                        "its categories are: %(names)s."
+                    ),
+                    value="",
+                    year="",
+                    county="",
+                    names="",
+                ),
+                "year": str(year),
+            },
+        ),
+        (
+            f"""UPDATE {s} SET outcome = 'error', region = person_region,
+                message = replace(%(msg)s, '{{value}}', category_text)
+            WHERE outcome IS NULL AND taggable = false""",  # noqa: S608
+            {
+                "msg": _fill(
+                    _(
+                        "“%(value)s” applies by the policy's conditions alone (for example age); no roster tags it."
+                    ),
+                    value="",
+                )
+            },
+        ),
+        (
+            f"""UPDATE {s} SET outcome = 'error', region = person_region,
+                message = replace(replace(%(msg)s, '{{date}}', to_char(valid_from, 'YYYY-MM-DD')),
+                                  '{{end}}', to_char(period_end, 'YYYY-MM-DD'))
+            WHERE outcome IS NULL AND valid_from > period_end""",  # noqa: S608
+            {
+                "msg": _fill(
+                    _("Recognised on %(date)s, after the insurance year's cover ends (%(end)s)."),
+                    date="",
+                    end="",
+                )
+            },
+        ),
+        # The same person and category twice: the first row counts.
+        (
+            f"""UPDATE {s} s SET outcome = 'error', region = s.person_region,
+                message = replace(%(msg)s, '{{row}}', d.first_row::text)
+            FROM (SELECT row_number, min(row_number) OVER (PARTITION BY person_id, tag_code) AS first_row
+                  FROM {s} WHERE outcome IS NULL) d
+            WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608
+            {"msg": _fill(_("The same person and category as row %(row)s."), row="")},
+        ),
+    ]
+    for statement, params in statements:
+        cursor.execute(statement, params)
+
+
+def _removed(cursor: Any, *, s: str, roster_id: int | None, roster_date: dt.date) -> str:
+    """The roster's standing tags the file no longer lists (a person whose row has an error keeps theirs)."""
+    r = _temp_name("removed")
+    cursor.execute(
+        f"""CREATE TEMP TABLE {r} ON COMMIT DROP AS
+        SELECT t.id AS tag_id, t.person_id, p.id_number, p.name, t.category, t.region_code, t.valid_from,
+               greatest(t.valid_from, least(t.valid_to, %(date)s::date)) AS new_valid_to
+        FROM subsidies_subsidytag t JOIN enrollment_person p ON p.id = t.person_id
+        WHERE t.roster_id = %(roster)s AND t.end_reason = ''
+          AND NOT EXISTS (SELECT 1 FROM {s} v WHERE v.person_id = t.person_id AND v.tag_code = t.category
+                          AND v.outcome IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM {s} e WHERE e.id_number = p.id_number AND e.outcome IS NOT NULL)""",  # noqa: S608
+        {"roster": roster_id, "date": roster_date},
+    )
+    return r
+
+
+def _counts(cursor: Any, s: str, removed: str, roster_id: int | None) -> dict[str, int]:
+    cursor.execute(f"SELECT outcome, count(*) FROM {s} WHERE outcome IS NOT NULL GROUP BY outcome")  # noqa: S608
+    counts = {outcome: int(count) for outcome, count in cursor.fetchall()}
+    cursor.execute(
+        f"""SELECT count(*) FILTER (WHERE t.id IS NULL), count(t.id)
+        FROM {s} s LEFT JOIN subsidies_subsidytag t ON t.roster_id = %s AND t.end_reason = ''
+            AND t.person_id = s.person_id AND t.category = s.tag_code
+        WHERE s.outcome IS NULL""",  # noqa: S608
+        [roster_id],
+    )
+    added, unchanged = cursor.fetchone()
+    counts[RosterOutcome.ADDED.value] = int(added)
+    counts[RosterOutcome.UNCHANGED.value] = int(unchanged)
+    cursor.execute(f"SELECT count(*) FROM {removed}")  # noqa: S608
+    counts[RosterOutcome.REMOVED.value] = int(cursor.fetchone()[0])
+    counts["blocking"] = sum(counts.get(outcome, 0) for outcome in BLOCKING_OUTCOMES)
+    return counts
+
+
+def write_report(cursor: Any, *, roster_import: RosterImport, staged: Staged) -> None:
+    """The rows not imported (with the original cells and the reason) and the tags that end."""
+    cursor.execute("DELETE FROM subsidies_rosterrow WHERE roster_import_id = %s", [roster_import.pk])
+    cursor.execute(
+        f"""INSERT INTO subsidies_rosterrow
+            (roster_import_id, row_number, outcome, message, id_number, name, category, region_code, person_id, "values")
+        SELECT %(job)s, s.row_number, s.outcome, coalesce(s.message, ''), left(coalesce(s.id_number, ''), 32),
+               left(coalesce(s.name, ''), 60), left(coalesce(s.category_text, ''), 60),
+               coalesce(s.region, %(region)s), s.person_id, s.raw
+        FROM {staged.table} s WHERE s.outcome IS NOT NULL
+        ORDER BY s.row_number""",  # noqa: S608
+        {"job": roster_import.pk, "region": roster_import.region_code},
+    )
+    cursor.execute(
+        f"""INSERT INTO subsidies_rosterrow
+            (roster_import_id, row_number, outcome, message, id_number, name, category, region_code, person_id, "values")
+        SELECT %(job)s, NULL, 'removed', replace(%(msg)s, '{{date}}', to_char(r.new_valid_to, 'YYYY-MM-DD')),
+               left(r.id_number, 32), left(r.name, 60), left(r.category, 60), r.region_code, r.person_id, '[]'::jsonb
+        FROM {staged.removed_table} r ORDER BY r.id_number, r.category""",  # noqa: S608
+        {
+            "job": roster_import.pk,
+            "msg": _fill(_("Not on the new roster: the tag ends on %(date)s."), date=""),
+        },
+    )
+
+
+# --- applying -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Applied:
+    tagged: int = 0
+    untagged: int = 0
+    persons: int = 0
+    county_runs: int = 0
+    person_runs: int = 0
+    pushed: int = 0
+
+
+def apply(
+    cursor: Any, *, staged: Staged, roster_import: RosterImport, roster_id: int, actor_id: int | None
+) -> Applied:
+    """End the removed tags, insert the added ones, tell tax, reassess; in the caller's transaction."""
+    from .reassessment import reassess_persons
+
+    s, r = staged.table, staged.removed_table
+    year = roster_import.insurance_year
+    source = roster_import.source
+    applied = Applied()
+    timer = _Timer(f"roster import {roster_import.pk} apply")
+    if roster_import.pk:
+        progress_set(roster_import.pk, phase="writing", done=staged.rows_total, total=staged.rows_total)
+    # Lock the tags that end (and any other writer of the same person's tags waits for this import).
+    cursor.execute(
+        f"SELECT t.id FROM subsidies_subsidytag t JOIN {r} r ON r.tag_id = t.id ORDER BY t.id FOR UPDATE OF t"  # noqa: S608
+    )
+    added = _temp_name("added")
+    cursor.execute(
+        f"""CREATE TEMP TABLE {added} ON COMMIT DROP AS
+        SELECT s.row_number, s.person_id, s.id_number, s.person_region, s.tag_code, s.valid_from, s.period_end,
+               s.subsidy_kind, s.subsidy_fen, s.marker
+        FROM {s} s
+        WHERE s.outcome IS NULL AND NOT EXISTS (
+            SELECT 1 FROM subsidies_subsidytag t WHERE t.roster_id = %(roster)s AND t.end_reason = ''
+              AND t.person_id = s.person_id AND t.category = s.tag_code)""",  # noqa: S608
+        {"roster": roster_id},
+    )
+    reason = _fill(_("Not on the roster of %(date)s (import no. %(job)s)."), date="", job="")
+    cursor.execute(
+        f"""UPDATE subsidies_subsidytag t SET valid_to = r.new_valid_to,
+            end_reason = left(replace(replace(%(reason)s, '{{date}}', %(date)s), '{{job}}', %(job)s), 200)
+        FROM {r} r WHERE t.id = r.tag_id""",  # noqa: S608
+        {"reason": reason, "date": roster_import.roster_date.isoformat(), "job": str(roster_import.pk)},
+    )
+    cursor.execute(
+        f"""INSERT INTO subsidies_subsidytag
+            (person_id, category, region_code, source, valid_from, valid_to, end_reason, created_at, roster_id)
+        SELECT person_id, tag_code, person_region, %(source)s, valid_from, period_end, '', statement_timestamp(),
+               %(roster)s
+        FROM {added} ORDER BY row_number""",  # noqa: S608
+        {"source": source[:100], "roster": roster_id},
+    )
+    timer.mark("tags")
+    roster_name = source[:64]
+    applied.tagged = message_send_bulk(
+        topic="subsidy.tagged",
+        query=f"""
+            SELECT NULL::text AS subject, s.person_region AS region_code, jsonb_build_object(
+                'person_id', s.id_number, 'region_code', s.person_region, 'insurance_year', %(year)s,
+                'category', s.tag_code, 'roster', %(roster)s, 'valid_from', to_char(s.valid_from, 'YYYY-MM-DD'),
+                'valid_to', to_char(s.period_end, 'YYYY-MM-DD'), 'subsidy_kind', s.subsidy_kind,
+                'subsidy_fen', s.subsidy_fen, 'marker', s.marker) AS payload
+            FROM {added} s ORDER BY s.row_number""",  # noqa: S608
+        params={"year": year, "roster": roster_name},
+    )
+    applied.untagged = message_send_bulk(
+        topic="subsidy.untagged",
+        query=f"""
+            SELECT NULL::text AS subject, r.region_code AS region_code, jsonb_build_object(
+                'person_id', r.id_number, 'region_code', r.region_code, 'insurance_year', %(year)s,
+                'category', r.category, 'roster', %(roster)s, 'valid_from', to_char(r.valid_from, 'YYYY-MM-DD'),
+                'valid_to', to_char(r.new_valid_to, 'YYYY-MM-DD'), 'reason', %(reason)s,
+                'marker', coalesce(c.marker, '')) AS payload
+            FROM {r} r LEFT JOIN {staged.categories.map_table} c
+                ON c.county = left(r.region_code, 6) AND c.key = lower(r.category)
+            ORDER BY r.id_number, r.category""",  # noqa: S608
+        params={
+            "year": year,
+            "roster": roster_name,
+            "reason": (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[
+                :200
+            ],
+        },
+    )
+    timer.mark("messages")
+    persons = _temp_name("persons")
+    cursor.execute(
+        f"""CREATE TEMP TABLE {persons} ON COMMIT DROP AS
+        SELECT person_id FROM {added} UNION SELECT person_id FROM {r}"""  # noqa: S608
+    )
+    if roster_import.pk:
+        progress_set(roster_import.pk, phase="reassessing", done=staged.rows_total, total=staged.rows_total)
+    reassessed = reassess_persons(
+        person_table=persons,
+        reason=(
+            _("Subsidy roster %(source)s (import no. %(job)s)") % {"source": source, "job": roster_import.pk}
+        )[:200],
+        actor_id=actor_id,
+    )
+    applied.persons = reassessed.persons
+    applied.county_runs = reassessed.county_runs
+    applied.person_runs = reassessed.person_runs
+    applied.pushed = reassessed.pushed
+    cursor.execute(f"DROP TABLE {persons}, {added}")
+    timer.mark("reassessment")
+    timer.log()
+    return applied
+
+
+def drop(cursor: Any, staged: Staged) -> None:
+    cursor.execute(
+        f"DROP TABLE IF EXISTS {staged.table}, {staged.removed_table}, "
+        f"{staged.categories.map_table}, {staged.categories.county_table}"
+    )
+
+
+# --- the report workbook ------------------------------------------------------------------------
+
+
+def counts_for_display(counts: dict[str, Any]) -> list[tuple[str, int]]:
+    """(key, count) in a fixed order, for the pages and the summary sheet."""
+    order = [
+        RosterOutcome.ADDED,
+        RosterOutcome.UNCHANGED,
+        RosterOutcome.REMOVED,
+        RosterOutcome.ERROR,
+        RosterOutcome.NOT_FOUND,
+        RosterOutcome.NAME_MISMATCH,
+        RosterOutcome.OUTSIDE_AREA,
+    ]
+    return [(str(key), int(counts.get(str(key), 0))) for key in order]
+
+
+def count_label(key: str) -> str:
+    labels: dict[str, Any] = dict(RosterOutcome.choices)
+    labels.update(
+        tagged=_("Tags sent to tax"),
+        untagged=_("Withdrawals sent to tax"),
+        persons=_("Persons reassessed"),
+        pushed=_("Amounts due sent to tax"),
+    )
+    return str(labels.get(key, key))
+
+
+@dataclass
+class _Masker:
+    scope: Scope
+    id_index: int | None
+    _full: dict[str, bool] = field(default_factory=dict)
+
+    def full(self, region_code: str) -> bool:
+        if region_code not in self._full:
+            self._full[region_code] = shows_full_identity(self.scope, region_code)
+        return self._full[region_code]
+
+    def id_number(self, number: str, region_code: str) -> str:
+        return number if not number or self.full(region_code) else mask_id_number(number)
+
+    def values(self, values: list[str], region_code: str) -> list[str]:
+        if self.id_index is None or self.id_index >= len(values) or self.full(region_code):
+            return values
+        shown = list(values)
+        if shown[self.id_index]:
+            shown[self.id_index] = mask_id_number(identifiers.normalise(shown[self.id_index]))
+        return shown
+
+
+def masker_for(*, scope: Scope, roster_import: RosterImport) -> _Masker:
+    columns = imports.map_columns(list(roster_import.columns), ROSTER_COLUMNS)
+    return _Masker(scope=scope, id_index=columns.get("id_number"))
+
+
+def report_workbook(*, scope: Scope, roster_import: RosterImport) -> IO[bytes]:
+    """A summary sheet, the rows not imported (original cells, outcome, reason) and the tags that end."""
+    job = roster_import
+    book = Workbook(write_only=True)
+    summary = book.create_sheet(_("Summary"))
+    summary.append([_("Roster"), safe_cell(job.source)])
+    summary.append([_("Insurance year"), job.insurance_year])
+    summary.append([_("Roster date"), job.roster_date.isoformat()])
+    summary.append([_("File"), safe_cell(job.original_name)])
+    summary.append([_("Uploaded"), timezone.localtime(job.created_at).strftime("%Y-%m-%d %H:%M")])
+    summary.append([_("Status"), job.get_status_display()])
+    if job.mode:
+        summary.append([_("Mode"), job.get_mode_display()])
+    summary.append([_("Rows"), job.rows_total])
+    for key, value in counts_for_display(job.counts or {}):
+        summary.append([count_label(key), value])
+    if job.message:
+        summary.append([_("Message"), safe_cell(job.message)])
+    for note in job.notes or []:
+        summary.append([_("Note"), safe_cell(note)])
+    masker = masker_for(scope=scope, roster_import=job)
+    labels = dict(RosterOutcome.choices)
+    sheet = book.create_sheet(_("Rows not imported"))
+    sheet.append([_("Row"), _("Outcome"), _("Reason"), *(safe_cell(title) for title in job.columns)])
+    rows = (
+        RosterRow.objects.filter(roster_import=job, row_number__isnull=False)
+        .order_by("row_number")
+        .values_list("row_number", "outcome", "message", "region_code", "values")
+    )
+    for number, outcome, message, region_code, values in rows.iterator(chunk_size=5000):
+        shown = masker.values(list(values or []), region_code or job.region_code)
+        sheet.append([number, str(labels.get(outcome, outcome)), safe_cell(message), *map(safe_cell, shown)])
+    ended = book.create_sheet(_("Tags that end"))
+    ended.append([_("Identifier"), _("Name"), _("Subsidy category"), _("Reason")])
+    removed = (
+        RosterRow.objects.filter(roster_import=job, outcome=RosterOutcome.REMOVED)
+        .order_by("id_number", "category")
+        .values_list("id_number", "name", "category", "message", "region_code")
+    )
+    for id_number, name, category, message, region_code in removed.iterator(chunk_size=5000):
+        ended.append(
+            [
+                masker.id_number(id_number, region_code or job.region_code),
+                safe_cell(name),
+                safe_cell(category),
+                safe_cell(message),
+            ]
+        )
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the streaming response once sent
+    book.save(handle)
+    handle.seek(0)
+    return handle
+
+
+def template_workbook() -> IO[bytes]:
+    """An empty roster with the header row, and a sheet saying what each column takes."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(_("Roster"))
+    sheet.append([column.title for column in ROSTER_COLUMNS])
+    notes = book.create_sheet(_("Instructions"))
+    notes.append([_("Column"), _("Required"), _("What to write")])
+    helps = {
+        "id_number": _(
+            "The 18-digit resident ID number (or the person's identifier); format the column as text."
+        ),
+        "name": _("The name as registered."),
+        "category": _(
+            "The subsidy category: its name, code or marker as the policy of the person's county lists it."
+        ),
+        "recognised_on": _(
+            "Optional: the day the person was recognised, e.g. 2026-06-01; empty means the roster's date."
+        ),
+    }
+    for column in ROSTER_COLUMNS:
+        notes.append([column.title, _("yes") if column.required else _("no"), safe_cell(helps[column.key])])
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the streaming response once sent
+    book.save(handle)
+    handle.seek(0)
+    return handle

@@ -1,0 +1,369 @@
+"""Scoped reads of the subsidies app: roster imports and their reports, rosters, the categories of
+the policies a user may read, and the totals for finance. Every function takes a scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Left
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+
+from accounts.models import Region
+from accounts.roles import Action
+from accounts.scope import Scope
+from enrollment.imports import safe_cell
+from enrollment.models import Assessment, AssessmentRun, Policy, RunStatus, scope_prefix_of_region_code
+from enrollment.policies import policy_can_manage, policy_for_county, policy_list, policy_parse
+from enrollment.rules.policy import Policy as Rules
+from enrollment.rules.policy import Scheme, SubsidyCategory
+
+from .models import RosterImport, RosterOutcome, RosterRow, SubsidyRoster, SubsidyTag
+from .rosters import category_amount
+
+# --- roster imports -----------------------------------------------------------------------------
+
+
+def roster_import_list(*, scope: Scope) -> QuerySet[RosterImport]:
+    scope.require(Action.SUBSIDY_ROSTER_IMPORT)
+    return scope.filter(RosterImport.objects.select_related("created_by", "confirmed_by"))
+
+
+def roster_import_detail(*, scope: Scope, pk: int) -> RosterImport:
+    scope.require(Action.SUBSIDY_ROSTER_IMPORT)
+    return scope.get_object_or_404(
+        RosterImport.objects.select_related("created_by", "confirmed_by", "based_on"), pk=pk
+    )
+
+
+def roster_rows(*, roster_import: RosterImport, outcome: str | None = None) -> QuerySet[RosterRow]:
+    rows = RosterRow.objects.filter(roster_import=roster_import)
+    if outcome:
+        rows = rows.filter(outcome=outcome)
+    return rows.order_by("row_number", "id_number", "category")
+
+
+def roster_list(*, scope: Scope) -> QuerySet[SubsidyRoster]:
+    """The rosters of the user's area that have a file, newest year first."""
+    scope.require(Action.SUBSIDY_ROSTER_IMPORT)
+    return (
+        scope.filter(SubsidyRoster.objects.filter(current_import__isnull=False))
+        .select_related("current_import")
+        .annotate(standing=Count("tags", filter=Q(tags__end_reason="")))
+        .order_by("-insurance_year", "source")
+    )
+
+
+def roster_sources(*, scope: Scope) -> list[str]:
+    """The offices whose rosters the user's area imported before (for the upload form)."""
+    scope.require(Action.SUBSIDY_ROSTER_IMPORT)
+    return list(
+        scope.filter(SubsidyRoster.objects.all())
+        .order_by("source")
+        .values_list("source", flat=True)
+        .distinct()
+    )
+
+
+# --- categories ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CategoryRow:
+    index: int
+    category: SubsidyCategory
+    amount_fen: int
+    tagged: int = 0
+
+    @property
+    def path(self) -> str:
+        return f"subsidy_categories[{self.index}]"
+
+
+@dataclass
+class PolicyCategories:
+    policy: Policy
+    rules: Rules | None
+    region_name: str
+    can_manage: bool
+    rows: list[CategoryRow] = field(default_factory=list)
+    problem: str = ""
+
+
+def _region_names(codes: set[str]) -> dict[str, str]:
+    padded = {code: code.ljust(12, "0") for code in codes if code}
+    names = dict(Region.objects.filter(code__in=padded.values()).values_list("code", "name"))
+    found = {code: names.get(full, code) for code, full in padded.items()}
+    found[""] = _("Whole country")
+    return found
+
+
+def _tag_counts(*, scope: Scope, policy: Rules) -> dict[str, int]:
+    """Persons holding a tag valid in the policy's insurance year, per tag code, in the policy's region ∩ the user's area."""
+    tags = scope.filter(
+        SubsidyTag.objects.filter(
+            end_reason="",
+            valid_from__lte=policy.coverage.end,
+        ).filter(Q(valid_to__isnull=True) | Q(valid_to__gte=policy.coverage.start))
+    )
+    if policy.region_code:
+        tags = tags.filter(region_code__startswith=scope_prefix_of_region_code(policy.region_code))
+    return dict(
+        tags.values("category").annotate(n=Count("person", distinct=True)).values_list("category", "n")
+    )
+
+
+def category_policies(*, scope: Scope, year: int | None = None) -> list[PolicyCategories]:
+    """Each readable policy (of a year, or all) with its subsidy categories, what each pays and how many hold its tag."""
+    scope.require(Action.POLICY_VIEW)
+    policies = policy_list(scope=scope).order_by("-insurance_year", "region_prefix", "code")
+    if year:
+        policies = policies.filter(insurance_year=year)
+    records = list(policies)
+    names = _region_names({policy.region_code for policy in records})
+    found: list[PolicyCategories] = []
+    for policy in records:
+        item = PolicyCategories(
+            policy=policy,
+            rules=None,
+            region_name=names.get(policy.region_code, policy.region_code),
+            can_manage=scope.allows(Action.POLICY_MANAGE) and policy_can_manage(scope=scope, policy=policy),
+        )
+        try:
+            rules = policy_parse(document=policy.document)
+        except Exception as error:  # a stored document always parses; say so if one ever does not
+            item.problem = str(error)
+            found.append(item)
+            continue
+        item.rules = rules
+        counts = _tag_counts(scope=scope, policy=rules)
+        item.rows = [
+            CategoryRow(index, category, category_amount(rules, category), counts.get(category.tag_code, 0))
+            for index, category in enumerate(rules.subsidy_categories)
+        ]
+        found.append(item)
+    return found
+
+
+def policy_years(*, scope: Scope) -> list[int]:
+    scope.require(Action.POLICY_VIEW)
+    return sorted(set(policy_list(scope=scope).values_list("insurance_year", flat=True)), reverse=True)
+
+
+def scheme_label(category: SubsidyCategory) -> str:
+    if category.scheme == Scheme.FULL:
+        return _("Full")
+    if category.scheme == Scheme.PERCENT:
+        return _("%(percent)d%% of the individual part") % {"percent": category.percent}
+    return _("Fixed amount")
+
+
+# --- totals for finance -------------------------------------------------------------------------
+
+
+@dataclass
+class TotalsRow:
+    county_code: str
+    county_name: str
+    category: str
+    category_name: str
+    marker: str
+    tagged: int = 0
+    persons: int = 0
+    subsidy_fen: int = 0
+    settled_persons: int = 0
+    settled_fen: int = 0
+    full_persons: int = 0
+
+
+@dataclass
+class Totals:
+    year: int
+    rows: list[TotalsRow]
+
+    @property
+    def persons(self) -> int:
+        return sum(row.persons for row in self.rows)
+
+    @property
+    def subsidy_fen(self) -> int:
+        return sum(row.subsidy_fen for row in self.rows)
+
+    @property
+    def settled_fen(self) -> int:
+        return sum(row.settled_fen for row in self.rows)
+
+    @property
+    def settled_persons(self) -> int:
+        return sum(row.settled_persons for row in self.rows)
+
+    @property
+    def tagged(self) -> int:
+        return sum(row.tagged for row in self.rows)
+
+
+def totals_years(*, scope: Scope) -> list[int]:
+    """The insurance years assessed in the user's area (from the runs, a small table), newest first."""
+    scope.require(Action.SUBSIDY_TOTALS)
+    runs = scope.filter(AssessmentRun.objects.filter(person__isnull=True, status=RunStatus.DONE))
+    return sorted(set(runs.values_list("insurance_year", flat=True)), reverse=True)
+
+
+def subsidy_totals(*, scope: Scope, year: int) -> Totals:
+    """Per county and category: persons holding the tag, persons the assessment subsidises and the money
+    (whole fen), and how much of it is settled (paid, or paid whole by the government)."""
+    scope.require(Action.SUBSIDY_TOTALS)
+    assessed = (
+        scope.filter(Assessment.objects.filter(insurance_year=year))
+        .exclude(subsidy_category="")
+        .exclude(status="cancelled")
+        .values("county_code", "subsidy_category")
+        .annotate(
+            persons=Count("id"),
+            subsidy=Sum("subsidy_fen"),
+            settled_persons=Count("id", filter=Q(status__in=["paid", "government"])),
+            settled=Sum("subsidy_fen", filter=Q(status__in=["paid", "government"])),
+            full=Count("id", filter=Q(status="government")),
+        )
+        .order_by("county_code", "subsidy_category")
+    )
+    rows: dict[tuple[str, str], TotalsRow] = {}
+    policies: dict[str, Rules | None] = {}
+
+    def policy_of(county: str) -> Rules | None:
+        if county not in policies:
+            loaded = policy_for_county(county_code=county, insurance_year=year)
+            policies[county] = loaded.rules if loaded else None
+        return policies[county]
+
+    def row_for(county: str, code: str) -> TotalsRow:
+        key = (county, code)
+        if key not in rows:
+            rules = policy_of(county)
+            category = rules.category(code) if rules else None
+            if category is None and rules is not None:  # a roster tag shared by several categories
+                category = next((c for c in rules.subsidy_categories if c.tag_code == code), None)
+            rows[key] = TotalsRow(
+                county_code=county,
+                county_name=county,
+                category=code,
+                category_name=category.name if category else code,
+                marker=category.marker if category else "",
+            )
+        return rows[key]
+
+    for item in assessed:
+        row = row_for(item["county_code"], item["subsidy_category"])
+        row.persons = item["persons"]
+        row.subsidy_fen = int(item["subsidy"] or 0)
+        row.settled_persons = item["settled_persons"]
+        row.settled_fen = int(item["settled"] or 0)
+        row.full_persons = item["full"]
+    coverage_start, coverage_end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    tagged = (
+        scope.filter(
+            SubsidyTag.objects.filter(end_reason="", valid_from__lte=coverage_end).filter(
+                Q(valid_to__isnull=True) | Q(valid_to__gte=coverage_start)
+            )
+        )
+        .annotate(county=Left("region_code", 6))
+        .values("county", "category")
+        .annotate(n=Count("person", distinct=True))
+        .order_by("county", "category")
+    )
+    for item in tagged:
+        row_for(item["county"], item["category"]).tagged = item["n"]
+    names = _region_names({county for county, _code in rows})
+    for row in rows.values():
+        row.county_name = names.get(row.county_code, row.county_code)
+    return Totals(
+        year=year, rows=sorted(rows.values(), key=lambda row: (row.county_code, row.marker, row.category))
+    )
+
+
+def _yuan(fen: int) -> float:
+    return fen / 100
+
+
+def totals_workbook(*, totals: Totals) -> IO[bytes]:
+    """The totals as xlsx (write-only, streamed from a temporary file): one row per county and category."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(_("Subsidy totals %(year)s") % {"year": totals.year})
+    sheet.append(
+        [
+            _("County code"),
+            _("County"),
+            _("Marker"),
+            _("Category code"),
+            _("Subsidy category"),
+            _("Persons tagged"),
+            _("Persons subsidised"),
+            _("Subsidy (yuan)"),
+            _("Persons settled"),
+            _("Subsidy settled (yuan)"),
+            _("Of them fully subsidised"),
+        ]
+    )
+    for row in totals.rows:
+        sheet.append(
+            [
+                row.county_code,
+                safe_cell(row.county_name),
+                safe_cell(row.marker),
+                safe_cell(row.category),
+                safe_cell(row.category_name),
+                row.tagged,
+                row.persons,
+                _yuan(row.subsidy_fen),
+                row.settled_persons,
+                _yuan(row.settled_fen),
+                row.full_persons,
+            ]
+        )
+    sheet.append(
+        [
+            "",
+            _("Total"),
+            "",
+            "",
+            "",
+            totals.tagged,
+            totals.persons,
+            _yuan(totals.subsidy_fen),
+            totals.settled_persons,
+            _yuan(totals.settled_fen),
+            sum(row.full_persons for row in totals.rows),
+        ]
+    )
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the streaming response once sent
+    book.save(handle)
+    handle.seek(0)
+    return handle
+
+
+def stream(handle: IO[bytes], chunk: int = 64 * 1024) -> Iterator[bytes]:
+    try:
+        while data := handle.read(chunk):
+            yield data
+    finally:
+        handle.close()
+
+
+def outcome_tabs(counts: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = [
+        RosterOutcome.ERROR,
+        RosterOutcome.NOT_FOUND,
+        RosterOutcome.NAME_MISMATCH,
+        RosterOutcome.OUTSIDE_AREA,
+        RosterOutcome.REMOVED,
+    ]
+    return [
+        {"value": str(value), "label": value.label, "count": int(counts.get(str(value), 0))}
+        for value in listed
+        if counts.get(str(value))
+    ]

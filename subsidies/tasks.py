@@ -1,0 +1,23 @@
+"""Background jobs of the subsidies app: thin; the work is in services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts.audit import acting
+from accounts.scope import Scope
+
+from . import services
+
+
+@shared_task(name="subsidies.tasks.process_roster_import", ignore_result=True, acks_late=True)
+def process_roster_import(import_id: int, user_id: int) -> str | None:
+    """Check (preview) or apply one roster import, as the administrator who uploaded or confirmed it.
+
+    Idempotent: an import that is no longer waiting (already checked or applied by an earlier
+    delivery of this task) is left alone.
+    """
+    scope = Scope.for_user_id(user_id)
+    with acting(user_id=user_id, source="task:subsidies.process_roster_import", roster_import=import_id):
+        roster_import = services.roster_import_process(scope=scope, import_id=import_id)
+    return roster_import.status if roster_import is not None else None

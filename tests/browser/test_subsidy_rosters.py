@@ -1,0 +1,161 @@
+"""A roster import in a real Chromium, with a real Celery worker: upload → live progress → preview
+(counts, every row not imported, the explicit choice of mode) → confirm → progress → result with
+the downloadable report; then the categories of the policy and the totals for finance.
+
+The worker is a subprocess on this test's database and a Redis of the test's own. Every check reads
+data-testid hooks, attributes and numbers, so it holds whatever the message catalogue says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from openpyxl import load_workbook
+from playwright.sync_api import expect
+
+from config.embedded import RedisServer
+from sharing.models import OutboxMessage
+from subsidies.models import RosterImport, SubsidyTag
+from tests.conftest import subprocess_env
+from tests.enrollment import resident_id, with_wrong_check_digit
+from tests.sharing.support import Worker
+from tests.subsidies.support import (
+    DIBAO,
+    HEADER,
+    INDIVIDUAL,
+    ROSTER_DATE,
+    YEAR,
+    assess,
+    enrolled,
+    linfen_policy,
+    row,
+    xlsx_bytes,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A Redis of this test's own for the import's task: the page queues it there, the worker reads it."""
+    from subsidies.tasks import process_roster_import
+
+    server = RedisServer(tmp_path / "redis")
+    server.ensure()
+    url = server.url(0)
+    original = process_roster_import.apply_async
+
+    def apply_async(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with process_roster_import.app.connection_for_write(url) as connection:
+            return original(*args, connection=connection, **kwargs)
+
+    monkeypatch.setattr(process_roster_import, "apply_async", apply_async)
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def test_given_a_roster_when_uploaded_previewed_and_confirmed_in_the_browser_then_the_result_and_report_show(
+    page, sign_in, shoot, page_log, transactional_world, private_broker, tmp_path: Path
+):
+    linfen_policy()
+    persons = [
+        enrolled(name, 2 * index + 1)
+        for index, name in enumerate(["王建国", "李秀兰", "张伟", "刘芳", "陈静"])
+    ]
+    assess("141002")
+    roster = tmp_path / "低保名单.xlsx"
+    roster.write_bytes(
+        xlsx_bytes(
+            [
+                ["临汾市城乡低保对象名单"],
+                HEADER,
+                row(1, persons[0]),
+                row(2, persons[1]),
+                row(3, persons[2], "特困供养人员"),
+                row(4, persons[3], name="刘方"),  # a typing mistake: the registry says 刘芳
+                [5, "周九", with_wrong_check_digit(resident_id("141002", "19800101", "999")), "低保", None],
+            ]
+        )
+    )
+
+    sign_in("admin")
+    page.goto(reverse("subsidies:roster-upload"))
+    page.fill("#id_source", "临汾市民政局")
+    page.fill("#id_insurance_year", str(YEAR))
+    page.fill("#id_roster_date", ROSTER_DATE.isoformat())
+    page.set_input_files("[data-testid=file-input]", str(roster))
+    shoot("1-upload")
+    with page.expect_navigation():
+        page.get_by_test_id("upload-submit").click()
+    expect(page.get_by_test_id("job-status")).to_have_attribute("data-status", "pending")
+    expect(page.locator("[data-progress-bar]")).to_be_visible()
+    shoot("2-waiting-for-a-worker")
+
+    worker = Worker(subprocess_env(PORTAL_BROKER_URL=private_broker), tmp_path / "worker.log", concurrency=1)
+    try:
+        expect(page.get_by_test_id("job-status")).to_have_attribute("data-status", "checked", timeout=90_000)
+        counts = page.get_by_test_id("counts")
+        expect(counts.locator("[data-key=added]")).to_have_attribute("data-value", "3")
+        expect(counts.locator("[data-key=name_mismatch]")).to_have_attribute("data-value", "1")
+        expect(counts.locator("[data-key=error]")).to_have_attribute("data-value", "1")
+        expect(page.get_by_test_id("report-row")).to_have_count(2)
+        expect(page.locator("[data-testid=report-row][data-row='6']")).to_have_attribute(
+            "data-outcome", "name_mismatch"
+        )
+        expect(page.get_by_test_id("mode-all")).to_be_disabled()
+        assert SubsidyTag.objects.count() == 0
+        shoot("3-preview")
+
+        page.get_by_test_id("confirm").click()  # no mode chosen: the page asks for one
+        expect(page.get_by_test_id("mode-error")).to_be_visible()
+        page.get_by_test_id("mode-valid").check()
+        shoot("4-mode-chosen")
+        with page.expect_navigation():
+            page.get_by_test_id("confirm").click()
+        expect(page.get_by_test_id("job-status")).to_have_attribute("data-status", "done", timeout=90_000)
+    finally:
+        worker.stop()
+    effects = page.get_by_test_id("effects")
+    expect(effects.locator("[data-key=tagged]")).to_have_attribute("data-value", "3")
+    expect(effects.locator("[data-key=persons]")).to_have_attribute("data-value", "3")
+    expect(page.get_by_test_id("progress")).to_have_count(0)
+    shoot("5-result")
+    job = RosterImport.objects.get()
+    assert (job.mode, job.confirmed_by.username) == ("valid_rows", "admin")
+    assert sorted(SubsidyTag.objects.values_list("person__name", "category")) == [
+        ("张伟", "tekun"), ("李秀兰", "dibao"), ("王建国", "dibao"),
+    ]  # fmt: skip
+    assert OutboxMessage.objects.filter(topic="subsidy.tagged").count() == 3
+
+    with page.expect_download() as download:
+        page.get_by_test_id("report-link").click()
+    path = tmp_path / "report.xlsx"
+    download.value.save_as(path)
+    book = load_workbook(path, read_only=True)
+    listed = [(r[0], r[4]) for r in list(book.worksheets[1].iter_rows(values_only=True))[1:]]
+    assert listed == [(6, "刘方"), (7, "周九")]
+
+    page.goto(reverse("subsidies:categories") + f"?year={YEAR}")
+    dibao = page.locator("[data-testid=category-row][data-code=dibao]")
+    expect(dibao).to_have_attribute("data-tagged", "2")
+    expect(dibao).to_have_attribute("data-amount", str(DIBAO))
+    shoot("6-categories")
+    page.locator("[data-testid=category-row][data-code=dibao] [data-testid=category-edit]").click()
+    expect(page.get_by_test_id("category-form")).to_be_visible()
+    shoot("7-category-form")
+
+    page.goto(reverse("subsidies:totals") + f"?year={YEAR}")
+    expect(page.locator("[data-testid=totals-row][data-category=dibao]")).to_have_attribute(
+        "data-subsidy", str(2 * DIBAO)
+    )
+    expect(page.locator("[data-testid=totals-row][data-category=tekun]")).to_have_attribute(
+        "data-settled", str(INDIVIDUAL)
+    )
+    shoot("8-totals")
+    assert (page_log.errors, page_log.csp_violations()) == ([], [])

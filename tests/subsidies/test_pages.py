@@ -1,0 +1,401 @@
+"""The subsidy pages through the test client: roster upload, preview and decision, progress, report;
+the categories of each policy (read, added, changed, removed as new policy versions); the totals
+for finance and their export; the admin's import through django-import-export.
+
+Assertions read data-testid hooks, attributes and stored values, never the catalogue's text.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from enrollment.models import ImportStatus, Policy
+from sharing.models import OutboxMessage
+from subsidies.models import RosterImport, SubsidyTag
+from tests.subsidies.support import (
+    DIBAO,
+    HEADER,
+    INDIVIDUAL,
+    QINBI,
+    ROSTER_DATE,
+    SOURCE,
+    YEAR,
+    assess,
+    check,
+    confirm,
+    enrolled,
+    linfen_policy,
+    row,
+    scope_of,
+    upload,
+    xlsx_bytes,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("subsidies.services._queue", lambda job, user_id: None)
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+
+
+@pytest.fixture
+def town(world):
+    linfen_policy()
+    persons = {
+        "zhang": enrolled("张三", 1),
+        "li": enrolled("李四", 3),
+        "wang": enrolled("王五", 5),
+        "sun": enrolled("孙八", 11, region=QINBI),
+    }
+    assess("141002", "141024")
+    return persons
+
+
+def _process(world, job: RosterImport) -> RosterImport:
+    from subsidies import services
+
+    services.roster_import_process(scope=scope_of(world), import_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+# --- rosters ------------------------------------------------------------------------------------
+
+
+def test_given_an_administrator_when_a_roster_is_uploaded_then_the_page_shows_it_waiting_with_progress(
+    world, town, client
+):
+    client.force_login(world.users["admin"])
+    content = xlsx_bytes([HEADER, row(1, town["zhang"])])
+
+    response = client.post(
+        reverse("subsidies:roster-upload"),
+        {
+            "file": upload(content),
+            "source": SOURCE,
+            "insurance_year": YEAR,
+            "roster_date": ROSTER_DATE.isoformat(),
+        },
+    )
+
+    job = RosterImport.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "subsidies:roster-import", args=[job.pk]
+    )
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert b'data-testid="progress"' in page.content
+    assert reverse("subsidies:roster-import-progress", args=[job.pk]).encode() in page.content
+    progress = client.get(reverse("subsidies:roster-import-progress", args=[job.pk])).json()
+    assert (progress["status"], progress["finished"]) == ("pending", False)
+
+
+def test_given_a_roster_for_a_future_date_when_uploaded_then_the_form_says_so(world, town, client):
+    import datetime as dt
+
+    client.force_login(world.users["admin"])
+    response = client.post(
+        reverse("subsidies:roster-upload"),
+        {
+            "file": upload(xlsx_bytes([HEADER])),
+            "source": SOURCE,
+            "insurance_year": YEAR,
+            "roster_date": (dt.date.today() + dt.timedelta(days=40)).isoformat(),
+        },
+    )
+
+    assert response.status_code == 400
+    assert b'data-testid="roster_date-error"' in response.content
+    assert not RosterImport.objects.exists()
+
+
+def test_given_a_checked_roster_then_the_preview_shows_counts_rows_and_the_choice_of_mode(
+    world, town, client
+):
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], name="李")]))
+    client.force_login(world.users["admin"])
+
+    page = client.get(reverse("subsidies:roster-import", args=[job.pk])).content.decode()
+
+    assert 'data-key="added" data-value="1"' in page
+    assert 'data-key="name_mismatch" data-value="1"' in page
+    assert 'data-testid="report-row" data-row="3" data-outcome="name_mismatch"' in page
+    assert 'data-testid="mode-all" disabled' in page  # a row cannot be imported
+    assert 'data-testid="mode-valid">' in page
+
+
+def test_given_a_preview_when_confirmed_without_a_mode_then_it_is_refused_and_with_one_then_queued(
+    world, town, client
+):
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"])]))
+    client.force_login(world.users["admin"])
+    url = reverse("subsidies:roster-import-decide", args=[job.pk])
+
+    refused = client.post(url, {"decision": "confirm"})
+    accepted = client.post(url, {"decision": "confirm", "mode": "all_or_nothing"})
+
+    assert refused.status_code == 400 and b'data-testid="mode-error"' in refused.content
+    assert accepted.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.mode, job.confirmed_by_id) == (
+        "confirmed",
+        "all_or_nothing",
+        world.users["admin"].pk,
+    )
+    job = _process(world, job)
+    assert job.status == ImportStatus.DONE
+    page = client.get(reverse("subsidies:roster-import", args=[job.pk])).content.decode()
+    assert 'data-key="tagged" data-value="1"' in page
+    assert client.get(reverse("subsidies:roster-import-progress", args=[job.pk])).json()["finished"] is True
+
+
+def test_given_a_preview_when_discarded_then_nothing_is_imported(world, town, client):
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"])]))
+    client.force_login(world.users["admin"])
+
+    client.post(reverse("subsidies:roster-import-decide", args=[job.pk]), {"decision": "discard"})
+
+    job.refresh_from_db()
+    assert (job.status, SubsidyTag.objects.count()) == (ImportStatus.DISCARDED, 0)
+
+
+def test_given_a_preview_when_the_report_is_downloaded_then_it_is_an_xlsx_with_the_rows_not_imported(
+    world, town, client
+):
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], "无此类别")]))
+    client.force_login(world.users["admin"])
+
+    response = client.get(reverse("subsidies:roster-report", args=[job.pk]))
+
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    rows = list(book.worksheets[1].iter_rows(values_only=True))
+    assert [(r[0], r[4], r[6]) for r in rows[1:]] == [(3, "李四", "无此类别")]
+
+
+def test_given_insurance_staff_then_roster_pages_are_forbidden_but_totals_are_open(world, town, client):
+    client.force_login(world.users["insurance_a"])
+
+    assert client.get(reverse("subsidies:roster-upload")).status_code == 403
+    assert client.get(reverse("subsidies:totals")).status_code == 200
+
+
+# --- categories ---------------------------------------------------------------------------------
+
+
+def _category_post(**changes) -> dict:
+    data = {
+        "code": "dibao",
+        "name": "城乡低保对象",
+        "marker": "02",
+        "scheme": "fixed",
+        "amount": "180.00",
+        "requires_tag": "on",
+        "why": "2027年度定额调整",
+    }
+    data.update(changes)
+    return data
+
+
+def test_given_the_categories_page_then_each_policy_lists_its_categories_with_scheme_amount_and_tagged_persons(
+    world, town, client
+):
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"])])))
+    client.force_login(world.users["insurance_a"])
+
+    page = client.get(reverse("subsidies:categories"), {"year": YEAR}).content.decode()
+
+    assert (
+        'data-testid="category-row" data-code="dibao" data-scheme="fixed" data-amount="16000" data-marker="02" data-tag="dibao" data-tagged="1"'
+        in page
+    )
+    assert f'data-code="tekun" data-scheme="full" data-amount="{INDIVIDUAL}"' in page
+    assert 'data-testid="category-edit"' not in page  # insurance staff read, administrators edit
+
+
+def test_given_an_administrator_when_a_category_amount_is_changed_then_the_policy_gets_a_new_version(
+    world, town, client
+):
+    policy = Policy.objects.get(code="linfen-next")
+    client.force_login(world.users["admin"])
+
+    response = client.post(reverse("subsidies:category-edit", args=[policy.code, "dibao"]), _category_post())
+
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    dibao = next(c for c in policy.document["subsidy_categories"] if c["code"] == "dibao")
+    assert (policy.version, dibao["amount_fen"], dibao["scheme"]) == (2, 18000, "fixed")
+    assert policy.versions.get(number=2).note == "2027年度定额调整"
+
+
+def test_given_a_fixed_amount_above_the_individual_part_then_the_policys_reader_refuses_it_with_the_path(
+    world, town, client
+):
+    policy = Policy.objects.get(code="linfen-next")
+    client.force_login(world.users["admin"])
+
+    response = client.post(
+        reverse("subsidies:category-edit", args=[policy.code, "dibao"]), _category_post(amount="500.00")
+    )
+
+    assert response.status_code == 400
+    assert b"policy.subsidy_categories[1].amount_fen" in response.content
+    policy.refresh_from_db()
+    assert policy.version == 1
+
+
+def test_given_a_new_category_with_a_marker_in_use_then_it_is_refused_and_with_its_own_marker_added(
+    world, town, client
+):
+    policy = Policy.objects.get(code="linfen-next")
+    client.force_login(world.users["admin"])
+    url = reverse("subsidies:category-new", args=[policy.code])
+    new = _category_post(code="monitored", name="监测对象", scheme="percent", percent="50", amount="")
+
+    clash = client.post(url, new)
+    added = client.post(url, {**new, "marker": "06"})
+
+    assert clash.status_code == 400 and b'data-testid="marker-error"' in clash.content
+    assert added.status_code == 302
+    policy.refresh_from_db()
+    assert policy.document["subsidy_categories"][-1] == {
+        "code": "monitored", "name": "监测对象", "marker": "06", "scheme": "percent", "percent": 50,
+    }  # fmt: skip
+
+
+def test_given_a_category_when_removed_then_the_new_version_lacks_it_and_tags_keep_their_history(
+    world, town, client
+):
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"], "宗教教职人员")])))
+    policy = Policy.objects.get(code="linfen-next")
+    client.force_login(world.users["admin"])
+
+    response = client.post(
+        reverse("subsidies:category-remove", args=[policy.code, "clergy"]), {"why": "取消该类别"}
+    )
+
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert [c["code"] for c in policy.document["subsidy_categories"]] == [
+        "poverty_registered", "dibao", "severe_disability", "tekun",
+    ]  # fmt: skip
+    assert SubsidyTag.objects.filter(category="clergy").count() == 1
+
+
+def test_given_insurance_staff_when_they_post_a_category_then_it_is_forbidden(world, town, client):
+    client.force_login(world.users["insurance_a"])
+
+    response = client.post(
+        reverse("subsidies:category-edit", args=["linfen-next", "dibao"]), _category_post()
+    )
+
+    assert response.status_code == 403
+
+
+# --- totals -------------------------------------------------------------------------------------
+
+
+def test_given_imported_rosters_then_the_totals_count_persons_and_money_per_county_and_category(
+    world, town, client
+):
+    confirm(
+        world,
+        check(
+            world,
+            xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], "特困"), row(3, town["sun"])]),
+        ),
+    )
+    client.force_login(world.users["admin"])
+
+    page = client.get(reverse("subsidies:totals"), {"year": YEAR}).content.decode()
+
+    assert (
+        f'data-county="141002" data-category="dibao" data-tagged="1" data-persons="1" data-subsidy="{DIBAO}" data-settled="0"'
+        in page
+    )
+    assert (
+        f'data-county="141002" data-category="tekun" data-tagged="1" data-persons="1" data-subsidy="{INDIVIDUAL}" data-settled="{INDIVIDUAL}"'
+        in page
+    )
+    assert (
+        f'data-county="141024" data-category="dibao" data-tagged="1" data-persons="1" data-subsidy="{DIBAO}"'
+        in page
+    )
+    assert f'data-key="subsidy" data-value="{2 * DIBAO + INDIVIDUAL}"' in page
+
+
+def test_given_finance_staff_of_a_county_then_the_totals_hold_their_county_only_and_export_the_same(
+    world, town, client
+):
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["sun"])])))
+    client.force_login(world.users["finance_a"])
+
+    page = client.get(reverse("subsidies:totals"), {"year": YEAR}).content.decode()
+    export = client.get(reverse("subsidies:totals-export"), {"year": YEAR})
+
+    assert 'data-county="141002"' in page and 'data-county="141024"' not in page
+    book = load_workbook(io.BytesIO(b"".join(export.streaming_content)), read_only=True)
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert [r[:8] for r in rows[1:-1]] == [
+        ("141002", "尧都区", "02", "dibao", "城乡低保对象", 1, 1, DIBAO / 100)
+    ]
+    assert rows[-1][5:8] == (1, 1, DIBAO / 100)  # the totals row
+
+
+def test_given_tax_staff_then_totals_are_forbidden(world, client):
+    client.force_login(world.users["tax_a"])
+
+    assert client.get(reverse("subsidies:totals")).status_code == 403
+
+
+# --- the admin's import through django-import-export --------------------------------------------
+
+
+def test_given_the_admin_import_when_a_clean_roster_is_previewed_and_confirmed_then_it_is_imported_all_or_nothing(
+    world, town, client
+):
+    client.force_login(world.users["admin"])
+    content = xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], "特困")])
+    fields = {"source": SOURCE, "insurance_year": YEAR, "roster_date": ROSTER_DATE.isoformat(), "format": "0"}
+
+    preview = client.post(
+        reverse("admin:subsidies_rosterimport_import"), {**fields, "import_file": upload(content)}
+    )
+
+    assert preview.status_code == 200
+    result = preview.context["result"]
+    assert (result.totals["new"], result.has_validation_errors()) == (2, False)
+    assert SubsidyTag.objects.count() == 0  # the dry run changed nothing
+    confirm_form = preview.context["confirm_form"]
+    confirmed = client.post(reverse("admin:subsidies_rosterimport_process_import"), confirm_form.initial)
+
+    job = RosterImport.objects.get()
+    assert confirmed.status_code == 302 and confirmed["Location"] == reverse(
+        "subsidies:roster-import", args=[job.pk]
+    )
+    assert (job.status, job.mode, job.counts["added"]) == ("done", "all_or_nothing", 2)
+    assert OutboxMessage.objects.filter(topic="subsidy.tagged").count() == 2
+
+
+def test_given_the_admin_import_when_a_row_cannot_be_imported_then_no_confirmation_is_offered(
+    world, town, client
+):
+    client.force_login(world.users["admin"])
+    content = xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], name="李")])
+
+    preview = client.post(
+        reverse("admin:subsidies_rosterimport_import"),
+        {"source": SOURCE, "insurance_year": YEAR, "roster_date": ROSTER_DATE.isoformat(), "format": "0",
+         "import_file": upload(content)},
+    )  # fmt: skip
+
+    result = preview.context["result"]
+    assert [row.number for row in result.invalid_rows] == [3]
+    assert "confirm_form" not in preview.context
+    assert not RosterImport.objects.exists()
