@@ -479,6 +479,8 @@ def _steps_one_and_two(
         FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
         WHERE {cancel_scope} {region_filter["a"]} AND a.insurance_year = %(year)s
           AND a.status IN ('due', 'government')
+          -- The persons of this run are enrolled here (a cheap anti-join); only the others are looked up.
+          AND NOT EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = a.person_id)
           AND NOT EXISTS (
               SELECT 1 FROM enrollment_enrollment e
               WHERE e.person_id = a.person_id AND e.county_code = %(county)s AND e.status = 'normal')
