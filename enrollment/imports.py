@@ -30,19 +30,21 @@ import codecs
 import csv
 import datetime as dt
 import json
+import logging
 import re
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -88,12 +90,44 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+T = TypeVar("T")
+
+
 class ImportFileError(Exception):
     """What is wrong with the file as a whole; the message is for the person who uploaded it."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def run_import_guarded(
+    *,
+    run: Callable[[], T],
+    fail: Callable[[str], T],
+    conflict_message: str,
+    log: logging.Logger,
+    label: str,
+) -> T:
+    """Run a worker's import; whatever goes wrong becomes ``fail(message)`` with words for the uploader.
+
+    ``run`` holds the whole import in one transaction, so a failure has written nothing: a bad
+    file, a refusal (its own message), a conflict with someone else's change (``conflict_message``)
+    or an unexpected error (logged with its traceback).
+    """
+    try:
+        return run()
+    except ImportFileError as error:
+        return fail(error.message)
+    except (ValidationError, PermissionDenied) as error:
+        found = getattr(error, "messages", None) or [str(error)]
+        return fail("; ".join(str(message) for message in found))
+    except IntegrityError:
+        log.warning("%s: integrity error", label, exc_info=True)
+        return fail(conflict_message)
+    except Exception:
+        log.exception("%s failed", label)
+        return fail(_("An unexpected error stopped the import; nothing was imported."))
 
 
 # --- columns ------------------------------------------------------------------------------------

@@ -1278,25 +1278,15 @@ def import_job_process(*, scope: Scope, job_id: int) -> ImportJob | None:
     marked failed with a message for the person who uploaded it.
     """
     try:
-        return _import_job_run(scope=scope, job_id=job_id)
-    except _imports.ImportFileError as error:
-        return _import_job_fail(job_id=job_id, message=error.message)
-    except (ValidationError, PermissionDenied) as error:
-        messages = getattr(error, "messages", None) or [str(error)]
-        return _import_job_fail(job_id=job_id, message="; ".join(str(m) for m in messages))
-    except IntegrityError:
-        _bulk_log.warning("import %s: integrity error", job_id, exc_info=True)
-        return _import_job_fail(
-            job_id=job_id,
-            message=_(
+        return _imports.run_import_guarded(
+            run=lambda: _import_job_run(scope=scope, job_id=job_id),
+            fail=lambda message: _import_job_fail(job_id=job_id, message=message),
+            conflict_message=_(
                 "Someone registered some of these persons while the import ran; nothing was imported. "
                 "Upload the file again to check it anew."
             ),
-        )
-    except Exception:
-        _bulk_log.exception("import %s failed", job_id)
-        return _import_job_fail(
-            job_id=job_id, message=_("An unexpected error stopped the import; nothing was imported.")
+            log=_bulk_log,
+            label=f"import {job_id}",
         )
     finally:
         _imports.progress_clear(job_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -408,25 +408,15 @@ def roster_import_process(*, scope: Scope, import_id: int) -> RosterImport | Non
     marked failed with a message for the administrator.
     """
     try:
-        return _run(scope=scope, import_id=import_id)
-    except imports.ImportFileError as error:
-        return _fail(import_id=import_id, message=error.message)
-    except (ValidationError, PermissionDenied) as error:
-        found = getattr(error, "messages", None) or [str(error)]
-        return _fail(import_id=import_id, message="; ".join(str(m) for m in found))
-    except IntegrityError:
-        logger.warning("roster import %s: integrity error", import_id, exc_info=True)
-        return _fail(
-            import_id=import_id,
-            message=_(
+        return imports.run_import_guarded(
+            run=lambda: _run(scope=scope, import_id=import_id),
+            fail=lambda message: _fail(import_id=import_id, message=message),
+            conflict_message=_(
                 "Someone changed these tags while the roster was imported; nothing was imported. "
                 "Upload the file again to check it anew."
             ),
-        )
-    except Exception:
-        logger.exception("roster import %s failed", import_id)
-        return _fail(
-            import_id=import_id, message=_("An unexpected error stopped the import; nothing was imported.")
+            log=logger,
+            label=f"roster import {import_id}",
         )
     finally:
         rosters.progress_clear(import_id)
