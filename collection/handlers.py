@@ -7,21 +7,20 @@ from django.db import connection
 from sharing.handlers import Batch, handles
 
 # One statement per batch, straight from the batch relation (no row passes through Python).
-# Of several messages about one due item the last one counts, and a message is applied only
-# when it is newer (higher sequence number in its subject) than what the ledger holds, so a
-# late or repeated message changes nothing. A paid item is never changed by a reassessment; a
+# Of several messages about one due item the newest counts: the one with the higher assessment
+# revision (the yearly run's batch items and single reassessments alike carry it), or, between
+# messages without one, the higher sequence number in its subject. So a late, repeated or
+# out-of-order message changes nothing. A paid item is never changed by a reassessment; a
 # cancelled one (fully subsidised, or no longer enrolled) comes back when insurance says it is due.
 _UPSERT_DUE_ITEMS = """
 INSERT INTO collection_dueitem
     (person_id, insurance_year, region_code, amount_fen, subsidy_fen, subsidy_marker, schedule, status,
-     source_message_id, sequence, updated_at)
-SELECT DISTINCT ON (m.subject)
-       m.payload->>'person_id', (m.payload->>'insurance_year')::int, m.payload->>'region_code',
-       (m.payload->>'amount_fen')::bigint, coalesce((m.payload->>'subsidy_fen')::bigint, 0),
-       coalesce(m.payload->>'subsidy_marker', ''), coalesce(m.payload->'schedule', '[]'::jsonb),
-       coalesce(m.payload->>'status', 'due'), m.message_id, m.seq, now()
-FROM ({batch}) AS m
-ORDER BY m.subject, m.seq DESC
+     source_message_id, sequence, revision, updated_at)
+SELECT DISTINCT ON (d.person_id, d.insurance_year)
+       d.person_id, d.insurance_year, d.region_code, d.amount_fen, d.subsidy_fen, d.subsidy_marker,
+       d.schedule, d.status, d.message_id, d.seq, d.revision, now()
+FROM ({items}) AS d
+ORDER BY d.person_id, d.insurance_year, d.revision DESC, d.seq DESC
 ON CONFLICT (person_id, insurance_year) DO UPDATE SET
     region_code = excluded.region_code,
     amount_fen = excluded.amount_fen,
@@ -31,8 +30,34 @@ ON CONFLICT (person_id, insurance_year) DO UPDATE SET
     status = excluded.status,
     source_message_id = excluded.source_message_id,
     sequence = excluded.sequence,
+    revision = excluded.revision,
     updated_at = excluded.updated_at
-WHERE collection_dueitem.sequence < excluded.sequence AND collection_dueitem.status <> 'paid'
+WHERE collection_dueitem.status <> 'paid' AND (
+    collection_dueitem.revision < excluded.revision
+    OR (excluded.revision = 0 AND collection_dueitem.revision = 0
+        AND collection_dueitem.sequence < excluded.sequence))
+"""
+
+# One message per due item.
+_SINGLE_ITEMS = """
+SELECT m.payload->>'person_id' AS person_id, (m.payload->>'insurance_year')::int AS insurance_year,
+       m.payload->>'region_code' AS region_code, (m.payload->>'amount_fen')::bigint AS amount_fen,
+       coalesce((m.payload->>'subsidy_fen')::bigint, 0) AS subsidy_fen,
+       coalesce(m.payload->>'subsidy_marker', '') AS subsidy_marker,
+       coalesce(m.payload->'schedule', '[]'::jsonb) AS schedule,
+       coalesce(m.payload->>'status', 'due') AS status, m.message_id, m.seq,
+       coalesce((m.payload->>'revision')::int, 0) AS revision
+FROM ({batch}) AS m
+"""
+
+# The yearly run's messages: many due items each.
+_BATCH_ITEMS = """
+SELECT i.value->>'person_id' AS person_id, (m.payload->>'insurance_year')::int AS insurance_year,
+       i.value->>'region_code' AS region_code, (i.value->>'amount_fen')::bigint AS amount_fen,
+       (i.value->>'subsidy_fen')::bigint AS subsidy_fen, i.value->>'subsidy_marker' AS subsidy_marker,
+       i.value->'schedule' AS schedule, i.value->>'status' AS status, m.message_id, m.seq,
+       (i.value->>'revision')::int AS revision
+FROM ({batch}) AS m, jsonb_array_elements(m.payload->'items') AS i(value)
 """
 
 
@@ -41,7 +66,15 @@ def apply_assessment_due(batch: Batch) -> None:
     """Upsert the batch's due items into tax's ledger."""
     sql, params = batch.rows_sql()
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_DUE_ITEMS.format(batch=sql), params)
+        cursor.execute(_UPSERT_DUE_ITEMS.format(items=_SINGLE_ITEMS.format(batch=sql)), params)
+
+
+@handles("assessment.due_batch")
+def apply_assessment_due_batch(batch: Batch) -> None:
+    """Upsert the due items of the yearly run's messages into tax's ledger."""
+    sql, params = batch.rows_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_DUE_ITEMS.format(items=_BATCH_ITEMS.format(batch=sql)), params)
 
 
 # A person's tags and untags share one subject (person, year), so their order is kept; of several

@@ -37,6 +37,9 @@ class DueItem(models.Model):
     # a message is applied only when it is newer than what the ledger already holds.
     source_message_id = models.BigIntegerField(_("source message"))
     sequence = models.PositiveIntegerField(_("sequence number"))
+    # The assessment's revision this item holds (0: from a message without one): a message is
+    # applied only when it carries a newer revision, whatever subject or batch it came in.
+    revision = models.PositiveIntegerField(_("assessment revision"), default=0)
     updated_at = models.DateTimeField(_("updated at"), db_default=models.functions.Now())
 
     class Meta:

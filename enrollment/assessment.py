@@ -45,6 +45,8 @@ from .rules.classes import birth_date_classes
 logger = logging.getLogger("portal.assessment")
 
 PROGRESS_TTL = 24 * 3600
+# Due items per message of the yearly run (assessment.due_batch).
+BATCH_ITEMS = 2000
 # A caller's (temporary) table of persons to reassess: its name goes into the SQL, so it is checked.
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 Progress = Callable[[str, int, int], None]
@@ -419,7 +421,7 @@ def _steps_one_and_two(
                d.decision_id, d.situation, d.standard_fen, d.subsidy_fen, d.government_fen,
                d.payable_fen, d.subsidy_category, d.subsidy_marker, d.status,
                d.paid_on, d.benefit_start, d.benefit_end, d.benefit_reason,
-               a.id AS existing_id, a.status AS old_status
+               a.id AS existing_id, a.status AS old_status, a.revision AS old_revision
         FROM {facts} f
         JOIN {decisions} d ON {join}
         LEFT JOIN enrollment_assessment a ON a.person_id = f.person_id AND a.insurance_year = %(year)s
@@ -475,7 +477,8 @@ def _steps_one_and_two(
     cursor.execute(
         f"""
         CREATE TEMP TABLE {cancels} AS
-        SELECT a.id, a.person_id, a.region_code, a.status AS old_status, p.id_number
+        SELECT a.id, a.person_id, a.region_code, a.status AS old_status, a.revision AS old_revision,
+               p.id_number
         FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
         WHERE {cancel_scope} {region_filter["a"]} AND a.insurance_year = %(year)s
           AND a.status IN ('due', 'government')
@@ -499,12 +502,14 @@ def _steps_one_and_two(
     counts.cancelled = cursor.rowcount
     timer.mark("cancel")
     progress("sending", 0, 0)
-    payload = """jsonb_build_object(
-            'person_id', c.id_number, 'insurance_year', %(year)s::int, 'region_code', c.region_code,
+    # Every due item carries the revision the assessment now has: tax keeps the newest, so the
+    # yearly run's batches and single reassessments may arrive in any order.
+    item = """jsonb_build_object(
+            'person_id', c.id_number, 'region_code', c.region_code,
             'amount_fen', {amount}, 'standard_fen', {standard}, 'subsidy_fen', {subsidy},
             'subsidy_category', {category}, 'subsidy_marker', {marker}, 'schedule', {schedule},
-            'status', '{status}')"""
-    due = payload.format(
+            'status', '{status}', 'revision', coalesce(c.old_revision, 0) + 1)"""
+    due = item.format(
         amount="c.payable_fen",
         standard="c.standard_fen",
         subsidy="c.subsidy_fen",
@@ -513,7 +518,7 @@ def _steps_one_and_two(
         schedule="x.schedule",
         status="due",
     )
-    cancelled = payload.format(
+    cancelled = item.format(
         amount="0",
         standard="0",
         subsidy="0",
@@ -522,18 +527,50 @@ def _steps_one_and_two(
         schedule="'[]'::jsonb",
         status="cancelled",
     )
-    query = f"""
-        SELECT NULL::text AS subject, c.region_code, {due} AS payload
+    items = f"""
+        SELECT c.region_code, c.id_number, c.payable_fen AS amount, {due} AS item
         FROM {changes} c JOIN enrollment_assessmentdecision x ON x.id = c.decision_id
         WHERE c.status = 'due'
         UNION ALL
-        SELECT NULL::text, c.region_code, {cancelled}
+        SELECT c.region_code, c.id_number, 0, {cancelled}
         FROM {changes} c WHERE c.status <> 'due' AND c.old_status = 'due'
         UNION ALL
-        SELECT NULL::text, c.region_code, {cancelled}
+        SELECT c.region_code, c.id_number, 0, {cancelled}
         FROM {cancels} c WHERE c.old_status = 'due'
     """  # noqa: S608
-    counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
+    if person_filter:
+        # A reassessment: one message per person, as the pages and tests of one person expect.
+        query = f"""
+            SELECT NULL::text AS subject, i.region_code,
+                   i.item || jsonb_build_object('insurance_year', %(year)s::int) AS payload
+            FROM ({items}) AS i
+        """  # noqa: S608
+        counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
+    else:
+        # The yearly run: the due items in messages of BATCH_ITEMS each (one outbox row per batch).
+        query = f"""
+            SELECT NULL::text AS subject, %(county_region)s AS region_code,
+                   jsonb_build_object(
+                       'county_code', %(county)s, 'insurance_year', %(year)s::int,
+                       'region_code', %(county_region)s, 'part', %(part)s, 'batch', n.batch,
+                       'amount_fen', sum(n.amount), 'items', jsonb_agg(n.item ORDER BY n.ordinal)) AS payload
+            FROM (
+                SELECT i.item, i.amount, row_number() OVER (ORDER BY i.region_code, i.id_number) AS ordinal,
+                       (row_number() OVER (ORDER BY i.region_code, i.id_number) - 1) / %(batch_items)s + 1 AS batch
+                FROM ({items}) AS i
+            ) AS n
+            GROUP BY n.batch
+        """  # noqa: S608
+        batch_params = {
+            **params,
+            "county_region": params["county"].ljust(12, "0"),
+            "part": params["region_from"] or "",
+            "batch_items": BATCH_ITEMS,
+        }
+        message_send_bulk(topic="assessment.due_batch", query=query, params=batch_params)
+        with connection.cursor() as count_cursor:
+            count_cursor.execute(f"SELECT count(*) FROM ({items}) AS i", params)  # noqa: S608
+            counts.pushed = count_cursor.fetchone()[0]
     timer.mark("send")
     if params["totals"]:
         counts.government_paid, counts.payable_fen = _totals(cursor, params)

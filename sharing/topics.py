@@ -37,6 +37,8 @@ class Field:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] | None = None
+    # For a list of objects: the schema every item must satisfy.
+    items: Schema | None = None
 
     def problem(self, value: Any) -> str | None:
         if self.kind == "int":
@@ -50,7 +52,17 @@ class Field:
         if self.kind == "bool":
             return None if isinstance(value, bool) else _("must be true or false")
         if self.kind == "list":
-            return None if isinstance(value, list) else _("must be a list")
+            if not isinstance(value, list):
+                return _("must be a list")
+            if self.items is not None:
+                for index, item in enumerate(value):
+                    found = self.items.problems(item)
+                    if found:
+                        return _("item %(index)s: %(problems)s") % {
+                            "index": index,
+                            "problems": "; ".join(found),
+                        }
+            return None
         if not isinstance(value, str):
             return _("must be text")
         pattern = self.effective_pattern
@@ -80,6 +92,10 @@ class Field:
             schema = {"type": "boolean"}
         elif self.kind == "list":
             schema = {"type": "array"}
+            if self.items is not None:
+                item_schema = self.items.as_jsonschema()
+                item_schema.pop("$schema", None)
+                schema["items"] = item_schema
         else:
             schema = {"type": "string"}
             if self.effective_pattern:
@@ -106,6 +122,12 @@ class Field:
             checks = [f"jsonb_typeof({value}) = 'boolean'"]
         elif self.kind == "list":
             checks = [f"jsonb_typeof({value}) = 'array'"]
+            if self.items is not None:
+                # Every item satisfies the item schema (names come from the registry, not from input).
+                item = f"item_{name}"
+                each = self.items.sql_predicate(f"{item}.value")
+                elements = f"jsonb_array_elements({value}) AS {item}(value)"
+                checks.append(f"NOT EXISTS (SELECT 1 FROM {elements} WHERE NOT {each})")  # noqa: S608
         else:
             checks = [f"jsonb_typeof({value}) = 'string'"]
             pattern = self.effective_pattern
@@ -329,11 +351,53 @@ register(
                     "subsidy_marker": Field("str", required=False, max_length=16),
                     "schedule": Field("list", required=False),
                     "status": Field("str", required=False, choices=("due", "cancelled")),
+                    # Added compatibly (optional): the assessment's revision; tax keeps the newest.
+                    "revision": Field("int", required=False, minimum=1),
                 }
             )
         },
         "due",
         ("person_id", "insurance_year"),
+        amount_field="amount_fen",
+    )
+)
+_DUE_ITEM = Schema(
+    {
+        "person_id": PERSON_ID,
+        "region_code": REGION,
+        "amount_fen": FEN,
+        "standard_fen": Field("int", minimum=0),
+        "subsidy_fen": Field("int", minimum=0),
+        "subsidy_category": Field("str", max_length=32),
+        "subsidy_marker": Field("str", max_length=16),
+        "schedule": Field("list"),
+        "status": Field("str", choices=("due", "cancelled")),
+        "revision": Field("int", minimum=1),
+    }
+)
+register(
+    Topic(
+        "assessment.due_batch",
+        INSURANCE,
+        TAX,
+        "The amounts many persons of one county owe for one insurance year (the yearly run), in one"
+        " message; each item carries its assessment's revision and tax keeps the newest.",
+        {
+            1: Schema(
+                {
+                    "county_code": Field("str", pattern=r"^[0-9]{6}$"),
+                    "insurance_year": YEAR,
+                    "region_code": REGION,
+                    # The part of the county (its first village code, or empty) and the batch in it.
+                    "part": Field("str", pattern=r"^[0-9]{0,12}$"),
+                    "batch": Field("int", minimum=1),
+                    "amount_fen": FEN,
+                    "items": Field("list", items=_DUE_ITEM),
+                }
+            )
+        },
+        "due-batch",
+        ("county_code", "insurance_year", "part", "batch"),
         amount_field="amount_fen",
     )
 )

@@ -17,6 +17,7 @@ from django.http import Http404
 
 from accounts import services as region_services
 from accounts.scope import Scope
+from collection.handlers import apply_assessment_due, apply_assessment_due_batch
 from collection.models import DueItem
 from enrollment import services
 from enrollment.assessment import (
@@ -34,6 +35,7 @@ from enrollment.policies import policy_export, policy_for_county, policy_parse, 
 from enrollment.rules import engine
 from enrollment.rules.presets import load_preset
 from sharing import services as sharing
+from sharing.handlers import Batch
 from sharing.models import OutboxMessage
 from subsidies.models import SubsidyTag
 from subsidies.services import subsidy_tag_add
@@ -68,9 +70,15 @@ def _enrolled(name: str, sequence: int, region: str = TUNLI, birth: str = "19800
 
 
 def _due_messages() -> list[dict]:
-    return [
-        message.payload for message in OutboxMessage.objects.filter(topic="assessment.due").order_by("id")
-    ]
+    """The due items sent to tax, in order: the yearly run's batches unpacked, then single messages."""
+    found = []
+    for message in OutboxMessage.objects.filter(topic__startswith="assessment.due").order_by("id"):
+        if message.topic == "assessment.due_batch":
+            year = message.payload["insurance_year"]
+            found += [{**item, "insurance_year": year} for item in message.payload["items"]]
+        else:
+            found.append(message.payload)
+    return found
 
 
 def test_given_three_persons_when_the_county_is_assessed_then_each_owes_by_the_rules(
@@ -183,6 +191,7 @@ def test_given_an_assessed_person_when_tagged_full_subsidy_then_reassessed_and_t
         "subsidy_marker": "",
         "schedule": [],
         "status": "cancelled",
+        "revision": 2,
     }
 
 
@@ -526,3 +535,39 @@ def test_given_listed_persons_of_two_counties_when_reassessed_together_then_each
         ("141002", 1, 1, 0),
         ("141024", 1, 0, 0),
     ]
+
+
+def test_given_the_yearly_batch_arriving_after_a_newer_reassessment_then_tax_keeps_the_newer_amount(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    subsidy_tag_add(person=person, category="dibao", source="民政", valid_from=dt.date(2026, 11, 1))
+    batch = OutboxMessage.objects.get(topic="assessment.due_batch")
+    single = OutboxMessage.objects.get(topic="assessment.due")
+
+    apply_assessment_due(Batch(topic="assessment.due", ids=[single.pk]))
+    apply_assessment_due_batch(Batch(topic="assessment.due_batch", ids=[batch.pk]))
+
+    item = DueItem.objects.get(person_id=person.id_number, insurance_year=YEAR)
+    assert (item.amount_fen, item.subsidy_marker, item.revision) == (24000, "02", 2)
+    assert (batch.payload["items"][0]["revision"], batch.payload["amount_fen"]) == (1, 40000)
+
+
+def test_given_a_batch_with_a_broken_item_when_sent_then_nothing_is_sent(world):
+    good = {
+        "person_id": "141002198001011234", "region_code": TUNLI, "amount_fen": 40000, "standard_fen": 40000,
+        "subsidy_fen": 0, "subsidy_category": "", "subsidy_marker": "", "schedule": [], "status": "due",
+        "revision": 1,
+    }  # fmt: skip
+    payload = {
+        "county_code": "141002", "insurance_year": YEAR, "region_code": "141002000000", "part": "",
+        "batch": 1, "amount_fen": 40000, "items": [good, {**good, "amount_fen": -1}],
+    }  # fmt: skip
+
+    with pytest.raises(ValidationError) as raised:
+        sharing.message_send_bulk(topic="assessment.due_batch", rows=[(None, None, payload)])
+
+    assert "amount_fen" in " ".join(raised.value.messages)
+    assert OutboxMessage.objects.filter(topic="assessment.due_batch").count() == 0

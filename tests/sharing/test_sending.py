@@ -144,6 +144,7 @@ def test_given_the_registry_then_every_topic_of_the_domain_brief_is_there_with_i
         "enrollment.changed": ("insurance", "tax"),
         "enrollment.terminated": ("insurance", "tax"),
         "assessment.due": ("insurance", "tax"),
+        "assessment.due_batch": ("insurance", "tax"),
         "subsidy.tagged": ("insurance", "tax"),
         "subsidy.untagged": ("insurance", "tax"),
         "backpayment.due": ("insurance", "tax"),
