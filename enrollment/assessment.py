@@ -568,8 +568,15 @@ def _steps_one_and_two(
             "batch_items": BATCH_ITEMS,
         }
         message_send_bulk(topic="assessment.due_batch", query=query, params=batch_params)
+        # The due items sent, counted from the same conditions without building them again.
         with connection.cursor() as count_cursor:
-            count_cursor.execute(f"SELECT count(*) FROM ({items}) AS i", params)  # noqa: S608
+            count_cursor.execute(
+                f"""
+                SELECT (SELECT count(*) FROM {changes} c
+                        WHERE c.status = 'due' OR (c.status <> 'due' AND c.old_status = 'due'))
+                     + (SELECT count(*) FROM {cancels} c WHERE c.old_status = 'due')
+                """  # noqa: S608
+            )
             counts.pushed = count_cursor.fetchone()[0]
     timer.mark("send")
     if params["totals"]:
