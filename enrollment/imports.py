@@ -38,7 +38,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
@@ -99,6 +99,38 @@ class ImportFileError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def upload_checked(upload: Any, *, allow_xls: bool = False) -> tuple[str, str]:
+    """An uploaded spreadsheet's safe file name and format (by its content), or ValidationError on "file".
+
+    Checked before anything is stored: not empty, not too large, a spreadsheet's name, and
+    content that is what it claims (``sniff_format``).
+    """
+    size = upload.size or 0
+    if size == 0:
+        raise ValidationError({"file": _("The file is empty.")})
+    if size > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            {"file": _("The file is larger than %(mb)s MB; split it.") % {"mb": MAX_UPLOAD_BYTES // 2**20}}
+        )
+    name = PurePath(upload.name or "upload").name[:255]
+    suffixes = (".xlsx", ".xls", ".csv") if allow_xls else (".xlsx", ".csv")
+    if PurePath(name).suffix.lower() not in suffixes:
+        message = (
+            _("Upload an Excel workbook (.xlsx or .xls) or a CSV file.")
+            if allow_xls
+            else _("Upload an Excel workbook (.xlsx) or a CSV file.")
+        )
+        raise ValidationError({"file": message})
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    try:
+        file_format = sniff_format(head, name, allow_xls=allow_xls)
+    except ImportFileError as error:
+        raise ValidationError({"file": error.message}) from error
+    return name, file_format
 
 
 def run_import_guarded(

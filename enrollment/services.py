@@ -1092,7 +1092,7 @@ def school_roster_register(
 # --- imports and duplicates (bulk) ---
 
 import logging  # noqa: E402
-from pathlib import Path, PurePath  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from django.core.exceptions import PermissionDenied  # noqa: E402
 from django.utils import translation  # noqa: E402
@@ -1152,26 +1152,7 @@ def import_job_create(
         raise ValidationError({"kind": _("Choose what the file contains.")})
     if scope.user_id is None or (scope.region_code is None and not scope.unrestricted):
         raise PermissionDenied(_("Your role may not do this."))
-    size = upload.size or 0
-    if size == 0:
-        raise ValidationError({"file": _("The file is empty.")})
-    if size > _imports.MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            {
-                "file": _("The file is larger than %(mb)s MB; split it.")
-                % {"mb": _imports.MAX_UPLOAD_BYTES // 2**20}
-            }
-        )
-    name = PurePath(upload.name or "upload").name[:255]
-    if PurePath(name).suffix.lower() not in (".xlsx", ".csv"):
-        raise ValidationError({"file": _("Upload an Excel workbook (.xlsx) or a CSV file.")})
-    upload.seek(0)
-    head = upload.read(8192)
-    upload.seek(0)
-    try:
-        file_format = _imports.sniff_format(head, name)
-    except _imports.ImportFileError as error:
-        raise ValidationError({"file": error.message}) from error
+    name, file_format = _imports.upload_checked(upload)
     job = ImportJob(
         kind=kind,
         original_name=name,

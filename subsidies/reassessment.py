@@ -21,8 +21,6 @@ from enrollment.assessment import assessment_reassess_persons
 @dataclass
 class Reassessed:
     persons: int = 0
-    county_runs: int = 0
-    person_runs: int = 0
     pushed: int = 0
 
 
@@ -36,4 +34,4 @@ def reassess_persons(
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(DISTINCT person_id) FROM {person_table}")  # noqa: S608 - the caller's table
         (persons,) = cursor.fetchone()
-    return Reassessed(persons=persons, county_runs=len(runs), pushed=sum(run.pushed for run in runs))
+    return Reassessed(persons=persons, pushed=sum(run.pushed for run in runs))

@@ -728,8 +728,6 @@ class Applied:
     tagged: int = 0
     untagged: int = 0
     persons: int = 0
-    county_runs: int = 0
-    person_runs: int = 0
     pushed: int = 0
 
 
@@ -824,8 +822,6 @@ def apply(
         actor_id=actor_id,
     )
     applied.persons = reassessed.persons
-    applied.county_runs = reassessed.county_runs
-    applied.person_runs = reassessed.person_runs
     applied.pushed = reassessed.pushed
     cursor.execute(f"DROP TABLE {persons}, {added}")
     timer.mark("reassessment")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -151,28 +151,7 @@ def roster_import_create(
     if scope.user_id is None or (scope.region_code is None and not scope.unrestricted):
         raise PermissionDenied(_("Your role may not do this."))
     source = _check_roster_fields(source=source, insurance_year=insurance_year, roster_date=roster_date)
-    size = upload.size or 0
-    if size == 0:
-        raise ValidationError({"file": _("The file is empty.")})
-    if size > imports.MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            {
-                "file": _("The file is larger than %(mb)s MB; split it.")
-                % {"mb": imports.MAX_UPLOAD_BYTES // 2**20}
-            }
-        )
-    name = PurePath(upload.name or "upload").name[:255]
-    if PurePath(name).suffix.lower() not in (".xlsx", ".xls", ".csv"):
-        raise ValidationError({"file": _("Upload an Excel workbook (.xlsx or .xls) or a CSV file.")})
-    upload.seek(0)
-    head = upload.read(8192)
-    upload.seek(0)
-    try:
-        file_format = imports.sniff_format(head, name, allow_xls=True)
-    except imports.ImportFileError as error:
-        raise ValidationError({"file": error.message}) from error
-    if file_format == "xlsx" and name.lower().endswith(".csv"):
-        file_format = "xlsx"  # the content decides: an Excel workbook saved under a .csv name
+    name, file_format = imports.upload_checked(upload, allow_xls=True)
     roster_import = RosterImport(
         source=source,
         insurance_year=insurance_year,

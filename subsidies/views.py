@@ -540,6 +540,23 @@ class _CategoryMixin(ScopedViewMixin):
         context = {"policy": policy, "form": form, "original": original, "problems": problems}
         return render(self.request, self.template_name, context, status=status)
 
+    def save_posted(
+        self, request: HttpRequest, policy: Any, *, original: str | None, message: str
+    ) -> HttpResponse:
+        """The posted category saved as a new version of the policy (added when ``original`` is None)."""
+        form = CategoryForm(request.POST)
+        if form.is_valid():
+            try:
+                loaded = services.subsidy_category_save(
+                    scope=self.scope, policy_code=policy.code, original_code=original, category=form.document(),
+                    note=form.cleaned_data["why"], actor_id=request.user.pk,
+                )  # fmt: skip
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                return self.saved(loaded, policy.version, message=message)
+        return self.render_form(policy, form, original=original, status=400)
+
     def saved(self, loaded: Any, previous: int, *, message: str) -> HttpResponse:
         if loaded.record.version == previous:
             messages.info(
@@ -565,22 +582,12 @@ class CategoryNewView(_CategoryMixin, View):
 
     def post(self, request: HttpRequest, code: str) -> HttpResponse:
         policy = self.managed(code)
-        form = CategoryForm(request.POST)
-        if form.is_valid():
-            try:
-                loaded = services.subsidy_category_save(
-                    scope=self.scope, policy_code=policy.code, original_code=None, category=form.document(),
-                    note=form.cleaned_data["why"], actor_id=request.user.pk,
-                )  # fmt: skip
-            except ValidationError as error:
-                _add_errors(form, error)
-            else:
-                return self.saved(
-                    loaded,
-                    policy.version,
-                    message=_("Category added; the policy is now version %(version)d."),
-                )
-        return self.render_form(policy, form, original=None, status=400)
+        return self.save_posted(
+            request,
+            policy,
+            original=None,
+            message=_("Category added; the policy is now version %(version)d."),
+        )
 
 
 class CategoryEditView(_CategoryMixin, View):
@@ -599,22 +606,12 @@ class CategoryEditView(_CategoryMixin, View):
         policy = self.managed(code)
         if services.subsidy_category_document(policy=policy, code=category) is None:
             raise Http404(_("The policy has no such category."))
-        form = CategoryForm(request.POST)
-        if form.is_valid():
-            try:
-                loaded = services.subsidy_category_save(
-                    scope=self.scope, policy_code=policy.code, original_code=category, category=form.document(),
-                    note=form.cleaned_data["why"], actor_id=request.user.pk,
-                )  # fmt: skip
-            except ValidationError as error:
-                _add_errors(form, error)
-            else:
-                return self.saved(
-                    loaded,
-                    policy.version,
-                    message=_("Category saved; the policy is now version %(version)d."),
-                )
-        return self.render_form(policy, form, original=category, status=400)
+        return self.save_posted(
+            request,
+            policy,
+            original=category,
+            message=_("Category saved; the policy is now version %(version)d."),
+        )
 
 
 class RemoveForm(forms.Form):
