@@ -8,7 +8,7 @@ the categories by name, short name and code), every row a registered person.
 
 - **ours**: ``subsidies.services`` as the worker runs them — the preview (read, check, compare;
   ``check_seconds``) and then the import itself: the file read and checked again, persons
-  matched, tags written and ``subsidy.tagged`` sent to tax (``ours_per_s``, ``seconds``), then in
+  matched, tags written and ``subsidy.marks_batch`` sent to tax (``ours_per_s``, ``seconds``), then in
   the same transaction the persons reassessed and the new amounts due sent to tax
   (``reassess_seconds``; ``with_reassessment_per_s`` is the whole import, ``with_preview_per_s``
   the preview and the import together).
@@ -193,7 +193,6 @@ def run_inner(*, size: int, baseline_size: int) -> dict[str, Any]:
     from enrollment.assessment import assessment_run_now
     from enrollment.demo import _shifted
     from enrollment.policies import policy_save
-    from sharing.models import OutboxMessage
     from subsidies import reassessment, services
     from subsidies.models import SubsidyTag
 
@@ -269,8 +268,18 @@ def run_inner(*, size: int, baseline_size: int) -> dict[str, Any]:
     assert job is not None and job.status == "done", (job and job.status, job and job.message)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tags = SubsidyTag.objects.filter(roster__isnull=False).count()
-    tagged = OutboxMessage.objects.filter(topic="subsidy.tagged").count()
-    due = OutboxMessage.objects.filter(topic="assessment.due").count() - assessed.pushed
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT count(*) FROM sharing_outbox m, jsonb_array_elements(m.payload->'items') i
+            WHERE m.topic = 'subsidy.marks_batch'"""
+        )
+        (tagged,) = cursor.fetchone()
+        # The reassessment's due items: in batches of their own ("list-" parts), apart from the yearly run's.
+        cursor.execute(
+            """SELECT count(*) FROM sharing_outbox m, jsonb_array_elements(m.payload->'items') i
+            WHERE m.topic = 'assessment.due_batch' AND m.payload->>'part' LIKE 'list-%%'"""
+        )
+        (due,) = cursor.fetchone()
     log(f"imported in {seconds:.1f} s: {tags:,} tags, {tagged:,} sent to tax, {due:,} new amounts due sent")
 
     log("floor: calamine read + COPY of the raw rows")

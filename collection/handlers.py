@@ -77,21 +77,22 @@ def apply_assessment_due_batch(batch: Batch) -> None:
         cursor.execute(_UPSERT_DUE_ITEMS.format(items=_BATCH_ITEMS.format(batch=sql)), params)
 
 
-# A person's tags and untags share one subject (person, year), so their order is kept; of several
-# messages about one category in a batch the last one counts, and an older message never
-# overwrites a newer one.
+# A roster import's tags and withdrawals, many per message. Every item carries the import's
+# revision (imports commit in revision order): of several items about one mark the newest counts
+# and an older one never overwrites it, so batches may arrive in any order or twice.
 _UPSERT_SUBSIDY_MARKS = """
 INSERT INTO collection_subsidymark
     (person_id, insurance_year, category, region_code, marker, subsidy_kind, subsidy_fen, roster,
-     valid_from, valid_to, status, reason, source_message_id, sequence, updated_at)
-SELECT DISTINCT ON (m.subject, m.payload->>'category')
-       m.payload->>'person_id', (m.payload->>'insurance_year')::int, m.payload->>'category',
-       m.payload->>'region_code', coalesce(m.payload->>'marker', ''),
-       coalesce(m.payload->>'subsidy_kind', ''), coalesce((m.payload->>'subsidy_fen')::bigint, 0),
-       m.payload->>'roster', (m.payload->>'valid_from')::date, (m.payload->>'valid_to')::date,
-       %(status)s, coalesce(m.payload->>'reason', ''), m.message_id, m.seq, now()
-FROM ({batch}) AS m
-ORDER BY m.subject, m.payload->>'category', m.seq DESC
+     valid_from, valid_to, status, reason, source_message_id, sequence, revision, updated_at)
+SELECT DISTINCT ON (i.value->>'person_id', i.value->>'category', (m.payload->>'insurance_year')::int)
+       i.value->>'person_id', (m.payload->>'insurance_year')::int, i.value->>'category',
+       i.value->>'region_code', i.value->>'marker', i.value->>'subsidy_kind',
+       (i.value->>'subsidy_fen')::bigint, m.payload->>'roster', (i.value->>'valid_from')::date,
+       (i.value->>'valid_to')::date, i.value->>'status', i.value->>'reason', m.message_id, m.seq,
+       (i.value->>'revision')::bigint, now()
+FROM ({batch}) AS m, jsonb_array_elements(m.payload->'items') AS i(value)
+ORDER BY i.value->>'person_id', i.value->>'category', (m.payload->>'insurance_year')::int,
+         (i.value->>'revision')::bigint DESC, m.seq DESC
 ON CONFLICT (person_id, insurance_year, category) DO UPDATE SET
     region_code = excluded.region_code,
     marker = CASE WHEN excluded.marker = '' THEN collection_subsidymark.marker ELSE excluded.marker END,
@@ -106,22 +107,15 @@ ON CONFLICT (person_id, insurance_year, category) DO UPDATE SET
     reason = excluded.reason,
     source_message_id = excluded.source_message_id,
     sequence = excluded.sequence,
+    revision = excluded.revision,
     updated_at = excluded.updated_at
-WHERE collection_subsidymark.sequence < excluded.sequence
+WHERE collection_subsidymark.revision < excluded.revision
 """
 
 
-@handles("subsidy.tagged")
-def apply_subsidy_tagged(batch: Batch) -> None:
-    """Record the batch's subsidy tags in tax's ledger of subsidy marks."""
+@handles("subsidy.marks_batch")
+def apply_subsidy_marks_batch(batch: Batch) -> None:
+    """Record the batch's subsidy tags and withdrawals in tax's ledger of subsidy marks."""
     sql, params = batch.rows_sql()
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_SUBSIDY_MARKS.format(batch=sql), {**params, "status": "active"})
-
-
-@handles("subsidy.untagged")
-def apply_subsidy_untagged(batch: Batch) -> None:
-    """Mark the batch's withdrawn tags in tax's ledger of subsidy marks."""
-    sql, params = batch.rows_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_SUBSIDY_MARKS.format(batch=sql), {**params, "status": "withdrawn"})
+        cursor.execute(_UPSERT_SUBSIDY_MARKS.format(batch=sql), params)

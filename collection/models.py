@@ -70,9 +70,9 @@ class SubsidyMarkStatus(models.TextChoices):
 
 @tracked(level=pghistory.Statement)
 class SubsidyMark(models.Model):
-    """That insurance told tax a person is subsidised in a category for an insurance year
-    (``subsidy.tagged``), or that the tag was withdrawn (``subsidy.untagged``); with the city-wide
-    marker, the kind of subsidy and the amount the government pays."""
+    """That insurance told tax a person is subsidised in a category for an insurance year, or that
+    the tag was withdrawn (an item of ``subsidy.marks_batch``); with the city-wide marker, the kind
+    of subsidy and the amount the government pays."""
 
     scope_region_lookup = "region_code"
 
@@ -90,9 +90,12 @@ class SubsidyMark(models.Model):
         _("status"), max_length=12, choices=SubsidyMarkStatus.choices, default=SubsidyMarkStatus.ACTIVE
     )
     reason = models.CharField(_("why it was withdrawn"), max_length=200, blank=True, default="")
-    # The sharing message last applied and its sequence number within the subject (person, year).
+    # The sharing message last applied and its sequence number within its subject.
     source_message_id = models.BigIntegerField(_("source message"))
     sequence = models.PositiveIntegerField(_("sequence number"))
+    # Insurance's revision of the marks (one per roster import, in the order they committed): a
+    # message is applied only when it carries a newer one, whatever batch it came in.
+    revision = models.BigIntegerField(_("revision"), default=0)
     updated_at = models.DateTimeField(_("updated at"), db_default=models.functions.Now())
 
     class Meta:

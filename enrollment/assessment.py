@@ -504,7 +504,8 @@ def _steps_one_and_two(
     progress("sending", 0, 0)
     # Every due item carries the revision the assessment now has: tax keeps the newest, so the
     # yearly run's batches and single reassessments may arrive in any order.
-    item = """jsonb_build_object(
+    # json per item, parsed into jsonb once per message (twice as fast as jsonb objects one by one).
+    item = """json_build_object(
             'person_id', c.id_number, 'region_code', c.region_code,
             'amount_fen', {amount}, 'standard_fen', {standard}, 'subsidy_fen', {subsidy},
             'subsidy_category', {category}, 'subsidy_marker', {marker}, 'schedule', {schedule},
@@ -538,22 +539,23 @@ def _steps_one_and_two(
         SELECT c.region_code, c.id_number, 0, {cancelled}
         FROM {cancels} c WHERE c.old_status = 'due'
     """  # noqa: S608
-    if person_filter:
-        # A reassessment: one message per person, as the pages and tests of one person expect.
+    if person_id:
+        # One person's reassessment: one message.
         query = f"""
             SELECT NULL::text AS subject, i.region_code,
-                   i.item || jsonb_build_object('insurance_year', %(year)s::int) AS payload
+                   i.item::jsonb || jsonb_build_object('insurance_year', %(year)s::int) AS payload
             FROM ({items}) AS i
         """  # noqa: S608
         counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
     else:
-        # The yearly run: the due items in messages of BATCH_ITEMS each (one outbox row per batch).
+        # The yearly run, or the reassessment of a list of persons: the due items in messages of
+        # BATCH_ITEMS each (one outbox row per batch).
         query = f"""
             SELECT NULL::text AS subject, %(county_region)s AS region_code,
                    jsonb_build_object(
                        'county_code', %(county)s, 'insurance_year', %(year)s::int,
                        'region_code', %(county_region)s, 'part', %(part)s, 'batch', n.batch,
-                       'amount_fen', sum(n.amount), 'items', jsonb_agg(n.item ORDER BY n.ordinal)) AS payload
+                       'amount_fen', sum(n.amount), 'items', json_agg(n.item ORDER BY n.ordinal)::jsonb) AS payload
             FROM (
                 SELECT i.item, i.amount, row_number() OVER (ORDER BY i.region_code, i.id_number) AS ordinal,
                        (row_number() OVER (ORDER BY i.region_code, i.id_number) - 1) / %(batch_items)s + 1 AS batch
@@ -564,7 +566,7 @@ def _steps_one_and_two(
         batch_params = {
             **params,
             "county_region": params["county"].ljust(12, "0"),
-            "part": params["region_from"] or "",
+            "part": _batch_part(cursor, params, listed=bool(person_filter)),
             "batch_items": BATCH_ITEMS,
         }
         message_send_bulk(topic="assessment.due_batch", query=query, params=batch_params)
@@ -583,6 +585,16 @@ def _steps_one_and_two(
         counts.government_paid, counts.payable_fen = _totals(cursor, params)
     for table in (facts, decisions, changes, cancels):
         cursor.execute(f"DROP TABLE {table}")
+
+
+def _batch_part(cursor: Any, params: dict[str, Any], *, listed: bool) -> str:
+    """The ``part`` of the due batches' subject: the yearly run's part of the county (its first
+    village code, empty for the whole county), or for a list of persons ``list-`` and the
+    transaction's id, so that its batches never share a subject (and its lock) with another's."""
+    if not listed:
+        return params["region_from"] or ""
+    cursor.execute("SELECT pg_current_xact_id()::text")
+    return "list-" + cursor.fetchone()[0]
 
 
 def _totals(cursor: Any, params: dict[str, Any]) -> tuple[int, int]:

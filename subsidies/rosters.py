@@ -16,9 +16,11 @@ few more. Never a query per row, never the whole file in memory.
   the file no longer lists is *removed* — except for a person whose row has an error: a mistake
   in the new file never ends a tag.
 - Applying (the caller's transaction): the removed tags end on the roster date (kept, with the
-  reason), the added tags are inserted, ``subsidy.tagged`` / ``subsidy.untagged`` go to tax in
-  two bulk sends, and the persons whose tags changed are reassessed (``subsidies.reassessment``);
-  the reassessment sends tax the new amounts due (``assessment.due``).
+  reason), the added tags are inserted, the tags given and withdrawn go to tax in
+  ``subsidy.marks_batch`` messages (one bulk send, 2,000 items a message, each item with the
+  import's revision), and the persons whose tags changed are reassessed
+  (``subsidies.reassessment``); the reassessment sends tax the new amounts due
+  (``assessment.due_batch``).
 - ``report_workbook``: the downloadable xlsx (original row and reason; formula injection
   escaped, identifiers masked per viewer).
 """
@@ -56,6 +58,10 @@ from .models import BLOCKING_OUTCOMES, RosterImport, RosterOutcome, RosterRow
 logger = logging.getLogger("portal.subsidies")
 
 PROGRESS_EVERY = 5000
+# Tags and withdrawals per subsidy.marks_batch message.
+MARK_ITEMS = 2000
+# The advisory lock under which an import takes its revision and commits (see _send_marks).
+MARKS_LOCK = 0x5B5D1E5
 PROGRESS_TTL = 6 * 3600
 MAX_CELL_CHARS = 500
 NAME_BLANKS = imports.NAME_BLANKS
@@ -738,12 +744,15 @@ def apply(
     from .reassessment import reassess_persons
 
     s, r = staged.table, staged.removed_table
-    year = roster_import.insurance_year
     source = roster_import.source
     applied = Applied()
     timer = _Timer(f"roster import {roster_import.pk} apply")
     if roster_import.pk:
         progress_set(roster_import.pk, phase="writing", done=staged.rows_total, total=staged.rows_total)
+    # One import applies at a time, city-wide: what it reads of other rosters' tags (a withdrawal
+    # is sent only when none still tags the person) stays true until it commits, and its marks'
+    # revision follows the commit order. Imports are few and take seconds.
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MARKS_LOCK])
     # Lock the tags that end (and any other writer of the same person's tags waits for this import).
     cursor.execute(
         f"SELECT t.id FROM subsidies_subsidytag t JOIN {r} r ON r.tag_id = t.id ORDER BY t.id FOR UPDATE OF t"  # noqa: S608
@@ -775,36 +784,8 @@ def apply(
         {"source": source[:100], "roster": roster_id},
     )
     timer.mark("tags")
-    roster_name = source[:64]
-    applied.tagged = message_send_bulk(
-        topic="subsidy.tagged",
-        query=f"""
-            SELECT NULL::text AS subject, s.person_region AS region_code, jsonb_build_object(
-                'person_id', s.id_number, 'region_code', s.person_region, 'insurance_year', %(year)s,
-                'category', s.tag_code, 'roster', %(roster)s, 'valid_from', to_char(s.valid_from, 'YYYY-MM-DD'),
-                'valid_to', to_char(s.period_end, 'YYYY-MM-DD'), 'subsidy_kind', s.subsidy_kind,
-                'subsidy_fen', s.subsidy_fen, 'marker', s.marker) AS payload
-            FROM {added} s ORDER BY s.row_number""",  # noqa: S608
-        params={"year": year, "roster": roster_name},
-    )
-    applied.untagged = message_send_bulk(
-        topic="subsidy.untagged",
-        query=f"""
-            SELECT NULL::text AS subject, r.region_code AS region_code, jsonb_build_object(
-                'person_id', r.id_number, 'region_code', r.region_code, 'insurance_year', %(year)s,
-                'category', r.category, 'roster', %(roster)s, 'valid_from', to_char(r.valid_from, 'YYYY-MM-DD'),
-                'valid_to', to_char(r.new_valid_to, 'YYYY-MM-DD'), 'reason', %(reason)s,
-                'marker', coalesce(c.marker, '')) AS payload
-            FROM {r} r LEFT JOIN {staged.categories.map_table} c
-                ON c.county = left(r.region_code, 6) AND c.key = lower(r.category)
-            ORDER BY r.id_number, r.category""",  # noqa: S608
-        params={
-            "year": year,
-            "roster": roster_name,
-            "reason": (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[
-                :200
-            ],
-        },
+    applied.tagged, applied.untagged = _send_marks(
+        cursor, added=added, removed=r, staged=staged, roster_import=roster_import
     )
     timer.mark("messages")
     persons = _temp_name("persons")
@@ -827,6 +808,80 @@ def apply(
     timer.mark("reassessment")
     timer.log()
     return applied
+
+
+def _send_marks(
+    cursor: Any, *, added: str, removed: str, staged: Staged, roster_import: RosterImport
+) -> tuple[int, int]:
+    """Tell tax the tags given and withdrawn, in ``subsidy.marks_batch`` messages per county.
+
+    Every item carries this import's revision. Imports apply one at a time (``MARKS_LOCK``,
+    held until they commit), so revisions follow the order in which imports commit, and tax,
+    keeping the newest, ends with the same marks whatever order the batches arrive in. A
+    withdrawal is sent only when no other roster still tags the person in the category.
+    """
+    cursor.execute("SELECT nextval('subsidies_mark_revision')")
+    (revision,) = cursor.fetchone()
+    reason = (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[:200]
+    # json, not jsonb, per item (dates come out as YYYY-MM-DD), parsed into jsonb once per message:
+    # building a hundred thousand jsonb objects one by one took twice as long.
+    item = """json_build_object(
+        'person_id', {id_number}, 'region_code', {region}, 'category', {category}, 'marker', {marker},
+        'status', '{status}', 'subsidy_kind', {kind}, 'subsidy_fen', {fen},
+        'valid_from', {valid_from}, 'valid_to', {valid_to}, 'reason', {reason}, 'revision', %(revision)s::bigint)"""
+    tagged = item.format(
+        id_number="a.id_number", region="a.person_region", category="a.tag_code",
+        marker="coalesce(a.marker, '')", status="active", kind="a.subsidy_kind", fen="a.subsidy_fen",
+        valid_from="a.valid_from", valid_to="a.period_end", reason="''",
+    )  # fmt: skip
+    withdrawn = item.format(
+        id_number="r.id_number", region="r.region_code", category="r.category",
+        marker="coalesce(c.marker, '')", status="withdrawn", kind="''", fen="0",
+        valid_from="r.valid_from", valid_to="r.new_valid_to", reason="%(reason)s",
+    )  # fmt: skip
+    items = f"""
+        SELECT left(a.person_region, 6) AS county, a.id_number, a.tag_code AS category,
+               a.subsidy_fen AS fen, {tagged} AS item
+        FROM {added} a
+        UNION ALL
+        SELECT left(r.region_code, 6), r.id_number, r.category, 0, {withdrawn}
+        FROM {removed} r LEFT JOIN {staged.categories.map_table} c
+            ON c.county = left(r.region_code, 6) AND c.key = lower(r.category)
+        WHERE NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
+                          WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = '')
+    """  # noqa: S608 - generated table names
+    message_send_bulk(
+        topic="subsidy.marks_batch",
+        query=f"""
+            SELECT NULL::text AS subject, n.county || '000000' AS region_code, jsonb_build_object(
+                'county_code', n.county, 'insurance_year', %(year)s::int, 'region_code', n.county || '000000',
+                'roster', %(roster)s, 'import_id', %(import)s::bigint, 'batch', n.batch,
+                'subsidy_fen', sum(n.fen), 'items', json_agg(n.item ORDER BY n.ordinal)::jsonb) AS payload
+            FROM (
+                SELECT i.county, i.fen, i.item,
+                       row_number() OVER (PARTITION BY i.county ORDER BY i.id_number, i.category) AS ordinal,
+                       (row_number() OVER (PARTITION BY i.county ORDER BY i.id_number, i.category) - 1)
+                           / %(batch_items)s + 1 AS batch
+                FROM ({items}) AS i
+            ) AS n
+            GROUP BY n.county, n.batch""",  # noqa: S608
+        params={
+            "year": roster_import.insurance_year,
+            "roster": roster_import.source[:64],
+            "import": roster_import.pk,
+            "batch_items": MARK_ITEMS,
+            "revision": revision,
+            "reason": reason,
+        },
+    )
+    cursor.execute(
+        f"""SELECT (SELECT count(*) FROM {added}),
+                   (SELECT count(*) FROM {removed} r WHERE NOT EXISTS (
+                        SELECT 1 FROM subsidies_subsidytag t
+                        WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = ''))"""  # noqa: S608
+    )
+    tagged_count, withdrawn_count = cursor.fetchone()
+    return int(tagged_count), int(withdrawn_count)
 
 
 def drop(cursor: Any, staged: Staged) -> None:

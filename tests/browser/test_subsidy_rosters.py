@@ -131,7 +131,8 @@ def test_given_a_roster_when_uploaded_previewed_and_confirmed_in_the_browser_the
     assert sorted(SubsidyTag.objects.values_list("person__name", "category")) == [
         ("张伟", "tekun"), ("李秀兰", "dibao"), ("王建国", "dibao"),
     ]  # fmt: skip
-    assert OutboxMessage.objects.filter(topic="subsidy.tagged").count() == 3
+    (batch,) = OutboxMessage.objects.filter(topic="subsidy.marks_batch")
+    assert [item["status"] for item in batch.payload["items"]] == ["active", "active", "active"]
 
     with page.expect_download() as download:
         page.get_by_test_id("report-link").click()

@@ -380,7 +380,8 @@ def test_given_the_admin_import_when_a_clean_roster_is_previewed_and_confirmed_t
         "subsidies:roster-import", args=[job.pk]
     )
     assert (job.status, job.mode, job.counts["added"]) == ("done", "all_or_nothing", 2)
-    assert OutboxMessage.objects.filter(topic="subsidy.tagged").count() == 2
+    (batch,) = OutboxMessage.objects.filter(topic="subsidy.marks_batch")
+    assert [item["status"] for item in batch.payload["items"]] == ["active", "active"]
 
 
 def test_given_the_admin_import_when_a_row_cannot_be_imported_then_no_confirmation_is_offered(

@@ -18,9 +18,11 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 from openpyxl import load_workbook
 
+from collection.handlers import apply_subsidy_marks_batch
 from collection.models import DueItem, SubsidyMark
 from enrollment.models import Assessment, AssessmentRun, ImportStatus
 from sharing import services as sharing
+from sharing.handlers import Batch
 from sharing.models import OutboxMessage
 from subsidies import rosters
 from subsidies.models import RosterImport, RosterRow, SubsidyRoster, SubsidyTag
@@ -81,6 +83,16 @@ def town(world):
 
 def _messages(topic: str) -> list[dict]:
     return [m.payload for m in OutboxMessage.objects.filter(topic=topic).order_by("id")]
+
+
+def _marks(status: str) -> list[dict]:
+    """The items of every subsidy.marks_batch message sent, of one status, in the order sent."""
+    return [
+        item
+        for batch in _messages("subsidy.marks_batch")
+        for item in batch["items"]
+        if item["status"] == status
+    ]
 
 
 def _rows(job: RosterImport) -> dict[int | None, tuple[str, str]]:
@@ -264,16 +276,24 @@ def test_given_a_checked_roster_when_the_valid_rows_are_imported_then_tags_start
     assert (roster.source, roster.insurance_year, roster.current_import_id, roster.roster_date) == (
         SOURCE, YEAR, job.pk, ROSTER_DATE,
     )  # fmt: skip
-    assert _messages("subsidy.tagged") == [
+    (batch,) = _messages("subsidy.marks_batch")
+    revision = batch["items"][0]["revision"]
+    assert {key: value for key, value in batch.items() if key != "items"} == {
+        "county_code": TUNLI[:6], "insurance_year": YEAR, "region_code": TUNLI[:6] + "000000",
+        "roster": SOURCE, "import_id": job.pk, "batch": 1, "subsidy_fen": DIBAO + INDIVIDUAL,
+    }  # fmt: skip
+    assert sorted(batch["items"], key=lambda item: item["category"]) == [
         {
-            "person_id": zhang.id_number, "region_code": TUNLI, "insurance_year": YEAR, "category": "dibao",
-            "roster": SOURCE, "valid_from": recognised.isoformat(), "valid_to": PERIOD_END.isoformat(),
-            "subsidy_kind": "fixed", "subsidy_fen": DIBAO, "marker": "02",
+            "person_id": zhang.id_number, "region_code": TUNLI, "category": "dibao", "marker": "02",
+            "status": "active", "subsidy_kind": "fixed", "subsidy_fen": DIBAO,
+            "valid_from": recognised.isoformat(), "valid_to": PERIOD_END.isoformat(), "reason": "",
+            "revision": revision,
         },
         {
-            "person_id": li.id_number, "region_code": TUNLI, "insurance_year": YEAR, "category": "tekun",
-            "roster": SOURCE, "valid_from": ROSTER_DATE.isoformat(), "valid_to": PERIOD_END.isoformat(),
-            "subsidy_kind": "full", "subsidy_fen": INDIVIDUAL, "marker": "04",
+            "person_id": li.id_number, "region_code": TUNLI, "category": "tekun", "marker": "04",
+            "status": "active", "subsidy_kind": "full", "subsidy_fen": INDIVIDUAL,
+            "valid_from": ROSTER_DATE.isoformat(), "valid_to": PERIOD_END.isoformat(), "reason": "",
+            "revision": revision,
         },
     ]  # fmt: skip
     assert (job.counts["tagged"], job.counts["untagged"], job.counts["persons"]) == (2, 0, 2)
@@ -379,11 +399,13 @@ def test_given_a_roster_in_force_when_a_new_file_of_it_is_imported_then_added_re
         ("insert", PERIOD_END),
         ("update", later),
     ]
-    untagged = _messages("subsidy.untagged")
+    untagged = _marks("withdrawn")
     assert [(m["person_id"], m["category"], m["valid_to"], m["marker"]) for m in untagged] == sorted(
         [(li.id_number, "dibao", later.isoformat(), "02"), (wang.id_number, "tekun", later.isoformat(), "04")]
     )
-    assert untagged[0]["reason"] == f"Not on the roster of {later.isoformat()}"
+    assert {(m["reason"], m["subsidy_kind"], m["subsidy_fen"]) for m in untagged} == {
+        (f"Not on the roster of {later.isoformat()}", "", 0)
+    }
 
 
 def test_given_a_person_whose_new_row_has_an_error_then_their_tag_is_kept(world, town):
@@ -497,6 +519,53 @@ def test_given_two_persons_of_a_county_when_imported_then_only_they_are_reassess
     assert {name: after[name] - before[name] for name in after} == {"张三": 1, "李四": 1, "王五": 0, "赵六": 0,
                                                                      "钱七": 0, "孙八": 0}  # fmt: skip
     assert job.counts["pushed"] == 2
+
+
+def test_given_a_roster_when_imported_then_the_new_amounts_go_to_tax_in_a_batch_of_their_own(world, town):
+    zhang, li = town["zhang"], town["li"]
+    yearly = set(OutboxMessage.objects.filter(topic="assessment.due_batch").values_list("subject", flat=True))
+
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang), row(2, li)])))
+
+    (batch,) = OutboxMessage.objects.filter(topic="assessment.due_batch").exclude(subject__in=yearly)
+    assert batch.payload["part"].startswith("list-") and batch.subject.endswith(f":{batch.payload['part']}:1")
+    assert sorted((item["person_id"], item["amount_fen"]) for item in batch.payload["items"]) == sorted(
+        [(zhang.id_number, INDIVIDUAL - DIBAO), (li.id_number, INDIVIDUAL - DIBAO)]
+    )
+    assert OutboxMessage.objects.filter(topic="assessment.due").count() == 0
+
+
+def test_given_a_later_import_when_its_marks_reach_tax_before_an_earlier_ones_then_the_later_one_stands(
+    world, town
+):
+    zhang = town["zhang"]
+    first = confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang)])))
+    later = ROSTER_DATE + dt.timedelta(days=1)
+    second = confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["li"])]), roster_date=later))
+    (earlier_batch,) = OutboxMessage.objects.filter(topic="subsidy.marks_batch", payload__import_id=first.pk)
+    (later_batch,) = OutboxMessage.objects.filter(topic="subsidy.marks_batch", payload__import_id=second.pk)
+
+    apply_subsidy_marks_batch(Batch(topic="subsidy.marks_batch", ids=[later_batch.pk]))
+    apply_subsidy_marks_batch(Batch(topic="subsidy.marks_batch", ids=[earlier_batch.pk]))
+
+    mark = SubsidyMark.objects.get(person_id=zhang.id_number)
+    assert (mark.status, mark.valid_to, mark.source_message_id) == ("withdrawn", later, later_batch.pk)
+
+
+def test_given_two_rosters_tagging_one_category_when_one_drops_the_person_then_tax_keeps_the_mark(
+    world, town
+):
+    zhang, li = town["zhang"], town["li"]
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang)]), source="临汾市民政局"))
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang)]), source="临汾市乡村振兴局"))
+
+    job = confirm(world, check(world, xlsx_bytes([HEADER, row(1, li)]), source="临汾市乡村振兴局"))
+    sharing.delivery_drain(seconds=30)
+
+    assert (job.counts["removed"], job.counts["untagged"]) == (1, 0)
+    assert _marks("withdrawn") == []
+    mark = SubsidyMark.objects.get(person_id=zhang.id_number)
+    assert (mark.status, mark.category) == ("active", "dibao")
 
 
 # --- other formats, the report ------------------------------------------------------------------

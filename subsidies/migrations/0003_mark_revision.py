@@ -1,0 +1,16 @@
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    """The revision every roster import gives the subsidy marks it sends to tax (see rosters._send_marks)."""
+
+    dependencies = [
+        ("subsidies", "0002_rosters"),
+    ]
+
+    operations = [
+        migrations.RunSQL(
+            "CREATE SEQUENCE subsidies_mark_revision AS bigint",
+            "DROP SEQUENCE subsidies_mark_revision",
+        ),
+    ]
