@@ -557,9 +557,11 @@ def _steps_one_and_two(
                        'region_code', %(county_region)s, 'part', %(part)s, 'batch', n.batch,
                        'amount_fen', sum(n.amount), 'items', json_agg(n.item ORDER BY n.ordinal)::jsonb) AS payload
             FROM (
-                SELECT i.item, i.amount, row_number() OVER (ORDER BY i.region_code, i.id_number) AS ordinal,
-                       (row_number() OVER (ORDER BY i.region_code, i.id_number) - 1) / %(batch_items)s + 1 AS batch
+                SELECT i.item, i.amount, row_number() OVER w AS ordinal,
+                       (row_number() OVER w - 1) / %(batch_items)s + 1 AS batch
                 FROM ({items}) AS i
+                -- Byte order: codes and identifiers are ASCII, and the collation's sort costs seconds a million.
+                WINDOW w AS (ORDER BY i.region_code COLLATE "C", i.id_number COLLATE "C")
             ) AS n
             GROUP BY n.batch
         """  # noqa: S608

@@ -225,6 +225,8 @@ def roster_import_discard(*, scope: Scope, import_id: int) -> RosterImport:
     roster_import.status = ImportStatus.DISCARDED
     roster_import.finished_at = timezone.now()
     roster_import.save()
+    with connection.cursor() as cursor:
+        rosters.rows_forget(cursor, import_id=roster_import.pk)
     stored, storage = roster_import.file.name, roster_import.file.storage
     if stored:
         transaction.on_commit(lambda: storage.delete(stored))
@@ -350,16 +352,22 @@ def _run(*, scope: Scope, import_id: int) -> RosterImport | None:
         raise ValidationError(_("No such roster import in your area."))
     path = Path(roster_import.file.path)
     with translation.override(roster_import.language), connection.cursor() as cursor:
-        sheet = rosters.open_sheet(path, roster_import.file_format)
         if roster_import.status == ImportStatus.PENDING:
+            sheet = rosters.open_sheet(path, roster_import.file_format)
             staged = roster_check(scope=scope, roster_import=roster_import, sheet=sheet, cursor=cursor)
+            rosters.rows_keep(cursor, staged=staged, import_id=roster_import.pk)
             rosters.drop(cursor, staged)
             roster_import.status, roster_import.checked_at = ImportStatus.CHECKED, timezone.now()
             roster_import.message = ""
         else:
+            # The rows the preview read (checked anew against the registry); the file only if they are gone.
+            sheet = rosters.rows_kept(cursor, roster_import=roster_import) or rosters.open_sheet(
+                path, roster_import.file_format
+            )
             applied = roster_apply(
                 scope=scope, roster_import=roster_import, sheet=sheet, cursor=cursor, actor_id=scope.user_id
             )
+            rosters.rows_forget(cursor, import_id=roster_import.pk)
             roster_import.status = ImportStatus.DONE if applied else ImportStatus.FAILED
             roster_import.finished_at = timezone.now()
             if applied:
@@ -377,7 +385,16 @@ def _fail(*, import_id: int, message: str) -> RosterImport | None:
     roster_import.message = message[:2000]
     roster_import.finished_at = timezone.now()
     roster_import.save()
+    with connection.cursor() as cursor:
+        rosters.rows_forget(cursor, import_id=roster_import.pk)
     return roster_import
+
+
+@transaction.atomic
+def roster_rows_prune() -> list[int]:
+    """Drop the rows kept for imports no longer waiting for confirmation (the nightly clean-up)."""
+    with connection.cursor() as cursor:
+        return rosters.rows_prune(cursor)
 
 
 def roster_import_process(*, scope: Scope, import_id: int) -> RosterImport | None:

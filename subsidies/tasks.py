@@ -21,3 +21,10 @@ def process_roster_import(import_id: int, user_id: int) -> str | None:
     with acting(user_id=user_id, source="task:subsidies.process_roster_import", roster_import=import_id):
         roster_import = services.roster_import_process(scope=scope, import_id=import_id)
     return roster_import.status if roster_import is not None else None
+
+
+@shared_task(name="subsidies.tasks.prune_kept_rows", ignore_result=True)
+def prune_kept_rows() -> list[int]:
+    """Every night: drop the rows kept from previews that were never confirmed (imports that failed,
+    were discarded or applied elsewhere)."""
+    return services.roster_rows_prune()

@@ -246,6 +246,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "enrollment.tasks.find_duplicates",
         "schedule": crontab(hour=2, minute=15),
     },
+    # The rows kept from roster previews whose import is no longer waiting for confirmation.
+    "subsidies-prune-kept-rows": {
+        "task": "subsidies.tasks.prune_kept_rows",
+        "schedule": crontab(hour=2, minute=45),
+    },
 }
 
 PORTAL_NAME = _("Urban-rural resident medical insurance portal")

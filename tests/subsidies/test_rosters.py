@@ -347,6 +347,63 @@ def test_given_all_or_nothing_when_the_registry_changed_since_the_preview_then_n
     }
 
 
+def _kept_tables() -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname ~ '^subsidies_stage_[0-9]+$' AND relkind = 'r'"
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_given_a_checked_roster_when_confirmed_then_the_rows_the_preview_read_are_applied_without_the_file(
+    world, town, monkeypatch
+):
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"])]))
+    assert _kept_tables() == {f"subsidies_stage_{job.pk}"}
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the file was read again")
+
+    monkeypatch.setattr(rosters, "open_sheet", no_reading)
+    job = confirm(world, job)
+
+    assert (job.status, job.counts["tagged"]) == (ImportStatus.DONE, 2)
+    assert _standing() == {("张三", "dibao"), ("李四", "dibao")}
+    assert _kept_tables() == set()
+
+
+def test_given_the_kept_rows_lost_in_a_crash_when_confirmed_then_the_file_is_read_again(world, town):
+    from django.db import connection
+
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"])]))
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE subsidies_stage_{job.pk}")  # what a crash leaves of an unlogged table
+
+    job = confirm(world, job)
+
+    assert (job.status, job.counts["tagged"]) == (ImportStatus.DONE, 2)
+    assert _kept_tables() == set()
+
+
+def test_given_previews_in_every_state_when_pruned_then_only_those_waiting_for_confirmation_keep_their_rows(
+    world, town
+):
+    from subsidies import services
+
+    waiting = check(world, xlsx_bytes([HEADER, row(1, town["zhang"])]))
+    discarded = check(world, xlsx_bytes([HEADER, row(1, town["li"])]), source="临汾市残联")
+    services.roster_import_discard(scope=scope_of(world), import_id=discarded.pk)
+    abandoned = check(world, xlsx_bytes([HEADER, row(1, town["wang"])]), source="临汾市乡村振兴局")
+    RosterImport.objects.filter(pk=abandoned.pk).update(status=ImportStatus.FAILED)
+
+    dropped = services.roster_rows_prune()
+
+    assert dropped == [abandoned.pk]
+    assert _kept_tables() == {f"subsidies_stage_{waiting.pk}"}
+
+
 def test_given_a_checked_file_when_another_file_of_the_roster_is_applied_first_then_confirming_it_imports_nothing(
     world, town
 ):
