@@ -82,6 +82,8 @@ class Action(models.TextChoices):
     COVERAGE_VIEW = "coverage.view", _("Check whether a person is covered")
     SUBSIDY_ROSTER_IMPORT = "subsidy.roster_import", _("Import rosters of subsidised persons")
     SUBSIDY_TOTALS = "subsidy.totals", _("View and export subsidy totals")
+    COLLECTION_VIEW = "collection.view", _("View payers, amounts due and payments")
+    COLLECTION_RECORD = "collection.record", _("Record payments and print receipts")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -114,7 +116,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.SUBSIDY_TOTALS,
     },
     # Tax collects by the rules, so it reads them; it never sees insurance's records.
-    Role.TAX_STAFF: _EVERYONE | {Action.POLICY_VIEW},
+    Role.TAX_STAFF: _EVERYONE | {Action.POLICY_VIEW, Action.COLLECTION_VIEW, Action.COLLECTION_RECORD},
     # Finance funds the subsidies: it sees their totals.
     Role.FINANCE_STAFF: _EVERYONE | {Action.POLICY_VIEW, Action.SUBSIDY_TOTALS},
     Role.ADMINISTRATOR: _EVERYONE

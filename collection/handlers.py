@@ -119,3 +119,51 @@ def apply_subsidy_marks_batch(batch: Batch) -> None:
     sql, params = batch.rows_sql()
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT_SUBSIDY_MARKS.format(batch=sql), params)
+
+
+# Insurance's enrollments, as tax's ledger of payers. Messages about one person share a subject,
+# so their sequence numbers order them: of several in a batch the last counts, and an older
+# message never overwrites a newer one.
+_UPSERT_PAYERS = """
+INSERT INTO collection_payer
+    (person_id, name, region_code, category, enrolled_on, status, source_message_id, sequence, updated_at)
+SELECT DISTINCT ON (m.payload->>'person_id')
+       m.payload->>'person_id', m.payload->>'person_name', m.payload->>'region_code', m.payload->>'category',
+       (m.payload->>'enrolled_on')::date, {status}, m.message_id, m.seq, now()
+FROM ({batch}) AS m
+ORDER BY m.payload->>'person_id', m.seq DESC
+ON CONFLICT (person_id) DO UPDATE SET
+    name = excluded.name,
+    region_code = excluded.region_code,
+    category = excluded.category,
+    enrolled_on = coalesce(excluded.enrolled_on, collection_payer.enrolled_on),
+    status = excluded.status,
+    source_message_id = excluded.source_message_id,
+    sequence = excluded.sequence,
+    updated_at = excluded.updated_at
+WHERE collection_payer.sequence < excluded.sequence
+"""
+
+
+def _upsert_payers(batch: Batch, status: str) -> None:
+    sql, params = batch.rows_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_PAYERS.format(batch=sql, status=status), params)
+
+
+@handles("enrollment.registered")
+def apply_enrollment_registered(batch: Batch) -> None:
+    """A newly enrolled person becomes a payer the counter can find."""
+    _upsert_payers(batch, "'normal'")
+
+
+@handles("enrollment.changed")
+def apply_enrollment_changed(batch: Batch) -> None:
+    """An enrollment's data or status changed (suspended or resumed)."""
+    _upsert_payers(batch, "m.payload->>'status'")
+
+
+@handles("enrollment.terminated")
+def apply_enrollment_terminated(batch: Batch) -> None:
+    """An enrollment ended: the payer stays in the ledger, terminated."""
+    _upsert_payers(batch, "'terminated'")

@@ -13,6 +13,7 @@ from accounts import api as accounts_api
 from accounts import views as accounts_views
 from accounts.access import public_view
 from accounts.roles import Action
+from collection import api as collection_api
 from enrollment import api as enrollment_api
 
 admin.site.site_header = _("Resident medical insurance portal · administration")
@@ -56,6 +57,9 @@ router.register("persons", enrollment_api.PersonViewSet, basename="person")
 router.register("enrollments", enrollment_api.EnrollmentViewSet, basename="enrollment")
 router.register("applications", enrollment_api.ApplicationViewSet, basename="application")
 router.register("transfers", enrollment_api.TransferViewSet, basename="transfer")
+router.register("collection/payers", collection_api.PayerViewSet, basename="collection-payer")
+router.register("collection/due-items", collection_api.DueItemViewSet, basename="collection-due-item")
+router.register("collection/payments", collection_api.PaymentViewSet, basename="collection-payment")
 
 api_patterns = [
     path("", include(router.urls)),
@@ -72,6 +76,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("enrollment/", include("enrollment.urls")),
     path("subsidies/", include("subsidies.urls")),
+    path("collection/", include("collection.urls")),
     path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
     path("health/", accounts_views.health_endpoint, name="health"),
     path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),

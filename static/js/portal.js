@@ -9,4 +9,11 @@
       event.preventDefault();
     }
   });
+  // Buttons that print the page (receipts, ledgers) carry data-print.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-print]");
+    if (button) {
+      window.print();
+    }
+  });
 })();

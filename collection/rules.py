@@ -1,0 +1,66 @@
+"""When tax accepts a payment of a due item and at what amount: plain Python, no database.
+
+Insurance's rule engine sends each due item with its schedule — consecutive date ranges, each
+with the amount accepted then and, for regions that collect only on some days of the month, those
+days. Tax applies it as sent; it never computes a price itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    accepted: bool
+    amount_fen: int
+    rule: str
+    reason: str
+    way_forward: str = ""
+
+
+def acceptance_on(*, schedule: list[dict[str, Any]], amount_fen: int, day: dt.date) -> Acceptance:
+    """Whether a payment on ``day`` is accepted, at which amount, by which line of the schedule."""
+    if not schedule:
+        # An item sent without a schedule: insurance set no window, the amount due stands.
+        return Acceptance(True, amount_fen, "", _("No collection window was sent for this item."))
+    for line in schedule:
+        start, end = dt.date.fromisoformat(line["from"]), dt.date.fromisoformat(line["to"])
+        if not start <= day <= end:
+            continue
+        days = line.get("days_of_month")
+        if days and not days[0] <= day.day <= days[1]:
+            return Acceptance(
+                False,
+                0,
+                line.get("rule", ""),
+                _("Payments are accepted only from the %(first)s to the %(last)s of each month.")
+                % {"first": days[0], "last": days[1]},
+                _("Come back on one of those days."),
+            )
+        return Acceptance(True, int(line["amount_fen"]), line.get("rule", ""), "")
+    later = sorted(
+        dt.date.fromisoformat(line["from"]) for line in schedule if dt.date.fromisoformat(line["from"]) > day
+    )
+    if later:
+        return Acceptance(
+            False,
+            0,
+            "collection.not_open",
+            _("Payments for this year are accepted from %(date)s.") % {"date": later[0].isoformat()},
+            _("Come back from that day."),
+        )
+    last = max(dt.date.fromisoformat(line["to"]) for line in schedule)
+    return Acceptance(
+        False,
+        0,
+        "collection.closed",
+        _("The collection period ended on %(date)s.") % {"date": last.isoformat()},
+        _(
+            "Apply for a back-payment (补缴) at the medical insurance office; once it is approved, it can be paid here."
+        ),
+    )

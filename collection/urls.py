@@ -1,0 +1,13 @@
+"""Routes of tax's pages (included by config/urls.py under /collection/)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "collection"
+
+urlpatterns: list = [
+    path("counter/", views.CounterView.as_view(), name="counter"),
+    path("counter/due-items/<int:pk>/pay/", views.PaymentRecordView.as_view(), name="pay"),
+    path("payments/<int:pk>/receipt/", views.ReceiptView.as_view(), name="receipt"),
+]

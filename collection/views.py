@@ -1,0 +1,180 @@
+"""Tax's counter: find a payer, see what is due, record a payment, print the receipt.
+
+Thin: each view takes the scope, checks a form, calls one selector or service, renders. Every
+rule (paid once and in full, the collection window, receipt numbers) is in ``services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from accounts.access import ScopedViewMixin
+from accounts.masking import mask_id_number
+from accounts.roles import Action
+
+from . import selectors, services
+from .models import Channel, DueItem, DueStatus, PaymentStatus
+from .rules import acceptance_on
+
+
+class PaymentForm(forms.Form):
+    amount_yuan = forms.DecimalField(
+        label=gettext_lazy("Amount (yuan)"), min_value=Decimal("0.01"), decimal_places=2
+    )
+    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=Channel.choices)
+    paid_by = forms.CharField(label=gettext_lazy("Paid by"), max_length=60)
+    # One key per rendered form: a double click or a resubmitted page records one payment.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def amount_fen(self) -> int:
+        try:
+            return int((self.cleaned_data["amount_yuan"] * 100).to_integral_value())
+        except (InvalidOperation, TypeError) as error:
+            raise ValidationError(_("Enter an amount in yuan.")) from error
+
+
+def _item_rows(
+    items: list[DueItem], payer_name: str, forms_by_item: dict[int, PaymentForm]
+) -> list[dict[str, Any]]:
+    today = timezone.localdate()
+    rows = []
+    for item in items:
+        accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=today)
+        standing = next((p for p in item.payments.all() if p.status == PaymentStatus.RECORDED), None)
+        form = forms_by_item.get(item.pk)
+        if form is None and item.status == DueStatus.DUE and accepted.accepted:
+            form = PaymentForm(
+                initial={
+                    "amount_yuan": Decimal(accepted.amount_fen) / 100,
+                    "channel": Channel.COUNTER_CASH,
+                    "paid_by": payer_name,
+                    "idempotency_key": uuid.uuid4().hex,
+                },
+                prefix=f"item{item.pk}",
+            )
+        rows.append(
+            {
+                "item": item,
+                "accepted": accepted,
+                "today_amount": services.yuan(accepted.amount_fen) if accepted.accepted else "",
+                "amount": services.yuan(item.amount_fen),
+                "standing": standing,
+                "form": form,
+            }
+        )
+    return rows
+
+
+class _Counter(ScopedViewMixin, View):
+    template_name = "collection/counter.html"
+
+    def render_counter(
+        self,
+        request: HttpRequest,
+        *,
+        query: str,
+        person_id: str,
+        forms_by_item: dict[int, PaymentForm] | None = None,
+        error: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
+        results = selectors.payer_search(scope=self.scope, query=query) if query and not person_id else []
+        if len(results) == 1 and not person_id:
+            person_id = results[0].person_id
+        context: dict[str, Any] = {
+            "query": query,
+            "results": [{"payer": payer, "masked": mask_id_number(payer.person_id)} for payer in results],
+            "searched": bool(query) and not person_id,
+            "error": error,
+            "can_record": self.scope.allows(Action.COLLECTION_RECORD),
+        }
+        if person_id:
+            dues = selectors.payer_dues(scope=self.scope, person_id=person_id)
+            context["payer"] = dues.payer
+            context["masked"] = mask_id_number(dues.payer.person_id)
+            context["rows"] = _item_rows(dues.due_items, dues.payer.name, forms_by_item or {})
+        return render(request, self.template_name, context, status=status)
+
+
+class CounterView(_Counter):
+    """Find a payer by identifier or name; their due items with a payment form for each one due today."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render_counter(
+            request, query=request.GET.get("q", ""), person_id=request.GET.get("person", "")
+        )
+
+
+class PaymentRecordView(_Counter):
+    """GET: the counter of the due item's payer. POST: record the payment; the receipt follows."""
+
+    required_action = Action.COLLECTION_RECORD
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        item = self.scope.get_object_or_404(DueItem.objects.all(), pk=pk)
+        return self.render_counter(request, query="", person_id=item.person_id)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        item = self.scope.get_object_or_404(DueItem.objects.all(), pk=pk)
+        form = PaymentForm(request.POST, prefix=f"item{item.pk}")
+        error = ""
+        status = 400
+        if form.is_valid():
+            try:
+                recorded = services.payment_record(
+                    scope=self.scope,
+                    due_item_id=item.pk,
+                    amount_fen=form.amount_fen(),
+                    channel=form.cleaned_data["channel"],
+                    paid_by=form.cleaned_data["paid_by"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                )
+            except services.PaymentConflictError as conflict:
+                error, status = conflict.message, 409
+            except ValidationError as problem:
+                if hasattr(problem, "error_dict"):
+                    for name, messages_ in problem.message_dict.items():
+                        form.add_error("amount_yuan" if name == "amount_fen" else None, messages_)
+                else:
+                    form.add_error(None, problem.messages)
+            else:
+                return redirect("collection:receipt", pk=recorded.payment.pk)
+        return self.render_counter(
+            request,
+            query="",
+            person_id=item.person_id,
+            forms_by_item={item.pk: form},
+            error=error,
+            status=status,
+        )
+
+
+class ReceiptView(ScopedViewMixin, View):
+    """The receipt of one payment, to print (A5 landscape)."""
+
+    required_action = Action.COLLECTION_VIEW
+    template_name = "collection/receipt.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        payment = selectors.payment_detail(scope=self.scope, pk=pk)
+        context = {
+            "payment": payment,
+            "name": selectors.payer_name(payment.person_id),
+            "masked": mask_id_number(payment.person_id),
+            "amount": services.yuan(payment.amount_fen),
+            "channel": Channel(payment.channel).label,
+        }
+        return render(request, self.template_name, context)

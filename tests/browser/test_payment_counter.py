@@ -1,0 +1,55 @@
+"""Tax's counter in a real Chromium: a tax clerk finds the payer by a name prefix, records the
+payment of the amount due today, prints the receipt; a second submission of the same item is
+refused with the first receipt named. Checks read data-testid hooks and numbers, whatever the
+message catalogue says."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from collection.models import Payment
+from sharing.models import OutboxMessage
+from tests.collection.support import due, open_today, payer
+
+pytestmark = pytest.mark.browser
+
+ZHANG = "141002198001010011"
+
+
+def test_given_a_payer_at_the_counter_when_the_clerk_takes_the_payment_then_the_receipt_is_printed(
+    page, sign_in, shoot, page_log, transactional_world, monkeypatch
+):
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    payer("张三", ZHANG)
+    payer("张三丰", "141002198001010022")
+    item = due(ZHANG, schedule=open_today())
+
+    sign_in("tax_a")
+    page.goto("/collection/counter/")
+    page.get_by_test_id("payer-q").fill("张三")
+    page.get_by_test_id("payer-q").press("Enter")
+    expect(page.get_by_test_id("payer-result")).to_have_count(2)
+    shoot("1-search")
+    page.get_by_test_id("payer-result").first.get_by_role("link").click()
+    expect(page.get_by_test_id("payer")).to_have_attribute("data-person", ZHANG)
+    form = page.get_by_test_id("pay-form")
+    expect(form.locator("input[name$=amount_yuan]")).to_have_value("400")
+    form.locator("select[name$=channel]").select_option("wechat")
+    shoot("2-due")
+    form.get_by_test_id("pay-submit").click()
+
+    receipt = page.get_by_test_id("receipt")
+    payment = Payment.objects.get()
+    expect(receipt).to_have_attribute("data-number", payment.receipt)
+    expect(page.get_by_test_id("receipt-amount")).to_contain_text("400.00")
+    shoot("3-receipt")
+    assert (payment.channel, payment.due_item_id, payment.receipt_number) == ("wechat", item.pk, 1)
+    assert OutboxMessage.objects.filter(topic="payment.deposited").count() == 1
+
+    page.goto(f"/collection/counter/?person={ZHANG}")
+    expect(page.get_by_test_id("due-item")).to_have_attribute("data-status", "paid")
+    expect(page.get_by_test_id("receipt-link")).to_be_visible()
+    expect(page.get_by_test_id("pay-form")).to_have_count(0)
+    shoot("4-paid")
+    assert page_log.errors == [] and page_log.csp_violations() == []

@@ -1,0 +1,131 @@
+"""Tax's counter in the portal: find the payer, take the amount due, print the receipt; and the API."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from accounts.roles import Role
+from collection.models import Payment
+from tests.collection.support import AMOUNT, due, open_today, payer
+
+pytestmark = pytest.mark.django_db
+
+ZHANG = "141002198001010011"
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def counter(world, client):
+    client.force_login(world.user_for(Role.TAX_STAFF))
+    payer("张三", ZHANG)
+    payer("张三丰", "141002198001010022")
+    return client
+
+
+def _pay_form(client, item) -> dict[str, str]:
+    page = client.get(reverse("collection:pay", args=[item.pk]))
+    (row,) = [r for r in page.context["rows"] if r["item"].pk == item.pk]
+    form = row["form"]
+    return {
+        form.add_prefix(name): str(form.initial[name])
+        for name in ("amount_yuan", "channel", "paid_by", "idempotency_key")
+    }
+
+
+def test_given_a_name_prefix_then_the_matching_payers_are_listed_with_masked_identifiers(counter):
+    page = counter.get(reverse("collection:counter"), {"q": "张三"})
+
+    assert [(r["payer"].name, r["masked"]) for r in page.context["results"]] == [
+        ("张三", "141002********0011"),
+        ("张三丰", "141002********0022"),
+    ]
+
+
+def test_given_a_full_identifier_then_the_payer_and_the_amount_due_today_are_shown(counter):
+    item = due(ZHANG, schedule=open_today())
+
+    page = counter.get(reverse("collection:counter"), {"q": ZHANG})
+
+    assert page.context["payer"].person_id == ZHANG
+    (row,) = page.context["rows"]
+    assert (row["item"].pk, row["accepted"].accepted, row["form"].initial["amount_yuan"]) == (
+        item.pk,
+        True,
+        400,
+    )
+    assert row["form"].initial["paid_by"] == "张三"
+
+
+def test_given_the_form_as_shown_when_submitted_then_the_receipt_follows(counter):
+    item = due(ZHANG, schedule=open_today())
+
+    response = counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+
+    payment = Payment.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "collection:receipt", args=[payment.pk]
+    )
+    receipt = counter.get(response["Location"])
+    assert receipt.context["amount"] == "400.00"
+    assert payment.receipt in receipt.content.decode()
+
+
+def test_given_a_double_submission_of_one_form_then_one_payment_and_the_same_receipt(counter):
+    item = due(ZHANG, schedule=open_today())
+    form = _pay_form(counter, item)
+
+    first = counter.post(reverse("collection:pay", args=[item.pk]), form)
+    second = counter.post(reverse("collection:pay", args=[item.pk]), form)
+
+    assert first["Location"] == second["Location"]
+    assert Payment.objects.count() == 1
+
+
+def test_given_less_than_due_then_the_form_says_how_much_is_due(counter):
+    item = due(ZHANG, schedule=open_today())
+    form = {**_pay_form(counter, item), f"item{item.pk}-amount_yuan": "300"}
+
+    response = counter.post(reverse("collection:pay", args=[item.pk]), form)
+
+    assert response.status_code == 400
+    day = timezone.localdate().isoformat()
+    (row,) = response.context["rows"]
+    assert row["form"].errors["amount_yuan"] == [
+        f"A contribution is paid in full: 400.00 yuan are due on {day}, not 300.00."
+    ]
+    assert Payment.objects.count() == 0
+
+
+def test_given_a_paid_item_when_another_form_is_submitted_then_the_conflict_is_shown(counter):
+    item = due(ZHANG, schedule=open_today())
+    stale = _pay_form(counter, item)
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+
+    response = counter.post(reverse("collection:pay", args=[item.pk]), stale)
+
+    assert response.status_code == 409
+    assert response.context["error"].startswith("Already paid on ")
+
+
+def test_given_the_api_when_a_payment_is_posted_twice_with_one_key_then_201_then_200_with_the_same_payment(
+    counter,
+):
+    item = due(ZHANG, schedule=open_today())
+    body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "alipay", "paid_by": "张三"}
+    url = reverse("collection-payment-list")
+
+    first = counter.post(url, body, content_type="application/json", headers={"Idempotency-Key": "api-1"})
+    second = counter.post(url, body, content_type="application/json", headers={"Idempotency-Key": "api-1"})
+    third = counter.post(url, body, content_type="application/json", headers={"Idempotency-Key": "api-2"})
+
+    assert (first.status_code, second.status_code, third.status_code) == (201, 200, 409)
+    assert first.json()["id"] == second.json()["id"]
+    assert first.json()["receipt"] == Payment.objects.get().receipt
+    assert third.json()["error"]["message"].startswith("Already paid on ")

@@ -1,0 +1,186 @@
+"""Recording payments at tax's counter: paid once and in full, within the window, numbered receipts,
+idempotency keys, and the deposit record that goes to insurance."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.utils import timezone, translation
+
+from accounts.roles import Role
+from accounts.scope import Scope
+from collection import services
+from collection.models import DueItem, Payment, ReceiptCounter
+from sharing.models import OutboxMessage
+from tests.collection.support import AMOUNT, LATE_AMOUNT, QINBI, due, payer
+
+pytestmark = pytest.mark.django_db
+
+ON_TIME = timezone.make_aware(dt.datetime(2026, 11, 20, 10, 30))
+LATE = timezone.make_aware(dt.datetime(2027, 3, 10, 9, 0))
+TOO_LATE = timezone.make_aware(dt.datetime(2027, 7, 2, 9, 0))
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def tax(world) -> Scope:
+    return Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
+
+
+@pytest.fixture
+def zhang(world):
+    payer("张三", "141002198001010011")
+    return due("141002198001010011")
+
+
+def record(scope: Scope, item: DueItem, amount: int = AMOUNT, **kwargs) -> services.Recorded:
+    return services.payment_record(
+        scope=scope,
+        due_item_id=item.pk,
+        amount_fen=amount,
+        channel=kwargs.pop("channel", "counter_cash"),
+        paid_by=kwargs.pop("paid_by", "张三"),
+        paid_at=kwargs.pop("paid_at", ON_TIME),
+        **kwargs,
+    )
+
+
+def test_given_a_due_item_when_paid_in_full_then_the_payment_has_receipt_one_and_insurance_is_told(
+    tax, zhang
+):
+    recorded = record(tax, zhang)
+
+    payment = recorded.payment
+    year = timezone.localdate().year
+    assert (recorded.replayed, payment.amount_fen, payment.receipt_number, payment.receipt_year) == (
+        False, AMOUNT, 1, year,
+    )  # fmt: skip
+    assert payment.receipt == f"{tax.agency_id:04d}-{year}-000001"
+    zhang.refresh_from_db()
+    assert zhang.status == "paid"
+    (message,) = OutboxMessage.objects.filter(topic="payment.deposited")
+    assert message.payload == {
+        "payment_id": payment.pk,
+        "person_id": "141002198001010011",
+        "region_code": "141002100201",
+        "insurance_year": 2027,
+        "amount_fen": AMOUNT,
+        "channel": "counter_cash",
+        "receipt_number": payment.receipt,
+        "paid_at": timezone.localtime(ON_TIME).isoformat(),
+    }
+
+
+def test_given_a_late_payment_then_the_late_amount_is_due_and_the_on_time_amount_refused(tax, zhang):
+    with pytest.raises(ValidationError) as refused:
+        record(tax, zhang, AMOUNT, paid_at=LATE)
+
+    assert refused.value.message_dict == {
+        "amount_fen": ["A contribution is paid in full: 450.00 yuan are due on 2027-03-10, not 400.00."]
+    }
+    assert record(tax, zhang, LATE_AMOUNT, paid_at=LATE).payment.amount_fen == LATE_AMOUNT
+
+
+def test_given_more_than_due_then_it_is_refused(tax, zhang):
+    with pytest.raises(ValidationError) as refused:
+        record(tax, zhang, AMOUNT + 1)
+
+    assert refused.value.message_dict == {
+        "amount_fen": [
+            "400.01 yuan is more than the 400.00 yuan due on 2026-11-20; take exactly the amount due."
+        ]
+    }
+    assert Payment.objects.count() == 0
+
+
+def test_given_a_payment_after_the_window_then_it_is_refused_with_the_way_to_a_back_payment(tax, zhang):
+    with pytest.raises(ValidationError) as refused:
+        record(tax, zhang, LATE_AMOUNT, paid_at=TOO_LATE)
+
+    (message,) = refused.value.message_dict["paid_at"]
+    assert message.startswith("The collection period ended on 2027-06-30. Apply for a back-payment (补缴)")
+    zhang.refresh_from_db()
+    assert (zhang.status, Payment.objects.count(), ReceiptCounter.objects.count()) == ("due", 0, 0)
+
+
+def test_given_a_paid_item_when_paid_again_then_the_conflict_names_the_first_receipt(tax, zhang):
+    first = record(tax, zhang).payment
+
+    with pytest.raises(services.PaymentConflictError) as conflict:
+        record(tax, zhang, paid_by="李四")
+
+    assert conflict.value.message == (
+        f"Already paid on 2026-11-20 (receipt {first.receipt}); a contribution is paid once."
+    )
+    assert Payment.objects.count() == 1
+
+
+def test_given_a_fully_subsidised_item_then_there_is_nothing_to_collect(tax):
+    item = due("141002198001010022", status="cancelled")
+
+    with pytest.raises(ValidationError) as refused:
+        record(tax, item)
+
+    assert refused.value.messages == [
+        "Nothing is due for 2027: the government pays this person's contribution, or the enrollment ended."
+    ]
+
+
+def test_given_the_same_key_twice_then_the_second_answers_with_the_first_payment(tax, zhang):
+    first = record(tax, zhang, idempotency_key="k-1")
+
+    again = record(tax, zhang, idempotency_key="k-1")
+
+    assert (again.replayed, again.payment.pk) == (True, first.payment.pk)
+    assert (Payment.objects.count(), OutboxMessage.objects.filter(topic="payment.deposited").count()) == (
+        1,
+        1,
+    )
+
+
+def test_given_a_key_used_for_another_payment_then_it_is_a_conflict(tax, zhang):
+    record(tax, zhang, idempotency_key="k-2")
+    other = due("141002198001010033")
+
+    with pytest.raises(services.PaymentConflictError):
+        record(tax, other, idempotency_key="k-2")
+
+    other.refresh_from_db()
+    assert other.status == "due"
+
+
+def test_given_payments_of_two_agencies_then_each_numbers_its_own_receipts(world, tax, zhang):
+    other_tax = Scope.for_user_id(world.user_for(Role.TAX_STAFF, "b").pk)
+    li = due("141002198001010044")
+    wang = due("141024198001010055", region=QINBI)
+
+    numbers = [
+        record(tax, zhang).payment.receipt_number,
+        record(tax, li).payment.receipt_number,
+        record(other_tax, wang).payment.receipt_number,
+    ]
+
+    assert numbers == [1, 2, 1]
+
+
+def test_given_an_item_of_another_county_then_it_is_not_found(world, zhang):
+    other_tax = Scope.for_user_id(world.user_for(Role.TAX_STAFF, "b").pk)
+
+    with pytest.raises(Http404):
+        record(other_tax, zhang)
+
+
+@pytest.mark.parametrize(
+    "role", [Role.INSURANCE_STAFF, Role.VILLAGE_CLERK, Role.FINANCE_STAFF, Role.ADMINISTRATOR]
+)
+def test_given_a_role_other_than_tax_then_it_may_not_record_payments(world, zhang, role):
+    with pytest.raises(PermissionDenied):
+        record(Scope.for_user_id(world.user_for(role).pk), zhang)

@@ -1,0 +1,68 @@
+"""When tax accepts a payment and at what amount: the schedule insurance sent, applied as sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import translation
+
+from collection.rules import acceptance_on
+from tests.collection.support import AMOUNT, LATE_AMOUNT, SCHEDULE
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.mark.parametrize(
+    ("day", "accepted", "amount", "rule"),
+    [
+        (dt.date(2026, 9, 1), True, AMOUNT, "on_time"),
+        (dt.date(2026, 12, 31), True, AMOUNT, "on_time"),
+        (dt.date(2027, 1, 1), True, LATE_AMOUNT, "late"),
+        (dt.date(2027, 3, 25), True, LATE_AMOUNT, "late"),
+        (dt.date(2027, 3, 26), False, 0, "late"),
+        (dt.date(2027, 6, 30), False, 0, "late"),
+        (dt.date(2026, 8, 31), False, 0, "collection.not_open"),
+        (dt.date(2027, 7, 1), False, 0, "collection.closed"),
+    ],
+)
+def test_given_a_schedule_then_each_day_is_accepted_at_its_lines_amount_or_refused(
+    day, accepted, amount, rule
+):
+    decision = acceptance_on(schedule=SCHEDULE, amount_fen=AMOUNT, day=day)
+
+    assert (decision.accepted, decision.amount_fen, decision.rule) == (accepted, amount, rule)
+
+
+def test_given_a_day_after_the_window_then_the_way_forward_is_a_back_payment():
+    decision = acceptance_on(schedule=SCHEDULE, amount_fen=AMOUNT, day=dt.date(2027, 7, 1))
+
+    assert decision.reason == "The collection period ended on 2027-06-30."
+    assert decision.way_forward.startswith("Apply for a back-payment (补缴) at the medical insurance office")
+
+
+def test_given_a_day_outside_the_days_of_the_month_then_the_days_are_named():
+    decision = acceptance_on(schedule=SCHEDULE, amount_fen=AMOUNT, day=dt.date(2027, 2, 27))
+
+    assert decision.reason == "Payments are accepted only from the 1 to the 25 of each month."
+
+
+def test_given_a_gap_between_lines_then_the_next_opening_is_named():
+    schedule = [SCHEDULE[0], {**SCHEDULE[1], "from": "2027-02-01"}]
+
+    decision = acceptance_on(schedule=schedule, amount_fen=AMOUNT, day=dt.date(2027, 1, 10))
+
+    assert (decision.accepted, decision.reason) == (
+        False,
+        "Payments for this year are accepted from 2027-02-01.",
+    )
+
+
+def test_given_no_schedule_then_the_amount_due_is_accepted_any_day():
+    decision = acceptance_on(schedule=[], amount_fen=AMOUNT, day=dt.date(2030, 1, 1))
+
+    assert (decision.accepted, decision.amount_fen) == (True, AMOUNT)
