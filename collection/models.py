@@ -244,6 +244,17 @@ class Payment(models.Model):
         _("status"), max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.RECORDED
     )
     recorded_at = models.DateTimeField(_("recorded at"), db_default=models.functions.Now())
+    # A reversal (冲正) keeps the payment and says why, when and who.
+    reversal_reason = models.CharField(_("why it was reversed"), max_length=200, blank=True, default="")
+    reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_payments",
+        verbose_name=_("reversed by"),
+    )
 
     class Meta:
         verbose_name = _("payment")
@@ -264,6 +275,22 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(
                 name="collection_payment_status_known", condition=Q(status__in=PaymentStatus.values)
+            ),
+            # Reversed, and only then, with the reason, the moment and who.
+            models.CheckConstraint(
+                name="collection_payment_reversal_complete",
+                condition=(
+                    Q(
+                        status="recorded",
+                        reversed_at__isnull=True,
+                        reversed_by__isnull=True,
+                        reversal_reason="",
+                    )
+                    | (
+                        Q(status="reversed", reversed_at__isnull=False, reversed_by__isnull=False)
+                        & ~Q(reversal_reason="")
+                    )
+                ),
             ),
             models.CheckConstraint(
                 name="collection_payment_region_12_digits", condition=Q(region_code__regex=r"^[0-9]{12}$")

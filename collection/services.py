@@ -209,3 +209,51 @@ def _record(
         },
     )
     return Recorded(payment, replayed=False)
+
+
+@transaction.atomic
+def payment_reverse(*, scope: Scope, payment_id: int, reason: str) -> Payment:
+    """Reverse a payment (冲正) with the reason: kept, never deleted; the item is due again and
+    insurance is told (``payment.reversed``), which takes the person's cover back."""
+    scope.require(Action.COLLECTION_RECORD)
+    reason = reason.strip()
+    if len(reason) < 2:
+        raise ValidationError({"reason": [_("Say why the payment is reversed.")]})
+    payment = scope.get_object_or_404(
+        Payment.objects.select_for_update().select_related("agency"), pk=payment_id
+    )
+    if payment.status != PaymentStatus.RECORDED:
+        raise PaymentConflictError(
+            _("This payment was already reversed on %(day)s.")
+            % {
+                "day": timezone.localtime(payment.reversed_at).date().isoformat()
+                if payment.reversed_at
+                else ""
+            },
+            payment,
+        )
+    if payment.agency_id != scope.agency_id:
+        raise PermissionDenied(_("Only the agency that collected a payment can reverse it."))
+    item = DueItem.objects.select_for_update().get(pk=payment.due_item_id)
+    now = timezone.now()
+    payment.status = PaymentStatus.REVERSED
+    payment.reversal_reason = reason[:200]
+    payment.reversed_at = now
+    payment.reversed_by_id = scope.user_id
+    payment.save(update_fields=["status", "reversal_reason", "reversed_at", "reversed_by"])
+    item.status = DueStatus.DUE
+    item.updated_at = now
+    item.save(update_fields=["status", "updated_at"])
+    message_send(
+        topic="payment.reversed",
+        payload={
+            "payment_id": payment.pk,
+            "person_id": payment.person_id,
+            "region_code": payment.region_code,
+            "insurance_year": payment.insurance_year,
+            "amount_fen": payment.amount_fen,
+            "reason": payment.reversal_reason,
+            "reversed_at": timezone.localtime(now).isoformat(),
+        },
+    )
+    return payment

@@ -10,4 +10,5 @@ urlpatterns: list = [
     path("counter/", views.CounterView.as_view(), name="counter"),
     path("counter/due-items/<int:pk>/pay/", views.PaymentRecordView.as_view(), name="pay"),
     path("payments/<int:pk>/receipt/", views.ReceiptView.as_view(), name="receipt"),
+    path("payments/<int:pk>/reverse/", views.PaymentReverseView.as_view(), name="reverse"),
 ]

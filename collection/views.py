@@ -162,19 +162,57 @@ class PaymentRecordView(_Counter):
         )
 
 
+class ReverseForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("Why is it reversed?"), max_length=200, min_length=2)
+
+
+def _render_receipt(
+    request: HttpRequest, view: ScopedViewMixin, pk: int, form: ReverseForm | None = None, status: int = 200
+) -> HttpResponse:
+    payment = selectors.payment_detail(scope=view.scope, pk=pk)
+    context = {
+        "payment": payment,
+        "name": selectors.payer_name(payment.person_id),
+        "masked": mask_id_number(payment.person_id),
+        "amount": services.yuan(payment.amount_fen),
+        "channel": Channel(payment.channel).label,
+        "reverse_form": form or ReverseForm(),
+        "can_reverse": payment.status == PaymentStatus.RECORDED
+        and view.scope.allows(Action.COLLECTION_RECORD)
+        and payment.agency_id == view.scope.agency_id,
+    }
+    return render(request, "collection/receipt.html", context, status=status)
+
+
 class ReceiptView(ScopedViewMixin, View):
-    """The receipt of one payment, to print (A5 landscape)."""
+    """The receipt of one payment, to print."""
 
     required_action = Action.COLLECTION_VIEW
-    template_name = "collection/receipt.html"
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        payment = selectors.payment_detail(scope=self.scope, pk=pk)
-        context = {
-            "payment": payment,
-            "name": selectors.payer_name(payment.person_id),
-            "masked": mask_id_number(payment.person_id),
-            "amount": services.yuan(payment.amount_fen),
-            "channel": Channel(payment.channel).label,
-        }
-        return render(request, self.template_name, context)
+        return _render_receipt(request, self, pk)
+
+
+class PaymentReverseView(ScopedViewMixin, View):
+    """GET: the receipt with the reversal form. POST: reverse the payment (冲正) with the reason."""
+
+    required_action = Action.COLLECTION_RECORD
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return _render_receipt(request, self, pk)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        selectors.payment_detail(scope=self.scope, pk=pk)  # outside the area: 404 first
+        form = ReverseForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                services.payment_reverse(scope=self.scope, payment_id=pk, reason=form.cleaned_data["reason"])
+            except services.PaymentConflictError as conflict:
+                form.add_error(None, conflict.message)
+                status = 409
+            except ValidationError as problem:
+                form.add_error(None, problem.messages)
+            else:
+                return redirect("collection:receipt", pk=pk)
+        return _render_receipt(request, self, pk, form, status=status)

@@ -22,8 +22,9 @@ def _english():
 
 
 @pytest.fixture
-def counter(world, client):
+def counter(world, client, settings):
     client.force_login(world.user_for(Role.TAX_STAFF))
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the pages in English, whatever the catalogue holds
     payer("张三", ZHANG)
     payer("张三丰", "141002198001010022")
     return client
@@ -129,3 +130,16 @@ def test_given_the_api_when_a_payment_is_posted_twice_with_one_key_then_201_then
     assert first.json()["id"] == second.json()["id"]
     assert first.json()["receipt"] == Payment.objects.get().receipt
     assert third.json()["error"]["message"].startswith("Already paid on ")
+
+
+def test_given_a_receipt_when_the_clerk_reverses_it_with_a_reason_then_the_receipt_says_so(counter):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+
+    response = counter.post(reverse("collection:reverse", args=[payment.pk]), {"reason": "重复收费"})
+
+    assert response.status_code == 302
+    receipt = counter.get(response["Location"])
+    assert (receipt.context["payment"].status, receipt.context["can_reverse"]) == ("reversed", False)
+    assert "重复收费" in receipt.content.decode()

@@ -184,3 +184,53 @@ def test_given_an_item_of_another_county_then_it_is_not_found(world, zhang):
 def test_given_a_role_other_than_tax_then_it_may_not_record_payments(world, zhang, role):
     with pytest.raises(PermissionDenied):
         record(Scope.for_user_id(world.user_for(role).pk), zhang)
+
+
+# --- reversal (冲正) ---------------------------------------------------------------------------
+
+
+def test_given_a_payment_when_reversed_then_it_is_kept_with_the_reason_and_the_item_is_due_again(
+    world, tax, zhang
+):
+    payment = record(tax, zhang).payment
+
+    reversed_ = services.payment_reverse(scope=tax, payment_id=payment.pk, reason="收款金额录入错误")
+
+    assert (reversed_.status, reversed_.reversal_reason, reversed_.reversed_by_id) == (
+        "reversed", "收款金额录入错误", world.user_for(Role.TAX_STAFF).pk,
+    )  # fmt: skip
+    zhang.refresh_from_db()
+    assert zhang.status == "due"
+    (message,) = OutboxMessage.objects.filter(topic="payment.reversed")
+    assert {key: message.payload[key] for key in ("payment_id", "person_id", "insurance_year", "amount_fen", "reason")} == {
+        "payment_id": payment.pk, "person_id": zhang.person_id, "insurance_year": 2027, "amount_fen": AMOUNT,
+        "reason": "收款金额录入错误",
+    }  # fmt: skip
+
+
+def test_given_a_reversed_payment_then_the_item_can_be_paid_again_with_the_next_receipt(tax, zhang):
+    first = record(tax, zhang, idempotency_key="first").payment
+    services.payment_reverse(scope=tax, payment_id=first.pk, reason="重复收费")
+
+    second = record(tax, zhang, idempotency_key="second").payment
+
+    assert (second.receipt_number, Payment.objects.filter(status="recorded").count()) == (2, 1)
+
+
+def test_given_a_reversed_payment_when_reversed_again_then_it_is_a_conflict(tax, zhang):
+    payment = record(tax, zhang).payment
+    services.payment_reverse(scope=tax, payment_id=payment.pk, reason="重复收费")
+
+    with pytest.raises(services.PaymentConflictError):
+        services.payment_reverse(scope=tax, payment_id=payment.pk, reason="再次冲正")
+
+    assert OutboxMessage.objects.filter(topic="payment.reversed").count() == 1
+
+
+def test_given_no_reason_then_a_reversal_is_refused(tax, zhang):
+    payment = record(tax, zhang).payment
+
+    with pytest.raises(ValidationError) as refused:
+        services.payment_reverse(scope=tax, payment_id=payment.pk, reason=" ")
+
+    assert refused.value.message_dict == {"reason": ["Say why the payment is reversed."]}

@@ -59,5 +59,6 @@ def _payment_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignor
 OBJECT_KWARGS: dict[str, Callable] = {
     "collection:pay": _due_item_pk,
     "collection:receipt": _payment_pk,
+    "collection:reverse": _payment_pk,
     "collection-payment-detail": _payment_pk,
 }
