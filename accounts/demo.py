@@ -195,6 +195,7 @@ DEMO_USERS: tuple[tuple[str, str, str, str, str], ...] = (
     ("insurance.yaodu", "李秀英", Role.INSURANCE_STAFF, "141002", "尧都区医疗保障服务中心"),
     ("insurance.hongdong", "张志强", Role.INSURANCE_STAFF, "141024", "洪洞县医疗保障服务中心"),
     ("tax.yaodu", "刘海燕", Role.TAX_STAFF, "141002", "国家税务总局临汾市尧都区税务局"),
+    ("tax.hongdong", "郭振华", Role.TAX_STAFF, "141024", "国家税务总局洪洞县税务局"),
     ("finance.yaodu", "陈立新", Role.FINANCE_STAFF, "141002", "尧都区财政局"),
     ("clerk.tunli", "杨春梅", Role.VILLAGE_CLERK, "141002100201", "屯里村村民委员会"),
     ("clerk.qinbi", "赵永红", Role.VILLAGE_CLERK, "141024100201", "秦壁村村民委员会"),

@@ -1,7 +1,8 @@
-"""Demo records for 临汾市: households in every demo village, the rulebook, assessments and payments.
+"""Demo records for 临汾市: households in every demo village, the rulebook and assessments.
 
 Everything goes through the services a user's click would call (registration, approval, subsidy
-tags, the yearly assessment, deposit records), so the demo shows the portal as it behaves.
+tags, the yearly assessment), so the demo shows the portal as it behaves. The payments are
+recorded at tax's counter by ``collection.demo`` and reach insurance as deposit records.
 Idempotent: a village that already has households is left alone; policies and runs converge.
 
 The demo is set in the present (November 2026: the collection period for 2027 is open). The
@@ -21,8 +22,8 @@ from accounts.models import Region, RegionLevel
 from accounts.scope import Scope
 
 from . import services
-from .assessment import Deposit, assessment_record_deposits, assessment_run_now
-from .models import Assessment, Household, Person
+from .assessment import assessment_run_now
+from .models import Household, Person
 from .policies import policy_load_presets, policy_save
 from .rules.presets import load_preset
 
@@ -81,12 +82,10 @@ class DemoCounts:
     households: int = 0
     persons: int = 0
     assessed: int = 0
-    paid: int = 0
 
     def summary(self) -> str:
         return (
-            f"demo records: {self.households} households, {self.persons} persons, "
-            f"{self.assessed} assessments, {self.paid} payments"
+            f"demo records: {self.households} households, {self.persons} persons, {self.assessed} assessments"
         )
 
 
@@ -159,26 +158,10 @@ def load_demo_records(*, seed: int = 2026) -> DemoCounts:
             valid_from=dt.date(2025, 6, 1),
         )
     counties = sorted({code[:6] for code in villages.values_list("code", flat=True)})
-    # 2026: assessed and (mostly) paid last autumn; 2027: assessed now, a part paid so far.
-    for year, share, months in ((2026, 0.9, (9, 10, 11, 12)), (2027, 0.4, (9, 10))):
+    # 2026 and 2027 assessed; the payments are tax's to record (collection's demo_payments), and
+    # reach insurance as deposit records over the sharing platform, as in service.
+    for year in (2026, 2027):
         for county in counties:
             run = assessment_run_now(county_code=county, insurance_year=year, reason="演示数据")
             counts.assessed += run.created
-        due = list(
-            Assessment.objects.filter(
-                person_id__in=new_persons, insurance_year=year, status="due"
-            ).select_related("person")
-        )
-        deposits = [
-            Deposit(
-                id_number=assessment.person.id_number,
-                insurance_year=year,
-                amount_fen=assessment.payable_fen,
-                paid_on=dt.date(year - 1, rng.choice(months), rng.randint(1, 25)),
-                reference=f"DEMO{year}{assessment.pk:08d}",
-            )
-            for assessment in due
-            if rng.random() < share
-        ]
-        counts.paid += assessment_record_deposits(deposits=deposits)
     return counts

@@ -93,6 +93,7 @@ def command_run() -> int:
     manage("collectstatic", "--no-input", "--verbosity", "0", env=env)
     manage("demo_data", env=env)
     manage("demo_records", env=env)
+    manage("demo_payments", env=env)
     host = env.get("PORTAL_HOST", "127.0.0.1")
     port = env.get("PORTAL_PORT", "8000")
     bin_dir = VENV / "bin"

@@ -17,12 +17,13 @@ from accounts.services import agency_create, region_create, user_create
 # The designed demo data set.
 REGIONS = 41  # 山西省, 临汾市, 3 counties, 9 townships, 27 villages/communities
 AGENCIES = 48  # 6 city offices, 3 x (4 county offices + 1 school), 27 village committees
-USERS = 8
+USERS = 9
 DEMO_USERNAMES = [
     "admin",
     "insurance.yaodu",
     "insurance.hongdong",
     "tax.yaodu",
+    "tax.hongdong",
     "finance.yaodu",
     "clerk.tunli",
     "clerk.qinbi",

@@ -1,0 +1,91 @@
+"""Demo payments, recorded at tax's counter as a tax clerk would, after insurance's demo records.
+
+The due items reach tax's ledger over the sharing platform (applied here in-process); each
+county's tax clerk then pays a share of them through ``services.payment_record`` on a day inside
+the collection window the item carries; the deposit records go back to insurance the same way.
+Idempotent: items already paid are left alone, and the shares are drawn from a fixed seed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.roles import Role
+from accounts.scope import Scope
+from sharing.services import delivery_drain
+
+from . import services
+from .models import DueItem, DueStatus, Payer
+from .rules import acceptance_on
+
+# The share of each year's due items paid in the demo: last year mostly, this year a part so far.
+SHARE_PAID = {2026: 0.9, 2027: 0.4}
+CHANNELS = ["counter_cash", "wechat", "alipay", "bank_card", "village", "bank_pos"]
+
+
+@dataclass
+class DemoPayments:
+    paid: int = 0
+    delivered: int = 0
+
+    def summary(self) -> str:
+        return f"demo payments: {self.paid} recorded at tax's counter, {self.delivered} messages delivered"
+
+
+def _pay_day(item: DueItem, rng: random.Random, today: dt.date) -> dt.date | None:
+    """A day in the item's first window (the on-time one), not after today."""
+    if not item.schedule:
+        return None
+    line = item.schedule[0]
+    start, end = dt.date.fromisoformat(line["from"]), min(dt.date.fromisoformat(line["to"]), today)
+    if end < start:
+        return None
+    day = start + dt.timedelta(days=rng.randint(0, (end - start).days))
+    days = line.get("days_of_month")
+    if days and not days[0] <= day.day <= days[1]:
+        day = day.replace(day=days[0])
+    return (
+        day if acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day).accepted else None
+    )
+
+
+def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
+    counts = DemoPayments()
+    counts.delivered += delivery_drain(seconds=120)["applied"]
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+    today = timezone.localdate()
+    names = dict(Payer.objects.values_list("person_id", "name"))
+    for clerk in User.objects.filter(role=Role.TAX_STAFF, agency__isnull=False).select_related(
+        "agency__region"
+    ):
+        scope = Scope.for_user_id(clerk.pk)
+        items = scope.filter(DueItem.objects.filter(insurance_year__in=SHARE_PAID)).order_by(
+            "person_id", "insurance_year"
+        )
+        for item in items:
+            if rng.random() >= SHARE_PAID[item.insurance_year] or item.status != DueStatus.DUE:
+                continue
+            day = _pay_day(item, rng, today)
+            if day is None:
+                continue
+            accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+            paid_at = timezone.make_aware(
+                dt.datetime.combine(day, dt.time(9 + rng.randint(0, 7), rng.randint(0, 59)))
+            )
+            services.payment_record(
+                scope=scope,
+                due_item_id=item.pk,
+                amount_fen=accepted.amount_fen,
+                channel=rng.choice(CHANNELS),
+                paid_by=names.get(item.person_id, "") or "本人",
+                paid_at=paid_at,
+                idempotency_key=f"demo-{item.pk}",
+            )
+            counts.paid += 1
+    counts.delivered += delivery_drain(seconds=120)["applied"]
+    return counts

@@ -1,0 +1,27 @@
+"""``manage.py demo_payments``: demo payments recorded at tax's counter (after demo_records; safe to repeat)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.audit import acting
+from collection.demo import load_demo_payments
+
+
+class Command(BaseCommand):
+    help = "Record demo payments at tax's counter for the demo's due items (after demo_records)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "Refusing to load demo payments: DEBUG is off. Use --force if you really mean it."
+            )
+        with acting(user_id=None, source="command:demo_payments"):
+            counts = load_demo_payments()
+        self.stdout.write(counts.summary())

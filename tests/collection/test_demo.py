@@ -1,0 +1,36 @@
+"""The demo's payments go through tax's counter and reach insurance as deposit records: the two
+ledgers agree, as they would in service."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from collection.models import DueItem, Payment
+from enrollment.models import Assessment
+from sharing.models import PendingDelivery
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def development_settings(settings):
+    settings.DEBUG = True
+
+
+def test_given_the_demo_then_every_payment_is_tax_s_and_insurance_holds_the_same_ones_paid(monkeypatch):
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    call_command("demo_data", stdout=None)
+    call_command("demo_records", stdout=None)
+
+    call_command("demo_payments", stdout=None)
+
+    payments = set(Payment.objects.filter(status="recorded").values_list("person_id", "insurance_year"))
+    paid_items = set(DueItem.objects.filter(status="paid").values_list("person_id", "insurance_year"))
+    paid_assessments = set(
+        Assessment.objects.filter(status="paid").values_list("person__id_number", "insurance_year")
+    )
+    assert len(payments) > 100
+    assert payments == paid_items == paid_assessments
+    assert {year for _, year in payments} == {2026, 2027}
+    assert PendingDelivery.objects.count() == 0
