@@ -65,7 +65,7 @@ def test_empty_database_gets_the_designed_counts() -> None:
     # then exactly the designed objects exist and the summary says they were all created
     assert totals() == (REGIONS, AGENCIES, USERS)
     assert output.strip() == (
-        "regions: 41 created, 0 existing; agencies: 48 created, 0 existing; users: 8 created, 0 existing"
+        "regions: 41 created, 0 existing; agencies: 48 created, 0 existing; users: 9 created, 0 existing"
     )
     levels = {level: Region.objects.filter(level=level).count() for level in RegionLevel.values}
     assert levels == {1: 1, 2: 1, 3: 3, 4: 9, 5: 27}
@@ -111,7 +111,7 @@ def test_every_role_has_a_user_whose_agency_fits() -> None:
         Role.VILLAGE_CLERK: 2,
         Role.SCHOOL_CLERK: 1,
         Role.INSURANCE_STAFF: 2,
-        Role.TAX_STAFF: 1,
+        Role.TAX_STAFF: 2,
         Role.FINANCE_STAFF: 1,
         Role.ADMINISTRATOR: 1,
     }
@@ -160,7 +160,7 @@ def test_second_run_changes_nothing() -> None:
 
     # then nothing was created or changed, and nothing was written to the audit trail
     assert output.strip() == (
-        "regions: 0 created, 41 existing; agencies: 0 created, 48 existing; users: 0 created, 8 existing"
+        "regions: 0 created, 41 existing; agencies: 0 created, 48 existing; users: 0 created, 9 existing"
     )
     assert (totals(), event_count()) == before
     assert User.objects.get(username="clerk.tunli").check_password("Another-Secret-9")
@@ -186,7 +186,7 @@ def test_run_completes_what_already_exists() -> None:
 
     # then only the rest is created and the existing objects are untouched
     assert output.strip() == (
-        "regions: 39 created, 2 existing; agencies: 47 created, 1 existing; users: 7 created, 1 existing"
+        "regions: 39 created, 2 existing; agencies: 47 created, 1 existing; users: 8 created, 1 existing"
     )
     assert totals() == (REGIONS, AGENCIES, USERS)
     admin = User.objects.get(username="admin")
