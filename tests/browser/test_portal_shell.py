@@ -16,7 +16,7 @@ from accounts.roles import Role
 
 pytestmark = pytest.mark.browser
 
-# Tax and finance read the rulebook; clerks answer "am I covered?" at the counter.
+# Clerks answer "am I covered?" at the counter.
 CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构", "接口文档"]
 MENU_BY_ROLE = {
     Role.VILLAGE_CLERK: CLERK_MENU,
