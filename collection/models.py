@@ -308,3 +308,38 @@ class Payment(models.Model):
     def receipt(self) -> str:
         """The receipt's printed number: agency, year and the consecutive number."""
         return f"{self.agency_id:04d}-{self.receipt_year}-{self.receipt_number:06d}"
+
+
+@tracked(level=pghistory.Statement)
+class VoidedReceipt(models.Model):
+    """A receipt number voided (作废: misprinted, spoiled, lost) and replaced by a new one for the
+    same payment. Kept with the reason, never deleted; its number is never given again."""
+
+    scope_region_lookup = "payment__region_code"
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="voided_receipts", verbose_name=_("payment")
+    )
+    agency = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, verbose_name=_("collecting agency")
+    )
+    receipt_year = models.PositiveSmallIntegerField(_("receipt year"))
+    receipt_number = models.PositiveIntegerField(_("receipt number"))
+    reason = models.CharField(_("why it was voided"), max_length=200)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name=_("voided by")
+    )
+    voided_at = models.DateTimeField(_("voided at"), db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("voided receipt")
+        verbose_name_plural = _("voided receipts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "receipt_year", "receipt_number"], name="collection_voided_receipt_unique"
+            ),
+            models.CheckConstraint(name="collection_voided_receipt_has_reason", condition=~Q(reason="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agency_id:04d}-{self.receipt_year}-{self.receipt_number:06d}"

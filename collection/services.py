@@ -29,7 +29,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import message_send
 
-from .models import Channel, DueItem, DueStatus, Payment, PaymentStatus
+from .models import Channel, DueItem, DueStatus, Payment, PaymentStatus, VoidedReceipt
 from .rules import acceptance_on
 
 
@@ -256,4 +256,37 @@ def payment_reverse(*, scope: Scope, payment_id: int, reason: str) -> Payment:
             "reversed_at": timezone.localtime(now).isoformat(),
         },
     )
+    return payment
+
+
+@transaction.atomic
+def receipt_void(*, scope: Scope, payment_id: int, reason: str) -> Payment:
+    """Void a payment's receipt (作废) with the reason and give the payment the agency's next number.
+
+    The payment stands; the voided number is kept and never given again. Insurance keeps the
+    number the deposit record carried; tax's voided receipts lead from it to the payment.
+    """
+    scope.require(Action.COLLECTION_RECORD)
+    reason = reason.strip()
+    if len(reason) < 2:
+        raise ValidationError({"reason": [_("Say why the receipt is voided.")]})
+    payment = scope.get_object_or_404(
+        Payment.objects.select_for_update().select_related("agency"), pk=payment_id
+    )
+    if payment.status != PaymentStatus.RECORDED:
+        raise PaymentConflictError(_("A reversed payment's receipt cannot be reissued."), payment)
+    if payment.agency_id != scope.agency_id:
+        raise PermissionDenied(_("Only the agency that collected a payment can void its receipt."))
+    VoidedReceipt.objects.create(
+        payment=payment,
+        agency_id=payment.agency_id,
+        receipt_year=payment.receipt_year,
+        receipt_number=payment.receipt_number,
+        reason=reason[:200],
+        voided_by_id=scope.user_id,
+    )
+    year = timezone.localdate().year
+    payment.receipt_year = year
+    payment.receipt_number = _receipt_number(agency_id=payment.agency_id, year=year)
+    payment.save(update_fields=["receipt_year", "receipt_number"])
     return payment

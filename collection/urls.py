@@ -11,4 +11,5 @@ urlpatterns: list = [
     path("counter/due-items/<int:pk>/pay/", views.PaymentRecordView.as_view(), name="pay"),
     path("payments/<int:pk>/receipt/", views.ReceiptView.as_view(), name="receipt"),
     path("payments/<int:pk>/reverse/", views.PaymentReverseView.as_view(), name="reverse"),
+    path("payments/<int:pk>/void-receipt/", views.ReceiptVoidView.as_view(), name="void-receipt"),
 ]

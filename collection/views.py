@@ -162,22 +162,30 @@ class PaymentRecordView(_Counter):
         )
 
 
-class ReverseForm(forms.Form):
-    reason = forms.CharField(label=gettext_lazy("Why is it reversed?"), max_length=200, min_length=2)
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=200, min_length=2)
 
 
 def _render_receipt(
-    request: HttpRequest, view: ScopedViewMixin, pk: int, form: ReverseForm | None = None, status: int = 200
+    request: HttpRequest,
+    view: ScopedViewMixin,
+    pk: int,
+    forms_: dict[str, ReasonForm] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     payment = selectors.payment_detail(scope=view.scope, pk=pk)
+    forms_ = forms_ or {}
     context = {
         "payment": payment,
         "name": selectors.payer_name(payment.person_id),
         "masked": mask_id_number(payment.person_id),
         "amount": services.yuan(payment.amount_fen),
         "channel": Channel(payment.channel).label,
-        "reverse_form": form or ReverseForm(),
-        "can_reverse": payment.status == PaymentStatus.RECORDED
+        "voided": list(payment.voided_receipts.select_related("voided_by").order_by("voided_at")),
+        "reverse_form": forms_.get("reverse") or ReasonForm(prefix="reverse"),
+        "void_form": forms_.get("void") or ReasonForm(prefix="void"),
+        # Reversal and reissue are the collecting agency's, on a payment that stands.
+        "can_change": payment.status == PaymentStatus.RECORDED
         and view.scope.allows(Action.COLLECTION_RECORD)
         and payment.agency_id == view.scope.agency_id,
     }
@@ -185,7 +193,7 @@ def _render_receipt(
 
 
 class ReceiptView(ScopedViewMixin, View):
-    """The receipt of one payment, to print."""
+    """The receipt of one payment, to print, with its voided numbers."""
 
     required_action = Action.COLLECTION_VIEW
 
@@ -193,21 +201,25 @@ class ReceiptView(ScopedViewMixin, View):
         return _render_receipt(request, self, pk)
 
 
-class PaymentReverseView(ScopedViewMixin, View):
-    """GET: the receipt with the reversal form. POST: reverse the payment (冲正) with the reason."""
+class _ReceiptChange(ScopedViewMixin, View):
+    """GET: the receipt with its forms. POST: the change with its reason; back to the receipt."""
 
     required_action = Action.COLLECTION_RECORD
+    form_key = ""
+
+    def change(self, pk: int, reason: str) -> None:
+        raise NotImplementedError
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return _render_receipt(request, self, pk)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         selectors.payment_detail(scope=self.scope, pk=pk)  # outside the area: 404 first
-        form = ReverseForm(request.POST)
+        form = ReasonForm(request.POST, prefix=self.form_key)
         status = 400
         if form.is_valid():
             try:
-                services.payment_reverse(scope=self.scope, payment_id=pk, reason=form.cleaned_data["reason"])
+                self.change(pk, form.cleaned_data["reason"])
             except services.PaymentConflictError as conflict:
                 form.add_error(None, conflict.message)
                 status = 409
@@ -215,4 +227,22 @@ class PaymentReverseView(ScopedViewMixin, View):
                 form.add_error(None, problem.messages)
             else:
                 return redirect("collection:receipt", pk=pk)
-        return _render_receipt(request, self, pk, form, status=status)
+        return _render_receipt(request, self, pk, {self.form_key: form}, status=status)
+
+
+class PaymentReverseView(_ReceiptChange):
+    """Reverse the payment (冲正) with the reason."""
+
+    form_key = "reverse"
+
+    def change(self, pk: int, reason: str) -> None:
+        services.payment_reverse(scope=self.scope, payment_id=pk, reason=reason)
+
+
+class ReceiptVoidView(_ReceiptChange):
+    """Void the receipt (作废) with the reason; the payment gets the next number."""
+
+    form_key = "void"
+
+    def change(self, pk: int, reason: str) -> None:
+        services.receipt_void(scope=self.scope, payment_id=pk, reason=reason)

@@ -47,9 +47,18 @@ def test_given_a_payer_at_the_counter_when_the_clerk_takes_the_payment_then_the_
     assert (payment.channel, payment.due_item_id, payment.receipt_number) == ("wechat", item.pk, 1)
     assert OutboxMessage.objects.filter(topic="payment.deposited").count() == 1
 
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("void-form").locator("input[name=void-reason]").fill("打印错位")
+    page.get_by_test_id("void-submit").click()
+    expect(page.get_by_test_id("voided")).to_have_count(1)
+    payment.refresh_from_db()
+    expect(receipt).to_have_attribute("data-number", payment.receipt)
+    assert payment.receipt_number == 2
+    shoot("4-reissued")
+
     page.goto(f"/collection/counter/?person={ZHANG}")
     expect(page.get_by_test_id("due-item")).to_have_attribute("data-status", "paid")
     expect(page.get_by_test_id("receipt-link")).to_be_visible()
     expect(page.get_by_test_id("pay-form")).to_have_count(0)
-    shoot("4-paid")
+    shoot("5-paid")
     assert page_log.errors == [] and page_log.csp_violations() == []

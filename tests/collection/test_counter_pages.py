@@ -137,9 +137,28 @@ def test_given_a_receipt_when_the_clerk_reverses_it_with_a_reason_then_the_recei
     counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
     payment = Payment.objects.get()
 
-    response = counter.post(reverse("collection:reverse", args=[payment.pk]), {"reason": "重复收费"})
+    response = counter.post(reverse("collection:reverse", args=[payment.pk]), {"reverse-reason": "重复收费"})
 
     assert response.status_code == 302
     receipt = counter.get(response["Location"])
-    assert (receipt.context["payment"].status, receipt.context["can_reverse"]) == ("reversed", False)
+    assert (receipt.context["payment"].status, receipt.context["can_change"]) == ("reversed", False)
     assert "重复收费" in receipt.content.decode()
+
+
+def test_given_a_spoiled_receipt_when_voided_then_the_payment_has_the_next_number_and_the_old_one_is_listed(
+    counter,
+):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+    old = payment.receipt
+
+    response = counter.post(
+        reverse("collection:void-receipt", args=[payment.pk]), {"void-reason": "打印错位"}
+    )
+
+    assert response.status_code == 302
+    payment.refresh_from_db()
+    assert (payment.receipt_number, payment.status) == (2, "recorded")
+    receipt = counter.get(response["Location"])
+    assert [(str(v), v.reason) for v in receipt.context["voided"]] == [(old, "打印错位")]

@@ -234,3 +234,26 @@ def test_given_no_reason_then_a_reversal_is_refused(tax, zhang):
         services.payment_reverse(scope=tax, payment_id=payment.pk, reason=" ")
 
     assert refused.value.message_dict == {"reason": ["Say why the payment is reversed."]}
+
+
+# --- voided receipts (作废) ---------------------------------------------------------------------
+
+
+def test_given_a_receipt_when_voided_then_its_number_is_kept_and_never_given_again(tax, zhang):
+    payment = record(tax, zhang).payment
+
+    services.receipt_void(scope=tax, payment_id=payment.pk, reason="打印错位")
+    other = record(tax, due("141002198001010044")).payment
+
+    payment.refresh_from_db()
+    assert (payment.receipt_number, other.receipt_number) == (2, 3)
+    assert list(payment.voided_receipts.values_list("receipt_number", "reason")) == [(1, "打印错位")]
+    assert OutboxMessage.objects.filter(topic="payment.deposited").count() == 2  # nothing new for the void
+
+
+def test_given_a_reversed_payment_then_its_receipt_cannot_be_reissued(tax, zhang):
+    payment = record(tax, zhang).payment
+    services.payment_reverse(scope=tax, payment_id=payment.pk, reason="重复收费")
+
+    with pytest.raises(services.PaymentConflictError):
+        services.receipt_void(scope=tax, payment_id=payment.pk, reason="打印错位")

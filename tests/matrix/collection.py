@@ -60,5 +60,6 @@ OBJECT_KWARGS: dict[str, Callable] = {
     "collection:pay": _due_item_pk,
     "collection:receipt": _payment_pk,
     "collection:reverse": _payment_pk,
+    "collection:void-receipt": _payment_pk,
     "collection-payment-detail": _payment_pk,
 }
