@@ -10,8 +10,10 @@ class CollectionConfig(AppConfig):
         from accounts.navigation import NavEntry, register
         from accounts.roles import Action
 
-        register(
-            NavEntry(
-                _("Collection"), _("Payment counter"), "collection:counter", Action.COLLECTION_VIEW, weight=10
-            )
-        )
+        section = _("Collection")
+        for label, url_name in (
+            (_("Payment counter"), "collection:counter"),
+            (_("Daily collection report"), "collection:daily"),
+            (_("Collection progress"), "collection:progress"),
+        ):
+            register(NavEntry(section, label, url_name, Action.COLLECTION_VIEW, weight=10))

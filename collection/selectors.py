@@ -3,15 +3,18 @@ a payment with its receipt."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
+from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
 
-from .models import DueItem, Payer, Payment
+from .models import Channel, DueItem, DueStatus, Payer, Payment, PaymentStatus
 
 SEARCH_LIMIT = 20
 _IDENTIFIER_PREFIX = re.compile(r"^[0-9A-Za-z-]{4,32}$")
@@ -63,3 +66,117 @@ def payment_detail(*, scope: Scope, pk: int) -> Payment:
 def payer_name(person_id: str) -> str:
     """The payer's name for a receipt (the ledger of payers is tax's own)."""
     return Payer.objects.filter(person_id=person_id).values_list("name", flat=True).first() or ""
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    count: int
+    fen: int
+
+
+@dataclass(frozen=True)
+class DailyReport:
+    day: dt.date
+    by_channel: list[Line]
+    by_collector: list[Line]
+    count: int
+    fen: int
+    reversed: Line
+
+
+def daily_report(*, scope: Scope, day: dt.date) -> DailyReport:
+    """The payments taken on a day in the caller's area, by channel and by collector, and the
+    reversals made that day (counted apart: a reversed payment is not in the day's takings)."""
+    scope.require(Action.COLLECTION_VIEW)
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    end = start + dt.timedelta(days=1)
+    taken = scope.filter(
+        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end, status=PaymentStatus.RECORDED)
+    )
+    by_channel = [
+        Line(Channel(row["channel"]).label, row["n"], row["fen"])
+        for row in taken.values("channel").annotate(n=Count("id"), fen=Sum("amount_fen")).order_by("channel")
+    ]
+    by_collector = [
+        Line(
+            f"{row['collector__full_name'] or row['collector__username']} · {row['agency__name']}",
+            row["n"],
+            row["fen"],
+        )
+        for row in taken.values("collector__full_name", "collector__username", "agency__name")
+        .annotate(n=Count("id"), fen=Sum("amount_fen"))
+        .order_by("agency__name", "collector__username")
+    ]
+    reversals = scope.filter(
+        Payment.objects.filter(reversed_at__gte=start, reversed_at__lt=end, status=PaymentStatus.REVERSED)
+    ).aggregate(n=Count("id"), fen=Sum("amount_fen"))
+    return DailyReport(
+        day=day,
+        by_channel=by_channel,
+        by_collector=by_collector,
+        count=sum(line.count for line in by_channel),
+        fen=sum(line.fen for line in by_channel),
+        reversed=Line("", reversals["n"] or 0, reversals["fen"] or 0),
+    )
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    region_code: str
+    region_name: str
+    persons: int
+    paid: int
+    due_fen: int
+    paid_fen: int
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.paid / self.persons, 1) if self.persons else 0.0
+
+
+def collection_progress(*, scope: Scope, year: int) -> list[ProgressRow]:
+    """Per village of the caller's area, for an insurance year: persons with something to pay
+    (cancelled items left out), how many paid, the money due and the money taken."""
+    scope.require(Action.COLLECTION_VIEW)
+    items = (
+        scope.filter(DueItem.objects.filter(insurance_year=year))
+        .exclude(status=DueStatus.CANCELLED)
+        .values("region_code")
+        .annotate(
+            persons=Count("id"),
+            paid=Count("id", filter=Q(status=DueStatus.PAID)),
+            due_fen=Sum("amount_fen"),
+        )
+    )
+    taken = dict(
+        scope.filter(Payment.objects.filter(insurance_year=year, status=PaymentStatus.RECORDED))
+        .values("region_code")
+        .annotate(fen=Sum("amount_fen"))
+        .values_list("region_code", "fen")
+    )
+    rows = list(items)
+    names = dict(
+        Region.objects.filter(code__in=[row["region_code"] for row in rows]).values_list("code", "name")
+    )
+    return [
+        ProgressRow(
+            region_code=row["region_code"],
+            region_name=names.get(row["region_code"], ""),
+            persons=row["persons"],
+            paid=row["paid"],
+            due_fen=row["due_fen"] or 0,
+            paid_fen=taken.get(row["region_code"]) or 0,
+        )
+        for row in sorted(rows, key=lambda row: row["region_code"])
+    ]
+
+
+def progress_years(*, scope: Scope) -> list[int]:
+    scope.require(Action.COLLECTION_VIEW)
+    return sorted(
+        scope.filter(DueItem.objects.all()).values_list("insurance_year", flat=True).distinct(), reverse=True
+    )

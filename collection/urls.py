@@ -8,6 +8,8 @@ app_name = "collection"
 
 urlpatterns: list = [
     path("counter/", views.CounterView.as_view(), name="counter"),
+    path("reports/daily/", views.DailyReportView.as_view(), name="daily"),
+    path("reports/progress/", views.ProgressView.as_view(), name="progress"),
     path("counter/due-items/<int:pk>/pay/", views.PaymentRecordView.as_view(), name="pay"),
     path("payments/<int:pk>/receipt/", views.ReceiptView.as_view(), name="receipt"),
     path("payments/<int:pk>/reverse/", views.PaymentReverseView.as_view(), name="reverse"),

@@ -61,4 +61,12 @@ def test_given_a_payer_at_the_counter_when_the_clerk_takes_the_payment_then_the_
     expect(page.get_by_test_id("receipt-link")).to_be_visible()
     expect(page.get_by_test_id("pay-form")).to_have_count(0)
     shoot("5-paid")
+
+    page.goto("/collection/reports/daily/")
+    expect(page.get_by_test_id("daily-total")).to_have_attribute("data-count", "1")
+    expect(page.get_by_test_id("channel-row")).to_have_attribute("data-fen", "40000")
+    shoot("6-daily")
+    page.goto("/collection/reports/progress/")
+    expect(page.get_by_test_id("progress-row")).to_have_attribute("data-paid", "1")
+    shoot("7-progress")
     assert page_log.errors == [] and page_log.csp_violations() == []

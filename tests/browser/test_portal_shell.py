@@ -41,7 +41,17 @@ MENU_BY_ROLE = {
         "接口文档",
     ],
     # Tax collects at its counter and reads the rules it collects by.
-    Role.TAX_STAFF: ["首页", "缴费窗口", "政策规则库", "资助类别", "行政区划", "机构", "接口文档"],
+    Role.TAX_STAFF: [
+        "首页",
+        "缴费窗口",
+        "征收日报",
+        "征收进度",
+        "政策规则库",
+        "资助类别",
+        "行政区划",
+        "机构",
+        "接口文档",
+    ],
     # Finance funds the subsidies: it sees their totals.
     Role.FINANCE_STAFF: ["首页", "政策规则库", "资助类别", "资助汇总", "行政区划", "机构", "接口文档"],
     Role.ADMINISTRATOR: [

@@ -162,3 +162,56 @@ def test_given_a_spoiled_receipt_when_voided_then_the_payment_has_the_next_numbe
     assert (payment.receipt_number, payment.status) == (2, "recorded")
     receipt = counter.get(response["Location"])
     assert [(str(v), v.reason) for v in receipt.context["voided"]] == [(old, "打印错位")]
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+def test_given_a_day_of_payments_then_the_daily_report_sums_them_by_channel_and_collector(world, counter):
+    from accounts.scope import Scope
+    from collection import services
+
+    scope = Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
+    at = timezone.make_aware(timezone.datetime(2026, 11, 20, 10, 0))
+    for number, channel in enumerate(["wechat", "wechat", "counter_cash"], start=1):
+        item = due(f"14100219800101{number:04d}")
+        services.payment_record(
+            scope=scope, due_item_id=item.pk, amount_fen=AMOUNT, channel=channel, paid_by="本人", paid_at=at
+        )
+    reversed_ = Payment.objects.filter(channel="counter_cash").get()
+    services.payment_reverse(scope=scope, payment_id=reversed_.pk, reason="重复收费")
+
+    page = counter.get(reverse("collection:daily"), {"day": "2026-11-20"})
+
+    report = page.context["report"]
+    assert [(line.label, line.count, line.fen) for line in report.by_channel] == [
+        ("WeChat Pay", 2, 2 * AMOUNT)
+    ]
+    assert [(line.count, line.fen) for line in report.by_collector] == [(2, 2 * AMOUNT)]
+    assert (report.count, report.fen) == (2, 2 * AMOUNT)
+
+
+def test_given_payments_in_two_villages_then_progress_counts_each_village(world, counter):
+    from accounts.scope import Scope
+    from collection import services
+
+    scope = Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
+    at = timezone.make_aware(timezone.datetime(2026, 11, 20, 10, 0))
+    paid = due("141002198001010011")
+    due("141002198001010022")
+    due("141002198001010033", region="141002100202")
+    due("141002198001010044", status="cancelled")
+    services.payment_record(
+        scope=scope, due_item_id=paid.pk, amount_fen=AMOUNT, channel="wechat", paid_by="本人", paid_at=at
+    )
+
+    page = counter.get(reverse("collection:progress"))
+
+    rows = [
+        (row.region_code, row.persons, row.paid, row.due_fen, row.paid_fen, row.percent)
+        for row, _due, _taken in page.context["rows"]
+    ]
+    assert rows == [
+        ("141002100201", 2, 1, 2 * AMOUNT, AMOUNT, 50.0),
+        ("141002100202", 1, 0, AMOUNT, 0, 0.0),
+    ]
