@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -84,6 +85,10 @@ class PaymentRequestSerializer(serializers.Serializer):
     paid_at = serializers.DateTimeField(required=False)
 
 
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, min_length=2)
+
+
 class _Scoped(viewsets.GenericViewSet):
     pagination_class = None
     filter_backends: list[type] = []
@@ -133,7 +138,12 @@ class PaymentViewSet(mixins.RetrieveModelMixin, _Scoped):
     """Record the payment of a due item, in full; read a payment with its receipt number."""
 
     serializer_class = PaymentSerializer
-    required_actions = {"create": Action.COLLECTION_RECORD, "retrieve": Action.COLLECTION_VIEW}
+    required_actions = {
+        "create": Action.COLLECTION_RECORD,
+        "retrieve": Action.COLLECTION_VIEW,
+        "reverse": Action.COLLECTION_RECORD,
+        "void_receipt": Action.COLLECTION_RECORD,
+    }
 
     def get_queryset(self) -> QuerySet[Payment]:
         return self.scope().filter(Payment.objects.select_related("agency"))
@@ -174,3 +184,36 @@ class PaymentViewSet(mixins.RetrieveModelMixin, _Scoped):
             PaymentSerializer(recorded.payment).data,
             status=status.HTTP_200_OK if recorded.replayed else status.HTTP_201_CREATED,
         )
+
+    def _change(self, request: Request, pk: str | None, change: Any) -> Response:
+        scope = self.scope()
+        selectors.payment_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 first
+        payload = ReasonSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            payment = change(scope=scope, payment_id=int(pk or 0), reason=payload.validated_data["reason"])
+        except services.PaymentConflictError as conflict:
+            raise Conflict(conflict.message) from conflict
+        return Response(PaymentSerializer(payment).data)
+
+    @extend_schema(
+        summary="Reverse the payment (冲正) with the reason; insurance is told",
+        request=ReasonSerializer,
+        responses={200: PaymentSerializer, 409: OpenApiResponse(description="Already reversed."), **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="reverse", url_name="reverse")
+    def reverse(self, request: Request, pk: str | None = None) -> Response:
+        return self._change(request, pk, services.payment_reverse)
+
+    @extend_schema(
+        summary="Void the receipt (作废) with the reason; the payment gets the agency's next number",
+        request=ReasonSerializer,
+        responses={
+            200: PaymentSerializer,
+            409: OpenApiResponse(description="The payment was reversed."),
+            **ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="void-receipt", url_name="void-receipt")
+    def void_receipt(self, request: Request, pk: str | None = None) -> Response:
+        return self._change(request, pk, services.receipt_void)

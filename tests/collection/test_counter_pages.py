@@ -215,3 +215,17 @@ def test_given_payments_in_two_villages_then_progress_counts_each_village(world,
         ("141002100201", 2, 1, 2 * AMOUNT, AMOUNT, 50.0),
         ("141002100202", 1, 0, AMOUNT, 0, 0.0),
     ]
+
+
+def test_given_the_api_when_a_payment_is_reversed_then_it_answers_the_reversed_payment_and_a_second_time_409(
+    counter,
+):
+    item = due(ZHANG, schedule=open_today())
+    body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "alipay", "paid_by": "张三"}
+    payment = counter.post(reverse("collection-payment-list"), body, content_type="application/json").json()
+    url = reverse("collection-payment-reverse", args=[payment["id"]])
+
+    first = counter.post(url, {"reason": "重复收费"}, content_type="application/json")
+    second = counter.post(url, {"reason": "重复收费"}, content_type="application/json")
+
+    assert (first.status_code, first.json()["status"], second.status_code) == (200, "reversed", 409)

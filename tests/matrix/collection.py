@@ -62,4 +62,6 @@ OBJECT_KWARGS: dict[str, Callable] = {
     "collection:reverse": _payment_pk,
     "collection:void-receipt": _payment_pk,
     "collection-payment-detail": _payment_pk,
+    "collection-payment-reverse": _payment_pk,
+    "collection-payment-void-receipt": _payment_pk,
 }
