@@ -51,7 +51,16 @@ def _roster(options: dict[str, Any]) -> dict[str, Any]:
     return roster.run(**kwargs, keep=options["keep"])
 
 
-BENCHMARKS = {"sharing": _sharing, "assessment": _assessment, "roster": _roster}
+def _payments(options: dict[str, Any]) -> dict[str, Any]:
+    from bench import payments
+
+    kwargs = {"size": options["size"], "clients": options["clients"]}
+    if options["inner"]:
+        return payments.run_inner(**kwargs)
+    return payments.run(**kwargs, keep=options["keep"])
+
+
+BENCHMARKS = {"sharing": _sharing, "assessment": _assessment, "roster": _roster, "payments": _payments}
 
 
 class Command(BaseCommand):
@@ -65,6 +74,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
         parser.add_argument("--chunk", type=int, default=20_000, help="records per committed bulk send")
+        parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP clients (payments)")
         parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
         parser.add_argument("--inner", action="store_true", help="(internal) run inside the scratch database")
 

@@ -1,0 +1,245 @@
+"""Benchmark: recording payments over HTTP under 64 concurrent clients, against a database-free
+endpoint of the same server.
+
+Data: one county, a tax clerk with an API token, ``size`` due items with their payers (schedule
+open today). The server: gunicorn with the bench settings (DEBUG off) on the scratch database, one
+sync worker per core plus one. The load: ``clients`` concurrent clients in several processes (so
+the generator's own Python is not one GIL), each posting ``POST /api/collection/payments/`` for
+due items of its own with a fresh ``Idempotency-Key``; then the same number of requests to
+``GET /bench/ping/`` (same server, same middleware, no database) as the baseline.
+
+- ``ours_per_s``: payments recorded per second (each a row lock, a receipt number, a payment, the
+  due item, a deposit record to insurance, one transaction); ``p99_ms`` their 99th percentile.
+- ``baseline_per_s``: database-free requests per second; ``ratio`` = ours ÷ baseline.
+- ``errors``: answers other than 201 (ours) or 200 (baseline), and connection failures.
+
+The generator shares the machine's cores with the server and PostgreSQL: both figures include it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import multiprocessing
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .scratch import ROOT, log, run_in_scratch_database
+
+COUNTY, VILLAGE = "141002", "141002100201"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _build(size: int) -> tuple[str, list[int]]:
+    """The clerk's token and the due items to pay."""
+    from django.db import connection
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from accounts import services as accounts
+    from accounts.roles import AgencyKind, Role
+
+    province = accounts.region_create(code="140000", name="山西省")
+    city = accounts.region_create(code="141000", name="临汾市", parent=province)
+    county = accounts.region_create(code=COUNTY, name="尧都区", parent=city)
+    agency = accounts.agency_create(name="尧都区税务局", kind=AgencyKind.TAX_BUREAU, region=county)
+    # The clerk signs in with a token only; the password is random and never used.
+    clerk = accounts.user_create(
+        username="bench-tax", password=secrets.token_urlsafe(16), full_name="压测", agency=agency,
+        role=Role.TAX_STAFF, check_password=False,
+    )  # fmt: skip
+    token = Token.objects.create(user=clerk).key
+    today = timezone.localdate()
+    schedule = json.dumps(
+        [
+            {
+                "from": (today - dt.timedelta(days=30)).isoformat(),
+                "to": (today + dt.timedelta(days=30)).isoformat(),
+                "amount_fen": 40000,
+                "subsidy_fen": 0,
+                "rule": "on_time",
+            }
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO collection_payer (person_id, name, region_code, category, status, source_message_id, sequence)
+            SELECT 'B' || lpad(g::text, 17, '0'), '压测' || g, %s, 'adult', 'normal', g, 1
+            FROM generate_series(1, %s) g""",
+            [VILLAGE, size],
+        )
+        cursor.execute(
+            """INSERT INTO collection_dueitem (person_id, insurance_year, region_code, amount_fen, subsidy_fen,
+                subsidy_marker, schedule, status, source_message_id, sequence, revision)
+            SELECT 'B' || lpad(g::text, 17, '0'), %s, %s, 40000, 0, '', %s::jsonb, 'due', g, 1, 1
+            FROM generate_series(1, %s) g""",
+            [today.year + 1, VILLAGE, schedule, size],
+        )
+        cursor.execute("SELECT id FROM collection_dueitem ORDER BY id")
+        items = [row[0] for row in cursor.fetchall()]
+        cursor.execute("VACUUM (ANALYZE)")
+    return token, items
+
+
+def _client(args: tuple[int, str, str, list[int], int, int]) -> dict[str, Any]:
+    """One process of the load: ``threads`` clients, each working through its share of ``work``."""
+    import threading
+
+    port, kind, token, work, threads, offset = args
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(share: list[int], number: int) -> None:
+        mine: list[float] = []
+        failed: list[str] = []
+        for item in share:
+            if kind == "ours":
+                body = json.dumps(
+                    {"due_item": item, "amount_fen": 40000, "channel": "wechat", "paid_by": "本人"}
+                )
+                headers = {
+                    "Authorization": f"Token {token}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": f"bench-{item}",
+                }
+                method, path, expected = "POST", "/api/collection/payments/", 201
+            else:
+                body, headers, method, path, expected = None, {}, "GET", "/bench/ping/", 200
+            started = time.perf_counter()
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                connection.close()
+                if response.status != expected:
+                    failed.append(f"{response.status}")
+            except OSError as error:
+                failed.append(type(error).__name__)
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+            errors.extend(failed)
+
+    shares = [work[index::threads] for index in range(threads)]
+    pool = [threading.Thread(target=worker, args=(share, offset + n)) for n, share in enumerate(shares)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return {"latencies": latencies, "errors": errors}
+
+
+def _drive(
+    port: int, kind: str, token: str, items: list[int], clients: int, processes: int
+) -> dict[str, Any]:
+    per_process = clients // processes
+    chunks = [items[index::processes] for index in range(processes)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(
+            _client,
+            [(port, kind, token, chunk, per_process, n * per_process) for n, chunk in enumerate(chunks)],
+        )
+    seconds = time.perf_counter() - started
+    latencies = sorted(value for result in results for value in result["latencies"])
+    errors = [error for result in results for error in result["errors"]]
+
+    def percentile(share: float) -> float:
+        return (
+            round(latencies[min(len(latencies) - 1, int(share * len(latencies)))] * 1000, 1)
+            if latencies
+            else 0.0
+        )
+
+    return {
+        "requests": len(latencies),
+        "per_s": round(len(latencies) / seconds, 1) if seconds else 0.0,
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+        "seconds": round(seconds, 2),
+    }
+
+
+def _start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.bench")
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(
+        [str(gunicorn), "config.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+         "--backlog", "2048", "--log-level", "warning"],
+        cwd=str(ROOT), env=env, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/bench/ping/")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.3)
+    os.killpg(server.pid, signal.SIGTERM)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def run_inner(*, size: int, clients: int) -> dict[str, Any]:
+    from collection.models import Payment, ReceiptCounter
+
+    log(f"building {size:,} due items and a tax clerk")
+    token, items = _build(size)
+    workers = (os.cpu_count() or 2) + 1
+    port = _free_port()
+    processes = 4 if clients % 4 == 0 else 1
+    log(f"gunicorn with {workers} sync workers on port {port}; {clients} clients in {processes} processes")
+    server = _start_server(port, workers)
+    try:
+        warm = _drive(port, "baseline", token, list(range(200)), min(clients, 16), 1)
+        log(f"warm-up: {warm['requests']} database-free requests")
+        ours = _drive(port, "ours", token, items, clients, processes)
+        log(f"payments: {ours}")
+        baseline = _drive(port, "baseline", token, list(range(size)), clients, processes)
+        log(f"database-free: {baseline}")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    recorded = Payment.objects.count()
+    numbers = list(Payment.objects.order_by("receipt_number").values_list("receipt_number", flat=True))
+    counter = ReceiptCounter.objects.values_list("last_number", flat=True).first() or 0
+    return {
+        "name": "payments",
+        "requests": ours["requests"],
+        "ours_per_s": ours["per_s"],
+        "baseline_per_s": baseline["per_s"],
+        "ratio": round(ours["per_s"] / baseline["per_s"], 3) if baseline["per_s"] else None,
+        "p99_ms": ours["p99_ms"],
+        "p50_ms": ours["p50_ms"],
+        "errors": ours["errors"],
+        "error_kinds": ours["error_kinds"],
+        "baseline_p99_ms": baseline["p99_ms"],
+        "baseline_errors": baseline["errors"],
+        "clients": clients,
+        "server_workers": workers,
+        "payments_recorded": recorded,
+        "receipts_without_gap": numbers == list(range(1, recorded + 1)) and counter == recorded,
+        "seconds": ours["seconds"],
+    }
+
+
+def run(*, size: int, clients: int, keep: bool) -> dict[str, Any]:
+    return run_in_scratch_database("payments", ["--size", str(size), "--clients", str(clients)], keep=keep)
