@@ -150,7 +150,8 @@ def _drive(
     per_process = clients // processes
     chunks = [items[index::processes] for index in range(processes)]
     started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+    # Spawned, not forked: forking a process that runs threads (a test worker's) can hang the child.
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
         results = pool.map(
             _client,
             [(port, kind, token, chunk, per_process, n * per_process) for n, chunk in enumerate(chunks)],
