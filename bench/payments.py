@@ -152,10 +152,12 @@ def _drive(
     started = time.perf_counter()
     # Spawned, not forked: forking a process that runs threads (a test worker's) can hang the child.
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        results = pool.map(
+        pending = pool.map_async(
             _client,
             [(port, kind, token, chunk, per_process, n * per_process) for n, chunk in enumerate(chunks)],
         )
+        # A bound, so that a stuck client fails the run instead of hanging it: a second a request.
+        results = pending.get(timeout=60 + len(items))
     seconds = time.perf_counter() - started
     latencies = sorted(value for result in results for value in result["latencies"])
     errors = [error for result in results for error in result["errors"]]
