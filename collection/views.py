@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -207,9 +208,8 @@ class _ReceiptChange(ScopedViewMixin, View):
 
     required_action = Action.COLLECTION_RECORD
     form_key = ""
-
-    def change(self, pk: int, reason: str) -> None:
-        raise NotImplementedError
+    # The service that makes the change: f(*, scope, payment_id, reason).
+    service: Callable[..., Any]
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return _render_receipt(request, self, pk)
@@ -220,7 +220,7 @@ class _ReceiptChange(ScopedViewMixin, View):
         status = 400
         if form.is_valid():
             try:
-                self.change(pk, form.cleaned_data["reason"])
+                type(self).service(scope=self.scope, payment_id=pk, reason=form.cleaned_data["reason"])
             except services.PaymentConflictError as conflict:
                 form.add_error(None, conflict.message)
                 status = 409
@@ -235,18 +235,14 @@ class PaymentReverseView(_ReceiptChange):
     """Reverse the payment (冲正) with the reason."""
 
     form_key = "reverse"
-
-    def change(self, pk: int, reason: str) -> None:
-        services.payment_reverse(scope=self.scope, payment_id=pk, reason=reason)
+    service = services.payment_reverse
 
 
 class ReceiptVoidView(_ReceiptChange):
     """Void the receipt (作废) with the reason; the payment gets the next number."""
 
     form_key = "void"
-
-    def change(self, pk: int, reason: str) -> None:
-        services.receipt_void(scope=self.scope, payment_id=pk, reason=reason)
+    service = services.receipt_void
 
 
 class DailyReportView(ScopedViewMixin, View):
