@@ -166,8 +166,6 @@ class PaymentViewSet(mixins.RetrieveModelMixin, _Scoped):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         scope = self.scope()
-        # An item outside the area answers 404 before anything else.
-        scope.get_object_or_404(DueItem.objects.all(), pk=data["due_item"])
         try:
             recorded = services.payment_record(
                 scope=scope,
