@@ -94,16 +94,16 @@ def _build(size: int) -> tuple[str, list[int]]:
     return token, items
 
 
-def _client(args: tuple[int, str, str, list[int], int, int]) -> dict[str, Any]:
+def _client(args: tuple[int, str, str, list[int], int]) -> dict[str, Any]:
     """One process of the load: ``threads`` clients, each working through its share of ``work``."""
     import threading
 
-    port, kind, token, work, threads, offset = args
+    port, kind, token, work, threads = args
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
-    def worker(share: list[int], number: int) -> None:
+    def worker(share: list[int]) -> None:
         mine: list[float] = []
         failed: list[str] = []
         for item in share:
@@ -136,7 +136,7 @@ def _client(args: tuple[int, str, str, list[int], int, int]) -> dict[str, Any]:
             errors.extend(failed)
 
     shares = [work[index::threads] for index in range(threads)]
-    pool = [threading.Thread(target=worker, args=(share, offset + n)) for n, share in enumerate(shares)]
+    pool = [threading.Thread(target=worker, args=(share,)) for share in shares]
     for thread in pool:
         thread.start()
     for thread in pool:
@@ -154,7 +154,7 @@ def _drive(
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         pending = pool.map_async(
             _client,
-            [(port, kind, token, chunk, per_process, n * per_process) for n, chunk in enumerate(chunks)],
+            [(port, kind, token, chunk, per_process) for chunk in chunks],
         )
         # A bound, so that a stuck client fails the run instead of hanging it: a second a request.
         results = pending.get(timeout=60 + len(items))

@@ -37,8 +37,8 @@ class DemoPayments:
         return f"demo payments: {self.paid} recorded at tax's counter, {self.delivered} messages delivered"
 
 
-def _pay_day(item: DueItem, rng: random.Random, today: dt.date) -> dt.date | None:
-    """A day in the item's first window (the on-time one), not after today."""
+def _pay_day(item: DueItem, rng: random.Random, today: dt.date) -> tuple[dt.date, int] | None:
+    """A day in the item's first window (the on-time one), not after today, and the amount due then."""
     if not item.schedule:
         return None
     line = item.schedule[0]
@@ -49,9 +49,8 @@ def _pay_day(item: DueItem, rng: random.Random, today: dt.date) -> dt.date | Non
     days = line.get("days_of_month")
     if days and not days[0] <= day.day <= days[1]:
         day = day.replace(day=days[0])
-    return (
-        day if acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day).accepted else None
-    )
+    accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+    return (day, accepted.amount_fen) if accepted.accepted else None
 
 
 def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
@@ -70,17 +69,17 @@ def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
         for item in items:
             if rng.random() >= SHARE_PAID[item.insurance_year] or item.status != DueStatus.DUE:
                 continue
-            day = _pay_day(item, rng, today)
-            if day is None:
+            chosen = _pay_day(item, rng, today)
+            if chosen is None:
                 continue
-            accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+            day, amount_fen = chosen
             paid_at = timezone.make_aware(
                 dt.datetime.combine(day, dt.time(9 + rng.randint(0, 7), rng.randint(0, 59)))
             )
             services.payment_record(
                 scope=scope,
                 due_item_id=item.pk,
-                amount_fen=accepted.amount_fen,
+                amount_fen=amount_fen,
                 channel=rng.choice(CHANNELS),
                 paid_by=names.get(item.person_id, "") or "本人",
                 paid_at=paid_at,

@@ -205,6 +205,11 @@ class ReceiptCounter(models.Model):
         return f"{self.agency_id} {self.year}: {self.last_number}"
 
 
+def receipt_code(agency_id: int, year: int, number: int) -> str:
+    """A receipt's printed number: agency, year and the consecutive number (0004-2026-000001)."""
+    return f"{agency_id:04d}-{year}-{number:06d}"
+
+
 @tracked(level=pghistory.Statement)
 class Payment(models.Model):
     """One payment of one due item, recorded by tax (实缴), with its receipt. Never deleted: a
@@ -306,8 +311,7 @@ class Payment(models.Model):
 
     @property
     def receipt(self) -> str:
-        """The receipt's printed number: agency, year and the consecutive number."""
-        return f"{self.agency_id:04d}-{self.receipt_year}-{self.receipt_number:06d}"
+        return receipt_code(self.agency_id, self.receipt_year, self.receipt_number)
 
 
 @tracked(level=pghistory.Statement)
@@ -342,4 +346,4 @@ class VoidedReceipt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.agency_id:04d}-{self.receipt_year}-{self.receipt_number:06d}"
+        return receipt_code(self.agency_id, self.receipt_year, self.receipt_number)

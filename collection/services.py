@@ -25,6 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import message_send
@@ -47,10 +48,6 @@ class Recorded:
     payment: Payment
     # True when the Idempotency-Key had been seen: the payment made then, nothing new.
     replayed: bool
-
-
-def yuan(fen: int) -> str:
-    return f"{fen // 100:,}.{fen % 100:02d}"
 
 
 def _receipt_number(*, agency_id: int, year: int) -> int:
@@ -204,7 +201,7 @@ def _record(
             "insurance_year": payment.insurance_year,
             "amount_fen": payment.amount_fen,
             "channel": payment.channel,
-            "receipt_number": f"{scope.agency_id:04d}-{year}-{payment.receipt_number:06d}",
+            "receipt_number": payment.receipt,
             "paid_at": timezone.localtime(paid_at).isoformat(),
         },
     )

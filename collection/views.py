@@ -23,6 +23,7 @@ from django.views import View
 
 from accounts.access import ScopedViewMixin
 from accounts.masking import mask_id_number
+from accounts.money import yuan
 from accounts.roles import Action
 
 from . import selectors, services
@@ -69,8 +70,8 @@ def _item_rows(
             {
                 "item": item,
                 "accepted": accepted,
-                "today_amount": services.yuan(accepted.amount_fen) if accepted.accepted else "",
-                "amount": services.yuan(item.amount_fen),
+                "today_amount": yuan(accepted.amount_fen) if accepted.accepted else "",
+                "amount": yuan(item.amount_fen),
                 "standing": standing,
                 "form": form,
             }
@@ -181,7 +182,7 @@ def _render_receipt(
         "payment": payment,
         "name": selectors.payer_name(payment.person_id),
         "masked": mask_id_number(payment.person_id),
-        "amount": services.yuan(payment.amount_fen),
+        "amount": yuan(payment.amount_fen),
         "channel": Channel(payment.channel).label,
         "voided": list(payment.voided_receipts.select_related("voided_by").order_by("voided_at")),
         "reverse_form": forms_.get("reverse") or ReasonForm(prefix="reverse"),
@@ -258,10 +259,10 @@ class DailyReportView(ScopedViewMixin, View):
         report = selectors.daily_report(scope=self.scope, day=day or timezone.localdate())
         context = {
             "report": report,
-            "total": services.yuan(report.fen),
-            "channels": [(line, services.yuan(line.fen)) for line in report.by_channel],
-            "collectors": [(line, services.yuan(line.fen)) for line in report.by_collector],
-            "reversed_fen": services.yuan(report.reversed.fen),
+            "total": yuan(report.fen),
+            "channels": [(line, yuan(line.fen)) for line in report.by_channel],
+            "collectors": [(line, yuan(line.fen)) for line in report.by_collector],
+            "reversed_fen": yuan(report.reversed.fen),
             "previous": report.day - dt.timedelta(days=1),
             "next": report.day + dt.timedelta(days=1),
         }
@@ -286,11 +287,11 @@ class ProgressView(ScopedViewMixin, View):
         context = {
             "years": years,
             "year": year,
-            "rows": [(row, services.yuan(row.due_fen), services.yuan(row.paid_fen)) for row in rows],
+            "rows": [(row, yuan(row.due_fen), yuan(row.paid_fen)) for row in rows],
             "persons": persons,
             "paid": paid,
             "percent": round(100 * paid / persons, 1) if persons else 0.0,
-            "due_total": services.yuan(sum(row.due_fen for row in rows)),
-            "paid_total": services.yuan(sum(row.paid_fen for row in rows)),
+            "due_total": yuan(sum(row.due_fen for row in rows)),
+            "paid_total": yuan(sum(row.paid_fen for row in rows)),
         }
         return render(request, "collection/progress.html", context)

@@ -921,6 +921,9 @@ def _send_marks(
         marker="coalesce(c.marker, '')", status="withdrawn", kind="''", fen="0",
         valid_from="r.valid_from", valid_to="r.new_valid_to", reason="%(reason)s",
     )  # fmt: skip
+    # A withdrawal goes to tax only when no roster still tags the person in the category.
+    no_other_tag = """NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
+        WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = '')"""
     items = f"""
         SELECT left(a.person_region, 6) AS county, 0 AS kind, a.row_number::bigint AS ordinal,
                a.subsidy_fen AS fen, {tagged} AS item
@@ -929,8 +932,7 @@ def _send_marks(
         SELECT left(r.region_code, 6), 1, r.tag_id, 0, {withdrawn}
         FROM {removed} r LEFT JOIN {staged.categories.map_table} c
             ON c.county = left(r.region_code, 6) AND c.key = lower(r.category)
-        WHERE NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
-                          WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = '')
+        WHERE {no_other_tag}
     """  # noqa: S608 - generated table names
     message_send_bulk(
         topic="subsidy.marks_batch",
@@ -957,10 +959,7 @@ def _send_marks(
         },
     )
     cursor.execute(
-        f"""SELECT (SELECT count(*) FROM {added}),
-                   (SELECT count(*) FROM {removed} r WHERE NOT EXISTS (
-                        SELECT 1 FROM subsidies_subsidytag t
-                        WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = ''))"""  # noqa: S608
+        f"SELECT (SELECT count(*) FROM {added}), (SELECT count(*) FROM {removed} r WHERE {no_other_tag})"  # noqa: S608
     )
     tagged_count, withdrawn_count = cursor.fetchone()
     return int(tagged_count), int(withdrawn_count)

@@ -27,6 +27,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 
 from accounts.access import ScopedViewMixin
+from accounts.money import yuan
 from accounts.roles import Action
 from enrollment import imports
 from enrollment.policies import policy_can_manage, policy_detail, policy_parse
@@ -37,15 +38,6 @@ from .models import RosterImport, RosterMode, RosterOutcome
 from .rosters import ROSTER_COLUMNS
 
 XLSX = imports.XLSX_CONTENT_TYPE
-
-
-def yuan(fen: int | None) -> str:
-    """Whole fen as yuan with two decimals and thousands separators: 3200050 → 32,000.50."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
 def _add_errors(form: forms.Form, error: ValidationError) -> None:

@@ -28,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from accounts.access import ScopedViewMixin
 from accounts.masking import id_number_for
 from accounts.models import Region
+from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 
@@ -36,7 +37,7 @@ from ..models import Assessment, AssessmentRun, AssessmentStatus, Person, RunSta
 from ..policies import policy_for_county
 from ..rules import engine
 from ..rules.policy import Situation
-from .rulebook import policy_url, rule_anchor, who, yuan
+from .rulebook import policy_url, rule_anchor, who
 
 PAGE_SIZE = 50
 # Share of the bar each phase of a run fills: gathering facts, deciding classes, writing rows.

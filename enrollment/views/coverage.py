@@ -22,13 +22,13 @@ from django.views import View
 
 from accounts.access import ScopedViewMixin
 from accounts.masking import id_number_for, mask_region_for, shows_full_identity
+from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 
 from ..assessment import CoverageAnswer, coverage_check
 from .assessment_pages import say_situation
 from .review import log_full_view
-from .rulebook import yuan
 
 
 class CoverageForm(forms.Form):

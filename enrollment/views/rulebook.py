@@ -30,6 +30,7 @@ from django.views import View
 
 from accounts.access import ScopedViewMixin
 from accounts.models import Region
+from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 
@@ -50,15 +51,6 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- money, dates, paths ----------------------------------------------------------------------------
-
-
-def yuan(fen: int | None) -> str:
-    """Whole fen as yuan with two decimals and thousands separators: 3200050 → 32,000.50."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
 def rule_anchor(path: str) -> str:
