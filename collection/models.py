@@ -260,6 +260,15 @@ class Payment(models.Model):
         related_name="reversed_payments",
         verbose_name=_("reversed by"),
     )
+    # The collective payment or bank debit file the payment came in with, if any.
+    batch = models.ForeignKey(
+        "PaymentBatch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("batch"),
+    )
 
     class Meta:
         verbose_name = _("payment")
@@ -302,6 +311,7 @@ class Payment(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["batch"], name="collection_payment_batch", condition=Q(batch__isnull=False)),
             models.Index(fields=["region_code", "paid_at"], name="collection_payment_region_day"),
             models.Index(fields=["person_id", "insurance_year"], name="collection_payment_person"),
         ]
@@ -347,3 +357,139 @@ class VoidedReceipt(models.Model):
 
     def __str__(self) -> str:
         return receipt_code(self.agency_id, self.receipt_year, self.receipt_number)
+
+
+class BatchKind(models.TextChoices):
+    VILLAGE = "village", _("Village collection")
+    SCHOOL = "school", _("School collection")
+    BANK_DEBIT = "bank_debit", _("Bank batch debit")
+
+
+# The channel every payment of a batch of that kind is recorded with.
+BATCH_CHANNEL = {
+    BatchKind.VILLAGE: Channel.VILLAGE,
+    BatchKind.SCHOOL: Channel.SCHOOL,
+    BatchKind.BANK_DEBIT: Channel.BANK_BATCH,
+}
+
+
+@tracked(level=pghistory.Statement)
+class PaymentBatch(models.Model):
+    """Many payments recorded at once: a village's or a school's collective payment (集体代缴),
+    handed over by one person with one list, or a bank's batch-debit result file (批量扣款).
+
+    Its payments are ordinary payments (one per due item, each with its receipt); the batch keeps
+    who handed over the money, the totals, and — for a bank file — the lines that matched nothing.
+    """
+
+    scope_region_lookup = "region_code"
+
+    kind = models.CharField(_("kind"), max_length=12, choices=BatchKind.choices)
+    agency = models.ForeignKey(
+        "accounts.Agency",
+        on_delete=models.PROTECT,
+        related_name="payment_batches",
+        verbose_name=_("collecting agency"),
+    )
+    # The village, or for a school or a bank file the collecting agency's area: who may see it.
+    region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
+    # The village's, school's or bank's name as printed on the ledger.
+    unit_name = models.CharField(_("paid through"), max_length=100)
+    # Who handed over the money (the village's accountant, the school's bursar) or the bank.
+    paid_by = models.CharField(_("handed over by"), max_length=60)
+    file_name = models.CharField(_("file"), max_length=200, blank=True, default="")
+    # A bank file is taken once: its SHA-256 per agency.
+    file_sha256 = models.CharField(
+        _("file checksum"), max_length=64, blank=True, default="", db_collation="C"
+    )
+    payment_count = models.PositiveIntegerField(_("payments"), default=0)
+    total_fen = models.BigIntegerField(_("total (fen)"), default=0)
+    problem_count = models.PositiveIntegerField(_("lines not matched"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("recorded by")
+    )
+    created_at = models.DateTimeField(_("recorded at"), db_default=models.functions.Now())
+    # The form's key: the same collective payment submitted twice is recorded once.
+    idempotency_key = models.CharField(
+        _("idempotency key"), max_length=64, null=True, blank=True, unique=True, db_collation="C"
+    )
+
+    class Meta:
+        verbose_name = _("payment batch")
+        verbose_name_plural = _("payment batches")
+        constraints = [
+            models.CheckConstraint(
+                name="collection_batch_kind_known", condition=Q(kind__in=BatchKind.values)
+            ),
+            models.CheckConstraint(name="collection_batch_total_not_negative", condition=Q(total_fen__gte=0)),
+            models.CheckConstraint(
+                name="collection_batch_region_digits", condition=Q(region_code__regex=r"^[0-9]{6,12}$")
+            ),
+            models.UniqueConstraint(
+                fields=["agency", "file_sha256"],
+                condition=~Q(file_sha256=""),
+                name="collection_batch_file_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["region_code", "created_at"], name="collection_batch_region_day")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.unit_name} {self.created_at:%Y-%m-%d}"
+
+
+class BatchProblem(models.Model):
+    """A line of a batch that was not paid, and why: for a bank file, money the bank took that
+    matches no due item (to be refunded or cleared by hand) or a debit that failed."""
+
+    batch = models.ForeignKey(
+        PaymentBatch, on_delete=models.PROTECT, related_name="problems", verbose_name=_("batch")
+    )
+    line_number = models.PositiveIntegerField(_("line"))
+    person_id = models.CharField(_("person identifier"), max_length=32, blank=True, default="")
+    name = models.CharField(_("name"), max_length=60, blank=True, default="")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"), null=True, blank=True)
+    amount_fen = models.BigIntegerField(_("amount (fen)"), null=True, blank=True)
+    reference = models.CharField(_("bank reference"), max_length=64, blank=True, default="")
+    # True when the bank did take the money: it must be paid back or cleared.
+    money_taken = models.BooleanField(_("money taken"), default=False)
+    reason = models.CharField(_("reason"), max_length=300)
+
+    class Meta:
+        verbose_name = _("unmatched line")
+        verbose_name_plural = _("unmatched lines")
+        ordering = ["batch", "line_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "line_number"], name="collection_batch_problem_line_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.line_number} {self.reason}"
+
+
+@tracked(level=pghistory.Statement)
+class PaymentCertificate(models.Model):
+    """A payment certificate (缴费证明) issued for a payment, with the code anyone can check on
+    the public page. Issued once per payment; printing it again shows the same code. The holder's
+    name is kept masked: the public page shows nothing more."""
+
+    scope_region_lookup = "payment__region_code"
+
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="certificate", verbose_name=_("payment")
+    )
+    # Random, unguessable (80 bits), in groups for reading aloud: XXXX-XXXX-XXXX-XXXX.
+    code = models.CharField(_("verification code"), max_length=24, unique=True, db_collation="C")
+    masked_name = models.CharField(_("masked name"), max_length=60)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("issued by")
+    )
+    issued_at = models.DateTimeField(_("issued at"), db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("payment certificate")
+        verbose_name_plural = _("payment certificates")
+
+    def __str__(self) -> str:
+        return self.code
