@@ -13,6 +13,8 @@ class CollectionConfig(AppConfig):
         section = _("Collection")
         for label, url_name in (
             (_("Payment counter"), "collection:counter"),
+            (_("Collective payments"), "collection:collective"),
+            (_("Bank debit files"), "collection:bank"),
             (_("Daily collection report"), "collection:daily"),
             (_("Collection progress"), "collection:progress"),
         ):

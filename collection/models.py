@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit import tracked
+from accounts.money import yuan
 
 
 class DueStatus(models.TextChoices):
@@ -435,6 +436,11 @@ class PaymentBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.unit_name} {self.created_at:%Y-%m-%d}"
+
+    @property
+    def total(self) -> str:
+        """The total in yuan, as printed."""
+        return yuan(self.total_fen)
 
 
 class BatchProblem(models.Model):

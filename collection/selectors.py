@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -14,7 +15,8 @@ from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
 
-from .models import Channel, DueItem, DueStatus, Payer, Payment, PaymentStatus
+from .models import BatchProblem, Channel, DueItem, DueStatus, Payer, Payment, PaymentBatch, PaymentStatus
+from .rules import acceptance_on
 
 SEARCH_LIMIT = 20
 _IDENTIFIER_PREFIX = re.compile(r"^[0-9A-Za-z-]{4,32}$")
@@ -180,3 +182,115 @@ def progress_years(*, scope: Scope) -> list[int]:
     return sorted(
         scope.filter(DueItem.objects.all()).values_list("insurance_year", flat=True).distinct(), reverse=True
     )
+
+
+# --- collective payments and bank files ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person a collective payment may pay for: the due item, the name, the amount due today."""
+
+    item: DueItem
+    name: str
+    amount_fen: int
+
+
+def villages_with_dues(*, scope: Scope, year: int) -> list[tuple[str, str, int]]:
+    """(code, name, persons still due) of the villages in the caller's area with someone due."""
+    scope.require(Action.COLLECTION_VIEW)
+    counts = (
+        scope.filter(DueItem.objects.filter(insurance_year=year, status=DueStatus.DUE))
+        .values("region_code")
+        .annotate(n=Count("id"))
+        .order_by("region_code")
+    )
+    rows = list(counts)
+    names = dict(
+        Region.objects.filter(code__in=[row["region_code"] for row in rows]).values_list("code", "name")
+    )
+    return [(row["region_code"], names.get(row["region_code"], row["region_code"]), row["n"]) for row in rows]
+
+
+def _candidates(items: QuerySet[DueItem], day: dt.date) -> list[Candidate]:
+    found = list(items.filter(status=DueStatus.DUE).order_by("region_code", "person_id"))
+    names = dict(
+        Payer.objects.filter(person_id__in=[item.person_id for item in found]).values_list(
+            "person_id", "name"
+        )
+    )
+    result = []
+    for item in found:
+        accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+        if accepted.accepted:
+            result.append(
+                Candidate(item=item, name=names.get(item.person_id, ""), amount_fen=accepted.amount_fen)
+            )
+    return result
+
+
+def collective_candidates_of_village(*, scope: Scope, village_code: str, year: int) -> list[Candidate]:
+    """The persons of a village whose due item for the year can be paid today."""
+    scope.require(Action.COLLECTION_VIEW)
+    items = scope.filter(DueItem.objects.filter(region_code=village_code, insurance_year=year))
+    return _candidates(items, timezone.localdate())
+
+
+def collective_candidates_of_list(
+    *, scope: Scope, person_ids: list[str], year: int
+) -> tuple[list[Candidate], list[str]]:
+    """A school's list: the listed persons whose due item for the year can be paid today, and the
+    identifiers that have nothing payable in the caller's area (not found, paid, or not due)."""
+    scope.require(Action.COLLECTION_VIEW)
+    wanted = list(dict.fromkeys(text.strip().upper() for text in person_ids if text.strip()))
+    items = scope.filter(DueItem.objects.filter(person_id__in=wanted, insurance_year=year))
+    found = _candidates(items, timezone.localdate())
+    payable = {candidate.item.person_id for candidate in found}
+    order = {person_id: index for index, person_id in enumerate(wanted)}
+    found.sort(key=lambda candidate: order[candidate.item.person_id])
+    return found, [person_id for person_id in wanted if person_id not in payable]
+
+
+def batches(*, scope: Scope) -> QuerySet[PaymentBatch]:
+    scope.require(Action.COLLECTION_VIEW)
+    return scope.filter(PaymentBatch.objects.select_related("created_by")).order_by("-created_at", "-pk")
+
+
+def batch_detail(*, scope: Scope, pk: int) -> PaymentBatch:
+    scope.require(Action.COLLECTION_VIEW)
+    return scope.get_object_or_404(PaymentBatch.objects.select_related("agency", "created_by"), pk=pk)
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    number: int
+    payment: Payment
+    name: str
+
+
+def batch_lines(*, batch: PaymentBatch) -> Iterator[LedgerLine]:
+    """The batch's payments in receipt order with the payers' names, read in chunks."""
+    payments = Payment.objects.filter(batch=batch).order_by("receipt_year", "receipt_number")
+    number = 0
+    last = (0, 0)
+    while True:
+        chunk = list(
+            payments.filter(
+                Q(receipt_year__gt=last[0]) | Q(receipt_year=last[0], receipt_number__gt=last[1])
+            )[:2000]
+        )
+        if not chunk:
+            return
+        names = dict(
+            Payer.objects.filter(person_id__in=[payment.person_id for payment in chunk]).values_list(
+                "person_id", "name"
+            )
+        )
+        for payment in chunk:
+            number += 1
+            yield LedgerLine(number=number, payment=payment, name=names.get(payment.person_id, ""))
+        last = (chunk[-1].receipt_year, chunk[-1].receipt_number)
+
+
+def batch_problems(*, batch: PaymentBatch) -> QuerySet[BatchProblem]:
+    return batch.problems.order_by("line_number")

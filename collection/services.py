@@ -18,7 +18,9 @@ Every rule of the counter is here, for the page, the API and any later batch ali
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -28,9 +30,21 @@ from django.utils.translation import gettext as _
 from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
-from sharing.services import message_send
+from sharing.services import message_send, message_send_bulk
 
-from .models import Channel, DueItem, DueStatus, Payment, PaymentStatus, VoidedReceipt
+from .models import (
+    BATCH_CHANNEL,
+    BatchKind,
+    BatchProblem,
+    Channel,
+    DueItem,
+    DueStatus,
+    Payment,
+    PaymentBatch,
+    PaymentStatus,
+    VoidedReceipt,
+    receipt_code,
+)
 from .rules import acceptance_on
 
 
@@ -287,3 +301,413 @@ def receipt_void(*, scope: Scope, payment_id: int, reason: str) -> Payment:
     payment.receipt_number = _receipt_number(agency_id=payment.agency_id, year=year)
     payment.save(update_fields=["receipt_year", "receipt_number"])
     return payment
+
+
+# --- many payments at once: a village's or school's collective payment, a bank's debit file ------
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One person of a collective payment, or one line of a bank's debit file, as the batch
+    services take it. ``amount_fen`` None: the amount due that day (a collective payment)."""
+
+    line_number: int
+    person_id: str
+    insurance_year: int | None
+    amount_fen: int | None = None
+    name: str = ""
+    reference: str = ""
+    paid_at: dt.datetime | None = None
+    # A bank line: False when the bank says the debit failed (no money was taken).
+    debited: bool = True
+    bank_reason: str = ""
+    # A problem found while reading the line (a bad identifier, amount or date).
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    line: BatchLine
+    reason: str
+    # The bank took the money and nothing was recorded: it must be paid back or cleared by hand.
+    money_taken: bool
+
+
+class BatchRefusedError(Exception):
+    """A collective payment is recorded whole or not at all: these persons cannot be paid."""
+
+    def __init__(self, problems: list[LineProblem], message: str = "") -> None:
+        super().__init__(message or "; ".join(problem.reason for problem in problems[:5]))
+        self.problems = problems
+        self.message = message
+
+
+# Lines settled per round trip: the due items of one chunk are locked and paid set-based.
+BATCH_CHUNK = 2000
+
+
+def _receipt_numbers(*, agency_id: int, year: int, count: int) -> range:
+    """``count`` consecutive receipt numbers of the agency and year, taken at once; the counter
+    row stays locked until commit, so the range is the batch's alone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO collection_receiptcounter (agency_id, year, last_number) VALUES (%s, %s, %s)
+            ON CONFLICT (agency_id, year) DO UPDATE
+            SET last_number = collection_receiptcounter.last_number + EXCLUDED.last_number
+            RETURNING last_number""",
+            [agency_id, year, count],
+        )
+        last = int(cursor.fetchone()[0])
+    return range(last - count + 1, last + 1)
+
+
+def _standing_receipts(item_ids: list[int]) -> dict[int, str]:
+    payments = Payment.objects.filter(due_item_id__in=item_ids, status=PaymentStatus.RECORDED).only(
+        "due_item_id", "agency_id", "receipt_year", "receipt_number"
+    )
+    return {payment.due_item_id: payment.receipt for payment in payments}
+
+
+def _settle_chunk(
+    *,
+    scope: Scope,
+    batch: PaymentBatch,
+    lines: list[BatchLine],
+    seen: set[tuple[str, int]],
+    default_paid_at: dt.datetime,
+) -> tuple[list[Payment], list[LineProblem]]:
+    """Check a chunk of lines against the locked due items and record the payable ones."""
+    is_bank = batch.kind == BatchKind.BANK_DEBIT
+    problems: list[LineProblem] = []
+    candidates: list[BatchLine] = []
+    for line in lines:
+        if line.problem:
+            problems.append(LineProblem(line, line.problem, money_taken=is_bank and line.debited))
+        elif not line.debited:
+            problems.append(
+                LineProblem(
+                    line,
+                    (_("The bank's debit failed: %(reason)s") % {"reason": line.bank_reason})
+                    if line.bank_reason
+                    else _("The bank's debit failed."),
+                    money_taken=False,
+                )
+            )
+        elif (line.person_id, line.insurance_year or 0) in seen:
+            problems.append(
+                LineProblem(line, _("This person and year appear twice in the list."), money_taken=is_bank)
+            )
+        else:
+            seen.add((line.person_id, line.insurance_year or 0))
+            candidates.append(line)
+    if not candidates:
+        return [], problems
+
+    keys = {f"bank:{batch.agency_id}:{line.reference}": line for line in candidates if is_bank}
+    earlier = (
+        dict(
+            Payment.objects.filter(idempotency_key__in=list(keys)).values_list(
+                "idempotency_key", "due_item_id"
+            )
+        )
+        if keys
+        else {}
+    )
+    # Locked in one order (by id) so that two batches never wait for each other crosswise.
+    items = {
+        (item.person_id, item.insurance_year): item
+        for item in scope.filter(
+            DueItem.objects.select_for_update().filter(
+                person_id__in={line.person_id for line in candidates},
+                insurance_year__in={line.insurance_year for line in candidates},
+            )
+        ).order_by("pk")
+    }
+    receipts = _standing_receipts([item.pk for item in items.values() if item.status == DueStatus.PAID])
+    payable: list[tuple[BatchLine, DueItem, int, dt.datetime]] = []
+    for line in candidates:
+        item = items.get((line.person_id, line.insurance_year or 0))
+        key = f"bank:{batch.agency_id}:{line.reference}"
+        if is_bank and key in earlier:
+            problems.append(
+                LineProblem(
+                    line,
+                    _("This debit (bank reference %(reference)s) was recorded from an earlier file.")
+                    % {"reference": line.reference},
+                    money_taken=False,
+                )
+            )
+            continue
+        if item is None:
+            problems.append(
+                LineProblem(
+                    line,
+                    _("Nothing is due from this person for this year in your area."),
+                    money_taken=is_bank,
+                )
+            )
+            continue
+        if item.status == DueStatus.PAID:
+            problems.append(
+                LineProblem(
+                    line,
+                    _("Already paid (receipt %(receipt)s); a contribution is paid once.")
+                    % {"receipt": receipts.get(item.pk, "")},
+                    money_taken=is_bank,
+                )
+            )
+            continue
+        if item.status == DueStatus.CANCELLED:
+            problems.append(
+                LineProblem(
+                    line,
+                    _(
+                        "Nothing is due for %(year)s: the government pays this contribution, or the enrollment ended."
+                    )
+                    % {"year": item.insurance_year},
+                    money_taken=is_bank,
+                )
+            )
+            continue
+        paid_at = line.paid_at or default_paid_at
+        day = timezone.localtime(paid_at).date()
+        accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+        if not accepted.accepted:
+            problems.append(
+                LineProblem(line, f"{accepted.reason} {accepted.way_forward}".strip(), money_taken=is_bank)
+            )
+            continue
+        if line.amount_fen is not None and line.amount_fen != accepted.amount_fen:
+            problems.append(
+                LineProblem(
+                    line,
+                    _("%(given)s yuan was taken but %(due)s yuan are due on %(day)s.")
+                    % {
+                        "given": yuan(line.amount_fen),
+                        "due": yuan(accepted.amount_fen),
+                        "day": day.isoformat(),
+                    },
+                    money_taken=is_bank,
+                )
+            )
+            continue
+        payable.append((line, item, accepted.amount_fen, paid_at))
+    if not payable:
+        return [], problems
+
+    year = timezone.localdate().year
+    numbers = _receipt_numbers(agency_id=batch.agency_id, year=year, count=len(payable))
+    channel = BATCH_CHANNEL[BatchKind(batch.kind)]
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(
+                due_item=item,
+                person_id=item.person_id,
+                insurance_year=item.insurance_year,
+                region_code=item.region_code,
+                amount_fen=amount_fen,
+                channel=channel,
+                paid_at=paid_at,
+                paid_by=(line.name or batch.paid_by)[:60],
+                agency_id=batch.agency_id,
+                collector_id=scope.user_id,
+                receipt_year=year,
+                receipt_number=number,
+                idempotency_key=f"bank:{batch.agency_id}:{line.reference}" if is_bank else None,
+                batch=batch,
+            )
+            for (line, item, amount_fen, paid_at), number in zip(payable, numbers, strict=True)
+        ]
+    )
+    DueItem.objects.filter(pk__in=[item.pk for _line, item, _fen, _at in payable]).update(
+        status=DueStatus.PAID, updated_at=timezone.now()
+    )
+    message_send_bulk(
+        topic="payment.deposited",
+        rows=(
+            (
+                None,
+                None,
+                {
+                    "payment_id": payment.pk,
+                    "person_id": payment.person_id,
+                    "region_code": payment.region_code,
+                    "insurance_year": payment.insurance_year,
+                    "amount_fen": payment.amount_fen,
+                    "channel": payment.channel,
+                    "receipt_number": receipt_code(
+                        payment.agency_id, payment.receipt_year, payment.receipt_number
+                    ),
+                    "paid_at": timezone.localtime(payment.paid_at).isoformat(),
+                },
+            )
+            for payment in payments
+        ),
+    )
+    return payments, problems
+
+
+def _batch_open(
+    *, scope: Scope, kind: str, region_code: str, unit_name: str, paid_by: str, **extra: Any
+) -> PaymentBatch:
+    scope.require(Action.COLLECTION_RECORD)
+    if scope.agency_id is None:
+        raise PermissionDenied(_("Only a collecting agency's staff can record payments."))
+    if not scope.covers_region_code(region_code):
+        raise PermissionDenied(_("This area is not yours."))
+    unit_name, paid_by = unit_name.strip(), paid_by.strip()
+    if not unit_name:
+        raise ValidationError({"unit_name": [_("Name the village, school or bank the money came through.")]})
+    if not paid_by:
+        raise ValidationError({"paid_by": [_("Say who handed over the money.")]})
+    return PaymentBatch.objects.create(
+        kind=kind,
+        agency_id=scope.agency_id,
+        region_code=region_code,
+        unit_name=unit_name[:100],
+        paid_by=paid_by[:60],
+        created_by_id=scope.user_id,
+        **extra,
+    )
+
+
+def _batch_close(*, batch: PaymentBatch, payments: int, total_fen: int, problems: list[LineProblem]) -> None:
+    BatchProblem.objects.bulk_create(
+        [
+            BatchProblem(
+                batch=batch,
+                line_number=problem.line.line_number,
+                person_id=problem.line.person_id[:32],
+                name=problem.line.name[:60],
+                insurance_year=problem.line.insurance_year,
+                amount_fen=problem.line.amount_fen,
+                reference=problem.line.reference[:64],
+                money_taken=problem.money_taken,
+                reason=problem.reason[:300],
+            )
+            for problem in problems
+        ],
+        batch_size=BATCH_CHUNK,
+    )
+    batch.payment_count, batch.total_fen, batch.problem_count = payments, total_fen, len(problems)
+    batch.save(update_fields=["payment_count", "total_fen", "problem_count"])
+
+
+@transaction.atomic
+def collective_payment_record(
+    *,
+    scope: Scope,
+    kind: str,
+    region_code: str,
+    unit_name: str,
+    paid_by: str,
+    persons: list[tuple[str, int]],
+    total_fen: int,
+    idempotency_key: str | None = None,
+) -> PaymentBatch:
+    """Record a village's or a school's collective payment (集体代缴): every listed person's due
+    item paid today, each with its receipt (consecutive numbers), as one batch — or nothing.
+
+    ``persons`` are (person identifier, insurance year); ``total_fen`` is the cash counted when it
+    was handed over, which must equal the amounts due: a difference means the list or the cash is
+    wrong, and it is better found now than at the evening's reconciliation.
+    """
+    if kind not in (BatchKind.VILLAGE, BatchKind.SCHOOL):
+        raise ValidationError({"kind": [_("A collective payment is a village's or a school's.")]})
+    key = (idempotency_key or "").strip() or None
+    if key is not None:
+        earlier = PaymentBatch.objects.filter(idempotency_key=key).first()
+        if earlier is not None:
+            return earlier
+    if not persons:
+        raise ValidationError(_("Choose at least one person to pay for."))
+    batch = _batch_open(
+        scope=scope,
+        kind=kind,
+        region_code=region_code,
+        unit_name=unit_name,
+        paid_by=paid_by,
+        idempotency_key=key,
+    )
+    lines = [
+        BatchLine(line_number=number, person_id=person_id, insurance_year=year)
+        for number, (person_id, year) in enumerate(persons, start=1)
+    ]
+    now = timezone.now()
+    payments, problems = _settle_chunk(scope=scope, batch=batch, lines=lines, seen=set(), default_paid_at=now)
+    if problems:
+        raise BatchRefusedError(
+            problems,
+            _("Nothing was recorded: %(count)s of the listed persons cannot be paid.")
+            % {"count": len(problems)},
+        )
+    total = sum(payment.amount_fen for payment in payments)
+    if total != total_fen:
+        raise BatchRefusedError(
+            [],
+            _(
+                "Nothing was recorded: the amounts due add up to %(due)s yuan, but %(given)s yuan were counted."
+            )
+            % {"due": yuan(total), "given": yuan(max(total_fen, 0))},
+        )
+    _batch_close(batch=batch, payments=len(payments), total_fen=total, problems=[])
+    return batch
+
+
+@transaction.atomic
+def bank_debit_import(
+    *,
+    scope: Scope,
+    bank_name: str,
+    file_name: str,
+    file_sha256: str,
+    lines: Iterable[BatchLine],
+) -> PaymentBatch:
+    """Record a bank's batch-debit result file (批量扣款): every line the bank debited that
+    matches a due item in full and in its window is paid with the debit's date; every other line
+    is kept as a problem with the reason — money the bank took that matches nothing must be paid
+    back or cleared by hand. A file is taken once; a debit (bank reference) is recorded once.
+
+    The lines are settled in chunks, set-based, inside one transaction: the file is in or out.
+    """
+    scope.require(Action.COLLECTION_RECORD)
+    earlier = PaymentBatch.objects.filter(agency_id=scope.agency_id, file_sha256=file_sha256).first()
+    if earlier is not None:
+        raise ValidationError(
+            _("This file was imported already, on %(day)s.")
+            % {"day": timezone.localtime(earlier.created_at).date().isoformat()}
+        )
+    batch = _batch_open(
+        scope=scope,
+        kind=BatchKind.BANK_DEBIT,
+        # The agency's own area: the file may hold payers of any of its villages.
+        region_code=scope.region_code or "",
+        unit_name=bank_name,
+        paid_by=bank_name,
+        file_name=file_name[:200],
+        file_sha256=file_sha256,
+    )
+    seen: set[tuple[str, int]] = set()
+    count = total = 0
+    problems: list[LineProblem] = []
+    chunk: list[BatchLine] = []
+    now = timezone.now()
+
+    def settle() -> None:
+        nonlocal count, total
+        payments, found = _settle_chunk(scope=scope, batch=batch, lines=chunk, seen=seen, default_paid_at=now)
+        count += len(payments)
+        total += sum(payment.amount_fen for payment in payments)
+        problems.extend(found)
+        chunk.clear()
+
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= BATCH_CHUNK:
+            settle()
+    if chunk:
+        settle()
+    if count == 0 and not problems:
+        raise ValidationError(_("The file has no debit lines."))
+    _batch_close(batch=batch, payments=count, total_fen=total, problems=problems)
+    return batch

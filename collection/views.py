@@ -7,6 +7,8 @@ rule (paid once and in full, the collection window, receipt numbers) is in ``ser
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import itertools
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -20,14 +22,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
+from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
+from accounts.exports import Sheet, xlsx_response
 from accounts.masking import mask_id_number
 from accounts.money import yuan
 from accounts.roles import Action
 
-from . import selectors, services
-from .models import Channel, DueItem, DueStatus, PaymentStatus
+from . import bank_files, selectors, services
+from .models import BatchKind, Channel, DueItem, DueStatus, PaymentStatus
 from .rules import acceptance_on
 
 
@@ -295,3 +299,437 @@ class ProgressView(ScopedViewMixin, View):
             "paid_total": yuan(sum(row.paid_fen for row in rows)),
         }
         return render(request, "collection/progress.html", context)
+
+
+# --- collective payments and bank debit files ----------------------------------------------------
+
+
+class CollectiveForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Collected by"),
+        choices=[(BatchKind.VILLAGE, BatchKind.VILLAGE.label), (BatchKind.SCHOOL, BatchKind.SCHOOL.label)],
+    )
+    unit_name = forms.CharField(label=gettext_lazy("Village or school"), max_length=100)
+    paid_by = forms.CharField(label=gettext_lazy("Handed over by"), max_length=60)
+    total_yuan = forms.DecimalField(
+        label=gettext_lazy("Cash counted (yuan)"), min_value=Decimal("0.01"), decimal_places=2
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def total_fen(self) -> int:
+        return int((self.cleaned_data["total_yuan"] * 100).to_integral_value())
+
+
+def _year_of(request: HttpRequest, years: list[int]) -> int | None:
+    requested = request.GET.get("year", "") or request.POST.get("year", "")
+    if requested.isdigit() and int(requested) in years:
+        return int(requested)
+    return years[0] if years else None
+
+
+def _person_list(text: str) -> list[str]:
+    return [part for part in text.replace(",", "\n").replace("，", "\n").split() if part]
+
+
+class CollectiveView(ScopedViewMixin, View):
+    """集体缴费: a village's (or, from a pasted list, a school's) persons due, ticked and paid as one
+    batch against the cash counted; the ledger (台账) to sign follows."""
+
+    required_action = Action.COLLECTION_VIEW
+    template_name = "collection/collective.html"
+
+    def _page(
+        self,
+        request: HttpRequest,
+        *,
+        form: CollectiveForm | None = None,
+        chosen: set[str] | None = None,
+        problems: list[services.LineProblem] | None = None,
+        error: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
+        years = selectors.progress_years(scope=self.scope)
+        year = _year_of(request, years)
+        village = request.GET.get("village", "") or request.POST.get("village", "")
+        people = request.GET.get("people", "") or request.POST.get("people", "")
+        candidates: list[selectors.Candidate] = []
+        not_payable: list[str] = []
+        unit_name = ""
+        if year and people.strip():
+            candidates, not_payable = selectors.collective_candidates_of_list(
+                scope=self.scope, person_ids=_person_list(people), year=year
+            )
+        elif year and village:
+            candidates = selectors.collective_candidates_of_village(
+                scope=self.scope, village_code=village, year=year
+            )
+            unit_name = next(
+                (
+                    name
+                    for code, name, _n in selectors.villages_with_dues(scope=self.scope, year=year)
+                    if code == village
+                ),
+                "",
+            )
+        if form is None:
+            form = CollectiveForm(
+                initial={
+                    "kind": BatchKind.SCHOOL if people.strip() else BatchKind.VILLAGE,
+                    "unit_name": unit_name,
+                    "idempotency_key": uuid.uuid4().hex,
+                }
+            )
+        context = {
+            "years": years,
+            "year": year,
+            "village": village,
+            "people": people,
+            "villages": selectors.villages_with_dues(scope=self.scope, year=year) if year else [],
+            "candidates": [
+                (
+                    candidate,
+                    mask_id_number(candidate.item.person_id),
+                    yuan(candidate.amount_fen),
+                    chosen is None or candidate.item.person_id in chosen,
+                )
+                for candidate in candidates
+            ],
+            "total": yuan(sum(candidate.amount_fen for candidate in candidates)),
+            "not_payable": [mask_id_number(person_id) for person_id in not_payable],
+            "form": form,
+            "problems": problems or [],
+            "error": error,
+            "can_record": self.scope.allows(Action.COLLECTION_RECORD),
+            "recent": selectors.batches(scope=self.scope).exclude(kind=BatchKind.BANK_DEBIT)[:10],
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if "record" not in request.POST:
+            # A school's pasted list is shown by POST: it is too long for an address.
+            if not request.POST.get("people", "").strip():
+                return self._page(request, error=_("Paste the identifiers of the school's list."), status=400)
+            return self._page(request)
+        self.scope.require(Action.COLLECTION_RECORD)
+        form = CollectiveForm(request.POST)
+        chosen = set(request.POST.getlist("person"))
+        years = selectors.progress_years(scope=self.scope)
+        year = _year_of(request, years)
+        if not form.is_valid() or year is None:
+            return self._page(request, form=form, chosen=chosen, status=400)
+        village = request.POST.get("village", "")
+        kind = form.cleaned_data["kind"]
+        try:
+            batch = services.collective_payment_record(
+                scope=self.scope,
+                kind=kind,
+                # A village's batch is the village's; a school's list may span villages.
+                region_code=village
+                if kind == BatchKind.VILLAGE and village
+                else (self.scope.region_code or ""),
+                unit_name=form.cleaned_data["unit_name"],
+                paid_by=form.cleaned_data["paid_by"],
+                persons=[(person_id, year) for person_id in request.POST.getlist("person")],
+                total_fen=form.total_fen(),
+                idempotency_key=form.cleaned_data["idempotency_key"],
+            )
+        except services.BatchRefusedError as refused:
+            return self._page(
+                request,
+                form=form,
+                chosen=chosen,
+                problems=refused.problems,
+                error=refused.message,
+                status=409,
+            )
+        except ValidationError as problem:
+            form.add_error(None, problem.messages)
+            return self._page(request, form=form, chosen=chosen, status=400)
+        return redirect("collection:batch", pk=batch.pk)
+
+
+class BankFileForm(forms.Form):
+    bank_name = forms.CharField(label=gettext_lazy("Bank"), max_length=100)
+    file = forms.FileField(label=gettext_lazy("Debit result file (.csv)"))
+
+
+class BankDebitView(ScopedViewMixin, View):
+    """银行批量扣款: upload a bank's debit result file; the lines are matched to due items and paid,
+    the rest listed with the reason."""
+
+    required_action = Action.COLLECTION_VIEW
+    template_name = "collection/bank.html"
+
+    def _page(
+        self, request: HttpRequest, form: BankFileForm | None = None, status: int = 200
+    ) -> HttpResponse:
+        context = {
+            "form": form or BankFileForm(),
+            "can_record": self.scope.allows(Action.COLLECTION_RECORD),
+            "recent": selectors.batches(scope=self.scope).filter(kind=BatchKind.BANK_DEBIT)[:20],
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        self.scope.require(Action.COLLECTION_RECORD)
+        form = BankFileForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self._page(request, form, status=400)
+        upload = form.cleaned_data["file"]
+        digest = hashlib.sha256()
+        for block in upload.chunks():
+            digest.update(block)
+        upload.seek(0)
+        try:
+            batch = services.bank_debit_import(
+                scope=self.scope,
+                bank_name=form.cleaned_data["bank_name"],
+                file_name=upload.name or "",
+                file_sha256=digest.hexdigest(),
+                lines=bank_files.bank_lines(upload.file),
+            )
+        except ValidationError as problem:
+            form.add_error("file", problem.messages)
+            return self._page(request, form, status=400)
+        return redirect("collection:batch", pk=batch.pk)
+
+
+class BatchView(ScopedViewMixin, View):
+    """A batch: who handed over what, its payments with their receipts, and the lines not matched."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        batch = selectors.batch_detail(scope=self.scope, pk=pk)
+        lines = [
+            (line, mask_id_number(line.payment.person_id), yuan(line.payment.amount_fen))
+            for line in itertools.islice(selectors.batch_lines(batch=batch), PAGE_LINES)
+        ]
+        problems = [
+            (
+                problem,
+                mask_id_number(problem.person_id) if problem.person_id else "",
+                yuan(problem.amount_fen or 0),
+            )
+            for problem in selectors.batch_problems(batch=batch)[:PAGE_LINES]
+        ]
+        context = {
+            "batch": batch,
+            "total": yuan(batch.total_fen),
+            "lines": lines,
+            "more_lines": batch.payment_count > len(lines),
+            "problems": problems,
+            "more_problems": batch.problem_count > len(problems),
+            "taken_unmatched": yuan(
+                sum(problem.amount_fen or 0 for problem in batch.problems.filter(money_taken=True))
+            ),
+        }
+        return render(request, "collection/batch.html", context)
+
+
+# A batch's page shows this many lines; the workbooks hold them all.
+PAGE_LINES = 500
+
+
+class BatchLedgerView(ScopedViewMixin, View):
+    """台账: the batch as a workbook with a line per payer to sign, and lines for the clerk and the
+    village head (or the school's) at the foot."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        batch = selectors.batch_detail(scope=self.scope, pk=pk)
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Ledger"), widths=(6, 12, 22, 8, 12, 20, 18))
+            sheet.row([_("%(unit)s — collective payment ledger") % {"unit": batch.unit_name}], bold=True)
+            sheet.row(
+                [
+                    _("Paid through: %(unit)s · handed over by %(person)s · %(day)s · %(agency)s")
+                    % {
+                        "unit": batch.unit_name,
+                        "person": batch.paid_by,
+                        "day": timezone.localtime(batch.created_at).date().isoformat(),
+                        "agency": batch.agency.name,
+                    }
+                ]
+            )
+            sheet.row([])
+            sheet.row(
+                [
+                    _("No."),
+                    _("Name"),
+                    _("Identifier"),
+                    _("Year"),
+                    _("Amount (yuan)"),
+                    _("Receipt"),
+                    _("Payer's signature"),
+                ],
+                bold=True,
+                boxed=True,
+            )
+            sheet.print_titles("4:4")
+            for line in selectors.batch_lines(batch=batch):
+                sheet.row(
+                    [
+                        line.number,
+                        line.name,
+                        mask_id_number(line.payment.person_id),
+                        line.payment.insurance_year,
+                        yuan(line.payment.amount_fen),
+                        line.payment.receipt,
+                        "",
+                    ],
+                    boxed=True,
+                    height=24,
+                )
+            sheet.row(
+                [
+                    _("Total"),
+                    _("%(count)s persons") % {"count": batch.payment_count},
+                    "",
+                    "",
+                    yuan(batch.total_fen),
+                    "",
+                    "",
+                ],
+                bold=True,
+                boxed=True,
+            )
+            sheet.row([])
+            sheet.row(
+                [_("Collecting clerk (signature):"), "", "", _("Village head (signature):"), "", _("Date:")]
+            )
+
+        return xlsx_response(write, f"{batch.unit_name}-{_('ledger')}-{batch.pk}.xlsx")
+
+
+class BatchProblemsView(ScopedViewMixin, View):
+    """The lines of a bank file that were not paid, with the reason, as a workbook."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        batch = selectors.batch_detail(scope=self.scope, pk=pk)
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Not matched"), widths=(8, 22, 12, 8, 12, 22, 12, 60))
+            sheet.row(
+                [
+                    _("Line"),
+                    _("Identifier"),
+                    _("Name"),
+                    _("Year"),
+                    _("Amount (yuan)"),
+                    _("Bank reference"),
+                    _("Money taken"),
+                    _("Reason"),
+                ],
+                bold=True,
+            )
+            for problem in selectors.batch_problems(batch=batch).iterator(chunk_size=2000):
+                sheet.row(
+                    [
+                        problem.line_number,
+                        mask_id_number(problem.person_id) if problem.person_id else "",
+                        problem.name,
+                        problem.insurance_year,
+                        yuan(problem.amount_fen) if problem.amount_fen is not None else "",
+                        problem.reference,
+                        _("yes") if problem.money_taken else _("no"),
+                        problem.reason,
+                    ]
+                )
+
+        return xlsx_response(write, f"{batch.unit_name}-{_('not matched')}-{batch.pk}.xlsx")
+
+
+class DailyReportExportView(ScopedViewMixin, View):
+    """征收日报 as a workbook."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            day = dt.date.fromisoformat(request.GET.get("day", ""))
+        except ValueError:
+            day = timezone.localdate()
+        report = selectors.daily_report(scope=self.scope, day=day)
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Daily collection report"), widths=(36, 12, 16))
+            sheet.row([_("Daily collection report"), day.isoformat()], bold=True)
+            sheet.row([])
+            sheet.row([_("Channel"), _("Payments"), _("Amount (yuan)")], bold=True)
+            for line in report.by_channel:
+                sheet.row([str(line.label), line.count, yuan(line.fen)])
+            sheet.row([_("Total"), report.count, yuan(report.fen)], bold=True)
+            sheet.row([])
+            sheet.row([_("Collector"), _("Payments"), _("Amount (yuan)")], bold=True)
+            for line in report.by_collector:
+                sheet.row([line.label, line.count, yuan(line.fen)])
+            sheet.row([])
+            sheet.row([_("Reversed this day"), report.reversed.count, yuan(report.reversed.fen)])
+
+        return xlsx_response(write, f"{_('daily collection report')}-{day.isoformat()}.xlsx")
+
+
+class ProgressExportView(ScopedViewMixin, View):
+    """征收进度 as a workbook."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        years = selectors.progress_years(scope=self.scope)
+        year = _year_of(request, years)
+        rows = selectors.collection_progress(scope=self.scope, year=year) if year else []
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Collection progress"), widths=(20, 16, 10, 10, 10, 14, 14))
+            sheet.row([_("Collection progress"), year or ""], bold=True)
+            sheet.row([])
+            sheet.row(
+                [
+                    _("Village"),
+                    _("Region code"),
+                    _("To pay"),
+                    _("Paid"),
+                    _("Progress (%)"),
+                    _("Due (yuan)"),
+                    _("Taken (yuan)"),
+                ],
+                bold=True,
+            )
+            for row in rows:
+                sheet.row(
+                    [
+                        row.region_name,
+                        row.region_code,
+                        row.persons,
+                        row.paid,
+                        row.percent,
+                        yuan(row.due_fen),
+                        yuan(row.paid_fen),
+                    ]
+                )
+            persons, paid = sum(row.persons for row in rows), sum(row.paid for row in rows)
+            sheet.row(
+                [
+                    _("Total"),
+                    "",
+                    persons,
+                    paid,
+                    round(100 * paid / persons, 1) if persons else 0.0,
+                    yuan(sum(row.due_fen for row in rows)),
+                    yuan(sum(row.paid_fen for row in rows)),
+                ],
+                bold=True,
+            )
+
+        return xlsx_response(write, f"{_('collection progress')}-{year or ''}.xlsx")

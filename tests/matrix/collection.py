@@ -13,7 +13,7 @@ from itertools import count
 from django.utils import timezone
 
 from accounts.roles import Role
-from collection.models import DueItem, Payer, Payment
+from collection.models import DueItem, Payer, Payment, PaymentBatch
 from tests.conftest import World
 
 _numbers = count(1)
@@ -65,3 +65,21 @@ OBJECT_KWARGS: dict[str, Callable] = {
     "collection-payment-reverse": _payment_pk,
     "collection-payment-void-receipt": _payment_pk,
 }
+
+
+def _batch_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    tax = world.user_for(Role.TAX_STAFF)
+    batch = PaymentBatch.objects.create(
+        kind="village", agency=tax.agency, region_code=_region(world, user, own), unit_name="矩阵村",
+        paid_by="矩阵", created_by=tax,
+    )  # fmt: skip
+    return {"pk": batch.pk}
+
+
+OBJECT_KWARGS.update(
+    {
+        "collection:batch": _batch_pk,
+        "collection:batch-ledger": _batch_pk,
+        "collection:batch-problems": _batch_pk,
+    }
+)

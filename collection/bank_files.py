@@ -1,0 +1,170 @@
+"""Reading a bank's batch-debit result file (批量扣款结果) into lines for ``services.bank_debit_import``.
+
+The file is CSV with a header row; the columns are found by their header (Chinese or English, any
+order):
+
+==============  ==========================  =========================================
+column          headers accepted            value
+==============  ==========================  =========================================
+reference       流水号, 交易流水号, reference  the bank's reference of the debit (required)
+identifier      身份证号, 证件号码, id_number   the payer's identifier
+name            姓名, 户名, name               the account holder's name
+year            缴费年度, 年度, year           the insurance year
+amount          扣款金额, 金额, amount          yuan, e.g. ``380.00``
+result          扣款结果, 结果, result          成功 / 失败 (success / failed)
+date            扣款日期, 日期, date            ``2026-11-05`` or ``20261105``
+failure reason  失败原因, reason (optional)    the bank's reason for a failed debit
+==============  ==========================  =========================================
+
+Banks write UTF-8 (with or without a byte-order mark) or GB18030/GBK; the encoding is found by
+reading the file once as UTF-8, in constant memory. The file is then read line by line: a line's
+problem (a bad amount or date) travels with the line and is reported, never raised, so one bad
+line never hides the others.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from typing import IO
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .services import BatchLine
+
+HEADERS = {
+    "reference": ("流水号", "交易流水号", "银行流水号", "reference"),
+    "person_id": ("身份证号", "身份证号码", "证件号码", "id_number", "identifier"),
+    "name": ("姓名", "户名", "name"),
+    "year": ("缴费年度", "年度", "year"),
+    "amount": ("扣款金额", "金额", "amount"),
+    "result": ("扣款结果", "结果", "result"),
+    "date": ("扣款日期", "日期", "date"),
+    "reason": ("失败原因", "reason"),
+}
+REQUIRED = ("reference", "person_id", "year", "amount", "result", "date")
+SUCCESS = {"成功", "success", "ok", "1", "y", "是"}
+FAILURE = {"失败", "failed", "failure", "fail", "0", "n", "否"}
+_PERSON_ID = re.compile(r"^[0-9A-Za-z]{6,32}$")
+_READ = 1 << 16
+
+
+def encoding_of(handle: IO[bytes]) -> str:
+    """``utf-8-sig`` when the whole file decodes as UTF-8, else ``gb18030`` (a superset of GBK)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    handle.seek(0)
+    try:
+        while block := handle.read(_READ):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "gb18030"
+    finally:
+        handle.seek(0)
+
+
+def _columns(header: list[str]) -> dict[str, int]:
+    names = [cell.strip().lower() for cell in header]
+    found: dict[str, int] = {}
+    for column, aliases in HEADERS.items():
+        for alias in aliases:
+            if alias.lower() in names:
+                found[column] = names.index(alias.lower())
+                break
+    missing = [HEADERS[column][0] for column in REQUIRED if column not in found]
+    if missing:
+        raise ValidationError(
+            _("The file is not a bank debit result: the columns %(missing)s are missing from its first row.")
+            % {"missing": "、".join(missing)}
+        )
+    return found
+
+
+def _date(text: str) -> dt.date:
+    text = text.strip()
+    if re.fullmatch(r"\d{8}", text):
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    return dt.date.fromisoformat(text.replace("/", "-")[:10])
+
+
+def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
+    def cell(column: str) -> str:
+        index = at.get(column)
+        return row[index].strip() if index is not None and index < len(row) else ""
+
+    person_id, name, reference = cell("person_id").upper(), cell("name")[:60], cell("reference")
+    problems: list[str] = []
+    year: int | None = None
+    amount_fen: int | None = None
+    paid_at: dt.datetime | None = None
+    if not reference or len(reference) > 40:
+        problems.append(_("The bank reference is missing or longer than 40 characters."))
+    if not _PERSON_ID.match(person_id):
+        problems.append(_("The identifier is missing or malformed."))
+    if cell("year").isdigit() and 2000 <= int(cell("year")) <= 2100:
+        year = int(cell("year"))
+    else:
+        problems.append(_("The insurance year is not a year."))
+    try:
+        amount = Decimal(cell("amount").replace(",", ""))
+        if amount <= 0 or amount != amount.quantize(Decimal("0.01")) or amount > 10**7:
+            raise InvalidOperation
+        amount_fen = int(amount * 100)
+    except InvalidOperation:
+        problems.append(_("The amount is not an amount in yuan."))
+    try:
+        paid_at = timezone.make_aware(dt.datetime.combine(_date(cell("date")), dt.time.min))
+    except (ValueError, IndexError):
+        problems.append(_("The debit date is not a date."))
+    result = cell("result").lower()
+    if result not in SUCCESS | FAILURE:
+        problems.append(_("The debit result is neither 成功 nor 失败."))
+    return BatchLine(
+        line_number=number,
+        person_id=person_id[:32],
+        insurance_year=year,
+        amount_fen=amount_fen,
+        name=name,
+        reference=reference[:64],
+        paid_at=paid_at,
+        debited=result not in FAILURE,
+        bank_reason=cell("reason")[:200],
+        problem=" ".join(problems),
+    )
+
+
+def bank_lines(handle: IO[bytes]) -> Iterator[BatchLine]:
+    """The lines of a bank debit result file, read as a stream. Line numbers count the header as 1,
+    as a spreadsheet program shows them."""
+    encoding = encoding_of(handle)
+    text = io.TextIOWrapper(handle, encoding=encoding, newline="")
+    try:
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValidationError(_("The file is empty.")) from None
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise ValidationError(
+                _("The file is not a CSV text file: %(error)s") % {"error": error}
+            ) from error
+        at = _columns(header)
+        try:
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield _line(reader.line_num, row, at)
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise ValidationError(
+                _("Line %(line)s of the file cannot be read (is it a CSV text file?): %(error)s")
+                % {"line": reader.line_num, "error": error}
+            ) from error
+    finally:
+        text.detach()

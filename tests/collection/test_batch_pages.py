@@ -1,0 +1,191 @@
+"""Tax's pages for many payments at once: the collective payment page, a batch with its ledger
+(台账) to sign, the bank debit upload, and the reports as workbooks."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone, translation
+from openpyxl import load_workbook
+
+from accounts.roles import Role
+from collection.models import Payment, PaymentBatch
+from tests.collection.support import TUNLI, YEAR, due, open_today, payer
+
+pytestmark = pytest.mark.django_db
+
+IDS = [f"14100219800101{n:04d}" for n in range(1, 4)]
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def counter(world, client, settings):
+    client.force_login(world.user_for(Role.TAX_STAFF))
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    for number, person_id in enumerate(IDS, start=1):
+        payer(f"村民{number}", person_id)
+        due(person_id, schedule=open_today())
+    return client
+
+
+def _workbook(response) -> list[list]:
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+
+
+def _record(counter, persons: list[str], total: str, key: str = "k1"):
+    return counter.post(
+        reverse("collection:collective"),
+        {
+            "record": "1",
+            "year": YEAR,
+            "village": TUNLI,
+            "person": persons,
+            "kind": "village",
+            "unit_name": "屯里村",
+            "paid_by": "李会计",
+            "total_yuan": total,
+            "idempotency_key": key,
+        },
+    )
+
+
+def test_given_a_village_chosen_then_its_persons_due_today_are_listed_ticked_with_the_total(counter):
+    page = counter.get(reverse("collection:collective"), {"year": YEAR, "village": TUNLI})
+
+    assert [(c.item.person_id, amount, ticked) for c, _m, amount, ticked in page.context["candidates"]] == [
+        (IDS[0], "400.00", True),
+        (IDS[1], "400.00", True),
+        (IDS[2], "400.00", True),
+    ]
+    assert page.context["total"] == "1,200.00"
+    assert page.context["form"].initial["unit_name"] == "屯里村"
+
+
+def test_given_a_schools_pasted_list_then_the_payable_ones_are_listed_and_the_others_named(counter):
+    page = counter.post(
+        reverse("collection:collective"), {"year": YEAR, "people": f"{IDS[1]}\n141002199901019999\n{IDS[0]}"}
+    )
+
+    assert [c.item.person_id for c, *_rest in page.context["candidates"]] == [IDS[1], IDS[0]]
+    assert page.context["not_payable"] == ["141002********9999"]
+    assert Payment.objects.count() == 0
+
+
+def test_given_the_ticked_persons_and_the_cash_when_recorded_then_the_batch_page_follows(counter):
+    response = _record(counter, IDS[:2], "800.00")
+
+    batch = PaymentBatch.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "collection:batch", args=[batch.pk]
+    )
+    page = counter.get(response["Location"])
+    assert [line.payment.person_id for line, _m, _a in page.context["lines"]] == IDS[:2]
+    assert page.context["total"] == "800.00"
+
+
+def test_given_the_wrong_cash_total_when_recorded_then_the_page_says_so_and_nothing_is_paid(counter):
+    response = _record(counter, IDS, "1000.00")
+
+    assert response.status_code == 409
+    assert response.context["error"] == (
+        "Nothing was recorded: the amounts due add up to 1,200.00 yuan, but 1,000.00 yuan were counted."
+    )
+    assert Payment.objects.count() == 0
+
+
+def test_given_a_batch_then_its_ledger_has_a_line_per_payer_to_sign_and_the_signature_lines(counter):
+    _record(counter, IDS, "1200.00")
+    batch = PaymentBatch.objects.get()
+
+    rows = _workbook(counter.get(reverse("collection:batch-ledger", args=[batch.pk])))
+
+    assert rows[0][0] == "屯里村 — collective payment ledger"
+    assert rows[3] == ["No.", "Name", "Identifier", "Year", "Amount (yuan)", "Receipt", "Payer's signature"]
+    receipts = [p.receipt for p in Payment.objects.order_by("receipt_number")]
+    assert rows[4:7] == [
+        [1, "村民1", "141002********0001", 2027, "400.00", receipts[0], None],
+        [2, "村民2", "141002********0002", 2027, "400.00", receipts[1], None],
+        [3, "村民3", "141002********0003", 2027, "400.00", receipts[2], None],
+    ]
+    assert rows[7][:5] == ["Total", "3 persons", None, None, "1,200.00"]
+    assert rows[9][:6] == [
+        "Collecting clerk (signature):",
+        None,
+        None,
+        "Village head (signature):",
+        None,
+        "Date:",
+    ]
+
+
+def test_given_a_bank_file_uploaded_then_the_batch_shows_the_payments_and_the_lines_not_matched(counter):
+    day = timezone.localdate().isoformat()
+    content = (
+        "流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,扣款日期\n"
+        f"B1,{IDS[0]},村民1,2027,400.00,成功,{day}\n"
+        f'B2,{IDS[1]},=HYPERLINK("x"),2027,300.00,成功,{day}\n'
+    ).encode()
+
+    response = counter.post(
+        reverse("collection:bank"),
+        {"bank_name": "农业银行", "file": SimpleUploadedFile("debit.csv", content, content_type="text/csv")},
+    )
+
+    batch = PaymentBatch.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "collection:batch", args=[batch.pk]
+    )
+    assert (batch.payment_count, batch.problem_count, batch.file_name) == (1, 1, "debit.csv")
+    rows = _workbook(counter.get(reverse("collection:batch-problems", args=[batch.pk])))
+    assert rows[1] == [
+        3, "141002********0002", "'=HYPERLINK(\"x\")", 2027, "300.00", "B2", "yes",
+        f"300.00 yuan was taken but 400.00 yuan are due on {day}.",
+    ]  # fmt: skip
+
+
+def test_given_a_bank_file_that_is_not_csv_then_the_upload_page_says_why(counter):
+    response = counter.post(
+        reverse("collection:bank"),
+        {"bank_name": "农业银行", "file": SimpleUploadedFile("debit.csv", b"", content_type="text/csv")},
+    )
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["file"] == ["The submitted file is empty."]
+
+
+def test_given_payments_today_then_the_daily_report_exports_by_channel(counter):
+    _record(counter, IDS[:2], "800.00")
+    day = timezone.localdate().isoformat()
+
+    rows = _workbook(counter.get(reverse("collection:daily-xlsx"), {"day": day}))
+
+    assert rows[0] == ["Daily collection report", day]
+    assert rows[2:5] == [
+        ["Channel", "Payments", "Amount (yuan)"],
+        ["Village collection", 2, "800.00"],
+        ["Total", 2, "800.00"],
+    ]
+
+
+def test_given_payments_then_the_progress_exports_per_village(counter):
+    _record(counter, IDS[:1], "400.00")
+
+    rows = _workbook(counter.get(reverse("collection:progress-xlsx"), {"year": YEAR}))
+
+    assert rows[3] == ["屯里村", TUNLI, 3, 1, 33.3, "1,200.00", "400.00"]
+    assert rows[4] == ["Total", None, 3, 1, 33.3, "1,200.00", "400.00"]
+
+
+def test_given_an_insurance_clerk_then_the_collective_page_is_refused(world, client):
+    client.force_login(world.user_for(Role.INSURANCE_STAFF))
+
+    assert client.get(reverse("collection:collective")).status_code == 403

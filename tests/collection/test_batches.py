@@ -1,0 +1,334 @@
+"""Many payments at once: a village's or school's collective payment (whole or nothing, against the
+cash counted) and a bank's batch-debit file (matched lines paid, the rest reported with the reason)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone, translation
+
+from accounts.roles import Role
+from accounts.scope import Scope
+from collection import bank_files, services
+from collection.models import BatchProblem, DueItem, Payer, Payment, PaymentBatch, ReceiptCounter
+from sharing.models import OutboxMessage
+from tests.collection.support import AMOUNT, QINBI, TUNLI, YEAR, due, open_today, payer
+
+pytestmark = pytest.mark.django_db
+
+IDS = [f"14100219800101{n:04d}" for n in range(1, 6)]
+DEBIT_DAY = dt.date(2026, 11, 5)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def tax(world) -> Scope:
+    return Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
+
+
+@pytest.fixture
+def village(world):
+    """Five payers of 屯里村, each with 400 yuan due for 2027, payable today."""
+    items = []
+    for number, person_id in enumerate(IDS, start=1):
+        payer(f"村民{number}", person_id)
+        items.append(due(person_id, schedule=open_today()))
+    return items
+
+
+def collective(scope: Scope, persons: list[str], total: int, **kwargs) -> PaymentBatch:
+    return services.collective_payment_record(
+        scope=scope,
+        kind=kwargs.pop("kind", "village"),
+        region_code=kwargs.pop("region_code", TUNLI),
+        unit_name=kwargs.pop("unit_name", "屯里村"),
+        paid_by=kwargs.pop("paid_by", "村会计 李四"),
+        persons=[(person_id, YEAR) for person_id in persons],
+        total_fen=total,
+        **kwargs,
+    )
+
+
+# --- collective payments -----------------------------------------------------------------------
+
+
+def test_given_five_persons_due_when_the_village_pays_for_them_then_five_payments_with_consecutive_receipts(
+    tax, village
+):
+    batch = collective(tax, IDS, 5 * AMOUNT)
+
+    payments = list(Payment.objects.filter(batch=batch).order_by("receipt_number"))
+    assert [(p.person_id, p.amount_fen, p.channel, p.receipt_number) for p in payments] == [
+        (person_id, AMOUNT, "village", number) for number, person_id in enumerate(IDS, start=1)
+    ]
+    assert (batch.payment_count, batch.total_fen, batch.problem_count, batch.region_code) == (
+        5,
+        200000,
+        0,
+        TUNLI,
+    )
+    assert set(DueItem.objects.values_list("status", flat=True)) == {"paid"}
+    assert ReceiptCounter.objects.get(agency_id=tax.agency_id).last_number == 5
+
+
+def test_given_a_collective_payment_then_insurance_gets_one_deposit_record_per_person(tax, village):
+    batch = collective(tax, IDS[:2], 2 * AMOUNT)
+
+    messages = OutboxMessage.objects.filter(topic="payment.deposited").order_by("id")
+    payments = {p.pk: p for p in Payment.objects.filter(batch=batch)}
+    assert [(m.payload["person_id"], m.payload["amount_fen"], m.payload["channel"]) for m in messages] == [
+        (IDS[0], AMOUNT, "village"),
+        (IDS[1], AMOUNT, "village"),
+    ]
+    assert {m.payload["receipt_number"] for m in messages} == {p.receipt for p in payments.values()}
+
+
+def test_given_the_cash_counted_differs_from_the_amounts_due_when_recorded_then_nothing_is_recorded(
+    tax, village
+):
+    with pytest.raises(services.BatchRefusedError) as refused:
+        collective(tax, IDS, 5 * AMOUNT - 100)
+
+    assert refused.value.message == (
+        "Nothing was recorded: the amounts due add up to 2,000.00 yuan, but 1,999.00 yuan were counted."
+    )
+    assert (Payment.objects.count(), PaymentBatch.objects.count(), OutboxMessage.objects.count()) == (0, 0, 0)
+    assert not ReceiptCounter.objects.exists()
+
+
+def test_given_one_person_paid_already_when_the_village_pays_for_all_then_nothing_is_recorded_and_the_person_named(
+    tax, village
+):
+    services.payment_record(
+        scope=tax, due_item_id=village[2].pk, amount_fen=AMOUNT, channel="counter_cash", paid_by="村民3"
+    )
+
+    with pytest.raises(services.BatchRefusedError) as refused:
+        collective(tax, IDS, 5 * AMOUNT)
+
+    assert refused.value.message == "Nothing was recorded: 1 of the listed persons cannot be paid."
+    (problem,) = refused.value.problems
+    receipt = Payment.objects.get().receipt
+    assert (problem.line.person_id, problem.reason) == (
+        IDS[2],
+        f"Already paid (receipt {receipt}); a contribution is paid once.",
+    )
+    assert Payment.objects.count() == 1
+    assert ReceiptCounter.objects.get(agency_id=tax.agency_id).last_number == 1
+
+
+def test_given_a_person_listed_twice_when_recorded_then_nothing_is_recorded(tax, village):
+    with pytest.raises(services.BatchRefusedError) as refused:
+        collective(tax, [IDS[0], IDS[0]], 2 * AMOUNT)
+
+    assert [p.reason for p in refused.value.problems] == ["This person and year appear twice in the list."]
+    assert Payment.objects.count() == 0
+
+
+def test_given_a_person_of_another_county_when_listed_then_the_batch_is_refused(tax, village):
+    payer("外县人", "141024198001010099", region=QINBI)
+    due("141024198001010099", region=QINBI, schedule=open_today())
+
+    with pytest.raises(services.BatchRefusedError) as refused:
+        collective(tax, [IDS[0], "141024198001010099"], 2 * AMOUNT, kind="school", region_code="141002")
+
+    assert [p.reason for p in refused.value.problems] == [
+        "Nothing is due from this person for this year in your area."
+    ]
+
+
+def test_given_the_same_form_submitted_twice_then_one_batch_is_recorded(tax, village):
+    first = collective(tax, IDS[:2], 2 * AMOUNT, idempotency_key="form-1")
+    second = collective(tax, IDS[:2], 2 * AMOUNT, idempotency_key="form-1")
+
+    assert first.pk == second.pk
+    assert Payment.objects.count() == 2
+
+
+def test_given_a_village_of_another_county_when_recorded_then_it_is_refused(tax, village):
+    with pytest.raises(PermissionDenied):
+        collective(tax, IDS[:1], AMOUNT, region_code=QINBI)
+
+
+def test_given_an_insurance_clerk_when_recording_a_collective_payment_then_it_is_refused(world, village):
+    insurance = Scope.for_user_id(world.user_for(Role.INSURANCE_STAFF).pk)
+
+    with pytest.raises(PermissionDenied):
+        collective(insurance, IDS[:1], AMOUNT)
+
+
+# --- bank debit files --------------------------------------------------------------------------
+
+HEADER = "流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,扣款日期,失败原因\n"
+
+
+def bank_file(*lines: str, encoding: str = "utf-8") -> io.BytesIO:
+    return io.BytesIO((HEADER + "".join(line + "\n" for line in lines)).encode(encoding))
+
+
+def import_bank(scope: Scope, handle: io.BytesIO) -> PaymentBatch:
+    return services.bank_debit_import(
+        scope=scope,
+        bank_name="中国农业银行尧都支行",
+        file_name="debit.csv",
+        file_sha256=hashlib.sha256(handle.getvalue()).hexdigest(),
+        lines=bank_files.bank_lines(handle),
+    )
+
+
+@pytest.fixture
+def debtors():
+    """Five payers due 400 yuan for 2027 with the ordinary on-time window (1 Sep – 31 Dec 2026)."""
+    for number, person_id in enumerate(IDS, start=1):
+        payer(f"村民{number}", person_id)
+        due(person_id)
+
+
+def test_given_a_bank_file_when_imported_then_matched_lines_are_paid_on_the_debit_day_and_the_rest_reported(
+    tax, debtors
+):
+    handle = bank_file(
+        f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,",
+        f"B002,{IDS[1]},村民2,2027,400.00,成功,20261105,",
+        f"B003,{IDS[2]},村民3,2027,350.00,成功,2026-11-05,",
+        f"B004,{IDS[3]},村民4,2027,400.00,失败,2026-11-05,余额不足",
+        "B005,141002199901010000,无此人,2027,400.00,成功,2026-11-05,",
+        f"B006,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,",
+        f"B007,{IDS[4]},村民5,2027,abc,成功,2026-11-05,",
+    )
+
+    batch = import_bank(tax, handle)
+
+    paid = list(Payment.objects.filter(batch=batch).order_by("receipt_number"))
+    assert [
+        (p.person_id, p.channel, p.idempotency_key, timezone.localtime(p.paid_at).date()) for p in paid
+    ] == [
+        (IDS[0], "bank_batch", f"bank:{tax.agency_id}:B001", DEBIT_DAY),
+        (IDS[1], "bank_batch", f"bank:{tax.agency_id}:B002", DEBIT_DAY),
+    ]
+    problems = [(p.line_number, p.money_taken, p.reason) for p in BatchProblem.objects.filter(batch=batch)]
+    assert problems == [
+        (4, True, "350.00 yuan was taken but 400.00 yuan are due on 2026-11-05."),
+        (5, False, "The bank's debit failed: 余额不足"),
+        (6, True, "Nothing is due from this person for this year in your area."),
+        (7, True, "This person and year appear twice in the list."),
+        (8, True, "The amount is not an amount in yuan."),
+    ]
+    assert (batch.payment_count, batch.total_fen, batch.problem_count, batch.region_code) == (
+        2, 80000, 5, "141002000000",
+    )  # fmt: skip
+    assert OutboxMessage.objects.filter(topic="payment.deposited").count() == 2
+
+
+def test_given_a_gbk_bank_file_when_imported_then_it_is_read(tax, debtors):
+    batch = import_bank(tax, bank_file(f"G001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,", encoding="gbk"))
+
+    assert (batch.payment_count, Payment.objects.get().paid_by) == (1, "村民1")
+
+
+def test_given_the_same_file_twice_then_the_second_import_is_refused(tax, debtors):
+    import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+
+    with pytest.raises(ValidationError) as refused:
+        import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+
+    assert refused.value.messages[0].startswith("This file was imported already, on ")
+    assert Payment.objects.count() == 1
+
+
+def test_given_a_debit_repeated_in_a_later_file_then_it_is_reported_and_not_paid_again(tax, debtors):
+    import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+
+    later = import_bank(
+        tax,
+        bank_file(
+            f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,",
+            f"B009,{IDS[1]},村民2,2027,400.00,成功,2026-11-06,",
+        ),
+    )
+
+    assert [(p.line_number, p.money_taken, p.reason) for p in later.problems.all()] == [
+        (2, False, "This debit (bank reference B001) was recorded from an earlier file.")
+    ]
+    assert (later.payment_count, Payment.objects.count()) == (1, 2)
+
+
+def test_given_a_debit_after_the_window_then_the_line_is_reported_with_the_way_forward(tax, debtors):
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,450.00,成功,2027-07-05,"))
+
+    (problem,) = batch.problems.all()
+    assert (problem.money_taken, batch.payment_count) == (True, 0)
+    assert "back-payment" in problem.reason
+
+
+def test_given_a_file_without_the_columns_then_it_is_refused_naming_them(tax, debtors):
+    handle = io.BytesIO("身份证号,姓名\n141002198001010001,村民1\n".encode())
+
+    with pytest.raises(ValidationError) as refused:
+        import_bank(tax, handle)
+
+    assert refused.value.messages == [
+        "The file is not a bank debit result: the columns 流水号、缴费年度、扣款金额、扣款结果、扣款日期 are missing from its first row."
+    ]
+    assert PaymentBatch.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "The file is empty."),
+        (b"PK\x03\x04\x00\x00\x00binary\x00zip", "is it a CSV text file?"),
+    ],
+)
+def test_given_a_file_that_is_not_a_bank_csv_then_it_is_refused_and_nothing_is_written(
+    tax, debtors, content, message
+):
+    with pytest.raises(ValidationError) as refused:
+        import_bank(tax, io.BytesIO(content))
+
+    assert message in refused.value.messages[0] or refused.value.messages[0].startswith("The file is not")
+    assert (PaymentBatch.objects.count(), Payment.objects.count()) == (0, 0)
+
+
+def test_given_5000_lines_when_imported_then_they_are_settled_in_a_few_statements_per_chunk(
+    tax, django_assert_max_num_queries
+):
+    persons = [f"1410021980{n:08d}" for n in range(5000)]
+    Payer.objects.bulk_create(
+        [
+            Payer(person_id=p, name="某", region_code=TUNLI, source_message_id=n, sequence=1)
+            for n, p in enumerate(persons)
+        ]
+    )
+    DueItem.objects.bulk_create(
+        [
+            DueItem(
+                person_id=p,
+                insurance_year=YEAR,
+                region_code=TUNLI,
+                amount_fen=AMOUNT,
+                schedule=open_today(),
+                source_message_id=n,
+                sequence=1,
+            )
+            for n, p in enumerate(persons)
+        ]
+    )
+    day = timezone.localdate().isoformat()
+    handle = bank_file(*(f"R{n},{p},某,2027,400.00,成功,{day}," for n, p in enumerate(persons)))
+
+    with django_assert_max_num_queries(60):
+        batch = import_bank(tax, handle)
+
+    assert (batch.payment_count, batch.total_fen, batch.problem_count) == (5000, 5000 * AMOUNT, 0)
+    numbers = sorted(Payment.objects.values_list("receipt_number", flat=True))
+    assert numbers == list(range(1, 5001))
