@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -375,8 +375,9 @@ def _settle_chunk(
     lines: list[BatchLine],
     seen: set[tuple[str, int]],
     default_paid_at: dt.datetime,
-) -> tuple[list[Payment], list[LineProblem]]:
-    """Check a chunk of lines against the locked due items and record the payable ones."""
+) -> tuple[int, int, list[LineProblem]]:
+    """Check a chunk of lines against the locked due items and record the payable ones: the
+    number of payments, their total, and the lines not paid."""
     is_bank = batch.kind == BatchKind.BANK_DEBIT
     problems: list[LineProblem] = []
     candidates: list[BatchLine] = []
@@ -401,7 +402,7 @@ def _settle_chunk(
             seen.add((line.person_id, line.insurance_year or 0))
             candidates.append(line)
     if not candidates:
-        return [], problems
+        return 0, 0, problems
 
     keys = {f"bank:{batch.agency_id}:{line.reference}": line for line in candidates if is_bank}
     earlier = (
@@ -416,15 +417,20 @@ def _settle_chunk(
     # Locked in one order (by id) so that two batches never wait for each other crosswise.
     items = {
         (item.person_id, item.insurance_year): item
-        for item in scope.filter(
-            DueItem.objects.select_for_update().filter(
-                person_id__in={line.person_id for line in candidates},
-                insurance_year__in={line.insurance_year for line in candidates},
+        for item in map(
+            _Due._make,
+            scope.filter(
+                DueItem.objects.select_for_update().filter(
+                    person_id__in={line.person_id for line in candidates},
+                    insurance_year__in={line.insurance_year for line in candidates},
+                )
             )
-        ).order_by("pk")
+            .order_by("pk")
+            .values_list(*_Due._fields),
+        )
     }
     receipts = _standing_receipts([item.pk for item in items.values() if item.status == DueStatus.PAID])
-    payable: list[tuple[BatchLine, DueItem, int, dt.datetime]] = []
+    payable: list[tuple[BatchLine, _Due, int, dt.datetime]] = []
     for line in candidates:
         item = items.get((line.person_id, line.insurance_year or 0))
         key = f"bank:{batch.agency_id}:{line.reference}"
@@ -493,33 +499,32 @@ def _settle_chunk(
             continue
         payable.append((line, item, accepted.amount_fen, paid_at))
     if not payable:
-        return [], problems
+        return 0, 0, problems
 
     year = timezone.localdate().year
     numbers = _receipt_numbers(agency_id=batch.agency_id, year=year, count=len(payable))
     channel = BATCH_CHANNEL[BatchKind(batch.kind)]
-    payments = Payment.objects.bulk_create(
-        [
-            Payment(
-                due_item=item,
-                person_id=item.person_id,
-                insurance_year=item.insurance_year,
-                region_code=item.region_code,
-                amount_fen=amount_fen,
-                channel=channel,
-                paid_at=paid_at,
-                paid_by=(line.name or batch.paid_by)[:60],
-                agency_id=batch.agency_id,
-                collector_id=scope.user_id,
-                receipt_year=year,
-                receipt_number=number,
-                idempotency_key=f"bank:{batch.agency_id}:{line.reference}" if is_bank else None,
-                batch=batch,
-            )
-            for (line, item, amount_fen, paid_at), number in zip(payable, numbers, strict=True)
-        ]
-    )
-    DueItem.objects.filter(pk__in=[item.pk for _line, item, _fen, _at in payable]).update(
+    rows = [
+        {
+            "due_item_id": item.pk,
+            "person_id": item.person_id,
+            "insurance_year": item.insurance_year,
+            "region_code": item.region_code,
+            "amount_fen": amount_fen,
+            "channel": channel,
+            "paid_at": paid_at,
+            "paid_by": (line.name or batch.paid_by)[:60],
+            "agency_id": batch.agency_id,
+            "collector_id": scope.user_id,
+            "receipt_year": year,
+            "receipt_number": number,
+            "idempotency_key": f"bank:{batch.agency_id}:{line.reference}" if is_bank else None,
+            "batch_id": batch.pk,
+        }
+        for (line, item, amount_fen, paid_at), number in zip(payable, numbers, strict=True)
+    ]
+    ids = _payments_insert(rows)
+    DueItem.objects.filter(pk__in=[row["due_item_id"] for row in rows]).update(
         status=DueStatus.PAID, updated_at=timezone.now()
     )
     message_send_bulk(
@@ -529,22 +534,65 @@ def _settle_chunk(
                 None,
                 None,
                 {
-                    "payment_id": payment.pk,
-                    "person_id": payment.person_id,
-                    "region_code": payment.region_code,
-                    "insurance_year": payment.insurance_year,
-                    "amount_fen": payment.amount_fen,
-                    "channel": payment.channel,
-                    "receipt_number": receipt_code(
-                        payment.agency_id, payment.receipt_year, payment.receipt_number
-                    ),
-                    "paid_at": timezone.localtime(payment.paid_at).isoformat(),
+                    "payment_id": pk,
+                    "person_id": row["person_id"],
+                    "region_code": row["region_code"],
+                    "insurance_year": row["insurance_year"],
+                    "amount_fen": row["amount_fen"],
+                    "channel": row["channel"],
+                    "receipt_number": receipt_code(batch.agency_id, year, row["receipt_number"]),
+                    "paid_at": timezone.localtime(row["paid_at"]).isoformat(),
                 },
             )
-            for payment in payments
+            for pk, row in zip(ids, rows, strict=True)
         ),
     )
-    return payments, problems
+    return len(rows), sum(row["amount_fen"] for row in rows), problems
+
+
+class _Due(NamedTuple):
+    """The fields of a locked due item a batch needs (model instances cost more than the work)."""
+
+    pk: int
+    person_id: str
+    insurance_year: int
+    region_code: str
+    amount_fen: int
+    schedule: list[dict[str, Any]]
+    status: str
+
+
+_PAYMENT_COLUMNS = (
+    ("due_item_id", "bigint"),
+    ("person_id", "text"),
+    ("insurance_year", "integer"),
+    ("region_code", "text"),
+    ("amount_fen", "bigint"),
+    ("channel", "text"),
+    ("paid_at", "timestamptz"),
+    ("paid_by", "text"),
+    ("agency_id", "bigint"),
+    ("collector_id", "bigint"),
+    ("receipt_year", "integer"),
+    ("receipt_number", "integer"),
+    ("idempotency_key", "text"),
+    ("batch_id", "bigint"),
+)
+
+
+def _payments_insert(rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the payments in one statement (a column of values per field, unnested); their ids
+    in the order given. Django's bulk_create spends most of a batch's time composing VALUES."""
+    names = ", ".join(name for name, _type in _PAYMENT_COLUMNS)
+    arrays = ", ".join(f"%s::{kind}[]" for _name, kind in _PAYMENT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO collection_payment ({names}, status, reversal_reason)
+            SELECT {names}, 'recorded', '' FROM unnest({arrays}) WITH ORDINALITY AS given ({names}, ord)
+            ORDER BY ord RETURNING id""",  # noqa: S608 - fixed column names
+            [[row[name] for row in rows] for name, _type in _PAYMENT_COLUMNS],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def _batch_open(
@@ -634,14 +682,15 @@ def collective_payment_record(
         for number, (person_id, year) in enumerate(persons, start=1)
     ]
     now = timezone.now()
-    payments, problems = _settle_chunk(scope=scope, batch=batch, lines=lines, seen=set(), default_paid_at=now)
+    count, total, problems = _settle_chunk(
+        scope=scope, batch=batch, lines=lines, seen=set(), default_paid_at=now
+    )
     if problems:
         raise BatchRefusedError(
             problems,
             _("Nothing was recorded: %(count)s of the listed persons cannot be paid.")
             % {"count": len(problems)},
         )
-    total = sum(payment.amount_fen for payment in payments)
     if total != total_fen:
         raise BatchRefusedError(
             [],
@@ -650,7 +699,7 @@ def collective_payment_record(
             )
             % {"due": yuan(total), "given": yuan(max(total_fen, 0))},
         )
-    _batch_close(batch=batch, payments=len(payments), total_fen=total, problems=[])
+    _batch_close(batch=batch, payments=count, total_fen=total, problems=[])
     return batch
 
 
@@ -695,9 +744,11 @@ def bank_debit_import(
 
     def settle() -> None:
         nonlocal count, total
-        payments, found = _settle_chunk(scope=scope, batch=batch, lines=chunk, seen=seen, default_paid_at=now)
-        count += len(payments)
-        total += sum(payment.amount_fen for payment in payments)
+        paid, fen, found = _settle_chunk(
+            scope=scope, batch=batch, lines=chunk, seen=seen, default_paid_at=now
+        )
+        count += paid
+        total += fen
         problems.extend(found)
         chunk.clear()
 
