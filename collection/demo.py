@@ -19,7 +19,7 @@ from accounts.roles import Role
 from accounts.scope import Scope
 from sharing.services import delivery_drain
 
-from . import services
+from . import selectors, services
 from .models import DueItem, DueStatus, Payer
 from .rules import acceptance_on
 
@@ -31,10 +31,38 @@ CHANNELS = ["counter_cash", "wechat", "alipay", "bank_card", "village", "bank_po
 @dataclass
 class DemoPayments:
     paid: int = 0
+    collective: int = 0
     delivered: int = 0
 
     def summary(self) -> str:
-        return f"demo payments: {self.paid} recorded at tax's counter, {self.delivered} messages delivered"
+        return (
+            f"demo payments: {self.paid} recorded at tax's counter, {self.collective} in collective "
+            f"payments, {self.delivered} messages delivered"
+        )
+
+
+def _collective(scope: Scope, clerk: User) -> int:
+    """One village's collective payment of up to five persons, today, if today is a collection day
+    (the 2027 window of the demo policy opens on the 1st–25th of each month only)."""
+    for year in sorted(SHARE_PAID, reverse=True):
+        for code, name, _count in selectors.villages_with_dues(scope=scope, year=year):
+            persons = selectors.collective_candidates_of_village(scope=scope, village_code=code, year=year)[
+                :5
+            ]
+            if len(persons) < 3:
+                continue
+            batch = services.collective_payment_record(
+                scope=scope,
+                kind="village",
+                region_code=code,
+                unit_name=name,
+                paid_by="村会计",
+                persons=[(candidate.item.person_id, year) for candidate in persons],
+                total_fen=sum(candidate.amount_fen for candidate in persons),
+                idempotency_key=f"demo-collective-{clerk.agency_id}",
+            )
+            return batch.payment_count
+    return 0
 
 
 def _pay_day(item: DueItem, rng: random.Random, today: dt.date) -> tuple[dt.date, int] | None:
@@ -86,5 +114,6 @@ def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
                 idempotency_key=f"demo-{item.pk}",
             )
             counts.paid += 1
+        counts.collective += _collective(scope, clerk)
     counts.delivered += delivery_drain(seconds=120)["applied"]
     return counts
