@@ -30,6 +30,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
@@ -37,7 +38,25 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .services import BatchLine
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One person of a collective payment, or one line of a bank's debit file, as the batch
+    services take it. ``amount_fen`` None: the amount due that day (a collective payment)."""
+
+    line_number: int
+    person_id: str
+    insurance_year: int | None
+    amount_fen: int | None = None
+    name: str = ""
+    reference: str = ""
+    paid_at: dt.datetime | None = None
+    # A bank line: False when the bank says the debit failed (no money was taken).
+    debited: bool = True
+    bank_reason: str = ""
+    # A problem found while reading the line (a bad identifier, amount or date).
+    problem: str = ""
+
 
 HEADERS = {
     "reference": ("流水号", "交易流水号", "银行流水号", "reference"),
@@ -56,19 +75,28 @@ _PERSON_ID = re.compile(r"^[0-9A-Za-z]{6,32}$")
 _READ = 1 << 16
 
 
-def encoding_of(handle: IO[bytes]) -> str:
-    """``utf-8-sig`` when the whole file decodes as UTF-8, else ``gb18030`` (a superset of GBK)."""
+def scan(handle: IO[bytes]) -> tuple[str, int]:
+    """The file's encoding — ``utf-8-sig`` when all of it decodes as UTF-8, else ``gb18030`` (a
+    superset of GBK) — and its number of lines after the header; read once, in constant memory."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     handle.seek(0)
-    try:
-        while block := handle.read(_READ):
-            decoder.decode(block)
-        decoder.decode(b"", final=True)
-        return "utf-8-sig"
-    except UnicodeDecodeError:
-        return "gb18030"
-    finally:
-        handle.seek(0)
+    encoding, newlines, last = "utf-8-sig", 0, b""
+    while block := handle.read(_READ):
+        newlines += block.count(b"\n")
+        last = block
+        if encoding == "utf-8-sig":
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                encoding = "gb18030"
+    if encoding == "utf-8-sig":
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "gb18030"
+    handle.seek(0)
+    lines = newlines + (1 if last and not last.endswith(b"\n") else 0)
+    return encoding, max(lines - 1, 0)
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -98,10 +126,13 @@ def _date(text: str) -> dt.date:
 def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
     def cell(column: str) -> str:
         index = at.get(column)
-        return row[index].strip() if index is not None and index < len(row) else ""
+        # NUL cannot be stored as text (a binary file read as CSV): dropped, and the line refused.
+        return row[index].replace("\x00", "").strip() if index is not None and index < len(row) else ""
 
     person_id, name, reference = cell("person_id").upper(), cell("name")[:60], cell("reference")
     problems: list[str] = []
+    if any("\x00" in value for value in row):
+        problems.append(_("The line holds bytes that are not text; is the file a CSV text file?"))
     year: int | None = None
     amount_fen: int | None = None
     paid_at: dt.datetime | None = None
@@ -141,10 +172,10 @@ def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
     )
 
 
-def bank_lines(handle: IO[bytes]) -> Iterator[BatchLine]:
+def bank_lines(handle: IO[bytes], encoding: str | None = None) -> Iterator[BatchLine]:
     """The lines of a bank debit result file, read as a stream. Line numbers count the header as 1,
     as a spreadsheet program shows them."""
-    encoding = encoding_of(handle)
+    encoding = encoding or scan(handle)[0]
     text = io.TextIOWrapper(handle, encoding=encoding, newline="")
     try:
         reader = csv.reader(text)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit import tracked
@@ -366,6 +369,18 @@ class BatchKind(models.TextChoices):
     BANK_DEBIT = "bank_debit", _("Bank batch debit")
 
 
+class BatchStatus(models.TextChoices):
+    QUEUED = "queued", _("Being matched")
+    DONE = "done", _("Recorded")
+    FAILED = "failed", _("Not imported")
+
+
+def _bank_file_upload_to(instance: PaymentBatch, filename: str) -> str:
+    """bank-debits/YYYY/MM/<random>.csv: the bank's file name is kept in the row, never in the path."""
+    now = timezone.now()
+    return f"bank-debits/{now:%Y}/{now:%m}/{uuid.uuid4().hex}.csv"
+
+
 # The channel every payment of a batch of that kind is recorded with.
 BATCH_CHANNEL = {
     BatchKind.VILLAGE: Channel.VILLAGE,
@@ -403,6 +418,13 @@ class PaymentBatch(models.Model):
     file_sha256 = models.CharField(
         _("file checksum"), max_length=64, blank=True, default="", db_collation="C"
     )
+    # A bank file is matched by a worker: queued → done, or failed with the message (nothing
+    # recorded); the worker holds the row while it matches, so a second delivery skips it. A collective payment is done when it is created.
+    status = models.CharField(
+        _("status"), max_length=8, choices=BatchStatus.choices, default=BatchStatus.DONE
+    )
+    message = models.CharField(_("message"), max_length=300, blank=True, default="")
+    file = models.FileField(_("stored file"), upload_to=_bank_file_upload_to, max_length=200, blank=True)
     payment_count = models.PositiveIntegerField(_("payments"), default=0)
     total_fen = models.BigIntegerField(_("total (fen)"), default=0)
     problem_count = models.PositiveIntegerField(_("lines not matched"), default=0)

@@ -18,11 +18,15 @@ Every rule of the counter is here, for the page, the API and any later batch ali
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,10 +36,13 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import message_send, message_send_bulk
 
+from . import bank_files
+from .bank_files import BatchLine
 from .models import (
     BATCH_CHANNEL,
     BatchKind,
     BatchProblem,
+    BatchStatus,
     Channel,
     DueItem,
     DueStatus,
@@ -46,6 +53,8 @@ from .models import (
     receipt_code,
 )
 from .rules import acceptance_on
+
+logger = logging.getLogger(__name__)
 
 
 class PaymentConflictError(Exception):
@@ -304,25 +313,6 @@ def receipt_void(*, scope: Scope, payment_id: int, reason: str) -> Payment:
 
 
 # --- many payments at once: a village's or school's collective payment, a bank's debit file ------
-
-
-@dataclass(frozen=True)
-class BatchLine:
-    """One person of a collective payment, or one line of a bank's debit file, as the batch
-    services take it. ``amount_fen`` None: the amount due that day (a collective payment)."""
-
-    line_number: int
-    person_id: str
-    insurance_year: int | None
-    amount_fen: int | None = None
-    name: str = ""
-    reference: str = ""
-    paid_at: dt.datetime | None = None
-    # A bank line: False when the bank says the debit failed (no money was taken).
-    debited: bool = True
-    bank_reason: str = ""
-    # A problem found while reading the line (a bad identifier, amount or date).
-    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -703,54 +693,142 @@ def collective_payment_record(
     return batch
 
 
-@transaction.atomic
-def bank_debit_import(
-    *,
-    scope: Scope,
-    bank_name: str,
-    file_name: str,
-    file_sha256: str,
-    lines: Iterable[BatchLine],
-) -> PaymentBatch:
-    """Record a bank's batch-debit result file (批量扣款): every line the bank debited that
-    matches a due item in full and in its window is paid with the debit's date; every other line
-    is kept as a problem with the reason — money the bank took that matches nothing must be paid
-    back or cleared by hand. A file is taken once; a debit (bank reference) is recorded once.
+def _bank_progress_key(batch_id: int) -> str:
+    return f"portal:bank-progress:{batch_id}"
 
-    The lines are settled in chunks, set-based, inside one transaction: the file is in or out.
-    """
+
+def bank_progress(batch_id: int) -> dict[str, int | None]:
+    """How far a worker is with a bank file: lines done and lines in the file (None: not known yet)."""
+    return cache.get(_bank_progress_key(batch_id)) or {"done": 0, "total": None}
+
+
+def bank_debit_submit(*, scope: Scope, bank_name: str, upload: UploadedFile) -> PaymentBatch:
+    """Take a bank's debit result file for matching by a worker: stored, checked not to have been
+    taken before (its SHA-256), queued. The batch page follows the worker's progress."""
     scope.require(Action.COLLECTION_RECORD)
-    earlier = PaymentBatch.objects.filter(agency_id=scope.agency_id, file_sha256=file_sha256).first()
+    digest = hashlib.sha256()
+    for block in upload.chunks():
+        digest.update(block)
+    upload.seek(0)
+    earlier = PaymentBatch.objects.filter(agency_id=scope.agency_id, file_sha256=digest.hexdigest()).first()
     if earlier is not None:
         raise ValidationError(
             _("This file was imported already, on %(day)s.")
             % {"day": timezone.localtime(earlier.created_at).date().isoformat()}
         )
-    batch = _batch_open(
-        scope=scope,
-        kind=BatchKind.BANK_DEBIT,
-        # The agency's own area: the file may hold payers of any of its villages.
-        region_code=scope.region_code or "",
-        unit_name=bank_name,
-        paid_by=bank_name,
-        file_name=file_name[:200],
-        file_sha256=file_sha256,
+    with transaction.atomic():
+        batch = _batch_open(
+            scope=scope,
+            kind=BatchKind.BANK_DEBIT,
+            # The agency's own area: the file may hold payers of any of its villages.
+            region_code=scope.region_code or "",
+            unit_name=bank_name,
+            paid_by=bank_name,
+            file_name=(upload.name or "")[:200],
+            file_sha256=digest.hexdigest(),
+            status=BatchStatus.QUEUED,
+        )
+        batch.file.save("debit.csv", upload, save=False)
+        batch.save(update_fields=["file"])
+        _queue_bank_file(batch.pk, scope.user_id or 0)
+    return batch
+
+
+def _queue_bank_file(batch_id: int, user_id: int) -> None:
+    def queue() -> None:
+        from .tasks import process_bank_file
+
+        try:
+            process_bank_file.apply_async(kwargs={"batch_id": batch_id, "user_id": user_id}, retry=False)
+        except Exception as error:
+            logger.warning("bank file %s: could not queue (%s)", batch_id, type(error).__name__)
+            _bank_fail(
+                batch_id=batch_id,
+                message=_(
+                    "The background workers could not be reached; nothing was recorded. Upload the file again."
+                ),
+            )
+
+    transaction.on_commit(queue)
+
+
+def _bank_fail(*, batch_id: int, message: str) -> None:
+    """Nothing of the file was recorded: say why, and free its checksum so it can be loaded again."""
+    PaymentBatch.objects.filter(pk=batch_id, status=BatchStatus.QUEUED).update(
+        status=BatchStatus.FAILED, message=message[:300], file_sha256=""
     )
+
+
+def bank_debit_process(*, scope: Scope, batch_id: int) -> PaymentBatch | None:
+    """A worker matches a queued bank file; the whole file is one transaction, so whatever goes
+    wrong, nothing is half-recorded and the batch says why. Idempotent: a batch no longer queued
+    (matched by an earlier delivery of the task) is left alone."""
+    try:
+        with transaction.atomic():
+            # Held for the whole match: a second delivery of the task skips it; if the worker dies,
+            # the transaction ends with it and the batch is still queued for the redelivery.
+            batch = (
+                PaymentBatch.objects.select_for_update(skip_locked=True)
+                .filter(pk=batch_id, status=BatchStatus.QUEUED)
+                .first()
+            )
+            if batch is None:
+                return None
+            with batch.file.open("rb") as handle:
+                encoding, total = bank_files.scan(handle)
+                cache.set(_bank_progress_key(batch_id), {"done": 0, "total": total}, 3600)
+                _bank_settle(
+                    scope=scope,
+                    batch=batch,
+                    lines=bank_files.bank_lines(handle, encoding=encoding),
+                    on_chunk=lambda done: cache.set(
+                        _bank_progress_key(batch_id), {"done": done, "total": total}, 3600
+                    ),
+                )
+    except (ValidationError, PermissionDenied) as error:
+        _bank_fail(batch_id=batch_id, message="; ".join(getattr(error, "messages", None) or [str(error)]))
+    except IntegrityError:
+        logger.warning("bank file %s: integrity error", batch_id, exc_info=True)
+        _bank_fail(
+            batch_id=batch_id,
+            message=_(
+                "Some of these debits were recorded from another file at the same time; nothing was recorded. Load the file again."
+            ),
+        )
+    except Exception:
+        logger.exception("bank file %s failed", batch_id)
+        _bank_fail(
+            batch_id=batch_id, message=_("An unexpected error stopped the import; nothing was recorded.")
+        )
+    finally:
+        cache.delete(_bank_progress_key(batch_id))
+    return PaymentBatch.objects.get(pk=batch_id)
+
+
+def _bank_settle(
+    *, scope: Scope, batch: PaymentBatch, lines: Iterable[BatchLine], on_chunk: Callable[[int], None]
+) -> None:
+    """Every line the bank debited that matches a due item in full and in its window is paid with
+    the debit's date; every other line is kept as a problem with the reason — money the bank took
+    that matches nothing must be paid back or cleared by hand. A debit (its bank reference) is
+    recorded once. Settled in chunks, set-based, in the caller's transaction."""
     seen: set[tuple[str, int]] = set()
-    count = total = 0
+    count = total = done = 0
     problems: list[LineProblem] = []
     chunk: list[BatchLine] = []
     now = timezone.now()
 
     def settle() -> None:
-        nonlocal count, total
+        nonlocal count, total, done
         paid, fen, found = _settle_chunk(
             scope=scope, batch=batch, lines=chunk, seen=seen, default_paid_at=now
         )
         count += paid
         total += fen
+        done += len(chunk)
         problems.extend(found)
         chunk.clear()
+        on_chunk(done)
 
     for line in lines:
         chunk.append(line)
@@ -760,5 +838,6 @@ def bank_debit_import(
         settle()
     if count == 0 and not problems:
         raise ValidationError(_("The file has no debit lines."))
+    batch.status = BatchStatus.DONE
+    batch.save(update_fields=["status"])
     _batch_close(batch=batch, payments=count, total_fen=total, problems=problems)
-    return batch

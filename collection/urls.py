@@ -15,6 +15,7 @@ urlpatterns: list = [
     path("collective/", views.CollectiveView.as_view(), name="collective"),
     path("bank-debits/", views.BankDebitView.as_view(), name="bank"),
     path("batches/<int:pk>/", views.BatchView.as_view(), name="batch"),
+    path("batches/<int:pk>/progress/", views.BatchProgressView.as_view(), name="batch-progress"),
     path("batches/<int:pk>/ledger.xlsx", views.BatchLedgerView.as_view(), name="batch-ledger"),
     path("batches/<int:pk>/not-matched.xlsx", views.BatchProblemsView.as_view(), name="batch-problems"),
     path("counter/due-items/<int:pk>/pay/", views.PaymentRecordView.as_view(), name="pay"),

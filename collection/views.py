@@ -7,7 +7,6 @@ rule (paid once and in full, the collection window, receipt numbers) is in ``ser
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import uuid
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,8 +29,8 @@ from accounts.masking import mask_id_number
 from accounts.money import yuan
 from accounts.roles import Action
 
-from . import bank_files, selectors, services
-from .models import BatchKind, Channel, DueItem, DueStatus, PaymentStatus
+from . import selectors, services
+from .models import BatchKind, BatchStatus, Channel, DueItem, DueStatus, PaymentBatch, PaymentStatus
 from .rules import acceptance_on
 
 
@@ -481,23 +480,34 @@ class BankDebitView(ScopedViewMixin, View):
         form = BankFileForm(request.POST, request.FILES)
         if not form.is_valid():
             return self._page(request, form, status=400)
-        upload = form.cleaned_data["file"]
-        digest = hashlib.sha256()
-        for block in upload.chunks():
-            digest.update(block)
-        upload.seek(0)
         try:
-            batch = services.bank_debit_import(
-                scope=self.scope,
-                bank_name=form.cleaned_data["bank_name"],
-                file_name=upload.name or "",
-                file_sha256=digest.hexdigest(),
-                lines=bank_files.bank_lines(upload.file),
+            batch = services.bank_debit_submit(
+                scope=self.scope, bank_name=form.cleaned_data["bank_name"], upload=form.cleaned_data["file"]
             )
         except ValidationError as problem:
             form.add_error("file", problem.messages)
             return self._page(request, form, status=400)
         return redirect("collection:batch", pk=batch.pk)
+
+
+def _bank_progress(batch: PaymentBatch) -> dict[str, Any]:
+    progress = services.bank_progress(batch.pk)
+    done, total = int(progress.get("done") or 0), progress.get("total")
+    return {
+        "finished": batch.status != BatchStatus.QUEUED,
+        "done": done,
+        "total": total,
+        "percent": round(100 * done / total) if total else None,
+    }
+
+
+class BatchProgressView(ScopedViewMixin, View):
+    """A bank file's progress as JSON, polled by static/js/bulk.js while a worker matches it."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> JsonResponse:
+        return JsonResponse(_bank_progress(selectors.batch_detail(scope=self.scope, pk=pk)))
 
 
 class BatchView(ScopedViewMixin, View):
@@ -521,6 +531,7 @@ class BatchView(ScopedViewMixin, View):
         ]
         context = {
             "batch": batch,
+            "progress": _bank_progress(batch),
             "total": yuan(batch.total_fen),
             "lines": lines,
             "more_lines": batch.payment_count > len(lines),

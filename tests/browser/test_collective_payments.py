@@ -1,26 +1,54 @@
 """Collective payments and bank files in a real Chromium: a tax clerk opens a village's persons
 due, unticks one (the total follows), enters the cash counted and records the batch; the ledger
-(台账) to sign is printable and downloadable; then a bank's debit file is uploaded and the lines it
-could not match are listed with their reasons."""
+(台账) to sign is printable and downloadable; then a bank's debit file is uploaded, a real Celery
+worker matches it while the page shows the progress, and the lines it could not match are listed
+with their reasons."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from collection.models import Payment, PaymentBatch
+from config.embedded import RedisServer
 from tests.collection.support import TUNLI, due, open_today, payer
+from tests.conftest import subprocess_env
+from tests.sharing.support import Worker
 
 pytestmark = pytest.mark.browser
 
 IDS = [f"14100219800101{n:04d}" for n in range(1, 5)]
 
 
-def test_given_a_village_when_the_clerk_records_its_collective_payment_then_the_ledger_follows(
-    page, sign_in, shoot, page_log, transactional_world, monkeypatch, tmp_path
-):
+@pytest.fixture
+def private_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A Redis of this test's own for the bank file's task: the page queues it there, the worker reads it."""
+    from collection.tasks import process_bank_file
+
+    server = RedisServer(tmp_path / "redis")
+    server.ensure()
+    url = server.url(0)
+    original = process_bank_file.apply_async
+
+    def apply_async(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with process_bank_file.app.connection_for_write(url) as connection:
+            return original(*args, connection=connection, **kwargs)
+
+    monkeypatch.setattr(process_bank_file, "apply_async", apply_async)
     monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def test_given_a_village_when_the_clerk_records_its_collective_payment_then_the_ledger_follows(
+    page, sign_in, shoot, page_log, transactional_world, private_broker, tmp_path
+):
     for number, person_id in enumerate(IDS, start=1):
         payer(f"村民{number}", person_id)
         due(person_id, schedule=open_today())
@@ -63,9 +91,19 @@ def test_given_a_village_when_the_clerk_records_its_collective_payment_then_the_
     page.locator("input[name=file]").set_input_files(str(debit))
     shoot("3-bank-upload")
     page.get_by_test_id("bank-submit").click()
+    expect(page.get_by_test_id("batch")).to_have_attribute("data-status", "queued")
+    expect(page.locator("[data-progress-bar]")).to_be_visible()
+    shoot("4-bank-waiting")
+
+    worker = Worker(subprocess_env(PORTAL_BROKER_URL=private_broker), tmp_path / "worker.log", concurrency=1)
+    try:
+        # The page polls the progress and reloads itself when the worker is done.
+        expect(page.get_by_test_id("batch")).to_have_attribute("data-status", "done", timeout=90_000)
+    finally:
+        worker.stop()
     expect(page.get_by_test_id("batch")).to_have_attribute("data-payments", "1")
     expect(page.get_by_test_id("problem")).to_have_count(2)
     expect(page.get_by_test_id("problem").first).to_have_attribute("data-money-taken", "1")
-    shoot("4-bank-result")
+    shoot("5-bank-result")
     assert PaymentBatch.objects.count() == 2
     assert page_log.errors == [] and page_log.csp_violations() == []

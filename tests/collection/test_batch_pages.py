@@ -12,6 +12,8 @@ from django.utils import timezone, translation
 from openpyxl import load_workbook
 
 from accounts.roles import Role
+from accounts.scope import Scope
+from collection import services
 from collection.models import Payment, PaymentBatch
 from tests.collection.support import TUNLI, YEAR, due, open_today, payer
 
@@ -144,7 +146,12 @@ def test_given_a_bank_file_uploaded_then_the_batch_shows_the_payments_and_the_li
     assert response.status_code == 302 and response["Location"] == reverse(
         "collection:batch", args=[batch.pk]
     )
+    queued = counter.get(response["Location"])
+    assert (queued.context["batch"].status, queued.context["progress"]["finished"]) == ("queued", False)
+    services.bank_debit_process(scope=Scope.for_user_id(batch.created_by_id), batch_id=batch.pk)  # the worker
+    batch.refresh_from_db()
     assert (batch.payment_count, batch.problem_count, batch.file_name) == (1, 1, "debit.csv")
+    assert counter.get(reverse("collection:batch-progress", args=[batch.pk])).json()["finished"] is True
     rows = _workbook(counter.get(reverse("collection:batch-problems", args=[batch.pk])))
     assert rows[1] == [
         3, "141002********0002", "'=HYPERLINK(\"x\")", 2027, "300.00", "B2", "yes",

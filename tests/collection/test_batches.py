@@ -4,16 +4,16 @@ cash counted) and a bank's batch-debit file (matched lines paid, the rest report
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone, translation
 
 from accounts.roles import Role
 from accounts.scope import Scope
-from collection import bank_files, services
+from collection import services
 from collection.models import BatchProblem, DueItem, Payer, Payment, PaymentBatch, ReceiptCounter
 from sharing.models import OutboxMessage
 from tests.collection.support import AMOUNT, QINBI, TUNLI, YEAR, due, open_today, payer
@@ -176,13 +176,10 @@ def bank_file(*lines: str, encoding: str = "utf-8") -> io.BytesIO:
 
 
 def import_bank(scope: Scope, handle: io.BytesIO) -> PaymentBatch:
-    return services.bank_debit_import(
-        scope=scope,
-        bank_name="中国农业银行尧都支行",
-        file_name="debit.csv",
-        file_sha256=hashlib.sha256(handle.getvalue()).hexdigest(),
-        lines=bank_files.bank_lines(handle),
-    )
+    """The clerk uploads the file, then a worker matches it (the task's service, called here)."""
+    upload = SimpleUploadedFile("debit.csv", handle.getvalue(), content_type="text/csv")
+    batch = services.bank_debit_submit(scope=scope, bank_name="中国农业银行尧都支行", upload=upload)
+    return services.bank_debit_process(scope=scope, batch_id=batch.pk)
 
 
 @pytest.fixture
@@ -270,33 +267,72 @@ def test_given_a_debit_after_the_window_then_the_line_is_reported_with_the_way_f
     assert "back-payment" in problem.reason
 
 
-def test_given_a_file_without_the_columns_then_it_is_refused_naming_them(tax, debtors):
+def test_given_a_file_without_the_columns_then_nothing_is_recorded_and_the_batch_names_them(tax, debtors):
     handle = io.BytesIO("身份证号,姓名\n141002198001010001,村民1\n".encode())
 
-    with pytest.raises(ValidationError) as refused:
-        import_bank(tax, handle)
+    batch = import_bank(tax, handle)
 
-    assert refused.value.messages == [
-        "The file is not a bank debit result: the columns 流水号、缴费年度、扣款金额、扣款结果、扣款日期 are missing from its first row."
-    ]
-    assert PaymentBatch.objects.count() == 0
+    assert (batch.status, batch.message, batch.file_sha256) == (
+        "failed",
+        "The file is not a bank debit result: the columns 流水号、缴费年度、扣款金额、扣款结果、扣款日期 are "
+        "missing from its first row.",
+        "",
+    )
+    assert Payment.objects.count() == 0
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         (b"", "The file is empty."),
-        (b"PK\x03\x04\x00\x00\x00binary\x00zip", "is it a CSV text file?"),
+        (HEADER.encode(), "The file has no debit lines."),
+        (b"PK\x03\x04\x00\x00\x00binary\x00zip", "The file is not a bank debit result"),
     ],
 )
-def test_given_a_file_that_is_not_a_bank_csv_then_it_is_refused_and_nothing_is_written(
+def test_given_a_file_that_is_not_a_bank_csv_then_nothing_is_written_and_the_batch_says_why(
     tax, debtors, content, message
 ):
-    with pytest.raises(ValidationError) as refused:
-        import_bank(tax, io.BytesIO(content))
+    batch = import_bank(tax, io.BytesIO(content))
 
-    assert message in refused.value.messages[0] or refused.value.messages[0].startswith("The file is not")
-    assert (PaymentBatch.objects.count(), Payment.objects.count()) == (0, 0)
+    assert batch.status == "failed" and batch.message.startswith(message)
+    assert (Payment.objects.count(), BatchProblem.objects.count(), OutboxMessage.objects.count()) == (0, 0, 0)
+
+
+def test_given_a_line_with_binary_bytes_then_it_is_reported_and_the_others_paid(tax, debtors):
+    content = (
+        HEADER.encode() + f"B1,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,\n".encode() + b"B2,\x00\x01,x\n"
+    )
+
+    batch = import_bank(tax, io.BytesIO(content))
+
+    (problem,) = batch.problems.all()
+    assert (batch.payment_count, problem.line_number) == (1, 3)
+    assert problem.reason.startswith("The line holds bytes that are not text; is the file a CSV text file?")
+
+
+def test_given_a_file_failed_by_an_unexpected_error_then_nothing_is_recorded_and_it_can_be_loaded_again(
+    tax, debtors, monkeypatch
+):
+    content = bank_file(f"B1,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,")
+    with monkeypatch.context() as patched:
+        patched.setattr(services, "message_send_bulk", lambda **kwargs: 1 / 0)
+        failed = import_bank(tax, content)
+
+    again = import_bank(tax, content)
+
+    assert (failed.status, failed.message, failed.file_sha256) == (
+        "failed",
+        "An unexpected error stopped the import; nothing was recorded.",
+        "",
+    )
+    assert (again.status, again.payment_count, Payment.objects.count()) == ("done", 1, 1)
+
+
+def test_given_a_matched_file_when_the_task_is_delivered_again_then_nothing_more_happens(tax, debtors):
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+
+    assert services.bank_debit_process(scope=tax, batch_id=batch.pk) is None
+    assert Payment.objects.count() == 1
 
 
 def test_given_5000_lines_when_imported_then_they_are_settled_in_a_few_statements_per_chunk(

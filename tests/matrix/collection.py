@@ -80,6 +80,7 @@ OBJECT_KWARGS.update(
     {
         "collection:batch": _batch_pk,
         "collection:batch-ledger": _batch_pk,
+        "collection:batch-progress": _batch_pk,
         "collection:batch-problems": _batch_pk,
     }
 )
