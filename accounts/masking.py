@@ -34,6 +34,19 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * (len(name) - 1) if name else name
 
 
+def mask_name_keep_ends(name: str) -> str:
+    """For a public check of a document: 王五 → 王*; 张小三 → 张*三; 欧阳小明 → 欧**明; 王 → *.
+
+    The holder who shows the document recognises the name; a stranger learns neither it nor its length
+    beyond what the ends give away."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*" * len(name)
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
 def shows_full_identity(scope: Scope, region_code: str) -> bool:
     return scope.allows(Action.PERSON_FULL_VIEW) and scope.covers_region_code(region_code)
 

@@ -1,4 +1,4 @@
-"""Reading a bank's batch-debit result file (批量扣款结果) into lines for ``services.bank_debit_import``.
+"""Reading a bank's batch-debit result file (批量扣款结果) into lines for ``services.bank_debit_process``.
 
 The file is CSV with a header row; the columns are found by their header (Chinese or English, any
 order):

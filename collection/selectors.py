@@ -15,7 +15,18 @@ from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
 
-from .models import BatchProblem, Channel, DueItem, DueStatus, Payer, Payment, PaymentBatch, PaymentStatus
+from .codes import code_normalise
+from .models import (
+    BatchProblem,
+    Channel,
+    DueItem,
+    DueStatus,
+    Payer,
+    Payment,
+    PaymentBatch,
+    PaymentCertificate,
+    PaymentStatus,
+)
 from .rules import acceptance_on
 
 SEARCH_LIMIT = 20
@@ -68,6 +79,48 @@ def payment_detail(*, scope: Scope, pk: int) -> Payment:
 def payer_name(person_id: str) -> str:
     """The payer's name for a receipt (the ledger of payers is tax's own)."""
     return Payer.objects.filter(person_id=person_id).values_list("name", flat=True).first() or ""
+
+
+# --- payment certificates -------------------------------------------------------------------------
+
+
+def certificate_issued(payment: Payment) -> PaymentCertificate | None:
+    """The certificate of a payment the caller already holds (through the scope), if one was issued."""
+    return PaymentCertificate.objects.filter(payment=payment).first()
+
+
+def certificate_of(*, scope: Scope, payment_id: int) -> PaymentCertificate:
+    """The certificate issued for a payment in the caller's area (404 outside it or when none is)."""
+    scope.require(Action.COLLECTION_VIEW)
+    return scope.get_object_or_404(
+        PaymentCertificate.objects.select_related("payment__agency"), payment_id=payment_id
+    )
+
+
+@dataclass(frozen=True)
+class CertificateCheck:
+    """All the public check tells about a certificate: nothing that identifies the person."""
+
+    insurance_year: int
+    valid: bool
+    masked_name: str
+
+
+def certificate_check(*, code: str) -> CertificateCheck | None:
+    """The public check of a verification code (no sign-in, hence no scope): None for a code no
+    certificate has. One indexed lookup, found or not, so the answer's timing tells nothing."""
+    normalised = code_normalise(code)
+    found = (
+        PaymentCertificate.objects.filter(code=normalised or "")
+        .values_list("payment__insurance_year", "payment__status", "masked_name")
+        .first()
+    )
+    if found is None:
+        return None
+    year, status, masked_name = found
+    return CertificateCheck(
+        insurance_year=year, valid=status == PaymentStatus.RECORDED, masked_name=masked_name
+    )
 
 
 # --- reports ------------------------------------------------------------------------------------

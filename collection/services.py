@@ -31,6 +31,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.masking import mask_name_keep_ends
 from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
@@ -38,6 +39,7 @@ from sharing.services import message_send, message_send_bulk
 
 from . import bank_files
 from .bank_files import BatchLine
+from .codes import code_new
 from .models import (
     BATCH_CHANNEL,
     BatchKind,
@@ -46,8 +48,10 @@ from .models import (
     Channel,
     DueItem,
     DueStatus,
+    Payer,
     Payment,
     PaymentBatch,
+    PaymentCertificate,
     PaymentStatus,
     VoidedReceipt,
     receipt_code,
@@ -841,3 +845,33 @@ def _bank_settle(
     batch.status = BatchStatus.DONE
     batch.save(update_fields=["status"])
     _batch_close(batch=batch, payments=count, total_fen=total, problems=problems)
+
+
+@transaction.atomic
+def certificate_issue(*, scope: Scope, payment_id: int) -> PaymentCertificate:
+    """Issue the payment certificate (缴费证明) of a payment that stands, with its verification code.
+
+    Issued once: a second call (a reprint, a double click, two clerks at once) answers with the
+    same certificate and code. The payer's name is kept masked for the public check; the printed
+    certificate takes the full name from the ledger when it is printed.
+    """
+    scope.require(Action.COLLECTION_RECORD)
+    # The payment's row lock makes simultaneous issues (and a reversal) wait for each other; the
+    # second issue then finds the certificate. The one-to-one constraint stands behind it.
+    payment = scope.get_object_or_404(Payment.objects.select_for_update(), pk=payment_id)
+    if payment.status != PaymentStatus.RECORDED:
+        raise ValidationError(
+            _("This payment was reversed: there is nothing to certify, and no certificate is issued.")
+        )
+    existing = PaymentCertificate.objects.filter(payment=payment).first()
+    if existing is not None:
+        return existing
+    name = Payer.objects.filter(person_id=payment.person_id).values_list("name", flat=True).first()
+    if not name:
+        raise ValidationError(_("Tax's ledger has no name for this person; a certificate cannot be issued."))
+    return PaymentCertificate.objects.create(
+        payment=payment,
+        code=code_new(),
+        masked_name=mask_name_keep_ends(name),
+        issued_by_id=scope.user_id,
+    )

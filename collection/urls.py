@@ -22,4 +22,8 @@ urlpatterns: list = [
     path("payments/<int:pk>/receipt/", views.ReceiptView.as_view(), name="receipt"),
     path("payments/<int:pk>/reverse/", views.PaymentReverseView.as_view(), name="reverse"),
     path("payments/<int:pk>/void-receipt/", views.ReceiptVoidView.as_view(), name="void-receipt"),
+    path(
+        "payments/<int:pk>/certificate/issue/", views.CertificateIssueView.as_view(), name="certificate-issue"
+    ),
+    path("payments/<int:pk>/certificate/", views.CertificatePdfView.as_view(), name="certificate"),
 ]

@@ -8,28 +8,35 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
+from django.views.decorators.cache import never_cache
 from openpyxl import Workbook
+from rest_framework.throttling import SimpleRateThrottle
 
-from accounts.access import ScopedViewMixin
+from accounts.access import ScopedViewMixin, public_view
 from accounts.exports import Sheet, xlsx_response
 from accounts.masking import mask_id_number
 from accounts.money import yuan
 from accounts.roles import Action
 
-from . import selectors, services
+from . import documents, selectors, services
+from .codes import code_normalise
 from .models import BatchKind, BatchStatus, Channel, DueItem, DueStatus, PaymentBatch, PaymentStatus
 from .rules import acceptance_on
 
@@ -178,9 +185,11 @@ def _render_receipt(
     pk: int,
     forms_: dict[str, ReasonForm] | None = None,
     status: int = 200,
+    certificate_error: str = "",
 ) -> HttpResponse:
     payment = selectors.payment_detail(scope=view.scope, pk=pk)
     forms_ = forms_ or {}
+    certificate = selectors.certificate_issued(payment)
     context = {
         "payment": payment,
         "name": selectors.payer_name(payment.person_id),
@@ -194,6 +203,11 @@ def _render_receipt(
         "can_change": payment.status == PaymentStatus.RECORDED
         and view.scope.allows(Action.COLLECTION_RECORD)
         and payment.agency_id == view.scope.agency_id,
+        # Any tax clerk of the area may certify a payment that stands: the payer asks wherever they are.
+        "certificate": certificate,
+        "can_certify": payment.status == PaymentStatus.RECORDED
+        and view.scope.allows(Action.COLLECTION_RECORD),
+        "certificate_error": certificate_error,
     }
     return render(request, "collection/receipt.html", context, status=status)
 
@@ -247,6 +261,96 @@ class ReceiptVoidView(_ReceiptChange):
 
     form_key = "void"
     service = services.receipt_void
+
+
+class CertificateIssueView(ScopedViewMixin, View):
+    """GET: the receipt. POST: issue the payment certificate (缴费证明), once, and open it."""
+
+    required_action = Action.COLLECTION_RECORD
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return _render_receipt(request, self, pk)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        selectors.payment_detail(scope=self.scope, pk=pk)  # outside the area: 404 first
+        try:
+            services.certificate_issue(scope=self.scope, payment_id=pk)
+        except ValidationError as problem:
+            return _render_receipt(
+                request, self, pk, status=400, certificate_error=" ".join(problem.messages)
+            )
+        return redirect("collection:certificate", pk=pk)
+
+
+class CertificatePdfView(ScopedViewMixin, View):
+    """The issued certificate as a PDF, opened in the browser to print: the same code every time."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        certificate = selectors.certificate_of(scope=self.scope, payment_id=pk)
+        payment = certificate.payment
+        if payment.status != PaymentStatus.RECORDED:
+            messages.error(
+                request, _("This payment was reversed: its certificate is void and is not printed again.")
+            )
+            return redirect("collection:receipt", pk=pk)
+        with translation.override("zh-hans"):  # a Chinese document, whatever the clerk's language
+            channel = str(Channel(payment.channel).label)
+        data = documents.CertificateData(
+            name=selectors.payer_name(payment.person_id),
+            id_number=payment.person_id,
+            insurance_year=payment.insurance_year,
+            amount_fen=payment.amount_fen,
+            paid_on=timezone.localtime(payment.paid_at).date(),
+            channel=channel,
+            receipt=payment.receipt,
+            agency=payment.agency.name,
+            code=certificate.code,
+            verify_url=request.build_absolute_uri(reverse("certificate-verify")),
+            issued_on=timezone.localtime(certificate.issued_at).date(),
+        )
+        response = HttpResponse(documents.certificate_pdf(data), content_type="application/pdf")
+        response["Content-Disposition"] = content_disposition_header(False, f"缴费证明-{payment.receipt}.pdf")
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class CertificateCheckThrottle(SimpleRateThrottle):
+    """Checks of certificate codes per client address, counted in the Django cache: DRF's throttle,
+    as for the API's sign-in (rate ``certificate_check`` in REST_FRAMEWORK's DEFAULT_THROTTLE_RATES)."""
+
+    scope = "certificate_check"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        # Signed in or not: the public page counts every caller by address.
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+@public_view
+@never_cache
+def certificate_verify(request: HttpRequest) -> HttpResponse:
+    """The public check of a certificate's code, without signing in: the insurance year, whether the
+    payment stands, and the masked name — nothing else. An unknown code gets the same page and the
+    same single lookup as a known one, so the answer gives no hint for guessing."""
+    typed = request.GET.get("code", "").strip()[:64]
+    context: dict[str, Any] = {"code": typed, "checked": False, "throttled": False}
+    if not typed:
+        return render(request, "collection/verify.html", context)
+    throttle = CertificateCheckThrottle()
+    if not throttle.allow_request(request, None):
+        context["throttled"] = True
+        response = render(request, "collection/verify.html", context, status=429)
+        response["Retry-After"] = str(math.ceil(throttle.wait() or 60))
+        return response
+    normalised = code_normalise(typed)
+    context.update(
+        code=normalised or typed,
+        checked=True,
+        malformed=normalised is None,
+        result=selectors.certificate_check(code=typed),
+    )
+    return render(request, "collection/verify.html", context)
 
 
 class DailyReportView(ScopedViewMixin, View):

@@ -14,6 +14,7 @@ from accounts import views as accounts_views
 from accounts.access import public_view
 from accounts.roles import Action
 from collection import api as collection_api
+from collection import views as collection_views
 from enrollment import api as enrollment_api
 
 admin.site.site_header = _("Resident medical insurance portal · administration")
@@ -81,6 +82,8 @@ urlpatterns = [
     path("health/", accounts_views.health_endpoint, name="health"),
     path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
+    # Anyone shown a payment certificate checks its code here, without an account.
+    path("verify/", collection_views.certificate_verify, name="certificate-verify"),
     path("sharing/", include("sharing.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),

@@ -4,21 +4,8 @@ village's publicity list (公示名单), as PDF and (the list) as xlsx.
 The builders take plain data (the dataclasses below) and never touch the database; the views
 gather the data through selectors and the scope.
 
-Fonts. Every PDF embeds a subset of a TrueType font that covers Chinese, so it prints the same
-on any machine and in any viewer, with nothing installed there. reportlab embeds TrueType
-(glyf) outlines only, not CFF, so Debian's Noto CJK (.ttc with CFF outlines) cannot be used.
-The font is looked for, in this order:
-
-1. ``PORTAL_PDF_FONT``: font files separated by ``os.pathsep``, each ``path`` or ``path#index``
-   (the index picks a font inside a .ttc collection); an explicitly named font must load;
-2. WenQuanYi Micro Hei (文泉驿微米黑) from the Python package ``paperang-p2-fonts-cjk``, a
-   project dependency, so ``pip install`` brings it (the file is byte-identical to Debian's
-   fonts-wqy-microhei 0.2.0-beta-3.1);
-3. Debian's fonts-wqy-microhei, fonts-wqy-zenhei, fonts-arphic-uming.
-
-The first font found sets all text. A character it lacks (Micro Hei covers the 20,902 basic
-CJK ideographs, not Extension A) is set in the next font that has it, e.g. WenQuanYi Zen Hei
-when fonts-wqy-zenhei is installed, so rare characters in names print wherever a font has them.
+Fonts and the generic furniture (styles, title, seal box, numbered pages) are shared with the
+other bureaus' documents in ``accounts.pdf``, which says where fonts are looked for.
 """
 
 from __future__ import annotations
@@ -26,204 +13,49 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-import logging
-import os
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
-from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.utils import formats
-from django.utils.translation import get_language, pgettext
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_LEFT
+from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from accounts import pdf
 from accounts.masking import mask_id_number
 
-logger = logging.getLogger(__name__)
+# The font machinery lives in accounts.pdf; these names stay importable from here.
+from accounts.pdf import FONT_ENV, HEADER_FILL, INK, MUTED, FontNotFound, FontSource, FontStack  # noqa: F401
+from accounts.pdf import package_font as _package_font  # noqa: F401
 
 MIN_POSTING_DAYS = 7
-FONT_ENV = "PORTAL_PDF_FONT"
-FONT_PACKAGE = "paperang_p2_fonts_cjk"
-FONT_PACKAGE_FILE = "fonts/wqy-microhei.ttc"
-DEBIAN_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-)
-MISSING_GLYPH = "〓"
 NAME_COLUMN = 2  # of the publicity list
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-INK = colors.HexColor("#1d2733")
-MUTED = colors.HexColor("#5f6b7a")
-HEADER_FILL = colors.HexColor("#e9edf2")
 
 
-# --- fonts -----------------------------------------------------------------------------------
-
-
-class FontNotFound(ImproperlyConfigured):
-    """No TrueType font that covers Chinese could be found or loaded."""
-
-
-@dataclass(frozen=True)
-class FontSource:
-    path: Path
-    index: int = 0
-    configured: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.path}#{self.index}" if self.index else str(self.path)
-
-
-def _configured_fonts() -> list[FontSource]:
-    sources = []
-    for item in os.environ.get(FONT_ENV, "").split(os.pathsep):
-        item = item.strip()
-        if not item:
-            continue
-        path, _hash, index = item.partition("#")
-        if index and not index.isdigit():
-            raise FontNotFound(f"{FONT_ENV}: '{item}' is not 'path' or 'path#index'.")
-        sources.append(FontSource(Path(path), int(index or 0), configured=True))
-    return sources
-
-
-def _package_font() -> list[FontSource]:
-    from importlib.resources import files
-
-    try:
-        root = files(FONT_PACKAGE)
-    except ModuleNotFoundError:
-        return []
-    return [FontSource(Path(str(root / FONT_PACKAGE_FILE)))]
+# --- fonts (accounts.pdf) --------------------------------------------------------------------
 
 
 def font_search_path() -> list[FontSource]:
-    """Every place a font is looked for, in order (see the module's description)."""
-    return [*_configured_fonts(), *_package_font(), *(FontSource(Path(p)) for p in DEBIAN_FONTS)]
-
-
-class FontStack:
-    """The first font found sets the text; later ones are loaded only for characters it lacks."""
-
-    def __init__(self, sources: Sequence[FontSource]) -> None:
-        self.sources = list(sources)
-        self._loaded: list[tuple[str, dict[int, int]]] = []
-        self._lock = threading.Lock()
-        self._load(0)
-        self.primary = self._loaded[0][0]
-
-    def _load(self, position: int) -> None:
-        source = self.sources[position]
-        name = f"PortalCJK{position}"
-        try:
-            font = TTFont(name, str(source.path), subfontIndex=source.index)
-        except (TTFError, OSError) as error:
-            if position == 0 or source.configured:
-                raise FontNotFound(
-                    f"The font {source} cannot be embedded in a PDF ({error}). Use a TrueType font (glyf "
-                    f"outlines); CFF/OpenType fonts such as Noto Sans CJK are not supported by reportlab."
-                ) from error
-            logger.warning("Fallback font %s skipped: %s", source, error)
-            self._loaded.append((name, {}))
-            return
-        pdfmetrics.registerFont(font)
-        self._loaded.append((name, font.face.charToGlyph))
-
-    def font_for(self, char: str) -> str | None:
-        """The first font that has the character, or None when none has it."""
-        code = ord(char)
-        position = 0
-        while True:
-            if position >= len(self._loaded):
-                with self._lock:
-                    if position >= len(self.sources):
-                        return None
-                    if position >= len(self._loaded):
-                        self._load(position)
-            name, cmap = self._loaded[position]
-            if code in cmap or char.isspace():
-                return name
-            position += 1
-
-    def runs(self, text: str) -> list[tuple[str, str]]:
-        """The text split into runs that one font can set: [(font name, text), ...]. A character
-        no font has prints as 〓 (the typesetter's mark for a missing glyph), never as nothing."""
-        runs: list[tuple[str, str]] = []
-        for char in text:
-            name = self.font_for(char)
-            if name is None:
-                name, char = self.primary, MISSING_GLYPH
-            if runs and runs[-1][0] == name:
-                runs[-1] = (name, runs[-1][1] + char)
-            else:
-                runs.append((name, char))
-        return runs
-
-    def covers(self, text: str) -> bool:
-        """Whether the primary font alone has every character of the text."""
-        cmap = self._loaded[0][1]
-        return all(ord(char) in cmap or char.isspace() for char in text)
-
-    def cell(self, text: str, style: ParagraphStyle, width: float) -> str | Paragraph:
-        """A table cell: the plain string when one line of the primary font holds it, else a Paragraph."""
-        if (
-            "\n" not in text
-            and self.covers(text)
-            and pdfmetrics.stringWidth(text, self.primary, style.fontSize) <= width
-        ):
-            return text
-        return Paragraph(self.markup(text), style)
-
-    def markup(self, text: str) -> str:
-        """Paragraph markup for text, escaped, with fallback fonts where the primary lacks a glyph."""
-        return "".join(
-            escape(run) if name == self.primary else f'<font face="{name}">{escape(run)}</font>'
-            for name, run in self.runs(text)
-        )
+    """Where this module's documents look for fonts (``accounts.pdf.font_search_path``); a name of
+    its own, so a test can point the registration form and the publicity list elsewhere."""
+    return pdf.font_search_path()
 
 
 @functools.cache
 def fonts() -> FontStack:
-    """The font stack, loaded once per process. Raises ``FontNotFound`` with the places searched."""
-    searched = font_search_path()
-    for source in searched:
-        if source.configured and not source.path.is_file():
-            raise FontNotFound(f"{FONT_ENV} names {source.path}, which is not a file.")
-    found: list[FontSource] = []
-    seen: set[tuple[str, int, int]] = set()
-    for source in searched:
-        if not source.path.is_file():
-            continue
-        # The package's Micro Hei and Debian's are the same file: load it once.
-        key = (source.path.name, source.path.stat().st_size, source.index)
-        if key not in seen:
-            seen.add(key)
-            found.append(source)
-    if not found:
-        raise FontNotFound(
-            "No TrueType font covering Chinese was found for PDF documents. Install the dependencies "
-            "of pyproject.toml (they bring the Python package paperang-p2-fonts-cjk), or Debian's "
-            f"fonts-wqy-microhei, or set {FONT_ENV}=/path/to/font.ttf. Searched: "
-            + ", ".join(str(source) for source in searched)
-        )
-    return FontStack(found)
+    """The font stack of this module's documents; ``accounts.pdf`` loads each font once per process."""
+    return pdf.font_stack(font_search_path())
 
 
 # --- the data the builders take -------------------------------------------------------------
@@ -314,143 +146,14 @@ class PublicityListData:
 # --- shared PDF furniture -------------------------------------------------------------------
 
 
-def _date(value: dt.date | None) -> str:
-    return formats.date_format(value, "DATE_FORMAT") if value else ""
-
-
-def _short_date(value: dt.date | None) -> str:
-    return value.isoformat() if value else ""
-
-
-@dataclass
-class _Styles:
-    font: str
-    size: float
-
-    def paragraph(
-        self, size: float | None = None, align: int = TA_LEFT, color: Any = INK, **extra: Any
-    ) -> ParagraphStyle:
-        size = size or self.size
-        # Chinese breaks between any two characters (with the kinsoku rules); other languages break at
-        # spaces, and a run of Chinese longer than the line is still split (splitLongWords).
-        wrap = "CJK" if _language() == "zh-CN" else None
-        options: dict[str, Any] = {"leading": size * 1.35, "wordWrap": wrap, "splitLongWords": 1, **extra}
-        return ParagraphStyle(
-            f"p{size}{align}", fontName=self.font, fontSize=size, alignment=align, textColor=color, **options
-        )
-
-
-class _Title(Flowable):
-    """A centred heading set in fill-and-stroke, the usual stand-in for a bold CJK face."""
-
-    def __init__(self, text: str, font: str, size: float) -> None:
-        super().__init__()
-        self.text, self.font, self.size = text, font, size
-
-    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
-        self.width = available_width
-        return available_width, self.size * 1.7
-
-    def draw(self) -> None:
-        canvas = self.canv
-        width = pdfmetrics.stringWidth(self.text, self.font, self.size)
-        text = canvas.beginText((self.width - width) / 2, self.size * 0.45)
-        text.setFont(self.font, self.size)
-        text.setTextRenderMode(2)
-        canvas.setLineWidth(self.size * 0.025)
-        canvas.setFillColor(INK)
-        canvas.setStrokeColor(INK)
-        text.textOut(self.text)
-        canvas.drawText(text)
-
-
-class _StampBox(Flowable):
-    """A dashed square where the committee's seal goes, with its label underneath."""
-
-    def __init__(self, label: str, font: str, side: float = 34 * mm) -> None:
-        super().__init__()
-        self.label, self.font, self.side = label, font, side
-
-    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
-        return self.side, self.side + 14
-
-    def draw(self) -> None:
-        canvas = self.canv
-        canvas.setStrokeColor(MUTED)
-        canvas.setDash(3, 2)
-        canvas.setLineWidth(0.7)
-        canvas.rect(0, 14, self.side, self.side)
-        canvas.setDash()
-        canvas.setFillColor(MUTED)
-        canvas.setFont(self.font, 8)
-        canvas.drawCentredString(self.side / 2, 3, self.label)
-
-
-def _numbered_canvas(furniture: Callable[[Canvas, int, int], None]) -> type[Canvas]:
-    """A canvas that knows the page count when it draws each page's header and footer."""
-
-    class NumberedCanvas(Canvas):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:  # noqa: N802 - reportlab's name
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                furniture(self, self._pageNumber, total)
-                super().showPage()
-            super().save()
-
-    return NumberedCanvas
-
-
-def _page_label(page: int, total: int) -> str:
-    return _("Page %(page)s of %(pages)s") % {"page": page, "pages": total}
-
-
 def _style(commands: Iterable[tuple[Any, ...]]) -> TableStyle:
-    """A table style whose text (even an empty spanned cell) is set in the CJK font, never Helvetica."""
-    return TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts().primary), *commands])
-
-
-def _grid(header_rows: int = 1, padding: tuple[float, float] = (3, 4)) -> list[tuple[Any, ...]]:
-    top, bottom = padding
-    return [
-        ("GRID", (0, 0), (-1, -1), 0.5, INK),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("BACKGROUND", (0, 0), (-1, header_rows - 1), HEADER_FILL),
-        ("TOPPADDING", (0, 0), (-1, -1), top),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), bottom),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-    ]
+    return pdf.table_style(fonts().primary, commands)
 
 
 def _document(
     buffer: IO[bytes], pagesize: tuple[float, float], title: str, margin: float, lang: str
 ) -> SimpleDocTemplate:
-    return SimpleDocTemplate(
-        buffer,
-        pagesize=pagesize,
-        leftMargin=margin,
-        rightMargin=margin,
-        topMargin=margin + 4 * mm,
-        bottomMargin=margin + 4 * mm,
-        title=title,
-        initialFontName=fonts().primary,
-        author=_("Resident medical insurance portal"),
-        creator=_("Resident medical insurance portal"),
-        lang=lang,
-    )
-
-
-def _language() -> str:
-    return "zh-CN" if (get_language() or "zh-hans").startswith("zh") else "en"
+    return pdf.document(buffer, pagesize, title, margin, lang, fonts().primary)
 
 
 # --- the registration form --------------------------------------------------------------------
@@ -459,7 +162,7 @@ def _language() -> str:
 def household_form_pdf(data: HouseholdFormData) -> bytes:
     """The household's registration form (参保登记表), A4 portrait, for the resident to sign."""
     stack = fonts()
-    styles = _Styles(stack.primary, 9)
+    styles = pdf.Styles(stack.primary, 9)
     cell = styles.paragraph()
     head = styles.paragraph(align=TA_CENTER)
     label = styles.paragraph(align=TA_CENTER, color=INK)
@@ -497,7 +200,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
     info.setStyle(
         _style(
             [
-                *_grid(0),
+                *pdf.grid(0),
                 *(("SPAN", (1, row), (3, row)) for row in range(1, len(info_rows))),
                 *(("BACKGROUND", (0, row), (0, row), HEADER_FILL) for row in range(len(info_rows))),
                 ("BACKGROUND", (2, 0), (2, 0), HEADER_FILL),
@@ -528,7 +231,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
                 Paragraph(mark(member.relation), head),
                 Paragraph(mark(member.sex), head),
                 Paragraph(mark(member.ethnicity), head),
-                Paragraph(_short_date(member.birth_date), head),
+                Paragraph(pdf.short_date(member.birth_date), head),
                 Paragraph(mark(member.id_kind), cell),
                 Paragraph(mark(member.id_number), cell),
                 Paragraph(mark(member.category), head),
@@ -538,7 +241,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
     fixed = [9, 18, 18, 9, 11, 19, 20, 35, 16]
     widths = [w * mm for w in fixed] + [width - sum(fixed) * mm]
     members = Table(rows, colWidths=widths, repeatRows=1)
-    members.setStyle(_style(_grid()))
+    members.setStyle(_style(pdf.grid()))
 
     signature = styles.paragraph(size=10, leading=24)
     blank = "_" * 16
@@ -550,7 +253,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
                     Paragraph(_("Village or community committee clerk signature:") + blank, signature),
                     Paragraph(_("Date: ____________________"), signature),
                 ],
-                _StampBox(_("Committee seal"), stack.primary),
+                pdf.StampBox(_("Committee seal"), stack.primary),
             ]
         ],
         colWidths=[width - 40 * mm, 40 * mm],
@@ -558,7 +261,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
     signatures.setStyle(_style([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
 
     story: list[Flowable] = [
-        _Title(title, stack.primary, 17),
+        pdf.Title(title, stack.primary, 17),
         Spacer(1, 3 * mm),
         info,
         Spacer(1, 5 * mm),
@@ -583,7 +286,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
         ),
     ]
 
-    printed = _("Printed on %(date)s") % {"date": _date(data.printed_on)}
+    printed = _("Printed on %(date)s") % {"date": pdf.long_date(data.printed_on)}
     if data.printed_by:
         printed = f"{printed} · {data.printed_by}"
     number_label = _("Household number: %(number)s") % {"number": data.household_number}
@@ -594,11 +297,13 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
         canvas.setFillColor(MUTED)
         canvas.drawRightString(page_width - margin, A4[1] - margin + 2 * mm, number_label)
         canvas.drawString(margin, margin - 2 * mm, printed)
-        canvas.drawRightString(page_width - margin, margin - 2 * mm, _page_label(page, total))
+        canvas.drawRightString(page_width - margin, margin - 2 * mm, pdf.page_label(page, total))
         canvas.restoreState()
 
     buffer = io.BytesIO()
-    _document(buffer, A4, title, margin, _language()).build(story, canvasmaker=_numbered_canvas(furniture))
+    _document(buffer, A4, title, margin, pdf.pdf_language()).build(
+        story, canvasmaker=pdf.numbered_canvas(furniture)
+    )
     return buffer.getvalue()
 
 
@@ -624,8 +329,8 @@ def publicity_title() -> str:
 
 def _period_text(period: PostingPeriod) -> str:
     return _("Posted from %(start)s to %(end)s (%(days)s days)") % {
-        "start": _date(period.start),
-        "end": _date(period.end),
+        "start": pdf.long_date(period.start),
+        "end": pdf.long_date(period.end),
         "days": period.days,
     }
 
@@ -637,7 +342,7 @@ def _phone_text(phone: str) -> str:
 def publicity_list_pdf(data: PublicityListData) -> bytes:
     """The village's publicity list (公示名单), A4 landscape, header row repeated on every page."""
     stack = fonts()
-    styles = _Styles(stack.primary, 9.5)
+    styles = pdf.Styles(stack.primary, 9.5)
     cell = styles.paragraph()
     centre = styles.paragraph(align=TA_CENTER)
     mark = stack.markup
@@ -661,7 +366,7 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
             row.public_id_number,
             row.relation,
             row.category,
-            _short_date(row.enrolled_on),
+            pdf.short_date(row.enrolled_on),
         ]
         rows.append(
             [
@@ -676,12 +381,12 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
             colWidths=widths,
             repeatRows=1,
         )
-        table.setStyle(_style([*_grid(), ("SPAN", (0, 1), (-1, 1))]))
+        table.setStyle(_style([*pdf.grid(), ("SPAN", (0, 1), (-1, 1))]))
     else:
         table.setStyle(
             _style(
                 [
-                    *_grid(padding=(2, 3)),
+                    *pdf.grid(padding=(2, 3)),
                     ("FONTSIZE", (0, 1), (-1, -1), styles.size),
                     ("LEADING", (0, 1), (-1, -1), styles.size * 1.35),
                     ("TEXTCOLOR", (0, 1), (-1, -1), INK),
@@ -708,7 +413,7 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
 
     closing = styles.paragraph(size=10, leading=22)
     story: list[Flowable] = [
-        _Title(title, stack.primary, 18),
+        pdf.Title(title, stack.primary, 18),
         Spacer(1, 2 * mm),
         summary,
         Spacer(1, 3 * mm),
@@ -727,7 +432,7 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
                     _("Posted by (seal):")
                     + "_" * 24
                     + "&nbsp;" * 6
-                    + _("Date posted: %(date)s") % {"date": escape(_date(data.period.start))},
+                    + _("Date posted: %(date)s") % {"date": escape(pdf.long_date(data.period.start))},
                     closing,
                 ),
             ]
@@ -735,8 +440,8 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
     ]
 
     running_head = f"{data.village} · {title}"
-    period_short = f"{_short_date(data.period.start)} – {_short_date(data.period.end)}"
-    printed = _("Printed on %(date)s") % {"date": _date(data.printed_on)}
+    period_short = f"{pdf.short_date(data.period.start)} – {pdf.short_date(data.period.end)}"
+    printed = _("Printed on %(date)s") % {"date": pdf.long_date(data.printed_on)}
     if data.printed_by:
         printed = f"{printed} · {data.printed_by}"
 
@@ -750,12 +455,12 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
         canvas.drawString(margin, margin - 2 * mm, printed)
         canvas.setFont(stack.primary, 9)
         canvas.setFillColor(INK)
-        canvas.drawCentredString(page_width / 2, margin - 2 * mm, _page_label(page, total))
+        canvas.drawCentredString(page_width / 2, margin - 2 * mm, pdf.page_label(page, total))
         canvas.restoreState()
 
     buffer = io.BytesIO()
-    _document(buffer, pagesize, title, margin, _language()).build(
-        story, canvasmaker=_numbered_canvas(furniture)
+    _document(buffer, pagesize, title, margin, pdf.pdf_language()).build(
+        story, canvasmaker=pdf.numbered_canvas(furniture)
     )
     return buffer.getvalue()
 

@@ -22,7 +22,16 @@ from tests.matrix import all_object_kwargs
 PUBLIC = "public"
 
 # Views anyone may reach without signing in. Adding one here is a security decision.
-PUBLIC_URL_NAMES = {"accounts:login", "accounts:logout", "health", "set_language", "token-login", "favicon"}
+PUBLIC_URL_NAMES = {
+    "accounts:login",
+    "accounts:logout",
+    "health",
+    "set_language",
+    "token-login",
+    "favicon",
+    # The check of a payment certificate's code: year, status and masked name only (throttled).
+    "certificate-verify",
+}
 
 ROLES = list(Role.values)
 

@@ -169,7 +169,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.api_support.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        "login": "20/min",
+        # The public check of payment certificate codes (/verify/), per client address.
+        "certificate_check": "30/min",
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "城乡居民医保经办平台 API",

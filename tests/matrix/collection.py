@@ -1,4 +1,5 @@
-"""Access-matrix objects of tax's pages and API: a due item (with its payer) and a payment.
+"""Access-matrix objects of tax's pages and API: a due item (with its payer), a payment, a
+payment with its certificate, and a reversed payment.
 
 ``own=True`` puts them in the caller's region, ``own=False`` in another county (太原市 for an
 administrator of 临汾市).
@@ -13,7 +14,8 @@ from itertools import count
 from django.utils import timezone
 
 from accounts.roles import Role
-from collection.models import DueItem, Payer, Payment, PaymentBatch
+from collection.codes import code_new
+from collection.models import DueItem, Payer, Payment, PaymentBatch, PaymentCertificate, PaymentStatus
 from tests.conftest import World
 
 _numbers = count(1)
@@ -56,11 +58,32 @@ def _payment_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignor
     return {"pk": payment.pk}
 
 
+def _certified_payment_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    kwargs = _payment_pk(world, user, own)
+    PaymentCertificate.objects.create(
+        payment_id=kwargs["pk"], code=code_new(), masked_name="矩*", issued_by=world.user_for(Role.TAX_STAFF)
+    )
+    return kwargs
+
+
+def _reversed_payment_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Issuing a certificate takes nothing but the payment: a reversed one is refused (400), which is
+    what the matrix's empty POST expects of a granted role; GET shows the receipt."""
+    kwargs = _payment_pk(world, user, own)
+    tax = world.user_for(Role.TAX_STAFF)
+    Payment.objects.filter(pk=kwargs["pk"]).update(
+        status=PaymentStatus.REVERSED, reversal_reason="矩阵", reversed_at=timezone.now(), reversed_by=tax
+    )
+    return kwargs
+
+
 OBJECT_KWARGS: dict[str, Callable] = {
     "collection:pay": _due_item_pk,
     "collection:receipt": _payment_pk,
     "collection:reverse": _payment_pk,
     "collection:void-receipt": _payment_pk,
+    "collection:certificate-issue": _reversed_payment_pk,
+    "collection:certificate": _certified_payment_pk,
     "collection-payment-detail": _payment_pk,
     "collection-payment-reverse": _payment_pk,
     "collection-payment-void-receipt": _payment_pk,
