@@ -32,6 +32,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from accounts import pdf
+from accounts.exports import safe_cell
 from accounts.masking import mask_id_number
 
 # The font machinery lives in accounts.pdf; these names stay importable from here.
@@ -40,7 +41,6 @@ from accounts.pdf import package_font as _package_font  # noqa: F401
 
 MIN_POSTING_DAYS = 7
 NAME_COLUMN = 2  # of the publicity list
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- fonts (accounts.pdf) --------------------------------------------------------------------
@@ -466,13 +466,6 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
 
 
 # --- the publicity list as a workbook ---------------------------------------------------------
-
-
-def safe_cell(value: Any) -> Any:
-    """A text a spreadsheet would read as a formula gets a leading apostrophe, so it never runs."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 @dataclass

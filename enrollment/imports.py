@@ -51,6 +51,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.datetime import from_excel
 
+from accounts.exports import safe_cell
 from accounts.masking import mask_id_number, mask_phone, shows_full_identity
 from accounts.scope import Scope
 
@@ -86,7 +87,6 @@ XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # What a name may contain that does not count when two spellings of it are compared.
 NAME_BLANKS = "[\\s\u00a0\u3000\u00b7\u2022\u30fb]"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -284,17 +284,6 @@ def _identifier_number_problem(value: Any) -> str | None:
             "format the column as text and type it again."
         )
     return None
-
-
-def _safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def safe_cell(value: Any) -> Any:
-    """A value for an exported cell: text that a spreadsheet would run as a formula is escaped."""
-    return _safe_cell(value)
 
 
 def identifier_number_problem(value: Any) -> str | None:
@@ -1334,17 +1323,17 @@ def report_workbook(*, scope: Scope, job: ImportJob) -> IO[bytes]:
     """The job's report: a summary sheet and every listed row (original cells, outcome, reason)."""
     book = Workbook(write_only=True)
     summary = book.create_sheet(_("Summary"))
-    summary.append([_("Import"), _safe_cell(job.get_kind_display())])
-    summary.append([_("File"), _safe_cell(job.original_name)])
+    summary.append([_("Import"), safe_cell(job.get_kind_display())])
+    summary.append([_("File"), safe_cell(job.original_name)])
     summary.append([_("Uploaded"), timezone.localtime(job.created_at).strftime("%Y-%m-%d %H:%M")])
     summary.append([_("Status"), job.get_status_display()])
     summary.append([_("Rows"), job.rows_total])
     for key, value in counts_for_display(job):
         summary.append([count_label(key), value])
     if job.message:
-        summary.append([_("Message"), _safe_cell(job.message)])
+        summary.append([_("Message"), safe_cell(job.message)])
     sheet = book.create_sheet(_("Rows"))
-    sheet.append([_("Row"), _("Outcome"), _("Reason"), *(_safe_cell(title) for title in job.columns)])
+    sheet.append([_("Row"), _("Outcome"), _("Reason"), *(safe_cell(title) for title in job.columns)])
     labels = dict(ImportOutcome.choices)
     masker = masker_for(scope=scope, job=job)
     rows = (
@@ -1354,9 +1343,7 @@ def report_workbook(*, scope: Scope, job: ImportJob) -> IO[bytes]:
     )
     for number, outcome, message, region_code, values in rows.iterator(chunk_size=5000):
         shown = masker.values(list(values or []), region_code or job.region_code)
-        sheet.append(
-            [number, str(labels.get(outcome, outcome)), _safe_cell(message), *map(_safe_cell, shown)]
-        )
+        sheet.append([number, str(labels.get(outcome, outcome)), safe_cell(message), *map(safe_cell, shown)])
     return _save(book)
 
 
@@ -1401,7 +1388,7 @@ def template_workbook(kind: str) -> IO[bytes]:
     notes.append([_("Column"), _("Required"), _("What to write")])
     for column in columns:
         notes.append(
-            [column.title, _("yes") if column.required else _("no"), _safe_cell(_column_help(column.key))]
+            [column.title, _("yes") if column.required else _("no"), safe_cell(_column_help(column.key))]
         )
     return _save(book)
 

@@ -14,10 +14,10 @@ from django.db.models.functions import Left
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
+from accounts.exports import safe_cell
 from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
-from enrollment.imports import safe_cell
 from enrollment.models import Assessment, AssessmentRun, Policy, RunStatus, scope_prefix_of_region_code
 from enrollment.policies import policy_can_manage, policy_for_county, policy_list, policy_parse
 from enrollment.rules.policy import Policy as Rules
