@@ -214,6 +214,17 @@ def receipt_code(agency_id: int, year: int, number: int) -> str:
     return f"{agency_id:04d}-{year}-{number:06d}"
 
 
+def receipt_code_sql(agency_id: str, year: str, number: str) -> str:
+    """``receipt_code`` as a SQL expression over three integer SQL expressions, for a statement
+    that numbers a receipt and writes it in the same breath (zero-padded, never cut: as ``:04d``).
+    ``tests/collection/test_receipt_code.py`` holds the two to the same text."""
+
+    def padded(value: str, width: int) -> str:
+        return f"(repeat('0', {width} - length(({value})::text)) || ({value})::text)"
+
+    return f"({padded(agency_id, 4)} || '-' || ({year})::text || '-' || {padded(number, 6)})"
+
+
 @tracked(level=pghistory.Statement)
 class Payment(models.Model):
     """One payment of one due item, recorded by tax (实缴), with its receipt. Never deleted: a

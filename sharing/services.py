@@ -8,6 +8,7 @@ depends on the nudge.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import traceback
@@ -112,6 +113,96 @@ def message_send(
         message_id = cursor.fetchone()[0]
         nudge_on_commit(fanout=1)
     return message_id
+
+
+# ``message_send`` as CTEs of a caller's own statement, the payload completed there by SQL. Sent
+# only if ``sources`` (the caller's CTEs) has a row; a payload that fails the topic's schema
+# (checked in SQL, as a bulk send does) leaves the outbox payload NULL, which the table refuses:
+# the whole statement fails and nothing of it is written.
+_SEND_WITHIN_CTES = """
+sent_payload AS (
+    SELECT %(sent_payload)s::jsonb || {completion} AS j FROM {sources}
+),
+sent_subject AS (
+    INSERT INTO sharing_subject AS s (key, lane, last_seq)
+    SELECT %(sent_subject)s, mod(abs(hashtext(%(sent_subject)s)::bigint), %(sent_lanes)s), 1 FROM sent_payload
+    ON CONFLICT (key) DO UPDATE SET last_seq = s.last_seq + 1
+    RETURNING lane, last_seq
+),
+sent_message AS (
+    INSERT INTO sharing_outbox (topic, version, sender, receiver, subject, seq, lane, region_code, amount_fen, payload)
+    SELECT %(sent_topic)s, %(sent_version)s, %(sent_sender)s, %(sent_receiver)s, %(sent_subject)s,
+           sent_subject.last_seq, sent_subject.lane, %(sent_region_code)s, %(sent_amount_fen)s,
+           CASE WHEN {valid} THEN v.j END
+    FROM sent_subject, sent_payload AS v
+    RETURNING id, topic, subject, lane, region_code, created_at
+),
+sent_pending AS (
+    INSERT INTO sharing_pending (message_id, topic, subject, lane, region_code, sent_at)
+    SELECT id, topic, subject, lane, region_code, created_at FROM sent_message
+    RETURNING message_id
+)"""
+# One line: the caller's statement stays short enough for psycopg to cache its parsing.
+_SEND_WITHIN_CTES = " ".join(_SEND_WITHIN_CTES.split())
+
+
+@dataclass(frozen=True)
+class SendWithin:
+    """One message sent by a caller's own statement (``message_send_within``)."""
+
+    # CTEs to put in the caller's WITH (``sent_message`` has the message's id) and their parameters.
+    ctes: str
+    params: dict[str, Any]
+
+    def done(self) -> None:
+        """Call once the statement has run: delivery is nudged when it commits (at once in
+        autocommit, where the statement was its own transaction)."""
+        nudge_on_commit(fanout=1)
+
+
+@functools.cache
+def _payload_predicate(topic: str, version: int) -> str:
+    # Built once per topic; a literal % would be read as a parameter.
+    return topics.get(topic).schema(version).sql_predicate("v.j").replace("%", "%%")
+
+
+def message_send_within(
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    completion: str,
+    sources: str,
+    stand_in: dict[str, Any],
+) -> SendWithin:
+    """``message_send`` as part of the caller's own SQL statement, for a hot path that writes its
+    rows and its message in one statement (and, in autocommit, one transaction): the payload given
+    here completed by ``completion``, a SQL jsonb expression over ``sources`` (the caller's CTEs,
+    e.g. the row it inserts), for the fields only the statement knows. The payload is validated
+    here with ``stand_in`` values for those fields (for the message), and again whole in SQL
+    (the guarantee). Subject, region and amount come from ``payload`` as in ``message_send``."""
+    spec = topics.get(topic)
+    spec.validate({**payload, **stand_in}, spec.version)
+    subject = spec.subject_of(payload)
+    region_code = str(payload.get(spec.region_field, "")) if spec.region_field else ""
+    _check_region(region_code)
+    return SendWithin(
+        ctes=_SEND_WITHIN_CTES.format(
+            completion=completion,
+            sources=sources,
+            valid=_payload_predicate(spec.name, spec.version),
+        ),
+        params={
+            "sent_topic": spec.name,
+            "sent_version": spec.version,
+            "sent_sender": spec.sender,
+            "sent_receiver": spec.receiver,
+            "sent_subject": subject,
+            "sent_lanes": _config("LANES"),
+            "sent_region_code": region_code,
+            "sent_amount_fen": payload.get(spec.amount_field) if spec.amount_field else None,
+            "sent_payload": json.dumps(payload, ensure_ascii=False),
+        },
+    )
 
 
 def _check_region(region_code: str) -> None:
