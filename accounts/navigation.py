@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
@@ -30,6 +31,31 @@ ENTRIES: list[NavEntry] = [
     NavEntry(_("System"), _("System health"), "system-status", Action.SYSTEM_MONITOR, weight=90),
     NavEntry(_("System"), _("API documentation"), "api-docs", Action.PORTAL_USE, weight=90),
 ]
+
+
+@dataclass(frozen=True)
+class HomeAlert:
+    """Something on the home page that needs attention now (e.g. overdue refund applications)."""
+
+    label: str | Promise
+    count: int
+    url: str
+    testid: str
+
+
+# Feature apps add a function (scope → HomeAlert or None) from AppConfig.ready(); the home page
+# shows each alert that has a count, prominently, with a link to the list behind it.
+HOME_ALERTS: list[Callable[[Scope], HomeAlert | None]] = []
+
+
+def register_home_alert(alert: Callable[[Scope], HomeAlert | None]) -> None:
+    if alert not in HOME_ALERTS:
+        HOME_ALERTS.append(alert)
+
+
+def home_alerts_for(scope: Scope) -> list[HomeAlert]:
+    found = (alert(scope) for alert in HOME_ALERTS)
+    return [alert for alert in found if alert is not None and alert.count > 0]
 
 
 def register(entry: NavEntry) -> None:

@@ -84,6 +84,10 @@ class Action(models.TextChoices):
     SUBSIDY_TOTALS = "subsidy.totals", _("View and export subsidy totals")
     COLLECTION_VIEW = "collection.view", _("View payers, amounts due and payments")
     COLLECTION_RECORD = "collection.record", _("Record payments and print receipts")
+    REFUND_VIEW = "refund.view", _("View refund applications")
+    REFUND_APPLY = "refund.apply", _("Apply for a refund, and withdraw one's own application")
+    REFUND_REVIEW = "refund.review", _("Approve or reject refund applications")
+    REFUND_PAY_OUT = "refund.pay_out", _("Record the payout of an approved refund")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -95,9 +99,13 @@ _CLERK = _EVERYONE | {
     Action.COVERAGE_VIEW,
 }
 
+# Village clerks take refund applications at the village office; insurance staff take them at
+# the county counter, decide them (never their own: four-eyes, in refunds.workflow) and pay out.
+_REFUND_APPLICANT = frozenset({Action.REFUND_VIEW, Action.REFUND_APPLY})
+
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Clerks register the people in front of them, so they see their own area's full identifiers.
-    Role.VILLAGE_CLERK: _CLERK,
+    Role.VILLAGE_CLERK: _CLERK | _REFUND_APPLICANT,
     Role.SCHOOL_CLERK: _CLERK,
     Role.INSURANCE_STAFF: _EVERYONE
     | {
@@ -114,6 +122,9 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.ASSESSMENT_RUN,
         Action.COVERAGE_VIEW,
         Action.SUBSIDY_TOTALS,
+        *_REFUND_APPLICANT,
+        Action.REFUND_REVIEW,
+        Action.REFUND_PAY_OUT,
     },
     # Tax collects by the rules, so it reads them; it never sees insurance's records.
     Role.TAX_STAFF: _EVERYONE | {Action.POLICY_VIEW, Action.COLLECTION_VIEW, Action.COLLECTION_RECORD},

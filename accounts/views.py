@@ -14,7 +14,7 @@ from django.views.generic import TemplateView
 from . import health, selectors
 from .access import ScopedViewMixin, public_view
 from .models import RegionLevel
-from .navigation import ENTRIES
+from .navigation import ENTRIES, home_alerts_for
 from .roles import Action, AgencyKind, Role
 
 
@@ -48,6 +48,7 @@ class HomeView(ScopedViewMixin, TemplateView):
             user_count=selectors.user_list(scope=scope).count() if scope.allows(Action.USER_VIEW) else None,
             work=work,
             recent=_recent_changes_by(self.request.user.pk),
+            alerts=home_alerts_for(scope),
         )
         return context
 

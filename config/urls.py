@@ -16,6 +16,7 @@ from accounts.roles import Action
 from collection import api as collection_api
 from collection import views as collection_views
 from enrollment import api as enrollment_api
+from refunds import api as refunds_api
 
 admin.site.site_header = _("Resident medical insurance portal · administration")
 admin.site.site_title = _("Portal administration")
@@ -61,6 +62,7 @@ router.register("transfers", enrollment_api.TransferViewSet, basename="transfer"
 router.register("collection/payers", collection_api.PayerViewSet, basename="collection-payer")
 router.register("collection/due-items", collection_api.DueItemViewSet, basename="collection-due-item")
 router.register("collection/payments", collection_api.PaymentViewSet, basename="collection-payment")
+router.register("refunds", refunds_api.RefundViewSet, basename="refund")
 
 api_patterns = [
     path("", include(router.urls)),
@@ -78,6 +80,7 @@ urlpatterns = [
     path("enrollment/", include("enrollment.urls")),
     path("subsidies/", include("subsidies.urls")),
     path("collection/", include("collection.urls")),
+    path("refunds/", include("refunds.urls")),
     path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
     path("health/", accounts_views.health_endpoint, name="health"),
     path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),

@@ -32,6 +32,8 @@ def test_given_a_token_when_asking_who_am_i_then_role_region_and_actions_are_ret
             "enrollment.view",
             "person.full_view",
             "portal.use",
+            "refund.apply",
+            "refund.view",
             "region.view",
         ],
     }

@@ -193,6 +193,8 @@ SPECTACULAR_SETTINGS = {
         "HouseholdKindEnum": "enrollment.models.HouseholdKind",
         "ChangeKindEnum": "enrollment.models.ChangeKind",
         "ChangeReasonEnum": "enrollment.models.ChangeReason",
+        "RefundReasonEnum": "refunds.models.RefundReason",
+        "RefundStatusEnum": "refunds.models.RefundStatus",
     },
     "SERVE_PERMISSIONS": ["accounts.api_permissions.ScopedActionPermission"],
 }

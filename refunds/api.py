@@ -1,0 +1,254 @@
+"""The refunds REST API: list, read and create applications; approve, reject, withdraw, pay out.
+
+Thin: the scope, a serializer, one selector or service. A step the application's state does not
+allow (or no longer allows: someone else was quicker) answers 409 with who did what when.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.masking import id_number_for
+from accounts.roles import Action
+from accounts.scope import Scope, scope_of
+
+from . import selectors, services
+from .models import RefundApplication, RefundReason, RefundStatus
+
+ERRORS = {
+    400: OpenApiResponse(
+        description="Invalid, or refused by a rule: {error: {status, code, message, fields}}"
+    ),
+    403: OpenApiResponse(description="The role may not do this."),
+    404: OpenApiResponse(description="No such record in the caller's area."),
+}
+CONFLICT = {
+    409: OpenApiResponse(
+        description="The application's state does not allow this step (or someone else took a step first): "
+        "the message says who did what when."
+    )
+}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class EventSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+    actor = serializers.SerializerMethodField()
+    at = serializers.DateTimeField()
+    note = serializers.CharField()
+
+    def get_actor(self, event: Any) -> str | None:
+        return event.actor.get_username() if event.actor else None
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    person_id_number = serializers.SerializerMethodField()
+    person_name = serializers.CharField(source="person.name", read_only=True)
+    applied_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    paid_out_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RefundApplication
+        fields = [
+            "id", "person", "person_id_number", "person_name", "insurance_year", "region_code", "reason",
+            "event_on", "note", "amount_fen", "refundable", "rule", "rule_reason", "status", "applied_by",
+            "applied_at", "due_on", "due_note", "decided_by", "decided_at", "decision_note", "paid_out_by",
+            "paid_out_at", "bank_reference",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_person_id_number(self, application: RefundApplication) -> str:
+        scope = self.context["scope"]
+        return id_number_for(scope, application.person.id_number, application.person.region_code)
+
+
+class RefundDetailSerializer(RefundSerializer):
+    timeline = serializers.SerializerMethodField()
+    allowed_steps = serializers.SerializerMethodField()
+
+    class Meta(RefundSerializer.Meta):
+        fields = [*RefundSerializer.Meta.fields, "timeline", "allowed_steps"]
+        read_only_fields = fields
+
+    @extend_schema_field(EventSerializer(many=True))
+    def get_timeline(self, application: RefundApplication) -> list[dict[str, Any]]:
+        return EventSerializer(selectors.refund_timeline(application=application), many=True).data
+
+    def get_allowed_steps(self, application: RefundApplication) -> list[str]:
+        return [t.action for t in services.REFUND_WORKFLOW.actions_for(application, self.context["scope"])]
+
+
+class ApplySerializer(serializers.Serializer):
+    person = serializers.IntegerField(min_value=1)
+    insurance_year = serializers.IntegerField(min_value=2000, max_value=2100)
+    reason = serializers.ChoiceField(choices=RefundReason.choices)
+    event_on = serializers.DateField()
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    evidence = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        help_text="PDF, JPEG or PNG; multipart only",
+    )
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class PayOutSerializer(serializers.Serializer):
+    bank_reference = serializers.CharField(max_length=64)
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Refund applications in the caller's area (``?status=``, ``?overdue=1``), newest first."""
+
+    serializer_class = RefundSerializer
+    filter_backends: list[type] = []
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    required_actions = {
+        "list": Action.REFUND_VIEW,
+        "retrieve": Action.REFUND_VIEW,
+        "create": Action.REFUND_APPLY,
+        "approve": Action.REFUND_REVIEW,
+        "reject": Action.REFUND_REVIEW,
+        "withdraw": Action.REFUND_APPLY,
+        "pay_out": Action.REFUND_PAY_OUT,
+    }
+
+    def scope(self) -> Scope:
+        return scope_of(self.request)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "scope": self.scope()}
+
+    def get_queryset(self) -> QuerySet[RefundApplication]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return RefundApplication.objects.none()
+        params = self.request.query_params
+        wanted = params.get("status", "")
+        return selectors.refund_list(
+            scope=self.scope(),
+            status=wanted if wanted in RefundStatus.values else "",
+            overdue=params.get("overdue") == "1",
+        )
+
+    def get_object(self) -> RefundApplication:
+        return selectors.refund_detail(scope=self.scope(), pk=int(self.kwargs["pk"]))
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return RefundDetailSerializer if self.action != "list" else RefundSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=RefundStatus.values),
+            OpenApiParameter("overdue", OpenApiTypes.STR, enum=["1"], description="Only the overdue ones"),
+        ],
+        responses={200: RefundSerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: RefundDetailSerializer, **ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Apply for the refund of a paid contribution; the rules decide refundability at once",
+        request={"application/json": ApplySerializer, "multipart/form-data": ApplySerializer},
+        responses={
+            201: OpenApiResponse(
+                RefundDetailSerializer,
+                description="Recorded. Not refundable → already rejected by the rules, with the reason.",
+            ),
+            **ERRORS,
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = ApplySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        application = services.refund_apply(
+            scope=self.scope(),
+            person_id=data["person"],
+            insurance_year=data["insurance_year"],
+            reason=data["reason"],
+            event_on=data["event_on"],
+            note=data["note"],
+            evidence=data["evidence"],
+        )
+        return Response(self._detail(application), status=status.HTTP_201_CREATED)
+
+    def _detail(self, application: RefundApplication) -> dict[str, Any]:
+        fresh = selectors.refund_detail(scope=self.scope(), pk=application.pk)
+        return RefundDetailSerializer(fresh, context=self.get_serializer_context()).data
+
+    def _step(
+        self, request: Request, pk: str | None, serializer: type[serializers.Serializer], call: Any
+    ) -> Response:
+        scope = self.scope()
+        selectors.refund_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
+        payload = serializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            application = call(scope=scope, application_id=int(pk or 0), **payload.validated_data)
+        except services.TransitionConflictError as conflict:
+            raise Conflict(conflict.message) from conflict
+        return Response(self._detail(application))
+
+    @extend_schema(
+        summary="Approve (insurance staff; never the applicant)",
+        request=NoteSerializer,
+        responses={200: RefundDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, NoteSerializer, services.refund_approve)
+
+    @extend_schema(
+        summary="Reject with the reason (insurance staff; never the applicant)",
+        request=RejectSerializer,
+        responses={200: RefundDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, RejectSerializer, services.refund_reject)
+
+    @extend_schema(
+        summary="Withdraw one's own application while it waits for a decision",
+        request=NoteSerializer,
+        responses={200: RefundDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, NoteSerializer, services.refund_withdraw)
+
+    @extend_schema(
+        summary="Record the payout of an approved refund with the bank's reference",
+        request=PayOutSerializer,
+        responses={200: RefundDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="pay-out", url_name="pay-out")
+    def pay_out(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, PayOutSerializer, services.refund_pay_out)

@@ -1,0 +1,330 @@
+"""Refund pages: apply (find the person, choose the paid year, reason, date, evidence), the
+application with the engine's decision, its timeline and the steps the viewer may take, the list
+with filters, and the evidence download.
+
+Thin: each view takes the scope, checks a form, calls one service or selector, renders.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from accounts.access import ScopedViewMixin
+from accounts.masking import id_number_for
+from accounts.roles import Action
+from enrollment.evidence import sniff_evidence
+from enrollment.models import Person
+from enrollment.rules.engine import say_money
+from enrollment.selectors import person_search
+
+from . import selectors, services
+from .models import RefundApplication, RefundReason, RefundStatus
+
+audit_log = logging.getLogger("portal.audit")
+
+
+def yuan(fen: int | None) -> str:
+    return say_money(fen) if fen is not None else "—"
+
+
+# --- the list -------------------------------------------------------------------------------------
+
+
+class RefundListView(ScopedViewMixin, View):
+    """Applications in the area; ``?status=`` one status, ``?overdue=1`` the late ones."""
+
+    required_action = Action.REFUND_VIEW
+    template_name = "refunds/list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        scope = self.scope
+        today = timezone.localdate()
+        overdue = request.GET.get("overdue") == "1"
+        status = request.GET.get("status", "")
+        if status not in RefundStatus.values:
+            status = ""
+        applications = selectors.refund_list(scope=scope, status=status, overdue=overdue, today=today)
+        page = Paginator(applications, 50).get_page(request.GET.get("page"))
+        counts = selectors.refund_status_counts(scope=scope)
+        rows = [
+            {
+                "application": application,
+                "id_number": id_number_for(
+                    scope, application.person.id_number, application.person.region_code
+                ),
+                "amount": yuan(application.amount_fen),
+                "overdue": application.status == RefundStatus.SUBMITTED and application.due_on < today,
+            }
+            for application in page
+        ]
+        context = {
+            "page": page,
+            "rows": rows,
+            "status": status,
+            "overdue": overdue,
+            "overdue_count": selectors.refund_overdue(scope=scope, today=today).count(),
+            "all_count": sum(counts.values()),
+            "tabs": [
+                {"value": value, "label": label, "count": counts.get(value, 0)}
+                for value, label in RefundStatus.choices
+            ],
+            "today": today,
+            "can_apply": scope.allows(Action.REFUND_APPLY),
+        }
+        return render(request, self.template_name, context)
+
+
+# --- apply ----------------------------------------------------------------------------------------
+
+
+class ApplyForm(forms.Form):
+    insurance_year = forms.TypedChoiceField(label=gettext_lazy("Insurance year"), coerce=int, choices=())
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=RefundReason.choices)
+    event_on = forms.DateField(label=gettext_lazy("Date of the event"))
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=300, required=False)
+
+    def __init__(self, *args: Any, years: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["insurance_year"].choices = [(year, str(year)) for year in years]
+
+
+class RefundApplyView(ScopedViewMixin, View):
+    """GET ``?q=`` finds the person; ``?person=`` shows their paid years and the form. POST applies."""
+
+    required_action = Action.REFUND_APPLY
+    template_name = "refunds/apply.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        query = request.GET.get("q", "").strip()
+        person = self._person(request.GET.get("person", ""))
+        return self._render(query=query, person=person)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        person = self._person(request.POST.get("person", ""))
+        if person is None:
+            return self._render(error=_("Find and choose the person first."), status=400)
+        years = [a.insurance_year for a in selectors.refundable_years(scope=self.scope, person=person)]
+        form = ApplyForm(request.POST, years=years)
+        if not form.is_valid():
+            return self._render(person=person, form=form, status=400)
+        data = form.cleaned_data
+        try:
+            application = services.refund_apply(
+                scope=self.scope,
+                person_id=person.pk,
+                insurance_year=data["insurance_year"],
+                reason=data["reason"],
+                event_on=data["event_on"],
+                note=data["note"],
+                evidence=request.FILES.getlist("evidence"),
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, problems in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+                return self._render(person=person, form=form, status=400)
+            return self._render(person=person, form=form, error=" ".join(error.messages), status=400)
+        if application.refundable:
+            messages.success(
+                request,
+                _("The application is recorded; insurance decides by %(date)s.")
+                % {"date": application.due_on.isoformat()},
+            )
+        else:
+            messages.error(
+                request,
+                _("Not refundable, so the application is closed: %(why)s") % {"why": application.rule_reason},
+            )
+        return redirect("refunds:detail", pk=application.pk)
+
+    def _person(self, raw: str) -> Person | None:
+        if not raw.isdigit():
+            return None
+        return self.scope.filter(Person.objects.all()).filter(pk=int(raw)).first()
+
+    def _render(
+        self,
+        *,
+        query: str = "",
+        person: Person | None = None,
+        form: ApplyForm | None = None,
+        error: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
+        scope = self.scope
+        found = []
+        if query and person is None:
+            found = [
+                {"person": p, "id_number": id_number_for(scope, p.id_number, p.region_code)}
+                for p in person_search(scope=scope, query=query)
+            ]
+        paid = []
+        history = None
+        if person is not None:
+            history = selectors.person_refund_history(scope=scope, person=person)
+            paid = history.paid
+            if form is None:
+                form = ApplyForm(
+                    years=[a.insurance_year for a in paid],
+                    initial={
+                        "event_on": timezone.localdate(),
+                        "insurance_year": paid[0].insurance_year if paid else None,
+                    },
+                )
+        context = {
+            "query": query,
+            "found": found,
+            "person": person,
+            "person_id_number": id_number_for(scope, person.id_number, person.region_code) if person else "",
+            "paid": [{"assessment": a, "amount": yuan(a.paid_fen)} for a in paid],
+            "history": history,
+            "form": form,
+            "error": error,
+            "today": timezone.localdate(),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+# --- one application --------------------------------------------------------------------------------
+
+STEPS = ("approve", "reject", "withdraw", "pay_out")
+
+
+class RefundDetailView(ScopedViewMixin, View):
+    """GET: the application, the engine's decision, the timeline, the person's history, the steps the
+    viewer may take. POST ``step`` = approve / reject (``reason``) / withdraw / pay_out (``bank_reference``)."""
+
+    required_action = Action.REFUND_VIEW
+    template_name = "refunds/detail.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._render(selectors.refund_detail(scope=self.scope, pk=pk))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.refund_detail(scope=self.scope, pk=pk)
+        step = request.POST.get("step", "")
+        if step not in STEPS:
+            return self._render(application, error=_("Choose a step."), status=400)
+        posted = {key: request.POST.get(key, "") for key in ("reason", "bank_reference", "note")}
+        try:
+            if step == "approve":
+                services.refund_approve(scope=self.scope, application_id=pk, note=posted["note"])
+            elif step == "reject":
+                services.refund_reject(scope=self.scope, application_id=pk, reason=posted["reason"])
+            elif step == "withdraw":
+                services.refund_withdraw(scope=self.scope, application_id=pk, note=posted["note"])
+            else:
+                services.refund_pay_out(
+                    scope=self.scope, application_id=pk, bank_reference=posted["bank_reference"]
+                )
+        except services.TransitionConflictError as conflict:
+            fresh = selectors.refund_detail(scope=self.scope, pk=pk)
+            return self._render(fresh, error=conflict.message, step=step, posted=posted, status=409)
+        except ValidationError as error:
+            return self._render(
+                application, error=" ".join(error.messages), step=step, posted=posted, status=400
+            )
+        done = {
+            "approve": _("Approved. Record the payout once the money is transferred."),
+            "reject": _("Rejected; the applicant sees the reason."),
+            "withdraw": _("Withdrawn."),
+            "pay_out": _("The payout is recorded."),
+        }[step]
+        messages.success(request, done)
+        return redirect("refunds:detail", pk=pk)
+
+    def _render(
+        self,
+        application: RefundApplication,
+        *,
+        error: str = "",
+        step: str = "",
+        posted: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        scope = self.scope
+        workflow = services.REFUND_WORKFLOW
+        today = timezone.localdate()
+        events = [
+            {
+                "event": event,
+                "label": workflow.label_of(event.action),
+                "to_label": RefundStatus(event.to_state).label,
+            }
+            for event in selectors.refund_timeline(application=application)
+        ]
+        steps = {t.action for t in workflow.actions_for(application, scope)}
+        # Why a reviewer sees no decision buttons on their own application (four-eyes).
+        blocked = (
+            workflow.refusal(application, scope, "approve") if scope.allows(Action.REFUND_REVIEW) else ""
+        )
+        person = application.person
+        context = {
+            "application": application,
+            "person": person,
+            "id_number": id_number_for(scope, person.id_number, person.region_code),
+            "amount": yuan(application.amount_fen),
+            "paid_amount": yuan(application.assessment.paid_fen),
+            "events": events,
+            "evidence": selectors.refund_evidence(application=application),
+            "history": selectors.person_refund_history(scope=scope, person=person, exclude_pk=application.pk),
+            "steps": steps,
+            "blocked": blocked if application.status == RefundStatus.SUBMITTED else "",
+            "overdue": application.status == RefundStatus.SUBMITTED and application.due_on < today,
+            "error": error,
+            "step": step,
+            "posted": posted or {},
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+class RefundEvidenceView(ScopedViewMixin, View):
+    """One evidence file, downloaded through the scope (never a public media URL)."""
+
+    required_action = Action.REFUND_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+        item = selectors.refund_evidence_detail(scope=self.scope, pk=pk)
+        try:
+            handle = item.file.open("rb")
+        except FileNotFoundError as error:
+            raise Http404(_("The evidence file is missing.")) from error
+        head = handle.read(16)
+        handle.seek(0)
+        content_type = sniff_evidence(head) or "application/octet-stream"
+        extension = mimetypes.guess_extension(content_type) or ""
+        audit_log.info(
+            json.dumps(
+                {
+                    "event": "refunds.evidence_download",
+                    "user_id": request.user.pk,
+                    "application_id": item.application_id,
+                    "evidence_id": item.pk,
+                    "path": request.path,
+                },
+                sort_keys=True,
+            )
+        )
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"refund-evidence-{item.pk}{extension}",
+            content_type=content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response

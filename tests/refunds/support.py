@@ -1,0 +1,76 @@
+"""Refund test data made the real way: a stored policy, a person enrolled, the county assessed by
+the yearly run, and tax's deposit recorded — so the assessment is paid with the benefit period the
+rule engine computed.
+
+The policy is the Linfen 2021 preset moved to insurance year 2027 (I 400 / S 700 yuan; collection
+1 Sep – 25 Dec 2026 on days 1–25; benefit from 1 Jan 2027; refunds only for ``paid_twice`` and
+``agency_error``, within 5 working days), stored for a city so it applies to its counties.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from django.utils import timezone
+
+from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now
+from enrollment.demo import _shifted
+from enrollment.models import Assessment, Person, Policy
+from enrollment.policies import policy_for_county, policy_save
+from refunds.models import RefundApplication, RefundStatus, WorkflowEvent
+from tests.enrollment import resident_id
+from tests.matrix.enrollment_review import make_enrollment, make_person
+
+YEAR = 2027
+PAID_ON = dt.date(2026, 10, 10)
+AMOUNT = 40000
+_sequence = itertools.count(101)
+
+
+def policy_for(city6: str = "141000") -> None:
+    """The 2027 Linfen rules for a city (stored once per test database)."""
+    code = f"refund-test-{city6}"
+    if Policy.objects.filter(code=code).exists():
+        return
+    document = _shifted(code, 6, 40000, 70000)
+    document["region_code"] = city6
+    policy_save(document=document, note="refund tests")
+
+
+def paid_person(region: str, name: str = "张三", *, paid_on: dt.date = PAID_ON) -> Person:
+    """A person of ``region`` (a village code) who paid 400 yuan for 2027 on ``paid_on``."""
+    policy_for(region[:4] + "00")
+    sequence = next(_sequence)
+    person = make_person(
+        region,
+        name=name,
+        id_number=resident_id(address=region[:6], birth="19800101", sequence=f"{sequence % 1000:03d}"),
+    )
+    person.hukou_region_code = region
+    person.save()
+    make_enrollment(person)
+    assessment_run_now(county_code=region[:6], insurance_year=YEAR)
+    assessment_record_deposits(deposits=[Deposit(person.id_number, YEAR, AMOUNT, paid_on, f"R{sequence}")])
+    assert Assessment.objects.get(person=person, insurance_year=YEAR).status == "paid"
+    return person
+
+
+def make_refund(
+    region: str, applied_by, *, status: str = RefundStatus.SUBMITTED, due_on: dt.date | None = None
+):  # type: ignore[no-untyped-def]
+    """A refundable application for a paid person of ``region``, written straight to the tables."""
+    person = paid_person(region)
+    assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
+    version = policy_for_county(county_code=region[:6], insurance_year=YEAR).version
+    application = RefundApplication.objects.create(
+        person=person, assessment=assessment, insurance_year=YEAR, region_code=assessment.region_code,
+        reason="paid_twice", event_on=dt.date(2026, 10, 12), amount_fen=AMOUNT, refundable=True,
+        rule="refunds.reasons.paid_twice", rule_reason="可退", policy_version=version, status=status,
+        applied_by=applied_by, applied_at=timezone.now(), due_on=due_on or dt.date(2026, 12, 4),
+    )  # fmt: skip
+    WorkflowEvent.objects.create(
+        kind="refund", object_id=application.pk, region_code=application.region_code, action="apply",
+        from_state="", to_state="submitted", actor=applied_by, at=timezone.now(),
+    )  # fmt: skip
+    return application

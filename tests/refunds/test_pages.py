@@ -1,0 +1,181 @@
+"""The refund pages through the test client: apply (search, form, evidence), the decision shown
+on the spot, approve / reject / pay out / withdraw by the right people, a conflict answered 409,
+the list's filters and the home page's overdue count. Checks read data-testid hooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from refunds.models import RefundApplication, RefundEvidence
+from tests.conftest import World
+from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
+from tests.refunds.support import YEAR, make_refund, paid_person
+
+pytestmark = pytest.mark.django_db
+
+
+def _testid(html: str, testid: str) -> str:
+    found = re.search(rf'data-testid="{testid}"[^>]*>(.*?)<', html, re.S)
+    return found.group(1).strip() if found else ""
+
+
+def _apply(client, person, reason: str = "paid_twice", **files):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/refunds/apply/",
+        {
+            "person": person.pk,
+            "insurance_year": YEAR,
+            "reason": reason,
+            "event_on": "2026-10-12",
+            "note": "",
+            **files,
+        },
+    )
+
+
+def test_given_a_clerk_when_searching_then_only_persons_of_the_village_are_offered(world: World, client):
+    own = paid_person(TUNLI, "张三")
+    paid_person(QINBI, "张四")
+    client.force_login(world.users["clerk_a"])
+
+    html = client.get("/refunds/apply/?q=张").content.decode()
+
+    assert html.count('data-testid="person-result"') == 1
+    assert f"?person={own.pk}" in html
+
+
+def test_given_a_clerk_when_applying_with_evidence_then_the_detail_shows_the_rule_and_the_timeline(
+    world: World, client
+):
+    person = paid_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+    assert (
+        f'<option value="{YEAR}" selected>'
+        in client.get(f"/refunds/apply/?person={person.pk}").content.decode()
+    )
+
+    response = _apply(client, person, evidence=SimpleUploadedFile("second.pdf", PDF_BYTES, "application/pdf"))
+
+    application = RefundApplication.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/refunds/{application.pk}/"
+    html = client.get(response["Location"]).content.decode()
+    assert 'data-refundable="yes"' in html
+    assert _testid(html, "engine-rule") == "refunds.reasons.paid_twice"
+    assert _testid(html, "refund-amount") == "400.00元"
+    assert html.count('data-testid="timeline-event"') == 1
+    assert 'data-testid="withdraw-form"' in html and 'data-testid="approve-form"' not in html
+    evidence = RefundEvidence.objects.get()
+    assert client.get(f"/refunds/evidence/{evidence.pk}/").getvalue() == PDF_BYTES
+
+
+def test_given_a_death_in_linfen_when_the_clerk_applies_then_the_reason_is_shown_on_the_spot(
+    world: World, client
+):
+    person = paid_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    response = _apply(client, person, "death")
+
+    html = client.get(response["Location"]).content.decode()
+    application = RefundApplication.objects.get()
+    assert application.status == "rejected"
+    assert 'data-refundable="no"' in html and 'data-status="rejected"' in html
+    assert application.rule_reason in html  # in the flash message and in the rules' box
+    assert html.count(application.rule_reason) >= 2
+    assert 'data-testid="steps"' not in html
+
+
+def test_given_an_unpaid_year_when_posted_then_the_form_says_so_with_400(world: World, client):
+    person = paid_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/refunds/apply/",
+        {"person": person.pk, "insurance_year": 2026, "reason": "paid_twice", "event_on": "2026-10-12"},
+    )
+
+    assert response.status_code == 400
+    assert RefundApplication.objects.count() == 0
+
+
+def test_given_insurance_staff_when_approving_and_paying_out_then_the_page_shows_the_payout(
+    world: World, client
+):
+    application = make_refund(TUNLI, world.users["clerk_a"])
+    client.force_login(world.users["insurance_a"])
+    html = client.get(f"/refunds/{application.pk}/").content.decode()
+    assert 'data-testid="approve-form"' in html and 'data-testid="reject-form"' in html
+    assert 'data-testid="withdraw-form"' not in html
+
+    assert client.post(f"/refunds/{application.pk}/", {"step": "approve"}).status_code == 302
+    assert (
+        client.post(f"/refunds/{application.pk}/", {"step": "pay_out", "bank_reference": ""}).status_code
+        == 400
+    )
+    assert (
+        client.post(f"/refunds/{application.pk}/", {"step": "pay_out", "bank_reference": "B-77"}).status_code
+        == 302
+    )
+
+    html = client.get(f"/refunds/{application.pk}/").content.decode()
+    assert 'data-status="paid_out"' in html and "B-77" in html
+    assert [m for m in re.findall(r'data-testid="timeline-event" data-action="(\w+)"', html)] == [
+        "apply",
+        "approve",
+        "pay_out",
+    ]
+
+
+def test_given_a_decided_application_when_approved_again_from_a_stale_page_then_409_naming_the_decider(
+    world: World, client
+):
+    application = make_refund(TUNLI, world.users["clerk_a"])
+    client.force_login(world.users["insurance_a"])
+    client.post(f"/refunds/{application.pk}/", {"step": "reject", "reason": "收据不清"})
+
+    response = client.post(f"/refunds/{application.pk}/", {"step": "approve"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 409
+    assert "医保a" in _testid(response.content.decode(), "step-error")
+
+
+def test_given_insurance_staff_who_applied_then_the_page_offers_no_decision_and_says_why(
+    world: World, client
+):
+    application = make_refund(TUNLI, world.users["insurance_a"])
+    client.force_login(world.users["insurance_a"])
+
+    html = client.get(f"/refunds/{application.pk}/").content.decode()
+    refused = client.post(f"/refunds/{application.pk}/", {"step": "approve"})
+
+    assert 'data-testid="four-eyes"' in html and 'data-testid="approve-form"' not in html
+    assert refused.status_code == 400
+    application.refresh_from_db()
+    assert application.status == "submitted"
+
+
+def test_given_an_overdue_application_then_the_list_filter_and_the_home_page_show_it(world: World, client):
+    late = make_refund(TUNLI, world.users["clerk_a"], due_on=dt.date(2026, 1, 5))
+    make_refund(TUNLI, world.users["clerk_a"], due_on=dt.date(2099, 1, 5))
+    make_refund(QINBI, world.users["clerk_b"], due_on=dt.date(2026, 1, 5))  # another county
+    client.force_login(world.users["insurance_a"])
+
+    overdue = client.get("/refunds/?overdue=1").content.decode()
+    every = client.get("/refunds/").content.decode()
+    home = client.get("/").content.decode()
+
+    assert re.findall(r'data-testid="refund-row" data-pk="(\d+)"', overdue) == [str(late.pk)]
+    assert every.count('data-testid="refund-row"') == 2
+    assert 'data-testid="overdue-refunds" data-count="1"' in home
+    assert 'href="/refunds/?overdue=1"' in home
+
+
+def test_given_roles_without_refunds_then_the_home_page_has_no_refund_alert(world: World, client):
+    make_refund(TUNLI, world.users["clerk_a"], due_on=dt.date(2026, 1, 5))
+    client.force_login(world.users["tax_a"])
+
+    assert 'data-testid="overdue-refunds"' not in client.get("/").content.decode()

@@ -1,0 +1,340 @@
+"""Refund services under the Linfen 2027 rules (tests/refunds/support.py): the engine decides at
+once (paid twice → refundable; death → not refundable in Linfen, closed on the spot with the
+reason), the deadline is 5 official working days, insurance approves or rejects (never the
+applicant), the applicant withdraws, insurance records the payout; every step is an event."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import Http404
+from django.utils import translation
+
+from accounts.roles import Role
+from accounts.scope import Scope
+from enrollment.policies import policy_for_county
+from enrollment.rules import engine
+from refunds import services
+from refunds.models import RefundApplication, RefundEvidence, WorkflowEvent
+from refunds.services import TransitionConflictError
+from tests.conftest import World
+from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
+from tests.refunds.support import AMOUNT, YEAR, paid_person
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2026, 11, 20)  # a Friday; 5 working days later is Friday 27 November
+
+
+def scope_of(world: World, role: str, side: str = "a") -> Scope:
+    return Scope.for_user(world.user_for(role, side))
+
+
+def apply(world: World, person, reason: str = "paid_twice", *, role: str = Role.VILLAGE_CLERK, **extra):  # type: ignore[no-untyped-def]
+    return services.refund_apply(
+        scope=scope_of(world, role), person_id=person.pk, insurance_year=YEAR, reason=reason,
+        event_on=extra.pop("event_on", dt.date(2026, 10, 12)), today=extra.pop("today", TODAY), **extra,
+    )  # fmt: skip
+
+
+def events(application: RefundApplication) -> list[tuple[str, str, str, str | None]]:
+    return [
+        (e.action, e.from_state, e.to_state, e.actor.username if e.actor else None)
+        for e in WorkflowEvent.objects.filter(kind="refund", object_id=application.pk).order_by("at", "pk")
+    ]
+
+
+def test_given_a_payer_who_paid_twice_when_the_clerk_applies_then_refundable_due_in_five_working_days(world):
+    person = paid_person(TUNLI)
+
+    with translation.override("en"):
+        application = apply(world, person)
+
+    assert (application.status, application.refundable, application.amount_fen) == ("submitted", True, AMOUNT)
+    assert (application.rule, application.region_code, application.insurance_year) == (
+        "refunds.reasons.paid_twice",
+        TUNLI,
+        YEAR,
+    )
+    assert application.rule_reason.startswith("Refundable: paid twice；")
+    assert (application.due_on, application.due_note) == (dt.date(2026, 11, 27), "")
+    assert application.policy_version == policy_for_county(county_code="141002", insurance_year=YEAR).version
+    assert events(application) == [("apply", "", "submitted", "clerk_a")]
+
+
+def test_given_a_death_in_linfen_when_applied_then_closed_on_the_spot_with_the_engines_reason(world):
+    person = paid_person(TUNLI)
+    rules = policy_for_county(county_code="141002", insurance_year=YEAR).rules
+
+    with translation.override("en"):
+        application = apply(world, person, "death")
+        expected = engine.refund_on(rules, "death", dt.date(2026, 10, 12), dt.date(2027, 1, 1)).reason
+
+    application.refresh_from_db()
+    assert expected.startswith("Not refundable: this region does not refund contributions for death")
+    assert (application.status, application.refundable, application.rule) == (
+        "rejected",
+        False,
+        "refunds.reasons.death",
+    )
+    assert (application.rule_reason, application.decision_note, application.decided_by) == (
+        expected,
+        expected,
+        None,
+    )
+    assert events(application) == [
+        ("apply", "", "submitted", "clerk_a"),
+        ("rule_reject", "submitted", "rejected", None),
+    ]
+
+
+def test_given_a_submitted_application_when_insurance_approves_and_pays_out_then_each_step_is_recorded(world):
+    application = apply(world, paid_person(TUNLI))
+    insurance = scope_of(world, Role.INSURANCE_STAFF)
+
+    services.refund_approve(scope=insurance, application_id=application.pk, note="核对两张收据")
+    services.refund_pay_out(scope=insurance, application_id=application.pk, bank_reference=" BANK-2026-0001 ")
+
+    application.refresh_from_db()
+    assert (application.status, application.decided_by.username, application.decision_note) == (
+        "paid_out",
+        "insurance_a",
+        "核对两张收据",
+    )
+    assert (application.paid_out_by.username, application.bank_reference) == ("insurance_a", "BANK-2026-0001")
+    assert application.paid_out_at is not None and application.decided_at is not None
+    assert events(application) == [
+        ("apply", "", "submitted", "clerk_a"),
+        ("approve", "submitted", "approved", "insurance_a"),
+        ("pay_out", "approved", "paid_out", "insurance_a"),
+    ]
+
+
+def test_given_insurance_staff_who_applied_when_they_approve_then_four_eyes_refuses(world):
+    application = apply(world, paid_person(TUNLI), role=Role.INSURANCE_STAFF)
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        services.refund_approve(scope=scope_of(world, Role.INSURANCE_STAFF), application_id=application.pk)
+
+    assert refused.value.messages == ["You applied for this, so someone else must decide it (four-eyes)."]
+    application.refresh_from_db()
+    assert application.status == "submitted"
+    assert events(application) == [("apply", "", "submitted", "insurance_a")]
+
+
+def test_given_a_village_clerk_when_they_approve_then_their_role_may_not(world):
+    application = apply(world, paid_person(TUNLI), role=Role.INSURANCE_STAFF)
+
+    with pytest.raises(PermissionDenied):
+        services.refund_approve(scope=scope_of(world, Role.VILLAGE_CLERK), application_id=application.pk)
+
+
+def test_given_a_rejection_without_reason_then_refused_and_with_a_reason_then_shown(world):
+    application = apply(world, paid_person(TUNLI))
+    insurance = scope_of(world, Role.INSURANCE_STAFF)
+
+    with pytest.raises(ValidationError) as refused:
+        services.refund_reject(scope=insurance, application_id=application.pk, reason="  ")
+    services.refund_reject(scope=insurance, application_id=application.pk, reason="第二笔缴费未入库")
+
+    assert "reason" in refused.value.message_dict
+    application.refresh_from_db()
+    assert (application.status, application.decision_note) == ("rejected", "第二笔缴费未入库")
+    assert events(application)[-1] == ("reject", "submitted", "rejected", "insurance_a")
+
+
+def test_given_an_application_when_someone_else_withdraws_then_refused_and_the_applicant_may(world):
+    application = apply(world, paid_person(TUNLI))
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        services.refund_withdraw(scope=scope_of(world, Role.INSURANCE_STAFF), application_id=application.pk)
+    services.refund_withdraw(
+        scope=scope_of(world, Role.VILLAGE_CLERK), application_id=application.pk, note="已协商"
+    )
+
+    assert refused.value.messages == ["Only the person who applied may do this."]
+    application.refresh_from_db()
+    assert application.status == "withdrawn"
+    assert events(application)[-1] == ("withdraw", "submitted", "withdrawn", "clerk_a")
+
+
+def test_given_a_submitted_application_when_paid_out_before_approval_then_a_conflict(world):
+    application = apply(world, paid_person(TUNLI))
+
+    with translation.override("en"), pytest.raises(TransitionConflictError) as refused:
+        services.refund_pay_out(
+            scope=scope_of(world, Role.INSURANCE_STAFF), application_id=application.pk, bank_reference="B1"
+        )
+
+    assert refused.value.message.startswith(
+        "This application is already Submitted: 村经办a chose “Apply” at "
+    )
+    assert refused.value.message.endswith(", so “Record the payout” is not possible now.")
+
+
+def test_given_an_approved_application_when_a_second_reviewer_approves_then_told_who_decided_and_when(world):
+    application = apply(world, paid_person(TUNLI))
+    insurance = scope_of(world, Role.INSURANCE_STAFF)
+    services.refund_approve(scope=insurance, application_id=application.pk)
+    approved = WorkflowEvent.objects.get(object_id=application.pk, action="approve")
+
+    with translation.override("en"), pytest.raises(TransitionConflictError) as refused:
+        services.refund_approve(scope=insurance, application_id=application.pk)
+
+    from django.utils import timezone
+
+    when = timezone.localtime(approved.at).strftime("%Y-%m-%d %H:%M:%S")
+    assert refused.value.message == (
+        f"This application is already Approved, awaiting payout: 医保a chose “Approve” at {when}, "
+        "so “Approve” is not possible now."
+    )
+
+
+def test_given_an_application_of_another_county_when_decided_then_not_found(world):
+    application = apply(world, paid_person(TUNLI))
+
+    with pytest.raises(Http404):
+        services.refund_approve(
+            scope=scope_of(world, Role.INSURANCE_STAFF, "b"), application_id=application.pk
+        )
+
+
+def test_given_an_open_application_when_the_same_year_is_applied_for_again_then_refused_until_closed(world):
+    person = paid_person(TUNLI)
+    first = apply(world, person)
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        apply(world, person, role=Role.INSURANCE_STAFF)
+    services.refund_withdraw(scope=scope_of(world, Role.VILLAGE_CLERK), application_id=first.pk)
+    second = apply(world, person)
+
+    assert refused.value.messages[0].startswith(
+        "This person already has an open refund application for 2027 (Submitted, applied on "
+    )
+    assert second.status == "submitted"
+    assert RefundApplication.objects.filter(person=person).count() == 2
+
+
+def test_given_a_person_without_a_paid_year_when_applied_then_refused_naming_the_year(world):
+    person = paid_person(TUNLI)
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        services.refund_apply(
+            scope=scope_of(world, Role.VILLAGE_CLERK), person_id=person.pk, insurance_year=2026,
+            reason="paid_twice", event_on=dt.date(2026, 10, 1), today=TODAY,
+        )  # fmt: skip
+
+    assert refused.value.message_dict == {
+        "insurance_year": ["张三 has no paid contribution for 2026 in your area."]
+    }
+
+
+def test_given_a_person_of_another_village_when_the_clerk_applies_then_no_such_person(world):
+    person = paid_person(QINBI)
+
+    with pytest.raises(ValidationError) as refused:
+        apply(world, person)
+
+    assert list(refused.value.message_dict) == ["person"]
+
+
+def test_given_a_future_event_date_or_unknown_reason_then_both_fields_refused(world):
+    with pytest.raises(ValidationError) as refused:
+        apply(world, paid_person(TUNLI), "lottery", event_on=dt.date(2026, 11, 21))
+
+    assert sorted(refused.value.message_dict) == ["event_on", "reason"]
+    assert RefundApplication.objects.count() == 0
+
+
+def test_given_evidence_when_applied_then_a_pdf_is_kept_and_a_disguised_file_refuses_everything(world):
+    person = paid_person(TUNLI)
+    fake = SimpleUploadedFile("receipt.pdf", b"MZ\x90\x00 not a pdf", content_type="application/pdf")
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        apply(world, person, evidence=[fake])
+    application = apply(
+        world,
+        person,
+        evidence=[SimpleUploadedFile("second-receipt.pdf", PDF_BYTES, content_type="application/pdf")],
+    )
+
+    assert refused.value.message_dict == {
+        "evidence": ["receipt.pdf: The file's content is not a PDF, whatever its name says."]
+    }
+    stored = RefundEvidence.objects.get()
+    assert (stored.application_id, stored.name, stored.uploaded_by.username) == (
+        application.pk,
+        "second-receipt.pdf",
+        "clerk_a",
+    )
+    assert stored.file.read() == PDF_BYTES
+
+
+def test_given_an_application_near_new_year_then_the_deadline_says_2027_is_counted_monday_to_friday(
+    world, monkeypatch
+):
+    import chinese_calendar
+
+    known = chinese_calendar.is_workday
+
+    def until_2026(day):  # type: ignore[no-untyped-def]
+        if day.year >= 2027:
+            raise NotImplementedError("no available data for year 2027")
+        return known(day)
+
+    monkeypatch.setattr(chinese_calendar, "is_workday", until_2026)
+    person = paid_person(TUNLI)
+
+    with translation.override("en"):
+        application = apply(world, person, today=dt.date(2026, 12, 28))
+
+    assert application.due_on == dt.date(2027, 1, 4)
+    assert application.due_note.startswith("The official holiday calendar for 2027 is not published yet")
+
+
+def test_given_the_national_rule_when_death_falls_before_or_on_the_benefit_start_then_refundable_only_before(
+    world,
+):
+    from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now
+    from enrollment.models import Assessment
+    from enrollment.policies import policy_save
+    from enrollment.rules.presets import load_preset
+    from tests.enrollment import resident_id
+    from tests.matrix.enrollment_review import make_enrollment, make_person
+
+    # The national 2025 preset (医保办函〔2021〕11号): death refundable only before the benefit period.
+    policy_save(document=load_preset("national-2025").to_document(), note="test")
+    person = make_person(
+        TUNLI, name="赵六", id_number=resident_id(address="141002", birth="19800101", sequence="555")
+    )
+    make_enrollment(person)
+    assessment_run_now(county_code="141002", insurance_year=2025)
+    # Paid after the collection period: the benefit period starts after a waiting period.
+    assessment_record_deposits(deposits=[Deposit(person.id_number, 2025, 40000, dt.date(2025, 3, 10), "N1")])
+    start = Assessment.objects.get(person=person, insurance_year=2025).benefit_start
+    clerk = scope_of(world, Role.VILLAGE_CLERK)
+
+    def apply_for_death(on: dt.date) -> RefundApplication:
+        return services.refund_apply(
+            scope=clerk, person_id=person.pk, insurance_year=2025, reason="death", event_on=on,
+            today=dt.date(2025, 11, 3),
+        )  # fmt: skip
+
+    with translation.override("en"):
+        before = apply_for_death(start - dt.timedelta(days=1))
+        services.refund_withdraw(scope=clerk, application_id=before.pk)
+        on_start = apply_for_death(start)
+
+    assert start > dt.date(2025, 3, 10)
+    assert (before.refundable, before.status, before.due_on) == (True, "submitted", dt.date(2025, 11, 10))
+    assert (on_start.refundable, on_start.status, on_start.rule) == (
+        False,
+        "rejected",
+        "refunds.reasons.death",
+    )
+    assert on_start.rule_reason.startswith(
+        f"Not refundable: the benefit period had already started on {start.isoformat()} (death on {start.isoformat()})"
+    )
