@@ -30,8 +30,8 @@ def overdue_alert(scope):  # type: ignore[no-untyped-def]
         return None
     return HomeAlert(
         label=ngettext(
-            "refund application is overdue: not decided by its deadline",
-            "refund applications are overdue: not decided by their deadline",
+            "refund application is overdue: not decided or not paid out by its deadline",
+            "refund applications are overdue: not decided or not paid out by their deadline",
             count,
         ),
         count=count,

@@ -12,7 +12,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from enrollment.models import Assessment, AssessmentStatus, Person
 
-from .models import RefundApplication, RefundEvidence, RefundStatus, WorkflowEvent
+from .models import OPEN_REFUND_STATUSES, RefundApplication, RefundEvidence, WorkflowEvent
 from .services import REFUND_WORKFLOW
 
 
@@ -36,10 +36,12 @@ def refund_list(
 
 
 def refund_overdue(*, scope: Scope, today: dt.date | None = None) -> QuerySet[RefundApplication]:
-    """Still waiting for a decision after the day it was due."""
+    """Still open after the day it was due: undecided, or approved but not yet paid out — the
+    policies say a refundable contribution is *paid back* within the working days, so the
+    deadline holds until the payout is recorded."""
     scope.require(Action.REFUND_VIEW)
     today = today or timezone.localdate()
-    return _base(scope).filter(status=RefundStatus.SUBMITTED, due_on__lt=today).order_by("due_on", "pk")
+    return _base(scope).filter(status__in=OPEN_REFUND_STATUSES, due_on__lt=today).order_by("due_on", "pk")
 
 
 def refund_overdue_count(*, scope: Scope, today: dt.date | None = None) -> int | None:

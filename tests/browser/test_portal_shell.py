@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 # Clerks answer "am I covered?" at the counter.
 CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构", "接口文档"]
 MENU_BY_ROLE = {
-    Role.VILLAGE_CLERK: CLERK_MENU,
+    # A village's clerk also applies for refunds on a resident's behalf.
+    Role.VILLAGE_CLERK: [*CLERK_MENU[:3], "退费申请", "申请退费", *CLERK_MENU[3:]],
     Role.SCHOOL_CLERK: CLERK_MENU,
     Role.INSURANCE_STAFF: [
         "首页",
@@ -30,6 +31,8 @@ MENU_BY_ROLE = {
         "职工参保名单",
         "家庭户导入",
         "公示名单",
+        "退费申请",
+        "申请退费",
         "待遇享受查询",
         "年度核定",
         "政策规则库",

@@ -10,6 +10,8 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.scope import Scope
+from refunds import selectors, services
 from refunds.models import RefundApplication, RefundEvidence
 from tests.conftest import World
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
@@ -179,3 +181,18 @@ def test_given_roles_without_refunds_then_the_home_page_has_no_refund_alert(worl
     client.force_login(world.users["tax_a"])
 
     assert 'data-testid="overdue-refunds"' not in client.get("/").content.decode()
+
+
+def test_given_an_approved_application_not_yet_paid_out_after_its_due_date_then_it_is_still_overdue(
+    world: World,
+):
+    late = make_refund(TUNLI, world.users["clerk_a"], due_on=dt.date(2026, 1, 5))
+    paid = make_refund(TUNLI, world.users["clerk_a"], due_on=dt.date(2026, 1, 5))
+    scope = Scope.for_user_id(world.users["insurance_a"].pk)
+    services.refund_approve(scope=scope, application_id=late.pk)
+    services.refund_approve(scope=scope, application_id=paid.pk)
+    services.refund_pay_out(scope=scope, application_id=paid.pk, bank_reference="TRF-1")
+
+    overdue = selectors.refund_overdue(scope=scope, today=dt.date(2026, 1, 6))
+
+    assert [(row.pk, row.status) for row in overdue] == [(late.pk, "approved")]
