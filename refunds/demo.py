@@ -1,0 +1,86 @@
+"""Demo refund applications, made through the services as a village clerk and insurance staff would.
+
+In each demo village with paid 2027 contributions: one application waiting for insurance's
+decision (paid twice), one the rules close on the spot (death within the year, in Linfen), and
+one approved by insurance staff and waiting for its payout. Idempotent: a person who already has
+an application for the year is left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.roles import Role
+from accounts.scope import Scope
+from enrollment.models import Assessment, AssessmentStatus
+
+from . import services
+from .models import RefundApplication
+
+YEAR = 2027
+# (reason, whether insurance staff approve it straight away, the applicant's note)
+PLAN = [
+    ("paid_twice", False, "在村里和手机上各缴了一次"),
+    ("death", False, "本人已去世，家属申请退费"),
+    ("paid_twice", True, "重复缴费，已核对两张票据"),
+]
+
+
+@dataclass
+class DemoRefunds:
+    applied: int = 0
+    approved: int = 0
+
+    def summary(self) -> str:
+        return f"demo refunds: {self.applied} applications, {self.approved} approved"
+
+
+def load_demo_refunds() -> DemoRefunds:
+    counts = DemoRefunds()
+    clerks = User.objects.filter(role=Role.VILLAGE_CLERK, agency__isnull=False).select_related(
+        "agency__region"
+    )
+    insurance_staff = list(
+        User.objects.filter(role=Role.INSURANCE_STAFF, is_active=True)
+        .order_by("username")
+        .values_list("pk", flat=True)
+    )
+    for clerk in clerks.order_by("username"):
+        clerk_scope = Scope.for_user_id(clerk.pk)
+        # An insurance clerk whose area holds the village decides (never the applicant).
+        reviewer = next(
+            (
+                scope
+                for scope in map(Scope.for_user_id, insurance_staff)
+                if scope.covers_region_code(clerk.agency.region.code.ljust(12, "0"))
+            ),
+            None,
+        )
+        paid = clerk_scope.filter(
+            Assessment.objects.filter(
+                insurance_year=YEAR, status=AssessmentStatus.PAID, paid_on__isnull=False
+            )
+        ).order_by("person__id_number")[: len(PLAN)]
+        for assessment, (reason, approve, note) in zip(paid, PLAN, strict=False):
+            if RefundApplication.objects.filter(person_id=assessment.person_id, insurance_year=YEAR).exists():
+                continue
+            event_on = (
+                assessment.paid_on if reason == "paid_twice" else assessment.paid_on + dt.timedelta(days=3)
+            )
+            application = services.refund_apply(
+                scope=clerk_scope,
+                person_id=assessment.person_id,
+                insurance_year=YEAR,
+                reason=reason,
+                event_on=min(event_on, timezone.localdate()),
+                note=note,
+            )
+            counts.applied += 1
+            if approve and reviewer is not None and application.status == "submitted":
+                services.refund_approve(scope=reviewer, application_id=application.pk)
+                counts.approved += 1
+    return counts

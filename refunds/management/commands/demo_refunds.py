@@ -1,0 +1,27 @@
+"""``manage.py demo_refunds``: demo refund applications (after demo_payments; safe to repeat)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.audit import acting
+from refunds.demo import load_demo_refunds
+
+
+class Command(BaseCommand):
+    help = "Make demo refund applications for paid demo contributions (after demo_payments)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "Refusing to load demo refunds: DEBUG is off. Use --force if you really mean it."
+            )
+        with acting(user_id=None, source="command:demo_refunds"):
+            counts = load_demo_refunds()
+        self.stdout.write(counts.summary())
