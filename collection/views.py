@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -455,6 +456,7 @@ class CollectiveView(ScopedViewMixin, View):
         year = _year_of(request, years)
         village = request.GET.get("village", "") or request.POST.get("village", "")
         people = request.GET.get("people", "") or request.POST.get("people", "")
+        villages = selectors.villages_with_dues(scope=self.scope, year=year) if year else []
         candidates: list[selectors.Candidate] = []
         not_payable: list[str] = []
         unit_name = ""
@@ -466,14 +468,7 @@ class CollectiveView(ScopedViewMixin, View):
             candidates = selectors.collective_candidates_of_village(
                 scope=self.scope, village_code=village, year=year
             )
-            unit_name = next(
-                (
-                    name
-                    for code, name, _n in selectors.villages_with_dues(scope=self.scope, year=year)
-                    if code == village
-                ),
-                "",
-            )
+            unit_name = next((name for code, name, _n in villages if code == village), "")
         if form is None:
             form = CollectiveForm(
                 initial={
@@ -487,7 +482,7 @@ class CollectiveView(ScopedViewMixin, View):
             "year": year,
             "village": village,
             "people": people,
-            "villages": selectors.villages_with_dues(scope=self.scope, year=year) if year else [],
+            "villages": villages,
             "candidates": [
                 (
                     candidate,
@@ -642,7 +637,7 @@ class BatchView(ScopedViewMixin, View):
             "problems": problems,
             "more_problems": batch.problem_count > len(problems),
             "taken_unmatched": yuan(
-                sum(problem.amount_fen or 0 for problem in batch.problems.filter(money_taken=True))
+                batch.problems.filter(money_taken=True).aggregate(fen=Sum("amount_fen"))["fen"] or 0
             ),
         }
         return render(request, "collection/batch.html", context)
