@@ -167,3 +167,25 @@ def apply_enrollment_changed(batch: Batch) -> None:
 def apply_enrollment_terminated(batch: Batch) -> None:
     """An enrollment ended: the payer stays in the ledger, terminated."""
     _upsert_payers(batch, "'terminated'")
+
+
+# A refund is reported once; a repeated message changes nothing.
+_INSERT_REFUNDS = """
+INSERT INTO collection_refundpaid
+    (refund_id, person_id, region_code, month, amount_fen, receipt_number, paid_on, source_message_id, received_at)
+SELECT DISTINCT ON ((m.payload->>'refund_id')::bigint)
+       (m.payload->>'refund_id')::bigint, m.payload->>'person_id', m.payload->>'region_code',
+       m.payload->>'month', (m.payload->>'amount_fen')::bigint, coalesce(m.payload->>'receipt_number', ''),
+       (m.payload->>'paid_on')::date, m.message_id, now()
+FROM ({batch}) AS m
+ORDER BY (m.payload->>'refund_id')::bigint, m.seq
+ON CONFLICT (refund_id) DO NOTHING
+"""
+
+
+@handles("refund.monthly_details")
+def apply_refund_monthly_details(batch: Batch) -> None:
+    """Insurance paid a contribution back: tax records it against the payment's receipt."""
+    sql, params = batch.rows_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_REFUNDS.format(batch=sql), params)

@@ -371,6 +371,10 @@ class VoidedReceipt(models.Model):
         ]
 
     def __str__(self) -> str:
+        return self.receipt_code
+
+    @property
+    def receipt_code(self) -> str:
         return receipt_code(self.agency_id, self.receipt_year, self.receipt_number)
 
 
@@ -532,3 +536,37 @@ class PaymentCertificate(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class RefundPaid(models.Model):
+    """A contribution insurance paid back to the payer (退费), as insurance reported it in the
+    month's refund details (``refund.monthly_details``): tax's record of money that left the fund,
+    linked to its receipt by the receipt number. Written once per refund, never changed."""
+
+    scope_region_lookup = "region_code"
+
+    refund_id = models.BigIntegerField(_("insurance's refund"), unique=True)
+    person_id = models.CharField(_("person identifier"), max_length=32, db_collation="C")
+    region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
+    month = models.CharField(_("month"), max_length=7)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    receipt_number = models.CharField(_("receipt"), max_length=64, blank=True, default="", db_collation="C")
+    paid_on = models.DateField(_("paid back on"))
+    source_message_id = models.BigIntegerField(_("source message"))
+    received_at = models.DateTimeField(_("received at"), db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("refund paid")
+        verbose_name_plural = _("refunds paid")
+        constraints = [
+            models.CheckConstraint(
+                name="collection_refund_paid_amount_positive", condition=Q(amount_fen__gt=0)
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["receipt_number"], name="collection_refund_receipt"),
+            models.Index(fields=["region_code", "month"], name="collection_refund_region_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.refund_id} {self.person_id} {self.amount_fen}"

@@ -26,6 +26,7 @@ from .models import (
     PaymentBatch,
     PaymentCertificate,
     PaymentStatus,
+    RefundPaid,
 )
 from .rules import acceptance_on
 
@@ -347,3 +348,12 @@ def batch_lines(*, batch: PaymentBatch) -> Iterator[LedgerLine]:
 
 def batch_problems(*, batch: PaymentBatch) -> QuerySet[BatchProblem]:
     return batch.problems.order_by("line_number")
+
+
+def refunds_of_payment(*, payment: Payment) -> list[RefundPaid]:
+    """What insurance paid back of this payment: matched by its receipt number, or by a receipt
+    number it had before a reissue (insurance keeps the number the deposit record carried)."""
+    numbers = [payment.receipt, *(voided.receipt_code for voided in payment.voided_receipts.all())]
+    return list(
+        RefundPaid.objects.filter(person_id=payment.person_id, receipt_number__in=numbers).order_by("paid_on")
+    )

@@ -198,6 +198,9 @@ def _render_receipt(
         "amount": yuan(payment.amount_fen),
         "channel": Channel(payment.channel).label,
         "voided": list(payment.voided_receipts.select_related("voided_by").order_by("voided_at")),
+        "refunds": [
+            (refund, yuan(refund.amount_fen)) for refund in selectors.refunds_of_payment(payment=payment)
+        ],
         "reverse_form": forms_.get("reverse") or ReasonForm(prefix="reverse"),
         "void_form": forms_.get("void") or ReasonForm(prefix="void"),
         # Reversal and reissue are the collecting agency's, on a payment that stands.

@@ -30,6 +30,7 @@ from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, Person
 from enrollment.policies import policy_for_county
 from enrollment.rules import engine
+from sharing.services import message_send
 
 from .calendar import add_working_days
 from .models import OPEN_REFUND_STATUSES, RefundApplication, RefundEvidence, RefundReason, RefundStatus
@@ -270,6 +271,28 @@ def refund_pay_out(
         row.paid_out_at = timezone.now()
         row.bank_reference = bank_reference
 
-    return REFUND_WORKFLOW.transition(
-        scope=scope, pk=application_id, action="pay_out", note=note or bank_reference, change=change
+    with transaction.atomic():
+        application = REFUND_WORKFLOW.transition(
+            scope=scope, pk=application_id, action="pay_out", note=note or bank_reference, change=change
+        )
+        _report_to_tax(application)
+    return application
+
+
+def _report_to_tax(application: RefundApplication) -> None:
+    """The refund goes into the month's refund details for tax (``refund.monthly_details``), in
+    the payout's transaction: tax then knows the money that left the fund, by its receipt."""
+    paid_on = timezone.localtime(application.paid_out_at).date()
+    assessment = Assessment.objects.only("deposit_reference").get(pk=application.assessment_id)
+    message_send(
+        topic="refund.monthly_details",
+        payload={
+            "refund_id": application.pk,
+            "person_id": Person.objects.values_list("id_number", flat=True).get(pk=application.person_id),
+            "region_code": application.region_code,
+            "month": f"{paid_on:%Y-%m}",
+            "amount_fen": application.amount_fen,
+            "receipt_number": assessment.deposit_reference,
+            "paid_on": paid_on.isoformat(),
+        },
     )

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts.roles import Role
-from collection.models import Payment
+from collection.models import Payment, RefundPaid
 from tests.collection.support import AMOUNT, due, open_today, payer
 
 pytestmark = pytest.mark.django_db
@@ -162,6 +162,25 @@ def test_given_a_spoiled_receipt_when_voided_then_the_payment_has_the_next_numbe
     assert (payment.receipt_number, payment.status) == (2, "recorded")
     receipt = counter.get(response["Location"])
     assert [(str(v), v.reason) for v in receipt.context["voided"]] == [(old, "打印错位")]
+
+
+def test_given_a_receipt_reissued_and_the_payment_refunded_by_insurance_then_the_receipt_shows_the_refund(
+    counter,
+):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+    first_number = payment.receipt  # the number the deposit record carried to insurance
+    counter.post(reverse("collection:void-receipt", args=[payment.pk]), {"void-reason": "打印错位"})
+    RefundPaid.objects.create(
+        refund_id=9, person_id=ZHANG, region_code=item.region_code, month="2026-11", amount_fen=AMOUNT,
+        receipt_number=first_number, paid_on=timezone.localdate(), source_message_id=1,
+    )  # fmt: skip
+
+    receipt = counter.get(reverse("collection:receipt", args=[payment.pk]))
+
+    assert [(refund.refund_id, amount) for refund, amount in receipt.context["refunds"]] == [(9, "400.00")]
+    assert 'data-testid="refunded" data-fen="40000"' in receipt.content.decode()
 
 
 # --- reports ------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from collection.handlers import (
     apply_enrollment_changed,
     apply_enrollment_registered,
     apply_enrollment_terminated,
+    apply_refund_monthly_details,
 )
-from collection.models import Payer
+from collection.models import Payer, RefundPaid
 from sharing import services
 from sharing.handlers import Batch
 
@@ -64,3 +65,20 @@ def test_given_an_older_message_applied_late_then_it_changes_nothing():
 
     payer = Payer.objects.get()
     assert (payer.status, payer.name) == ("suspended", "张叁")
+
+
+def test_given_a_refund_reported_twice_when_applied_then_tax_records_it_once():
+    payload = {
+        "refund_id": 41, "person_id": PERSON, "region_code": "141002100201", "month": "2026-11",
+        "amount_fen": 40000, "receipt_number": "0004-2026-000001", "paid_on": "2026-11-27",
+    }  # fmt: skip
+    with transaction.atomic():
+        first = services.message_send(topic="refund.monthly_details", payload=payload)
+        again = services.message_send(topic="refund.monthly_details", payload=payload)
+
+    apply_refund_monthly_details(Batch(topic="refund.monthly_details", ids=[first, again]))
+
+    (refund,) = RefundPaid.objects.all()
+    assert (refund.refund_id, refund.person_id, refund.amount_fen, refund.receipt_number, str(refund.paid_on)) == (
+        41, PERSON, 40000, "0004-2026-000001", "2026-11-27",
+    )  # fmt: skip

@@ -11,15 +11,17 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.roles import Role
 from accounts.scope import Scope
+from enrollment.models import Assessment
 from enrollment.policies import policy_for_county
 from enrollment.rules import engine
 from refunds import services
 from refunds.models import RefundApplication, RefundEvidence, WorkflowEvent
 from refunds.services import TransitionConflictError
+from sharing.models import OutboxMessage
 from tests.conftest import World
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
 from tests.refunds.support import AMOUNT, YEAR, paid_person
@@ -338,3 +340,27 @@ def test_given_the_national_rule_when_death_falls_before_or_on_the_benefit_start
     assert on_start.rule_reason.startswith(
         f"Not refundable: the benefit period had already started on {start.isoformat()} (death on {start.isoformat()})"
     )
+
+
+def test_given_a_refund_paid_out_then_tax_is_told_in_the_months_refund_details(world):
+    person = paid_person(TUNLI)
+    application = apply(world, person)
+    insurance = scope_of(world, Role.INSURANCE_STAFF)
+    services.refund_approve(scope=insurance, application_id=application.pk)
+
+    services.refund_pay_out(scope=insurance, application_id=application.pk, bank_reference="BANK-1")
+
+    application.refresh_from_db()
+    paid_on = timezone.localtime(application.paid_out_at).date()
+    (message,) = OutboxMessage.objects.filter(topic="refund.monthly_details")
+    receipt = Assessment.objects.get(person=person, insurance_year=YEAR).deposit_reference
+    assert message.payload == {
+        "refund_id": application.pk,
+        "person_id": person.id_number,
+        "region_code": application.region_code,
+        "month": f"{paid_on:%Y-%m}",
+        "amount_fen": AMOUNT,
+        "receipt_number": receipt,
+        "paid_on": paid_on.isoformat(),
+    }
+    assert receipt.startswith("R")
