@@ -17,5 +17,6 @@ class CollectionConfig(AppConfig):
             (_("Bank debit files"), "collection:bank"),
             (_("Daily collection report"), "collection:daily"),
             (_("Collection progress"), "collection:progress"),
+            (_("Refund details"), "collection:refunds"),
         ):
             register(NavEntry(section, label, url_name, Action.COLLECTION_VIEW, weight=10))

@@ -357,3 +357,24 @@ def refunds_of_payment(*, payment: Payment) -> list[RefundPaid]:
     return list(
         RefundPaid.objects.filter(person_id=payment.person_id, receipt_number__in=numbers).order_by("paid_on")
     )
+
+
+@dataclass(frozen=True)
+class RefundMonth:
+    month: str
+    refunds: list[RefundPaid]
+    fen: int
+
+
+def refund_months(*, scope: Scope) -> list[str]:
+    scope.require(Action.COLLECTION_VIEW)
+    return sorted(
+        scope.filter(RefundPaid.objects.all()).values_list("month", flat=True).distinct(), reverse=True
+    )
+
+
+def refunds_of_month(*, scope: Scope, month: str) -> RefundMonth:
+    """The refunds insurance paid out in a month in the caller's area, as its details reported them."""
+    scope.require(Action.COLLECTION_VIEW)
+    refunds = list(scope.filter(RefundPaid.objects.filter(month=month)).order_by("paid_on", "refund_id"))
+    return RefundMonth(month=month, refunds=refunds, fen=sum(refund.amount_fen for refund in refunds))

@@ -846,3 +846,74 @@ class ProgressExportView(ScopedViewMixin, View):
             )
 
         return xlsx_response(write, f"{_('collection progress')}-{year or ''}.xlsx")
+
+
+def _month_of(request: HttpRequest, months: list[str]) -> str | None:
+    requested = request.GET.get("month", "")
+    return requested if requested in months else (months[0] if months else None)
+
+
+class RefundDetailsView(ScopedViewMixin, View):
+    """退费明细: the refunds insurance paid out in a month in the caller's area, by their receipts."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        months = selectors.refund_months(scope=self.scope)
+        month = _month_of(request, months)
+        details = selectors.refunds_of_month(scope=self.scope, month=month) if month else None
+        context = {
+            "months": months,
+            "month": month,
+            "rows": [
+                (refund, mask_id_number(refund.person_id), yuan(refund.amount_fen))
+                for refund in (details.refunds if details else [])
+            ],
+            "count": len(details.refunds) if details else 0,
+            "total": yuan(details.fen if details else 0),
+        }
+        return render(request, "collection/refunds.html", context)
+
+
+class RefundDetailsExportView(ScopedViewMixin, View):
+    """退费明细 of a month as a workbook."""
+
+    required_action = Action.COLLECTION_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        months = selectors.refund_months(scope=self.scope)
+        month = _month_of(request, months)
+        details = selectors.refunds_of_month(scope=self.scope, month=month) if month else None
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Refund details"), widths=(12, 22, 16, 14, 20, 12))
+            sheet.row([_("Refund details"), month or ""], bold=True)
+            sheet.row([])
+            sheet.row(
+                [
+                    _("Paid back on"),
+                    _("Identifier"),
+                    _("Region code"),
+                    _("Amount (yuan)"),
+                    _("Receipt"),
+                    _("Refund"),
+                ],
+                bold=True,
+            )
+            for refund in details.refunds if details else []:
+                sheet.row(
+                    [
+                        refund.paid_on,
+                        mask_id_number(refund.person_id),
+                        refund.region_code,
+                        yuan(refund.amount_fen),
+                        refund.receipt_number,
+                        refund.refund_id,
+                    ]
+                )
+            sheet.row(
+                [_("Total"), len(details.refunds) if details else 0, "", yuan(details.fen if details else 0)],
+                bold=True,
+            )
+
+        return xlsx_response(write, f"{_('refund details')}-{month or ''}.xlsx")

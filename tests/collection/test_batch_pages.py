@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
@@ -14,7 +15,7 @@ from openpyxl import load_workbook
 from accounts.roles import Role
 from accounts.scope import Scope
 from collection import services
-from collection.models import Payment, PaymentBatch
+from collection.models import Payment, PaymentBatch, RefundPaid
 from tests.collection.support import TUNLI, YEAR, due, open_today, payer
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +197,29 @@ def test_given_an_insurance_clerk_then_the_collective_page_is_refused(world, cli
     client.force_login(world.user_for(Role.INSURANCE_STAFF))
 
     assert client.get(reverse("collection:collective")).status_code == 403
+
+
+def _refund(refund_id: int, person_id: str, region: str, month: str, fen: int) -> RefundPaid:
+    return RefundPaid.objects.create(
+        refund_id=refund_id, person_id=person_id, region_code=region, month=month, amount_fen=fen,
+        receipt_number=f"R{refund_id}", paid_on=f"{month}-10", source_message_id=refund_id,
+    )  # fmt: skip
+
+
+def test_given_refunds_reported_then_tax_sees_the_months_in_its_area_and_exports_them(counter):
+    _refund(1, IDS[0], TUNLI, "2026-11", 40000)
+    _refund(2, IDS[1], TUNLI, "2026-11", 35000)
+    _refund(3, IDS[2], TUNLI, "2026-10", 40000)
+    _refund(4, "141024198001019999", "141024100201", "2026-11", 40000)  # another county
+
+    page = counter.get(reverse("collection:refunds"))
+    rows = _workbook(counter.get(reverse("collection:refunds-xlsx"), {"month": "2026-11"}))
+
+    assert (page.context["months"], page.context["month"], page.context["count"], page.context["total"]) == (
+        ["2026-11", "2026-10"], "2026-11", 2, "750.00",
+    )  # fmt: skip
+    assert rows[3:6] == [
+        [dt.datetime(2026, 11, 10), "141002********0001", TUNLI, "400.00", "R1", 1],
+        [dt.datetime(2026, 11, 10), "141002********0002", TUNLI, "350.00", "R2", 2],
+        ["Total", 2, None, "750.00"],
+    ]
