@@ -357,6 +357,16 @@ def grid(header_rows: int = 1, padding: tuple[float, float] = (3, 4)) -> list[tu
     ]
 
 
+# reportlab's frame keeps this padding inside the margins on each side.
+FRAME_PADDING = 6
+
+
+def text_width(page_width: float, margin: float) -> float:
+    """The width a table may take inside ``document``'s frame: a table as wide as the page less its
+    margins would stick out by the frame's padding on each side."""
+    return page_width - 2 * margin - 2 * FRAME_PADDING
+
+
 def document(
     buffer: IO[bytes],
     pagesize: tuple[float, float],

@@ -99,8 +99,7 @@ def _certificate_pdf(data: CertificateData) -> bytes:
     styles = pdf.Styles(stack.primary, 11)
     page_width, page_height = A4
     margin = 20 * mm
-    # The document's frame keeps 6 pt of padding on each side.
-    width = page_width - 2 * margin - 12
+    width = pdf.text_width(page_width, margin)
     amount = yuan(data.amount_fen)
 
     body = styles.paragraph(size=12, leading=24, align=TA_JUSTIFY, firstLineIndent=24)

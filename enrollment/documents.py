@@ -170,7 +170,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
     title = _("Resident medical insurance enrollment registration form")
     page_width, _height = A4
     margin = 16 * mm
-    width = page_width - 2 * margin
+    width = pdf.text_width(page_width, margin)
 
     info_rows = [
         [
@@ -238,7 +238,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
                 Paragraph(mark(member.phone), cell),
             ]
         )
-    fixed = [9, 18, 18, 9, 11, 19, 20, 35, 16]
+    fixed = [9, 15, 18, 9, 11, 19, 20, 35, 16]
     widths = [w * mm for w in fixed] + [width - sum(fixed) * mm]
     members = Table(rows, colWidths=widths, repeatRows=1)
     members.setStyle(_style(pdf.grid()))
@@ -349,7 +349,7 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
     pagesize = landscape(A4)
     page_width, page_height = pagesize
     margin = 14 * mm
-    width = page_width - 2 * margin
+    width = pdf.text_width(page_width, margin)
     title = publicity_title()
 
     fixed = [14, 42, 40, 16, 50, 30, 32]
