@@ -22,6 +22,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _THIN = Side(style="thin")
 _BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_BOLD = Font(bold=True)
 
 
 def safe_cell(value: Any) -> Any:
@@ -49,7 +50,7 @@ class Sheet:
             if isinstance(value, dt.date):
                 cell.number_format = "yyyy-mm-dd"
             if bold:
-                cell.font = Font(bold=True)
+                cell.font = _BOLD
             if boxed:
                 cell.border = _BOX
                 cell.alignment = Alignment(vertical="center", wrap_text=True)

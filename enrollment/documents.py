@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
@@ -22,8 +22,6 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4, landscape
@@ -32,7 +30,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from accounts import pdf
-from accounts.exports import safe_cell
+from accounts.exports import Sheet
 from accounts.masking import mask_id_number
 
 # The font machinery lives in accounts.pdf; these names stay importable from here.
@@ -468,25 +466,6 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
 # --- the publicity list as a workbook ---------------------------------------------------------
 
 
-@dataclass
-class _Sheet:
-    sheet: Any
-    bold: Font = field(default_factory=lambda: Font(bold=True))
-
-    def row(self, values: Iterable[Any], *, bold: bool = False, wrap: bool = False) -> None:
-        cells = []
-        for value in values:
-            cell = WriteOnlyCell(self.sheet, value=safe_cell(value))
-            if isinstance(value, dt.date):
-                cell.number_format = "yyyy-mm-dd"
-            if bold:
-                cell.font = self.bold
-            if wrap:
-                cell.alignment = Alignment(wrap_text=True, vertical="center")
-            cells.append(cell)
-        self.sheet.append(cells)
-
-
 XLSX_HEADER_ROW = 6
 
 
@@ -494,9 +473,8 @@ def publicity_list_xlsx(data: PublicityListData, stream: IO[bytes]) -> None:
     """The publicity list as one sheet: four lines about the posting, a blank line, the header on
     row 6 (repeated on every printed page), then one row per person. Rows stream through."""
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(_("Publicity list"))
-    for column, width in zip("ABCDEFGH", (7, 20, 14, 7, 22, 14, 14, 13), strict=True):
-        sheet.column_dimensions[column].width = width
+    out = Sheet(book, _("Publicity list"), widths=(7, 20, 14, 7, 22, 14, 14, 13))
+    sheet = out.sheet
     sheet.print_title_rows = f"{XLSX_HEADER_ROW}:{XLSX_HEADER_ROW}"
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
@@ -504,7 +482,6 @@ def publicity_list_xlsx(data: PublicityListData, stream: IO[bytes]) -> None:
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.oddFooter.center.text = _("Page &P of &N")
-    out = _Sheet(sheet)
     out.row([publicity_title()], bold=True)
     out.row(
         [

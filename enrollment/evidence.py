@@ -6,9 +6,18 @@ rule; pages and the API also call it early to show the error next to the field.
 
 from __future__ import annotations
 
+import json
+import logging
+import mimetypes
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, Http404
 from django.utils.translation import gettext as _
+
+audit_log = logging.getLogger("portal.audit")
 
 EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
 # What the first bytes of an accepted file must be, per extension (content sniffing).
@@ -48,3 +57,23 @@ def validate_evidence(upload: UploadedFile) -> None:
             % {"kind": {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}[expected_type]},
             code="evidence_content",
         )
+
+
+def evidence_response(file: FieldFile, *, filename_stem: str, audit: dict[str, Any]) -> FileResponse:
+    """An evidence file as a download: its type from its first bytes (never its name), never
+    cached, and the full-record view written to the audit log (``audit`` holds the event and ids)."""
+    try:
+        handle = file.open("rb")
+    except FileNotFoundError as error:
+        raise Http404(_("The evidence file is missing.")) from error
+    head = handle.read(16)
+    handle.seek(0)
+    content_type = sniff_evidence(head) or "application/octet-stream"
+    extension = mimetypes.guess_extension(content_type) or ""
+    audit_log.info(json.dumps(audit, sort_keys=True))
+    response = FileResponse(
+        handle, as_attachment=True, filename=f"{filename_stem}{extension}", content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -7,16 +7,14 @@ Thin: each view takes the scope, checks a form, calls one service or selector, r
 
 from __future__ import annotations
 
-import json
 import logging
-import mimetypes
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,7 +24,7 @@ from django.views import View
 from accounts.access import ScopedViewMixin
 from accounts.masking import id_number_for
 from accounts.roles import Action
-from enrollment.evidence import sniff_evidence
+from enrollment.evidence import evidence_response
 from enrollment.models import Person
 from enrollment.rules.engine import say_money
 from enrollment.selectors import person_search
@@ -299,32 +297,14 @@ class RefundEvidenceView(ScopedViewMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> FileResponse:
         item = selectors.refund_evidence_detail(scope=self.scope, pk=pk)
-        try:
-            handle = item.file.open("rb")
-        except FileNotFoundError as error:
-            raise Http404(_("The evidence file is missing.")) from error
-        head = handle.read(16)
-        handle.seek(0)
-        content_type = sniff_evidence(head) or "application/octet-stream"
-        extension = mimetypes.guess_extension(content_type) or ""
-        audit_log.info(
-            json.dumps(
-                {
-                    "event": "refunds.evidence_download",
-                    "user_id": request.user.pk,
-                    "application_id": item.application_id,
-                    "evidence_id": item.pk,
-                    "path": request.path,
-                },
-                sort_keys=True,
-            )
+        return evidence_response(
+            item.file,
+            filename_stem=f"refund-evidence-{item.pk}",
+            audit={
+                "event": "refunds.evidence_download",
+                "user_id": request.user.pk,
+                "application_id": item.application_id,
+                "evidence_id": item.pk,
+                "path": request.path,
+            },
         )
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=f"refund-evidence-{item.pk}{extension}",
-            content_type=content_type,
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, no-store"
-        return response

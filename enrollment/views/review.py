@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mimetypes
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +39,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 
 from .. import selectors, services
-from ..evidence import EVIDENCE_MAX_BYTES, sniff_evidence, validate_evidence
+from ..evidence import EVIDENCE_MAX_BYTES, evidence_response, validate_evidence
 from ..models import (
     SUSPENSION_REASONS,
     TERMINATION_REASONS,
@@ -531,35 +530,17 @@ class EvidenceView(ScopedViewMixin, View):
         )
         if not change.evidence:
             raise Http404(_("This change has no evidence."))
-        try:
-            handle = change.evidence.open("rb")
-        except FileNotFoundError as error:
-            raise Http404(_("The evidence file is missing.")) from error
-        head = handle.read(16)
-        handle.seek(0)
-        content_type = sniff_evidence(head) or "application/octet-stream"
-        extension = mimetypes.guess_extension(content_type) or ""
-        audit_log.info(
-            json.dumps(
-                {
-                    "event": "enrollment.evidence_download",
-                    "user_id": request.user.pk,
-                    "person_id": change.enrollment.person_id,
-                    "change_id": change.pk,
-                    "path": request.path,
-                },
-                sort_keys=True,
-            )
+        return evidence_response(
+            change.evidence,
+            filename_stem=f"evidence-{change.pk}",
+            audit={
+                "event": "enrollment.evidence_download",
+                "user_id": request.user.pk,
+                "person_id": change.enrollment.person_id,
+                "change_id": change.pk,
+                "path": request.path,
+            },
         )
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=f"evidence-{change.pk}{extension}",
-            content_type=content_type,
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, no-store"
-        return response
 
 
 # --- transfer in (转移接续) --------------------------------------------------------------------------
