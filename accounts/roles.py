@@ -88,6 +88,14 @@ class Action(models.TextChoices):
     REFUND_APPLY = "refund.apply", _("Apply for a refund, and withdraw one's own application")
     REFUND_REVIEW = "refund.review", _("Approve or reject refund applications")
     REFUND_PAY_OUT = "refund.pay_out", _("Record the payout of an approved refund")
+    OVERCOLLECTION_VIEW = "overcollection.view", _("View over-collections tax reported for refund")
+    OVERCOLLECTION_REQUEST = "overcollection.request", _("Report an over-collection for refund")
+    FUND_PLAN_VIEW = "fund_plan.view", _("View over-collection refunds and fund-usage plans")
+    FUND_PLAN_PREPARE = "fund_plan.prepare", _("Prepare, discard and submit fund-usage plans")
+    FUND_PLAN_PAY_OUT = "fund_plan.pay_out", _("Record the payout of a funded fund-usage plan")
+    FINANCE_PLAN_VIEW = "finance_plan.view", _("View fund-usage plans received by finance")
+    FINANCE_PLAN_DECIDE = "finance_plan.decide", _("Approve or reject fund-usage plans")
+    FINANCE_PLAN_TRANSFER = "finance_plan.transfer", _("Record the transfer of an approved plan's funds")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -125,11 +133,31 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         *_REFUND_APPLICANT,
         Action.REFUND_REVIEW,
         Action.REFUND_PAY_OUT,
+        Action.FUND_PLAN_VIEW,
+        Action.FUND_PLAN_PREPARE,
+        Action.FUND_PLAN_PAY_OUT,
     },
-    # Tax collects by the rules, so it reads them; it never sees insurance's records.
-    Role.TAX_STAFF: _EVERYONE | {Action.POLICY_VIEW, Action.COLLECTION_VIEW, Action.COLLECTION_RECORD},
-    # Finance funds the subsidies: it sees their totals.
-    Role.FINANCE_STAFF: _EVERYONE | {Action.POLICY_VIEW, Action.SUBSIDY_TOTALS},
+    # Tax collects by the rules, so it reads them; it never sees insurance's records. It reports
+    # the over-collections it caused and follows them through insurance's pushes.
+    Role.TAX_STAFF: _EVERYONE
+    | {
+        Action.POLICY_VIEW,
+        Action.COLLECTION_VIEW,
+        Action.COLLECTION_RECORD,
+        Action.OVERCOLLECTION_VIEW,
+        Action.OVERCOLLECTION_REQUEST,
+    },
+    # Finance funds the subsidies (it sees their totals) and the over-collection refunds (it
+    # approves insurance's fund-usage plans and records the transfer). Its own actions: finance
+    # never reads insurance's plan tables, only the plans it received.
+    Role.FINANCE_STAFF: _EVERYONE
+    | {
+        Action.POLICY_VIEW,
+        Action.SUBSIDY_TOTALS,
+        Action.FINANCE_PLAN_VIEW,
+        Action.FINANCE_PLAN_DECIDE,
+        Action.FINANCE_PLAN_TRANSFER,
+    },
     Role.ADMINISTRATOR: _EVERYONE
     | {
         Action.REGION_MANAGE,

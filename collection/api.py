@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,7 +18,15 @@ from accounts.roles import Action
 from accounts.scope import Scope, scope_of
 
 from . import selectors, services
-from .models import Channel, DueItem, Payer, Payment
+from .models import (
+    Channel,
+    DueItem,
+    OvercollectionReason,
+    OvercollectionRequest,
+    OvercollectionStatus,
+    Payer,
+    Payment,
+)
 
 ERRORS = {
     400: OpenApiResponse(
@@ -226,3 +234,101 @@ class PaymentViewSet(mixins.RetrieveModelMixin, _Scoped):
     @action(detail=True, methods=["post"], url_path="void-receipt", url_name="void-receipt")
     def void_receipt(self, request: Request, pk: str | None = None) -> Response:
         return self._change(request, pk, services.receipt_void)
+
+
+# --- over-collections tax reported for refund ------------------------------------------------
+
+
+class OvercollectionEventSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    at = serializers.DateTimeField()
+    note = serializers.CharField()
+    plan_id = serializers.IntegerField(allow_null=True)
+
+
+class OvercollectionSerializer(serializers.ModelSerializer):
+    person_id = serializers.SerializerMethodField()
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = OvercollectionRequest
+        fields = [
+            "id", "payment", "receipt_number", "person_id", "insurance_year", "region_code", "amount_fen",
+            "reason", "note", "requested_by", "requested_at", "status", "status_at", "status_note", "plan_id",
+            "period", "paid_on", "bank_reference",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_person_id(self, item: OvercollectionRequest) -> str:
+        return mask_id_number(item.person_id)
+
+
+class OvercollectionDetailSerializer(OvercollectionSerializer):
+    timeline = serializers.SerializerMethodField()
+
+    class Meta(OvercollectionSerializer.Meta):
+        fields = [*OvercollectionSerializer.Meta.fields, "timeline"]
+        read_only_fields = fields
+
+    @extend_schema_field(OvercollectionEventSerializer(many=True))
+    def get_timeline(self, item: OvercollectionRequest) -> list[dict[str, Any]]:
+        return OvercollectionEventSerializer(selectors.overcollection_timeline(request=item), many=True).data
+
+
+class OvercollectionCreateSerializer(serializers.Serializer):
+    receipt = serializers.CharField(
+        max_length=32, help_text="The printed receipt number, e.g. 0004-2026-000001"
+    )
+    amount_fen = serializers.IntegerField(min_value=1)
+    reason = serializers.ChoiceField(choices=OvercollectionReason.choices)
+    note = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class OvercollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Over-collections tax reported for refund, in the caller's area (``?status=``), newest first;
+    each with where insurance and finance have got (pushed by insurance)."""
+
+    serializer_class = OvercollectionSerializer
+    filter_backends: list[type] = []
+    required_actions = {
+        "list": Action.OVERCOLLECTION_VIEW,
+        "retrieve": Action.OVERCOLLECTION_VIEW,
+        "create": Action.OVERCOLLECTION_REQUEST,
+    }
+
+    def get_queryset(self) -> QuerySet[OvercollectionRequest]:
+        if getattr(self, "swagger_fake_view", False):
+            return OvercollectionRequest.objects.none()
+        wanted = self.request.query_params.get("status", "")
+        return selectors.overcollection_list(
+            scope=scope_of(self.request), status=wanted if wanted in OvercollectionStatus.values else ""
+        )
+
+    def get_object(self) -> OvercollectionRequest:
+        return selectors.overcollection_detail(scope=scope_of(self.request), pk=int(self.kwargs["pk"]))
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return OvercollectionSerializer if self.action == "list" else OvercollectionDetailSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=OvercollectionStatus.values)],
+        responses={200: OvercollectionSerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: OvercollectionDetailSerializer, **ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Report an over-collection on a receipt, for insurance to refund",
+        request=OvercollectionCreateSerializer,
+        responses={201: OvercollectionDetailSerializer, **ERRORS},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = OvercollectionCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created = services.overcollection_request(scope=scope_of(request), **payload.validated_data)
+        fresh = selectors.overcollection_detail(scope=scope_of(request), pk=created.pk)
+        return Response(OvercollectionDetailSerializer(fresh).data, status=status.HTTP_201_CREATED)

@@ -20,3 +20,12 @@ class CollectionConfig(AppConfig):
             (_("Refund details"), "collection:refunds"),
         ):
             register(NavEntry(section, label, url_name, Action.COLLECTION_VIEW, weight=10))
+        register(
+            NavEntry(
+                section,
+                _("Over-collection refunds"),
+                "collection:overcollections",
+                Action.OVERCOLLECTION_VIEW,
+                weight=10,
+            )
+        )

@@ -20,7 +20,7 @@ from accounts.scope import Scope
 from sharing.services import delivery_drain
 
 from . import selectors, services
-from .models import DueItem, DueStatus, Payer
+from .models import DueItem, DueStatus, OvercollectionRequest, Payer, Payment, PaymentStatus
 from .rules import acceptance_on
 
 # The share of each year's due items paid in the demo: last year mostly, this year a part so far.
@@ -33,11 +33,12 @@ class DemoPayments:
     paid: int = 0
     collective: int = 0
     delivered: int = 0
+    overcollections: int = 0
 
     def summary(self) -> str:
         return (
             f"demo payments: {self.paid} recorded at tax's counter, {self.collective} in collective "
-            f"payments, {self.delivered} messages delivered"
+            f"payments, {self.overcollections} over-collections reported, {self.delivered} messages delivered"
         )
 
 
@@ -116,4 +117,43 @@ def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
             counts.paid += 1
         counts.collective += _collective(scope, clerk)
     counts.delivered += delivery_drain(seconds=120)["applied"]
+    counts.overcollections = load_demo_overcollections()
+    counts.delivered += delivery_drain(seconds=120)["applied"]
     return counts
+
+
+def load_demo_overcollections() -> int:
+    """Each county's tax clerk reports four over-collections on demo receipts: two on payments of
+    earlier months, reported then (for last month's fund-usage plan), two reported now. Idempotent:
+    a county that has reported any is left alone. Returns how many were reported."""
+    reported = 0
+    this_month = timezone.localdate().replace(day=1)
+    reasons = [
+        ("charged_twice", "", 5000),
+        ("wrong_amount", "", 2000),
+        ("bank_debited_twice", "", 0),
+        ("other", "柜台找零错误", 1000),
+    ]
+    for clerk in User.objects.filter(role=Role.TAX_STAFF, agency__isnull=False).order_by("username"):
+        scope = Scope.for_user_id(clerk.pk)
+        if scope.filter(OvercollectionRequest.objects.all()).exists():
+            continue
+        payments = scope.filter(Payment.objects.filter(status=PaymentStatus.RECORDED)).order_by(
+            "paid_at", "pk"
+        )
+        earlier = list(payments.filter(paid_at__date__lt=this_month)[:2])
+        recent = list(payments.exclude(pk__in=[p.pk for p in earlier]).order_by("-paid_at", "-pk")[:2])
+        for payment, (reason, note, fen) in zip(earlier + recent, reasons, strict=False):
+            # An early one is reported two hours after it was paid (still in its month); a recent one now.
+            at = payment.paid_at + dt.timedelta(hours=2)
+            early = payment in earlier and timezone.localtime(at).date() < this_month
+            services.overcollection_request(
+                scope=scope,
+                receipt=payment.receipt,
+                amount_fen=min(fen, payment.amount_fen) if fen else payment.amount_fen,
+                reason=reason,
+                note=note,
+                now=at if early else None,
+            )
+            reported += 1
+    return reported

@@ -170,16 +170,18 @@ def apply_enrollment_terminated(batch: Batch) -> None:
 
 
 # A refund is reported once; a repeated message changes nothing.
+# Version 1 messages carry no kind: they are all refund applications'.
 _INSERT_REFUNDS = """
 INSERT INTO collection_refundpaid
-    (refund_id, person_id, region_code, month, amount_fen, receipt_number, paid_on, source_message_id, received_at)
-SELECT DISTINCT ON ((m.payload->>'refund_id')::bigint)
-       (m.payload->>'refund_id')::bigint, m.payload->>'person_id', m.payload->>'region_code',
-       m.payload->>'month', (m.payload->>'amount_fen')::bigint, coalesce(m.payload->>'receipt_number', ''),
-       (m.payload->>'paid_on')::date, m.message_id, now()
+    (kind, refund_id, person_id, region_code, month, amount_fen, receipt_number, paid_on, source_message_id,
+     received_at)
+SELECT DISTINCT ON (coalesce(m.payload->>'kind', 'application'), (m.payload->>'refund_id')::bigint)
+       coalesce(m.payload->>'kind', 'application'), (m.payload->>'refund_id')::bigint, m.payload->>'person_id',
+       m.payload->>'region_code', m.payload->>'month', (m.payload->>'amount_fen')::bigint,
+       coalesce(m.payload->>'receipt_number', ''), (m.payload->>'paid_on')::date, m.message_id, now()
 FROM ({batch}) AS m
-ORDER BY (m.payload->>'refund_id')::bigint, m.seq
-ON CONFLICT (refund_id) DO NOTHING
+ORDER BY coalesce(m.payload->>'kind', 'application'), (m.payload->>'refund_id')::bigint, m.seq
+ON CONFLICT (kind, refund_id) DO NOTHING
 """
 
 
@@ -189,3 +191,40 @@ def apply_refund_monthly_details(batch: Batch) -> None:
     sql, params = batch.rows_sql()
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_REFUNDS.format(batch=sql), params)
+
+
+# Insurance's pushes about an over-collection request tax made: each message is one event on the
+# request's timeline (once: keyed by the message), and the request takes the state of the newest
+# push (one request's pushes share a subject, so their sequence numbers order them).
+_OVERCOLLECTION_EVENTS = """
+INSERT INTO collection_overcollectionevent (request_id, status, at, note, plan_id, actor_id, source_message_id)
+SELECT (m.payload->>'request_id')::bigint, m.payload->>'status', (m.payload->>'at')::timestamptz,
+       left(coalesce(m.payload->>'note', ''), 500), (m.payload->>'plan_id')::bigint, NULL, m.message_id
+FROM ({batch}) AS m
+ORDER BY m.message_id
+ON CONFLICT (source_message_id) DO NOTHING
+"""
+_OVERCOLLECTION_STATUS = """
+UPDATE collection_overcollectionrequest r SET
+    status = n.payload->>'status',
+    status_at = (n.payload->>'at')::timestamptz,
+    status_note = left(coalesce(n.payload->>'note', ''), 500),
+    status_sequence = n.seq,
+    plan_id = coalesce((n.payload->>'plan_id')::bigint, CASE WHEN n.payload->>'status' = 'received' THEN NULL
+                                                             ELSE r.plan_id END),
+    period = coalesce(n.payload->>'period', CASE WHEN n.payload->>'status' = 'received' THEN '' ELSE r.period END),
+    paid_on = coalesce((n.payload->>'paid_on')::date, r.paid_on),
+    bank_reference = coalesce(n.payload->>'bank_reference', r.bank_reference)
+FROM (SELECT DISTINCT ON ((m.payload->>'request_id')::bigint) m.payload, m.seq
+      FROM ({batch}) AS m ORDER BY (m.payload->>'request_id')::bigint, m.seq DESC) AS n
+WHERE r.id = (n.payload->>'request_id')::bigint AND r.status_sequence < n.seq
+"""
+
+
+@handles("refund.overcollection_status")
+def apply_overcollection_status(batch: Batch) -> None:
+    """Where insurance (and, through it, finance) has got with the over-collections tax reported."""
+    sql, params = batch.rows_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_OVERCOLLECTION_EVENTS.format(batch=sql), params)
+        cursor.execute(_OVERCOLLECTION_STATUS.format(batch=sql), params)

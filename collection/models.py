@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -538,6 +539,11 @@ class PaymentCertificate(models.Model):
         return self.code
 
 
+class RefundKind(models.TextChoices):
+    APPLICATION = "application", _("Refund application")
+    OVERCOLLECTION = "overcollection", _("Over-collection by tax")
+
+
 class RefundPaid(models.Model):
     """A contribution insurance paid back to the payer (退费), as insurance reported it in the
     month's refund details (``refund.monthly_details``): tax's record of money that left the fund,
@@ -545,7 +551,12 @@ class RefundPaid(models.Model):
 
     scope_region_lookup = "region_code"
 
-    refund_id = models.BigIntegerField(_("insurance's refund"), unique=True)
+    # An application's refund (insurance numbers it) or an over-collection tax reported (tax's own
+    # request number): two id spaces, so a refund is known by its kind and number together.
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=RefundKind.choices, default=RefundKind.APPLICATION
+    )
+    refund_id = models.BigIntegerField(_("refund number"))
     person_id = models.CharField(_("person identifier"), max_length=32, db_collation="C")
     region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
     month = models.CharField(_("month"), max_length=7)
@@ -559,6 +570,10 @@ class RefundPaid(models.Model):
         verbose_name = _("refund paid")
         verbose_name_plural = _("refunds paid")
         constraints = [
+            models.UniqueConstraint(fields=["kind", "refund_id"], name="collection_refund_paid_once"),
+            models.CheckConstraint(
+                name="collection_refund_paid_kind_known", condition=Q(kind__in=RefundKind.values)
+            ),
             models.CheckConstraint(
                 name="collection_refund_paid_amount_positive", condition=Q(amount_fen__gt=0)
             ),
@@ -570,3 +585,134 @@ class RefundPaid(models.Model):
 
     def __str__(self) -> str:
         return f"{self.refund_id} {self.person_id} {self.amount_fen}"
+
+
+# --- over-collections tax caused, reported to insurance for refund -----------------------------
+
+
+class OvercollectionReason(models.TextChoices):
+    CHARGED_TWICE = "charged_twice", _("Charged twice")
+    WRONG_AMOUNT = "wrong_amount", _("Wrong amount charged")
+    BANK_DEBITED_TWICE = "bank_debited_twice", _("Bank debited twice")
+    OTHER = "other", _("Other (see the note)")
+
+
+class OvercollectionStatus(models.TextChoices):
+    """Where the request stands, as insurance's pushes (``refund.overcollection_status``) say."""
+
+    REQUESTED = "requested", _("Sent to insurance")
+    RECEIVED = "received", _("Received by insurance, waiting for a plan")
+    PLANNED = "planned", _("In a fund-usage plan")
+    APPROVED = "approved", _("Approved by finance")
+    REJECTED = "rejected", _("Plan rejected by finance, waiting for the next plan")
+    FUNDED = "funded", _("Funded by finance")
+    PAID_OUT = "paid_out", _("Paid out")
+
+
+@tracked(level=pghistory.Statement)
+class OvercollectionRequest(models.Model):
+    """An over-collection tax caused on a payment (退费 of 多征), reported to insurance for refund.
+
+    At most one open request per payment (a partial unique index); the amounts requested for a
+    payment never exceed what it took (checked under the payment's row lock). The status mirrors
+    insurance's pushes; each one is an ``OvercollectionEvent`` on the request's timeline.
+    """
+
+    scope_region_lookup = "region_code"
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="overcollection_requests", verbose_name=_("payment")
+    )
+    person_id = models.CharField(_("person identifier"), max_length=32, db_collation="C")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
+    receipt_number = models.CharField(_("receipt"), max_length=64, db_collation="C")
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    reason = models.CharField(_("reason"), max_length=24, choices=OvercollectionReason.choices)
+    note = models.CharField(_("note"), max_length=150, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    status = models.CharField(
+        _("status"),
+        max_length=12,
+        choices=OvercollectionStatus.choices,
+        default=OvercollectionStatus.REQUESTED,
+    )
+    status_at = models.DateTimeField(_("status since"))
+    status_note = models.CharField(_("about the status"), max_length=500, blank=True)
+    # The sequence number of the last push applied: an older one never overwrites a newer one.
+    status_sequence = models.PositiveIntegerField(_("last push"), default=0)
+    plan_id = models.BigIntegerField(_("insurance's fund-usage plan"), null=True, blank=True)
+    period = models.CharField(_("plan period"), max_length=16, blank=True)
+    paid_on = models.DateField(_("paid out on"), null=True, blank=True)
+    bank_reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("over-collection request")
+        verbose_name_plural = _("over-collection requests")
+        ordering = ["-requested_at", "-pk"]
+        indexes = [models.Index(fields=["region_code", "status"], name="collection_overcollect_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=~Q(status="paid_out"),
+                name="collection_overcollection_one_open_per_payment",
+            ),
+            models.CheckConstraint(
+                name="collection_overcollection_amount_positive", condition=Q(amount_fen__gt=0)
+            ),
+            models.CheckConstraint(
+                name="collection_overcollection_status_known",
+                condition=Q(status__in=OvercollectionStatus.values),
+            ),
+            models.CheckConstraint(
+                name="collection_overcollection_reason_known",
+                condition=Q(reason__in=OvercollectionReason.values),
+            ),
+            models.CheckConstraint(
+                name="collection_overcollection_other_has_note", condition=~Q(reason="other") | ~Q(note="")
+            ),
+            models.CheckConstraint(
+                name="collection_overcollection_paid_out_dated",
+                condition=~Q(status="paid_out") | Q(paid_on__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_number} {self.amount_fen} · {self.get_status_display()}"
+
+
+class OvercollectionEvent(models.Model):
+    """One step of an over-collection request: the tax clerk's request, then each push from
+    insurance (``source_message_id``: one event per message, however often it is delivered)."""
+
+    scope_region_lookup = "request__region_code"
+
+    request = models.ForeignKey(
+        OvercollectionRequest, on_delete=models.PROTECT, related_name="timeline", verbose_name=_("request")
+    )
+    status = models.CharField(_("status"), max_length=12, choices=OvercollectionStatus.choices)
+    at = models.DateTimeField(_("at"))
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    plan_id = models.BigIntegerField(_("insurance's fund-usage plan"), null=True, blank=True)
+    # NULL: the tax clerk's own request; else insurance's message.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source_message_id = models.BigIntegerField(_("source message"), null=True, blank=True, unique=True)
+
+    class Meta:
+        verbose_name = _("over-collection event")
+        verbose_name_plural = _("over-collection events")
+        ordering = ["at", "pk"]
+        triggers = [
+            pgtrigger.Protect(
+                name="collection_overcollection_event_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.status}"

@@ -21,6 +21,8 @@ from .models import (
     Channel,
     DueItem,
     DueStatus,
+    OvercollectionEvent,
+    OvercollectionRequest,
     Payer,
     Payment,
     PaymentBatch,
@@ -378,3 +380,38 @@ def refunds_of_month(*, scope: Scope, month: str) -> RefundMonth:
     scope.require(Action.COLLECTION_VIEW)
     refunds = list(scope.filter(RefundPaid.objects.filter(month=month)).order_by("paid_on", "refund_id"))
     return RefundMonth(month=month, refunds=refunds, fen=sum(refund.amount_fen for refund in refunds))
+
+
+# --- over-collections tax reported for refund ------------------------------------------------
+
+
+def overcollection_list(*, scope: Scope, status: str = "") -> QuerySet[OvercollectionRequest]:
+    """Tax's over-collection requests in the area, newest first; ``status`` one state."""
+    scope.require(Action.OVERCOLLECTION_VIEW)
+    queryset = scope.filter(OvercollectionRequest.objects.select_related("requested_by"))
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-requested_at", "-pk")
+
+
+def overcollection_status_counts(*, scope: Scope) -> dict[str, int]:
+    scope.require(Action.OVERCOLLECTION_VIEW)
+    rows = (
+        scope.filter(OvercollectionRequest.objects.all())
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows.values_list("status", "n"))
+
+
+def overcollection_detail(*, scope: Scope, pk: int) -> OvercollectionRequest:
+    scope.require(Action.OVERCOLLECTION_VIEW)
+    return scope.get_object_or_404(
+        OvercollectionRequest.objects.select_related("requested_by", "payment"), pk=pk
+    )
+
+
+def overcollection_timeline(*, request: OvercollectionRequest) -> QuerySet[OvercollectionEvent]:
+    """The clerk's request, then every push from insurance, oldest first."""
+    return request.timeline.select_related("actor").order_by("at", "pk")

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -51,6 +52,10 @@ from .models import (
     Channel,
     DueItem,
     DueStatus,
+    OvercollectionEvent,
+    OvercollectionReason,
+    OvercollectionRequest,
+    OvercollectionStatus,
     Payer,
     Payment,
     PaymentBatch,
@@ -441,6 +446,12 @@ def payment_reverse(*, scope: Scope, payment_id: int, reason: str) -> Payment:
         )
     if payment.agency_id != scope.agency_id:
         raise PermissionDenied(_("Only the agency that collected a payment can reverse it."))
+    if payment.overcollection_requests.exists():
+        # Part of the money is being (or was) refunded through insurance: reversing the whole
+        # payment too would give it back twice.
+        raise PaymentConflictError(
+            _("An over-collection refund was requested on this payment; it cannot be reversed."), payment
+        )
     item = DueItem.objects.select_for_update().get(pk=payment.due_item_id)
     now = timezone.now()
     payment.status = PaymentStatus.REVERSED
@@ -1058,3 +1069,119 @@ def certificate_issue(*, scope: Scope, payment_id: int) -> PaymentCertificate:
         masked_name=mask_name_keep_ends(name),
         issued_by_id=scope.user_id,
     )
+
+
+# --- over-collections tax caused, reported to insurance for refund -----------------------------
+
+_RECEIPT = re.compile(r"^\s*([0-9]{1,6})-([0-9]{4})-([0-9]{1,9})\s*$")
+
+
+def payment_by_receipt(*, scope: Scope, receipt: str, lock: bool = False) -> Payment:
+    """The payment a printed receipt number (0004-2026-000001) names, in the caller's area."""
+    found = _RECEIPT.match(receipt or "")
+    if found is None:
+        raise ValidationError({"receipt": _("Enter the receipt number as printed, e.g. 0004-2026-000001.")})
+    queryset = Payment.objects.select_related("agency")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    payment = (
+        scope.filter(queryset)
+        .filter(agency_id=int(found[1]), receipt_year=int(found[2]), receipt_number=int(found[3]))
+        .first()
+    )
+    if payment is None:
+        raise ValidationError({"receipt": _("No payment with this receipt in your area.")})
+    return payment
+
+
+@transaction.atomic
+def overcollection_request(
+    *,
+    scope: Scope,
+    receipt: str,
+    amount_fen: int,
+    reason: str,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> OvercollectionRequest:
+    """Report that tax took too much on a payment, for insurance to refund
+    (``refund.overcollection_requested``, in this transaction). The amount is more than nothing
+    and at most what the payment took less what was already requested on it; one open request a
+    payment (the payment's row lock makes a second clerk wait, then see the first's request)."""
+    scope.require(Action.OVERCOLLECTION_REQUEST)
+    note = (note or "").strip()
+    errors: dict[str, str] = {}
+    if reason not in OvercollectionReason.values:
+        errors["reason"] = _("Choose the reason.")
+    elif reason == OvercollectionReason.OTHER and not note:
+        errors["note"] = _("Say what happened.")
+    if len(note) > 150:
+        errors["note"] = _("At most 150 characters.")
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+        errors["amount_fen"] = _("The amount must be more than nothing.")
+    if errors:
+        raise ValidationError(errors)
+    payment = payment_by_receipt(scope=scope, receipt=receipt, lock=True)
+    if payment.status != PaymentStatus.RECORDED:
+        raise ValidationError({"receipt": _("This payment was reversed; nothing is left to refund.")})
+    earlier = list(payment.overcollection_requests.order_by("requested_at"))
+    open_one = next((r for r in earlier if r.status != OvercollectionStatus.PAID_OUT), None)
+    if open_one is not None:
+        raise ValidationError(
+            {
+                "receipt": _(
+                    "This payment already has an open over-collection request (%(status)s, %(date)s)."
+                )
+                % {
+                    "status": open_one.get_status_display(),
+                    "date": timezone.localtime(open_one.requested_at).strftime("%Y-%m-%d"),
+                }
+            }
+        )
+    now = now or timezone.now()
+    if now < payment.paid_at:
+        raise ValidationError({"receipt": _("The payment was made after that moment.")})
+    left = payment.amount_fen - sum(r.amount_fen for r in earlier)
+    if amount_fen > left:
+        raise ValidationError(
+            {
+                "amount_fen": _(
+                    "At most %(left)s yuan can be refunded on this receipt (it took %(paid)s yuan)."
+                )
+                % {"left": yuan(left), "paid": yuan(payment.amount_fen)}
+            }
+        )
+    request = OvercollectionRequest.objects.create(
+        payment=payment,
+        person_id=payment.person_id,
+        insurance_year=payment.insurance_year,
+        region_code=payment.region_code,
+        receipt_number=payment.receipt,
+        amount_fen=amount_fen,
+        reason=reason,
+        note=note,
+        requested_by_id=scope.user_id,
+        requested_at=now,
+        status=OvercollectionStatus.REQUESTED,
+        status_at=now,
+    )
+    OvercollectionEvent.objects.create(
+        request=request, status=OvercollectionStatus.REQUESTED, at=now, note=note, actor_id=scope.user_id
+    )
+    label = str(OvercollectionReason(reason).label)
+    message_send(
+        topic="refund.overcollection_requested",
+        payload={
+            "request_id": request.pk,
+            "payment_id": payment.pk,
+            "person_id": payment.person_id,
+            "region_code": payment.region_code,
+            "insurance_year": payment.insurance_year,
+            "amount_fen": amount_fen,
+            "reason": f"{label}: {note}"[:200] if note else label,
+            "receipt_number": request.receipt_number,
+            "reason_code": reason,
+            "requested_on": timezone.localtime(now).date().isoformat(),
+        },
+    )
+    return request

@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -38,7 +39,17 @@ from accounts.roles import Action
 
 from . import documents, selectors, services
 from .codes import code_normalise
-from .models import BatchKind, BatchStatus, Channel, DueItem, DueStatus, PaymentBatch, PaymentStatus
+from .models import (
+    BatchKind,
+    BatchStatus,
+    Channel,
+    DueItem,
+    DueStatus,
+    OvercollectionReason,
+    OvercollectionStatus,
+    PaymentBatch,
+    PaymentStatus,
+)
 from .rules import acceptance_on
 
 
@@ -917,3 +928,118 @@ class RefundDetailsExportView(ScopedViewMixin, View):
             )
 
         return xlsx_response(write, f"{_('refund details')}-{month or ''}.xlsx")
+
+
+# --- over-collections tax caused, reported to insurance for refund -----------------------------
+
+
+class OvercollectionForm(forms.Form):
+    receipt = forms.CharField(label=gettext_lazy("Receipt number"), max_length=32)
+    amount_yuan = forms.DecimalField(
+        label=gettext_lazy("Amount over-collected (yuan)"), min_value=Decimal("0.01"), decimal_places=2
+    )
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=OvercollectionReason.choices)
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=150, required=False)
+
+
+class OvercollectionListView(ScopedViewMixin, View):
+    """多征退费: the over-collections tax reported, with tabs by where insurance and finance have got."""
+
+    required_action = Action.OVERCOLLECTION_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        scope = self.scope
+        status = request.GET.get("status", "")
+        if status not in OvercollectionStatus.values:
+            status = ""
+        page = Paginator(selectors.overcollection_list(scope=scope, status=status), 50).get_page(
+            request.GET.get("page")
+        )
+        counts = selectors.overcollection_status_counts(scope=scope)
+        context = {
+            "page": page,
+            "rows": [(r, mask_id_number(r.person_id), yuan(r.amount_fen)) for r in page],
+            "status": status,
+            "all_count": sum(counts.values()),
+            "tabs": [
+                {"value": value, "label": label, "count": counts.get(value, 0)}
+                for value, label in OvercollectionStatus.choices
+            ],
+            "can_request": scope.allows(Action.OVERCOLLECTION_REQUEST),
+        }
+        return render(request, "collection/overcollections.html", context)
+
+
+class OvercollectionNewView(ScopedViewMixin, View):
+    """Report an over-collection on a receipt: GET ``?receipt=`` shows the payment and the form."""
+
+    required_action = Action.OVERCOLLECTION_REQUEST
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        receipt = request.GET.get("receipt", "").strip()
+        return self._render(OvercollectionForm(initial={"receipt": receipt}), receipt=receipt)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OvercollectionForm(request.POST)
+        if not form.is_valid():
+            return self._render(form, receipt=request.POST.get("receipt", ""), status=400)
+        data = form.cleaned_data
+        try:
+            created = services.overcollection_request(
+                scope=self.scope,
+                receipt=data["receipt"],
+                amount_fen=int((data["amount_yuan"] * 100).to_integral_value()),
+                reason=data["reason"],
+                note=data["note"],
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, problems in error.message_dict.items():
+                    name = {"amount_fen": "amount_yuan"}.get(field, field)
+                    form.add_error(name if name in form.fields else None, problems)
+            else:
+                form.add_error(None, error.messages)
+            return self._render(form, receipt=data["receipt"], status=400)
+        messages.success(request, _("Reported to insurance; its answers appear on the request."))
+        return redirect("collection:overcollection", pk=created.pk)
+
+    def _render(self, form: OvercollectionForm, *, receipt: str, status: int = 200) -> HttpResponse:
+        payment = None
+        earlier: list[Any] = []
+        lookup_error = ""
+        if receipt:
+            try:
+                payment = services.payment_by_receipt(scope=self.scope, receipt=receipt)
+                earlier = list(payment.overcollection_requests.order_by("-requested_at"))
+            except ValidationError as error:
+                lookup_error = " ".join(error.messages)
+        context = {
+            "form": form,
+            "receipt": receipt,
+            "payment": payment,
+            "paid": yuan(payment.amount_fen) if payment else "",
+            "masked": mask_id_number(payment.person_id) if payment else "",
+            "earlier": [(r, yuan(r.amount_fen)) for r in earlier],
+            "lookup_error": lookup_error,
+        }
+        return render(self.request, "collection/overcollection_new.html", context, status=status)
+
+
+class OvercollectionDetailView(ScopedViewMixin, View):
+    """One request: the payment, the amount, where it stands and every step insurance pushed."""
+
+    required_action = Action.OVERCOLLECTION_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        item = selectors.overcollection_detail(scope=self.scope, pk=pk)
+        context = {
+            "item": item,
+            "masked": mask_id_number(item.person_id),
+            "amount": yuan(item.amount_fen),
+            "paid": yuan(item.payment.amount_fen),
+            "events": [
+                (event, OvercollectionStatus(event.status).label)
+                for event in selectors.overcollection_timeline(request=item)
+            ],
+        }
+        return render(request, "collection/overcollection.html", context)

@@ -17,6 +17,7 @@ from collection import api as collection_api
 from collection import views as collection_views
 from enrollment import api as enrollment_api
 from refunds import api as refunds_api
+from refunds.finance import api as finance_api
 
 admin.site.site_header = _("Resident medical insurance portal · administration")
 admin.site.site_title = _("Portal administration")
@@ -62,6 +63,12 @@ router.register("transfers", enrollment_api.TransferViewSet, basename="transfer"
 router.register("collection/payers", collection_api.PayerViewSet, basename="collection-payer")
 router.register("collection/due-items", collection_api.DueItemViewSet, basename="collection-due-item")
 router.register("collection/payments", collection_api.PaymentViewSet, basename="collection-payment")
+router.register(
+    "collection/overcollections", collection_api.OvercollectionViewSet, basename="collection-overcollection"
+)
+router.register("overcollections", refunds_api.OvercollectionRefundViewSet, basename="overcollection")
+router.register("fund-plans", refunds_api.FundPlanViewSet, basename="fund-plan")
+router.register("finance/plans", finance_api.PlanViewSet, basename="finance-plan")
 router.register("refunds", refunds_api.RefundViewSet, basename="refund")
 
 api_patterns = [
@@ -81,6 +88,7 @@ urlpatterns = [
     path("subsidies/", include("subsidies.urls")),
     path("collection/", include("collection.urls")),
     path("refunds/", include("refunds.urls")),
+    path("finance/", include("refunds.finance.urls")),
     path("system/", accounts_views.SystemStatusView.as_view(), name="system-status"),
     path("health/", accounts_views.health_endpoint, name="health"),
     path("favicon.ico", public_view(FaviconView.as_view()), name="favicon"),

@@ -22,7 +22,15 @@ from accounts.roles import Action
 from accounts.scope import Scope, scope_of
 
 from . import selectors, services
-from .models import RefundApplication, RefundReason, RefundStatus
+from .models import (
+    FundPlan,
+    FundPlanStatus,
+    OvercollectionRefund,
+    OvercollectionStatus,
+    RefundApplication,
+    RefundReason,
+    RefundStatus,
+)
 
 ERRORS = {
     400: OpenApiResponse(
@@ -252,3 +260,215 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"], url_path="pay-out", url_name="pay-out")
     def pay_out(self, request: Request, pk: str | None = None) -> Response:
         return self._step(request, pk, PayOutSerializer, services.refund_pay_out)
+
+
+# --- over-collection refunds and fund-usage plans -------------------------------------------
+
+
+class OvercollectionRefundSerializer(serializers.ModelSerializer):
+    person_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OvercollectionRefund
+        fields = [
+            "id", "request_id", "payment_id", "receipt_number", "person_id", "region_code", "insurance_year",
+            "amount_fen", "reason", "requested_on", "received_at", "status", "plan", "paid_out_at", "bank_reference",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_person_id(self, refund: OvercollectionRefund) -> str:
+        return id_number_for(self.context["scope"], refund.person_id, refund.region_code)
+
+
+class OvercollectionRefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Over-collections tax reported, in the caller's area (``?status=``), newest first."""
+
+    serializer_class = OvercollectionRefundSerializer
+    filter_backends: list[type] = []
+    required_actions = {"list": Action.FUND_PLAN_VIEW, "retrieve": Action.FUND_PLAN_VIEW}
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "scope": scope_of(self.request)}
+
+    def get_queryset(self) -> QuerySet[OvercollectionRefund]:
+        if getattr(self, "swagger_fake_view", False):
+            return OvercollectionRefund.objects.none()
+        wanted = self.request.query_params.get("status", "")
+        return selectors.overcollection_refund_list(
+            scope=scope_of(self.request), status=wanted if wanted in OvercollectionStatus.values else ""
+        )
+
+    def get_object(self) -> OvercollectionRefund:
+        scope = scope_of(self.request)
+        return scope.get_object_or_404(
+            selectors.overcollection_refund_list(scope=scope), pk=int(self.kwargs["pk"])
+        )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=OvercollectionStatus.values)],
+        responses={200: OvercollectionRefundSerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+
+class FundPlanLineSerializer(serializers.Serializer):
+    request_id = serializers.IntegerField(source="refund.request_id")
+    receipt_number = serializers.CharField(source="refund.receipt_number")
+    insurance_year = serializers.IntegerField(source="refund.insurance_year")
+    reason = serializers.CharField(source="refund.reason")
+    amount_fen = serializers.IntegerField()
+    status = serializers.CharField(source="refund.status")
+
+
+class FundPlanSerializer(serializers.ModelSerializer):
+    prepared_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    paid_out_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = FundPlan
+        fields = [
+            "id", "county_code", "region_code", "period", "refund_count", "amount_fen", "status", "prepared_by",
+            "prepared_at", "submitted_by", "submitted_at", "decided_on", "finance_reason", "transferred_on",
+            "voucher", "paid_out_by", "paid_out_at", "bank_reference",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class FundPlanDetailSerializer(FundPlanSerializer):
+    lines = serializers.SerializerMethodField()
+    timeline = serializers.SerializerMethodField()
+    allowed_steps = serializers.SerializerMethodField()
+
+    class Meta(FundPlanSerializer.Meta):
+        fields = [*FundPlanSerializer.Meta.fields, "lines", "timeline", "allowed_steps"]
+        read_only_fields = fields
+
+    @extend_schema_field(FundPlanLineSerializer(many=True))
+    def get_lines(self, plan: FundPlan) -> list[dict[str, Any]]:
+        return FundPlanLineSerializer(selectors.fund_plan_lines(plan=plan), many=True).data
+
+    @extend_schema_field(EventSerializer(many=True))
+    def get_timeline(self, plan: FundPlan) -> list[dict[str, Any]]:
+        return EventSerializer(selectors.fund_plan_timeline(plan=plan), many=True).data
+
+    def get_allowed_steps(self, plan: FundPlan) -> list[str]:
+        return [t.action for t in services.FUND_PLAN_WORKFLOW.actions_for(plan, self.context["scope"])]
+
+
+class SubmitSerializer(serializers.Serializer):
+    amount_fen = serializers.IntegerField(help_text="The plan's total, confirmed (fen)")
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class DiscardSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)
+
+
+class PrepareSerializer(serializers.Serializer):
+    county = serializers.RegexField(r"^[0-9]{6}$", help_text="The county's 6-digit code")
+    period = serializers.RegexField(r"^[0-9]{4}-[0-9]{2}$", help_text="The month, YYYY-MM")
+
+
+class FundPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Fund-usage plans (用款计划) of the caller's area (``?status=``): prepare one from the pool,
+    submit it to finance or discard the draft, record the payout once finance funded it."""
+
+    serializer_class = FundPlanSerializer
+    filter_backends: list[type] = []
+    required_actions = {
+        "list": Action.FUND_PLAN_VIEW,
+        "retrieve": Action.FUND_PLAN_VIEW,
+        "create": Action.FUND_PLAN_PREPARE,
+        "submit": Action.FUND_PLAN_PREPARE,
+        "discard": Action.FUND_PLAN_PREPARE,
+        "pay_out": Action.FUND_PLAN_PAY_OUT,
+    }
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "scope": scope_of(self.request)}
+
+    def get_queryset(self) -> QuerySet[FundPlan]:
+        if getattr(self, "swagger_fake_view", False):
+            return FundPlan.objects.none()
+        wanted = self.request.query_params.get("status", "")
+        return selectors.fund_plan_list(
+            scope=scope_of(self.request), status=wanted if wanted in FundPlanStatus.values else ""
+        )
+
+    def get_object(self) -> FundPlan:
+        return selectors.fund_plan_detail(scope=scope_of(self.request), pk=int(self.kwargs["pk"]))
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return FundPlanSerializer if self.action == "list" else FundPlanDetailSerializer
+
+    def _detail(self, plan: FundPlan) -> dict[str, Any]:
+        fresh = selectors.fund_plan_detail(scope=scope_of(self.request), pk=plan.pk)
+        return FundPlanDetailSerializer(fresh, context=self.get_serializer_context()).data
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=FundPlanStatus.values)],
+        responses={200: FundPlanSerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: FundPlanDetailSerializer, **ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Prepare a draft plan: the county's refunds waiting in the pool, requested up to the month's end",
+        request=PrepareSerializer,
+        responses={201: FundPlanDetailSerializer, **ERRORS},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = PrepareSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        plan = services.fund_plan_prepare(
+            scope=scope_of(request),
+            county_code=payload.validated_data["county"],
+            period=payload.validated_data["period"],
+        )
+        return Response(self._detail(plan), status=status.HTTP_201_CREATED)
+
+    def _step(
+        self, request: Request, pk: str | None, serializer: type[serializers.Serializer], call: Any
+    ) -> Response:
+        scope = scope_of(request)
+        selectors.fund_plan_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
+        payload = serializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            plan = call(scope=scope, plan_id=int(pk or 0), **payload.validated_data)
+        except services.TransitionConflictError as conflict:
+            raise Conflict(conflict.message) from conflict
+        return Response(self._detail(plan))
+
+    @extend_schema(
+        summary="Submit the draft, confirming its total, to finance (refund.fund_plan_submitted, with its lines)",
+        request=SubmitSerializer,
+        responses={200: FundPlanDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, SubmitSerializer, services.fund_plan_submit)
+
+    @extend_schema(
+        summary="Discard the draft; its refunds go back to the pool",
+        request=DiscardSerializer,
+        responses={200: FundPlanDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def discard(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, DiscardSerializer, services.fund_plan_discard)
+
+    @extend_schema(
+        summary="Record the payout of a funded plan (bank reference); tax gets the month's refund details",
+        request=PayOutSerializer,
+        responses={200: FundPlanDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="pay-out", url_name="pay-out")
+    def pay_out(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, PayOutSerializer, services.fund_plan_pay_out)

@@ -13,6 +13,16 @@ class RefundsConfig(AppConfig):
         section = _("Refunds")
         register(NavEntry(section, _("Refund applications"), "refunds:list", Action.REFUND_VIEW, weight=15))
         register(NavEntry(section, _("Apply for a refund"), "refunds:apply", Action.REFUND_APPLY, weight=15))
+        register(
+            NavEntry(
+                section,
+                _("Over-collection refunds"),
+                "refunds:overcollections",
+                Action.FUND_PLAN_VIEW,
+                weight=15,
+            )
+        )
+        register(NavEntry(section, _("Fund-usage plans"), "refunds:plans", Action.FUND_PLAN_VIEW, weight=15))
         register_home_alert(overdue_alert)
 
 

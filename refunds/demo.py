@@ -11,15 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
 from accounts.scope import Scope
 from enrollment.models import Assessment, AssessmentStatus
+from sharing.services import delivery_drain
 
 from . import services
-from .models import RefundApplication
+from .models import FundPlan, RefundApplication
 
 YEAR = 2027
 # (reason, whether insurance staff approve it straight away, the applicant's note)
@@ -83,4 +85,42 @@ def load_demo_refunds() -> DemoRefunds:
             if approve and reviewer is not None and application.status == "submitted":
                 services.refund_approve(scope=reviewer, application_id=application.pk)
                 counts.approved += 1
+    return counts
+
+
+@dataclass
+class DemoFundPlans:
+    prepared: int = 0
+    submitted: int = 0
+
+    def summary(self) -> str:
+        return f"demo fund-usage plans: {self.prepared} prepared, {self.submitted} submitted to finance"
+
+
+def load_demo_fund_plans() -> DemoFundPlans:
+    """Each county's over-collections tax reported (demo_payments), gathered by its insurance staff:
+    last month's into one plan and this month's into another, both submitted to finance (whose demo
+    approves and funds the older one). Idempotent: a county with a plan is left alone."""
+    counts = DemoFundPlans()
+    delivery_drain(seconds=120)  # tax's requests reach insurance's pool
+    today = timezone.localdate()
+    last_month = f"{today.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
+    for user_id in (
+        User.objects.filter(role=Role.INSURANCE_STAFF, is_active=True, agency__isnull=False)
+        .order_by("username")
+        .values_list("pk", flat=True)
+    ):
+        scope = Scope.for_user_id(user_id)
+        county = (scope.region_code or "")[:6]
+        if len((scope.region_code or "").rstrip("0")) > 6 or scope.filter(FundPlan.objects.all()).exists():
+            continue
+        for period in (last_month, f"{today:%Y-%m}"):
+            try:
+                plan = services.fund_plan_prepare(scope=scope, county_code=county, period=period, today=today)
+            except ValidationError:  # nothing waiting up to that month
+                continue
+            counts.prepared += 1
+            services.fund_plan_submit(scope=scope, plan_id=plan.pk, amount_fen=plan.amount_fen, note="演示")
+            counts.submitted += 1
+    delivery_drain(seconds=120)  # the plans reach finance
     return counts

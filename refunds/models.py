@@ -222,3 +222,206 @@ class RefundEvidence(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- over-collections caused by tax, and the fund-usage plans (用款计划) that fund them ----------
+
+
+class OvercollectionStatus(models.TextChoices):
+    RECEIVED = "received", _("Received, waiting for a plan")
+    PLANNED = "planned", _("In a fund-usage plan")
+    APPROVED = "approved", _("Approved by finance")
+    FUNDED = "funded", _("Funded by finance")
+    PAID_OUT = "paid_out", _("Paid out")
+
+
+@tracked()
+class OvercollectionRefund(models.Model):
+    """An over-collection tax caused and reported for refund (``refund.overcollection_requested``).
+
+    Recorded once per tax request (``request_id`` unique: a redelivered message changes nothing).
+    It waits in the pool (``received``, no plan) until a fund-usage plan gathers it; a plan finance
+    rejects puts it back in the pool for the next plan.
+    """
+
+    scope_region_lookup = "region_code"
+
+    request_id = models.BigIntegerField(_("tax's request"), unique=True)
+    payment_id = models.BigIntegerField(_("tax's payment"))
+    person_id = models.CharField(_("person identifier"), max_length=32, db_collation=CODE_COLLATION)
+    region_code = models.CharField(_("region"), **REGION_CODE)
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    receipt_number = models.CharField(_("receipt"), max_length=64, blank=True)
+    reason = models.CharField(_("reason"), max_length=200)
+    requested_on = models.DateField(_("requested on"))
+    received_at = models.DateTimeField(_("received at"))
+    source_message_id = models.BigIntegerField(_("source message"))
+    status = models.CharField(_("status"), max_length=12, choices=OvercollectionStatus.choices)
+    # The plan it is in now; NULL while it waits in the pool. FundPlanLine keeps every plan it was in.
+    plan = models.ForeignKey(
+        "FundPlan",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        verbose_name=_("fund-usage plan"),
+    )
+    paid_out_at = models.DateTimeField(_("paid out at"), null=True, blank=True)
+    bank_reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("over-collection refund")
+        verbose_name_plural = _("over-collection refunds")
+        ordering = ["-received_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["region_code", "received_at"],
+                name="overcollection_pool",
+                condition=Q(plan__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(name="overcollection_amount_positive", condition=Q(amount_fen__gt=0)),
+            models.CheckConstraint(
+                name="overcollection_status_known", condition=Q(status__in=OvercollectionStatus.values)
+            ),
+            # In the pool exactly when received; in a plan in every later state.
+            models.CheckConstraint(
+                name="overcollection_pool_has_no_plan",
+                condition=Q(status="received", plan__isnull=True)
+                | Q(~Q(status="received"), plan__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="overcollection_payout_recorded",
+                condition=~Q(status="paid_out") | Q(paid_out_at__isnull=False) & ~Q(bank_reference=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.request_id} {self.person_id} {self.amount_fen}"
+
+
+class FundPlanStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted to finance")
+    APPROVED = "approved", _("Approved by finance")
+    REJECTED = "rejected", _("Rejected by finance")
+    FUNDED = "funded", _("Funded")
+    PAID_OUT = "paid_out", _("Paid out")
+    DISCARDED = "discarded", _("Discarded")
+
+
+# A county has one plan a period unless finance rejected it or insurance discarded the draft.
+LIVE_FUND_PLAN_STATUSES = ("draft", "submitted", "approved", "funded", "paid_out")
+
+
+@tracked()
+class FundPlan(models.Model):
+    """A fund-usage plan (用款计划): a county's over-collection refunds of a period, for finance."""
+
+    scope_region_lookup = "region_code"
+    workflow_kind = "fund_plan"
+
+    county_code = models.CharField(_("county"), max_length=6, db_collation=CODE_COLLATION)
+    # The county's 12-digit code: the scope, and the region of its messages.
+    region_code = models.CharField(_("region"), **REGION_CODE)
+    period = models.CharField(_("period"), max_length=7)
+    refund_count = models.PositiveIntegerField(_("refunds"))
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    status = models.CharField(_("status"), max_length=12, choices=FundPlanStatus.choices)
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("prepared by")
+    )
+    prepared_at = models.DateTimeField(_("prepared at"))
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("submitted by"),
+    )
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    # What finance said, as its messages carried it.
+    decided_on = models.DateField(_("decided by finance on"), null=True, blank=True)
+    finance_reason = models.CharField(_("finance's reason"), max_length=500, blank=True)
+    transferred_on = models.DateField(_("funds transferred on"), null=True, blank=True)
+    voucher = models.CharField(_("finance's voucher"), max_length=64, blank=True)
+    paid_out_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("paid out by"),
+    )
+    paid_out_at = models.DateTimeField(_("paid out at"), null=True, blank=True)
+    bank_reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("fund-usage plan")
+        verbose_name_plural = _("fund-usage plans")
+        ordering = ["-prepared_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["county_code", "period"],
+                condition=Q(status__in=LIVE_FUND_PLAN_STATUSES),
+                name="fund_plan_one_live_per_county_period",
+            ),
+            models.CheckConstraint(
+                name="fund_plan_status_known", condition=Q(status__in=FundPlanStatus.values)
+            ),
+            models.CheckConstraint(
+                name="fund_plan_period_month", condition=Q(period__regex=r"^[0-9]{4}-[0-9]{2}$")
+            ),
+            models.CheckConstraint(
+                name="fund_plan_amount_positive", condition=Q(amount_fen__gt=0, refund_count__gt=0)
+            ),
+            models.CheckConstraint(
+                name="fund_plan_submission_recorded",
+                condition=Q(status__in=["draft", "discarded"])
+                | Q(submitted_by__isnull=False, submitted_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="fund_plan_rejection_has_reason", condition=~Q(status="rejected") | ~Q(finance_reason="")
+            ),
+            models.CheckConstraint(
+                name="fund_plan_transfer_recorded",
+                condition=~Q(status__in=["funded", "paid_out"])
+                | Q(transferred_on__isnull=False) & ~Q(voucher=""),
+            ),
+            models.CheckConstraint(
+                name="fund_plan_payout_recorded",
+                condition=~Q(status="paid_out")
+                | Q(paid_out_by__isnull=False, paid_out_at__isnull=False) & ~Q(bank_reference=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.county_code} {self.period} · {self.get_status_display()}"
+
+
+class FundPlanLine(models.Model):
+    """One refund as it was put into one plan; kept when finance rejects the plan (the refund then
+    goes back to the pool, and the rejected plan still shows what it asked for)."""
+
+    scope_region_lookup = "plan__region_code"
+
+    plan = models.ForeignKey(FundPlan, on_delete=models.PROTECT, related_name="lines", verbose_name=_("plan"))
+    refund = models.ForeignKey(
+        OvercollectionRefund, on_delete=models.PROTECT, related_name="plan_lines", verbose_name=_("refund")
+    )
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+
+    class Meta:
+        verbose_name = _("fund-usage plan line")
+        verbose_name_plural = _("fund-usage plan lines")
+        ordering = ["plan", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "refund"], name="fund_plan_line_once"),
+            models.CheckConstraint(name="fund_plan_line_amount_positive", condition=Q(amount_fen__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}/{self.refund_id}"

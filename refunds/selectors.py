@@ -5,15 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Substr
 from django.utils import timezone
 
 from accounts.roles import Action
 from accounts.scope import Scope
 from enrollment.models import Assessment, AssessmentStatus, Person
 
-from .models import OPEN_REFUND_STATUSES, RefundApplication, RefundEvidence, WorkflowEvent
-from .services import REFUND_WORKFLOW
+from .models import (
+    OPEN_REFUND_STATUSES,
+    FundPlan,
+    FundPlanLine,
+    OvercollectionRefund,
+    RefundApplication,
+    RefundEvidence,
+    WorkflowEvent,
+)
+from .services import FUND_PLAN_WORKFLOW, REFUND_WORKFLOW
 
 
 def _base(scope: Scope) -> QuerySet[RefundApplication]:
@@ -107,3 +116,78 @@ def refundable_years(*, scope: Scope, person: Person) -> list[Assessment]:
             "-insurance_year"
         )
     )
+
+
+# --- over-collection refunds and fund-usage plans -------------------------------------------
+
+
+def overcollection_refund_list(*, scope: Scope, status: str = "") -> QuerySet[OvercollectionRefund]:
+    """Over-collections tax reported in the area, newest first; ``status`` one state."""
+    scope.require(Action.FUND_PLAN_VIEW)
+    queryset = scope.filter(OvercollectionRefund.objects.select_related("plan"))
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-received_at", "-pk")
+
+
+def overcollection_status_counts(*, scope: Scope) -> dict[str, int]:
+    scope.require(Action.FUND_PLAN_VIEW)
+    rows = (
+        scope.filter(OvercollectionRefund.objects.all())
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows.values_list("status", "n"))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """What a county's next plan would gather: the refunds waiting, by county."""
+
+    county_code: str
+    count: int
+    amount_fen: int
+
+
+def overcollection_pool(*, scope: Scope) -> list[Pool]:
+    scope.require(Action.FUND_PLAN_VIEW)
+    rows = (
+        scope.filter(OvercollectionRefund.objects.filter(plan__isnull=True))
+        .annotate(county=Substr("region_code", 1, 6))
+        .order_by()
+        .values_list("county")
+        .annotate(n=Count("pk"), fen=Sum("amount_fen"))
+        .order_by("county")
+    )
+    return [Pool(county, n, fen) for county, n, fen in rows]
+
+
+def fund_plan_list(*, scope: Scope, status: str = "") -> QuerySet[FundPlan]:
+    scope.require(Action.FUND_PLAN_VIEW)
+    queryset = scope.filter(FundPlan.objects.select_related("prepared_by", "submitted_by", "paid_out_by"))
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-prepared_at", "-pk")
+
+
+def fund_plan_status_counts(*, scope: Scope) -> dict[str, int]:
+    scope.require(Action.FUND_PLAN_VIEW)
+    rows = scope.filter(FundPlan.objects.all()).order_by().values_list("status").annotate(n=Count("pk"))
+    return dict(rows.values_list("status", "n"))
+
+
+def fund_plan_detail(*, scope: Scope, pk: int) -> FundPlan:
+    scope.require(Action.FUND_PLAN_VIEW)
+    return scope.get_object_or_404(
+        FundPlan.objects.select_related("prepared_by", "submitted_by", "paid_out_by"), pk=pk
+    )
+
+
+def fund_plan_lines(*, plan: FundPlan) -> QuerySet[FundPlanLine]:
+    """Every refund the plan asked for (still there after finance rejected it)."""
+    return plan.lines.select_related("refund").order_by("refund__request_id")
+
+
+def fund_plan_timeline(*, plan: FundPlan) -> QuerySet[WorkflowEvent]:
+    return FUND_PLAN_WORKFLOW.events(plan).order_by("at", "pk")

@@ -15,30 +15,50 @@ A payout changes nothing in enrollment: see docs/refunds.md, "What a payout chan
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.masking import mask_id_number
+from accounts.models import Region, RegionLevel
+from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, Person
 from enrollment.policies import policy_for_county
 from enrollment.rules import engine
-from sharing.services import message_send
+from sharing.services import message_send, message_send_bulk
 
 from .calendar import add_working_days
-from .models import OPEN_REFUND_STATUSES, RefundApplication, RefundEvidence, RefundReason, RefundStatus
+from .models import (
+    OPEN_REFUND_STATUSES,
+    FundPlan,
+    FundPlanLine,
+    FundPlanStatus,
+    OvercollectionRefund,
+    OvercollectionStatus,
+    RefundApplication,
+    RefundEvidence,
+    RefundReason,
+    RefundStatus,
+)
 from .workflow import Transition, TransitionConflictError, Workflow
 
 __all__ = [
+    "FUND_PLAN_WORKFLOW",
     "REFUND_WORKFLOW",
     "TransitionConflictError",
+    "fund_plan_discard",
+    "fund_plan_pay_out",
+    "fund_plan_prepare",
+    "fund_plan_submit",
     "refund_apply",
     "refund_approve",
     "refund_pay_out",
@@ -294,5 +314,372 @@ def _report_to_tax(application: RefundApplication) -> None:
             "amount_fen": application.amount_fen,
             "receipt_number": assessment.deposit_reference,
             "paid_on": paid_on.isoformat(),
+            "kind": "application",
         },
     )
+
+
+# --- over-collections caused by tax, gathered into fund-usage plans (用款计划) for finance -------
+#
+# Tax reports an over-collection (``refund.overcollection_requested``; ``refunds.handlers`` records
+# it as an ``OvercollectionRefund`` in the county's pool). Insurance staff gather the pool of a
+# county and month into a plan (draft), submit it to finance (``refund.fund_plan_submitted``, with
+# its lines); finance's answers arrive as messages (``refund.fund_plan_decided``,
+# ``refund.funds_transferred``) and move the plan by the system's steps; a rejected plan's refunds
+# go back to the pool. Once funded, insurance records the payout, which reports each refund in the
+# month's refund details to tax. Every change of a refund's state is pushed to tax
+# (``refund.overcollection_status``), set-based: one statement for all the lines of a plan.
+
+P = FundPlanStatus
+FUND_PLAN_WORKFLOW = Workflow(
+    kind=FundPlan.workflow_kind,
+    model=FundPlan,
+    initial=P.DRAFT,
+    applicant_field="prepared_by_id",
+    start_label=gettext_lazy("Prepare"),
+    system_actor=gettext_lazy("the finance bureau"),
+    transitions=(
+        Transition(
+            "submit", (P.DRAFT,), P.SUBMITTED, gettext_lazy("Submit to finance"), Action.FUND_PLAN_PREPARE
+        ),
+        Transition(
+            "discard", (P.DRAFT,), P.DISCARDED, gettext_lazy("Discard the draft"), Action.FUND_PLAN_PREPARE
+        ),
+        # Finance decides and transfers on its own pages; its messages take these steps here.
+        Transition("finance_approve", (P.SUBMITTED,), P.APPROVED, gettext_lazy("Approved by finance")),
+        Transition("finance_reject", (P.SUBMITTED,), P.REJECTED, gettext_lazy("Rejected by finance")),
+        Transition(
+            "funds_transferred", (P.APPROVED,), P.FUNDED, gettext_lazy("Funds transferred by finance")
+        ),
+        Transition(
+            "pay_out", (P.FUNDED,), P.PAID_OUT, gettext_lazy("Record the payout"), Action.FUND_PLAN_PAY_OUT
+        ),
+    ),
+)
+
+# The refunds of one plan (every refund it ever held: a rejected plan's are back in the pool).
+_PLAN_REFUNDS = "r.id IN (SELECT l.refund_id FROM refunds_fundplanline l WHERE l.plan_id = %(plan_id)s)"
+
+_STATUS_PUSH = """
+SELECT NULL AS subject, NULL AS region_code, jsonb_strip_nulls(jsonb_build_object(
+    'request_id', r.request_id, 'region_code', r.region_code, 'status', %(status)s::text,
+    'at', %(at)s::text, 'amount_fen', r.amount_fen, 'plan_id', %(push_plan)s::bigint,
+    'period', %(period)s::text, 'note', %(note)s::text, 'paid_on', %(paid_on)s::text,
+    'bank_reference', %(bank_reference)s::text)) AS payload
+FROM refunds_overcollectionrefund r WHERE {where} ORDER BY r.request_id
+"""
+
+
+def overcollection_status_push(
+    *,
+    where: str,
+    params: dict[str, object],
+    status: str,
+    plan: FundPlan | None = None,
+    note: str = "",
+    paid_on: dt.date | None = None,
+    bank_reference: str = "",
+) -> int:
+    """Tell tax the new state of the refunds ``where`` selects (SQL over ``r``), in the caller's
+    transaction; one message per refund, one statement for all of them."""
+    return message_send_bulk(
+        topic="refund.overcollection_status",
+        query=_STATUS_PUSH.format(where=where),
+        params={
+            **params,
+            "status": status,
+            "at": timezone.now().isoformat(),
+            "push_plan": plan.pk if plan else None,
+            "period": plan.period if plan else None,
+            "note": note[:500] or None,
+            "paid_on": paid_on.isoformat() if paid_on else None,
+            "bank_reference": bank_reference or None,
+        },
+    )
+
+
+def _month_bounds(period: str) -> tuple[dt.date, dt.date]:
+    year, month = int(period[:4]), int(period[5:7])
+    first = dt.date(year, month, 1)
+    return first, (first + dt.timedelta(days=32)).replace(day=1)
+
+
+def _county(scope: Scope, county_code: str) -> Region:
+    code = (county_code or "").strip().ljust(12, "0")
+    region = Region.objects.filter(code=code, level=RegionLevel.COUNTY).first()
+    if region is None or not scope.covers_region_code(code):
+        raise ValidationError({"county": _("Choose a county in your area.")})
+    return region
+
+
+@transaction.atomic
+def fund_plan_prepare(
+    *, scope: Scope, county_code: str, period: str, today: dt.date | None = None
+) -> FundPlan:
+    """Gather the county's over-collection refunds waiting in the pool, requested up to the end of
+    ``period`` (a month, "2026-11"), into a draft plan. Refused when there is nothing to gather or
+    the county already has a live plan for the period."""
+    scope.require(Action.FUND_PLAN_PREPARE)
+    today = today or timezone.localdate()
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", period or ""):
+        raise ValidationError({"period": _("Give the month as YYYY-MM.")})
+    if period > f"{today:%Y-%m}":
+        raise ValidationError({"period": _("The month has not begun yet.")})
+    county = _county(scope, county_code)
+    county_code = county.code[:6]
+    live = FundPlan.objects.filter(county_code=county_code, period=period, status__in=LIVE_STATUSES).first()
+    if live is not None:
+        raise ValidationError(_already_planned(live))
+    _first, end = _month_bounds(period)
+    # Lock the pool's refunds first: a plan for another month being prepared at once waits here,
+    # then finds them gone (one refund is never in two plans).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT coalesce(array_agg(p.id ORDER BY p.id), '{}'), count(*), coalesce(sum(p.amount_fen), 0)
+            FROM (SELECT r.id, r.amount_fen FROM refunds_overcollectionrefund r
+                  WHERE r.plan_id IS NULL AND r.status = 'received' AND r.region_code LIKE %s
+                    AND r.requested_on < %s
+                  FOR UPDATE) AS p
+            """,
+            [county_code + "%", end],
+        )
+        ids, count, total = cursor.fetchone()
+    if not count:
+        raise ValidationError(
+            _("No over-collection refund of %(county)s requested up to %(period)s is waiting for a plan.")
+            % {"county": county.name, "period": period}
+        )
+    plan = FundPlan(
+        county_code=county_code,
+        region_code=county.code,
+        period=period,
+        refund_count=count,
+        amount_fen=total,
+        status=P.DRAFT,
+        prepared_by_id=scope.user_id,
+        prepared_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError as error:  # another clerk's plan for the county and month got in first
+        raise ValidationError(
+            _("%(county)s already has a plan for %(period)s.") % {"county": county.name, "period": period}
+        ) from error
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH picked AS (
+                UPDATE refunds_overcollectionrefund SET plan_id = %(plan_id)s, status = 'planned'
+                WHERE id = ANY(%(ids)s) RETURNING id, amount_fen
+            )
+            INSERT INTO refunds_fundplanline (plan_id, refund_id, amount_fen)
+            SELECT %(plan_id)s, id, amount_fen FROM picked
+            """,
+            {"plan_id": plan.pk, "ids": list(ids)},
+        )
+    FUND_PLAN_WORKFLOW.start(plan, actor_id=scope.user_id)
+    overcollection_status_push(where=_PLAN_REFUNDS, params={"plan_id": plan.pk}, status="planned", plan=plan)
+    return plan
+
+
+LIVE_STATUSES = (P.DRAFT, P.SUBMITTED, P.APPROVED, P.FUNDED, P.PAID_OUT)
+
+
+def _already_planned(plan: FundPlan) -> str:
+    return _("This county already has a plan for %(period)s (%(status)s, prepared on %(date)s).") % {
+        "period": plan.period,
+        "status": plan.get_status_display(),
+        "date": timezone.localtime(plan.prepared_at).strftime("%Y-%m-%d"),
+    }
+
+
+def _release(plan: FundPlan) -> None:
+    """The plan's refunds go back to the pool, for the next plan."""
+    OvercollectionRefund.objects.filter(plan=plan).update(plan=None, status=OvercollectionStatus.RECEIVED)
+
+
+def _confirmed(plan: FundPlan, amount_fen: int) -> None:
+    """The caller states the total it acts on: a page or client that saw another total (the plan
+    changed since) is refused rather than acting on an amount nobody looked at."""
+    if amount_fen != plan.amount_fen:
+        raise ValidationError(
+            {"amount_fen": _("The plan's total is %(total)s yuan, not %(given)s yuan.")
+             % {"total": yuan(plan.amount_fen), "given": yuan(amount_fen)}}
+        )  # fmt: skip
+
+
+def fund_plan_discard(*, scope: Scope, plan_id: int, reason: str) -> FundPlan:
+    """Insurance staff throw a draft away, saying why; its refunds go back to the pool."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the draft is discarded.")})
+    with transaction.atomic():
+        plan = FUND_PLAN_WORKFLOW.transition(
+            scope=scope, pk=plan_id, action="discard", note=reason, change=_release
+        )
+        overcollection_status_push(
+            where=_PLAN_REFUNDS,
+            params={"plan_id": plan.pk},
+            status="received",
+            note=_("The draft plan was discarded; waiting for the next plan."),
+        )
+    return plan
+
+
+def fund_plan_submit(*, scope: Scope, plan_id: int, amount_fen: int, note: str = "") -> FundPlan:
+    """Insurance staff send the draft, whose total they confirm, to finance with its lines
+    (``refund.fund_plan_submitted``)."""
+
+    def change(row: FundPlan) -> None:
+        _confirmed(row, amount_fen)
+        row.submitted_by_id = scope.user_id
+        row.submitted_at = timezone.now()
+
+    with transaction.atomic():
+        plan = FUND_PLAN_WORKFLOW.transition(
+            scope=scope, pk=plan_id, action="submit", note=note, change=change
+        )
+        lines = FundPlanLine.objects.filter(plan=plan).select_related("refund").order_by("refund__request_id")
+        message_send(
+            topic="refund.fund_plan_submitted",
+            payload={
+                "plan_id": plan.pk,
+                "region_code": plan.region_code,
+                "period": plan.period,
+                "refund_count": plan.refund_count,
+                "amount_fen": plan.amount_fen,
+                "submitted_on": timezone.localtime(plan.submitted_at).date().isoformat(),
+                # Finance pays, it need not know whom in full.
+                "lines": [
+                    {
+                        "request_id": line.refund.request_id,
+                        "person_id": mask_id_number(line.refund.person_id),
+                        "region_code": line.refund.region_code,
+                        "insurance_year": line.refund.insurance_year,
+                        "receipt_number": line.refund.receipt_number,
+                        "reason": line.refund.reason[:200],
+                        "amount_fen": line.amount_fen,
+                    }
+                    for line in lines
+                ],
+            },
+        )
+    return plan
+
+
+def fund_plan_pay_out(*, scope: Scope, plan_id: int, bank_reference: str, note: str = "") -> FundPlan:
+    """Insurance staff record that the funded plan's refunds were paid to the payers (one bank
+    batch, one reference); each refund goes to tax in the month's refund details."""
+    bank_reference = (bank_reference or "").strip()
+    if not bank_reference:
+        raise ValidationError({"bank_reference": _("Enter the bank's reference of the transfer.")})
+    if len(bank_reference) > 64:
+        raise ValidationError({"bank_reference": _("At most 64 characters.")})
+    now = timezone.now()
+
+    def change(row: FundPlan) -> None:
+        row.paid_out_by_id = scope.user_id
+        row.paid_out_at = now
+        row.bank_reference = bank_reference
+        OvercollectionRefund.objects.filter(plan=row).update(
+            status=OvercollectionStatus.PAID_OUT, paid_out_at=now, bank_reference=bank_reference
+        )
+
+    with transaction.atomic():
+        plan = FUND_PLAN_WORKFLOW.transition(
+            scope=scope, pk=plan_id, action="pay_out", note=note or bank_reference, change=change
+        )
+        paid_on = timezone.localtime(now).date()
+        message_send_bulk(
+            topic="refund.monthly_details",
+            query="""
+                SELECT NULL AS subject, NULL AS region_code, jsonb_build_object(
+                    'refund_id', r.request_id, 'person_id', r.person_id, 'region_code', r.region_code,
+                    'month', %(month)s::text, 'amount_fen', r.amount_fen, 'receipt_number', r.receipt_number,
+                    'paid_on', %(paid_on)s::text, 'kind', 'overcollection') AS payload
+                FROM refunds_overcollectionrefund r WHERE r.plan_id = %(plan_id)s ORDER BY r.request_id
+            """,
+            params={"plan_id": plan.pk, "month": f"{paid_on:%Y-%m}", "paid_on": paid_on.isoformat()},
+        )
+        overcollection_status_push(
+            where="r.plan_id = %(plan_id)s",
+            params={"plan_id": plan.pk},
+            status="paid_out",
+            plan=plan,
+            paid_on=paid_on,
+            bank_reference=bank_reference,
+        )
+    return plan
+
+
+# --- finance's answers, as its messages bring them (``refunds.handlers``) ---------------------
+
+_BEYOND = {
+    "finance_approve": (P.APPROVED, P.FUNDED, P.PAID_OUT),
+    "finance_reject": (P.REJECTED,),
+    "funds_transferred": (P.FUNDED, P.PAID_OUT),
+}
+
+
+def _finance_step(*, plan_id: int, action: str, note: str, change) -> FundPlan | None:  # type: ignore[no-untyped-def]
+    """Take finance's step on the locked plan; a step already taken (a redelivery) changes nothing."""
+    plan = FundPlan.objects.select_for_update(of=("self",)).get(pk=plan_id)
+    if plan.status in _BEYOND[action]:
+        return None
+    return FUND_PLAN_WORKFLOW.apply(plan, action=action, scope=None, note=note, change=change)
+
+
+def fund_plan_decided(*, plan_id: int, decision: str, reason: str, decided_on: dt.date) -> FundPlan | None:
+    """Finance approved or rejected the plan: move it, its refunds, and tell tax."""
+    reason = (reason or "").strip()
+    if decision == "approved":
+
+        def approve(row: FundPlan) -> None:
+            row.decided_on = decided_on
+            row.finance_reason = reason[:500]
+            OvercollectionRefund.objects.filter(plan=row).update(status=OvercollectionStatus.APPROVED)
+
+        plan = _finance_step(plan_id=plan_id, action="finance_approve", note=reason, change=approve)
+        if plan is not None:
+            overcollection_status_push(
+                where="r.plan_id = %(plan_id)s",
+                params={"plan_id": plan.pk},
+                status="approved",
+                plan=plan,
+                note=reason,
+            )
+        return plan
+
+    def reject(row: FundPlan) -> None:
+        row.decided_on = decided_on
+        row.finance_reason = reason[:500] or _("No reason given.")
+        _release(row)
+
+    plan = _finance_step(plan_id=plan_id, action="finance_reject", note=reason, change=reject)
+    if plan is not None:
+        overcollection_status_push(
+            where=_PLAN_REFUNDS,
+            params={"plan_id": plan.pk},
+            status="rejected",
+            plan=plan,
+            note=plan.finance_reason,
+        )
+    return plan
+
+
+def fund_plan_funded(*, plan_id: int, voucher: str, transferred_on: dt.date) -> FundPlan | None:
+    """Finance transferred the approved plan's funds to insurance."""
+
+    def funded(row: FundPlan) -> None:
+        row.voucher = voucher[:64]
+        row.transferred_on = transferred_on
+        OvercollectionRefund.objects.filter(plan=row).update(status=OvercollectionStatus.FUNDED)
+
+    plan = _finance_step(plan_id=plan_id, action="funds_transferred", note=voucher, change=funded)
+    if plan is not None:
+        overcollection_status_push(
+            where="r.plan_id = %(plan_id)s", params={"plan_id": plan.pk}, status="funded", plan=plan
+        )
+    return plan

@@ -11,4 +11,7 @@ urlpatterns: list = [
     path("apply/", views.RefundApplyView.as_view(), name="apply"),
     path("<int:pk>/", views.RefundDetailView.as_view(), name="detail"),
     path("evidence/<int:pk>/", views.RefundEvidenceView.as_view(), name="evidence"),
+    path("overcollections/", views.OvercollectionRefundListView.as_view(), name="overcollections"),
+    path("plans/", views.FundPlanListView.as_view(), name="plans"),
+    path("plans/<int:pk>/", views.FundPlanDetailView.as_view(), name="plan"),
 ]

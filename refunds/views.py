@@ -23,6 +23,7 @@ from django.views import View
 
 from accounts.access import ScopedViewMixin
 from accounts.masking import id_number_for
+from accounts.models import Region
 from accounts.roles import Action
 from enrollment.evidence import evidence_response
 from enrollment.models import Person
@@ -30,7 +31,14 @@ from enrollment.rules.engine import say_money
 from enrollment.selectors import person_search
 
 from . import selectors, services
-from .models import RefundApplication, RefundReason, RefundStatus
+from .models import (
+    FundPlan,
+    FundPlanStatus,
+    OvercollectionStatus,
+    RefundApplication,
+    RefundReason,
+    RefundStatus,
+)
 
 audit_log = logging.getLogger("portal.audit")
 
@@ -308,3 +316,184 @@ class RefundEvidenceView(ScopedViewMixin, View):
                 "path": request.path,
             },
         )
+
+
+# --- over-collection refunds and fund-usage plans (用款计划) -------------------------------------
+
+
+class OvercollectionRefundListView(ScopedViewMixin, View):
+    """The over-collections tax reported in the area, by state; the pool waits for the next plan."""
+
+    required_action = Action.FUND_PLAN_VIEW
+    template_name = "refunds/overcollections.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        scope = self.scope
+        status = request.GET.get("status", "")
+        if status not in OvercollectionStatus.values:
+            status = ""
+        page = Paginator(selectors.overcollection_refund_list(scope=scope, status=status), 50).get_page(
+            request.GET.get("page")
+        )
+        counts = selectors.overcollection_status_counts(scope=scope)
+        context = {
+            "page": page,
+            "rows": [(r, id_number_for(scope, r.person_id, r.region_code), yuan(r.amount_fen)) for r in page],
+            "status": status,
+            "all_count": sum(counts.values()),
+            "tabs": [
+                {"value": value, "label": label, "count": counts.get(value, 0)}
+                for value, label in OvercollectionStatus.choices
+            ],
+        }
+        return render(request, self.template_name, context)
+
+
+class FundPlanListView(ScopedViewMixin, View):
+    """The county's plans, the pool waiting for the next one; POST prepares a plan (``county``,
+    ``period``) from the pool."""
+
+    required_action = Action.FUND_PLAN_VIEW
+    template_name = "refunds/plans.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render()
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        self.scope.require(Action.FUND_PLAN_PREPARE)
+        posted = {key: request.POST.get(key, "").strip() for key in ("county", "period")}
+        try:
+            plan = services.fund_plan_prepare(
+                scope=self.scope, county_code=posted["county"], period=posted["period"]
+            )
+        except ValidationError as error:
+            return self._render(error=" ".join(error.messages), posted=posted, status=400)
+        messages.success(request, _("The draft plan is ready: check its lines, then submit it to finance."))
+        return redirect("refunds:plan", pk=plan.pk)
+
+    def _render(
+        self, *, error: str = "", posted: dict[str, str] | None = None, status: int = 200
+    ) -> HttpResponse:
+        scope = self.scope
+        wanted = self.request.GET.get("status", "")
+        if wanted not in FundPlanStatus.values:
+            wanted = ""
+        page = Paginator(selectors.fund_plan_list(scope=scope, status=wanted), 50).get_page(
+            self.request.GET.get("page")
+        )
+        counts = selectors.fund_plan_status_counts(scope=scope)
+        pool = selectors.overcollection_pool(scope=scope)
+        names = dict(
+            Region.objects.filter(code__in=[p.county_code.ljust(12, "0") for p in pool]).values_list(
+                "code", "name"
+            )
+        )
+        context = {
+            "page": page,
+            "rows": [(plan, yuan(plan.amount_fen)) for plan in page],
+            "status": wanted,
+            "all_count": sum(counts.values()),
+            "tabs": [
+                {"value": value, "label": label, "count": counts.get(value, 0)}
+                for value, label in FundPlanStatus.choices
+            ],
+            "pool": [
+                {
+                    "county": p.county_code,
+                    "name": names.get(p.county_code.ljust(12, "0"), p.county_code),
+                    "count": p.count,
+                    "amount": yuan(p.amount_fen),
+                }
+                for p in pool
+            ],
+            "can_prepare": scope.allows(Action.FUND_PLAN_PREPARE),
+            "this_month": f"{timezone.localdate():%Y-%m}",
+            "error": error,
+            "posted": posted or {},
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+PLAN_STEPS = ("submit", "discard", "pay_out")
+
+
+class FundPlanDetailView(ScopedViewMixin, View):
+    """One plan: its lines, what finance said, the timeline and the steps the viewer may take.
+    POST ``step`` = submit / discard / pay_out (``bank_reference``)."""
+
+    required_action = Action.FUND_PLAN_VIEW
+    template_name = "refunds/plan.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._render(selectors.fund_plan_detail(scope=self.scope, pk=pk))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        plan = selectors.fund_plan_detail(scope=self.scope, pk=pk)
+        step = request.POST.get("step", "")
+        if step not in PLAN_STEPS:
+            return self._render(plan, error=_("Choose a step."), status=400)
+        posted = {
+            key: request.POST.get(key, "") for key in ("bank_reference", "note", "reason", "amount_fen")
+        }
+        try:
+            if step == "submit":
+                amount = int(posted["amount_fen"]) if posted["amount_fen"].isdigit() else -1
+                services.fund_plan_submit(
+                    scope=self.scope, plan_id=pk, amount_fen=amount, note=posted["note"]
+                )
+            elif step == "discard":
+                services.fund_plan_discard(scope=self.scope, plan_id=pk, reason=posted["reason"])
+            else:
+                services.fund_plan_pay_out(
+                    scope=self.scope, plan_id=pk, bank_reference=posted["bank_reference"]
+                )
+        except services.TransitionConflictError as conflict:
+            fresh = selectors.fund_plan_detail(scope=self.scope, pk=pk)
+            return self._render(fresh, error=conflict.message, step=step, posted=posted, status=409)
+        except ValidationError as error:
+            return self._render(plan, error=" ".join(error.messages), step=step, posted=posted, status=400)
+        done = {
+            "submit": _("Submitted to finance. Its decision arrives here."),
+            "discard": _("Discarded; its refunds are back in the pool."),
+            "pay_out": _("The payout is recorded; tax receives the refund details."),
+        }[step]
+        messages.success(request, done)
+        return redirect("refunds:plan", pk=pk)
+
+    def _render(
+        self,
+        plan: FundPlan,
+        *,
+        error: str = "",
+        step: str = "",
+        posted: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        scope = self.scope
+        workflow = services.FUND_PLAN_WORKFLOW
+        events = [
+            {
+                "event": event,
+                "label": workflow.label_of(event.action),
+                "to_label": FundPlanStatus(event.to_state).label,
+            }
+            for event in selectors.fund_plan_timeline(plan=plan)
+        ]
+        context = {
+            "plan": plan,
+            "amount": yuan(plan.amount_fen),
+            "lines": [
+                (
+                    line,
+                    id_number_for(scope, line.refund.person_id, line.refund.region_code),
+                    yuan(line.amount_fen),
+                )
+                for line in selectors.fund_plan_lines(plan=plan)
+            ],
+            "events": events,
+            "steps": {t.action for t in workflow.actions_for(plan, scope)},
+            "error": error,
+            "step": step,
+            "posted": posted or {},
+        }
+        return render(self.request, self.template_name, context, status=status)

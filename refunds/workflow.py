@@ -74,6 +74,9 @@ class Workflow:
     applicant_field: str = "applied_by_id"
     status_field: str = "status"
     start_label: str | Promise = ""
+    # Who takes the system's steps, as the timeline and a refusal name them ("the rules" for refund
+    # applications; the finance bureau, through its messages, for fund-usage plans).
+    system_actor: str | Promise = ""
     _by_action: dict[str, Transition] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -141,7 +144,7 @@ class Workflow:
             "so “%(wanted)s” is not possible now."
         ) % {
             "state": state,
-            "who": _actor_name(last.actor),
+            "who": _actor_name(last.actor) if last.actor or not self.system_actor else str(self.system_actor),
             "step": self.label_of(last.action),
             "when": timezone.localtime(last.at).strftime("%Y-%m-%d %H:%M:%S"),
             "wanted": t.label,

@@ -95,6 +95,7 @@ def command_run() -> int:
     manage("demo_records", env=env)
     manage("demo_payments", env=env)
     manage("demo_refunds", env=env)
+    manage("demo_finance", env=env)
     host = env.get("PORTAL_HOST", "127.0.0.1")
     port = env.get("PORTAL_PORT", "8000")
     bin_dir = VENV / "bin"

@@ -487,27 +487,29 @@ register(
         amount_field="amount_fen",
     )
 )
+_REFUND_DETAIL = {
+    "refund_id": Field("int", minimum=1),
+    "person_id": PERSON_ID,
+    "region_code": REGION,
+    "month": Field("str", pattern=r"^[0-9]{4}-[0-9]{2}$"),
+    "amount_fen": FEN,
+    "receipt_number": REFERENCE,
+    "paid_on": DATE,
+}
 register(
     Topic(
         "refund.monthly_details",
         INSURANCE,
         TAX,
-        "One refund paid out, reported in the month's refund details.",
+        "One refund paid out, reported in the month's refund details. Version 2 says which kind of"
+        " refund it is: an application's (refund_id = insurance's application) or an over-collection"
+        " tax reported (refund_id = tax's own request); the two number apart, and so do their subjects.",
         {
-            1: Schema(
-                {
-                    "refund_id": Field("int", minimum=1),
-                    "person_id": PERSON_ID,
-                    "region_code": REGION,
-                    "month": Field("str", pattern=r"^[0-9]{4}-[0-9]{2}$"),
-                    "amount_fen": FEN,
-                    "receipt_number": REFERENCE,
-                    "paid_on": DATE,
-                }
-            )
+            1: Schema(_REFUND_DETAIL),
+            2: Schema({**_REFUND_DETAIL, "kind": Field("str", choices=("application", "overcollection"))}),
         },
         "refund",
-        ("refund_id",),
+        ("kind", "refund_id"),
         amount_field="amount_fen",
     )
 )
@@ -560,46 +562,74 @@ register(
         amount_field="amount_fen",
     )
 )
+_OVERCOLLECTION = {
+    "request_id": Field("int", minimum=1),
+    "payment_id": Field("int", minimum=1),
+    "person_id": PERSON_ID,
+    "region_code": REGION,
+    "insurance_year": YEAR,
+    "amount_fen": FEN,
+    "reason": TEXT,
+}
 register(
     Topic(
         "refund.overcollection_requested",
         TAX,
         INSURANCE,
-        "Tax reports an over-collection it caused, for refund.",
+        "Tax reports an over-collection it caused, for refund. Version 2 adds the receipt (the"
+        " refund details name it back to tax), the day it was requested and the reason's code.",
         {
-            1: Schema(
+            1: Schema(_OVERCOLLECTION),
+            2: Schema(
                 {
-                    "request_id": Field("int", minimum=1),
-                    "payment_id": Field("int", minimum=1),
-                    "person_id": PERSON_ID,
-                    "region_code": REGION,
-                    "insurance_year": YEAR,
-                    "amount_fen": FEN,
-                    "reason": TEXT,
+                    **_OVERCOLLECTION,
+                    "receipt_number": REFERENCE,
+                    "reason_code": Field(
+                        "str", choices=("charged_twice", "wrong_amount", "bank_debited_twice", "other")
+                    ),
+                    "requested_on": DATE,
                 }
-            )
+            ),
         },
         "overcollection",
         ("request_id",),
         amount_field="amount_fen",
     )
 )
+_FUND_PLAN = {
+    "plan_id": Field("int", minimum=1),
+    "region_code": REGION,
+    "period": Field("str", max_length=16),
+    "refund_count": Field("int", minimum=0),
+    "amount_fen": FEN,
+}
+_FUND_PLAN_LINE = Schema(
+    {
+        "request_id": Field("int", minimum=1),
+        "person_id": Field("str", max_length=32),
+        "region_code": REGION,
+        "insurance_year": YEAR,
+        "receipt_number": REFERENCE,
+        "reason": TEXT,
+        "amount_fen": FEN,
+    }
+)
 register(
     Topic(
         "refund.fund_plan_submitted",
         INSURANCE,
         FINANCE,
-        "A refund fund-usage plan (用款计划) for finance.",
+        "A refund fund-usage plan (用款计划) for finance. Version 2 carries its lines, so finance"
+        " sees what it approves (masked identifiers: finance pays, it does not need whom in full).",
         {
-            1: Schema(
+            1: Schema(_FUND_PLAN),
+            2: Schema(
                 {
-                    "plan_id": Field("int", minimum=1),
-                    "region_code": REGION,
-                    "period": Field("str", max_length=16),
-                    "refund_count": Field("int", minimum=0),
-                    "amount_fen": FEN,
+                    **_FUND_PLAN,
+                    "submitted_on": DATE,
+                    "lines": Field("list", items=_FUND_PLAN_LINE),
                 }
-            )
+            ),
         },
         "fund_plan",
         ("plan_id",),
@@ -670,6 +700,37 @@ register(
         },
         "fund_plan",
         ("plan_id",),
+        amount_field="amount_fen",
+    )
+)
+
+# Every state change of an over-collection request, pushed back to tax (who asked for it).
+OVERCOLLECTION_STATES = ("received", "planned", "approved", "rejected", "funded", "paid_out")
+register(
+    Topic(
+        "refund.overcollection_status",
+        INSURANCE,
+        TAX,
+        "Where an over-collection refund tax asked for stands: received by insurance, in a fund-usage"
+        " plan, approved or rejected by finance (back to the pool for the next plan), funded, paid out.",
+        {
+            1: Schema(
+                {
+                    "request_id": Field("int", minimum=1),
+                    "region_code": REGION,
+                    "status": Field("str", choices=OVERCOLLECTION_STATES),
+                    "at": Field("datetime"),
+                    "amount_fen": FEN,
+                    "plan_id": Field("int", required=False, minimum=1),
+                    "period": Field("str", required=False, max_length=16),
+                    "note": Field("str", required=False, max_length=500),
+                    "paid_on": OPTIONAL_DATE,
+                    "bank_reference": Field("str", required=False, max_length=64),
+                }
+            )
+        },
+        "overcollection-status",
+        ("request_id",),
         amount_field="amount_fen",
     )
 )

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "subsidies",
     "collection",
     "refunds",
+    "refunds.finance",
 ]
 
 MIDDLEWARE = [

@@ -70,7 +70,7 @@ def test_given_an_older_message_applied_late_then_it_changes_nothing():
 def test_given_a_refund_reported_twice_when_applied_then_tax_records_it_once():
     payload = {
         "refund_id": 41, "person_id": PERSON, "region_code": "141002100201", "month": "2026-11",
-        "amount_fen": 40000, "receipt_number": "0004-2026-000001", "paid_on": "2026-11-27",
+        "amount_fen": 40000, "receipt_number": "0004-2026-000001", "paid_on": "2026-11-27", "kind": "application",
     }  # fmt: skip
     with transaction.atomic():
         first = services.message_send(topic="refund.monthly_details", payload=payload)

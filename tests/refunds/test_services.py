@@ -362,5 +362,7 @@ def test_given_a_refund_paid_out_then_tax_is_told_in_the_months_refund_details(w
         "amount_fen": AMOUNT,
         "receipt_number": receipt,
         "paid_on": paid_on.isoformat(),
+        "kind": "application",
     }
+    assert (message.version, message.subject) == (2, f"refund:application:{application.pk}")
     assert receipt.startswith("R")

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.audit import acting
-from refunds.demo import load_demo_refunds
+from refunds.demo import load_demo_fund_plans, load_demo_refunds
 
 
 class Command(BaseCommand):
@@ -24,4 +24,6 @@ class Command(BaseCommand):
             )
         with acting(user_id=None, source="command:demo_refunds"):
             counts = load_demo_refunds()
+            plans = load_demo_fund_plans()
         self.stdout.write(counts.summary())
+        self.stdout.write(plans.summary())

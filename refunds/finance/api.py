@@ -1,0 +1,172 @@
+"""Finance's REST API: the plans received; approve, reject with the reason, record the transfer.
+A step the plan's state no longer allows (someone else was quicker) answers 409 with who did what when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.roles import Action
+from accounts.scope import scope_of
+
+from . import selectors, services
+from .models import PlanStatus, ReceivedPlan
+
+ERRORS = {
+    400: OpenApiResponse(
+        description="Invalid, or refused by a rule: {error: {status, code, message, fields}}"
+    ),
+    403: OpenApiResponse(description="The role may not do this."),
+    404: OpenApiResponse(description="No such record in the caller's area."),
+    409: OpenApiResponse(
+        description="The plan's state does not (or no longer) allow this step: who did what when."
+    ),
+}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class PlanEventSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+    actor = serializers.SerializerMethodField()
+    at = serializers.DateTimeField()
+    note = serializers.CharField()
+
+    def get_actor(self, event: Any) -> str | None:
+        return event.actor.get_username() if event.actor else None
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    transferred_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ReceivedPlan
+        fields = [
+            "id", "plan_id", "region_code", "period", "refund_count", "amount_fen", "submitted_on", "received_at",
+            "status", "decided_by", "decided_at", "decision_reason", "transferred_by", "transferred_at",
+            "transferred_on", "voucher",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class PlanDetailSerializer(PlanSerializer):
+    timeline = serializers.SerializerMethodField()
+    allowed_steps = serializers.SerializerMethodField()
+
+    class Meta(PlanSerializer.Meta):
+        fields = [*PlanSerializer.Meta.fields, "lines", "timeline", "allowed_steps"]
+        read_only_fields = fields
+
+    @extend_schema_field(PlanEventSerializer(many=True))
+    def get_timeline(self, plan: ReceivedPlan) -> list[dict[str, Any]]:
+        return PlanEventSerializer(selectors.plan_timeline(plan=plan), many=True).data
+
+    def get_allowed_steps(self, plan: ReceivedPlan) -> list[str]:
+        return services.steps_for(plan, scope_of(self.context["request"]))
+
+
+class ApproveSerializer(serializers.Serializer):
+    amount_fen = serializers.IntegerField(help_text="The total approved: must be the plan's (fen)")
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class TransferSerializer(serializers.Serializer):
+    voucher = serializers.CharField(max_length=64)
+    transferred_on = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Fund-usage plans finance received, in the caller's area (``?status=``), newest first."""
+
+    serializer_class = PlanSerializer
+    filter_backends: list[type] = []
+    required_actions = {
+        "list": Action.FINANCE_PLAN_VIEW,
+        "retrieve": Action.FINANCE_PLAN_VIEW,
+        "approve": Action.FINANCE_PLAN_DECIDE,
+        "reject": Action.FINANCE_PLAN_DECIDE,
+        "transfer": Action.FINANCE_PLAN_TRANSFER,
+    }
+
+    def get_queryset(self) -> QuerySet[ReceivedPlan]:
+        if getattr(self, "swagger_fake_view", False):
+            return ReceivedPlan.objects.none()
+        wanted = self.request.query_params.get("status", "")
+        return selectors.plan_list(
+            scope=scope_of(self.request), status=wanted if wanted in PlanStatus.values else ""
+        )
+
+    def get_object(self) -> ReceivedPlan:
+        return selectors.plan_detail(scope=scope_of(self.request), pk=int(self.kwargs["pk"]))
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return PlanSerializer if self.action == "list" else PlanDetailSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=PlanStatus.values)],
+        responses={200: PlanSerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: PlanDetailSerializer, **ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    def _step(
+        self, request: Request, pk: str | None, serializer: type[serializers.Serializer], call: Any
+    ) -> Response:
+        scope = scope_of(request)
+        selectors.plan_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
+        payload = serializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            plan = call(scope=scope, plan_id=int(pk or 0), **payload.validated_data)
+        except services.PlanConflictError as conflict:
+            raise Conflict(conflict.message) from conflict
+        fresh = selectors.plan_detail(scope=scope, pk=plan.pk)
+        return Response(PlanDetailSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Approve the plan for its total",
+        request=ApproveSerializer,
+        responses={200: PlanDetailSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, ApproveSerializer, services.plan_approve)
+
+    @extend_schema(
+        summary="Reject the plan with the reason",
+        request=RejectSerializer,
+        responses={200: PlanDetailSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, RejectSerializer, services.plan_reject)
+
+    @extend_schema(
+        summary="Record the transfer of an approved plan's funds (voucher number, day)",
+        request=TransferSerializer,
+        responses={200: PlanDetailSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def transfer(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, TransferSerializer, services.plan_transfer)

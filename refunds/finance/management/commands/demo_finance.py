@@ -1,0 +1,27 @@
+"""``manage.py demo_finance``: finance's demo decisions on fund-usage plans (after demo_refunds; safe to repeat)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.audit import acting
+from refunds.finance.demo import load_demo_finance
+
+
+class Command(BaseCommand):
+    help = "Approve and fund the oldest demo fund-usage plan of each finance bureau (after demo_refunds)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "Refusing to load demo decisions: DEBUG is off. Use --force if you really mean it."
+            )
+        with acting(user_id=None, source="command:demo_finance"):
+            counts = load_demo_finance()
+        self.stdout.write(counts.summary())

@@ -1,0 +1,12 @@
+"""Routes of finance's pages (included by config/urls.py under /finance/)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "finance"
+
+urlpatterns: list = [
+    path("plans/", views.PlanListView.as_view(), name="plans"),
+    path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan"),
+]

@@ -1,0 +1,243 @@
+"""The over-collection pages and API of the three bureaus, one flow each way: tax reports through
+the API and its pages show the outcome; insurance prepares, submits and pays out on its pages and
+API; finance approves, rejects and transfers on its own; 409 with who did what when for a lost
+step; every endpoint in the OpenAPI schema."""
+
+from __future__ import annotations
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from collection.models import OvercollectionRequest
+from refunds.finance.models import ReceivedPlan
+from refunds.models import FundPlan
+from tests.conftest import World
+from tests.refunds.overcollection_support import deliver, no_nudge, tax_payment, this_month  # noqa: F401
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_nudge")]
+
+
+def login(client, user) -> None:  # type: ignore[no-untyped-def]
+    from django.conf import settings
+
+    client.force_login(user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the pages in English, whatever the catalogue holds
+
+
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+def _post(client, url: str, body: dict):  # type: ignore[no-untyped-def]
+    return client.post(url, body, content_type="application/json", **EN)
+
+
+def _reported(world: World, client, *amounts: int) -> list[int]:  # type: ignore[no-untyped-def]
+    login(client, world.users["tax_a"])
+    ids = []
+    for amount in amounts:
+        payment = tax_payment(world)
+        response = _post(
+            client,
+            "/api/collection/overcollections/",
+            {"receipt": payment.receipt, "amount_fen": amount, "reason": "charged_twice"},
+        )
+        assert response.status_code == 201, response.content
+        ids.append(response.json()["id"])
+    client.logout()
+    deliver()
+    return ids
+
+
+def test_given_tax_staff_when_reporting_by_api_then_201_with_the_timeline(world: World, client):
+    payment = tax_payment(world)
+    login(client, world.users["tax_a"])
+
+    response = _post(
+        client,
+        "/api/collection/overcollections/",
+        {"receipt": payment.receipt, "amount_fen": 12000, "reason": "wrong_amount", "note": "按旧标准收取"},
+    )
+
+    body = response.json()
+    assert response.status_code == 201
+    assert (body["status"], body["amount_fen"], body["receipt_number"], body["person_id"].count("*") > 0) == (
+        "requested",
+        12000,
+        payment.receipt,
+        True,
+    )
+    assert [e["status"] for e in body["timeline"]] == ["requested"]
+
+
+def test_given_a_receipt_that_does_not_exist_then_400_naming_the_field(world: World, client):
+    login(client, world.users["tax_a"])
+
+    response = _post(
+        client,
+        "/api/collection/overcollections/",
+        {"receipt": "0001-2026-999999", "amount_fen": 1, "reason": "charged_twice"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["receipt"] == ["No payment with this receipt in your area."]
+
+
+def test_given_the_new_request_page_when_a_receipt_is_looked_up_and_posted_then_the_request_is_shown(
+    world: World, client
+):
+    payment = tax_payment(world)
+    login(client, world.users["tax_a"])
+
+    page = client.get(f"/collection/overcollections/new/?receipt={payment.receipt}", **EN)
+    posted = client.post(
+        "/collection/overcollections/new/",
+        {"receipt": payment.receipt, "amount_yuan": "120.50", "reason": "bank_debited_twice", "note": ""},
+        **EN,
+    )
+
+    assert page.status_code == 200 and b'data-testid="payment"' in page.content
+    request = OvercollectionRequest.objects.get()
+    assert (posted.status_code, posted["Location"]) == (302, f"/collection/overcollections/{request.pk}/")
+    assert request.amount_fen == 12050
+    detail = client.get(posted["Location"], **EN).content.decode()
+    assert 'data-status="requested"' in detail and "120.50" in detail
+
+
+def test_given_too_much_on_the_page_then_400_with_the_amount_left_next_to_the_field(world: World, client):
+    payment = tax_payment(world, amount_fen=40000)
+    login(client, world.users["tax_a"])
+
+    response = client.post(
+        "/collection/overcollections/new/",
+        {"receipt": payment.receipt, "amount_yuan": "400.01", "reason": "charged_twice"},
+        **EN,
+    )
+
+    assert response.status_code == 400
+    assert "At most 400.00 yuan can be refunded on this receipt" in response.content.decode()
+
+
+def test_given_the_whole_flow_on_the_pages_then_each_bureau_sees_its_part(world: World, client):
+    _reported(world, client, 12000, 3050)
+
+    login(client, world.users["insurance_a"])
+    pool = client.get("/refunds/plans/", **EN).content.decode()
+    assert 'data-county="141002"' in pool
+    prepared = client.post("/refunds/plans/", {"county": "141002", "period": this_month()}, **EN)
+    plan = FundPlan.objects.get()
+    assert prepared["Location"] == f"/refunds/plans/{plan.pk}/"
+    draft = client.get(prepared["Location"], **EN).content.decode()
+    assert draft.count('data-testid="plan-line"') == 2 and 'data-testid="submit-form"' in draft
+    submitted = client.post(prepared["Location"], {"step": "submit", "amount_fen": "15050"}, **EN)
+    assert submitted.status_code == 302
+    deliver()
+
+    login(client, world.users["finance_a"])
+    received = ReceivedPlan.objects.get()
+    listing = client.get("/finance/plans/", **EN).content.decode()
+    assert f'data-pk="{received.pk}" data-status="received"' in listing
+    page = client.get(f"/finance/plans/{received.pk}/", **EN).content.decode()
+    assert page.count('data-testid="plan-line"') == 2 and "150.50" in page
+    assert (
+        client.post(
+            f"/finance/plans/{received.pk}/", {"step": "approve", "amount_fen": "15050"}, **EN
+        ).status_code
+        == 302
+    )
+    again = client.post(f"/finance/plans/{received.pk}/", {"step": "reject", "reason": "迟了"}, **EN)
+    assert again.status_code == 409
+    assert (
+        "This plan is already Approved, waiting for the transfer: 财政a chose “Approve” at "
+        in again.content.decode()
+    )
+    assert (
+        client.post(
+            f"/finance/plans/{received.pk}/", {"step": "transfer", "voucher": "财拨-9"}, **EN
+        ).status_code
+        == 302
+    )
+    deliver()
+
+    login(client, world.users["insurance_a"])
+    funded = client.get(f"/refunds/plans/{plan.pk}/", **EN).content.decode()
+    assert 'data-status="funded"' in funded and "财拨-9" in funded
+    assert (
+        client.post(
+            f"/refunds/plans/{plan.pk}/", {"step": "pay_out", "bank_reference": "BK-1"}, **EN
+        ).status_code
+        == 302
+    )
+    deliver()
+
+    login(client, world.users["tax_a"])
+    tax_list = client.get("/collection/overcollections/?status=paid_out", **EN).content.decode()
+    assert tax_list.count('data-testid="overcollection-row"') == 2
+    details = client.get("/collection/refunds/", **EN).content.decode()
+    assert details.count('data-testid="refund-row"') == 2
+
+
+def test_given_the_api_flow_then_each_bureau_moves_the_plan_and_a_lost_step_is_409(world: World, client):
+    _reported(world, client, 500)
+    login(client, world.users["insurance_a"])
+    created = _post(client, "/api/fund-plans/", {"county": "141002", "period": this_month()})
+    plan_id = created.json()["id"]
+    assert (created.status_code, created.json()["allowed_steps"]) == (201, ["submit", "discard"])
+    assert (
+        _post(client, f"/api/fund-plans/{plan_id}/submit/", {"amount_fen": 500}).json()["status"]
+        == "submitted"
+    )
+    deliver()
+
+    login(client, world.users["finance_a"])
+    received = client.get("/api/finance/plans/").json()["results"][0]
+    assert (received["plan_id"], received["status"]) == (plan_id, "received")
+    rejected = _post(client, f"/api/finance/plans/{received['id']}/reject/", {"reason": "科目不对"})
+    late = _post(client, f"/api/finance/plans/{received['id']}/approve/", {"amount_fen": 500})
+    assert rejected.json()["status"] == "rejected"
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "conflict")
+    deliver()
+
+    login(client, world.users["insurance_a"])
+    plan = client.get(f"/api/fund-plans/{plan_id}/").json()
+    assert (plan["status"], plan["finance_reason"], [e["action"] for e in plan["timeline"]]) == (
+        "rejected",
+        "科目不对",
+        ["apply", "submit", "finance_reject"],
+    )
+    assert [r["status"] for r in client.get("/api/overcollections/").json()["results"]] == ["received"]
+    login(client, world.users["tax_a"])
+    (request,) = client.get("/api/collection/overcollections/").json()["results"]
+    assert (request["status"], request["status_note"]) == ("rejected", "科目不对")
+
+
+def test_given_another_countys_plan_then_404_for_insurance_and_finance(world: World, client):
+    _reported(world, client, 500)
+    login(client, world.users["insurance_a"])
+    plan_id = _post(client, "/api/fund-plans/", {"county": "141002", "period": this_month()}).json()["id"]
+
+    login(client, world.users["insurance_b"])
+    assert client.get(f"/api/fund-plans/{plan_id}/").status_code == 404
+    assert _post(client, f"/api/fund-plans/{plan_id}/submit/", {"amount_fen": 500}).status_code == 404
+
+
+def test_given_the_schema_then_every_over_collection_endpoint_is_documented(world: World):
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+
+    assert {
+        "/api/collection/overcollections/",
+        "/api/collection/overcollections/{id}/",
+        "/api/overcollections/",
+        "/api/overcollections/{id}/",
+        "/api/fund-plans/",
+        "/api/fund-plans/{id}/",
+        "/api/fund-plans/{id}/submit/",
+        "/api/fund-plans/{id}/discard/",
+        "/api/fund-plans/{id}/pay-out/",
+        "/api/finance/plans/",
+        "/api/finance/plans/{id}/",
+        "/api/finance/plans/{id}/approve/",
+        "/api/finance/plans/{id}/reject/",
+        "/api/finance/plans/{id}/transfer/",
+    } <= set(paths)
+    assert "409" in paths["/api/finance/plans/{id}/approve/"]["post"]["responses"]
+    assert "409" in paths["/api/fund-plans/{id}/submit/"]["post"]["responses"]
