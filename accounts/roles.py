@@ -88,6 +88,9 @@ class Action(models.TextChoices):
     REFUND_APPLY = "refund.apply", _("Apply for a refund, and withdraw one's own application")
     REFUND_REVIEW = "refund.review", _("Approve or reject refund applications")
     REFUND_PAY_OUT = "refund.pay_out", _("Record the payout of an approved refund")
+    BACKPAY_VIEW = "backpayment.view", _("View back-payment applications")
+    BACKPAY_APPLY = "backpayment.apply", _("Apply for a back-payment, and withdraw one's own application")
+    BACKPAY_REVIEW = "backpayment.review", _("Approve or reject back-payment applications")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -102,10 +105,12 @@ _CLERK = _EVERYONE | {
 # Village clerks take refund applications at the village office; insurance staff take them at
 # the county counter, decide them (never their own: four-eyes, in refunds.workflow) and pay out.
 _REFUND_APPLICANT = frozenset({Action.REFUND_VIEW, Action.REFUND_APPLY})
+# Back-payments (补缴) likewise: applied for at the village or the county, decided by insurance.
+_BACKPAY_APPLICANT = frozenset({Action.BACKPAY_VIEW, Action.BACKPAY_APPLY})
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Clerks register the people in front of them, so they see their own area's full identifiers.
-    Role.VILLAGE_CLERK: _CLERK | _REFUND_APPLICANT,
+    Role.VILLAGE_CLERK: _CLERK | _REFUND_APPLICANT | _BACKPAY_APPLICANT,
     Role.SCHOOL_CLERK: _CLERK,
     Role.INSURANCE_STAFF: _EVERYONE
     | {
@@ -125,6 +130,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         *_REFUND_APPLICANT,
         Action.REFUND_REVIEW,
         Action.REFUND_PAY_OUT,
+        *_BACKPAY_APPLICANT,
+        Action.BACKPAY_REVIEW,
     },
     # Tax collects by the rules, so it reads them; it never sees insurance's records.
     Role.TAX_STAFF: _EVERYONE | {Action.POLICY_VIEW, Action.COLLECTION_VIEW, Action.COLLECTION_RECORD},

@@ -17,6 +17,7 @@ from collection import api as collection_api
 from collection import views as collection_views
 from enrollment import api as enrollment_api
 from refunds import api as refunds_api
+from refunds import api_backpay as back_payments_api
 
 admin.site.site_header = _("Resident medical insurance portal · administration")
 admin.site.site_title = _("Portal administration")
@@ -63,6 +64,7 @@ router.register("collection/payers", collection_api.PayerViewSet, basename="coll
 router.register("collection/due-items", collection_api.DueItemViewSet, basename="collection-due-item")
 router.register("collection/payments", collection_api.PaymentViewSet, basename="collection-payment")
 router.register("refunds", refunds_api.RefundViewSet, basename="refund")
+router.register("back-payments", back_payments_api.BackPaymentViewSet, basename="back-payment")
 
 api_patterns = [
     path("", include(router.urls)),

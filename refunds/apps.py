@@ -13,6 +13,25 @@ class RefundsConfig(AppConfig):
         section = _("Refunds")
         register(NavEntry(section, _("Refund applications"), "refunds:list", Action.REFUND_VIEW, weight=15))
         register(NavEntry(section, _("Apply for a refund"), "refunds:apply", Action.REFUND_APPLY, weight=15))
+        backpay = _("Back-payments")
+        register(
+            NavEntry(
+                backpay,
+                _("Back-payment applications"),
+                "refunds:backpay-list",
+                Action.BACKPAY_VIEW,
+                weight=16,
+            )
+        )
+        register(
+            NavEntry(
+                backpay,
+                _("Apply for a back-payment"),
+                "refunds:backpay-apply",
+                Action.BACKPAY_APPLY,
+                weight=16,
+            )
+        )
         register_home_alert(overdue_alert)
 
 

@@ -222,3 +222,6 @@ class RefundEvidence(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from .models_backpay import *  # noqa: E402,F403

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_backpay
 
 app_name = "refunds"
 
@@ -11,4 +11,12 @@ urlpatterns: list = [
     path("apply/", views.RefundApplyView.as_view(), name="apply"),
     path("<int:pk>/", views.RefundDetailView.as_view(), name="detail"),
     path("evidence/<int:pk>/", views.RefundEvidenceView.as_view(), name="evidence"),
+    path("back-payments/", views_backpay.BackPaymentListView.as_view(), name="backpay-list"),
+    path("back-payments/apply/", views_backpay.BackPaymentApplyView.as_view(), name="backpay-apply"),
+    path("back-payments/<int:pk>/", views_backpay.BackPaymentDetailView.as_view(), name="backpay-detail"),
+    path(
+        "back-payments/evidence/<int:pk>/",
+        views_backpay.BackPaymentEvidenceView.as_view(),
+        name="backpay-evidence",
+    ),
 ]
