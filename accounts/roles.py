@@ -96,6 +96,9 @@ class Action(models.TextChoices):
     FINANCE_PLAN_VIEW = "finance_plan.view", _("View fund-usage plans received by finance")
     FINANCE_PLAN_DECIDE = "finance_plan.decide", _("Approve or reject fund-usage plans")
     FINANCE_PLAN_TRANSFER = "finance_plan.transfer", _("Record the transfer of an approved plan's funds")
+    BACKPAY_VIEW = "backpayment.view", _("View back-payment applications")
+    BACKPAY_APPLY = "backpayment.apply", _("Apply for a back-payment, and withdraw one's own application")
+    BACKPAY_REVIEW = "backpayment.review", _("Approve or reject back-payment applications")
 
 
 _EVERYONE = frozenset({Action.PORTAL_USE, Action.REGION_VIEW, Action.AGENCY_VIEW})
@@ -110,10 +113,12 @@ _CLERK = _EVERYONE | {
 # Village clerks take refund applications at the village office; insurance staff take them at
 # the county counter, decide them (never their own: four-eyes, in refunds.workflow) and pay out.
 _REFUND_APPLICANT = frozenset({Action.REFUND_VIEW, Action.REFUND_APPLY})
+# Back-payments (补缴) likewise: applied for at the village or the county, decided by insurance.
+_BACKPAY_APPLICANT = frozenset({Action.BACKPAY_VIEW, Action.BACKPAY_APPLY})
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Clerks register the people in front of them, so they see their own area's full identifiers.
-    Role.VILLAGE_CLERK: _CLERK | _REFUND_APPLICANT,
+    Role.VILLAGE_CLERK: _CLERK | _REFUND_APPLICANT | _BACKPAY_APPLICANT,
     Role.SCHOOL_CLERK: _CLERK,
     Role.INSURANCE_STAFF: _EVERYONE
     | {
@@ -136,6 +141,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.FUND_PLAN_VIEW,
         Action.FUND_PLAN_PREPARE,
         Action.FUND_PLAN_PAY_OUT,
+        *_BACKPAY_APPLICANT,
+        Action.BACKPAY_REVIEW,
     },
     # Tax collects by the rules, so it reads them; it never sees insurance's records. It reports
     # the over-collections it caused and follows them through insurance's pushes.

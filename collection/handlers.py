@@ -77,6 +77,61 @@ def apply_assessment_due_batch(batch: Batch) -> None:
         cursor.execute(_UPSERT_DUE_ITEMS.format(items=_BATCH_ITEMS.format(batch=sql)), params)
 
 
+# An approved back-payment (补缴): the item becomes payable at the back-payment amount from the
+# approval day until the pay-by day, by a schedule line put first (the counter, the API and the
+# bank files take the first line whose dates hold the day); earlier lines stay, so before the
+# approval nothing changes, and a repeated approval replaces its own line. The message carries
+# the assessment's revision, which the approval raised: it is ordered against the item's
+# assessment.due messages exactly as they are against each other, and never touches a paid item.
+_UPSERT_BACK_PAYMENTS = """
+INSERT INTO collection_dueitem
+    (person_id, insurance_year, region_code, amount_fen, subsidy_fen, subsidy_marker, schedule, status,
+     source_message_id, sequence, revision, updated_at)
+SELECT DISTINCT ON (d.person_id, d.insurance_year)
+       d.person_id, d.insurance_year, d.region_code, d.amount_fen, 0, '', jsonb_build_array(d.line), 'due',
+       d.message_id, d.seq, d.revision, now()
+FROM (
+    SELECT m.payload->>'person_id' AS person_id, (m.payload->>'insurance_year')::int AS insurance_year,
+           m.payload->>'region_code' AS region_code, (m.payload->>'amount_fen')::bigint AS amount_fen,
+           jsonb_build_object(
+               'from', m.payload->>'approved_on', 'to', m.payload->>'pay_until',
+               'amount_fen', (m.payload->>'amount_fen')::bigint, 'subsidy_fen', 0,
+               'rule', 'back_payment', 'back_payment', true,
+               'application_id', (m.payload->>'application_id')::bigint,
+               'note', coalesce(m.payload->>'reason', '')) AS line,
+           m.message_id, m.seq, coalesce((m.payload->>'revision')::int, 0) AS revision
+    FROM ({batch}) AS m
+) AS d
+ORDER BY d.person_id, d.insurance_year, d.revision DESC, d.seq DESC
+ON CONFLICT (person_id, insurance_year) DO UPDATE SET
+    region_code = excluded.region_code,
+    amount_fen = excluded.amount_fen,
+    subsidy_fen = 0,
+    schedule = excluded.schedule || coalesce(
+        (SELECT jsonb_agg(line ORDER BY n) FROM jsonb_array_elements(collection_dueitem.schedule)
+             WITH ORDINALITY AS old(line, n)
+         WHERE NOT coalesce((line->>'back_payment')::boolean, false)),
+        '[]'::jsonb),
+    status = 'due',
+    source_message_id = excluded.source_message_id,
+    sequence = excluded.sequence,
+    revision = excluded.revision,
+    updated_at = excluded.updated_at
+WHERE collection_dueitem.status <> 'paid' AND (
+    collection_dueitem.revision < excluded.revision
+    OR (excluded.revision = 0 AND collection_dueitem.revision = 0
+        AND collection_dueitem.sequence < excluded.sequence))
+"""
+
+
+@handles("backpayment.due")
+def apply_backpayment_due(batch: Batch) -> None:
+    """Make the person's due item payable at the approved back-payment amount, in its window."""
+    sql, params = batch.rows_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_BACK_PAYMENTS.format(batch=sql), params)
+
+
 # A roster import's tags and withdrawals, many per message. Every item carries the import's
 # revision (imports commit in revision order): of several items about one mark the newest counts
 # and an older one never overwrites it, so batches may arrive in any order or twice.

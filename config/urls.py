@@ -17,6 +17,7 @@ from collection import api as collection_api
 from collection import views as collection_views
 from enrollment import api as enrollment_api
 from refunds import api as refunds_api
+from refunds import api_backpay as back_payments_api
 from refunds.finance import api as finance_api
 
 admin.site.site_header = _("Resident medical insurance portal · administration")
@@ -70,6 +71,7 @@ router.register("overcollections", refunds_api.OvercollectionRefundViewSet, base
 router.register("fund-plans", refunds_api.FundPlanViewSet, basename="fund-plan")
 router.register("finance/plans", finance_api.PlanViewSet, basename="finance-plan")
 router.register("refunds", refunds_api.RefundViewSet, basename="refund")
+router.register("back-payments", back_payments_api.BackPaymentViewSet, basename="back-payment")
 
 api_patterns = [
     path("", include(router.urls)),

@@ -1037,7 +1037,8 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
                    (e.status_reason = 'transfer_in'),
                    (SELECT max(b.insurance_year) FROM enrollment_assessment b
                     WHERE b.person_id = a.person_id AND b.insurance_year < a.insurance_year
-                      AND b.status IN ('paid', 'government'))
+                      AND b.status IN ('paid', 'government')),
+                   a.back_payment_fen IS NOT NULL
             FROM enrollment_assessment a
             JOIN enrollment_person p ON p.id = a.person_id
             JOIN enrollment_enrollment e ON e.id = a.enrollment_id
@@ -1050,7 +1051,8 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
         rows = cursor.fetchall()
         policies: dict[tuple[str, int], LoadedPolicy | None] = {}
         updates = []
-        for assessment_id, id_number, year, county_code, birth_date, category, transfer, last_paid in rows:
+        for row in rows:
+            assessment_id, id_number, year, county_code, birth_date, category, transfer, last_paid, back = row
             deposit = wanted[(id_number, year)]
             key = (county_code, year)
             if key not in policies:
@@ -1064,7 +1066,9 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
                     last_paid_year=last_paid,
                     transfer=transfer,
                 )
-                benefit = engine.benefit_period(loaded.rules, facts, deposit.paid_on)
+                # An approved back-payment buys the back-payment's cover (the region's waiting
+                # period), whatever the day it is paid on.
+                benefit = engine.benefit_period(loaded.rules, facts, deposit.paid_on, back_payment=back)
             updates.append(
                 (
                     assessment_id,

@@ -77,6 +77,25 @@ def _shifted(code: str, years: int, individual_fen: int, subsidy_fen: int) -> di
     return shifted
 
 
+def _demo_back_payment(document: dict) -> dict:
+    """The demo's 2026 policy takes back-payment applications until 25 December 2026 and from
+    first enrollments too, so that the demo (set in November 2026, its persons enrolled for 2026
+    for the first time) has an open back-payment year: Linfen's own rule — last year's payers
+    only, until the next collection period opens — would leave none between 1 September and
+    25 December, when the 2027 applications open. Said in the policy's notes."""
+    document["back_payment"] = {
+        **document["back_payment"],
+        "eligible": ["continuous", "first"],
+        "apply_until": "2026-12-25",
+    }
+    document["notes"] = [
+        *document["notes"],
+        "演示：2026年度补缴申请延至2026年12月25日（2027年度补缴申请自2026年12月26日起受理），"
+        "首次参保人员亦可申请；临汾文件原为上年度已参保缴费人员，截止下一年度集中征缴期开始前。",
+    ]
+    return document
+
+
 @dataclass
 class DemoCounts:
     households: int = 0
@@ -94,7 +113,10 @@ def load_demo_records(*, seed: int = 2026) -> DemoCounts:
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     policy_load_presets()
     for code, years in (("linfen-2026-demo", 5), ("linfen-2027-demo", 6)):
-        policy_save(document=_shifted(code, years, 40000, 70000), note="演示数据")
+        document = _shifted(code, years, 40000, 70000)
+        if years == 5:
+            document = _demo_back_payment(document)
+        policy_save(document=document, note="演示数据")
     clerk, reviewer = _acting_as("village_clerk"), _acting_as("insurance_staff")
     villages = Region.objects.filter(level=RegionLevel.VILLAGE, code__startswith="1410").order_by("code")
     new_persons: list[int] = []

@@ -228,6 +228,12 @@ class Assessment(models.Model):
     benefit_start = models.DateField(_("benefit starts"), null=True, blank=True)
     benefit_end = models.DateField(_("benefit ends"), null=True, blank=True)
     benefit_reason = models.TextField(_("benefit period reason"), blank=True)
+    # An approved back-payment (补缴, refunds.BackPaymentApplication): the amount the rules set on
+    # the approval day, and until when tax accepts it. A deposit then buys the back-payment's
+    # benefit period (the region's waiting period) instead of the on-time one.
+    back_payment_fen = models.BigIntegerField(_("back-payment (fen)"), null=True, blank=True)
+    back_payment_approved_on = models.DateField(_("back-payment approved on"), null=True, blank=True)
+    back_payment_pay_until = models.DateField(_("back-payment payable until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("assessment")
@@ -260,6 +266,15 @@ class Assessment(models.Model):
             models.CheckConstraint(
                 name="assessment_benefit_period_ordered",
                 condition=Q(benefit_start__isnull=True) | Q(benefit_end__gte=F("benefit_start")),
+            ),
+            models.CheckConstraint(
+                name="assessment_back_payment_complete",
+                condition=Q(
+                    back_payment_fen__isnull=True,
+                    back_payment_approved_on__isnull=True,
+                    back_payment_pay_until__isnull=True,
+                )
+                | Q(back_payment_fen__gt=0, back_payment_pay_until__gte=F("back_payment_approved_on")),
             ),
             models.CheckConstraint(
                 name="assessment_county_prefixes_region",

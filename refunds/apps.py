@@ -23,6 +23,25 @@ class RefundsConfig(AppConfig):
             )
         )
         register(NavEntry(section, _("Fund-usage plans"), "refunds:plans", Action.FUND_PLAN_VIEW, weight=15))
+        backpay = _("Back-payments")
+        register(
+            NavEntry(
+                backpay,
+                _("Back-payment applications"),
+                "refunds:backpay-list",
+                Action.BACKPAY_VIEW,
+                weight=16,
+            )
+        )
+        register(
+            NavEntry(
+                backpay,
+                _("Apply for a back-payment"),
+                "refunds:backpay-apply",
+                Action.BACKPAY_APPLY,
+                weight=16,
+            )
+        )
         register_home_alert(overdue_alert)
 
 

@@ -123,4 +123,109 @@ def load_demo_fund_plans() -> DemoFundPlans:
             services.fund_plan_submit(scope=scope, plan_id=plan.pk, amount_fen=plan.amount_fen, note="演示")
             counts.submitted += 1
     delivery_drain(seconds=120)  # the plans reach finance
+
+
+# --- back-payments (补缴) ----------------------------------------------------------------------
+
+BACK_PAYMENT_YEARS = (2027, 2026)
+BACK_PAYMENT_REASONS = ["外出务工，错过了集中征缴期", "在外地住院陪护家人，未能按时缴费"]
+
+
+@dataclass
+class DemoBackPayments:
+    applied: int = 0
+    approved: int = 0
+    refused: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"demo back-payments: {self.applied} applications, {self.approved} approved, "
+            f"{self.refused} closed by the rules"
+        )
+
+
+def load_demo_back_payments(*, today: dt.date | None = None) -> DemoBackPayments:
+    """In each demo village, for the first year whose back-payments are open ``today`` (the demo
+    2026 policy takes them until 25 December 2026, the 2027 one from 26 December): one application
+    waiting for insurance's decision and one approved (payable at tax); and one for a year the rules
+    do not take yet, closed on the spot with their reason. Through the services, as a village clerk
+    applies and insurance staff decide. Idempotent: a village with applications is left alone."""
+    from enrollment.back_payments import back_payment_decide
+
+    from . import services_backpay
+    from .models_backpay import BackPaymentApplication
+
+    today = today or timezone.localdate()
+    counts = DemoBackPayments()
+    insurance_staff = list(
+        User.objects.filter(role=Role.INSURANCE_STAFF, is_active=True)
+        .order_by("username")
+        .values_list("pk", flat=True)
+    )
+    clerks = User.objects.filter(role=Role.VILLAGE_CLERK, agency__isnull=False).select_related(
+        "agency__region"
+    )
+    for clerk in clerks.order_by("username"):
+        village = clerk.agency.region.code.ljust(12, "0")
+        if BackPaymentApplication.objects.filter(region_code=village).exists():
+            continue
+        clerk_scope = Scope.for_user_id(clerk.pk)
+        reviewer = next(
+            (scope for scope in map(Scope.for_user_id, insurance_staff) if scope.covers_region_code(village)),
+            None,
+        )
+        due = {
+            year: list(
+                clerk_scope.filter(
+                    Assessment.objects.filter(insurance_year=year, status=AssessmentStatus.DUE)
+                )
+                .select_related("person")
+                .order_by("person__id_number")
+            )
+            for year in BACK_PAYMENT_YEARS
+        }
+        open_year = next(
+            (
+                year
+                for year in BACK_PAYMENT_YEARS
+                if due[year]
+                and back_payment_decide(
+                    assessment=due[year][0], person=due[year][0].person, on=today
+                ).decision.allowed
+            ),
+            None,
+        )
+        if open_year is not None:
+            for assessment, approve in zip(due[open_year][:2], (False, True), strict=False):
+                application = services_backpay.back_payment_apply(
+                    scope=clerk_scope,
+                    person_id=assessment.person_id,
+                    insurance_year=open_year,
+                    reason=BACK_PAYMENT_REASONS[approve],
+                    today=today,
+                )
+                counts.applied += 1
+                if approve and reviewer is not None and application.status == "submitted":
+                    services_backpay.back_payment_approve(
+                        scope=reviewer, application_id=application.pk, note="已核实未带病参保", today=today
+                    )
+                    counts.approved += 1
+        # A year the rules do not take today: the application is closed on the spot, with their words.
+        for year in BACK_PAYMENT_YEARS:
+            if year == open_year:
+                continue
+            taken = {a.person_id for a in due.get(open_year or 0, [])[:2]}
+            candidate = next((a for a in due[year] if a.person_id not in taken), None)
+            if candidate is None:
+                continue
+            application = services_backpay.back_payment_apply(
+                scope=clerk_scope,
+                person_id=candidate.person_id,
+                insurance_year=year,
+                reason="错过缴费期，申请补缴",
+                today=today,
+            )
+            counts.applied += 1
+            counts.refused += application.status == "rejected"
+            break
     return counts

@@ -425,3 +425,6 @@ class FundPlanLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan_id}/{self.refund_id}"
+
+
+from .models_backpay import *  # noqa: E402,F403

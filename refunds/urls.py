@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_backpay
 
 app_name = "refunds"
 
@@ -14,4 +14,12 @@ urlpatterns: list = [
     path("overcollections/", views.OvercollectionRefundListView.as_view(), name="overcollections"),
     path("plans/", views.FundPlanListView.as_view(), name="plans"),
     path("plans/<int:pk>/", views.FundPlanDetailView.as_view(), name="plan"),
+    path("back-payments/", views_backpay.BackPaymentListView.as_view(), name="backpay-list"),
+    path("back-payments/apply/", views_backpay.BackPaymentApplyView.as_view(), name="backpay-apply"),
+    path("back-payments/<int:pk>/", views_backpay.BackPaymentDetailView.as_view(), name="backpay-detail"),
+    path(
+        "back-payments/evidence/<int:pk>/",
+        views_backpay.BackPaymentEvidenceView.as_view(),
+        name="backpay-evidence",
+    ),
 ]

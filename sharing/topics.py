@@ -480,7 +480,24 @@ register(
                     "amount_fen": FEN,
                     "approved_on": DATE,
                 }
-            )
+            ),
+            # Version 2 (the first one sent): until when tax accepts it, the rule in words for the
+            # counter, and the assessment's revision, so tax keeps the newest of this message and
+            # the item's assessment.due messages.
+            2: Schema(
+                {
+                    "person_id": PERSON_ID,
+                    "region_code": REGION,
+                    "insurance_year": YEAR,
+                    "application_id": Field("int", minimum=1),
+                    "amount_fen": FEN,
+                    "approved_on": DATE,
+                    "pay_until": DATE,
+                    "rule": Field("str", max_length=64),
+                    "reason": Field("str", max_length=500),
+                    "revision": Field("int", minimum=1),
+                }
+            ),
         },
         "due",
         ("person_id", "insurance_year"),

@@ -27,6 +27,8 @@ def test_given_a_token_when_asking_who_am_i_then_role_region_and_actions_are_ret
         "region_code": "141024100201",
         "actions": [
             "agency.view",
+            "backpayment.apply",
+            "backpayment.view",
             "coverage.view",
             "enrollment.register",
             "enrollment.view",

@@ -196,6 +196,7 @@ SPECTACULAR_SETTINGS = {
         "ChangeReasonEnum": "enrollment.models.ChangeReason",
         "RefundReasonEnum": "refunds.models.RefundReason",
         "RefundStatusEnum": "refunds.models.RefundStatus",
+        "BackPaymentStatusEnum": "refunds.models.BackPaymentStatus",
     },
     "SERVE_PERMISSIONS": ["accounts.api_permissions.ScopedActionPermission"],
 }

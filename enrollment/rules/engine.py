@@ -775,6 +775,21 @@ def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Dec
     if rule is None:
         return Decision(False, "back_payment", _("This policy has no back-payment"))
     situation = situation_of(policy, facts)
+    if situation == Situation.NEWBORN and Situation.NEWBORN not in rule.eligible:
+        # A newborn still within a newborn rule pays under it (its price, its cover), not as a
+        # back-payment: say which rule and until when.
+        found = _newborn_rule(policy, facts, applied_on)
+        if found is not None:
+            index, newborn_rule, limit = found
+            return Decision(
+                False,
+                f"newborn[{index}]",
+                _("Not a back-payment: a newborn pays under the newborn rule (%(rule)s)")
+                % {
+                    "rule": newborn_rule.note
+                    or (_("may pay until %(date)s") % {"date": say_date(limit)} if limit else _("newborn"))
+                },
+            )
     if rule.eligible and situation not in rule.eligible:
         return Decision(
             False,

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pghistory', '0007_auto_20250421_0444'),
-        ('refunds', '0001_initial'),
+        ('refunds', '0002_back_payments'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -10,17 +10,23 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils import translation
+from django.utils.translation import gettext
 from playwright.sync_api import expect
 
 from accounts.roles import Role
 
 pytestmark = pytest.mark.browser
 
+# The back-payment entries as the catalogue renders them (their translations come with the catalogue).
+with translation.override("zh-hans"):
+    BACK_PAYMENTS = [gettext("Back-payment applications"), gettext("Apply for a back-payment")]
+
 # Clerks answer "am I covered?" at the counter.
 CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构", "接口文档"]
 MENU_BY_ROLE = {
-    # A village's clerk also applies for refunds on a resident's behalf.
-    Role.VILLAGE_CLERK: [*CLERK_MENU[:3], "退费申请", "申请退费", *CLERK_MENU[3:]],
+    # A village's clerk also applies for refunds and back-payments on a resident's behalf.
+    Role.VILLAGE_CLERK: [*CLERK_MENU[:3], "退费申请", "申请退费", *BACK_PAYMENTS, *CLERK_MENU[3:]],
     Role.SCHOOL_CLERK: CLERK_MENU,
     Role.INSURANCE_STAFF: [
         "首页",
@@ -33,6 +39,7 @@ MENU_BY_ROLE = {
         "公示名单",
         "退费申请",
         "申请退费",
+        *BACK_PAYMENTS,
         "待遇享受查询",
         "年度核定",
         "政策规则库",

@@ -41,3 +41,44 @@ def test_given_the_demo_then_each_village_has_a_waiting_a_refused_and_an_approve
         application.decided_by_id != application.applied_by_id
         for application in RefundApplication.objects.filter(status="approved")
     )
+
+
+def test_given_the_demo_in_november_2026_then_back_payments_wait_get_approved_or_are_refused(monkeypatch):
+    """Pinned to 20 November 2026: the demo 2026 policy takes back-payments (until 25 December), the
+    2027 one not yet (from 26 December). Per clerk's village: the first person owing 2026 waits for
+    insurance, the second is approved (payable at tax); one person owing 2027 is refused on the spot.
+    Who owes 2026 depends on the demo payments (random, seeded), so the expectation counts them first."""
+    import datetime as dt
+
+    from enrollment.models import Assessment
+    from refunds.demo import load_demo_back_payments
+    from refunds.models import BackPaymentApplication
+
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    for command in ("demo_data", "demo_records", "demo_payments"):
+        call_command(command, stdout=None)
+    BackPaymentApplication.objects.all().delete()  # the command ran with the real date; pin it
+    owing = {
+        village: Assessment.objects.filter(region_code=village, insurance_year=2026, status="due").count()
+        for village in ("141002100201", "141024100201")
+    }
+
+    counts = load_demo_back_payments(today=dt.date(2026, 11, 20))
+    again = load_demo_back_payments(today=dt.date(2026, 11, 20))  # safe to repeat
+
+    assert again.applied == 0
+    for village, n in owing.items():
+        rows = list(
+            BackPaymentApplication.objects.filter(region_code=village)
+            .order_by("pk")
+            .values_list("insurance_year", "status", "rule")
+        )
+        expected = [(2026, "submitted", "back_payment"), (2026, "approved", "back_payment")][: min(n, 2)]
+        assert rows[: len(expected)] == expected
+        # Not open yet for last year's payers; not for first enrollments at all (Linfen).
+        assert [(year, status) for year, status, _rule in rows[len(expected) :]] == [(2027, "rejected")]
+        assert rows[-1][2] in {"back_payment.apply_from", "back_payment.eligible"}
+    assert counts.approved == sum(1 for n in owing.values() if n >= 2)
+    assert all(
+        a.decided_by_id != a.applied_by_id for a in BackPaymentApplication.objects.filter(status="approved")
+    )

@@ -1,4 +1,4 @@
-"""``manage.py demo_refunds``: demo refund applications (after demo_payments; safe to repeat)."""
+"""``manage.py demo_refunds``: demo refund and back-payment applications (after demo_payments; safe to repeat)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.audit import acting
-from refunds.demo import load_demo_fund_plans, load_demo_refunds
+from refunds.demo import load_demo_back_payments, load_demo_fund_plans, load_demo_refunds
 
 
 class Command(BaseCommand):
-    help = "Make demo refund applications for paid demo contributions (after demo_payments)."
+    help = "Make demo refund applications for paid demo contributions and back-payment applications for unpaid ones (after demo_payments)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
@@ -25,5 +25,7 @@ class Command(BaseCommand):
         with acting(user_id=None, source="command:demo_refunds"):
             counts = load_demo_refunds()
             plans = load_demo_fund_plans()
+            back_payments = load_demo_back_payments()
         self.stdout.write(counts.summary())
         self.stdout.write(plans.summary())
+        self.stdout.write(back_payments.summary())

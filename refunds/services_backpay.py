@@ -1,0 +1,264 @@
+"""Every write of back-payment applications (补缴). Pages, the API, the demo and tests call these.
+
+Each function takes keyword arguments only and runs in one transaction; every state change goes
+through ``BACK_PAYMENT_WORKFLOW`` (``refunds.workflow``): the row is locked, an illegal or stale
+step refused with who did what when, the applicant never decides, and each step is an event.
+
+The rule engine (``enrollment.rules.engine.back_payment_on``, through
+``enrollment.back_payments.back_payment_decide``) answers at once whether the person may pay the
+year back and how much: not allowed (not eligible, before the applications open or after they
+close, a newborn who pays under the newborn rule instead) → the application is recorded and
+closed by the rules with the engine's words, as refunds are. On approval the engine is asked
+again for the approval day: its amount and rule are what the approval stands on, and what tax
+is sent (``enrollment.back_payments.assessment_back_payment_approve`` → ``backpayment.due``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.roles import Action
+from accounts.scope import Scope
+from enrollment.back_payments import BackPaymentAnswer, assessment_back_payment_approve, back_payment_decide
+from enrollment.evidence import validate_evidence
+from enrollment.models import Assessment, AssessmentStatus, Person
+
+from .models_backpay import (
+    OPEN_BACK_PAYMENT_STATUSES,
+    BackPaymentApplication,
+    BackPaymentEvidence,
+    BackPaymentStatus,
+)
+from .workflow import Transition, TransitionConflictError, Workflow
+
+__all__ = [
+    "BACK_PAYMENT_WORKFLOW",
+    "BackPaymentAnswer",
+    "TransitionConflictError",
+    "back_payment_apply",
+    "back_payment_approve",
+    "back_payment_decide",
+    "back_payment_reject",
+    "back_payment_withdraw",
+]
+
+MAX_EVIDENCE_FILES = 5
+
+S = BackPaymentStatus
+BACK_PAYMENT_WORKFLOW = Workflow(
+    kind=BackPaymentApplication.workflow_kind,
+    model=BackPaymentApplication,
+    initial=S.SUBMITTED,
+    start_label=gettext_lazy("Apply"),
+    transitions=(
+        Transition(
+            "approve",
+            (S.SUBMITTED,),
+            S.APPROVED,
+            gettext_lazy("Approve"),
+            Action.BACKPAY_REVIEW,
+            four_eyes=True,
+        ),
+        Transition(
+            "reject",
+            (S.SUBMITTED,),
+            S.REJECTED,
+            gettext_lazy("Reject"),
+            Action.BACKPAY_REVIEW,
+            four_eyes=True,
+            note_required=True,
+        ),
+        Transition(
+            "withdraw",
+            (S.SUBMITTED,),
+            S.WITHDRAWN,
+            gettext_lazy("Withdraw"),
+            Action.BACKPAY_APPLY,
+            applicant_only=True,
+        ),
+        # The rule engine closes an application it does not allow, on the spot.
+        Transition("rule_reject", (S.SUBMITTED,), S.REJECTED, gettext_lazy("Closed by the rules")),
+    ),
+)
+
+
+def _due_assessment(scope: Scope, person: Person, insurance_year: int) -> Assessment:
+    assessment = (
+        scope.filter(Assessment.objects.select_for_update(of=("self",)))
+        .filter(person=person, insurance_year=insurance_year, status=AssessmentStatus.DUE)
+        .first()
+    )
+    if assessment is None:
+        raise ValidationError(
+            {
+                "insurance_year": _("%(name)s has no unpaid contribution for %(year)d in your area.")
+                % {"name": person.name, "year": insurance_year}
+            }
+        )
+    return assessment
+
+
+def _already_open(application: BackPaymentApplication) -> str:
+    return _(
+        "This person already has an open back-payment application for %(year)d (%(status)s, applied on %(date)s)."
+    ) % {
+        "year": application.insurance_year,
+        "status": application.get_status_display(),
+        "date": timezone.localtime(application.applied_at).strftime("%Y-%m-%d"),
+    }
+
+
+@transaction.atomic
+def back_payment_apply(
+    *,
+    scope: Scope,
+    person_id: int,
+    insurance_year: int,
+    reason: str,
+    evidence: Sequence[UploadedFile] = (),
+    today: dt.date | None = None,
+) -> BackPaymentApplication:
+    """Record an application to pay the person's unpaid year back; the engine decides at once."""
+    scope.require(Action.BACKPAY_APPLY)
+    today = today or timezone.localdate()
+    person = scope.filter(Person.objects.all()).filter(pk=person_id).first()
+    if person is None:
+        raise ValidationError({"person": _("No such person in your area.")})
+    reason = (reason or "").strip()
+    errors: dict[str, str] = {}
+    if not reason:
+        errors["reason"] = _("Say why the collection period was missed.")
+    elif len(reason) > 500:
+        errors["reason"] = _("At most 500 characters.")
+    if len(evidence) > MAX_EVIDENCE_FILES:
+        errors["evidence"] = _("At most %(n)d files.") % {"n": MAX_EVIDENCE_FILES}
+    if errors:
+        raise ValidationError(errors)
+    for upload in evidence:
+        try:
+            validate_evidence(upload)
+        except ValidationError as error:
+            raise ValidationError({"evidence": f"{upload.name}: {' '.join(error.messages)}"}) from error
+    assessment = _due_assessment(scope, person, insurance_year)
+    open_one = (
+        BackPaymentApplication.objects.filter(
+            person=person, insurance_year=insurance_year, status__in=OPEN_BACK_PAYMENT_STATUSES
+        )
+        .order_by("-applied_at")
+        .first()
+    )
+    if open_one is not None:
+        raise ValidationError(_already_open(open_one))
+    answer = back_payment_decide(assessment=assessment, person=person, on=today)
+    decision = answer.decision
+    application = BackPaymentApplication(
+        person=person,
+        assessment=assessment,
+        insurance_year=insurance_year,
+        region_code=assessment.region_code,
+        reason=reason,
+        allowed=decision.allowed,
+        amount_fen=decision.amount_fen,
+        rule=decision.rule[:64],
+        rule_reason=decision.reason,
+        policy_version=answer.loaded.version,
+        pay_until=answer.pay_until,
+        status=BackPaymentStatus.SUBMITTED,
+        applied_by_id=scope.user_id,
+        applied_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            application.save()
+    except IntegrityError as error:  # another clerk's application for the same year got in first
+        raise ValidationError(
+            _("%(name)s already has an open back-payment application for %(year)d.")
+            % {"name": person.name, "year": insurance_year}
+        ) from error
+    BACK_PAYMENT_WORKFLOW.start(application, actor_id=scope.user_id, note=reason)
+    for upload in evidence:
+        item = BackPaymentEvidence(
+            application=application, name=upload.name[:200], uploaded_by_id=scope.user_id
+        )
+        item.file.save(upload.name, upload, save=False)
+        item.save()
+    if not decision.allowed:
+
+        def close(row: BackPaymentApplication) -> None:
+            row.decision_note = decision.reason[:500]
+            row.decided_at = timezone.now()
+
+        BACK_PAYMENT_WORKFLOW.apply(
+            application, action="rule_reject", scope=None, note=decision.reason, change=close
+        )
+    return application
+
+
+def back_payment_approve(
+    *, scope: Scope, application_id: int, note: str = "", today: dt.date | None = None
+) -> BackPaymentApplication:
+    """Insurance staff (not the applicant) approve; the engine is asked again for today, and the
+    year's assessment becomes payable at tax at its amount until the pay-by day, in one transaction."""
+    today = today or timezone.localdate()
+    note = (note or "").strip()
+
+    def change(row: BackPaymentApplication) -> None:
+        assessment = Assessment.objects.select_for_update(of=("self",)).get(pk=row.assessment_id)
+        answer = back_payment_decide(assessment=assessment, person=row.person, on=today)
+        if not answer.decision.allowed or answer.pay_until is None:
+            raise ValidationError(
+                _("The rules no longer allow this back-payment: %(why)s") % {"why": answer.decision.reason},
+                code="not_allowed",
+            )
+        row.allowed = True
+        row.amount_fen = answer.decision.amount_fen
+        row.rule = answer.decision.rule[:64]
+        row.rule_reason = answer.decision.reason
+        row.policy_version = answer.loaded.version
+        row.pay_until = answer.pay_until
+        row.decided_by_id = scope.user_id
+        row.decided_at = timezone.now()
+        if note:
+            row.decision_note = note[:500]
+        assessment_back_payment_approve(
+            assessment_id=row.assessment_id,
+            application_id=row.pk,
+            amount_fen=row.amount_fen,
+            approved_on=today,
+            pay_until=answer.pay_until,
+            rule=row.rule,
+            reason=row.rule_reason,
+        )
+
+    return BACK_PAYMENT_WORKFLOW.transition(
+        scope=scope, pk=application_id, action="approve", note=note, change=change
+    )
+
+
+def back_payment_reject(*, scope: Scope, application_id: int, reason: str) -> BackPaymentApplication:
+    """Insurance staff (not the applicant) reject with the reason; the applicant sees it at once."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason; the applicant will see it.")})
+
+    def change(row: BackPaymentApplication) -> None:
+        row.decided_by_id = scope.user_id
+        row.decided_at = timezone.now()
+        row.decision_note = reason[:500]
+
+    return BACK_PAYMENT_WORKFLOW.transition(
+        scope=scope, pk=application_id, action="reject", note=reason, change=change
+    )
+
+
+def back_payment_withdraw(*, scope: Scope, application_id: int, note: str = "") -> BackPaymentApplication:
+    """The applicant withdraws their own application while it waits for a decision."""
+    return BACK_PAYMENT_WORKFLOW.transition(scope=scope, pk=application_id, action="withdraw", note=note)

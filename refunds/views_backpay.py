@@ -1,0 +1,292 @@
+"""Back-payment pages: the list with status tabs, apply (find the person, choose the unpaid year,
+say why, attach evidence), the application with the engine's decision, the person's history,
+the evidence, the timeline and the steps the viewer may take, and the evidence download.
+
+Thin: each view takes the scope, checks a form, calls one service or selector, renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from accounts.access import ScopedViewMixin
+from accounts.masking import id_number_for
+from accounts.roles import Action
+from enrollment.evidence import evidence_response
+from enrollment.models import Person
+from enrollment.selectors import person_search
+
+from . import selectors_backpay as selectors
+from . import services_backpay as services
+from .models_backpay import BackPaymentApplication, BackPaymentStatus
+from .views import yuan
+
+
+class BackPaymentListView(ScopedViewMixin, View):
+    """Applications in the area; ``?status=`` one status."""
+
+    required_action = Action.BACKPAY_VIEW
+    template_name = "refunds/backpay_list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        scope = self.scope
+        status = request.GET.get("status", "")
+        if status not in BackPaymentStatus.values:
+            status = ""
+        page = Paginator(selectors.back_payment_list(scope=scope, status=status), 50).get_page(
+            request.GET.get("page")
+        )
+        counts = selectors.back_payment_status_counts(scope=scope)
+        rows = [
+            {
+                "application": application,
+                "id_number": id_number_for(
+                    scope, application.person.id_number, application.person.region_code
+                ),
+                "amount": yuan(application.amount_fen) if application.allowed else "—",
+            }
+            for application in page
+        ]
+        context = {
+            "page": page,
+            "rows": rows,
+            "status": status,
+            "all_count": sum(counts.values()),
+            "tabs": [
+                {"value": value, "label": label, "count": counts.get(value, 0)}
+                for value, label in BackPaymentStatus.choices
+            ],
+            "can_apply": scope.allows(Action.BACKPAY_APPLY),
+        }
+        return render(request, self.template_name, context)
+
+
+class ApplyForm(forms.Form):
+    insurance_year = forms.TypedChoiceField(label=gettext_lazy("Insurance year"), coerce=int, choices=())
+    reason = forms.CharField(
+        label=gettext_lazy("Why the collection period was missed"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, years: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["insurance_year"].choices = [(year, str(year)) for year in years]
+
+
+class BackPaymentApplyView(ScopedViewMixin, View):
+    """GET ``?q=`` finds the person; ``?person=`` shows their history and the form. POST applies."""
+
+    required_action = Action.BACKPAY_APPLY
+    template_name = "refunds/backpay_apply.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(
+            query=request.GET.get("q", "").strip(), person=self._person(request.GET.get("person", ""))
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        person = self._person(request.POST.get("person", ""))
+        if person is None:
+            return self._render(error=_("Find and choose the person first."), status=400)
+        years = [a.insurance_year for a in selectors.due_years(scope=self.scope, person=person)]
+        form = ApplyForm(request.POST, years=years)
+        if not form.is_valid():
+            return self._render(person=person, form=form, status=400)
+        data = form.cleaned_data
+        try:
+            application = services.back_payment_apply(
+                scope=self.scope,
+                person_id=person.pk,
+                insurance_year=data["insurance_year"],
+                reason=data["reason"],
+                evidence=request.FILES.getlist("evidence"),
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, problems in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+                return self._render(person=person, form=form, status=400)
+            return self._render(person=person, form=form, error=" ".join(error.messages), status=400)
+        if application.allowed:
+            messages.success(request, _("The application is recorded; insurance staff review it."))
+        else:
+            messages.error(
+                request,
+                _("The rules do not allow this back-payment, so the application is closed: %(why)s")
+                % {"why": application.rule_reason},
+            )
+        return redirect("refunds:backpay-detail", pk=application.pk)
+
+    def _person(self, raw: str) -> Person | None:
+        if not raw.isdigit():
+            return None
+        return self.scope.filter(Person.objects.all()).filter(pk=int(raw)).first()
+
+    def _render(
+        self,
+        *,
+        query: str = "",
+        person: Person | None = None,
+        form: ApplyForm | None = None,
+        error: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
+        scope = self.scope
+        found = []
+        if query and person is None:
+            found = [
+                {"person": p, "id_number": id_number_for(scope, p.id_number, p.region_code)}
+                for p in person_search(scope=scope, query=query)
+            ]
+        due = []
+        history = None
+        if person is not None:
+            history = selectors.person_back_payment_history(scope=scope, person=person)
+            due = selectors.due_years(scope=scope, person=person)
+            if form is None:
+                form = ApplyForm(
+                    years=[a.insurance_year for a in due],
+                    initial={"insurance_year": due[0].insurance_year if due else None},
+                )
+        context = {
+            "query": query,
+            "found": found,
+            "person": person,
+            "person_id_number": id_number_for(scope, person.id_number, person.region_code) if person else "",
+            "due": [{"assessment": a, "amount": yuan(a.payable_fen)} for a in due],
+            "history": history,
+            "form": form,
+            "error": error,
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+STEPS = ("approve", "reject", "withdraw")
+
+
+class BackPaymentDetailView(ScopedViewMixin, View):
+    """GET: the application, the engine's decision (and, while it waits, the engine's answer for
+    today, which an approval would stand on), the person's history, the evidence, the timeline and
+    the viewer's steps. POST ``step`` = approve / reject (``reason``) / withdraw."""
+
+    required_action = Action.BACKPAY_VIEW
+    template_name = "refunds/backpay_detail.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._render(selectors.back_payment_detail(scope=self.scope, pk=pk))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.back_payment_detail(scope=self.scope, pk=pk)
+        step = request.POST.get("step", "")
+        if step not in STEPS:
+            return self._render(application, error=_("Choose a step."), status=400)
+        posted = {key: request.POST.get(key, "") for key in ("reason", "note")}
+        try:
+            if step == "approve":
+                services.back_payment_approve(scope=self.scope, application_id=pk, note=posted["note"])
+            elif step == "reject":
+                services.back_payment_reject(scope=self.scope, application_id=pk, reason=posted["reason"])
+            else:
+                services.back_payment_withdraw(scope=self.scope, application_id=pk, note=posted["note"])
+        except services.TransitionConflictError as conflict:
+            fresh = selectors.back_payment_detail(scope=self.scope, pk=pk)
+            return self._render(fresh, error=conflict.message, step=step, posted=posted, status=409)
+        except ValidationError as error:
+            return self._render(
+                application, error=" ".join(error.messages), step=step, posted=posted, status=400
+            )
+        done = {
+            "approve": _(
+                "Approved. Tax accepts the payment at the amount the rules set, until the pay-by day."
+            ),
+            "reject": _("Rejected; the applicant sees the reason."),
+            "withdraw": _("Withdrawn."),
+        }[step]
+        messages.success(request, done)
+        return redirect("refunds:backpay-detail", pk=pk)
+
+    def _render(
+        self,
+        application: BackPaymentApplication,
+        *,
+        error: str = "",
+        step: str = "",
+        posted: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        scope = self.scope
+        workflow = services.BACK_PAYMENT_WORKFLOW
+        events = [
+            {
+                "event": event,
+                "label": workflow.label_of(event.action),
+                "to_label": BackPaymentStatus(event.to_state).label,
+            }
+            for event in selectors.back_payment_timeline(application=application)
+        ]
+        steps = {t.action for t in workflow.actions_for(application, scope)}
+        blocked = (
+            workflow.refusal(application, scope, "approve") if scope.allows(Action.BACKPAY_REVIEW) else ""
+        )
+        # What an approval today would stand on: the engine asked for today, shown to the reviewer.
+        today_answer = None
+        if "approve" in steps:
+            try:
+                today_answer = services.back_payment_decide(
+                    assessment=application.assessment, person=application.person, on=timezone.localdate()
+                )
+            except ValidationError:
+                today_answer = None
+        person = application.person
+        context = {
+            "application": application,
+            "person": person,
+            "id_number": id_number_for(scope, person.id_number, person.region_code),
+            "amount": yuan(application.amount_fen) if application.allowed else "—",
+            "due_amount": yuan(application.assessment.payable_fen),
+            "today_answer": today_answer,
+            "today_amount": yuan(today_answer.decision.amount_fen) if today_answer else "",
+            "events": events,
+            "evidence": selectors.back_payment_evidence(application=application),
+            "history": selectors.person_back_payment_history(
+                scope=scope, person=person, exclude_pk=application.pk
+            ),
+            "steps": steps,
+            "blocked": blocked if application.status == BackPaymentStatus.SUBMITTED else "",
+            "error": error,
+            "step": step,
+            "posted": posted or {},
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+class BackPaymentEvidenceView(ScopedViewMixin, View):
+    """One evidence file, downloaded through the scope (never a public media URL)."""
+
+    required_action = Action.BACKPAY_VIEW
+
+    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+        item = selectors.back_payment_evidence_detail(scope=self.scope, pk=pk)
+        return evidence_response(
+            item.file,
+            filename_stem=f"back-payment-evidence-{item.pk}",
+            audit={
+                "event": "refunds.back_payment_evidence_download",
+                "user_id": request.user.pk,
+                "application_id": item.application_id,
+                "evidence_id": item.pk,
+                "path": request.path,
+            },
+        )

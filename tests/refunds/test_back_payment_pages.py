@@ -1,0 +1,241 @@
+"""The back-payment pages and API through the test client: apply (search, the person's history,
+evidence), the engine's decision shown on the spot, approve (the amount and rule of today shown
+first) / reject / withdraw by the right people, a conflict answered 409, four-eyes explained,
+the list's tabs, and the API with the refunds API's error semantics. The test policy opens the
+applications around the real date (``window_around_today``), since pages decide "today"."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from drf_spectacular.generators import SchemaGenerator
+
+from refunds.models import BackPaymentApplication, BackPaymentEvidence
+from sharing.models import OutboxMessage
+from tests.conftest import World
+from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
+from tests.refunds.backpay_support import AMOUNT, YEAR, due_person, make_back_payment, window_around_today
+
+pytestmark = pytest.mark.django_db
+
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+def _testid(html: str, testid: str) -> str:
+    found = re.search(rf'data-testid="{testid}"[^>]*>(.*?)<', html, re.S)
+    return found.group(1).strip() if found else ""
+
+
+def test_given_a_clerk_when_searching_then_only_persons_of_the_village_are_offered(world: World, client):
+    own = due_person(TUNLI, "王补缴")
+    due_person(QINBI, "王另村")
+    client.force_login(world.users["clerk_a"])
+
+    html = client.get("/refunds/back-payments/apply/?q=王").content.decode()
+
+    assert html.count('data-testid="person-result"') == 1
+    assert f"?person={own.pk}" in html
+
+
+def test_given_a_person_when_chosen_then_the_history_shows_paid_and_unpaid_years_and_the_form_offers_2027(
+    world: World, client
+):
+    person = due_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    html = client.get(f"/refunds/back-payments/apply/?person={person.pk}").content.decode()
+
+    assert (_testid(html, "history-paid"), _testid(html, "history-unpaid")) == ("2026", "2027")
+    assert f'<option value="{YEAR}" selected>' in html
+
+
+def test_given_a_clerk_when_applying_with_a_pdf_then_the_detail_shows_the_rule_the_evidence_and_the_timeline(
+    world: World, client
+):
+    until = window_around_today()
+    person = due_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/refunds/back-payments/apply/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "外出务工错过缴费期",
+         "evidence": SimpleUploadedFile("证明.pdf", PDF_BYTES, content_type="application/pdf")},
+    )  # fmt: skip
+
+    application = BackPaymentApplication.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/refunds/back-payments/{application.pk}/"
+    html = client.get(response["Location"]).content.decode()
+    assert re.search(r'data-testid="backpay-status" data-status="submitted"', html)
+    assert _testid(html, "engine-rule") == "back_payment"
+    assert 'data-testid="backpay-amount" data-fen="110000"' in html
+    assert _testid(html, "pay-until") == until.isoformat()
+    assert html.count('data-testid="timeline-event"') == 1
+    evidence = BackPaymentEvidence.objects.get()
+    assert f'href="/refunds/back-payments/evidence/{evidence.pk}/"' in html
+    download = client.get(f"/refunds/back-payments/evidence/{evidence.pk}/")
+    assert (download.status_code, b"".join(download.streaming_content)) == (200, PDF_BYTES)
+    assert 'data-testid="four-eyes"' not in html  # a clerk does not review
+
+
+def test_given_the_rules_refuse_then_the_page_says_why_and_the_application_is_closed(world: World, client):
+    person = due_person(TUNLI, paid_last_year=False)
+    window_around_today()
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/refunds/back-payments/apply/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "首次参保"},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert 'data-status="rejected"' in html
+    assert _testid(html, "engine-rule") == "back_payment.eligible"
+
+
+def test_given_insurance_staff_when_opening_then_todays_amount_is_shown_and_approving_tells_tax(
+    world: World, client
+):
+    window_around_today()
+    application = make_back_payment(TUNLI, world.users["clerk_a"])
+    client.force_login(world.users["insurance_a"])
+
+    html = client.get(f"/refunds/back-payments/{application.pk}/").content.decode()
+    assert 'data-testid="today-amount" data-fen="110000"' in html
+    assert 'data-testid="approve-form"' in html and 'data-testid="reject-form"' in html
+    assert 'data-testid="withdraw-form"' not in html
+    response = client.post(f"/refunds/back-payments/{application.pk}/", {"step": "approve"})
+
+    application.refresh_from_db()
+    assert (response.status_code, application.status, application.amount_fen) == (302, "approved", AMOUNT)
+    assert OutboxMessage.objects.filter(topic="backpayment.due").count() == 1
+    again = client.post(f"/refunds/back-payments/{application.pk}/", {"step": "approve"}, **EN)
+    assert again.status_code == 409
+    assert "医保a" in _testid(again.content.decode(), "step-error")  # who approved first
+
+
+def test_given_insurance_staff_who_applied_then_the_page_explains_four_eyes_and_offers_no_decision(
+    world: World, client
+):
+    window_around_today()
+    application = make_back_payment(TUNLI, world.users["insurance_a"])
+    client.force_login(world.users["insurance_a"])
+
+    html = client.get(f"/refunds/back-payments/{application.pk}/", **EN).content.decode()
+    refused = client.post(f"/refunds/back-payments/{application.pk}/", {"step": "approve"}, **EN)
+
+    assert _testid(html, "four-eyes")
+    assert 'data-testid="approve-form"' not in html
+    assert refused.status_code == 400
+    application.refresh_from_db()
+    assert application.status == "submitted"
+
+
+def test_given_a_rejection_without_reason_then_400_and_with_reason_rejected(world: World, client):
+    application = make_back_payment(TUNLI, world.users["clerk_a"])
+    client.force_login(world.users["insurance_a"])
+
+    empty = client.post(f"/refunds/back-payments/{application.pk}/", {"step": "reject", "reason": ""})
+    done = client.post(
+        f"/refunds/back-payments/{application.pk}/", {"step": "reject", "reason": "疑似带病参保"}
+    )
+
+    application.refresh_from_db()
+    assert (empty.status_code, done.status_code) == (400, 302)
+    assert (application.status, application.decision_note) == ("rejected", "疑似带病参保")
+
+
+def test_given_the_list_then_tabs_count_each_status_and_filter(world: World, client):
+    make_back_payment(TUNLI, world.users["clerk_a"])
+    rejected = make_back_payment(TUNLI, world.users["clerk_a"])
+    BackPaymentApplication.objects.filter(pk=rejected.pk).update(status="rejected", decision_note="不符合")
+    client.force_login(world.users["insurance_a"])
+
+    html = client.get("/refunds/back-payments/").content.decode()
+    only = client.get("/refunds/back-payments/?status=rejected").content.decode()
+
+    assert (_testid(html, "count-submitted"), _testid(html, "count-rejected")) == ("1", "1")
+    assert html.count('data-testid="backpay-row"') == 2
+    assert only.count('data-testid="backpay-row"') == 1 and f'data-pk="{rejected.pk}"' in only
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+def _post(client, url: str, body: dict):  # type: ignore[no-untyped-def]
+    return client.post(url, body, content_type="application/json", **EN)
+
+
+def test_given_a_clerk_when_creating_by_json_then_201_with_the_decision_timeline_and_steps(
+    world: World, client
+):
+    until = window_around_today()
+    person = due_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    response = _post(
+        client, "/api/back-payments/", {"person": person.pk, "insurance_year": YEAR, "reason": "外出务工"}
+    )
+
+    body = response.json()
+    assert response.status_code == 201
+    assert (body["status"], body["allowed"], body["amount_fen"], body["rule"], body["pay_until"]) == (
+        "submitted", True, AMOUNT, "back_payment", until.isoformat(),
+    )  # fmt: skip
+    assert [(e["action"], e["to_state"], e["actor"]) for e in body["timeline"]] == [
+        ("apply", "submitted", "clerk_a")
+    ]
+    assert body["allowed_steps"] == ["withdraw"]
+
+
+def test_given_multipart_with_evidence_then_the_file_is_kept(world: World, client):
+    window_around_today()
+    person = due_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/api/back-payments/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "外出务工",
+         "evidence": [SimpleUploadedFile("证明.pdf", PDF_BYTES, content_type="application/pdf")]},
+    )  # fmt: skip
+
+    assert response.status_code == 201
+    assert list(BackPaymentEvidence.objects.values_list("name", flat=True)) == ["证明.pdf"]
+
+
+def test_given_the_api_steps_then_approve_200_again_409_four_eyes_400_outside_404(world: World, client):
+    window_around_today()
+    application = make_back_payment(TUNLI, world.users["clerk_a"])
+    own = make_back_payment(TUNLI, world.users["insurance_a"])
+    other = make_back_payment(QINBI, world.users["clerk_b"])
+    client.force_login(world.users["insurance_a"])
+
+    approved = _post(client, f"/api/back-payments/{application.pk}/approve/", {})
+    again = _post(client, f"/api/back-payments/{application.pk}/approve/", {})
+    four_eyes = _post(client, f"/api/back-payments/{own.pk}/approve/", {})
+    outside = _post(client, f"/api/back-payments/{other.pk}/approve/", {})
+    no_reason = _post(client, f"/api/back-payments/{own.pk}/reject/", {})
+
+    assert (approved.status_code, approved.json()["status"]) == (200, "approved")
+    assert again.status_code == 409
+    assert "already Approved, payable at tax" in again.json()["error"]["message"]
+    assert (four_eyes.status_code, outside.status_code, no_reason.status_code) == (400, 404, 400)
+
+
+def test_given_the_list_api_then_status_filters(world: World, client):
+    make_back_payment(TUNLI, world.users["clerk_a"])
+    client.force_login(world.users["insurance_a"])
+
+    assert client.get("/api/back-payments/?status=submitted").json()["count"] == 1
+    assert client.get("/api/back-payments/?status=approved").json()["count"] == 0
+
+
+def test_given_the_openapi_schema_then_every_back_payment_endpoint_is_described():
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    assert {
+        "/api/back-payments/", "/api/back-payments/{id}/", "/api/back-payments/{id}/approve/",
+        "/api/back-payments/{id}/reject/", "/api/back-payments/{id}/withdraw/",
+    } <= set(paths)  # fmt: skip

@@ -1,0 +1,97 @@
+"""Back-payments (补缴) end to end in the engine: who may apply and when, the amount, and the
+benefit period the payment buys — Linfen 2021 (F, 90 days after the deposit, closed when the
+next collection opens, newborns under their own rule) and the national 2025 default (the
+individual standard, the waiting period by years of break, shortened by years paid back)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from enrollment.rules.engine import back_payment_on, benefit_period, say_date
+
+from . import continuous, person, preset, yuan
+
+
+def linfen():
+    return preset("linfen-2021")
+
+
+def national():
+    return preset("national-2025")
+
+
+def test_given_a_linfen_payer_of_last_year_on_1_march_then_allowed_at_f_900_with_the_documents_words():
+    decision = back_payment_on(linfen(), continuous(2021), date(2021, 3, 1))
+    assert (decision.allowed, decision.rule, decision.amount_fen) == (True, "back_payment", yuan(900))
+    assert "自缴费入库之日起90天后享受待遇" in decision.reason
+
+
+def test_given_an_application_after_31_august_then_refused_because_the_next_collection_opened():
+    decision = back_payment_on(linfen(), continuous(2021), date(2021, 9, 1))
+    assert (decision.allowed, decision.rule, decision.amount_fen) == (False, "back_payment.apply_until", 0)
+    assert say_date(date(2021, 8, 31)) in decision.reason
+
+
+def test_given_an_application_during_the_collection_period_then_refused_until_26_december():
+    decision = back_payment_on(linfen(), continuous(2021), date(2020, 12, 1))
+    assert (decision.allowed, decision.rule) == (False, "back_payment.apply_from")
+    assert say_date(date(2020, 12, 26)) in decision.reason
+
+
+def test_given_a_first_enrollment_in_linfen_then_not_eligible_since_only_last_years_payers_may_pay_back():
+    decision = back_payment_on(linfen(), person(last_paid=None), date(2021, 3, 1))
+    assert (decision.allowed, decision.rule) == (False, "back_payment.eligible")
+
+
+def test_given_a_newborn_within_90_days_then_refused_as_a_back_payment_and_pointed_to_the_newborn_rule():
+    baby = person(date(2021, 2, 1))
+
+    decision = back_payment_on(linfen(), baby, date(2021, 3, 1))
+
+    assert (decision.allowed, decision.rule) == (False, "newborn[1]")
+    assert "征缴期后出生的新生儿，出生后90天内参保缴费的" in decision.reason
+
+
+def test_given_a_newborn_past_the_newborn_window_then_the_eligibility_rule_answers():
+    baby = person(date(2021, 2, 1))  # 90 days after 1 February is 2 May
+
+    decision = back_payment_on(linfen(), baby, date(2021, 6, 1))
+
+    assert (decision.allowed, decision.rule) == (False, "back_payment.eligible")
+
+
+def test_given_a_linfen_back_payment_deposited_on_10_march_then_cover_starts_8_june():
+    decision = benefit_period(linfen(), continuous(2021), date(2021, 3, 10), back_payment=True)
+    assert (decision.start, decision.end, decision.rule) == (
+        date(2021, 6, 8),
+        date(2021, 12, 31),
+        "back_payment.start",
+    )
+
+
+def test_given_a_national_break_of_three_years_then_the_back_payment_is_400_and_cover_waits_five_months():
+    facts = person(last_paid=2021)  # 2022–2024 unpaid: 3 years of break, 2 beyond the first
+
+    allowed = back_payment_on(national(), facts, date(2025, 3, 1))
+    cover = benefit_period(national(), facts, date(2025, 3, 10), back_payment=True)
+
+    assert (allowed.allowed, allowed.amount_fen) == (True, yuan(400))
+    assert (cover.start, cover.rule) == (date(2025, 8, 10), "back_payment.start")
+
+
+@pytest.mark.parametrize(
+    ("last_paid", "paid_back", "start"),
+    [
+        (2021, 1, date(2025, 7, 10)),  # 5 months less 1 paid back
+        (2021, 2, date(2025, 6, 10)),  # the added 2 months repaired: the fixed 3 remain
+        (2021, 3, date(2025, 6, 10)),  # paying back more never goes below the fixed 3
+        (2019, 2, date(2025, 9, 10)),  # 5 years of break: 7 − 2 = 5, but at least 6 months
+    ],
+)
+def test_given_years_paid_back_then_the_national_waiting_period_of_a_back_payment_shortens(
+    last_paid, paid_back, start
+):
+    facts = person(last_paid=last_paid, paid_back=paid_back)
+    assert benefit_period(national(), facts, date(2025, 3, 10), back_payment=True).start == start
