@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.roles import Action
@@ -421,13 +421,14 @@ def _steps_one_and_two(
                d.decision_id, d.situation, d.standard_fen, d.subsidy_fen, d.government_fen,
                d.payable_fen, d.subsidy_category, d.subsidy_marker, d.status,
                d.paid_on, d.benefit_start, d.benefit_end, d.benefit_reason,
-               a.id AS existing_id, a.status AS old_status, a.revision AS old_revision
+               a.id AS existing_id, a.status AS old_status, a.revision AS old_revision,
+               a.back_payment_fen, a.back_payment_approved_on, a.back_payment_pay_until
         FROM {facts} f
         JOIN {decisions} d ON {join}
         LEFT JOIN enrollment_assessment a ON a.person_id = f.person_id AND a.insurance_year = %(year)s
         LEFT JOIN enrollment_assessmentdecision ad ON ad.id = a.decision_id
         WHERE a.id IS NULL
-           OR (a.status <> 'paid' AND (
+           OR (a.status NOT IN ('paid', 'refunded') AND (
                 a.enrollment_id, a.county_code, a.region_code, a.situation, a.standard_fen,
                 a.subsidy_fen, a.government_fen, a.payable_fen, a.subsidy_category, a.status, ad.schedule
               ) IS DISTINCT FROM (
@@ -511,12 +512,17 @@ def _steps_one_and_two(
             'subsidy_category', {category}, 'subsidy_marker', {marker}, 'schedule', {schedule},
             'status', '{status}', 'revision', coalesce(c.old_revision, 0) + 1)"""
     due = item.format(
-        amount="c.payable_fen",
+        amount="coalesce(c.back_payment_fen, c.payable_fen)",
         standard="c.standard_fen",
         subsidy="c.subsidy_fen",
         category="c.subsidy_category",
         marker="c.subsidy_marker",
-        schedule="x.schedule",
+        # An approved back-payment stays payable at tax through a reassessment: its line goes first,
+        # as the back-payment's own message put it (collection.handlers, backpayment.due).
+        schedule="""CASE WHEN c.back_payment_fen IS NULL THEN x.schedule ELSE jsonb_build_array(
+                jsonb_build_object('from', c.back_payment_approved_on, 'to', c.back_payment_pay_until,
+                                   'amount_fen', c.back_payment_fen, 'subsidy_fen', 0,
+                                   'rule', 'back_payment', 'back_payment', true)) || x.schedule END""",
         status="due",
     )
     cancelled = item.format(
@@ -529,7 +535,7 @@ def _steps_one_and_two(
         status="cancelled",
     )
     items = f"""
-        SELECT c.region_code, c.id_number, c.payable_fen AS amount, {due} AS item
+        SELECT c.region_code, c.id_number, coalesce(c.back_payment_fen, c.payable_fen) AS amount, {due} AS item
         FROM {changes} c JOIN enrollment_assessmentdecision x ON x.id = c.decision_id
         WHERE c.status = 'due'
         UNION ALL
@@ -1103,6 +1109,33 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
         )
         cursor.execute(f"DROP TABLE {staging}")
         return len(updates)
+
+
+def _refund_text(refunded_on: date, refund_reason: str) -> str:
+    # Stored, so written in the portal's language, whoever's request recorded the payout.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("Refunded on %(date)s (%(reason)s): no benefit period") % {
+            "date": engine.say_date(refunded_on),
+            "reason": engine.say_refund_reason(refund_reason),
+        }
+
+
+def assessment_refund_record(*, assessment_id: int, refunded_on: date, refund_reason: str) -> bool:
+    """A paid year given back to the payer (退费) because the person left resident insurance before
+    the benefit period began: the year is refunded and its benefit period withdrawn, so the
+    coverage check, the continuity of later years and the yearly run all see no cover for it.
+    In the caller's transaction (the refund's payout). False when the year is not paid (nothing
+    to withdraw)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE enrollment_assessment SET status = 'refunded', benefit_start = NULL, benefit_end = NULL,
+                   benefit_reason = %s, revision = revision + 1
+            WHERE id = %s AND status = 'paid'
+            """,
+            [_refund_text(refunded_on, refund_reason), assessment_id],
+        )
+        return cursor.rowcount == 1
 
 
 def assessment_record_reversals(*, reversals: list[tuple[str, int, str]]) -> int:

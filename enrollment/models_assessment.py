@@ -25,12 +25,16 @@ __all__ = ["Assessment", "AssessmentDecision", "AssessmentRun", "AssessmentStatu
 
 
 class AssessmentStatus(models.TextChoices):
-    """Payment status (Jilin): due 应缴, paid 实缴; government-paid (全额资助); cancelled before payment."""
+    """Payment status (Jilin): due 应缴, paid 实缴; government-paid (全额资助); cancelled before
+    payment; refunded after payment (退费)."""
 
     DUE = "due", _("Due")
     PAID = "paid", _("Paid")
     GOVERNMENT = "government", _("Paid by the government")
     CANCELLED = "cancelled", _("Cancelled")
+    # Paid, then given back (death, employee insurance, enrolled elsewhere, emigration before the
+    # benefit period began): the year bought no cover. The payment's day and amount are kept.
+    REFUNDED = "refunded", _("Refunded")
 
 
 class RunStatus(models.TextChoices):

@@ -9,7 +9,8 @@ under the policy of the county and year, given at once: an application that is n
 still recorded, and closed as rejected by the rules with the engine's reason in the same
 transaction (the policy: "not refundable → the reason is given on the spot").
 
-A payout changes nothing in enrollment: see docs/refunds.md, "What a payout changes".
+A payout for leaving resident insurance (death, employee insurance, elsewhere, emigration) marks the
+year refunded in enrollment; see docs/refunds.md, "What a payout changes".
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from accounts.models import Region, RegionLevel
 from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
+from enrollment.assessment import assessment_refund_record
 from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, Person
 from enrollment.policies import policy_for_county
@@ -276,6 +278,19 @@ def refund_withdraw(*, scope: Scope, application_id: int, note: str = "") -> Ref
     return REFUND_WORKFLOW.transition(scope=scope, pk=application_id, action="withdraw", note=note)
 
 
+# A refund for these reasons gives back the year because the person left resident insurance (the
+# rules refund them only before the benefit period began): the year is no longer covered. Paid
+# twice or an agency's error give back money taken wrongly; the year stays paid and covered.
+LEAVING_REASONS = frozenset(
+    {
+        RefundReason.DEATH,
+        RefundReason.EMPLOYEE_INSURANCE,
+        RefundReason.ENROLLED_ELSEWHERE,
+        RefundReason.EMIGRATION,
+    }
+)
+
+
 def refund_pay_out(
     *, scope: Scope, application_id: int, bank_reference: str, note: str = ""
 ) -> RefundApplication:
@@ -296,6 +311,12 @@ def refund_pay_out(
             scope=scope, pk=application_id, action="pay_out", note=note or bank_reference, change=change
         )
         _report_to_tax(application)
+        if application.reason in LEAVING_REASONS:
+            assessment_refund_record(
+                assessment_id=application.assessment_id,
+                refunded_on=timezone.localtime(application.paid_out_at).date(),
+                refund_reason=application.reason,
+            )
     return application
 
 

@@ -18,8 +18,9 @@ from accounts.scope import Scope
 from collection import services as collection_services
 from collection.models import DueItem
 from collection.rules import acceptance_on
-from enrollment.models import Assessment
-from enrollment.policies import policy_for_county
+from enrollment.assessment import assessment_reassess
+from enrollment.models import Assessment, Policy
+from enrollment.policies import policy_for_county, policy_save
 from enrollment.rules import engine
 from enrollment.rules.engine import say_date
 from refunds import services_backpay as services
@@ -348,6 +349,32 @@ def test_given_an_older_assessment_due_after_the_back_payment_then_tax_keeps_the
         "back_payment",
         old.revision,
     )
+
+
+def test_given_an_approved_back_payment_when_the_person_is_reassessed_then_tax_keeps_its_line_first(world):
+    person = due_person(TUNLI)
+    delivery_drain(seconds=30)
+    approve(world, apply(world, person))
+    delivery_drain(seconds=30)
+    record = Policy.objects.get(code="refund-test-141000")
+    document = dict(record.document)
+    document["financing"] = {**document["financing"], "individual_fen": 42000}
+    policy_save(document=document, note="a new individual standard: every due person is reassessed")
+
+    assessment_reassess(person_id=person.pk, reason="new standard", today=APPROVE_ON)
+    delivery_drain(seconds=30)
+
+    assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
+    item = DueItem.objects.get(person_id=person.id_number, insurance_year=YEAR)
+    assert (assessment.payable_fen, assessment.back_payment_fen) == (42000, AMOUNT)
+    assert (item.revision, item.amount_fen) == (assessment.revision, AMOUNT)
+    assert (item.schedule[0]["rule"], item.schedule[0]["from"], item.schedule[0]["to"]) == (
+        "back_payment",
+        "2027-03-18",
+        "2027-08-31",
+    )
+    accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=dt.date(2027, 4, 2))
+    assert (accepted.accepted, accepted.amount_fen) == (True, AMOUNT)
 
 
 def test_given_a_back_payment_message_older_than_the_item_then_tax_changes_nothing(world):

@@ -366,3 +366,61 @@ def test_given_a_refund_paid_out_then_tax_is_told_in_the_months_refund_details(w
     }
     assert (message.version, message.subject) == (2, f"refund:application:{application.pk}")
     assert receipt.startswith("R")
+
+
+def test_given_a_death_before_the_benefit_period_when_the_refund_is_paid_out_then_the_year_is_refunded_and_uncovered(
+    world,
+):
+    from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now, coverage_check
+    from enrollment.policies import policy_save
+    from enrollment.rules.presets import load_preset
+    from tests.enrollment import resident_id
+    from tests.matrix.enrollment_review import make_enrollment, make_person
+
+    # The national 2025 preset: a death before the benefit period began makes the year refundable.
+    policy_save(document=load_preset("national-2025").to_document(), note="test")
+    person = make_person(
+        TUNLI, name="钱七", id_number=resident_id(address="141002", birth="19800101", sequence="556")
+    )
+    make_enrollment(person)
+    assessment_run_now(county_code="141002", insurance_year=2025)
+    assessment_record_deposits(deposits=[Deposit(person.id_number, 2025, 40000, dt.date(2025, 3, 10), "N2")])
+    paid = Assessment.objects.get(person=person, insurance_year=2025)
+    insurance = scope_of(world, Role.INSURANCE_STAFF)
+    application = services.refund_apply(
+        scope=scope_of(world, Role.VILLAGE_CLERK), person_id=person.pk, insurance_year=2025, reason="death",
+        event_on=paid.benefit_start - dt.timedelta(days=1), today=dt.date(2025, 11, 3),
+    )  # fmt: skip
+    services.refund_approve(scope=insurance, application_id=application.pk)
+
+    with translation.override("en"):
+        services.refund_pay_out(scope=insurance, application_id=application.pk, bank_reference="BANK-D1")
+
+    refunded = Assessment.objects.get(pk=paid.pk)
+    paid_out_on = timezone.localtime(RefundApplication.objects.get(pk=application.pk).paid_out_at).date()
+    assert (refunded.status, refunded.benefit_start, refunded.benefit_end) == ("refunded", None, None)
+    assert (refunded.paid_on, refunded.paid_fen, refunded.revision) == (
+        dt.date(2025, 3, 10),
+        40000,
+        paid.revision + 1,
+    )
+    assert refunded.benefit_reason == (f"退费于{engine.say_date(paid_out_on)}（死亡）：不享受待遇")
+    answer = coverage_check(scope=insurance, id_number=person.id_number, day=paid.benefit_start)
+    assert answer.decision.covered is False
+
+
+def test_given_a_refund_for_paying_twice_when_paid_out_then_the_year_stays_paid_and_covered(world):
+    person = paid_person(TUNLI)
+    application = apply(world, person)
+    insurance = scope_of(world, Role.INSURANCE_STAFF)
+    services.refund_approve(scope=insurance, application_id=application.pk)
+    before = Assessment.objects.get(person=person, insurance_year=YEAR)
+
+    services.refund_pay_out(scope=insurance, application_id=application.pk, bank_reference="BANK-2")
+
+    after = Assessment.objects.get(pk=before.pk)
+    assert (after.status, after.benefit_start, after.revision) == (
+        "paid",
+        before.benefit_start,
+        before.revision,
+    )
