@@ -27,12 +27,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.masking import mask_name_keep_ends
@@ -1168,7 +1169,9 @@ def overcollection_request(
     OvercollectionEvent.objects.create(
         request=request, status=OvercollectionStatus.REQUESTED, at=now, note=note, actor_id=scope.user_id
     )
-    label = str(OvercollectionReason(reason).label)
+    # Stored by insurance as sent: in the portal's language, whoever's request reported it.
+    with translation.override(settings.LANGUAGE_CODE):
+        label = str(OvercollectionReason(reason).label)
     message_send(
         topic="refund.overcollection_requested",
         payload={

@@ -123,6 +123,7 @@ def load_demo_fund_plans() -> DemoFundPlans:
             services.fund_plan_submit(scope=scope, plan_id=plan.pk, amount_fen=plan.amount_fen, note="演示")
             counts.submitted += 1
     delivery_drain(seconds=120)  # the plans reach finance
+    return counts
 
 
 # --- back-payments (补缴) ----------------------------------------------------------------------

@@ -197,6 +197,11 @@ SPECTACULAR_SETTINGS = {
         "RefundReasonEnum": "refunds.models.RefundReason",
         "RefundStatusEnum": "refunds.models.RefundStatus",
         "BackPaymentStatusEnum": "refunds.models.BackPaymentStatus",
+        "OvercollectionReasonEnum": "collection.models.OvercollectionReason",
+        "OvercollectionRequestStatusEnum": "collection.models.OvercollectionStatus",
+        "OvercollectionRefundStatusEnum": "refunds.models.OvercollectionStatus",
+        "FundPlanStatusEnum": "refunds.models.FundPlanStatus",
+        "ReceivedPlanStatusEnum": "refunds.finance.models.PlanStatus",
     },
     "SERVE_PERMISSIONS": ["accounts.api_permissions.ScopedActionPermission"],
 }

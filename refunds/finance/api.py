@@ -78,16 +78,16 @@ class PlanDetailSerializer(PlanSerializer):
         return services.steps_for(plan, scope_of(self.context["request"]))
 
 
-class ApproveSerializer(serializers.Serializer):
+class FinancePlanApproveSerializer(serializers.Serializer):
     amount_fen = serializers.IntegerField(help_text="The total approved: must be the plan's (fen)")
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class RejectSerializer(serializers.Serializer):
+class FinancePlanRejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
 
-class TransferSerializer(serializers.Serializer):
+class FinancePlanTransferSerializer(serializers.Serializer):
     voucher = serializers.CharField(max_length=64)
     transferred_on = serializers.DateField(required=False, allow_null=True, default=None)
 
@@ -146,27 +146,27 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         summary="Approve the plan for its total",
-        request=ApproveSerializer,
+        request=FinancePlanApproveSerializer,
         responses={200: PlanDetailSerializer, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        return self._step(request, pk, ApproveSerializer, services.plan_approve)
+        return self._step(request, pk, FinancePlanApproveSerializer, services.plan_approve)
 
     @extend_schema(
         summary="Reject the plan with the reason",
-        request=RejectSerializer,
+        request=FinancePlanRejectSerializer,
         responses={200: PlanDetailSerializer, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        return self._step(request, pk, RejectSerializer, services.plan_reject)
+        return self._step(request, pk, FinancePlanRejectSerializer, services.plan_reject)
 
     @extend_schema(
         summary="Record the transfer of an approved plan's funds (voucher number, day)",
-        request=TransferSerializer,
+        request=FinancePlanTransferSerializer,
         responses={200: PlanDetailSerializer, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def transfer(self, request: Request, pk: str | None = None) -> Response:
-        return self._step(request, pk, TransferSerializer, services.plan_transfer)
+        return self._step(request, pk, FinancePlanTransferSerializer, services.plan_transfer)

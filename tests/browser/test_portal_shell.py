@@ -10,17 +10,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.utils import translation
-from django.utils.translation import gettext
 from playwright.sync_api import expect
 
 from accounts.roles import Role
 
 pytestmark = pytest.mark.browser
 
-# The back-payment entries as the catalogue renders them (their translations come with the catalogue).
-with translation.override("zh-hans"):
-    BACK_PAYMENTS = [gettext("Back-payment applications"), gettext("Apply for a back-payment")]
+BACK_PAYMENTS = ["补缴申请", "申请补缴"]
 
 # Clerks answer "am I covered?" at the counter.
 CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构", "接口文档"]
@@ -39,6 +35,8 @@ MENU_BY_ROLE = {
         "公示名单",
         "退费申请",
         "申请退费",
+        "多征退费",
+        "用款计划",
         *BACK_PAYMENTS,
         "待遇享受查询",
         "年度核定",
@@ -59,14 +57,24 @@ MENU_BY_ROLE = {
         "征收日报",
         "征收进度",
         "退费明细",
+        "多征退费",
         "政策规则库",
         "资助类别",
         "行政区划",
         "机构",
         "接口文档",
     ],
-    # Finance funds the subsidies: it sees their totals.
-    Role.FINANCE_STAFF: ["首页", "政策规则库", "资助类别", "资助汇总", "行政区划", "机构", "接口文档"],
+    # Finance funds the subsidies (it sees their totals) and approves insurance's fund-usage plans.
+    Role.FINANCE_STAFF: [
+        "首页",
+        "政策规则库",
+        "用款计划",
+        "资助类别",
+        "资助汇总",
+        "行政区划",
+        "机构",
+        "接口文档",
+    ],
     Role.ADMINISTRATOR: [
         "首页",
         "职工参保名单",

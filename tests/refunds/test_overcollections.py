@@ -74,7 +74,7 @@ def test_given_a_receipt_when_tax_reports_an_over_collection_then_insurance_is_s
     assert (message.version, message.sender, message.receiver) == (2, "tax", "insurance")
     assert message.payload == {
         "request_id": request.pk, "payment_id": payment.pk, "person_id": payment.person_id,
-        "region_code": TUNLI, "insurance_year": 2027, "amount_fen": 12000, "reason": "Other (see the note): 柜台多收",
+        "region_code": TUNLI, "insurance_year": 2027, "amount_fen": 12000, "reason": "其他（见备注）: 柜台多收",
         "receipt_number": payment.receipt, "reason_code": "other",
         "requested_on": timezone.localdate().isoformat(),
     }  # fmt: skip
