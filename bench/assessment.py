@@ -1,8 +1,9 @@
 """Benchmark: the yearly assessment of N enrolled persons, pushed to tax, against a per-person ORM loop.
 
-Data (realistic, loaded with COPY and INSERT … SELECT): N persons with valid resident ID
-numbers in households across 60 villages of one county, ages 0–95, students among the young,
-about 8% holding subsidy tags (full, fixed), 85% paid last year (so most are continuous
+Data (``bench.city.households_and_persons``, INSERT … SELECT inside PostgreSQL): N persons with
+valid resident ID numbers in households across 60 villages of one county, with plausible ages
+(heads 25–80, their spouses, children, parents, grandchildren) and categories, all normally
+enrolled; about 8% holding subsidy tags (full, fixed), 85% paid last year (so most are continuous
 enrollments), a policy for the year (Linfen's rules with the 2025 national standard).
 
 Ours: ``assessment_run_now`` — the set-based run the page and the command use (facts in one
@@ -14,10 +15,8 @@ ask the engine, save the assessment, send the message — as a rate.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import random
 import time
 from typing import Any
 
@@ -26,15 +25,6 @@ from .scratch import log, run_in_scratch_database
 COUNTY = "141002"
 BASELINE_COUNTY = "141024"
 YEAR = 2027
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国红梅志海燕玉春德"
-
-
-def _resident_id(county: str, birth: dt.date, sequence: int) -> str:
-    first17 = f"{county}{birth:%Y%m%d}{sequence % 1000:03d}"
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=True))
-    return first17 + "10X98765432"[total % 11]
 
 
 def _regions(county: str, villages: int) -> list[str]:
@@ -73,89 +63,11 @@ def _regions(county: str, villages: int) -> list[str]:
     return codes[:villages]
 
 
-def _persons(county: str, size: int, villages: list[str], rng: random.Random, first_sequence: int) -> None:
-    """N persons in households of 1–6 (COPY), their normal enrollments (INSERT … SELECT)."""
-    from django.db import connection
-
-    today = dt.date(2026, 11, 1)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM enrollment_household")
-        next_household = cursor.fetchone()[0] + 1
-        with cursor.cursor.copy(
-            "COPY enrollment_household (id, number, region_code, kind, address, residence_permit_number, created_at) FROM STDIN"
-        ) as copy_households:
-            households: list[tuple[int, str]] = []
-            made = 0
-            while made < size:
-                members = min(size - made, rng.randint(1, 6))
-                village = villages[len(households) % len(villages)]
-                number = f"{village}{len(households) // len(villages) + 1:05d}"
-                households.append((members, village))
-                copy_households.write_row(
-                    (
-                        next_household + len(households) - 1,
-                        number,
-                        village,
-                        "hukou",
-                        "",
-                        "",
-                        dt.datetime.now(dt.UTC),
-                    )
-                )
-                made += members
-        with cursor.cursor.copy(
-            "COPY enrollment_person (id_kind, id_number, nationality, name, sex, birth_date, ethnicity, phone, "
-            "hukou_region_code, residence_region_code, category, household_id, relation, region_code, created_at, updated_at) FROM STDIN"
-        ) as copy_persons:
-            sequence = 0
-            now = dt.datetime.now(dt.UTC)
-            for index, (members, village) in enumerate(households):
-                household_id = next_household + index
-                for member in range(members):
-                    sequence += 1
-                    birth = today - dt.timedelta(days=rng.randint(0, 95 * 365))
-                    age = (today - birth).days // 365
-                    category = "student" if 6 <= age < 18 else ("newborn" if age == 0 else "rural")
-                    copy_persons.write_row(
-                        (
-                            "resident_id",
-                            _unique_id(birth, first_sequence + sequence),
-                            "",
-                            rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
-                            "male" if sequence % 2 else "female",
-                            birth,
-                            "汉族",
-                            f"139{rng.randint(10_000_000, 99_999_999)}",
-                            village,
-                            village,
-                            category,
-                            household_id,
-                            "head"
-                            if member == 0
-                            else rng.choice(["spouse", "child", "parent", "grandchild"]),
-                            village,
-                            now,
-                            now,
-                        )
-                    )
-        cursor.execute(
-            """
-            INSERT INTO enrollment_enrollment (person_id, county_code, region_code, status, enrolled_on, status_reason,
-                                               status_changed_on, created_at)
-            SELECT p.id, left(p.region_code, 6), p.region_code, 'normal', '2020-01-01', 'new_registration', '2020-01-01', now()
-            FROM enrollment_person p WHERE p.region_code LIKE %s
-            """,
-            [county + "%"],
-        )
-
-
-def _unique_id(birth: dt.date, sequence: int) -> str:
-    """Valid and unique (up to 10 million): the address code's last four digits and the 3-digit sequence carry the counter."""
-    return _resident_id(f"14{(sequence // 1000) % 10000:04d}", birth, sequence % 1000)
-
-
-def _tags_and_history(county: str, rng_seed: int, last_year_version_id: int) -> None:
-    """About 8% tagged (tekun, severe disability, dibao, clergy); 85% paid last year."""
+def _tags_and_history(
+    prefix: str, rng_seed: int, last_year_version_id: int, *, year: int = YEAR - 1, analyze: bool = True
+) -> None:
+    """About 8% of the persons whose region starts with ``prefix`` tagged (tekun, severe disability,
+    dibao, clergy); 85% of their enrollments assessed for ``year`` and paid."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -166,7 +78,7 @@ def _tags_and_history(county: str, rng_seed: int, last_year_version_id: int) -> 
                    p.region_code, 'bench roster', '2026-06-01', now(), ''
             FROM enrollment_person p WHERE p.region_code LIKE %s AND abs(hashint4(p.id::int + %s)) %% 100 < 8
             """,
-            [county + "%", rng_seed],
+            [prefix + "%", rng_seed],
         )
         cursor.execute(
             """
@@ -194,11 +106,12 @@ def _tags_and_history(county: str, rng_seed: int, last_year_version_id: int) -> 
                    '', 'paid', 1, now(), '2025-10-10', 40000, 'BENCH',
                    '2026-01-01', '2026-12-31', 'bench history'
             FROM enrollment_enrollment e
-            WHERE e.county_code = %s AND abs(hashint4(e.person_id::int + 7)) %% 100 < 85
+            WHERE e.region_code LIKE %s AND abs(hashint4(e.person_id::int + 7)) %% 100 < 85
             """,
-            [YEAR - 1, decision_id, county],
+            [year, decision_id, prefix + "%"],
         )
-        cursor.execute("ANALYZE")
+        if analyze:
+            cursor.execute("ANALYZE")
 
 
 def _baseline(county: str, sample: int) -> float:
@@ -308,7 +221,8 @@ def run_inner(*, size: int, baseline_size: int) -> dict[str, Any]:
     from enrollment.models import AssessmentDecision
     from enrollment.policies import policy_save
 
-    rng = random.Random(2027)  # noqa: S311 - synthetic data
+    from .city import households_and_persons
+
     started = time.perf_counter()
     log(f"building {size:,} enrolled persons in {COUNTY} and {baseline_size:,} in {BASELINE_COUNTY}")
     policy_save(document=_shifted("bench-2026", 5, 40000, 70000), note="bench")
@@ -316,9 +230,9 @@ def run_inner(*, size: int, baseline_size: int) -> dict[str, Any]:
     last_year = AssessmentDecision._meta.get_field("policy_version").related_model.objects.get(
         policy__code="bench-2026"
     )
-    for county, count, first_sequence in ((COUNTY, size, 0), (BASELINE_COUNTY, baseline_size, size)):
+    for county, count in ((COUNTY, size), (BASELINE_COUNTY, baseline_size)):
         villages = _regions(county, 60)
-        _persons(county, count, villages, rng, first_sequence)
+        households_and_persons(villages=[(village, 1.0) for village in villages], size=count, seed=2027)
         _tags_and_history(county, 11, last_year.pk)
     build_seconds = time.perf_counter() - started
     log(f"built in {build_seconds:.1f} s; assessing {size:,} persons")

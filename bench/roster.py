@@ -18,7 +18,7 @@ the categories by name, short name and code), every row a registered person.
   checks, no messages, no reassessment), so the ratio flatters it.
 - **floor**: the same file read with python-calamine and its raw rows COPYed into a table.
 - ``peak_rss_mb``: the process's high-water mark after ours, the reassessment included (data built by
-  COPY, the file streamed); ``peak_rss_before_reassessment_mb`` the mark when the reassessment began.
+  SQL inside PostgreSQL, the file streamed); ``peak_rss_before_reassessment_mb`` the mark when the reassessment began.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from typing import Any
 from unittest import mock
 from xml.sax.saxutils import escape
 
-from .assessment import _persons, _regions
+from .assessment import _regions
+from .city import households_and_persons
 from .scratch import log, run_in_scratch_database
 
 COUNTY = "141002"
@@ -199,13 +200,12 @@ def run_inner(*, size: int, baseline_size: int) -> dict[str, Any]:
     today = timezone.localdate()
     year = today.year + 1
     roster_date = today
-    rng = random.Random(2026)  # noqa: S311 - synthetic data
     started = time.perf_counter()
     registry_size = size + size // 10
     log(f"building {registry_size:,} enrolled persons in {COUNTY}, the policy for {year} and its assessment")
     policy_save(document=_shifted("bench-roster", year - 2021, 40000, 70000), note="bench")
     villages = _regions(COUNTY, 60)
-    _persons(COUNTY, registry_size, villages, rng, 0)
+    households_and_persons(villages=[(village, 1.0) for village in villages], size=registry_size, seed=2026)
     from django.db import connection
 
     with connection.cursor() as cursor:

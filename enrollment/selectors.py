@@ -20,6 +20,7 @@ from .models import (
 )
 
 _IDENTIFIER_LIKE = re.compile(r"^[0-9A-Za-z]{4,}$")
+_MEMBERS_READ_PER_HOUSEHOLD = 10
 
 
 def relation_rank(field: str = "relation") -> Case:
@@ -48,12 +49,15 @@ def household_search(*, scope: Scope, query: str, limit: int = 20) -> list[House
         return []
     persons = scope.filter(Person.objects.filter(household__isnull=False))
     if _IDENTIFIER_LIKE.match(query):
-        matches = persons.filter(id_number__startswith=query.upper())
+        matches = persons.filter(id_number__startswith=query.upper()).order_by("id_number")
     else:
-        matches = persons.filter(name__startswith=query)
+        matches = persons.filter(name__startswith=query).order_by("name", "id_number")
+    # The first matching members in the order of the search's index, read as far as it takes to
+    # meet ``limit`` households (members of one household share a surname): a common name among
+    # millions is a short index scan, not a sort of every match.
     household_ids = list(
-        matches.order_by("household_id").values_list("household_id", flat=True).distinct()[:limit]
-    )
+        dict.fromkeys(matches.values_list("household_id", flat=True)[: limit * _MEMBERS_READ_PER_HOUSEHOLD])
+    )[:limit]
     return list(
         scope.filter(Household.objects.filter(pk__in=household_ids))
         .prefetch_related(_members_prefetch())
