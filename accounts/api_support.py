@@ -12,6 +12,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .scope import scope_of
+
 
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
@@ -57,3 +59,42 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
     }
     return response
+
+
+class Conflict(exceptions.APIException):
+    """409: the object's state does not (or no longer) allow the step; the message says who did what when."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class WorkflowStepsMixin:
+    """A viewset's detail answer and its workflow steps (approve, reject, submit…), alike for every
+    application and plan: the object is looked up in the caller's area first (404 outside it,
+    before anything is read from the request), the step's service runs, and a state conflict
+    answers 409 with the service's message.
+
+    Set ``detail_selector`` (``staticmethod`` of a ``(*, scope, pk)`` selector), ``detail_serializer``,
+    ``step_id`` (the service's keyword for the object's id) and ``step_conflict`` (the exception a
+    refused transition raises; it carries ``message``).
+    """
+
+    detail_selector: Any
+    detail_serializer: Any
+    step_id = "application_id"
+    step_conflict: type[Exception] = Exception
+
+    def _detail(self, obj: Any) -> dict[str, Any]:
+        fresh = self.detail_selector(scope=scope_of(self.request), pk=obj.pk)  # type: ignore[attr-defined]
+        return self.detail_serializer(fresh, context=self.get_serializer_context()).data  # type: ignore[attr-defined]
+
+    def _step(self, request: Any, pk: str | None, serializer: Any, call: Any) -> Response:
+        scope = scope_of(request)
+        self.detail_selector(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
+        payload = serializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            obj = call(scope=scope, **{self.step_id: int(pk or 0)}, **payload.validated_data)
+        except self.step_conflict as conflict:
+            raise Conflict(conflict.message) from conflict  # type: ignore[attr-defined]
+        return Response(self._detail(obj))

@@ -11,12 +11,13 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api_support import WorkflowStepsMixin
 from accounts.masking import id_number_for
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
@@ -45,11 +46,6 @@ CONFLICT = {
         "the message says who did what when."
     )
 }
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 class EventSerializer(serializers.Serializer):
@@ -129,10 +125,15 @@ class PayOutSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RefundViewSet(
+    WorkflowStepsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Refund applications in the caller's area (``?status=``, ``?overdue=1``), newest first."""
 
     serializer_class = RefundSerializer
+    detail_selector = staticmethod(selectors.refund_detail)
+    detail_serializer = RefundDetailSerializer
+    step_conflict = services.TransitionConflictError
     filter_backends: list[type] = []
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     required_actions = {
@@ -207,23 +208,6 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             evidence=data["evidence"],
         )
         return Response(self._detail(application), status=status.HTTP_201_CREATED)
-
-    def _detail(self, application: RefundApplication) -> dict[str, Any]:
-        fresh = selectors.refund_detail(scope=self.scope(), pk=application.pk)
-        return RefundDetailSerializer(fresh, context=self.get_serializer_context()).data
-
-    def _step(
-        self, request: Request, pk: str | None, serializer: type[serializers.Serializer], call: Any
-    ) -> Response:
-        scope = self.scope()
-        selectors.refund_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
-        payload = serializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        try:
-            application = call(scope=scope, application_id=int(pk or 0), **payload.validated_data)
-        except services.TransitionConflictError as conflict:
-            raise Conflict(conflict.message) from conflict
-        return Response(self._detail(application))
 
     @extend_schema(
         summary="Approve (insurance staff; never the applicant)",
@@ -371,11 +355,17 @@ class PrepareSerializer(serializers.Serializer):
     period = serializers.RegexField(r"^[0-9]{4}-[0-9]{2}$", help_text="The month, YYYY-MM")
 
 
-class FundPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FundPlanViewSet(
+    WorkflowStepsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Fund-usage plans (用款计划) of the caller's area (``?status=``): prepare one from the pool,
     submit it to finance or discard the draft, record the payout once finance funded it."""
 
     serializer_class = FundPlanSerializer
+    detail_selector = staticmethod(selectors.fund_plan_detail)
+    detail_serializer = FundPlanDetailSerializer
+    step_id = "plan_id"
+    step_conflict = services.TransitionConflictError
     filter_backends: list[type] = []
     required_actions = {
         "list": Action.FUND_PLAN_VIEW,
@@ -403,10 +393,6 @@ class FundPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return FundPlanSerializer if self.action == "list" else FundPlanDetailSerializer
 
-    def _detail(self, plan: FundPlan) -> dict[str, Any]:
-        fresh = selectors.fund_plan_detail(scope=scope_of(self.request), pk=plan.pk)
-        return FundPlanDetailSerializer(fresh, context=self.get_serializer_context()).data
-
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=FundPlanStatus.values)],
         responses={200: FundPlanSerializer(many=True), **ERRORS},
@@ -432,19 +418,6 @@ class FundPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             period=payload.validated_data["period"],
         )
         return Response(self._detail(plan), status=status.HTTP_201_CREATED)
-
-    def _step(
-        self, request: Request, pk: str | None, serializer: type[serializers.Serializer], call: Any
-    ) -> Response:
-        scope = scope_of(request)
-        selectors.fund_plan_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
-        payload = serializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        try:
-            plan = call(scope=scope, plan_id=int(pk or 0), **payload.validated_data)
-        except services.TransitionConflictError as conflict:
-            raise Conflict(conflict.message) from conflict
-        return Response(self._detail(plan))
 
     @extend_schema(
         summary="Submit the draft, confirming its total, to finance (refund.fund_plan_submitted, with its lines)",

@@ -18,13 +18,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api_support import WorkflowStepsMixin
 from accounts.masking import id_number_for
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
 
 from . import selectors_backpay as selectors
 from . import services_backpay as services
-from .api import CONFLICT, ERRORS, Conflict, EventSerializer, NoteSerializer, RejectSerializer
+from .api import CONFLICT, ERRORS, EventSerializer, NoteSerializer, RejectSerializer
 from .models_backpay import BackPaymentApplication, BackPaymentStatus
 
 
@@ -77,10 +78,15 @@ class BackPaymentApplySerializer(serializers.Serializer):
     )
 
 
-class BackPaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class BackPaymentViewSet(
+    WorkflowStepsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Back-payment applications in the caller's area (``?status=``), newest first."""
 
     serializer_class = BackPaymentSerializer
+    detail_selector = staticmethod(selectors.back_payment_detail)
+    detail_serializer = BackPaymentDetailSerializer
+    step_conflict = services.TransitionConflictError
     filter_backends: list[type] = []
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     required_actions = {
@@ -149,23 +155,6 @@ class BackPaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             evidence=data["evidence"],
         )
         return Response(self._detail(application), status=status.HTTP_201_CREATED)
-
-    def _detail(self, application: BackPaymentApplication) -> dict[str, Any]:
-        fresh = selectors.back_payment_detail(scope=self.scope(), pk=application.pk)
-        return BackPaymentDetailSerializer(fresh, context=self.get_serializer_context()).data
-
-    def _step(
-        self, request: Request, pk: str | None, serializer: type[serializers.Serializer], call: Any
-    ) -> Response:
-        scope = self.scope()
-        selectors.back_payment_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
-        payload = serializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        try:
-            application = call(scope=scope, application_id=int(pk or 0), **payload.validated_data)
-        except services.TransitionConflictError as conflict:
-            raise Conflict(conflict.message) from conflict
-        return Response(self._detail(application))
 
     @extend_schema(
         summary="Approve (insurance staff; never the applicant): the year becomes payable at tax",

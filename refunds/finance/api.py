@@ -8,11 +8,12 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api_support import WorkflowStepsMixin
 from accounts.roles import Action
 from accounts.scope import scope_of
 
@@ -29,11 +30,6 @@ ERRORS = {
         description="The plan's state does not (or no longer) allow this step: who did what when."
     ),
 }
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 class PlanEventSerializer(serializers.Serializer):
@@ -92,10 +88,16 @@ class FinancePlanTransferSerializer(serializers.Serializer):
     transferred_on = serializers.DateField(required=False, allow_null=True, default=None)
 
 
-class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PlanViewSet(
+    WorkflowStepsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Fund-usage plans finance received, in the caller's area (``?status=``), newest first."""
 
     serializer_class = PlanSerializer
+    detail_selector = staticmethod(selectors.plan_detail)
+    detail_serializer = PlanDetailSerializer
+    step_id = "plan_id"
+    step_conflict = services.PlanConflictError
     filter_backends: list[type] = []
     required_actions = {
         "list": Action.FINANCE_PLAN_VIEW,
@@ -129,20 +131,6 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(responses={200: PlanDetailSerializer, **ERRORS})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().retrieve(request, *args, **kwargs)
-
-    def _step(
-        self, request: Request, pk: str | None, serializer: type[serializers.Serializer], call: Any
-    ) -> Response:
-        scope = scope_of(request)
-        selectors.plan_detail(scope=scope, pk=int(pk or 0))  # outside the area: 404 before anything
-        payload = serializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        try:
-            plan = call(scope=scope, plan_id=int(pk or 0), **payload.validated_data)
-        except services.PlanConflictError as conflict:
-            raise Conflict(conflict.message) from conflict
-        fresh = selectors.plan_detail(scope=scope, pk=plan.pk)
-        return Response(PlanDetailSerializer(fresh, context=self.get_serializer_context()).data)
 
     @extend_schema(
         summary="Approve the plan for its total",
