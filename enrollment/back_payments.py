@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from sharing.services import message_send
 
 from .models import Assessment, AssessmentStatus, Enrollment, Person
-from .policies import LoadedPolicy, policy_for_county
+from .policies import LoadedPolicy, policy_for_county_required
 from .rules import engine
 
 # The years that make a person "continuous" (as in the yearly run and the deposits).
@@ -60,14 +60,9 @@ class BackPaymentAnswer:
 
 def back_payment_decide(*, assessment: Assessment, person: Person, on: dt.date) -> BackPaymentAnswer:
     """The rule engine's answer for a back-payment of the assessment's year applied for (or approved) ``on``."""
-    loaded = policy_for_county(county_code=assessment.county_code, insurance_year=assessment.insurance_year)
-    if loaded is None:
-        raise ValidationError(
-            _(
-                "There is no policy for %(county)s and %(year)d, so the rules cannot decide; ask the administrator."
-            )
-            % {"county": assessment.county_code, "year": assessment.insurance_year}
-        )
+    loaded = policy_for_county_required(
+        county_code=assessment.county_code, insurance_year=assessment.insurance_year
+    )
     facts = back_payment_facts(person=person, insurance_year=assessment.insurance_year)
     decision = engine.back_payment_on(loaded.rules, facts, on)
     rule = loaded.rules.back_payment

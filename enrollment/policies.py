@@ -270,6 +270,19 @@ def policy_can_manage(*, scope: Scope, policy: Policy) -> bool:
     return True
 
 
+def policy_for_county_required(*, county_code: str, insurance_year: int) -> LoadedPolicy:
+    """``policy_for_county``, refusing with a message for the clerk when the county and year have none."""
+    loaded = policy_for_county(county_code=county_code, insurance_year=insurance_year)
+    if loaded is None:
+        raise ValidationError(
+            _(
+                "There is no policy for %(county)s and %(year)d, so the rules cannot decide; ask the administrator."
+            )
+            % {"county": county_code, "year": insurance_year}
+        )
+    return loaded
+
+
 def policy_for_county(*, county_code: str, insurance_year: int) -> LoadedPolicy | None:
     """The most specific policy for a county and year: county, then city, province, nationwide."""
     record = (

@@ -34,7 +34,7 @@ from accounts.scope import Scope
 from enrollment.assessment import assessment_refund_record
 from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, Person
-from enrollment.policies import policy_for_county
+from enrollment.policies import policy_for_county_required
 from enrollment.rules import engine
 from sharing.services import message_send, message_send_bulk
 
@@ -116,6 +116,23 @@ REFUND_WORKFLOW = Workflow(
 )
 
 
+def person_in_area(scope: Scope, person_id: int) -> Person:
+    """The person an application is for, found only in the caller's area."""
+    person = scope.filter(Person.objects.all()).filter(pk=person_id).first()
+    if person is None:
+        raise ValidationError({"person": _("No such person in your area.")})
+    return person
+
+
+def evidence_validate(evidence: Sequence[UploadedFile]) -> None:
+    """Every uploaded evidence file checked (type, size, first bytes); the first bad one names itself."""
+    for upload in evidence:
+        try:
+            validate_evidence(upload)
+        except ValidationError as error:
+            raise ValidationError({"evidence": f"{upload.name}: {' '.join(error.messages)}"}) from error
+
+
 def _paid_assessment(scope: Scope, person: Person, insurance_year: int) -> Assessment:
     assessment = (
         scope.filter(Assessment.objects.select_for_update(of=("self",)))
@@ -147,9 +164,7 @@ def refund_apply(
     """Record an application for the person's paid contribution of the year; the engine decides at once."""
     scope.require(Action.REFUND_APPLY)
     today = today or timezone.localdate()
-    person = scope.filter(Person.objects.all()).filter(pk=person_id).first()
-    if person is None:
-        raise ValidationError({"person": _("No such person in your area.")})
+    person = person_in_area(scope, person_id)
     errors: dict[str, str] = {}
     if reason not in RefundReason.values:
         errors["reason"] = _("Choose the reason for the refund.")
@@ -159,11 +174,7 @@ def refund_apply(
         errors["evidence"] = _("At most %(n)d files.") % {"n": MAX_EVIDENCE_FILES}
     if errors:
         raise ValidationError(errors)
-    for upload in evidence:
-        try:
-            validate_evidence(upload)
-        except ValidationError as error:
-            raise ValidationError({"evidence": f"{upload.name}: {' '.join(error.messages)}"}) from error
+    evidence_validate(evidence)
     assessment = _paid_assessment(scope, person, insurance_year)
     open_one = (
         RefundApplication.objects.filter(
@@ -174,14 +185,7 @@ def refund_apply(
     )
     if open_one is not None:
         raise ValidationError(_already_open(open_one))
-    loaded = policy_for_county(county_code=assessment.county_code, insurance_year=insurance_year)
-    if loaded is None:
-        raise ValidationError(
-            _(
-                "There is no policy for %(county)s and %(year)d, so the rules cannot decide; ask the administrator."
-            )
-            % {"county": assessment.county_code, "year": insurance_year}
-        )
+    loaded = policy_for_county_required(county_code=assessment.county_code, insurance_year=insurance_year)
     decision = engine.refund_on(
         loaded.rules, reason, event_on, assessment.benefit_start, person_category=person.category
     )

@@ -28,7 +28,6 @@ from django.utils.translation import gettext_lazy
 from accounts.roles import Action
 from accounts.scope import Scope
 from enrollment.back_payments import BackPaymentAnswer, assessment_back_payment_approve, back_payment_decide
-from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, Person
 
 from .models_backpay import (
@@ -37,6 +36,7 @@ from .models_backpay import (
     BackPaymentEvidence,
     BackPaymentStatus,
 )
+from .services import MAX_EVIDENCE_FILES, evidence_validate, person_in_area
 from .workflow import Transition, TransitionConflictError, Workflow
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     "back_payment_withdraw",
 ]
 
-MAX_EVIDENCE_FILES = 5
 
 S = BackPaymentStatus
 BACK_PAYMENT_WORKFLOW = Workflow(
@@ -129,9 +128,7 @@ def back_payment_apply(
     """Record an application to pay the person's unpaid year back; the engine decides at once."""
     scope.require(Action.BACKPAY_APPLY)
     today = today or timezone.localdate()
-    person = scope.filter(Person.objects.all()).filter(pk=person_id).first()
-    if person is None:
-        raise ValidationError({"person": _("No such person in your area.")})
+    person = person_in_area(scope, person_id)
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
     if not reason:
@@ -142,11 +139,7 @@ def back_payment_apply(
         errors["evidence"] = _("At most %(n)d files.") % {"n": MAX_EVIDENCE_FILES}
     if errors:
         raise ValidationError(errors)
-    for upload in evidence:
-        try:
-            validate_evidence(upload)
-        except ValidationError as error:
-            raise ValidationError({"evidence": f"{upload.name}: {' '.join(error.messages)}"}) from error
+    evidence_validate(evidence)
     assessment = _due_assessment(scope, person, insurance_year)
     open_one = (
         BackPaymentApplication.objects.filter(
@@ -211,7 +204,9 @@ def back_payment_approve(
     note = (note or "").strip()
 
     def change(row: BackPaymentApplication) -> None:
-        assessment = Assessment.objects.select_for_update(of=("self",)).get(pk=row.assessment_id)
+        # The decision reads the year's county and the person's other years; the assessment row
+        # itself is locked and its status checked by assessment_back_payment_approve below.
+        assessment = Assessment.objects.only("county_code", "insurance_year").get(pk=row.assessment_id)
         answer = back_payment_decide(assessment=assessment, person=row.person, on=today)
         if not answer.decision.allowed or answer.pay_until is None:
             raise ValidationError(

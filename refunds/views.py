@@ -108,7 +108,33 @@ class ApplyForm(forms.Form):
         self.fields["insurance_year"].choices = [(year, str(year)) for year in years]
 
 
-class RefundApplyView(ScopedViewMixin, View):
+class PersonApplyViewMixin(ScopedViewMixin):
+    """An application page: ``?q=`` finds the person, ``?person=`` chooses them (in the caller's
+    area only), and a service's refusal is shown on the form. The view gives ``_render``."""
+
+    def _person(self, raw: str) -> Person | None:
+        if not raw.isdigit():
+            return None
+        return self.scope.filter(Person.objects.all()).filter(pk=int(raw)).first()
+
+    def _people_found(self, query: str, person: Person | None) -> list[dict[str, Any]]:
+        if not query or person is not None:
+            return []
+        return [
+            {"person": p, "id_number": id_number_for(self.scope, p.id_number, p.region_code)}
+            for p in person_search(scope=self.scope, query=query)
+        ]
+
+    def _refused(self, error: ValidationError, *, person: Person, form: forms.Form) -> HttpResponse:
+        """The service's field errors next to their fields, the rest above the form; 400."""
+        if hasattr(error, "error_dict"):
+            for field, problems in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+            return self._render(person=person, form=form, status=400)  # type: ignore[attr-defined]
+        return self._render(person=person, form=form, error=" ".join(error.messages), status=400)  # type: ignore[attr-defined]
+
+
+class RefundApplyView(PersonApplyViewMixin, View):
     """GET ``?q=`` finds the person; ``?person=`` shows their paid years and the form. POST applies."""
 
     required_action = Action.REFUND_APPLY
@@ -139,11 +165,7 @@ class RefundApplyView(ScopedViewMixin, View):
                 evidence=request.FILES.getlist("evidence"),
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, problems in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, problems)
-                return self._render(person=person, form=form, status=400)
-            return self._render(person=person, form=form, error=" ".join(error.messages), status=400)
+            return self._refused(error, person=person, form=form)
         if application.refundable:
             messages.success(
                 request,
@@ -157,11 +179,6 @@ class RefundApplyView(ScopedViewMixin, View):
             )
         return redirect("refunds:detail", pk=application.pk)
 
-    def _person(self, raw: str) -> Person | None:
-        if not raw.isdigit():
-            return None
-        return self.scope.filter(Person.objects.all()).filter(pk=int(raw)).first()
-
     def _render(
         self,
         *,
@@ -172,12 +189,7 @@ class RefundApplyView(ScopedViewMixin, View):
         status: int = 200,
     ) -> HttpResponse:
         scope = self.scope
-        found = []
-        if query and person is None:
-            found = [
-                {"person": p, "id_number": id_number_for(scope, p.id_number, p.region_code)}
-                for p in person_search(scope=scope, query=query)
-            ]
+        found = self._people_found(query, person)
         paid = []
         history = None
         if person is not None:

@@ -25,12 +25,11 @@ from accounts.masking import id_number_for
 from accounts.roles import Action
 from enrollment.evidence import evidence_response
 from enrollment.models import Person
-from enrollment.selectors import person_search
 
 from . import selectors_backpay as selectors
 from . import services_backpay as services
 from .models_backpay import BackPaymentApplication, BackPaymentStatus
-from .views import yuan
+from .views import PersonApplyViewMixin, yuan
 
 
 class BackPaymentListView(ScopedViewMixin, View):
@@ -85,7 +84,7 @@ class ApplyForm(forms.Form):
         self.fields["insurance_year"].choices = [(year, str(year)) for year in years]
 
 
-class BackPaymentApplyView(ScopedViewMixin, View):
+class BackPaymentApplyView(PersonApplyViewMixin, View):
     """GET ``?q=`` finds the person; ``?person=`` shows their history and the form. POST applies."""
 
     required_action = Action.BACKPAY_APPLY
@@ -114,11 +113,7 @@ class BackPaymentApplyView(ScopedViewMixin, View):
                 evidence=request.FILES.getlist("evidence"),
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, problems in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, problems)
-                return self._render(person=person, form=form, status=400)
-            return self._render(person=person, form=form, error=" ".join(error.messages), status=400)
+            return self._refused(error, person=person, form=form)
         if application.allowed:
             messages.success(request, _("The application is recorded; insurance staff review it."))
         else:
@@ -128,11 +123,6 @@ class BackPaymentApplyView(ScopedViewMixin, View):
                 % {"why": application.rule_reason},
             )
         return redirect("refunds:backpay-detail", pk=application.pk)
-
-    def _person(self, raw: str) -> Person | None:
-        if not raw.isdigit():
-            return None
-        return self.scope.filter(Person.objects.all()).filter(pk=int(raw)).first()
 
     def _render(
         self,
@@ -144,12 +134,7 @@ class BackPaymentApplyView(ScopedViewMixin, View):
         status: int = 200,
     ) -> HttpResponse:
         scope = self.scope
-        found = []
-        if query and person is None:
-            found = [
-                {"person": p, "id_number": id_number_for(scope, p.id_number, p.region_code)}
-                for p in person_search(scope=scope, query=query)
-            ]
+        found = self._people_found(query, person)
         due = []
         history = None
         if person is not None:
