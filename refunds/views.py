@@ -277,14 +277,7 @@ class RefundDetailView(ScopedViewMixin, View):
         scope = self.scope
         workflow = services.REFUND_WORKFLOW
         today = timezone.localdate()
-        events = [
-            {
-                "event": event,
-                "label": workflow.label_of(event.action),
-                "to_label": RefundStatus(event.to_state).label,
-            }
-            for event in selectors.refund_timeline(application=application)
-        ]
+        events = workflow.timeline(selectors.refund_timeline(application=application))
         steps = {t.action for t in workflow.actions_for(application, scope)}
         # Why a reviewer sees no decision buttons on their own application (four-eyes).
         blocked = (
@@ -483,14 +476,7 @@ class FundPlanDetailView(ScopedViewMixin, View):
     ) -> HttpResponse:
         scope = self.scope
         workflow = services.FUND_PLAN_WORKFLOW
-        events = [
-            {
-                "event": event,
-                "label": workflow.label_of(event.action),
-                "to_label": FundPlanStatus(event.to_state).label,
-            }
-            for event in selectors.fund_plan_timeline(plan=plan)
-        ]
+        events = workflow.timeline(selectors.fund_plan_timeline(plan=plan))
         context = {
             "plan": plan,
             "amount": yuan(plan.amount_fen),

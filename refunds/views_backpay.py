@@ -213,14 +213,7 @@ class BackPaymentDetailView(ScopedViewMixin, View):
     ) -> HttpResponse:
         scope = self.scope
         workflow = services.BACK_PAYMENT_WORKFLOW
-        events = [
-            {
-                "event": event,
-                "label": workflow.label_of(event.action),
-                "to_label": BackPaymentStatus(event.to_state).label,
-            }
-            for event in selectors.back_payment_timeline(application=application)
-        ]
+        events = workflow.timeline(selectors.back_payment_timeline(application=application))
         steps = {t.action for t in workflow.actions_for(application, scope)}
         blocked = (
             workflow.refusal(application, scope, "approve") if scope.allows(Action.BACKPAY_REVIEW) else ""

@@ -25,7 +25,7 @@ their own application, someone else withdrawing it) is a ``ValidationError`` (HT
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,14 @@ class Workflow:
             return str(self.start_label)
         t = self._by_action.get(action)
         return str(t.label) if t else action
+
+    def timeline(self, events: Iterable[WorkflowEvent]) -> list[dict[str, Any]]:
+        """The events as a page shows them: each with its step's label and its new state's label."""
+        states = dict(self.model._meta.get_field(self.status_field).choices)
+        return [
+            {"event": event, "label": self.label_of(event.action), "to_label": states.get(event.to_state, "")}
+            for event in events
+        ]
 
     def refusal(self, obj: models.Model, scope: Scope, action: str) -> str:
         """Why this viewer may not take the action now ("" when they may), without touching the row."""
