@@ -80,6 +80,7 @@ class Action(models.TextChoices):
     ASSESSMENT_VIEW = "assessment.view", _("View assessments")
     ASSESSMENT_RUN = "assessment.run", _("Run the yearly assessment")
     COVERAGE_VIEW = "coverage.view", _("Check whether a person is covered")
+    REPORT_VIEW = "report.view", _("View coverage reports and follow-up lists")
     SUBSIDY_ROSTER_IMPORT = "subsidy.roster_import", _("Import rosters of subsidised persons")
     SUBSIDY_TOTALS = "subsidy.totals", _("View and export subsidy totals")
     COLLECTION_VIEW = "collection.view", _("View payers, amounts due and payments")
@@ -108,6 +109,8 @@ _CLERK = _EVERYONE | {
     Action.ENROLLMENT_REGISTER,
     Action.PERSON_FULL_VIEW,
     Action.COVERAGE_VIEW,
+    # Clerks chase their own village's unenrolled and unpaid (催缴).
+    Action.REPORT_VIEW,
 }
 
 # Village clerks take refund applications at the village office; insurance staff take them at
@@ -134,6 +137,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.ASSESSMENT_VIEW,
         Action.ASSESSMENT_RUN,
         Action.COVERAGE_VIEW,
+        Action.REPORT_VIEW,
         Action.SUBSIDY_TOTALS,
         *_REFUND_APPLICANT,
         Action.REFUND_REVIEW,
@@ -181,6 +185,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.POLICY_MANAGE,
         Action.ASSESSMENT_VIEW,
         Action.COVERAGE_VIEW,
+        Action.REPORT_VIEW,
         Action.SUBSIDY_ROSTER_IMPORT,
         Action.SUBSIDY_TOTALS,
     },

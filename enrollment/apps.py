@@ -18,9 +18,18 @@ class EnrollmentConfig(AppConfig):
             (_("Duplicate enrollments"), "enrollment:duplicate-queue", Action.ENROLLMENT_CHANGE),
             (_("Employee-insurance list"), "enrollment:employee-import", Action.ENROLLMENT_IMPORT),
             (_("Household import"), "enrollment:household-import", Action.ENROLLMENT_IMPORT),
+            (_("Household register"), "enrollment:register-import", Action.ENROLLMENT_IMPORT),
             (_("Publicity lists"), "enrollment:publicity-list", Action.ENROLLMENT_VIEW),
         ):
             register(NavEntry(section, label, url_name, action, weight=10))
+
+        report_section = _("Reports")
+        for label, url_name, action in (
+            (_("Coverage"), "enrollment:report-coverage", Action.REPORT_VIEW),
+            (_("Not enrolled"), "enrollment:report-unenrolled", Action.REPORT_VIEW),
+            (_("Unpaid (催缴)"), "enrollment:report-unpaid", Action.REPORT_VIEW),
+        ):
+            register(NavEntry(report_section, label, url_name, action, weight=15))
 
         rulebook = _("Rulebook and assessment")
         for label, url_name, action in (

@@ -195,7 +195,23 @@ HOUSEHOLD_COLUMNS: tuple[Column, ...] = (
     Column("nationality", "国籍", ("国籍代码",), required=False),
 )
 
-COLUMNS_BY_KIND = {ImportKind.EMPLOYEE_INSURANCE: EMPLOYEE_COLUMNS, ImportKind.HOUSEHOLDS: HOUSEHOLD_COLUMNS}
+REGISTER_COLUMNS: tuple[Column, ...] = (
+    Column("id_number", "公民身份号码", ("身份证号码", "身份证号", "证件号码")),
+    Column("name", "姓名"),
+    Column(
+        "village",
+        "户籍地村（社区）代码",
+        ("村（社区）代码", "村代码", "社区代码", "村居代码", "户籍地代码", "行政区划代码"),
+    ),
+    Column("register_household", "户号", ("户籍户号", "户口簿户号"), required=False),
+    Column("phone", "联系电话", ("电话", "手机号码", "手机"), required=False),
+)
+
+COLUMNS_BY_KIND = {
+    ImportKind.EMPLOYEE_INSURANCE: EMPLOYEE_COLUMNS,
+    ImportKind.HOUSEHOLDS: HOUSEHOLD_COLUMNS,
+    ImportKind.HOUSEHOLD_REGISTER: REGISTER_COLUMNS,
+}
 
 _HEADER_JUNK = re.compile(r"[\s*＊:：]+")
 
@@ -915,6 +931,133 @@ def employee_insurance_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
     return counts
 
 
+# --- household register -------------------------------------------------------------------------
+
+_REGISTER_STAGING = """
+CREATE TEMP TABLE {t} (
+    row_number integer PRIMARY KEY,
+    id_number text, name text, village text, register_household text, phone text,
+    problem text, raw jsonb,
+    person_id bigint, outcome text, message text, region text
+) ON COMMIT DROP
+"""
+_REGISTER_COPY = [
+    "row_number",
+    "id_number",
+    "name",
+    "village",
+    "register_household",
+    "phone",
+    "problem",
+    "raw",
+]
+
+
+def _register_rows(table: Table) -> Iterator[tuple[Any, ...]]:
+    width = len(table.header)
+    for number, row in table.rows:
+        problems: list[str] = []
+        raw_id = _cell(row, table.columns, "id_number")
+        id_number = identifiers.normalise(text_of(raw_id))
+        stored_as_number = _identifier_number_problem(raw_id)
+        if stored_as_number:
+            problems.append(stored_as_number)
+        elif not id_number:
+            problems.append(_("The identifier is missing."))
+        elif len(id_number) > 32:
+            problems.append(_("The identifier is longer than 32 characters."))
+        elif len(id_number) == 18 and id_number[:17].isdigit():
+            try:
+                identifiers.parse_identifier(IdKind.RESIDENT_ID, id_number)
+            except identifiers.IdentifierError as error:
+                problems.append(error.message)
+        name = text_of(_cell(row, table.columns, "name"))
+        if not name:
+            problems.append(_("The name is missing."))
+        elif len(name) > 60:
+            problems.append(_("The name is longer than 60 characters."))
+        village = text_of(_cell(row, table.columns, "village"))
+        if not _VILLAGE.match(village):
+            problems.append(_("The village code must have 12 digits."))
+        phone = text_of(_cell(row, table.columns, "phone"))
+        if phone and not _PHONE.match(phone):
+            problems.append(_("The phone number is not valid."))
+        household = text_of(_cell(row, table.columns, "register_household"))[:40]
+        yield (
+            number, id_number[:64] or None, name[:200] or None, village[:12] or None, household or None,
+            phone[:20] or None, "; ".join(problems) or None, _raw(row, width),
+        )  # fmt: skip
+
+
+def household_register_apply(*, job: ImportJob, scope: Scope, path: Path) -> dict[str, int]:
+    """Replace the household register (户籍人口名册) of every village the file holds.
+
+    Runs in the caller's transaction: COPY into a staging table, check with a few statements
+    (duplicates in the file, villages known and inside the caller's area), then delete the
+    register of the file's villages and insert the file's good rows. A person already on another
+    village's register moves to the one in the file (their household register moved). Rows with
+    an error are listed in the report and not registered.
+    """
+    table = open_table(path, job.file_format, REGISTER_COLUMNS)
+    job.columns = table.header
+    s = _temp_name("reg")
+    prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
+    with connection.cursor() as cursor:
+        cursor.execute(_REGISTER_STAGING.format(t=s))
+        rows = _counted(_register_rows(table), job.pk, table.estimated_rows)
+        total = _copy(cursor, s, _REGISTER_COPY, rows)
+        if total == 0:
+            raise ImportFileError(_("The file has a header but no data rows."))
+        job.rows_total = total
+        cursor.execute(f"ANALYZE {s}")
+        statements: list[tuple[str, dict[str, Any]]] = [
+            (
+                f"""UPDATE {s} s SET problem = replace(%(msg)s, '{{row}}', d.first_row::text)
+                FROM (SELECT row_number, min(row_number) OVER (PARTITION BY id_number) AS first_row
+                      FROM {s} WHERE problem IS NULL) d
+                WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608 - generated table names; values are parameters
+                {"msg": _fill(_("This person is already in row %(row)s."), row="")},
+            ),
+            (
+                f"""UPDATE {s} s SET problem = replace(%(msg)s, '{{code}}', s.village)
+                WHERE s.problem IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM accounts_region r WHERE r.code = s.village AND r.level = 5)""",  # noqa: S608 - generated table names; values are parameters
+                {"msg": _fill(_("No village has the code %(code)s."), code="")},
+            ),
+            (
+                f"""UPDATE {s} s SET outcome = 'outside_area', region = s.village, message = %(msg)s
+                WHERE s.problem IS NULL AND NOT starts_with(s.village, %(prefix)s)""",  # noqa: S608 - generated table names; values are parameters
+                {"msg": _("The village is outside your area."), "prefix": prefix},
+            ),
+            (f"UPDATE {s} SET outcome = 'error', message = problem WHERE problem IS NOT NULL", {}),  # noqa: S608 - generated table names
+            (f"UPDATE {s} SET outcome = 'registered', region = village WHERE outcome IS NULL", {}),  # noqa: S608 - generated table names
+            (
+                f"""DELETE FROM enrollment_registeredresident r
+                WHERE r.region_code IN (SELECT DISTINCT village FROM {s} WHERE outcome = 'registered')""",  # noqa: S608 - generated table names
+                {},
+            ),
+            (
+                f"""INSERT INTO enrollment_registeredresident
+                    (id_number, name, region_code, register_household, phone, job_id)
+                SELECT id_number, name, village, coalesce(register_household, ''), coalesce(phone, ''), %(job)s
+                FROM {s} WHERE outcome = 'registered' ORDER BY village, id_number
+                ON CONFLICT (id_number) DO UPDATE SET
+                    name = excluded.name, region_code = excluded.region_code,
+                    register_household = excluded.register_household, phone = excluded.phone,
+                    job_id = excluded.job_id""",  # noqa: S608 - generated table names; values are parameters
+                {"job": job.pk},
+            ),
+        ]
+        for statement, params in statements:
+            cursor.execute(statement, params)
+        _write_report(cursor, job=job, table=s, where="s.outcome <> 'registered'", household_key="NULL")
+        counts = _counts(cursor, s)
+        cursor.execute(f"SELECT count(DISTINCT village) FROM {s} WHERE outcome = 'registered'")  # noqa: S608 - generated table name
+        counts["villages"] = int(cursor.fetchone()[0])
+        cursor.execute(f"DROP TABLE {s}")
+    return counts
+
+
 # --- households ---------------------------------------------------------------------------------
 
 _HOUSEHOLD_STAGING = """
@@ -1360,6 +1503,8 @@ def counts_for_display(job: ImportJob) -> list[tuple[str, int]]:
             "date_conflict",
             "error",
         ]
+    elif job.kind == ImportKind.HOUSEHOLD_REGISTER:
+        order = ["registered", "villages", "outside_area", "error"]
     else:
         order = ["ok", "households", "existing", "error", "household_error", "households_created",
                  "persons_created", "applications_created"]  # fmt: skip
@@ -1374,6 +1519,7 @@ def count_label(key: str) -> str:
         households_created=_("Households created"),
         persons_created=_("Persons created"),
         applications_created=_("Applications submitted"),
+        villages=_("Villages whose register was replaced"),
     )
     return str(labels.get(key, key))
 
@@ -1413,6 +1559,7 @@ def _column_help(key: str) -> str:
         "category": "农村居民、城镇居民、学生、学龄前儿童、新生儿",
         "village": _("The 12-digit statistical code of the village or community, in your area."),
         "nationality": _("Only for foreigners: the 3-letter country code, e.g. USA."),
+        "register_household": _("Optional: the household number on the household register (户口簿)."),
     }[key]
 
 

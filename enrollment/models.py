@@ -391,3 +391,4 @@ class RegistrationApplication(models.Model):
 from .models_assessment import *  # noqa: E402,F403
 from .models_bulk import *  # noqa: E402,F403
 from .models_policy import *  # noqa: E402,F403
+from .models_reports import *  # noqa: E402,F403

@@ -290,6 +290,12 @@ class Assessment(models.Model):
                 fields=["county_code", "insurance_year", "status"], name="assessment_county_year_status"
             ),
             models.Index(fields=["region_code", "insurance_year"], name="assessment_region_year"),
+            # The follow-up list of the unpaid (催缴), read a page at a time in this order.
+            models.Index(
+                fields=["insurance_year", "region_code", "person"],
+                name="assessment_due_follow_up",
+                condition=Q(status="due"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -155,6 +155,8 @@ class DuplicateSide(models.Model):
 class ImportKind(models.TextChoices):
     EMPLOYEE_INSURANCE = "employee_insurance", _("Employee-insurance list")
     HOUSEHOLDS = "households", _("Households and persons")
+    # Public security's household register (户籍人口名册): the base of the coverage rate.
+    HOUSEHOLD_REGISTER = "household_register", _("Household register")
 
 
 class ImportStatus(models.TextChoices):
@@ -183,6 +185,8 @@ class ImportOutcome(models.TextChoices):
     NAME_MISMATCH = "name_mismatch", _("Name does not match (not applied)")
     OUTSIDE_AREA = "outside_area", _("Enrolled outside your area (not applied)")
     DATE_CONFLICT = "date_conflict", _("Start date not after the enrollment date (not applied)")
+    # household register
+    REGISTERED = "registered", _("On the register")
 
 
 def _import_upload_to(instance: ImportJob, filename: str) -> str:

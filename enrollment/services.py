@@ -1229,6 +1229,9 @@ def _import_job_run(*, scope: Scope, job_id: int) -> ImportJob | None:
         if job.kind == ImportKind.EMPLOYEE_INSURANCE:
             job.counts = _imports.employee_insurance_apply(job=job, scope=scope, path=path)
             job.status, job.finished_at = ImportStatus.DONE, timezone.now()
+        elif job.kind == ImportKind.HOUSEHOLD_REGISTER:
+            job.counts = _imports.household_register_apply(job=job, scope=scope, path=path)
+            job.status, job.finished_at = ImportStatus.DONE, timezone.now()
         elif job.status == ImportStatus.PENDING:
             job.counts = _imports.households_check(job=job, scope=scope, path=path)
             job.status, job.checked_at = ImportStatus.CHECKED, timezone.now()

@@ -47,3 +47,17 @@ def run_assessment(run_id: int) -> None:
 
     with acting(user_id=None, source="task:enrollment.run_assessment", assessment_run=run_id):
         assessment_run_execute(run_id=run_id)
+
+
+@shared_task(name="enrollment.tasks.refresh_coverage", ignore_result=True, acks_late=True)
+def refresh_coverage(insurance_year: int | None = None) -> dict[int, int]:
+    """Rebuild the coverage figures: one year on demand, or (beat) the years being collected."""
+    from . import reports
+
+    if insurance_year is not None:
+        years = [insurance_year]
+    else:
+        current = reports.current_insurance_year()
+        years = [year for year in reports.report_years() if year >= current - 1] or [current]
+    with acting(user_id=None, source="task:enrollment.refresh_coverage"):
+        return {year: reports.coverage_stats_refresh(insurance_year=year) for year in years}

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("enrollment.urls_bulk")),
     path("", include("enrollment.urls_documents")),
     path("", include("enrollment.urls_rulebook")),
+    path("", include("enrollment.urls_reports")),
 ]

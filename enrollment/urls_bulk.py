@@ -9,6 +9,7 @@ urlpatterns: list = [
     path("duplicates/<int:pk>/", bulk.DuplicateDetailView.as_view(), name="duplicate-detail"),
     path("imports/employee-insurance/", bulk.EmployeeImportView.as_view(), name="employee-import"),
     path("imports/households/", bulk.HouseholdImportView.as_view(), name="household-import"),
+    path("imports/household-register/", bulk.RegisterImportView.as_view(), name="register-import"),
     path("imports/template.xlsx", bulk.ImportTemplateView.as_view(), name="import-template"),
     path("imports/<int:pk>/", bulk.ImportDetailView.as_view(), name="import-detail"),
     path("imports/<int:pk>/progress.json", bulk.ImportProgressView.as_view(), name="import-progress"),

@@ -259,6 +259,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "enrollment.tasks.find_duplicates",
         "schedule": crontab(hour=2, minute=15),
     },
+    # Coverage figures per village for the dashboards (a few set-based statements).
+    "enrollment-refresh-coverage": {
+        "task": "enrollment.tasks.refresh_coverage",
+        "schedule": float(os.environ.get("PORTAL_COVERAGE_REFRESH_SECONDS", 600)),
+    },
     # The rows kept from roster previews whose import is no longer waiting for confirmation.
     "subsidies-prune-kept-rows": {
         "task": "subsidies.tasks.prune_kept_rows",

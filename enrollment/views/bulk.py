@@ -144,6 +144,19 @@ class HouseholdImportView(_ImportUploadView):
     kind = ImportKind.HOUSEHOLDS
 
 
+class RegisterImportView(_ImportUploadView):
+    """Upload public security's household register: it replaces the register of the file's villages."""
+
+    kind = ImportKind.HOUSEHOLD_REGISTER
+
+
+_UPLOAD_PAGES = {
+    ImportKind.EMPLOYEE_INSURANCE: "enrollment:employee-import",
+    ImportKind.HOUSEHOLDS: "enrollment:household-import",
+    ImportKind.HOUSEHOLD_REGISTER: "enrollment:register-import",
+}
+
+
 def _job_summary(job: ImportJob) -> dict[str, Any]:
     return {
         "job": job,
@@ -159,6 +172,7 @@ _LISTED_OUTCOMES = {
         ImportOutcome.OUTSIDE_AREA, ImportOutcome.DATE_CONFLICT, ImportOutcome.ERROR,
     ],
     ImportKind.HOUSEHOLDS: [ImportOutcome.ERROR, ImportOutcome.HOUSEHOLD_ERROR, ImportOutcome.EXISTING],
+    ImportKind.HOUSEHOLD_REGISTER: [ImportOutcome.OUTSIDE_AREA, ImportOutcome.ERROR],
 }  # fmt: skip
 
 
@@ -223,11 +237,7 @@ class ImportDetailView(ScopedViewMixin, View):
             "households_more": max(0, int(counts.get("households_created", 0)) - 50),
             "can_decide": job.kind == ImportKind.HOUSEHOLDS and job.status == ImportStatus.CHECKED,
             "importable": int(counts.get("ok", 0)),
-            "upload_url": reverse(
-                "enrollment:employee-import"
-                if job.kind == ImportKind.EMPLOYEE_INSURANCE
-                else "enrollment:household-import"
-            ),
+            "upload_url": reverse(_UPLOAD_PAGES[ImportKind(job.kind)]),
         }
         return render(request, self.template_name, context)
 

@@ -1,0 +1,288 @@
+"""Insurance's report pages: coverage per area (chart and table), and the follow-up lists of the
+unenrolled and the unpaid (催缴), each exportable as xlsx.
+
+Thin: the scope, the query string, ``enrollment.reports``, the template or the workbook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import View
+from openpyxl import Workbook
+
+from accounts.access import ScopedViewMixin
+from accounts.charts import Bar, horizontal_bars, progress_ring
+from accounts.exports import Sheet, xlsx_response
+from accounts.money import yuan
+from accounts.roles import Action
+
+from .. import reports
+from ..reports import CoverageLine, CoverageReport, FollowUpRow
+
+
+def _year(request: HttpRequest) -> int:
+    years = reports.report_years()
+    asked = request.GET.get("year", "")
+    if asked.isdigit() and int(asked) in years:
+        return int(asked)
+    current = reports.current_insurance_year()
+    return current if current in years or not years else years[0]
+
+
+def _money(fen: int) -> Decimal:
+    """Yuan as an exact number for a spreadsheet cell."""
+    return Decimal(fen).scaleb(-2)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _coverage_chart(report: CoverageReport) -> str:
+    lines = [line for line in report.lines if line.registered]
+    if not lines:
+        return ""
+    bars = [
+        Bar(
+            label=line.name,
+            value=line.coverage_rate or 0.0,
+            note=f"{_percent(line.coverage_rate)} ({line.registered_enrolled:,} / {line.registered:,})",
+            href=_coverage_url(report.year, line.code) if line.level < 5 else "",
+        )
+        for line in lines
+    ]
+    return horizontal_bars(
+        bars,
+        label=_("Coverage rate (enrolled ÷ registered population), %(year)s") % {"year": report.year},
+        target=1.0,
+        target_label=_("Target: 100%"),
+    )
+
+
+def _coverage_url(year: int, code: str) -> str:
+    return f"{reverse('enrollment:report-coverage')}?{urlencode({'year': year, 'area': code})}"
+
+
+def _line_context(year: int, line: CoverageLine) -> dict[str, Any]:
+    return {
+        "name": line.name,
+        "url": _coverage_url(year, line.code) if line.level < 5 else "",
+        "registered": line.registered,
+        "registered_enrolled": line.registered_enrolled,
+        "coverage": _percent(line.coverage_rate),
+        "below": line.coverage_rate is not None and line.coverage_rate < 1,
+        "registered_paid": line.registered_paid,
+        "paid": _percent(line.paid_rate),
+        "enrolled": line.enrolled,
+        "assessed": line.assessed,
+        "due": line.due,
+        "due_yuan": yuan(line.due_fen),
+    }
+
+
+class CoverageReportView(ScopedViewMixin, View):
+    """Coverage of an area and of each of its parts, against the household register."""
+
+    required_action = Action.REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        year = _year(request)
+        report = reports.coverage_report(
+            scope=self.scope, insurance_year=year, area_code=request.GET.get("area")
+        )
+        total = report.total
+        context: dict[str, Any] = {
+            "report": report,
+            "total": total,
+            "years": reports.report_years(),
+            "year": year,
+            "chart": _coverage_chart(report),
+            "ring": progress_ring(total.coverage_rate or 0.0, label=_("Coverage rate"))
+            if total.registered
+            else "",
+            "paid_ring": progress_ring(total.paid_rate or 0.0, label=_("Paid rate"))
+            if total.registered
+            else "",
+            "lines": [_line_context(year, line) for line in report.lines],
+            "coverage_text": _percent(total.coverage_rate),
+            "paid_text": _percent(total.paid_rate),
+            "due_yuan": yuan(total.due_fen),
+            "query": urlencode({"year": year, "area": report.area.code}),
+            "tab": "coverage",
+        }
+        return render(request, "enrollment/reports/coverage.html", context)
+
+
+class CoverageRefreshView(ScopedViewMixin, View):
+    """Recount now instead of waiting for the next scheduled refresh (a worker does it)."""
+
+    required_action = Action.REPORT_VIEW
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from ..tasks import refresh_coverage
+
+        asked = request.POST.get("year", "")
+        year = int(asked) if asked.isdigit() else reports.current_insurance_year()
+        refresh_coverage.delay(year)
+        messages.success(request, _("The figures are being recounted; reload the page in a minute."))
+        return redirect(_coverage_url(year, request.POST.get("area") or self.scope.region_code or ""))
+
+
+def _coverage_rows(report: CoverageReport) -> Iterable[CoverageLine]:
+    yield from report.lines
+    yield report.total
+
+
+class CoverageXlsxView(ScopedViewMixin, View):
+    required_action = Action.REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        year = _year(request)
+        report = reports.coverage_report(
+            scope=self.scope, insurance_year=year, area_code=request.GET.get("area")
+        )
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Coverage"), widths=(16, 22, 12, 12, 12, 10, 12, 10, 12, 12, 10, 14, 14))
+            as_of = timezone.localtime(report.as_of).strftime("%Y-%m-%d %H:%M") if report.as_of else "—"
+            sheet.row(
+                [_("%(area)s — coverage, insurance year %(year)s (as of %(at)s)")
+                 % {"area": report.area.name, "year": year, "at": as_of}],
+                bold=True,
+            )  # fmt: skip
+            sheet.row(
+                [
+                    _("Code"), _("Area"), _("Registered population"), _("Of them enrolled"), _("Not enrolled"),
+                    _("Coverage rate"), _("Of them paid"), _("Paid rate"), _("Enrolled here"), _("Assessed"),
+                    _("Due, not paid"), _("Due, not paid (yuan)"), _("Paid (yuan)"),
+                ],
+                bold=True,
+                boxed=True,
+            )  # fmt: skip
+            for line in _coverage_rows(report):
+                sheet.row(
+                    [
+                        line.code, line.name, line.registered, line.registered_enrolled, line.not_enrolled,
+                        _percent(line.coverage_rate), line.registered_paid, _percent(line.paid_rate), line.enrolled,
+                        line.assessed, line.due, _money(line.due_fen), _money(line.paid_fen),
+                    ],
+                    boxed=True,
+                )  # fmt: skip
+
+        return xlsx_response(write, f"{report.area.name}-{year}-{_('coverage')}.xlsx")
+
+
+# --- follow-up lists ----------------------------------------------------------------------------
+
+
+class _FollowUpView(ScopedViewMixin, View):
+    required_action = Action.REPORT_VIEW
+    tab = ""
+
+    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage:
+        raise NotImplementedError
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        year = _year(request)
+        area = reports.area_for(scope=self.scope, code=request.GET.get("area"))
+        page = self.page(request, year)
+        query = {"year": year, "area": area.code}
+        context = {
+            "tab": self.tab,
+            "area": area,
+            "year": year,
+            "years": reports.report_years(),
+            "rows": page.rows,
+            "next_url": f"{request.path}?{urlencode({**query, 'after': page.next_after})}"
+            if page.next_after
+            else "",
+            "first_url": f"{request.path}?{urlencode(query)}" if request.GET.get("after") else "",
+            "query": urlencode(query),
+        }
+        return render(request, f"enrollment/reports/{self.tab}.html", context)
+
+
+class UnenrolledListView(_FollowUpView):
+    """Persons on the household register without a normal enrollment: whom to visit."""
+
+    tab = "unenrolled"
+
+    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage:
+        return reports.unenrolled_page(
+            scope=self.scope, area_code=request.GET.get("area"), after=request.GET.get("after")
+        )
+
+
+class UnpaidListView(_FollowUpView):
+    """The year's assessments still due (催缴名单), with the amount to pay."""
+
+    tab = "unpaid"
+
+    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage:
+        return reports.unpaid_page(
+            scope=self.scope,
+            area_code=request.GET.get("area"),
+            insurance_year=year,
+            after=request.GET.get("after"),
+        )
+
+
+def _follow_up_sheet(
+    book: Workbook, title: str, heading: str, rows: Iterable[FollowUpRow], *, amounts: bool
+) -> None:
+    headers = [_("Village"), _("Name"), _("Identifier"), _("Phone"), _("Household"), _("Note")]
+    if amounts:
+        headers.insert(5, _("Amount due (yuan)"))
+    sheet = Sheet(book, title, widths=(20, 12, 22, 15, 18, 14, 30))
+    sheet.row([heading], bold=True)
+    sheet.row(headers, bold=True, boxed=True)
+    sheet.print_titles("2:2")
+    for row in rows:
+        values: list[Any] = [row.village, row.name, row.id_number, row.phone, row.household, row.note]
+        if amounts:
+            values.insert(5, _money(row.amount_fen or 0))
+        sheet.row(values, boxed=True)
+
+
+class UnenrolledXlsxView(ScopedViewMixin, View):
+    required_action = Action.REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        area = reports.area_for(scope=self.scope, code=request.GET.get("area"))
+        rows = reports.unenrolled_all(scope=self.scope, area_code=area.code)
+        heading = _("%(area)s — persons on the household register not enrolled (printed %(day)s)") % {
+            "area": area.name,
+            "day": timezone.localdate().isoformat(),
+        }
+        return xlsx_response(
+            lambda book: _follow_up_sheet(book, _("Not enrolled"), heading, rows, amounts=False),
+            f"{area.name}-{_('not enrolled')}.xlsx",
+        )
+
+
+class UnpaidXlsxView(ScopedViewMixin, View):
+    required_action = Action.REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        year = _year(request)
+        area = reports.area_for(scope=self.scope, code=request.GET.get("area"))
+        rows = reports.unpaid_all(scope=self.scope, area_code=area.code, insurance_year=year)
+        heading = _("%(area)s — due but not paid for %(year)s (催缴名单, printed %(day)s)") % {
+            "area": area.name,
+            "year": year,
+            "day": timezone.localdate().isoformat(),
+        }
+        return xlsx_response(
+            lambda book: _follow_up_sheet(book, _("Unpaid"), heading, rows, amounts=True),
+            f"{area.name}-{year}-{_('unpaid')}.xlsx",
+        )

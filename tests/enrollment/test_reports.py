@@ -1,0 +1,314 @@
+"""Insurance's reports: the household register import, coverage per area, the follow-up lists.
+
+The village 屯里村 (141002100201) of 屯里镇, 尧都区 is the scene: five persons on its household
+register — 甲 enrolled and paid, 乙 enrolled and due, 丙 in the registry with a terminated
+enrollment, 丁 not in the registry, 戊 enrolled and paid in full by the government — and 己,
+enrolled in the village but on no register (a residence-permit holder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.utils import translation
+from openpyxl import load_workbook
+
+from accounts.roles import Role
+from accounts.scope import Scope
+from enrollment import reports
+from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now
+from enrollment.models import Assessment, CoverageStat, EnrollmentStatus, ImportKind, RegisteredResident
+from tests.conftest import World
+from tests.enrollment import resident_id, with_wrong_check_digit
+from tests.enrollment.test_imports import rows_of, run, xlsx_bytes
+from tests.matrix.enrollment_review import make_enrollment, make_person
+from tests.refunds.support import YEAR, policy_for
+
+TUNLI = "141002100201"
+QINBI = "141024100201"
+HEADER = ["公民身份号码", "姓名", "户籍地村（社区）代码", "户号", "联系电话"]
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    with translation.override("en"):
+        yield
+
+
+def number(sequence: int, region: str = TUNLI) -> str:
+    return resident_id(address=region[:6], birth="19800101", sequence=f"{sequence:03d}")
+
+
+def register(world: World, rows: list[list[Any]], *, user: str = "insurance_a"):
+    return run(world, ImportKind.HOUSEHOLD_REGISTER, xlsx_bytes([HEADER, *rows]), user=user)
+
+
+@pytest.fixture
+def village(world: World) -> dict[str, Any]:
+    """The scene of the module docstring, assessed for 2027 and with two deposits recorded."""
+    policy_for("141000")
+    people = {}
+    for key, sequence, status in (
+        ("甲", 1, EnrollmentStatus.NORMAL),
+        ("乙", 2, EnrollmentStatus.NORMAL),
+        ("丙", 3, EnrollmentStatus.TERMINATED),
+        ("戊", 5, EnrollmentStatus.NORMAL),
+        ("己", 6, EnrollmentStatus.NORMAL),
+    ):
+        person = make_person(
+            TUNLI, name=f"张{key}", id_number=number(sequence), phone=f"1391234{sequence:04d}"
+        )
+        make_enrollment(
+            person, status=status, ended_on=dt.date(2025, 3, 1) if status == "terminated" else None
+        )
+        people[key] = person
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    assessment_record_deposits(
+        deposits=[
+            Deposit(people["甲"].id_number, YEAR, 40000, dt.date(2026, 10, 10), "R1"),
+            Deposit(people["己"].id_number, YEAR, 40000, dt.date(2026, 10, 11), "R2"),
+        ]
+    )
+    # 戊 is paid by the government: the run's outcome for a fully subsidised person.
+    Assessment.objects.filter(person=people["戊"], insurance_year=YEAR).update(
+        status="government", payable_fen=0
+    )
+    register(
+        world,
+        [
+            [number(1), "张甲", TUNLI, "0001", "13912340001"],
+            [number(2), "张乙", TUNLI, "0001", "13912340002"],
+            [number(3), "张丙", TUNLI, "0002", ""],
+            [number(4), "张丁", TUNLI, "0003", "13912340004"],
+            [number(5), "张戊", TUNLI, "0004", ""],
+        ],
+    )
+    reports.coverage_stats_refresh(insurance_year=YEAR)
+    return people
+
+
+# --- the register import ------------------------------------------------------------------------
+
+
+def test_given_a_register_file_with_bad_rows_when_imported_then_good_rows_register_and_bad_rows_are_listed(
+    world: World,
+):
+    job = register(
+        world,
+        [
+            [number(1), "张甲", TUNLI, "", ""],
+            [with_wrong_check_digit(number(2)), "张乙", TUNLI, "", ""],
+            [number(1), "张甲", TUNLI, "", ""],
+            [number(3), "张丙", "141002100999", "", ""],
+            [number(4), "张丁", QINBI, "", ""],
+            [number(5), "", TUNLI, "", ""],
+        ],
+    )
+
+    assert job.status == "done"
+    assert job.counts == {"registered": 1, "error": 4, "outside_area": 1, "villages": 1}
+    outcomes = {row: outcome for row, (outcome, _message) in rows_of(job).items()}
+    assert outcomes == {3: "error", 4: "error", 5: "error", 6: "outside_area", 7: "error"}
+    assert rows_of(job)[4][1] == "This person is already in row 2."
+    assert rows_of(job)[5][1] == "No village has the code 141002100999."
+    assert list(RegisteredResident.objects.values_list("id_number", "region_code")) == [(number(1), TUNLI)]
+
+
+def test_given_a_village_already_registered_when_a_new_register_arrives_then_it_replaces_the_old_one(
+    world: World,
+):
+    register(world, [[number(1), "张甲", TUNLI, "", ""], [number(2), "张乙", TUNLI, "", ""]])
+
+    register(world, [[number(2), "张乙", TUNLI, "", ""], [number(3), "张丙", TUNLI, "", ""]])
+
+    assert sorted(RegisteredResident.objects.values_list("name", flat=True)) == ["张丙", "张乙"]
+
+
+def test_given_a_person_on_another_villages_register_when_a_new_register_lists_them_then_they_move(
+    world: World,
+):
+    register(world, [[number(1), "张甲", QINBI, "", ""]], user="admin")
+
+    register(world, [[number(1), "张甲", TUNLI, "", ""]])
+
+    assert list(RegisteredResident.objects.values_list("region_code", flat=True)) == [TUNLI]
+
+
+# --- coverage -------------------------------------------------------------------------------------
+
+
+def test_given_the_village_when_refreshed_then_its_figures_are_counted_exactly(world: World, village):
+    stat = CoverageStat.objects.get(region_code=TUNLI, insurance_year=YEAR)
+
+    assert (stat.registered, stat.registered_enrolled, stat.registered_paid) == (5, 3, 2)
+    assert (stat.enrolled, stat.assessed, stat.paid, stat.government_paid, stat.due) == (4, 4, 2, 1, 1)
+    assert (stat.due_fen, stat.paid_fen) == (40000, 80000)
+
+
+def test_given_a_refresh_run_twice_then_the_figures_are_the_same_and_not_doubled(world: World, village):
+    reports.coverage_stats_refresh(insurance_year=YEAR)
+
+    assert CoverageStat.objects.filter(insurance_year=YEAR).count() == 1
+    assert CoverageStat.objects.get(region_code=TUNLI).registered == 5
+
+
+def test_given_the_county_when_its_report_is_read_then_townships_sum_their_villages(world: World, village):
+    report = reports.coverage_report(
+        scope=Scope.for_user(world.users["insurance_a"]), insurance_year=YEAR, area_code="141002000000"
+    )
+
+    assert [(line.name, line.registered, line.registered_enrolled) for line in report.lines] == [
+        ("屯里镇", 5, 3)
+    ]
+    assert report.total.coverage_rate == 0.6
+    assert report.total.paid_rate == 0.4
+    assert report.total.not_enrolled == 2
+    assert [region.name for region in report.trail] == ["尧都区"]
+
+
+def test_given_a_clerk_when_asking_for_another_villages_coverage_then_it_is_not_found(world: World, village):
+    from django.http import Http404
+
+    with pytest.raises(Http404):
+        reports.coverage_report(
+            scope=Scope.for_user(world.users["clerk_b"]), insurance_year=YEAR, area_code=TUNLI
+        )
+
+
+def test_given_tax_staff_then_the_coverage_report_is_refused(world: World, village):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        reports.coverage_report(
+            scope=Scope.for_user(world.users["tax_a"]), insurance_year=YEAR, area_code=None
+        )
+
+
+# --- follow-up lists ----------------------------------------------------------------------------
+
+
+def test_given_the_village_then_the_unenrolled_are_the_registered_without_a_normal_enrollment(
+    world: World, village
+):
+    page = reports.unenrolled_page(scope=Scope.for_user(world.users["clerk_a"]), area_code=TUNLI)
+
+    assert [(row.name, row.id_number, row.phone, row.note) for row in page.rows] == [
+        ("张丙", number(3), "", "Enrollment Terminated (Death)"),
+        ("张丁", number(4), "13912340004", "Not in the registry: register the household"),
+    ]
+    assert page.next_after is None
+
+
+def test_given_an_administrator_then_identifiers_and_phones_on_the_list_are_masked(world: World, village):
+    page = reports.unenrolled_page(scope=Scope.for_user(world.users["admin"]), area_code=TUNLI)
+
+    assert [(row.id_number, row.phone) for row in page.rows][1] == (
+        number(4)[:6] + "********" + number(4)[-4:],
+        "139****0004",
+    )
+
+
+def test_given_the_village_then_the_unpaid_list_holds_the_one_person_due_with_the_amount(
+    world: World, village
+):
+    page = reports.unpaid_page(
+        scope=Scope.for_user(world.users["insurance_a"]), area_code=TUNLI, insurance_year=YEAR
+    )
+
+    assert [(row.name, row.amount_fen, row.household) for row in page.rows] == [("张乙", 40000, "")]
+
+
+def test_given_more_rows_than_a_page_then_the_next_page_starts_after_the_last_row(
+    world: World, village, monkeypatch
+):
+    monkeypatch.setattr(reports, "PAGE_SIZE", 1)
+    scope = Scope.for_user(world.users["insurance_a"])
+
+    first = reports.unenrolled_page(scope=scope, area_code="141002000000")
+    second = reports.unenrolled_page(scope=scope, area_code="141002000000", after=first.next_after)
+
+    assert [row.name for row in first.rows] == ["张丙"]
+    assert first.next_after == f"{TUNLI}:{number(3)}"
+    assert [row.name for row in second.rows] == ["张丁"]
+    assert second.next_after is None
+
+
+# --- pages and exports --------------------------------------------------------------------------
+
+
+def test_given_insurance_staff_when_the_coverage_page_opens_then_it_shows_the_chart_the_rate_and_the_township(
+    world: World, village, client
+):
+    client.force_login(world.users["insurance_a"])
+
+    response = client.get("/enrollment/reports/coverage/", {"year": YEAR, "area": "141002000000"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-bars"' in html
+    assert "60.0%" in html
+    assert "屯里镇: 60.0% (3 / 5)" in html
+
+
+def test_given_a_name_that_looks_like_a_formula_when_the_list_is_exported_then_it_is_escaped(
+    world: World, village, client
+):
+    RegisteredResident.objects.filter(id_number=number(4)).update(name="=HYPERLINK(1)")
+    client.force_login(world.users["clerk_a"])
+
+    response = client.get("/enrollment/reports/unenrolled.xlsx", {"area": TUNLI})
+
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    names = [row[1] for row in sheet.iter_rows(min_row=3, values_only=True)]
+    assert names == ["张丙", "'=HYPERLINK(1)"]
+
+
+def test_given_the_unpaid_export_then_it_lists_the_amount_in_yuan(world: World, village, client):
+    client.force_login(world.users["insurance_a"])
+
+    response = client.get("/enrollment/reports/unpaid.xlsx", {"area": "141002000000", "year": YEAR})
+
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    rows = list(sheet.iter_rows(min_row=3, values_only=True))
+    assert [(row[1], row[5]) for row in rows] == [("张乙", 400)]
+
+
+def test_given_a_clerk_when_refreshing_then_the_recount_task_runs_and_the_page_says_so(
+    world: World, village, client, monkeypatch
+):
+    from enrollment import tasks
+
+    # The task runs in this process (as a worker would run it), on the test's database.
+    monkeypatch.setattr(
+        tasks.refresh_coverage, "delay", lambda year: tasks.refresh_coverage.apply(args=[year])
+    )
+    CoverageStat.objects.all().delete()
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/enrollment/reports/coverage/refresh/", {"year": YEAR, "area": TUNLI}, follow=True
+    )
+
+    assert "The figures are being recounted; reload the page in a minute." in response.content.decode()
+    assert CoverageStat.objects.get(region_code=TUNLI).registered == 5
+
+
+def test_given_each_role_then_only_clerks_insurance_and_administrators_see_the_reports_menu(world: World):
+    from accounts.roles import Action, actions_for
+
+    allowed = {role for role in Role.values if Action.REPORT_VIEW in actions_for(role)}
+
+    assert allowed == {Role.VILLAGE_CLERK, Role.SCHOOL_CLERK, Role.INSURANCE_STAFF, Role.ADMINISTRATOR}
+
+
+def test_given_the_register_import_page_then_insurance_staff_can_upload_it(world: World, client):
+    client.force_login(world.users["insurance_a"])
+
+    response = client.get("/enrollment/imports/household-register/")
+
+    assert response.status_code == 200
+    assert "Import the household register" in response.content.decode()
