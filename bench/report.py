@@ -52,6 +52,9 @@ TARGETS: dict[str, list[Target]] = {
     "lookup": [
         Target("p99_ms", "p99, ms", lambda v: v < 10, "< 10 (among 5 million)"),
     ],
+    "dashboards": [
+        Target("p99_ms", "p99 of every page, ms", lambda v: v < 1000, "< 1,000 (at 5 million)"),
+    ],
 }
 # The size each target is stated for (quality.md).
 TARGET_SIZES = {
@@ -60,6 +63,7 @@ TARGET_SIZES = {
     "roster": 100_000,
     "payments": 0,
     "lookup": 5_000_000,
+    "dashboards": 5_000_000,
 }
 
 

@@ -23,11 +23,12 @@ class EnrollmentConfig(AppConfig):
         ):
             register(NavEntry(section, label, url_name, action, weight=10))
 
-        report_section = _("Reports")
+        report_section = _("Coverage and follow-up")
         for label, url_name, action in (
             (_("Coverage"), "enrollment:report-coverage", Action.REPORT_VIEW),
             (_("Not enrolled"), "enrollment:report-unenrolled", Action.REPORT_VIEW),
             (_("Unpaid (催缴)"), "enrollment:report-unpaid", Action.REPORT_VIEW),
+            (_("Subsidised, not enrolled"), "subsidies:not-enrolled", Action.REPORT_VIEW),
         ):
             register(NavEntry(report_section, label, url_name, action, weight=15))
 

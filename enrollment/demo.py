@@ -179,6 +179,7 @@ def load_demo_records(*, seed: int = 2026) -> DemoCounts:
             source="演示名单",
             valid_from=dt.date(2025, 6, 1),
         )
+    _demo_household_register(rng, villages=list(villages), start=sequence + 1)
     counties = sorted({code[:6] for code in villages.values_list("code", flat=True)})
     # 2026 and 2027 assessed; the payments are tax's to record (collection's demo_payments), and
     # reach insurance as deposit records over the sharing platform, as in service.
@@ -186,4 +187,59 @@ def load_demo_records(*, seed: int = 2026) -> DemoCounts:
         for county in counties:
             run = assessment_run_now(county_code=county, insurance_year=year, reason="演示数据")
             counts.assessed += run.created
+    from .reports import coverage_stats_refresh
+
+    for year in (2026, 2027):
+        coverage_stats_refresh(insurance_year=year)
     return counts
+
+
+def _demo_household_register(rng: random.Random, *, villages: list[Region], start: int) -> None:
+    """Public security's register of the demo villages, imported the way staff import it: everyone
+    registered there with their hukou in the village, and two or three more per village who never
+    enrolled (the follow-up list of the unenrolled)."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from openpyxl import Workbook
+
+    from .imports import REGISTER_COLUMNS
+    from .models import ImportKind
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("户籍人口")
+    sheet.append([column.title for column in REGISTER_COLUMNS])
+    codes = [village.code for village in villages]
+    for person in (
+        Person.objects.filter(hukou_region_code__in=codes).select_related("household").order_by("pk")
+    ):
+        sheet.append(
+            [
+                person.id_number,
+                person.name,
+                person.hukou_region_code,
+                person.household.number[-6:],
+                person.phone,
+            ]
+        )
+    sequence = start
+    for code in codes:
+        for _missing in range(rng.randint(2, 3)):
+            sequence += 1
+            birth = dt.date(rng.randint(1955, 2005), rng.randint(1, 12), rng.randint(1, 28))
+            name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+            male = rng.random() < 0.5
+            phone = f"138{rng.randint(10_000_000, 99_999_999)}"
+            sheet.append(
+                [resident_id(code[:6], birth, sequence, male), name, code, f"9{sequence:05d}", phone]
+            )
+    buffer = io.BytesIO()
+    book.save(buffer)
+    admin = _acting_as("administrator")
+    job = services.import_job_create(
+        scope=admin,
+        kind=ImportKind.HOUSEHOLD_REGISTER,
+        upload=SimpleUploadedFile("户籍人口名册（演示）.xlsx", buffer.getvalue()),
+        language="zh-hans",
+    )
+    services.import_job_process(scope=admin, job_id=job.pk)

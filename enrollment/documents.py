@@ -138,6 +138,8 @@ class PublicityListData:
     rows: Iterable[PublicityRow]
     printed_on: dt.date
     objection_phone: str = ""
+    # A school posts its students' list: the school is named as such, objections go to it.
+    is_school: bool = False
     printed_by: str = ""
 
 
@@ -395,10 +397,12 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
         )
 
     info = styles.paragraph(size=10.5)
-    village_line = _("Village or community: %(village)s (%(code)s)") % {
-        "village": mark(data.village),
-        "code": escape(data.village_code),
-    }
+    village_line = (
+        _("School: %(school)s") % {"school": mark(data.village)}
+        if data.is_school
+        else _("Village or community: %(village)s (%(code)s)")
+        % {"village": mark(data.village), "code": escape(data.village_code)}
+    )
     count_line = _("Persons listed: %(count)s") % {"count": data.total}
     summary = Table(
         [
@@ -421,6 +425,11 @@ def publicity_list_pdf(data: PublicityListData) -> bytes:
             [
                 Paragraph(
                     _(
+                        "Anyone who objects to this list may call the number above or tell the school before "
+                        "the posting period ends."
+                    )
+                    if data.is_school
+                    else _(
                         "Anyone who objects to this list may call the number above or tell the village or "
                         "community committee before the posting period ends."
                     ),
@@ -485,7 +494,9 @@ def publicity_list_xlsx(data: PublicityListData, stream: IO[bytes]) -> None:
     out.row([publicity_title()], bold=True)
     out.row(
         [
-            _("Village or community: %(village)s (%(code)s)")
+            _("School: %(school)s") % {"school": data.village}
+            if data.is_school
+            else _("Village or community: %(village)s (%(code)s)")
             % {"village": data.village, "code": data.village_code}
         ]
     )

@@ -149,6 +149,15 @@ def village_enrollments(*, scope: Scope, region_code: str) -> QuerySet[Enrollmen
     )
 
 
+def school_enrollments(*, scope: Scope, school_id: int) -> QuerySet[Enrollment]:
+    """The normal enrollments of one school's students, for the school's publicity list."""
+    return (
+        scope.filter(Enrollment.objects.select_related("person", "person__household"))
+        .filter(person__school_id=school_id, status=EnrollmentStatus.NORMAL)
+        .order_by("person__name", "person__id_number")
+    )
+
+
 def open_application_counts(*, scope: Scope) -> dict[str, int]:
     queryset = scope.filter(RegistrationApplication.objects.all())
     return {

@@ -9,4 +9,14 @@ urlpatterns = [
     path("publicity/", views.PublicityListView.as_view(), name="publicity-list"),
     path("publicity/<str:code>/list.pdf", views.PublicityListPdfView.as_view(), name="publicity-list-pdf"),
     path("publicity/<str:code>/list.xlsx", views.PublicityListXlsxView.as_view(), name="publicity-list-xlsx"),
+    path(
+        "publicity/school/<int:pk>/list.pdf",
+        views.PublicityListPdfView.as_view(),
+        name="school-publicity-list-pdf",
+    ),
+    path(
+        "publicity/school/<int:pk>/list.xlsx",
+        views.PublicityListXlsxView.as_view(),
+        name="school-publicity-list-xlsx",
+    ),
 ]

@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Left
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
@@ -367,3 +368,100 @@ def outcome_tabs(counts: dict[str, Any]) -> list[dict[str, Any]]:
         for value in listed
         if counts.get(str(value))
     ]
+
+
+# --- follow-up: subsidised persons not enrolled ---------------------------------------------------
+
+# Persons holding a current subsidy tag without a normal enrollment, and persons on a roster's
+# current import whom the registry does not know at all: both must be enrolled (国办发〔2024〕38号:
+# 农村低收入人口和脱贫人口应保尽保). Read a page at a time in (region, identifier) order.
+_SUBSIDISED_UNENROLLED_SQL = """
+SELECT found.*, coalesce(v.name, found.region_code) FROM (
+    SELECT t.region_code, p.name, p.id_number, p.phone, t.category, t.source, true AS in_registry
+    FROM subsidies_subsidytag t JOIN enrollment_person p ON p.id = t.person_id
+    WHERE t.end_reason = '' AND (t.valid_to IS NULL OR t.valid_to >= %(today)s)
+      AND t.region_code LIKE %(prefix)s
+      AND NOT EXISTS (SELECT 1 FROM enrollment_enrollment e WHERE e.person_id = t.person_id AND e.status = 'normal')
+    UNION ALL
+    SELECT r.region_code, r.name, r.id_number, '', r.category, ro.source, false
+    FROM subsidies_subsidyroster ro JOIN subsidies_rosterrow r ON r.roster_import_id = ro.current_import_id
+    WHERE r.outcome = 'not_found' AND r.region_code LIKE %(prefix)s
+) found
+LEFT JOIN accounts_region v ON v.code = found.region_code
+WHERE (%(category)s = '' OR category = %(category)s)
+  AND (region_code, id_number, category) > (%(after_region)s, %(after_id)s, %(after_category)s)
+ORDER BY region_code, id_number, category
+"""
+
+
+@dataclass(frozen=True)
+class SubsidisedUnenrolled:
+    key: str
+    region_code: str
+    village: str
+    name: str
+    id_number: str
+    phone: str
+    category: str
+    source: str
+    in_registry: bool
+
+
+def subsidised_unenrolled(
+    *, scope: Scope, category: str = "", after: str = "", limit: int | None = None
+) -> Iterator[SubsidisedUnenrolled]:
+    """Subsidised persons of the user's area who are not enrolled, in (village, identifier) order."""
+    from django.db import connection, transaction
+
+    from accounts.masking import id_number_for, phone_for
+
+    scope.require(Action.REPORT_VIEW)
+    if scope.unrestricted:
+        prefix = ""
+    elif scope.region_prefix is None:
+        return
+    else:
+        prefix = scope.region_prefix
+    after_region, after_id, after_category = (
+        ([*after.split(":", 2), "", "", ""])[:3] if after else ("", "", "")
+    )
+    params = {
+        "today": timezone.localdate(),
+        "prefix": prefix + "%",
+        "category": category[:32],
+        "after_region": after_region[:12],
+        "after_id": after_id[:32],
+        "after_category": after_category[:32],
+    }
+    sql = _SUBSIDISED_UNENROLLED_SQL + (f" LIMIT {int(limit)}" if limit else "")
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.itersize = 2000
+        cursor.execute(sql, params)
+        for region_code, name, id_number, phone, found_category, source, in_registry, village in cursor:
+            yield SubsidisedUnenrolled(
+                key=f"{region_code}:{id_number}:{found_category}",
+                region_code=region_code,
+                village=village,
+                name=name,
+                id_number=id_number_for(scope, id_number, region_code),
+                phone=phone_for(scope, phone, region_code) if phone else "",
+                category=found_category,
+                source=source,
+                in_registry=in_registry,
+            )
+
+
+def subsidised_categories(*, scope: Scope) -> list[tuple[str, str]]:
+    """(code, name) of the subsidy categories of the user's county's current policy, to filter by."""
+    from enrollment.reports import current_insurance_year
+
+    county = (scope.region_code or "")[:6]
+    loaded = (
+        policy_for_county(county_code=county, insurance_year=current_insurance_year()) if county else None
+    )
+    if loaded is None:
+        return []
+    seen: dict[str, str] = {}
+    for category in loaded.rules.subsidy_categories:
+        seen.setdefault(category.tag_code, category.name)
+    return sorted(seen.items())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -693,3 +694,85 @@ class TotalsExportView(ScopedViewMixin, View):
         year = _year_of(request, years)
         totals = selectors.subsidy_totals(scope=self.scope, year=year)
         return _xlsx_response(selectors.totals_workbook(totals=totals), f"subsidy-totals-{year}.xlsx")
+
+
+# --- follow-up: subsidised persons not enrolled -------------------------------------------------
+
+NOT_ENROLLED_PAGE = 50
+
+
+class NotEnrolledView(ScopedViewMixin, View):
+    """Subsidised persons (monitored, formerly poor, 低保 …) who are not enrolled: all must be."""
+
+    required_action = Action.REPORT_VIEW
+    template_name = "subsidies/not_enrolled.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        categories = selectors.subsidised_categories(scope=self.scope)
+        category = request.GET.get("category", "")
+        after = request.GET.get("after", "")
+        rows = list(
+            selectors.subsidised_unenrolled(
+                scope=self.scope, category=category, after=after, limit=NOT_ENROLLED_PAGE + 1
+            )
+        )
+        names = dict(categories)
+        query = {"category": category} if category else {}
+        next_after = rows[NOT_ENROLLED_PAGE - 1].key if len(rows) > NOT_ENROLLED_PAGE else ""
+        context = {
+            "categories": categories,
+            "category": category,
+            "rows": [
+                {"row": row, "category_name": names.get(row.category, row.category)}
+                for row in rows[:NOT_ENROLLED_PAGE]
+            ],
+            "next_url": f"{request.path}?{urlencode({**query, 'after': next_after})}" if next_after else "",
+            "first_url": f"{request.path}?{urlencode(query)}" if after else "",
+            "xlsx_url": f"{reverse('subsidies:not-enrolled-xlsx')}?{urlencode(query)}",
+        }
+        return render(request, self.template_name, context)
+
+
+class NotEnrolledExportView(ScopedViewMixin, View):
+    """The whole list as xlsx, streamed from a server-side cursor."""
+
+    required_action = Action.REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        from accounts.exports import Sheet, xlsx_response
+
+        names = dict(selectors.subsidised_categories(scope=self.scope))
+        rows = selectors.subsidised_unenrolled(scope=self.scope, category=request.GET.get("category", ""))
+
+        def write(book: Any) -> None:
+            sheet = Sheet(book, _("Not enrolled"), widths=(20, 12, 22, 15, 24, 24, 28))
+            sheet.row(
+                [
+                    _("Subsidised persons not enrolled (printed %(day)s)")
+                    % {"day": timezone.localdate().isoformat()}
+                ],
+                bold=True,
+            )
+            sheet.row(
+                [_("Village"), translation.pgettext("person", "Name"), _("Identifier"), _("Phone"),
+                 _("Subsidy category"), _("Roster"), _("Note")],
+                bold=True,
+                boxed=True,
+            )  # fmt: skip
+            sheet.print_titles("2:2")
+            for row in rows:
+                sheet.row(
+                    [row.village, row.name, row.id_number, row.phone, names.get(row.category, row.category),
+                     row.source, _not_enrolled_note(row.in_registry)],
+                    boxed=True,
+                )  # fmt: skip
+
+        return xlsx_response(write, f"{_('Subsidised persons not enrolled')}.xlsx")
+
+
+def _not_enrolled_note(in_registry: bool) -> str:
+    return (
+        _("In the registry, not enrolled")
+        if in_registry
+        else _("Not in the registry: register the household")
+    )

@@ -13,6 +13,7 @@ import datetime as dt
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +32,7 @@ from django.views.generic import TemplateView
 from accounts import selectors as region_selectors
 from accounts.access import ScopedViewMixin
 from accounts.masking import id_number_for, phone_for, region_path, shows_full_identity
-from accounts.models import Region, RegionLevel
+from accounts.models import Agency, AgencyKind, Region, RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
 
@@ -144,12 +145,19 @@ class PostingForm(forms.Form):
 
 class PublicityListForm(PostingForm):
     village = forms.ChoiceField(label=gettext_lazy("Village or community"), required=False)
+    school = forms.ChoiceField(label=gettext_lazy("or a school"), required=False)
     q = forms.CharField(label=gettext_lazy("Find a village"), max_length=40, required=False)
 
-    field_order = ["q", "village", "start", "end", "phone"]
+    field_order = ["q", "village", "school", "start", "end", "phone"]
 
-    def __init__(self, *args: Any, villages: list[Region], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, villages: list[Region], schools: list[Agency], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["school"].choices = [
+            ("", _("No school")),
+            *((str(school.pk), school.name) for school in schools),
+        ]
+        if not schools:
+            del self.fields["school"]
         choices: dict[str, list[tuple[str, str]]] = {}
         for village in villages:
             township = village.parent.name if village.parent else ""
@@ -169,11 +177,59 @@ def _villages(scope: Scope, query: str) -> tuple[list[Region], bool]:
     return chosen[:VILLAGE_CHOICE_LIMIT], len(chosen) > VILLAGE_CHOICE_LIMIT
 
 
+def _schools(scope: Scope) -> list[Agency]:
+    """The schools of the user's area: a school's students are listed for the school to post."""
+    return list(
+        scope.filter(Agency.objects.filter(kind=AgencyKind.SCHOOL, is_active=True)).order_by("name")[
+            :VILLAGE_CHOICE_LIMIT
+        ]
+    )
+
+
+def _school(scope: Scope, pk: int) -> Agency:
+    return scope.get_object_or_404(Agency.objects.filter(kind=AgencyKind.SCHOOL), pk=pk)
+
+
 def _village(scope: Scope, code: str) -> Region:
     region = region_selectors.region_detail(scope=scope, code=code)
     if region.level != RegionLevel.VILLAGE:
         raise Http404(_("Publicity lists are made per village or community."))
     return region
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """What a publicity list is posted for: a village, or a school (its students)."""
+
+    name: str
+    code: str
+    enrollments: QuerySet[Enrollment]
+    pdf_url: str
+    xlsx_url: str
+    is_school: bool = False
+
+
+def _village_unit(scope: Scope, code: str) -> _Unit:
+    village = _village(scope, code)
+    return _Unit(
+        name=_full_name(village.code),
+        code=village.code,
+        enrollments=_posted_enrollments(scope, village),
+        pdf_url=reverse("enrollment:publicity-list-pdf", kwargs={"code": village.code}),
+        xlsx_url=reverse("enrollment:publicity-list-xlsx", kwargs={"code": village.code}),
+    )
+
+
+def _school_unit(scope: Scope, pk: int) -> _Unit:
+    school = _school(scope, pk)
+    return _Unit(
+        name=school.name,
+        code=school.region.code,
+        enrollments=selectors.school_enrollments(scope=scope, school_id=school.pk),
+        pdf_url=reverse("enrollment:school-publicity-list-pdf", kwargs={"pk": school.pk}),
+        xlsx_url=reverse("enrollment:school-publicity-list-xlsx", kwargs={"pk": school.pk}),
+        is_school=True,
+    )
 
 
 def _posted_enrollments(scope: Scope, village: Region) -> QuerySet[Enrollment]:
@@ -196,12 +252,13 @@ def _rows(enrollments: QuerySet[Enrollment]) -> Iterator[documents.PublicityRow]
 
 
 def _publicity_data(
-    scope: Scope, village: Region, form: PostingForm, request: HttpRequest
+    scope: Scope, unit: _Unit, form: PostingForm, request: HttpRequest
 ) -> documents.PublicityListData:
-    enrollments = _posted_enrollments(scope, village)
+    enrollments = unit.enrollments
     return documents.PublicityListData(
-        village=_full_name(village.code),
-        village_code=village.code,
+        village=unit.name,
+        village_code=unit.code,
+        is_school=unit.is_school,
         period=form.cleaned_data["period"],
         objection_phone=form.cleaned_data.get("phone", ""),
         total=enrollments.count(),
@@ -223,7 +280,9 @@ class PublicityListView(ScopedViewMixin, TemplateView):
         villages, more = _villages(self.scope, request.GET.get("q", ""))
         # "find" only narrows the village list; anything else with a village field asks for the list.
         bound = "village" in request.GET and "find" not in request.GET
-        form = PublicityListForm(request.GET if bound else None, villages=villages)
+        bound = bound or ("school" in request.GET and "find" not in request.GET)
+        schools = _schools(self.scope)
+        form = PublicityListForm(request.GET if bound else None, villages=villages, schools=schools)
         if not bound:
             default = documents.PostingPeriod.default(timezone.localdate())
             form.initial.update(start=default.start, end=default.end)
@@ -237,22 +296,25 @@ class PublicityListView(ScopedViewMixin, TemplateView):
             show_search=more or len(villages) > 1 or bool(request.GET.get("q")),
             min_days=documents.MIN_POSTING_DAYS,
         )
-        if bound and form.is_valid() and form.cleaned_data["village"]:
-            village = _village(self.scope, form.cleaned_data["village"])
-            enrollments = _posted_enrollments(self.scope, village)
+        school = form.cleaned_data.get("school") if bound and form.is_valid() else None
+        if bound and form.is_valid() and (form.cleaned_data["village"] or school):
+            unit = (
+                _school_unit(self.scope, int(school))
+                if school
+                else _village_unit(self.scope, form.cleaned_data["village"])
+            )
             query = form.query()
             context.update(
-                village=village,
-                village_name=_full_name(village.code),
+                unit=unit,
                 period=form.cleaned_data["period"],
                 phone=form.cleaned_data.get("phone", ""),
-                total=enrollments.count(),
-                preview=list(_rows(enrollments[:PREVIEW_ROWS])),
-                pdf_url=f"{reverse('enrollment:publicity-list-pdf', kwargs={'code': village.code})}?{query}",
-                xlsx_url=f"{reverse('enrollment:publicity-list-xlsx', kwargs={'code': village.code})}?{query}",
+                total=unit.enrollments.count(),
+                preview=list(_rows(unit.enrollments[:PREVIEW_ROWS])),
+                pdf_url=f"{unit.pdf_url}?{query}",
+                xlsx_url=f"{unit.xlsx_url}?{query}",
             )
         elif bound and form.is_valid():
-            form.add_error("village", _("Choose a village."))
+            form.add_error("village", _("Choose a village or a school."))
         return context
 
 
@@ -261,15 +323,15 @@ class _PublicityDownload(ScopedViewMixin, View, ABC):
 
     required_action = Action.ENROLLMENT_VIEW
 
-    def get(self, request: HttpRequest, code: str) -> HttpResponse:
-        village = _village(self.scope, code)
+    def get(self, request: HttpRequest, code: str = "", pk: int = 0) -> HttpResponse:
+        unit = _school_unit(self.scope, pk) if pk else _village_unit(self.scope, code)
         form = PostingForm(request.GET)
         if not form.is_valid():
             messages = [str(message) for errors in form.errors.values() for message in errors]
             return HttpResponseBadRequest(" ".join(messages), content_type="text/plain; charset=utf-8")
-        data = _publicity_data(self.scope, village, form, request)
+        data = _publicity_data(self.scope, unit, form, request)
         return self.respond(
-            data, filename=_("Publicity list") + f"-{village.name}-{data.period.start.isoformat()}"
+            data, filename=_("Publicity list") + f"-{unit.name}-{data.period.start.isoformat()}"
         )
 
     @abstractmethod

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views import View
 from openpyxl import Workbook
 
@@ -240,7 +241,14 @@ class UnpaidListView(_FollowUpView):
 def _follow_up_sheet(
     book: Workbook, title: str, heading: str, rows: Iterable[FollowUpRow], *, amounts: bool
 ) -> None:
-    headers = [_("Village"), _("Name"), _("Identifier"), _("Phone"), _("Household"), _("Note")]
+    headers = [
+        _("Village"),
+        pgettext("person", "Name"),
+        _("Identifier"),
+        _("Phone"),
+        _("Household"),
+        _("Note"),
+    ]
     if amounts:
         headers.insert(5, _("Amount due (yuan)"))
     sheet = Sheet(book, title, widths=(20, 12, 22, 15, 18, 14, 30))

@@ -611,3 +611,63 @@ def test_given_a_township_code_when_a_publicity_list_is_asked_for_then_it_is_not
     response = client.get(reverse("enrollment:publicity-list-pdf", kwargs={"code": "141002100000"}))
 
     assert response.status_code == 404
+
+
+def _student_of(world: World, name: str, id_number: str, school_key: str = "school_a") -> None:
+    household = make_household(YAODU_VILLAGE, [(name, id_number, Relation.HEAD)])
+    household.members.update(school=world.agencies[school_key])
+
+
+def test_given_a_school_when_its_publicity_list_is_asked_for_then_only_its_enrolled_students_are_listed(
+    world: World, client
+):
+    wang_household()
+    _student_of(world, "李娜", "141002199001011228")
+    client.force_login(world.user_for(Role.INSURANCE_STAFF))
+
+    response = client.get(
+        reverse("enrollment:publicity-list"),
+        {"school": world.agencies["school_a"].pk, "start": "2026-09-01", "end": "2026-09-08"},
+    )
+
+    school = world.agencies["school_a"]
+    assert response.status_code == 200
+    assert response.context["unit"].name == "尧都区第一中学"
+    assert [row.name for row in response.context["preview"]] == ["李娜"]
+    assert (
+        response.context["pdf_url"]
+        == f"/enrollment/publicity/school/{school.pk}/list.pdf?start=2026-09-01&end=2026-09-08"
+    )
+
+
+@needs_poppler
+def test_given_a_schools_list_when_printed_then_the_pdf_names_the_school_and_its_period(
+    world: World, client, tmp_path
+):
+    _student_of(world, "李娜", "141002199001011228")
+    client.force_login(world.user_for(Role.INSURANCE_STAFF))
+    school = world.agencies["school_a"]
+
+    response = client.get(
+        reverse("enrollment:school-publicity-list-pdf", kwargs={"pk": school.pk}),
+        {"start": "2026-09-01", "end": "2026-09-08"},
+    )
+
+    text = squeeze(pdf_pages(response.content, tmp_path)[0])
+    assert response["Content-Type"] == "application/pdf"
+    assert "学校：尧都区第一中学" in text
+    assert "李娜" in text
+    assert "公示期：2026年9月1日 至 2026年9月8日（7 天）" in text
+
+
+def test_given_a_school_of_another_county_when_its_list_is_asked_for_then_it_is_not_found(
+    world: World, client
+):
+    client.force_login(world.user_for(Role.INSURANCE_STAFF))
+
+    response = client.get(
+        reverse("enrollment:school-publicity-list-xlsx", kwargs={"pk": world.agencies["school_b"].pk}),
+        {"start": "2026-09-01", "end": "2026-09-08"},
+    )
+
+    assert response.status_code == 404

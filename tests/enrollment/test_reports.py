@@ -49,6 +49,10 @@ def register(world: World, rows: list[list[Any]], *, user: str = "insurance_a"):
 
 @pytest.fixture
 def village(world: World) -> dict[str, Any]:
+    return make_scene(world)
+
+
+def make_scene(world: World) -> dict[str, Any]:
     """The scene of the module docstring, assessed for 2027 and with two deposits recorded."""
     policy_for("141000")
     people = {}
@@ -312,3 +316,77 @@ def test_given_the_register_import_page_then_insurance_staff_can_upload_it(world
 
     assert response.status_code == 200
     assert "Import the household register" in response.content.decode()
+
+
+# --- subsidised persons not enrolled (subsidies' follow-up list) --------------------------------
+
+
+def _roster_not_found(world: World, *, name: str, id_number: str) -> None:
+    """A roster whose current file held a person the registry does not know (a real import's row)."""
+    from subsidies.models import RosterImport, RosterRow, SubsidyRoster
+
+    roster_import = RosterImport.objects.create(
+        source="乡村振兴局监测对象名单", insurance_year=YEAR, roster_date=dt.date(2026, 9, 1), status="done",
+        original_name="监测对象.xlsx", file_format="xlsx", region_code="141002000000",
+        created_by=world.users["admin"],
+    )  # fmt: skip
+    SubsidyRoster.objects.create(
+        region_code="141002000000",
+        source=roster_import.source,
+        insurance_year=YEAR,
+        current_import=roster_import,
+    )
+    RosterRow.objects.create(
+        roster_import=roster_import, row_number=2, outcome="not_found", id_number=id_number, name=name,
+        category="monitored", region_code=TUNLI,
+    )  # fmt: skip
+
+
+def test_given_tags_and_a_roster_when_the_list_is_read_then_only_the_unenrolled_are_on_it(
+    world: World, village
+):
+    from subsidies.selectors import subsidised_unenrolled
+    from subsidies.services import subsidy_tag_add
+
+    subsidy_tag_add(person=village["丙"], category="dibao", source="低保名单", valid_from=dt.date(2026, 1, 1))
+    subsidy_tag_add(person=village["甲"], category="dibao", source="低保名单", valid_from=dt.date(2026, 1, 1))
+    _roster_not_found(world, name="张庚", id_number=number(7))
+
+    rows = list(subsidised_unenrolled(scope=Scope.for_user(world.users["clerk_a"])))
+
+    assert [(row.name, row.category, row.source, row.in_registry) for row in rows] == [
+        ("张丙", "dibao", "低保名单", True),
+        ("张庚", "monitored", "乡村振兴局监测对象名单", False),
+    ]
+
+
+def test_given_a_category_filter_then_the_list_holds_that_category_only(world: World, village):
+    from subsidies.selectors import subsidised_unenrolled
+    from subsidies.services import subsidy_tag_add
+
+    subsidy_tag_add(person=village["丙"], category="dibao", source="低保名单", valid_from=dt.date(2026, 1, 1))
+    _roster_not_found(world, name="张庚", id_number=number(7))
+
+    rows = list(subsidised_unenrolled(scope=Scope.for_user(world.users["insurance_a"]), category="monitored"))
+
+    assert [row.name for row in rows] == ["张庚"]
+
+
+def test_given_another_countys_clerk_then_the_subsidised_list_is_empty(world: World, village):
+    from subsidies.selectors import subsidised_unenrolled
+
+    _roster_not_found(world, name="张庚", id_number=number(7))
+
+    assert list(subsidised_unenrolled(scope=Scope.for_user(world.users["clerk_b"]))) == []
+
+
+def test_given_the_subsidised_page_and_export_then_both_list_the_person(world: World, village, client):
+    _roster_not_found(world, name="张庚", id_number=number(7))
+    client.force_login(world.users["insurance_a"])
+
+    page = client.get("/subsidies/not-enrolled/")
+    export = client.get("/subsidies/not-enrolled.xlsx")
+
+    assert "张庚" in page.content.decode()
+    sheet = load_workbook(io.BytesIO(b"".join(export.streaming_content))).active
+    assert [row[1] for row in sheet.iter_rows(min_row=3, values_only=True)] == ["张庚"]
