@@ -17,13 +17,15 @@ from accounts.roles import Role
 pytestmark = pytest.mark.browser
 
 BACK_PAYMENTS = ["补缴申请", "申请补缴"]
+# Coverage and follow-up lists: clerks chase their village's, insurance and administrators watch theirs.
+REPORTS = ["参保率统计", "未参保", "催缴名单", "资助对象未参保名单"]
 
 # Clerks answer "am I covered?" at the counter.
 CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构", "接口文档"]
 MENU_BY_ROLE = {
     # A village's clerk also applies for refunds and back-payments on a resident's behalf.
-    Role.VILLAGE_CLERK: [*CLERK_MENU[:3], "退费申请", "申请退费", *BACK_PAYMENTS, *CLERK_MENU[3:]],
-    Role.SCHOOL_CLERK: CLERK_MENU,
+    Role.VILLAGE_CLERK: [*CLERK_MENU[:3], *REPORTS, "退费申请", "申请退费", *BACK_PAYMENTS, *CLERK_MENU[3:]],
+    Role.SCHOOL_CLERK: [*CLERK_MENU[:3], *REPORTS, *CLERK_MENU[3:]],
     Role.INSURANCE_STAFF: [
         "首页",
         "参保登记",
@@ -32,7 +34,9 @@ MENU_BY_ROLE = {
         "重复参保",
         "职工参保名单",
         "家庭户导入",
+        "户籍人口名册",
         "公示名单",
+        *REPORTS,
         "退费申请",
         "申请退费",
         "多征退费",
@@ -79,7 +83,9 @@ MENU_BY_ROLE = {
         "首页",
         "职工参保名单",
         "家庭户导入",
+        "户籍人口名册",
         "公示名单",
+        *REPORTS,
         "待遇享受查询",
         "年度核定",
         "政策规则库",
