@@ -109,8 +109,6 @@ _CLERK = _EVERYONE | {
     Action.ENROLLMENT_REGISTER,
     Action.PERSON_FULL_VIEW,
     Action.COVERAGE_VIEW,
-    # Clerks chase their own village's unenrolled and unpaid (催缴).
-    Action.REPORT_VIEW,
 }
 
 # Village clerks take refund applications at the village office; insurance staff take them at
@@ -121,7 +119,9 @@ _BACKPAY_APPLICANT = frozenset({Action.BACKPAY_VIEW, Action.BACKPAY_APPLY})
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     # Clerks register the people in front of them, so they see their own area's full identifiers.
-    Role.VILLAGE_CLERK: _CLERK | _REFUND_APPLICANT | _BACKPAY_APPLICANT,
+    # A village's clerk also chases the village's unenrolled and unpaid (催缴); a school's clerk, whose
+    # agency sits at the county, does not get the county's household register.
+    Role.VILLAGE_CLERK: _CLERK | _REFUND_APPLICANT | _BACKPAY_APPLICANT | {Action.REPORT_VIEW},
     Role.SCHOOL_CLERK: _CLERK,
     Role.INSURANCE_STAFF: _EVERYONE
     | {

@@ -37,6 +37,7 @@ def test_given_a_token_when_asking_who_am_i_then_role_region_and_actions_are_ret
             "refund.apply",
             "refund.view",
             "region.view",
+            "report.view",
         ],
     }
 

@@ -25,7 +25,7 @@ CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "�
 MENU_BY_ROLE = {
     # A village's clerk also applies for refunds and back-payments on a resident's behalf.
     Role.VILLAGE_CLERK: [*CLERK_MENU[:3], *REPORTS, "退费申请", "申请退费", *BACK_PAYMENTS, *CLERK_MENU[3:]],
-    Role.SCHOOL_CLERK: [*CLERK_MENU[:3], *REPORTS, *CLERK_MENU[3:]],
+    Role.SCHOOL_CLERK: CLERK_MENU,
     Role.INSURANCE_STAFF: [
         "首页",
         "参保登记",

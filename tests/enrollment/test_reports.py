@@ -301,12 +301,12 @@ def test_given_a_clerk_when_refreshing_then_the_recount_task_runs_and_the_page_s
     assert CoverageStat.objects.get(region_code=TUNLI).registered == 5
 
 
-def test_given_each_role_then_only_clerks_insurance_and_administrators_see_the_reports_menu(world: World):
+def test_given_each_role_then_only_village_clerks_insurance_and_administrators_see_the_reports(world: World):
     from accounts.roles import Action, actions_for
 
     allowed = {role for role in Role.values if Action.REPORT_VIEW in actions_for(role)}
 
-    assert allowed == {Role.VILLAGE_CLERK, Role.SCHOOL_CLERK, Role.INSURANCE_STAFF, Role.ADMINISTRATOR}
+    assert allowed == {Role.VILLAGE_CLERK, Role.INSURANCE_STAFF, Role.ADMINISTRATOR}
 
 
 def test_given_the_register_import_page_then_insurance_staff_can_upload_it(world: World, client):
