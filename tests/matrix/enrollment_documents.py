@@ -56,7 +56,25 @@ def _village_code(world: World, user, own: bool) -> dict[str, str]:  # type: ign
     return {"code": code}
 
 
+def _school_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """A school in the user's own region (any user's region may hold one), or in another county/city."""
+    from accounts.models import Agency, AgencyKind, Region
+
+    if own:
+        region = user.agency.region
+    else:
+        region = Region.objects.get(
+            code="140105000000" if user.role == Role.ADMINISTRATOR else "141024000000"
+        )
+    school, _created = Agency.objects.get_or_create(
+        name=f"测试学校{region.code}", defaults={"kind": AgencyKind.SCHOOL, "region": region}
+    )
+    return {"pk": school.pk}
+
+
 OBJECT_KWARGS: dict[str, Callable] = {
+    "enrollment:school-publicity-list-pdf": _school_pk,
+    "enrollment:school-publicity-list-xlsx": _school_pk,
     "enrollment:household-form-pdf": _household_pk,
     "enrollment:publicity-list-pdf": _village_code,
     "enrollment:publicity-list-xlsx": _village_code,
