@@ -6,6 +6,7 @@ Thin: the scope, the query string, ``enrollment.reports``, the template or the w
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -38,6 +39,9 @@ def _year(request: HttpRequest) -> int:
         return int(asked)
     current = reports.current_insurance_year()
     return current if current in years or not years else years[0]
+
+
+RECOUNT_AT_MOST_EVERY = 60
 
 
 def _money(fen: int) -> Decimal:
@@ -134,8 +138,13 @@ class CoverageRefreshView(ScopedViewMixin, View):
 
         asked = request.POST.get("year", "")
         year = int(asked) if asked.isdigit() else reports.current_insurance_year()
-        refresh_coverage.delay(year)
-        messages.success(request, _("The figures are being recounted; reload the page in a minute."))
+        as_of = reports.coverage_as_of(insurance_year=year)
+        # Tens of thousands of clerks may press it: one recount a minute is enough for all of them.
+        if as_of is not None and timezone.now() - as_of < dt.timedelta(seconds=RECOUNT_AT_MOST_EVERY):
+            messages.info(request, _("The figures were counted less than a minute ago."))
+        else:
+            refresh_coverage.delay(year)
+            messages.success(request, _("The figures are being recounted; reload the page in a minute."))
         return redirect(_coverage_url(year, request.POST.get("area") or self.scope.region_code or ""))
 
 

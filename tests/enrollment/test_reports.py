@@ -33,6 +33,12 @@ QINBI = "141024100201"
 HEADER = ["公民身份号码", "姓名", "户籍地村（社区）代码", "户号", "联系电话"]
 
 
+def _in_portal_language(message: str) -> str:
+    """What a page shows for ``message``: pages answer in the portal's language (zh-hans)."""
+    with translation.override("zh-hans"):
+        return translation.gettext(message)
+
+
 @pytest.fixture(autouse=True)
 def _english() -> Iterator[None]:
     with translation.override("en"):
@@ -297,8 +303,30 @@ def test_given_a_clerk_when_refreshing_then_the_recount_task_runs_and_the_page_s
         "/enrollment/reports/coverage/refresh/", {"year": YEAR, "area": TUNLI}, follow=True
     )
 
-    assert "The figures are being recounted; reload the page in a minute." in response.content.decode()
+    assert (
+        _in_portal_language("The figures are being recounted; reload the page in a minute.")
+        in response.content.decode()
+    )
     assert CoverageStat.objects.get(region_code=TUNLI).registered == 5
+
+
+def test_given_figures_counted_a_moment_ago_when_refreshing_then_no_recount_is_queued(
+    world: World, village, client, monkeypatch
+):
+    from enrollment import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.refresh_coverage, "delay", queued.append)
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/enrollment/reports/coverage/refresh/", {"year": YEAR, "area": TUNLI}, follow=True
+    )
+
+    assert queued == []
+    assert (
+        _in_portal_language("The figures were counted less than a minute ago.") in response.content.decode()
+    )
 
 
 def test_given_each_role_then_only_village_clerks_insurance_and_administrators_see_the_reports(world: World):
@@ -315,7 +343,7 @@ def test_given_the_register_import_page_then_insurance_staff_can_upload_it(world
     response = client.get("/enrollment/imports/household-register/")
 
     assert response.status_code == 200
-    assert "Import the household register" in response.content.decode()
+    assert _in_portal_language("Import the household register") in response.content.decode()
 
 
 # --- subsidised persons not enrolled (subsidies' follow-up list) --------------------------------
