@@ -679,6 +679,36 @@ def _fill(template: str, **tokens: str) -> str:
     return template % {name: "{" + name + "}" for name in tokens} if tokens else template
 
 
+def _stage(
+    cursor: Any,
+    *,
+    job: ImportJob,
+    name: str,
+    staging: str,
+    columns: list[str],
+    rows: Iterable[tuple[Any, ...]],
+    estimated: int | None,
+) -> None:
+    """Create the staging table, COPY the checked rows into it (reporting progress) and analyse it."""
+    cursor.execute(staging.format(t=name))
+    total = _copy(cursor, name, columns, _counted(rows, job.pk, estimated))
+    if total == 0:
+        raise ImportFileError(_("The file has a header but no data rows."))
+    job.rows_total = total
+    cursor.execute(f"ANALYZE {name}")
+
+
+def _same_person_again(s: str) -> tuple[str, dict[str, Any]]:
+    """The same identifier twice in a list: the first row counts, the later ones are errors."""
+    return (
+        f"""UPDATE {s} s SET problem = replace(%(msg)s, '{{row}}', d.first_row::text)
+        FROM (SELECT row_number, min(row_number) OVER (PARTITION BY id_number) AS first_row
+              FROM {s} WHERE problem IS NULL) d
+        WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608 - generated table names; values are parameters
+        {"msg": _fill(_("This person is already in row %(row)s."), row="")},
+    )
+
+
 def _counts(cursor: Any, table: str) -> dict[str, int]:
     cursor.execute(f"SELECT outcome, count(*) FROM {table} GROUP BY outcome")  # noqa: S608 - generated name
     return {outcome: count for outcome, count in cursor.fetchall()}
@@ -714,25 +744,31 @@ CREATE TEMP TABLE {t} (
 _EMPLOYEE_COPY = ["row_number", "id_number", "name", "start_date", "employer", "problem", "raw"]
 
 
+def _checked_identifier(raw_id: Any, problems: list[str]) -> str:
+    """A list's identifier, normalised; what is wrong with it goes into ``problems``. Any kind of
+    identifier is accepted, and one that looks like a resident ID number must have its check digit."""
+    id_number = identifiers.normalise(text_of(raw_id))
+    stored_as_number = _identifier_number_problem(raw_id)
+    if stored_as_number:
+        problems.append(stored_as_number)
+    elif not id_number:
+        problems.append(_("The identifier is missing."))
+    elif len(id_number) > 32:
+        problems.append(_("The identifier is longer than 32 characters."))
+    elif len(id_number) == 18 and id_number[:17].isdigit():
+        try:
+            identifiers.parse_identifier(IdKind.RESIDENT_ID, id_number)
+        except identifiers.IdentifierError as error:
+            problems.append(error.message)
+    return id_number
+
+
 def _employee_rows(table: Table) -> Iterator[tuple[Any, ...]]:
     width = len(table.header)
     latest = identifiers.today_in_china() + dt.timedelta(days=366)
     for number, row in table.rows:
         problems: list[str] = []
-        raw_id = _cell(row, table.columns, "id_number")
-        id_number = identifiers.normalise(text_of(raw_id))
-        stored_as_number = _identifier_number_problem(raw_id)
-        if stored_as_number:
-            problems.append(stored_as_number)
-        elif not id_number:
-            problems.append(_("The identifier is missing."))
-        elif len(id_number) > 32:
-            problems.append(_("The identifier is longer than 32 characters."))
-        elif len(id_number) == 18 and id_number[:17].isdigit():
-            try:
-                identifiers.parse_identifier(IdKind.RESIDENT_ID, id_number)
-            except identifiers.IdentifierError as error:
-                problems.append(error.message)
+        id_number = _checked_identifier(_cell(row, table.columns, "id_number"), problems)
         name = text_of(_cell(row, table.columns, "name"))
         if not name:
             problems.append(_("The name is missing."))
@@ -774,22 +810,10 @@ def employee_insurance_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
     g = _temp_name("emp_targets")
     prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
     with connection.cursor() as cursor:
-        cursor.execute(_EMPLOYEE_STAGING.format(t=s))
-        rows = _counted(_employee_rows(table), job.pk, table.estimated_rows)
-        total = _copy(cursor, s, _EMPLOYEE_COPY, rows)
-        if total == 0:
-            raise ImportFileError(_("The file has a header but no data rows."))
-        job.rows_total = total
-        cursor.execute(f"ANALYZE {s}")
+        _stage(cursor, job=job, name=s, staging=_EMPLOYEE_STAGING, columns=_EMPLOYEE_COPY,
+               rows=_employee_rows(table), estimated=table.estimated_rows)  # fmt: skip
         sql: list[tuple[str, dict[str, Any]]] = [
-            # the same person twice in the file: the first row counts
-            (
-                f"""UPDATE {s} s SET problem = replace(%(msg)s, '{{row}}', d.first_row::text)
-                FROM (SELECT row_number, min(row_number) OVER (PARTITION BY id_number) AS first_row
-                      FROM {s} WHERE problem IS NULL) d
-                WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608 - generated table names; values are parameters
-                {"msg": _fill(_("This person is already in row %(row)s."), row="")},
-            ),
+            _same_person_again(s),
             (f"UPDATE {s} SET outcome = 'error', message = problem WHERE problem IS NOT NULL", {}),  # noqa: S608 - generated table names; values are parameters
             (
                 f"""UPDATE {s} s SET person_id = p.id, person_name = p.name, person_region = p.region_code
@@ -957,20 +981,7 @@ def _register_rows(table: Table) -> Iterator[tuple[Any, ...]]:
     width = len(table.header)
     for number, row in table.rows:
         problems: list[str] = []
-        raw_id = _cell(row, table.columns, "id_number")
-        id_number = identifiers.normalise(text_of(raw_id))
-        stored_as_number = _identifier_number_problem(raw_id)
-        if stored_as_number:
-            problems.append(stored_as_number)
-        elif not id_number:
-            problems.append(_("The identifier is missing."))
-        elif len(id_number) > 32:
-            problems.append(_("The identifier is longer than 32 characters."))
-        elif len(id_number) == 18 and id_number[:17].isdigit():
-            try:
-                identifiers.parse_identifier(IdKind.RESIDENT_ID, id_number)
-            except identifiers.IdentifierError as error:
-                problems.append(error.message)
+        id_number = _checked_identifier(_cell(row, table.columns, "id_number"), problems)
         name = text_of(_cell(row, table.columns, "name"))
         if not name:
             problems.append(_("The name is missing."))
@@ -1003,21 +1014,10 @@ def household_register_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
     s = _temp_name("reg")
     prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
     with connection.cursor() as cursor:
-        cursor.execute(_REGISTER_STAGING.format(t=s))
-        rows = _counted(_register_rows(table), job.pk, table.estimated_rows)
-        total = _copy(cursor, s, _REGISTER_COPY, rows)
-        if total == 0:
-            raise ImportFileError(_("The file has a header but no data rows."))
-        job.rows_total = total
-        cursor.execute(f"ANALYZE {s}")
+        _stage(cursor, job=job, name=s, staging=_REGISTER_STAGING, columns=_REGISTER_COPY,
+               rows=_register_rows(table), estimated=table.estimated_rows)  # fmt: skip
         statements: list[tuple[str, dict[str, Any]]] = [
-            (
-                f"""UPDATE {s} s SET problem = replace(%(msg)s, '{{row}}', d.first_row::text)
-                FROM (SELECT row_number, min(row_number) OVER (PARTITION BY id_number) AS first_row
-                      FROM {s} WHERE problem IS NULL) d
-                WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608 - generated table names; values are parameters
-                {"msg": _fill(_("This person is already in row %(row)s."), row="")},
-            ),
+            _same_person_again(s),
             (
                 f"""UPDATE {s} s SET problem = replace(%(msg)s, '{{code}}', s.village)
                 WHERE s.problem IS NULL AND NOT EXISTS (

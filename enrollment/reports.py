@@ -291,20 +291,39 @@ def _unenrolled_rows(
         "after_key": after_key,
         "limit": limit,
     }
-    yield from (
-        FollowUpRow(
+    rows = _stream(sql, params)
+    for region_code, village, name, id_number, phone, household, in_registry, status, reason in rows:
+        yield _follow_up_row(
+            scope,
             key=f"{region_code}:{id_number}",
-            region_code=region_code,
-            village=village or region_code,
-            name=name,
-            id_number=id_number_for(scope, id_number, region_code),
-            phone=phone_for(scope, phone, region_code) if phone else "",
-            household=household,
+            place=(region_code, village),
+            person=(name, id_number, phone, household),
             note=_unenrolled_note(in_registry, status, reason),
         )
-        for region_code, village, name, id_number, phone, household, in_registry, status, reason in _stream(
-            sql, params
-        )
+
+
+def _follow_up_row(
+    scope: Scope,
+    *,
+    key: str,
+    place: tuple[str, str | None],
+    person: tuple[str, str, str, str],
+    note: str,
+    amount_fen: int | None = None,
+) -> FollowUpRow:
+    """A row of a follow-up list, its identifier and phone masked as the viewer's scope wants."""
+    region_code, village = place
+    name, id_number, phone, household = person
+    return FollowUpRow(
+        key=key,
+        region_code=region_code,
+        village=village or region_code,
+        name=name,
+        id_number=id_number_for(scope, id_number, region_code),
+        phone=phone_for(scope, phone, region_code) if phone else "",
+        household=household,
+        note=note,
+        amount_fen=amount_fen,
     )
 
 
@@ -360,14 +379,11 @@ def _unpaid_rows(
     back_payment = _("approved back-payment")
     rows = _stream(sql, params)
     for person_id, region_code, village, name, id_number, phone, household, amount, is_back_payment in rows:
-        yield FollowUpRow(
+        yield _follow_up_row(
+            scope,
             key=f"{region_code}:{person_id}",
-            region_code=region_code,
-            village=village or region_code,
-            name=name,
-            id_number=id_number_for(scope, id_number, region_code),
-            phone=phone_for(scope, phone, region_code) if phone else "",
-            household=household,
+            place=(region_code, village),
+            person=(name, id_number, phone, household),
             note=back_payment if is_back_payment else "",
             amount_fen=int(amount),
         )
