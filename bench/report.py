@@ -52,6 +52,10 @@ TARGETS: dict[str, list[Target]] = {
     "lookup": [
         Target("p99_ms", "p99, ms", lambda v: v < 10, "< 10 (among 5 million)"),
     ],
+    # Issue 9: each dashboard page answers in under a second at 5 million persons.
+    "reports": [
+        Target("max_ms", "slowest page, ms", lambda v: v < 1000, "< 1,000 (among 5 million)"),
+    ],
 }
 # The size each target is stated for (quality.md).
 TARGET_SIZES = {
@@ -60,6 +64,7 @@ TARGET_SIZES = {
     "roster": 100_000,
     "payments": 0,
     "lookup": 5_000_000,
+    "reports": 5_000_000,
 }
 
 

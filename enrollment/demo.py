@@ -186,4 +186,8 @@ def load_demo_records(*, seed: int = 2026) -> DemoCounts:
         for county in counties:
             run = assessment_run_now(county_code=county, insurance_year=year, reason="演示数据")
             counts.assessed += run.created
+    # Finance hears the subsidy totals now rather than when a worker takes the run's queued send.
+    from .fund_totals import fund_totals_send
+
+    fund_totals_send(years=(2026, 2027))
     return counts

@@ -47,3 +47,14 @@ def run_assessment(run_id: int) -> None:
 
     with acting(user_id=None, source="task:enrollment.run_assessment", assessment_run=run_id):
         assessment_run_execute(run_id=run_id)
+
+
+@shared_task(name="enrollment.tasks.send_fund_totals", ignore_result=True, acks_late=True)
+def send_fund_totals(county_code: str | None = None, years: list[int] | None = None) -> int:
+    """Tell finance the subsidy totals (``subsidy.fund_totals``): daily by beat for every county
+    and the open years; after a county's yearly assessment run, for that county and year.
+    Idempotent: finance keeps the newest totals of a county and year."""
+    from .fund_totals import fund_totals_send, open_years
+
+    with acting(user_id=None, source="task:enrollment.send_fund_totals"):
+        return fund_totals_send(years=years or open_years(), county_code=county_code)

@@ -80,12 +80,26 @@ def _lookup(options: dict[str, Any]) -> dict[str, Any]:
     return lookup.run(**kwargs, keep=options["keep"])
 
 
+def _reports(options: dict[str, Any]) -> dict[str, Any]:
+    from bench import reports
+
+    kwargs = {
+        "size": options["size"],
+        "queries": min(options["queries"], 50),
+        "baseline_queries": options["baseline_size"] or 5,
+    }
+    if options["inner"]:
+        return reports.run_inner(**kwargs)
+    return reports.run(**kwargs, keep=options["keep"])
+
+
 BENCHMARKS = {
     "sharing": _sharing,
     "assessment": _assessment,
     "roster": _roster,
     "payments": _payments,
     "lookup": _lookup,
+    "reports": _reports,
 }
 # ``bench all``'s sizes unless given: minutes, not hours, on two cores. quality.md states its
 # targets at sharing 1,000,000, assessment 1,000,000, roster 100,000, lookup 5,000,000.
@@ -95,6 +109,7 @@ ALL_SIZES = {
     "roster": 20_000,
     "payments": 2_000,
     "lookup": 500_000,
+    "reports": 1_000_000,
 }
 
 
