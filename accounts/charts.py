@@ -127,8 +127,10 @@ def daily_columns(
     value_format: Callable[[float], str] = lambda value: f"{value:,.0f}",
     width: int = 760,
     height: int = 240,
+    day_format: str = "m-d",
 ) -> SafeString:
-    """One column per day, its series stacked bottom-up, with a legend above."""
+    """One column per day, its series stacked bottom-up, with a legend above. ``day_format`` labels
+    the columns (``"Y-m"`` for one column per month)."""
     frame = _Frame(width=width, height=height, left=64, right=12, top=34, bottom=30)
     plot_width = width - frame.left - frame.right
     plot_height = height - frame.top - frame.bottom
@@ -156,7 +158,7 @@ def daily_columns(
     for day_index, day in enumerate(days):
         left = frame.left + slot * day_index + (slot - column) / 2
         bottom = frame.top + plot_height
-        day_text = date_format(day, "m-d")
+        day_text = date_format(day, day_format)
         for index, entry in enumerate(series):
             value = entry.values[day_index]
             if value <= 0:

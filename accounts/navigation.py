@@ -67,9 +67,13 @@ def register(entry: NavEntry) -> None:
 def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
     sections: dict[str, list[dict[str, object]]] = {}
     items: list[dict[str, object]] = []
-    ordered = sorted(
-        ENTRIES, key=lambda e: min(x.weight for x in ENTRIES if str(x.section) == str(e.section))
-    )
+    # A section's weight is that of its lightest entry (one pass: translating each section's
+    # name per pair of entries made the menu the slowest part of every page).
+    weights: dict[str, int] = {}
+    for entry in ENTRIES:
+        section = str(entry.section)
+        weights[section] = min(weights.get(section, entry.weight), entry.weight)
+    ordered = sorted(ENTRIES, key=lambda e: weights[str(e.section)])
     for entry in ordered:
         if not scope.allows(entry.action):
             continue

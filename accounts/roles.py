@@ -85,6 +85,7 @@ class Action(models.TextChoices):
     SUBSIDY_TOTALS = "subsidy.totals", _("View and export subsidy totals")
     COLLECTION_VIEW = "collection.view", _("View payers, amounts due and payments")
     COLLECTION_RECORD = "collection.record", _("Record payments and print receipts")
+    COLLECTION_PROGRESS_VIEW = "collection_progress.view", _("View the collection progress dashboard")
     REFUND_VIEW = "refund.view", _("View refund applications")
     REFUND_APPLY = "refund.apply", _("Apply for a refund, and withdraw one's own application")
     REFUND_REVIEW = "refund.review", _("Approve or reject refund applications")
@@ -97,6 +98,10 @@ class Action(models.TextChoices):
     FINANCE_PLAN_VIEW = "finance_plan.view", _("View fund-usage plans received by finance")
     FINANCE_PLAN_DECIDE = "finance_plan.decide", _("Approve or reject fund-usage plans")
     FINANCE_PLAN_TRANSFER = "finance_plan.transfer", _("Record the transfer of an approved plan's funds")
+    FINANCE_REPORT_VIEW = (
+        "finance_report.view",
+        _("View finance's reports: subsidy funds, transfers per month"),
+    )
     BACKPAY_VIEW = "backpayment.view", _("View back-payment applications")
     BACKPAY_APPLY = "backpayment.apply", _("Apply for a back-payment, and withdraw one's own application")
     BACKPAY_REVIEW = "backpayment.review", _("Approve or reject back-payment applications")
@@ -155,6 +160,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.POLICY_VIEW,
         Action.COLLECTION_VIEW,
         Action.COLLECTION_RECORD,
+        Action.COLLECTION_PROGRESS_VIEW,
         Action.OVERCOLLECTION_VIEW,
         Action.OVERCOLLECTION_REQUEST,
     },
@@ -164,10 +170,10 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     Role.FINANCE_STAFF: _EVERYONE
     | {
         Action.POLICY_VIEW,
-        Action.SUBSIDY_TOTALS,
         Action.FINANCE_PLAN_VIEW,
         Action.FINANCE_PLAN_DECIDE,
         Action.FINANCE_PLAN_TRANSFER,
+        Action.FINANCE_REPORT_VIEW,
     },
     Role.ADMINISTRATOR: _EVERYONE
     | {
@@ -188,6 +194,9 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.REPORT_VIEW,
         Action.SUBSIDY_ROSTER_IMPORT,
         Action.SUBSIDY_TOTALS,
+        # The reports of tax and finance, read from their own summary tables (never their ledgers).
+        Action.COLLECTION_PROGRESS_VIEW,
+        Action.FINANCE_REPORT_VIEW,
     },
 }
 

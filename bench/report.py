@@ -52,8 +52,12 @@ TARGETS: dict[str, list[Target]] = {
     "lookup": [
         Target("p99_ms", "p99, ms", lambda v: v < 10, "< 10 (among 5 million)"),
     ],
+    # Each dashboard page answers in under a second at 5 million persons: insurance's and tax's.
     "dashboards": [
         Target("p99_ms", "p99 of every page, ms", lambda v: v < 1000, "< 1,000 (at 5 million)"),
+    ],
+    "progress": [
+        Target("max_ms", "slowest page, ms", lambda v: v < 1000, "< 1,000 (among 5 million)"),
     ],
 }
 # The size each target is stated for (quality.md).
@@ -64,6 +68,7 @@ TARGET_SIZES = {
     "payments": 0,
     "lookup": 5_000_000,
     "dashboards": 5_000_000,
+    "progress": 5_000_000,
 }
 
 

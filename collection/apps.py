@@ -11,15 +11,15 @@ class CollectionConfig(AppConfig):
         from accounts.roles import Action
 
         section = _("Collection")
-        for label, url_name in (
-            (_("Payment counter"), "collection:counter"),
-            (_("Collective payments"), "collection:collective"),
-            (_("Bank debit files"), "collection:bank"),
-            (_("Daily collection report"), "collection:daily"),
-            (_("Collection progress"), "collection:progress"),
-            (_("Refund details"), "collection:refunds"),
+        for label, url_name, action in (
+            (_("Payment counter"), "collection:counter", Action.COLLECTION_VIEW),
+            (_("Collective payments"), "collection:collective", Action.COLLECTION_VIEW),
+            (_("Bank debit files"), "collection:bank", Action.COLLECTION_VIEW),
+            (_("Daily collection report"), "collection:daily", Action.COLLECTION_VIEW),
+            (_("Collection progress"), "collection:progress", Action.COLLECTION_PROGRESS_VIEW),
+            (_("Refund details"), "collection:refunds", Action.COLLECTION_VIEW),
         ):
-            register(NavEntry(section, label, url_name, Action.COLLECTION_VIEW, weight=10))
+            register(NavEntry(section, label, url_name, action, weight=10))
         register(
             NavEntry(
                 section,

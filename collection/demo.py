@@ -21,6 +21,7 @@ from sharing.services import delivery_drain
 
 from . import selectors, services
 from .models import DueItem, DueStatus, OvercollectionRequest, Payer, Payment, PaymentStatus
+from .progress import progress_refresh
 from .rules import acceptance_on
 
 # The share of each year's due items paid in the demo: last year mostly, this year a part so far.
@@ -119,6 +120,7 @@ def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
     counts.delivered += delivery_drain(seconds=120)["applied"]
     counts.overcollections = load_demo_overcollections()
     counts.delivered += delivery_drain(seconds=120)["applied"]
+    progress_refresh()  # the collection-progress dashboard shows the demo's payments at once
     return counts
 
 

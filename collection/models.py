@@ -716,3 +716,84 @@ class OvercollectionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.status}"
+
+
+# --- the collection-progress dashboard's summary (collection/progress.py) -----------------------
+# Derived from the ledger above by ``progress_refresh`` (set-based, idempotent), read by the
+# dashboard instead of the ledger, so a page reads a few hundred rows whatever the population.
+# Not tracked by history: every row is recomputed from tracked tables.
+
+
+class ProgressArea(models.Model):
+    """One area (province, city, county, township or village; the 12-digit code of a region at
+    ``level``) in one insurance year: the persons and money due through tax and what was paid."""
+
+    scope_region_lookup = "area_code"
+
+    level = models.PositiveSmallIntegerField(_("level"))
+    area_code = models.CharField(_("area"), max_length=12, db_collation="C")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    # Items with something to pay through tax (due or paid, amount above zero).
+    persons_due = models.PositiveIntegerField(_("persons due"))
+    due_fen = models.BigIntegerField(_("money due (fen)"))
+    # Standing payments (reversed ones are not counted) of the year's items.
+    persons_paid = models.PositiveIntegerField(_("persons paid"))
+    paid_fen = models.BigIntegerField(_("money paid (fen)"))
+    # Items withdrawn (the government pays in full, or the enrollment ended) or with nothing to pay.
+    persons_withdrawn = models.PositiveIntegerField(_("persons withdrawn"))
+
+    class Meta:
+        verbose_name = _("collection progress of an area")
+        verbose_name_plural = _("collection progress of areas")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["insurance_year", "level", "area_code"], name="collection_progress_area_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.area_code} {self.insurance_year}: {self.persons_paid}/{self.persons_due}"
+
+
+class ProgressDay(models.Model):
+    """One area's standing payments of one insurance year taken on one day through one channel."""
+
+    scope_region_lookup = "area_code"
+
+    level = models.PositiveSmallIntegerField(_("level"))
+    area_code = models.CharField(_("area"), max_length=12, db_collation="C")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    day = models.DateField(_("day"))
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    payments = models.PositiveIntegerField(_("payments"))
+    paid_fen = models.BigIntegerField(_("money paid (fen)"))
+
+    class Meta:
+        verbose_name = _("collection of a day")
+        verbose_name_plural = _("collection per day")
+        constraints = [
+            # Also the index the dashboard reads: one area's days of a year, in order.
+            models.UniqueConstraint(
+                fields=["insurance_year", "level", "area_code", "day", "channel"],
+                name="collection_progress_day_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.area_code} {self.day} {self.channel}: {self.payments}"
+
+
+class ProgressRefresh(models.Model):
+    """When the summary above was last computed (one row), for the page's "as of"."""
+
+    refreshed_at = models.DateTimeField(_("as of"))
+    seconds = models.FloatField(_("seconds"))
+    area_rows = models.PositiveIntegerField(_("area rows"))
+    day_rows = models.PositiveIntegerField(_("day rows"))
+
+    class Meta:
+        verbose_name = _("collection progress refresh")
+        verbose_name_plural = _("collection progress refreshes")
+
+    def __str__(self) -> str:
+        return f"{self.refreshed_at:%Y-%m-%d %H:%M}"

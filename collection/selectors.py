@@ -182,57 +182,6 @@ def daily_report(*, scope: Scope, day: dt.date) -> DailyReport:
     )
 
 
-@dataclass(frozen=True)
-class ProgressRow:
-    region_code: str
-    region_name: str
-    persons: int
-    paid: int
-    due_fen: int
-    paid_fen: int
-
-    @property
-    def percent(self) -> float:
-        return round(100 * self.paid / self.persons, 1) if self.persons else 0.0
-
-
-def collection_progress(*, scope: Scope, year: int) -> list[ProgressRow]:
-    """Per village of the caller's area, for an insurance year: persons with something to pay
-    (cancelled items left out), how many paid, the money due and the money taken."""
-    scope.require(Action.COLLECTION_VIEW)
-    items = (
-        scope.filter(DueItem.objects.filter(insurance_year=year))
-        .exclude(status=DueStatus.CANCELLED)
-        .values("region_code")
-        .annotate(
-            persons=Count("id"),
-            paid=Count("id", filter=Q(status=DueStatus.PAID)),
-            due_fen=Sum("amount_fen"),
-        )
-    )
-    taken = dict(
-        scope.filter(Payment.objects.filter(insurance_year=year, status=PaymentStatus.RECORDED))
-        .values("region_code")
-        .annotate(fen=Sum("amount_fen"))
-        .values_list("region_code", "fen")
-    )
-    rows = list(items)
-    names = dict(
-        Region.objects.filter(code__in=[row["region_code"] for row in rows]).values_list("code", "name")
-    )
-    return [
-        ProgressRow(
-            region_code=row["region_code"],
-            region_name=names.get(row["region_code"], ""),
-            persons=row["persons"],
-            paid=row["paid"],
-            due_fen=row["due_fen"] or 0,
-            paid_fen=taken.get(row["region_code"]) or 0,
-        )
-        for row in sorted(rows, key=lambda row: row["region_code"])
-    ]
-
-
 def progress_years(*, scope: Scope) -> list[int]:
     scope.require(Action.COLLECTION_VIEW)
     return sorted(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_progress
 
 app_name = "collection"
 
@@ -10,8 +10,14 @@ urlpatterns: list = [
     path("counter/", views.CounterView.as_view(), name="counter"),
     path("reports/daily/", views.DailyReportView.as_view(), name="daily"),
     path("reports/daily.xlsx", views.DailyReportExportView.as_view(), name="daily-xlsx"),
-    path("reports/progress/", views.ProgressView.as_view(), name="progress"),
-    path("reports/progress.xlsx", views.ProgressExportView.as_view(), name="progress-xlsx"),
+    path("reports/progress/", views_progress.ProgressView.as_view(), name="progress"),
+    path("reports/progress.xlsx", views_progress.ProgressExportView.as_view(), name="progress-xlsx"),
+    path("reports/progress/<str:code>/", views_progress.ProgressAreaView.as_view(), name="progress-area"),
+    path(
+        "reports/progress/<str:code>/export.xlsx",
+        views_progress.ProgressExportView.as_view(),
+        name="progress-area-xlsx",
+    ),
     path("refunds/", views.RefundDetailsView.as_view(), name="refunds"),
     path("refunds.xlsx", views.RefundDetailsExportView.as_view(), name="refunds-xlsx"),
     path("overcollections/", views.OvercollectionListView.as_view(), name="overcollections"),

@@ -391,34 +391,6 @@ class DailyReportView(ScopedViewMixin, View):
         return render(request, "collection/daily.html", context)
 
 
-class ProgressView(ScopedViewMixin, View):
-    """征收进度: per village, persons paid of those with something to pay, and the money, for a year."""
-
-    required_action = Action.COLLECTION_VIEW
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        years = selectors.progress_years(scope=self.scope)
-        requested = request.GET.get("year", "")
-        year = (
-            int(requested)
-            if requested.isdigit() and int(requested) in years
-            else (years[0] if years else None)
-        )
-        rows = selectors.collection_progress(scope=self.scope, year=year) if year else []
-        persons, paid = sum(row.persons for row in rows), sum(row.paid for row in rows)
-        context = {
-            "years": years,
-            "year": year,
-            "rows": [(row, yuan(row.due_fen), yuan(row.paid_fen)) for row in rows],
-            "persons": persons,
-            "paid": paid,
-            "percent": round(100 * paid / persons, 1) if persons else 0.0,
-            "due_total": yuan(sum(row.due_fen for row in rows)),
-            "paid_total": yuan(sum(row.paid_fen for row in rows)),
-        }
-        return render(request, "collection/progress.html", context)
-
-
 # --- collective payments and bank debit files ----------------------------------------------------
 
 
@@ -802,61 +774,6 @@ class DailyReportExportView(ScopedViewMixin, View):
             sheet.row([_("Reversed this day"), report.reversed.count, yuan(report.reversed.fen)])
 
         return xlsx_response(write, f"{_('daily collection report')}-{day.isoformat()}.xlsx")
-
-
-class ProgressExportView(ScopedViewMixin, View):
-    """征收进度 as a workbook."""
-
-    required_action = Action.COLLECTION_VIEW
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        years = selectors.progress_years(scope=self.scope)
-        year = _year_of(request, years)
-        rows = selectors.collection_progress(scope=self.scope, year=year) if year else []
-
-        def write(book: Workbook) -> None:
-            sheet = Sheet(book, _("Collection progress"), widths=(20, 16, 10, 10, 10, 14, 14))
-            sheet.row([_("Collection progress"), year or ""], bold=True)
-            sheet.row([])
-            sheet.row(
-                [
-                    _("Village"),
-                    _("Region code"),
-                    _("To pay"),
-                    _("Paid"),
-                    _("Progress (%)"),
-                    _("Due (yuan)"),
-                    _("Taken (yuan)"),
-                ],
-                bold=True,
-            )
-            for row in rows:
-                sheet.row(
-                    [
-                        row.region_name,
-                        row.region_code,
-                        row.persons,
-                        row.paid,
-                        row.percent,
-                        yuan(row.due_fen),
-                        yuan(row.paid_fen),
-                    ]
-                )
-            persons, paid = sum(row.persons for row in rows), sum(row.paid for row in rows)
-            sheet.row(
-                [
-                    _("Total"),
-                    "",
-                    persons,
-                    paid,
-                    round(100 * paid / persons, 1) if persons else 0.0,
-                    yuan(sum(row.due_fen for row in rows)),
-                    yuan(sum(row.paid_fen for row in rows)),
-                ],
-                bold=True,
-            )
-
-        return xlsx_response(write, f"{_('collection progress')}-{year or ''}.xlsx")
 
 
 def _month_of(request: HttpRequest, months: list[str]) -> str | None:

@@ -799,6 +799,11 @@ def _finish(run: AssessmentRun, counts: Counts, loaded: LoadedPolicy) -> None:
         setattr(run, name, getattr(counts, name))
     run.unchanged = counts.unchanged
     run.save()
+    # Finance hears the county's new subsidy totals once the run is committed (enrollment/fund_totals.py).
+    from .tasks import send_fund_totals
+
+    county, year = run.county_code, run.insurance_year
+    transaction.on_commit(lambda: send_fund_totals.delay(county_code=county, years=[year]))
 
 
 def assessment_run_now(

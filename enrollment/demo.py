@@ -191,6 +191,10 @@ def load_demo_records(*, seed: int = 2026) -> DemoCounts:
 
     for year in (2026, 2027):
         coverage_stats_refresh(insurance_year=year)
+    # Finance hears the subsidy totals now rather than when a worker takes the run's queued send.
+    from .fund_totals import fund_totals_send
+
+    fund_totals_send(years=(2026, 2027))
     return counts
 
 

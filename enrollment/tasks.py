@@ -61,3 +61,14 @@ def refresh_coverage(insurance_year: int | None = None) -> dict[int, int]:
         years = [year for year in reports.report_years() if year >= current - 1] or [current]
     with acting(user_id=None, source="task:enrollment.refresh_coverage"):
         return {year: reports.coverage_stats_refresh(insurance_year=year) for year in years}
+
+
+@shared_task(name="enrollment.tasks.send_fund_totals", ignore_result=True, acks_late=True)
+def send_fund_totals(county_code: str | None = None, years: list[int] | None = None) -> int:
+    """Tell finance the subsidy totals (``subsidy.fund_totals``): daily by beat for every county
+    and the open years; after a county's yearly assessment run, for that county and year.
+    Idempotent: finance keeps the newest totals of a county and year."""
+    from .fund_totals import fund_totals_send, open_years
+
+    with acting(user_id=None, source="task:enrollment.send_fund_totals"):
+        return fund_totals_send(years=years or open_years(), county_code=county_code)

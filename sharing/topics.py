@@ -658,7 +658,9 @@ register(
         "subsidy.fund_totals",
         INSURANCE,
         FINANCE,
-        "Subsidy totals per category for one region and year.",
+        "Subsidy totals per category for one region and year. Version 2 carries a county's whole"
+        " year (every category, as of a moment): it replaces whatever finance held for that county"
+        " and year, so a category that emptied disappears.",
         {
             1: Schema(
                 {
@@ -668,7 +670,27 @@ register(
                     "person_count": Field("int", minimum=0),
                     "amount_fen": FEN,
                 }
-            )
+            ),
+            2: Schema(
+                {
+                    "region_code": REGION,
+                    "insurance_year": YEAR,
+                    "as_of": Field("datetime"),
+                    "person_count": Field("int", minimum=0),
+                    "amount_fen": FEN,
+                    "categories": Field(
+                        "list",
+                        items=Schema(
+                            {
+                                "category": Field("str", max_length=32),
+                                "name": Field("str", max_length=100),
+                                "person_count": Field("int", minimum=0),
+                                "amount_fen": FEN,
+                            }
+                        ),
+                    ),
+                }
+            ),
         },
         "subsidy_totals",
         ("region_code", "insurance_year", "category"),

@@ -26,3 +26,10 @@ def test_given_a_tax_officer_then_the_menu_holds_no_administration_entries(world
         for item in section["items"]
     ]
     assert "/system/" not in urls and "/users/" not in urls and "/sharing/" not in urls
+
+
+def test_given_a_drilled_down_collection_progress_page_then_its_menu_entry_is_active(world):
+    scope = Scope.for_user(world.users["tax_a"])
+    assert _active(menu_for(scope, "/collection/reports/progress/141002100000/")) == [
+        "/collection/reports/progress/"
+    ]

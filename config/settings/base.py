@@ -264,6 +264,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "enrollment.tasks.refresh_coverage",
         "schedule": float(os.environ.get("PORTAL_COVERAGE_REFRESH_SECONDS", 600)),
     },
+    # Tax's collection-progress summary, recomputed from its ledger (collection/progress.py).
+    "collection-refresh-progress": {
+        "task": "collection.tasks.refresh_progress",
+        "schedule": float(os.environ.get("PORTAL_PROGRESS_REFRESH_SECONDS", 300)),
+    },
+    # Insurance tells finance the subsidy totals of every county and open year (enrollment/fund_totals.py).
+    "enrollment-send-fund-totals": {
+        "task": "enrollment.tasks.send_fund_totals",
+        "schedule": crontab(hour=3, minute=10),
+    },
     # The rows kept from roster previews whose import is no longer waiting for confirmation.
     "subsidies-prune-kept-rows": {
         "task": "subsidies.tasks.prune_kept_rows",

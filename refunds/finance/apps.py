@@ -16,6 +16,11 @@ class FinanceConfig(AppConfig):
                 _("Finance"), _("Fund-usage plans"), "finance:plans", Action.FINANCE_PLAN_VIEW, weight=20
             )
         )
+        for label, url_name in (
+            (_("Subsidy funds"), "finance:subsidy-funds"),
+            (_("Transfers per month"), "finance:transfers"),
+        ):
+            register(NavEntry(_("Finance"), label, url_name, Action.FINANCE_REPORT_VIEW, weight=20))
         register_home_alert(waiting_alert)
 
 

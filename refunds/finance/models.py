@@ -130,3 +130,56 @@ class PlanEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan_id} {self.from_state or '∅'}→{self.to_state}"
+
+
+class SubsidyFunds(models.Model):
+    """A county's subsidy totals for one insurance year as insurance last reported them
+    (``subsidy.fund_totals``): the newest report (``as_of``) replaces the older, lines and all."""
+
+    scope_region_lookup = "region_code"
+
+    region_code = models.CharField(_("county"), max_length=12, db_collation="C")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    as_of = models.DateTimeField(_("as of"))
+    person_count = models.PositiveIntegerField(_("persons"))
+    amount_fen = models.BigIntegerField(_("subsidy (fen)"))
+    source_message_id = models.BigIntegerField(_("source message"))
+    received_at = models.DateTimeField(_("received at"))
+
+    class Meta:
+        verbose_name = _("subsidy funds of a county")
+        verbose_name_plural = _("subsidy funds of counties")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region_code", "insurance_year"], name="finance_funds_county_year"
+            ),
+            models.CheckConstraint(name="finance_funds_amount_not_negative", condition=Q(amount_fen__gte=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_code} {self.insurance_year}: {self.person_count}"
+
+
+class SubsidyFundsLine(models.Model):
+    """One subsidy category of a county's report: persons and money."""
+
+    scope_region_lookup = "report__region_code"
+
+    report = models.ForeignKey(
+        SubsidyFunds, on_delete=models.CASCADE, related_name="lines", verbose_name=_("report")
+    )
+    category = models.CharField(_("subsidy category"), max_length=32)
+    name = models.CharField(_("name"), max_length=100)
+    person_count = models.PositiveIntegerField(_("persons"))
+    amount_fen = models.BigIntegerField(_("subsidy (fen)"))
+
+    class Meta:
+        verbose_name = _("subsidy funds of a category")
+        verbose_name_plural = _("subsidy funds of categories")
+        constraints = [
+            models.UniqueConstraint(fields=["report", "category"], name="finance_funds_line_category"),
+            models.CheckConstraint(name="finance_funds_line_not_negative", condition=Q(amount_fen__gte=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.person_count}"

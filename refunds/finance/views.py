@@ -13,12 +13,15 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
+from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
+from accounts.charts import Bar, Series, daily_columns, horizontal_bars
+from accounts.exports import Sheet, xlsx_response
 from accounts.money import yuan
 from accounts.roles import Action
 
-from . import selectors, services
+from . import reports, selectors, services
 from .models import PlanStatus, ReceivedPlan
 
 
@@ -124,3 +127,192 @@ class PlanDetailView(ScopedViewMixin, View):
             "posted": posted or {},
         }
         return render(self.request, "finance/plan.html", context, status=status)
+
+
+# --- reports: subsidy funds, transfers per month ------------------------------------------------
+
+
+def _year_from(request: HttpRequest, years: list[int]) -> int | None:
+    raw = request.GET.get("year", "")
+    if raw.isdigit() and int(raw) in years:
+        return int(raw)
+    return years[0] if years else None
+
+
+def _yuan_figure(value: float) -> str:
+    return f"¥{value:,.0f}"
+
+
+class SubsidyFundsView(ScopedViewMixin, View):
+    """资助资金: persons and money per subsidy category and county, as insurance reported them."""
+
+    required_action = Action.FINANCE_REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        years = reports.subsidy_fund_years(scope=self.scope)
+        year = _year_from(request, years)
+        funds = reports.subsidy_funds(scope=self.scope, year=year)
+        per_category = funds.per_category()
+        category_chart = horizontal_bars(
+            [
+                Bar(
+                    label=name,
+                    value=fen / 100,
+                    note=f"¥{yuan(fen)} · " + _("%(count)s persons") % {"count": f"{persons:,}"},
+                )
+                for _code, name, persons, fen in per_category
+            ],
+            label=_("Subsidy money per category (yuan)"),
+            value_format=_yuan_figure,
+        )
+        county_chart = horizontal_bars(
+            [
+                Bar(
+                    label=county.county_name,
+                    value=county.amount_fen / 100,
+                    note=f"¥{yuan(county.amount_fen)} · "
+                    + _("%(count)s persons") % {"count": f"{county.person_count:,}"},
+                )
+                for county in funds.counties
+            ],
+            label=_("Subsidy money per county (yuan)"),
+            value_format=_yuan_figure,
+        )
+        context = {
+            "years": years,
+            "year": year,
+            "funds": funds,
+            "counties": [
+                (county, yuan(county.amount_fen), [(line, yuan(line.amount_fen)) for line in county.lines])
+                for county in funds.counties
+            ],
+            "per_category": [(code, name, persons, yuan(fen)) for code, name, persons, fen in per_category],
+            "total_yuan": yuan(funds.amount_fen),
+            "category_chart": category_chart if per_category else "",
+            "county_chart": county_chart if funds.counties else "",
+        }
+        return render(request, "finance/subsidy_funds.html", context)
+
+
+class SubsidyFundsExportView(ScopedViewMixin, View):
+    """The same figures as a workbook: one row per county and category, and the totals."""
+
+    required_action = Action.FINANCE_REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        years = reports.subsidy_fund_years(scope=self.scope)
+        year = _year_from(request, years)
+        funds = reports.subsidy_funds(scope=self.scope, year=year)
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Subsidy funds"), widths=(12, 16, 14, 22, 12, 16, 18))
+            sheet.row([_("Subsidy funds"), year or ""], bold=True)
+            sheet.row(
+                [
+                    _("County code"),
+                    _("County"),
+                    _("Category code"),
+                    _("Subsidy category"),
+                    _("Persons"),
+                    _("Subsidy (yuan)"),
+                    _("As of"),
+                ],
+                bold=True,
+            )
+            for county in funds.counties:
+                as_of = timezone.localtime(county.as_of).strftime("%Y-%m-%d %H:%M")
+                for line in county.lines:
+                    sheet.row(
+                        [
+                            county.county_code,
+                            county.county_name,
+                            line.category,
+                            line.name,
+                            line.person_count,
+                            yuan(line.amount_fen),
+                            as_of,
+                        ]
+                    )
+            sheet.row(["", _("Total"), "", "", funds.person_count, yuan(funds.amount_fen), ""], bold=True)
+
+        return xlsx_response(write, f"{_('subsidy funds')}-{year or ''}.xlsx")
+
+
+class TransfersView(ScopedViewMixin, View):
+    """拨付: per month and county, the plans whose funds finance transferred, their refunds, the money."""
+
+    required_action = Action.FINANCE_REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        years = reports.transfer_years(scope=self.scope)
+        year = _year_from(request, years)
+        rows = reports.transfers_per_month(scope=self.scope, year=year)
+        months = [dt.date(year, month, 1) for month in range(1, 13)] if year else []
+        counties = sorted({(row.county_code, row.county_name) for row in rows})
+        series = [
+            Series(
+                label=name,
+                values=[
+                    sum(r.amount_fen for r in rows if r.county_code == code and r.month == month) / 100
+                    for month in months
+                ],
+            )
+            for code, name in counties
+        ]
+        context = {
+            "years": years,
+            "year": year,
+            "rows": [(row, yuan(row.amount_fen)) for row in rows],
+            "plans": sum(row.plans for row in rows),
+            "refunds": sum(row.refunds for row in rows),
+            "total_yuan": yuan(sum(row.amount_fen for row in rows)),
+            "chart": daily_columns(
+                months, series, label=_("Money transferred per month (yuan)"), day_format="Y-m"
+            )
+            if rows
+            else "",
+        }
+        return render(request, "finance/transfers.html", context)
+
+
+class TransfersExportView(ScopedViewMixin, View):
+    """The same table as a workbook."""
+
+    required_action = Action.FINANCE_REPORT_VIEW
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        years = reports.transfer_years(scope=self.scope)
+        year = _year_from(request, years)
+        rows = reports.transfers_per_month(scope=self.scope, year=year)
+
+        def write(book: Workbook) -> None:
+            sheet = Sheet(book, _("Transfers per month"), widths=(10, 12, 16, 10, 10, 16))
+            sheet.row([_("Transfers per month"), year or ""], bold=True)
+            sheet.row(
+                [_("Month"), _("County code"), _("County"), _("Plans"), _("Refunds"), _("Amount (yuan)")],
+                bold=True,
+            )
+            for row in rows:
+                sheet.row(
+                    [
+                        row.month.strftime("%Y-%m"),
+                        row.county_code,
+                        row.county_name,
+                        row.plans,
+                        row.refunds,
+                        yuan(row.amount_fen),
+                    ]
+                )
+            sheet.row(
+                [
+                    _("Total"),
+                    "",
+                    "",
+                    sum(r.plans for r in rows),
+                    sum(r.refunds for r in rows),
+                    yuan(sum(r.amount_fen for r in rows)),
+                ],
+                bold=True,
+            )
+
+        return xlsx_response(write, f"{_('transfers')}-{year or ''}.xlsx")

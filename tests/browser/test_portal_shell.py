@@ -69,12 +69,15 @@ MENU_BY_ROLE = {
         "接口文档",
     ],
     # Finance funds the subsidies (it sees their totals) and approves insurance's fund-usage plans.
+    # Its reports are its own tables: the totals insurance reports, the transfers it made. (English
+    # until the lead adds their translations.)
     Role.FINANCE_STAFF: [
         "首页",
         "政策规则库",
         "用款计划",
+        "Subsidy funds",
+        "Transfers per month",
         "资助类别",
-        "资助汇总",
         "行政区划",
         "机构",
         "接口文档",
@@ -86,9 +89,12 @@ MENU_BY_ROLE = {
         "户籍人口名册",
         "公示名单",
         *REPORTS,
+        "征收进度",
         "待遇享受查询",
         "年度核定",
         "政策规则库",
+        "Subsidy funds",
+        "Transfers per month",
         "资助名单导入",
         "资助类别",
         "资助汇总",

@@ -184,15 +184,6 @@ def test_given_payments_today_then_the_daily_report_exports_by_channel(counter):
     ]
 
 
-def test_given_payments_then_the_progress_exports_per_village(counter):
-    _record(counter, IDS[:1], "400.00")
-
-    rows = _workbook(counter.get(reverse("collection:progress-xlsx"), {"year": YEAR}))
-
-    assert rows[3] == ["屯里村", TUNLI, 3, 1, 33.3, "1,200.00", "400.00"]
-    assert rows[4] == ["Total", None, 3, 1, 33.3, "1,200.00", "400.00"]
-
-
 def test_given_an_insurance_clerk_then_the_collective_page_is_refused(world, client):
     client.force_login(world.user_for(Role.INSURANCE_STAFF))
 

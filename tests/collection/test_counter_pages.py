@@ -210,32 +210,6 @@ def test_given_a_day_of_payments_then_the_daily_report_sums_them_by_channel_and_
     assert (report.count, report.fen) == (2, 2 * AMOUNT)
 
 
-def test_given_payments_in_two_villages_then_progress_counts_each_village(world, counter):
-    from accounts.scope import Scope
-    from collection import services
-
-    scope = Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
-    at = timezone.make_aware(timezone.datetime(2026, 11, 20, 10, 0))
-    paid = due("141002198001010011")
-    due("141002198001010022")
-    due("141002198001010033", region="141002100202")
-    due("141002198001010044", status="cancelled")
-    services.payment_record(
-        scope=scope, due_item_id=paid.pk, amount_fen=AMOUNT, channel="wechat", paid_by="本人", paid_at=at
-    )
-
-    page = counter.get(reverse("collection:progress"))
-
-    rows = [
-        (row.region_code, row.persons, row.paid, row.due_fen, row.paid_fen, row.percent)
-        for row, _due, _taken in page.context["rows"]
-    ]
-    assert rows == [
-        ("141002100201", 2, 1, 2 * AMOUNT, AMOUNT, 50.0),
-        ("141002100202", 1, 0, AMOUNT, 0, 0.0),
-    ]
-
-
 def test_given_the_api_when_a_payment_is_reversed_then_it_answers_the_reversed_payment_and_a_second_time_409(
     counter,
 ):

@@ -330,11 +330,11 @@ def test_given_imported_rosters_then_the_totals_count_persons_and_money_per_coun
     assert f'data-key="subsidy" data-value="{2 * DIBAO + INDIVIDUAL}"' in page
 
 
-def test_given_finance_staff_of_a_county_then_the_totals_hold_their_county_only_and_export_the_same(
+def test_given_insurance_staff_of_a_county_then_the_totals_hold_their_county_only_and_export_the_same(
     world, town, client
 ):
     confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["sun"])])))
-    client.force_login(world.users["finance_a"])
+    client.force_login(world.users["insurance_a"])
 
     page = client.get(reverse("subsidies:totals"), {"year": YEAR}).content.decode()
     export = client.get(reverse("subsidies:totals-export"), {"year": YEAR})
@@ -400,3 +400,12 @@ def test_given_the_admin_import_when_a_row_cannot_be_imported_then_no_confirmati
     assert [row.number for row in result.invalid_rows] == [3]
     assert "confirm_form" not in preview.context
     assert not RosterImport.objects.exists()
+
+
+def test_given_finance_staff_then_insurances_totals_page_is_refused_and_finance_reads_its_own(world, client):
+    # Finance never reads insurance's assessments: its subsidy figures come over the sharing
+    # platform (subsidy.fund_totals) into its own tables (/finance/subsidies/).
+    client.force_login(world.users["finance_a"])
+
+    assert client.get(reverse("subsidies:totals")).status_code == 403
+    assert client.get("/finance/subsidies/").status_code == 200

@@ -89,6 +89,19 @@ def _dashboards(options: dict[str, Any]) -> dict[str, Any]:
     return dashboards.run(**kwargs, keep=options["keep"])
 
 
+def _progress(options: dict[str, Any]) -> dict[str, Any]:
+    from bench import progress
+
+    kwargs = {
+        "size": options["size"],
+        "queries": min(options["queries"], 50),
+        "baseline_queries": options["baseline_size"] or 5,
+    }
+    if options["inner"]:
+        return progress.run_inner(**kwargs)
+    return progress.run(**kwargs, keep=options["keep"])
+
+
 BENCHMARKS = {
     "sharing": _sharing,
     "assessment": _assessment,
@@ -96,6 +109,7 @@ BENCHMARKS = {
     "payments": _payments,
     "lookup": _lookup,
     "dashboards": _dashboards,
+    "progress": _progress,
 }
 # ``bench all``'s sizes unless given: minutes, not hours, on two cores. quality.md states its
 # targets at sharing 1,000,000, assessment 1,000,000, roster 100,000, lookup 5,000,000.
@@ -106,6 +120,7 @@ ALL_SIZES = {
     "payments": 2_000,
     "lookup": 500_000,
     "dashboards": 200_000,
+    "progress": 200_000,
 }
 
 
