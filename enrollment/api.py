@@ -118,7 +118,11 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ScopedVie
     pagination_class = CursorPage
     ordering = ("id",)
     ordering_fields: list[str] = []
-    required_actions = {"list": Action.ENROLLMENT_VIEW, "retrieve": Action.ENROLLMENT_VIEW}
+    required_actions = {
+        "list": Action.ENROLLMENT_VIEW,
+        "retrieve": Action.ENROLLMENT_VIEW,
+        "update": Action.ENROLLMENT_REGISTER,
+    }
 
     def get_queryset(self) -> QuerySet[Person]:
         return self.scope().filter(Person.objects.select_related("household"))
@@ -144,6 +148,32 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ScopedVie
             "timeline": selectors.person_timeline(person=person),
         }
         return Response(serializers.PersonDetailSerializer(person, context=context).data)
+
+    @extend_schema(
+        summary="Correct a person's data, as read at a revision (409, nothing saved, if it changed since)",
+        request=serializers.PersonUpdateSerializer,
+        responses={
+            200: serializers.PersonDetailSerializer,
+            409: OpenApiResponse(
+                description="Someone changed the person after the given revision: who and when."
+            ),
+            **ERRORS,
+        },
+    )
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        scope = self.scope()
+        person = selectors.person_detail(scope=scope, pk=kwargs["pk"])  # outside the area: 404 first
+        payload = serializers.PersonUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        revision = data.pop("revision")
+        try:
+            services.person_update(
+                scope=scope, person_id=person.pk, member=services.MemberInput(**data), revision=revision
+            )
+        except services.EditConflictError as conflict:
+            raise Conflict(conflict.message) from conflict
+        return self.retrieve(request, *args, **kwargs)
 
 
 def _change_schema(request_serializer: type, summary: str) -> Any:

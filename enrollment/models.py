@@ -11,6 +11,7 @@ Every table is tracked by database triggers (history), including bulk writes.
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import BigIntegerRangeField, DateRangeField, RangeOperators
@@ -208,11 +209,32 @@ class Person(models.Model):
     region_code = models.CharField(_("registered at"), **REGION_CODE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The lost-update guard: every change of the row, by any path (a form, the API, an import, a
+    # bulk statement), raises the revision (a database trigger); an edit made on what was read at an
+    # older revision is refused (``services.person_update``), naming who changed it and when.
+    revision = models.PositiveIntegerField(_("revision"), default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("last changed by"),
+    )
 
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("persons")
         ordering = ["name", "id_number"]
+        triggers = [
+            pgtrigger.Trigger(
+                name="person_revision",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition("OLD.* IS DISTINCT FROM NEW.*"),
+                func="NEW.revision := OLD.revision + 1; RETURN NEW;",
+            )
+        ]
         indexes = [
             # Name-prefix search (C collation: LIKE 'prefix%' uses the btree).
             models.Index(fields=["name", "id_number"], name="person_name_idx"),

@@ -165,6 +165,7 @@ class PersonDetailSerializer(PersonBriefSerializer):
             "school",
             "created_at",
             "updated_at",
+            "revision",
             "enrollments",
             "timeline",
         ]
@@ -286,6 +287,15 @@ class MemberSerializer(serializers.Serializer):
     nationality = serializers.CharField(max_length=3, required=False, allow_blank=True, default="")
     hukou_region_code = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
     residence_region_code = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
+
+
+class PersonUpdateSerializer(MemberSerializer):
+    """A person's corrected data and the revision they were read at (``GET /api/persons/{id}/``)."""
+
+    revision = serializers.IntegerField(
+        min_value=1,
+        help_text="The person's revision as read; if the person changed since, the answer is 409 and nothing is saved.",
+    )
 
 
 class HouseholdRegisterSerializer(serializers.Serializer):

@@ -203,6 +203,7 @@ def _upsert_person(
     household: Household | None,
     region_code: str,
     school: Agency | None = None,
+    updated_by_id: int | None = None,
 ) -> Person:
     values = {
         "id_kind": parsed.kind,
@@ -219,6 +220,7 @@ def _upsert_person(
         "relation": member.relation if household else "",
         "school": school,
         "region_code": region_code,
+        "updated_by_id": updated_by_id,
     }
     person, _created = Person.objects.select_for_update().update_or_create(
         id_number=parsed.number, defaults=values
@@ -308,7 +310,13 @@ def household_register(
         household.residence_permit_number = residence_permit_number.strip()
         household.save()
     persons = [
-        _upsert_person(member=member, parsed=parsed, household=household, region_code=household.region_code)
+        _upsert_person(
+            member=member,
+            parsed=parsed,
+            household=household,
+            region_code=household.region_code,
+            updated_by_id=scope.user_id,
+        )
         for member, parsed in parsed_members
     ]
     return _submit(scope=scope, household=household, persons=persons)
@@ -448,15 +456,50 @@ def application_return(*, scope: Scope, application_id: int, reason: str) -> Reg
 # --- members ----------------------------------------------------------------------------------
 
 
+class EditConflictError(ValidationError):
+    """The record changed after the editor read it (HTTP 409): their save would undo that change."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="conflict")
+        self.message = message
+
+
+def _edit_conflict_message(person: Person) -> str:
+    # When: the row's last change in its database-level history (every path writes it, bulk
+    # statements too); who: the user the writing service recorded.
+    last_change = person.events.order_by("-pgh_id").values_list("pgh_created_at", flat=True).first()
+    who = person.updated_by.full_name or person.updated_by.username if person.updated_by else _("Someone")
+    return _(
+        "%(who)s changed %(name)s's data at %(when)s, after you opened them; your changes were not "
+        "saved. Open the person again, look at the data as they are now and enter your changes again."
+    ) % {
+        "who": who,
+        "name": person.name,
+        "when": timezone.localtime(last_change or person.updated_at).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
 @transaction.atomic
-def person_update(*, scope: Scope, person_id: int, member: MemberInput) -> Person:
-    """Correct a person's data; the identifier itself may be corrected too (then re-checked)."""
+def person_update(
+    *, scope: Scope, person_id: int, member: MemberInput, revision: int | None = None
+) -> Person:
+    """Correct a person's data; the identifier itself may be corrected too (then re-checked).
+
+    ``revision`` is the person's revision the editor read (forms and the API send it): if the row
+    changed since — another clerk's or a reviewer's edit, or any other write — nothing is saved and
+    ``EditConflictError`` names who changed it and when (no lost update). The row is locked first,
+    so two saves of the same revision cannot both pass the check.
+    """
     from accounts.roles import Action
 
+    # No join in the locking read: a save that waited for the lock gets the committed row back, but a
+    # joined row (the last editor) would be matched as it was before, and come back empty.
     person = scope.filter(Person.objects.select_for_update()).filter(pk=person_id).first()
     if person is None:
         raise ValidationError(_("No such person in your area."))
     _require(scope, Action.ENROLLMENT_REGISTER, person.region_code)
+    if revision is not None and revision != person.revision:
+        raise EditConflictError(_edit_conflict_message(person))
     errors = RowErrors()
     parsed = _validate_member(0, member, errors)
     if (
@@ -487,6 +530,7 @@ def person_update(*, scope: Scope, person_id: int, member: MemberInput) -> Perso
         category=member.category,
         relation=member.relation if person.household_id else "",
         updated_at=timezone.now(),
+        updated_by_id=scope.user_id,
     )
     person.refresh_from_db()
     normal = (
@@ -527,6 +571,7 @@ def person_move(*, scope: Scope, person_id: int, household_id: int, relation: st
     person.household = target
     person.relation = relation
     person.region_code = target.region_code
+    person.updated_by_id = scope.user_id
     person.save()
     return person
 
@@ -568,7 +613,11 @@ def newborn_add(*, scope: Scope, household_id: int, member: MemberInput) -> Regi
     errors.raise_if_any()
     assert parsed is not None
     person = _upsert_person(
-        member=member, parsed=parsed, household=household, region_code=household.region_code
+        member=member,
+        parsed=parsed,
+        household=household,
+        region_code=household.region_code,
+        updated_by_id=scope.user_id,
     )
     return _submit(scope=scope, household=household, persons=[person])
 
@@ -796,6 +845,7 @@ def enrollment_transfer(
     person.household = household
     person.relation = relation if household else ""
     person.region_code = village.code
+    person.updated_by_id = scope.user_id
     person.save()
     new = Enrollment.objects.create(
         person=person,
@@ -917,6 +967,7 @@ def _save_row(
     region_code: str,
     school: Agency | None = None,
     keep_household: bool = False,
+    updated_by_id: int | None = None,
 ) -> Person:
     member = row.member
     values: dict[str, object] = {
@@ -948,6 +999,7 @@ def _save_row(
         person.relation = member.relation if household else ""
     for name, value in values.items():
         setattr(person, name, value)
+    person.updated_by_id = updated_by_id
     person.save()
     return person
 
@@ -1008,7 +1060,13 @@ def household_members_submit(
     household.residence_permit_number = permit if kind == HouseholdKind.RESIDENCE_PERMIT else ""
     household.save()
     persons = [
-        _save_row(row=row, parsed=parsed, household=household, region_code=household.region_code)
+        _save_row(
+            row=row,
+            parsed=parsed,
+            household=household,
+            region_code=household.region_code,
+            updated_by_id=scope.user_id,
+        )
         for row, parsed in checked
     ]
     return _submit(scope=scope, household=household, persons=persons)
@@ -1083,6 +1141,7 @@ def school_roster_register(
             region_code=region_code,
             school=school,
             keep_household=True,
+            updated_by_id=scope.user_id,
         )
         for row, parsed in checked
     ]

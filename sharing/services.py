@@ -504,6 +504,7 @@ def _apply(cursor: Any, run: list[Claimed], result: BatchResult) -> None:
             if new:
                 faults.before_handler(topic.name, [message.subject for message in new])
                 handler(Batch(topic=topic.name, ids=[message.id for message in new]))
+                faults.after_handler(topic.name, [message.id for message in new])
             cursor.execute(_DELIVERED_SQL, {"ids": ids})
         result.applied += len(new)
         result.duplicates += len(run) - len(new)

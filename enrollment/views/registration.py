@@ -521,7 +521,13 @@ class PersonEditView(ScopedViewMixin, View):
     template_name = "enrollment/registration/person_form.html"
 
     def _render(
-        self, request: HttpRequest, person: Person, formset: Any, errors: list[str], status: int = 200
+        self,
+        request: HttpRequest,
+        person: Person,
+        formset: Any,
+        errors: list[str],
+        status: int = 200,
+        revision: int | str | None = None,
     ) -> HttpResponse:
         context = {
             **_member_page_context(self.scope),
@@ -529,6 +535,8 @@ class PersonEditView(ScopedViewMixin, View):
             "formset": formset,
             "errors": errors,
             "can_add_rows": False,
+            # The revision the form was opened at: a save is refused if the person changed since.
+            "revision": person.revision if revision is None else revision,
         }
         return render(request, self.template_name, context, status=status)
 
@@ -539,16 +547,26 @@ class PersonEditView(ScopedViewMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         person = selectors.person_detail(scope=self.scope, pk=pk)
         formset = SingleMemberFormSet(request.POST)
+        opened_at = request.POST.get("revision", "")
         if not formset.is_valid() or not formset.filled():
             errors = _management_errors(formset) or [_("Enter the person's name and ID number.")]
-            return self._render(request, person, formset, errors, status=400)
+            return self._render(request, person, formset, errors, status=400, revision=opened_at)
+        if not opened_at.isdigit():
+            errors = [_("This form is out of date; open the person again.")]
+            return self._render(request, person, formset, errors, status=400, revision=opened_at)
         relation = None if person.household_id else ""
         rows, index_map = formset.row_inputs(**({} if relation is None else {"relation": Relation.OTHER}))
         try:
-            services.person_update(scope=self.scope, person_id=person.pk, member=rows[0].member)
+            services.person_update(
+                scope=self.scope, person_id=person.pk, member=rows[0].member, revision=int(opened_at)
+            )
+        except services.EditConflictError as conflict:
+            # The user's entries stay on the form, still at the revision they opened: saving again
+            # is refused until they open the person afresh and see the other change.
+            return self._render(request, person, formset, [conflict.message], status=409, revision=opened_at)
         except ValidationError as error:
             loose = apply_service_errors(error, formset=formset, index_map=index_map)
-            return self._render(request, person, formset, loose, status=400)
+            return self._render(request, person, formset, loose, status=400, revision=opened_at)
         messages.success(request, _("%(name)s's data were saved.") % {"name": rows[0].member.name.strip()})
         if person.household_id:
             return redirect("enrollment:household-detail", pk=person.household_id)

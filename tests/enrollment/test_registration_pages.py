@@ -424,7 +424,10 @@ def test_given_a_member_when_the_clerk_corrects_the_phone_then_it_is_saved(clerk
     head = Person.objects.get(id_number=HEAD_ID)
     row = member("王建国", HEAD_ID, Relation.HEAD, phone="13900000009", birth_date="1975-04-12", sex="male")
 
-    response = clerk.post(reverse("enrollment:person-edit", kwargs={"pk": head.pk}), form_data([row]))
+    response = clerk.post(
+        reverse("enrollment:person-edit", kwargs={"pk": head.pk}),
+        {**form_data([row]), "revision": head.revision},
+    )
 
     head.refresh_from_db()
     assert response.status_code == 302
@@ -440,7 +443,10 @@ def test_given_a_member_when_the_clerk_types_a_wrong_check_digit_then_the_id_fie
 
     response = clerk.post(
         reverse("enrollment:person-edit", kwargs={"pk": head.pk}),
-        form_data([member("王建国", wrong, Relation.HEAD, birth_date="1975-04-12", sex="male")]),
+        {
+            **form_data([member("王建国", wrong, Relation.HEAD, birth_date="1975-04-12", sex="male")]),
+            "revision": head.revision,
+        },
     )
 
     assert response.status_code == 400

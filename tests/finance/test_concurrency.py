@@ -1,34 +1,33 @@
-"""Ten finance staff decide one fund-usage plan at the same moment, each on their own database
-connection with real commits (half approve, half reject): exactly one wins, the nine others are
-told who decided what and when, finance's timeline holds one decision and insurance is sent one."""
+"""Ten finance staff decide one fund-usage plan at the same moment (half approve, half reject), over
+HTTP against the real server (gunicorn on the test database, ``tests/live_http.py``): exactly one
+gets 200, the nine others a 409 that says who decided what and when, finance's timeline holds one
+decision and insurance is sent one."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
-from django.utils import translation
 
 from accounts import services as accounts_services
 from accounts.roles import Role
 from accounts.scope import Scope
 from collection import services as tax
 from refunds import services as insurance
-from refunds.finance import services as finance
 from refunds.finance.models import PlanEvent, ReceivedPlan
 from sharing.models import OutboxMessage
 from tests.conftest import PASSWORD
+from tests.live_http import ApiClient, at_once, http_server_fixture  # noqa: F401
 from tests.refunds.overcollection_support import deliver, no_nudge, tax_payment, this_month  # noqa: F401
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_nudge")]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_nudge")]
 
 AT_ONCE = 10
 
 
-def test_given_ten_finance_staff_deciding_at_once_then_one_wins_and_nine_are_told_who(transactional_world):
+def test_given_ten_finance_staff_deciding_at_once_then_one_wins_and_nine_are_told_who(
+    http_server, transactional_world
+):
     world = transactional_world
     staff = [
         accounts_services.user_create(
@@ -50,26 +49,18 @@ def test_given_ten_finance_staff_deciding_at_once_then_one_wins_and_nine_are_tol
     insurance.fund_plan_submit(scope=insurance_scope, plan_id=plan.pk, amount_fen=plan.amount_fen)
     deliver()
     received = ReceivedPlan.objects.get(plan_id=plan.pk)
-    scopes = [Scope.for_user_id(user.pk) for user in staff]
-    start = threading.Barrier(AT_ONCE)
+    clients = [ApiClient(http_server, user) for user in staff]
+    plan_url = f"/api/finance/plans/{received.pk}"
 
-    def decide(numbered: tuple[int, Scope]) -> str:
-        n, scope = numbered
-        try:
-            start.wait(30)
-            with translation.override("en"):
-                if n % 2:
-                    finance.plan_reject(scope=scope, plan_id=received.pk, reason="不符")
-                else:
-                    finance.plan_approve(scope=scope, plan_id=received.pk, amount_fen=received.amount_fen)
-            return "decided"
-        except finance.PlanConflictError as conflict:
-            return conflict.message
-        finally:
-            connection.close()
+    def decide(n: int, client: ApiClient):  # type: ignore[no-untyped-def]
+        if n % 2:
+            return client.post(f"{plan_url}/reject/", {"reason": "不符"})
+        return client.post(f"{plan_url}/approve/", {"amount_fen": received.amount_fen})
 
-    with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
-        outcomes = list(pool.map(decide, enumerate(scopes)))
+    answers = at_once([lambda n=n, c=c: decide(n, c) for n, c in enumerate(clients)])
+    outcomes = [
+        "decided" if answer.status == 200 else f"{answer.status} {answer.error}" for answer in answers
+    ]
 
     received = ReceivedPlan.objects.select_related("decided_by").get(pk=received.pk)
     winner = received.decided_by.full_name
@@ -77,7 +68,7 @@ def test_given_ten_finance_staff_deciding_at_once_then_one_wins_and_nine_are_tol
     status = "Approved, waiting for the transfer" if did == "Approve" else "Rejected"
     told = Counter(outcome.split(" at ")[0] for outcome in outcomes if outcome != "decided")
     assert outcomes.count("decided") == 1
-    assert told == {f"This plan is already {status}: {winner} chose “{did}”": AT_ONCE - 1}
+    assert told == {f"409 This plan is already {status}: {winner} chose “{did}”": AT_ONCE - 1}
     assert list(PlanEvent.objects.filter(plan=received).values_list("action", flat=True)) == [
         "receive", did.lower(),
     ]  # fmt: skip

@@ -1,36 +1,33 @@
-"""Ten insurance staff approve one back-payment application at the same moment, each on their own
-database connection with real commits: exactly one wins, the nine others are told who approved it
-and when, tax is sent one message, and the timeline holds one approval."""
+"""Ten insurance staff approve one back-payment application at the same moment, over HTTP against
+the real server (gunicorn on the test database, ``tests/live_http.py``): exactly one gets 200, the
+nine others a 409 that says who approved it and when, tax is sent one message, and the timeline
+holds one approval."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
-from django.utils import translation
 
 from accounts import services as accounts_services
 from accounts.roles import Role
-from accounts.scope import Scope
-from refunds import services_backpay as services
 from refunds.models import BackPaymentApplication, WorkflowEvent
 from sharing.models import OutboxMessage
 from tests.conftest import PASSWORD
+from tests.live_http import ApiClient, at_once, http_server_fixture  # noqa: F401
 from tests.matrix.enrollment_review import TUNLI
-from tests.refunds.backpay_support import APPLY_ON, APPROVE_ON, YEAR, due_person
+from tests.refunds.backpay_support import make_back_payment, window_around_today
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 AT_ONCE = 10
 
 
 def test_given_ten_reviewers_approving_a_back_payment_at_once_then_one_wins_nine_are_told_and_tax_hears_once(
-    transactional_world,
+    http_server, transactional_world
 ):
     world = transactional_world
+    window_around_today()  # the API approves on the real day
     reviewers = [
         accounts_services.user_create(
             username=f"bp_reviewer_{n}", password=PASSWORD, full_name=f"补缴审核员{n}",
@@ -38,26 +35,13 @@ def test_given_ten_reviewers_approving_a_back_payment_at_once_then_one_wins_nine
         )
         for n in range(AT_ONCE)
     ]  # fmt: skip
-    application = services.back_payment_apply(
-        scope=Scope.for_user(world.users["clerk_a"]), person_id=due_person(TUNLI).pk, insurance_year=YEAR,
-        reason="外出务工", today=APPLY_ON,
-    )  # fmt: skip
-    scopes = [Scope.for_user_id(user.pk) for user in reviewers]
-    start = threading.Barrier(AT_ONCE)
+    application = make_back_payment(TUNLI, world.users["clerk_a"])
+    clients = [ApiClient(http_server, user) for user in reviewers]
 
-    def approve(scope: Scope) -> str:
-        try:
-            start.wait(30)
-            with translation.override("en"):
-                services.back_payment_approve(scope=scope, application_id=application.pk, today=APPROVE_ON)
-            return "approved"
-        except services.TransitionConflictError as conflict:
-            return conflict.message
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
-        outcomes = list(pool.map(approve, scopes))
+    answers = at_once([lambda c=c: c.post(f"/api/back-payments/{application.pk}/approve/") for c in clients])
+    outcomes = [
+        "approved" if answer.status == 200 else f"{answer.status} {answer.error}" for answer in answers
+    ]
 
     application = BackPaymentApplication.objects.select_related("decided_by").get(pk=application.pk)
     winner = application.decided_by.full_name
@@ -65,7 +49,7 @@ def test_given_ten_reviewers_approving_a_back_payment_at_once_then_one_wins_nine
     assert outcomes.count("approved") == 1
     assert application.status == "approved"
     assert told == {
-        f"This application is already Approved, payable at tax: {winner} chose “Approve”": AT_ONCE - 1
+        f"409 This application is already Approved, payable at tax: {winner} chose “Approve”": AT_ONCE - 1
     }
     assert outcomes.index("approved") == [user.full_name for user in reviewers].index(winner)
     assert OutboxMessage.objects.filter(topic="backpayment.due").count() == 1

@@ -3,6 +3,11 @@
 The last line printed is one JSON object: name, size, ours_per_s, baseline_per_s, ratio,
 seconds (and whatever else the benchmark reports).
 
+``manage.py bench chaos --size N [--seed S]``: the sharing platform's chaos run (``bench/chaos.py``):
+N messages under SIGKILLed workers, Redis restarts and failing handler calls at once; prints its
+figures, records them in ``bench-results/chaos-<UTC time>.json`` and ``.md``, and exits non-zero
+when any message was lost, applied twice or out of order, or reconciliation finds a difference.
+
 ``manage.py bench all [--sharing-size N …] [--only a,b] [--out PATH]`` runs every benchmark (each
 in its own scratch database), and writes their figures against the targets of quality.md with
 the machine's description to ``PATH.json`` and ``PATH.md`` (default ``bench-results/<UTC time>``).
@@ -102,6 +107,20 @@ def _progress(options: dict[str, Any]) -> dict[str, Any]:
     return progress.run(**kwargs, keep=options["keep"])
 
 
+def _chaos(options: dict[str, Any]) -> dict[str, Any]:
+    """Not a benchmark but the reliability run (docs/sharing.md): all faults at once, then checks."""
+    from bench import chaos
+
+    kwargs = {"messages": options["size"], "workers": options["workers"], "seed": options["seed"]}
+    if options["inner"]:
+        return chaos.run_inner(**kwargs)
+    figures = chaos.run_outer(**kwargs, keep=options["keep"])
+    print(chaos.summary(chaos.from_dict(figures)), file=sys.stderr, flush=True)
+    json_path, md_path = chaos.record(figures, options["out"], shlex.join(["manage.py", *sys.argv[1:]]))
+    print(f"[bench chaos] wrote {json_path} and {md_path}", file=sys.stderr, flush=True)
+    return figures
+
+
 BENCHMARKS = {
     "sharing": _sharing,
     "assessment": _assessment,
@@ -176,7 +195,7 @@ class Command(BaseCommand):
     help = "Run a benchmark against its baseline; prints one JSON object as the last line."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("benchmark", choices=[*sorted(BENCHMARKS), "all"])
+        parser.add_argument("benchmark", choices=[*sorted(BENCHMARKS), "all", "chaos"])
         parser.add_argument("--size", type=int, default=100_000)
         parser.add_argument(
             "--baseline-size", type=int, default=0, help="records for the baseline (default 5,000)"
@@ -187,6 +206,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--queries", type=int, default=500, help="persons searched for, four ways (lookup)"
         )
+        parser.add_argument("--seed", type=int, default=None, help="chaos: the random seed (to repeat a run)")
         parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
         for name in BENCHMARKS:
             parser.add_argument(
@@ -204,6 +224,10 @@ class Command(BaseCommand):
             raise CommandError("--size must be at least 1")
         if options["benchmark"] == "all":
             result = _all(options, self.stderr)
+        elif options["benchmark"] == "chaos":
+            result = _chaos(options)
         else:
             result = BENCHMARKS[options["benchmark"]](options)
-        self.stdout.write(json.dumps(result, ensure_ascii=False))
+        self.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
+        if result.get("ok") is False and not options["inner"]:
+            raise CommandError("the chaos run broke an invariant: " + "; ".join(result["failures"]))

@@ -1,0 +1,159 @@
+"""No lost update when a village clerk and an insurance reviewer correct the same household member at
+once: every change of a person raises its revision (a database trigger, whatever path wrote it);
+a save made on an older revision is refused — on the page (409, the form keeps the entries) and in
+the API (409) — naming who changed the person and when, and nothing of it is saved."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from enrollment import services
+from enrollment.models import Person, Relation
+from tests.conftest import World
+from tests.enrollment.test_registration_pages import (
+    FAMILY,
+    HEAD_ID,
+    form_data,
+    member,
+    register_family,
+    scope_of,
+)
+from tests.live_http import ApiClient, at_once, http_server_fixture  # noqa: F401
+
+HEAD = {"name": "王建国", "sex": "male", "birth_date": "1975-04-12"}
+
+
+def _api_body(person: Person, revision: int, **changes: str) -> dict[str, object]:
+    return {
+        "id_kind": "resident_id", "id_number": HEAD_ID, "name": HEAD["name"], "sex": HEAD["sex"],
+        "birth_date": HEAD["birth_date"], "relation": Relation.HEAD, "category": person.category,
+        "ethnicity": "汉族", "phone": "13800000001", "revision": revision, **changes,
+    }  # fmt: skip
+
+
+def _last_change(person: Person) -> str:
+    """When the person's row last changed, as its history recorded it."""
+    return timezone.localtime(person.events.order_by("-pgh_id").first().pgh_created_at).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+
+
+def _signed_in(world: World, key: str) -> Client:
+    client = Client()
+    client.force_login(world.users[key])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
+def _edit(client: Client, person: Person, revision: object, **changes: str):  # type: ignore[no-untyped-def]
+    row = member(
+        HEAD["name"], HEAD_ID, Relation.HEAD, sex=HEAD["sex"], birth_date=HEAD["birth_date"], **changes
+    )
+    return client.post(
+        reverse("enrollment:person-edit", kwargs={"pk": person.pk}),
+        {**form_data([row]), "revision": str(revision)},
+    )
+
+
+@pytest.mark.django_db
+def test_given_both_opened_the_form_when_the_reviewer_saves_first_then_the_clerks_save_is_refused_naming_them(
+    world: World,
+):
+    register_family(world, FAMILY[:1])
+    head = Person.objects.get(id_number=HEAD_ID)
+    clerk, reviewer = _signed_in(world, "clerk_a"), _signed_in(world, "insurance_a")
+    opened = clerk.get(reverse("enrollment:person-edit", kwargs={"pk": head.pk})).context["revision"]
+    assert (
+        reviewer.get(reverse("enrollment:person-edit", kwargs={"pk": head.pk})).context["revision"] == opened
+    )
+
+    saved = _edit(reviewer, head, opened, phone="13900000002")
+    refused = _edit(clerk, head, opened, phone="13700000003")
+
+    head.refresh_from_db()
+    when = _last_change(head)
+    assert (saved.status_code, refused.status_code) == (302, 409)
+    assert refused.context["errors"] == [
+        f"医保a changed 王建国's data at {when}, after you opened them; your changes were not saved. "
+        "Open the person again, look at the data as they are now and enter your changes again."
+    ]
+    assert refused.context["formset"].forms[0]["phone"].value() == "13700000003"  # the entries stay
+    assert (head.phone, head.revision, head.updated_by_id) == (
+        "13900000002",
+        opened + 1,
+        world.users["insurance_a"].pk,
+    )
+
+
+@pytest.mark.django_db
+def test_given_the_person_changed_by_another_path_then_an_edit_of_the_older_revision_is_refused(world: World):
+    register_family(world, FAMILY[:1])
+    head = Person.objects.get(id_number=HEAD_ID)
+    opened = head.revision
+    Person.objects.filter(pk=head.pk).update(ethnicity="回族")  # a bulk statement: the trigger counts it
+    edit = services.MemberInput(
+        id_kind="resident_id", id_number=HEAD_ID, name=HEAD["name"], sex=HEAD["sex"],
+        birth_date=dt.date(1975, 4, 12), relation=Relation.HEAD, category=head.category, phone="13700000003",
+    )  # fmt: skip
+
+    with pytest.raises(services.EditConflictError):
+        services.person_update(
+            scope=scope_of(world, "clerk_a"), person_id=head.pk, member=edit, revision=opened
+        )
+
+    head.refresh_from_db()
+    assert (head.revision, head.ethnicity, head.phone) == (opened + 1, "回族", "")
+
+
+@pytest.mark.django_db
+def test_given_a_form_without_its_revision_then_nothing_is_saved_and_the_page_asks_to_reopen(world: World):
+    register_family(world, FAMILY[:1])
+    head = Person.objects.get(id_number=HEAD_ID)
+
+    response = _edit(_signed_in(world, "clerk_a"), head, "", phone="13700000003")
+
+    head.refresh_from_db()
+    assert response.status_code == 400
+    assert response.context["errors"] == ["This form is out of date; open the person again."]
+    assert head.phone == ""
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_given_a_clerk_and_a_reviewer_saving_the_same_member_at_once_over_http_then_one_wins_and_the_other_is_told(
+    http_server, transactional_world
+):
+    world = transactional_world
+    register_family(world, FAMILY[:1])
+    head = Person.objects.get(id_number=HEAD_ID)
+    clerk = ApiClient(http_server, world.users["clerk_a"])
+    reviewer = ApiClient(http_server, world.users["insurance_a"])
+    read = clerk.request("GET", f"/api/persons/{head.pk}/").body["revision"]
+    url = f"/api/persons/{head.pk}/"
+
+    answers = at_once(
+        [
+            lambda: clerk.request("PUT", url, _api_body(head, read, phone="13700000003")),
+            lambda: reviewer.request("PUT", url, _api_body(head, read, ethnicity="回族")),
+        ]
+    )
+
+    head = Person.objects.select_related("updated_by").get(pk=head.pk)
+    winner = head.updated_by.full_name
+    loser = next(answer for answer in answers if answer.status != 200)
+    when = _last_change(head)
+    assert Counter(answer.status for answer in answers) == {200: 1, 409: 1}
+    assert loser.error.startswith(f"{winner} changed 王建国's data at {when}, after you opened them")
+    assert head.revision == read + 1
+    assert (head.phone, head.ethnicity) == (
+        ("13700000003", "汉族") if winner == world.users["clerk_a"].full_name else ("13800000001", "回族")
+    )
+    again = reviewer.request("PUT", url, _api_body(head, head.revision, ethnicity="回族", phone=head.phone))
+    assert (again.status, again.body["revision"], again.body["ethnicity"]) == (200, read + 2, "回族")
