@@ -212,7 +212,8 @@ class Person(models.Model):
     # The lost-update guard: every change of the row, by any path (a form, the API, an import, a
     # bulk statement), raises the revision (a database trigger); an edit made on what was read at an
     # older revision is refused (``services.person_update``), naming who changed it and when.
-    revision = models.PositiveIntegerField(_("revision"), default=1)
+    # db_default: set-based inserts (imports, the city generator) that name no revision start at 1.
+    revision = models.PositiveIntegerField(_("revision"), default=1, db_default=1)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='person',
             name='revision',
-            field=models.PositiveIntegerField(default=1, verbose_name='revision'),
+            field=models.PositiveIntegerField(db_default=1, default=1, verbose_name='revision'),
         ),
         migrations.AddField(
             model_name='person',
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='personevent',
             name='revision',
-            field=models.PositiveIntegerField(default=1, verbose_name='revision'),
+            field=models.PositiveIntegerField(db_default=1, default=1, verbose_name='revision'),
         ),
         migrations.AddField(
             model_name='personevent',
