@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 
 from . import selectors, serializers, services
 from .api_permissions import ScopedQuerysetMixin
+from .login_guard import address_blocked
 from .models import Agency, Region, User
 from .roles import Action
 from .scope import scope_of
@@ -163,6 +165,11 @@ class TokenLoginView(ObtainAuthToken):
     throttle_classes = [LoginThrottle]
 
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
+        if address_blocked(request):
+            return Response(
+                {"detail": _("Too many failed sign-in attempts from this address. Try again in 15 minutes.")},
+                status=429,
+            )
         serializer = self.serializer_class(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])

@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     name = "accounts"
     verbose_name = _("Regions, agencies and users")
+
+    def ready(self) -> None:
+        from . import login_guard  # noqa: F401 - connects the per-address count of failed sign-ins

@@ -1,15 +1,20 @@
 """Database-level history for every domain table: inserts, updates and deletes, by trigger.
 
 Triggers catch bulk writes (``bulk_create``, ``update()``, COPY-then-merge) as well as
-single saves; the request middleware and tasks attach who acted, from where, and why.
+single saves; the request middleware and tasks attach who acted, from where, and why. Reads of
+a person's full record are not writes: ``full_view_log`` writes them to the access log.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pghistory
+from django.http import HttpRequest
+from django.utils import timezone
 
 
 def tracked(**kwargs: Any) -> Callable[[type], type]:
@@ -24,3 +29,38 @@ def tracked(**kwargs: Any) -> Callable[[type], type]:
 def acting(*, user_id: int | None, source: str, **extra: Any) -> Any:
     """Context manager for tasks and commands: ``with acting(user_id=..., source="task:..."):``."""
     return pghistory.context(user=user_id, source=source, **extra)
+
+
+# --- the access log: who saw a person's full record, when, which one, from where ------------------
+
+access_log = logging.getLogger("portal.audit")
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address as the login throttle sees it (behind the proxy: the proxy's entry)."""
+    from axes.helpers import get_client_ip_address
+
+    return get_client_ip_address(request) or request.META.get("REMOTE_ADDR", "") or ""
+
+
+def full_view_log(
+    request: HttpRequest, *, record: str, record_id: int | str, person_id: int | str | None = None
+) -> None:
+    """One structured line per view of a full record (identifier, phone, address in full).
+
+    ``record`` names the kind ("person", "household", "refund", "back_payment", "payer"), ``record_id``
+    its key; ``person_id`` the person it is about, where there is one.
+    """
+    user = getattr(request, "user", None)
+    entry: dict[str, Any] = {
+        "event": f"{record}.full_view",
+        "at": timezone.now().isoformat(timespec="seconds"),
+        "user_id": getattr(user, "pk", None),
+        "username": getattr(user, "username", ""),
+        "record_id": record_id,
+        "ip": client_address(request),
+        "path": request.path,
+    }
+    if person_id is not None:
+        entry["person_id"] = person_id
+    access_log.info(json.dumps(entry, sort_keys=True, ensure_ascii=False))

@@ -13,6 +13,7 @@ from django.views.generic import TemplateView
 
 from . import health, selectors
 from .access import ScopedViewMixin, public_view
+from .login_guard import address_blocked
 from .models import RegionLevel
 from .navigation import ENTRIES, home_alerts_for
 from .roles import Action, AgencyKind, Role
@@ -22,6 +23,11 @@ class LoginView(auth_views.LoginView):
     access_public = True
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if address_blocked(request):
+            return render(request, "accounts/locked_out.html", status=429)
+        return super().post(request, *args, **kwargs)
 
 
 class LogoutView(auth_views.LogoutView):

@@ -76,6 +76,8 @@ class DueItemSerializer(serializers.ModelSerializer):
 
 class PaymentSerializer(serializers.ModelSerializer):
     receipt = serializers.CharField(read_only=True)
+    # Masked like the receipt: tax staff hold no ``person.full_view`` (the due item names the payer).
+    person_id = serializers.SerializerMethodField()
 
     class Meta:
         model = Payment
@@ -83,6 +85,9 @@ class PaymentSerializer(serializers.ModelSerializer):
             "id", "due_item", "person_id", "insurance_year", "region_code", "amount_fen", "channel", "paid_at",
             "paid_by", "agency", "collector", "receipt", "status", "recorded_at",
         ]  # fmt: skip
+
+    def get_person_id(self, payment: Payment) -> str:
+        return mask_id_number(payment.person_id)
 
 
 # One instance, built once: a ModelSerializer builds its fields from the model on every

@@ -32,6 +32,7 @@ from openpyxl import Workbook
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.access import ScopedViewMixin, public_view
+from accounts.audit import full_view_log
 from accounts.exports import Sheet, xlsx_response
 from accounts.masking import mask_id_number
 from accounts.money import yuan
@@ -126,6 +127,8 @@ class _Counter(ScopedViewMixin, View):
         }
         if person_id:
             dues = selectors.payer_dues(scope=self.scope, person_id=person_id)
+            # The payer's record: name, place, enrollment and every year's dues and payments.
+            full_view_log(request, record="payer", record_id=dues.payer.pk)
             context["payer"] = dues.payer
             context["masked"] = mask_id_number(dues.payer.person_id)
             context["rows"] = _item_rows(dues.due_items, dues.payer.name, forms_by_item or {})

@@ -103,7 +103,12 @@ class HouseholdViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped
         return super().list(request, *args, **kwargs)
 
     def get_object(self) -> Household:
-        return selectors.household_detail(scope=self.scope(), pk=self.kwargs["pk"])
+        scope = self.scope()
+        household = selectors.household_detail(scope=scope, pk=self.kwargs["pk"])
+        if shows_full_identity(scope, household.region_code):
+            for person in household.members.all():
+                log_full_view(self.request, person)
+        return household
 
 
 @extend_schema_view(

@@ -18,7 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_support import WorkflowStepsMixin
-from accounts.masking import id_number_for
+from accounts.audit import full_view_log
+from accounts.masking import id_number_for, shows_full_identity
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
 
@@ -181,7 +182,10 @@ class RefundViewSet(
 
     @extend_schema(responses={200: RefundDetailSerializer, **ERRORS})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().retrieve(request, *args, **kwargs)
+        application = self.get_object()
+        if shows_full_identity(self.scope(), application.person.region_code):
+            full_view_log(request, record="refund", record_id=application.pk, person_id=application.person_id)
+        return Response(self.get_serializer(application).data)
 
     @extend_schema(
         summary="Apply for the refund of a paid contribution; the rules decide refundability at once",

@@ -22,7 +22,8 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.access import ScopedViewMixin
-from accounts.masking import id_number_for
+from accounts.audit import full_view_log
+from accounts.masking import id_number_for, shows_full_identity
 from accounts.models import Region
 from accounts.roles import Action
 from enrollment.evidence import evidence_response
@@ -284,6 +285,8 @@ class RefundDetailView(ScopedViewMixin, View):
             workflow.refusal(application, scope, "approve") if scope.allows(Action.REFUND_REVIEW) else ""
         )
         person = application.person
+        if shows_full_identity(scope, person.region_code):
+            full_view_log(self.request, record="refund", record_id=application.pk, person_id=person.pk)
         context = {
             "application": application,
             "person": person,

@@ -21,7 +21,8 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.access import ScopedViewMixin
-from accounts.masking import id_number_for
+from accounts.audit import full_view_log
+from accounts.masking import id_number_for, shows_full_identity
 from accounts.roles import Action
 from enrollment.evidence import evidence_response
 from enrollment.models import Person
@@ -228,6 +229,8 @@ class BackPaymentDetailView(ScopedViewMixin, View):
             except ValidationError:
                 today_answer = None
         person = application.person
+        if shows_full_identity(scope, person.region_code):
+            full_view_log(self.request, record="back_payment", record_id=application.pk, person_id=person.pk)
         context = {
             "application": application,
             "person": person,

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
+from django.conf import settings
 from django.contrib import admin
+from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.admin_scope import ScopedAdminMixin
 from accounts.roles import ROLE_ACTIONS, Action, Role
 from tests.conftest import World
 from tests.matrix import all_object_kwargs
+from tests.matrix.admin_site import ADMIN_OBJECTS
 
 PUBLIC = "public"
 
@@ -208,15 +213,14 @@ def test_given_each_role_when_it_asks_for_an_object_of_another_area_then_it_gets
         user = world.user_for(role, "a")
         url = reverse(endpoint.name, kwargs=OBJECT_KWARGS[endpoint.name](world, user, False))
         client.force_login(user)
-        method = "get" if "get" in endpoint.methods else "post"
-        allowed = endpoint.methods[method] in ROLE_ACTIONS[role]
-        response = (
-            client.get(url) if method == "get" else client.post(url, {}, content_type="application/json")
-        )
-        statuses[role] = (response.status_code, 404 if allowed else 403)
+        for method, action in endpoint.methods.items():
+            response = (
+                client.get(url) if method == "get" else client.post(url, {}, content_type="application/json")
+            )
+            statuses[(role, method)] = (response.status_code, 404 if action in ROLE_ACTIONS[role] else 403)
         client.logout()
-    assert {role: got for role, (got, _) in statuses.items()} == {
-        role: want for role, (_, want) in statuses.items()
+    assert {key: got for key, (got, _) in statuses.items()} == {
+        key: want for key, (_, want) in statuses.items()
     }
 
 
@@ -238,10 +242,21 @@ def test_given_no_sign_in_when_the_endpoint_is_called_then_it_refuses(
 # --- the admin site -------------------------------------------------------------------------
 
 
+def _portal_app_labels() -> set[str]:
+    """Every app whose code lives in this repository (a new app, or refunds.finance, is in at once)."""
+    root = Path(settings.BASE_DIR).resolve()
+    return {
+        config.label
+        for config in django_apps.get_app_configs()
+        if Path(config.path).resolve().is_relative_to(root) and ".venv" not in Path(config.path).parts
+    }
+
+
+PORTAL_APP_LABELS = _portal_app_labels()
 PORTAL_MODEL_ADMINS = [
     (model, model_admin)
     for model, model_admin in admin.site._registry.items()
-    if model._meta.app_label in {"accounts", "sharing", "enrollment", "subsidies", "collection", "refunds"}
+    if model._meta.app_label in PORTAL_APP_LABELS
 ]
 
 
@@ -297,3 +312,221 @@ def test_given_non_portal_admin_models_when_an_administrator_opens_them_then_the
         for m in others
     }
     assert statuses and set(statuses.values()) == {403}
+
+
+def test_given_the_portals_apps_then_the_admin_matrix_covers_all_of_them():
+    assert {
+        "accounts",
+        "sharing",
+        "enrollment",
+        "subsidies",
+        "collection",
+        "refunds",
+        "finance",
+    } == PORTAL_APP_LABELS
+
+
+# Every URL of the admin site: its own pages, and every page of every model admin (changelist, add,
+# change, history, delete, and whatever a model admin adds, such as the roster import's pages).
+ADMIN_SITE_URL_NAMES = {
+    "index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
+    "view_on_site", "app_list",
+}  # fmt: skip
+
+
+def _admin_model_urls() -> list[tuple[str, str, bool]]:
+    """(model label, URL name, takes an object) for every URL of every portal model admin."""
+    found = []
+    for model, model_admin in PORTAL_MODEL_ADMINS:
+        for pattern in model_admin.get_urls():
+            if not pattern.name:  # Django's redirect of <id>/ to <id>/change/
+                continue
+            found.append(
+                (model._meta.label_lower, pattern.name, "object_id" in pattern.pattern.regex.groupindex)
+            )
+    return found
+
+
+ADMIN_MODEL_URLS = _admin_model_urls()
+
+
+def test_given_the_admin_sites_own_urls_then_each_is_known_to_the_matrix():
+    site_names = {pattern.name for pattern in admin.site.get_urls() if isinstance(pattern, URLPattern)}
+    assert site_names - {None} == ADMIN_SITE_URL_NAMES
+
+
+def test_given_every_portal_model_admin_then_the_matrix_knows_how_to_pick_its_objects():
+    missing = sorted({label for label, _name, _takes in ADMIN_MODEL_URLS} - set(ADMIN_OBJECTS))
+    assert missing == []
+
+
+def _expected_admin_status(model_admin, name: str, user) -> int | None:  # type: ignore[no-untyped-def]
+    request = RequestFactory().get("/admin/")
+    request.user = user
+    suffix = name.rsplit("_", 1)[-1]
+    allowed = {
+        "changelist": model_admin.has_view_permission,
+        "change": model_admin.has_view_permission,
+        "history": model_admin.has_view_permission,
+        "add": model_admin.has_add_permission,
+        "delete": model_admin.has_delete_permission,
+    }.get(suffix)
+    if allowed is None:
+        return None  # a model admin's own page (an import): any refusal or page, never an error
+    return 200 if allowed(request) else 403
+
+
+ADMIN_MODELS = sorted({label for label, _name, _takes in ADMIN_MODEL_URLS})
+
+
+@pytest.mark.parametrize("label", ADMIN_MODELS)
+def test_given_each_role_and_area_when_it_opens_each_admin_page_of_a_model_then_only_administrators_get_their_own_areas_data(
+    label: str, world: World, client
+) -> None:
+    model = django_apps.get_model(label)
+    model_admin = admin.site._registry[model]
+    own, other = ADMIN_OBJECTS[label](world, True), ADMIN_OBJECTS[label](world, False)
+    got, want = {}, {}
+    for role in ROLES:
+        user = world.user_for(role, "a")
+        client.force_login(user)
+        for _label, name, takes_object in (entry for entry in ADMIN_MODEL_URLS if entry[0] == label):
+            for side, pk in (("own", own), ("other", other)) if takes_object else (("own", None),):
+                response = client.get(reverse(f"admin:{name}", args=[pk] if takes_object else []))
+                key = (role, name, side)
+                if role != Role.ADMINISTRATOR:
+                    got[key] = (response.status_code, response.get("Location", "").split("?")[0])
+                    want[key] = (302, reverse("admin:login"))
+                elif side == "other":
+                    # Django's admin sends a missing (out-of-scope) object to the index, or refuses it.
+                    got[key], want[key] = response.status_code in (302, 403, 404), True
+                else:
+                    expected = _expected_admin_status(model_admin, name, user)
+                    got[key] = response.status_code if expected else response.status_code < 500
+                    want[key] = expected if expected else True
+        client.logout()
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    "app_label", sorted({model._meta.app_label for model, _admin in PORTAL_MODEL_ADMINS})
+)
+def test_given_each_role_when_it_opens_the_admin_index_and_an_apps_page_then_only_administrators_get_in(
+    app_label: str, world: World, client
+) -> None:
+    got = {}
+    for role in ROLES:
+        client.force_login(world.user_for(role, "a"))
+        got[role] = tuple(
+            client.get(url).status_code
+            for url in (reverse("admin:index"), reverse("admin:app_list", args=[app_label]))
+        )
+        client.logout()
+    assert got == {role: (200, 200) if role == Role.ADMINISTRATOR else (302, 302) for role in ROLES}
+
+
+# --- lists and exports: nothing of another area, whatever the query asks for ---------------------
+
+SENTINEL_NAME = "越界哨兵"
+SENTINEL_PHONE = "13700009999"
+SENTINEL_ID = "141024198002020072"  # a 洪洞县 resident ID number (its check digit is right)
+OTHER_VILLAGE = "141024100201"  # 秦壁村, 洪洞县: outside every 尧都区 user's area, and outside 太原市's
+
+
+def _sentinel_world(world: World) -> None:
+    """One resident of 洪洞县 in every bureau's records: household, person, enrollment, registration,
+    assessment, refund and back-payment (insurance); payer and amount due (tax)."""
+    from collection.models import DueItem, Payer
+    from enrollment.models import Person
+    from tests.matrix.enrollment_review import make_application, make_enrollment, make_person
+    from tests.refunds.backpay_support import make_back_payment
+    from tests.refunds.support import make_refund
+
+    application = make_application(world, OTHER_VILLAGE, members=1)
+    person = application.persons.get()
+    Person.objects.filter(pk=person.pk).update(
+        name=SENTINEL_NAME, id_number=SENTINEL_ID, phone=SENTINEL_PHONE
+    )
+    make_enrollment(make_person(OTHER_VILLAGE, name=SENTINEL_NAME, phone=SENTINEL_PHONE))
+    refund = make_refund(OTHER_VILLAGE, world.users["clerk_b"])
+    back_payment = make_back_payment(OTHER_VILLAGE, world.users["clerk_b"])
+    Person.objects.filter(pk__in=[refund.person_id, back_payment.person_id]).update(name=SENTINEL_NAME)
+    Payer.objects.create(
+        person_id=SENTINEL_ID,
+        name=SENTINEL_NAME,
+        region_code=OTHER_VILLAGE,
+        source_message_id=990001,
+        sequence=1,
+    )
+    DueItem.objects.create(
+        person_id=SENTINEL_ID, insurance_year=2027, region_code=OTHER_VILLAGE, amount_fen=40000,
+        source_message_id=990001, sequence=1,
+    )  # fmt: skip
+
+
+# Every filter a list might take, all pointing at the other area and the sentinel's ID number. A page
+# may echo the query back (a search box, a language switch's "next"), so only what the query does not
+# contain counts: the sentinel's name and phone.
+PROBING_QUERY = {
+    "region": OTHER_VILLAGE, "region_code": OTHER_VILLAGE, "county": "141024", "county_code": "141024",
+    "code": OTHER_VILLAGE, "q": SENTINEL_ID, "person": SENTINEL_ID, "id_number": SENTINEL_ID,
+    "search": SENTINEL_ID, "lookup": SENTINEL_ID, "year": "2027",
+}  # fmt: skip
+
+
+def _text_of(response) -> str:  # type: ignore[no-untyped-def]
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    if response.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
+        import io
+
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(body), read_only=True)
+        return " ".join(
+            str(value)
+            for sheet in book.worksheets
+            for row in sheet.iter_rows(values_only=True)
+            for value in row
+        )
+    return body.decode("utf-8", errors="replace")
+
+
+def _outsider(world: World, role: str):  # type: ignore[no-untyped-def]
+    """A user of the role for whom 洪洞县 is another area: 尧都区's, or 太原市's administrator."""
+    return world.user_for(role, "b" if role == Role.ADMINISTRATOR else "a")
+
+
+# The schema and its documentation describe the API and hold no records (and take seconds to build).
+LISTS = [
+    e for e in SCOPED if not e.kwargs and "get" in e.methods and e.name not in {"api-schema", "api-docs"}
+]
+
+
+def test_given_the_sentinel_when_a_user_of_its_own_county_lists_persons_then_it_is_there(
+    world: World, client
+):
+    """The control: the sentinel is findable, so its absence below means something."""
+    _sentinel_world(world)
+    client.force_login(world.users["insurance_b"])
+    assert SENTINEL_ID in _text_of(client.get(reverse("person-list"), {"q": SENTINEL_ID}))
+    assert SENTINEL_NAME in _text_of(client.get(reverse("enrollment:application-queue")))
+    client.force_login(world.users["tax_b"])
+    assert SENTINEL_NAME in _text_of(client.get(reverse("collection:counter"), {"person": SENTINEL_ID}))
+
+
+def test_given_a_resident_of_another_area_when_each_role_opens_every_list_and_export_then_nothing_of_them_shows(
+    world: World, client
+) -> None:
+    _sentinel_world(world)
+    leaks = {}
+    for role in ROLES:
+        client.force_login(_outsider(world, role))
+        for endpoint in LISTS:
+            response = client.get(reverse(endpoint.name), PROBING_QUERY)
+            text = _text_of(response) if response.status_code < 500 else ""
+            found = [needle for needle in (SENTINEL_NAME, SENTINEL_PHONE) if needle in text]
+            if found or response.status_code >= 500:
+                leaks[(endpoint.name, role)] = (response.status_code, found)
+        client.logout()
+    assert len(LISTS) > 70
+    assert leaks == {}

@@ -66,7 +66,18 @@ def test_given_any_page_then_the_content_security_policy_allows_only_the_portals
         "form-action": "'self'",
         "frame-ancestors": "'none'",
     }
-    assert "unsafe-inline" not in policy
+    assert ("unsafe-inline" in policy, "unsafe-eval" in policy, "unsafe-hashes" in policy) == (
+        False,
+        False,
+        False,
+    )
+
+
+@pytest.mark.parametrize("url_name", ["home", "api-docs", "api-root", "admin:index"])
+def test_given_a_signed_in_page_then_it_carries_the_same_policy_as_the_sign_in_page(world, client, url_name):
+    expected = client.get(reverse("accounts:login"))["Content-Security-Policy"]
+    client.force_login(world.users["admin"])
+    assert client.get(reverse(url_name), HTTP_ACCEPT="text/html")["Content-Security-Policy"] == expected
 
 
 def test_given_any_page_then_clickjacking_and_sniffing_are_refused(world, client):
@@ -116,3 +127,70 @@ def test_given_production_settings_without_a_secret_key_then_the_portal_refuses_
 @pytest.mark.parametrize("name", ["SESSION_COOKIE_HTTPONLY", "CSRF_COOKIE_HTTPONLY"])
 def test_given_the_settings_then_cookies_are_out_of_reach_of_scripts(settings, name):
     assert getattr(settings, name) is True
+
+
+# --- per address: one password tried on many accounts --------------------------------------------
+
+
+def _spray(client: Client, url: str, count: int, **extra: str) -> None:
+    for number in range(count):
+        client.post(url, {"username": f"nobody{number}", "password": "Summer-2026!"}, **extra)
+
+
+def test_given_thirty_failed_sign_ins_for_thirty_accounts_from_one_address_then_that_address_is_refused(
+    world, client
+):
+    _spray(client, reverse("accounts:login"), 30, REMOTE_ADDR="10.1.1.1")
+    refused = client.post(
+        reverse("accounts:login"), {"username": "clerk_a", "password": PASSWORD}, REMOTE_ADDR="10.1.1.1"
+    )
+    elsewhere = Client().post(
+        reverse("accounts:login"), {"username": "clerk_a", "password": PASSWORD}, REMOTE_ADDR="10.1.1.2"
+    )
+    assert (refused.status_code, elsewhere.status_code) == (429, 302)
+    assert "_auth_user_id" not in client.session
+
+
+def test_given_twenty_nine_failed_sign_ins_from_one_address_then_the_next_right_one_still_signs_in(
+    world, client
+):
+    _spray(client, reverse("accounts:login"), 29, REMOTE_ADDR="10.1.1.3")
+    response = client.post(
+        reverse("accounts:login"), {"username": "clerk_a", "password": PASSWORD}, REMOTE_ADDR="10.1.1.3"
+    )
+    assert response.status_code == 302
+
+
+def test_given_thirty_failed_token_sign_ins_from_one_address_then_the_api_refuses_that_address(
+    world, settings
+):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "1000/min"}}  # fmt: skip
+    api = Client()
+    url = reverse("token-login")
+    for number in range(30):
+        api.post(
+            url, {"username": f"nobody{number}", "password": "x"}, content_type="application/json",
+            REMOTE_ADDR="10.1.1.4",
+        )  # fmt: skip
+    refused = api.post(
+        url,
+        {"username": "tax_a", "password": PASSWORD},
+        content_type="application/json",
+        REMOTE_ADDR="10.1.1.4",
+    )
+    elsewhere = api.post(
+        url,
+        {"username": "tax_a", "password": PASSWORD},
+        content_type="application/json",
+        REMOTE_ADDR="10.1.1.5",
+    )
+    assert (refused.status_code, "token" in refused.json()) == (429, False)
+    assert (elsewhere.status_code, "token" in elsewhere.json()) == (200, True)
+
+
+def test_given_the_api_sign_in_then_it_is_rate_limited_per_address():
+    from accounts.api import LoginThrottle, TokenLoginView
+
+    assert TokenLoginView.throttle_classes == [LoginThrottle]
+    assert LoginThrottle.scope == "login"

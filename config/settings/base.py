@@ -115,6 +115,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
+# And thirty failures from one address, whatever the usernames, refuse it for the same 15 minutes
+# (password spraying; accounts.login_guard), for the sign-in page and the API's token sign-in.
+PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT = 30
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -163,6 +166,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api_permissions.ScopedActionPermission"],
     "DEFAULT_PAGINATION_CLASS": "accounts.api_support.Pagination",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "accounts.api_support.BrowsableAPIRenderer",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.access import ScopedViewMixin
+from accounts.audit import full_view_log
 from accounts.masking import id_number_for, mask_region_for, phone_for, shows_full_identity
 from accounts.models import Region
 from accounts.roles import Action, Role
@@ -330,11 +331,15 @@ class HouseholdDetailView(ScopedViewMixin, View):
             None,
         )
         village = Region.objects.filter(code=household.region_code).first()
+        members = list(household.members.all())
+        if shows_full_identity(self.scope, household.region_code):
+            for person in members:
+                full_view_log(request, record="person", record_id=person.pk, person_id=person.pk)
         context = {
             "household": household,
             "village": village.name if village else household.region_code,
             "where": mask_region_for(self.scope, household.region_code),
-            "members": _member_rows(self.scope, list(household.members.all())),
+            "members": _member_rows(self.scope, members),
             "applications": applications,
             "open_application": open_application,
             "can_register": self.scope.allows(Action.ENROLLMENT_REGISTER),

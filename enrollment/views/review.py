@@ -6,8 +6,6 @@ Thin: each view takes the scope, checks a form, calls one service or selector, r
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +25,7 @@ from django.views.generic import TemplateView
 
 from accounts import selectors as region_selectors
 from accounts.access import ScopedViewMixin
+from accounts.audit import full_view_log
 from accounts.masking import (
     id_number_for,
     mask_name,
@@ -55,24 +54,12 @@ from ..models import (
 )
 from . import assessment_pages
 
-audit_log = logging.getLogger("portal.audit")
-
 # --- shared with the API ------------------------------------------------------------------------
 
 
 def log_full_view(request: HttpRequest, person: Person) -> None:
-    """One structured line per full-record view of a person (who, whom, where)."""
-    audit_log.info(
-        json.dumps(
-            {
-                "event": "person.full_view",
-                "user_id": getattr(request.user, "pk", None),
-                "person_id": person.pk,
-                "path": request.path,
-            },
-            sort_keys=True,
-        )
-    )
+    """One access-log line per full-record view of a person (who, when, whom, from where)."""
+    full_view_log(request, record="person", record_id=person.pk, person_id=person.pk)
 
 
 class PlaceNames:

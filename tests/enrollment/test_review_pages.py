@@ -259,11 +259,14 @@ def test_given_insurance_staff_when_opening_a_person_then_the_full_view_is_logge
         signed_in(world, "insurance_a").get(reverse("enrollment:person-detail", args=[person.pk]))
 
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "portal.audit"]
-    assert logged == [
+    assert [{k: v for k, v in entry.items() if k != "at"} for entry in logged] == [
         {
             "event": "person.full_view",
             "user_id": world.users["insurance_a"].pk,
+            "username": "insurance_a",
+            "record_id": person.pk,
             "person_id": person.pk,
+            "ip": "127.0.0.1",
             "path": reverse("enrollment:person-detail", args=[person.pk]),
         }
     ]
