@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -162,6 +162,15 @@ class TokenLoginView(ObtainAuthToken):
     access_public = True
     throttle_classes = [LoginThrottle]
 
+    @extend_schema(
+        auth=[],
+        responses={
+            200: serializers.TokenSerializer,
+            400: OpenApiResponse(description="Wrong username or password, or a field missing."),
+            403: OpenApiResponse(description="The username is locked after repeated failures."),
+            429: OpenApiResponse(description="Too many attempts from this address; try again later."),
+        },
+    )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         serializer = self.serializer_class(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
