@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -164,6 +164,15 @@ class TokenLoginView(ObtainAuthToken):
     access_public = True
     throttle_classes = [LoginThrottle]
 
+    @extend_schema(
+        auth=[],
+        responses={
+            200: serializers.TokenSerializer,
+            400: OpenApiResponse(description="Wrong username or password, or a field missing."),
+            403: OpenApiResponse(description="The username is locked after repeated failures."),
+            429: OpenApiResponse(description="Too many attempts from this address; try again later."),
+        },
+    )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         if address_blocked(request):
             return Response(

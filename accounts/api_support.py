@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, renderers, status
 from rest_framework.pagination import PageNumberPagination
@@ -59,6 +59,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
     }
     return response
+
+
+def api_error_response(status_code: int, code: str, message: str) -> JsonResponse:
+    """The API's error format for answers given outside a DRF view (an unknown address under /api/)."""
+    return JsonResponse(
+        {"error": {"status": status_code, "code": code, "message": message, "fields": None}},
+        status=status_code,
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 class Conflict(exceptions.APIException):

@@ -74,3 +74,9 @@ class HistoryEventSerializer(serializers.Serializer):
     user = serializers.CharField()
     url = serializers.CharField()
     diff = serializers.DictField()
+
+
+class TokenSerializer(serializers.Serializer):
+    """The answer of a token sign-in."""
+
+    token = serializers.CharField(read_only=True)

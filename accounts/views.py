@@ -8,11 +8,13 @@ from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from . import health, selectors
 from .access import ScopedViewMixin, public_view
+from .api_support import api_error_response
 from .login_guard import address_blocked
 from .models import RegionLevel
 from .navigation import ENTRIES, home_alerts_for
@@ -192,9 +194,37 @@ def health_endpoint(request: HttpRequest) -> JsonResponse:
     return JsonResponse(result, status=503 if result["status"] == "down" else 200)
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django could not read (e.g. a broken multipart body): under /api/ the API's error."""
+    if _is_api(request):
+        return api_error_response(400, "bad_request", _("The request could not be read."))
+    return render(request, "400.html", status=400) if _has_template("400.html") else HttpResponse(status=400)
+
+
+def _has_template(name: str) -> bool:
+    from django.template import TemplateDoesNotExist, loader
+
+    try:
+        loader.get_template(name)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return api_error_response(
+            403, "permission_denied", str(exception or "") or _("Your role may not do this.")
+        )
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """An address nothing answers: the page, or under /api/ the API's error format (JSON)."""
+    if _is_api(request):
+        return api_error_response(404, "not_found", _("No such address in the API."))
     return render(request, "404.html", status=404)

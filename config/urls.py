@@ -49,7 +49,15 @@ class ApiRootView(APIRootView):
 
 
 class ApiRootRouter(DefaultRouter):
+    """Records looked up by their numeric id only match digits: ``/api/refunds/abc/`` is a 404 for
+    an unknown address, never a server error in a view that reads the id as a number."""
+
     APIRootView = ApiRootView
+
+    def get_lookup_regex(self, viewset: type, lookup_prefix: str = "") -> str:
+        if getattr(viewset, "lookup_field", "pk") == "pk" and not hasattr(viewset, "lookup_value_regex"):
+            return f"(?P<{lookup_prefix}{getattr(viewset, 'lookup_url_kwarg', None) or 'pk'}>[0-9]+)"
+        return super().get_lookup_regex(viewset, lookup_prefix)
 
 
 router = ApiRootRouter()
@@ -102,5 +110,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "accounts.views.bad_request"
 handler403 = "accounts.views.permission_denied"
 handler404 = "accounts.views.page_not_found"

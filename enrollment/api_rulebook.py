@@ -167,6 +167,14 @@ class PolicyViewSet(mixins.ListModelMixin, _Scoped):
             return renderer, renderer.media_type
         return super().perform_content_negotiation(request, force)
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # A refused export answers the API's error (JSON), not an empty "file".
+        response = super().handle_exception(exc)
+        if getattr(self, "action", None) == "export":
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     @extend_schema(
         summary="One policy: its document, version and history",
         responses={200: PolicyDetailSerializer, **ERRORS},

@@ -450,7 +450,14 @@ def _check_zip(path: Path) -> None:
                             "The workbook unpacks to far more data than a roster holds; it is refused as unsafe."
                         )
                     )
-    except zipfile.BadZipFile as error:
+                # Parts of a workbook never declare a DTD (entities, the "billion laughs"); a
+                # declaration comes before the root element, so the start of each part tells.
+                if info.filename.endswith((".xml", ".rels")):
+                    with archive.open(info) as part:
+                        head = part.read(4096)
+                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx)."))
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx).")) from error
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from . import topics
 from .models import PendingDelivery, ReconciliationDifference, ReconciliationLine, ReconciliationReport
 
 
@@ -67,8 +69,14 @@ class DeadLetterDetailSerializer(DeadLetterSerializer):
 
 class RedriveSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
-    topic = serializers.CharField(required=False, allow_blank=False)
+    topic = serializers.CharField(required=False, allow_blank=False, max_length=100)
     everything = serializers.BooleanField(required=False, default=False)
+
+    def validate_topic(self, value: str) -> str:
+        # An unknown topic is this field's error, not a refusal of the whole request.
+        if value not in topics.REGISTRY:
+            raise serializers.ValidationError(_("Unknown topic %(topic)s.") % {"topic": value})
+        return value
 
     def validate(self, attrs: dict) -> dict:
         if not (attrs.get("ids") or attrs.get("topic") or attrs.get("everything")):

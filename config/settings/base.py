@@ -211,6 +211,11 @@ SPECTACULAR_SETTINGS = {
         "ReceivedPlanStatusEnum": "refunds.finance.models.PlanStatus",
     },
     "SERVE_PERMISSIONS": ["accounts.api_permissions.ScopedActionPermission"],
+    # Every operation's error answers, with the one error body (accounts.api_schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.api_schema.document_errors",
+    ],
 }
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PGHISTORY_APPEND_ONLY = True
