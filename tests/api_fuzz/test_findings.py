@@ -137,3 +137,43 @@ def test_given_a_huge_topic_when_redriving_dead_letters_then_it_is_refused_witho
     assert response.json()["error"]["fields"] == {
         "topic": ["Ensure this field has no more than 100 characters."]
     }
+
+
+def test_given_a_nul_character_in_a_search_when_tax_looks_a_payer_up_then_the_answer_is_a_400_in_the_error_format(
+    world,
+):
+    response = _client("tax_a").get("/api/collection/payers/", {"q": "\x00张"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_given_a_nul_character_in_a_json_body_then_nothing_is_written_and_the_answer_is_a_400(world):
+    from enrollment.models import Household
+
+    response = _client("clerk_a").post(
+        "/api/households/", '{"address": "a\\u0000b", "members": []}', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert Household.objects.count() == 0
+
+
+def test_given_a_nul_character_in_a_page_form_then_the_page_refuses_it(world):
+    client = Client()
+    client.force_login(User.objects.get(username="clerk_a"))
+
+    response = client.get("/enrollment/", {"q": "王\x00"})
+
+    assert response.status_code == 400
+
+
+def test_given_a_body_django_cannot_read_under_the_api_then_the_answer_is_json():
+    from django.test import RequestFactory
+
+    from accounts.views import bad_request
+
+    response = bad_request(RequestFactory().get("/api/persons/"), exception=None)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
