@@ -140,6 +140,9 @@ class ProgressView(ScopedViewMixin, View):
     def post(self, request: HttpRequest, **_kwargs: Any) -> HttpResponse:
         """ "Refresh now": queues the summary's refresh and returns to the area (``area``: its code,
         or empty for the caller's own; 400 without it, 404 outside the caller's area)."""
+        # The area in the address is checked first: another area's page answers 404 whatever is posted.
+        if self.area_code():
+            progress.progress_area(scope=self.scope, code=self.area_code())
         if "area" not in request.POST:
             return HttpResponseBadRequest(_("Say which area to return to."))
         code = request.POST["area"] or None

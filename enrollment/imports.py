@@ -989,6 +989,12 @@ def _register_rows(table: Table) -> Iterator[tuple[Any, ...]]:
     for number, row in table.rows:
         problems: list[str] = []
         id_number = _checked_identifier(_cell(row, table.columns, "id_number"), problems)
+        if not problems:
+            # The household register lists citizens by their resident ID number (公民身份号码).
+            try:
+                identifiers.parse_identifier(IdKind.RESIDENT_ID, id_number)
+            except identifiers.IdentifierError as error:
+                problems.append(error.message)
         name = text_of(_cell(row, table.columns, "name"))
         if not name:
             problems.append(_("The name is missing."))

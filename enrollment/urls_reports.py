@@ -7,7 +7,6 @@ from .views import reports
 urlpatterns = [
     path("reports/coverage/", reports.CoverageReportView.as_view(), name="report-coverage"),
     path("reports/coverage.xlsx", reports.CoverageXlsxView.as_view(), name="report-coverage-xlsx"),
-    path("reports/coverage/refresh/", reports.CoverageRefreshView.as_view(), name="report-coverage-refresh"),
     path("reports/unenrolled/", reports.UnenrolledListView.as_view(), name="report-unenrolled"),
     path("reports/unenrolled.xlsx", reports.UnenrolledXlsxView.as_view(), name="report-unenrolled-xlsx"),
     path("reports/unpaid/", reports.UnpaidListView.as_view(), name="report-unpaid"),

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -127,17 +127,15 @@ class CoverageReportView(ScopedViewMixin, View):
         }
         return render(request, "enrollment/reports/coverage.html", context)
 
-
-class CoverageRefreshView(ScopedViewMixin, View):
-    """Recount now instead of waiting for the next scheduled refresh (a worker does it)."""
-
-    required_action = Action.REPORT_VIEW
-
     def post(self, request: HttpRequest) -> HttpResponse:
+        """ "Recount now": a worker recounts the year (at most once a minute), then back to the area."""
         from ..tasks import refresh_coverage
 
         asked = request.POST.get("year", "")
-        year = int(asked) if asked.isdigit() else reports.current_insurance_year()
+        if not asked.isdigit():
+            return HttpResponseBadRequest(_("Say which insurance year to recount."))
+        year = int(asked)
+        area = reports.area_for(scope=self.scope, code=request.POST.get("area") or None)
         as_of = reports.coverage_as_of(insurance_year=year)
         # Tens of thousands of clerks may press it: one recount a minute is enough for all of them.
         if as_of is not None and timezone.now() - as_of < dt.timedelta(seconds=RECOUNT_AT_MOST_EVERY):
@@ -145,7 +143,7 @@ class CoverageRefreshView(ScopedViewMixin, View):
         else:
             refresh_coverage.delay(year)
             messages.success(request, _("The figures are being recounted; reload the page in a minute."))
-        return redirect(_coverage_url(year, request.POST.get("area") or self.scope.region_code or ""))
+        return redirect(_coverage_url(year, area.code))
 
 
 def _coverage_rows(report: CoverageReport) -> Iterable[CoverageLine]:

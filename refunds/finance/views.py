@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from accounts.access import ScopedViewMixin
 from accounts.charts import Bar, Series, daily_columns, horizontal_bars
 from accounts.exports import Sheet, xlsx_response
+from accounts.models import Region
 from accounts.money import yuan
 from accounts.roles import Action
 
@@ -39,9 +40,12 @@ class PlanListView(ScopedViewMixin, View):
             request.GET.get("page")
         )
         counts = selectors.plan_status_counts(scope=scope)
+        names = _region_names({plan.region_code for plan in page})
         context = {
             "page": page,
-            "rows": [(plan, yuan(plan.amount_fen)) for plan in page],
+            "rows": [
+                (plan, yuan(plan.amount_fen), names.get(plan.region_code, plan.region_code)) for plan in page
+            ],
             "status": status,
             "all_count": sum(counts.values()),
             "tabs": [
@@ -50,6 +54,11 @@ class PlanListView(ScopedViewMixin, View):
             ],
         }
         return render(request, "finance/plans.html", context)
+
+
+def _region_names(codes: set[str]) -> dict[str, str]:
+    """Region names for codes (shared reference data, not another bureau's records), in one query."""
+    return dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
 
 
 STEPS = ("approve", "reject", "transfer")
@@ -117,6 +126,7 @@ class PlanDetailView(ScopedViewMixin, View):
         ]
         context = {
             "plan": plan,
+            "region_name": _region_names({plan.region_code}).get(plan.region_code, plan.region_code),
             "amount": yuan(plan.amount_fen),
             "lines": [(line, yuan(line.get("amount_fen", 0))) for line in plan.lines],
             "events": events,

@@ -34,6 +34,7 @@ from enrollment.models import (
     ImportRow,
     ImportStatus,
     Person,
+    RegisteredResident,
     RegistrationApplication,
 )
 from sharing.models import OutboxMessage
@@ -70,6 +71,13 @@ def _employee_row(n: int) -> list[Any]:
     return [resident_id(dt.date(1980, 1, n)), f"职工{n}", "2025-01-01", "某公司"]
 
 
+REGISTER_HEADER = ["公民身份号码", "姓名", "户籍地村（社区）代码", "户号", "联系电话"]
+
+
+def _register_row(n: int) -> list[Any]:
+    return [resident_id(dt.date(1990, 1, n)), f"户籍{n}", "141002100201", f"{n:04d}", ""]
+
+
 def _household_row(n: int) -> list[Any]:
     return member(str(n), "户主", f"户主{n}", dt.date(1970, 1, n))
 
@@ -78,6 +86,8 @@ KINDS = [
     Kind(ImportKind.EMPLOYEE_INSURANCE, EMPLOYEE_HEADER, _employee_row, 0, 1,
          "No header row with the required columns was found; missing: 身份证号码、姓名、参保日期."),
     Kind(ImportKind.HOUSEHOLDS, HOUSEHOLD_HEADER, _household_row, 4, 2,
+         "No header row with the required columns was found; missing: "),
+    Kind(ImportKind.HOUSEHOLD_REGISTER, REGISTER_HEADER, _register_row, 0, 1,
          "No header row with the required columns was found; missing: "),
 ]  # fmt: skip
 
@@ -260,6 +270,7 @@ def _state() -> dict[str, int]:
         "enrollments in force": Enrollment.objects.filter(status=EnrollmentStatus.NORMAL).count(),
         "changes": EnrollmentChange.objects.count(),
         "messages": OutboxMessage.objects.count(),
+        "registered residents": RegisteredResident.objects.count(),
     }
 
 
@@ -274,6 +285,8 @@ GAPS = {
     ("excel-errors", ImportKind.EMPLOYEE_INSURANCE), ("excel-errors", ImportKind.HOUSEHOLDS),
     ("hidden-rows", ImportKind.EMPLOYEE_INSURANCE), ("hidden-rows", ImportKind.HOUSEHOLDS),
     ("merged-cells", ImportKind.EMPLOYEE_INSURANCE), ("merged-cells", ImportKind.HOUSEHOLDS),
+    ("formulas", ImportKind.HOUSEHOLD_REGISTER), ("excel-errors", ImportKind.HOUSEHOLD_REGISTER),
+    ("hidden-rows", ImportKind.HOUSEHOLD_REGISTER), ("merged-cells", ImportKind.HOUSEHOLD_REGISTER),
 }  # fmt: skip
 PARAMS = [
     pytest.param(
