@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, renderers, status
+from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -107,13 +107,3 @@ class WorkflowStepsMixin:
         except self.step_conflict as conflict:
             raise Conflict(conflict.message) from conflict  # type: ignore[attr-defined]
         return Response(self._detail(obj))
-
-
-class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
-    """DRF's browsable API without the inline <style> of its code colours: the portal's policy
-    allows no inline style, so the browser would refuse it anyway (and report a violation)."""
-
-    def get_context(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context(*args, **kwargs)
-        context["code_style"] = None
-        return context

@@ -169,7 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "accounts.api_support.Pagination",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "accounts.api_support.BrowsableAPIRenderer",
+        "accounts.api_renderers.BrowsableAPIRenderer",
     ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
