@@ -7,6 +7,7 @@ Thin: the scope, the query string, ``enrollment.reports``, the template or the w
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -193,12 +194,14 @@ class CoverageXlsxView(ScopedViewMixin, View):
 # --- follow-up lists ----------------------------------------------------------------------------
 
 
-class _FollowUpView(ScopedViewMixin, View):
+class _FollowUpView(ScopedViewMixin, View, ABC):
+    """A follow-up list page; each list says which page of rows it shows."""
+
     required_action = Action.REPORT_VIEW
     tab = ""
 
-    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage:
-        raise NotImplementedError
+    @abstractmethod
+    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage: ...
 
     def get(self, request: HttpRequest) -> HttpResponse:
         year = _year(request)
