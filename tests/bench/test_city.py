@@ -92,3 +92,97 @@ def test_given_the_city_then_enrollments_assessments_and_payments_fit_together(c
 def test_given_a_city_already_built_then_a_second_one_is_refused(city):
     with pytest.raises(ValueError, match="already has persons"):
         city_generate(persons=10, counties=1, townships=1, villages=1)
+
+
+# Every table the build writes, compared without the timestamps (now() of each job's transaction).
+_BUILT_TABLES = [
+    "enrollment_household",
+    "enrollment_householdcounter",
+    "enrollment_person",
+    "enrollment_enrollment",
+    "subsidies_subsidytag",
+    "enrollment_assessment",
+    "collection_payer",
+    "collection_dueitem",
+    "collection_payment",
+    "collection_receiptcounter",
+]
+
+
+def _checksums() -> dict[str, tuple[int, str]]:
+    """Per table: the row count and an md5 over its rows in order (ids included, but for the
+    receipt counters' own: one row per bureau, taken from the sequence in the order they come)."""
+    sums = {}
+    for table in _BUILT_TABLES:
+        left_out = "'created_at', 'updated_at', 'recorded_at', 'assessed_at'"
+        if table == "collection_receiptcounter":
+            left_out += ", 'id'"
+        (row,) = _rows(
+            "SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), '')) FROM ("  # noqa: S608 - our own names
+            f"SELECT (to_jsonb(t) - ARRAY[{left_out}])::text AS r FROM {table} t) rows"
+        )
+        sums[table] = row
+    return sums
+
+
+def _emptied() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(_BUILT_TABLES)} CASCADE")
+
+
+def _secondary_indexes() -> list[tuple]:
+    return _rows(
+        "SELECT indexname FROM pg_indexes WHERE tablename IN ('enrollment_person', 'enrollment_enrollment', "
+        "'collection_payment') ORDER BY 1"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_two_jobs_then_the_city_has_the_same_rows_as_built_by_one():
+    indexes = _secondary_indexes()
+    one = city_generate(persons=2_000, counties=4, townships=1, villages=3, seed=9, jobs=1)
+    by_one = _checksums()
+    _emptied()
+    two = city_generate(persons=2_000, counties=4, townships=1, villages=3, seed=9, jobs=2)
+
+    assert (two.persons, two.households, two.enrollments, two.assessments, two.payments) == (
+        one.persons,
+        one.households,
+        one.enrollments,
+        one.assessments,
+        one.payments,
+    )
+    assert _checksums() == by_one
+    assert by_one["enrollment_person"][0] == 2_000
+    # Built again after the load: every secondary index is back; the plan table is gone.
+    assert _secondary_indexes() == indexes
+    assert _rows("SELECT to_regclass('bench_city_home') IS NULL") == [(True,)]
+    for (id_number,) in _rows("SELECT id_number FROM enrollment_person"):
+        parse_identifier("resident_id", id_number, today=dt.date(2026, 11, 1))
+    # Receipt numbers 1..n per county tax bureau; the counters moved on; sequences past the ids.
+    for _agency, count, low, high, distinct in _rows(
+        "SELECT agency_id, count(*), min(receipt_number), max(receipt_number), count(DISTINCT receipt_number) "
+        "FROM collection_payment GROUP BY agency_id"
+    ):
+        assert (low, high, distinct) == (1, count, count)
+    assert _rows("SELECT sum(last_number) FROM enrollment_householdcounter") == [(two.households,)]
+    assert _rows(
+        "SELECT nextval(pg_get_serial_sequence('enrollment_person', 'id')) > max(id) FROM enrollment_person"
+    ) == [(True,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_a_job_that_fails_then_the_build_fails_and_keeps_nothing_of_the_jobs(monkeypatch):
+    import bench.city
+
+    indexes = _secondary_indexes()
+    # Only the job holding 洪洞县 fails, after its persons and enrollments are in.
+    monkeypatch.setattr(
+        bench.city, "_TAGS_SQL", "SELECT CASE WHEN '141024' = ANY(%(counties)s) THEN 1 / 0 END"
+    )
+    with pytest.raises(bench.city.CityBuildError, match="division by zero"):
+        city_generate(persons=2_000, counties=4, townships=1, villages=3, seed=9, jobs=2)
+    assert _rows("SELECT count(*) FROM enrollment_person") == [(0,)]
+    assert _rows("SELECT count(*) FROM enrollment_household") == [(0,)]
+    assert _secondary_indexes() == indexes
+    assert _rows("SELECT to_regclass('bench_city_home') IS NULL") == [(True,)]
