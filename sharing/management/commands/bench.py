@@ -81,8 +81,8 @@ def _lookup(options: dict[str, Any]) -> dict[str, Any]:
         "baseline_queries": options["baseline_size"] or 5,
     }
     if options["inner"]:
-        return lookup.run_inner(**kwargs)
-    return lookup.run(**kwargs, keep=options["keep"])
+        return lookup.run_inner(**kwargs, reuse=options["reuse"])
+    return lookup.run(**kwargs, keep=options["keep"], reuse=options["reuse"])
 
 
 def _dashboards(options: dict[str, Any]) -> dict[str, Any]:
@@ -208,6 +208,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=None, help="chaos: the random seed (to repeat a run)")
         parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
+        parser.add_argument(
+            "--reuse",
+            action="store_true",
+            help="lookup: measure on the city a --keep run left (its --size is then the kept city's)",
+        )
         for name in BENCHMARKS:
             parser.add_argument(
                 f"--{name}-size",
