@@ -37,8 +37,14 @@ _REGION_CODE = {"max_length": 12, "db_collation": CODE_COLLATION}
 class SubsidyTag(models.Model):
     scope_region_lookup = "region_code"
 
+    # No index of its own: the (person, category) index below serves every lookup by person, and
+    # each index more is written for every tag a roster import inserts.
     person = models.ForeignKey(
-        "enrollment.Person", on_delete=models.PROTECT, related_name="subsidy_tags", verbose_name=_("person")
+        "enrollment.Person",
+        on_delete=models.PROTECT,
+        related_name="subsidy_tags",
+        verbose_name=_("person"),
+        db_index=False,
     )
     category = models.CharField(_("subsidy category"), max_length=32, db_collation=CODE_COLLATION)
     # Where the person was registered when tagged: the scope of the tag.

@@ -28,8 +28,10 @@ few more. Never a query per row, never the whole file in memory.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
+import operator
 import re
 import tempfile
 import time
@@ -137,15 +139,13 @@ def progress_clear(import_id: int) -> None:
 
 # --- rows ---------------------------------------------------------------------------------------
 
+# The rows as read, with the problems each has by itself; the checks against the registry make a
+# table of their own from it in one statement (``_checked``).
 _STAGING = """
 CREATE TEMP TABLE {t} (
     row_number integer PRIMARY KEY,
     id_number text, name text, category_key text, category_text text, recognised_on date,
-    problem text, raw jsonb,
-    person_id bigint, person_name text, person_region text,
-    tag_code text, taggable boolean, subsidy_kind text, subsidy_fen bigint, marker text, period_end date,
-    valid_from date,
-    outcome text, message text, region text
+    problem text, raw jsonb
 ) ON COMMIT DROP
 """
 _COPY = [
@@ -161,7 +161,20 @@ _COPY = [
 
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+# The weighted sum of 17 ASCII zeros: the check digit's sum is taken over the digits' byte values.
+_WEIGHTED_ZEROS = 48 * sum(_WEIGHTS)
 _CHECK_CHARACTERS = "10X98765432"
+
+
+@functools.lru_cache(maxsize=65536)
+def _born_plausibly(digits: str, today: dt.date) -> bool:
+    """A YYYYMMDD birth date exists and lies between the registry's earliest and today (cached:
+    a roster's rows share a few thousand birth dates)."""
+    try:
+        born = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return False
+    return identifiers.EARLIEST_BIRTH_DATE <= born <= today
 
 
 def _resident_id_holds(number: str, today: dt.date) -> bool:
@@ -169,16 +182,13 @@ def _resident_id_holds(number: str, today: dt.date) -> bool:
     that fails it goes through ``identifiers.parse_identifier`` for the exact message."""
     if number[:2] not in identifiers.PROVINCE_CODES or not number[:17].isdigit():
         return False
-    total = 0
-    for digit, weight in zip(number, _WEIGHTS, strict=False):
-        total += (ord(digit) - 48) * weight
+    data = number.encode()
+    if len(data) != 18:  # digits other than ASCII ones: the exact check says what is wrong
+        return False
+    total = sum(map(operator.mul, data[:17], _WEIGHTS)) - _WEIGHTED_ZEROS
     if _CHECK_CHARACTERS[total % 11] != number[17]:
         return False
-    try:
-        born = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        return False
-    return identifiers.EARLIEST_BIRTH_DATE <= born <= today
+    return _born_plausibly(number[6:14], today)
 
 
 def _identifier_problem(raw: Any, number: str, today: dt.date) -> str | None:
@@ -232,7 +242,8 @@ def staged_rows(
     check_sheet = bool(sheet.hidden_rows or sheet.formula_cells or sheet.error_cells or sheet.merged)
     keys: dict[str, str] = {}
     normalise = identifiers.normalise
-    dumps = json.dumps
+    # One encoder for every row: json.dumps with options builds a new one per call.
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
     total = sheet.estimated_rows
     done = 0
     for number, row in table.rows:
@@ -291,7 +302,7 @@ def staged_rows(
             category_text[:60],
             recognised,
             "; ".join(problems) or None,
-            dumps(values, ensure_ascii=False),
+            dumps(values),
         )
     if import_id is not None:
         progress_set(import_id, phase="checking", done=done, total=total)
@@ -443,6 +454,7 @@ class KeptRows:
     header: list[str]
     sheet_name: str
     notes: list[str]
+    rows: int
 
 
 def _kept_table(import_id: int) -> str:
@@ -469,13 +481,15 @@ def rows_kept(cursor: Any, *, roster_import: RosterImport) -> KeptRows | None:
     if not cursor.fetchone()[0]:
         return None
     cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - generated name
-    if cursor.fetchone()[0] != roster_import.rows_total or not roster_import.rows_total:
+    (rows,) = cursor.fetchone()
+    if rows != roster_import.rows_total or not roster_import.rows_total:
         return None
     return KeptRows(
         table=table,
         header=list(roster_import.columns or []),
         sheet_name=roster_import.sheet_name,
         notes=list(roster_import.notes or []),
+        rows=rows,
     )
 
 
@@ -511,17 +525,21 @@ def stage(
     """Stream a sheet (or the rows the preview kept) into a staging table and check every row;
     nothing of the registry is changed."""
     timer = _Timer(f"roster import {import_id} check")
-    s = _temp_name("rows")
     cursor.execute("SET LOCAL work_mem = '256MB'")
-    cursor.execute(_STAGING.format(t=s))
     if isinstance(sheet, KeptRows):
-        columns = ", ".join(_COPY)
-        cursor.execute(f"INSERT INTO {s} ({columns}) SELECT {columns} FROM {sheet.table}")  # noqa: S608
-        total, header, sheet_name, notes = cursor.rowcount, sheet.header, sheet.sheet_name, sheet.notes
+        # The kept rows are read where they are: the checks make a table of their own from them.
+        rows_table, total, header, sheet_name, notes = (
+            sheet.table,
+            sheet.rows,
+            sheet.header,
+            sheet.sheet_name,
+            sheet.notes,
+        )
         if import_id is not None:
             progress_set(import_id, phase="checking", done=total, total=total)
-        timer.mark("kept rows")
     else:
+        rows_table = _temp_name("read")
+        cursor.execute(_STAGING.format(t=rows_table))
         try:
             table = imports.table_from_rows(sheet.rows, sheet.estimated_rows, ROSTER_COLUMNS)
         except ImportFileError as error:
@@ -535,29 +553,44 @@ def stage(
                 ) from error
             raise
         rows = staged_rows(sheet, table, roster_date=roster_date, import_id=import_id)
-        total, header, sheet_name = _copy(cursor, s, _COPY, rows), table.header, sheet.sheet_name
+        total, header, sheet_name = _copy(cursor, rows_table, _COPY, rows), table.header, sheet.sheet_name
         notes = _sheet_notes(sheet)
         timer.mark("read and copy")
     if total == 0:
         raise ImportFileError(_("The file has a header but no data rows."))
-    cursor.execute(f"CREATE INDEX ON {s} (id_number)")
-    cursor.execute(f"ANALYZE {s}")
     prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
-    # The counties whose policies say what the categories mean: of the persons the file names (a
-    # read-only join), and of the roster's standing tags (whose withdrawals carry the marker).
+    # Each row's person, once (a narrow table the checks join by row number), and from it the
+    # counties whose policies say what the categories mean, with those of the roster's standing
+    # tags (whose withdrawals carry the marker).
+    persons = _temp_name("persons")
     cursor.execute(
-        f"""SELECT DISTINCT left(p.region_code, 6) FROM {s} s JOIN enrollment_person p ON p.id_number = s.id_number
-        WHERE s.problem IS NULL
+        f"""CREATE TEMP TABLE {persons} ON COMMIT DROP AS
+        SELECT r.row_number, p.id AS person_id, p.name AS person_name, p.region_code AS person_region
+        FROM {rows_table} r JOIN enrollment_person p ON p.id_number = r.id_number
+        WHERE r.problem IS NULL""",  # noqa: S608 - generated table names
+    )
+    cursor.execute(
+        f"""SELECT DISTINCT left(person_region, 6) FROM {persons}
         UNION SELECT DISTINCT left(region_code, 6) FROM subsidies_subsidytag
         WHERE roster_id = %s AND end_reason = ''""",  # noqa: S608 - generated table name
         [roster_id],
     )
     counties = {row[0] for row in cursor.fetchall()}
     categories = county_categories(cursor, counties=counties, insurance_year=insurance_year)
-    timer.mark("policies")
-    _match(cursor, s=s, categories=categories, roster_date=roster_date)
-    timer.mark("persons and categories")
-    _check(cursor, s=s, prefix=prefix, categories=categories, roster_date=roster_date, year=insurance_year)
+    timer.mark("persons and policies")
+    s = _temp_name("rows")
+    _checked(
+        cursor,
+        rows_table=rows_table,
+        persons=persons,
+        s=s,
+        prefix=prefix,
+        categories=categories,
+        roster_date=roster_date,
+        year=insurance_year,
+    )
+    # The rows as read are dropped once checked, unless they are the preview's kept rows.
+    cursor.execute(f"DROP TABLE {persons}" + ("" if isinstance(sheet, KeptRows) else f", {rows_table}"))
     timer.mark("checks")
     cursor.execute(f"CREATE INDEX ON {s} (person_id, tag_code) WHERE outcome IS NULL")
     removed = _removed(cursor, s=s, roster_id=roster_id, roster_date=roster_date)
@@ -591,157 +624,150 @@ def _sheet_notes(sheet: SheetRows) -> list[str]:
     ]
 
 
-def _match(cursor: Any, *, s: str, categories: CountyCategories, roster_date: dt.date) -> None:
-    """One pass: each row without a problem of its own gets its person and its category's meaning."""
-    cursor.execute(
-        f"""UPDATE {s} s SET person_id = x.person_id, person_name = x.name, person_region = x.region_code,
-            tag_code = x.tag_code, taggable = x.taggable, subsidy_kind = x.subsidy_kind,
-            subsidy_fen = x.subsidy_fen, marker = x.marker, period_end = x.period_end,
-            valid_from = CASE WHEN x.taggable IS NOT NULL THEN coalesce(s.recognised_on, %(date)s) END
-        FROM (
-            SELECT r.row_number, p.id AS person_id, p.name, p.region_code, c.tag_code, c.taggable,
-                   c.subsidy_kind, c.subsidy_fen, c.marker, c.period_end
-            FROM {s} r JOIN enrollment_person p ON p.id_number = r.id_number
-            LEFT JOIN {categories.map_table} c ON c.county = left(p.region_code, 6) AND c.key = r.category_key
-            WHERE r.problem IS NULL
-        ) x
-        WHERE x.row_number = s.row_number""",  # noqa: S608 - generated table names
-        {"date": roster_date},
-    )
-
-
-def _check(
-    cursor: Any, *, s: str, prefix: str, categories: CountyCategories, roster_date: dt.date, year: int
+def _checked(
+    cursor: Any,
+    *,
+    rows_table: str,
+    persons: str,
+    s: str,
+    prefix: str,
+    categories: CountyCategories,
+    roster_date: dt.date,
+    year: int,
 ) -> None:
-    """Every check that needs the registry, the policies or other rows; each writes only the rows it fails.
+    """Every check that needs the registry, the policies or other rows, in one statement that writes
+    the checked rows into ``s`` (one pass over the rows instead of an UPDATE per check).
 
-    A row that passes keeps ``outcome`` NULL: it is valid (a new tag, or one the roster already has).
+    Each row gets its person and its category's meaning, then the first check it fails, in this
+    order: its own problem, not in the registry, outside the importer's area, another name in the
+    registry, no policy for the county, a category the policy does not know (a short form of one
+    category's name, such as 低保 for 城乡低保对象, means that category), a category no roster tags,
+    recognised after the year's cover, and the same person and category as an earlier valid row
+    (the first row counts). A row that passes keeps ``outcome`` NULL: it is valid (a new tag, or
+    one the roster already has).
     """
     c, k = categories.map_table, categories.county_table
-    statements: list[tuple[str, dict[str, Any]]] = [
-        (f"UPDATE {s} SET outcome = 'error', message = problem WHERE problem IS NOT NULL", {}),  # noqa: S608
-        (
-            f"UPDATE {s} SET outcome = 'not_found', message = %(msg)s WHERE outcome IS NULL AND person_id IS NULL",  # noqa: S608
-            {"msg": _("No person with this identifier is in the registry; register the person first.")},
+    messages = {
+        "problem": "problem",
+        "not_found": "%(not_found)s",
+        "outside": """replace(%(outside)s, '{where}', coalesce(
+            (SELECT g.name FROM accounts_region g WHERE g.code = rpad(left(person_region, 6), 12, '0')),
+            left(person_region, 6)))""",
+        "name": "replace(%(name)s, '{name}', person_name)",
+        "policy": "replace(replace(%(policy)s, '{county}', county_name), '{year}', %(year)s)",
+        "unknown": """replace(replace(replace(replace(%(unknown)s, '{value}', category_text),
+            '{county}', county_name), '{year}', %(year)s), '{names}', coalesce(nullif(names, ''), '—'))""",
+        "untaggable": "replace(%(untaggable)s, '{value}', category_text)",
+        "late": """replace(replace(%(late)s, '{date}', to_char(valid_from, 'YYYY-MM-DD')),
+            '{end}', to_char(period_end, 'YYYY-MM-DD'))""",
+        "duplicate": "replace(%(duplicate)s, '{row}', first_row::text)",
+    }
+    outcomes = {"not_found": "not_found", "outside": "outside_area", "name": "name_mismatch"}
+    cursor.execute(
+        f"""CREATE TEMP TABLE {s} ON COMMIT DROP AS
+        WITH matched AS (
+            SELECT r.row_number, r.id_number, r.name, r.category_key, r.category_text, r.recognised_on,
+                   r.problem, r.raw, m.person_id, m.person_name, m.person_region,
+                   k.county_name, k.policy_code, k.names,
+                   coalesce(e.tag_code, f.tag_code) AS tag_code, coalesce(e.taggable, f.taggable) AS taggable,
+                   coalesce(e.subsidy_kind, f.subsidy_kind) AS subsidy_kind,
+                   coalesce(e.subsidy_fen, f.subsidy_fen) AS subsidy_fen,
+                   coalesce(e.marker, f.marker) AS marker, coalesce(e.period_end, f.period_end) AS period_end
+            FROM {rows_table} r
+            LEFT JOIN {persons} m ON m.row_number = r.row_number
+            LEFT JOIN {k} k ON k.county = left(m.person_region, 6)
+            LEFT JOIN {c} e ON e.county = left(m.person_region, 6) AND e.key = r.category_key
+            -- A short form: part of exactly one category's name (looked for only without an exact word).
+            LEFT JOIN LATERAL (
+                SELECT min(x.tag_code) AS tag_code, bool_and(x.taggable) AS taggable,
+                       min(x.subsidy_kind) AS subsidy_kind, min(x.subsidy_fen) AS subsidy_fen,
+                       min(x.marker) AS marker, min(x.period_end) AS period_end
+                FROM {c} x
+                WHERE e.key IS NULL AND m.person_id IS NOT NULL AND x.county = left(m.person_region, 6)
+                  AND x.by_name AND length(r.category_key) >= 2 AND strpos(x.key, r.category_key) > 0
+                HAVING count(*) > 0 AND count(DISTINCT coalesce(x.tag_code, '-')) = 1
+            ) f ON true
         ),
-        (
-            f"""UPDATE {s} s SET outcome = 'outside_area', region = s.person_region,
-                message = replace(%(msg)s, '{{where}}', coalesce(
-                    (SELECT r.name FROM accounts_region r WHERE r.code = rpad(left(s.person_region, 6), 12, '0')),
-                    left(s.person_region, 6)))
-            WHERE s.outcome IS NULL AND NOT starts_with(s.person_region, %(prefix)s)""",  # noqa: S608
-            {
-                "msg": _fill(
-                    _("Registered in %(where)s, outside your area; that area's roster lists the person."),
-                    where="",
+        judged AS (
+            SELECT matched.*,
+                   CASE WHEN taggable IS NOT NULL THEN coalesce(recognised_on, %(date)s) END AS valid_from,
+                   CASE
+                       WHEN problem IS NOT NULL THEN 'problem'
+                       WHEN person_id IS NULL THEN 'not_found'
+                       WHEN NOT starts_with(person_region, %(prefix)s) THEN 'outside'
+                       WHEN name <> person_name AND regexp_replace(name, %(blank)s, '', 'g')
+                           <> regexp_replace(person_name, %(blank)s, '', 'g') THEN 'name'
+                       WHEN policy_code IS NULL THEN 'policy'
+                       WHEN taggable IS NULL THEN 'unknown'
+                       WHEN NOT taggable THEN 'untaggable'
+                       WHEN coalesce(recognised_on, %(date)s) > period_end THEN 'late'
+                   END AS failed
+            FROM matched
+        ),
+        firsts AS (
+            SELECT judged.*, min(row_number) FILTER (WHERE failed IS NULL)
+                       OVER (PARTITION BY person_id, tag_code) AS first_row
+            FROM judged
+        ),
+        verdicts AS (
+            SELECT firsts.*,
+                   CASE WHEN failed IS NULL AND first_row <> row_number THEN 'duplicate' ELSE failed END AS verdict
+            FROM firsts
+        )
+        SELECT row_number, id_number, name, category_key, category_text, recognised_on, problem, raw,
+               person_id, person_name, person_region, tag_code, taggable, subsidy_kind, subsidy_fen, marker,
+               period_end, valid_from,
+               CASE WHEN verdict IS NOT NULL THEN CASE verdict
+                   {" ".join(f"WHEN '{key}' THEN '{outcome}'" for key, outcome in outcomes.items())}
+                   ELSE 'error' END
+               END::text AS outcome,
+               CASE verdict {" ".join(f"WHEN '{key}' THEN {sql}" for key, sql in messages.items())} END::text
+                   AS message,
+               CASE WHEN verdict NOT IN ('problem', 'not_found') THEN person_region END::text AS region
+        FROM verdicts""",  # noqa: S608 - generated table names
+        {
+            "date": roster_date,
+            "prefix": prefix,
+            "blank": NAME_BLANKS,
+            "year": str(year),
+            "not_found": _("No person with this identifier is in the registry; register the person first."),
+            "outside": _fill(
+                _("Registered in %(where)s, outside your area; that area's roster lists the person."),
+                where="",
+            ),
+            "name": _fill(
+                _("The registry has the name “%(name)s” for this identifier; check the row."), name=""
+            ),
+            "policy": _fill(
+                _(
+                    "There is no policy for %(county)s and insurance year %(year)s; an administrator adds it "
+                    "in the rulebook."
                 ),
-                "prefix": prefix,
-            },
-        ),
-        (
-            f"""UPDATE {s} SET outcome = 'name_mismatch', region = person_region,
-                message = replace(%(msg)s, '{{name}}', person_name)
-            WHERE outcome IS NULL AND name <> person_name
-              AND regexp_replace(name, %(blank)s, '', 'g') <> regexp_replace(person_name, %(blank)s, '', 'g')""",  # noqa: S608
-            {
-                "msg": _fill(
-                    _("The registry has the name “%(name)s” for this identifier; check the row."), name=""
+                county="",
+                year="",
+            ),
+            "unknown": _fill(
+                _(
+                    "“%(value)s” is not a subsidy category of the %(year)s policy for %(county)s; "
+                    "its categories are: %(names)s."
                 ),
-                "blank": NAME_BLANKS,
-            },
-        ),
-        (
-            f"""UPDATE {s} s SET outcome = 'error', region = s.person_region,
-                message = replace(replace(%(msg)s, '{{county}}', k.county_name), '{{year}}', %(year)s)
-            FROM {k} k WHERE k.county = left(s.person_region, 6) AND s.outcome IS NULL AND k.policy_code IS NULL""",  # noqa: S608
-            {
-                "msg": _fill(
-                    _(
-                        "There is no policy for %(county)s and insurance year %(year)s; an administrator adds it "
-                        "in the rulebook."
-                    ),
-                    county="",
-                    year="",
+                value="",
+                year="",
+                county="",
+                names="",
+            ),
+            "untaggable": _fill(
+                _(
+                    "“%(value)s” applies by the policy's conditions alone (for example age); no roster tags it."
                 ),
-                "year": str(year),
-            },
-        ),
-        # A short form of one category's name (低保 for 城乡低保对象, 特困 for 特困供养人员) means that
-        # category when it is part of that name alone.
-        (
-            f"""UPDATE {s} s SET tag_code = m.tag_code, taggable = m.taggable, subsidy_kind = m.subsidy_kind,
-                subsidy_fen = m.subsidy_fen, marker = m.marker, period_end = m.period_end,
-                valid_from = coalesce(s.recognised_on, %(date)s)
-            FROM (
-                SELECT x.row_number, min(c.tag_code) AS tag_code, bool_and(c.taggable) AS taggable,
-                       min(c.subsidy_kind) AS subsidy_kind, min(c.subsidy_fen) AS subsidy_fen,
-                       min(c.marker) AS marker, min(c.period_end) AS period_end
-                FROM {s} x JOIN {c} c ON c.county = left(x.person_region, 6) AND c.by_name
-                    AND length(x.category_key) >= 2 AND strpos(c.key, x.category_key) > 0
-                WHERE x.outcome IS NULL AND x.taggable IS NULL
-                GROUP BY x.row_number
-                HAVING count(DISTINCT coalesce(c.tag_code, '-')) = 1
-            ) m
-            WHERE m.row_number = s.row_number""",  # noqa: S608
-            {"date": roster_date},
-        ),
-        (
-            f"""UPDATE {s} s SET outcome = 'error', region = s.person_region,
-                message = replace(replace(replace(replace(%(msg)s, '{{value}}', s.category_text),
-                    '{{county}}', k.county_name), '{{year}}', %(year)s), '{{names}}', coalesce(nullif(k.names, ''), '—'))
-            FROM {k} k WHERE k.county = left(s.person_region, 6) AND s.outcome IS NULL AND s.taggable IS NULL""",  # noqa: S608
-            {
-                "msg": _fill(
-                    _(
-                        "“%(value)s” is not a subsidy category of the %(year)s policy for %(county)s; "
-                        "its categories are: %(names)s."
-                    ),
-                    value="",
-                    year="",
-                    county="",
-                    names="",
-                ),
-                "year": str(year),
-            },
-        ),
-        (
-            f"""UPDATE {s} SET outcome = 'error', region = person_region,
-                message = replace(%(msg)s, '{{value}}', category_text)
-            WHERE outcome IS NULL AND taggable = false""",  # noqa: S608
-            {
-                "msg": _fill(
-                    _(
-                        "“%(value)s” applies by the policy's conditions alone (for example age); no roster tags it."
-                    ),
-                    value="",
-                )
-            },
-        ),
-        (
-            f"""UPDATE {s} SET outcome = 'error', region = person_region,
-                message = replace(replace(%(msg)s, '{{date}}', to_char(valid_from, 'YYYY-MM-DD')),
-                                  '{{end}}', to_char(period_end, 'YYYY-MM-DD'))
-            WHERE outcome IS NULL AND valid_from > period_end""",  # noqa: S608
-            {
-                "msg": _fill(
-                    _("Recognised on %(date)s, after the insurance year's cover ends (%(end)s)."),
-                    date="",
-                    end="",
-                )
-            },
-        ),
-        # The same person and category twice: the first row counts.
-        (
-            f"""UPDATE {s} s SET outcome = 'error', region = s.person_region,
-                message = replace(%(msg)s, '{{row}}', d.first_row::text)
-            FROM (SELECT row_number, min(row_number) OVER (PARTITION BY person_id, tag_code) AS first_row
-                  FROM {s} WHERE outcome IS NULL) d
-            WHERE d.row_number = s.row_number AND d.first_row <> s.row_number""",  # noqa: S608
-            {"msg": _fill(_("The same person and category as row %(row)s."), row="")},
-        ),
-    ]
-    for statement, params in statements:
-        cursor.execute(statement, params)
+                value="",
+            ),
+            "late": _fill(
+                _("Recognised on %(date)s, after the insurance year's cover ends (%(end)s)."), date="", end=""
+            ),
+            "duplicate": _fill(_("The same person and category as row %(row)s."), row=""),
+        },
+    )
 
 
 def _removed(cursor: Any, *, s: str, roster_id: int | None, roster_date: dt.date) -> str:
