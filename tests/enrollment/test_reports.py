@@ -299,9 +299,7 @@ def test_given_a_clerk_when_refreshing_then_the_recount_task_runs_and_the_page_s
     CoverageStat.objects.all().delete()
     client.force_login(world.users["clerk_a"])
 
-    response = client.post(
-        "/enrollment/reports/coverage/", {"year": YEAR, "area": TUNLI}, follow=True
-    )
+    response = client.post("/enrollment/reports/coverage/", {"year": YEAR, "area": TUNLI}, follow=True)
 
     assert (
         _in_portal_language("The figures are being recounted; reload the page in a minute.")
@@ -319,9 +317,7 @@ def test_given_figures_counted_a_moment_ago_when_refreshing_then_no_recount_is_q
     monkeypatch.setattr(tasks.refresh_coverage, "delay", queued.append)
     client.force_login(world.users["clerk_a"])
 
-    response = client.post(
-        "/enrollment/reports/coverage/", {"year": YEAR, "area": TUNLI}, follow=True
-    )
+    response = client.post("/enrollment/reports/coverage/", {"year": YEAR, "area": TUNLI}, follow=True)
 
     assert queued == []
     assert (
