@@ -131,8 +131,8 @@ def _execute(sql: str, params: Any = None) -> None:
 # --- processes ---------------------------------------------------------------------------------
 
 
-class _Process:
-    """A celery worker or beat subprocess in a session of its own."""
+class CeleryProcess:
+    """A celery worker or beat subprocess in a session of its own (the tests' worker is one too)."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self._handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
@@ -154,6 +154,7 @@ class _Process:
             return []
 
     def kill_hard(self) -> None:
+        """SIGKILL the whole process: main process and pool children, no chance to clean up."""
         for pid in [*self.children(), self.process.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -182,19 +183,19 @@ class _Fleet:
         self.redis.ensure()
         self.env = {**env, "PORTAL_BROKER_URL": self.redis.url(0)}
         self.started = 0
-        self.workers: list[_Process] = []
-        self.retired: list[_Process] = []
-        self.beat = _Process(
+        self.workers: list[CeleryProcess] = []
+        self.retired: list[CeleryProcess] = []
+        self.beat = CeleryProcess(
             ["beat", "-l", "WARNING", "-s", str(workdir / "beat-schedule")], self.env, workdir / "beat.log"
         )
         for _ in range(workers):
             self.workers.append(self._worker())
 
-    def _worker(self) -> _Process:
+    def _worker(self) -> CeleryProcess:
         self.started += 1
         name = f"chaos-{os.getpid()}-{self.started}@%h"
         args = ["worker", "-l", "WARNING", "-P", "prefork", "-c", "1", "--without-gossip", "--without-mingle"]
-        return _Process([*args, "-n", name], self.env, self.workdir / f"worker-{self.started}.log")
+        return CeleryProcess([*args, "-n", name], self.env, self.workdir / f"worker-{self.started}.log")
 
     def kill(self, rng: random.Random) -> str:
         """SIGKILL a pool child (Celery forks a new one) or a whole worker (replaced here)."""

@@ -2,10 +2,14 @@
 match it with a few SQL statements, then apply it with a few more. Never a query per row, never
 the whole file in memory.
 
-- Reading: ``open_table`` streams an .xlsx (openpyxl read-only, first sheet) or a .csv (UTF-8 or
-  GB18030, comma / tab / semicolon), finds the header row among the first rows, maps the columns
-  by their Chinese names (with a few aliases), and refuses what is not a spreadsheet, a zip
-  bomb, an old .xls, or a file without the required columns, with a message a clerk can act on.
+- Reading: ``open_table`` streams an .xlsx (the first visible sheet) or a .csv (UTF-8 or GB18030,
+  comma / tab / semicolon) through ``enrollment.spreadsheets.read_sheet``, the reader of the
+  subsidy rosters too, finds the header row among the first rows, maps the columns by their
+  Chinese names (with a few aliases), and refuses what is not a spreadsheet, a zip bomb, an old
+  .xls, or a file without the required columns, with a message a clerk can act on. What a person
+  cannot see in the file (hidden rows, formulas without a saved result, Excel errors, merged
+  cells) makes the rows concerned errors, in the reader's words; the sheets not read are named in
+  the job's message.
 - Per row, Python only converts and checks the row itself (dates, identifiers via
   ``enrollment.identifiers``, known codes) while streaming; everything that needs other rows or
   the registry (duplicates in the file, one head per household, villages, persons already
@@ -26,15 +30,12 @@ these; the reads for the pages (``job_list`` …) take a scope like every select
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime as dt
 import json
 import logging
 import re
 import tempfile
 import uuid
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -48,7 +49,7 @@ from django.db import IntegrityError, connection
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.utils.datetime import from_excel
 
 from accounts.exports import safe_cell
@@ -68,18 +69,14 @@ from .models import (
     Relation,
     Sex,
 )
+from .spreadsheets import MAX_COLUMNS, ImportFileError, SheetRows, read_sheet
 
 # --- limits -------------------------------------------------------------------------------------
 
 MAX_UPLOAD_BYTES = int(getattr(settings, "PORTAL_IMPORT_MAX_BYTES", 200 * 1024 * 1024))
 MAX_ROWS = int(getattr(settings, "PORTAL_IMPORT_MAX_ROWS", 1_000_000))
-# An .xlsx is a zip: refuse one that would unpack to more than this, or that packs too tightly.
-MAX_UNZIPPED_BYTES = 2 * 1024 * 1024 * 1024
-MAX_ZIP_RATIO = 150
 HEADER_SEARCH_ROWS = 20
-MAX_COLUMNS = 64
 MAX_CELL_CHARS = 500
-MAX_LINE_BYTES = 1024 * 1024
 PROGRESS_EVERY = 2000
 PROGRESS_TTL = 6 * 3600
 
@@ -91,14 +88,6 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 
 
 T = TypeVar("T")
-
-
-class ImportFileError(Exception):
-    """What is wrong with the file as a whole; the message is for the person who uploaded it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def upload_checked(upload: Any, *, allow_xls: bool = False) -> tuple[str, str]:
@@ -409,6 +398,18 @@ class Table:
     columns: dict[str, int]
     rows: Iterator[tuple[int, list[Any]]]
     estimated_rows: int | None = None
+    # The sheet the rows come from: what it hides (rows, formulas, errors, merged cells) and its notes.
+    sheet: SheetRows | None = None
+
+    def sheet_problems(self, row: int) -> list[str]:
+        """What the reader found hidden or unreadable in this row's columns (messages for the uploader)."""
+        if self.sheet is None or not self.sheet.has_findings:
+            return []
+        return self.sheet.problems(row, self.columns)
+
+    def notes(self) -> list[str]:
+        """What the uploader should know about the file as read (the sheets not read)."""
+        return self.sheet.notes() if self.sheet is not None else []
 
 
 def sniff_format(head: bytes, name: str, *, allow_xls: bool = False) -> str:
@@ -432,132 +433,6 @@ def sniff_format(head: bytes, name: str, *, allow_xls: bool = False) -> str:
     return "csv"
 
 
-def check_zip(path: Path) -> None:
-    """Refuse a workbook that is not a zip, or that would unpack to far more than a roster holds."""
-    _check_zip(path)
-
-
-def _check_zip(path: Path) -> None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            total = 0
-            for info in archive.infolist():
-                total += info.file_size
-                ratio = info.file_size / max(info.compress_size, 1)
-                if total > MAX_UNZIPPED_BYTES or (info.file_size > 1024 * 1024 and ratio > MAX_ZIP_RATIO):
-                    raise ImportFileError(
-                        _(
-                            "The workbook unpacks to far more data than a roster holds; it is refused as unsafe."
-                        )
-                    )
-                # Parts of a workbook never declare a DTD (entities, the "billion laughs"); a
-                # declaration comes before the root element, so the start of each part tells.
-                if info.filename.endswith((".xml", ".rels")):
-                    with archive.open(info) as part:
-                        head = part.read(4096)
-                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx)."))
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx).")) from error
-
-
-def _xlsx_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
-    _check_zip(path)
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-        estimated = sheet.max_row if sheet.max_row and sheet.max_row > 1 else None
-        # Some programs write a wrong size into the file; read every row there is.
-        sheet.reset_dimensions()
-    except ImportFileError:
-        raise
-    except Exception as error:
-        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx).")) from error
-
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        try:
-            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                yield number, list(row[:MAX_COLUMNS])
-        except ImportFileError:
-            raise
-        except Exception as error:
-            raise ImportFileError(
-                _("The workbook could not be read to the end; it may be damaged.")
-            ) from error
-        finally:
-            book.close()
-
-    return rows(), estimated
-
-
-def _csv_encoding(head: bytes) -> str:
-    """UTF-8 (with or without BOM) or GB18030, judged by the first line (the header is Chinese),
-    else by the whole sample."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    first = head.split(b"\n", 1)[0]
-    for sample, final in ((first, True), (head, False)):
-        try:
-            codecs.getincrementaldecoder("utf-8")().decode(sample, final=final)
-        except UnicodeDecodeError:
-            return "gb18030"
-        if any(byte >= 0x80 for byte in sample):
-            return "utf-8"
-    return "utf-8"
-
-
-def _csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
-    with path.open("rb") as probe:
-        head = probe.read(64 * 1024)
-    encoding = _csv_encoding(head)
-    first_line = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
-    delimiter = max([",", "\t", ";"], key=first_line.count)
-    estimated = None
-    if path.stat().st_size < 64 * 1024 * 1024:
-        with path.open("rb") as counter:
-            estimated = sum(chunk.count(b"\n") for chunk in iter(lambda: counter.read(1 << 20), b""))
-    line_number = 0
-
-    def lines() -> Iterator[str]:
-        # Decoded line by line (a newline byte is never part of a UTF-8 or GB18030 character), so
-        # a decoding error names its line, and a file without line breaks cannot fill the memory.
-        nonlocal line_number
-        with path.open("rb") as raw:
-            for line in iter(lambda: raw.readline(MAX_LINE_BYTES + 1), b""):
-                line_number += 1
-                if len(line) > MAX_LINE_BYTES:
-                    raise ImportFileError(
-                        _("Row %(row)s is longer than %(kb)s KB; this is not a roster.")
-                        % {"row": line_number, "kb": MAX_LINE_BYTES // 1024}
-                    )
-                try:
-                    yield line.decode(encoding)
-                except UnicodeDecodeError as error:
-                    raise ImportFileError(
-                        _(
-                            "Row %(row)s contains text that is neither UTF-8 nor GB18030; save the file as UTF-8 CSV."
-                        )
-                        % {"row": line_number}
-                    ) from error
-
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        reader = csv.reader(lines(), delimiter=delimiter)
-        try:
-            for row in reader:
-                yield line_number, row[:MAX_COLUMNS]
-        except csv.Error as error:
-            raise ImportFileError(
-                _("Row %(row)s cannot be read as CSV (%(problem)s).") % {"row": line_number, "problem": error}
-            ) from error
-
-    return rows(), estimated
-
-
-def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
-    """The rows of a CSV file (UTF-8 or GB18030, comma, tab or semicolon), streamed line by line."""
-    return _csv_rows(path)
-
-
 def _blank(row: list[Any]) -> bool:
     """No cell holds anything a person would read (None, empty or blank text)."""
     for cell in row:
@@ -567,15 +442,35 @@ def _blank(row: list[Any]) -> bool:
 
 
 def open_table(path: Path, file_format: str, columns: tuple[Column, ...]) -> Table:
-    """Open a file, find its header row among the first rows, and stream its data rows."""
-    raw_rows, estimated = _xlsx_rows(path) if file_format == "xlsx" else _csv_rows(path)
-    return table_from_rows(raw_rows, estimated, columns)
+    """Open a file (``enrollment.spreadsheets.read_sheet``), find its header row among the first
+    rows, and stream its data rows."""
+    return table_from_sheet(read_sheet(path, file_format), columns)
 
 
-def table_from_rows(
+def table_from_sheet(sheet: SheetRows, columns: tuple[Column, ...]) -> Table:
+    """Find the header row among the first non-empty rows of a sheet; stream the data rows after it.
+
+    A file without the header, whose workbook hides sheets, says so: the list is likely on one of them.
+    """
+    try:
+        table = _table_from_rows(sheet.rows, sheet.estimated_rows, columns)
+    except ImportFileError as error:
+        hidden = sheet.hidden_sheets()
+        if hidden:
+            raise ImportFileError(
+                error.message
+                + " "
+                + _("The hidden sheets %(sheets)s were not read; unhide the sheet that holds the roster.")
+                % {"sheets": "、".join(f"“{name}”" for name in hidden)}
+            ) from error
+        raise
+    table.sheet = sheet
+    return table
+
+
+def _table_from_rows(
     raw_rows: Iterator[tuple[int, list[Any]]], estimated: int | None, columns: tuple[Column, ...]
 ) -> Table:
-    """Find the header row among the first non-empty rows of a stream of rows; stream the data rows after it."""
     rows = iter(raw_rows)
     required = [column for column in columns if column.required]
     best: tuple[int, list[Any]] | None = None
@@ -587,7 +482,7 @@ def table_from_rows(
         searched += 1
         found = map_columns(row, columns)
         if all(column.key in found for column in required):
-            header = [text_of(cell) for cell in row]
+            header = [text_of(cell) for cell in row[:MAX_COLUMNS]]
             return Table(header=header, columns=found, rows=_limited(rows), estimated_rows=estimated)
         if best is None or len(found) > len(best_found):
             best, best_found = (number, row), found
@@ -609,6 +504,8 @@ def _limited(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[
     count = 0
     limit = MAX_ROWS
     for number, row in rows:
+        if len(row) > MAX_COLUMNS:
+            row = row[:MAX_COLUMNS]  # a sheet used far to the right must not make every row that wide
         for cell in row:
             if cell is not None and (cell.__class__ is not str or (cell and not cell.isspace())):
                 break
@@ -634,6 +531,11 @@ def _raw(row: list[Any], width: int) -> str:
     values = [text_of(cell)[:MAX_CELL_CHARS] for cell in row[:width]]
     values += [""] * (width - len(values))
     return json.dumps(values, ensure_ascii=False)
+
+
+def _notes(table: Table) -> str:
+    """The job's message on success: what the uploader should know about the file as read."""
+    return " ".join(table.notes())[:2000]
 
 
 # --- progress -----------------------------------------------------------------------------------
@@ -774,7 +676,7 @@ def _employee_rows(table: Table) -> Iterator[tuple[Any, ...]]:
     width = len(table.header)
     latest = identifiers.today_in_china() + dt.timedelta(days=366)
     for number, row in table.rows:
-        problems: list[str] = []
+        problems = table.sheet_problems(number)
         id_number = _checked_identifier(_cell(row, table.columns, "id_number"), problems)
         name = text_of(_cell(row, table.columns, "name"))
         if not name:
@@ -813,6 +715,7 @@ def employee_insurance_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
 
     table = open_table(path, job.file_format, EMPLOYEE_COLUMNS)
     job.columns = table.header
+    job.message = _notes(table)
     s = _temp_name("emp")
     g = _temp_name("emp_targets")
     prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
@@ -987,7 +890,7 @@ _REGISTER_COPY = [
 def _register_rows(table: Table) -> Iterator[tuple[Any, ...]]:
     width = len(table.header)
     for number, row in table.rows:
-        problems: list[str] = []
+        problems = table.sheet_problems(number)
         id_number = _checked_identifier(_cell(row, table.columns, "id_number"), problems)
         if not problems:
             # The household register lists citizens by their resident ID number (公民身份号码).
@@ -1024,6 +927,7 @@ def household_register_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
     """
     table = open_table(path, job.file_format, REGISTER_COLUMNS)
     job.columns = table.header
+    job.message = _notes(table)
     s = _temp_name("reg")
     prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
     with connection.cursor() as cursor:
@@ -1097,7 +1001,7 @@ def _household_rows(table: Table) -> Iterator[tuple[Any, ...]]:
     today = identifiers.today_in_china()
     cols = table.columns
     for number, row in table.rows:
-        problems: list[str] = []
+        problems = table.sheet_problems(number)
 
         def text(key: str, row: list[Any] = row) -> str:
             return text_of(_cell(row, cols, key))
@@ -1276,6 +1180,7 @@ def _household_checks(cursor: Any, *, s: str, prefix: str) -> None:
 def _household_stage(*, job: ImportJob, scope: Scope, path: Path, cursor: Any) -> str:
     table = open_table(path, job.file_format, HOUSEHOLD_COLUMNS)
     job.columns = table.header
+    job.message = _notes(table)
     s = _temp_name("hh")
     cursor.execute(_HOUSEHOLD_STAGING.format(t=s))
     rows = _counted(_household_rows(table), job.pk, table.estimated_rows)

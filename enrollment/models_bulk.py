@@ -226,6 +226,7 @@ class ImportJob(models.Model):
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     # The header row as read, for the error report.
     columns = models.JSONField(_("columns"), default=list, blank=True)
+    # Why the job failed; otherwise what the reader notes about the file (the sheets not read).
     message = models.TextField(_("message"), blank=True)
 
     class Meta:

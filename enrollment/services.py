@@ -1297,7 +1297,7 @@ def _import_job_run(*, scope: Scope, job_id: int) -> ImportJob | None:
         else:
             job.counts = _imports.households_apply(job=job, scope=scope, path=path)
             job.status, job.finished_at = ImportStatus.DONE, timezone.now()
-    job.message = ""
+    # job.message keeps what the import set: the reader's notes on the file (the sheets not read).
     job.save()
     return job
 

@@ -17,12 +17,18 @@ when the worksheet's XML is small enough for calamine to hold in memory
 memory, so a million-row roster never loads whole. Either way a first pass over the sheet's XML
 (zlib and regular expressions in C, constant memory) finds the hidden rows, formulas, errors,
 merged ranges and the sheet's size. xls (at most 65,536 rows by format) is read with xlrd, csv
-by ``enrollment.imports``. Every failure of a file as a whole is an ``ImportFileError`` with a
-message for the person who uploaded it.
+line by line (UTF-8 or GB18030). Every failure of a file as a whole is an ``ImportFileError`` with
+a message for the person who uploaded it.
+
+What is found is told in the same words to every importer that reads through here (the
+enrollment imports of ``enrollment.imports`` and the subsidy rosters): ``SheetRows.problems`` for
+a data row, ``SheetRows.notes`` for the file (the sheets not read).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import re
 import zipfile
 from collections.abc import Iterator
@@ -34,8 +40,12 @@ from xml.parsers import expat
 
 from django.utils.translation import gettext as _
 
-from .imports import ImportFileError, check_zip, csv_rows
-
+# An .xlsx is a zip: refuse one that would unpack to more than this, or that packs too tightly.
+MAX_UNZIPPED_BYTES = 2 * 1024 * 1024 * 1024
+MAX_ZIP_RATIO = 150
+# Columns read of a row: a header is found among the first ones, and a row is kept no wider.
+MAX_COLUMNS = 64
+MAX_LINE_BYTES = 1024 * 1024
 # A worksheet whose XML unpacks to at most this many bytes is read by calamine (about 100 bytes
 # of memory per cell); larger sheets are streamed.
 CALAMINE_MAX_SHEET_BYTES = 64 * 1024 * 1024
@@ -66,6 +76,106 @@ _MERGE = re.compile(
 )
 _DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension\b[^>]*?\bref\s*=\s*[\"']([^\"']*)[\"']")
 _DIMENSION_END = re.compile(r"(\d+)$")
+
+
+# --- the file as a whole ------------------------------------------------------------------------
+
+
+class ImportFileError(Exception):
+    """What is wrong with the file as a whole; the message is for the person who uploaded it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def check_zip(path: Path) -> None:
+    """Refuse a workbook that is not a zip, or that would unpack to far more than a roster holds."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = 0
+            for info in archive.infolist():
+                total += info.file_size
+                ratio = info.file_size / max(info.compress_size, 1)
+                if total > MAX_UNZIPPED_BYTES or (info.file_size > 1024 * 1024 and ratio > MAX_ZIP_RATIO):
+                    raise ImportFileError(
+                        _(
+                            "The workbook unpacks to far more data than a roster holds; it is refused as unsafe."
+                        )
+                    )
+                # Parts of a workbook never declare a DTD (entities, the "billion laughs"); a
+                # declaration comes before the root element, so the start of each part tells.
+                if info.filename.endswith((".xml", ".rels")):
+                    with archive.open(info) as part:
+                        head = part.read(4096)
+                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx)."))
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ImportFileError(_("The file is damaged or is not an Excel workbook (.xlsx).")) from error
+
+
+def _csv_encoding(head: bytes) -> str:
+    """UTF-8 (with or without BOM) or GB18030, judged by the first line (the header is Chinese),
+    else by the whole sample."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    first = head.split(b"\n", 1)[0]
+    for sample, final in ((first, True), (head, False)):
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(sample, final=final)
+        except UnicodeDecodeError:
+            return "gb18030"
+        if any(byte >= 0x80 for byte in sample):
+            return "utf-8"
+    return "utf-8"
+
+
+def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
+    """The rows of a CSV file (UTF-8 or GB18030, comma, tab or semicolon), streamed line by line."""
+    with path.open("rb") as probe:
+        head = probe.read(64 * 1024)
+    encoding = _csv_encoding(head)
+    first_line = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    delimiter = max([",", "\t", ";"], key=first_line.count)
+    estimated = None
+    if path.stat().st_size < 64 * 1024 * 1024:
+        with path.open("rb") as counter:
+            estimated = sum(chunk.count(b"\n") for chunk in iter(lambda: counter.read(1 << 20), b""))
+    line_number = 0
+
+    def lines() -> Iterator[str]:
+        # Decoded line by line (a newline byte is never part of a UTF-8 or GB18030 character), so
+        # a decoding error names its line, and a file without line breaks cannot fill the memory.
+        nonlocal line_number
+        with path.open("rb") as raw:
+            for line in iter(lambda: raw.readline(MAX_LINE_BYTES + 1), b""):
+                line_number += 1
+                if len(line) > MAX_LINE_BYTES:
+                    raise ImportFileError(
+                        _("Row %(row)s is longer than %(kb)s KB; this is not a roster.")
+                        % {"row": line_number, "kb": MAX_LINE_BYTES // 1024}
+                    )
+                try:
+                    yield line.decode(encoding)
+                except UnicodeDecodeError as error:
+                    raise ImportFileError(
+                        _(
+                            "Row %(row)s contains text that is neither UTF-8 nor GB18030; save the file as UTF-8 CSV."
+                        )
+                        % {"row": line_number}
+                    ) from error
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        reader = csv.reader(lines(), delimiter=delimiter)
+        try:
+            for row in reader:
+                yield line_number, row[:MAX_COLUMNS]
+        except csv.Error as error:
+            raise ImportFileError(
+                _("Row %(row)s cannot be read as CSV (%(problem)s).") % {"row": line_number, "problem": error}
+            ) from error
+
+    return rows(), estimated
 
 
 def column_index(letters: str) -> int:
@@ -117,6 +227,11 @@ class SheetRows:
     error_cells: dict[int, list[tuple[int, str, str]]] = field(default_factory=dict)
     merged: list[Merged] = field(default_factory=list)
     _merged_by_row: dict[int, list[Merged]] | None = field(default=None, repr=False)
+
+    @property
+    def has_findings(self) -> bool:
+        """Anything hidden or unreadable in the rows; without any, no row needs to be looked up."""
+        return bool(self.hidden_rows or self.formula_cells or self.error_cells or self.merged)
 
     def merged_at(self, row: int) -> list[Merged]:
         if self._merged_by_row is None:
@@ -174,6 +289,20 @@ class SheetRows:
 
     def hidden_sheets(self) -> list[str]:
         return [name for name, hidden in self.other_sheets if hidden]
+
+    def notes(self) -> list[str]:
+        """What the uploader should know about the file as a whole: which sheet was read, which not."""
+        if not self.other_sheets:
+            return []
+        return [
+            _("Read the sheet “%(sheet)s”; not read: %(others)s.")
+            % {
+                "sheet": self.sheet_name,
+                "others": "、".join(
+                    f"“{name}”" + (_(" (hidden)") if hidden else "") for name, hidden in self.other_sheets
+                ),
+            }
+        ]
 
 
 def read_sheet(path: Path, file_format: str) -> SheetRows:

@@ -239,7 +239,7 @@ def staged_rows(
     category_index, date_index = columns["category"], columns.get("recognised_on")
     earliest = dt.date(1990, 1, 1)
     today = identifiers.today_in_china()
-    check_sheet = bool(sheet.hidden_rows or sheet.formula_cells or sheet.error_cells or sheet.merged)
+    check_sheet = sheet.has_findings
     keys: dict[str, str] = {}
     normalise = identifiers.normalise
     # One encoder for every row: json.dumps with options builds a new one per call.
@@ -540,21 +540,10 @@ def stage(
     else:
         rows_table = _temp_name("read")
         cursor.execute(_STAGING.format(t=rows_table))
-        try:
-            table = imports.table_from_rows(sheet.rows, sheet.estimated_rows, ROSTER_COLUMNS)
-        except ImportFileError as error:
-            hidden = sheet.hidden_sheets()
-            if hidden:
-                raise ImportFileError(
-                    error.message
-                    + " "
-                    + _("The hidden sheets %(sheets)s were not read; unhide the sheet that holds the roster.")
-                    % {"sheets": "、".join(f"“{name}”" for name in hidden)}
-                ) from error
-            raise
+        table = imports.table_from_sheet(sheet, ROSTER_COLUMNS)
         rows = staged_rows(sheet, table, roster_date=roster_date, import_id=import_id)
         total, header, sheet_name = _copy(cursor, rows_table, _COPY, rows), table.header, sheet.sheet_name
-        notes = _sheet_notes(sheet)
+        notes = sheet.notes()
         timer.mark("read and copy")
     if total == 0:
         raise ImportFileError(_("The file has a header but no data rows."))
@@ -608,20 +597,6 @@ def stage(
         counts=counts,
         roster_id=roster_id,
     )
-
-
-def _sheet_notes(sheet: SheetRows) -> list[str]:
-    if not sheet.other_sheets:
-        return []
-    return [
-        _("Read the sheet “%(sheet)s”; not read: %(others)s.")
-        % {
-            "sheet": sheet.sheet_name,
-            "others": "、".join(
-                f"“{name}”" + (_(" (hidden)") if hidden else "") for name, hidden in sheet.other_sheets
-            ),
-        }
-    ]
 
 
 def _checked(

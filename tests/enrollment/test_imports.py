@@ -347,16 +347,21 @@ def test_given_formula_cells_without_values_then_each_row_is_an_error_not_a_cras
     job = run(world, ImportKind.EMPLOYEE_INSURANCE, _formulas())
 
     assert (job.status, job.counts) == (ImportStatus.DONE, {"error": 1})
-    assert (
-        rows_of(job)[2][1]
-        == "The identifier is missing.; The name is missing.; The employee-insurance start date is missing."
+    saved = "holds a formula whose result was never saved; open the file in Excel and save it again, or paste the values."
+    assert rows_of(job)[2][1] == (
+        f"Cell A2 {saved}; Cell B2 {saved}; Cell C2 {saved}; "
+        "The identifier is missing.; The name is missing.; The employee-insurance start date is missing."
     )
 
 
 def test_given_merged_cells_then_the_rows_under_the_merge_are_errors(world: World):
     job = run(world, ImportKind.EMPLOYEE_INSURANCE, _merged())
 
-    assert {n: outcome for n, (outcome, _m) in rows_of(job).items()} == {2: "not_found", 3: "error"}
+    # Which person the merged cells meant cannot be known: every row under them is an error.
+    rows = rows_of(job)
+    assert {n: outcome for n, (outcome, _m) in rows.items()} == {2: "error", 3: "error"}
+    assert rows[2][1].startswith("Row 2 lies in the merged cells ")
+    assert rows[3][1].startswith("Row 3 lies in the merged cells ")
 
 
 def test_given_an_identifier_stored_as_a_number_then_the_row_says_the_digits_were_lost(world: World):

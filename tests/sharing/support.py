@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +11,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bench.chaos import CeleryProcess
 from sharing import services
 from sharing.models import MessageStatus, PendingDelivery
 
@@ -73,15 +70,11 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, every:
         time.sleep(every)
 
 
-class Worker:
+class Worker(CeleryProcess):
     """A real `celery worker` subprocess (prefork) on this test's database and a given broker."""
 
     def __init__(self, env: dict[str, str], log: Path, *, concurrency: int = 1, beat: bool = False) -> None:
-        celery = str(Path(sys.executable).parent / "celery")
         args = [
-            celery,
-            "-A",
-            "config",
             "worker",
             "-l",
             "INFO",
@@ -96,42 +89,4 @@ class Worker:
         ]
         if beat:
             args += ["-B", "-s", str(log.with_suffix(".beat"))]
-        self.log = log
-        self._handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            args,
-            env=env,
-            stdout=self._handle,
-            stderr=subprocess.STDOUT,
-            cwd=str(Path(__file__).resolve().parents[2]),
-            start_new_session=True,
-        )
-
-    def children(self) -> list[int]:
-        import psutil
-
-        try:
-            return [child.pid for child in psutil.Process(self.process.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def kill_hard(self) -> None:
-        """SIGKILL the whole worker: main process and pool children, no chance to clean up."""
-        for pid in [*self.children(), self.process.pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=15)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._handle.close()
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        super().__init__(args, env, log)
