@@ -192,7 +192,7 @@ def _kept_city() -> Any:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT count(*) FROM enrollment_person), (SELECT count(*) FROM enrollment_household), "
-            "(SELECT count(*) FROM accounts_region WHERE length(code) = 12), "
+            "(SELECT count(DISTINCT region_code) FROM enrollment_household), "
             "(SELECT array_agg(DISTINCT left(region_code, 6)) FROM enrollment_household), "
             "(SELECT id FROM accounts_user WHERE username = %s), (SELECT id FROM accounts_user WHERE username = %s)",
             [f"insurance.{COUNTY}", f"tax.{COUNTY}"],
