@@ -70,6 +70,8 @@ def _tags_and_history(
     dibao, clergy); 85% of their enrollments assessed for ``year`` and paid."""
     from django.db import connection
 
+    from .city import history_decision
+
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -80,22 +82,7 @@ def _tags_and_history(
             """,
             [prefix + "%", rng_seed],
         )
-        cursor.execute(
-            """
-            INSERT INTO enrollment_assessmentdecision (policy_version_id, digest, situation, standard_fen,
-                subsidy_fen, government_fen, payable_fen, subsidy_category, subsidy_marker, government_pays_all,
-                rule, reason, schedule, benefit_reason, created_at)
-            VALUES (%s, 'bench history', 'continuous', 40000, 0, 70000, 40000, '', '', false,
-                    'pricing[0]', 'bench history', '[]', '', now())
-            ON CONFLICT (policy_version_id, digest) DO NOTHING
-            """,
-            [last_year_version_id],
-        )
-        cursor.execute(
-            "SELECT id FROM enrollment_assessmentdecision WHERE policy_version_id = %s AND digest = 'bench history'",
-            [last_year_version_id],
-        )
-        (decision_id,) = cursor.fetchone()
+        decision_id = history_decision(last_year_version_id)
         cursor.execute(
             """
             INSERT INTO enrollment_assessment (person_id, enrollment_id, insurance_year, county_code, region_code,

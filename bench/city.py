@@ -771,7 +771,7 @@ def city_generate(
             last_year = policy_save(
                 document=_shifted(f"city-{LAST_YEAR}", LAST_YEAR - 2021, 40000, 70000), note="city"
             ).version
-        decision = _history_decision(last_year.pk)
+        decision = history_decision(last_year.pk)
     staff_agencies = _tax_agencies(city.staff)
     city.seconds["regions"] = round(time.perf_counter() - started, 2)
 
@@ -834,7 +834,7 @@ def city_generate(
     return city
 
 
-def _history_decision(policy_version_id: int) -> int:
+def history_decision(policy_version_id: int) -> int:
     """The one decision every generated assessment of last year points at (kept when present)."""
     from django.db import connection
 

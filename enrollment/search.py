@@ -60,16 +60,21 @@ def _instance(model: type[Model], attnames: Sequence[str], values: Sequence[Any]
     return instance
 
 
+def _match(*, query: str, by_identifier: bool, alias: str) -> tuple[str, str, str]:
+    """The search's condition, its index's order and the LIKE pattern: identifier (upper-cased) or
+    name, by prefix, on ``alias``'s columns."""
+    if by_identifier:
+        return f'{alias}"id_number" LIKE %s', f'{alias}"id_number"', _like_prefix(query.upper())
+    return f'{alias}"name" LIKE %s', f'{alias}"name", {alias}"id_number"', _like_prefix(query)
+
+
 def persons(*, scope: Scope, query: str, by_identifier: bool, limit: int) -> list[Person]:
     """Persons whose identifier (upper-cased) or name starts with ``query``, in that index's order,
     each with its household (or none), at most ``limit``."""
     person_columns, person_names = _columns(Person, "p")
     household_columns, household_names = _columns(Household, "h")
     region, region_params = scope.region_sql('p."region_code"')
-    if by_identifier:
-        condition, order, prefix = 'p."id_number" LIKE %s', 'p."id_number"', query.upper()
-    else:
-        condition, order, prefix = 'p."name" LIKE %s', 'p."name", p."id_number"', query
+    condition, order, pattern = _match(query=query, by_identifier=by_identifier, alias="p.")
     sql = (
         f"SELECT {person_columns}, {household_columns} FROM enrollment_person p "  # noqa: S608 - columns and the scope's condition, no input
         'LEFT JOIN enrollment_household h ON h."id" = p."household_id" '
@@ -79,7 +84,7 @@ def persons(*, scope: Scope, query: str, by_identifier: bool, limit: int) -> lis
     household_cache = Person._meta.get_field("household")
     found: list[Person] = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_like_prefix(prefix), *region_params, limit])
+        cursor.execute(sql, [pattern, *region_params, limit])
         for row in cursor.fetchall():
             person = _instance(Person, person_names, row[:width])
             household = _instance(Household, household_names, row[width:]) if row[width] is not None else None
@@ -92,16 +97,13 @@ def household_ids(*, scope: Scope, query: str, by_identifier: bool, limit: int) 
     """The households of the first members matching ``query`` (identifier or name prefix), in the
     order of the search's index, at most ``limit``."""
     region, region_params = scope.region_sql('"region_code"')
-    if by_identifier:
-        condition, order, prefix = '"id_number" LIKE %s', '"id_number"', query.upper()
-    else:
-        condition, order, prefix = '"name" LIKE %s', '"name", "id_number"', query
+    condition, order, pattern = _match(query=query, by_identifier=by_identifier, alias="")
     sql = (
         'SELECT "household_id" FROM enrollment_person '  # noqa: S608 - the scope's condition, no input
         f'WHERE {condition} AND "household_id" IS NOT NULL AND {region} ORDER BY {order} LIMIT %s'
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_like_prefix(prefix), *region_params, limit * MEMBERS_READ_PER_HOUSEHOLD])
+        cursor.execute(sql, [pattern, *region_params, limit * MEMBERS_READ_PER_HOUSEHOLD])
         return list(dict.fromkeys(household_id for (household_id,) in cursor.fetchall()))[:limit]
 
 
