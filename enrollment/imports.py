@@ -923,7 +923,9 @@ def household_register_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
     (duplicates in the file, villages known and inside the caller's area), then delete the
     register of the file's villages and insert the file's good rows. A person already on another
     village's register moves to the one in the file (their household register moved). Rows with
-    an error are listed in the report and not registered.
+    an error are listed in the report and not registered, and a village with any row in error keeps
+    its register as it was: replacing it with the good rows alone would drop the persons of the
+    bad ones from the village's registered population, the base of its coverage rate.
     """
     table = open_table(path, job.file_format, REGISTER_COLUMNS)
     job.columns = table.header
@@ -947,6 +949,16 @@ def household_register_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
                 {"msg": _("The village is outside your area."), "prefix": prefix},
             ),
             (f"UPDATE {s} SET outcome = 'error', message = problem WHERE problem IS NOT NULL", {}),  # noqa: S608 - generated table names
+            (
+                f"""UPDATE {s} s SET outcome = 'village_error', region = s.village, message = %(msg)s
+                WHERE s.outcome IS NULL AND s.village IN (SELECT e.village FROM {s} e WHERE e.outcome = 'error')""",  # noqa: S608 - generated table names; values are parameters
+                {
+                    "msg": _(
+                        "Another row of this village has an error: the village's register stays as it was "
+                        "until the file is corrected and imported again."
+                    )
+                },
+            ),
             (f"UPDATE {s} SET outcome = 'registered', region = village WHERE outcome IS NULL", {}),  # noqa: S608 - generated table names
             (
                 f"""DELETE FROM enrollment_registeredresident r
@@ -1422,7 +1434,7 @@ def counts_for_display(job: ImportJob) -> list[tuple[str, int]]:
             "error",
         ]
     elif job.kind == ImportKind.HOUSEHOLD_REGISTER:
-        order = ["registered", "villages", "outside_area", "error"]
+        order = ["registered", "villages", "village_error", "outside_area", "error"]
     else:
         order = ["ok", "households", "existing", "error", "household_error", "households_created",
                  "persons_created", "applications_created"]  # fmt: skip

@@ -187,6 +187,7 @@ class ImportOutcome(models.TextChoices):
     DATE_CONFLICT = "date_conflict", _("Start date not after the enrollment date (not applied)")
     # household register
     REGISTERED = "registered", _("On the register")
+    VILLAGE_ERROR = "village_error", _("Another row of the village has an error (its register kept)")
 
 
 def _import_upload_to(instance: ImportJob, filename: str) -> str:

@@ -104,7 +104,7 @@ def make_scene(world: World) -> dict[str, Any]:
 # --- the register import ------------------------------------------------------------------------
 
 
-def test_given_a_register_file_with_bad_rows_when_imported_then_good_rows_register_and_bad_rows_are_listed(
+def test_given_a_register_file_with_bad_rows_when_imported_then_the_bad_rows_are_listed_and_their_village_is_kept(
     world: World,
 ):
     job = register(
@@ -120,12 +120,40 @@ def test_given_a_register_file_with_bad_rows_when_imported_then_good_rows_regist
     )
 
     assert job.status == "done"
-    assert job.counts == {"registered": 1, "error": 4, "outside_area": 1, "villages": 1}
+    assert job.counts == {"village_error": 1, "error": 4, "outside_area": 1, "villages": 0}
     outcomes = {row: outcome for row, (outcome, _message) in rows_of(job).items()}
-    assert outcomes == {3: "error", 4: "error", 5: "error", 6: "outside_area", 7: "error"}
+    assert outcomes == {2: "village_error", 3: "error", 4: "error", 5: "error", 6: "outside_area", 7: "error"}
+    assert rows_of(job)[2][1] == (
+        "Another row of this village has an error: the village's register stays as it was "
+        "until the file is corrected and imported again."
+    )
     assert rows_of(job)[4][1] == "This person is already in row 2."
     assert rows_of(job)[5][1] == "No village has the code 141002100999."
-    assert list(RegisteredResident.objects.values_list("id_number", "region_code")) == [(number(1), TUNLI)]
+    assert not RegisteredResident.objects.exists()
+
+
+def test_given_two_registered_villages_when_a_file_has_an_error_in_one_then_only_the_other_is_replaced(
+    world: World,
+):
+    register(
+        world, [[number(1), "张甲", TUNLI, "", ""], [number(1, QINBI), "李甲", QINBI, "", ""]], user="admin"
+    )
+
+    job = register(
+        world,
+        [
+            [number(2), "张乙", TUNLI, "", ""],
+            [with_wrong_check_digit(number(3)), "张丙", TUNLI, "", ""],
+            [number(2, QINBI), "李乙", QINBI, "", ""],
+        ],
+        user="admin",
+    )
+
+    assert job.counts == {"registered": 1, "village_error": 1, "error": 1, "villages": 1}
+    assert sorted(RegisteredResident.objects.values_list("region_code", "name")) == [
+        (TUNLI, "张甲"),
+        (QINBI, "李乙"),
+    ]
 
 
 def test_given_a_village_already_registered_when_a_new_register_arrives_then_it_replaces_the_old_one(
