@@ -642,24 +642,30 @@ def _secondary_indexes_dropped(cursor: Any, tables: list[str]) -> list[tuple[str
     return [(table, definition) for _name, table, definition in indexes]
 
 
+def _statements_run(shared: bool, jobs: int, statements: list[str]) -> None:
+    """Each statement once, over up to ``jobs`` connections that each take the next one left (one
+    on the caller's connection when ``shared``)."""
+    queue: SimpleQueue[str] = SimpleQueue()
+    for statement in statements:
+        queue.put(statement)
+
+    def worker(cursor: Any) -> None:
+        while True:
+            try:
+                statement = queue.get_nowait()
+            except Empty:
+                return
+            cursor.execute(statement)
+
+    if statements:
+        _in_parallel(shared, [worker] * (1 if shared else max(1, min(jobs, len(statements)))))
+
+
 def _indexes_built(shared: bool, jobs: int, indexes: list[tuple[str, str]]) -> float:
     """Build the dropped indexes again, ``jobs`` at a time (each build is one sort on one core;
     PostgreSQL's parallel btree build helps when fewer remain), largest tables first."""
     started = time.perf_counter()
-    queue: SimpleQueue[str] = SimpleQueue()
-    for _table, definition in indexes:
-        queue.put(definition)
-
-    def builder(cursor: Any) -> None:
-        while True:
-            try:
-                definition = queue.get_nowait()
-            except Empty:
-                return
-            cursor.execute(definition)
-
-    if indexes:
-        _in_parallel(shared, [builder] * (1 if shared else max(1, min(jobs, len(indexes)))))
+    _statements_run(shared, jobs, [definition for _table, definition in indexes])
     seconds = time.perf_counter() - started
     log(f"  {len(indexes)} indexes built in {seconds:.1f} s")
     return seconds
@@ -680,19 +686,7 @@ def _analyzed(shared: bool, jobs: int) -> None:
             "AND n.nspname NOT LIKE 'pg_temp%%' ORDER BY pg_relation_size(c.oid) DESC"
         )
         tables = [name for (name,) in cursor.fetchall()]
-    queue: SimpleQueue[str] = SimpleQueue()
-    for table in tables:
-        queue.put(table)
-
-    def analyzer(cursor: Any) -> None:
-        while True:
-            try:
-                table = queue.get_nowait()
-            except Empty:
-                return
-            cursor.execute(f"ANALYZE {table}")
-
-    _in_parallel(False, [analyzer] * max(1, jobs))
+    _statements_run(False, jobs, [f"ANALYZE {table}" for table in tables])
 
 
 # The tables the build writes, each with its secondary indexes dropped for the load.

@@ -4,8 +4,8 @@ A clerk's search is the portal's most frequent request. Among five million perso
 answers it from an index in well under a millisecond; compiling the equivalent querysets (the
 scope's filter, ``select_related``, two levels of ``prefetch_related``) cost several times that
 in Python. These functions send the same SQL the querysets did, built once per process from the
-models' concrete fields, and build the same model instances (``Model.from_db``) with the same
-caches filled: a person's household, a household's members, a member's ``current_enrollments``.
+models' concrete fields, and build the same model instances (as ``Model.from_db`` does, see
+``_instance``) with the same caches filled: a person's household, a household's members, a member's ``current_enrollments``.
 
 The scope still decides which rows are read (``Scope.region_sql``, the hand-written twin of
 ``Scope.filter``); the access matrix and the search tests cover both the pages and the API.

@@ -54,9 +54,6 @@ MAX_XLS_BYTES = 32 * 1024 * 1024
 CHUNK = 1 << 20
 # Rows of merged ranges looked at, in all: a file cannot make the importer map more than this.
 MAX_MERGED_ROWS = 2_000_000
-EXCEL_ERRORS = frozenset(
-    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"}
-)
 # Built-in number formats that show dates: the international ones and those of Chinese Excel.
 _DATE_FORMAT_IDS = frozenset({*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)})
 
