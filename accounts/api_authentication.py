@@ -1,10 +1,11 @@
 """API token authentication that loads the user's agency and region with the token (one query):
 every API request builds the caller's scope from them.
 
-The query is written once (from the models' columns) and run as plain SQL: compiling the ORM's
-four-table ``select_related`` cost more than the query itself on every API call. The token is
-still checked against the database on every request, so a deleted token or a deactivated user
-is refused at once."""
+The query is written once (from the models' columns) and run as plain SQL, prepared on the
+server (``accounts.prepared``): compiling the ORM's four-table ``select_related``, and then
+planning the join, cost more than running it on every API call. The token is still checked
+against the database on every request, so a deleted token or a deactivated user is refused at
+once."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from .models import Agency, Region, User
+from .prepared import prepared_cursor
 
 # The models read, with their table alias; each joined to the one before it.
 _CHAIN: tuple[tuple[type[models.Model], str], ...] = ((Token, "t"), (User, "u"), (Agency, "a"), (Region, "r"))
@@ -47,8 +49,8 @@ def _query() -> tuple[str, tuple[tuple[type[models.Model], list[str], slice], ..
 def token_with_user(key: str) -> Token | None:
     """The token with its user, the user's agency and the agency's region loaded, or None."""
     sql, parts = _query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, [key], prepare=True)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -36,8 +36,10 @@ from django.http import Http404
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.audit import HISTORY_CONTEXT_CTE, history_context
 from accounts.masking import mask_name_keep_ends
 from accounts.money import yuan
+from accounts.prepared import prepared_cursor
 from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import message_send, message_send_bulk, message_send_within
@@ -161,10 +163,12 @@ def payment_record(
 # which under load had held up every other payment of the agency. Statement history triggers see
 # each table's rows as for separate statements.
 _RECORD_SQL = """
-WITH item AS (
+WITH {history},
+item AS (
     UPDATE collection_dueitem SET status = %(paid)s, updated_at = %(now)s
     WHERE id = %(item)s AND status = %(due)s AND person_id = %(person)s AND insurance_year = %(year_insured)s
       AND region_code = %(region)s AND amount_fen = %(amount_due)s AND schedule = %(schedule)s::jsonb
+      AND EXISTS (SELECT FROM history)
     RETURNING id
 ),
 number AS (
@@ -222,8 +226,8 @@ def _read(*, scope: Scope, due_item_id: int, key: str | None, lock: bool) -> _It
         "(SELECT p.id FROM collection_payment p WHERE p.idempotency_key = %s) "
         f"FROM collection_dueitem d WHERE d.id = %s AND {region}" + (" FOR UPDATE OF d" if lock else "")
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key, due_item_id, *region_params])
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, [key, due_item_id, *region_params], prepare=True)
         row = cursor.fetchone()
     if row is None:
         raise Http404(_("No such record in your area."))
@@ -370,11 +374,14 @@ def _write(
         sources="payment",
         stand_in={"payment_id": 1, "receipt_number": receipt_code(scope.agency_id, year, 1)},
     )
-    with connection.cursor() as cursor:
+    history_id, history_metadata = history_context()
+    with prepared_cursor() as cursor:
         cursor.execute(
-            _RECORD_SQL.format(sent=sent.ctes),
+            _RECORD_SQL.format(history=HISTORY_CONTEXT_CTE, sent=sent.ctes),
             {
                 **sent.params,
+                "history_id": history_id,
+                "history_metadata": history_metadata,
                 "item": item.pk,
                 "due": DueStatus.DUE.value,
                 "paid": DueStatus.PAID.value,
@@ -394,6 +401,7 @@ def _write(
                 "key": key,
                 "recorded": PaymentStatus.RECORDED.value,
             },
+            prepare=True,
         )
         row = cursor.fetchone()
     if row is None:

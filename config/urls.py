@@ -61,6 +61,12 @@ class ApiRootRouter(DefaultRouter):
 
 
 router = ApiRootRouter()
+# Django tries the patterns in order, and the router makes over a hundred: the tax counter's
+# endpoints, called for every payment, come first (a payment's address was resolved after about
+# eighty other patterns, a quarter of a millisecond each time).
+router.register("collection/payments", collection_api.PaymentViewSet, basename="collection-payment")
+router.register("collection/payers", collection_api.PayerViewSet, basename="collection-payer")
+router.register("collection/due-items", collection_api.DueItemViewSet, basename="collection-due-item")
 router.register("regions", accounts_api.RegionViewSet, basename="region")
 router.register("agencies", accounts_api.AgencyViewSet, basename="agency")
 router.register("users", accounts_api.UserViewSet, basename="user")
@@ -69,9 +75,6 @@ router.register("persons", enrollment_api.PersonViewSet, basename="person")
 router.register("enrollments", enrollment_api.EnrollmentViewSet, basename="enrollment")
 router.register("applications", enrollment_api.ApplicationViewSet, basename="application")
 router.register("transfers", enrollment_api.TransferViewSet, basename="transfer")
-router.register("collection/payers", collection_api.PayerViewSet, basename="collection-payer")
-router.register("collection/due-items", collection_api.DueItemViewSet, basename="collection-due-item")
-router.register("collection/payments", collection_api.PaymentViewSet, basename="collection-payment")
 router.register(
     "collection/overcollections", collection_api.OvercollectionViewSet, basename="collection-overcollection"
 )
@@ -92,6 +95,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # First: the API's clients call it far more often than people open pages.
+    path("api/", include(api_patterns)),
     path("", accounts_views.HomeView.as_view(), name="home"),
     path("", include("accounts.urls")),
     path("enrollment/", include("enrollment.urls")),
@@ -106,7 +111,6 @@ urlpatterns = [
     # Anyone shown a payment certificate checks its code here, without an account.
     path("verify/", collection_views.certificate_verify, name="certificate-verify"),
     path("sharing/", include("sharing.urls")),
-    path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]
 

@@ -125,13 +125,13 @@ sent_payload AS (
 ),
 sent_subject AS (
     INSERT INTO sharing_subject AS s (key, lane, last_seq)
-    SELECT %(sent_subject)s, mod(abs(hashtext(%(sent_subject)s)::bigint), %(sent_lanes)s), 1 FROM sent_payload
+    SELECT %(sent_subject)s::text, mod(abs(hashtext(%(sent_subject)s::text)::bigint), %(sent_lanes)s), 1 FROM sent_payload
     ON CONFLICT (key) DO UPDATE SET last_seq = s.last_seq + 1
     RETURNING lane, last_seq
 ),
 sent_message AS (
     INSERT INTO sharing_outbox (topic, version, sender, receiver, subject, seq, lane, region_code, amount_fen, payload)
-    SELECT %(sent_topic)s, %(sent_version)s, %(sent_sender)s, %(sent_receiver)s, %(sent_subject)s,
+    SELECT %(sent_topic)s, %(sent_version)s, %(sent_sender)s, %(sent_receiver)s, %(sent_subject)s::text,
            sent_subject.last_seq, sent_subject.lane, %(sent_region_code)s, %(sent_amount_fen)s,
            CASE WHEN {valid} THEN v.j END
     FROM sent_subject, sent_payload AS v
@@ -142,7 +142,8 @@ sent_pending AS (
     SELECT id, topic, subject, lane, region_code, created_at FROM sent_message
     RETURNING message_id
 )"""
-# One line: the caller's statement stays short enough for psycopg to cache its parsing.
+# One line: the caller's statement stays short enough for psycopg to cache its parsing. The casts
+# keep one type for a parameter used twice when the caller's statement binds on the server.
 _SEND_WITHIN_CTES = " ".join(_SEND_WITHIN_CTES.split())
 
 
@@ -350,10 +351,51 @@ def nudge_on_commit(*, fanout: int = 1) -> None:
 
 def _nudge_callback(fanout: int) -> Any:
     def nudge() -> None:
-        delivery_start(fanout=fanout)
+        delivery_nudge(fanout=fanout)
 
     nudge.sharing_nudge = True  # type: ignore[attr-defined]
     return nudge
+
+
+# Set (in the broker's Redis) when a commit's nudge queues a delivery task, cleared by that task
+# as it begins. While it is set, a queued task has yet to begin its drain, and that drain will
+# see every commit made so far: a further nudge would queue a task with nothing left to do.
+# Publishing a Celery task cost a payment more CPU than anything else it did (issue 7).
+NUDGE_QUEUED_KEY = "sharing:delivery-queued"
+
+
+@functools.lru_cache(maxsize=4)
+def _broker_redis(url: str) -> Any:
+    import redis
+
+    # redis-py's pool notices a fork and opens new connections in the child.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def delivery_nudge(*, fanout: int = 1) -> int:
+    """A commit's nudge: queue delivery unless a queued task has not begun yet (it will deliver
+    this commit's messages). The mark lasts one sweep interval at most, so a task lost with the
+    broker holds nudges back no longer than the sweep, which starts delivery anyway. A bulk send
+    asks for several tasks at once (``fanout``) to drain in parallel, and always gets them."""
+    if fanout > 1:
+        return delivery_start(fanout=fanout)
+    try:
+        marked = _broker_redis(settings.CELERY_BROKER_URL).set(
+            NUDGE_QUEUED_KEY, 1, nx=True, px=max(1, int(float(_config("SWEEP_SECONDS")) * 1000))
+        )
+    except Exception as error:
+        logger.warning("sharing: could not mark a queued delivery (%s); queuing one", type(error).__name__)
+        marked = True
+    return delivery_start(fanout=fanout) if marked else 0
+
+
+def delivery_nudge_clear() -> None:
+    """A delivery task begins: commits from now on may come after its drain has read, so they
+    nudge again."""
+    try:
+        _broker_redis(settings.CELERY_BROKER_URL).delete(NUDGE_QUEUED_KEY)
+    except Exception as error:
+        logger.warning("sharing: could not clear the queued-delivery mark (%s)", type(error).__name__)
 
 
 def delivery_start(*, fanout: int = 1) -> int:

@@ -14,6 +14,7 @@ from . import services
 @shared_task(name="sharing.tasks.deliver", ignore_result=True, acks_late=True)
 def deliver() -> dict[str, int]:
     """Apply batches until nothing is left for this worker, or hand over to a fresh task."""
+    services.delivery_nudge_clear()
     totals = services.delivery_drain()
     if totals["more"]:
         services.delivery_start(fanout=1)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
+from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
-from collection.models import Payment, RefundPaid
+from collection.models import DueItem, Payment, RefundPaid
 from tests.collection.support import AMOUNT, due, open_today, payer
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +225,42 @@ def test_given_the_api_when_a_payment_is_reversed_then_it_answers_the_reversed_p
     second = counter.post(url, {"reason": "重复收费"}, content_type="application/json")
 
     assert (first.status_code, first.json()["status"], second.status_code) == (200, "reversed", 409)
+
+
+def test_given_a_payment_through_the_api_with_a_token_then_its_history_names_the_clerk_and_the_address(
+    world, counter
+):
+    clerk = world.user_for(Role.TAX_STAFF)
+    token = Token.objects.create(user=clerk).key
+    item = due(ZHANG, schedule=open_today())
+    url = reverse("collection-payment-list")
+    body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "wechat", "paid_by": "张三"}
+
+    response = Client(HTTP_AUTHORIZATION=f"Token {token}").post(url, body, content_type="application/json")
+
+    assert response.status_code == 201
+    payment_event = Payment.pgh_event_model.objects.get(pgh_obj_id=response.json()["id"], pgh_label="insert")
+    item_event = DueItem.pgh_event_model.objects.get(pgh_obj_id=item.pk, pgh_label="update")
+    assert payment_event.pgh_context_id == item_event.pgh_context_id
+    metadata = payment_event.pgh_context.metadata
+    assert (metadata["user"], metadata["url"], metadata["method"], metadata["source"]) == (
+        clerk.pk,
+        url,
+        "POST",
+        "web",
+    )
+
+
+def test_given_two_payments_through_the_api_then_their_write_is_prepared_once_on_the_connection(counter):
+    url = reverse("collection-payment-list")
+    for person in (ZHANG, "141002198001010022"):
+        item = due(person, schedule=open_today())
+        body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "wechat", "paid_by": "张三"}
+        assert counter.post(url, body, content_type="application/json").status_code == 201
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(generic_plans + custom_plans) FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%INSERT INTO collection_receiptcounter%%'"
+        )
+        assert cursor.fetchone() == (1, 2)

@@ -31,4 +31,8 @@ def no_nudge(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(
         "sharing.services.delivery_start", lambda *, fanout=1: started.append(fanout) or fanout
     )
+    # No task clears the queued-delivery mark here: an earlier test's would hold this one's nudge.
+    from sharing.services import delivery_nudge_clear
+
+    delivery_nudge_clear()
     return started

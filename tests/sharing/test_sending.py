@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import jsonschema
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from sharing import services, topics
-from sharing.models import OutboxMessage, PendingDelivery, Subject
+from sharing.models import MessageStatus, OutboxMessage, PendingDelivery, Subject
+from sharing.tasks import deliver
 from tests.sharing.support import YAODU_VILLAGE, bulk_send_due, due_payload, send_due
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +72,45 @@ def test_given_several_sends_in_one_transaction_when_it_commits_then_delivery_is
             services.message_send(topic="assessment.due", payload=due_payload(person))
 
     assert no_nudge == [1]
+
+
+# A commit's nudge (``delivery_nudge``, called at commit as the test above shows): called directly
+# here, since a test's transactions are one that never commits.
+def test_given_a_delivery_queued_and_not_begun_when_another_commit_nudges_then_none_more_is_queued(no_nudge):
+    services.delivery_nudge()
+    services.delivery_nudge()
+
+    assert no_nudge == [1]
+
+
+def test_given_the_queued_delivery_has_begun_when_a_commit_nudges_then_another_is_queued(no_nudge):
+    send_due("P000000013")
+    services.delivery_nudge()
+    deliver()  # the queued task begins, and delivers the message
+
+    services.delivery_nudge()
+
+    assert no_nudge == [1, 1]
+    assert PendingDelivery.objects.filter(status=MessageStatus.PENDING).count() == 0
+
+
+def test_given_a_delivery_queued_when_a_bulk_send_nudges_then_its_parallel_deliveries_are_queued(no_nudge):
+    services.delivery_nudge()
+    services.delivery_nudge(fanout=2)
+
+    assert no_nudge == [1, 2]
+
+
+def test_given_a_queued_delivery_that_never_begins_then_nudges_queue_again_after_one_sweep_interval(
+    no_nudge, settings
+):
+    settings.SHARING = {**settings.SHARING, "SWEEP_SECONDS": 0.2}
+    services.delivery_nudge()
+    services.delivery_nudge()
+    time.sleep(0.3)
+    services.delivery_nudge()
+
+    assert no_nudge == [1, 1]
 
 
 def test_given_a_bulk_query_when_sent_then_every_row_is_an_outbox_message_in_order(no_nudge):
