@@ -20,6 +20,7 @@ from rest_framework.authtoken.models import Token
 
 from .models import Agency, Region, User
 from .prepared import prepared_cursor
+from .rows import model_from_row
 
 # The models read, with their table alias; each joined to the one before it.
 _CHAIN: tuple[tuple[type[models.Model], str], ...] = ((Token, "t"), (User, "u"), (Agency, "a"), (Region, "r"))
@@ -55,7 +56,7 @@ def token_with_user(key: str) -> Token | None:
     if row is None:
         return None
     token, user, agency, region = (
-        None if row[where.start] is None else model.from_db(connection.alias, names, row[where])
+        None if row[where.start] is None else model_from_row(model, names, row[where])
         for model, names, where in parts
     )
     if agency is not None:

@@ -31,29 +31,26 @@ def acting(*, user_id: int | None, source: str, **extra: Any) -> Any:
     return pghistory.context(user=user_id, source=source, **extra)
 
 
-def history_context() -> tuple[str | None, str | None]:
+def history_context() -> tuple[str, str]:
     """The history context of this request or task as pghistory's triggers read it: its id and
-    its metadata as JSON (None, None outside any). For a statement that sets the context itself
-    (``accounts.prepared``), as pghistory's prefix would have."""
+    its metadata as JSON, or empty outside any (the triggers then attach none). For a statement
+    that sets the context itself (``accounts.prepared``), as pghistory's prefix would have."""
     from pghistory import config, runtime
 
     current = getattr(runtime._tracker, "value", None)
     if current is None:
-        return None, None
+        return "", ""
     return str(current.id), json.dumps(current.metadata, cls=config.json_encoder())
 
 
 # The first part of a statement that sets the history context (parameters ``history_id`` and
 # ``history_metadata`` from ``history_context``); its writes name ``history`` (e.g. ``WHERE
 # EXISTS (SELECT FROM history)``) so that it is set before they run, hence before the statement's
-# history triggers fire at its end. Without a context of its own the statement keeps the one its
-# transaction has, if any.
+# history triggers fire at its end. Short: psycopg caches its parsing of statements up to 4,096
+# characters.
 HISTORY_CONTEXT_CTE = (
-    "history AS (SELECT "
-    "set_config('pghistory.context_id', coalesce(%(history_id)s::text, "
-    "current_setting('pghistory.context_id', true), ''), true), "
-    "set_config('pghistory.context_metadata', coalesce(%(history_metadata)s::text, "
-    "current_setting('pghistory.context_metadata', true), ''), true))"
+    "history AS (SELECT set_config('pghistory.context_id', %(history_id)s, true), "
+    "set_config('pghistory.context_metadata', %(history_metadata)s, true))"
 )
 
 

@@ -5,8 +5,10 @@ Data: one county, a tax clerk with an API token, ``size`` due items with their p
 open today). The server: gunicorn with the bench settings (DEBUG off) on the scratch database, one
 sync worker per core plus one. The load: ``clients`` concurrent clients in several processes (so
 the generator's own Python is not one GIL), each posting ``POST /api/collection/payments/`` for
-due items of its own with a fresh ``Idempotency-Key``; then the same number of requests to
-``GET /bench/ping/`` (same server, same middleware, no database) as the baseline.
+due items of its own with a fresh ``Idempotency-Key``; and as many requests to ``GET /bench/ping/``
+(same server, same middleware, no database) as the baseline. The two loads take turns in four
+rounds (ours first, then the baseline first, ...), each phase timed from its first request sent
+to its last answer.
 
 - ``ours_per_s``: payments recorded per second (each a row lock, a receipt number, a payment, the
   due item, a deposit record to insurance, one transaction); ``p99_ms`` their 99th percentile.
@@ -35,6 +37,8 @@ from typing import Any
 from .scratch import ROOT, log, run_in_scratch_database
 
 COUNTY, VILLAGE = "141002", "141002100201"
+# Turns each load takes (``run_inner``).
+ROUNDS = 4
 
 
 def _free_port() -> int:
@@ -102,10 +106,14 @@ def _client(args: tuple[int, str, str, list[int], int]) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
+    # Timed here, from the first request sent to the last answer, not from the pool's start:
+    # starting the processes would weigh more on a short phase than on a long one.
+    spans: list[float] = []
 
     def worker(share: list[int]) -> None:
         mine: list[float] = []
         failed: list[str] = []
+        first = time.perf_counter()
         for item in share:
             if kind == "ours":
                 body = json.dumps(
@@ -131,9 +139,11 @@ def _client(args: tuple[int, str, str, list[int], int]) -> dict[str, Any]:
             except OSError as error:
                 failed.append(type(error).__name__)
             mine.append(time.perf_counter() - started)
+        last = time.perf_counter()
         with lock:
             latencies.extend(mine)
             errors.extend(failed)
+            spans.extend((first, last))
 
     shares = [work[index::threads] for index in range(threads)]
     pool = [threading.Thread(target=worker, args=(share,)) for share in shares]
@@ -141,15 +151,17 @@ def _client(args: tuple[int, str, str, list[int], int]) -> dict[str, Any]:
         thread.start()
     for thread in pool:
         thread.join()
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "from": min(spans), "to": max(spans)}
 
 
 def _drive(
     port: int, kind: str, token: str, items: list[int], clients: int, processes: int
 ) -> dict[str, Any]:
+    """One phase: ``items`` sent by ``clients`` clients; their latencies, errors and the span from
+    the first request to the last answer (perf_counter is the system's monotonic clock, the
+    same in every process)."""
     per_process = clients // processes
     chunks = [items[index::processes] for index in range(processes)]
-    started = time.perf_counter()
     # Spawned, not forked: forking a process that runs threads (a test worker's) can hang the child.
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         pending = pool.map_async(
@@ -158,9 +170,17 @@ def _drive(
         )
         # A bound, so that a stuck client fails the run instead of hanging it: a second a request.
         results = pending.get(timeout=60 + len(items))
-    seconds = time.perf_counter() - started
-    latencies = sorted(value for result in results for value in result["latencies"])
-    errors = [error for result in results for error in result["errors"]]
+    return {
+        "latencies": [value for result in results for value in result["latencies"]],
+        "errors": [error for result in results for error in result["errors"]],
+        "seconds": max(result["to"] for result in results) - min(result["from"] for result in results),
+    }
+
+
+def _summary(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = sorted(value for phase in phases for value in phase["latencies"])
+    errors = [error for phase in phases for error in phase["errors"]]
+    seconds = sum(phase["seconds"] for phase in phases)
 
     def percentile(share: float) -> float:
         return (
@@ -211,16 +231,34 @@ def run_inner(*, size: int, clients: int) -> dict[str, Any]:
     processes = 4 if clients % 4 == 0 else 1
     log(f"gunicorn with {workers} sync workers on port {port}; {clients} clients in {processes} processes")
     server = _start_server(port, workers)
+    # The two loads take turns, in rounds of equal size (ours, baseline; baseline, ours; ...):
+    # the machine's pace drifts (other work on it, PostgreSQL's own background work after a burst
+    # of writes), and one long phase of each would give the drift to whichever ran in it.
+    rounds = ROUNDS if size >= ROUNDS * clients else 1
+    ours_phases: list[dict[str, Any]] = []
+    baseline_phases: list[dict[str, Any]] = []
     try:
         warm = _drive(port, "baseline", token, list(range(200)), min(clients, 16), 1)
-        log(f"warm-up: {warm['requests']} database-free requests")
-        ours = _drive(port, "ours", token, items, clients, processes)
-        log(f"payments: {ours}")
-        baseline = _drive(port, "baseline", token, list(range(size)), clients, processes)
-        log(f"database-free: {baseline}")
+        log(f"warm-up: {len(warm['latencies'])} database-free requests")
+        for index in range(rounds):
+            share = items[index::rounds]
+            order = ("ours", "baseline") if index % 2 == 0 else ("baseline", "ours")
+            for kind in order:
+                if kind == "ours":
+                    ours_phases.append(_drive(port, "ours", token, share, clients, processes))
+                else:
+                    baseline_phases.append(_drive(port, "baseline", token, share, clients, processes))
+            log(
+                f"round {index + 1}/{rounds}: {len(share)} payments in {ours_phases[-1]['seconds']:.2f} s, "
+                f"{len(share)} database-free requests in {baseline_phases[-1]['seconds']:.2f} s"
+            )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+    ours = _summary(ours_phases)
+    baseline = _summary(baseline_phases)
+    log(f"payments: {ours}")
+    log(f"database-free: {baseline}")
     recorded = Payment.objects.count()
     numbers = list(Payment.objects.order_by("receipt_number").values_list("receipt_number", flat=True))
     counter = ReceiptCounter.objects.values_list("last_number", flat=True).first() or 0
@@ -241,6 +279,7 @@ def run_inner(*, size: int, clients: int) -> dict[str, Any]:
         "payments_recorded": recorded,
         "receipts_without_gap": numbers == list(range(1, recorded + 1)) and counter == recorded,
         "seconds": ours["seconds"],
+        "rounds": rounds,
     }
 
 

@@ -42,7 +42,7 @@ from accounts.money import yuan
 from accounts.prepared import prepared_cursor
 from accounts.roles import Action
 from accounts.scope import Scope
-from sharing.services import message_send, message_send_bulk, message_send_within
+from sharing.services import SendWithin, message_send, message_send_bulk, message_send_within
 
 from . import bank_files
 from .bank_files import BatchLine
@@ -190,12 +190,18 @@ payment AS (
 {sent}
 SELECT payment.id, payment.receipt_number, payment.recorded_at, sent_message.id FROM payment, sent_message
 """
-# One line: psycopg caches the parsing of a statement only up to 4,096 characters.
+# One line: psycopg caches its parsing of a statement only up to 4,096 characters (a test holds
+# the whole statement to that).
 _RECORD_SQL = " ".join(_RECORD_SQL.split())
 # What the deposit record takes from the payment row only the statement knows.
 _DEPOSIT_COMPLETION = "jsonb_build_object('payment_id', payment.id, 'receipt_number', {receipt})".format(
     receipt=receipt_code_sql("payment.agency_id", "payment.receipt_year", "payment.receipt_number")
 )
+
+
+def record_statement(sent: SendWithin) -> str:
+    """``_RECORD_SQL`` with the history context and the deposit record's part."""
+    return _RECORD_SQL.format(history=HISTORY_CONTEXT_CTE, sent=sent.ctes)
 
 
 @dataclass(frozen=True)
@@ -377,7 +383,7 @@ def _write(
     history_id, history_metadata = history_context()
     with prepared_cursor() as cursor:
         cursor.execute(
-            _RECORD_SQL.format(history=HISTORY_CONTEXT_CTE, sent=sent.ctes),
+            record_statement(sent),
             {
                 **sent.params,
                 "history_id": history_id,

@@ -14,14 +14,12 @@ The scope still decides which rows are read (``Scope.region_sql``, the hand-writ
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
 from django.db.models import Model, QuerySet
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
 
+from accounts.rows import model_from_row
 from accounts.scope import Scope
 
 from .models import Enrollment, EnrollmentStatus, Household, Person, Relation
@@ -43,21 +41,6 @@ def _columns(model: type[Model], alias: str) -> tuple[str, tuple[str, ...]]:
 
 def _like_prefix(text: str) -> str:
     return connection.ops.prep_for_like_query(text) + "%"
-
-
-def _instance(model: type[Model], attnames: Sequence[str], values: Sequence[Any]) -> Any:
-    """``model.from_db`` for a full row, built as unpickling builds an instance: the row's values
-    straight into ``__dict__``, without ``__init__``'s descriptor call per field (a household's
-    members and their enrollments are a hundred instances a search). Models with init signals
-    take ``from_db`` itself, whose signals would otherwise be skipped."""
-    if pre_init.has_listeners(model) or post_init.has_listeners(model):
-        return model.from_db(connection.alias, attnames, values)
-    instance = model.__new__(model)
-    instance.__dict__.update(zip(attnames, values, strict=True))
-    state = instance._state = ModelState()
-    state.adding = False
-    state.db = connection.alias
-    return instance
 
 
 def _match(*, query: str, by_identifier: bool, alias: str) -> tuple[str, str, str]:
@@ -86,8 +69,10 @@ def persons(*, scope: Scope, query: str, by_identifier: bool, limit: int) -> lis
     with connection.cursor() as cursor:
         cursor.execute(sql, [pattern, *region_params, limit])
         for row in cursor.fetchall():
-            person = _instance(Person, person_names, row[:width])
-            household = _instance(Household, household_names, row[width:]) if row[width] is not None else None
+            person = model_from_row(Person, person_names, row[:width])
+            household = (
+                model_from_row(Household, household_names, row[width:]) if row[width] is not None else None
+            )
             household_cache.set_cached_value(person, household)
             found.append(person)
     return found
@@ -151,7 +136,7 @@ def households_with_members(*, scope: Scope, household_ids: list[int]) -> list[H
             household_id = row[0]
             household = households.get(household_id)
             if household is None:
-                household = households[household_id] = _instance(
+                household = households[household_id] = model_from_row(
                     Household, household_names, row[:household_end]
                 )
                 members[household_id] = []
@@ -160,12 +145,14 @@ def households_with_members(*, scope: Scope, household_ids: list[int]) -> list[H
                 continue
             person = people.get(person_id)
             if person is None:
-                person = people[person_id] = _instance(Person, person_names, row[household_end:person_end])
+                person = people[person_id] = model_from_row(
+                    Person, person_names, row[household_end:person_end]
+                )
                 household_field.set_cached_value(person, household)
                 person.current_enrollments = []  # type: ignore[attr-defined]
                 members[household_id].append(person)
             if row[person_end] is not None:
-                enrollment = _instance(Enrollment, enrollment_names, row[person_end:])
+                enrollment = model_from_row(Enrollment, enrollment_names, row[person_end:])
                 person_field.set_cached_value(enrollment, person)
                 person.current_enrollments.append(enrollment)  # type: ignore[attr-defined]
     for household_id, household in households.items():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import threading
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator
@@ -351,7 +353,10 @@ def nudge_on_commit(*, fanout: int = 1) -> None:
 
 def _nudge_callback(fanout: int) -> Any:
     def nudge() -> None:
-        delivery_nudge(fanout=fanout)
+        if fanout == 1 and float(_config("NUDGE_INTERVAL_SECONDS")) > 0:
+            _NUDGER.request()
+        else:
+            delivery_nudge(fanout=fanout)
 
     nudge.sharing_nudge = True  # type: ignore[attr-defined]
     return nudge
@@ -387,6 +392,51 @@ def delivery_nudge(*, fanout: int = 1) -> int:
         logger.warning("sharing: could not mark a queued delivery (%s); queuing one", type(error).__name__)
         marked = True
     return delivery_start(fanout=fanout) if marked else 0
+
+
+class _Nudger:
+    """Per process, a thread that nudges delivery for the commits made since its last nudge, at
+    most once every ``NUDGE_INTERVAL_SECONDS``: a payment's commit only wakes it, and a worker
+    recording payments back to back asks Redis a few times a second, not once a payment. Every
+    commit is still followed by a nudge within the interval (the request comes after the commit,
+    and a request during the pause is served after it); a nudge lost with the process is the
+    sweep's, as a nudge lost with the broker is."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._wanted = threading.Event()
+
+    def request(self) -> None:
+        if self._pid != os.getpid():  # first use, or a forked child: the parent's thread is not here
+            self._start()
+        self._wanted.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._wanted = threading.Event()
+            threading.Thread(
+                target=self._run, args=(self._wanted,), name="sharing-nudger", daemon=True
+            ).start()
+            self._pid = os.getpid()
+
+    @staticmethod
+    def _run(wanted: threading.Event) -> None:
+        import time as clock
+
+        while True:
+            wanted.wait()
+            wanted.clear()  # before nudging: a commit from now on asks for the next one
+            try:
+                delivery_nudge(fanout=1)
+            except Exception:  # never let the thread die: the next request would go unserved
+                logger.exception("sharing: the nudge failed; the sweep will start delivery")
+            clock.sleep(float(_config("NUDGE_INTERVAL_SECONDS")))
+
+
+_NUDGER = _Nudger()
 
 
 def delivery_nudge_clear() -> None:

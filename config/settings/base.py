@@ -87,7 +87,15 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": {**embedded.database_settings(), "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}}
+DATABASES = {
+    "default": {
+        **embedded.database_settings(),
+        # Django's PostgreSQL backend, its health check of a kept connection without a round trip.
+        "ENGINE": "config.postgresql",
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_DB_OFFSET = 0
@@ -251,6 +259,9 @@ SHARING = {
     # Delivery tasks started by a bulk send or a sweep (about the number of worker processes).
     "FANOUT": int(_env_float("PORTAL_SHARING_FANOUT", 2)),
     "SWEEP_SECONDS": _env_float("PORTAL_SHARING_SWEEP_SECONDS", 10),
+    # A process nudges delivery after its commits at most this often (0: at each commit, in the
+    # committing thread). Deposit records reach insurance this much later at most.
+    "NUDGE_INTERVAL_SECONDS": _env_float("PORTAL_SHARING_NUDGE_INTERVAL_SECONDS", 0.1),
     "FAULTS": json.loads(os.environ.get("PORTAL_SHARING_FAULTS") or "{}"),
 }
 

@@ -21,3 +21,6 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 MEDIA_ROOT = VAR_DIR / f"test-media-{_worker}"  # noqa: F405
 # WhiteNoise looks for STATIC_ROOT at start-up; tests serve from the finders instead.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+# A commit nudges delivery at once, in the committing thread: tests count the nudges as they commit
+# (the per-process nudger thread has its own tests).
+SHARING = {**SHARING, "NUDGE_INTERVAL_SECONDS": 0}  # noqa: F405

@@ -4,6 +4,7 @@ idempotency keys, and the deposit record that goes to insurance."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,6 +16,7 @@ from accounts.scope import Scope
 from collection import services
 from collection.models import DueItem, Payment, ReceiptCounter
 from sharing.models import OutboxMessage
+from sharing.services import message_send_within
 from tests.collection.support import AMOUNT, LATE_AMOUNT, QINBI, due, payer
 
 pytestmark = pytest.mark.django_db
@@ -257,3 +259,28 @@ def test_given_a_reversed_payment_then_its_receipt_cannot_be_reissued(tax, zhang
 
     with pytest.raises(services.PaymentConflictError):
         services.receipt_void(scope=tax, payment_id=payment.pk, reason="打印错位")
+
+
+def test_given_the_payment_statement_then_it_is_short_enough_for_psycopg_to_cache_its_parsing(tax, zhang):
+    # Longer, psycopg would parse the statement's placeholders again on every payment.
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
+
+    sent = message_send_within(
+        topic="payment.deposited",
+        payload={
+            "person_id": zhang.person_id,
+            "region_code": zhang.region_code,
+            "insurance_year": zhang.insurance_year,
+            "amount_fen": AMOUNT,
+            "channel": "wechat",
+            "paid_at": ON_TIME.isoformat(),
+        },
+        completion=services._DEPOSIT_COMPLETION,
+        sources="payment",
+        stand_in={"payment_id": 1, "receipt_number": "0001-2026-000001"},
+    )
+
+    statement = services.record_statement(sent)
+
+    assert len(statement.encode()) <= MAX_CACHED_STATEMENT_LENGTH
+    assert len(set(re.findall(r"%\((\w+)\)s", statement))) <= MAX_CACHED_STATEMENT_PARAMS

@@ -113,6 +113,27 @@ def test_given_a_queued_delivery_that_never_begins_then_nudges_queue_again_after
     assert no_nudge == [1, 1]
 
 
+def test_given_commits_back_to_back_then_the_process_nudges_once_an_interval_and_after_the_last(
+    settings, monkeypatch
+):
+    settings.SHARING = {**settings.SHARING, "NUDGE_INTERVAL_SECONDS": 0.2}
+    nudged: list[float] = []
+    monkeypatch.setattr(
+        "sharing.services.delivery_nudge", lambda *, fanout=1: nudged.append(time.monotonic()) or 1
+    )
+    nudger = services._Nudger()
+    asked: list[float] = []
+
+    for _ in range(20):  # a commit every 10 ms for 0.2 s
+        asked.append(time.monotonic())
+        nudger.request()
+        time.sleep(0.01)
+    time.sleep(0.6)
+
+    assert 1 <= len(nudged) <= 3
+    assert 0 <= nudged[-1] - asked[-1] <= 0.2 + 0.1
+
+
 def test_given_a_bulk_query_when_sent_then_every_row_is_an_outbox_message_in_order(no_nudge):
     sent = bulk_send_due(1000, prefix="B")
 
