@@ -199,6 +199,26 @@ _DEPOSIT_COMPLETION = "jsonb_build_object('payment_id', payment.id, 'receipt_num
 )
 
 
+def deposit_record(
+    *, item: _Item, amount_fen: int, channel: str, paid_at: dt.datetime, agency_id: int, year: int
+) -> SendWithin:
+    """The deposit record (入库) to insurance, sent by the payment's own statement."""
+    return message_send_within(
+        topic="payment.deposited",
+        payload={
+            "person_id": item.person_id,
+            "region_code": item.region_code,
+            "insurance_year": item.insurance_year,
+            "amount_fen": amount_fen,
+            "channel": channel,
+            "paid_at": timezone.localtime(paid_at).isoformat(),
+        },
+        completion=_DEPOSIT_COMPLETION,
+        sources="payment",
+        stand_in={"payment_id": 1, "receipt_number": receipt_code(agency_id, year, 1)},
+    )
+
+
 def record_statement(sent: SendWithin) -> str:
     """``_RECORD_SQL`` with the history context and the deposit record's part."""
     return _RECORD_SQL.format(history=HISTORY_CONTEXT_CTE, sent=sent.ctes)
@@ -366,19 +386,13 @@ def _write(
     now = timezone.now()
     year = timezone.localtime(now).year
     assert scope.agency_id is not None  # payment_record refused everyone else
-    sent = message_send_within(
-        topic="payment.deposited",
-        payload={
-            "person_id": item.person_id,
-            "region_code": item.region_code,
-            "insurance_year": item.insurance_year,
-            "amount_fen": amount_fen,
-            "channel": channel,
-            "paid_at": timezone.localtime(paid_at).isoformat(),
-        },
-        completion=_DEPOSIT_COMPLETION,
-        sources="payment",
-        stand_in={"payment_id": 1, "receipt_number": receipt_code(scope.agency_id, year, 1)},
+    sent = deposit_record(
+        item=item,
+        amount_fen=amount_fen,
+        channel=channel,
+        paid_at=paid_at,
+        agency_id=scope.agency_id,
+        year=year,
     )
     history_id, history_metadata = history_context()
     with prepared_cursor() as cursor:

@@ -16,7 +16,6 @@ from accounts.scope import Scope
 from collection import services
 from collection.models import DueItem, Payment, ReceiptCounter
 from sharing.models import OutboxMessage
-from sharing.services import message_send_within
 from tests.collection.support import AMOUNT, LATE_AMOUNT, QINBI, due, payer
 
 pytestmark = pytest.mark.django_db
@@ -265,19 +264,14 @@ def test_given_the_payment_statement_then_it_is_short_enough_for_psycopg_to_cach
     # Longer, psycopg would parse the statement's placeholders again on every payment.
     from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
 
-    sent = message_send_within(
-        topic="payment.deposited",
-        payload={
-            "person_id": zhang.person_id,
-            "region_code": zhang.region_code,
-            "insurance_year": zhang.insurance_year,
-            "amount_fen": AMOUNT,
-            "channel": "wechat",
-            "paid_at": ON_TIME.isoformat(),
-        },
-        completion=services._DEPOSIT_COMPLETION,
-        sources="payment",
-        stand_in={"payment_id": 1, "receipt_number": "0001-2026-000001"},
+    item = services._read(scope=tax, due_item_id=zhang.pk, key="k" * 64, lock=False)
+    sent = services.deposit_record(
+        item=item,
+        amount_fen=AMOUNT,
+        channel="counter_cash",
+        paid_at=ON_TIME,
+        agency_id=tax.agency_id,
+        year=2026,
     )
 
     statement = services.record_statement(sent)
