@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import pghistory
 from django.db import connection, models
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
@@ -73,4 +74,7 @@ class PortalTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        # The request's history context (accounts.middleware) names the role of a signed-in user;
+        # an API caller is known only now. pghistory adds the user itself when DRF sets it.
+        pghistory.context(role=token.user.role)
         return token.user, token

@@ -2,7 +2,7 @@
 
 Every operation may answer 400 (a field or query parameter refused), 401 (no or a bad token), 403
 (the role may not do this), 404 (no such record in the caller's area, or a page past the end)
-and 405; each with the one error body. Views still declare their particular answers (409 for a
+and 405, and one that reads a body 415; each with the one error body. Views still declare their particular answers (409 for a
 state conflict, 429 for throttling) and descriptions; this hook only adds what they leave out,
 and gives every error answer the error body.
 """
@@ -19,6 +19,9 @@ COMMON_ERRORS = {
     "404": "No such record in the caller's area (or no such page).",
     "405": "The method is not allowed here.",
 }
+# Every operation that reads a body answers 415 to a body in a media type it does not read (the
+# fuzzer sent one, and the schema had not said so).
+UNSUPPORTED_MEDIA_TYPE = "The body is not in a media type this operation reads."
 METHODS = ("get", "put", "post", "patch", "delete")
 
 
@@ -52,6 +55,8 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
             responses = operation.setdefault("responses", {})
             for status, description in COMMON_ERRORS.items():
                 responses.setdefault(status, {"description": description})
+            if "requestBody" in operation:
+                responses.setdefault("415", {"description": UNSUPPORTED_MEDIA_TYPE})
             for status, response in responses.items():
                 if status[0] in "45" and "content" not in response:
                     response["content"] = body

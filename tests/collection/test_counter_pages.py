@@ -243,8 +243,9 @@ def test_given_a_payment_through_the_api_with_a_token_then_its_history_names_the
     item_event = DueItem.pgh_event_model.objects.get(pgh_obj_id=item.pk, pgh_label="update")
     assert payment_event.pgh_context_id == item_event.pgh_context_id
     metadata = payment_event.pgh_context.metadata
-    assert (metadata["user"], metadata["url"], metadata["method"], metadata["source"]) == (
+    assert (metadata["user"], metadata["role"], metadata["url"], metadata["method"], metadata["source"]) == (
         clerk.pk,
+        "tax_staff",
         url,
         "POST",
         "web",
