@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -13,12 +14,19 @@ HEARTBEAT_KEY = "portal:beat-heartbeat"
 BEAT_STALE_AFTER_S = 120
 
 
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
+def broker_redis() -> redis.Redis:
+    """A client of the broker's Redis, one per process and broker address (its pool reconnects
+    after a fork)."""
+    return _client_for(settings.CELERY_BROKER_URL)
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def record_heartbeat(at: float) -> None:
-    _redis().set(HEARTBEAT_KEY, str(at), ex=3600)
+    broker_redis().set(HEARTBEAT_KEY, str(at), ex=3600)
 
 
 def check_database() -> dict[str, Any]:
@@ -37,7 +45,7 @@ def check_database() -> dict[str, Any]:
 def check_redis() -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        client = _redis()
+        client = broker_redis()
         client.ping()
         version = client.info("server").get("redis_version")
     except Exception as error:
@@ -58,7 +66,7 @@ def check_workers(timeout: float = 1.0) -> dict[str, Any]:
 
 def check_beat() -> dict[str, Any]:
     try:
-        raw = _redis().get(HEARTBEAT_KEY)
+        raw = broker_redis().get(HEARTBEAT_KEY)
     except Exception as error:
         return {"ok": False, "last_seconds_ago": None, "detail": type(error).__name__}
     if raw is None:

@@ -27,6 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.health import broker_redis
 from accounts.scope import Scope
 
 from . import faults, topics
@@ -369,14 +370,6 @@ def _nudge_callback(fanout: int) -> Any:
 NUDGE_QUEUED_KEY = "sharing:delivery-queued"
 
 
-@functools.lru_cache(maxsize=4)
-def _broker_redis(url: str) -> Any:
-    import redis
-
-    # redis-py's pool notices a fork and opens new connections in the child.
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 def delivery_nudge(*, fanout: int = 1) -> int:
     """A commit's nudge: queue delivery unless a queued task has not begun yet (it will deliver
     this commit's messages). The mark lasts one sweep interval at most, so a task lost with the
@@ -385,7 +378,7 @@ def delivery_nudge(*, fanout: int = 1) -> int:
     if fanout > 1:
         return delivery_start(fanout=fanout)
     try:
-        marked = _broker_redis(settings.CELERY_BROKER_URL).set(
+        marked = broker_redis().set(
             NUDGE_QUEUED_KEY, 1, nx=True, px=max(1, int(float(_config("SWEEP_SECONDS")) * 1000))
         )
     except Exception as error:
@@ -443,7 +436,7 @@ def delivery_nudge_clear() -> None:
     """A delivery task begins: commits from now on may come after its drain has read, so they
     nudge again."""
     try:
-        _broker_redis(settings.CELERY_BROKER_URL).delete(NUDGE_QUEUED_KEY)
+        broker_redis().delete(NUDGE_QUEUED_KEY)
     except Exception as error:
         logger.warning("sharing: could not clear the queued-delivery mark (%s)", type(error).__name__)
 

@@ -261,7 +261,7 @@ def test_given_a_reversed_payment_then_its_receipt_cannot_be_reissued(tax, zhang
 
 
 def test_given_the_payment_statement_then_it_is_short_enough_for_psycopg_to_cache_its_parsing(tax, zhang):
-    # Longer, psycopg would parse the statement's placeholders again on every payment.
+    # Longer, psycopg would parse the statement's parameters again on every payment.
     from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
 
     item = services._read(scope=tax, due_item_id=zhang.pk, key="k" * 64, lock=False)
