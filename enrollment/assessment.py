@@ -40,7 +40,7 @@ from sharing.services import message_send_bulk
 from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunStatus
 from .policies import LoadedPolicy, policy_for_county
 from .rules import engine
-from .rules.classes import birth_date_classes
+from .rules.classes import TagClasses, birth_date_classes
 
 logger = logging.getLogger("portal.assessment")
 
@@ -136,6 +136,22 @@ def _birth_key_sql(policy: engine.Policy) -> tuple[str, list[Any]]:
         params += [boundary, boundary]
     sql += " ELSE %s::date - 1 END"
     params.append(exact_from)
+    return sql, params
+
+
+def _tag_key_sql(policy: engine.Policy) -> tuple[str, dict[str, Any]]:
+    """A tag of ``st`` as its class (``TagClasses``): [category, recognised, ended] as jsonb."""
+    classes = TagClasses.of(policy)
+    params: dict[str, Any] = {"tag_default_cut": classes.default_cut, "tag_ends_from": classes.ends_from}
+    cut = "CASE st.category"
+    for index, (code, day) in enumerate(sorted(classes.cuts.items())):
+        cut += f" WHEN %(tag_code_{index})s THEN %(tag_cut_{index})s::date"
+        params |= {f"tag_code_{index}": code, f"tag_cut_{index}": day}
+    cut += " ELSE %(tag_default_cut)s::date END"
+    sql = (
+        f"jsonb_build_array(st.category, CASE WHEN st.valid_from <= {cut} THEN {cut} ELSE st.valid_from END, "
+        "CASE WHEN st.valid_to >= %(tag_ends_from)s THEN NULL ELSE st.valid_to END)"
+    )
     return sql, params
 
 
@@ -282,6 +298,10 @@ def _steps_one_and_two(
     for name in birth_names:
         birth_sql = birth_sql.replace("%s", f"%({name})s", 1)
     params.update(birth_names)
+    # A tag's dates as their class: tags of a roster, recognised on many different days, fall into
+    # a few classes instead of one per person (jsonb's order makes the DISTINCT list canonical).
+    tag_key, tag_params = _tag_key_sql(policy)
+    params.update(tag_params)
     cursor.execute(
         f"""
         CREATE TEMP TABLE {facts} AS
@@ -296,8 +316,7 @@ def _steps_one_and_two(
         JOIN enrollment_person p ON p.id = e.person_id
         LEFT JOIN (
             SELECT st.person_id,
-                   jsonb_agg(jsonb_build_array(st.category, st.valid_from, st.valid_to)
-                             ORDER BY st.category, st.valid_from) AS tags
+                   jsonb_agg(DISTINCT {tag_key}) AS tags
             FROM subsidies_subsidytag st
             WHERE st.valid_from <= %(coverage_end)s
               AND (st.valid_to IS NULL OR st.valid_to >= %(coverage_start)s)

@@ -382,6 +382,63 @@ def test_given_random_persons_around_age_cutoffs_when_assessed_in_bulk_then_each
         ), person.birth_date
 
 
+def test_given_tags_recognised_on_many_days_when_assessed_in_bulk_then_few_classes_and_each_the_engines_decision(
+    world, no_nudge
+):
+    # Lanshan's categories need the tag recognised by 2015-12-31, and the reason names a later date.
+    document = load_preset("lanshan-2016").to_document()
+    document.update(code="lanshan-like-141000", region_code="141000")
+    loaded = policy_save(document=document, note="test")
+    rng = random.Random(11)
+    deadline = dt.date(2015, 12, 31)
+    persons = []
+    for index in range(40):
+        person = make_person(
+            TUNLI,
+            name=f"认定{index}",
+            id_number=resident_id(address="141002", birth="19700501", sequence=f"{index:03d}"),
+        )
+        person.hukou_region_code = TUNLI
+        person.save()
+        make_enrollment(person)
+        recognised = (
+            deadline + dt.timedelta(days=rng.choice([-1, 0, 1, 2]))
+            if index % 2
+            else dt.date(2005, 1, 1) + dt.timedelta(days=rng.randint(0, 3800))
+        )
+        SubsidyTag.objects.create(
+            person=person,
+            category=rng.choice(["dibao", "wubao"]),
+            region_code=TUNLI,
+            source="t",
+            valid_from=recognised,
+            valid_to=rng.choice([None, dt.date(2016, 6, 30), dt.date(2020, 1, 1)]),
+        )
+        persons.append(person)
+
+    run = assessment_run_now(county_code="141002", insurance_year=loaded.rules.insurance_year)
+
+    # Two categories, each in time (one class whatever the day) or late (late tags keep their
+    # day: the reason names it), each open or ending within or after the year.
+    assert run.distinct_facts < 20
+    rows = {row.person_id: row for row in Assessment.objects.select_related("decision")}
+    for person in persons:
+        tags = tuple(
+            engine.Tag(tag.category, tag.valid_from, tag.valid_to) for tag in person.subsidy_tags.all()
+        )
+        expected = engine.assess(
+            loaded.rules,
+            engine.PersonFacts(birth_date=person.birth_date, person_category="rural", tags=tags),
+        )
+        row = rows[person.pk]
+        assert (row.payable_fen, row.subsidy_fen, row.rule, row.decision.reason) == (
+            expected.payable_fen,
+            expected.subsidy.subsidy_fen,
+            expected.rule,
+            expected.reason,
+        ), tags
+
+
 # --- the rulebook's storage ----------------------------------------------------------------------
 
 
