@@ -932,6 +932,9 @@ def assessment_reassess_persons(
         raise ValueError(f"not a table name: {person_table!r}")
     today = today or timezone.localdate()
     with connection.cursor() as cursor:
+        # The caller's table is new (a temporary one): without statistics the planner guessed the
+        # persons' joins with the county's enrollments, tags and assessments badly.
+        cursor.execute(f"ANALYZE {person_table}")
         cursor.execute(
             f"""
             SELECT e.county_code FROM enrollment_enrollment e
