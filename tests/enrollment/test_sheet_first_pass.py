@@ -1,0 +1,79 @@
+"""The first pass over an xlsx sheet finds what calamine does not report (hidden rows, formulas
+without a saved result, error cells), whatever the markup's prefix and quotes: it looks for a
+literal part of each pattern before running the pattern, and must not skip what the pattern finds."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from enrollment.spreadsheets import _prescan
+
+PART = "xl/worksheets/sheet1.xml"
+
+
+def _scan_of(sheet_xml: str):  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(PART, sheet_xml)
+    with zipfile.ZipFile(buffer) as archive:
+        return _prescan(archive, PART)
+
+
+MARKUP = pytest.mark.parametrize(
+    ("p", "q"),
+    [("", '"'), ("x:", "'"), ("x:", '"'), ("", "'")],
+    ids=["plain-double", "prefixed-single", "prefixed-double", "plain-single"],
+)
+
+
+def _sheet(p: str, q: str, second_row: str) -> str:
+    """A sheet whose second row is ``second_row`` (with the sheet's prefix ``p`` and quote ``q``)."""
+    return (
+        f"<{p}worksheet xmlns{':x' if p else ''}={q}http://schemas.openxmlformats.org/spreadsheetml/2006/main{q}>"
+        f"<{p}sheetData>"
+        f"<{p}row r={q}1{q}><{p}c r={q}A1{q} t={q}inlineStr{q}><{p}is><{p}t>姓名</{p}t></{p}is></{p}c></{p}row>"
+        f"{second_row}</{p}sheetData></{p}worksheet>"
+    )
+
+
+@MARKUP
+def test_given_a_hidden_row_alone_then_it_is_found(p, q):
+    scan = _scan_of(
+        _sheet(p, q, f"<{p}row r={q}2{q} hidden={q}1{q}><{p}c r={q}A2{q}><{p}v>7</{p}v></{p}c></{p}row>")
+    )
+
+    assert (scan.hidden_rows, scan.formula_cells, scan.error_cells) == ({2}, {}, {})
+
+
+@MARKUP
+def test_given_a_formula_without_its_result_alone_then_it_is_found(p, q):
+    scan = _scan_of(
+        _sheet(
+            p, q, f"<{p}row r={q}2{q}><{p}c r={q}B2{q}><{p}f>SUM(A1:A2)</{p}f><{p}v></{p}v></{p}c></{p}row>"
+        )
+    )
+
+    assert (scan.hidden_rows, scan.formula_cells, scan.error_cells) == (set(), {2: [(1, "B2")]}, {})
+
+
+@MARKUP
+def test_given_an_error_cell_alone_then_it_is_found(p, q):
+    scan = _scan_of(
+        _sheet(p, q, f"<{p}row r={q}2{q}><{p}c r={q}C2{q} t={q}e{q}><{p}v>#N/A</{p}v></{p}c></{p}row>")
+    )
+
+    assert (scan.hidden_rows, scan.formula_cells, scan.error_cells) == (set(), {}, {2: [(2, "C2", "#N/A")]})
+
+
+def test_given_plain_values_then_nothing_is_found():
+    sheet = (
+        '<worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>hidden "e" f</t></is></c></row>'
+        '<row r="2"><c r="A2"><v>2</v></c></row></sheetData></worksheet>'
+    )
+
+    scan = _scan_of(sheet)
+
+    assert (scan.hidden_rows, scan.formula_cells, scan.error_cells) == (set(), {}, {})
