@@ -149,7 +149,7 @@ def _tag_key_sql(policy: engine.Policy) -> tuple[str, dict[str, Any]]:
         params |= {f"tag_code_{index}": code, f"tag_cut_{index}": day}
     cut += " ELSE %(tag_default_cut)s::date END"
     sql = (
-        f"jsonb_build_array(st.category, CASE WHEN st.valid_from <= {cut} THEN {cut} ELSE st.valid_from END, "
+        f"jsonb_build_array(st.category, greatest(st.valid_from, {cut}), "
         "CASE WHEN st.valid_to >= %(tag_ends_from)s THEN NULL ELSE st.valid_to END)"
     )
     return sql, params

@@ -97,8 +97,7 @@ class TagClasses:
 
     def recognised_key(self, code: str, recognised_on: date) -> date:
         """The date standing for ``recognised_on``: the cut when in time, else the date itself."""
-        cut = self.cut(code)
-        return cut if recognised_on <= cut else recognised_on
+        return max(recognised_on, self.cut(code))
 
     def ended_key(self, ended_on: date | None) -> date | None:
         return None if ended_on is None or ended_on >= self.ends_from else ended_on

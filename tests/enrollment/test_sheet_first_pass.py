@@ -9,12 +9,12 @@ import zipfile
 
 import pytest
 
-from enrollment.spreadsheets import _prescan
+from enrollment.spreadsheets import _prescan, _Scan
 
 PART = "xl/worksheets/sheet1.xml"
 
 
-def _scan_of(sheet_xml: str):  # type: ignore[no-untyped-def]
+def _scan_of(sheet_xml: str) -> _Scan:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(PART, sheet_xml)
