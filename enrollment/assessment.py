@@ -143,11 +143,13 @@ def _tag_key_sql(policy: engine.Policy) -> tuple[str, dict[str, Any]]:
     """A tag of ``st`` as its class (``TagClasses``): [category, recognised, ended] as jsonb."""
     classes = TagClasses.of(policy)
     params: dict[str, Any] = {"tag_default_cut": classes.default_cut, "tag_ends_from": classes.ends_from}
-    cut = "CASE st.category"
-    for index, (code, day) in enumerate(sorted(classes.cuts.items())):
-        cut += f" WHEN %(tag_code_{index})s THEN %(tag_cut_{index})s::date"
-        params |= {f"tag_code_{index}": code, f"tag_cut_{index}": day}
-    cut += " ELSE %(tag_default_cut)s::date END"
+    cut = "%(tag_default_cut)s::date"
+    if classes.cuts:  # a policy whose categories need no tag (the national one) has no cut of its own
+        whens = ""
+        for index, (code, day) in enumerate(sorted(classes.cuts.items())):
+            whens += f" WHEN %(tag_code_{index})s THEN %(tag_cut_{index})s::date"
+            params |= {f"tag_code_{index}": code, f"tag_cut_{index}": day}
+        cut = f"CASE st.category{whens} ELSE {cut} END"
     sql = (
         f"jsonb_build_array(st.category, greatest(st.valid_from, {cut}), "
         "CASE WHEN st.valid_to >= %(tag_ends_from)s THEN NULL ELSE st.valid_to END)"

@@ -439,6 +439,37 @@ def test_given_tags_recognised_on_many_days_when_assessed_in_bulk_then_few_class
         ), tags
 
 
+def test_given_a_policy_whose_categories_need_no_tag_when_a_tagged_person_is_assessed_then_as_the_engine_says(
+    world, no_nudge
+):
+    # The national preset grants nothing by roster tag: no category gives a tag a cut of its own.
+    loaded = policy_save(document=load_preset("national-2025").to_document(), note="test")
+    person = make_person(
+        TUNLI, name="标识", id_number=resident_id(address="141002", birth="19800101", sequence="556")
+    )
+    make_enrollment(person)
+    SubsidyTag.objects.create(
+        person=person, category="dibao", region_code=TUNLI, source="t", valid_from=dt.date(2024, 5, 6)
+    )
+
+    assessment_run_now(county_code="141002", insurance_year=2025)
+
+    expected = engine.assess(
+        loaded.rules,
+        engine.PersonFacts(
+            birth_date=person.birth_date,
+            person_category="rural",
+            tags=(engine.Tag("dibao", dt.date(2024, 5, 6), None),),
+        ),
+    )
+    row = Assessment.objects.select_related("decision").get(person=person)
+    assert (row.payable_fen, row.subsidy_fen, row.decision.reason) == (
+        expected.payable_fen,
+        expected.subsidy.subsidy_fen,
+        expected.reason,
+    )
+
+
 # --- the rulebook's storage ----------------------------------------------------------------------
 
 
