@@ -22,7 +22,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if raw is None or raw.closed:
             return False
         if raw.info.transaction_status == pq.TransactionStatus.IDLE:
-            readable, _, _ = select.select([raw.fileno()], [], [], 0)
-            if not readable:
+            # poll, not select: select cannot watch a descriptor numbered 1024 or above, which a
+            # process with many threads and connections may hold.
+            waiting = select.poll()
+            waiting.register(raw.fileno(), select.POLLIN)
+            if not waiting.poll(0):
                 return True
         return super().is_usable()
