@@ -15,8 +15,11 @@
 from __future__ import annotations
 
 import os
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -145,6 +148,37 @@ def _flush_test_redis() -> None:
         redis.Redis.from_url(url).flushdb()
 
 
+# Sessions on the test database other than this process's: the servers and workers tests start
+# (each names its test, PGAPPNAME below) or a thread's connection.
+_OTHER_SESSIONS = """SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, which it drops at the end only if no other session is on it.
+
+    A subprocess that has just been stopped may still be closing its connection: wait for it. One
+    still there after that is a leak; it is named in a warning and ended, so that the database
+    is dropped anyway."""
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        deadline = time.monotonic() + 10
+        cursor.execute(_OTHER_SESSIONS)
+        others = cursor.fetchall()
+        while others and time.monotonic() < deadline:
+            time.sleep(0.2)
+            cursor.execute(_OTHER_SESSIONS)
+            others = cursor.fetchall()
+        if others:
+            warnings.warn(f"sessions left open on the test database, ended now: {others}", stacklevel=1)
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    connection.close()
+
+
 def database_url_for_subprocess() -> str:
     """The URL of the database this test uses, for a worker or server started as a subprocess."""
     s = connection.settings_dict
@@ -158,5 +192,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     # PYTEST_XDIST_WORKER is inherited, so the subprocess picks this worker's Redis databases.
     env = dict(os.environ)
     env.update(DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=database_url_for_subprocess())
+    # libpq names the subprocess's sessions after the test that started it (pg_stat_activity).
+    env["PGAPPNAME"] = os.environ.get("PYTEST_CURRENT_TEST", "test subprocess")[:63]
     env.update(extra)
     return env
