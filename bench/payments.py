@@ -280,6 +280,13 @@ def run_inner(*, size: int, clients: int) -> dict[str, Any]:
         "receipts_without_gap": numbers == list(range(1, recorded + 1)) and counter == recorded,
         "seconds": ours["seconds"],
         "rounds": rounds,
+        # Each round's own ratio (its two phases run back to back): how far the machine's drift
+        # moves the figure within one run.
+        "round_ratios": [
+            round((len(o["latencies"]) / o["seconds"]) / (len(b["latencies"]) / b["seconds"]), 3)
+            for o, b in zip(ours_phases, baseline_phases, strict=True)
+            if o["seconds"] and b["seconds"]
+        ],
     }
 
 
