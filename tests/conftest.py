@@ -150,8 +150,9 @@ def _flush_test_redis() -> None:
 
 # Sessions on the test database other than this process's: the servers and workers tests start
 # (each names its test, PGAPPNAME below) or a thread's connection.
+# (Autovacuum workers are left out: dropping the database ends them itself.)
 _OTHER_SESSIONS = """SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"""
 
 
 @pytest.fixture(scope="session")
@@ -164,17 +165,17 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
     yield
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         deadline = time.monotonic() + 10
-        cursor.execute(_OTHER_SESSIONS)
-        others = cursor.fetchall()
-        while others and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while True:
             cursor.execute(_OTHER_SESSIONS)
             others = cursor.fetchall()
+            if not others or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         if others:
             warnings.warn(f"sessions left open on the test database, ended now: {others}", stacklevel=1)
             cursor.execute(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s::integer[]) AS pid",
+                [[row[0] for row in others]],
             )
     connection.close()
 
