@@ -283,9 +283,9 @@ def run_inner(*, size: int, clients: int) -> dict[str, Any]:
         # Each round's own ratio (its two phases run back to back): how far the machine's drift
         # moves the figure within one run.
         "round_ratios": [
-            round((len(o["latencies"]) / o["seconds"]) / (len(b["latencies"]) / b["seconds"]), 3)
+            round(_summary([o])["per_s"] / _summary([b])["per_s"], 3)
             for o, b in zip(ours_phases, baseline_phases, strict=True)
-            if o["seconds"] and b["seconds"]
+            if b["seconds"]
         ],
     }
 
