@@ -150,6 +150,8 @@ class MemberForm(forms.Form):
     """One member row. Nothing is required here: a row left blank is skipped, the rest is the service's."""
 
     person_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # The person's revision when the form was opened (a correction): a save after a change is refused.
+    revision = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=60, required=False)
     id_kind = forms.ChoiceField(
         label=gettext_lazy("ID kind"), choices=IdKind.choices, initial=IdKind.RESIDENT_ID, required=False
@@ -297,7 +299,11 @@ class BaseMemberFormSet(BaseFormSet):
         rows, index_map = [], []
         for page_index, form in self.filled():
             rows.append(
-                RowInput(member=form.member_input(**overrides), person_id=form.cleaned_data.get("person_id"))
+                RowInput(
+                    member=form.member_input(**overrides),
+                    person_id=form.cleaned_data.get("person_id"),
+                    revision=form.cleaned_data.get("revision"),
+                )
             )
             index_map.append(page_index)
         return rows, index_map

@@ -464,15 +464,23 @@ class EditConflictError(ValidationError):
         self.message = message
 
 
-def _edit_conflict_message(person: Person) -> str:
+def _edit_conflict_message(person: Person, *, form: bool = False) -> str:
+    """Who changed the person and when; ``form``: the person was one row of a form of many."""
     # When: the row's last change in its database-level history (every path writes it, bulk
     # statements too); who: the user the writing service recorded.
     last_change = person.events.order_by("-pgh_id").values_list("pgh_created_at", flat=True).first()
     who = person.updated_by.full_name or person.updated_by.username if person.updated_by else _("Someone")
-    return _(
-        "%(who)s changed %(name)s's data at %(when)s, after you opened them; your changes were not "
-        "saved. Open the person again, look at the data as they are now and enter your changes again."
-    ) % {
+    if form:
+        message = _(
+            "%(who)s changed %(name)s's data at %(when)s, after you opened this form; nothing was saved. "
+            "Open the form again, look at the data as they are now and enter your changes again."
+        )
+    else:
+        message = _(
+            "%(who)s changed %(name)s's data at %(when)s, after you opened them; your changes were not "
+            "saved. Open the person again, look at the data as they are now and enter your changes again."
+        )
+    return message % {
         "who": who,
         "name": person.name,
         "when": timezone.localtime(last_change or person.updated_at).strftime("%Y-%m-%d %H:%M:%S"),
@@ -895,6 +903,27 @@ class RowInput:
 
     member: MemberInput
     person_id: int | None = None
+    # A correction's revision of the person as the form showed it (the form sends it back).
+    revision: int | None = None
+
+
+def _lock_corrected(rows: Sequence[RowInput]) -> None:
+    """Lock the persons the rows correct (in id order) and refuse the whole form if any of them
+    changed after it was opened — another clerk's resubmission, a reviewer's correction, any
+    write: saving would silently undo that change."""
+    ids = sorted({row.person_id for row in rows if row.person_id is not None})
+    if not ids:
+        return
+    # No join in the locking read: a save that waited for the lock must see the committed row.
+    persons = {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    for row in rows:
+        person = persons.get(row.person_id) if row.person_id is not None else None
+        if person is None:
+            continue  # a new person, or no such person: the row's own checks say so
+        if row.revision is None:
+            raise ValidationError(_("This form is out of date; open it again."))
+        if row.revision != person.revision:
+            raise EditConflictError(_edit_conflict_message(person, form=True))
 
 
 def _check_rows(
@@ -1044,6 +1073,7 @@ def household_members_submit(
         )
     members = list(household.members.all())
     allowed = {p.pk for p in members}
+    _lock_corrected([row for row in rows if row.person_id in allowed])
     errors = RowErrors()
     checked = _check_rows(
         scope=scope, rows=rows, errors=errors, allowed_person_ids=allowed, household=household
@@ -1115,6 +1145,7 @@ def school_roster_register(
                 % {"status": application.get_status_display()}
             )
         allowed = set(application.persons.values_list("pk", flat=True))
+        _lock_corrected([row for row in rows if row.person_id in allowed])
     for row in rows:  # a student belongs to no household through the roster: any relation passes
         row.member.relation = row.member.relation or Relation.OTHER
     errors = RowErrors()

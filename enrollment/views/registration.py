@@ -352,6 +352,7 @@ class HouseholdDetailView(ScopedViewMixin, View):
 def _person_initial(person: Person) -> dict[str, Any]:
     return {
         "person_id": person.pk,
+        "revision": person.revision,
         "name": person.name,
         "id_kind": person.id_kind,
         "id_number": person.id_number,
@@ -457,6 +458,9 @@ class HouseholdEditView(ScopedViewMixin, View):
                 address=form.cleaned_data["address"],
                 residence_permit_number=form.cleaned_data["residence_permit_number"],
             )
+        except services.EditConflictError as conflict:
+            # The entries stay, at the revisions opened: saving again is refused until the form is reopened.
+            return self._render(request, household, form, formset, [conflict.message], status=409)
         except ValidationError as error:
             loose = apply_service_errors(error, formset=formset, index_map=index_map, form=form)
             return self._render(request, household, form, formset, loose, status=400)
@@ -721,6 +725,8 @@ class SchoolRosterView(ScopedViewMixin, View):
                 label=label,
                 application_id=application.pk if application is not None else None,
             )
+        except services.EditConflictError as conflict:
+            return self._render(request, formset, [conflict.message], application, label, status=409)
         except ValidationError as error:
             loose = apply_service_errors(error, formset=formset, index_map=index_map)
             return self._render(request, formset, loose, application, label, status=400)

@@ -1,7 +1,9 @@
 """No lost update when a village clerk and an insurance reviewer correct the same household member at
 once: every change of a person raises its revision (a database trigger, whatever path wrote it);
 a save made on an older revision is refused — on the page (409, the form keeps the entries) and in
-the API (409) — naming who changed the person and when, and nothing of it is saved."""
+the API (409) — naming who changed the person and when, and nothing of it is saved. The same holds
+for the forms of many rows that correct persons: a returned household application and a returned
+school roster."""
 
 from __future__ import annotations
 
@@ -15,17 +17,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollment import services
-from enrollment.models import Person, Relation
+from enrollment.models import ApplicationStatus, Person, RegistrationApplication, Relation
 from tests.conftest import World
 from tests.enrollment.test_registration_pages import (
     FAMILY,
     HEAD_ID,
+    SPOUSE_ID,
     form_data,
     member,
     register_family,
     scope_of,
 )
 from tests.live_http import ApiClient, at_once, http_server_fixture  # noqa: F401
+from tests.matrix.enrollment_registration import resident_id
 
 HEAD = {"name": "王建国", "sex": "male", "birth_date": "1975-04-12"}
 
@@ -157,3 +161,150 @@ def test_given_a_clerk_and_a_reviewer_saving_the_same_member_at_once_over_http_t
     )
     again = reviewer.request("PUT", url, _api_body(head, head.revision, ethnicity="回族", phone=head.phone))
     assert (again.status, again.body["revision"], again.body["ethnicity"]) == (200, read + 2, "回族")
+
+
+# --- forms of many rows: a returned application, a returned school roster ----------------------
+
+
+def _returned_family(world: World) -> RegistrationApplication:
+    application = register_family(world, FAMILY[:2])
+    services.application_return(
+        scope=scope_of(world, "insurance_a"), application_id=application.pk, reason="配偶姓名有误"
+    )
+    return application
+
+
+def _rows_as_opened(response, **spouse_changes: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The form as the page filled it, posted back with changes to the spouse's row."""
+    rows = [
+        {k: ("" if v is None else str(v)) for k, v in row.items()}
+        | (spouse_changes if row["relation"] == Relation.SPOUSE else {})
+        for row in response.context["formset"].initial
+    ]
+    return form_data(rows) | {"members-INITIAL_FORMS": str(len(rows))}
+
+
+def _spouse_corrected_by_reviewer(world: World, name: str) -> Person:
+    spouse = Person.objects.get(id_number=SPOUSE_ID)
+    services.person_update(
+        scope=scope_of(world, "insurance_a"),
+        person_id=spouse.pk,
+        member=services.MemberInput(
+            id_kind="resident_id", id_number=SPOUSE_ID, name=name, sex=spouse.sex,
+            birth_date=spouse.birth_date, relation=Relation.SPOUSE, category=spouse.category,
+        ),
+        revision=spouse.revision,
+    )  # fmt: skip
+    spouse.refresh_from_db()
+    return spouse
+
+
+@pytest.mark.django_db
+def test_given_a_returned_application_opened_when_a_reviewer_corrects_a_member_then_the_resubmission_is_refused_naming_them(
+    world: World,
+):
+    application = _returned_family(world)
+    clerk = _signed_in(world, "clerk_a")
+    url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
+    opened = clerk.get(url)
+    spouse = _spouse_corrected_by_reviewer(world, "李秀兰")
+
+    refused = clerk.post(url, _rows_as_opened(opened, name="李秀芳", phone="13700000003"))
+
+    application.refresh_from_db()
+    spouse.refresh_from_db()
+    assert refused.status_code == 409
+    assert refused.context["errors"] == [
+        f"医保a changed 李秀兰's data at {_last_change(spouse)}, after you opened this form; nothing was "
+        "saved. Open the form again, look at the data as they are now and enter your changes again."
+    ]
+    assert refused.context["formset"].forms[1]["name"].value() == "李秀芳"  # the entries stay
+    assert (application.status, spouse.name, spouse.phone) == (ApplicationStatus.RETURNED, "李秀兰", "")
+
+
+@pytest.mark.django_db
+def test_given_a_returned_application_reopened_after_the_change_then_the_resubmission_is_saved(world: World):
+    application = _returned_family(world)
+    clerk = _signed_in(world, "clerk_a")
+    url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
+    clerk.get(url)
+    _spouse_corrected_by_reviewer(world, "李秀兰")
+    reopened = clerk.get(url)
+
+    saved = clerk.post(url, _rows_as_opened(reopened, phone="13700000003"))
+
+    application.refresh_from_db()
+    spouse = Person.objects.get(id_number=SPOUSE_ID)
+    assert saved.status_code == 302
+    assert (application.status, spouse.name, spouse.phone) == (
+        ApplicationStatus.SUBMITTED,
+        "李秀兰",
+        "13700000003",
+    )
+
+
+@pytest.mark.django_db
+def test_given_a_correction_row_without_its_revision_then_nothing_is_saved_and_the_page_asks_to_reopen(
+    world: World,
+):
+    application = _returned_family(world)
+    clerk = _signed_in(world, "clerk_a")
+    url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
+    data = _rows_as_opened(clerk.get(url), name="李秀芳") | {"members-1-revision": ""}
+
+    refused = clerk.post(url, data)
+
+    application.refresh_from_db()
+    assert refused.status_code == 400
+    assert refused.context["errors"] == ["This form is out of date; open it again."]
+    assert (application.status, Person.objects.get(id_number=SPOUSE_ID).name) == (
+        ApplicationStatus.RETURNED,
+        "李秀英",
+    )
+
+
+@pytest.mark.django_db
+def test_given_a_returned_school_roster_opened_when_a_reviewer_corrects_the_student_then_the_resubmission_is_refused(
+    world: World,
+):
+    student_id = resident_id("141002", dt.date(2010, 5, 1), 51)
+    roster = services.school_roster_register(
+        scope=scope_of(world, "school_a"),
+        students=[
+            services.MemberInput(
+                id_kind="resident_id", id_number=student_id, name="刘阳", sex="male",
+                birth_date=dt.date(2010, 5, 1), relation="", category="student",
+            )
+        ],
+    )  # fmt: skip
+    services.application_return(
+        scope=scope_of(world, "insurance_a"), application_id=roster.pk, reason="姓名应为刘洋"
+    )
+    school = _signed_in(world, "school_a")
+    opened = school.get(reverse("enrollment:school-roster"), {"application": roster.pk})
+    student = Person.objects.get(id_number=student_id)
+    services.person_update(
+        scope=scope_of(world, "insurance_a"),
+        person_id=student.pk,
+        member=services.MemberInput(
+            id_kind="resident_id", id_number=student_id, name="刘洋", sex="male",
+            birth_date=dt.date(2010, 5, 1), relation=Relation.OTHER, category="student",
+        ),
+        revision=student.revision,
+    )  # fmt: skip
+    rows = [{k: ("" if v is None else str(v)) for k, v in row.items()} | {"phone": "13700000003"}
+            for row in opened.context["formset"].initial]  # fmt: skip
+
+    refused = school.post(
+        reverse("enrollment:school-roster"),
+        form_data(rows) | {"application": str(roster.pk), "members-INITIAL_FORMS": "1"},
+    )
+
+    roster.refresh_from_db()
+    student.refresh_from_db()
+    assert refused.status_code == 409
+    assert refused.context["errors"] == [
+        f"医保a changed 刘洋's data at {_last_change(student)}, after you opened this form; nothing was "
+        "saved. Open the form again, look at the data as they are now and enter your changes again."
+    ]
+    assert (roster.status, student.name, student.phone) == (ApplicationStatus.RETURNED, "刘洋", "")
