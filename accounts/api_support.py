@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .scope import scope_of
+
+
+class InputSerializer(serializers.Serializer):
+    """A request body: a field the endpoint does not take is refused (400, named), not ignored —
+    a misspelt ``paid_at`` would otherwise be recorded as now, a misspelt ``reason`` as none.
+    The fields of the record as the API answers it (``answered_by``) are let through, so that what
+    was read can be changed and sent back."""
+
+    answered_by: ClassVar[type[serializers.Serializer] | None] = None
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            answered = self.answered_by().fields if self.answered_by is not None else {}
+            unknown = sorted(str(name) for name in data if name not in self.fields and name not in answered)
+            if unknown:
+                taken = ", ".join(name for name, field in self.fields.items() if not field.read_only)
+                message = _("This field is not taken here; the fields are: %(fields)s.") % {"fields": taken}
+                raise serializers.ValidationError({name: [message] for name in unknown})
+        return super().to_internal_value(data)
 
 
 class Pagination(PageNumberPagination):

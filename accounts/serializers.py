@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from .api_support import InputSerializer
 from .models import Agency, Region, User
 
 
@@ -25,7 +26,7 @@ class AgencySerializer(serializers.ModelSerializer):
         fields = ["id", "name", "kind", "kind_label", "region_code", "region_name", "is_active"]
 
 
-class AgencyWriteSerializer(serializers.Serializer):
+class AgencyWriteSerializer(InputSerializer):
     name = serializers.CharField(max_length=150)
     kind = serializers.ChoiceField(choices=Agency._meta.get_field("kind").choices)
     region_code = serializers.CharField(max_length=12)
@@ -51,7 +52,7 @@ class UserSerializer(serializers.ModelSerializer):
         ]
 
 
-class UserCreateSerializer(serializers.Serializer):
+class UserCreateSerializer(InputSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(write_only=True, min_length=1)
     full_name = serializers.CharField(max_length=60)
@@ -76,7 +77,7 @@ class HistoryEventSerializer(serializers.Serializer):
     diff = serializers.DictField()
 
 
-class TokenSerializer(serializers.Serializer):
+class TokenSerializer(InputSerializer):
     """The answer of a token sign-in."""
 
     token = serializers.CharField(read_only=True)

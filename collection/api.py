@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api_support import InputSerializer
 from accounts.masking import mask_id_number
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
@@ -102,7 +103,7 @@ def _payment_data(payment: Payment) -> dict[str, Any]:
     return _PAYMENT_OUT.to_representation(payment)
 
 
-class PaymentRequestSerializer(serializers.Serializer):
+class PaymentRequestSerializer(InputSerializer):
     due_item = serializers.IntegerField(min_value=1)
     amount_fen = serializers.IntegerField(min_value=1)
     channel = serializers.ChoiceField(choices=Channel.choices)
@@ -116,7 +117,7 @@ class PaymentRequestSerializer(serializers.Serializer):
         return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(InputSerializer):
     reason = serializers.CharField(max_length=200, min_length=2)
 
 
@@ -287,7 +288,7 @@ class OvercollectionDetailSerializer(OvercollectionSerializer):
         return OvercollectionEventSerializer(selectors.overcollection_timeline(request=item), many=True).data
 
 
-class OvercollectionCreateSerializer(serializers.Serializer):
+class OvercollectionCreateSerializer(InputSerializer):
     receipt = serializers.CharField(
         max_length=32, help_text="The printed receipt number, e.g. 0004-2026-000001"
     )

@@ -32,6 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from accounts.api_support import InputSerializer
 from accounts.masking import id_number_for
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
@@ -90,7 +91,7 @@ class PolicyDetailSerializer(PolicySerializer):
         return PolicyVersionSerializer(policies.policy_versions(policy=policy), many=True).data
 
 
-class PolicySaveSerializer(serializers.Serializer):
+class PolicySaveSerializer(InputSerializer):
     document = serializers.JSONField(
         required=False, help_text="The policy document as JSON; or give it as YAML or JSON text in `text`."
     )
@@ -317,7 +318,7 @@ class AssessmentRunSerializer(serializers.ModelSerializer):
         return assessment.progress_of(run.pk)
 
 
-class AssessmentRunStartSerializer(serializers.Serializer):
+class AssessmentRunStartSerializer(InputSerializer):
     county_code = serializers.RegexField(r"^\d{6}$", help_text="6-digit county code")
     insurance_year = serializers.IntegerField(min_value=2000, max_value=2100)
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api_support import InputSerializer
 from accounts.masking import id_number_for, phone_for
 from accounts.scope import Scope
 
@@ -231,17 +232,17 @@ class ApplicationSerializer(serializers.ModelSerializer):
 # --- writes -----------------------------------------------------------------------------------
 
 
-class ApproveSerializer(serializers.Serializer):
+class ApproveSerializer(InputSerializer):
     enrollment_date = serializers.DateField(help_text="First day of the enrollment of every member.")
 
 
-class DecisionReasonSerializer(serializers.Serializer):
+class DecisionReasonSerializer(InputSerializer):
     reason = serializers.CharField(
         max_length=300, help_text="Shown to the clerk who submitted the application."
     )
 
 
-class _ChangeBase(serializers.Serializer):
+class _ChangeBase(InputSerializer):
     effective_on = serializers.DateField()
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     evidence = serializers.FileField(
@@ -274,7 +275,7 @@ class TerminateSerializer(_ChangeBase):
     effective_on = serializers.DateField(help_text="The last covered day.")
 
 
-class MemberSerializer(serializers.Serializer):
+class MemberSerializer(InputSerializer):
     id_kind = serializers.ChoiceField(choices=IdKind.choices)
     id_number = serializers.CharField(max_length=40)
     name = serializers.CharField(max_length=60)
@@ -292,13 +293,16 @@ class MemberSerializer(serializers.Serializer):
 class PersonUpdateSerializer(MemberSerializer):
     """A person's corrected data and the revision they were read at (``GET /api/persons/{id}/``)."""
 
+    # The person as read (with its enrollments, timeline…) may be sent back with the changes.
+    answered_by = PersonDetailSerializer
+
     revision = serializers.IntegerField(
         min_value=1,
         help_text="The person's revision as read; if the person changed since, the answer is 409 and nothing is saved.",
     )
 
 
-class HouseholdRegisterSerializer(serializers.Serializer):
+class HouseholdRegisterSerializer(InputSerializer):
     """A household (new, or ``household`` found again) and its members, submitted for enrollment."""
 
     region_code = serializers.CharField(max_length=12, help_text="12-digit code of the village or community.")
@@ -311,7 +315,7 @@ class HouseholdRegisterSerializer(serializers.Serializer):
     members = MemberSerializer(many=True, allow_empty=False, max_length=30)
 
 
-class TransferSerializer(serializers.Serializer):
+class TransferSerializer(InputSerializer):
     id_number = serializers.CharField(max_length=40, help_text="The person's identifier (参保识别码).")
     to_region_code = serializers.CharField(max_length=12, help_text="12-digit code of the receiving village.")
     household = serializers.IntegerField(required=False, allow_null=True, default=None)

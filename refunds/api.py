@@ -17,7 +17,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api_support import WorkflowStepsMixin
+from accounts.api_support import InputSerializer, WorkflowStepsMixin
 from accounts.audit import full_view_log
 from accounts.masking import id_number_for, shows_full_identity
 from accounts.roles import Action
@@ -99,7 +99,7 @@ class RefundDetailSerializer(RefundSerializer):
         return [t.action for t in services.REFUND_WORKFLOW.actions_for(application, self.context["scope"])]
 
 
-class ApplySerializer(serializers.Serializer):
+class ApplySerializer(InputSerializer):
     person = serializers.IntegerField(min_value=1)
     insurance_year = serializers.IntegerField(min_value=2000, max_value=2100)
     reason = serializers.ChoiceField(choices=RefundReason.choices)
@@ -113,15 +113,15 @@ class ApplySerializer(serializers.Serializer):
     )
 
 
-class NoteSerializer(serializers.Serializer):
+class NoteSerializer(InputSerializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class RejectSerializer(serializers.Serializer):
+class RejectSerializer(InputSerializer):
     reason = serializers.CharField(max_length=500)
 
 
-class PayOutSerializer(serializers.Serializer):
+class PayOutSerializer(InputSerializer):
     bank_reference = serializers.CharField(max_length=64)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
@@ -345,16 +345,16 @@ class FundPlanDetailSerializer(FundPlanSerializer):
         return [t.action for t in services.FUND_PLAN_WORKFLOW.actions_for(plan, self.context["scope"])]
 
 
-class SubmitSerializer(serializers.Serializer):
+class SubmitSerializer(InputSerializer):
     amount_fen = serializers.IntegerField(help_text="The plan's total, confirmed (fen)")
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class DiscardSerializer(serializers.Serializer):
+class DiscardSerializer(InputSerializer):
     reason = serializers.CharField(max_length=300)
 
 
-class PrepareSerializer(serializers.Serializer):
+class PrepareSerializer(InputSerializer):
     county = serializers.RegexField(r"^[0-9]{6}$", help_text="The county's 6-digit code")
     period = serializers.RegexField(r"^[0-9]{4}-[0-9]{2}$", help_text="The month, YYYY-MM")
 

@@ -18,7 +18,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api_support import WorkflowStepsMixin
+from accounts.api_support import InputSerializer, WorkflowStepsMixin
 from accounts.audit import full_view_log
 from accounts.masking import id_number_for, shows_full_identity
 from accounts.roles import Action
@@ -67,7 +67,7 @@ class BackPaymentDetailSerializer(BackPaymentSerializer):
         return [t.action for t in workflow.actions_for(application, self.context["scope"])]
 
 
-class BackPaymentApplySerializer(serializers.Serializer):
+class BackPaymentApplySerializer(InputSerializer):
     person = serializers.IntegerField(min_value=1)
     insurance_year = serializers.IntegerField(min_value=2000, max_value=2100)
     reason = serializers.CharField(max_length=500, help_text="Why the collection period was missed")

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from accounts.api_support import InputSerializer
+
 from . import topics
 from .models import PendingDelivery, ReconciliationDifference, ReconciliationLine, ReconciliationReport
 
@@ -67,7 +69,7 @@ class DeadLetterDetailSerializer(DeadLetterSerializer):
         fields = [*DeadLetterSerializer.Meta.fields, "last_traceback"]
 
 
-class RedriveSerializer(serializers.Serializer):
+class RedriveSerializer(InputSerializer):
     ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
     topic = serializers.CharField(required=False, allow_blank=False, max_length=100)
     everything = serializers.BooleanField(required=False, default=False)

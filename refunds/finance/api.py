@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api_support import WorkflowStepsMixin
+from accounts.api_support import InputSerializer, WorkflowStepsMixin
 from accounts.roles import Action
 from accounts.scope import scope_of
 
@@ -74,16 +74,16 @@ class PlanDetailSerializer(PlanSerializer):
         return services.steps_for(plan, scope_of(self.context["request"]))
 
 
-class FinancePlanApproveSerializer(serializers.Serializer):
+class FinancePlanApproveSerializer(InputSerializer):
     amount_fen = serializers.IntegerField(help_text="The total approved: must be the plan's (fen)")
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class FinancePlanRejectSerializer(serializers.Serializer):
+class FinancePlanRejectSerializer(InputSerializer):
     reason = serializers.CharField(max_length=200)
 
 
-class FinancePlanTransferSerializer(serializers.Serializer):
+class FinancePlanTransferSerializer(InputSerializer):
     voucher = serializers.CharField(max_length=64)
     transferred_on = serializers.DateField(required=False, allow_null=True, default=None)
 
