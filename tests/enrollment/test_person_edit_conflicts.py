@@ -166,12 +166,22 @@ def test_given_a_clerk_and_a_reviewer_saving_the_same_member_at_once_over_http_t
 # --- forms of many rows: a returned application, a returned school roster ----------------------
 
 
-def _returned_family(world: World) -> RegistrationApplication:
+def _form_refused(who: str, person: Person) -> str:
+    """What a form of many rows says when one of its persons changed after it was opened."""
+    return (
+        f"{who} changed {person.name}'s data at {_last_change(person)}, after you opened this form; nothing was "
+        "saved. Open the form again, look at the data as they are now and enter your changes again."
+    )
+
+
+def _returned_family(world: World) -> tuple[RegistrationApplication, Client, str]:
+    """A head and spouse returned for correction; the clerk signed in, and the correction page."""
     application = register_family(world, FAMILY[:2])
     services.application_return(
         scope=scope_of(world, "insurance_a"), application_id=application.pk, reason="配偶姓名有误"
     )
-    return application
+    url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
+    return application, _signed_in(world, "clerk_a"), url
 
 
 def _rows_as_opened(response, **spouse_changes: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -203,9 +213,7 @@ def _spouse_corrected_by_reviewer(world: World, name: str) -> Person:
 def test_given_a_returned_application_opened_when_a_reviewer_corrects_a_member_then_the_resubmission_is_refused_naming_them(
     world: World,
 ):
-    application = _returned_family(world)
-    clerk = _signed_in(world, "clerk_a")
-    url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
+    application, clerk, url = _returned_family(world)
     opened = clerk.get(url)
     spouse = _spouse_corrected_by_reviewer(world, "李秀兰")
 
@@ -214,19 +222,14 @@ def test_given_a_returned_application_opened_when_a_reviewer_corrects_a_member_t
     application.refresh_from_db()
     spouse.refresh_from_db()
     assert refused.status_code == 409
-    assert refused.context["errors"] == [
-        f"医保a changed 李秀兰's data at {_last_change(spouse)}, after you opened this form; nothing was "
-        "saved. Open the form again, look at the data as they are now and enter your changes again."
-    ]
+    assert refused.context["errors"] == [_form_refused("医保a", spouse)]
     assert refused.context["formset"].forms[1]["name"].value() == "李秀芳"  # the entries stay
     assert (application.status, spouse.name, spouse.phone) == (ApplicationStatus.RETURNED, "李秀兰", "")
 
 
 @pytest.mark.django_db
 def test_given_a_returned_application_reopened_after_the_change_then_the_resubmission_is_saved(world: World):
-    application = _returned_family(world)
-    clerk = _signed_in(world, "clerk_a")
-    url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
+    application, clerk, url = _returned_family(world)
     clerk.get(url)
     _spouse_corrected_by_reviewer(world, "李秀兰")
     reopened = clerk.get(url)
@@ -247,9 +250,7 @@ def test_given_a_returned_application_reopened_after_the_change_then_the_resubmi
 def test_given_a_correction_row_without_its_revision_then_nothing_is_saved_and_the_page_asks_to_reopen(
     world: World,
 ):
-    application = _returned_family(world)
-    clerk = _signed_in(world, "clerk_a")
-    url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
+    application, clerk, url = _returned_family(world)
     data = _rows_as_opened(clerk.get(url), name="李秀芳") | {"members-1-revision": ""}
 
     refused = clerk.post(url, data)
@@ -303,8 +304,5 @@ def test_given_a_returned_school_roster_opened_when_a_reviewer_corrects_the_stud
     roster.refresh_from_db()
     student.refresh_from_db()
     assert refused.status_code == 409
-    assert refused.context["errors"] == [
-        f"医保a changed 刘洋's data at {_last_change(student)}, after you opened this form; nothing was "
-        "saved. Open the form again, look at the data as they are now and enter your changes again."
-    ]
+    assert refused.context["errors"] == [_form_refused("医保a", student)]
     assert (roster.status, student.name, student.phone) == (ApplicationStatus.RETURNED, "刘洋", "")
