@@ -8,7 +8,9 @@ import re
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
 from accounts.roles import Role
@@ -52,6 +54,17 @@ def record(scope: Scope, item: DueItem, amount: int = AMOUNT, **kwargs) -> servi
         paid_at=kwargs.pop("paid_at", ON_TIME),
         **kwargs,
     )
+
+
+def test_given_a_due_item_when_paid_then_one_read_and_one_write_run_and_both_are_in_the_query_log(tax, zhang):
+    # The two statements run through prepared cursors; a query count sees them as any other.
+    with CaptureQueriesContext(connection) as queries:
+        record(tax, zhang)
+
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert [sql.split()[0] for sql in statements] == ["SELECT", "WITH"]
+    assert "FROM collection_dueitem d WHERE d.id = " in statements[0]
+    assert "INSERT INTO collection_payment" in statements[1]
 
 
 def test_given_a_due_item_when_paid_in_full_then_the_payment_has_receipt_one_and_insurance_is_told(
