@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
+
+from .api_support import InputSerializer
+
 ERROR_SCHEMA = "Error"
 COMMON_ERRORS = {
     "400": "Invalid request: the message names each field that was refused.",
@@ -61,3 +66,16 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                 if status[0] in "45" and "content" not in response:
                     response["content"] = body
     return result
+
+
+class PortalAutoSchema(AutoSchema):
+    """drf-spectacular's schema, saying of every request body read by an ``InputSerializer`` that
+    it takes no other field (``additionalProperties: false``), as the API answers 400 to one.
+    A body that may carry the record as read (``answered_by``) says nothing of the kind."""
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema = super()._map_basic_serializer(serializer, direction)
+        instance = force_instance(serializer)
+        if direction == "request" and isinstance(instance, InputSerializer) and instance.answered_by is None:
+            schema["additionalProperties"] = False
+        return schema

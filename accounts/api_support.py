@@ -17,10 +17,11 @@ from .scope import scope_of
 
 
 class InputSerializer(serializers.Serializer):
-    """A request body: a field the endpoint does not take is refused (400, named), not ignored —
-    a misspelt ``paid_at`` would otherwise be recorded as now, a misspelt ``reason`` as none.
-    The fields of the record as the API answers it (``answered_by``) are let through, so that what
-    was read can be changed and sent back."""
+    # A request body: a field the endpoint does not take is refused (400, named), not ignored — a
+    # misspelt ``paid_at`` would otherwise be recorded as now, a misspelt ``reason`` as none. The
+    # fields of the record as the API answers it (``answered_by``) are let through, so that what
+    # was read can be changed and sent back. (A comment, not a docstring: the OpenAPI schema would
+    # give it as the description of every request body without one of its own.)
 
     answered_by: ClassVar[type[serializers.Serializer] | None] = None
 

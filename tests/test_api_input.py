@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
+from drf_spectacular.generators import SchemaGenerator
 
 from collection.models import Payment
 from enrollment.models import Person, RegistrationApplication
@@ -104,3 +105,13 @@ def test_given_a_person_as_read_when_sent_back_with_a_change_then_it_is_saved(wo
 
     assert response.status_code == 200, response.json()
     assert (response.json()["phone"], Person.objects.get().phone) == ("13700000003", "13700000003")
+
+
+def test_given_the_schema_then_request_bodies_say_they_take_no_other_field_except_a_record_sent_back():
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+
+    assert components["PaymentRequestRequest"]["additionalProperties"] is False
+    assert components["HouseholdRegisterRequest"]["additionalProperties"] is False
+    assert components["MemberRequest"]["additionalProperties"] is False
+    assert "additionalProperties" not in components["PersonUpdateRequest"]
+    assert "description" not in components["PaymentRequestRequest"]

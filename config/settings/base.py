@@ -184,7 +184,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "accounts.api_support.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "login": "20/min",
