@@ -175,3 +175,69 @@ def test_given_a_person_enrolled_in_another_county_when_the_clerk_registers_them
     assert RegistrationApplication.objects.count() == 1  # only the other county's
     shoot("already-enrolled")
     assert page_log.csp_violations() == []
+
+
+def test_given_a_returned_application_open_when_a_reviewer_corrects_a_member_then_the_resubmission_is_refused_and_the_entries_stay(
+    page, sign_in, shoot, page_log, transactional_world
+):
+    clerk = Scope.for_user_id(transactional_world.users["clerk_a"].pk)
+    reviewer = Scope.for_user_id(transactional_world.users["insurance_a"].pk)
+    application = services.household_register(
+        scope=clerk,
+        region_code="141002100201",
+        members=[
+            services.MemberInput(
+                id_kind="resident_id", id_number=id_number, name=name, sex=sex,
+                birth_date=dt.datetime.strptime(id_number[6:14], "%Y%m%d").date(), relation=relation,
+                category=PersonCategory.RURAL,
+            )
+            for (name, id_number, _ethnicity, _phone), sex, relation in zip(
+                FAMILY[:2], ("male", "female"), (Relation.HEAD, Relation.SPOUSE), strict=True
+            )
+        ],
+    )  # fmt: skip
+    services.application_return(scope=reviewer, application_id=application.pk, reason="配偶姓名有误")
+    spouse = application.persons.get(relation=Relation.SPOUSE)
+    sign_in("clerk_a")
+    page.goto(f"/enrollment/households/{application.household_id}/edit/")
+    expect(page.get_by_test_id("return-reason")).to_contain_text("配偶姓名有误")
+    # Meanwhile the reviewer corrects the spouse's name.
+    services.person_update(
+        scope=reviewer,
+        person_id=spouse.pk,
+        member=services.MemberInput(
+            id_kind="resident_id", id_number=spouse.id_number, name="李秀兰", sex="female",
+            birth_date=spouse.birth_date, relation=Relation.SPOUSE, category=PersonCategory.RURAL,
+        ),
+        revision=spouse.revision,
+    )  # fmt: skip
+
+    page.locator("#id_members-1-phone").fill("13700000003")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+
+    errors = page.get_by_test_id("form-errors")
+    expect(errors).to_contain_text("医保a")
+    expect(errors).to_contain_text("李秀兰")
+    expect(errors).to_contain_text("本次提交未保存任何内容")
+    expect(page.locator("#id_members-1-phone")).to_have_value("13700000003")  # the entries stay
+    shoot("refused")
+    application.refresh_from_db()
+    assert application.status == ApplicationStatus.RETURNED
+
+    page.goto(f"/enrollment/households/{application.household_id}/edit/")  # opened again
+    expect(page.locator("#id_members-1-name")).to_have_value("李秀兰")
+    page.locator("#id_members-1-phone").fill("13700000003")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+
+    expect(page).to_have_url(re.compile(rf"/enrollment/households/{application.household_id}/$"))
+    application.refresh_from_db()
+    spouse.refresh_from_db()
+    assert (application.status, spouse.name, spouse.phone) == (
+        ApplicationStatus.SUBMITTED,
+        "李秀兰",
+        "13700000003",
+    )
+    shoot("resubmitted")
+    assert page_log.errors == [] and page_log.csp_violations() == []
