@@ -24,11 +24,17 @@ class InputSerializer(serializers.Serializer):
     # give it as the description of every request body without one of its own.)
 
     answered_by: ClassVar[type[serializers.Serializer] | None] = None
+    # What a form of the browsable API sends beside the data (Django's CSRF token).
+    carried_by_forms: ClassVar[frozenset[str]] = frozenset({"csrfmiddlewaretoken"})
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             answered = self.answered_by().fields if self.answered_by is not None else {}
-            unknown = sorted(str(name) for name in data if name not in self.fields and name not in answered)
+            unknown = sorted(
+                str(name)
+                for name in data
+                if name not in self.fields and name not in answered and name not in self.carried_by_forms
+            )
             if unknown:
                 taken = ", ".join(name for name, field in self.fields.items() if not field.read_only)
                 message = _("This field is not taken here; the fields are: %(fields)s.") % {"fields": taken}

@@ -60,6 +60,21 @@ def test_given_a_misspelt_paid_at_when_recording_a_payment_then_400_names_it_and
     assert (Payment.objects.count(), item.status) == (0, "due")
 
 
+def test_given_a_browsable_api_form_with_its_csrf_token_when_recording_a_payment_then_it_is_recorded(
+    world: World,
+):
+    payer("张三", "141002198001010011")
+    item = due("141002198001010011", schedule=open_today())
+    form = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "counter_cash", "paid_by": "张三"}
+
+    response = _signed_in(world, "tax_a").post(  # multipart, as the browsable API's form posts it
+        "/api/collection/payments/", form | {"csrfmiddlewaretoken": "token-of-the-form"}
+    )
+
+    assert response.status_code == 201, response.json()
+    assert Payment.objects.get().due_item_id == item.pk
+
+
 def test_given_a_member_with_an_unknown_field_when_registering_by_api_then_400_and_no_application(
     world: World,
 ):
