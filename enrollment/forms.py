@@ -106,6 +106,8 @@ class HouseholdForm(forms.Form):
         label=gettext_lazy("Residence permit number"), max_length=40, required=False
     )
     address = forms.CharField(label=gettext_lazy("Address"), max_length=200, required=False)
+    # An existing household's revision when the form was opened: a save after a change is refused.
+    revision = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(
         self, *args: Any, villages: Sequence[Region] = (), fixed_region: bool = False, **kwargs: Any

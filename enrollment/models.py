@@ -147,11 +147,31 @@ class Household(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
+    # The lost-update guard of the household's own fields, as ``Person.revision`` is of a person's:
+    # every change raises it (a database trigger); a form opened at an older one is refused.
+    revision = models.PositiveIntegerField(_("revision"), default=1, db_default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("last changed by"),
+    )
 
     class Meta:
         verbose_name = _("household")
         verbose_name_plural = _("households")
         ordering = ["number"]
+        triggers = [
+            pgtrigger.Trigger(
+                name="household_revision",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition("OLD.* IS DISTINCT FROM NEW.*"),
+                func="NEW.revision := OLD.revision + 1; RETURN NEW;",
+            )
+        ]
         indexes = [models.Index(fields=["region_code", "number"], name="household_region_idx")]
         constraints = [
             models.CheckConstraint(

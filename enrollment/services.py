@@ -302,12 +302,14 @@ def household_register(
             address=address.strip(),
             residence_permit_number=residence_permit_number.strip(),
             created_by_id=scope.user_id,
+            updated_by_id=scope.user_id,
         )
     else:
         household = Household.objects.select_for_update().get(pk=household.pk)
         _require(scope, Action.ENROLLMENT_REGISTER, household.region_code)
         household.kind, household.address = kind, address.strip()
         household.residence_permit_number = residence_permit_number.strip()
+        household.updated_by_id = scope.user_id
         household.save()
     persons = [
         _upsert_person(
@@ -907,6 +909,21 @@ class RowInput:
     revision: int | None = None
 
 
+def _household_conflict_message(household: Household) -> str:
+    # Who and when as for a person: the last change in the history, the user the service recorded.
+    last_change = household.events.order_by("-pgh_id").values_list("pgh_created_at", flat=True).first()
+    changer = household.updated_by
+    who = (changer.full_name or changer.username) if changer else _("Someone")
+    return _(
+        "%(who)s changed household %(number)s at %(when)s, after you opened this form; nothing was "
+        "saved. Open the form again, look at the data as they are now and enter your changes again."
+    ) % {
+        "who": who,
+        "number": household.number,
+        "when": timezone.localtime(last_change or household.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
 def _lock_corrected(rows: Sequence[RowInput]) -> None:
     """Lock the persons the rows correct (in id order) and refuse the whole form if any of them
     changed after it was opened — another clerk's resubmission, a reviewer's correction, any
@@ -1042,12 +1059,15 @@ def household_members_submit(
     kind: str,
     address: str = "",
     residence_permit_number: str = "",
+    household_revision: int | None = None,
 ) -> RegistrationApplication:
     """Submit (or, when it was returned, correct and resubmit) members of an existing household.
 
     Rows with a ``person_id`` correct that person (the identifier too); rows without one add a
     person. Without a returned application, it submits new members, e.g. a spouse after
-    marriage, next to a head who is already registered.
+    marriage, next to a head who is already registered. ``household_revision`` is the household's
+    revision the form was opened at (forms send it): if the household changed since, or any person
+    a row corrects (``RowInput.revision``), nothing is saved (``EditConflictError``).
     """
     from accounts.roles import Action
 
@@ -1056,6 +1076,8 @@ def household_members_submit(
     if household is None:
         raise ValidationError(_("No such household in your area."))
     _require(scope, Action.ENROLLMENT_REGISTER, household.region_code)
+    if household_revision is not None and household_revision != household.revision:
+        raise EditConflictError(_household_conflict_message(household))
     open_application = (
         RegistrationApplication.objects.select_for_update()
         .filter(household=household, status__in=OPEN_APPLICATION_STATUSES)
@@ -1088,6 +1110,7 @@ def household_members_submit(
     household.address = address.strip()
     permit = residence_permit_number.strip()
     household.residence_permit_number = permit if kind == HouseholdKind.RESIDENCE_PERMIT else ""
+    household.updated_by_id = scope.user_id
     household.save()
     persons = [
         _save_row(

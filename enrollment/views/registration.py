@@ -437,6 +437,7 @@ class HouseholdEditView(ScopedViewMixin, View):
                 "kind": household.kind,
                 "address": household.address,
                 "residence_permit_number": household.residence_permit_number,
+                "revision": household.revision,
             },
             fixed_region=True,
         )
@@ -448,6 +449,10 @@ class HouseholdEditView(ScopedViewMixin, View):
         formset = MemberFormSet(request.POST)
         if not (form.is_valid() and formset.is_valid()):
             return self._render(request, household, form, formset, _management_errors(formset), status=400)
+        opened_at = form.cleaned_data.get("revision")
+        if opened_at is None:
+            errors = [_("This form is out of date; open it again.")]
+            return self._render(request, household, form, formset, errors, status=400)
         rows, index_map = formset.row_inputs()
         try:
             application = services.household_members_submit(
@@ -457,6 +462,7 @@ class HouseholdEditView(ScopedViewMixin, View):
                 kind=form.cleaned_data["kind"],
                 address=form.cleaned_data["address"],
                 residence_permit_number=form.cleaned_data["residence_permit_number"],
+                household_revision=opened_at,
             )
         except services.EditConflictError as conflict:
             # The entries stay, at the revisions opened: saving again is refused until the form is reopened.

@@ -191,7 +191,9 @@ def _rows_as_opened(response, **spouse_changes: str) -> dict[str, str]:  # type:
         | (spouse_changes if row["relation"] == Relation.SPOUSE else {})
         for row in response.context["formset"].initial
     ]
-    return form_data(rows) | {"members-INITIAL_FORMS": str(len(rows))}
+    return form_data(rows, revision=str(response.context["form"].initial["revision"])) | {
+        "members-INITIAL_FORMS": str(len(rows))
+    }
 
 
 def _spouse_corrected_by_reviewer(world: World, name: str) -> Person:
@@ -306,3 +308,44 @@ def test_given_a_returned_school_roster_opened_when_a_reviewer_corrects_the_stud
     assert refused.status_code == 409
     assert refused.context["errors"] == [_form_refused("医保a", student)]
     assert (roster.status, student.name, student.phone) == (ApplicationStatus.RETURNED, "刘洋", "")
+
+
+@pytest.mark.django_db
+def test_given_a_returned_application_open_when_another_tab_resubmits_a_new_address_and_it_is_returned_again_then_the_old_form_is_refused(
+    world: World,
+):
+    application, clerk, url = _returned_family(world)
+    stale = clerk.get(url)
+    fresh = clerk.get(url)
+    assert clerk.post(url, _rows_as_opened(fresh) | {"address": "屯里村五组8号"}).status_code == 302
+    services.application_return(
+        scope=scope_of(world, "insurance_a"), application_id=application.pk, reason="户主电话缺失"
+    )
+
+    refused = clerk.post(url, _rows_as_opened(stale) | {"address": "屯里村三组12号"})
+
+    household = application.household
+    household.refresh_from_db()
+    application.refresh_from_db()
+    last_change = timezone.localtime(household.events.order_by("-pgh_id").first().pgh_created_at)
+    assert refused.status_code == 409
+    assert refused.context["errors"] == [
+        f"村经办a changed household {household.number} at {last_change:%Y-%m-%d %H:%M:%S}, after you opened "
+        "this form; nothing was saved. Open the form again, look at the data as they are now and enter your "
+        "changes again."
+    ]
+    assert (application.status, household.address) == (ApplicationStatus.RETURNED, "屯里村五组8号")
+
+
+@pytest.mark.django_db
+def test_given_a_household_form_without_its_revision_then_nothing_is_saved_and_the_page_asks_to_reopen(
+    world: World,
+):
+    application, clerk, url = _returned_family(world)
+
+    refused = clerk.post(url, _rows_as_opened(clerk.get(url), name="李秀芳") | {"revision": ""})
+
+    application.refresh_from_db()
+    assert refused.status_code == 400
+    assert refused.context["errors"] == ["This form is out of date; open it again."]
+    assert application.status == ApplicationStatus.RETURNED

@@ -340,13 +340,15 @@ def test_given_a_returned_application_when_the_clerk_corrects_and_resubmits_it_t
         scope=scope_of(world, "insurance_a"), application_id=application.pk, reason="配偶姓名有误"
     )
     edit_url = reverse("enrollment:household-edit", kwargs={"pk": application.household_id})
-    initial = clerk.get(edit_url).context["formset"].initial
+    opened = clerk.get(edit_url).context
     rows = [
         {k: ("" if v is None else str(v)) for k, v in row.items()}
         | ({"name": "李秀兰"} if row["relation"] == "spouse" else {})
-        for row in initial
+        for row in opened["formset"].initial
     ]
-    data = form_data(rows) | {"members-INITIAL_FORMS": str(len(rows))}
+    data = form_data(rows, revision=str(opened["form"].initial["revision"])) | {
+        "members-INITIAL_FORMS": str(len(rows))
+    }
 
     response = clerk.post(edit_url, data)
 
@@ -381,7 +383,8 @@ def test_given_an_approved_household_when_a_spouse_is_added_then_only_the_spouse
     )
 
     response = clerk.post(
-        reverse("enrollment:household-edit", kwargs={"pk": application.household_id}), form_data(FAMILY[1:2])
+        reverse("enrollment:household-edit", kwargs={"pk": application.household_id}),
+        form_data(FAMILY[1:2], revision=str(application.household.revision)),
     )
 
     new = RegistrationApplication.objects.get(status=ApplicationStatus.SUBMITTED)
