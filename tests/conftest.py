@@ -180,6 +180,15 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
     connection.close()
 
 
+@pytest.fixture(autouse=True)
+def _sessions_named_after_the_test() -> Iterator[None]:
+    """A connection this process opens during a test — a thread's, say — is named after the test
+    (libpq reads PGAPPNAME when it connects), so a session left open names the test that opened it."""
+    os.environ["PGAPPNAME"] = os.environ.get("PYTEST_CURRENT_TEST", "")[:63]
+    yield
+    os.environ.pop("PGAPPNAME", None)
+
+
 def database_url_for_subprocess() -> str:
     """The URL of the database this test uses, for a worker or server started as a subprocess."""
     s = connection.settings_dict
