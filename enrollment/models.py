@@ -132,6 +132,30 @@ class HouseholdCounter(models.Model):
         return f"{self.region_code}: {self.last_number}"
 
 
+def _revision_trigger(name: str) -> pgtrigger.Trigger:
+    """The lost-update guard of a row that forms and the API edit: every change of it, by any path,
+    raises its revision, so a save made on what was read at an older revision can be refused."""
+    return pgtrigger.Trigger(
+        name=name,
+        when=pgtrigger.Before,
+        operation=pgtrigger.Update,
+        condition=pgtrigger.Condition("OLD.* IS DISTINCT FROM NEW.*"),
+        func="NEW.revision := OLD.revision + 1; RETURN NEW;",
+    )
+
+
+def _last_changed_by() -> models.ForeignKey:
+    """Who last changed the row, as the writing service recorded it (named when a save is refused)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("last changed by"),
+    )
+
+
 @tracked()
 class Household(models.Model):
     scope_region_lookup = "region_code"
@@ -150,28 +174,13 @@ class Household(models.Model):
     # The lost-update guard of the household's own fields, as ``Person.revision`` is of a person's:
     # every change raises it (a database trigger); a form opened at an older one is refused.
     revision = models.PositiveIntegerField(_("revision"), default=1, db_default=1)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("last changed by"),
-    )
+    updated_by = _last_changed_by()
 
     class Meta:
         verbose_name = _("household")
         verbose_name_plural = _("households")
         ordering = ["number"]
-        triggers = [
-            pgtrigger.Trigger(
-                name="household_revision",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update,
-                condition=pgtrigger.Condition("OLD.* IS DISTINCT FROM NEW.*"),
-                func="NEW.revision := OLD.revision + 1; RETURN NEW;",
-            )
-        ]
+        triggers = [_revision_trigger("household_revision")]
         indexes = [models.Index(fields=["region_code", "number"], name="household_region_idx")]
         constraints = [
             models.CheckConstraint(
@@ -234,28 +243,13 @@ class Person(models.Model):
     # older revision is refused (``services.person_update``), naming who changed it and when.
     # db_default: set-based inserts (imports, the city generator) that name no revision start at 1.
     revision = models.PositiveIntegerField(_("revision"), default=1, db_default=1)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("last changed by"),
-    )
+    updated_by = _last_changed_by()
 
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("persons")
         ordering = ["name", "id_number"]
-        triggers = [
-            pgtrigger.Trigger(
-                name="person_revision",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update,
-                condition=pgtrigger.Condition("OLD.* IS DISTINCT FROM NEW.*"),
-                func="NEW.revision := OLD.revision + 1; RETURN NEW;",
-            )
-        ]
+        triggers = [_revision_trigger("person_revision")]
         indexes = [
             # Name-prefix search (C collation: LIKE 'prefix%' uses the btree).
             models.Index(fields=["name", "id_number"], name="person_name_idx"),
