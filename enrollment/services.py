@@ -466,12 +466,21 @@ class EditConflictError(ValidationError):
         self.message = message
 
 
+def _last_change(record: Person | Household, *, otherwise: dt.datetime) -> dict[str, str]:
+    """Who last changed a guarded row and when, for the refusal of a save made on an older revision.
+
+    When: the row's last change in its database-level history (every path writes it, bulk
+    statements too); who: the user the writing service recorded."""
+    when = record.events.order_by("-pgh_id").values_list("pgh_created_at", flat=True).first()
+    changer = record.updated_by
+    return {
+        "who": (changer.full_name or changer.username) if changer else _("Someone"),
+        "when": timezone.localtime(when or otherwise).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
 def _edit_conflict_message(person: Person, *, form: bool = False) -> str:
     """Who changed the person and when; ``form``: the person was one row of a form of many."""
-    # When: the row's last change in its database-level history (every path writes it, bulk
-    # statements too); who: the user the writing service recorded.
-    last_change = person.events.order_by("-pgh_id").values_list("pgh_created_at", flat=True).first()
-    who = person.updated_by.full_name or person.updated_by.username if person.updated_by else _("Someone")
     if form:
         message = _(
             "%(who)s changed %(name)s's data at %(when)s, after you opened this form; nothing was saved. "
@@ -482,11 +491,7 @@ def _edit_conflict_message(person: Person, *, form: bool = False) -> str:
             "%(who)s changed %(name)s's data at %(when)s, after you opened them; your changes were not "
             "saved. Open the person again, look at the data as they are now and enter your changes again."
         )
-    return message % {
-        "who": who,
-        "name": person.name,
-        "when": timezone.localtime(last_change or person.updated_at).strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    return message % {"name": person.name, **_last_change(person, otherwise=person.updated_at)}
 
 
 @transaction.atomic
@@ -910,18 +915,10 @@ class RowInput:
 
 
 def _household_conflict_message(household: Household) -> str:
-    # Who and when as for a person: the last change in the history, the user the service recorded.
-    last_change = household.events.order_by("-pgh_id").values_list("pgh_created_at", flat=True).first()
-    changer = household.updated_by
-    who = (changer.full_name or changer.username) if changer else _("Someone")
     return _(
         "%(who)s changed household %(number)s at %(when)s, after you opened this form; nothing was "
         "saved. Open the form again, look at the data as they are now and enter your changes again."
-    ) % {
-        "who": who,
-        "number": household.number,
-        "when": timezone.localtime(last_change or household.created_at).strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    ) % {"number": household.number, **_last_change(household, otherwise=household.created_at)}
 
 
 def _lock_corrected(rows: Sequence[RowInput]) -> None:
