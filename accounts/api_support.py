@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -14,6 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .scope import scope_of
+
+
+@functools.cache
+def _field_names(serializer_class: type[serializers.Serializer]) -> frozenset[str]:
+    """The fields of a serializer's answer, named once per class (building its fields copies them)."""
+    return frozenset(serializer_class().fields)
 
 
 class InputSerializer(serializers.Serializer):
@@ -29,7 +36,7 @@ class InputSerializer(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            answered = self.answered_by().fields if self.answered_by is not None else {}
+            answered = _field_names(self.answered_by) if self.answered_by is not None else frozenset()
             unknown = sorted(
                 str(name)
                 for name in data

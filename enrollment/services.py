@@ -921,10 +921,12 @@ def _household_conflict_message(household: Household) -> str:
     ) % {"number": household.number, **_last_change(household, otherwise=household.created_at)}
 
 
-def _lock_corrected(rows: Sequence[RowInput]) -> None:
-    """Lock the persons the rows correct (in id order) and refuse the whole form if any of them
-    changed after it was opened — another clerk's resubmission, a reviewer's correction, any
-    write: saving would silently undo that change."""
+def _lock_corrected(rows: Sequence[RowInput], *, allowed: set[int]) -> None:
+    """Lock the persons the rows correct (those of ``allowed``, in id order) and refuse the whole
+    form if any of them changed after it was opened — another clerk's resubmission, a reviewer's
+    correction, any write: saving would silently undo that change. A row of another person is the
+    row checks' to refuse."""
+    rows = [row for row in rows if row.person_id in allowed]
     ids = sorted({row.person_id for row in rows if row.person_id is not None})
     if not ids:
         return
@@ -1092,7 +1094,7 @@ def household_members_submit(
         )
     members = list(household.members.all())
     allowed = {p.pk for p in members}
-    _lock_corrected([row for row in rows if row.person_id in allowed])
+    _lock_corrected(rows, allowed=allowed)
     errors = RowErrors()
     checked = _check_rows(
         scope=scope, rows=rows, errors=errors, allowed_person_ids=allowed, household=household
@@ -1165,7 +1167,7 @@ def school_roster_register(
                 % {"status": application.get_status_display()}
             )
         allowed = set(application.persons.values_list("pk", flat=True))
-        _lock_corrected([row for row in rows if row.person_id in allowed])
+        _lock_corrected(rows, allowed=allowed)
     for row in rows:  # a student belongs to no household through the roster: any relation passes
         row.member.relation = row.member.relation or Relation.OTHER
     errors = RowErrors()
