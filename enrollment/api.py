@@ -271,7 +271,13 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scop
     @extend_schema(
         summary="Register a household and submit its members for enrollment",
         request=serializers.HouseholdRegisterSerializer,
-        responses={201: serializers.ApplicationSerializer, **ERRORS},
+        responses={
+            201: serializers.ApplicationSerializer,
+            409: OpenApiResponse(
+                description="The household found again, or one of its members, changed after the given revision."
+            ),
+            **ERRORS,
+        },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = serializers.HouseholdRegisterSerializer(data=request.data)
@@ -281,15 +287,22 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scop
         household = (
             selectors.household_detail(scope=scope, pk=data["household"]) if data["household"] else None
         )
-        application = services.household_register(
-            scope=scope,
-            region_code=data["region_code"],
-            members=[services.MemberInput(**member) for member in data["members"]],
-            kind=data["kind"],
-            address=data["address"],
-            residence_permit_number=data["residence_permit_number"],
-            household=household,
-        )
+        members = [dict(member) for member in data["members"]]
+        revisions = [member.pop("revision") for member in members]
+        try:
+            application = services.household_register(
+                scope=scope,
+                region_code=data["region_code"],
+                members=[services.MemberInput(**member) for member in members],
+                kind=data["kind"],
+                address=data["address"],
+                residence_permit_number=data["residence_permit_number"],
+                household=household,
+                household_revision=data["household_revision"],
+                member_revisions=revisions,
+            )
+        except services.EditConflictError as conflict:
+            raise Conflict(conflict.message) from conflict
         fresh = selectors.application_detail(scope=scope, pk=application.pk)
         return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
 

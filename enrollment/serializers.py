@@ -80,6 +80,7 @@ class PersonBriefSerializer(serializers.ModelSerializer):
             "household_number",
             "relation",
             "region_code",
+            "revision",
         ]
 
     @extend_schema_field(serializers.CharField())
@@ -193,6 +194,7 @@ class HouseholdSerializer(serializers.ModelSerializer):
             "address",
             "residence_permit_number",
             "created_at",
+            "revision",
             "members",
         ]
 
@@ -290,6 +292,16 @@ class MemberSerializer(InputSerializer):
     residence_region_code = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
 
 
+class RegisterMemberSerializer(MemberSerializer):
+    revision = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="For a member the household found again already has: the member's revision as read.",
+    )
+
+
 class PersonUpdateSerializer(MemberSerializer):
     """A person's corrected data and the revision they were read at (``GET /api/persons/{id}/``)."""
 
@@ -312,7 +324,14 @@ class HouseholdRegisterSerializer(InputSerializer):
         max_length=40, required=False, allow_blank=True, default=""
     )
     household = serializers.IntegerField(required=False, allow_null=True, default=None)
-    members = MemberSerializer(many=True, allow_empty=False, max_length=30)
+    household_revision = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="With ``household``: its revision as read (GET /api/households/{id}/); if it changed since, 409 and nothing is saved.",
+    )
+    members = RegisterMemberSerializer(many=True, allow_empty=False, max_length=30)
 
 
 class TransferSerializer(InputSerializer):

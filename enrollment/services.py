@@ -241,12 +241,32 @@ def household_register(
     address: str = "",
     residence_permit_number: str = "",
     household: Household | None = None,
+    household_revision: int | None = None,
+    member_revisions: Sequence[int | None] = (),
 ) -> RegistrationApplication:
-    """A clerk registers a household (new, or one found again) and submits its members for enrollment."""
+    """A clerk registers a household (new, or one found again) and submits its members for enrollment.
+
+    A household found again is submitted as its member form is (``household_members_submit``),
+    guarded the same way: ``household_revision`` is the household's revision as read and
+    ``member_revisions`` (by position) each already registered member's, and if either changed
+    since, nothing is saved (``EditConflictError``).
+    """
     from accounts.roles import Action
 
     village = _village(region_code)
     _require(scope, Action.ENROLLMENT_REGISTER, village.code)
+    if household is not None:
+        return _household_found_again(
+            scope=scope,
+            village=village,
+            household=household,
+            household_revision=household_revision,
+            members=members,
+            member_revisions=member_revisions,
+            kind=kind,
+            address=address,
+            residence_permit_number=residence_permit_number,
+        )
     if not members:
         raise ValidationError(_("Add at least one member."))
     if kind == HouseholdKind.RESIDENCE_PERMIT and not residence_permit_number.strip():
@@ -283,8 +303,6 @@ def household_register(
     elsewhere = Person.objects.filter(
         id_number__in=[n for n in seen if n not in existing], household__isnull=False
     )
-    if household is not None:
-        elsewhere = elsewhere.exclude(household=household)
     for person in elsewhere.select_related("household"):
         errors.add(
             seen[person.id_number],
@@ -294,23 +312,15 @@ def household_register(
         )
     errors.raise_if_any()
 
-    if household is None:
-        household = Household.objects.create(
-            number=_next_household_number(village.code),
-            region_code=village.code,
-            kind=kind,
-            address=address.strip(),
-            residence_permit_number=residence_permit_number.strip(),
-            created_by_id=scope.user_id,
-            updated_by_id=scope.user_id,
-        )
-    else:
-        household = Household.objects.select_for_update().get(pk=household.pk)
-        _require(scope, Action.ENROLLMENT_REGISTER, household.region_code)
-        household.kind, household.address = kind, address.strip()
-        household.residence_permit_number = residence_permit_number.strip()
-        household.updated_by_id = scope.user_id
-        household.save()
+    household = Household.objects.create(
+        number=_next_household_number(village.code),
+        region_code=village.code,
+        kind=kind,
+        address=address.strip(),
+        residence_permit_number=residence_permit_number.strip(),
+        created_by_id=scope.user_id,
+        updated_by_id=scope.user_id,
+    )
     persons = [
         _upsert_person(
             member=member,
@@ -322,6 +332,63 @@ def household_register(
         for member, parsed in parsed_members
     ]
     return _submit(scope=scope, household=household, persons=persons)
+
+
+def _household_found_again(
+    *,
+    scope: Scope,
+    village: Region,
+    household: Household,
+    household_revision: int | None,
+    members: Sequence[MemberInput],
+    member_revisions: Sequence[int | None],
+    kind: str,
+    address: str,
+    residence_permit_number: str,
+) -> RegistrationApplication:
+    """Members of a registered household, each matched by identifier to the member it corrects."""
+    if household.region_code != village.code:
+        raise ValidationError(
+            {
+                "region_code": _(
+                    "Household %(number)s is registered in another village; transfer it rather than registering it here."
+                )
+                % {"number": household.number}
+            }
+        )
+    if household_revision is None:
+        raise ValidationError(
+            {
+                "household_revision": _(
+                    "Give the household's revision as read, so that no one's later change is undone."
+                )
+            }
+        )
+    registered = {person.id_number: person.pk for person in household.members.all()}
+    rows = []
+    for index, member in enumerate(members):
+        try:
+            number = identifiers.parse_identifier(
+                member.id_kind, member.id_number, nationality=member.nationality or None
+            ).number
+        except identifiers.IdentifierError:
+            number = None  # the row's own checks say why
+        rows.append(
+            RowInput(
+                member=member,
+                person_id=registered.get(number) if number else None,
+                revision=member_revisions[index] if index < len(member_revisions) else None,
+            )
+        )
+    return household_members_submit(
+        scope=scope,
+        household_id=household.pk,
+        rows=rows,
+        kind=kind,
+        address=address,
+        residence_permit_number=residence_permit_number,
+        household_revision=household_revision,
+    )
 
 
 def _submit(*, scope: Scope, household: Household, persons: Iterable[Person]) -> RegistrationApplication:

@@ -97,7 +97,7 @@ def test_given_a_member_with_an_unknown_field_when_registering_by_api_then_400_a
             "0": {
                 "mobile": [
                     "This field is not taken here; the fields are: id_kind, id_number, name, sex, birth_date, "
-                    "relation, category, ethnicity, phone, nationality, hukou_region_code, residence_region_code."
+                    "relation, category, ethnicity, phone, nationality, hukou_region_code, residence_region_code, revision."
                 ]
             }
         }
@@ -127,6 +127,6 @@ def test_given_the_schema_then_request_bodies_say_they_take_no_other_field_excep
 
     assert components["PaymentRequestRequest"]["additionalProperties"] is False
     assert components["HouseholdRegisterRequest"]["additionalProperties"] is False
-    assert components["MemberRequest"]["additionalProperties"] is False
+    assert components["RegisterMemberRequest"]["additionalProperties"] is False
     assert "additionalProperties" not in components["PersonUpdateRequest"]
     assert "description" not in components["PaymentRequestRequest"]

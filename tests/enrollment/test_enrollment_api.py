@@ -17,7 +17,9 @@ from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
-from enrollment.models import Enrollment, EnrollmentChange, RegistrationApplication
+from accounts.scope import Scope
+from enrollment import services
+from enrollment.models import Enrollment, EnrollmentChange, Household, Person, RegistrationApplication
 from sharing.models import OutboxMessage
 from tests.conftest import World
 from tests.enrollment import resident_id
@@ -412,6 +414,124 @@ def test_given_a_household_without_a_relation_when_transferring_by_api_then_the_
     assert response.json()["error"]["fields"] == {
         "relation": ["Choose the relation to the head of the household joined."]
     }
+
+
+# --- a household found again -----------------------------------------------------------------------------------
+
+
+def _returned_by_api(world: World) -> tuple[Client, dict]:
+    """A household registered by API and returned for correction; the household as the clerk reads it."""
+    clerk = api(world, "clerk_a")
+    registered = post(
+        clerk,
+        reverse("application-list"),
+        {
+            "region_code": TUNLI,
+            "address": "屯里村3组",
+            "members": [member(11, "王大山"), member(22, "李秀英", "spouse")],
+        },
+    ).json()
+    post(
+        api(world, "insurance_a"),
+        reverse("application-return", args=[registered["id"]]),
+        {"reason": "请补充电话"},
+    )
+    household = RegistrationApplication.objects.get(pk=registered["id"]).household_id
+    return clerk, clerk.get(reverse("household-detail", args=[household])).json()
+
+
+def _again(household: dict, **changes: object) -> dict:
+    """The household sent back as read: its revision and each member's, with ``changes``."""
+    by_name = {person["name"]: person["revision"] for person in household["members"]}
+    return {
+        "region_code": TUNLI,
+        "address": "屯里村4组",
+        "household": household["id"],
+        "household_revision": household["revision"],
+        "members": [
+            {**member(11, "王大山"), "phone": "13800000011", "revision": by_name["王大山"]},
+            {**member(22, "李秀英", "spouse"), "revision": by_name["李秀英"]},
+        ],
+        **changes,
+    }
+
+
+def test_given_a_returned_household_read_by_api_when_sent_back_at_its_revisions_then_it_waits_for_review_again(
+    world,
+):
+    clerk, household = _returned_by_api(world)
+
+    response = post(clerk, reverse("application-list"), _again(household))
+
+    assert (response.status_code, response.json()["status"]) == (201, "submitted")
+    assert list(
+        Person.objects.filter(household_id=household["id"]).order_by("name").values_list("name", "phone")
+    ) == [("李秀英", "13912345678"), ("王大山", "13800000011")]
+    assert Household.objects.get(pk=household["id"]).address == "屯里村4组"
+
+
+def test_given_a_member_corrected_after_the_household_was_read_when_sent_back_by_api_then_409_and_nothing_saved(
+    world,
+):
+    clerk, household = _returned_by_api(world)
+    spouse = Person.objects.get(household_id=household["id"], name="李秀英")
+    services.person_update(
+        scope=scope_of(world, "insurance_a"),
+        person_id=spouse.pk,
+        member=services.MemberInput(
+            **{**member(22, "李秀英", "spouse"), "birth_date": D(1980, 1, 1), "phone": "13700000000"}
+        ),
+        revision=spouse.revision,
+    )
+
+    response = post(clerk, reverse("application-list"), _again(household))
+
+    assert response.status_code == 409
+    assert "李秀英" in response.json()["error"]["message"]
+    assert Person.objects.get(pk=spouse.pk).phone == "13700000000"
+    assert Household.objects.get(pk=household["id"]).address == "屯里村3组"
+    assert RegistrationApplication.objects.get(household_id=household["id"]).status == "returned"
+
+
+def test_given_the_household_changed_after_it_was_read_when_sent_back_by_api_then_409_and_nothing_saved(
+    world,
+):
+    clerk, household = _returned_by_api(world)
+    post(clerk, reverse("application-list"), _again(household, address="屯里村5组"))
+    post(
+        api(world, "insurance_a"),
+        reverse("application-return", args=[household_application(household)]),
+        {"reason": "再核对"},
+    )
+
+    response = post(clerk, reverse("application-list"), _again(household))
+
+    assert response.status_code == 409
+    assert response.json()["error"]["message"].startswith("村经办a changed household")
+    assert Household.objects.get(pk=household["id"]).address == "屯里村5组"
+
+
+def test_given_a_household_found_again_without_its_revision_when_sent_by_api_then_the_field_is_asked_for(
+    world,
+):
+    clerk, household = _returned_by_api(world)
+
+    response = post(clerk, reverse("application-list"), _again(household, household_revision=None))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "household_revision": [
+            "Give the household's revision as read, so that no one's later change is undone."
+        ]
+    }
+
+
+def scope_of(world: World, key: str) -> Scope:
+    return Scope.for_user_id(world.users[key].pk)
+
+
+def household_application(household: dict) -> int:
+    return RegistrationApplication.objects.get(household_id=household["id"]).pk
 
 
 # --- the schema ------------------------------------------------------------------------------------------------

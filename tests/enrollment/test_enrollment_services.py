@@ -26,6 +26,7 @@ from enrollment.models import (
     Enrollment,
     EnrollmentChange,
     EnrollmentStatus,
+    Household,
     Person,
     PersonCategory,
     RegistrationApplication,
@@ -587,11 +588,16 @@ def test_given_a_returned_application_when_the_clerk_resubmits_then_it_waits_for
         scope=scope_of(world, "insurance_a"), application_id=application.pk, reason="请补充电话"
     )
 
+    household = Household.objects.get(pk=application.household_id)
+    head = household.members.get()
+
     again = services.household_register(
         scope=scope_of(world, "clerk_a"),
         region_code=TUNLI,
         members=[member(11, "王大山")],
-        household=application.household,
+        household=household,
+        household_revision=household.revision,
+        member_revisions=[head.revision],
     )
 
     assert (again.pk, again.status) == (application.pk, ApplicationStatus.SUBMITTED)
