@@ -150,8 +150,11 @@ def _flush_test_redis() -> None:
 
 # Sessions on the test database other than this process's: the servers and workers tests start
 # (each names its test, PGAPPNAME below) or a thread's connection.
-# (Autovacuum workers are left out: dropping the database ends them itself.)
-_OTHER_SESSIONS = """SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity
+# (Autovacuum workers are left out: dropping the database ends them itself.) When each was opened
+# and last active, to find in the test log what opened one that carries no test's name.
+_OTHER_SESSIONS = """SELECT pid, application_name, state, left(query, 120),
+        to_char(backend_start, 'HH24:MI:SS.MS') AS opened, to_char(state_change, 'HH24:MI:SS.MS') AS idle_since
+    FROM pg_stat_activity
     WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"""
 
 
