@@ -292,13 +292,16 @@ class MemberSerializer(InputSerializer):
     residence_region_code = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
 
 
+def _optional_revision(help_text: str) -> serializers.IntegerField:
+    """A record's revision as the client read it, where only a record found again needs one."""
+    return serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, help_text=help_text
+    )
+
+
 class RegisterMemberSerializer(MemberSerializer):
-    revision = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        help_text="For a member the household found again already has: the member's revision as read.",
+    revision = _optional_revision(
+        "For a member the household found again already has: the member's revision as read."
     )
 
 
@@ -324,12 +327,9 @@ class HouseholdRegisterSerializer(InputSerializer):
         max_length=40, required=False, allow_blank=True, default=""
     )
     household = serializers.IntegerField(required=False, allow_null=True, default=None)
-    household_revision = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        help_text="With ``household``: its revision as read (GET /api/households/{id}/); if it changed since, 409 and nothing is saved.",
+    household_revision = _optional_revision(
+        "With ``household``: its revision as read (GET /api/households/{id}/); if it or a member's changed "
+        "since, 409 and nothing is saved."
     )
     members = RegisterMemberSerializer(many=True, allow_empty=False, max_length=30)
 
