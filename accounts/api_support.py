@@ -14,6 +14,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .audit import full_view_log
+from .masking import shows_full_identity
 from .scope import scope_of
 
 
@@ -117,15 +119,35 @@ class WorkflowStepsMixin:
     before anything is read from the request), the step's service runs, and a state conflict
     answers 409 with the service's message.
 
-    Set ``detail_selector`` (``staticmethod`` of a ``(*, scope, pk)`` selector), ``detail_serializer``,
-    ``step_id`` (the service's keyword for the object's id) and ``step_conflict`` (the exception a
-    refused transition raises; it carries ``message``).
+    Set ``detail_selector`` (``staticmethod`` of a ``(*, scope, pk)`` selector), ``detail_serializer``
+    (``serializer_class`` answers lists), ``step_id`` (the service's keyword for the object's id),
+    ``step_conflict`` (the exception a refused transition raises; it carries ``message``) and, for
+    an object of one person, ``full_view_record`` (its name in the log of full-identity views).
     """
 
     detail_selector: Any
     detail_serializer: Any
     step_id = "application_id"
     step_conflict: type[Exception] = Exception
+    full_view_record: str | None = None
+
+    def scope(self) -> Any:
+        return scope_of(self.request)  # type: ignore[attr-defined]
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "scope": self.scope()}  # type: ignore[misc]
+
+    def get_object(self) -> Any:
+        return self.detail_selector(scope=self.scope(), pk=int(self.kwargs["pk"]))  # type: ignore[attr-defined]
+
+    def get_serializer_class(self) -> Any:
+        return self.serializer_class if self.action == "list" else self.detail_serializer  # type: ignore[attr-defined]
+
+    def retrieve(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        obj = self.get_object()
+        if self.full_view_record and shows_full_identity(self.scope(), obj.person.region_code):
+            full_view_log(request, record=self.full_view_record, record_id=obj.pk, person_id=obj.person_id)
+        return Response(self.get_serializer(obj).data)  # type: ignore[attr-defined]
 
     def _detail(self, obj: Any) -> dict[str, Any]:
         fresh = self.detail_selector(scope=scope_of(self.request), pk=obj.pk)  # type: ignore[attr-defined]

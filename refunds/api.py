@@ -18,10 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_support import InputSerializer, WorkflowStepsMixin
-from accounts.audit import full_view_log
-from accounts.masking import id_number_for, shows_full_identity
+from accounts.masking import id_number_for
 from accounts.roles import Action
-from accounts.scope import Scope, scope_of
+from accounts.scope import scope_of
 
 from . import selectors, services
 from .models import (
@@ -135,6 +134,7 @@ class RefundViewSet(
     detail_selector = staticmethod(selectors.refund_detail)
     detail_serializer = RefundDetailSerializer
     step_conflict = services.TransitionConflictError
+    full_view_record = "refund"
     filter_backends: list[type] = []
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     required_actions = {
@@ -147,12 +147,6 @@ class RefundViewSet(
         "pay_out": Action.REFUND_PAY_OUT,
     }
 
-    def scope(self) -> Scope:
-        return scope_of(self.request)
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "scope": self.scope()}
-
     def get_queryset(self) -> QuerySet[RefundApplication]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return RefundApplication.objects.none()
@@ -163,12 +157,6 @@ class RefundViewSet(
             status=wanted if wanted in RefundStatus.values else "",
             overdue=params.get("overdue") == "1",
         )
-
-    def get_object(self) -> RefundApplication:
-        return selectors.refund_detail(scope=self.scope(), pk=int(self.kwargs["pk"]))
-
-    def get_serializer_class(self) -> type[serializers.Serializer]:
-        return RefundDetailSerializer if self.action != "list" else RefundSerializer
 
     @extend_schema(
         parameters=[
@@ -182,10 +170,7 @@ class RefundViewSet(
 
     @extend_schema(responses={200: RefundDetailSerializer, **ERRORS})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        application = self.get_object()
-        if shows_full_identity(self.scope(), application.person.region_code):
-            full_view_log(request, record="refund", record_id=application.pk, person_id=application.person_id)
-        return Response(self.get_serializer(application).data)
+        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         summary="Apply for the refund of a paid contribution; the rules decide refundability at once",
@@ -380,9 +365,6 @@ class FundPlanViewSet(
         "pay_out": Action.FUND_PLAN_PAY_OUT,
     }
 
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "scope": scope_of(self.request)}
-
     def get_queryset(self) -> QuerySet[FundPlan]:
         if getattr(self, "swagger_fake_view", False):
             return FundPlan.objects.none()
@@ -390,12 +372,6 @@ class FundPlanViewSet(
         return selectors.fund_plan_list(
             scope=scope_of(self.request), status=wanted if wanted in FundPlanStatus.values else ""
         )
-
-    def get_object(self) -> FundPlan:
-        return selectors.fund_plan_detail(scope=scope_of(self.request), pk=int(self.kwargs["pk"]))
-
-    def get_serializer_class(self) -> type[serializers.Serializer]:
-        return FundPlanSerializer if self.action == "list" else FundPlanDetailSerializer
 
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=FundPlanStatus.values)],

@@ -19,10 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_support import InputSerializer, WorkflowStepsMixin
-from accounts.audit import full_view_log
-from accounts.masking import id_number_for, shows_full_identity
+from accounts.masking import id_number_for
 from accounts.roles import Action
-from accounts.scope import Scope, scope_of
 
 from . import selectors_backpay as selectors
 from . import services_backpay as services
@@ -88,6 +86,7 @@ class BackPaymentViewSet(
     detail_selector = staticmethod(selectors.back_payment_detail)
     detail_serializer = BackPaymentDetailSerializer
     step_conflict = services.TransitionConflictError
+    full_view_record = "back_payment"
     filter_backends: list[type] = []
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     required_actions = {
@@ -99,12 +98,6 @@ class BackPaymentViewSet(
         "withdraw": Action.BACKPAY_APPLY,
     }
 
-    def scope(self) -> Scope:
-        return scope_of(self.request)
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "scope": self.scope()}
-
     def get_queryset(self) -> QuerySet[BackPaymentApplication]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return BackPaymentApplication.objects.none()
@@ -112,12 +105,6 @@ class BackPaymentViewSet(
         return selectors.back_payment_list(
             scope=self.scope(), status=wanted if wanted in BackPaymentStatus.values else ""
         )
-
-    def get_object(self) -> BackPaymentApplication:
-        return selectors.back_payment_detail(scope=self.scope(), pk=int(self.kwargs["pk"]))
-
-    def get_serializer_class(self) -> type[serializers.Serializer]:
-        return BackPaymentDetailSerializer if self.action != "list" else BackPaymentSerializer
 
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=BackPaymentStatus.values)],
@@ -128,12 +115,7 @@ class BackPaymentViewSet(
 
     @extend_schema(responses={200: BackPaymentDetailSerializer, **ERRORS})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        application = self.get_object()
-        if shows_full_identity(self.scope(), application.person.region_code):
-            full_view_log(
-                request, record="back_payment", record_id=application.pk, person_id=application.person_id
-            )
-        return Response(self.get_serializer(application).data)
+        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         summary="Apply to pay an unpaid year back; the rules decide at once whether and for how much",

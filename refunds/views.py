@@ -8,6 +8,7 @@ Thin: each view takes the scope, checks a form, calls one service or selector, r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -40,6 +41,7 @@ from .models import (
     RefundReason,
     RefundStatus,
 )
+from .workflow import TransitionConflictError
 
 audit_log = logging.getLogger("portal.audit")
 
@@ -220,51 +222,90 @@ class RefundApplyView(PersonApplyViewMixin, View):
 
 # --- one application --------------------------------------------------------------------------------
 
-STEPS = ("approve", "reject", "withdraw", "pay_out")
 
+class WorkflowStepsView(ScopedViewMixin, View):
+    """One application's page. GET shows it; POST ``step`` takes one of ``steps`` (the service and
+    the posted field it takes) and comes back with ``done[step]``. A conflict (409) shows the
+    application as it is now, a refusal (400) as it was, each with the viewer's entries kept. The
+    view gives ``application`` and ``_render``."""
 
-class RefundDetailView(ScopedViewMixin, View):
-    """GET: the application, the engine's decision, the timeline, the person's history, the steps the
-    viewer may take. POST ``step`` = approve / reject (``reason``) / withdraw / pay_out (``bank_reference``)."""
+    steps: dict[str, tuple[Callable[..., Any], str]]
+    done: dict[str, Any]
+    detail_url: str
 
-    required_action = Action.REFUND_VIEW
-    template_name = "refunds/detail.html"
+    def application(self, pk: int) -> Any:
+        raise NotImplementedError
+
+    def _render(self, application: Any, **kwargs: Any) -> HttpResponse:
+        raise NotImplementedError
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._render(selectors.refund_detail(scope=self.scope, pk=pk))
+        return self._render(self.application(pk))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        application = selectors.refund_detail(scope=self.scope, pk=pk)
+        application = self.application(pk)
         step = request.POST.get("step", "")
-        if step not in STEPS:
+        if step not in self.steps:
             return self._render(application, error=_("Choose a step."), status=400)
-        posted = {key: request.POST.get(key, "") for key in ("reason", "bank_reference", "note")}
+        posted = {field: request.POST.get(field, "") for _service, field in self.steps.values()}
+        service, field = self.steps[step]
         try:
-            if step == "approve":
-                services.refund_approve(scope=self.scope, application_id=pk, note=posted["note"])
-            elif step == "reject":
-                services.refund_reject(scope=self.scope, application_id=pk, reason=posted["reason"])
-            elif step == "withdraw":
-                services.refund_withdraw(scope=self.scope, application_id=pk, note=posted["note"])
-            else:
-                services.refund_pay_out(
-                    scope=self.scope, application_id=pk, bank_reference=posted["bank_reference"]
-                )
-        except services.TransitionConflictError as conflict:
-            fresh = selectors.refund_detail(scope=self.scope, pk=pk)
+            service(scope=self.scope, application_id=pk, **{field: posted[field]})
+        except TransitionConflictError as conflict:
+            fresh = self.application(pk)
             return self._render(fresh, error=conflict.message, step=step, posted=posted, status=409)
         except ValidationError as error:
             return self._render(
                 application, error=" ".join(error.messages), step=step, posted=posted, status=400
             )
-        done = {
-            "approve": _("Approved. Record the payout once the money is transferred."),
-            "reject": _("Rejected; the applicant sees the reason."),
-            "withdraw": _("Withdrawn."),
-            "pay_out": _("The payout is recorded."),
-        }[step]
-        messages.success(request, done)
-        return redirect("refunds:detail", pk=pk)
+        messages.success(request, self.done[step])
+        return redirect(self.detail_url, pk=pk)
+
+
+class EvidenceDownloadView(ScopedViewMixin, View):
+    """One evidence file of an application, downloaded through the scope (never a public media URL)."""
+
+    evidence_detail: Callable[..., Any]
+    filename_stem: str
+    audit_event: str
+
+    def get(self, request: HttpRequest, pk: int) -> FileResponse:
+        item = self.evidence_detail(scope=self.scope, pk=pk)
+        return evidence_response(
+            item.file,
+            filename_stem=f"{self.filename_stem}-{item.pk}",
+            audit={
+                "event": self.audit_event,
+                "user_id": request.user.pk,
+                "application_id": item.application_id,
+                "evidence_id": item.pk,
+                "path": request.path,
+            },
+        )
+
+
+class RefundDetailView(WorkflowStepsView):
+    """GET: the application, the engine's decision, the timeline, the person's history, the steps the
+    viewer may take. POST ``step`` = approve / reject (``reason``) / withdraw / pay_out (``bank_reference``)."""
+
+    required_action = Action.REFUND_VIEW
+    template_name = "refunds/detail.html"
+    steps = {
+        "approve": (services.refund_approve, "note"),
+        "reject": (services.refund_reject, "reason"),
+        "withdraw": (services.refund_withdraw, "note"),
+        "pay_out": (services.refund_pay_out, "bank_reference"),
+    }
+    done = {
+        "approve": gettext_lazy("Approved. Record the payout once the money is transferred."),
+        "reject": gettext_lazy("Rejected; the applicant sees the reason."),
+        "withdraw": gettext_lazy("Withdrawn."),
+        "pay_out": gettext_lazy("The payout is recorded."),
+    }
+    detail_url = "refunds:detail"
+
+    def application(self, pk: int) -> RefundApplication:
+        return selectors.refund_detail(scope=self.scope, pk=pk)
 
     def _render(
         self,
@@ -306,24 +347,11 @@ class RefundDetailView(ScopedViewMixin, View):
         return render(self.request, self.template_name, context, status=status)
 
 
-class RefundEvidenceView(ScopedViewMixin, View):
-    """One evidence file, downloaded through the scope (never a public media URL)."""
-
+class RefundEvidenceView(EvidenceDownloadView):
     required_action = Action.REFUND_VIEW
-
-    def get(self, request: HttpRequest, pk: int) -> FileResponse:
-        item = selectors.refund_evidence_detail(scope=self.scope, pk=pk)
-        return evidence_response(
-            item.file,
-            filename_stem=f"refund-evidence-{item.pk}",
-            audit={
-                "event": "refunds.evidence_download",
-                "user_id": request.user.pk,
-                "application_id": item.application_id,
-                "evidence_id": item.pk,
-                "path": request.path,
-            },
-        )
+    evidence_detail = staticmethod(selectors.refund_evidence_detail)
+    filename_stem = "refund-evidence"
+    audit_event = "refunds.evidence_download"
 
 
 # --- over-collection refunds and fund-usage plans (用款计划) -------------------------------------

@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,13 +24,12 @@ from accounts.access import ScopedViewMixin
 from accounts.audit import full_view_log
 from accounts.masking import id_number_for, shows_full_identity
 from accounts.roles import Action
-from enrollment.evidence import evidence_response
 from enrollment.models import Person
 
 from . import selectors_backpay as selectors
 from . import services_backpay as services
 from .models_backpay import BackPaymentApplication, BackPaymentStatus
-from .views import PersonApplyViewMixin, yuan
+from .views import EvidenceDownloadView, PersonApplyViewMixin, WorkflowStepsView, yuan
 
 
 class BackPaymentListView(ScopedViewMixin, View):
@@ -159,49 +158,29 @@ class BackPaymentApplyView(PersonApplyViewMixin, View):
         return render(self.request, self.template_name, context, status=status)
 
 
-STEPS = ("approve", "reject", "withdraw")
-
-
-class BackPaymentDetailView(ScopedViewMixin, View):
+class BackPaymentDetailView(WorkflowStepsView):
     """GET: the application, the engine's decision (and, while it waits, the engine's answer for
     today, which an approval would stand on), the person's history, the evidence, the timeline and
     the viewer's steps. POST ``step`` = approve / reject (``reason``) / withdraw."""
 
     required_action = Action.BACKPAY_VIEW
     template_name = "refunds/backpay_detail.html"
+    steps = {
+        "approve": (services.back_payment_approve, "note"),
+        "reject": (services.back_payment_reject, "reason"),
+        "withdraw": (services.back_payment_withdraw, "note"),
+    }
+    done = {
+        "approve": gettext_lazy(
+            "Approved. Tax accepts the payment at the amount the rules set, until the pay-by day."
+        ),
+        "reject": gettext_lazy("Rejected; the applicant sees the reason."),
+        "withdraw": gettext_lazy("Withdrawn."),
+    }
+    detail_url = "refunds:backpay-detail"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._render(selectors.back_payment_detail(scope=self.scope, pk=pk))
-
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        application = selectors.back_payment_detail(scope=self.scope, pk=pk)
-        step = request.POST.get("step", "")
-        if step not in STEPS:
-            return self._render(application, error=_("Choose a step."), status=400)
-        posted = {key: request.POST.get(key, "") for key in ("reason", "note")}
-        try:
-            if step == "approve":
-                services.back_payment_approve(scope=self.scope, application_id=pk, note=posted["note"])
-            elif step == "reject":
-                services.back_payment_reject(scope=self.scope, application_id=pk, reason=posted["reason"])
-            else:
-                services.back_payment_withdraw(scope=self.scope, application_id=pk, note=posted["note"])
-        except services.TransitionConflictError as conflict:
-            fresh = selectors.back_payment_detail(scope=self.scope, pk=pk)
-            return self._render(fresh, error=conflict.message, step=step, posted=posted, status=409)
-        except ValidationError as error:
-            return self._render(
-                application, error=" ".join(error.messages), step=step, posted=posted, status=400
-            )
-        done = {
-            "approve": _(
-                "Approved. Tax accepts the payment at the amount the rules set, until the pay-by day."
-            ),
-            "reject": _("Rejected; the applicant sees the reason."),
-            "withdraw": _("Withdrawn."),
-        }[step]
-        messages.success(request, done)
-        return redirect("refunds:backpay-detail", pk=pk)
+    def application(self, pk: int) -> BackPaymentApplication:
+        return selectors.back_payment_detail(scope=self.scope, pk=pk)
 
     def _render(
         self,
@@ -253,21 +232,8 @@ class BackPaymentDetailView(ScopedViewMixin, View):
         return render(self.request, self.template_name, context, status=status)
 
 
-class BackPaymentEvidenceView(ScopedViewMixin, View):
-    """One evidence file, downloaded through the scope (never a public media URL)."""
-
+class BackPaymentEvidenceView(EvidenceDownloadView):
     required_action = Action.BACKPAY_VIEW
-
-    def get(self, request: HttpRequest, pk: int) -> FileResponse:
-        item = selectors.back_payment_evidence_detail(scope=self.scope, pk=pk)
-        return evidence_response(
-            item.file,
-            filename_stem=f"back-payment-evidence-{item.pk}",
-            audit={
-                "event": "refunds.back_payment_evidence_download",
-                "user_id": request.user.pk,
-                "application_id": item.application_id,
-                "evidence_id": item.pk,
-                "path": request.path,
-            },
-        )
+    evidence_detail = staticmethod(selectors.back_payment_evidence_detail)
+    filename_stem = "back-payment-evidence"
+    audit_event = "refunds.back_payment_evidence_download"

@@ -115,12 +115,6 @@ class PlanViewSet(
             scope=scope_of(self.request), status=wanted if wanted in PlanStatus.values else ""
         )
 
-    def get_object(self) -> ReceivedPlan:
-        return selectors.plan_detail(scope=scope_of(self.request), pk=int(self.kwargs["pk"]))
-
-    def get_serializer_class(self) -> type[serializers.Serializer]:
-        return PlanSerializer if self.action == "list" else PlanDetailSerializer
-
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=PlanStatus.values)],
         responses={200: PlanSerializer(many=True), **ERRORS},
