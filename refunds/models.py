@@ -92,8 +92,42 @@ class RefundStatus(models.TextChoices):
 OPEN_REFUND_STATUSES = (RefundStatus.SUBMITTED, RefundStatus.APPROVED)
 
 
+class ReviewedApplication(models.Model):
+    """What every application insurance staff review has: the year and where, the rule engine's
+    decision with the policy version that made it, who applied and when, who decided, when and why."""
+
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    # Where the contribution was assessed (the village or school's region): the scope.
+    region_code = models.CharField(_("registered at"), **REGION_CODE)
+    rule = models.CharField(_("rule"), max_length=64)
+    rule_reason = models.TextField(_("why"))
+    policy_version = models.ForeignKey(
+        "enrollment.PolicyVersion",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("policy version"),
+    )
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("applied by")
+    )
+    applied_at = models.DateTimeField(_("applied at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.CharField(_("reason for the decision"), max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 @tracked()
-class RefundApplication(models.Model):
+class RefundApplication(ReviewedApplication):
     """A payer's request to have a contribution refunded, with the rule engine's decision on it."""
 
     scope_region_lookup = "region_code"
@@ -108,40 +142,15 @@ class RefundApplication(models.Model):
     assessment = models.ForeignKey(
         "enrollment.Assessment", on_delete=models.PROTECT, related_name="+", verbose_name=_("paid assessment")
     )
-    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
-    # Where the contribution was assessed (the village or school's region): the scope.
-    region_code = models.CharField(_("registered at"), **REGION_CODE)
     reason = models.CharField(_("reason"), max_length=32, choices=RefundReason.choices)
     event_on = models.DateField(_("date of the event"))
     note = models.CharField(_("applicant's note"), max_length=300, blank=True)
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     # The rule engine's decision at application time, with the policy version that made it.
     refundable = models.BooleanField(_("refundable"))
-    rule = models.CharField(_("rule"), max_length=64)
-    rule_reason = models.TextField(_("why"))
-    policy_version = models.ForeignKey(
-        "enrollment.PolicyVersion",
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("policy version"),
-    )
     status = models.CharField(_("status"), max_length=12, choices=RefundStatus.choices)
-    applied_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("applied by")
-    )
-    applied_at = models.DateTimeField(_("applied at"))
     due_on = models.DateField(_("decide by"))
     due_note = models.CharField(_("about the deadline"), max_length=300, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_note = models.CharField(_("reason for the decision"), max_length=500, blank=True)
     paid_out_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -20,9 +20,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit import tracked
-from accounts.models import CODE_COLLATION
 
-REGION_CODE = {"max_length": 12, "db_collation": CODE_COLLATION}
+from .models import ReviewedApplication
 
 
 class BackPaymentStatus(models.TextChoices):
@@ -36,7 +35,7 @@ OPEN_BACK_PAYMENT_STATUSES = (BackPaymentStatus.SUBMITTED, BackPaymentStatus.APP
 
 
 @tracked()
-class BackPaymentApplication(models.Model):
+class BackPaymentApplication(ReviewedApplication):
     """A request to pay a missed year's contribution late, with the rule engine's decision on it."""
 
     scope_region_lookup = "region_code"
@@ -54,37 +53,13 @@ class BackPaymentApplication(models.Model):
         related_name="+",
         verbose_name=_("unpaid assessment"),
     )
-    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
-    region_code = models.CharField(_("registered at"), **REGION_CODE)
     reason = models.CharField(_("why the period was missed"), max_length=500)
     # The rule engine's decision: at application, and again on the approval day (the amount and
     # the rule the approval stands on); the history table keeps the application's.
     allowed = models.BooleanField(_("allowed by the rules"))
     amount_fen = models.BigIntegerField(_("amount (fen)"))
-    rule = models.CharField(_("rule"), max_length=64)
-    rule_reason = models.TextField(_("why"))
-    policy_version = models.ForeignKey(
-        "enrollment.PolicyVersion",
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("policy version"),
-    )
     pay_until = models.DateField(_("payable until"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=BackPaymentStatus.choices)
-    applied_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("applied by")
-    )
-    applied_at = models.DateTimeField(_("applied at"))
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    decision_note = models.CharField(_("reason for the decision"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("back-payment application")

@@ -51,7 +51,15 @@ from .models import (
     RefundReason,
     RefundStatus,
 )
-from .workflow import Transition, TransitionConflictError, Workflow
+from .workflow import (
+    Transition,
+    TransitionConflictError,
+    Workflow,
+    application_reject,
+    closed_by_the_rules,
+    decision_record,
+    review_transitions,
+)
 
 __all__ = [
     "FUND_PLAN_WORKFLOW",
@@ -77,31 +85,7 @@ REFUND_WORKFLOW = Workflow(
     initial=S.SUBMITTED,
     start_label=gettext_lazy("Apply"),
     transitions=(
-        Transition(
-            "approve",
-            (S.SUBMITTED,),
-            S.APPROVED,
-            gettext_lazy("Approve"),
-            Action.REFUND_REVIEW,
-            four_eyes=True,
-        ),
-        Transition(
-            "reject",
-            (S.SUBMITTED,),
-            S.REJECTED,
-            gettext_lazy("Reject"),
-            Action.REFUND_REVIEW,
-            four_eyes=True,
-            note_required=True,
-        ),
-        Transition(
-            "withdraw",
-            (S.SUBMITTED,),
-            S.WITHDRAWN,
-            gettext_lazy("Withdraw"),
-            Action.REFUND_APPLY,
-            applicant_only=True,
-        ),
+        *review_transitions(S, review=Action.REFUND_REVIEW, apply=Action.REFUND_APPLY),
         Transition(
             "pay_out",
             (S.APPROVED,),
@@ -110,8 +94,7 @@ REFUND_WORKFLOW = Workflow(
             Action.REFUND_PAY_OUT,
             four_eyes=True,
         ),
-        # The rule engine closes an application that is not refundable, on the spot.
-        Transition("rule_reject", (S.SUBMITTED,), S.REJECTED, gettext_lazy("Closed by the rules")),
+        closed_by_the_rules(S),
     ),
 )
 
@@ -244,23 +227,13 @@ def _already_open(application: RefundApplication) -> str:
     }
 
 
-def _decided(scope: Scope, note: str = ""):  # type: ignore[no-untyped-def]
-    def change(row: RefundApplication) -> None:
-        row.decided_by_id = scope.user_id
-        row.decided_at = timezone.now()
-        if note:
-            row.decision_note = note[:500]
-
-    return change
-
-
 def refund_approve(*, scope: Scope, application_id: int, note: str = "") -> RefundApplication:
     """Insurance staff (not the applicant) approve a refundable application; payout follows."""
 
     def change(row: RefundApplication) -> None:
         if not row.refundable:  # cannot happen through the services: the rules close those at once
             raise TransitionConflictError(_("The rules found this application not refundable."))
-        _decided(scope, note.strip())(row)
+        decision_record(row, scope=scope, note=note.strip())
 
     return REFUND_WORKFLOW.transition(
         scope=scope, pk=application_id, action="approve", note=note, change=change
@@ -269,12 +242,7 @@ def refund_approve(*, scope: Scope, application_id: int, note: str = "") -> Refu
 
 def refund_reject(*, scope: Scope, application_id: int, reason: str) -> RefundApplication:
     """Insurance staff (not the applicant) reject with the reason; the applicant sees it at once."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": _("Give the reason; the applicant will see it.")})
-    return REFUND_WORKFLOW.transition(
-        scope=scope, pk=application_id, action="reject", note=reason, change=_decided(scope, reason)
-    )
+    return application_reject(REFUND_WORKFLOW, scope=scope, application_id=application_id, reason=reason)
 
 
 def refund_withdraw(*, scope: Scope, application_id: int, note: str = "") -> RefundApplication:

@@ -37,7 +37,14 @@ from .models_backpay import (
     BackPaymentStatus,
 )
 from .services import MAX_EVIDENCE_FILES, evidence_validate, person_in_area
-from .workflow import Transition, TransitionConflictError, Workflow
+from .workflow import (
+    TransitionConflictError,
+    Workflow,
+    application_reject,
+    closed_by_the_rules,
+    decision_record,
+    review_transitions,
+)
 
 __all__ = [
     "BACK_PAYMENT_WORKFLOW",
@@ -58,33 +65,8 @@ BACK_PAYMENT_WORKFLOW = Workflow(
     initial=S.SUBMITTED,
     start_label=gettext_lazy("Apply"),
     transitions=(
-        Transition(
-            "approve",
-            (S.SUBMITTED,),
-            S.APPROVED,
-            gettext_lazy("Approve"),
-            Action.BACKPAY_REVIEW,
-            four_eyes=True,
-        ),
-        Transition(
-            "reject",
-            (S.SUBMITTED,),
-            S.REJECTED,
-            gettext_lazy("Reject"),
-            Action.BACKPAY_REVIEW,
-            four_eyes=True,
-            note_required=True,
-        ),
-        Transition(
-            "withdraw",
-            (S.SUBMITTED,),
-            S.WITHDRAWN,
-            gettext_lazy("Withdraw"),
-            Action.BACKPAY_APPLY,
-            applicant_only=True,
-        ),
-        # The rule engine closes an application it does not allow, on the spot.
-        Transition("rule_reject", (S.SUBMITTED,), S.REJECTED, gettext_lazy("Closed by the rules")),
+        *review_transitions(S, review=Action.BACKPAY_REVIEW, apply=Action.BACKPAY_APPLY),
+        closed_by_the_rules(S),
     ),
 )
 
@@ -219,10 +201,7 @@ def back_payment_approve(
         row.rule_reason = answer.decision.reason
         row.policy_version = answer.loaded.version
         row.pay_until = answer.pay_until
-        row.decided_by_id = scope.user_id
-        row.decided_at = timezone.now()
-        if note:
-            row.decision_note = note[:500]
+        decision_record(row, scope=scope, note=note)
         assessment_back_payment_approve(
             assessment_id=row.assessment_id,
             application_id=row.pk,
@@ -240,17 +219,8 @@ def back_payment_approve(
 
 def back_payment_reject(*, scope: Scope, application_id: int, reason: str) -> BackPaymentApplication:
     """Insurance staff (not the applicant) reject with the reason; the applicant sees it at once."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": _("Give the reason; the applicant will see it.")})
-
-    def change(row: BackPaymentApplication) -> None:
-        row.decided_by_id = scope.user_id
-        row.decided_at = timezone.now()
-        row.decision_note = reason[:500]
-
-    return BACK_PAYMENT_WORKFLOW.transition(
-        scope=scope, pk=application_id, action="reject", note=reason, change=change
+    return application_reject(
+        BACK_PAYMENT_WORKFLOW, scope=scope, application_id=application_id, reason=reason
     )
 
 

@@ -1,6 +1,6 @@
 """A small state machine for applications whose every step needs an owner, a reason and a trace.
 
-Refunds use it now; back-payments (补缴) and fund-usage plans (用款计划) will reuse it. A workflow is
+Refunds, back-payments (补缴) and fund-usage plans (用款计划) use it. A workflow is
 data: its states are the model's ``status`` choices, its ``Transition`` rows say for each action
 from which states it may be taken, to which state it leads, which role action it needs, and who
 may not (four-eyes: the applicant never decides) or who alone may (the applicant withdraws).
@@ -34,6 +34,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.scope import Scope
 
@@ -251,3 +252,57 @@ def _actor_name(user: Any) -> str:
     if user is None:
         return _("the rules")
     return getattr(user, "full_name", "") or user.get_username()
+
+
+# --- what every application staff review shares ---------------------------------------------------
+
+
+def review_transitions(statuses: Any, *, review: str, apply: str) -> tuple[Transition, ...]:
+    """Staff with ``review`` approve or reject (with the reason) an application waiting for a
+    decision, never their own; the applicant withdraws it meanwhile. ``statuses``: the model's
+    status choices, with SUBMITTED, APPROVED, REJECTED and WITHDRAWN."""
+    waiting = (statuses.SUBMITTED,)
+    return (
+        Transition("approve", waiting, statuses.APPROVED, gettext_lazy("Approve"), review, four_eyes=True),
+        Transition(
+            "reject",
+            waiting,
+            statuses.REJECTED,
+            gettext_lazy("Reject"),
+            review,
+            four_eyes=True,
+            note_required=True,
+        ),
+        Transition(
+            "withdraw", waiting, statuses.WITHDRAWN, gettext_lazy("Withdraw"), apply, applicant_only=True
+        ),
+    )
+
+
+def closed_by_the_rules(statuses: Any) -> Transition:
+    """The rule engine closes an application it does not allow, on the spot."""
+    return Transition(
+        "rule_reject", (statuses.SUBMITTED,), statuses.REJECTED, gettext_lazy("Closed by the rules")
+    )
+
+
+def decision_record(row: Any, *, scope: Scope, note: str = "") -> None:
+    """Who decided an application, when, and the note (a rejection's reason)."""
+    row.decided_by_id = scope.user_id
+    row.decided_at = timezone.now()
+    if note:
+        row.decision_note = note[:500]
+
+
+def application_reject(workflow: Workflow, *, scope: Scope, application_id: int, reason: str) -> Any:
+    """Staff (not the applicant) reject with the reason; the applicant sees it at once."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason; the applicant will see it.")})
+    return workflow.transition(
+        scope=scope,
+        pk=application_id,
+        action="reject",
+        note=reason,
+        change=lambda row: decision_record(row, scope=scope, note=reason),
+    )
