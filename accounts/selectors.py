@@ -8,6 +8,12 @@ from .models import Agency, Region, User
 from .scope import Scope
 
 
+def counts_by(queryset: QuerySet, field: str = "status") -> dict[str, int]:
+    """How many rows of a (scoped) queryset have each value of ``field``: one grouped query, for tabs."""
+    rows = queryset.order_by().values_list(field).annotate(n=Count("pk"))
+    return dict(rows.values_list(field, "n"))
+
+
 def region_list(
     *, scope: Scope, level: int | None = None, parent_code: str | None = None
 ) -> QuerySet[Region]:

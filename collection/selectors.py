@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import counts_by
 
 from .codes import code_normalise
 from .models import (
@@ -345,13 +346,7 @@ def overcollection_list(*, scope: Scope, status: str = "") -> QuerySet[Overcolle
 
 def overcollection_status_counts(*, scope: Scope) -> dict[str, int]:
     scope.require(Action.OVERCOLLECTION_VIEW)
-    rows = (
-        scope.filter(OvercollectionRequest.objects.all())
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    return dict(rows.values_list("status", "n"))
+    return counts_by(scope.filter(OvercollectionRequest.objects.all()))
 
 
 def overcollection_detail(*, scope: Scope, pk: int) -> OvercollectionRequest:

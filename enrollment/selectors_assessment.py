@@ -9,13 +9,14 @@ filtered like every other record.
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Region, RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import counts_by
 
 from .models import Assessment, AssessmentRun, Person, Policy
 
@@ -79,13 +80,7 @@ def assessment_list(
 
 def assessment_status_counts(*, scope: Scope, county_code: str, insurance_year: int) -> dict[str, int]:
     """How many assessments of a county and year are in each payment status (one grouped query)."""
-    rows = (
-        assessment_list(scope=scope, county_code=county_code, insurance_year=insurance_year)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    return dict(rows.values_list("status", "n"))
+    return counts_by(assessment_list(scope=scope, county_code=county_code, insurance_year=insurance_year))
 
 
 def person_assessments(*, scope: Scope, person: Person) -> QuerySet[Assessment] | None:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import counts_by
 from enrollment.models import Assessment, AssessmentStatus, Person
 
 from .models import (
@@ -62,10 +63,7 @@ def refund_overdue_count(*, scope: Scope, today: dt.date | None = None) -> int |
 
 def refund_status_counts(*, scope: Scope) -> dict[str, int]:
     scope.require(Action.REFUND_VIEW)
-    rows = (
-        scope.filter(RefundApplication.objects.all()).order_by().values_list("status").annotate(n=Count("pk"))
-    )
-    return dict(rows.values_list("status", "n"))
+    return counts_by(scope.filter(RefundApplication.objects.all()))
 
 
 def refund_detail(*, scope: Scope, pk: int) -> RefundApplication:
@@ -132,13 +130,7 @@ def overcollection_refund_list(*, scope: Scope, status: str = "") -> QuerySet[Ov
 
 def overcollection_status_counts(*, scope: Scope) -> dict[str, int]:
     scope.require(Action.FUND_PLAN_VIEW)
-    rows = (
-        scope.filter(OvercollectionRefund.objects.all())
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    return dict(rows.values_list("status", "n"))
+    return counts_by(scope.filter(OvercollectionRefund.objects.all()))
 
 
 @dataclass(frozen=True)
@@ -173,8 +165,7 @@ def fund_plan_list(*, scope: Scope, status: str = "") -> QuerySet[FundPlan]:
 
 def fund_plan_status_counts(*, scope: Scope) -> dict[str, int]:
     scope.require(Action.FUND_PLAN_VIEW)
-    rows = scope.filter(FundPlan.objects.all()).order_by().values_list("status").annotate(n=Count("pk"))
-    return dict(rows.values_list("status", "n"))
+    return counts_by(scope.filter(FundPlan.objects.all()))
 
 
 def fund_plan_detail(*, scope: Scope, pk: int) -> FundPlan:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import counts_by
 from enrollment.models import Assessment, AssessmentStatus, Person
 
 from .models import RefundApplication, WorkflowEvent
@@ -30,13 +31,7 @@ def back_payment_list(*, scope: Scope, status: str = "") -> QuerySet[BackPayment
 
 def back_payment_status_counts(*, scope: Scope) -> dict[str, int]:
     scope.require(Action.BACKPAY_VIEW)
-    rows = (
-        scope.filter(BackPaymentApplication.objects.all())
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    return dict(rows.values_list("status", "n"))
+    return counts_by(scope.filter(BackPaymentApplication.objects.all()))
 
 
 def back_payment_detail(*, scope: Scope, pk: int) -> BackPaymentApplication:

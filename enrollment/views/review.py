@@ -36,6 +36,7 @@ from accounts.masking import (
 from accounts.models import RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import counts_by
 
 from .. import selectors, services
 from ..evidence import EVIDENCE_MAX_BYTES, evidence_response, validate_evidence
@@ -108,13 +109,7 @@ class ApplicationQueueView(ScopedViewMixin, TemplateView):
             queue = queue.order_by("-decided_at", "-submitted_at", "-pk")
         page = Paginator(queue, 50).get_page(self.request.GET.get("page"))
         names = region_names(self.scope, {application.region_code for application in page})
-        counts = dict(
-            self.scope.filter(RegistrationApplication.objects.all())
-            .order_by()
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .values_list("status", "n")
-        )
+        counts = counts_by(self.scope.filter(RegistrationApplication.objects.all()))
         now = timezone.now()
         rows = [
             {

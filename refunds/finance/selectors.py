@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import counts_by
 
 from .models import PlanEvent, PlanStatus, ReceivedPlan
 
@@ -20,8 +21,7 @@ def plan_list(*, scope: Scope, status: str = "") -> QuerySet[ReceivedPlan]:
 
 def plan_status_counts(*, scope: Scope) -> dict[str, int]:
     scope.require(Action.FINANCE_PLAN_VIEW)
-    rows = scope.filter(ReceivedPlan.objects.all()).order_by().values_list("status").annotate(n=Count("pk"))
-    return dict(rows.values_list("status", "n"))
+    return counts_by(scope.filter(ReceivedPlan.objects.all()))
 
 
 def plans_waiting_count(*, scope: Scope) -> int | None:
