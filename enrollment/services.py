@@ -746,6 +746,33 @@ def _record_change(
     return change
 
 
+def _status_change(
+    *,
+    scope: Scope,
+    enrollment: Enrollment,
+    status: str,
+    kind: str,
+    reason: str,
+    effective_on: dt.date,
+    note: str,
+    evidence: UploadedFile | None,
+) -> None:
+    """The enrollment moved to ``status`` for ``reason`` on ``effective_on``, and the change kept."""
+    enrollment.status = status
+    enrollment.status_reason = reason
+    enrollment.status_changed_on = effective_on
+    enrollment.save()
+    _record_change(
+        scope=scope,
+        enrollment=enrollment,
+        kind=kind,
+        reason=reason,
+        effective_on=effective_on,
+        note=note,
+        evidence=evidence,
+    )
+
+
 @transaction.atomic
 def enrollment_suspend(
     *,
@@ -766,13 +793,10 @@ def enrollment_suspend(
         )
     if effective_on < enrollment.enrolled_on:
         raise ValidationError({"effective_on": _("The date lies before the enrollment began.")})
-    enrollment.status = EnrollmentStatus.SUSPENDED
-    enrollment.status_reason = reason
-    enrollment.status_changed_on = effective_on
-    enrollment.save()
-    _record_change(
+    _status_change(
         scope=scope,
         enrollment=enrollment,
+        status=EnrollmentStatus.SUSPENDED,
         kind=ChangeKind.SUSPENDED,
         reason=reason,
         effective_on=effective_on,
@@ -803,13 +827,10 @@ def enrollment_resume(
     other = Enrollment.objects.filter(person=enrollment.person, status=EnrollmentStatus.NORMAL).first()
     if other is not None:
         raise ValidationError(_already_enrolled_message(scope, other))
-    enrollment.status = EnrollmentStatus.NORMAL
-    enrollment.status_reason = ChangeReason.RESUMPTION
-    enrollment.status_changed_on = effective_on
-    enrollment.save()
-    _record_change(
+    _status_change(
         scope=scope,
         enrollment=enrollment,
+        status=EnrollmentStatus.NORMAL,
         kind=ChangeKind.RESUMED,
         reason=ChangeReason.RESUMPTION,
         effective_on=effective_on,
@@ -835,14 +856,11 @@ def _terminate(
         raise ValidationError(_("This enrollment is already terminated."))
     if ended_on < enrollment.enrolled_on:
         raise ValidationError({"effective_on": _("The date lies before the enrollment began.")})
-    enrollment.status = EnrollmentStatus.TERMINATED
-    enrollment.status_reason = reason
-    enrollment.status_changed_on = ended_on
     enrollment.ended_on = ended_on
-    enrollment.save()
-    _record_change(
+    _status_change(
         scope=scope,
         enrollment=enrollment,
+        status=EnrollmentStatus.TERMINATED,
         kind=ChangeKind.TERMINATED,
         reason=reason,
         effective_on=ended_on,
