@@ -112,8 +112,42 @@ class ApplyForm(forms.Form):
 
 
 class PersonApplyViewMixin(ScopedViewMixin):
-    """An application page: ``?q=`` finds the person, ``?person=`` chooses them (in the caller's
-    area only), and a service's refusal is shown on the form. The view gives ``_render``."""
+    """An application page: GET ``?q=`` finds the person, ``?person=`` chooses them (in the caller's
+    area only) and shows the form; POST applies through ``apply``, shows a service's refusal on the
+    form, tells the outcome (``tell``) and opens the application (``detail_url``). The view gives
+    ``form_class`` (taking the ``years`` one may apply for), ``years``, ``apply``, ``tell`` and
+    ``_render``."""
+
+    form_class: type[forms.Form]
+    detail_url: str
+
+    def years(self, person: Person) -> list[int]:
+        raise NotImplementedError
+
+    def apply(self, person: Person, data: dict[str, Any], evidence: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def tell(self, application: Any) -> None:
+        raise NotImplementedError
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(  # type: ignore[attr-defined]
+            query=request.GET.get("q", "").strip(), person=self._person(request.GET.get("person", ""))
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        person = self._person(request.POST.get("person", ""))
+        if person is None:
+            return self._render(error=_("Find and choose the person first."), status=400)  # type: ignore[attr-defined]
+        form = self.form_class(request.POST, years=self.years(person))  # type: ignore[call-arg]
+        if not form.is_valid():
+            return self._render(person=person, form=form, status=400)  # type: ignore[attr-defined]
+        try:
+            application = self.apply(person, form.cleaned_data, request.FILES.getlist("evidence"))
+        except ValidationError as error:
+            return self._refused(error, person=person, form=form)
+        self.tell(application)
+        return redirect(self.detail_url, pk=application.pk)
 
     def _person(self, raw: str) -> Person | None:
         if not raw.isdigit():
@@ -142,45 +176,35 @@ class RefundApplyView(PersonApplyViewMixin, View):
 
     required_action = Action.REFUND_APPLY
     template_name = "refunds/apply.html"
+    form_class = ApplyForm
+    detail_url = "refunds:detail"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        query = request.GET.get("q", "").strip()
-        person = self._person(request.GET.get("person", ""))
-        return self._render(query=query, person=person)
+    def years(self, person: Person) -> list[int]:
+        return [a.insurance_year for a in selectors.refundable_years(scope=self.scope, person=person)]
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        person = self._person(request.POST.get("person", ""))
-        if person is None:
-            return self._render(error=_("Find and choose the person first."), status=400)
-        years = [a.insurance_year for a in selectors.refundable_years(scope=self.scope, person=person)]
-        form = ApplyForm(request.POST, years=years)
-        if not form.is_valid():
-            return self._render(person=person, form=form, status=400)
-        data = form.cleaned_data
-        try:
-            application = services.refund_apply(
-                scope=self.scope,
-                person_id=person.pk,
-                insurance_year=data["insurance_year"],
-                reason=data["reason"],
-                event_on=data["event_on"],
-                note=data["note"],
-                evidence=request.FILES.getlist("evidence"),
-            )
-        except ValidationError as error:
-            return self._refused(error, person=person, form=form)
+    def apply(self, person: Person, data: dict[str, Any], evidence: list[Any]) -> RefundApplication:
+        return services.refund_apply(
+            scope=self.scope,
+            person_id=person.pk,
+            insurance_year=data["insurance_year"],
+            reason=data["reason"],
+            event_on=data["event_on"],
+            note=data["note"],
+            evidence=evidence,
+        )
+
+    def tell(self, application: RefundApplication) -> None:
         if application.refundable:
             messages.success(
-                request,
+                self.request,
                 _("The application is recorded; insurance decides by %(date)s.")
                 % {"date": application.due_on.isoformat()},
             )
         else:
             messages.error(
-                request,
+                self.request,
                 _("Not refundable, so the application is closed: %(why)s") % {"why": application.rule_reason},
             )
-        return redirect("refunds:detail", pk=application.pk)
 
     def _render(
         self,

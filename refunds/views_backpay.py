@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -89,40 +89,30 @@ class BackPaymentApplyView(PersonApplyViewMixin, View):
 
     required_action = Action.BACKPAY_APPLY
     template_name = "refunds/backpay_apply.html"
+    form_class = ApplyForm
+    detail_url = "refunds:backpay-detail"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(
-            query=request.GET.get("q", "").strip(), person=self._person(request.GET.get("person", ""))
+    def years(self, person: Person) -> list[int]:
+        return [a.insurance_year for a in selectors.due_years(scope=self.scope, person=person)]
+
+    def apply(self, person: Person, data: dict[str, Any], evidence: list[Any]) -> BackPaymentApplication:
+        return services.back_payment_apply(
+            scope=self.scope,
+            person_id=person.pk,
+            insurance_year=data["insurance_year"],
+            reason=data["reason"],
+            evidence=evidence,
         )
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        person = self._person(request.POST.get("person", ""))
-        if person is None:
-            return self._render(error=_("Find and choose the person first."), status=400)
-        years = [a.insurance_year for a in selectors.due_years(scope=self.scope, person=person)]
-        form = ApplyForm(request.POST, years=years)
-        if not form.is_valid():
-            return self._render(person=person, form=form, status=400)
-        data = form.cleaned_data
-        try:
-            application = services.back_payment_apply(
-                scope=self.scope,
-                person_id=person.pk,
-                insurance_year=data["insurance_year"],
-                reason=data["reason"],
-                evidence=request.FILES.getlist("evidence"),
-            )
-        except ValidationError as error:
-            return self._refused(error, person=person, form=form)
+    def tell(self, application: BackPaymentApplication) -> None:
         if application.allowed:
-            messages.success(request, _("The application is recorded; insurance staff review it."))
+            messages.success(self.request, _("The application is recorded; insurance staff review it."))
         else:
             messages.error(
-                request,
+                self.request,
                 _("The rules do not allow this back-payment, so the application is closed: %(why)s")
                 % {"why": application.rule_reason},
             )
-        return redirect("refunds:backpay-detail", pk=application.pk)
 
     def _render(
         self,
