@@ -8,6 +8,7 @@ Thin: each view takes the scope, checks a form, calls one service or selector, r
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -111,7 +112,7 @@ class ApplyForm(forms.Form):
         self.fields["insurance_year"].choices = [(year, str(year)) for year in years]
 
 
-class PersonApplyViewMixin(ScopedViewMixin):
+class PersonApplyViewMixin(ScopedViewMixin, ABC):
     """An application page: GET ``?q=`` finds the person, ``?person=`` chooses them (in the caller's
     area only) and shows the form; POST applies through ``apply``, shows a service's refusal on the
     form, tells the outcome (``tell``) and opens the application (``detail_url``). The view gives
@@ -121,27 +122,34 @@ class PersonApplyViewMixin(ScopedViewMixin):
     form_class: type[forms.Form]
     detail_url: str
 
+    @abstractmethod
     def years(self, person: Person) -> list[int]:
-        raise NotImplementedError
+        """The insurance years the person may apply for."""
 
+    @abstractmethod
     def apply(self, person: Person, data: dict[str, Any], evidence: list[Any]) -> Any:
-        raise NotImplementedError
+        """The application made through its service (which may refuse it: ``ValidationError``)."""
 
+    @abstractmethod
     def tell(self, application: Any) -> None:
-        raise NotImplementedError
+        """The outcome, as a message for the next page."""
+
+    @abstractmethod
+    def _render(self, **kwargs: Any) -> HttpResponse:
+        """The page: the ``query`` and the people found, or the chosen ``person`` with the ``form``."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(  # type: ignore[attr-defined]
+        return self._render(
             query=request.GET.get("q", "").strip(), person=self._person(request.GET.get("person", ""))
         )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         person = self._person(request.POST.get("person", ""))
         if person is None:
-            return self._render(error=_("Find and choose the person first."), status=400)  # type: ignore[attr-defined]
+            return self._render(error=_("Find and choose the person first."), status=400)
         form = self.form_class(request.POST, years=self.years(person))  # type: ignore[call-arg]
         if not form.is_valid():
-            return self._render(person=person, form=form, status=400)  # type: ignore[attr-defined]
+            return self._render(person=person, form=form, status=400)
         try:
             application = self.apply(person, form.cleaned_data, request.FILES.getlist("evidence"))
         except ValidationError as error:
@@ -167,8 +175,8 @@ class PersonApplyViewMixin(ScopedViewMixin):
         if hasattr(error, "error_dict"):
             for field, problems in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, problems)
-            return self._render(person=person, form=form, status=400)  # type: ignore[attr-defined]
-        return self._render(person=person, form=form, error=" ".join(error.messages), status=400)  # type: ignore[attr-defined]
+            return self._render(person=person, form=form, status=400)
+        return self._render(person=person, form=form, error=" ".join(error.messages), status=400)
 
 
 class RefundApplyView(PersonApplyViewMixin, View):
@@ -247,7 +255,7 @@ class RefundApplyView(PersonApplyViewMixin, View):
 # --- one application --------------------------------------------------------------------------------
 
 
-class WorkflowStepsView(ScopedViewMixin, View):
+class WorkflowStepsView(ScopedViewMixin, View, ABC):
     """One application's page. GET shows it; POST ``step`` takes one of ``steps`` (the service and
     the posted field it takes) and comes back with ``done[step]``. A conflict (409) shows the
     application as it is now, a refusal (400) as it was, each with the viewer's entries kept. The
@@ -257,11 +265,13 @@ class WorkflowStepsView(ScopedViewMixin, View):
     done: dict[str, Any]
     detail_url: str
 
+    @abstractmethod
     def application(self, pk: int) -> Any:
-        raise NotImplementedError
+        """The application ``pk`` in the viewer's area (404 outside it)."""
 
+    @abstractmethod
     def _render(self, application: Any, **kwargs: Any) -> HttpResponse:
-        raise NotImplementedError
+        """The application's page, with an ``error``, the ``step`` tried and what was ``posted``."""
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._render(self.application(pk))
