@@ -21,6 +21,7 @@ from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.roles import Bureau
 
@@ -120,7 +121,7 @@ class PendingDelivery(models.Model):
         db_constraint=False,
         primary_key=True,
         related_name="pending",
-        verbose_name=_("message"),
+        verbose_name=pgettext_lazy("sharing", "message"),
     )
     topic = models.CharField(_("topic"), max_length=64, db_collation="C")
     subject = models.CharField(_("subject"), max_length=160, db_collation="C")
@@ -173,14 +174,17 @@ class InboxEntry(models.Model):
     scope_region_lookup = "region_code"
 
     # No foreign key: the receiver's records stand on their own (they are what is reconciled).
-    message_id = models.BigIntegerField(_("message"), primary_key=True)
+    message_id = models.BigIntegerField(pgettext_lazy("sharing", "message"), primary_key=True)
     topic = models.CharField(_("topic"), max_length=64, db_collation="C")
     receiver = models.CharField(_("receiver"), max_length=16, choices=Bureau.choices)
     region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
     # The amount as the receiver read it from the payload, for the daily reconciliation.
     amount_fen = models.BigIntegerField(_("amount (fen)"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"))
-    applied_at = models.DateTimeField(_("applied at"), db_default=models.functions.Now())
+    # "applied" as a message is (处理), not as an application is made (申请): the same English words.
+    applied_at = models.DateTimeField(
+        pgettext_lazy("message", "applied at"), db_default=models.functions.Now()
+    )
 
     class Meta:
         db_table = "sharing_inbox"
@@ -253,7 +257,7 @@ class ReconciliationDifference(models.Model):
     report = models.ForeignKey(ReconciliationReport, on_delete=models.CASCADE, related_name="differences")
     topic = models.CharField(_("topic"), max_length=64)
     kind = models.CharField(_("difference"), max_length=16, choices=DifferenceKind.choices)
-    message_id = models.BigIntegerField(_("message"))
+    message_id = models.BigIntegerField(pgettext_lazy("sharing", "message"))
     subject = models.CharField(_("subject"), max_length=160)
     region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
     sent_amount_fen = models.BigIntegerField(_("sent amount (fen)"), null=True)
