@@ -17,6 +17,7 @@ from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
+from accounts import services as account_services
 from accounts.scope import Scope
 from enrollment import services
 from enrollment.models import Enrollment, EnrollmentChange, Household, Person, RegistrationApplication
@@ -524,6 +525,25 @@ def test_given_a_household_found_again_without_its_revision_when_sent_by_api_the
             "Give the household's revision as read, so that no one's later change is undone."
         ]
     }
+
+
+def test_given_a_household_found_again_when_sent_by_api_for_another_village_then_it_is_refused_with_transfer(
+    world,
+):
+    _clerk, household = _returned_by_api(world)
+    account_services.region_create(code="141002100202", name="东关村", parent=world.regions["tunli"])
+
+    response = post(
+        api(world, "insurance_a"), reverse("application-list"), _again(household, region_code="141002100202")
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "region_code": [
+            f"Household {household['number']} is registered in another village; transfer it rather than registering it here."
+        ]
+    }
+    assert Household.objects.get(pk=household["id"]).address == "屯里村3组"
 
 
 def scope_of(world: World, key: str) -> Scope:
