@@ -193,11 +193,34 @@ def command_run() -> int:
     return exit_code
 
 
+def embedded_running(env: dict[str, str]) -> bool:
+    """Whether the embedded PostgreSQL or Redis under var/ is already up (a demo, an earlier run)."""
+    status = subprocess.run(
+        [str(VENV_PYTHON), "-m", "config.embedded", "status"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return status.count("not running") < 2
+
+
 def command_test(extra: list[str]) -> int:
     ensure_virtualenv()
     ensure_debian_packages()
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    # Servers this command starts, it stops at the end; ones it found running it leaves running.
+    started_here = not embedded_running(env)
+    try:
+        return _checks(env, extra)
+    finally:
+        if started_here:
+            run([str(VENV_PYTHON), "-m", "config.embedded", "stop"], env=env)
+
+
+def _checks(env: dict[str, str], extra: list[str]) -> int:
     prepare(env)
     bin_dir = VENV / "bin"
     steps = [
