@@ -186,10 +186,21 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
 @pytest.fixture(autouse=True)
 def _sessions_named_after_the_test() -> Iterator[None]:
     """A connection this process opens during a test — a thread's, say — is named after the test
-    (libpq reads PGAPPNAME when it connects), so a session left open names the test that opened it."""
+    (libpq reads PGAPPNAME when it connects), so a session left open names the test that opened it.
+
+    And this process's own connection: a test after which it is another one while the one before
+    is still open has orphaned a session (it stays open, unnamed, to the end); the warning names
+    that test."""
+    before = connection.connection
     os.environ["PGAPPNAME"] = os.environ.get("PYTEST_CURRENT_TEST", "")[:63]
     yield
     os.environ.pop("PGAPPNAME", None)
+    if before is not None and not before.closed and connection.connection is not before:
+        warnings.warn(
+            f"{os.environ.get('PYTEST_CURRENT_TEST', '')}: the process's database connection was replaced "
+            "while the one before was still open (that session stays open, unnamed)",
+            stacklevel=1,
+        )
 
 
 def database_url_for_subprocess() -> str:
