@@ -9,6 +9,7 @@ that started them. A file lock keeps two processes from starting the same server
     python -m config.embedded ensure   # start what is not running, print the URLs
     python -m config.embedded stop     # stop both
     python -m config.embedded status
+    python -m config.embedded running  # exit status 0 when either is up
 """
 
 from __future__ import annotations
@@ -306,6 +307,9 @@ def main(argv: list[str]) -> int:
         if REDIS.stop():
             print("[portal] embedded Redis stopped")
         return 0
+    if command == "running":
+        # Exit status only: 0 when either embedded server is up (for scripts/portal.py test).
+        return 0 if _running_postgres(PG_DIR) or REDIS.running() else 1
     if command == "status":
         print(f"PostgreSQL: {_running_postgres(PG_DIR) or 'not running'}")
         print(f"Redis: {'running on ' + REDIS.url() if REDIS.running() else 'not running'}")

@@ -1143,14 +1143,14 @@ def household_members_submit(
     kind: str,
     address: str = "",
     residence_permit_number: str = "",
-    household_revision: int | None = None,
+    household_revision: int,
 ) -> RegistrationApplication:
     """Submit (or, when it was returned, correct and resubmit) members of an existing household.
 
     Rows with a ``person_id`` correct that person (the identifier too); rows without one add a
     person. Without a returned application, it submits new members, e.g. a spouse after
     marriage, next to a head who is already registered. ``household_revision`` is the household's
-    revision the form was opened at (forms send it): if the household changed since, or any person
+    revision as the form or the API client read it (required): if the household changed since, or any person
     a row corrects (``RowInput.revision``), nothing is saved (``EditConflictError``).
     """
     from accounts.roles import Action
@@ -1160,7 +1160,7 @@ def household_members_submit(
     if household is None:
         raise ValidationError(_("No such household in your area."))
     _require(scope, Action.ENROLLMENT_REGISTER, household.region_code)
-    if household_revision is not None and household_revision != household.revision:
+    if household_revision != household.revision:
         raise EditConflictError(_household_conflict_message(household))
     open_application = (
         RegistrationApplication.objects.select_for_update()

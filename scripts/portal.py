@@ -195,15 +195,8 @@ def command_run() -> int:
 
 def embedded_running(env: dict[str, str]) -> bool:
     """Whether the embedded PostgreSQL or Redis under var/ is already up (a demo, an earlier run)."""
-    status = subprocess.run(
-        [str(VENV_PYTHON), "-m", "config.embedded", "status"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return status.count("not running") < 2
+    command = [str(VENV_PYTHON), "-m", "config.embedded", "running"]
+    return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode == 0
 
 
 def command_test(extra: list[str]) -> int:
