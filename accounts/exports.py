@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -32,6 +33,12 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def money(fen: int) -> Decimal:
+    """Whole fen as an exact number of yuan for a cell: shown as 1,234.50, and a number a
+    spreadsheet can add up (a formatted text cannot be summed)."""
+    return Decimal(fen).scaleb(-2)
+
+
 class Sheet:
     """A write-only sheet: rows are appended and written through; cells are escaped."""
 
@@ -49,6 +56,8 @@ class Sheet:
             cell = WriteOnlyCell(self.sheet, value=safe_cell(value))
             if isinstance(value, dt.date):
                 cell.number_format = "yyyy-mm-dd"
+            elif isinstance(value, Decimal):
+                cell.number_format = "#,##0.00"
             if bold:
                 cell.font = _BOLD
             if boxed:
@@ -74,6 +83,16 @@ def _blocks(handle: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
         handle.close()
 
 
+def xlsx_file_response(handle: IO[bytes], filename: str) -> StreamingHttpResponse:
+    """Stream a workbook already written to ``handle`` (closed when streamed) as a download."""
+    response = StreamingHttpResponse(_blocks(handle), content_type=XLSX)
+    # RFC 6266: an ASCII fallback and the UTF-8 name for Chinese file names.
+    response["Content-Disposition"] = (
+        f"attachment; filename=\"export.xlsx\"; filename*=UTF-8''{quote(filename)}"
+    )
+    return response
+
+
 def xlsx_response(write: Callable[[Workbook], None], filename: str) -> StreamingHttpResponse:
     """Build a workbook with ``write`` (which adds sheets and rows) and stream it as a download."""
     book = Workbook(write_only=True)
@@ -81,9 +100,4 @@ def xlsx_response(write: Callable[[Workbook], None], filename: str) -> Streaming
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the response has streamed it
     book.save(handle)
     handle.seek(0)
-    response = StreamingHttpResponse(_blocks(handle), content_type=XLSX)
-    # RFC 6266: an ASCII fallback and the UTF-8 name for Chinese file names.
-    response["Content-Disposition"] = (
-        f"attachment; filename=\"export.xlsx\"; filename*=UTF-8''{quote(filename)}"
-    )
-    return response
+    return xlsx_file_response(handle, filename)

@@ -166,7 +166,8 @@ def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
         name=name,
         reference=reference[:64],
         paid_at=paid_at,
-        debited=result not in FAILURE,
+        # Only a debit the bank reports as done took money: an unknown result is refused above.
+        debited=result in SUCCESS,
         bank_reason=cell("reason")[:200],
         problem=" ".join(problems),
     )

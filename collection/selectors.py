@@ -146,16 +146,21 @@ class DailyReport:
     fen: int
     reversed: Line
 
+    @property
+    def net_fen(self) -> int:
+        return self.fen - self.reversed.fen
+
 
 def daily_report(*, scope: Scope, day: dt.date) -> DailyReport:
     """The payments taken on a day in the caller's area, by channel and by collector, and the
-    reversals made that day (counted apart: a reversed payment is not in the day's takings)."""
+    reversals made that day, whichever day their payment was taken.
+
+    A day's takings stay as they were once the day is closed and its money handed over: a payment
+    reversed later is still in the day it was taken, and its reversal is in the day it was made."""
     scope.require(Action.COLLECTION_VIEW)
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
     end = start + dt.timedelta(days=1)
-    taken = scope.filter(
-        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end, status=PaymentStatus.RECORDED)
-    )
+    taken = scope.filter(Payment.objects.filter(paid_at__gte=start, paid_at__lt=end))
     by_channel = [
         Line(Channel(row["channel"]).label, row["n"], row["fen"])
         for row in taken.values("channel").annotate(n=Count("id"), fen=Sum("amount_fen")).order_by("channel")

@@ -89,6 +89,10 @@ class Recorded:
     replayed: bool
 
 
+# How far ahead of this server's clock a payment's time may be (another machine's clock).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
 def _receipt_number(*, agency_id: int, year: int) -> int:
     """The next receipt number of the agency and year; the counter row stays locked until commit."""
     with connection.cursor() as cursor:
@@ -133,6 +137,8 @@ def payment_record(
     paid_by = paid_by.strip()
     if not paid_by:
         raise ValidationError({"paid_by": [_("Say who paid.")]})
+    if paid_at is not None and paid_at > timezone.now() + CLOCK_SKEW:
+        raise ValidationError({"paid_at": [_("A payment cannot be dated in the future.")]})
     key = (idempotency_key or "").strip() or None
     if key is not None and len(key) > 64:
         raise ValidationError({"idempotency_key": [_("An Idempotency-Key has at most 64 characters.")]})
@@ -694,11 +700,23 @@ def _settle_chunk(
             continue
         paid_at = line.paid_at or default_paid_at
         day = timezone.localtime(paid_at).date()
+        if paid_at > timezone.now() + CLOCK_SKEW:
+            problems.append(
+                LineProblem(
+                    line,
+                    _("The debit date %(day)s is after today; a payment cannot be dated in the future.")
+                    % {"day": day.isoformat()},
+                    money_taken=is_bank,
+                )
+            )
+            continue
         accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
         if not accepted.accepted:
-            problems.append(
-                LineProblem(line, f"{accepted.reason} {accepted.way_forward}".strip(), money_taken=is_bank)
-            )
+            # "Come back within the window" does not fit money a bank has already taken (it is
+            # returned to the payer, as the batch's total of it says); a back-payment still does.
+            come_back = is_bank and accepted.rule != "collection.closed"
+            reason = accepted.reason if come_back else f"{accepted.reason} {accepted.way_forward}".strip()
+            problems.append(LineProblem(line, reason, money_taken=is_bank))
             continue
         if line.amount_fen is not None and line.amount_fen != accepted.amount_fen:
             problems.append(

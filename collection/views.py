@@ -33,7 +33,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.access import ScopedViewMixin, public_view
 from accounts.audit import full_view_log
-from accounts.exports import Sheet, xlsx_response
+from accounts.exports import Sheet, money, xlsx_response
 from accounts.masking import mask_id_number
 from accounts.money import yuan
 from accounts.roles import Action
@@ -388,6 +388,7 @@ class DailyReportView(ScopedViewMixin, View):
             "channels": [(line, yuan(line.fen)) for line in report.by_channel],
             "collectors": [(line, yuan(line.fen)) for line in report.by_collector],
             "reversed_fen": yuan(report.reversed.fen),
+            "net": yuan(report.net_fen),
             "previous": report.day - dt.timedelta(days=1),
             "next": report.day + dt.timedelta(days=1),
         }
@@ -681,7 +682,7 @@ class BatchLedgerView(ScopedViewMixin, View):
                         line.name,
                         mask_id_number(line.payment.person_id),
                         line.payment.insurance_year,
-                        yuan(line.payment.amount_fen),
+                        money(line.payment.amount_fen),
                         line.payment.receipt,
                         "",
                     ],
@@ -694,7 +695,7 @@ class BatchLedgerView(ScopedViewMixin, View):
                     _("%(count)s persons") % {"count": batch.payment_count},
                     "",
                     "",
-                    yuan(batch.total_fen),
+                    money(batch.total_fen),
                     "",
                     "",
                 ],
@@ -739,7 +740,7 @@ class BatchProblemsView(ScopedViewMixin, View):
                         mask_id_number(problem.person_id) if problem.person_id else "",
                         problem.name,
                         problem.insurance_year,
-                        yuan(problem.amount_fen) if problem.amount_fen is not None else "",
+                        money(problem.amount_fen) if problem.amount_fen is not None else "",
                         problem.reference,
                         _("yes") if problem.money_taken else _("no"),
                         problem.reason,
@@ -767,14 +768,15 @@ class DailyReportExportView(ScopedViewMixin, View):
             sheet.row([])
             sheet.row([_("Channel"), _("Payments"), _("Amount (yuan)")], bold=True)
             for line in report.by_channel:
-                sheet.row([str(line.label), line.count, yuan(line.fen)])
-            sheet.row([_("Total"), report.count, yuan(report.fen)], bold=True)
+                sheet.row([str(line.label), line.count, money(line.fen)])
+            sheet.row([_("Total"), report.count, money(report.fen)], bold=True)
             sheet.row([])
             sheet.row([_("Collector"), _("Payments"), _("Amount (yuan)")], bold=True)
             for line in report.by_collector:
-                sheet.row([line.label, line.count, yuan(line.fen)])
+                sheet.row([line.label, line.count, money(line.fen)])
             sheet.row([])
-            sheet.row([_("Reversed this day"), report.reversed.count, yuan(report.reversed.fen)])
+            sheet.row([_("Reversed this day"), report.reversed.count, money(report.reversed.fen)])
+            sheet.row([_("Net takings of the day"), "", money(report.net_fen)], bold=True)
 
         return xlsx_response(write, f"{_('daily collection report')}-{day.isoformat()}.xlsx")
 
@@ -837,13 +839,18 @@ class RefundDetailsExportView(ScopedViewMixin, View):
                         refund.paid_on,
                         mask_id_number(refund.person_id),
                         refund.region_code,
-                        yuan(refund.amount_fen),
+                        money(refund.amount_fen),
                         refund.receipt_number,
                         refund.refund_id,
                     ]
                 )
             sheet.row(
-                [_("Total"), len(details.refunds) if details else 0, "", yuan(details.fen if details else 0)],
+                [
+                    _("Total"),
+                    len(details.refunds) if details else 0,
+                    "",
+                    money(details.fen if details else 0),
+                ],
                 bold=True,
             )
 

@@ -10,13 +10,14 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
 from accounts.charts import Bar, Series, daily_columns, horizontal_bars, progress_ring
-from accounts.exports import Sheet, xlsx_response
+from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
 from accounts.roles import Action
 
@@ -168,7 +169,12 @@ class ProgressExportView(ScopedViewMixin, View):
         def write(book: Workbook) -> None:
             areas = Sheet(book, _("Per area"), widths=(22, 16, 12, 12, 12, 16, 16, 12, 12))
             areas.row([_("Collection progress"), board.area.name, board.year or ""], bold=True)
-            areas.row([_("As of"), board.as_of.isoformat(timespec="minutes") if board.as_of else ""])
+            areas.row(
+                [
+                    _("As of"),
+                    timezone.localtime(board.as_of).strftime("%Y-%m-%d %H:%M") if board.as_of else "",
+                ]
+            )
             areas.row(
                 [
                     _("Area"),
@@ -191,8 +197,8 @@ class ProgressExportView(ScopedViewMixin, View):
                         row.persons_due,
                         row.persons_paid,
                         round(row.persons_rate * 100, 1),
-                        yuan(row.due_fen),
-                        yuan(row.paid_fen),
+                        money(row.due_fen),
+                        money(row.paid_fen),
                         round(row.money_rate * 100, 1),
                         row.persons_withdrawn,
                     ],
@@ -205,15 +211,15 @@ class ProgressExportView(ScopedViewMixin, View):
             )
             header: list[Any] = [_("Day")]
             for _value, label in board.channels:
-                header += [f"{label} · {_('payments')}", f"{label} · {_('yuan')}"]
+                header += [f"{label} · {_('Payments')}", f"{label} · {_('Amount (yuan)')}"]
             days.row([*header, _("Payments"), _("Amount (yuan)")], bold=True)
             for day in board.days:
                 if not day.payments:
                     continue
                 cells: list[Any] = [day.day]
                 for count, fen in day.by_channel.values():
-                    cells += [count, yuan(fen)]
-                days.row([*cells, day.payments, yuan(day.paid_fen)])
+                    cells += [count, money(fen)]
+                days.row([*cells, day.payments, money(day.paid_fen)])
 
         name = f"{_('collection progress')}-{board.area.name}-{board.year or ''}.xlsx"
         return xlsx_response(write, name)

@@ -1491,11 +1491,3 @@ def _column_help(key: str) -> str:
         "nationality": _("Only for foreigners: the 3-letter country code, e.g. USA."),
         "register_household": _("Optional: the household number on the household register (户口簿)."),
     }[key]
-
-
-def stream(handle: IO[bytes], chunk: int = 64 * 1024) -> Iterator[bytes]:
-    try:
-        while data := handle.read(chunk):
-            yield data
-    finally:
-        handle.close()

@@ -7,7 +7,7 @@ carriage return before one) gets a leading apostrophe, so an exported value can 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, Any
 
 from django.utils.translation import gettext as _
@@ -19,7 +19,6 @@ from . import selectors
 from .models import DifferenceKind, MessageStatus, ReconciliationReport
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CHUNK = 64 * 1024
 
 
 def safe_cell(value: Any) -> Any:
@@ -121,11 +120,3 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
     book.save(handle)
     handle.seek(0)
     return handle
-
-
-def stream(handle: IO[bytes]) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-    finally:
-        handle.close()

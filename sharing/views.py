@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from accounts.access import ScopedViewMixin
+from accounts.exports import xlsx_file_response
 from accounts.roles import Action
 
 from . import exports, selectors, services, topics
@@ -175,13 +176,8 @@ class ReconciliationExportView(ScopedViewMixin, View):
     def get(self, request: HttpRequest) -> StreamingHttpResponse:
         report = _report_from(request)
         handle = exports.reconciliation_workbook(scope=self.scope, report=report)
-        response = StreamingHttpResponse(
-            exports.stream(handle),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-        name = f"reconciliation-{report.day if report else 'none'}.xlsx"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        name = f"{_('reconciliation report')}-{report.day if report else ''}.xlsx"
+        return xlsx_file_response(handle, name)
 
 
 class ReconciliationRunForm(forms.Form):

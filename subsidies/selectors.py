@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
-from accounts.exports import safe_cell
+from accounts.exports import money, safe_cell
 from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
@@ -287,10 +287,6 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
     )
 
 
-def _yuan(fen: int) -> float:
-    return fen / 100
-
-
 def totals_workbook(*, totals: Totals) -> IO[bytes]:
     """The totals as xlsx (write-only, streamed from a temporary file): one row per county and category."""
     book = Workbook(write_only=True)
@@ -320,9 +316,9 @@ def totals_workbook(*, totals: Totals) -> IO[bytes]:
                 safe_cell(row.category_name),
                 row.tagged,
                 row.persons,
-                _yuan(row.subsidy_fen),
+                money(row.subsidy_fen),
                 row.settled_persons,
-                _yuan(row.settled_fen),
+                money(row.settled_fen),
                 row.full_persons,
             ]
         )
@@ -335,9 +331,9 @@ def totals_workbook(*, totals: Totals) -> IO[bytes]:
             "",
             totals.tagged,
             totals.persons,
-            _yuan(totals.subsidy_fen),
+            money(totals.subsidy_fen),
             totals.settled_persons,
-            _yuan(totals.settled_fen),
+            money(totals.settled_fen),
             sum(row.full_persons for row in totals.rows),
         ]
     )
@@ -345,14 +341,6 @@ def totals_workbook(*, totals: Totals) -> IO[bytes]:
     book.save(handle)
     handle.seek(0)
     return handle
-
-
-def stream(handle: IO[bytes], chunk: int = 64 * 1024) -> Iterator[bytes]:
-    try:
-        while data := handle.read(chunk):
-            yield data
-    finally:
-        handle.close()
 
 
 def outcome_tabs(counts: dict[str, Any]) -> list[dict[str, Any]]:

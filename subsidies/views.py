@@ -28,6 +28,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 
 from accounts.access import ScopedViewMixin
+from accounts.exports import xlsx_file_response
 from accounts.money import yuan
 from accounts.roles import Action
 from enrollment import imports
@@ -38,8 +39,6 @@ from . import rosters, selectors, services
 from .models import RosterImport, RosterMode, RosterOutcome
 from .rosters import ROSTER_COLUMNS
 
-XLSX = imports.XLSX_CONTENT_TYPE
-
 
 def _add_errors(form: forms.Form, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
@@ -47,12 +46,6 @@ def _add_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, problems)
     else:
         form.add_error(None, error.messages)
-
-
-def _xlsx_response(handle: Any, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(selectors.stream(handle), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 def _default_year() -> int:
@@ -140,7 +133,7 @@ class RosterTemplateView(ScopedViewMixin, View):
     required_action = Action.SUBSIDY_ROSTER_IMPORT
 
     def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        return _xlsx_response(rosters.template_workbook(), "roster-template.xlsx")
+        return xlsx_file_response(rosters.template_workbook(), f"{_('roster template')}.xlsx")
 
 
 # --- roster imports: one file -------------------------------------------------------------------
@@ -290,8 +283,9 @@ class RosterReportView(ScopedViewMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> StreamingHttpResponse:
         job = selectors.roster_import_detail(scope=self.scope, pk=pk)
-        return _xlsx_response(
-            rosters.report_workbook(scope=self.scope, roster_import=job), f"roster-{job.pk}-report.xlsx"
+        return xlsx_file_response(
+            rosters.report_workbook(scope=self.scope, roster_import=job),
+            f"{_('roster import report')}-{job.pk}.xlsx",
         )
 
 
@@ -693,7 +687,9 @@ class TotalsExportView(ScopedViewMixin, View):
         years = selectors.totals_years(scope=self.scope)
         year = _year_of(request, years)
         totals = selectors.subsidy_totals(scope=self.scope, year=year)
-        return _xlsx_response(selectors.totals_workbook(totals=totals), f"subsidy-totals-{year}.xlsx")
+        return xlsx_file_response(
+            selectors.totals_workbook(totals=totals), f"{_('subsidy totals')}-{year}.xlsx"
+        )
 
 
 # --- follow-up: subsidised persons not enrolled -------------------------------------------------

@@ -25,6 +25,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 
 from accounts.access import ScopedViewMixin
+from accounts.exports import xlsx_file_response
 from accounts.masking import id_number_for, phone_for, shows_full_identity
 from accounts.models import Region
 from accounts.roles import Action
@@ -43,8 +44,6 @@ from ..models import (
     ImportStatus,
     KeepBasis,
 )
-
-XLSX = imports.XLSX_CONTENT_TYPE
 
 
 def _where_labels(scope: Scope, codes: set[str]) -> dict[str, str]:
@@ -76,12 +75,6 @@ def _add_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, problems)
     else:
         form.add_error(None, error.messages)
-
-
-def _xlsx_response(handle: Any, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(imports.stream(handle), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 # --- imports: upload ----------------------------------------------------------------------------
@@ -303,8 +296,8 @@ class ImportReportView(ScopedViewMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> StreamingHttpResponse:
         job = imports.job_detail(scope=self.scope, pk=pk)
-        return _xlsx_response(
-            imports.report_workbook(scope=self.scope, job=job), f"import-{job.pk}-report.xlsx"
+        return xlsx_file_response(
+            imports.report_workbook(scope=self.scope, job=job), f"{_('import report')}-{job.pk}.xlsx"
         )
 
 
@@ -316,7 +309,9 @@ class ImportTemplateView(ScopedViewMixin, View):
     def get(self, request: HttpRequest) -> StreamingHttpResponse:
         kind = request.GET.get("kind")
         kind = kind if kind in ImportKind.values else ImportKind.HOUSEHOLDS
-        return _xlsx_response(imports.template_workbook(kind), f"template-{kind}.xlsx")
+        return xlsx_file_response(
+            imports.template_workbook(kind), f"{_('import template')}-{ImportKind(kind).label}.xlsx"
+        )
 
 
 # --- duplicates: the queue ----------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +24,7 @@ from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
 from accounts.charts import Bar, horizontal_bars, progress_ring
-from accounts.exports import Sheet, xlsx_response
+from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
 from accounts.roles import Action
 
@@ -43,11 +42,6 @@ def _year(request: HttpRequest) -> int:
 
 
 RECOUNT_AT_MOST_EVERY = 60
-
-
-def _money(fen: int) -> Decimal:
-    """Yuan as an exact number for a spreadsheet cell."""
-    return Decimal(fen).scaleb(-2)
 
 
 def _percent(value: float | None) -> str:
@@ -183,7 +177,7 @@ class CoverageXlsxView(ScopedViewMixin, View):
                     [
                         line.code, line.name, line.registered, line.registered_enrolled, line.not_enrolled,
                         _percent(line.coverage_rate), line.registered_paid, _percent(line.paid_rate), line.enrolled,
-                        line.assessed, line.due, _money(line.due_fen), _money(line.paid_fen),
+                        line.assessed, line.due, money(line.due_fen), money(line.paid_fen),
                     ],
                     boxed=True,
                 )  # fmt: skip
@@ -268,7 +262,7 @@ def _follow_up_sheet(
     for row in rows:
         values: list[Any] = [row.village, row.name, row.id_number, row.phone, row.household, row.note]
         if amounts:
-            values.insert(5, _money(row.amount_fen or 0))
+            values.insert(5, money(row.amount_fen or 0))
         sheet.row(values, boxed=True)
 
 

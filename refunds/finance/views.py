@@ -17,7 +17,7 @@ from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
 from accounts.charts import Bar, Series, daily_columns, horizontal_bars
-from accounts.exports import Sheet, xlsx_response
+from accounts.exports import Sheet, money, xlsx_response
 from accounts.models import Region
 from accounts.money import yuan
 from accounts.roles import Action
@@ -239,11 +239,11 @@ class SubsidyFundsExportView(ScopedViewMixin, View):
                             line.category,
                             line.name,
                             line.person_count,
-                            yuan(line.amount_fen),
+                            money(line.amount_fen),
                             as_of,
                         ]
                     )
-            sheet.row(["", _("Total"), "", "", funds.person_count, yuan(funds.amount_fen), ""], bold=True)
+            sheet.row(["", _("Total"), "", "", funds.person_count, money(funds.amount_fen), ""], bold=True)
 
         return xlsx_response(write, f"{_('subsidy funds')}-{year or ''}.xlsx")
 
@@ -310,7 +310,7 @@ class TransfersExportView(ScopedViewMixin, View):
                         row.county_name,
                         row.plans,
                         row.refunds,
-                        yuan(row.amount_fen),
+                        money(row.amount_fen),
                     ]
                 )
             sheet.row(
@@ -320,7 +320,7 @@ class TransfersExportView(ScopedViewMixin, View):
                     "",
                     sum(r.plans for r in rows),
                     sum(r.refunds for r in rows),
-                    yuan(sum(r.amount_fen for r in rows)),
+                    money(sum(r.amount_fen for r in rows)),
                 ],
                 bold=True,
             )

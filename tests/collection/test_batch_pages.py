@@ -115,11 +115,11 @@ def test_given_a_batch_then_its_ledger_has_a_line_per_payer_to_sign_and_the_sign
     assert rows[3] == ["No.", "Name", "Identifier", "Year", "Amount (yuan)", "Receipt", "Payer's signature"]
     receipts = [p.receipt for p in Payment.objects.order_by("receipt_number")]
     assert rows[4:7] == [
-        [1, "村民1", "141002********0001", 2027, "400.00", receipts[0], None],
-        [2, "村民2", "141002********0002", 2027, "400.00", receipts[1], None],
-        [3, "村民3", "141002********0003", 2027, "400.00", receipts[2], None],
+        [1, "村民1", "141002********0001", 2027, 400, receipts[0], None],
+        [2, "村民2", "141002********0002", 2027, 400, receipts[1], None],
+        [3, "村民3", "141002********0003", 2027, 400, receipts[2], None],
     ]
-    assert rows[7][:5] == ["Total", "3 persons", None, None, "1,200.00"]
+    assert rows[7][:5] == ["Total", "3 persons", None, None, 1200]
     assert rows[9][:6] == [
         "Collecting clerk (signature):",
         None,
@@ -155,7 +155,7 @@ def test_given_a_bank_file_uploaded_then_the_batch_shows_the_payments_and_the_li
     assert counter.get(reverse("collection:batch-progress", args=[batch.pk])).json()["finished"] is True
     rows = _workbook(counter.get(reverse("collection:batch-problems", args=[batch.pk])))
     assert rows[1] == [
-        3, "141002********0002", "'=HYPERLINK(\"x\")", 2027, "300.00", "B2", "yes",
+        3, "141002********0002", "'=HYPERLINK(\"x\")", 2027, 300, "B2", "yes",
         f"300.00 yuan was taken but 400.00 yuan are due on {day}.",
     ]  # fmt: skip
 
@@ -179,9 +179,10 @@ def test_given_payments_today_then_the_daily_report_exports_by_channel(counter):
     assert rows[0] == ["Daily collection report", day]
     assert rows[2:5] == [
         ["Channel", "Payments", "Amount (yuan)"],
-        ["Village collection", 2, "800.00"],
-        ["Total", 2, "800.00"],
+        ["Village collection", 2, 800],
+        ["Total", 2, 800],
     ]
+    assert rows[-1] == ["Net takings of the day", None, 800]
 
 
 def test_given_an_insurance_clerk_then_the_collective_page_is_refused(world, client):
@@ -210,7 +211,7 @@ def test_given_refunds_reported_then_tax_sees_the_months_in_its_area_and_exports
         ["2026-11", "2026-10"], "2026-11", 2, "750.00",
     )  # fmt: skip
     assert rows[3:6] == [
-        [dt.datetime(2026, 11, 10), "141002********0001", TUNLI, "400.00", "R1", 1],
-        [dt.datetime(2026, 11, 10), "141002********0002", TUNLI, "350.00", "R2", 2],
-        ["Total", 2, None, "750.00"],
+        [dt.datetime(2026, 11, 10), "141002********0001", TUNLI, 400, "R1", 1],
+        [dt.datetime(2026, 11, 10), "141002********0002", TUNLI, 350, "R2", 2],
+        ["Total", 2, None, 750],
     ]

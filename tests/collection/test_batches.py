@@ -259,12 +259,73 @@ def test_given_a_debit_repeated_in_a_later_file_then_it_is_reported_and_not_paid
     assert (later.payment_count, Payment.objects.count()) == (1, 2)
 
 
-def test_given_a_debit_after_the_window_then_the_line_is_reported_with_the_way_forward(tax, debtors):
-    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,450.00,成功,2027-07-05,"))
+def test_given_a_debit_after_the_window_then_the_line_is_reported_with_the_way_forward(tax):
+    payer("村民1", IDS[0])
+    due(
+        IDS[0],
+        schedule=[
+            {
+                "from": "2026-09-01",
+                "to": "2026-10-31",
+                "amount_fen": AMOUNT,
+                "subsidy_fen": 0,
+                "rule": "on_time",
+            }
+        ],
+    )
+
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
 
     (problem,) = batch.problems.all()
     assert (problem.money_taken, batch.payment_count) == (True, 0)
-    assert "back-payment" in problem.reason
+    assert problem.reason == (
+        "The collection period ended on 2026-10-31. Apply for a back-payment (补缴) at the medical insurance "
+        "office; once it is approved, it can be paid here."
+    )
+
+
+def test_given_a_debit_before_the_window_then_the_line_says_why_without_asking_the_payer_to_come_back(tax):
+    payer("村民1", IDS[0])
+    due(
+        IDS[0],
+        schedule=[
+            {
+                "from": "2026-11-10",
+                "to": "2026-12-31",
+                "amount_fen": AMOUNT,
+                "subsidy_fen": 0,
+                "rule": "on_time",
+            }
+        ],
+    )
+
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+
+    assert [(p.money_taken, p.reason) for p in batch.problems.all()] == [
+        (True, "Payments for this year are accepted from 2026-11-10.")
+    ]
+
+
+def test_given_a_debit_dated_after_today_then_the_line_is_refused(tax, debtors):
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,{tomorrow.isoformat()},"))
+
+    assert [(p.money_taken, p.reason) for p in batch.problems.all()] == [
+        (
+            True,
+            f"The debit date {tomorrow.isoformat()} is after today; a payment cannot be dated in the future.",
+        )
+    ]
+    assert Payment.objects.count() == 0
+
+
+def test_given_a_debit_result_the_bank_did_not_state_then_no_money_is_counted_as_taken(tax, debtors):
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,未知,2026-11-05,"))
+
+    assert [(p.money_taken, p.reason) for p in batch.problems.all()] == [
+        (False, "The debit result is neither 成功 nor 失败.")
+    ]
 
 
 def test_given_a_file_without_the_columns_then_nothing_is_recorded_and_the_batch_names_them(tax, debtors):

@@ -200,17 +200,50 @@ def test_given_a_day_of_payments_then_the_daily_report_sums_them_by_channel_and_
         services.payment_record(
             scope=scope, due_item_id=item.pk, amount_fen=AMOUNT, channel=channel, paid_by="本人", paid_at=at
         )
-    reversed_ = Payment.objects.filter(channel="counter_cash").get()
-    services.payment_reverse(scope=scope, payment_id=reversed_.pk, reason="重复收费")
 
     page = counter.get(reverse("collection:daily"), {"day": "2026-11-20"})
 
     report = page.context["report"]
     assert [(line.label, line.count, line.fen) for line in report.by_channel] == [
-        ("WeChat Pay", 2, 2 * AMOUNT)
+        ("Cash at the counter", 1, AMOUNT),
+        ("WeChat Pay", 2, 2 * AMOUNT),
     ]
-    assert [(line.count, line.fen) for line in report.by_collector] == [(2, 2 * AMOUNT)]
-    assert (report.count, report.fen) == (2, 2 * AMOUNT)
+    assert [(line.count, line.fen) for line in report.by_collector] == [(3, 3 * AMOUNT)]
+    assert (report.count, report.fen, report.reversed.count, report.net_fen) == (3, 3 * AMOUNT, 0, 3 * AMOUNT)
+
+
+def test_given_a_closed_day_when_one_of_its_payments_is_reversed_later_then_that_day_stays_as_it_was(
+    world, counter
+):
+    # Given two payments taken on 20 November
+    from accounts.scope import Scope
+    from collection import services
+
+    scope = Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
+    at = timezone.make_aware(timezone.datetime(2026, 11, 20, 10, 0))
+    for number in (1, 2):
+        item = due(f"14100219800101{number:04d}")
+        services.payment_record(
+            scope=scope, due_item_id=item.pk, amount_fen=AMOUNT, channel="wechat", paid_by="本人", paid_at=at
+        )
+
+    # When one of them is reversed today
+    services.payment_reverse(
+        scope=scope, payment_id=Payment.objects.order_by("pk").first().pk, reason="重复收费"
+    )
+
+    # Then 20 November still shows both, and the reversal is in today's report with the day's net
+    closed = counter.get(reverse("collection:daily"), {"day": "2026-11-20"}).context["report"]
+    assert (closed.count, closed.fen, closed.reversed.count) == (2, 2 * AMOUNT, 0)
+    today = counter.get(reverse("collection:daily"), {"day": timezone.localdate().isoformat()})
+    report = today.context["report"]
+    assert (report.count, report.reversed.count, report.reversed.fen, report.net_fen) == (
+        0,
+        1,
+        AMOUNT,
+        -AMOUNT,
+    )
+    assert f'data-net-fen="{-AMOUNT}"' in today.content.decode()
 
 
 def test_given_the_api_when_a_payment_is_reversed_then_it_answers_the_reversed_payment_and_a_second_time_409(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -94,13 +95,17 @@ def test_given_a_due_item_when_paid_in_full_then_the_payment_has_receipt_one_and
 
 
 def test_given_a_late_payment_then_the_late_amount_is_due_and_the_on_time_amount_refused(tax, zhang):
-    with pytest.raises(ValidationError) as refused:
+    with (
+        mock.patch("django.utils.timezone.now", return_value=LATE),
+        pytest.raises(ValidationError) as refused,
+    ):
         record(tax, zhang, AMOUNT, paid_at=LATE)
 
     assert refused.value.message_dict == {
         "amount_fen": ["A contribution is paid in full: 450.00 yuan are due on 2027-03-10, not 400.00."]
     }
-    assert record(tax, zhang, LATE_AMOUNT, paid_at=LATE).payment.amount_fen == LATE_AMOUNT
+    with mock.patch("django.utils.timezone.now", return_value=LATE):
+        assert record(tax, zhang, LATE_AMOUNT, paid_at=LATE).payment.amount_fen == LATE_AMOUNT
 
 
 def test_given_more_than_due_then_it_is_refused(tax, zhang):
@@ -116,13 +121,24 @@ def test_given_more_than_due_then_it_is_refused(tax, zhang):
 
 
 def test_given_a_payment_after_the_window_then_it_is_refused_with_the_way_to_a_back_payment(tax, zhang):
-    with pytest.raises(ValidationError) as refused:
+    with (
+        mock.patch("django.utils.timezone.now", return_value=TOO_LATE),
+        pytest.raises(ValidationError) as refused,
+    ):
         record(tax, zhang, LATE_AMOUNT, paid_at=TOO_LATE)
 
     (message,) = refused.value.message_dict["paid_at"]
     assert message.startswith("The collection period ended on 2027-06-30. Apply for a back-payment (补缴)")
     zhang.refresh_from_db()
     assert (zhang.status, Payment.objects.count(), ReceiptCounter.objects.count()) == ("due", 0, 0)
+
+
+def test_given_a_payment_dated_after_now_then_it_is_refused(tax, zhang):
+    with pytest.raises(ValidationError) as refused:
+        record(tax, zhang, paid_at=timezone.now() + dt.timedelta(minutes=10))
+
+    assert refused.value.message_dict == {"paid_at": ["A payment cannot be dated in the future."]}
+    assert Payment.objects.count() == 0
 
 
 def test_given_a_paid_item_when_paid_again_then_the_conflict_names_the_first_receipt(tax, zhang):

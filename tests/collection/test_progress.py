@@ -220,12 +220,12 @@ def test_given_the_dashboard_when_exported_then_the_workbook_has_the_areas_and_t
     areas = [list(row) for row in book["Per area"].iter_rows(min_row=3, values_only=True)]
     assert areas == [
         ["Area", "Region code", "Persons due", "Persons paid", "Persons (%)", "Money due (yuan)", "Money paid (yuan)", "Money (%)", "Withdrawn"],
-        ["屯里村", TUNLI, 3, 2, 66.7, "1,200.00", "800.00", 66.7, 1],
-        ["西村", XICUN, 2, 1, 50.0, "800.00", "400.00", 50.0, 0],
-        ["Total", TOWNSHIP, 5, 3, 60.0, "2,000.00", "1,200.00", 60.0, 1],
+        ["屯里村", TUNLI, 3, 2, 66.7, 1200, 800, 66.7, 1],
+        ["西村", XICUN, 2, 1, 50.0, 800, 400, 50.0, 0],
+        ["Total", TOWNSHIP, 5, 3, 60.0, 2000, 1200, 60.0, 1],
     ]  # fmt: skip
     days = [list(row) for row in book["Per day"].iter_rows(min_row=2, values_only=True)]
     assert days[1:] == [
-        [dt.datetime(2026, 11, 20), 0, "0.00", 1, "400.00", 1, "400.00"],
-        [dt.datetime(2026, 11, 21), 1, "400.00", 1, "400.00", 2, "800.00"],
+        [dt.datetime(2026, 11, 20), 0, 0, 1, 400, 1, 400],
+        [dt.datetime(2026, 11, 21), 1, 400, 1, 400, 2, 800],
     ]

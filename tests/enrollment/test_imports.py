@@ -719,7 +719,9 @@ def test_given_a_job_then_its_report_downloads_as_xlsx(staff_client, world: Worl
     response = staff_client.get(reverse("enrollment:import-errors", args=[job.pk]))
 
     assert (response.status_code, response["Content-Type"]) == (200, imports.XLSX_CONTENT_TYPE)
-    assert response["Content-Disposition"] == f'attachment; filename="import-{job.pk}-report.xlsx"'
+    assert response["Content-Disposition"] == (
+        f"attachment; filename=\"export.xlsx\"; filename*=UTF-8''%E5%AF%BC%E5%85%A5%E6%8A%A5%E5%91%8A-{job.pk}.xlsx"
+    )
 
 
 def test_given_a_job_in_progress_then_the_progress_endpoint_reports_the_rows_read(staff_client, world: World):

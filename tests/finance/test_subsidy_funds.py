@@ -182,9 +182,9 @@ def test_given_the_funds_when_exported_then_each_county_and_category_is_a_row(re
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
     rows = [list(row)[:6] for row in book.worksheets[0].iter_rows(min_row=3, values_only=True)]
     assert rows == [
-        ["141002", "尧都区", "dibao", "dibao", 2, "320.00"],
-        ["141002", "尧都区", "tekun", "tekun", 1, "400.00"],
-        [None, "Total", None, None, 3, "720.00"],
+        ["141002", "尧都区", "dibao", "dibao", 2, 320],
+        ["141002", "尧都区", "tekun", "tekun", 1, 400],
+        [None, "Total", None, None, 3, 720],
     ]
 
 
@@ -224,9 +224,9 @@ def test_given_transferred_plans_then_each_month_and_county_has_its_plans_refund
     workbook = finance_client.get(reverse("finance:transfers-xlsx"), {"year": 2026})
     book = load_workbook(io.BytesIO(b"".join(workbook.streaming_content)), read_only=True)
     assert [list(r) for r in book.worksheets[0].iter_rows(min_row=3, values_only=True)] == [
-        ["2026-10", "141002", "尧都区", 2, 5, "20.00"],
-        ["2026-11", "141002", "尧都区", 1, 1, "4.00"],
-        ["Total", None, None, 3, 6, "24.00"],
+        ["2026-10", "141002", "尧都区", 2, 5, 20],
+        ["2026-11", "141002", "尧都区", 1, 1, 4],
+        ["Total", None, None, 3, 6, 24],
     ]
 
 

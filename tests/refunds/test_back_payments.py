@@ -7,6 +7,7 @@ back-payment amount in its window only, and the deposit buys cover 90 days later
 from __future__ import annotations
 
 import datetime as dt
+from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -313,10 +314,11 @@ def test_given_an_approval_delivered_then_tax_takes_1100_yuan_from_approval_to_p
     ]
 
     paid_at = timezone.make_aware(dt.datetime(2027, 4, 2, 10, 0))
-    collection_services.payment_record(
-        scope=scope_of(world, Role.TAX_STAFF), due_item_id=item.pk, amount_fen=AMOUNT, channel="counter_cash",
-        paid_by=person.name, paid_at=paid_at,
-    )  # fmt: skip
+    with mock.patch("django.utils.timezone.now", return_value=paid_at):  # a payment is never dated ahead
+        collection_services.payment_record(
+            scope=scope_of(world, Role.TAX_STAFF), due_item_id=item.pk, amount_fen=AMOUNT, channel="counter_cash",
+            paid_by=person.name, paid_at=paid_at,
+        )  # fmt: skip
     delivery_drain(seconds=30)
 
     assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
