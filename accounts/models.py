@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .audit import tracked
 from .roles import AgencyKind, Role
+from .scope import SCHOOL_WIDE
 
 
 class RegionLevel(models.IntegerChoices):
@@ -43,6 +44,7 @@ class Region(models.Model):
     """A division: province, city, county (GB/T 2260), township and village (statistical codes)."""
 
     scope_region_lookup = "code"
+    scope_school_lookup = SCHOOL_WIDE
 
     code = models.CharField(_("code"), max_length=12, unique=True, db_collation=CODE_COLLATION)
     name = models.CharField(_("name"), max_length=100)
@@ -93,6 +95,7 @@ class Agency(models.Model):
     """An organisation in a region: a bureau's office, a village committee, a school, a roster source."""
 
     scope_region_lookup = "region__code"
+    scope_school_lookup = SCHOOL_WIDE
 
     name = models.CharField(_("name"), max_length=150)
     kind = models.CharField(_("kind"), max_length=32, choices=AgencyKind.choices)
@@ -123,6 +126,7 @@ class User(AbstractUser):
     """A person who signs in: belongs to one agency, holds one role."""
 
     scope_region_lookup = "agency__region__code"
+    scope_school_lookup = "agency_id"
 
     full_name = models.CharField(_("full name"), max_length=60, blank=True)
     agency = models.ForeignKey(

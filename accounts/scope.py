@@ -8,6 +8,11 @@ endpoint, admin page, export and background task asks a ``Scope``:
   its region path with ``scope_region_lookup`` (a lookup ending in a 12-digit region code);
 - ``scope.get_object_or_404(queryset, ...)`` turns an out-of-scope object into 404, never data.
 
+A school's clerk is narrowed further: their agency sits at the county, but they register and
+see their own school's students, not the county's households. A model names the path to the
+school a row belongs to with ``scope_school_lookup`` (``SCHOOL_WIDE`` for rows with nothing
+personal, such as regions); a model that names none is out of a school clerk's sight.
+
 Tasks receive a user id and rebuild the scope with ``Scope.for_user_id``.
 """
 
@@ -21,9 +26,12 @@ from django.db import connection, models
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from .roles import ROLE_BUREAU, actions_for
+from .roles import ROLE_BUREAU, Role, actions_for
 
 M = TypeVar("M", bound=models.Model)
+
+# ``scope_school_lookup`` of a model whose rows a school's clerk sees as anyone of the area does.
+SCHOOL_WIDE = "*"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class Scope:
     agency_id: int | None
     actions: frozenset[str]
     unrestricted: bool = False
+    # A school clerk's school (their agency): they see that school's students only.
+    school_id: int | None = None
 
     # --- construction ---------------------------------------------------------------------
 
@@ -66,6 +76,7 @@ class Scope:
                 region_code=region.code,
                 agency_id=agency.pk,
                 actions=actions_for(user.role) if agency.is_active else frozenset(),
+                school_id=agency.pk if user.role == Role.SCHOOL_CLERK else None,
             )
         user._portal_scope = scope
         return scope
@@ -97,6 +108,9 @@ class Scope:
     def covers_region_code(self, code: str) -> bool:
         if self.unrestricted:
             return True
+        if self.school_id is not None:
+            # A school registers its students where the school is, never in a village.
+            return code == (self.region_code or "").ljust(12, "0")
         return self.region_prefix is not None and code.startswith(self.region_prefix)
 
     # --- querysets ----------------------------------------------------------------------------
@@ -109,16 +123,30 @@ class Scope:
             return queryset
         if self.region_prefix is None:
             return queryset.none()
-        return queryset.filter(**{f"{lookup}__startswith": self.region_prefix})
+        queryset = queryset.filter(**{f"{lookup}__startswith": self.region_prefix})
+        if self.school_id is None:
+            return queryset
+        school_lookup = getattr(queryset.model, "scope_school_lookup", None)
+        if school_lookup is None:
+            return queryset.none()
+        if school_lookup == SCHOOL_WIDE:
+            return queryset
+        return queryset.filter(**{school_lookup: self.school_id})
 
-    def region_sql(self, column: str) -> tuple[str, list[str]]:
+    def region_sql(self, column: str, *, school_column: str | None = None) -> tuple[str, list[object]]:
         """``filter`` for hand-written SQL: a condition on ``column`` (12-digit region codes) and
-        its parameters, for the few hot statements that skip the ORM."""
+        its parameters, for the few hot statements that skip the ORM. ``school_column``: the
+        row's school, for a school clerk (without it, a school clerk reads nothing)."""
         if self.unrestricted:
             return "TRUE", []
         if self.region_prefix is None:
             return "FALSE", []
-        return f"{column} LIKE %s", [connection.ops.prep_for_like_query(self.region_prefix) + "%"]
+        region = f"{column} LIKE %s", [connection.ops.prep_for_like_query(self.region_prefix) + "%"]
+        if self.school_id is None:
+            return region
+        if school_column is None:
+            return "FALSE", []
+        return f"{region[0]} AND {school_column} = %s", [*region[1], self.school_id]
 
     def get_object_or_404(self, queryset: models.QuerySet[M], **lookup: object) -> M:
         try:

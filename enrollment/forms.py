@@ -138,7 +138,10 @@ class HouseholdForm(forms.Form):
 
 
 def villages_in(scope: Scope) -> list[Region]:
-    """The villages and communities a clerk may register households in (their own, for a village clerk)."""
+    """The villages and communities a clerk may register households in (their own, for a village
+    clerk; none for a school's clerk, who registers students on the school roster page)."""
+    if scope.school_id is not None:
+        return []
     return list(scope.filter(Region.objects.filter(level=RegionLevel.VILLAGE)).order_by("code")[:2000])
 
 

@@ -159,6 +159,8 @@ def _last_changed_by() -> models.ForeignKey:
 @tracked()
 class Household(models.Model):
     scope_region_lookup = "region_code"
+    # A school clerk sees the rosters their school submitted.
+    scope_school_lookup = "created_by__agency_id"
 
     number = models.CharField(_("household number"), max_length=17, unique=True, db_collation=CODE_COLLATION)
     region_code = models.CharField(_("village"), **REGION_CODE)
@@ -201,6 +203,8 @@ class Person(models.Model):
     """A resident (参保人), identified by exactly one identifier."""
 
     scope_region_lookup = "region_code"
+    # A school clerk sees their own school's students.
+    scope_school_lookup = "school_id"
 
     id_kind = models.CharField(_("identifier kind"), max_length=32, choices=IdKind.choices)
     id_number = models.CharField(_("identifier"), max_length=32, unique=True, db_collation=CODE_COLLATION)
@@ -293,6 +297,8 @@ class Enrollment(models.Model):
     """A person's resident-insurance relation with one county."""
 
     scope_region_lookup = "region_code"
+    # A school clerk sees their own school's students.
+    scope_school_lookup = "person__school_id"
 
     person = models.ForeignKey(
         Person, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("person")
@@ -350,6 +356,8 @@ class EnrollmentChange(models.Model):
     """One step in an enrollment's life, with reason, date and evidence: the person's timeline."""
 
     scope_region_lookup = "enrollment__region_code"
+    # A school clerk sees their own school's students.
+    scope_school_lookup = "enrollment__person__school_id"
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="changes")
     kind = models.CharField(_("change"), max_length=12, choices=ChangeKind.choices)
@@ -386,6 +394,8 @@ class RegistrationApplication(models.Model):
     """A clerk's request to enroll household members; county insurance staff decide."""
 
     scope_region_lookup = "region_code"
+    # A school clerk sees the rosters their school submitted.
+    scope_school_lookup = "household__created_by__agency_id"
 
     household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="applications")
     region_code = models.CharField(_("village"), **REGION_CODE)

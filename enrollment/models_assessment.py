@@ -180,6 +180,7 @@ class Assessment(models.Model):
     """What one person owes for one insurance year, with the breakdown and the decision it came from."""
 
     scope_region_lookup = "region_code"
+    scope_school_lookup = "person__school_id"
 
     # person and enrollment are checked together by one composite foreign key
     # (assessment_enrollment_of_person, migration 0006): the enrollment exists and is this

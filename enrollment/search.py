@@ -56,7 +56,7 @@ def persons(*, scope: Scope, query: str, by_identifier: bool, limit: int) -> lis
     each with its household (or none), at most ``limit``."""
     person_columns, person_names = _columns(Person, "p")
     household_columns, household_names = _columns(Household, "h")
-    region, region_params = scope.region_sql('p."region_code"')
+    region, region_params = scope.region_sql('p."region_code"', school_column='p."school_id"')
     condition, order, pattern = _match(query=query, by_identifier=by_identifier, alias="p.")
     sql = (
         f"SELECT {person_columns}, {household_columns} FROM enrollment_person p "  # noqa: S608 - columns and the scope's condition, no input

@@ -29,7 +29,7 @@ from accounts.audit import full_view_log
 from accounts.masking import id_number_for, mask_region_for, phone_for, shows_full_identity
 from accounts.models import Region
 from accounts.roles import Action, Role
-from accounts.scope import Scope
+from accounts.scope import Scope, scope_of
 
 from .. import identifiers, selectors, services
 from ..forms import (
@@ -266,6 +266,12 @@ class HouseholdCreateView(ScopedViewMixin, View):
             "can_add_rows": True,
         }
         return render(request, self.template_name, context, status=status)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if scope_of(request).school_id is not None:
+            # A school registers students, not households: its own page.
+            return redirect("enrollment:school-roster")
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
         villages = self._villages()

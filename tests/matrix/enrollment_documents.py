@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 from accounts.roles import Role
 from tests.conftest import World
+from tests.matrix.enrollment_registration import household_pk
 
 YAODU_VILLAGE = "141002100201"  # 屯里村, 尧都区
 HONGDONG_VILLAGE = "141024100201"  # 秦壁村, 洪洞县
@@ -27,27 +27,6 @@ def _ensure_village(world: World, code: str) -> None:
     if code == XIAODIAN_VILLAGE and not Region.objects.filter(code=code).exists():
         township = services.region_create(code=code[:9], name="测试街道", parent=world.regions["xiaodian"])
         services.region_create(code=code, name="测试社区", parent=township)
-
-
-def _household_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    from enrollment.models import Household, Person, PersonCategory, Relation
-
-    village = _village_for(user, own)
-    number = f"{village}{Household.objects.filter(region_code=village).count() + 1:05d}"
-    household = Household.objects.create(number=number, region_code=village, address="测试地址")
-    serial = Person.objects.count() + 1
-    Person.objects.create(
-        id_kind="resident_id",
-        id_number=f"{village[:6]}19800101{serial:04d}",
-        name=f"测试{serial}",
-        sex="male",
-        birth_date=dt.date(1980, 1, 1),
-        category=PersonCategory.RURAL,
-        household=household,
-        relation=Relation.HEAD,
-        region_code=village,
-    )
-    return {"pk": household.pk}
 
 
 def _village_code(world: World, user, own: bool) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -75,7 +54,7 @@ def _school_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore
 OBJECT_KWARGS: dict[str, Callable] = {
     "enrollment:school-publicity-list-pdf": _school_pk,
     "enrollment:school-publicity-list-xlsx": _school_pk,
-    "enrollment:household-form-pdf": _household_pk,
+    "enrollment:household-form-pdf": household_pk,
     "enrollment:publicity-list-pdf": _village_code,
     "enrollment:publicity-list-xlsx": _village_code,
 }

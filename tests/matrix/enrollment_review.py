@@ -48,9 +48,11 @@ def unique_number(prefix: str = "T") -> str:
     return f"{prefix}{timezone.now():%H%M%S%f}{next(_numbers):05d}"
 
 
-def make_household(region_code: str = TUNLI) -> Household:
+def make_household(region_code: str = TUNLI, *, created_by=None) -> Household:  # type: ignore[no-untyped-def]
     return Household.objects.create(
-        number=f"{region_code}{90000 + next(_numbers) % 10000:05d}", region_code=region_code
+        number=f"{region_code}{90000 + next(_numbers) % 10000:05d}",
+        region_code=region_code,
+        created_by=created_by,
     )
 
 
@@ -62,6 +64,7 @@ def make_person(
     id_number: str | None = None,
     relation: str = Relation.HEAD,
     phone: str = "13912345678",
+    school=None,  # type: ignore[no-untyped-def]
 ) -> Person:
     return Person.objects.create(
         id_kind=IdKind.RESIDENT_ID,
@@ -74,6 +77,7 @@ def make_person(
         household=household,
         relation=relation if household else "",
         region_code=region_code,
+        school=school,
     )
 
 
@@ -111,18 +115,27 @@ def make_enrollment(
 
 
 def make_application(
-    world: World, region_code: str = TUNLI, *, members: int = 2, submitted_by: str | None = None
+    world: World,
+    region_code: str = TUNLI,
+    *,
+    members: int = 2,
+    submitted_by: str | None = None,
+    school=None,  # type: ignore[no-untyped-def]
 ) -> RegistrationApplication:
-    household = make_household(region_code)
+    """A submitted application; with ``school``, a roster of that school's students (anchored to a
+    household its clerk created, the students members of none)."""
+    clerk = submitted_by or ("clerk_a" if region_code.startswith("141002") else "clerk_b")
+    household = make_household(region_code, created_by=world.users[clerk] if school else None)
     persons = [
-        make_person(region_code, household=household, name=name, relation=relation)
+        make_person(
+            region_code, household=None if school else household, name=name, relation=relation, school=school
+        )
         for name, relation in [
             ("王大山", Relation.HEAD),
             ("李秀英", Relation.SPOUSE),
             ("王小宝", Relation.CHILD),
         ][:members]
     ]
-    clerk = submitted_by or ("clerk_a" if region_code.startswith("141002") else "clerk_b")
     application = RegistrationApplication.objects.create(
         household=household,
         region_code=region_code,
@@ -134,8 +147,8 @@ def make_application(
     return application
 
 
-def make_change_with_evidence(region_code: str = TUNLI) -> EnrollmentChange:
-    person = make_person(region_code)
+def make_change_with_evidence(region_code: str = TUNLI, *, school=None) -> EnrollmentChange:  # type: ignore[no-untyped-def]
+    person = make_person(region_code, school=school)
     enrollment = make_enrollment(person, status=EnrollmentStatus.SUSPENDED)
     change = EnrollmentChange(
         enrollment=enrollment,
@@ -153,33 +166,46 @@ def make_change_with_evidence(region_code: str = TUNLI) -> EnrollmentChange:
 
 def _region(user, own: bool) -> str:  # type: ignore[no-untyped-def]
     if own:
-        return TUNLI
+        return school_region(user) or TUNLI
     return XIAODIAN_VILLAGE if user.role == Role.ADMINISTRATOR else QINBI
+
+
+def school_region(user) -> str | None:  # type: ignore[no-untyped-def]
+    """Where a school clerk's students are registered (the school's region, 12 digits); else None."""
+    return user.agency.region.code.ljust(12, "0") if user.role == Role.SCHOOL_CLERK else None
+
+
+def own_school(user, own: bool):  # type: ignore[no-untyped-def]
+    """A school clerk's own objects are their school's students and rosters."""
+    return user.agency if own and user.role == Role.SCHOOL_CLERK else None
 
 
 def _application_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
     region = _region(user, own)
-    return {"pk": make_application(world, region, submitted_by="clerk_a" if own else "clerk_b").pk}
+    school = own_school(user, own)
+    submitted_by = ("school_a" if school else "clerk_a") if own else "clerk_b"
+    return {"pk": make_application(world, region, submitted_by=submitted_by, school=school).pk}
 
 
 def _person_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    person = make_person(_region(user, own))
+    person = make_person(_region(user, own), school=own_school(user, own))
     make_enrollment(person)
     return {"pk": person.pk}
 
 
 def _household_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    household = make_household(_region(user, own))
-    make_person(household.region_code, household=household)
+    school = own_school(user, own)
+    household = make_household(_region(user, own), created_by=user if school else None)
+    make_person(household.region_code, household=household, school=school)
     return {"pk": household.pk}
 
 
 def _enrollment_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    return {"pk": make_enrollment(make_person(_region(user, own))).pk}
+    return {"pk": make_enrollment(make_person(_region(user, own), school=own_school(user, own))).pk}
 
 
 def _change_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    return {"pk": make_change_with_evidence(_region(user, own)).pk}
+    return {"pk": make_change_with_evidence(_region(user, own), school=own_school(user, own)).pk}
 
 
 OBJECT_KWARGS: dict[str, Callable] = {

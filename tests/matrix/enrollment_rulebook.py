@@ -18,7 +18,15 @@ from enrollment.policies import policy_save
 from enrollment.rules.presets import load_preset
 from enrollment.views.rulebook import shift_years
 from tests.conftest import World
-from tests.matrix.enrollment_review import QINBI, TUNLI, XIAODIAN_VILLAGE, make_enrollment, make_person
+from tests.matrix.enrollment_review import (
+    QINBI,
+    TUNLI,
+    XIAODIAN_VILLAGE,
+    make_enrollment,
+    make_person,
+    own_school,
+    school_region,
+)
 
 MATRIX_YEAR = 2030
 YAODU = "141002"
@@ -78,8 +86,12 @@ def _county_year(world: World, user, own: bool) -> dict[str, Any]:  # type: igno
 
 
 def _id_number(world: World, user, own: bool) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    region = TUNLI if own else (XIAODIAN_VILLAGE if user.role == Role.ADMINISTRATOR else QINBI)
-    person = make_person(region)
+    region = (
+        (school_region(user) or TUNLI)
+        if own
+        else (XIAODIAN_VILLAGE if user.role == Role.ADMINISTRATOR else QINBI)
+    )
+    person = make_person(region, school=own_school(user, own))
     make_enrollment(person, enrolled_on=dt.date(2024, 1, 1))
     return {"id_number": person.id_number}
 
