@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -85,6 +85,23 @@ class RowErrors:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+# The advisory lock namespace of identifiers being registered (the second key: the identifier's hash).
+_IDENTIFIER_LOCK = 7301
+
+
+def _lock_identifiers(numbers: Iterable[str]) -> None:
+    """Hold the identifiers a form registers until its transaction ends, in one order.
+
+    The checks that follow (enrolled already, in another household) read committed rows; without
+    the lock the same form sent twice at once (a retry, two tabs) passed them both times and made
+    two households for one person. Now the second waits, then sees the first's and is refused."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, hashtext(n))) FROM (SELECT DISTINCT n FROM unnest(%s::text[]) AS n ORDER BY n) AS ordered",
+            [_IDENTIFIER_LOCK, list(numbers)],
+        )
 
 
 def _require(scope: Scope, action: str, region_code: str) -> None:
@@ -191,9 +208,26 @@ def _validate_member(
 
 
 def _already_enrolled_message(scope: Scope, enrollment: Enrollment) -> str:
+    """Why a person cannot be registered here: enrolled already, where (as far as the clerk may
+    know), and the way forward. Outside the clerk's area the stored name is not told: anyone
+    typing an identifier would otherwise learn whose it is."""
+    where = mask_region_for(scope, enrollment.region_code)
+    if scope.covers_region_code(enrollment.region_code):
+        return _(
+            "%(name)s is already enrolled in %(where)s; find the household again instead of registering it."
+        ) % {
+            "name": enrollment.person.name,
+            "where": where,
+        }
+    if enrollment.region_code[:6] == (scope.region_code or "")[:6]:
+        return _(
+            "The holder of this identifier is already enrolled in %(where)s. Within the county the person is "
+            "moved to a household here (迁移) by the county's medical insurance office, not registered again."
+        ) % {"where": where}
     return _(
-        "%(name)s is already enrolled in %(where)s. Transfer the enrollment (转移接续) there before registering here."
-    ) % {"name": enrollment.person.name, "where": mask_region_for(scope, enrollment.region_code)}
+        "The holder of this identifier is already enrolled in %(where)s. Transfer the enrollment (转移接续) there "
+        "before registering here."
+    ) % {"where": where}
 
 
 def _upsert_person(
@@ -291,6 +325,7 @@ def household_register(
             )
         seen[parsed.number] = index
         parsed_members.append((member, parsed))
+    _lock_identifiers(seen)
     existing = {
         e.person.id_number: e
         for e in Enrollment.objects.select_related("person").filter(
@@ -649,6 +684,22 @@ def person_move(*, scope: Scope, person_id: int, household_id: int, relation: st
     ):
         raise ValidationError(
             {"relation": _("Choose a new head for the old household before moving its head.")}
+        )
+    # A household waiting for review is reviewed as submitted: its members (and a person on an
+    # application) stay put until it is decided. A returned one is corrected on its form anyway.
+    pending = (
+        RegistrationApplication.objects.filter(status=ApplicationStatus.SUBMITTED)
+        .filter(Q(persons=person) | Q(household=target))
+        .select_related("household")
+        .order_by("pk")
+        .first()
+    )
+    if pending is not None:
+        raise ValidationError(
+            _(
+                "Household %(number)s has an application waiting for review; move the person once it is decided."
+            )
+            % {"number": pending.household.number}
         )
     person.household = target
     person.relation = relation
@@ -1051,6 +1102,7 @@ def _check_rows(
             continue
         seen[parsed.number] = index
         checked.append((row, parsed))
+    _lock_identifiers(seen)
     stored = {
         p.id_number: p for p in Person.objects.select_related("household").filter(id_number__in=list(seen))
     }

@@ -175,7 +175,7 @@ def test_given_someone_enrolled_in_another_county_when_registering_them_by_api_t
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {
         "members.0.id_number": [
-            "王大山 is already enrolled in 临汾市洪洞县 (outside your area). "
+            "The holder of this identifier is already enrolled in 临汾市洪洞县 (outside your area). "
             "Transfer the enrollment (转移接续) there before registering here."
         ]
     }

@@ -170,7 +170,7 @@ def test_given_one_member_already_enrolled_elsewhere_when_approving_then_it_is_r
         approve(world, application)
 
     assert refused.value.messages == [
-        "李秀英 is already enrolled in 临汾市洪洞县 (outside your area). "
+        "The holder of this identifier is already enrolled in 临汾市洪洞县 (outside your area). "
         "Transfer the enrollment (转移接续) there before registering here."
     ]
     assert Enrollment.objects.filter(person__name="王大山").count() == 0
@@ -190,7 +190,7 @@ def test_given_someone_normally_enrolled_in_another_county_when_a_clerk_register
 
     assert refused.value.message_dict == {
         "members.0.id_number": [
-            "王大山 is already enrolled in 临汾市洪洞县 (outside your area). "
+            "The holder of this identifier is already enrolled in 临汾市洪洞县 (outside your area). "
             "Transfer the enrollment (转移接续) there before registering here."
         ]
     }
@@ -405,7 +405,7 @@ def test_given_a_suspended_person_enrolled_meanwhile_elsewhere_when_resuming_the
         )
 
     assert refused.value.messages == [
-        "赵六 is already enrolled in 临汾市洪洞县 (outside your area). "
+        "The holder of this identifier is already enrolled in 临汾市洪洞县 (outside your area). "
         "Transfer the enrollment (转移接续) there before registering here."
     ]
 
@@ -689,3 +689,70 @@ def test_given_two_reviewers_deciding_at_once_then_the_first_wins_and_the_second
     assert (application.status, application.decided_by_id) == ("approved", world.users["insurance_a"].pk)
     assert Enrollment.objects.filter(status="normal").count() == 2
     assert OutboxMessage.objects.filter(topic="enrollment.registered").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_one_household_form_sent_four_times_at_once_then_one_household_is_registered_and_three_are_refused(
+    transactional_world,
+):
+    # Given a new household's form, sent four times at the same moment (a retry, two tabs)
+    world = transactional_world
+    members = [member(11, "王大山"), member(22, "李秀英", Relation.SPOUSE)]
+    start = threading.Barrier(4)
+    outcomes: list[object] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        try:
+            start.wait(10)
+            with translation.override("en"):
+                application = submit_household(world, *members)
+            result: object = application.household_id
+        except ValidationError:
+            result = "refused"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    # When they are handled concurrently
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # Then one registers the household, the others are refused, and no empty household is left
+    registered = [outcome for outcome in outcomes if outcome != "refused"]
+    assert (len(registered), outcomes.count("refused")) == (1, 3)
+    assert list(Household.objects.values_list("pk", flat=True)) == registered
+    assert RegistrationApplication.objects.count() == 1
+    assert set(Person.objects.values_list("household_id", flat=True)) == set(registered)
+
+
+def test_given_someone_enrolled_in_another_village_of_the_county_then_the_clerk_is_not_told_their_name(world):
+    # Given 王大山 enrolled in 屯里村 (尧都区)
+    approve(world, submit_household(world, member(11, "王大山")))
+    other_village = "141002100202"
+    dongcun = account_services.region_create(code=other_village, name="东村", parent=world.regions["tunli"])
+    committee = account_services.agency_create(
+        name="东村村民委员会", kind="village_committee", region=dongcun
+    )
+    clerk = account_services.user_create(
+        username="clerk_dongcun", password="Test-pass-2026!", full_name="东村文书", agency=committee,
+        role=Role.VILLAGE_CLERK, check_password=False,
+    )  # fmt: skip
+
+    # When the clerk of another village of the county types his identifier under another name
+    with pytest.raises(ValidationError) as refused:
+        services.household_register(
+            scope=Scope.for_user_id(clerk.pk), region_code=other_village,
+            members=[member(11, "张三")],
+        )  # fmt: skip
+
+    # Then the message says where, and how to go on, but not whose identifier it is
+    (message,) = refused.value.messages
+    assert message == (
+        "The holder of this identifier is already enrolled in 临汾市尧都区 (outside your area). Within the county "
+        "the person is moved to a household here (迁移) by the county's medical insurance office, not registered again."
+    )

@@ -456,11 +456,19 @@ def test_given_a_member_when_the_clerk_types_a_wrong_check_digit_then_the_id_fie
     assert list(response.context["formset"].forms[0].errors) == ["id_number"]
 
 
+def _decided(world: World, *applications: RegistrationApplication) -> None:
+    for application in applications:
+        services.application_approve(
+            scope=scope_of(world, "insurance_a"), application_id=application.pk, enrollment_date=ENROLLED_ON
+        )
+
+
 def test_given_a_member_when_moved_to_a_household_found_by_name_then_they_belong_to_it(clerk, world: World):
     first = register_family(world, FAMILY[:2])
     second = register_family(
         world, [member("张桂兰", resident_id("141002", dt.date(1950, 1, 5), 41, male=False), Relation.HEAD)]
     )
+    _decided(world, first, second)
     spouse = Person.objects.get(id_number=SPOUSE_ID)
     move_url = reverse("enrollment:person-move", kwargs={"pk": spouse.pk})
     candidates = clerk.get(move_url, {"q": "张桂"}).context["candidates"]
@@ -476,13 +484,40 @@ def test_given_a_member_when_moved_to_a_household_found_by_name_then_they_belong
     assert first.household.members.count() == 1
 
 
-def test_given_a_household_with_a_head_when_another_head_is_moved_in_then_the_page_says_so(
+def test_given_a_household_waiting_for_review_when_a_member_is_moved_out_then_the_page_refuses_it(
     clerk, world: World
 ):
-    register_family(world, FAMILY[:2])
+    # Given a household whose application waits for review, and another household
+    first = register_family(world, FAMILY[:2])
     second = register_family(
         world, [member("张桂兰", resident_id("141002", dt.date(1950, 1, 5), 41, male=False), Relation.HEAD)]
     )
+    _decided(world, second)
+    spouse = Person.objects.get(id_number=SPOUSE_ID)
+
+    # When the clerk moves a member of the waiting one out
+    response = clerk.post(
+        reverse("enrollment:person-move", kwargs={"pk": spouse.pk}),
+        {"q": "张桂", "household": second.household_id, "relation": "child"},
+    )
+
+    # Then the move is refused with the reason, and the member stays on the application's household
+    spouse.refresh_from_db()
+    assert response.status_code == 400
+    assert response.context["errors"] == [
+        f"户 {first.household.number} 有等待审核的申请；请在审核完成后再迁移该人员。"
+    ]
+    assert spouse.household_id == first.household_id
+
+
+def test_given_a_household_with_a_head_when_another_head_is_moved_in_then_the_page_says_so(
+    clerk, world: World
+):
+    first = register_family(world, FAMILY[:2])
+    second = register_family(
+        world, [member("张桂兰", resident_id("141002", dt.date(1950, 1, 5), 41, male=False), Relation.HEAD)]
+    )
+    _decided(world, first, second)
     spouse = Person.objects.get(id_number=SPOUSE_ID)
 
     response = clerk.post(
