@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import IO, Any
 
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
+from accounts.exports import money
 from accounts.scope import Scope
 
 from . import selectors
@@ -31,6 +33,10 @@ def _row(values: Iterable[Any]) -> list[Any]:
     return [safe_cell(value) for value in values]
 
 
+def _yuan(fen: int | None) -> Decimal | None:
+    return None if fen is None else money(fen)
+
+
 def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None) -> IO[bytes]:
     """Write the workbook to a temporary file (rows stream through; nothing is held in memory)."""
     book = Workbook(write_only=True)
@@ -45,9 +51,9 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
                 _("Sender"),
                 _("Receiver"),
                 _("Sent"),
-                _("Sent amount (fen)"),
+                _("Sent amount (yuan)"),
                 _("Applied"),
-                _("Applied amount (fen)"),
+                _("Applied amount (yuan)"),
                 _("Balanced"),
             ]
         )
@@ -61,9 +67,9 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
                         line.sender,
                         line.receiver,
                         line.sent_count,
-                        line.sent_amount_fen,
+                        _yuan(line.sent_amount_fen),
                         line.applied_count,
-                        line.applied_amount_fen,
+                        _yuan(line.applied_amount_fen),
                         _("yes") if line.balanced else _("no"),
                     ]
                 )
@@ -77,8 +83,8 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
                 _("Message"),
                 _("Subject"),
                 _("Region code"),
-                _("Sent amount (fen)"),
-                _("Applied amount (fen)"),
+                _("Sent amount (yuan)"),
+                _("Applied amount (yuan)"),
                 _("Message status"),
                 _("Last error"),
             ]
@@ -109,14 +115,14 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
                         message_id,
                         subject,
                         region,
-                        sent,
-                        applied,
+                        _yuan(sent),
+                        _yuan(applied),
                         str(statuses.get(status, "")) if status is not None else "",
                         error[:500],
                     ]
                 )
             )
-    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stream() once sent
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the streaming response once sent
     book.save(handle)
     handle.seek(0)
     return handle

@@ -63,6 +63,8 @@ def monitor_stats(*, scope: Scope, since: datetime | None = None) -> dict[str, A
                 "description": topic.description,
                 "sender": topic.sender,
                 "receiver": topic.receiver,
+                "sender_label": str(Bureau(topic.sender).label),
+                "receiver_label": str(Bureau(topic.receiver).label),
                 "sent": sent.get(topic.name, 0),
                 "delivered": delivered.get(topic.name, 0),
                 "pending": pending,
@@ -88,7 +90,13 @@ def monitor_stats(*, scope: Scope, since: datetime | None = None) -> dict[str, A
                 "oldest_pending_seconds": max(ages) if ages else None,
             }
         )
-    return {"since": since.isoformat(), "at": now.isoformat(), "topics": rows, "bureaus": bureaus}
+    # In the portal's time zone, as every time a user reads (the page shows its clock time).
+    return {
+        "since": timezone.localtime(since).isoformat(),
+        "at": timezone.localtime(now).isoformat(),
+        "topics": rows,
+        "bureaus": bureaus,
+    }
 
 
 def dead_letter_list(*, scope: Scope, topic: str | None = None) -> QuerySet[PendingDelivery]:

@@ -43,9 +43,11 @@ from typing import IO, Any
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from openpyxl import Workbook
 
 from accounts.masking import mask_id_number, shows_full_identity
+from accounts.roles import Action
 from accounts.scope import Scope
 from enrollment import identifiers, imports
 from enrollment.imports import CellError, Column, ImportFileError, date_of, safe_cell, text_of
@@ -1000,13 +1002,19 @@ def count_label(key: str) -> str:
 
 @dataclass
 class _Masker:
+    """Identifiers as the viewer may see them. Whoever imports rosters sees them whole: the rows
+    are their own file's (or the roster's they replace), and a wrong check digit is corrected only
+    where the whole number is seen."""
+
     scope: Scope
     id_index: int | None
     _full: dict[str, bool] = field(default_factory=dict)
 
     def full(self, region_code: str) -> bool:
         if region_code not in self._full:
-            self._full[region_code] = shows_full_identity(self.scope, region_code)
+            self._full[region_code] = self.scope.allows(Action.SUBSIDY_ROSTER_IMPORT) or shows_full_identity(
+                self.scope, region_code
+            )
         return self._full[region_code]
 
     def id_number(self, number: str, region_code: str) -> str:
@@ -1024,6 +1032,27 @@ class _Masker:
 def masker_for(*, scope: Scope, roster_import: RosterImport) -> _Masker:
     columns = imports.map_columns(list(roster_import.columns), ROSTER_COLUMNS)
     return _Masker(scope=scope, id_index=columns.get("id_number"))
+
+
+@dataclass
+class CategoryNames:
+    """Category names for the codes a roster's rows store (a category's code or its roster tag),
+    from the policy of each row's county for the import's year."""
+
+    insurance_year: int
+    _by_county: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def name(self, code: str, region_code: str) -> str:
+        county = region_code[:6]
+        if county not in self._by_county:
+            loaded = policy_for_county(county_code=county, insurance_year=self.insurance_year)
+            names: dict[str, str] = {}
+            for category in loaded.rules.subsidy_categories if loaded else ():
+                names.setdefault(category.tag_code, category.name)  # a tag shared: the first's name
+            for category in loaded.rules.subsidy_categories if loaded else ():
+                names[category.code] = category.name
+            self._by_county[county] = names
+        return self._by_county[county].get(code, code)
 
 
 def report_workbook(*, scope: Scope, roster_import: RosterImport) -> IO[bytes]:
@@ -1059,7 +1088,8 @@ def report_workbook(*, scope: Scope, roster_import: RosterImport) -> IO[bytes]:
         shown = masker.values(list(values or []), region_code or job.region_code)
         sheet.append([number, str(labels.get(outcome, outcome)), safe_cell(message), *map(safe_cell, shown)])
     ended = book.create_sheet(_("Tags that end"))
-    ended.append([_("Identifier"), _("Name"), _("Subsidy category"), _("Reason")])
+    ended.append([_("Identifier"), pgettext("person", "Name"), _("Subsidy category"), _("Reason")])
+    names = CategoryNames(job.insurance_year)
     removed = (
         RosterRow.objects.filter(roster_import=job, outcome=RosterOutcome.REMOVED)
         .order_by("id_number", "category")
@@ -1070,7 +1100,7 @@ def report_workbook(*, scope: Scope, roster_import: RosterImport) -> IO[bytes]:
             [
                 masker.id_number(id_number, region_code or job.region_code),
                 safe_cell(name),
-                safe_cell(category),
+                safe_cell(names.name(category, region_code or job.region_code)),
                 safe_cell(message),
             ]
         )

@@ -194,6 +194,7 @@ def _render_import(
     rows = selectors.roster_rows(roster_import=job, outcome=outcome or None)
     page = Paginator(rows, 100).get_page(request.GET.get("page"))
     masker = rosters.masker_for(scope=scope, roster_import=job)
+    names = rosters.CategoryNames(job.insurance_year)
     labels = dict(RosterOutcome.choices)
     context = {
         "job": job,
@@ -218,7 +219,7 @@ def _render_import(
                 "outcome_label": labels.get(row.outcome, row.outcome),
                 "message": row.message,
                 "name": row.name,
-                "category": row.category,
+                "category": names.name(row.category, row.region_code or job.region_code),
                 "id_number": masker.id_number(row.id_number, row.region_code or job.region_code),
             }
             for row in page

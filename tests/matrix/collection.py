@@ -53,7 +53,8 @@ def _payment_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignor
     payment = Payment.objects.create(
         due_item=item, person_id=item.person_id, insurance_year=item.insurance_year, region_code=item.region_code,
         amount_fen=item.amount_fen, channel="counter_cash", paid_at=timezone.make_aware(dt.datetime(2026, 11, 20)),
-        paid_by="矩阵", agency=tax.agency, collector=tax, receipt_year=2026, receipt_number=next(_numbers),
+        paid_by="矩阵", agency=tax.agency, collector=tax, receipt_year=2026,
+        receipt_number=500_000 + next(_numbers),  # apart from the other factories' receipt numbers
     )  # fmt: skip
     return {"pk": payment.pk}
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from openpyxl import load_workbook
 
 from sharing import exports, services
@@ -80,7 +80,7 @@ def test_given_a_report_with_a_difference_when_downloaded_then_the_workbook_list
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
     rows = list(book.worksheets[1].iter_rows(values_only=True))
     assert rows[1][:3] == ("assessment.due", str(DifferenceKind.NOT_APPLIED.label), pending)
-    assert rows[1][5] == 12345
+    assert rows[1][5] == 123.45  # yuan, as a number
 
 
 def test_given_messages_in_every_state_then_the_monitor_counts_them_per_topic_and_bureau(no_nudge, world):
@@ -111,6 +111,18 @@ def test_given_the_monitor_page_then_it_loads_its_static_script_and_the_json_end
     assert "sharing/monitor.js" in page
     assert "<script>" not in page
     assert {row["topic"] for row in data["topics"]} >= {"assessment.due", "payment.deposited"}
+
+
+def test_given_the_monitor_then_bureaus_are_named_and_the_time_is_the_portals(world, client):
+    client.force_login(world.users["admin"])
+
+    with translation.override("zh-hans"):
+        data = client.get(reverse("sharing:monitor-data"), HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+
+    row = next(r for r in data["topics"] if r["topic"] == "payment.deposited")
+    assert (row["sender"], row["sender_label"], row["receiver"]) == ("tax", "税务局", "insurance")
+    assert data["at"].endswith("+08:00")
+    assert data["at"][11:16] == timezone.localtime().strftime("%H:%M")
 
 
 def test_given_chosen_dead_letters_when_the_administrator_re_drives_them_on_the_page_then_they_are_pending(
