@@ -78,20 +78,15 @@ def _shifted(code: str, years: int, individual_fen: int, subsidy_fen: int) -> di
 
 
 def _demo_back_payment(document: dict) -> dict:
-    """The demo's 2026 policy takes back-payment applications until 25 December 2026 and from
-    first enrollments too, so that the demo (set in November 2026, its persons enrolled for 2026
-    for the first time) has an open back-payment year: Linfen's own rule — last year's payers
-    only, until the next collection period opens — would leave none between 1 September and
-    25 December, when the 2027 applications open. Said in the policy's notes."""
-    document["back_payment"] = {
-        **document["back_payment"],
-        "eligible": ["continuous", "first"],
-        "apply_until": "2026-12-25",
-    }
+    """The demo's 2026 policy takes back-payment applications from first enrollments too: the
+    demo's persons are enrolled for 2026 for the first time, and Linfen's own rule (last year's
+    payers only) would leave none who may apply. The dates stay Linfen's: from the day after the
+    collection period until the next one opens (and the engine refuses a back-payment whose
+    cover, 90 days after payment, would start after the year ends). Said in the policy's notes."""
+    document["back_payment"] = {**document["back_payment"], "eligible": ["continuous", "first"]}
     document["notes"] = [
         *document["notes"],
-        "演示：2026年度补缴申请延至2026年12月25日（2027年度补缴申请自2026年12月26日起受理），"
-        "首次参保人员亦可申请；临汾文件原为上年度已参保缴费人员，截止下一年度集中征缴期开始前。",
+        "演示：首次参保人员亦可申请2026年度补缴；临汾文件原为上年度已参保缴费人员。",
     ]
     return document
 

@@ -147,9 +147,10 @@ class DemoBackPayments:
 
 def load_demo_back_payments(*, today: dt.date | None = None) -> DemoBackPayments:
     """In each demo village, for the first year whose back-payments are open ``today`` (the demo
-    2026 policy takes them until 25 December 2026, the 2027 one from 26 December): one application
-    waiting for insurance's decision and one approved (payable at tax); and one for a year the rules
-    do not take yet, closed on the spot with their reason. Through the services, as a village clerk
+    2026 policy takes them from 26 December 2025 while the cover they buy starts within 2026, the
+    2027 one from 26 December 2026): one application waiting for insurance's decision and one
+    approved (payable at tax); and one for a year the rules do not take, closed on the spot with
+    their reason (from October to December, every one: that is the rule). Through the services, as a village clerk
     applies and insurance staff decide. Idempotent: a village with applications is left alone."""
     from enrollment.back_payments import back_payment_decide
 

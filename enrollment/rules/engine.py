@@ -814,7 +814,25 @@ def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Dec
             % {"year": policy.insurance_year, "date": say_date(rule.apply_until)},
         )
     amount = policy.financing.total_fen if rule.basis == Basis.TOTAL else policy.financing.individual_fen
-    _start, how = _start_date(policy, facts, rule.start, applied_on)
+    start, how = _start_date(policy, facts, rule.start, applied_on)
+    year_end = policy.coverage_for(facts.person_category).end
+    if start > year_end:
+        # Paid today at the earliest, the cover would begin after the year it pays for: the
+        # resident would pay for nothing.
+        return Decision(
+            False,
+            "back_payment.start",
+            _(
+                "A back-payment for %(year)d paid on %(date)s would start cover on %(start)s, after the "
+                "insurance year ends on %(end)s: it would buy no cover"
+            )
+            % {
+                "year": policy.insurance_year,
+                "date": say_date(applied_on),
+                "start": say_date(start),
+                "end": say_date(year_end),
+            },
+        )
     reason = _("Back-payment for %(year)d: pays %(basis)s; %(how)s") % {
         "year": policy.insurance_year,
         "basis": say_basis(policy, rule.basis),

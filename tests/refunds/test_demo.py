@@ -43,9 +43,9 @@ def test_given_the_demo_then_each_village_has_a_waiting_a_refused_and_an_approve
     )
 
 
-def test_given_the_demo_in_november_2026_then_back_payments_wait_get_approved_or_are_refused(monkeypatch):
-    """Pinned to 20 November 2026: the demo 2026 policy takes back-payments (until 25 December), the
-    2027 one not yet (from 26 December). Per clerk's village: the first person owing 2026 waits for
+def test_given_the_demo_in_august_2026_then_back_payments_wait_get_approved_or_are_refused(monkeypatch):
+    """Pinned to 20 August 2026: the demo 2026 policy takes back-payments (their cover, 90 days
+    after payment, starts within 2026), the 2027 one not yet (from 26 December). Per clerk's village: the first person owing 2026 waits for
     insurance, the second is approved (payable at tax); one person owing 2027 is refused on the spot.
     Who owes 2026 depends on the demo payments (random, seeded), so the expectation counts them first."""
     import datetime as dt
@@ -63,8 +63,8 @@ def test_given_the_demo_in_november_2026_then_back_payments_wait_get_approved_or
         for village in ("141002100201", "141024100201")
     }
 
-    counts = load_demo_back_payments(today=dt.date(2026, 11, 20))
-    again = load_demo_back_payments(today=dt.date(2026, 11, 20))  # safe to repeat
+    counts = load_demo_back_payments(today=dt.date(2026, 8, 20))
+    again = load_demo_back_payments(today=dt.date(2026, 8, 20))  # safe to repeat
 
     assert again.applied == 0
     for village, n in owing.items():

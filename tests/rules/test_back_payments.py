@@ -34,6 +34,31 @@ def test_given_an_application_after_31_august_then_refused_because_the_next_coll
     assert say_date(date(2021, 8, 31)) in decision.reason
 
 
+@pytest.mark.parametrize(
+    ("applied_on", "allowed", "rule"),
+    [
+        (date(2021, 10, 2), True, "back_payment"),  # cover from 31 December: a day of it
+        (date(2021, 10, 3), False, "back_payment.start"),  # cover would start on 1 January 2022
+    ],
+)
+def test_given_a_late_application_then_refused_when_the_cover_it_buys_would_start_after_the_year(
+    applied_on, allowed, rule
+):
+    # Given Linfen's rule with applications taken to the year's end, cover 90 days after payment
+    document = linfen().to_document()
+    document["back_payment"] = {**document["back_payment"], "apply_until": "2021-12-31"}
+    policy = type(linfen()).from_document(document)
+
+    decision = back_payment_on(policy, continuous(2021), applied_on)
+
+    assert (decision.allowed, decision.rule) == (allowed, rule)
+    if not allowed:
+        assert decision.reason == (
+            "2021年度补缴若于2021年10月3日缴费，待遇自2022年1月1日起享受，已在参保年度结束日（2021年12月31日）之后："
+            "缴费不能换来任何保障，不予补缴"
+        )
+
+
 def test_given_an_application_during_the_collection_period_then_refused_until_26_december():
     decision = back_payment_on(linfen(), continuous(2021), date(2020, 12, 1))
     assert (decision.allowed, decision.rule) == (False, "back_payment.apply_from")
