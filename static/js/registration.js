@@ -213,18 +213,38 @@
     var sex = field(row, "sex");
     if (birth) {
       birth.value = result.birthDate;
+      row.dataset.filledBirth = result.birthDate;
       clearServerErrors(birth);
     }
     if (sex) {
       sex.value = result.sex;
+      row.dataset.filledSex = result.sex;
       clearServerErrors(sex);
     }
+  }
+
+  // The number they came from no longer holds: what it filled in goes too (unless the clerk has
+  // changed it since), so that no birth date or sex of a number now wrong is submitted.
+  function unfillFromId(row) {
+    var birth = field(row, "birth_date");
+    var sex = field(row, "sex");
+    if (birth && row.dataset.filledBirth !== undefined && birth.value === row.dataset.filledBirth) {
+      birth.value = "";
+    }
+    if (sex && row.dataset.filledSex !== undefined && sex.value === row.dataset.filledSex) {
+      sex.value = "";
+    }
+    delete row.dataset.filledBirth;
+    delete row.dataset.filledSex;
   }
 
   function onIdInput(row) {
     var input = field(row, "id_number");
     var result = checkId(row, false);
     if (!result) {
+      if (row.dataset.acceptedId !== undefined) {
+        unfillFromId(row);
+      }
       delete row.dataset.acceptedId;
       return;
     }

@@ -132,6 +132,32 @@ def test_given_a_mistyped_id_number_when_it_is_typed_then_the_chinese_message_sh
     assert page_log.csp_violations() == []
 
 
+def test_given_a_good_id_number_when_it_is_changed_into_a_wrong_one_then_the_birth_date_and_sex_it_filled_go(
+    page, sign_in, page_log, transactional_world
+):
+    # Given a row whose good ID number filled in the birth date and sex
+    sign_in("clerk_a")
+    _open_new_household_form(page)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    _type(page, "王建国")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    _type(page, FAMILY[0][1])
+    expect(page.locator("#id_members-0-birth_date")).to_have_value("1975-04-12")
+    expect(page.locator("#id_members-0-sex")).to_have_value("male")
+
+    # When the clerk goes back and changes its last digit into a wrong check digit
+    page.locator("#id_members-0-id_number").fill(WRONG_CHECK_DIGIT)
+    page.locator("#id_members-0-id_number").dispatch_event("input")
+
+    # Then what the good number filled in is emptied and the error shows
+    expect(page.locator("#id_members-0-birth_date")).to_have_value("")
+    expect(page.locator("#id_members-0-sex")).to_have_value("")
+    expect(page.locator("#id_members-0-id_number ~ [data-id-error]")).to_have_text(CHECK_DIGIT_MESSAGE)
+    assert page_log.csp_violations() == []
+
+
 def test_given_a_person_enrolled_in_another_county_when_the_clerk_registers_them_then_the_row_says_where_and_how_to_transfer(
     page, sign_in, shoot, page_log, transactional_world
 ):
