@@ -31,6 +31,7 @@ Kinds and their numbers (after `normalise`):
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -573,3 +574,19 @@ def check_against_entered(
                 )
             )
     return errors
+
+
+# Besides letters of any script (and their combining marks) and spaces, a person's name holds
+# only the separators of minority and foreign names: middle dots, full stops, hyphens, apostrophes.
+_NAME_SEPARATORS = frozenset(" ·•・．.-‐'’")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a person's name (a digit, a symbol, a formula), or None."""
+    for character in name.strip():
+        if character in _NAME_SEPARATORS or unicodedata.category(character)[0] in "LM":
+            continue
+        return gettext(
+            "A name holds letters only (with · or - between parts); “%(character)s” cannot be in it."
+        ) % {"character": character}
+    return None

@@ -903,6 +903,8 @@ def _register_rows(table: Table) -> Iterator[tuple[Any, ...]]:
             problems.append(_("The name is missing."))
         elif len(name) > 60:
             problems.append(_("The name is longer than 60 characters."))
+        elif problem := identifiers.name_problem(name):
+            problems.append(problem)
         village = text_of(_cell(row, table.columns, "village"))
         if not _VILLAGE.match(village):
             problems.append(_("The village code must have 12 digits."))

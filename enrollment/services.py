@@ -189,6 +189,8 @@ def _validate_member(
 ) -> identifiers.ParsedIdentifier | None:
     if not member.name.strip():
         errors.add(index, "name", _("Enter the name."))
+    elif problem := identifiers.name_problem(member.name):
+        errors.add(index, "name", problem)
     try:
         parsed = identifiers.parse_identifier(
             member.id_kind, member.id_number, nationality=member.nationality or None

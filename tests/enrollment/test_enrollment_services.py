@@ -756,3 +756,31 @@ def test_given_someone_enrolled_in_another_village_of_the_county_then_the_clerk_
         "The holder of this identifier is already enrolled in 临汾市尧都区 (outside your area). Within the county "
         "the person is moved to a household here (迁移) by the county's medical insurance office, not registered again."
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("王建国", None),
+        ("阿依古丽·买买提", None),
+        ("John O'Neil-Smith", None),
+        ("𠮷田", None),  # a character beyond the basic plane
+        ("=1+1", "A name holds letters only (with · or - between parts); “=” cannot be in it."),
+        ("王小明2", "A name holds letters only (with · or - between parts); “2” cannot be in it."),
+        ("@SUM(A1)", "A name holds letters only (with · or - between parts); “@” cannot be in it."),
+    ],
+)
+def test_a_persons_name_holds_letters_and_the_separators_of_minority_and_foreign_names(name, problem):
+    from enrollment import identifiers
+
+    with translation.override("en"):
+        assert identifiers.name_problem(name) == problem
+
+
+def test_given_a_formula_typed_as_a_name_then_the_household_is_refused_on_that_field(world):
+    with pytest.raises(ValidationError) as refused:
+        submit_household(world, services.MemberInput(**{**member(11, "x").__dict__, "name": "=1+1"}))
+
+    assert refused.value.message_dict["members.0.name"] == [
+        "A name holds letters only (with · or - between parts); “=” cannot be in it."
+    ]

@@ -75,12 +75,17 @@ def _employee_row(n: int) -> list[Any]:
 REGISTER_HEADER = ["公民身份号码", "姓名", "户籍地村（社区）代码", "户号", "联系电话"]
 
 
+def _numeral(n: int) -> str:
+    """A name's distinguishing part without digits (a name holds letters only)."""
+    return "".join("零一二三四五六七八九"[int(digit)] for digit in str(n))
+
+
 def _register_row(n: int) -> list[Any]:
-    return [resident_id(dt.date(1990, 1, n)), f"户籍{n}", "141002100201", f"{n:04d}", ""]
+    return [resident_id(dt.date(1990, 1, n)), f"户籍{_numeral(n)}", "141002100201", f"{n:04d}", ""]
 
 
 def _household_row(n: int) -> list[Any]:
-    return member(str(n), "户主", f"户主{n}", dt.date(1970, 1, n))
+    return member(str(n), "户主", f"户主{_numeral(n)}", dt.date(1970, 1, n))
 
 
 KINDS = [
