@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -327,8 +328,10 @@ class _PublicityDownload(ScopedViewMixin, View, ABC):
         unit = _school_unit(self.scope, pk) if pk else _village_unit(self.scope, code)
         form = PostingForm(request.GET)
         if not form.is_valid():
-            messages = [str(message) for errors in form.errors.values() for message in errors]
-            return HttpResponseBadRequest(" ".join(messages), content_type="text/plain; charset=utf-8")
+            # Back to the page, which shows the same form's errors beside its fields.
+            chosen = {"school": str(pk)} if pk else {"village": unit.code}
+            kept = {key: request.GET[key] for key in ("start", "end", "phone") if key in request.GET}
+            return redirect(f"{reverse('enrollment:publicity-list')}?{urlencode({**chosen, **kept})}")
         data = _publicity_data(self.scope, unit, form, request)
         return self.respond(
             data, filename=_("Publicity list") + f"-{unit.name}-{data.period.start.isoformat()}"
