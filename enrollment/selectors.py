@@ -78,8 +78,15 @@ def household_detail(*, scope: Scope, pk: int) -> Household:
     return scope.get_object_or_404(Household.objects.prefetch_related(_members_prefetch()), pk=pk)
 
 
+def _application_persons() -> Prefetch:
+    """An application's persons as a household lists them: head first, then spouse, children…"""
+    return Prefetch("persons", queryset=Person.objects.order_by(relation_rank(), "birth_date", "pk"))
+
+
 def household_applications(*, household: Household) -> QuerySet[RegistrationApplication]:
-    return household.applications.select_related("submitted_by", "decided_by").prefetch_related("persons")
+    return household.applications.select_related("submitted_by", "decided_by").prefetch_related(
+        _application_persons()
+    )
 
 
 def person_detail(*, scope: Scope, pk: int) -> Person:
@@ -105,7 +112,7 @@ def application_queue(
     queryset = scope.filter(
         RegistrationApplication.objects.select_related(
             "household", "submitted_by", "decided_by"
-        ).prefetch_related("persons")
+        ).prefetch_related(_application_persons())
     )
     if status:
         queryset = queryset.filter(status=status)
@@ -116,7 +123,7 @@ def application_detail(*, scope: Scope, pk: int) -> RegistrationApplication:
     return scope.get_object_or_404(
         RegistrationApplication.objects.select_related(
             "household", "submitted_by", "decided_by"
-        ).prefetch_related("persons"),
+        ).prefetch_related(_application_persons()),
         pk=pk,
     )
 

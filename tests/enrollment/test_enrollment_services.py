@@ -784,3 +784,21 @@ def test_given_a_formula_typed_as_a_name_then_the_household_is_refused_on_that_f
     assert refused.value.message_dict["members.0.name"] == [
         "A name holds letters only (with · or - between parts); “=” cannot be in it."
     ]
+
+
+def test_given_an_application_then_its_persons_are_listed_head_first_not_by_name(world):
+    # Given a household typed child first (names that sort the other way)
+    application = submit_household(
+        world,
+        member(33, "艾小宝", Relation.CHILD),
+        member(11, "王大山", Relation.HEAD),
+        member(22, "李秀英", Relation.SPOUSE),
+    )
+
+    # When insurance opens it
+    from enrollment import selectors
+
+    opened = selectors.application_detail(scope=scope_of(world, "insurance_a"), pk=application.pk)
+
+    # Then the head comes first, then the spouse, then the child
+    assert [person.name for person in opened.persons.all()] == ["王大山", "李秀英", "艾小宝"]
