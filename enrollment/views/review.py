@@ -299,6 +299,12 @@ class PersonDetailView(ScopedViewMixin, TemplateView):
             log_full_view(self.request, person)
         can_change = scope.allows(Action.ENROLLMENT_CHANGE)
         can_see_evidence = scope.allows(Action.PERSON_FULL_VIEW)
+        # The way back to the person's household, when the viewer may open it.
+        context["household"] = (
+            scope.filter(Household.objects.filter(pk=person.household_id)).first()
+            if person.household_id
+            else None
+        )
         place = PlaceNames(scope)
         enrollments = []
         for enrollment in selectors.person_enrollments(person=person):
