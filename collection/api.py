@@ -21,6 +21,7 @@ from accounts.scope import Scope, scope_of
 
 from . import selectors, services
 from .models import (
+    SINGLE_PAYMENT_CHANNELS,
     Channel,
     DueItem,
     OvercollectionReason,
@@ -103,10 +104,21 @@ def _payment_data(payment: Payment) -> dict[str, Any]:
     return _PAYMENT_OUT.to_representation(payment)
 
 
+class SinglePaymentChannelField(serializers.ChoiceField):
+    """A single payment's channel; a batch's (village, school, bank file) is refused with why."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data in Channel.values and data not in SINGLE_PAYMENT_CHANNELS:
+            raise serializers.ValidationError(services.batch_channel_refusal(data), code="invalid_choice")
+        return super().to_internal_value(data)
+
+
 class PaymentRequestSerializer(InputSerializer):
     due_item = serializers.IntegerField(min_value=1)
     amount_fen = serializers.IntegerField(min_value=1)
-    channel = serializers.ChoiceField(choices=Channel.choices)
+    channel = SinglePaymentChannelField(
+        choices=[(channel, channel.label) for channel in SINGLE_PAYMENT_CHANNELS]
+    )
     paid_by = serializers.CharField(max_length=60)
     paid_at = serializers.DateTimeField(required=False)
 

@@ -26,7 +26,8 @@ from .rules import acceptance_on
 
 # The share of each year's due items paid in the demo: last year mostly, this year a part so far.
 SHARE_PAID = {2026: 0.9, 2027: 0.4}
-CHANNELS = ["counter_cash", "wechat", "alipay", "bank_card", "village", "bank_pos"]
+# A single payment's channels (a village's are its collective payments, ``_collective``).
+CHANNELS = ["counter_cash", "wechat", "alipay", "bank_card", "bank_pos"]
 
 
 @dataclass

@@ -186,6 +186,18 @@ class Channel(models.TextChoices):
     BANK_BATCH = "bank_batch", _("Bank batch debit")
 
 
+# The channels of a single payment (the counter's form, the API): the payer in person or their own
+# card or wallet. The others are a batch's (``BATCH_CHANNEL``): only a village's or a school's
+# collective payment, or a bank's debit file, records them.
+SINGLE_PAYMENT_CHANNELS = (
+    Channel.COUNTER_CASH,
+    Channel.BANK_CARD,
+    Channel.WECHAT,
+    Channel.ALIPAY,
+    Channel.BANK_POS,
+)
+
+
 class PaymentStatus(models.TextChoices):
     RECORDED = "recorded", _("Recorded")
     REVERSED = "reversed", _("Reversed")

@@ -49,6 +49,7 @@ from .bank_files import BatchLine
 from .codes import code_new
 from .models import (
     BATCH_CHANNEL,
+    SINGLE_PAYMENT_CHANNELS,
     BatchKind,
     BatchProblem,
     BatchStatus,
@@ -118,6 +119,14 @@ def _replay(*, key: str, due_item_id: int, amount_fen: int, channel: str) -> Rec
     return Recorded(existing, replayed=True)
 
 
+def batch_channel_refusal(channel: str) -> str:
+    """Why a single payment cannot be recorded through a batch's channel (village, school, bank file)."""
+    return _(
+        "“%(channel)s” is only for collective payments and bank debit files; a single payment is "
+        "taken in cash at the counter, by bank card, WeChat Pay, Alipay or bank POS."
+    ) % {"channel": Channel(channel).label}
+
+
 def payment_record(
     *,
     scope: Scope,
@@ -134,6 +143,8 @@ def payment_record(
         raise PermissionDenied(_("Only a collecting agency's staff can record payments."))
     if channel not in Channel.values:
         raise ValidationError({"channel": [_("Choose how the payment was made.")]})
+    if channel not in SINGLE_PAYMENT_CHANNELS:
+        raise ValidationError({"channel": [batch_channel_refusal(channel)]})
     paid_by = paid_by.strip()
     if not paid_by:
         raise ValidationError({"paid_by": [_("Say who paid.")]})

@@ -41,6 +41,7 @@ from accounts.roles import Action
 from . import documents, selectors, services
 from .codes import code_normalise
 from .models import (
+    SINGLE_PAYMENT_CHANNELS,
     BatchKind,
     BatchStatus,
     Channel,
@@ -58,7 +59,11 @@ class PaymentForm(forms.Form):
     amount_yuan = forms.DecimalField(
         label=gettext_lazy("Amount (yuan)"), min_value=Decimal("0.01"), decimal_places=2
     )
-    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=Channel.choices)
+    # A single payment's channels only: a village's, a school's or a bank file's are a batch's.
+    channel = forms.ChoiceField(
+        label=gettext_lazy("Channel"),
+        choices=[(channel, channel.label) for channel in SINGLE_PAYMENT_CHANNELS],
+    )
     paid_by = forms.CharField(label=gettext_lazy("Paid by"), max_length=60)
     # One key per rendered form: a double click or a resubmitted page records one payment.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)

@@ -213,6 +213,7 @@ SPECTACULAR_SETTINGS = {
         "RefundReasonEnum": "refunds.models.RefundReason",
         "RefundStatusEnum": "refunds.models.RefundStatus",
         "BackPaymentStatusEnum": "refunds.models.BackPaymentStatus",
+        "ChannelEnum": "collection.models.Channel",
         "OvercollectionReasonEnum": "collection.models.OvercollectionReason",
         "OvercollectionRequestStatusEnum": "collection.models.OvercollectionStatus",
         "OvercollectionRefundStatusEnum": "refunds.models.OvercollectionStatus",

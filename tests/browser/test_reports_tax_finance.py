@@ -24,7 +24,7 @@ from tests.collection.support import AMOUNT, YEAR, due, payer
 
 pytestmark = pytest.mark.browser
 
-CHANNELS = ["wechat", "counter_cash", "alipay", "village"]
+CHANNELS = ["wechat", "counter_cash", "alipay", "bank_card"]
 VILLAGES = [
     ("141002100201", None),
     ("141002100202", "西关村"),

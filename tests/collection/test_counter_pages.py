@@ -135,6 +135,60 @@ def test_given_the_api_when_a_payment_is_posted_twice_with_one_key_then_201_then
     assert third.json()["error"]["message"].startswith("Already paid on ")
 
 
+def test_given_the_counter_form_then_it_offers_only_the_channels_of_a_single_payment(counter):
+    item = due(ZHANG, schedule=open_today())
+
+    page = counter.get(reverse("collection:pay", args=[item.pk]))
+
+    (row,) = page.context["rows"]
+    assert list(row["form"].fields["channel"].choices) == [
+        ("counter_cash", "Cash at the counter"),
+        ("bank_card", "Bank card"),
+        ("wechat", "WeChat Pay"),
+        ("alipay", "Alipay"),
+        ("bank_pos", "Bank POS"),
+    ]
+    html = page.content.decode()
+    assert [value for value in ("village", "school", "bank_batch") if f'value="{value}"' in html] == []
+
+
+def test_given_a_bank_batch_channel_posted_to_the_counter_then_it_is_refused_and_nothing_recorded(counter):
+    item = due(ZHANG, schedule=open_today())
+    form = {**_pay_form(counter, item), f"item{item.pk}-channel": "bank_batch"}
+
+    response = counter.post(reverse("collection:pay", args=[item.pk]), form)
+
+    assert response.status_code == 400
+    (row,) = response.context["rows"]
+    assert row["form"].errors["channel"] == [
+        "Select a valid choice. bank_batch is not one of the available choices."
+    ]
+    assert Payment.objects.count() == 0
+
+
+def test_given_the_api_when_a_payment_names_a_village_s_channel_then_400_says_why_and_nothing_is_recorded(
+    counter,
+):
+    item = due(ZHANG, schedule=open_today())
+    body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "village", "paid_by": "张三"}
+
+    response = counter.post(
+        reverse("collection-payment-list"),
+        body,
+        content_type="application/json",
+        headers={"Idempotency-Key": "v-1"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "channel": [
+            "“Village collection” is only for collective payments and bank debit files; a single payment is "
+            "taken in cash at the counter, by bank card, WeChat Pay, Alipay or bank POS."
+        ]
+    }
+    assert Payment.objects.count() == 0
+
+
 def test_given_a_receipt_when_the_clerk_reverses_it_with_a_reason_then_the_receipt_says_so(counter):
     item = due(ZHANG, schedule=open_today())
     counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))

@@ -164,6 +164,35 @@ def test_given_a_fully_subsidised_item_then_there_is_nothing_to_collect(tax):
     ]
 
 
+@pytest.mark.parametrize(
+    ("channel", "label"),
+    [("village", "Village collection"), ("school", "School collection"), ("bank_batch", "Bank batch debit")],
+)
+def test_given_a_batch_s_channel_when_a_single_payment_is_recorded_then_it_is_refused_and_nothing_written(
+    tax, zhang, channel, label
+):
+    with pytest.raises(ValidationError) as refused:
+        record(tax, zhang, channel=channel)
+
+    assert refused.value.message_dict == {
+        "channel": [
+            f"“{label}” is only for collective payments and bank debit files; a single payment is taken in "
+            "cash at the counter, by bank card, WeChat Pay, Alipay or bank POS."
+        ]
+    }
+    zhang.refresh_from_db()
+    assert (zhang.status, Payment.objects.count(), ReceiptCounter.objects.count()) == ("due", 0, 0)
+
+
+@pytest.mark.parametrize("channel", ["counter_cash", "bank_card", "wechat", "alipay", "bank_pos"])
+def test_given_a_counter_channel_when_a_single_payment_is_recorded_then_it_stands_with_that_channel(
+    tax, zhang, channel
+):
+    payment = record(tax, zhang, channel=channel).payment
+
+    assert (payment.channel, payment.receipt_number) == (channel, 1)
+
+
 def test_given_the_same_key_twice_then_the_second_answers_with_the_first_payment(tax, zhang):
     first = record(tax, zhang, idempotency_key="k-1")
 
