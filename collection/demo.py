@@ -49,9 +49,9 @@ def _collective(scope: Scope, clerk: User) -> int:
     (the 2027 window of the demo policy opens on the 1st–25th of each month only)."""
     for year in sorted(SHARE_PAID, reverse=True):
         for code, name, _count in selectors.villages_with_dues(scope=scope, year=year):
-            persons = selectors.collective_candidates_of_village(scope=scope, village_code=code, year=year)[
-                :5
-            ]
+            persons = selectors.collective_candidates_of_village(
+                scope=scope, village_code=code, year=year
+            ).candidates[:5]
             if len(persons) < 3:
                 continue
             batch = services.collective_payment_record(

@@ -64,3 +64,27 @@ def acceptance_on(*, schedule: list[dict[str, Any]], amount_fen: int, day: dt.da
             "Apply for a back-payment (补缴) at the medical insurance office; once it is approved, it can be paid here."
         ),
     )
+
+
+# --- why a person cannot be paid for: the same words for a collective payment's list, its refusal
+# and a bank file's lines -------------------------------------------------------------------------
+
+
+def not_found_reason(*, insurance_year: int) -> str:
+    """No due item of the person and year in the caller's area."""
+    return _("Not found in your area for %(year)s.") % {"year": insurance_year}
+
+
+def paid_reason(*, receipt: str) -> str:
+    return _("Already paid (receipt %(receipt)s); a contribution is paid once.") % {"receipt": receipt}
+
+
+def cancelled_reason(*, insurance_year: int) -> str:
+    return _(
+        "Nothing is due for %(year)s: the government pays this contribution, or the enrollment ended."
+    ) % {"year": insurance_year}
+
+
+def window_reason(acceptance: Acceptance) -> str:
+    """A refusal by the collection window: its reason and the way forward."""
+    return f"{acceptance.reason} {acceptance.way_forward}".strip()

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
 from accounts.selectors import counts_by
 
+from . import rules
 from .codes import code_normalise
 from .models import (
     BatchProblem,
@@ -223,43 +225,114 @@ def villages_with_dues(*, scope: Scope, year: int) -> list[tuple[str, str, int]]
     return [(row["region_code"], names.get(row["region_code"], row["region_code"]), row["n"]) for row in rows]
 
 
-def _candidates(items: QuerySet[DueItem], day: dt.date) -> list[Candidate]:
-    found = list(items.filter(status=DueStatus.DUE).order_by("region_code", "person_id"))
+@dataclass(frozen=True)
+class NotPayable:
+    """A person a collective payment cannot pay for today, and why."""
+
+    # The identifier (to be masked when shown), or for a malformed entry the text as typed.
+    person_id: str
+    name: str
+    reason: str
+    well_formed: bool = True
+
+
+@dataclass(frozen=True)
+class Collective:
+    """A collective payment's list: who can be paid for today, and who cannot, each with the reason."""
+
+    candidates: list[Candidate]
+    not_payable: list[NotPayable]
+
+    @property
+    def shared_reason(self) -> str:
+        """The one reason of everyone not payable (usually the collection window), or ""."""
+        reasons = {entry.reason for entry in self.not_payable}
+        return reasons.pop() if len(reasons) == 1 else ""
+
+
+# An identifier as typed in a school's list: letters and digits, from a foreign passport's 5 to
+# the 32 tax keeps. Anything else is reported as malformed and never looked up.
+_IDENTIFIER = re.compile(r"^[0-9A-Z]{5,32}$")
+
+
+def _standing_receipts(item_ids: list[int]) -> dict[int, str]:
+    payments = Payment.objects.filter(due_item_id__in=item_ids, status=PaymentStatus.RECORDED).only(
+        "due_item_id", "agency_id", "receipt_year", "receipt_number"
+    )
+    return {payment.due_item_id: payment.receipt for payment in payments}
+
+
+def _split(items: QuerySet[DueItem], day: dt.date) -> tuple[list[Candidate], dict[str, NotPayable]]:
+    """The items payable on ``day`` as candidates, and the others by person with the reason."""
+    found = list(items.order_by("region_code", "person_id"))
     names = dict(
         Payer.objects.filter(person_id__in=[item.person_id for item in found]).values_list(
             "person_id", "name"
         )
     )
-    result = []
+    receipts = _standing_receipts([item.pk for item in found if item.status == DueStatus.PAID])
+    candidates: list[Candidate] = []
+    refused: dict[str, NotPayable] = {}
     for item in found:
-        accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
-        if accepted.accepted:
-            result.append(
-                Candidate(item=item, name=names.get(item.person_id, ""), amount_fen=accepted.amount_fen)
-            )
-    return result
+        name = names.get(item.person_id, "")
+        if item.status == DueStatus.PAID:
+            reason = rules.paid_reason(receipt=receipts.get(item.pk, ""))
+        elif item.status == DueStatus.CANCELLED:
+            reason = rules.cancelled_reason(insurance_year=item.insurance_year)
+        else:
+            accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+            if accepted.accepted:
+                candidates.append(Candidate(item=item, name=name, amount_fen=accepted.amount_fen))
+                continue
+            reason = rules.window_reason(accepted)
+        refused[item.person_id] = NotPayable(person_id=item.person_id, name=name, reason=reason)
+    return candidates, refused
 
 
-def collective_candidates_of_village(*, scope: Scope, village_code: str, year: int) -> list[Candidate]:
-    """The persons of a village whose due item for the year can be paid today."""
+def collective_candidates_of_village(*, scope: Scope, village_code: str, year: int) -> Collective:
+    """The persons of a village whose due item for the year can be paid today, and those still
+    due who cannot (outside the collection window), with the reason."""
     scope.require(Action.COLLECTION_VIEW)
-    items = scope.filter(DueItem.objects.filter(region_code=village_code, insurance_year=year))
-    return _candidates(items, timezone.localdate())
+    items = scope.filter(
+        DueItem.objects.filter(region_code=village_code, insurance_year=year, status=DueStatus.DUE)
+    )
+    candidates, refused = _split(items, timezone.localdate())
+    return Collective(candidates=candidates, not_payable=list(refused.values()))
 
 
-def collective_candidates_of_list(
-    *, scope: Scope, person_ids: list[str], year: int
-) -> tuple[list[Candidate], list[str]]:
-    """A school's list: the listed persons whose due item for the year can be paid today, and the
-    identifiers that have nothing payable in the caller's area (not found, paid, or not due)."""
+def collective_candidates_of_list(*, scope: Scope, person_ids: list[str], year: int) -> Collective:
+    """A school's list: the listed persons whose due item for the year can be paid today, in the
+    list's order, and every other entry with the reason: malformed, not found in the caller's
+    area, paid already (with the receipt), nothing due, or outside the collection window."""
     scope.require(Action.COLLECTION_VIEW)
-    wanted = list(dict.fromkeys(text.strip().upper() for text in person_ids if text.strip()))
+    typed: dict[str, str] = {}  # normalised → as typed (first time); a repeated entry counts once
+    for text in person_ids:
+        if text.strip():
+            typed.setdefault(text.strip().upper(), text.strip())
+    wanted = [person_id for person_id in typed if _IDENTIFIER.match(person_id)]
     items = scope.filter(DueItem.objects.filter(person_id__in=wanted, insurance_year=year))
-    found = _candidates(items, timezone.localdate())
-    payable = {candidate.item.person_id for candidate in found}
-    order = {person_id: index for index, person_id in enumerate(wanted)}
-    found.sort(key=lambda candidate: order[candidate.item.person_id])
-    return found, [person_id for person_id in wanted if person_id not in payable]
+    candidates, refused = _split(items, timezone.localdate())
+    order = {person_id: index for index, person_id in enumerate(typed)}
+    candidates.sort(key=lambda candidate: order[candidate.item.person_id])
+    payable = {candidate.item.person_id for candidate in candidates}
+    not_payable = []
+    for person_id, as_typed in typed.items():
+        if not _IDENTIFIER.match(person_id):
+            not_payable.append(
+                NotPayable(
+                    person_id=as_typed[:40],
+                    name="",
+                    reason=_("Not an identifier: an identifier has 5 to 32 letters and digits."),
+                    well_formed=False,
+                )
+            )
+        elif person_id in refused:
+            not_payable.append(refused[person_id])
+        elif person_id not in payable:
+            not_payable.append(
+                NotPayable(person_id=person_id, name="", reason=rules.not_found_reason(insurance_year=year))
+            )
+    return Collective(candidates=candidates, not_payable=not_payable)
 
 
 def batches(*, scope: Scope) -> QuerySet[PaymentBatch]:

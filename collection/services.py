@@ -44,7 +44,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import SendWithin, message_send, message_send_bulk, message_send_within
 
-from . import bank_files
+from . import bank_files, rules
 from .bank_files import BatchLine
 from .codes import code_new
 from .models import (
@@ -681,31 +681,19 @@ def _settle_chunk(
         if item is None:
             problems.append(
                 LineProblem(
-                    line,
-                    _("Nothing is due from this person for this year in your area."),
-                    money_taken=is_bank,
+                    line, rules.not_found_reason(insurance_year=line.insurance_year or 0), money_taken=is_bank
                 )
             )
             continue
         if item.status == DueStatus.PAID:
             problems.append(
-                LineProblem(
-                    line,
-                    _("Already paid (receipt %(receipt)s); a contribution is paid once.")
-                    % {"receipt": receipts.get(item.pk, "")},
-                    money_taken=is_bank,
-                )
+                LineProblem(line, rules.paid_reason(receipt=receipts.get(item.pk, "")), money_taken=is_bank)
             )
             continue
         if item.status == DueStatus.CANCELLED:
             problems.append(
                 LineProblem(
-                    line,
-                    _(
-                        "Nothing is due for %(year)s: the government pays this contribution, or the enrollment ended."
-                    )
-                    % {"year": item.insurance_year},
-                    money_taken=is_bank,
+                    line, rules.cancelled_reason(insurance_year=item.insurance_year), money_taken=is_bank
                 )
             )
             continue
@@ -726,7 +714,7 @@ def _settle_chunk(
             # "Come back within the window" does not fit money a bank has already taken (it is
             # returned to the payer, as the batch's total of it says); a back-payment still does.
             come_back = is_bank and accepted.rule != "collection.closed"
-            reason = accepted.reason if come_back else f"{accepted.reason} {accepted.way_forward}".strip()
+            reason = accepted.reason if come_back else rules.window_reason(accepted)
             problems.append(LineProblem(line, reason, money_taken=is_bank))
             continue
         if line.amount_fen is not None and line.amount_fen != accepted.amount_fen:

@@ -452,18 +452,18 @@ class CollectiveView(ScopedViewMixin, View):
         village = request.GET.get("village", "") or request.POST.get("village", "")
         people = request.GET.get("people", "") or request.POST.get("people", "")
         villages = selectors.villages_with_dues(scope=self.scope, year=year) if year else []
-        candidates: list[selectors.Candidate] = []
-        not_payable: list[str] = []
+        listed = selectors.Collective(candidates=[], not_payable=[])
         unit_name = ""
         if year and people.strip():
-            candidates, not_payable = selectors.collective_candidates_of_list(
+            listed = selectors.collective_candidates_of_list(
                 scope=self.scope, person_ids=_person_list(people), year=year
             )
         elif year and village:
-            candidates = selectors.collective_candidates_of_village(
+            listed = selectors.collective_candidates_of_village(
                 scope=self.scope, village_code=village, year=year
             )
             unit_name = next((name for code, name, _n in villages if code == village), "")
+        candidates = listed.candidates
         if form is None:
             form = CollectiveForm(
                 initial={
@@ -488,7 +488,16 @@ class CollectiveView(ScopedViewMixin, View):
                 for candidate in candidates
             ],
             "total": yuan(sum(candidate.amount_fen for candidate in candidates)),
-            "not_payable": [mask_id_number(person_id) for person_id in not_payable],
+            # Each person who cannot be paid for today with the reason; a malformed entry as typed.
+            "not_payable": [
+                (entry, mask_id_number(entry.person_id) if entry.well_formed else entry.person_id)
+                for entry in listed.not_payable
+            ],
+            "shared_reason": listed.shared_reason,
+            # A village where no one is payable for one reason (the window) says it once; a school's
+            # list names every entry, since the clerk typed them.
+            "list_not_payable": bool(listed.not_payable)
+            and bool(candidates or people.strip() or not listed.shared_reason),
             "form": form,
             "problems": problems or [],
             "error": error,

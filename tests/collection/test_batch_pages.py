@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from accounts.roles import Role
 from accounts.scope import Scope
 from collection import services
-from collection.models import Payment, PaymentBatch, RefundPaid
+from collection.models import DueItem, Payment, PaymentBatch, RefundPaid
 from tests.collection.support import TUNLI, YEAR, due, open_today, payer
 
 pytestmark = pytest.mark.django_db
@@ -79,8 +79,82 @@ def test_given_a_schools_pasted_list_then_the_payable_ones_are_listed_and_the_ot
     )
 
     assert [c.item.person_id for c, *_rest in page.context["candidates"]] == [IDS[1], IDS[0]]
-    assert page.context["not_payable"] == ["141002********9999"]
+    assert [(shown, entry.reason) for entry, shown in page.context["not_payable"]] == [
+        ("141002********9999", "Not found in your area for 2027.")
+    ]
     assert Payment.objects.count() == 0
+
+
+def _window_from(days: int) -> tuple[list[dict], str]:
+    """A schedule whose window opens ``days`` from today, and that day."""
+    opening = timezone.localdate() + dt.timedelta(days=days)
+    return [{"from": opening.isoformat(), "to": (opening + dt.timedelta(days=60)).isoformat(),
+             "amount_fen": 40000, "subsidy_fen": 0, "rule": "on_time"}], opening.isoformat()  # fmt: skip
+
+
+def test_given_a_schools_list_then_each_entry_not_payable_has_its_own_reason_and_a_typo_is_called_malformed(
+    world, counter
+):
+    paid = services.payment_record(
+        scope=Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk),
+        due_item_id=DueItem.objects.get(person_id=IDS[1]).pk,
+        amount_fen=40000,
+        channel="counter_cash",
+        paid_by="村民2",
+    ).payment
+    payer("村民7", "141002198001010007")
+    due("141002198001010007", status="cancelled", schedule=open_today())
+    payer("村民8", "141002198001010008")
+    schedule, opening = _window_from(10)
+    due("141002198001010008", schedule=schedule)
+    listed = [IDS[0], "abc", IDS[1], "141002199901019999", "141002198001010007", "141002198001010008"]
+
+    page = counter.post(reverse("collection:collective"), {"year": YEAR, "people": "\n".join(listed)})
+
+    assert [c.item.person_id for c, *_rest in page.context["candidates"]] == [IDS[0]]
+    assert [(shown, entry.name, entry.reason) for entry, shown in page.context["not_payable"]] == [
+        ("abc", "", "Not an identifier: an identifier has 5 to 32 letters and digits."),
+        (
+            "141002********0002",
+            "村民2",
+            f"Already paid (receipt {paid.receipt}); a contribution is paid once.",
+        ),
+        ("141002********9999", "", "Not found in your area for 2027."),
+        (
+            "141002********0007",
+            "村民7",
+            "Nothing is due for 2027: the government pays this contribution, or the enrollment ended.",
+        ),
+        (
+            "141002********0008",
+            "村民8",
+            f"Payments for this year are accepted from {opening}. Come back from that day.",
+        ),
+    ]
+    html = page.content.decode()
+    assert html.count('data-testid="not-payable-person"') == 5
+    assert "<code>abc</code>" in html and "AB*" not in html
+
+
+def test_given_a_village_whose_persons_are_all_outside_the_window_then_the_page_says_why_no_one_is_payable(
+    counter,
+):
+    schedule, opening = _window_from(10)
+    DueItem.objects.update(schedule=schedule)
+
+    page = counter.get(reverse("collection:collective"), {"year": YEAR, "village": TUNLI})
+
+    assert page.context["candidates"] == []
+    reason = f"Payments for this year are accepted from {opening}. Come back from that day."
+    assert [(entry.person_id, entry.reason) for entry, _shown in page.context["not_payable"]] == [
+        (IDS[0], reason),
+        (IDS[1], reason),
+        (IDS[2], reason),
+    ]
+    html = page.content.decode()
+    assert f"No one here can be paid for today: {reason}" in html
+    assert "No one here can be paid for today.<" not in html
+    assert 'data-testid="not-payable"' not in html  # one reason for all: said once, not per person
 
 
 def test_given_the_ticked_persons_and_the_cash_when_recorded_then_the_batch_page_follows(counter):

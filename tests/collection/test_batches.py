@@ -141,9 +141,7 @@ def test_given_a_person_of_another_county_when_listed_then_the_batch_is_refused(
     with pytest.raises(services.BatchRefusedError) as refused:
         collective(tax, [IDS[0], "141024198001010099"], 2 * AMOUNT, kind="school", region_code="141002")
 
-    assert [p.reason for p in refused.value.problems] == [
-        "Nothing is due from this person for this year in your area."
-    ]
+    assert [p.reason for p in refused.value.problems] == ["Not found in your area for 2027."]
 
 
 def test_given_the_same_form_submitted_twice_then_one_batch_is_recorded(tax, village):
@@ -216,7 +214,7 @@ def test_given_a_bank_file_when_imported_then_matched_lines_are_paid_on_the_debi
     assert problems == [
         (4, True, "350.00 yuan was taken but 400.00 yuan are due on 2026-11-05."),
         (5, False, "The bank's debit failed: 余额不足"),
-        (6, True, "Nothing is due from this person for this year in your area."),
+        (6, True, "Not found in your area for 2027."),
         (7, True, "This person and year appear twice in the list."),
         (8, True, "The amount is not an amount in yuan."),
     ]
