@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from openpyxl import Workbook
@@ -652,38 +652,56 @@ PAGE_LINES = 500
 
 
 class BatchLedgerView(ScopedViewMixin, View):
-    """台账: the batch as a workbook with a line per payer to sign, and lines for the clerk and the
-    village head (or the school's) at the foot."""
+    """台账: the batch as a workbook. A village's or school's has a line per payer to sign, and lines
+    for the clerk and the village head (or the school's) at the foot; a bank file's is the bank's
+    debits, with the debit day instead of a signature (the bank took the money), signed off by the
+    tax collector and a reviewer."""
 
     required_action = Action.COLLECTION_VIEW
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         batch = selectors.batch_detail(scope=self.scope, pk=pk)
+        is_bank = batch.kind == BatchKind.BANK_DEBIT
+        day = timezone.localtime(batch.created_at).date().isoformat()
 
         def write(book: Workbook) -> None:
             sheet = Sheet(book, _("Ledger"), widths=(6, 12, 22, 8, 12, 20, 18))
-            sheet.row([_("%(unit)s — collective payment ledger") % {"unit": batch.unit_name}], bold=True)
-            sheet.row(
-                [
-                    _("Paid through: %(unit)s · handed over by %(person)s · %(day)s · %(agency)s")
-                    % {
-                        "unit": batch.unit_name,
-                        "person": batch.paid_by,
-                        "day": timezone.localtime(batch.created_at).date().isoformat(),
-                        "agency": batch.agency.name,
-                    }
-                ]
-            )
+            if is_bank:
+                sheet.row([_("%(bank)s — bank batch debit ledger") % {"bank": batch.unit_name}], bold=True)
+                sheet.row(
+                    [
+                        _("Debited by: %(bank)s · file %(file)s · %(day)s · %(agency)s")
+                        % {
+                            "bank": batch.unit_name,
+                            "file": batch.file_name,
+                            "day": day,
+                            "agency": batch.agency.name,
+                        }
+                    ]
+                )
+            else:
+                sheet.row([_("%(unit)s — collective payment ledger") % {"unit": batch.unit_name}], bold=True)
+                sheet.row(
+                    [
+                        _("Paid through: %(unit)s · handed over by %(person)s · %(day)s · %(agency)s")
+                        % {
+                            "unit": batch.unit_name,
+                            "person": batch.paid_by,
+                            "day": day,
+                            "agency": batch.agency.name,
+                        }
+                    ]
+                )
             sheet.row([])
             sheet.row(
                 [
                     _("No."),
-                    _("Name"),
+                    pgettext("person", "Name"),
                     _("Identifier"),
                     _("Year"),
                     _("Amount (yuan)"),
                     _("Receipt"),
-                    _("Payer's signature"),
+                    _("Debit date") if is_bank else _("Payer's signature"),
                 ],
                 bold=True,
                 boxed=True,
@@ -698,10 +716,10 @@ class BatchLedgerView(ScopedViewMixin, View):
                         line.payment.insurance_year,
                         money(line.payment.amount_fen),
                         line.payment.receipt,
-                        "",
+                        timezone.localtime(line.payment.paid_at).date() if is_bank else "",
                     ],
                     boxed=True,
-                    height=24,
+                    height=None if is_bank else 24,
                 )
             sheet.row(
                 [
@@ -717,9 +735,21 @@ class BatchLedgerView(ScopedViewMixin, View):
                 boxed=True,
             )
             sheet.row([])
-            sheet.row(
-                [_("Collecting clerk (signature):"), "", "", _("Village head (signature):"), "", _("Date:")]
-            )
+            if is_bank:
+                sheet.row(
+                    [_("Tax collector (signature):"), "", "", _("Reviewer (signature):"), "", _("Date:")]
+                )
+            else:
+                sheet.row(
+                    [
+                        _("Collecting clerk (signature):"),
+                        "",
+                        "",
+                        _("Village head (signature):"),
+                        "",
+                        _("Date:"),
+                    ]
+                )
 
         return xlsx_response(write, f"{batch.unit_name}-{_('ledger')}-{batch.pk}.xlsx")
 
@@ -738,7 +768,7 @@ class BatchProblemsView(ScopedViewMixin, View):
                 [
                     _("Line"),
                     _("Identifier"),
-                    _("Name"),
+                    pgettext("person", "Name"),
                     _("Year"),
                     _("Amount (yuan)"),
                     _("Bank reference"),

@@ -234,6 +234,84 @@ def test_given_a_bank_file_uploaded_then_the_batch_shows_the_payments_and_the_li
     ]  # fmt: skip
 
 
+def _bank_batch(counter) -> PaymentBatch:
+    """A bank file of two debits, both paid, matched as the worker would."""
+    day = timezone.localdate().isoformat()
+    content = (
+        "流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,扣款日期\n"
+        f"B1,{IDS[0]},村民1,2027,400.00,成功,{day}\n"
+        f"B2,{IDS[1]},村民2,2027,400.00,成功,{day}\n"
+    ).encode()
+    counter.post(
+        reverse("collection:bank"),
+        {"bank_name": "农业银行", "file": SimpleUploadedFile("debit.csv", content, content_type="text/csv")},
+    )
+    batch = PaymentBatch.objects.get()
+    services.bank_debit_process(scope=Scope.for_user_id(batch.created_by_id), batch_id=batch.pk)
+    batch.refresh_from_db()
+    return batch
+
+
+def test_given_a_bank_batch_then_its_ledger_is_the_bank_s_debits_signed_off_by_the_collector_and_a_reviewer(
+    counter,
+):
+    batch = _bank_batch(counter)
+
+    rows = _workbook(counter.get(reverse("collection:batch-ledger", args=[batch.pk])))
+
+    today = timezone.localdate()
+    assert rows[0][0] == "农业银行 — bank batch debit ledger"
+    assert rows[1][0] == (
+        f"Debited by: 农业银行 · file debit.csv · {today.isoformat()} · {batch.agency.name}"
+    )
+    assert rows[3] == ["No.", "Name", "Identifier", "Year", "Amount (yuan)", "Receipt", "Debit date"]
+    receipts = [p.receipt for p in Payment.objects.order_by("receipt_number")]
+    midnight = dt.datetime.combine(today, dt.time.min)
+    assert rows[4:6] == [
+        [1, "村民1", "141002********0001", 2027, 400, receipts[0], midnight],
+        [2, "村民2", "141002********0002", 2027, 400, receipts[1], midnight],
+    ]
+    assert rows[6][:5] == ["Total", "2 persons", None, None, 800]
+    assert rows[8][:6] == ["Tax collector (signature):", None, None, "Reviewer (signature):", None, "Date:"]
+    cells = {cell for row in rows for cell in row}
+    assert {
+        "Payer's signature",
+        "Village head (signature):",
+        "Collecting clerk (signature):",
+    } & cells == set()
+
+
+def test_given_a_bank_batch_in_chinese_then_its_page_and_ledger_name_persons_and_the_bank_s_sign_off(
+    counter, settings
+):
+    batch = _bank_batch(counter)
+    counter.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    page = counter.get(reverse("collection:batch", args=[batch.pk])).content.decode()
+    rows = _workbook(counter.get(reverse("collection:batch-ledger", args=[batch.pk])))
+
+    assert '<h2 data-testid="lines-heading">本批缴费明细</h2>' in page
+    assert '<th class="num">序号</th><th>姓名</th>' in page
+    assert "征收人员（签字）：" in page and "复核人（签字）：" in page and "缴费人签字" not in page
+    assert rows[0][0] == "农业银行银行批量扣款台账"
+    assert rows[3][:2] == ["序号", "姓名"] and rows[3][6] == "扣款日期"
+    assert rows[8][:6] == ["征收人员（签字）：", None, None, "复核人（签字）：", None, "日期："]
+
+
+def test_given_a_village_batch_in_chinese_then_the_payments_table_names_the_person(counter, settings):
+    _record(counter, IDS, "1200.00")
+    batch = PaymentBatch.objects.get()
+    counter.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    page = counter.get(reverse("collection:batch", args=[batch.pk])).content.decode()
+    rows = _workbook(counter.get(reverse("collection:batch-ledger", args=[batch.pk])))
+
+    assert '<th class="num">序号</th><th>姓名</th>' in page
+    assert "<h2>笔数</h2>" not in page
+    assert rows[0][0] == "屯里村集体缴费台账"
+    assert rows[3][:2] == ["序号", "姓名"] and rows[3][6] == "缴费人签字"
+
+
 def test_given_a_bank_file_that_is_not_csv_then_the_upload_page_says_why(counter):
     response = counter.post(
         reverse("collection:bank"),
