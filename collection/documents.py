@@ -21,6 +21,7 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY, TA_RIGHT
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table
@@ -31,6 +32,10 @@ from accounts.money import yuan
 
 TITLE = "城乡居民基本医疗保险缴费证明"
 QR_SIDE = 30 * mm
+SEAL_LABEL = "（盖章）"
+# The column of the agency's name, its seal label and the date, right of the stamp box: wide
+# enough for a county bureau's full name and the label on one line (国家税务总局临汾市尧都区税务局（盖章）).
+SIGNATURE_WIDTH = 92 * mm
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,17 @@ class _Rule(Flowable):
         self.canv.line(0, 3, self.width, 3)
         self.canv.setLineWidth(0.4)
         self.canv.line(0, 0.5, self.width, 0.5)
+
+
+def _sealed_by(agency: str, style: ParagraphStyle, width: float) -> list[Paragraph]:
+    """The collecting agency's name (markup) followed by the seal label （盖章）: on one line when
+    both fit, else the name (wrapped as it must be) with the label on a line of its own — never
+    the label broken as （盖 / 章）, which Chinese line breaking would otherwise allow."""
+    together = Paragraph(f"{agency}{SEAL_LABEL}", style)
+    together.wrap(width, 10**6)
+    if len(together.blPara.lines) == 1:
+        return [together]
+    return [Paragraph(agency, style), Paragraph(SEAL_LABEL, style)]
 
 
 def certificate_pdf(data: CertificateData) -> bytes:
@@ -171,17 +187,21 @@ def _certificate_pdf(data: CertificateData) -> bytes:
 
     right = styles.paragraph(size=12, leading=22, align=TA_RIGHT)
     signature: list[Any] = [
-        Paragraph(f"{mark(data.agency)}（盖章）", right),
+        *_sealed_by(mark(data.agency), right, SIGNATURE_WIDTH),
         Paragraph(f"开具日期：{chinese_date(data.issued_on)}", right),
     ]
     closing = Table(
         [["", pdf.StampBox("收款单位印章", stack.primary, side=36 * mm), signature]],
-        colWidths=[width - 120 * mm, 44 * mm, 76 * mm],
+        colWidths=[width - 44 * mm - SIGNATURE_WIDTH, 44 * mm, SIGNATURE_WIDTH],
     )
     closing.setStyle(
         pdf.table_style(
             stack.primary,
-            [("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)],
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ],
         )
     )
 

@@ -241,6 +241,35 @@ def test_given_a_certificate_when_built_then_the_chinese_text_reads_back_exactly
     assert ZHANG not in text
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@needs_poppler
+@pytest.mark.parametrize(
+    ("agency", "expected"),
+    [
+        ("尧都区税务局", ["尧都区税务局（盖章）"]),
+        # A county bureau's full name: name and label on one line.
+        ("国家税务总局临汾市尧都区税务局", ["国家税务总局临汾市尧都区税务局（盖章）"]),
+        # Longer than the column: the name wraps, the label keeps a line of its own, whole.
+        (
+            "国家税务总局临汾市尧都区税务局第一税务所办税服务厅",
+            ["国家税务总局临汾市尧都区税务局第一税务所办", "税服务厅", "（盖章）"],
+        ),
+    ],
+)
+def test_given_an_agency_name_of_any_length_then_the_seal_label_is_never_broken(tmp_path, agency, expected):
+    text = pdf_text(documents.certificate_pdf(certificate_data(agency=agency)), tmp_path)
+
+    lines = _lines(text)
+    date = lines.index("开具日期：2026年11月28日")
+    # The stamp box's caption sits beside the block on one of its lines; it is not the block's text.
+    block = [line.replace("收款单位印章", "").strip() for line in lines[date - len(expected) : date]]
+    assert block == expected
+    assert [line for line in lines if "（盖" in line and "（盖章）" not in line] == []
+
+
 def test_given_a_certificate_then_it_is_one_a4_portrait_page_with_an_embedded_font_subset():
     pdf = documents.certificate_pdf(certificate_data())
 
