@@ -138,7 +138,7 @@ def _certificate_pdf(data: CertificateData) -> bytes:
         ("缴费金额", f"人民币 {escape(amount)} 元"),
         ("缴费日期", chinese_date(data.paid_on)),
         ("缴费渠道", mark(data.channel)),
-        ("收据号码", escape(data.receipt)),
+        ("票据号码", escape(data.receipt)),
         ("收款单位", mark(data.agency)),
     ]
     details = Table(
@@ -228,7 +228,7 @@ def _certificate_pdf(data: CertificateData) -> bytes:
         canvas.saveState()
         canvas.setFont(stack.primary, 8.5)
         canvas.setFillColor(pdf.MUTED)
-        canvas.drawString(margin, page_height - margin + 2 * mm, f"收据号码：{data.receipt}")
+        canvas.drawString(margin, page_height - margin + 2 * mm, f"票据号码：{data.receipt}")
         canvas.drawRightString(page_width - margin, page_height - margin + 2 * mm, f"验证码：{data.code}")
         canvas.drawString(margin, margin - 2 * mm, f"{data.agency} · 城乡居民医保经办平台打印")
         canvas.drawRightString(page_width - margin, margin - 2 * mm, f"第 {page} 页 / 共 {total} 页")

@@ -231,7 +231,7 @@ def test_given_a_certificate_when_built_then_the_chinese_text_reads_back_exactly
         "缴费金额 人民币 400.00 元",
         "缴费日期 2026年11月20日",
         "缴费渠道 微信支付",
-        "收据号码 0004-2026-000001",
+        "票据号码 0004-2026-000001",
         "收款单位 尧都区税务局",
         "7KQ2-M9XD-4TRB-HW3C",
         "https://portal.example.gov.cn/verify/",
@@ -239,6 +239,8 @@ def test_given_a_certificate_when_built_then_the_chinese_text_reads_back_exactly
     ):
         assert line in text, line
     assert ZHANG not in text
+    assert "收据" not in text  # the receipt's number is 票据号码, as on the receipt itself
+    assert text.startswith("票据号码：0004-2026-000001")
 
 
 def _lines(text: str) -> list[str]:

@@ -189,6 +189,18 @@ def test_given_the_api_when_a_payment_names_a_village_s_channel_then_400_says_wh
     assert Payment.objects.count() == 0
 
 
+def test_given_a_receipt_in_chinese_then_its_number_is_called_as_on_the_certificate(counter, settings):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+    counter.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    page = counter.get(reverse("collection:receipt", args=[payment.pk])).content.decode()
+
+    assert f'<dt>票据号码</dt><dd><code data-testid="receipt-number">{payment.receipt}</code></dd>' in page
+    assert "票据号<" not in page
+
+
 def test_given_a_receipt_when_the_clerk_reverses_it_with_a_reason_then_the_receipt_says_so(counter):
     item = due(ZHANG, schedule=open_today())
     counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
