@@ -17,6 +17,8 @@ from pathlib import Path
 
 import polib
 
+from config import embedded
+
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path("accounts/locale/zh_Hans/LC_MESSAGES/django.po")
 GETTEXT = {"_", "gettext", "gettext_lazy", "gettext_noop", "ngettext", "ngettext_lazy"}
@@ -89,7 +91,9 @@ def test_makemessages_finds_no_message_without_its_chinese(tmp_path):
     # When Django's makemessages gathers the messages into it
     subprocess.run(
         [sys.executable, "manage.py", "makemessages", "--locale", "zh_Hans", "--no-location", "--verbosity", "0"],
-        cwd=tmp_path, check=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        cwd=tmp_path, check=True,
+        # The project's own embedded servers (already running): the copy would start its own.
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "PORTAL_VAR_DIR": str(embedded.VAR)},
     )  # fmt: skip
 
     # Then each message it found has a translation (and none is only a fuzzy guess)
