@@ -257,20 +257,13 @@ def test_given_a_debit_repeated_in_a_later_file_then_it_is_reported_and_not_paid
     assert (later.payment_count, Payment.objects.count()) == (1, 2)
 
 
+def _on_time(first: str, last: str) -> list[dict]:
+    return [{"from": first, "to": last, "amount_fen": AMOUNT, "subsidy_fen": 0, "rule": "on_time"}]
+
+
 def test_given_a_debit_after_the_window_then_the_line_is_reported_with_the_way_forward(tax):
     payer("村民1", IDS[0])
-    due(
-        IDS[0],
-        schedule=[
-            {
-                "from": "2026-09-01",
-                "to": "2026-10-31",
-                "amount_fen": AMOUNT,
-                "subsidy_fen": 0,
-                "rule": "on_time",
-            }
-        ],
-    )
+    due(IDS[0], schedule=_on_time("2026-09-01", "2026-10-31"))
 
     batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
 
@@ -284,18 +277,7 @@ def test_given_a_debit_after_the_window_then_the_line_is_reported_with_the_way_f
 
 def test_given_a_debit_before_the_window_then_the_line_says_why_without_asking_the_payer_to_come_back(tax):
     payer("村民1", IDS[0])
-    due(
-        IDS[0],
-        schedule=[
-            {
-                "from": "2026-11-10",
-                "to": "2026-12-31",
-                "amount_fen": AMOUNT,
-                "subsidy_fen": 0,
-                "rule": "on_time",
-            }
-        ],
-    )
+    due(IDS[0], schedule=_on_time("2026-11-10", "2026-12-31"))
 
     batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
 
