@@ -28,7 +28,7 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table
 
 from accounts import pdf
 from accounts.masking import mask_id_number
-from accounts.money import yuan
+from accounts.money import yuan, yuan_in_capitals
 
 TITLE = "城乡居民基本医疗保险缴费证明"
 QR_SIDE = 30 * mm
@@ -135,7 +135,7 @@ def _certificate_pdf(data: CertificateData) -> bytes:
         ("缴费人姓名", mark(data.name)),
         ("证件号码", escape(data.masked_id_number)),
         ("参保年度", f"{data.insurance_year} 年度"),
-        ("缴费金额", f"人民币 {escape(amount)} 元"),
+        ("缴费金额", f"人民币 {escape(amount)} 元（大写：{yuan_in_capitals(data.amount_fen)}）"),
         ("缴费日期", chinese_date(data.paid_on)),
         ("缴费渠道", mark(data.channel)),
         ("票据号码", escape(data.receipt)),

@@ -209,6 +209,11 @@ class Candidate:
     amount_fen: int
 
 
+def region_names(codes: set[str]) -> dict[str, str]:
+    """Villages' names by their 12-digit codes (shared reference data), in one query."""
+    return dict(Region.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
+
+
 def villages_with_dues(*, scope: Scope, year: int) -> list[tuple[str, str, int]]:
     """(code, name, persons still due) of the villages in the caller's area with someone due."""
     scope.require(Action.COLLECTION_VIEW)
@@ -219,9 +224,7 @@ def villages_with_dues(*, scope: Scope, year: int) -> list[tuple[str, str, int]]
         .order_by("region_code")
     )
     rows = list(counts)
-    names = dict(
-        Region.objects.filter(code__in=[row["region_code"] for row in rows]).values_list("code", "name")
-    )
+    names = region_names({row["region_code"] for row in rows})
     return [(row["region_code"], names.get(row["region_code"], row["region_code"]), row["n"]) for row in rows]
 
 

@@ -123,9 +123,17 @@ class _Counter(ScopedViewMixin, View):
         results = selectors.payer_search(scope=self.scope, query=query) if query and not person_id else []
         if len(results) == 1 and not person_id:
             person_id = results[0].person_id
+        names = selectors.region_names({payer.region_code for payer in results})
         context: dict[str, Any] = {
             "query": query,
-            "results": [{"payer": payer, "masked": mask_id_number(payer.person_id)} for payer in results],
+            "results": [
+                {
+                    "payer": payer,
+                    "masked": mask_id_number(payer.person_id),
+                    "place": names.get(payer.region_code, payer.region_code),
+                }
+                for payer in results
+            ],
             "searched": bool(query) and not person_id,
             "error": error,
             "can_record": self.scope.allows(Action.COLLECTION_RECORD),
@@ -135,6 +143,9 @@ class _Counter(ScopedViewMixin, View):
             # The payer's record: name, place, enrollment and every year's dues and payments.
             full_view_log(request, record="payer", record_id=dues.payer.pk)
             context["payer"] = dues.payer
+            context["place"] = selectors.region_names({dues.payer.region_code}).get(
+                dues.payer.region_code, dues.payer.region_code
+            )
             context["masked"] = mask_id_number(dues.payer.person_id)
             context["rows"] = _item_rows(dues.due_items, dues.payer.name, forms_by_item or {})
         return render(request, self.template_name, context, status=status)
@@ -184,7 +195,15 @@ class PaymentRecordView(_Counter):
                 else:
                     form.add_error(None, problem.messages)
             else:
-                return redirect("collection:receipt", pk=recorded.payment.pk)
+                payment = recorded.payment
+                if recorded.replayed:  # the same form sent again: the payment it made then
+                    note = _("This form was sent before: its payment, receipt %(receipt)s, is shown.")
+                else:
+                    note = _("Payment of ¥%(amount)s recorded; receipt %(receipt)s.")
+                messages.success(
+                    request, note % {"amount": yuan(payment.amount_fen), "receipt": payment.receipt}
+                )
+                return redirect("collection:receipt", pk=payment.pk)
         return self.render_counter(
             request,
             query="",

@@ -46,9 +46,9 @@ def _pay_form(client, item) -> dict[str, str]:
 def test_given_a_name_prefix_then_the_matching_payers_are_listed_with_masked_identifiers(counter):
     page = counter.get(reverse("collection:counter"), {"q": "张三"})
 
-    assert [(r["payer"].name, r["masked"]) for r in page.context["results"]] == [
-        ("张三", "141002********0011"),
-        ("张三丰", "141002********0022"),
+    assert [(r["payer"].name, r["masked"], r["place"]) for r in page.context["results"]] == [
+        ("张三", "141002********0011", "屯里村"),
+        ("张三丰", "141002********0022", "屯里村"),
     ]
 
 
@@ -79,6 +79,10 @@ def test_given_the_form_as_shown_when_submitted_then_the_receipt_follows(counter
     receipt = counter.get(response["Location"])
     assert receipt.context["amount"] == "400.00"
     assert payment.receipt in receipt.content.decode()
+    assert '<dd data-testid="receipt-amount-words">肆佰元整</dd>' in receipt.content.decode()
+    assert [str(m) for m in receipt.context["messages"]] == [
+        f"Payment of ¥400.00 recorded; receipt {payment.receipt}."
+    ]
 
 
 def test_given_a_double_submission_of_one_form_then_one_payment_and_the_same_receipt(counter):
