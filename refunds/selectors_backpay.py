@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.roles import Action
 from accounts.scope import Scope
 from accounts.selectors import counts_by
+from enrollment.back_payments import back_payment_decide
 from enrollment.models import Assessment, AssessmentStatus, Person
 
 from .models import RefundApplication, WorkflowEvent
@@ -98,6 +100,27 @@ def person_back_payment_history(
         )
     )
     return BackPaymentHistory(years, sorted(gaps, reverse=True), list(applications), refunds)
+
+
+@dataclass(frozen=True)
+class DueYear:
+    """An unpaid year and what the rules answer today to a back-payment of it."""
+
+    assessment: Assessment
+    allowed: bool
+    amount_fen: int
+    reason: str
+
+
+def due_years_answered(*, scope: Scope, person: Person) -> list[DueYear]:
+    """``due_years`` with the rule engine's answer for an application made today, so that the
+    clerk sees before applying which year may be paid back and why the others may not."""
+    today = timezone.localdate()
+    answered = []
+    for assessment in due_years(scope=scope, person=person):
+        decision = back_payment_decide(assessment=assessment, person=person, on=today).decision
+        answered.append(DueYear(assessment, decision.allowed, decision.amount_fen or 0, decision.reason))
+    return answered
 
 
 def due_years(*, scope: Scope, person: Person) -> list[Assessment]:

@@ -79,9 +79,12 @@ class ApplyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
-    def __init__(self, *args: Any, years: list[int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, years: list[int], labels: dict[int, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["insurance_year"].choices = [(year, str(year)) for year in years]
+        labels = labels or {}
+        self.fields["insurance_year"].choices = [(year, labels.get(year, str(year))) for year in years]
 
 
 class BackPaymentApplyView(PersonApplyViewMixin, View):
@@ -129,11 +132,25 @@ class BackPaymentApplyView(PersonApplyViewMixin, View):
         history = None
         if person is not None:
             history = selectors.person_back_payment_history(scope=scope, person=person)
-            due = selectors.due_years(scope=scope, person=person)
+            answered = selectors.due_years_answered(scope=scope, person=person)
+            due = [year.assessment for year in answered]
             if form is None:
+                # Each year with the rules' answer today; the first year they take is chosen.
+                open_year = next(
+                    (year for year in answered if year.allowed), answered[0] if answered else None
+                )
                 form = ApplyForm(
                     years=[a.insurance_year for a in due],
-                    initial={"insurance_year": due[0].insurance_year if due else None},
+                    labels={
+                        year.assessment.insurance_year: (
+                            _("%(year)s — may be paid back: %(amount)s")
+                            % {"year": year.assessment.insurance_year, "amount": yuan(year.amount_fen)}
+                            if year.allowed
+                            else f"{year.assessment.insurance_year} — {year.reason}"
+                        )
+                        for year in answered
+                    },
+                    initial={"insurance_year": open_year.assessment.insurance_year if open_year else None},
                 )
         context = {
             "query": query,

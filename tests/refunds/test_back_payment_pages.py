@@ -51,6 +51,25 @@ def test_given_a_person_when_chosen_then_the_history_shows_paid_and_unpaid_years
     assert f'<option value="{YEAR}" selected>' in html
 
 
+def test_given_a_person_when_chosen_then_each_unpaid_year_says_what_the_rules_answer_today(
+    world: World, client
+):
+    # Given a person owing 2027, whose back-payment applications are not open
+    person = due_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+    closed = client.get(f"/refunds/back-payments/apply/?person={person.pk}").context["form"]
+
+    # When the applications open around today
+    window_around_today()
+    opened = client.get(f"/refunds/back-payments/apply/?person={person.pk}").context["form"]
+
+    # Then the year's choice says first why not, then the amount it may be paid back at
+    (label_closed,) = [label for _value, label in closed.fields["insurance_year"].choices]
+    (label_open,) = [label for _value, label in opened.fields["insurance_year"].choices]
+    assert label_closed.startswith("2027 — ") and "可以补缴" not in label_closed
+    assert label_open == "2027 — 可以补缴：1100.00元"
+
+
 def test_given_a_clerk_when_applying_with_a_pdf_then_the_detail_shows_the_rule_the_evidence_and_the_timeline(
     world: World, client
 ):
