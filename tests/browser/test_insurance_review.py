@@ -138,7 +138,8 @@ def test_given_a_normal_enrollment_when_insurance_suspends_it_with_evidence_then
     sign_in("insurance_a")
     page.goto(reverse("enrollment:person-detail", args=[person.pk]))
     shoot("1-person")
-    page.locator("[data-testid=change-suspend]").click()
+    with page.expect_navigation(wait_until="load"):  # the page's script listens before a file is chosen
+        page.locator("[data-testid=change-suspend]").click()
 
     page.set_input_files(
         "#id_evidence", files=[{"name": "setup.exe", "mimeType": "application/octet-stream", "buffer": b"MZ"}]
