@@ -412,7 +412,8 @@ class DailyReportView(ScopedViewMixin, View):
             "channels": [(line, yuan(line.fen)) for line in report.by_channel],
             "collectors": [(line, yuan(line.fen)) for line in report.by_collector],
             "reversed_fen": yuan(report.reversed.fen),
-            "net": yuan(report.net_fen),
+            # The sign before the currency mark: -¥400.00, as a negative amount is written.
+            "net": ("-¥" if report.net_fen < 0 else "¥") + yuan(abs(report.net_fen)),
             "previous": report.day - dt.timedelta(days=1),
             "next": report.day + dt.timedelta(days=1),
         }

@@ -314,6 +314,7 @@ def test_given_a_closed_day_when_one_of_its_payments_is_reversed_later_then_that
         -AMOUNT,
     )
     assert f'data-net-fen="{-AMOUNT}"' in today.content.decode()
+    assert "net takings of the day -¥400.00." in today.content.decode()
 
 
 def test_given_the_api_when_a_payment_is_reversed_then_it_answers_the_reversed_payment_and_a_second_time_409(
