@@ -33,10 +33,10 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def money(fen: int) -> Decimal:
+def money(fen: int | None) -> Decimal | None:
     """Whole fen as an exact number of yuan for a cell: shown as 1,234.50, and a number a
-    spreadsheet can add up (a formatted text cannot be summed)."""
-    return Decimal(fen).scaleb(-2)
+    spreadsheet can add up (a formatted text cannot be summed). No amount: an empty cell."""
+    return None if fen is None else Decimal(fen).scaleb(-2)
 
 
 class Sheet:

@@ -98,3 +98,8 @@ def history_of(*, obj: object, limit: int = 100) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def region_names(codes: set[str]) -> dict[str, str]:
+    """Regions' names by their codes (shared reference data, no scope: a name is not personal), one query."""
+    return dict(Region.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}

@@ -35,9 +35,10 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import PREFIX_LENGTH, Region, RegionLevel
+from accounts.models import PREFIX_LENGTH, RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import region_names
 
 from .models import Channel, DueStatus, PaymentStatus, ProgressArea, ProgressDay, ProgressRefresh
 
@@ -346,7 +347,7 @@ def progress_dashboard(
     if scope.region_code and not scope.unrestricted:
         own_level = _level_of(scope.region_code)
         path_codes = [c for c in path_codes if _level_of(c) >= own_level]
-    names = dict(Region.objects.filter(code__in=codes | set(path_codes)).values_list("code", "name"))
+    names = region_names(codes | set(path_codes))
     if level:
         area = _figures(own_row, area_code, level, names.get(area_code, area_code))
     else:  # everything: the sum of the provinces

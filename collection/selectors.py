@@ -12,10 +12,9 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
-from accounts.selectors import counts_by
+from accounts.selectors import counts_by, region_names
 
 from . import rules
 from .codes import code_normalise
@@ -207,11 +206,6 @@ class Candidate:
     item: DueItem
     name: str
     amount_fen: int
-
-
-def region_names(codes: set[str]) -> dict[str, str]:
-    """Villages' names by their 12-digit codes (shared reference data), in one query."""
-    return dict(Region.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
 
 
 def villages_with_dues(*, scope: Scope, year: int) -> list[tuple[str, str, int]]:

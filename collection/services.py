@@ -366,7 +366,7 @@ def _check(*, item: _Item, amount_fen: int, paid_at: dt.datetime) -> None:
     day = timezone.localtime(paid_at).date()
     accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
     if not accepted.accepted:
-        raise ValidationError({"paid_at": [f"{accepted.reason} {accepted.way_forward}".strip()]})
+        raise ValidationError({"paid_at": [rules.window_reason(accepted)]})
     if amount_fen != accepted.amount_fen:
         if amount_fen < accepted.amount_fen:
             problem = _("A contribution is paid in full: %(due)s yuan are due on %(day)s, not %(given)s.")

@@ -37,6 +37,7 @@ from accounts.exports import Sheet, money, xlsx_response
 from accounts.masking import mask_id_number
 from accounts.money import yuan
 from accounts.roles import Action
+from accounts.selectors import region_names
 
 from . import documents, selectors, services
 from .codes import code_normalise
@@ -123,7 +124,7 @@ class _Counter(ScopedViewMixin, View):
         results = selectors.payer_search(scope=self.scope, query=query) if query and not person_id else []
         if len(results) == 1 and not person_id:
             person_id = results[0].person_id
-        names = selectors.region_names({payer.region_code for payer in results})
+        names = region_names({payer.region_code for payer in results})
         context: dict[str, Any] = {
             "query": query,
             "results": [
@@ -143,7 +144,7 @@ class _Counter(ScopedViewMixin, View):
             # The payer's record: name, place, enrollment and every year's dues and payments.
             full_view_log(request, record="payer", record_id=dues.payer.pk)
             context["payer"] = dues.payer
-            context["place"] = selectors.region_names({dues.payer.region_code}).get(
+            context["place"] = region_names({dues.payer.region_code}).get(
                 dues.payer.region_code, dues.payer.region_code
             )
             context["masked"] = mask_id_number(dues.payer.person_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import IO, Any
 
 from django.utils.translation import gettext as _
@@ -31,10 +30,6 @@ def safe_cell(value: Any) -> Any:
 
 def _row(values: Iterable[Any]) -> list[Any]:
     return [safe_cell(value) for value in values]
-
-
-def _yuan(fen: int | None) -> Decimal | None:
-    return None if fen is None else money(fen)
 
 
 def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None) -> IO[bytes]:
@@ -67,9 +62,9 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
                         line.sender,
                         line.receiver,
                         line.sent_count,
-                        _yuan(line.sent_amount_fen),
+                        money(line.sent_amount_fen),
                         line.applied_count,
-                        _yuan(line.applied_amount_fen),
+                        money(line.applied_amount_fen),
                         _("yes") if line.balanced else _("no"),
                     ]
                 )
@@ -115,8 +110,8 @@ def reconciliation_workbook(*, scope: Scope, report: ReconciliationReport | None
                         message_id,
                         subject,
                         region,
-                        _yuan(sent),
-                        _yuan(applied),
+                        money(sent),
+                        money(applied),
                         str(statuses.get(status, "")) if status is not None else "",
                         error[:500],
                     ]

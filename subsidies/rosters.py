@@ -1040,19 +1040,23 @@ class CategoryNames:
     from the policy of each row's county for the import's year."""
 
     insurance_year: int
-    _by_county: dict[str, dict[str, str]] = field(default_factory=dict)
+    _rules: dict[str, Policy | None] = field(default_factory=dict)
 
     def name(self, code: str, region_code: str) -> str:
         county = region_code[:6]
-        if county not in self._by_county:
+        if county not in self._rules:
             loaded = policy_for_county(county_code=county, insurance_year=self.insurance_year)
-            names: dict[str, str] = {}
-            for category in loaded.rules.subsidy_categories if loaded else ():
-                names.setdefault(category.tag_code, category.name)  # a tag shared: the first's name
-            for category in loaded.rules.subsidy_categories if loaded else ():
-                names[category.code] = category.name
-            self._by_county[county] = names
-        return self._by_county[county].get(code, code)
+            self._rules[county] = loaded.rules if loaded else None
+        category = category_by_code(self._rules[county], code)
+        return category.name if category else code
+
+
+def category_by_code(rules: Policy | None, code: str) -> SubsidyCategory | None:
+    """The category a stored code names: a category's own code, else the first category tagged
+    by that roster tag (a tag may be shared by several)."""
+    if rules is None:
+        return None
+    return rules.category(code) or next((c for c in rules.subsidy_categories if c.tag_code == code), None)
 
 
 def report_workbook(*, scope: Scope, roster_import: RosterImport) -> IO[bytes]:

@@ -25,7 +25,7 @@ from enrollment.rules.policy import Policy as Rules
 from enrollment.rules.policy import Scheme, SubsidyCategory
 
 from .models import RosterImport, RosterOutcome, RosterRow, SubsidyRoster, SubsidyTag
-from .rosters import category_amount
+from .rosters import category_amount, category_by_code
 
 # --- roster imports -----------------------------------------------------------------------------
 
@@ -245,10 +245,7 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
     def row_for(county: str, code: str) -> TotalsRow:
         key = (county, code)
         if key not in rows:
-            rules = policy_of(county)
-            category = rules.category(code) if rules else None
-            if category is None and rules is not None:  # a roster tag shared by several categories
-                category = next((c for c in rules.subsidy_categories if c.tag_code == code), None)
+            category = category_by_code(policy_of(county), code)
             rows[key] = TotalsRow(
                 county_code=county,
                 county_name=county,

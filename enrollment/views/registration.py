@@ -30,6 +30,7 @@ from accounts.masking import id_number_for, mask_region_for, phone_for, shows_fu
 from accounts.models import Region
 from accounts.roles import Action, Role
 from accounts.scope import Scope, scope_of
+from accounts.selectors import region_names
 
 from .. import identifiers, selectors, services
 from ..forms import (
@@ -164,10 +165,6 @@ def _application_rows(applications: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _region_names(codes: set[str]) -> dict[str, str]:
-    return dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
-
-
 def _household_number_match(scope: Scope, query: str) -> list[Household]:
     if not HOUSEHOLD_NUMBER.match(query.strip()):
         return []
@@ -178,7 +175,7 @@ def _search(scope: Scope, query: str) -> list[dict[str, Any]]:
     households = _household_number_match(scope, query) or selectors.household_search(scope=scope, query=query)
     if households and not hasattr(households[0], "_prefetched_objects_cache"):
         households = [selectors.household_detail(scope=scope, pk=h.pk) for h in households]
-    names = _region_names({h.region_code for h in households})
+    names = region_names({h.region_code for h in households})
     return [
         {
             "household": h,
@@ -219,7 +216,7 @@ class WorkspaceView(ScopedViewMixin, View):
             .order_by("-submitted_at")[:RECENT_APPLICATIONS]
         )
         rows = _application_rows(applications)
-        names = _region_names({row["application"].region_code for row in rows})
+        names = region_names({row["application"].region_code for row in rows})
         for row in rows:
             row["village"] = names.get(row["application"].region_code, "")
         context = {
