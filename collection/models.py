@@ -207,7 +207,10 @@ class ReceiptCounter(models.Model):
     """The last receipt number a collecting agency gave in a year. Taken with an UPDATE that holds
     the row until the payment commits, so numbers have no gap and no duplicate."""
 
-    agency = models.ForeignKey("accounts.Agency", on_delete=models.PROTECT, verbose_name=_("agency"))
+    # Indexed by the unique (agency, year), which leads with it.
+    agency = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, db_index=False, verbose_name=_("agency")
+    )
     year = models.PositiveSmallIntegerField(_("year"))
     last_number = models.PositiveIntegerField(_("last number"), default=0)
 
@@ -255,9 +258,11 @@ class Payment(models.Model):
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     paid_at = models.DateTimeField(_("paid at"))
     paid_by = models.CharField(_("paid by"), max_length=60)
+    # Indexed by the receipt's unique (agency, year, number), which leads with it.
     agency = models.ForeignKey(
         "accounts.Agency",
         on_delete=models.PROTECT,
+        db_index=False,
         related_name="payments",
         verbose_name=_("collecting agency"),
     )
@@ -270,8 +275,10 @@ class Payment(models.Model):
     receipt_year = models.PositiveSmallIntegerField(_("receipt year"))
     receipt_number = models.PositiveIntegerField(_("receipt number"))
     # The client's Idempotency-Key: the same key always answers with the same payment.
-    idempotency_key = models.CharField(
-        _("idempotency key"), max_length=64, null=True, blank=True, unique=True, db_collation="C"
+    # Unique by a constraint below, not unique=True: that would add a second index, for LIKE
+    # searches, which no one makes on a key. NULL, not '': many payments have no key.
+    idempotency_key = models.CharField(  # noqa: DJ001
+        _("idempotency key"), max_length=64, null=True, blank=True, db_collation="C"
     )
     status = models.CharField(
         _("status"), max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.RECORDED
@@ -285,6 +292,7 @@ class Payment(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,  # indexed where set (below): almost every payment has none
         related_name="reversed_payments",
         verbose_name=_("reversed by"),
     )
@@ -294,6 +302,7 @@ class Payment(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,  # indexed where set (below): most payments are single
         related_name="payments",
         verbose_name=_("batch"),
     )
@@ -310,6 +319,9 @@ class Payment(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["agency", "receipt_year", "receipt_number"], name="collection_payment_receipt_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="collection_payment_idempotency_key_unique"
             ),
             models.CheckConstraint(name="collection_payment_amount_positive", condition=Q(amount_fen__gt=0)),
             models.CheckConstraint(
@@ -340,6 +352,11 @@ class Payment(models.Model):
         ]
         indexes = [
             models.Index(fields=["batch"], name="collection_payment_batch", condition=Q(batch__isnull=False)),
+            models.Index(
+                fields=["reversed_by"],
+                name="collection_payment_reversed_by",
+                condition=Q(reversed_by__isnull=False),
+            ),
             models.Index(fields=["region_code", "paid_at"], name="collection_payment_region_day"),
             models.Index(fields=["person_id", "insurance_year"], name="collection_payment_person"),
         ]

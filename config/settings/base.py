@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pghistory
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
@@ -229,6 +230,12 @@ SPECTACULAR_SETTINGS = {
 }
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PGHISTORY_APPEND_ONLY = True
+# History is read by object (pgh_obj) and by context; the tracked models' foreign keys are copied
+# into the event tables as plain columns, and indexing each of them (pghistory's default) made
+# every tracked insert or update write several index entries nobody reads (a payment: five).
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextForeignKey(db_index=True)
 
 # PORTAL_BROKER_URL points workers (and the tests' private Redis) at another broker.
 CELERY_BROKER_URL = os.environ.get("PORTAL_BROKER_URL") or embedded.redis_url(REDIS_DB_OFFSET)
