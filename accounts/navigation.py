@@ -29,7 +29,7 @@ ENTRIES: list[NavEntry] = [
     NavEntry(_("Organisation"), _("Agencies"), "accounts:agency-list", Action.AGENCY_VIEW, weight=60),
     NavEntry(_("Organisation"), _("Users"), "accounts:user-list", Action.USER_VIEW, weight=60),
     NavEntry(_("System"), _("System health"), "system-status", Action.SYSTEM_MONITOR, weight=90),
-    NavEntry(_("System"), _("API documentation"), "api-docs", Action.PORTAL_USE, weight=90),
+    NavEntry(_("System"), _("API documentation"), "api-docs", Action.API_DOCS_VIEW, weight=90),
 ]
 
 

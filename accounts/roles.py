@@ -67,6 +67,7 @@ class Action(models.TextChoices):
     USER_MANAGE = "user.manage", _("Manage users")
     AUDIT_VIEW = "audit.view", _("View the audit trail")
     SYSTEM_MONITOR = "system.monitor", _("Monitor the system")
+    API_DOCS_VIEW = "api_docs.view", _("Read the API schema and its documentation")
     ENROLLMENT_VIEW = "enrollment.view", _("View households, persons and enrollments")
     ENROLLMENT_REGISTER = "enrollment.register", _("Register households and persons")
     ENROLLMENT_REVIEW = "enrollment.review", _("Approve or reject registrations")
@@ -183,6 +184,9 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.USER_MANAGE,
         Action.AUDIT_VIEW,
         Action.SYSTEM_MONITOR,
+        # Connecting other systems to the API is the administrators' job; clerks and counter
+        # staff work in the portal's pages and have no use for the (English) schema pages.
+        Action.API_DOCS_VIEW,
         Action.ENROLLMENT_VIEW,
         Action.ENROLLMENT_IMPORT,
         Action.SHARING_MONITOR,

@@ -26,11 +26,11 @@ admin.site.index_title = _("Administration")
 
 
 class SchemaView(SpectacularAPIView):
-    required_action = Action.PORTAL_USE
+    required_action = Action.API_DOCS_VIEW
 
 
 class DocsView(SpectacularSwaggerSplitView):
-    required_action = Action.PORTAL_USE
+    required_action = Action.API_DOCS_VIEW
 
 
 class FaviconView(RedirectView):

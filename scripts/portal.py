@@ -160,7 +160,7 @@ def command_run() -> int:
     print(
         "\n"
         f"  Portal:    http://{host}:{port}/\n"
-        f"  API docs:  http://{host}:{port}/api/docs/\n"
+        f"  API docs:  http://{host}:{port}/api/docs/ (administrators)\n"
         f"  Health:    http://{host}:{port}/health/\n",
         flush=True,
     )

@@ -6,6 +6,7 @@ from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
+from accounts.roles import Role
 from tests.conftest import PASSWORD
 
 
@@ -114,9 +115,33 @@ def test_given_the_schema_then_it_is_valid_openapi_and_lists_every_api_endpoint(
     )
 
 
-def test_given_a_signed_in_user_then_the_schema_and_its_docs_page_are_served(world, client):
-    client.force_login(world.users["clerk_a"])
+def test_given_an_administrator_then_the_schema_and_its_docs_page_are_served(world, client):
+    client.force_login(world.user_for(Role.ADMINISTRATOR))
     schema = yaml.safe_load(client.get(reverse("api-schema")).content)
     docs = client.get(reverse("api-docs"))
     assert schema["info"]["title"] == "城乡居民医保经办平台 API"
     assert docs.status_code == 200
+
+
+def test_given_each_role_then_only_administrators_may_open_the_schema_and_its_docs_page(world, client):
+    statuses = {}
+    for role in Role:
+        client.force_login(world.user_for(role))
+        statuses[role.value] = (
+            client.get(reverse("api-schema")).status_code,
+            client.get(reverse("api-docs"), HTTP_ACCEPT="text/html").status_code,
+        )
+        client.logout()
+    assert statuses == {
+        "village_clerk": (403, 403),
+        "school_clerk": (403, 403),
+        "insurance_staff": (403, 403),
+        "tax_staff": (403, 403),
+        "finance_staff": (403, 403),
+        "administrator": (200, 200),
+    }
+
+
+def test_given_a_clerk_with_a_token_when_asking_for_the_schema_then_the_api_refuses_in_chinese(world):
+    response = _token_client("clerk_a").get(reverse("api-schema"), {"format": "json"})
+    assert (response.status_code, response.json()["error"]["message"]) == (403, "您的角色无权进行此操作。")

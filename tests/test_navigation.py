@@ -1,6 +1,9 @@
 """The menu shows each role its own work and marks exactly one entry as the current page."""
 
+from django.urls import reverse
+
 from accounts.navigation import menu_for
+from accounts.roles import Role
 from accounts.scope import Scope
 
 
@@ -33,3 +36,19 @@ def test_given_a_drilled_down_collection_progress_page_then_its_menu_entry_is_ac
     assert _active(menu_for(scope, "/collection/reports/progress/141002100000/")) == [
         "/collection/reports/progress/"
     ]
+
+
+def test_given_each_role_then_only_administrators_have_the_api_documentation_in_their_menu(world, client):
+    """Clerks and counter staff do not connect systems: the English schema pages are not their work."""
+    docs = reverse("api-docs")
+    in_menu, on_page = {}, {}
+    for role in Role:
+        user = world.user_for(role)
+        in_menu[role.value] = docs in [
+            str(item["url"]) for section in menu_for(Scope.for_user(user)) for item in section["items"]
+        ]
+        client.force_login(user)
+        on_page[role.value] = f'href="{docs}"' in client.get(reverse("home")).content.decode()
+        client.logout()
+    expected = {role.value: role == Role.ADMINISTRATOR for role in Role}
+    assert (in_menu, on_page) == (expected, expected)
