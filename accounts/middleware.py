@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.middleware.locale import LocaleMiddleware
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import check_for_language, get_supported_language_variant
 from django.utils.translation import gettext as _
@@ -27,18 +29,26 @@ class AuditContextMiddleware(HistoryMiddleware):
         return context
 
 
+@functools.cache
+def _api_docs_path() -> str:
+    # Resolved once: the middleware runs on every API call (the payment counter's among them).
+    return reverse("api-docs")
+
+
 class PortalLocaleMiddleware(LocaleMiddleware):
     """Chinese unless the user chose otherwise with the language switch (a cookie).
 
     Government PCs often run browsers set to English; the portal must still open in Chinese.
-    API clients may ask for a language explicitly with Accept-Language.
+    API clients may ask for a language explicitly with Accept-Language. The API's documentation
+    is a page opened from the menu (and refused there, in Chinese, to roles without it), not a
+    client's call.
     """
 
     def process_request(self, request: HttpRequest) -> None:
         chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
         if chosen and check_for_language(chosen):
             language = get_supported_language_variant(chosen)
-        elif request.path.startswith("/api/"):
+        elif request.path.startswith("/api/") and request.path != _api_docs_path():
             language = translation.get_language_from_request(request)
         else:
             language = settings.LANGUAGE_CODE

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
@@ -228,3 +230,13 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     if _is_api(request):
         return api_error_response(404, "not_found", _("No such address in the API."))
     return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """An unhandled error: the portal's page in the visitor's language, or under /api/ the API's
+    error. Rendered without the request's context processors (no session, user, menu or CSRF
+    token): the database or Redis behind them may be what failed."""
+    if _is_api(request):
+        return api_error_response(500, "server_error", _("The server could not complete the request."))
+    page = loader.get_template("500.html").render({"portal_name": settings.PORTAL_NAME})
+    return HttpResponseServerError(page)

@@ -117,3 +117,4 @@ urlpatterns = [
 handler400 = "accounts.views.bad_request"
 handler403 = "accounts.views.permission_denied"
 handler404 = "accounts.views.page_not_found"
+handler500 = "accounts.views.server_error"
