@@ -31,15 +31,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.management.base import CommandError
 from django.utils import translation
 
 from .models import Agency, Region, User
 from .roles import AgencyKind, Role
 from .services import agency_create, region_create, user_create
 
-# Shared by every demo login. Not a secret: the command refuses to load it unless DEBUG is on
-# (or --force is given), so it never reaches production by accident.
+# Shared by every demo login. Not a secret: the command refuses to load it outside the demo's
+# settings (PORTAL_DEMO) unless --force is given, so it never reaches production by accident.
 DEMO_PASSWORD = "Demo-2026!"  # noqa: S105
+
+FORCE_HELP = "Load even though PORTAL_DEMO is off (the settings are not the demo's or development's)."
+
+
+def refuse_unless_demo(what: str, *, force: bool) -> None:
+    """Every demo command's guard. The flag, not DEBUG: the demo runs with DEBUG off, as deployed."""
+    if force or settings.PORTAL_DEMO:
+        return
+    raise CommandError(
+        f"Refusing to load {what}: PORTAL_DEMO is off, so this looks like a production database "
+        "and the demo logins share a published password. Use --force if you really mean it."
+    )
+
 
 # --- regions ------------------------------------------------------------------------------
 # A tree of {"code", "name", "children"}: 6 digits down to county, 9 for a township, 12 for a

@@ -86,7 +86,9 @@ def prepare(env: dict[str, str]) -> None:
 def command_run() -> int:
     ensure_virtualenv()
     env = dict(os.environ)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    # Served like a deployment (DEBUG off, the portal's own error pages, collected static files),
+    # with the demo data and logins its settings allow (config/settings/demo.py).
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.demo")
     # The demo's payments reach insurance over the sharing platform as the workers start: recount
     # the coverage figures every minute (ten in production) so the dashboards show them soon.
     env.setdefault("PORTAL_COVERAGE_REFRESH_SECONDS", "60")

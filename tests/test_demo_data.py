@@ -32,9 +32,10 @@ DEMO_USERNAMES = [
 
 
 @pytest.fixture(autouse=True)
-def development_settings(settings):
-    """Like the dev server: DEBUG on (Django's test runner turns it off)."""
-    settings.DEBUG = True
+def demo_settings(settings):
+    """As `scripts/portal.py run` serves the demo: DEBUG off, the demo flag on."""
+    settings.DEBUG = False
+    settings.PORTAL_DEMO = True
 
 
 def run(*args: str) -> str:
@@ -237,12 +238,13 @@ def test_print_logins_lists_every_login_and_loads_nothing() -> None:
 
 
 @pytest.mark.django_db
-def test_refuses_without_debug(settings) -> None:
-    # given a production-like setting
-    settings.DEBUG = False
+def test_refuses_outside_the_demo(settings) -> None:
+    # given production-like settings (the demo flag is off, whatever DEBUG says)
+    settings.PORTAL_DEMO = False
+    settings.DEBUG = True
 
     # when demo_data runs without --force
-    with pytest.raises(CommandError, match="DEBUG is off"):
+    with pytest.raises(CommandError, match="Refusing to load demo data: PORTAL_DEMO is off"):
         run()
 
     # then nothing was loaded
@@ -250,9 +252,9 @@ def test_refuses_without_debug(settings) -> None:
 
 
 @pytest.mark.django_db
-def test_force_loads_without_debug(settings) -> None:
-    # given a production-like setting
-    settings.DEBUG = False
+def test_force_loads_outside_the_demo(settings) -> None:
+    # given production-like settings
+    settings.PORTAL_DEMO = False
 
     # when demo_data runs with --force
     output = run("--force")

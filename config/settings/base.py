@@ -315,6 +315,12 @@ CELERY_BEAT_SCHEDULE = {
 
 PORTAL_NAME = _("Urban-rural resident medical insurance portal")
 
+# The demo: its management commands load the Linfen demo data and the demo logins, which share a
+# published password. Off here and in production; on only in the settings of one machine (dev,
+# test, and demo, which `scripts/portal.py run` uses). Not read from the environment, so no
+# deployment can switch it on by a stray variable.
+PORTAL_DEMO = False
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,4 +1,6 @@
-"""Local development and the demo: DEBUG on, a generated secret kept under var/."""
+"""Local development: DEBUG on, a generated secret kept under var/, the demo data allowed.
+
+The demo that `scripts/portal.py run` serves uses ``config.settings.demo`` (DEBUG off)."""
 
 import os
 import secrets
@@ -7,6 +9,7 @@ from .base import *  # noqa: F403
 from .base import VAR_DIR
 
 DEBUG = True
+PORTAL_DEMO = True
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", *ALLOWED_HOSTS]  # noqa: F405
 
 

@@ -15,6 +15,8 @@ def _required(name: str) -> str:
 
 
 DEBUG = False
+# Never the demo's data and logins (their password is published in the README).
+PORTAL_DEMO = False
 SECRET_KEY = _required("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = _required("DJANGO_ALLOWED_HOSTS").split(",")
 CSRF_TRUSTED_ORIGINS = [f"https://{host}" for host in ALLOWED_HOSTS]

@@ -15,8 +15,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
-def development_settings(settings):
-    settings.DEBUG = True
+def demo_settings(settings):
+    """As `scripts/portal.py run` serves the demo: DEBUG off, the demo flag on."""
+    settings.DEBUG = False
+    settings.PORTAL_DEMO = True
 
 
 def test_given_the_demo_then_yaodu_has_a_funded_plan_and_one_waiting_for_finance(monkeypatch):

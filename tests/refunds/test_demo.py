@@ -12,8 +12,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
-def development_settings(settings):
-    settings.DEBUG = True
+def demo_settings(settings):
+    """As `scripts/portal.py run` serves the demo: DEBUG off, the demo flag on."""
+    settings.DEBUG = False
+    settings.PORTAL_DEMO = True
 
 
 def test_given_the_demo_then_each_village_has_a_waiting_a_refused_and_an_approved_refund(monkeypatch):

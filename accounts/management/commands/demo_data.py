@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.audit import acting
-from accounts.demo import load_demo_data, login_table
+from accounts.demo import FORCE_HELP, load_demo_data, login_table, refuse_unless_demo
 
 AUDIT_SOURCE = "command:demo_data"
 
@@ -17,8 +16,8 @@ AUDIT_SOURCE = "command:demo_data"
 class Command(BaseCommand):
     help = (
         "Load demo regions, agencies and one login per role for 临汾市. Idempotent: only missing "
-        "objects are created, existing ones are left untouched. Refuses to load when DEBUG is off "
-        "unless --force is given."
+        "objects are created, existing ones are left untouched. Refuses to load unless the settings "
+        "are the demo's or development's (PORTAL_DEMO) or --force is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,18 +29,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force",
             action="store_true",
-            help="Load even though DEBUG is off (the demo password would then exist in that database).",
+            help=f"{FORCE_HELP} The demo password would then exist in that database.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["print_logins"]:
             self.stdout.write(login_table())
             return
-        if not settings.DEBUG and not options["force"]:
-            raise CommandError(
-                "Refusing to load demo data: DEBUG is off, so this looks like a production database "
-                "and the demo logins share a published password. Use --force if you really mean it."
-            )
+        refuse_unless_demo("demo data", force=options["force"])
         with transaction.atomic(), acting(user_id=None, source=AUDIT_SOURCE):
             counts = load_demo_data()
         self.stdout.write(counts.summary())

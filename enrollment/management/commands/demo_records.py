@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.audit import acting
+from accounts.demo import FORCE_HELP, refuse_unless_demo
 from enrollment.demo import load_demo_records
 
 
@@ -18,13 +18,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
+        parser.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not settings.DEBUG and not options["force"]:
-            raise CommandError(
-                "Refusing to load demo records: DEBUG is off. Use --force if you really mean it."
-            )
+        refuse_unless_demo("demo records", force=options["force"])
         with transaction.atomic(), acting(user_id=None, source="command:demo_records"):
             counts = load_demo_records()
         self.stdout.write(counts.summary())

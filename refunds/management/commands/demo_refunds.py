@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.audit import acting
+from accounts.demo import FORCE_HELP, refuse_unless_demo
 from refunds.demo import load_demo_back_payments, load_demo_fund_plans, load_demo_refunds
 
 
@@ -15,13 +15,10 @@ class Command(BaseCommand):
     help = "Make demo refund applications for paid demo contributions and back-payment applications for unpaid ones (after demo_payments)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
+        parser.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not settings.DEBUG and not options["force"]:
-            raise CommandError(
-                "Refusing to load demo refunds: DEBUG is off. Use --force if you really mean it."
-            )
+        refuse_unless_demo("demo refunds", force=options["force"])
         with acting(user_id=None, source="command:demo_refunds"):
             counts = load_demo_refunds()
             plans = load_demo_fund_plans()

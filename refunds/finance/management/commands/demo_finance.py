@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.audit import acting
+from accounts.demo import FORCE_HELP, refuse_unless_demo
 from refunds.finance.demo import load_demo_finance
 
 
@@ -15,13 +15,10 @@ class Command(BaseCommand):
     help = "Approve and fund the oldest demo fund-usage plan of each finance bureau (after demo_refunds)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--force", action="store_true", help="Load even though DEBUG is off.")
+        parser.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not settings.DEBUG and not options["force"]:
-            raise CommandError(
-                "Refusing to load demo decisions: DEBUG is off. Use --force if you really mean it."
-            )
+        refuse_unless_demo("demo decisions", force=options["force"])
         with acting(user_id=None, source="command:demo_finance"):
             counts = load_demo_finance()
         self.stdout.write(counts.summary())
