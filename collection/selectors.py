@@ -59,16 +59,24 @@ def payer_search(*, scope: Scope, query: str) -> list[Payer]:
     return list(found.order_by("name", "person_id")[:SEARCH_LIMIT])
 
 
-def payer_dues(*, scope: Scope, person_id: str) -> PayerDues:
-    """A payer and every due item tax holds for them (newest year first)."""
+def payer_dues(*, scope: Scope, payer_id: int) -> PayerDues:
+    """A payer, by the key of tax's own ledger (never the identifier: it travels in URLs), and
+    every due item tax holds for them (newest year first). Outside the caller's area: 404."""
     scope.require(Action.COLLECTION_VIEW)
-    payer = scope.get_object_or_404(Payer.objects.all(), person_id=person_id)
+    payer = scope.get_object_or_404(Payer.objects.all(), pk=payer_id)
     items = list(
         scope.filter(DueItem.objects.filter(person_id=payer.person_id))
         .prefetch_related("payments__agency")
         .order_by("-insurance_year")
     )
     return PayerDues(payer=payer, due_items=items)
+
+
+def payer_key(*, scope: Scope, person_id: str) -> int | None:
+    """The key in tax's ledger of the payer with this identifier in the caller's area, for links
+    back to the counter that carry no identifier (None: no such payer in the area)."""
+    scope.require(Action.COLLECTION_VIEW)
+    return scope.filter(Payer.objects.filter(person_id=person_id)).values_list("pk", flat=True).first()
 
 
 def due_items_of(*, scope: Scope, person_id: str) -> QuerySet[DueItem]:

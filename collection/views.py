@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import secrets
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -19,7 +20,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -108,6 +109,28 @@ def _item_rows(
     return rows
 
 
+# The counter's searches kept in the session, by a random key: the address carries the key, never
+# what was typed (an identifier, a name). The newest few are kept, so the back button still works.
+SEARCHES_KEPT = 20
+_SEARCHES = "collection.counter.searches"
+
+
+def _search_keep(request: HttpRequest, query: str) -> str:
+    kept: dict[str, str] = dict(request.session.get(_SEARCHES, {}))
+    key = secrets.token_urlsafe(9)
+    kept[key] = query
+    request.session[_SEARCHES] = dict(list(kept.items())[-SEARCHES_KEPT:])
+    return key
+
+
+def _search_kept(request: HttpRequest, key: str) -> str | None:
+    return request.session.get(_SEARCHES, {}).get(key)
+
+
+def _payer_key(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
 class _Counter(ScopedViewMixin, View):
     template_name = "collection/counter.html"
 
@@ -115,15 +138,14 @@ class _Counter(ScopedViewMixin, View):
         self,
         request: HttpRequest,
         *,
-        query: str,
-        person_id: str,
+        query: str = "",
+        payer_id: int | None = None,
         forms_by_item: dict[int, PaymentForm] | None = None,
         error: str = "",
+        notice: str = "",
         status: int = 200,
     ) -> HttpResponse:
-        results = selectors.payer_search(scope=self.scope, query=query) if query and not person_id else []
-        if len(results) == 1 and not person_id:
-            person_id = results[0].person_id
+        results = selectors.payer_search(scope=self.scope, query=query) if query and payer_id is None else []
         names = region_names({payer.region_code for payer in results})
         context: dict[str, Any] = {
             "query": query,
@@ -135,12 +157,13 @@ class _Counter(ScopedViewMixin, View):
                 }
                 for payer in results
             ],
-            "searched": bool(query) and not person_id,
+            "searched": bool(query) and payer_id is None,
             "error": error,
+            "notice": notice,
             "can_record": self.scope.allows(Action.COLLECTION_RECORD),
         }
-        if person_id:
-            dues = selectors.payer_dues(scope=self.scope, person_id=person_id)
+        if payer_id is not None:
+            dues = selectors.payer_dues(scope=self.scope, payer_id=payer_id)
             # The payer's record: name, place, enrollment and every year's dues and payments.
             full_view_log(request, record="payer", record_id=dues.payer.pk)
             context["payer"] = dues.payer
@@ -153,14 +176,38 @@ class _Counter(ScopedViewMixin, View):
 
 
 class CounterView(_Counter):
-    """Find a payer by identifier or name; their due items with a payment form for each one due today."""
+    """Find a payer by identifier or name; their due items with a payment form for each one due today.
+
+    The search is POSTed, so what was typed never reaches an address (server logs, history,
+    Referer). It answers with a redirect: to the payer (``?payer=<key in tax's ledger>``) when one
+    matches, otherwise to the results (``?search=<random key>``, the query kept in the session).
+    """
 
     required_action = Action.COLLECTION_VIEW
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self.render_counter(
-            request, query=request.GET.get("q", ""), person_id=request.GET.get("person", "")
-        )
+        if "payer" in request.GET:
+            payer_id = _payer_key(request.GET["payer"])
+            if payer_id is None:
+                raise Http404(_("No such record in your area."))
+            return self.render_counter(request, payer_id=payer_id)
+        if "search" in request.GET:
+            query = _search_kept(request, request.GET["search"])
+            if query is None:
+                return self.render_counter(request, notice=_("That search is no longer kept. Search again."))
+            return self.render_counter(request, query=query)
+        return self.render_counter(request)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        query = request.POST.get("q", "").strip()[:60]
+        if not query:
+            return self.render_counter(
+                request, notice=_("Type an identifier or a name to search."), status=400
+            )
+        results = selectors.payer_search(scope=self.scope, query=query)
+        if len(results) == 1:
+            return redirect(f"{reverse('collection:counter')}?payer={results[0].pk}")
+        return redirect(f"{reverse('collection:counter')}?search={_search_keep(request, query)}")
 
 
 class PaymentRecordView(_Counter):
@@ -168,9 +215,15 @@ class PaymentRecordView(_Counter):
 
     required_action = Action.COLLECTION_RECORD
 
+    def _payer_of(self, item: DueItem) -> int:
+        payer_id = selectors.payer_key(scope=self.scope, person_id=item.person_id)
+        if payer_id is None:
+            raise Http404(_("No such record in your area."))
+        return payer_id
+
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         item = self.scope.get_object_or_404(DueItem.objects.all(), pk=pk)
-        return self.render_counter(request, query="", person_id=item.person_id)
+        return self.render_counter(request, payer_id=self._payer_of(item))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         item = self.scope.get_object_or_404(DueItem.objects.all(), pk=pk)
@@ -207,8 +260,7 @@ class PaymentRecordView(_Counter):
                 return redirect("collection:receipt", pk=payment.pk)
         return self.render_counter(
             request,
-            query="",
-            person_id=item.person_id,
+            payer_id=self._payer_of(item),
             forms_by_item={item.pk: form},
             error=error,
             status=status,
@@ -234,6 +286,8 @@ def _render_receipt(
         "payment": payment,
         "name": selectors.payer_name(payment.person_id),
         "masked": mask_id_number(payment.person_id),
+        # "Back to the counter" opens the payer by the key of tax's ledger, not by the identifier.
+        "counter_payer": selectors.payer_key(scope=view.scope, person_id=payment.person_id),
         "amount": yuan(payment.amount_fen),
         "channel": Channel(payment.channel).label,
         "voided": list(payment.voided_receipts.select_related("voided_by").order_by("voided_at")),

@@ -91,7 +91,7 @@ def test_given_tax_staff_when_they_open_a_payer_at_the_counter_then_the_view_is_
     )
     client.force_login(world.users["tax_a"])
     with caplog.at_level(logging.INFO, logger="portal.audit"):
-        client.get(reverse("collection:counter"), {"person": payer.person_id}, REMOTE_ADDR="10.8.1.24")
+        client.get(reverse("collection:counter"), {"payer": payer.pk}, REMOTE_ADDR="10.8.1.24")
     assert [(e["event"], e["record_id"], e["user_id"], e["ip"]) for e in _logged(caplog)] == [
         ("payer.full_view", payer.pk, world.users["tax_a"].pk, "10.8.1.24")
     ]

@@ -5,10 +5,12 @@ message catalogue says."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
-from collection.models import Payment
+from collection.models import Payer, Payment
 from collection.progress import progress_refresh
 from sharing.models import OutboxMessage
 from tests.collection.support import due, open_today, payer
@@ -33,7 +35,13 @@ def test_given_a_payer_at_the_counter_when_the_clerk_takes_the_payment_then_the_
     expect(page.get_by_test_id("payer-result")).to_have_count(2)
     shoot("1-search")
     page.get_by_test_id("payer-result").first.get_by_role("link").click()
-    expect(page.get_by_test_id("payer")).to_have_attribute("data-person", ZHANG)
+    zhang = Payer.objects.get(person_id=ZHANG)
+    expect(page.get_by_test_id("payer")).to_have_attribute("data-payer", str(zhang.pk))
+    page.go_back()  # the results again, from the address the search left (no form resent)
+    expect(page.get_by_test_id("payer-result")).to_have_count(2)
+    assert re.search(r"/collection/counter/\?search=[\w-]+$", page.url), page.url
+    page.go_forward()
+    expect(page.get_by_test_id("payer")).to_have_attribute("data-payer", str(zhang.pk))
     form = page.get_by_test_id("pay-form")
     expect(form.locator("input[name$=amount_yuan]")).to_have_value("400")
     form.locator("select[name$=channel]").select_option("wechat")
@@ -57,7 +65,8 @@ def test_given_a_payer_at_the_counter_when_the_clerk_takes_the_payment_then_the_
     assert payment.receipt_number == 2
     shoot("4-reissued")
 
-    page.goto(f"/collection/counter/?person={ZHANG}")
+    page.get_by_test_id("back-to-counter").click()
+    expect(page).to_have_url(re.compile(rf"/collection/counter/\?payer={zhang.pk}$"))
     expect(page.get_by_test_id("due-item")).to_have_attribute("data-status", "paid")
     expect(page.get_by_test_id("receipt-link")).to_be_visible()
     expect(page.get_by_test_id("pay-form")).to_have_count(0)

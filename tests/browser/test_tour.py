@@ -29,7 +29,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.roles import Role
 from accounts.scope import Scope
-from collection.models import DueItem, Payment, PaymentCertificate
+from collection.models import DueItem, Payer, Payment, PaymentCertificate
 from enrollment.models import Assessment, Person, RegistrationApplication
 from refunds import services as refunds
 from refunds.finance.models import ReceivedPlan
@@ -211,9 +211,9 @@ def test_given_every_role_when_they_hand_a_household_through_the_portal_then_eac
     expect(page.get_by_test_id("payer-q")).to_be_focused()
     page.keyboard.type(head.id_number)
     page.keyboard.press("Enter")
-    expect(page.get_by_test_id("payer")).to_have_attribute(
-        "data-person", head.id_number
-    )  # the one match, opened
+    payer_key = str(Payer.objects.get(person_id=head.id_number).pk)
+    expect(page.get_by_test_id("payer")).to_have_attribute("data-payer", payer_key)  # the one match, opened
+    assert page.url.endswith(f"/collection/counter/?payer={payer_key}")  # by tax's key, not the ID number
     expect(page.get_by_test_id("payer")).to_contain_text("赵国庆")
     form = page.get_by_test_id("pay-form")
     expect(form.locator("input[name$=amount_yuan]")).to_have_value("400")

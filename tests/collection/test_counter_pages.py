@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -9,9 +11,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from rest_framework.authtoken.models import Token
 
+from accounts.models import User
 from accounts.roles import Role
-from collection.models import DueItem, Payment, RefundPaid
-from tests.collection.support import AMOUNT, due, open_today, payer
+from collection.models import DueItem, Payer, Payment, RefundPaid
+from tests.collection.support import AMOUNT, QINBI, due, open_today, payer
 
 pytestmark = pytest.mark.django_db
 
@@ -44,19 +47,26 @@ def _pay_form(client, item) -> dict[str, str]:
 
 
 def test_given_a_name_prefix_then_the_matching_payers_are_listed_with_masked_identifiers(counter):
-    page = counter.get(reverse("collection:counter"), {"q": "张三"})
+    response = counter.post(reverse("collection:counter"), {"q": "张三"})
 
+    assert response.status_code == 302
+    assert re.fullmatch(r"/collection/counter/\?search=[\w-]{12}", response["Location"])
+    page = counter.get(response["Location"])
     assert [(r["payer"].name, r["masked"], r["place"]) for r in page.context["results"]] == [
         ("张三", "141002********0011", "屯里村"),
         ("张三丰", "141002********0022", "屯里村"),
     ]
+    assert page.context["query"] == "张三"
 
 
-def test_given_a_full_identifier_then_the_payer_and_the_amount_due_today_are_shown(counter):
+def test_given_a_full_identifier_then_the_payer_opens_by_the_ledger_key_with_the_amount_due_today(counter):
     item = due(ZHANG, schedule=open_today())
+    zhang = Payer.objects.get(person_id=ZHANG)
 
-    page = counter.get(reverse("collection:counter"), {"q": ZHANG})
+    response = counter.post(reverse("collection:counter"), {"q": ZHANG})
 
+    assert response.status_code == 302 and response["Location"] == f"/collection/counter/?payer={zhang.pk}"
+    page = counter.get(response["Location"])
     assert page.context["payer"].person_id == ZHANG
     (row,) = page.context["rows"]
     assert (row["item"].pk, row["accepted"].accepted, row["form"].initial["amount_yuan"]) == (
@@ -65,6 +75,91 @@ def test_given_a_full_identifier_then_the_payer_and_the_amount_due_today_are_sho
         400,
     )
     assert row["form"].initial["paid_by"] == "张三"
+
+
+# An 18-digit resident ID number (17 digits and a check digit or X) standing on its own.
+ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9Xx])")
+URL_ATTRIBUTE = re.compile(r"""\b(?:href|action|src|formaction)\s*=\s*["']([^"']*)["']""")
+
+
+def _urls_of(response) -> list[str]:  # type: ignore[no-untyped-def]
+    urls = [response["Location"]] if response.has_header("Location") else []
+    if response.get("Content-Type", "").startswith("text/html"):
+        urls += URL_ATTRIBUTE.findall(response.content.decode())
+    return urls
+
+
+def test_given_the_counter_flow_then_no_identifier_appears_in_any_address_the_pages_give(counter):
+    """Search by identifier, by name, open the payer, a refused payment, pay, receipt (its reissue
+    and its way back to the counter): every Location, href and action is free of ID numbers."""
+    item = due(ZHANG, schedule=open_today())
+    responses = []
+
+    def keep(response):  # type: ignore[no-untyped-def]
+        responses.append(response)
+        return response
+
+    by_id = keep(counter.post(reverse("collection:counter"), {"q": ZHANG}))
+    payer_page = keep(counter.get(by_id["Location"]))
+    by_prefix = keep(counter.post(reverse("collection:counter"), {"q": ZHANG[:10]}))
+    keep(counter.get(by_prefix["Location"]))
+    by_name = keep(counter.post(reverse("collection:counter"), {"q": "张三"}))
+    keep(counter.get(by_name["Location"]))
+    keep(counter.get(reverse("collection:pay", args=[item.pk])))
+    form = _pay_form(counter, item)
+    keep(counter.post(reverse("collection:pay", args=[item.pk]), {**form, f"item{item.pk}-amount_yuan": "1"}))
+    paid = keep(counter.post(reverse("collection:pay", args=[item.pk]), form))
+    keep(counter.get(paid["Location"]))
+    payment = Payment.objects.get()
+    keep(counter.post(reverse("collection:void-receipt", args=[payment.pk]), {"void-reason": "打印错位"}))
+    keep(counter.get(reverse("collection:receipt", args=[payment.pk])))
+    keep(counter.post(reverse("collection:counter"), {"q": ZHANG}, follow=True))
+
+    assert "141002********0011" in payer_page.content.decode()
+    assert [r.status_code for r in responses] == [
+        302,
+        200,
+        302,
+        200,
+        302,
+        200,
+        200,
+        400,
+        302,
+        200,
+        302,
+        200,
+        200,
+    ]
+    urls = [url for response in responses for url in _urls_of(response)]
+    assert f"/collection/counter/?payer={Payer.objects.get(person_id=ZHANG).pk}" in urls  # the way back
+    assert len(urls) > 40
+    assert [url for url in urls if ID_NUMBER.search(url)] == []
+    assert ID_NUMBER.search(f"/collection/counter/?person={ZHANG}")  # the pattern finds what it looks for
+
+
+def test_given_a_payer_key_outside_the_clerks_area_then_404_and_nothing_of_them(counter):
+    outsider = payer("李四", "141024198001010033", region=QINBI)  # 洪洞县: tax_a's area is 尧都区
+
+    response = counter.get(reverse("collection:counter"), {"payer": outsider.pk})
+
+    assert response.status_code == 404
+    assert "李四" not in response.content.decode()
+    assert counter.get(reverse("collection:counter"), {"payer": "9" * 30}).status_code == 404
+    assert counter.get(reverse("collection:counter"), {"payer": "abc"}).status_code == 404
+
+
+def test_given_a_search_key_not_kept_in_this_session_then_the_counter_asks_to_search_again(counter, settings):
+    kept = counter.post(reverse("collection:counter"), {"q": "张三"})["Location"]
+    other = Client()  # the same clerk signed in elsewhere: another session
+    other.force_login(User.objects.get(pk=counter.session["_auth_user_id"]))
+    other.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = other.get(kept)
+
+    assert page.status_code == 200
+    assert (page.context["searched"], page.context["results"]) == (False, [])
+    assert page.context["notice"] == "That search is no longer kept. Search again."
 
 
 def test_given_the_form_as_shown_when_submitted_then_the_receipt_follows(counter):
@@ -369,3 +464,10 @@ def test_given_two_payments_through_the_api_then_their_write_is_prepared_once_on
             "WHERE statement LIKE '%%INSERT INTO collection_receiptcounter%%'"
         )
         assert cursor.fetchone() == (1, 2)
+
+
+def test_given_an_empty_search_then_the_counter_asks_for_something_to_search_with_400(counter):
+    page = counter.post(reverse("collection:counter"), {"q": "  "})
+
+    assert page.status_code == 400
+    assert page.context["notice"] == "Type an identifier or a name to search."
