@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from sharing.handlers import Batch, handles
 
 from .assessment import Deposit, assessment_record_deposits, assessment_record_reversals
+from .deposits import ReceivedDeposit, deposit_records_receive, deposit_records_reverse
 
 
 def _local_date(value: str) -> datetime:
@@ -21,24 +22,51 @@ def _local_date(value: str) -> datetime:
 
 @handles("payment.deposited")
 def apply_payment_deposited(batch: Batch) -> None:
-    """Deposit records (入库): the person is paid; the benefit period comes from the rule engine."""
+    """Deposit records (入库): each one kept in insurance's ledger of deposits; the person is paid
+    and the benefit period comes from the rule engine."""
     latest: dict[tuple[str, int], Deposit] = {}
+    received = []
     for message in batch:
         payload = message.payload
         key = (payload["person_id"], payload["insurance_year"])
+        paid_on = _local_date(payload["paid_at"]).date()
         latest[key] = Deposit(
             id_number=payload["person_id"],
             insurance_year=payload["insurance_year"],
             amount_fen=payload["amount_fen"],
-            paid_on=_local_date(payload["paid_at"]).date(),
+            paid_on=paid_on,
             reference=payload["receipt_number"],
         )
+        received.append(
+            ReceivedDeposit(
+                payment_id=payload["payment_id"],
+                id_number=payload["person_id"],
+                insurance_year=payload["insurance_year"],
+                region_code=payload["region_code"],
+                amount_fen=payload["amount_fen"],
+                channel=payload["channel"],
+                receipt_number=payload["receipt_number"],
+                paid_on=paid_on,
+                source_message_id=message.id,
+            )
+        )
+    deposit_records_receive(deposits=received)
     assessment_record_deposits(deposits=list(latest.values()))
 
 
 @handles("payment.reversed")
 def apply_payment_reversed(batch: Batch) -> None:
-    """A reversed payment (冲正): the person owes again."""
+    """A reversed payment (冲正): the person owes again; the deposit is marked reversed."""
+    deposit_records_reverse(
+        reversals=[
+            (
+                message.payload["payment_id"],
+                _local_date(message.payload["reversed_at"]).date(),
+                message.payload["reason"],
+            )
+            for message in batch
+        ]
+    )
     assessment_record_reversals(
         reversals=[
             (

@@ -21,7 +21,14 @@ from django.utils.translation import gettext_lazy as _
 from accounts.audit import tracked
 from accounts.models import CODE_COLLATION
 
-__all__ = ["Assessment", "AssessmentDecision", "AssessmentRun", "AssessmentStatus", "RunStatus"]
+__all__ = [
+    "Assessment",
+    "AssessmentDecision",
+    "AssessmentRun",
+    "AssessmentStatus",
+    "DepositRecord",
+    "RunStatus",
+]
 
 
 class AssessmentStatus(models.TextChoices):
@@ -320,3 +327,54 @@ class Assessment(models.Model):
     @property
     def policy_version(self) -> models.Model:
         return self.decision.policy_version
+
+
+@tracked(level=pghistory.Statement)
+class DepositRecord(models.Model):
+    """A deposit record (入库) as tax sent it over the sharing platform (``payment.deposited``):
+    insurance's own ledger of the money tax took, one row per payment of tax's, kept whether or
+    not it matched an assessment. The assessment holds the one payment matched; a second deposit
+    for a person and year stays here, which is what a refund for paying twice (重复缴费) is
+    verified against (``refunds.services.refund_apply``). A reversal (``payment.reversed``) marks
+    the row; nothing is deleted. Never read from tax's tables."""
+
+    scope_region_lookup = "region_code"
+
+    # Tax's payment id, as the message carried it: a deposit is recorded once whatever redelivers it.
+    # NULL (and no source message): a deposit carried over from a paid assessment when the ledger
+    # began (migration 0013), whose message was applied before there was a ledger to keep it.
+    payment_id = models.BigIntegerField(_("tax's payment"), unique=True, null=True, blank=True)
+    id_number = models.CharField(_("person identifier"), max_length=32, db_collation=CODE_COLLATION)
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    region_code = models.CharField(_("region code"), max_length=12, db_collation=CODE_COLLATION)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    channel = models.CharField(_("channel"), max_length=32, blank=True)
+    receipt_number = models.CharField(_("receipt number"), max_length=64)
+    paid_on = models.DateField(_("paid on"))
+    source_message_id = models.BigIntegerField(_("source message"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), db_default=models.functions.Now())
+    reversed_on = models.DateField(_("reversed on"), null=True, blank=True)
+    reversal_reason = models.CharField(_("reversal reason"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("deposit record")
+        verbose_name_plural = _("deposit records")
+        constraints = [
+            models.CheckConstraint(name="deposit_record_amount_positive", condition=Q(amount_fen__gt=0)),
+            models.CheckConstraint(
+                name="deposit_record_from_a_message_or_carried_over",
+                condition=Q(payment_id__isnull=False, source_message_id__isnull=False)
+                | Q(payment_id__isnull=True, source_message_id__isnull=True),
+            ),
+            models.CheckConstraint(
+                name="deposit_record_reversal_has_reason",
+                condition=Q(reversed_on__isnull=True, reversal_reason="")
+                | Q(reversed_on__isnull=False) & ~Q(reversal_reason=""),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["id_number", "insurance_year"], name="deposit_record_person_year"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id_number} {self.insurance_year}: {self.amount_fen} ({self.receipt_number})"

@@ -1,9 +1,10 @@
 """Demo refund applications, made through the services as a village clerk and insurance staff would.
 
 In each demo village with paid 2027 contributions: one application waiting for insurance's
-decision (paid twice), one the rules close on the spot (death within the year, in Linfen), and
-one approved by insurance staff and waiting for its payout. Idempotent: a person who already has
-an application for the year is left alone.
+decision (an agency's error), one the rules close on the spot (paid twice, while insurance's
+deposit records hold the one deposit that paid the year), and one approved by insurance staff and
+waiting for its payout (an agency's error). Idempotent: a person who already has an application
+for the year is left alone.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from .models import FundPlan, RefundApplication
 YEAR = 2027
 # (reason, whether insurance staff approve it straight away, the applicant's note)
 PLAN = [
-    ("paid_twice", False, "在村里和手机上各缴了一次"),
-    ("death", False, "本人已去世，家属申请退费"),
-    ("paid_twice", True, "重复缴费，已核对两张票据"),
+    ("agency_error", False, "村委会代收时把金额记错，多收了一次"),
+    ("paid_twice", False, "本人说在村里和手机上各缴了一次"),
+    ("agency_error", True, "经办机构核定有误，已核对票据"),
 ]
 
 
@@ -70,9 +71,7 @@ def load_demo_refunds() -> DemoRefunds:
         for assessment, (reason, approve, note) in zip(paid, PLAN, strict=False):
             if RefundApplication.objects.filter(person_id=assessment.person_id, insurance_year=YEAR).exists():
                 continue
-            event_on = (
-                assessment.paid_on if reason == "paid_twice" else assessment.paid_on + dt.timedelta(days=3)
-            )
+            event_on = assessment.paid_on
             application = services.refund_apply(
                 scope=clerk_scope,
                 person_id=assessment.person_id,

@@ -32,6 +32,7 @@ from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 from enrollment.assessment import assessment_refund_record
+from enrollment.deposits import deposits_standing
 from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, Person
 from enrollment.policies import policy_for_county_required
@@ -169,8 +170,21 @@ def refund_apply(
     if open_one is not None:
         raise ValidationError(_already_open(open_one))
     loaded = policy_for_county_required(county_code=assessment.county_code, insurance_year=insurance_year)
+    # The facts the rules decide on; paying twice is verified against insurance's own deposit
+    # records (入库, from tax's messages), never tax's tables.
     decision = engine.refund_on(
-        loaded.rules, reason, event_on, assessment.benefit_start, person_category=person.category
+        loaded.rules,
+        reason,
+        event_on,
+        assessment.benefit_start,
+        person_category=person.category,
+        deposits=deposits_standing(id_number=person.id_number, insurance_year=insurance_year),
+        duplicates_refunded=RefundApplication.objects.filter(
+            person=person,
+            insurance_year=insurance_year,
+            reason=RefundReason.PAID_TWICE,
+            status=RefundStatus.PAID_OUT,
+        ).count(),
     )
     deadline = add_working_days(today, loaded.rules.refunds.decision_working_days)
     application = RefundApplication(

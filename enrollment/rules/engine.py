@@ -852,23 +852,62 @@ def say_refund_reason(reason: str) -> str:
     }.get(reason, reason)
 
 
+# The reason whose refund needs the money to have come in twice (重复缴费).
+PAID_TWICE = "paid_twice"
+
+
 def refund_on(
-    policy: Policy, reason: str, event_on: date, benefit_start: date | None, *, person_category: str = "rural"
+    policy: Policy,
+    reason: str,
+    event_on: date,
+    benefit_start: date | None,
+    *,
+    person_category: str = "rural",
+    deposits: int = 0,
+    duplicates_refunded: int = 0,
 ) -> Decision:
     """Is the individual part refundable for ``reason`` when the event happened on ``event_on``?
 
     ``benefit_start`` is the first day of the benefit period the payment bought (None: it never
     starts); ``person_category`` picks the insurance or the academic year for ``before_insurance_year``.
-    The policy's refund note (the deadline for deciding, in the document's words) ends every reason.
+    ``deposits``: the deposits (入库) of the person and year in insurance's own records, reversed
+    ones left out; ``duplicates_refunded``: how many of them were already paid back as duplicates.
+    Paying twice is refundable only when a deposit beyond the one the year keeps is there and not
+    yet paid back (Linfen: "因本人重复缴费 … 由医保经办机构进行核验确认后 … 退还"): insurance verifies it
+    against its records before the policy's timing is asked; without one it is refused with the
+    count. The policy's refund note (the deadline for deciding, in the document's words) ends every
+    reason.
     """
     when = policy.refunds.reasons.get(reason)
     words = say_refund_reason(reason)
     rule = f"refunds.reasons.{reason}"
+    unrefunded_duplicates = deposits - 1 - duplicates_refunded
     if when is None or when == RefundWhen.NEVER:
         allowed = False
         reason_text = _("Not refundable: this region does not refund contributions for %(reason)s") % {
             "reason": words
         }
+    elif reason == PAID_TWICE and unrefunded_duplicates < 1:
+        allowed = False
+        rule = f"refunds.reasons.{reason}.deposits"
+        counts = {"deposits": max(deposits, 0), "refunded": duplicates_refunded}
+        if duplicates_refunded:
+            reason_text = (
+                _(
+                    "Not refundable as paid twice: the medical insurance bureau's deposit records for "
+                    "this person and year count %(deposits)d, of which %(refunded)d already paid back "
+                    "as duplicates; no duplicate payment is left to refund"
+                )
+                % counts
+            )
+        else:
+            reason_text = (
+                _(
+                    "Not refundable as paid twice: the medical insurance bureau's deposit records for "
+                    "this person and year count %(deposits)d; a duplicate payment needs at least 2"
+                )
+                % counts
+            )
     elif when == RefundWhen.ALWAYS:
         allowed = True
         reason_text = _("Refundable: %(reason)s") % {"reason": words}

@@ -22,7 +22,7 @@ def test_given_a_clerk_and_insurance_staff_when_a_refund_is_applied_approved_and
 ):
     monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
     world = transactional_world
-    person = paid_person(TUNLI, "李四")
+    person = paid_person(TUNLI, "李四", deposits=2)  # insurance holds two deposits for the year
     make_refund(TUNLI, world.users["clerk_a"], due_on=dt.date(2026, 1, 5))  # an older one, overdue
     receipt = tmp_path / "second-receipt.pdf"
     receipt.write_bytes(PDF_BYTES)

@@ -30,7 +30,7 @@ from playwright.sync_api import Page, expect
 from accounts.roles import Role
 from accounts.scope import Scope
 from collection.models import DueItem, Payer, Payment, PaymentCertificate
-from enrollment.models import Assessment, Person, RegistrationApplication
+from enrollment.models import Assessment, DepositRecord, Person, RegistrationApplication
 from refunds import services as refunds
 from refunds.finance.models import ReceivedPlan
 from sharing.services import delivery_drain
@@ -238,11 +238,13 @@ def test_given_every_role_when_they_hand_a_household_through_the_portal_then_eac
     # The payment reaches insurance: the year is paid.
     delivery_drain(seconds=30)
     assert Assessment.objects.get(person=head, insurance_year=YEAR).status == "paid"
+    assert DepositRecord.objects.filter(id_number=head.id_number, insurance_year=YEAR).count() == 1
 
     # --- 4. the clerk applied for a refund; insurance staff (someone else) approve it ----------------
+    # (An agency's error: with the one deposit insurance holds, "paid twice" is refused on the spot.)
     refund = refunds.refund_apply(
         scope=Scope.for_user(world.users["clerk_a"]), person_id=head.pk, insurance_year=YEAR,
-        reason="paid_twice", event_on=timezone.localdate(), note="在村里和APP各缴一次",
+        reason="agency_error", event_on=timezone.localdate(), note="村里代收时多收了一次",
     )  # fmt: skip
     _sign_in_as(page, sign_in, "insurance_a")
     page.goto("/refunds/")

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now
 from enrollment.demo import _shifted
+from enrollment.deposits import ReceivedDeposit, deposit_records_receive
 from enrollment.models import Assessment, Person, Policy
 from enrollment.policies import policy_for_county, policy_save
 from refunds.models import RefundApplication, RefundStatus, WorkflowEvent
@@ -38,8 +39,10 @@ def policy_for(city6: str = "141000") -> None:
     policy_save(document=document, note="refund tests")
 
 
-def paid_person(region: str, name: str = "张三", *, paid_on: dt.date = PAID_ON) -> Person:
-    """A person of ``region`` (a village code) who paid 400 yuan for 2027 on ``paid_on``."""
+def paid_person(region: str, name: str = "张三", *, paid_on: dt.date = PAID_ON, deposits: int = 1) -> Person:
+    """A person of ``region`` (a village code) who paid 400 yuan for 2027 on ``paid_on``; insurance's
+    ledger holds ``deposits`` deposit records of tax's for it (2: the person paid twice, the second
+    deposit matching no assessment), as the ``payment.deposited`` handler leaves them."""
     policy_for(region[:4] + "00")
     sequence = next(_sequence)
     person = make_person(
@@ -52,6 +55,16 @@ def paid_person(region: str, name: str = "张三", *, paid_on: dt.date = PAID_ON
     make_enrollment(person)
     assessment_run_now(county_code=region[:6], insurance_year=YEAR)
     assessment_record_deposits(deposits=[Deposit(person.id_number, YEAR, AMOUNT, paid_on, f"R{sequence}")])
+    deposit_records_receive(
+        deposits=[
+            ReceivedDeposit(
+                payment_id=sequence * 10 + n, id_number=person.id_number, insurance_year=YEAR,
+                region_code=region, amount_fen=AMOUNT, channel="counter_cash",
+                receipt_number=f"R{sequence}-{n}", paid_on=paid_on, source_message_id=sequence * 10 + n,
+            )
+            for n in range(deposits)
+        ]
+    )  # fmt: skip
     assert Assessment.objects.get(person=person, insurance_year=YEAR).status == "paid"
     return person
 

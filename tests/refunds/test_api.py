@@ -27,7 +27,7 @@ def _post(client, url: str, body: dict):  # type: ignore[no-untyped-def]
 def test_given_a_clerk_when_creating_by_json_then_201_with_the_rules_decision_and_the_timeline(
     world: World, client
 ):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     client.force_login(world.users["clerk_a"])
 
     response = _post(
@@ -52,7 +52,7 @@ def test_given_a_clerk_when_creating_by_json_then_201_with_the_rules_decision_an
 
 
 def test_given_a_death_in_linfen_when_created_then_201_already_rejected_with_the_reason(world: World, client):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     client.force_login(world.users["insurance_a"])
 
     body = _post(
@@ -70,7 +70,7 @@ def test_given_a_death_in_linfen_when_created_then_201_already_rejected_with_the
 
 
 def test_given_multipart_with_evidence_when_created_then_the_file_is_kept(world: World, client):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     client.force_login(world.users["clerk_a"])
 
     response = client.post(

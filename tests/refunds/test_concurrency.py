@@ -36,7 +36,7 @@ def test_given_ten_reviewers_approving_at_once_then_exactly_one_wins_and_nine_ar
         for n in range(AT_ONCE)
     ]  # fmt: skip
     application = services.refund_apply(
-        scope=Scope.for_user(world.users["clerk_a"]), person_id=paid_person(TUNLI).pk, insurance_year=YEAR,
+        scope=Scope.for_user(world.users["clerk_a"]), person_id=paid_person(TUNLI, deposits=2).pk, insurance_year=YEAR,
         reason="paid_twice", event_on=dt.date(2026, 10, 12), today=dt.date(2026, 11, 20),
     )  # fmt: skip
     clients = [ApiClient(http_server, user) for user in reviewers]

@@ -19,6 +19,8 @@ def demo_settings(settings):
 
 
 def test_given_the_demo_then_each_village_has_a_waiting_a_refused_and_an_approved_refund(monkeypatch):
+    """The one "paid twice" is refused on the spot: the demo's payers paid once at tax's counter, so
+    insurance's deposit records hold one deposit each."""
     monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
     for command in ("demo_data", "demo_records", "demo_payments"):
         call_command(command, stdout=None)
@@ -35,10 +37,13 @@ def test_given_the_demo_then_each_village_has_a_waiting_a_refused_and_an_approve
     assert len(villages) == 2
     for village in villages:
         assert [row[1:] for row in rows if row[0] == village] == [
-            ("paid_twice", "submitted", True),
-            ("death", "rejected", False),
-            ("paid_twice", "approved", True),
+            ("agency_error", "submitted", True),
+            ("paid_twice", "rejected", False),
+            ("agency_error", "approved", True),
         ]
+    assert set(RefundApplication.objects.filter(reason="paid_twice").values_list("rule", flat=True)) == {
+        "refunds.reasons.paid_twice.deposits"
+    }
     assert all(
         application.decided_by_id != application.applied_by_id
         for application in RefundApplication.objects.filter(status="approved")

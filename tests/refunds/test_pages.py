@@ -53,7 +53,7 @@ def test_given_a_clerk_when_searching_then_only_persons_of_the_village_are_offer
 def test_given_a_clerk_when_applying_with_evidence_then_the_detail_shows_the_rule_and_the_timeline(
     world: World, client
 ):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     client.force_login(world.users["clerk_a"])
     assert (
         f'<option value="{YEAR}" selected>'
@@ -77,7 +77,7 @@ def test_given_a_clerk_when_applying_with_evidence_then_the_detail_shows_the_rul
 def test_given_a_death_in_linfen_when_the_clerk_applies_then_the_reason_is_shown_on_the_spot(
     world: World, client
 ):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     client.force_login(world.users["clerk_a"])
 
     response = _apply(client, person, "death")
@@ -92,7 +92,7 @@ def test_given_a_death_in_linfen_when_the_clerk_applies_then_the_reason_is_shown
 
 
 def test_given_an_unpaid_year_when_posted_then_the_form_says_so_with_400(world: World, client):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     client.force_login(world.users["clerk_a"])
 
     response = client.post(

@@ -15,13 +15,15 @@ from django.utils import timezone, translation
 
 from accounts.roles import Role
 from accounts.scope import Scope
-from enrollment.models import Assessment
+from enrollment.deposits import deposits_standing
+from enrollment.models import Assessment, DepositRecord
 from enrollment.policies import policy_for_county
 from enrollment.rules import engine
 from refunds import services
 from refunds.models import RefundApplication, RefundEvidence, WorkflowEvent
 from refunds.services import TransitionConflictError
 from sharing.models import OutboxMessage
+from sharing.services import delivery_drain, message_send
 from tests.conftest import World
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
 from tests.refunds.support import AMOUNT, YEAR, paid_person
@@ -50,7 +52,7 @@ def events(application: RefundApplication) -> list[tuple[str, str, str, str | No
 
 
 def test_given_a_payer_who_paid_twice_when_the_clerk_applies_then_refundable_due_in_five_working_days(world):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
 
     with translation.override("en"):
         application = apply(world, person)
@@ -94,7 +96,7 @@ def test_given_a_death_in_linfen_when_applied_then_closed_on_the_spot_with_the_e
 
 
 def test_given_a_submitted_application_when_insurance_approves_and_pays_out_then_each_step_is_recorded(world):
-    application = apply(world, paid_person(TUNLI))
+    application = apply(world, paid_person(TUNLI, deposits=2))
     insurance = scope_of(world, Role.INSURANCE_STAFF)
 
     services.refund_approve(scope=insurance, application_id=application.pk, note="核对两张收据")
@@ -116,7 +118,7 @@ def test_given_a_submitted_application_when_insurance_approves_and_pays_out_then
 
 
 def test_given_insurance_staff_who_applied_when_they_approve_then_four_eyes_refuses(world):
-    application = apply(world, paid_person(TUNLI), role=Role.INSURANCE_STAFF)
+    application = apply(world, paid_person(TUNLI, deposits=2), role=Role.INSURANCE_STAFF)
 
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         services.refund_approve(scope=scope_of(world, Role.INSURANCE_STAFF), application_id=application.pk)
@@ -128,14 +130,14 @@ def test_given_insurance_staff_who_applied_when_they_approve_then_four_eyes_refu
 
 
 def test_given_a_village_clerk_when_they_approve_then_their_role_may_not(world):
-    application = apply(world, paid_person(TUNLI), role=Role.INSURANCE_STAFF)
+    application = apply(world, paid_person(TUNLI, deposits=2), role=Role.INSURANCE_STAFF)
 
     with pytest.raises(PermissionDenied):
         services.refund_approve(scope=scope_of(world, Role.VILLAGE_CLERK), application_id=application.pk)
 
 
 def test_given_a_rejection_without_reason_then_refused_and_with_a_reason_then_shown(world):
-    application = apply(world, paid_person(TUNLI))
+    application = apply(world, paid_person(TUNLI, deposits=2))
     insurance = scope_of(world, Role.INSURANCE_STAFF)
 
     with pytest.raises(ValidationError) as refused:
@@ -149,7 +151,7 @@ def test_given_a_rejection_without_reason_then_refused_and_with_a_reason_then_sh
 
 
 def test_given_an_application_when_someone_else_withdraws_then_refused_and_the_applicant_may(world):
-    application = apply(world, paid_person(TUNLI))
+    application = apply(world, paid_person(TUNLI, deposits=2))
 
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         services.refund_withdraw(scope=scope_of(world, Role.INSURANCE_STAFF), application_id=application.pk)
@@ -164,7 +166,7 @@ def test_given_an_application_when_someone_else_withdraws_then_refused_and_the_a
 
 
 def test_given_a_submitted_application_when_paid_out_before_approval_then_a_conflict(world):
-    application = apply(world, paid_person(TUNLI))
+    application = apply(world, paid_person(TUNLI, deposits=2))
 
     with translation.override("en"), pytest.raises(TransitionConflictError) as refused:
         services.refund_pay_out(
@@ -178,7 +180,7 @@ def test_given_a_submitted_application_when_paid_out_before_approval_then_a_conf
 
 
 def test_given_an_approved_application_when_a_second_reviewer_approves_then_told_who_decided_and_when(world):
-    application = apply(world, paid_person(TUNLI))
+    application = apply(world, paid_person(TUNLI, deposits=2))
     insurance = scope_of(world, Role.INSURANCE_STAFF)
     services.refund_approve(scope=insurance, application_id=application.pk)
     approved = WorkflowEvent.objects.get(object_id=application.pk, action="approve")
@@ -196,7 +198,7 @@ def test_given_an_approved_application_when_a_second_reviewer_approves_then_told
 
 
 def test_given_an_application_of_another_county_when_decided_then_not_found(world):
-    application = apply(world, paid_person(TUNLI))
+    application = apply(world, paid_person(TUNLI, deposits=2))
 
     with pytest.raises(Http404):
         services.refund_approve(
@@ -205,7 +207,7 @@ def test_given_an_application_of_another_county_when_decided_then_not_found(worl
 
 
 def test_given_an_open_application_when_the_same_year_is_applied_for_again_then_refused_until_closed(world):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     first = apply(world, person)
 
     with translation.override("en"), pytest.raises(ValidationError) as refused:
@@ -221,7 +223,7 @@ def test_given_an_open_application_when_the_same_year_is_applied_for_again_then_
 
 
 def test_given_a_person_without_a_paid_year_when_applied_then_refused_naming_the_year(world):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
 
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         services.refund_apply(
@@ -252,7 +254,7 @@ def test_given_a_future_event_date_or_unknown_reason_then_both_fields_refused(wo
 
 
 def test_given_evidence_when_applied_then_a_pdf_is_kept_and_a_disguised_file_refuses_everything(world):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     fake = SimpleUploadedFile("receipt.pdf", b"MZ\x90\x00 not a pdf", content_type="application/pdf")
 
     with translation.override("en"), pytest.raises(ValidationError) as refused:
@@ -288,7 +290,7 @@ def test_given_an_application_near_new_year_then_the_deadline_says_2027_is_count
         return known(day)
 
     monkeypatch.setattr(chinese_calendar, "is_workday", until_2026)
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
 
     with translation.override("en"):
         application = apply(world, person, today=dt.date(2026, 12, 28))
@@ -343,7 +345,7 @@ def test_given_the_national_rule_when_death_falls_before_or_on_the_benefit_start
 
 
 def test_given_a_refund_paid_out_then_tax_is_told_in_the_months_refund_details(world):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     application = apply(world, person)
     insurance = scope_of(world, Role.INSURANCE_STAFF)
     services.refund_approve(scope=insurance, application_id=application.pk)
@@ -410,7 +412,7 @@ def test_given_a_death_before_the_benefit_period_when_the_refund_is_paid_out_the
 
 
 def test_given_a_refund_for_paying_twice_when_paid_out_then_the_year_stays_paid_and_covered(world):
-    person = paid_person(TUNLI)
+    person = paid_person(TUNLI, deposits=2)
     application = apply(world, person)
     insurance = scope_of(world, Role.INSURANCE_STAFF)
     services.refund_approve(scope=insurance, application_id=application.pk)
@@ -424,3 +426,85 @@ def test_given_a_refund_for_paying_twice_when_paid_out_then_the_year_stays_paid_
         before.benefit_start,
         before.revision,
     )
+
+
+# --- paid twice: verified against insurance's own deposit records ------------------------------------
+
+
+def _tax_deposits(person, *payment_ids: int) -> None:  # type: ignore[no-untyped-def]
+    """Deposit records as tax's payments send them, delivered by the sharing platform's worker."""
+    for payment_id in payment_ids:
+        message_send(
+            topic="payment.deposited",
+            payload={
+                "payment_id": payment_id, "person_id": person.id_number, "region_code": person.region_code,
+                "insurance_year": YEAR, "amount_fen": AMOUNT, "channel": "wechat",
+                "receipt_number": f"7-2026-{payment_id:06d}", "paid_at": "2026-10-12T09:30:00+08:00",
+            },
+        )  # fmt: skip
+    assert delivery_drain(seconds=30)["dead"] == 0
+
+
+def test_given_one_deposit_from_tax_when_paid_twice_is_claimed_then_refused_until_a_second_one_arrives(
+    world, monkeypatch
+):
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    person = paid_person(TUNLI, deposits=0)
+    _tax_deposits(person, 501)
+
+    with translation.override("en"):
+        refused = apply(world, person)
+
+    assert (refused.status, refused.refundable, refused.rule) == (
+        "rejected",
+        False,
+        "refunds.reasons.paid_twice.deposits",
+    )
+    assert refused.rule_reason.startswith(
+        "Not refundable as paid twice: the medical insurance bureau's deposit records for this person "
+        "and year count 1; a duplicate payment needs at least 2；"
+    )
+    assert [e[:3] for e in events(refused)] == [
+        ("apply", "", "submitted"),
+        ("rule_reject", "submitted", "rejected"),
+    ]
+
+    _tax_deposits(person, 502, 502)  # the second payment's record, delivered twice: kept once
+    assert DepositRecord.objects.filter(id_number=person.id_number, insurance_year=YEAR).count() == 2
+
+    accepted = apply(world, person)
+    assert (accepted.status, accepted.refundable, accepted.rule) == (
+        "submitted",
+        True,
+        "refunds.reasons.paid_twice",
+    )
+
+    insurance = scope_of(world, Role.INSURANCE_STAFF)
+    services.refund_approve(scope=insurance, application_id=accepted.pk)
+    services.refund_pay_out(scope=insurance, application_id=accepted.pk, bank_reference="BK-20261125-01")
+    with translation.override("en"):
+        again = apply(world, person)  # the one duplicate was paid back: nothing left to refund
+    assert (again.status, again.rule) == ("rejected", "refunds.reasons.paid_twice.deposits")
+    assert "count 2, of which 1 already paid back as duplicates" in again.rule_reason
+
+
+def test_given_a_deposit_tax_reversed_then_it_no_longer_counts_as_a_second_payment(world, monkeypatch):
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    person = paid_person(TUNLI, deposits=0)
+    _tax_deposits(person, 601, 602)
+    message_send(
+        topic="payment.reversed",
+        payload={
+            "payment_id": 602, "person_id": person.id_number, "region_code": person.region_code,
+            "insurance_year": YEAR, "amount_fen": AMOUNT, "reason": "重复收费，冲正",
+            "reversed_at": "2026-10-13T10:00:00+08:00",
+        },
+    )  # fmt: skip
+    assert delivery_drain(seconds=30)["dead"] == 0
+
+    assert list(
+        DepositRecord.objects.filter(id_number=person.id_number)
+        .order_by("payment_id")
+        .values_list("payment_id", "reversed_on", "reversal_reason")
+    ) == [(601, None, ""), (602, dt.date(2026, 10, 13), "重复收费，冲正")]
+    assert deposits_standing(id_number=person.id_number, insurance_year=YEAR) == 1

@@ -34,7 +34,7 @@ def _in_state(world: World, state: str) -> RefundApplication:
     clerk = Scope.for_user(world.users["clerk_a"])
     insurance = Scope.for_user(world.users["insurance_a"])
     application = services.refund_apply(
-        scope=clerk, person_id=paid_person(TUNLI).pk, insurance_year=YEAR, reason="paid_twice",
+        scope=clerk, person_id=paid_person(TUNLI, deposits=2).pk, insurance_year=YEAR, reason="paid_twice",
         event_on=dt.date(2026, 10, 12), today=dt.date(2026, 11, 20),
     )  # fmt: skip
     pk = application.pk

@@ -183,8 +183,8 @@ def test_given_a_student_then_the_academic_year_decides_the_refund(event_on, all
     assert decision.allowed is allowed
 
 
-def test_given_a_double_payment_then_it_is_refundable_at_any_time():
-    assert refund_on(guigang(), "paid_twice", date(2024, 6, 1), date(2024, 1, 1)).allowed
+def test_given_a_double_payment_with_two_deposits_then_it_is_refundable_at_any_time():
+    assert refund_on(guigang(), "paid_twice", date(2024, 6, 1), date(2024, 1, 1), deposits=2).allowed
 
 
 def test_given_guigang_then_its_procedures_are_carried_as_notes():

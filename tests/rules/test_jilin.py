@@ -84,7 +84,7 @@ def test_given_a_newborn_then_cover_from_birth_within_90_days(paid_on, start, ru
 def test_given_a_refund_reason_then_refundable_only_before_the_benefit_period_starts(
     reason, event_on, allowed
 ):
-    decision = refund_on(jilin(), reason, event_on, date(2023, 1, 1))
+    decision = refund_on(jilin(), reason, event_on, date(2023, 1, 1), deposits=2)
     assert (decision.allowed, decision.rule) == (allowed, f"refunds.reasons.{reason}")
     assert "进入待遇享受期后不予退还" in decision.reason
 

@@ -186,8 +186,8 @@ def test_given_a_newborn_within_6_months_then_the_reason_quotes_the_document():
 # --- the rest ---------------------------------------------------------------------------------
 
 
-def test_given_a_double_payment_then_it_is_refundable():
-    assert refund_on(lanshan(), "paid_twice", date(2016, 3, 1), date(2016, 1, 1)).allowed
+def test_given_a_double_payment_with_two_deposits_then_it_is_refundable():
+    assert refund_on(lanshan(), "paid_twice", date(2016, 3, 1), date(2016, 1, 1), deposits=2).allowed
 
 
 def test_given_lanshan_then_receipts_and_the_public_list_are_carried_as_notes():

@@ -282,8 +282,8 @@ def test_given_dibao_and_clergy_then_only_one_fixed_subsidy_is_granted():
 # --- refunds ---------------------------------------------------------------------------------
 
 
-def test_given_a_double_payment_then_it_is_refunded_within_5_working_days():
-    decision = refund_on(linfen(), "paid_twice", date(2021, 6, 1), date(2021, 1, 1))
+def test_given_a_double_payment_with_two_deposits_then_it_is_refunded_within_5_working_days():
+    decision = refund_on(linfen(), "paid_twice", date(2021, 6, 1), date(2021, 1, 1), deposits=2)
     assert decision.allowed
     assert decision.extra["decision_working_days"] == 5
     assert "5个工作日" in decision.reason

@@ -156,7 +156,7 @@ def test_given_no_break_then_there_is_nothing_to_pay_back():
 def test_given_a_national_refund_reason_then_refundable_only_before_the_benefit_period_starts(
     reason, event_on, allowed
 ):
-    decision = refund_on(national(), reason, event_on, date(2025, 1, 1))
+    decision = refund_on(national(), reason, event_on, date(2025, 1, 1), deposits=2)
     assert decision.allowed is allowed
     assert "待遇享受期开始后不予退还" in decision.reason
 

@@ -1,0 +1,67 @@
+"""Insurance's ledger of tax's deposit records (入库), written by the ``payment.deposited`` and
+``payment.reversed`` handlers, and read by the refund rules: how many deposits insurance holds
+for a person and year. Set-based per batch; a message applied twice changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from .models import DepositRecord
+
+
+@dataclass(frozen=True)
+class ReceivedDeposit:
+    """One ``payment.deposited`` message as insurance read it."""
+
+    payment_id: int
+    id_number: str
+    insurance_year: int
+    region_code: str
+    amount_fen: int
+    channel: str
+    receipt_number: str
+    paid_on: dt.date
+    source_message_id: int
+
+
+@transaction.atomic
+def deposit_records_receive(*, deposits: list[ReceivedDeposit]) -> None:
+    """Record every deposit once (by tax's payment id), whether it matched an assessment or not."""
+    DepositRecord.objects.bulk_create(
+        [
+            DepositRecord(
+                payment_id=d.payment_id,
+                id_number=d.id_number,
+                insurance_year=d.insurance_year,
+                region_code=d.region_code,
+                amount_fen=d.amount_fen,
+                channel=d.channel[:32],
+                receipt_number=d.receipt_number[:64],
+                paid_on=d.paid_on,
+                source_message_id=d.source_message_id,
+            )
+            for d in deposits
+        ],
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def deposit_records_reverse(*, reversals: list[tuple[int, dt.date, str]]) -> int:
+    """Mark deposits reversed by tax (payment id, day, reason); one reversed before stays as it was."""
+    done = 0
+    for payment_id, day, reason in reversals:
+        done += DepositRecord.objects.filter(payment_id=payment_id, reversed_on__isnull=True).update(
+            reversed_on=day, reversal_reason=(reason or "-")[:200]
+        )
+    return done
+
+
+def deposits_standing(*, id_number: str, insurance_year: int) -> int:
+    """How many of tax's deposits for the person and year insurance holds, less the reversed ones."""
+    return DepositRecord.objects.filter(
+        id_number=id_number, insurance_year=insurance_year, reversed_on__isnull=True
+    ).count()
