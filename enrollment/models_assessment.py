@@ -342,7 +342,7 @@ class DepositRecord(models.Model):
 
     # Tax's payment id, as the message carried it: a deposit is recorded once whatever redelivers it.
     # NULL (and no source message): a deposit carried over from a paid assessment when the ledger
-    # began (migration 0013), whose message was applied before there was a ledger to keep it.
+    # began (migration 0014), whose message was applied before there was a ledger to keep it.
     payment_id = models.BigIntegerField(_("tax's payment"), unique=True, null=True, blank=True)
     id_number = models.CharField(_("person identifier"), max_length=32, db_collation=CODE_COLLATION)
     insurance_year = models.PositiveSmallIntegerField(_("insurance year"))

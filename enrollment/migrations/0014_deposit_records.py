@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('enrollment', '0012_household_revision'),
+        ('enrollment', '0013_history_fk_unindexed'),
         ('pghistory', '0007_auto_20250421_0444'),
     ]
 
