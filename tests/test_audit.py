@@ -87,3 +87,32 @@ def test_given_an_administrator_when_reading_a_users_history_by_api_then_changes
         ("update", "管理员甲", {"full_name": ["村经办a", "村经办甲"]}),
         ("insert", "", {}),
     ]
+
+
+@pytest.mark.django_db
+def test_given_every_history_table_then_it_is_indexed_by_its_key_object_and_context_only():
+    # History is read by object and by context; an index on a copied foreign key (pghistory's
+    # default) would cost every tracked write an index entry nobody reads.
+    import pghistory.models
+    from django.apps import apps
+    from django.db import connection
+
+    event_tables = sorted(
+        model._meta.db_table
+        for model in apps.get_models()
+        if issubclass(model, pghistory.models.Event) and not model._meta.proxy and model._meta.managed
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT t.relname, array_agg(a.attname ORDER BY a.attname)
+               FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+               JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)
+               WHERE t.relname = ANY(%s) GROUP BY t.relname""",
+            [event_tables],
+        )
+        indexed = dict(cursor.fetchall())
+
+    assert len(event_tables) >= 30
+    assert {table: sorted(indexed.get(table, [])) for table in event_tables} == {
+        table: ["pgh_context_id", "pgh_id", "pgh_obj_id"] for table in event_tables
+    }
