@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-import secrets
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -38,6 +37,7 @@ from accounts.exports import Sheet, money, xlsx_response
 from accounts.masking import mask_id_number
 from accounts.money import yuan
 from accounts.roles import Action
+from accounts.searches import SessionSearches
 from accounts.selectors import region_names
 
 from . import documents, selectors, services
@@ -109,22 +109,9 @@ def _item_rows(
     return rows
 
 
-# The counter's searches kept in the session, by a random key: the address carries the key, never
-# what was typed (an identifier, a name). The newest few are kept, so the back button still works.
-SEARCHES_KEPT = 20
-_SEARCHES = "collection.counter.searches"
-
-
-def _search_keep(request: HttpRequest, query: str) -> str:
-    kept: dict[str, str] = dict(request.session.get(_SEARCHES, {}))
-    key = secrets.token_urlsafe(9)
-    kept[key] = query
-    request.session[_SEARCHES] = dict(list(kept.items())[-SEARCHES_KEPT:])
-    return key
-
-
-def _search_kept(request: HttpRequest, key: str) -> str | None:
-    return request.session.get(_SEARCHES, {}).get(key)
+# The counter's searches, kept in the session by a random key (the address carries the key,
+# never what was typed): the portal's one mechanism, accounts.searches.
+SEARCHES = SessionSearches("collection.counter")
 
 
 def _payer_key(raw: str) -> int | None:
@@ -191,12 +178,8 @@ class CounterView(_Counter):
             if payer_id is None:
                 raise Http404(_("No such record in your area."))
             return self.render_counter(request, payer_id=payer_id)
-        if "search" in request.GET:
-            query = _search_kept(request, request.GET["search"])
-            if query is None:
-                return self.render_counter(request, notice=_("That search is no longer kept. Search again."))
-            return self.render_counter(request, query=query)
-        return self.render_counter(request)
+        search = SEARCHES.recall(request)
+        return self.render_counter(request, query=search.query, notice=search.notice)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         query = request.POST.get("q", "").strip()[:60]
@@ -207,7 +190,7 @@ class CounterView(_Counter):
         results = selectors.payer_search(scope=self.scope, query=query)
         if len(results) == 1:
             return redirect(f"{reverse('collection:counter')}?payer={results[0].pk}")
-        return redirect(f"{reverse('collection:counter')}?search={_search_keep(request, query)}")
+        return SEARCHES.redirect(request, reverse("collection:counter"), query)
 
 
 class PaymentRecordView(_Counter):
