@@ -30,6 +30,7 @@ from accounts.masking import id_number_for, mask_region_for, phone_for, shows_fu
 from accounts.models import Region
 from accounts.roles import Action, Role
 from accounts.scope import Scope, scope_of
+from accounts.searches import SessionSearches
 from accounts.selectors import region_names
 
 from .. import identifiers, selectors, services
@@ -189,14 +190,44 @@ def _search(scope: Scope, query: str) -> list[dict[str, Any]]:
 # --- workspace ----------------------------------------------------------------------------------
 
 
+# What a clerk types to find a household (an ID number, a name, a household number) is POSTed and
+# kept in the session under a random key: the address carries the key (accounts.searches).
+WORKSPACE_SEARCHES = SessionSearches("enrollment.workspace")
+MOVE_SEARCHES = SessionSearches("enrollment.person_move")
+QUERY_MAX = 40
+
+
+def _typed(request: HttpRequest) -> str:
+    return request.POST.get("q", "").strip()[:QUERY_MAX]
+
+
 class WorkspaceView(ScopedViewMixin, View):
-    """Search box, the clerk's recent applications with their status, and the way to a new household."""
+    """Search box, the clerk's recent applications with their status, and the way to a new household.
+
+    The search is POSTed and answered by a redirect to ``?search=<key>`` (the query kept in the
+    session), so an ID number typed here never reaches an address."""
 
     required_action = Action.ENROLLMENT_REGISTER
     template_name = "enrollment/registration/workspace.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        query = request.GET.get("q", "").strip()[:40]
+        search = WORKSPACE_SEARCHES.recall(request)
+        return self._render(request, search.query, notice=search.notice)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        query = _typed(request)
+        if not query:
+            return self._render(
+                request,
+                "",
+                notice=_("Type an ID number, a name or a household number to search."),
+                status=400,
+            )
+        return WORKSPACE_SEARCHES.redirect(request, reverse("enrollment:workspace"), query)
+
+    def _render(
+        self, request: HttpRequest, query: str, *, notice: str = "", status: int = 200
+    ) -> HttpResponse:
         school = services.school_of(self.scope)
         results: list[dict[str, Any]] = []
         students: list[dict[str, Any]] = []
@@ -222,13 +253,14 @@ class WorkspaceView(ScopedViewMixin, View):
         context = {
             "query": query,
             "searched": bool(query),
+            "notice": notice,
             "results": results,
             "students": students,
             "school": school,
             "applications": rows,
             "returned_count": sum(1 for r in rows if r["application"].status == ApplicationStatus.RETURNED),
         }
-        return render(request, self.template_name, context)
+        return render(request, self.template_name, context, status=status)
 
 
 # --- a new household ----------------------------------------------------------------------------
@@ -592,7 +624,10 @@ class PersonEditView(ScopedViewMixin, View):
 
 
 class PersonMoveView(ScopedViewMixin, View):
-    """Move a person into another household, found by household number, any member's ID number or name."""
+    """Move a person into another household, found by household number, any member's ID number or name.
+
+    The search (POST ``find``) is answered by a redirect to ``?search=<key>``, like the workspace's;
+    POST ``household`` and ``relation`` move the person."""
 
     required_action = Action.ENROLLMENT_REGISTER
     template_name = "enrollment/registration/person_move.html"
@@ -605,6 +640,7 @@ class PersonMoveView(ScopedViewMixin, View):
         errors: list[str],
         chosen: str = "",
         relation: str = "",
+        notice: str = "",
         status: int = 200,
     ) -> HttpResponse:
         candidates = (
@@ -621,16 +657,23 @@ class PersonMoveView(ScopedViewMixin, View):
             "chosen": chosen,
             "relation": relation or Relation.OTHER,
             "relations": Relation.choices,
+            "notice": notice,
         }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         person = selectors.person_detail(scope=self.scope, pk=pk)
-        return self._render(request, person, request.GET.get("q", "").strip()[:40], [])
+        search = MOVE_SEARCHES.recall(request)
+        return self._render(request, person, search.query, [], notice=search.notice)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         person = selectors.person_detail(scope=self.scope, pk=pk)
-        query = request.POST.get("q", "").strip()[:40]
+        query = _typed(request)
+        if "find" in request.POST:
+            if not query:
+                notice = _("Type an ID number, a name or a household number to search.")
+                return self._render(request, person, "", [], notice=notice, status=400)
+            return MOVE_SEARCHES.redirect(request, reverse("enrollment:person-move", args=[person.pk]), query)
         target, relation = request.POST.get("household", ""), request.POST.get("relation", "")
         if not target.isdigit():
             return self._render(

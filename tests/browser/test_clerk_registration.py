@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from accounts.scope import Scope
 from enrollment import services
 from enrollment.models import ApplicationStatus, PersonCategory, RegistrationApplication, Relation
+from tests.addresses import ID_NUMBER, record_addresses
 from tests.matrix.enrollment_registration import HONGDONG_VILLAGE, resident_id
 
 pytestmark = pytest.mark.browser
@@ -266,4 +267,51 @@ def test_given_a_returned_application_open_when_a_reviewer_corrects_a_member_the
         "13700000003",
     )
     shoot("resubmitted")
+    assert page_log.errors == [] and page_log.csp_violations() == []
+
+
+def test_given_a_registered_household_when_the_clerk_finds_it_by_id_number_then_no_address_holds_one(
+    page, sign_in, shoot, page_log, transactional_world
+):
+    """The workspace search by full ID number and by name, the household opened, back to the
+    results and forward again: every URL, Referer and Location the browser passes through is free
+    of ID numbers (the search is POSTed and comes back as ?search=<key>)."""
+    name, id_number, _, _ = FAMILY[1]
+    application = services.household_register(
+        scope=Scope.for_user_id(transactional_world.users["clerk_a"].pk),
+        region_code="141002100201",
+        members=[
+            services.MemberInput(
+                id_kind="resident_id", id_number=id_number, name=name, sex="female",
+                birth_date=dt.date(1977, 9, 3), relation=Relation.HEAD, category=PersonCategory.RURAL,
+            )
+        ],
+    )  # fmt: skip
+    sign_in("clerk_a")
+    addresses = record_addresses(page)
+
+    page.goto("/enrollment/")
+    page.locator("#q").fill(id_number)
+    with page.expect_navigation():
+        page.locator("#q").press("Enter")
+    results = page.get_by_test_id("search-results")
+    expect(results.locator(f"[data-household='{application.household.number}']")).to_have_count(1)
+    expect(results).to_contain_text(id_number)  # shown to the clerk, in the page only
+    assert re.fullmatch(r"/enrollment/\?search=[\w-]{12}", _path(page)), page.url
+    shoot("1-found-by-id-number")
+    results.get_by_role("link").first.click()
+    expect(page).to_have_url(re.compile(rf"/enrollment/households/{application.household_id}/$"))
+    page.go_back()  # the results again, from the address the search left (no form resent)
+    expect(page.get_by_test_id("search-results")).to_contain_text(id_number)
+    expect(page.locator("#q")).to_have_value(id_number)
+    page.go_forward()
+    expect(page).to_have_url(re.compile(rf"/enrollment/households/{application.household_id}/$"))
+    page.goto("/enrollment/")
+    page.locator("#q").fill(name[:2])
+    with page.expect_navigation():
+        page.locator("#q").press("Enter")
+    expect(page.get_by_test_id("search-results").locator("[data-household]")).to_have_count(1)
+
+    assert len(addresses) > 10
+    assert [address for address in addresses if ID_NUMBER.search(address)] == []
     assert page_log.errors == [] and page_log.csp_violations() == []

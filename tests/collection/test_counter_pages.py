@@ -14,6 +14,8 @@ from rest_framework.authtoken.models import Token
 from accounts.models import User
 from accounts.roles import Role
 from collection.models import DueItem, Payer, Payment, RefundPaid
+from tests.addresses import ID_NUMBER
+from tests.addresses import urls_of as _urls_of
 from tests.collection.support import AMOUNT, QINBI, due, open_today, payer
 
 pytestmark = pytest.mark.django_db
@@ -75,18 +77,6 @@ def test_given_a_full_identifier_then_the_payer_opens_by_the_ledger_key_with_the
         400,
     )
     assert row["form"].initial["paid_by"] == "张三"
-
-
-# An 18-digit resident ID number (17 digits and a check digit or X) standing on its own.
-ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9Xx])")
-URL_ATTRIBUTE = re.compile(r"""\b(?:href|action|src|formaction)\s*=\s*["']([^"']*)["']""")
-
-
-def _urls_of(response) -> list[str]:  # type: ignore[no-untyped-def]
-    urls = [response["Location"]] if response.has_header("Location") else []
-    if response.get("Content-Type", "").startswith("text/html"):
-        urls += URL_ATTRIBUTE.findall(response.content.decode())
-    return urls
 
 
 def test_given_the_counter_flow_then_no_identifier_appears_in_any_address_the_pages_give(counter):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
+from accounts import services as account_services
 from accounts.roles import Role
 from accounts.scope import Scope
 from enrollment import services
@@ -19,6 +21,7 @@ from enrollment.models import (
     RegistrationApplication,
     Relation,
 )
+from tests.addresses import ID_NUMBER, searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.matrix.enrollment_registration import HONGDONG_VILLAGE, YAODU_VILLAGE, resident_id
 
@@ -27,6 +30,7 @@ SPOUSE_ID = resident_id("141002", dt.date(1977, 9, 3), 12, male=False)
 SON_ID = resident_id("141002", dt.date(2003, 1, 20), 13, male=True)
 DAUGHTER_ID = resident_id("141002", dt.date(2008, 6, 30), 14, male=False)
 ENROLLED_ON = dt.date(2025, 1, 1)
+WORKSPACE = "/enrollment/"
 
 
 def member(name: str, id_number: str, relation: str, **extra: str) -> dict[str, str]:
@@ -252,7 +256,7 @@ def test_given_a_registered_household_when_searching_by_a_members_id_prefix_then
 ):
     application = register_family(world)
 
-    response = clerk.get(reverse("enrollment:workspace"), {"q": SON_ID[:10]})
+    response = searched(clerk, WORKSPACE, SON_ID[:10])
 
     (result,) = response.context["results"]
     assert result["household"].pk == application.household_id
@@ -263,7 +267,7 @@ def test_given_a_registered_household_when_searching_by_a_members_id_prefix_then
 def test_given_a_registered_household_when_searching_by_a_name_prefix_then_it_is_listed(clerk, world: World):
     application = register_family(world)
 
-    response = clerk.get(reverse("enrollment:workspace"), {"q": "李秀"})
+    response = searched(clerk, WORKSPACE, "李秀")
 
     assert [r["household"].pk for r in response.context["results"]] == [application.household_id]
 
@@ -287,10 +291,145 @@ def test_given_a_household_of_another_county_when_searching_its_members_name_the
         ],
     )
 
-    response = clerk.get(reverse("enrollment:workspace"), {"q": "赵大"})
+    response = searched(clerk, WORKSPACE, "赵大")
 
     assert response.context["results"] == []
     assert 'data-testid="no-results"' in response.content.decode()
+
+
+def test_given_the_search_and_move_flow_then_no_id_number_appears_in_any_address_the_pages_give(
+    clerk, world: World
+):
+    """Workspace search by full ID, ID prefix, name and household number; open the household; move
+    a member, searching the target by full ID, prefix and name; a refused and a done move: every
+    Location, href and action is free of ID numbers (the query is kept in the session)."""
+    first = register_family(world, FAMILY[:2])
+    granny_id = resident_id("141002", dt.date(1950, 1, 5), 41, male=False)
+    second = register_family(world, [member("张桂兰", granny_id, Relation.HEAD)])
+    _decided(world, first, second)
+    spouse = Person.objects.get(id_number=SPOUSE_ID)
+    move_url = reverse("enrollment:person-move", kwargs={"pk": spouse.pk})
+    responses, addresses = [], []
+
+    def keep(response):  # type: ignore[no-untyped-def]
+        responses.append(response)
+        return response
+
+    def search(query: str, url: str = reverse("enrollment:workspace")):  # type: ignore[no-untyped-def]
+        posted = keep(clerk.post(url, {"q": query, "find": "1"}))
+        addresses.append(posted["Location"])
+        return keep(clerk.get(posted["Location"]))
+
+    by_id = search(HEAD_ID)
+    by_prefix = search(SPOUSE_ID[:10])
+    by_name = search("李秀")
+    by_number = search(first.household.number)
+    keep(clerk.get(reverse("enrollment:household-detail", args=[first.household_id])))
+    keep(clerk.get(move_url))
+    target_by_id = search(granny_id, move_url)
+    target_by_prefix = search(granny_id[:12], move_url)
+    target_by_name = search("张桂", move_url)
+    refused = keep(clerk.post(addresses[-1], {"q": "张桂", "household": ""}))  # the move form's own address
+    moved = keep(
+        clerk.post(move_url, {"q": "张桂", "household": second.household_id, "relation": Relation.CHILD})
+    )
+    keep(clerk.get(moved["Location"]))
+
+    # Then each search found what was typed, and the pages showed the full ID numbers to the clerk
+    results = [by_id, by_prefix, by_name, by_number]
+    assert [[r["household"].pk for r in page.context["results"]] for page in results] == [
+        [first.household_id]
+    ] * 4
+    assert [page.context["query"] for page in results] == [
+        HEAD_ID,
+        SPOUSE_ID[:10],
+        "李秀",
+        first.household.number,
+    ]
+    assert HEAD_ID in by_id.content.decode()
+    assert [
+        [c["household"].pk for c in page.context["candidates"]]
+        for page in (target_by_id, target_by_prefix, target_by_name)
+    ] == [[second.household_id]] * 3
+    assert (refused.status_code, moved.status_code) == (400, 302)
+    spouse.refresh_from_db()
+    assert spouse.household_id == second.household_id
+    # And no address holds one
+    assert len(responses) == 19
+    assert sum(len(urls_of(response)) for response in responses) > 80
+    assert with_id_numbers(responses) == []
+    assert ID_NUMBER.search(f"/enrollment/?q={HEAD_ID}")  # the pattern finds what it looks for
+
+
+def test_given_a_school_clerk_when_searching_a_student_by_id_number_then_the_address_holds_a_key(
+    client, world: World
+):
+    student_id = resident_id("141002", dt.date(2010, 5, 1), 51)
+    services.school_roster_register(
+        scope=scope_of(world, "school_a"),
+        students=[
+            services.MemberInput(
+                id_kind="resident_id", id_number=student_id, name="刘洋", sex="male",
+                birth_date=dt.date(2010, 5, 1), relation="", category="student",
+            )
+        ],
+    )  # fmt: skip
+    client.force_login(world.users["school_a"])
+
+    page = searched(client, WORKSPACE, student_id)
+
+    assert [(row["person"].name, row["id_number"]) for row in page.context["students"]] == [
+        ("刘洋", student_id)
+    ]
+    assert with_id_numbers([page]) == []
+
+
+def test_given_an_empty_search_then_the_page_asks_for_something_to_search(clerk, world: World):
+    response = clerk.post(reverse("enrollment:workspace"), {"q": "  "})
+
+    assert response.status_code == 400
+    assert response.context["notice"] == "请输入证件号码、姓名或户号后再查询。"
+
+
+def _signed_in(user) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_given_a_search_key_this_session_does_not_keep_then_the_page_asks_to_search_again(
+    clerk, world: World
+):
+    register_family(world, FAMILY[:2])
+    kept = clerk.post(reverse("enrollment:workspace"), {"q": HEAD_ID})["Location"]
+    move_kept = clerk.post(
+        reverse("enrollment:person-move", args=[Person.objects.get(id_number=HEAD_ID).pk]),
+        {"q": SPOUSE_ID, "find": "1"},
+    )["Location"]
+    same_clerk_elsewhere = _signed_in(world.users["clerk_a"])  # another browser: another session
+    another_clerk = _signed_in(
+        account_services.user_create(
+            username="clerk_a2", password="Test-pass-2026!", full_name="村经办丙",
+            agency=world.agencies["village_a"], role=Role.VILLAGE_CLERK, check_password=False,
+        )
+    )  # fmt: skip
+
+    pages = [
+        same_clerk_elsewhere.get(kept),
+        another_clerk.get(kept),
+        clerk.get(reverse("enrollment:workspace"), {"search": "no-such-key1"}),
+        clerk.get(move_kept.replace("search=", "search=x")),
+    ]
+
+    assert [page.status_code for page in pages] == [200, 200, 200, 200]
+    assert [(page.context["query"], page.context["notice"]) for page in pages] == [
+        ("", "这次查询已不再保留，请重新查询。")
+    ] * 4
+    assert [
+        typed in page.content.decode() for page, typed in zip(pages, [HEAD_ID] * 3 + [SPOUSE_ID], strict=True)
+    ] == [False] * 4
+    assert 'data-testid="search-notice"' in pages[1].content.decode()
+    assert clerk.get(kept).context["query"] == HEAD_ID  # the session that searched still has it
 
 
 def test_given_a_household_page_when_county_staff_or_the_city_administrator_open_it_then_only_the_administrator_sees_masked_ids(
@@ -471,7 +610,7 @@ def test_given_a_member_when_moved_to_a_household_found_by_name_then_they_belong
     _decided(world, first, second)
     spouse = Person.objects.get(id_number=SPOUSE_ID)
     move_url = reverse("enrollment:person-move", kwargs={"pk": spouse.pk})
-    candidates = clerk.get(move_url, {"q": "张桂"}).context["candidates"]
+    candidates = searched(clerk, move_url, "张桂", find="1").context["candidates"]
 
     response = clerk.post(
         move_url, {"q": "张桂", "household": candidates[0]["household"].pk, "relation": "child"}
