@@ -28,6 +28,7 @@ from accounts.audit import full_view_log
 from accounts.masking import id_number_for, shows_full_identity
 from accounts.models import Region
 from accounts.roles import Action
+from accounts.searches import SessionSearches
 from enrollment.evidence import evidence_response
 from enrollment.models import Person
 from enrollment.rules.engine import say_money
@@ -45,6 +46,8 @@ from .models import (
 from .workflow import TransitionConflictError
 
 audit_log = logging.getLogger("portal.audit")
+# The longest search kept (an identifier, a name prefix).
+QUERY_MAX = 60
 
 
 def yuan(fen: int | None) -> str:
@@ -113,12 +116,15 @@ class ApplyForm(forms.Form):
 
 
 class PersonApplyViewMixin(ScopedViewMixin, ABC):
-    """An application page: GET ``?q=`` finds the person, ``?person=`` chooses them (in the caller's
-    area only) and shows the form; POST applies through ``apply``, shows a service's refusal on the
+    """An application page: POST ``find`` with ``q`` searches the person and answers with a redirect
+    to ``?search=<key>`` (the query kept in the session by ``searches``, so an ID number typed never
+    reaches an address), which lists who was found; ``?person=`` chooses them (in the caller's area
+    only) and shows the form; POST applies through ``apply``, shows a service's refusal on the
     form, tells the outcome (``tell``) and opens the application (``detail_url``). The view gives
-    ``form_class`` (taking the ``years`` one may apply for), ``years``, ``apply``, ``tell`` and
-    ``_render``."""
+    ``searches``, ``form_class`` (taking the ``years`` one may apply for), ``years``, ``apply``,
+    ``tell`` and ``_render``."""
 
+    searches: SessionSearches
     form_class: type[forms.Form]
     detail_url: str
 
@@ -136,14 +142,21 @@ class PersonApplyViewMixin(ScopedViewMixin, ABC):
 
     @abstractmethod
     def _render(self, **kwargs: Any) -> HttpResponse:
-        """The page: the ``query`` and the people found, or the chosen ``person`` with the ``form``."""
+        """The page: the ``query`` and the people found (or a ``notice`` about the search), or the
+        chosen ``person`` with the ``form``."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        search = self.searches.recall(request)
         return self._render(
-            query=request.GET.get("q", "").strip(), person=self._person(request.GET.get("person", ""))
+            query=search.query, notice=search.notice, person=self._person(request.GET.get("person", ""))
         )
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        if "find" in request.POST:
+            query = request.POST.get("q", "").strip()[:QUERY_MAX]
+            if not query:
+                return self._render(notice=_("Type an identifier or a name to search."), status=400)
+            return self.searches.redirect(request, request.path, query)
         person = self._person(request.POST.get("person", ""))
         if person is None:
             return self._render(error=_("Find and choose the person first."), status=400)
@@ -180,9 +193,11 @@ class PersonApplyViewMixin(ScopedViewMixin, ABC):
 
 
 class RefundApplyView(PersonApplyViewMixin, View):
-    """GET ``?q=`` finds the person; ``?person=`` shows their paid years and the form. POST applies."""
+    """POST ``find`` finds the person (``?search=<key>``); ``?person=`` shows their paid years and the
+    form. POST applies."""
 
     required_action = Action.REFUND_APPLY
+    searches = SessionSearches("refunds.apply")
     template_name = "refunds/apply.html"
     form_class = ApplyForm
     detail_url = "refunds:detail"
@@ -218,6 +233,7 @@ class RefundApplyView(PersonApplyViewMixin, View):
         self,
         *,
         query: str = "",
+        notice: str = "",
         person: Person | None = None,
         form: ApplyForm | None = None,
         error: str = "",
@@ -240,6 +256,7 @@ class RefundApplyView(PersonApplyViewMixin, View):
                 )
         context = {
             "query": query,
+            "notice": notice,
             "found": found,
             "person": person,
             "person_id_number": id_number_for(scope, person.id_number, person.region_code) if person else "",

@@ -24,6 +24,7 @@ from accounts.access import ScopedViewMixin
 from accounts.audit import full_view_log
 from accounts.masking import id_number_for, shows_full_identity
 from accounts.roles import Action
+from accounts.searches import SessionSearches
 from enrollment.models import Person
 
 from . import selectors_backpay as selectors
@@ -88,9 +89,11 @@ class ApplyForm(forms.Form):
 
 
 class BackPaymentApplyView(PersonApplyViewMixin, View):
-    """GET ``?q=`` finds the person; ``?person=`` shows their history and the form. POST applies."""
+    """POST ``find`` finds the person (``?search=<key>``); ``?person=`` shows their history and the
+    form. POST applies."""
 
     required_action = Action.BACKPAY_APPLY
+    searches = SessionSearches("refunds.backpay_apply")
     template_name = "refunds/backpay_apply.html"
     form_class = ApplyForm
     detail_url = "refunds:backpay-detail"
@@ -121,6 +124,7 @@ class BackPaymentApplyView(PersonApplyViewMixin, View):
         self,
         *,
         query: str = "",
+        notice: str = "",
         person: Person | None = None,
         form: ApplyForm | None = None,
         error: str = "",
@@ -154,6 +158,7 @@ class BackPaymentApplyView(PersonApplyViewMixin, View):
                 )
         context = {
             "query": query,
+            "notice": notice,
             "found": found,
             "person": person,
             "person_id_number": id_number_for(scope, person.id_number, person.region_code) if person else "",

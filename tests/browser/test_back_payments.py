@@ -9,6 +9,7 @@ hooks, whatever the catalogue says."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -41,7 +42,9 @@ def test_given_a_missed_year_when_applied_approved_and_paid_then_the_year_is_cov
     sign_in("clerk_a")
     page.goto("/refunds/back-payments/apply/")
     page.get_by_test_id("person-q").fill("赵补缴")
-    page.get_by_test_id("person-q").press("Enter")
+    with page.expect_navigation():
+        page.get_by_test_id("person-q").press("Enter")  # POSTed: the address holds a key
+    assert re.search(r"/refunds/back-payments/apply/\?search=[\w-]{12}$", page.url), page.url
     page.get_by_test_id("person-result").get_by_role("link").click()
     expect(page.get_by_test_id("history-paid")).to_have_text("2026")
     expect(page.get_by_test_id("history-unpaid")).to_have_text(str(YEAR))

@@ -10,10 +10,12 @@ import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
 from refunds.models import BackPaymentApplication, BackPaymentEvidence
 from sharing.models import OutboxMessage
+from tests.addresses import searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
 from tests.refunds.backpay_support import AMOUNT, YEAR, due_person, make_back_payment, window_around_today
@@ -33,10 +35,66 @@ def test_given_a_clerk_when_searching_then_only_persons_of_the_village_are_offer
     due_person(QINBI, "王另村")
     client.force_login(world.users["clerk_a"])
 
-    html = client.get("/refunds/back-payments/apply/?q=王").content.decode()
+    html = searched(client, "/refunds/back-payments/apply/", "王", find="1").content.decode()
 
     assert html.count('data-testid="person-result"') == 1
     assert f"?person={own.pk}" in html
+
+
+def test_given_the_back_payment_flow_then_no_id_number_appears_in_any_address_the_pages_give(
+    world: World, client
+):
+    """Find the person by full identifier, identifier prefix and name; choose them; a refused and
+    an accepted application; the application, the list: every Location, href and action is free
+    of ID numbers."""
+    window_around_today()
+    person = due_person(TUNLI, "赵补缴")
+    client.force_login(world.users["clerk_a"])
+    responses = []
+
+    def keep(response):  # type: ignore[no-untyped-def]
+        responses.append(response)
+        return response
+
+    def search(query: str):  # type: ignore[no-untyped-def]
+        posted = keep(client.post("/refunds/back-payments/apply/", {"find": "1", "q": query}))
+        return keep(client.get(posted["Location"]))
+
+    pages = [search(person.id_number), search(person.id_number[:10]), search("赵补")]
+    keep(client.get(f"/refunds/back-payments/apply/?person={person.pk}"))
+    refused = keep(
+        client.post("/refunds/back-payments/apply/", {"person": person.pk, "insurance_year": YEAR})
+    )
+    applied = keep(
+        client.post(
+            "/refunds/back-payments/apply/",
+            {"person": person.pk, "insurance_year": YEAR, "reason": "在外地务工，错过了集中征缴期"},
+        )
+    )
+    keep(client.get(applied["Location"]))
+    keep(client.get("/refunds/back-payments/"))
+
+    assert [[row["person"].pk for row in page.context["found"]] for page in pages] == [[person.pk]] * 3
+    assert [page.context["query"] for page in pages] == [person.id_number, person.id_number[:10], "赵补"]
+    assert (refused.status_code, applied.status_code) == (400, 302)
+    assert BackPaymentApplication.objects.filter(person=person).count() == 1
+    assert len(responses) == 11
+    assert sum(len(urls_of(response)) for response in responses) > 60
+    assert with_id_numbers(responses) == []
+
+
+def test_given_a_search_key_of_another_user_then_the_finder_asks_to_search_again(world: World, client):
+    due_person(TUNLI, "王补缴")
+    client.force_login(world.users["clerk_a"])
+    kept = client.post("/refunds/back-payments/apply/", {"find": "1", "q": "王补"})["Location"]
+    other_user = Client()
+    other_user.force_login(world.users["clerk_b"])
+
+    page = other_user.get(kept)
+
+    assert (page.status_code, page.context["query"], page.context["found"]) == (200, "", [])
+    assert _testid(page.content.decode(), "search-notice") == "这次查询已不再保留，请重新查询。"
+    assert "王补" not in page.content.decode()
 
 
 def test_given_a_person_when_chosen_then_the_history_shows_paid_and_unpaid_years_and_the_form_offers_2027(

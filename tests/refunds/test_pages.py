@@ -9,10 +9,12 @@ import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from accounts.scope import Scope
 from refunds import selectors, services
 from refunds.models import RefundApplication, RefundEvidence
+from tests.addresses import searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
 from tests.refunds.support import YEAR, make_refund, paid_person
@@ -44,10 +46,74 @@ def test_given_a_clerk_when_searching_then_only_persons_of_the_village_are_offer
     paid_person(QINBI, "张四")
     client.force_login(world.users["clerk_a"])
 
-    html = client.get("/refunds/apply/?q=张").content.decode()
+    html = searched(client, "/refunds/apply/", "张", find="1").content.decode()
 
     assert html.count('data-testid="person-result"') == 1
     assert f"?person={own.pk}" in html
+
+
+def test_given_the_refund_flow_then_no_id_number_appears_in_any_address_the_pages_give(world: World, client):
+    """Find the person by full identifier, identifier prefix and name; choose them; a refused and
+    an accepted application; the application, the list: every Location, href and action is free
+    of ID numbers."""
+    person = paid_person(TUNLI, "李四", deposits=2)
+    client.force_login(world.users["clerk_a"])
+    responses = []
+
+    def keep(response):  # type: ignore[no-untyped-def]
+        responses.append(response)
+        return response
+
+    def search(query: str):  # type: ignore[no-untyped-def]
+        posted = keep(client.post("/refunds/apply/", {"find": "1", "q": query}))
+        return keep(client.get(posted["Location"]))
+
+    pages = [search(person.id_number), search(person.id_number[:10]), search("李四")]
+    keep(client.get(f"/refunds/apply/?person={person.pk}"))
+    refused = keep(_apply(client, person, reason="no_such_reason"))
+    applied = keep(_apply(client, person))
+    keep(client.get(applied["Location"]))
+    keep(client.get("/refunds/"))
+
+    assert [[row["person"].pk for row in page.context["found"]] for page in pages] == [[person.pk]] * 3
+    assert [page.context["query"] for page in pages] == [person.id_number, person.id_number[:10], "李四"]
+    assert person.id_number in pages[0].content.decode()  # shown in the page, not in an address
+    assert (refused.status_code, applied.status_code) == (400, 302)
+    assert RefundApplication.objects.filter(person=person).count() == 1
+    assert len(responses) == 11
+    assert sum(len(urls_of(response)) for response in responses) > 60
+    assert with_id_numbers(responses) == []
+
+
+def test_given_an_empty_search_then_the_finder_asks_for_something_to_search(world: World, client):
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post("/refunds/apply/", {"find": "1", "q": " "})
+
+    assert response.status_code == 400
+    assert _testid(response.content.decode(), "search-notice") == "请输入参保识别码或姓名后再查询。"
+    assert RefundApplication.objects.count() == 0
+
+
+def test_given_a_search_key_of_another_session_or_user_then_the_finder_asks_to_search_again(
+    world: World, client
+):
+    paid_person(TUNLI, "李四")
+    client.force_login(world.users["clerk_a"])
+    kept = client.post("/refunds/apply/", {"find": "1", "q": "李四"})["Location"]
+    elsewhere, other_user = Client(), Client()
+    elsewhere.force_login(world.users["clerk_a"])
+    other_user.force_login(world.users["clerk_b"])
+
+    pages = [elsewhere.get(kept), other_user.get(kept), client.get("/refunds/apply/?search=forgotten123")]
+
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    assert [(page.context["query"], page.context["found"]) for page in pages] == [("", [])] * 3
+    assert [_testid(page.content.decode(), "search-notice") for page in pages] == [
+        "这次查询已不再保留，请重新查询。"
+    ] * 3
+    assert ["李四" in page.content.decode() for page in pages] == [False] * 3
+    assert client.get(kept).context["query"] == "李四"  # the session that searched still has it
 
 
 def test_given_a_clerk_when_applying_with_evidence_then_the_detail_shows_the_rule_and_the_timeline(
