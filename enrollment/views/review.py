@@ -36,6 +36,7 @@ from accounts.masking import (
 from accounts.models import RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.searches import SessionSearches
 from accounts.selectors import counts_by
 
 from .. import selectors, services
@@ -157,7 +158,8 @@ class MemberRow:
     id_number: str
     phone: str
     enrolled_elsewhere: str  # the service's message naming where (masked), or ""
-    transfer_url: str
+    # The person's way to the transfer-in lookup (a POST of their key: never their identifier in an address).
+    transfer: bool
 
 
 class ApplicationDetailView(ScopedViewMixin, View):
@@ -254,9 +256,9 @@ class ApplicationDetailView(ScopedViewMixin, View):
                     id_number=id_number_for(scope, person.id_number, person.region_code),
                     phone=phone_for(scope, person.phone, person.region_code),
                     enrolled_elsewhere=elsewhere,
-                    transfer_url=f"{reverse('enrollment:transfer-in')}?id_number={person.id_number}"
-                    if elsewhere and other is not None and other.county_code != application.region_code[:6]
-                    else "",
+                    transfer=bool(elsewhere)
+                    and other is not None
+                    and other.county_code != application.region_code[:6],
                 )
             )
             if shows_full_identity(scope, person.region_code):
@@ -563,8 +565,18 @@ class TransferForm(forms.Form):
         return data
 
 
+# The transfer-in lookup by identifier, kept in the session by a random key (accounts.searches).
+TRANSFER_LOOKUPS = SessionSearches("enrollment.transfer_in")
+
+
 class TransferInView(ScopedViewMixin, View):
-    """The receiving county takes a person over: the old enrollment ends the day before, the new one starts."""
+    """The receiving county takes a person over: the old enrollment ends the day before, the new one starts.
+
+    Step 1 looks the identifier up wherever the person is enrolled (outside the caller's area too,
+    shown masked). The lookup is POSTed — ``lookup`` (what was typed) or ``person`` (a person of the
+    caller's area, from their page or an application: their key, found through the scope, so the
+    page never holds their identifier in an address) — and answered by a redirect to
+    ``?search=<random key>``, the identifier kept in the session. POST of the form transfers."""
 
     required_action = Action.ENROLLMENT_CHANGE
     template_name = "enrollment/review/transfer_in.html"
@@ -577,12 +589,17 @@ class TransferInView(ScopedViewMixin, View):
             (v.code, f"{v.parent.name if v.parent else ''} {v.name} ({v.code})".strip()) for v in villages
         ]
 
+    def _blank(self, id_number: str = "") -> TransferForm:
+        initial = {"effective_on": timezone.localdate(), "id_number": id_number}
+        return TransferForm(initial=initial, villages=self._villages())
+
     def get(self, request: HttpRequest) -> HttpResponse:
-        initial = {"effective_on": timezone.localdate(), "id_number": request.GET.get("id_number", "")}
-        form = TransferForm(initial=initial, villages=self._villages())
-        return self._render(form, lookup=request.GET.get("id_number", ""))
+        search = TRANSFER_LOOKUPS.recall(request)
+        return self._render(self._blank(search.query), lookup=search.query, notice=search.notice)
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        if "lookup" in request.POST or "person" in request.POST:
+            return self._look_up(request)
         form = TransferForm(request.POST, request.FILES, villages=self._villages())
         if not form.is_valid():
             return self._render(form, lookup=request.POST.get("id_number", ""), status=400)
@@ -619,7 +636,22 @@ class TransferInView(ScopedViewMixin, View):
         )
         return redirect("enrollment:person-detail", pk=enrollment.person_id)
 
-    def _render(self, form: TransferForm, *, lookup: str, status: int = 200) -> HttpResponse:
+    def _look_up(self, request: HttpRequest) -> HttpResponse:
+        raw = request.POST.get("person", "")
+        if raw:
+            if not raw.isdigit() or len(raw) > 18:
+                raise Http404(_("No such record in your area."))
+            typed = selectors.person_detail(scope=self.scope, pk=int(raw)).id_number
+        else:
+            typed = request.POST.get("lookup", "").strip().upper()[:32]
+        if not typed:
+            notice = _("Type the identifier to look up.")
+            return self._render(self._blank(), lookup="", notice=notice, status=400)
+        return TRANSFER_LOOKUPS.redirect(request, reverse("enrollment:transfer-in"), typed)
+
+    def _render(
+        self, form: TransferForm, *, lookup: str, notice: str = "", status: int = 200
+    ) -> HttpResponse:
         found = None
         lookup = lookup.strip().upper()
         if lookup:
@@ -644,6 +676,7 @@ class TransferInView(ScopedViewMixin, View):
             "lookup": lookup,
             "found": found,
             "looked_up": bool(lookup),
+            "notice": notice,
             "max_mb": EVIDENCE_MAX_BYTES // (1024 * 1024),
         }
         return render(self.request, self.template_name, context, status=status)

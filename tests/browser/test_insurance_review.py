@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.scope import Scope
 from enrollment import services
 from enrollment.models import Enrollment, Person, PersonCategory, RegistrationApplication, Relation
+from tests.addresses import ID_NUMBER, record_addresses
 from tests.browser_fixtures import CSP_LISTENER, SCREENSHOTS, VIEWPORT, PageLog
 from tests.conftest import PASSWORD, World
 from tests.enrollment import resident_id
@@ -183,8 +184,11 @@ def test_given_a_person_enrolled_in_the_other_county_when_insurance_transfers_th
 
     sign_in("insurance_a")
     page.goto(reverse("enrollment:transfer-in"))
+    addresses = record_addresses(page)
     page.fill("#id_lookup", person.id_number)
-    page.locator("[data-testid=lookup-form] button").click()
+    with page.expect_navigation():
+        page.locator("[data-testid=lookup-form] button").click()  # POSTed: the address holds a key
+    assert re.search(r"/enrollment/transfers/new/\?search=[\w-]{12}$", page.url), page.url
     expect(page.locator("[data-testid=found]")).to_contain_text("洪洞县")
     expect(page.locator("[data-testid=found]")).to_contain_text("吴*")
     expect(page.locator("#id_id_number")).to_have_value(person.id_number)
@@ -197,6 +201,7 @@ def test_given_a_person_enrolled_in_the_other_county_when_insurance_transfers_th
     expect(page.locator("[data-testid=enrollment-row]")).to_have_count(2)
     expect(page.locator("[data-testid=timeline-item]")).to_have_count(3)
     shoot("2-person-after-transfer")
+    assert [address for address in addresses if ID_NUMBER.search(address)] == []
     assert list(
         person.enrollments.order_by("enrolled_on").values_list("status", "enrolled_on", "ended_on")
     ) == [

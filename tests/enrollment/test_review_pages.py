@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollment.models import ApplicationStatus, ChangeReason, Enrollment, EnrollmentChange, EnrollmentStatus
+from tests.addresses import searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.matrix.enrollment_review import (
     PDF_BYTES,
@@ -208,7 +209,14 @@ def test_given_a_member_enrolled_in_another_county_then_the_decision_page_says_w
 
     row = response.context["rows"][0]
     assert row.enrolled_elsewhere == "Already enrolled in 临汾市洪洞县 (outside your area) since 2025-01-01."
-    assert row.transfer_url == f"{reverse('enrollment:transfer-in')}?id_number={person.id_number}"
+    assert row.transfer is True
+    html = response.content.decode()
+    assert (
+        '<form method="post" action="/enrollment/transfers/new/" class="inline-form small" data-testid="transfer-link">'
+        in html
+    )
+    assert f'<input type="hidden" name="person" value="{person.pk}">' in html
+    assert with_id_numbers([response]) == []
 
 
 def test_given_insurance_staff_who_submitted_the_application_then_the_page_disables_their_decision(world):
@@ -460,8 +468,8 @@ def test_given_an_identifier_enrolled_in_another_county_when_looked_up_then_the_
     person = make_person(QINBI, name="孙小七")
     make_enrollment(person, enrolled_on=D(2024, 1, 1))
 
-    response = signed_in(world, "insurance_a").get(
-        reverse("enrollment:transfer-in"), {"id_number": person.id_number}
+    response = searched(
+        signed_in(world, "insurance_a"), reverse("enrollment:transfer-in"), "", lookup=person.id_number
     )
 
     found = response.context["found"]
@@ -471,6 +479,98 @@ def test_given_an_identifier_enrolled_in_another_county_when_looked_up_then_the_
         D(2024, 1, 1),
         False,
     )
+
+
+def test_given_the_transfer_flow_then_no_id_number_appears_in_any_address_the_pages_give(world):
+    """The lookup typed (full identifier, a prefix), from the person page and from an application
+    (POSTed by the person's key), the transfer refused and done, the person's page after: every
+    Location, href and action is free of ID numbers, and the lookup still finds the enrollment
+    outside the caller's area."""
+    moving = make_person(QINBI, name="孙小七")
+    make_enrollment(moving, enrolled_on=D(2024, 1, 1))
+    application = make_application(world, members=1)
+    applicant = application.persons.get()
+    make_enrollment(make_person(TUNLI, name="周八"))  # someone else, enrolled here
+    make_enrollment(applicant, region_code=QINBI, enrolled_on=D(2025, 1, 1))
+    left = make_person(TUNLI, name="郑九")  # no current enrollment: their page offers the transfer
+    client = signed_in(world, "insurance_a")
+    url = reverse("enrollment:transfer-in")
+    responses = []
+
+    def keep(response):  # type: ignore[no-untyped-def]
+        responses.append(response)
+        return response
+
+    def look_up(**fields: str):  # type: ignore[no-untyped-def]
+        posted = keep(client.post(url, fields))
+        return keep(client.get(posted["Location"]))
+
+    keep(client.get(url))
+    by_id = look_up(lookup=moving.id_number.lower())
+    by_prefix = look_up(lookup=moving.id_number[:10])
+    person_page = keep(client.get(reverse("enrollment:person-detail", args=[left.pk])))
+    from_person = look_up(person=str(left.pk))
+    application_page = keep(client.get(reverse("enrollment:application-detail", args=[application.pk])))
+    from_application = look_up(person=str(applicant.pk))
+    form = {"id_number": moving.id_number, "to_region_code": TUNLI, "effective_on": "2026-07-01"}
+    refused = keep(client.post(url, {**form, "effective_on": ""}))
+    done = keep(client.post(url, form))
+    keep(client.get(done["Location"]))
+
+    assert (by_id.context["lookup"], by_id.context["found"]["where"], by_id.context["found"]["name"]) == (
+        moving.id_number,
+        "临汾市洪洞县 (outside your area)",
+        "孙**",
+    )
+    assert by_id.context["form"]["id_number"].value() == moving.id_number
+    assert (by_prefix.context["looked_up"], by_prefix.context["found"]) == (
+        True,
+        None,
+    )  # whole identifiers only
+    assert 'data-testid="transfer-link"' in person_page.content.decode()
+    assert (from_person.context["lookup"], from_person.context["found"]) == (left.id_number, None)
+    assert 'data-testid="transfer-link"' in application_page.content.decode()
+    assert (from_application.context["lookup"], from_application.context["found"]["where"]) == (
+        applicant.id_number,
+        "临汾市洪洞县 (outside your area)",
+    )
+    assert (refused.status_code, done.status_code) == (400, 302)
+    assert Enrollment.objects.get(person=moving, status="normal").enrolled_on == D(2026, 7, 1)
+    assert len(responses) == 14
+    assert sum(len(urls_of(response)) for response in responses) > 100
+    assert with_id_numbers(responses) == []
+
+
+def test_given_a_person_of_another_area_when_posted_to_the_lookup_then_404_and_nothing_of_them(world):
+    outsider = make_person(QINBI, name="孙小七")
+    make_enrollment(outsider)
+    client = signed_in(world, "insurance_a")
+
+    responses = [
+        client.post(reverse("enrollment:transfer-in"), {"person": str(outsider.pk)}),
+        client.post(reverse("enrollment:transfer-in"), {"person": "9" * 30}),
+        client.post(reverse("enrollment:transfer-in"), {"person": "abc"}),
+    ]
+
+    assert [response.status_code for response in responses] == [404, 404, 404]
+    assert ["孙小七" in response.content.decode() for response in responses] == [False] * 3
+
+
+def test_given_a_lookup_key_this_session_does_not_keep_then_the_page_asks_to_look_up_again(world):
+    person = make_person(QINBI, name="孙小七")
+    make_enrollment(person)
+    kept = signed_in(world, "insurance_a").post(
+        reverse("enrollment:transfer-in"), {"lookup": person.id_number}
+    )
+    another_user = signed_in(world, "insurance_b")
+    empty = signed_in(world, "insurance_a").post(reverse("enrollment:transfer-in"), {"lookup": "  "})
+
+    page = another_user.get(kept["Location"])
+
+    assert (page.status_code, page.context["lookup"], page.context["found"]) == (200, "", None)
+    assert page.context["notice"] == "That search is no longer kept. Search again."
+    assert person.id_number not in page.content.decode()
+    assert (empty.status_code, empty.context["notice"]) == (400, "Type the identifier to look up.")
 
 
 def test_given_a_transfer_when_posted_then_the_person_is_enrolled_here_from_the_date_and_the_page_follows(
