@@ -10,25 +10,35 @@ as ``page`` ride along). A key means something only to the session that made it:
 new sign-in, or a key pushed out by newer searches (each page keeps its newest ``KEPT``) finds
 nothing, and the page asks to search again (``Recalled.notice``).
 
-Names go the same way as identifiers: one search box, one path. The JSON API keeps its ``?q=``
-(an API client's contract, not an address a browser keeps).
+Names go the same way as identifiers: one search box, one path. A list paged by a keyset whose
+cursor holds an identifier (the follow-up lists ordered by ID number) keeps its cursors the same
+way, under another parameter (``param="after"``). The JSON API keeps its ``?q=`` (an API client's
+contract, not an address a browser keeps).
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponseRedirect
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 # The address's parameter that carries a search's key.
 PARAM = "search"
-# How many searches each page keeps per session (the newest).
+# How many searches each page keeps per session (the newest); a paged list keeps more cursors,
+# so the back button walks back through that many pages.
 KEPT = 20
+PAGES_KEPT = 50
 # A key is 12 URL-safe characters (72 random bits).
 KEY_BYTES = 9
+# What a page says when its address holds a key this session does not keep.
+SEARCH_NOT_KEPT = gettext_lazy("That search is no longer kept. Search again.")
+PAGE_NOT_KEPT = gettext_lazy(
+    "That page of the list is no longer kept; the list starts again from its first page."
+)
 
 
 @dataclass(frozen=True)
@@ -40,23 +50,34 @@ class Recalled:
     query: str
     key: str
     stale: bool
+    stale_message: str | Promise = field(default=SEARCH_NOT_KEPT, compare=False, repr=False)
 
     @property
     def notice(self) -> str:
-        """The message for a stale key, in the request's language ("" otherwise)."""
-        return _("That search is no longer kept. Search again.") if self.stale else ""
+        """The message for a stale key, in the current language ("" otherwise)."""
+        return str(self.stale_message) if self.stale else ""
 
 
 class SessionSearches:
-    """One page's searches in the session, by key; ``name`` keeps each page's apart.
+    """One page's searches in the session, by key; ``name`` keeps each page's apart, ``param`` is
+    the address's parameter that carries the key.
 
     ``keep`` stores a query and returns its new key; ``address`` and ``redirect`` give the page's
     address for it; ``recall`` reads the key of the current address back.
     """
 
-    def __init__(self, name: str, *, kept: int = KEPT) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        kept: int = KEPT,
+        param: str = PARAM,
+        stale_message: str | Promise = SEARCH_NOT_KEPT,
+    ) -> None:
         self.session_key = f"{name}.searches"
         self.kept = kept
+        self.param = param
+        self.stale_message = stale_message
 
     def keep(self, request: HttpRequest, query: str) -> str:
         """Keep ``query`` in this session under a new random key (dropping the oldest beyond
@@ -74,18 +95,18 @@ class SessionSearches:
         return query if isinstance(query, str) else None
 
     def recall(self, request: HttpRequest) -> Recalled:
-        """The search the current address asks for by its ``?search=`` key."""
-        key = request.GET.get(PARAM, "")
+        """The search the current address asks for by its key (``?search=`` unless told otherwise)."""
+        key = request.GET.get(self.param, "")
         if not key:
             return Recalled(query="", key="", stale=False)
         query = self.query_of(request, key)
         if query is None:
-            return Recalled(query="", key="", stale=True)
+            return Recalled(query="", key="", stale=True, stale_message=self.stale_message)
         return Recalled(query=query, key=key, stale=False)
 
     def address(self, request: HttpRequest, url: str, query: str, **params: str | int) -> str:
         """``url?search=<key of query>`` (and ``params``): the query itself is kept in the session."""
-        return f"{url}?{urlencode({PARAM: self.keep(request, query), **params})}"
+        return f"{url}?{urlencode({self.param: self.keep(request, query), **params})}"
 
     def redirect(
         self, request: HttpRequest, url: str, query: str, **params: str | int

@@ -31,6 +31,7 @@ from accounts.access import ScopedViewMixin
 from accounts.exports import xlsx_file_response
 from accounts.money import yuan
 from accounts.roles import Action
+from accounts.searches import PAGE_NOT_KEPT, PAGES_KEPT, SessionSearches
 from enrollment import imports
 from enrollment.policies import policy_can_manage, policy_detail, policy_parse
 from enrollment.rules.policy import Scheme
@@ -696,6 +697,11 @@ class TotalsExportView(ScopedViewMixin, View):
 # --- follow-up: subsidised persons not enrolled -------------------------------------------------
 
 NOT_ENROLLED_PAGE = 50
+# The list's keyset cursor names the last row shown by its ID number: the address carries a random
+# key to the cursor kept in the session (accounts.searches), never the cursor.
+NOT_ENROLLED_PAGES = SessionSearches(
+    "subsidies.not_enrolled", kept=PAGES_KEPT, param="after", stale_message=PAGE_NOT_KEPT
+)
 
 
 class NotEnrolledView(ScopedViewMixin, View):
@@ -707,7 +713,8 @@ class NotEnrolledView(ScopedViewMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         categories = selectors.subsidised_categories(scope=self.scope)
         category = request.GET.get("category", "")
-        after = request.GET.get("after", "")
+        cursor = NOT_ENROLLED_PAGES.recall(request)
+        after = cursor.query
         rows = list(
             selectors.subsidised_unenrolled(
                 scope=self.scope, category=category, after=after, limit=NOT_ENROLLED_PAGE + 1
@@ -723,8 +730,11 @@ class NotEnrolledView(ScopedViewMixin, View):
                 {"row": row, "category_name": names.get(row.category, row.category)}
                 for row in rows[:NOT_ENROLLED_PAGE]
             ],
-            "next_url": f"{request.path}?{urlencode({**query, 'after': next_after})}" if next_after else "",
+            "next_url": NOT_ENROLLED_PAGES.address(request, request.path, next_after, **query)
+            if next_after
+            else "",
             "first_url": f"{request.path}?{urlencode(query)}" if after else "",
+            "notice": cursor.notice,
             "xlsx_url": f"{reverse('subsidies:not-enrolled-xlsx')}?{urlencode(query)}",
         }
         return render(request, self.template_name, context)

@@ -8,7 +8,7 @@ from django.contrib.sessions.backends.signed_cookies import SessionStore
 from django.test import RequestFactory
 from django.utils import translation
 
-from accounts.searches import KEPT, Recalled, SessionSearches
+from accounts.searches import KEPT, PAGE_NOT_KEPT, PAGES_KEPT, Recalled, SessionSearches
 
 KEY = re.compile(r"[A-Za-z0-9_-]{12}")
 
@@ -79,3 +79,20 @@ def test_given_an_address_without_a_key_then_nothing_was_asked_and_nothing_is_st
     assert SessionSearches("test.page").recall(_request("/page/?page=2")) == Recalled(
         query="", key="", stale=False
     )
+
+
+def test_given_a_paged_lists_cursor_store_then_its_key_rides_under_its_own_parameter_and_a_stale_one_restarts():
+    pages = SessionSearches("test.list", kept=PAGES_KEPT, param="after", stale_message=PAGE_NOT_KEPT)
+    request = _request()
+
+    address = pages.address(request, "/list/", "141002100201:141002198001010011", year=2027)
+
+    assert re.fullmatch(r"/list/\?after=[A-Za-z0-9_-]{12}&year=2027", address)
+    assert pages.recall(_request(address, request.session)).query == "141002100201:141002198001010011"
+    stale = pages.recall(_request("/list/?after=141002100201:141002198001010011"))
+    assert (stale.query, stale.stale, PAGES_KEPT) == ("", True, 50)
+    with translation.override("en"):
+        assert (
+            stale.notice
+            == "That page of the list is no longer kept; the list starts again from its first page."
+        )

@@ -27,6 +27,7 @@ from accounts.charts import Bar, horizontal_bars, progress_ring
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
 from accounts.roles import Action
+from accounts.searches import PAGE_NOT_KEPT, PAGES_KEPT, SessionSearches
 
 from .. import reports
 from ..reports import CoverageLine, CoverageReport, FollowUpRow
@@ -188,19 +189,32 @@ class CoverageXlsxView(ScopedViewMixin, View):
 # --- follow-up lists ----------------------------------------------------------------------------
 
 
+# The lists' keyset cursors name the last row shown (the unenrolled list's: its ID number). The
+# address carries a random key to the cursor kept in the session (accounts.searches), never the cursor.
+FOLLOW_UP_PAGES = {
+    tab: SessionSearches(
+        f"enrollment.report.{tab}", kept=PAGES_KEPT, param="after", stale_message=PAGE_NOT_KEPT
+    )
+    for tab in ("unenrolled", "unpaid")
+}
+
+
 class _FollowUpView(ScopedViewMixin, View, ABC):
-    """A follow-up list page; each list says which page of rows it shows."""
+    """A follow-up list page; each list says which page of rows it shows (``?after=<key>`` of the
+    cursor kept in the session; a key this session does not keep starts again from the first page)."""
 
     required_action = Action.REPORT_VIEW
     tab = ""
 
     @abstractmethod
-    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage: ...
+    def page(self, request: HttpRequest, year: int, after: str | None) -> reports.FollowUpPage: ...
 
     def get(self, request: HttpRequest) -> HttpResponse:
         year = _year(request)
         area = reports.area_for(scope=self.scope, code=request.GET.get("area"))
-        page = self.page(request, year)
+        pages = FOLLOW_UP_PAGES[self.tab]
+        cursor = pages.recall(request)
+        page = self.page(request, year, cursor.query or None)
         query = {"year": year, "area": area.code}
         context = {
             "tab": self.tab,
@@ -208,10 +222,11 @@ class _FollowUpView(ScopedViewMixin, View, ABC):
             "year": year,
             "years": reports.report_years(),
             "rows": page.rows,
-            "next_url": f"{request.path}?{urlencode({**query, 'after': page.next_after})}"
+            "next_url": pages.address(request, request.path, page.next_after, **query)
             if page.next_after
             else "",
-            "first_url": f"{request.path}?{urlencode(query)}" if request.GET.get("after") else "",
+            "first_url": f"{request.path}?{urlencode(query)}" if cursor.query else "",
+            "notice": cursor.notice,
             "query": urlencode(query),
         }
         return render(request, f"enrollment/reports/{self.tab}.html", context)
@@ -222,10 +237,8 @@ class UnenrolledListView(_FollowUpView):
 
     tab = "unenrolled"
 
-    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage:
-        return reports.unenrolled_page(
-            scope=self.scope, area_code=request.GET.get("area"), after=request.GET.get("after")
-        )
+    def page(self, request: HttpRequest, year: int, after: str | None) -> reports.FollowUpPage:
+        return reports.unenrolled_page(scope=self.scope, area_code=request.GET.get("area"), after=after)
 
 
 class UnpaidListView(_FollowUpView):
@@ -233,12 +246,9 @@ class UnpaidListView(_FollowUpView):
 
     tab = "unpaid"
 
-    def page(self, request: HttpRequest, year: int) -> reports.FollowUpPage:
+    def page(self, request: HttpRequest, year: int, after: str | None) -> reports.FollowUpPage:
         return reports.unpaid_page(
-            scope=self.scope,
-            area_code=request.GET.get("area"),
-            insurance_year=year,
-            after=request.GET.get("after"),
+            scope=self.scope, area_code=request.GET.get("area"), insurance_year=year, after=after
         )
 
 

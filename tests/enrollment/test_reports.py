@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import translation
 from openpyxl import load_workbook
 
@@ -22,6 +24,7 @@ from accounts.scope import Scope
 from enrollment import reports
 from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now
 from enrollment.models import Assessment, CoverageStat, EnrollmentStatus, ImportKind, RegisteredResident
+from tests.addresses import with_id_numbers
 from tests.conftest import World
 from tests.enrollment import resident_id, with_wrong_check_digit
 from tests.enrollment.test_imports import rows_of, run, xlsx_bytes
@@ -275,6 +278,74 @@ def test_given_more_rows_than_a_page_then_the_next_page_starts_after_the_last_ro
     assert second.next_after is None
 
 
+def _walk_pages(client, url: str, params: dict[str, Any]) -> list:  # type: ignore[type-arg]
+    """The list's first page, then each "Next page" link it gives until the last."""
+    pages = [client.get(url, params)]
+    while pages[-1].context["next_url"]:
+        assert len(pages) < 10
+        pages.append(client.get(pages[-1].context["next_url"]))
+    return pages
+
+
+def test_given_the_unenrolled_list_paged_one_row_a_page_then_its_links_walk_it_without_an_id_number_in_any_address(
+    world: World, village, client, monkeypatch
+):
+    monkeypatch.setattr(reports, "PAGE_SIZE", 1)
+    client.force_login(world.users["insurance_a"])
+
+    pages = _walk_pages(client, "/enrollment/reports/unenrolled/", {"year": YEAR, "area": "141002000000"})
+    again = client.get(pages[1].request["PATH_INFO"] + "?" + pages[1].request["QUERY_STRING"])  # reload, back
+    first = client.get(pages[1].context["first_url"])
+
+    assert [[row.name for row in page.context["rows"]] for page in pages] == [["张丙"], ["张丁"]]
+    assert [row.name for row in again.context["rows"]] == ["张丁"]
+    assert [row.name for row in first.context["rows"]] == ["张丙"]
+    assert re.fullmatch(
+        r"/enrollment/reports/unenrolled/\?after=[\w-]{12}&year=2027&area=141002000000",
+        pages[0].context["next_url"],
+    )
+    assert number(3) in pages[0].content.decode()  # on the page, not in its next page's address
+    assert with_id_numbers([*pages, again, first]) == []
+
+
+def test_given_a_page_key_of_another_session_then_the_list_starts_again_from_its_first_page(
+    world: World, village, client, monkeypatch
+):
+    monkeypatch.setattr(reports, "PAGE_SIZE", 1)
+    client.force_login(world.users["insurance_a"])
+    second = client.get("/enrollment/reports/unenrolled/", {"year": YEAR, "area": "141002000000"}).context[
+        "next_url"
+    ]
+    other = Client()
+    other.force_login(world.users["insurance_a"])
+
+    page = other.get(second)
+
+    assert [row.name for row in page.context["rows"]] == ["张丙"]
+    assert page.context["notice"] == _in_portal_language(
+        "That page of the list is no longer kept; the list starts again from its first page."
+    )
+    assert page.context["notice"] == "该页已不再保留，名单从第一页重新显示。"
+    assert 'data-testid="page-notice"' in page.content.decode()
+
+
+def test_given_the_unpaid_list_paged_then_its_next_page_is_a_key_too(
+    world: World, village, client, monkeypatch
+):
+    monkeypatch.setattr(reports, "PAGE_SIZE", 1)
+    Assessment.objects.filter(person=village["甲"], insurance_year=YEAR).update(status="due")
+    client.force_login(world.users["insurance_a"])
+
+    pages = _walk_pages(client, "/enrollment/reports/unpaid/", {"year": YEAR, "area": "141002000000"})
+
+    assert [[row.name for row in page.context["rows"]] for page in pages] == [["张甲"], ["张乙"]]
+    assert re.fullmatch(
+        r"/enrollment/reports/unpaid/\?after=[\w-]{12}&year=2027&area=141002000000",
+        pages[0].context["next_url"],
+    )
+    assert with_id_numbers(pages) == []
+
+
 # --- pages and exports --------------------------------------------------------------------------
 
 
@@ -430,6 +501,39 @@ def test_given_another_countys_clerk_then_the_subsidised_list_is_empty(world: Wo
     _roster_not_found(world, name="张庚", id_number=number(7))
 
     assert list(subsidised_unenrolled(scope=Scope.for_user(world.users["clerk_b"]))) == []
+
+
+def test_given_the_subsidised_list_paged_then_its_links_walk_it_without_an_id_number_in_any_address(
+    world: World, village, client, monkeypatch
+):
+    import subsidies.views
+
+    monkeypatch.setattr(subsidies.views, "NOT_ENROLLED_PAGE", 1)
+    from subsidies.services import subsidy_tag_add
+
+    subsidy_tag_add(
+        person=village["丙"], category="monitored", source="监测名单", valid_from=dt.date(2026, 1, 1)
+    )
+    subsidy_tag_add(person=village["甲"], category="dibao", source="低保名单", valid_from=dt.date(2026, 1, 1))
+    _roster_not_found(world, name="张庚", id_number=number(7))
+    client.force_login(world.users["insurance_a"])
+
+    pages = _walk_pages(client, "/subsidies/not-enrolled/", {"category": "monitored"})
+    first = client.get(pages[-1].context["first_url"])
+    stale = client.get(
+        "/subsidies/not-enrolled/", {"category": "monitored", "after": f"{TUNLI}:{number(3)}:monitored"}
+    )
+
+    assert [[item["row"].name for item in page.context["rows"]] for page in pages] == [["张丙"], ["张庚"]]
+    assert re.fullmatch(
+        r"/subsidies/not-enrolled/\?after=[\w-]{12}&category=monitored", pages[0].context["next_url"]
+    )
+    assert [item["row"].name for item in first.context["rows"]] == ["张丙"]
+    assert ([item["row"].name for item in stale.context["rows"]], stale.context["notice"]) == (
+        ["张丙"],
+        "该页已不再保留，名单从第一页重新显示。",
+    )  # an old address with the cursor itself is not followed: the list starts again
+    assert with_id_numbers([*pages, first]) == []
 
 
 def test_given_the_subsidised_page_and_export_then_both_list_the_person(world: World, village, client):
