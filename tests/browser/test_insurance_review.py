@@ -179,7 +179,9 @@ def test_given_a_normal_enrollment_when_insurance_suspends_it_with_evidence_then
 def test_given_a_person_enrolled_in_the_other_county_when_insurance_transfers_them_in_then_cover_continues_without_gap(
     page, sign_in, shoot, page_log, transactional_world
 ):
-    person = make_person(QINBI, name="吴九")
+    person = make_person(
+        QINBI, name="吴九", id_number=resident_id(address="141024", birth="19700707", sequence="091")
+    )
     make_enrollment(person, enrolled_on=dt.date(2024, 1, 1))
 
     sign_in("insurance_a")

@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollment.models import ApplicationStatus, ChangeReason, Enrollment, EnrollmentChange, EnrollmentStatus
-from tests.addresses import searched, urls_of, with_id_numbers
+from tests.addresses import ID_NUMBER, searched, urls_of, with_id_numbers
 from tests.conftest import World
+from tests.enrollment import resident_id
 from tests.matrix.enrollment_review import (
     PDF_BYTES,
     PNG_BYTES,
@@ -486,13 +487,16 @@ def test_given_the_transfer_flow_then_no_id_number_appears_in_any_address_the_pa
     (POSTed by the person's key), the transfer refused and done, the person's page after: every
     Location, href and action is free of ID numbers, and the lookup still finds the enrollment
     outside the caller's area."""
-    moving = make_person(QINBI, name="孙小七")
+    moving = make_person(QINBI, name="孙小七", id_number=resident_id("141024", "19800101", "071"))
     make_enrollment(moving, enrolled_on=D(2024, 1, 1))
     application = make_application(world, members=1)
     applicant = application.persons.get()
+    applicant.id_number = resident_id("141002", "19850505", "072")
+    applicant.save()
     make_enrollment(make_person(TUNLI, name="周八"))  # someone else, enrolled here
     make_enrollment(applicant, region_code=QINBI, enrolled_on=D(2025, 1, 1))
-    left = make_person(TUNLI, name="郑九")  # no current enrollment: their page offers the transfer
+    left = make_person(TUNLI, name="郑九", id_number=resident_id("141002", "19900909", "073"))
+    # (郑九 has no current enrollment: their page offers the transfer)
     client = signed_in(world, "insurance_a")
     url = reverse("enrollment:transfer-in")
     responses = []
@@ -536,6 +540,8 @@ def test_given_the_transfer_flow_then_no_id_number_appears_in_any_address_the_pa
     )
     assert (refused.status_code, done.status_code) == (400, 302)
     assert Enrollment.objects.get(person=moving, status="normal").enrolled_on == D(2026, 7, 1)
+    assert all(ID_NUMBER.fullmatch(p.id_number) for p in (moving, applicant, left))  # the scan can see them
+    assert left.id_number in from_person.content.decode()  # prefilled in the page, not in an address
     assert len(responses) == 14
     assert sum(len(urls_of(response)) for response in responses) > 100
     assert with_id_numbers(responses) == []
