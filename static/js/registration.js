@@ -121,13 +121,38 @@
   }
 
   // --- errors under a field -------------------------------------------------------------------
+  // A field names the messages under it in aria-describedby, so that a screen reader reads them
+  // when the field has the focus: the server's (the element "<id>_error" Django points to) and the
+  // ID number's check as typed ("<id>_check").
+  function describedBy(input, id, on) {
+    var ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (token) {
+      return token && token !== id;
+    });
+    if (on) {
+      ids.push(id);
+    }
+    if (ids.length) {
+      input.setAttribute("aria-describedby", ids.join(" "));
+    } else {
+      input.removeAttribute("aria-describedby");
+    }
+  }
+
   function clearServerErrors(input) {
     var cell = input.closest("td, .field");
     if (!cell) {
       return;
     }
-    Array.prototype.forEach.call(cell.querySelectorAll(".field-error:not([data-id-error])"), function (node) {
-      node.remove();
+    Array.prototype.forEach.call(
+      cell.querySelectorAll(".field-errors, .field-error:not([data-id-error])"),
+      function (node) {
+        node.remove();
+      }
+    );
+    Array.prototype.forEach.call(cell.querySelectorAll("input, select"), function (element) {
+      if (element.id) {
+        describedBy(element, element.id + "_error", false);
+      }
     });
     if (!cell.querySelector("[data-id-error]:not([hidden])")) {
       cell.classList.remove("invalid");
@@ -143,11 +168,13 @@
       box.textContent = text;
       box.hidden = false;
       input.setAttribute("aria-invalid", "true");
+      describedBy(input, box.id, true);
       cell.classList.add("invalid");
     } else {
       box.textContent = "";
       box.hidden = true;
       input.removeAttribute("aria-invalid");
+      describedBy(input, box.id, false);
       if (!cell.querySelector(".field-error:not([data-id-error])")) {
         cell.classList.remove("invalid");
       }

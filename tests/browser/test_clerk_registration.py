@@ -139,6 +139,75 @@ def test_given_a_mistyped_id_number_when_it_is_typed_then_the_chinese_message_sh
     assert page_log.csp_violations() == []
 
 
+def _description_of(page, selector: str) -> list[str]:
+    """The texts of the elements the field names in aria-describedby (what a screen reader reads
+    with it), one per named id; an id naming nothing gives None."""
+    return page.locator(selector).evaluate(
+        """(field) => (field.getAttribute("aria-describedby") || "").split(/\\s+/).filter(Boolean)
+            .map((id) => { const node = document.getElementById(id); return node ? node.textContent : null; })"""
+    )
+
+
+def test_given_a_mistyped_id_number_when_it_is_typed_then_the_field_is_described_by_the_message_until_it_is_corrected(
+    page, sign_in, page_log, transactional_world
+):
+    # Given the first row up to its ID number
+    _first_row_up_to_the_id_number(page, sign_in)
+
+    # When a number with a wrong check digit is typed
+    _type(page, WRONG_CHECK_DIGIT)
+
+    # Then the field names the message, so that a screen reader reads it with the field
+    expect(page.locator("#id_members-0-id_number")).to_have_attribute(
+        "aria-describedby", "id_members-0-id_number_check"
+    )
+    assert _description_of(page, "#id_members-0-id_number") == [CHECK_DIGIT_MESSAGE]
+
+    # And when the last digit is corrected, the message goes and the field no longer names it
+    page.keyboard.press("Backspace")
+    _type(page, FAMILY[0][1][-1])
+    expect(page.locator("#id_members-0-birth_date")).to_have_value("1975-04-12")
+    expect(page.locator("#id_members-0-id_number")).not_to_have_attribute(
+        "aria-describedby", re.compile(".+")
+    )
+    expect(page.locator("#id_members-0-id_number")).not_to_have_attribute("aria-invalid", "true")
+    assert page_log.csp_violations() == []
+
+
+def test_given_a_member_without_an_id_number_when_the_form_is_refused_then_the_focused_field_is_described_by_the_server_message(
+    page, sign_in, shoot, page_log, transactional_world
+):
+    # Given a head of household typed in full and a second row with only a name
+    sign_in("clerk_a")
+    _open_new_household_form(page)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    name, id_number, ethnicity, phone = FAMILY[0]
+    _type_member(page, 0, name, id_number, ethnicity, phone)
+    page.keyboard.press("Enter")
+    expect(page.locator("#id_members-1-name")).to_be_focused()
+    _type(page, FAMILY[1][0])
+
+    # When the clerk submits
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+
+    # Then the focus is on the missing ID number, and the field names the server's message
+    field = page.locator("#id_members-1-id_number")
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_attribute("aria-describedby", "id_members-1-id_number_error")
+    assert _description_of(page, "#id_members-1-id_number") == ["请填写身份证号码。"]
+    assert RegistrationApplication.objects.count() == 0
+    shoot("missing-id-number")
+
+    # And when the clerk types the number, the server's message goes and the field no longer names it
+    _type(page, FAMILY[1][1])
+    expect(page.locator("#id_members-1-id_number_error")).to_have_count(0)
+    assert _description_of(page, "#id_members-1-id_number") == []
+    assert page_log.csp_violations() == [] and page_log.errors == []
+
+
 def test_given_a_good_id_number_when_it_is_changed_into_a_wrong_one_then_the_birth_date_and_sex_it_filled_go(
     page, sign_in, page_log, transactional_world
 ):
