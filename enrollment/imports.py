@@ -1482,7 +1482,8 @@ def _column_help(key: str) -> str:
         ),
         "employer": _("Optional: the employer's name, kept in the note of the change."),
         "household_key": _("The household number of the old system; all members of a household share it."),
-        "relation": "户主、配偶、子女、父母、孙子女、祖父母、兄弟姐妹、其他 (GB/T 4761 codes accepted)",
+        "relation": _("%(values)s (GB/T 4761 codes accepted)")
+        % {"values": "户主、配偶、子女、父母、孙子女、祖父母、兄弟姐妹、其他"},
         "id_kind": "居民身份证、港澳居民来往内地通行证、台湾居民来往大陆通行证、港澳台居民居住证、外国护照、外国人永久居留身份证、无证件",
         "sex": "男、女",
         "birth_date": _("e.g. 1990-01-31; it must agree with the identifier."),

@@ -629,6 +629,27 @@ def test_given_the_household_template_then_its_header_is_the_columns_the_import_
     assert list(header) == [*HOUSEHOLD_HEADER, "国籍"]
 
 
+@pytest.mark.parametrize(
+    ("language", "relation_help"),
+    [
+        ("zh-hans", "户主、配偶、子女、父母、孙子女、祖父母、兄弟姐妹、其他（也可填写GB/T 4761代码）"),
+        ("en", "户主、配偶、子女、父母、孙子女、祖父母、兄弟姐妹、其他 (GB/T 4761 codes accepted)"),
+    ],
+)
+def test_given_the_household_template_then_the_relation_instruction_is_in_the_language_of_the_page(
+    world: World, language: str, relation_help: str
+):
+    # Given the household template written in the language of the page
+    with translation.override(language):
+        book = load_workbook(imports.template_workbook(ImportKind.HOUSEHOLDS), read_only=True)
+
+    # When its instructions sheet is read
+    rows = {row[0]: row[2] for row in book.worksheets[1].iter_rows(values_only=True)}
+
+    # Then the relation column's instruction has no English left in Chinese (and the values stay Chinese)
+    assert rows["与户主关系"] == relation_help
+
+
 # --- pages --------------------------------------------------------------------------------------
 
 
