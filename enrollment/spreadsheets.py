@@ -78,6 +78,8 @@ _MERGE = re.compile(
 )
 _DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension\b[^>]*?\bref\s*=\s*[\"']([^\"']*)[\"']")
 _DIMENSION_END = re.compile(r"(\d+)$")
+# A row's opening tag with its number: the last one of a sheet tells how many rows it has.
+_ROW_OPENING = re.compile(rb"<" + _PREFIX + rb"row\b[^>]*?\br\s*=\s*[\"'](\d+)[\"']")
 
 
 # --- the file as a whole ------------------------------------------------------------------------
@@ -455,6 +457,7 @@ def _prescan(archive: zipfile.ZipFile, part: str) -> _Scan:
     scan = _Scan()
     tail = b""
     first = True
+    rows_seen, rows_end = b"", 0  # the last data read that held whole rows, and where they end
     try:
         with archive.open(part) as handle:
             while chunk := handle.read(CHUNK):
@@ -469,6 +472,7 @@ def _prescan(archive: zipfile.ZipFile, part: str) -> _Scan:
                 if cut:
                     _scan_rows(data[:cut], scan)
                     _scan_merges(data[:cut], scan)
+                    rows_seen, rows_end = data, cut
                     tail = data[cut:]
                 else:
                     tail = data
@@ -480,7 +484,21 @@ def _prescan(archive: zipfile.ZipFile, part: str) -> _Scan:
             _scan_merges(tail, scan)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise _damaged() from error
+    # Many writers (openpyxl's write-only mode, streaming exporters) leave out the dimension or
+    # write "A1": the last row's own number then tells the progress bar how far the reading is.
+    last = _last_row_number(rows_seen, rows_end)
+    if last is not None:
+        scan.last_row = max(scan.last_row or 0, last)
     return scan
+
+
+def _last_row_number(data: bytes, end: int) -> int | None:
+    """The number of the last row opening before ``end``: looked for in the last 64 KB first."""
+    for start in dict.fromkeys((max(0, end - 65536), 0)):
+        numbers = [match.group(1) for match in _ROW_OPENING.finditer(data, start, end)]
+        if numbers:
+            return int(numbers[-1])
+    return None
 
 
 def _last_row_end(data: bytes, start: int) -> int:

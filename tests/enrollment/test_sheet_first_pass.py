@@ -77,3 +77,45 @@ def test_given_plain_values_then_nothing_is_found():
     scan = _scan_of(sheet)
 
     assert (scan.hidden_rows, scan.formula_cells, scan.error_cells) == (set(), {}, {})
+
+
+# --- how many rows: what the progress bar's percentage is counted against ---------------------
+
+
+def _rows(p: str, q: str, count: int) -> str:
+    return "".join(
+        f"<{p}row r={q}{n}{q}><{p}c r={q}A{n}{q}><{p}v>{n}</{p}v></{p}c></{p}row>"
+        for n in range(2, count + 1)
+    )
+
+
+@MARKUP
+def test_given_a_sheet_without_a_dimension_then_its_last_row_number_is_the_estimate(p, q):
+    # Given a sheet as openpyxl's write-only mode writes it: no <dimension>, rows 1 to 5
+    scan = _scan_of(_sheet(p, q, _rows(p, q, 5)))
+
+    # Then the last row's number is taken as the sheet's size
+    assert scan.last_row == 5
+
+
+@pytest.mark.parametrize(("dimension", "expected"), [("A1", 3), ("A1:B10", 10)])
+def test_given_a_sheet_with_a_dimension_then_the_larger_of_it_and_the_last_row_is_the_estimate(
+    dimension, expected
+):
+    # Given a sheet of rows 1 to 3 whose dimension says "A1" (a streaming writer's) or "A1:B10"
+    sheet = _sheet("", '"', _rows("", '"', 3)).replace(
+        "<sheetData>", f'<dimension ref="{dimension}"/><sheetData>', 1
+    )
+
+    scan = _scan_of(sheet)
+
+    # Then a dimension smaller than the rows does not hide them; a larger one stands
+    assert scan.last_row == expected
+
+
+def test_given_a_sheet_longer_than_one_chunk_then_the_last_row_of_the_last_chunk_is_the_estimate():
+    # Given 60,000 rows (several megabytes, read in chunks of one megabyte) and no dimension
+    scan = _scan_of(_sheet("", '"', _rows("", '"', 60_000)))
+
+    # Then the estimate is the last row's number
+    assert scan.last_row == 60_000
