@@ -150,6 +150,7 @@ def _progress(job: RosterImport) -> dict[str, Any]:
         "status": job.status,
         "phase": progress.get("phase"),
         "done": done,
+        "done_text": f"{done:,}",  # as the page shows it, whichever the language (600,006)
         "total": total,
         "percent": percent,
         "finished": not job.waiting,

@@ -19,7 +19,11 @@
       bar.value = state.percent;
     }
     if (text && state.done) {
-      text.textContent = template.replace("__N__", state.done.toLocaleString());
+      // What the worker is doing now (reading, checking against the registry, importing…), the
+      // count as the server writes it (600,006), so the text does not change form on the first poll.
+      var phased = state.phase && text.getAttribute("data-progress-template-" + state.phase);
+      var count = state.done_text || String(state.done).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+      text.textContent = (phased || template).replace("__N__", count);
     }
     window.setTimeout(poll, 2000);
   }

@@ -160,3 +160,45 @@ def test_given_a_roster_when_uploaded_previewed_and_confirmed_in_the_browser_the
     )
     shoot("8-totals")
     assert (page_log.errors, page_log.csp_violations()) == ([], [])
+
+
+def test_given_a_roster_being_worked_on_when_the_page_is_open_then_the_text_under_the_bar_follows_what_the_worker_does(
+    page, sign_in, page_log, transactional_world, private_broker, tmp_path: Path
+):
+    from subsidies import rosters
+
+    # Given a roster uploaded and waiting (no worker takes it: the test says what a worker would)
+    roster = tmp_path / "低保名单.xlsx"
+    roster.write_bytes(
+        xlsx_bytes([HEADER, [1, "周九", resident_id("141002", "19800101", "999"), "低保", None]])
+    )
+    sign_in("admin")
+    page.goto(reverse("subsidies:roster-upload"))
+    page.fill("#id_source", "临汾市民政局")
+    page.fill("#id_insurance_year", str(YEAR))
+    page.fill("#id_roster_date", ROSTER_DATE.isoformat())
+    page.set_input_files("[data-testid=file-input]", str(roster))
+    with page.expect_navigation():
+        page.get_by_test_id("upload-submit").click()
+    job = RosterImport.objects.get()
+    text, bar = page.locator("[data-progress-text]"), page.locator("[data-progress-bar]")
+    expect(text).to_have_text("等待后台处理…")
+
+    # When the worker has read 45,000 of about 600,006 rows, the page says so with the count grouped
+    rosters.progress_set(job.pk, phase="reading", done=45_000, total=600_006)
+    expect(text).to_have_text("已读取 45,000 行…")
+    assert bar.evaluate("node => node.value") == 7
+
+    # And when it checks the rows against the registry, the page says that, not "rows read" alone
+    rosters.progress_set(job.pk, phase="checking", done=600_006, total=600_006)
+    expect(text).to_have_text("已读取 600,006 行，正在与参保库核对…")
+    assert bar.evaluate("node => node.value") == 99
+    page.reload()  # the page drawn by the server says the same, in the same form
+    expect(text).to_have_text("已读取 600,006 行，正在与参保库核对…")
+
+    # And so on while it imports and reassesses
+    rosters.progress_set(job.pk, phase="writing", done=600_006, total=600_006)
+    expect(text).to_have_text("正在导入 600,006 行…")
+    rosters.progress_set(job.pk, phase="reassessing", done=600_006, total=600_006)
+    expect(text).to_have_text("正在重新核定相关人员并推送税务部门…")
+    assert page_log.errors == [] and page_log.csp_violations() == []

@@ -752,7 +752,8 @@ def test_given_a_job_in_progress_then_the_progress_endpoint_reports_the_rows_rea
     response = staff_client.get(reverse("enrollment:import-progress", args=[job.pk]))
 
     assert response.json() == {
-        "status": "pending", "phase": "reading", "done": 4000, "total": 10000, "percent": 40, "finished": False,
+        "status": "pending", "phase": "reading", "done": 4000, "done_text": "4,000", "total": 10000, "percent": 40,
+        "finished": False,
     }  # fmt: skip
 
 
