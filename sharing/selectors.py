@@ -60,7 +60,7 @@ def monitor_stats(*, scope: Scope, since: datetime | None = None) -> dict[str, A
         rows.append(
             {
                 "topic": topic.name,
-                "description": topic.description,
+                "description": str(topic.description),
                 "sender": topic.sender,
                 "receiver": topic.receiver,
                 "sender_label": str(Bureau(topic.sender).label),

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.roles import Bureau
 
@@ -213,7 +215,7 @@ class Topic:
     name: str
     sender: str
     receiver: str
-    description: str
+    description: str | Promise  # marked for translation: the monitor shows it in the page's language
     # Version -> schema. New versions are added, old ones kept while messages of them may be in flight.
     versions: Mapping[int, Schema]
     # The subject is "<subject_kind>:<value of each subject field>"; one subject's messages keep their order.
@@ -309,7 +311,7 @@ register(
         "enrollment.registered",
         INSURANCE,
         TAX,
-        "An enrollment was registered, with its enrollment date.",
+        gettext_lazy("An enrollment was registered, with its enrollment date."),
         {1: Schema({**_enrollment_fields, "enrolled_on": DATE})},
         "person",
         ("person_id",),
@@ -320,7 +322,7 @@ register(
         "enrollment.changed",
         INSURANCE,
         TAX,
-        "An enrollment's data or status changed.",
+        gettext_lazy("An enrollment's data or status changed."),
         {
             1: Schema(
                 {
@@ -340,7 +342,7 @@ register(
         "enrollment.terminated",
         INSURANCE,
         TAX,
-        "An enrollment was terminated.",
+        gettext_lazy("An enrollment was terminated."),
         {1: Schema({**_enrollment_fields, "terminated_on": DATE, "reason": TEXT})},
         "person",
         ("person_id",),
@@ -351,7 +353,7 @@ register(
         "assessment.due",
         INSURANCE,
         TAX,
-        "The amount one person owes for one insurance year (whole fen).",
+        gettext_lazy("The amount one person owes for one insurance year (whole fen)."),
         {
             1: Schema(
                 {
@@ -397,9 +399,11 @@ register(
         "assessment.due_batch",
         INSURANCE,
         TAX,
-        "The amounts many persons of one county owe for one insurance year (the yearly run, or the"
-        " reassessment of a list such as a subsidy roster's), in one message; each item carries its"
-        " assessment's revision and tax keeps the newest.",
+        gettext_lazy(
+            "The amounts many persons of one county owe for one insurance year (the yearly run, or the"
+            " reassessment of a list such as a subsidy roster's), in one message; each item carries its"
+            " assessment's revision and tax keeps the newest."
+        ),
         {
             1: Schema(
                 {
@@ -442,8 +446,10 @@ register(
         "subsidy.marks_batch",
         INSURANCE,
         TAX,
-        "Subsidy tags of many persons of one county for one insurance year, given or withdrawn by one"
-        " roster import, in one message; each item carries the import's revision and tax keeps the newest.",
+        gettext_lazy(
+            "Subsidy tags of many persons of one county for one insurance year, given or withdrawn by one"
+            " roster import, in one message; each item carries the import's revision and tax keeps the newest."
+        ),
         {
             1: Schema(
                 {
@@ -469,7 +475,7 @@ register(
         "backpayment.due",
         INSURANCE,
         TAX,
-        "An approved back-payment amount.",
+        gettext_lazy("An approved back-payment amount."),
         {
             1: Schema(
                 {
@@ -518,9 +524,11 @@ register(
         "refund.monthly_details",
         INSURANCE,
         TAX,
-        "One refund paid out, reported in the month's refund details. Version 2 says which kind of"
-        " refund it is: an application's (refund_id = insurance's application) or an over-collection"
-        " tax reported (refund_id = tax's own request); the two number apart, and so do their subjects.",
+        gettext_lazy(
+            "One refund paid out, reported in the month's refund details. Version 2 says which kind of"
+            " refund it is: an application's (refund_id = insurance's application) or an over-collection"
+            " tax reported (refund_id = tax's own request); the two number apart, and so do their subjects."
+        ),
         {
             1: Schema(_REFUND_DETAIL),
             2: Schema({**_REFUND_DETAIL, "kind": Field("str", choices=("application", "overcollection"))}),
@@ -535,7 +543,7 @@ register(
         "payment.deposited",
         TAX,
         INSURANCE,
-        "A payment was deposited to the treasury (入库).",
+        gettext_lazy("A payment was deposited to the treasury (入库)."),
         {
             1: Schema(
                 {
@@ -560,7 +568,7 @@ register(
         "payment.reversed",
         TAX,
         INSURANCE,
-        "A payment was reversed, with the reason.",
+        gettext_lazy("A payment was reversed, with the reason."),
         {
             1: Schema(
                 {
@@ -593,8 +601,10 @@ register(
         "refund.overcollection_requested",
         TAX,
         INSURANCE,
-        "Tax reports an over-collection it caused, for refund. Version 2 adds the receipt (the"
-        " refund details name it back to tax), the day it was requested and the reason's code.",
+        gettext_lazy(
+            "Tax reports an over-collection it caused, for refund. Version 2 adds the receipt (the"
+            " refund details name it back to tax), the day it was requested and the reason's code."
+        ),
         {
             1: Schema(_OVERCOLLECTION),
             2: Schema(
@@ -636,8 +646,10 @@ register(
         "refund.fund_plan_submitted",
         INSURANCE,
         FINANCE,
-        "A refund fund-usage plan (用款计划) for finance. Version 2 carries its lines, so finance"
-        " sees what it approves (masked identifiers: finance pays, it does not need whom in full).",
+        gettext_lazy(
+            "A refund fund-usage plan (用款计划) for finance. Version 2 carries its lines, so finance"
+            " sees what it approves (masked identifiers: finance pays, it does not need whom in full)."
+        ),
         {
             1: Schema(_FUND_PLAN),
             2: Schema(
@@ -658,9 +670,11 @@ register(
         "subsidy.fund_totals",
         INSURANCE,
         FINANCE,
-        "Subsidy totals per category for one region and year. Version 2 carries a county's whole"
-        " year (every category, as of a moment): it replaces whatever finance held for that county"
-        " and year, so a category that emptied disappears.",
+        gettext_lazy(
+            "Subsidy totals per category for one region and year. Version 2 carries a county's whole"
+            " year (every category, as of a moment): it replaces whatever finance held for that county"
+            " and year, so a category that emptied disappears."
+        ),
         {
             1: Schema(
                 {
@@ -702,7 +716,7 @@ register(
         "refund.fund_plan_decided",
         FINANCE,
         INSURANCE,
-        "Finance approved or rejected a fund-usage plan.",
+        gettext_lazy("Finance approved or rejected a fund-usage plan."),
         {
             1: Schema(
                 {
@@ -725,7 +739,7 @@ register(
         "refund.funds_transferred",
         FINANCE,
         INSURANCE,
-        "Finance transferred the funds of an approved plan.",
+        gettext_lazy("Finance transferred the funds of an approved plan."),
         {
             1: Schema(
                 {
@@ -750,8 +764,10 @@ register(
         "refund.overcollection_status",
         INSURANCE,
         TAX,
-        "Where an over-collection refund tax asked for stands: received by insurance, in a fund-usage"
-        " plan, approved or rejected by finance (back to the pool for the next plan), funded, paid out.",
+        gettext_lazy(
+            "Where an over-collection refund tax asked for stands: received by insurance, in a fund-usage"
+            " plan, approved or rejected by finance (back to the pool for the next plan), funded, paid out."
+        ),
         {
             1: Schema(
                 {

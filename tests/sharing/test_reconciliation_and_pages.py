@@ -160,3 +160,25 @@ def test_given_a_dead_letter_then_its_page_shows_why(no_nudge, world, client):
     page = client.get(reverse("sharing:dead-letter-detail", args=[letter])).content.decode()
 
     assert "ValueError: region unknown to tax" in page
+
+
+@pytest.mark.parametrize(
+    ("language", "description"),
+    [(None, "一笔缴费被冲正，含冲正原因。"), ("en", "A payment was reversed, with the reason.")],
+    ids=["chinese-by-default", "english-chosen"],
+)
+def test_given_the_monitor_then_each_topic_is_described_in_the_language_of_the_page(
+    world, client, language, description
+):
+    # Given the administrator, in Chinese (the portal's default) or with English chosen
+    from django.conf import settings
+
+    client.force_login(world.users["admin"])
+    if language:
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    # When the monitor is opened
+    page = client.get(reverse("sharing:monitor")).content.decode()
+
+    # Then the topic's description (the tooltip of its name) is in that language
+    assert f'<th title="{description}">payment.reversed</th>' in page
