@@ -117,7 +117,7 @@ class RosterUploadView(ScopedViewMixin, View):
             "sources": selectors.roster_sources(scope=self.scope),
             "columns": ROSTER_COLUMNS,
             "max_mb": imports.MAX_UPLOAD_BYTES // 2**20,
-            "max_rows": imports.MAX_ROWS,
+            "max_rows": f"{imports.MAX_ROWS:,}",  # 1,000,000: grouped as every count on the page
         }
         return render(request, self.template_name, context, status=status)
 

@@ -120,7 +120,7 @@ class _ImportUploadView(ScopedViewMixin, View):
             "jobs": [_job_summary(job) for job in page],
             "columns": columns,
             "max_mb": imports.MAX_UPLOAD_BYTES // 2**20,
-            "max_rows": imports.MAX_ROWS,
+            "max_rows": f"{imports.MAX_ROWS:,}",  # 1,000,000: grouped as every count on the page
         }
         return render(request, self.template_name, context, status=status)
 

@@ -889,3 +889,11 @@ def test_given_a_case_in_the_browser_when_staff_keep_one_then_the_case_shows_as_
     expect(ui.page.get_by_test_id("case-status")).to_have_attribute("data-status", "resolved")
     ui.shoot("3-resolved")
     assert (ui.log.errors, ui.log.csp_violations()) == ([], [])
+
+
+def test_given_the_household_import_page_then_the_row_limit_is_written_with_its_digits_grouped(staff_client):
+    # When the insurance staff open the household import page (in Chinese, the portal's default)
+    page = staff_client.get(reverse("enrollment:household-import")).content.decode()
+
+    # Then the limit reads as every other count on the portal's pages, not as 1000000
+    assert "不超过 200 MB、1,000,000 行。" in page

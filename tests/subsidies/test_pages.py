@@ -409,3 +409,14 @@ def test_given_finance_staff_then_insurances_totals_page_is_refused_and_finance_
 
     assert client.get(reverse("subsidies:totals")).status_code == 403
     assert client.get("/finance/subsidies/").status_code == 200
+
+
+def test_given_the_roster_upload_page_then_the_row_limit_is_written_with_its_digits_grouped(world, client):
+    # Given the administrator
+    client.force_login(world.users["admin"])
+
+    # When the upload page is opened (in Chinese, the portal's default)
+    page = client.get(reverse("subsidies:roster-upload")).content.decode()
+
+    # Then the limit reads as every other count on the portal's pages, not as 1000000
+    assert "最大200 MB、1,000,000行。" in page
