@@ -349,3 +349,28 @@ def test_given_a_signed_in_user_when_clicking_sign_out_then_the_login_page_retur
 
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
+
+
+def test_given_a_page_without_a_field_to_start_in_when_the_first_tab_is_pressed_then_a_link_skips_the_menu(
+    page, sign_in, shoot, page_log, transactional_world
+):
+    # Given insurance staff on the home page (27 menu entries before its content)
+    sign_in("insurance_a")
+    page.goto("/")
+
+    # When they press Tab once
+    page.keyboard.press("Tab")
+
+    # Then the link to the content has the focus and shows at the top of the page
+    skip = page.get_by_test_id("skip-link")
+    expect(skip).to_be_focused()
+    expect(skip).to_have_text("跳到正文")
+    assert skip.bounding_box()["y"] >= 0
+    shoot("skip-link")
+
+    # And Enter and the next Tab land inside the page's content, past the top bar and the menu
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null") is True
+    assert page.evaluate("document.activeElement.closest('nav, header') === null") is True
+    assert page_log.csp_violations() == [] and page_log.errors == []
