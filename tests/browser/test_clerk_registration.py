@@ -384,3 +384,53 @@ def test_given_a_registered_household_when_the_clerk_finds_it_by_id_number_then_
     assert len(addresses) > 10
     assert [address for address in addresses if ID_NUMBER.search(address)] == []
     assert page_log.errors == [] and page_log.csp_violations() == []
+
+
+# What a field shows but cannot fit: an input whose value is wider than its box, a select whose
+# chosen option's text is wider than the box less its padding and its arrow (20 pixels).
+_CLIPPED = """() => {
+  const measure = document.createElement("canvas").getContext("2d");
+  const clipped = [];
+  for (const field of document.querySelectorAll(".member-table input:not([type=hidden]), .member-table select")) {
+    if (field.offsetParent === null) continue;
+    if (field.tagName === "SELECT") {
+      const style = getComputedStyle(field);
+      measure.font = style.font;
+      const room = field.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+      const text = field.options[field.selectedIndex].text;
+      if (measure.measureText(text).width > room) clipped.push(`${field.name}: ${text}`);
+    } else if (field.scrollWidth > field.clientWidth) {
+      clipped.push(`${field.name}: ${field.value}`);
+    }
+  }
+  const table = document.querySelector(".member-table-wrap");
+  if (table.scrollWidth > table.clientWidth) clipped.push("the table scrolls sideways");
+  return clipped;
+}"""
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_given_a_four_person_household_typed_in_either_language_then_every_field_shows_what_it_holds_in_full(
+    page, sign_in, shoot, transactional_world, language
+):
+    # Given the village clerk in Chinese, or with English chosen on the login page
+    page.goto("/login/")
+    if language == "en":
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+    sign_in("clerk_a")
+
+    # When the four members are typed (the head, the spouse, two children)
+    _open_new_household_form(page)
+    page.keyboard.press("Tab")
+    _type(page, "屯里村三组12号")
+    page.keyboard.press("Tab")
+    for index, (name, id_number, ethnicity, phone) in enumerate(FAMILY):
+        _type_member(page, index, name, id_number, ethnicity, phone)
+        if index < len(FAMILY) - 1:
+            page.keyboard.press("Enter")
+    expect(page.locator("#id_members-3-birth_date")).to_have_value("2008-06-30")
+    shoot(f"filled-{language}")
+
+    # Then on a 1366-pixel screen no field cuts off what it holds, and the table needs no sideways scroll
+    assert page.evaluate(_CLIPPED) == []
