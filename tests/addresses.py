@@ -50,3 +50,11 @@ def record_addresses(page) -> list[str]:  # type: ignore[no-untyped-def]
     page.on("request", on_request)
     page.on("response", on_response)
     return seen
+
+
+class KeptResponses(list):  # type: ignore[type-arg]
+    """The responses of a flow, kept as it goes (``keep`` passes each through) for one scan at the end."""
+
+    def keep(self, response):  # type: ignore[no-untyped-def]
+        self.append(response)
+        return response

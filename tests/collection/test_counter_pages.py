@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from accounts.models import User
 from accounts.roles import Role
 from collection.models import DueItem, Payer, Payment, RefundPaid
-from tests.addresses import ID_NUMBER
+from tests.addresses import ID_NUMBER, KeptResponses
 from tests.addresses import urls_of as _urls_of
 from tests.collection.support import AMOUNT, QINBI, due, open_today, payer
 
@@ -83,11 +83,8 @@ def test_given_the_counter_flow_then_no_identifier_appears_in_any_address_the_pa
     """Search by identifier, by name, open the payer, a refused payment, pay, receipt (its reissue
     and its way back to the counter): every Location, href and action is free of ID numbers."""
     item = due(ZHANG, schedule=open_today())
-    responses = []
-
-    def keep(response):  # type: ignore[no-untyped-def]
-        responses.append(response)
-        return response
+    responses = KeptResponses()
+    keep = responses.keep
 
     by_id = keep(counter.post(reverse("collection:counter"), {"q": ZHANG}))
     payer_page = keep(counter.get(by_id["Location"]))

@@ -21,7 +21,7 @@ from enrollment.models import (
     RegistrationApplication,
     Relation,
 )
-from tests.addresses import ID_NUMBER, searched, urls_of, with_id_numbers
+from tests.addresses import ID_NUMBER, KeptResponses, searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.matrix.enrollment_registration import HONGDONG_VILLAGE, YAODU_VILLAGE, resident_id
 
@@ -309,11 +309,8 @@ def test_given_the_search_and_move_flow_then_no_id_number_appears_in_any_address
     _decided(world, first, second)
     spouse = Person.objects.get(id_number=SPOUSE_ID)
     move_url = reverse("enrollment:person-move", kwargs={"pk": spouse.pk})
-    responses, addresses = [], []
-
-    def keep(response):  # type: ignore[no-untyped-def]
-        responses.append(response)
-        return response
+    responses, addresses = KeptResponses(), []
+    keep = responses.keep
 
     def search(query: str, url: str = reverse("enrollment:workspace")):  # type: ignore[no-untyped-def]
         posted = keep(clerk.post(url, {"q": query, "find": "1"}))

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollment.models import ApplicationStatus, ChangeReason, Enrollment, EnrollmentChange, EnrollmentStatus
-from tests.addresses import ID_NUMBER, searched, urls_of, with_id_numbers
+from tests.addresses import ID_NUMBER, KeptResponses, searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.enrollment import resident_id
 from tests.matrix.enrollment_review import (
@@ -499,11 +499,8 @@ def test_given_the_transfer_flow_then_no_id_number_appears_in_any_address_the_pa
     # (郑九 has no current enrollment: their page offers the transfer)
     client = signed_in(world, "insurance_a")
     url = reverse("enrollment:transfer-in")
-    responses = []
-
-    def keep(response):  # type: ignore[no-untyped-def]
-        responses.append(response)
-        return response
+    responses = KeptResponses()
+    keep = responses.keep
 
     def look_up(**fields: str):  # type: ignore[no-untyped-def]
         posted = keep(client.post(url, fields))

@@ -15,7 +15,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from refunds.models import BackPaymentApplication, BackPaymentEvidence
 from sharing.models import OutboxMessage
-from tests.addresses import searched, urls_of, with_id_numbers
+from tests.addresses import KeptResponses, searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
 from tests.refunds.backpay_support import AMOUNT, YEAR, due_person, make_back_payment, window_around_today
@@ -50,11 +50,8 @@ def test_given_the_back_payment_flow_then_no_id_number_appears_in_any_address_th
     window_around_today()
     person = due_person(TUNLI, "赵补缴")
     client.force_login(world.users["clerk_a"])
-    responses = []
-
-    def keep(response):  # type: ignore[no-untyped-def]
-        responses.append(response)
-        return response
+    responses = KeptResponses()
+    keep = responses.keep
 
     def search(query: str):  # type: ignore[no-untyped-def]
         posted = keep(client.post("/refunds/back-payments/apply/", {"find": "1", "q": query}))

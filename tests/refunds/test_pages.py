@@ -14,7 +14,7 @@ from django.test import Client
 from accounts.scope import Scope
 from refunds import selectors, services
 from refunds.models import RefundApplication, RefundEvidence
-from tests.addresses import searched, urls_of, with_id_numbers
+from tests.addresses import KeptResponses, searched, urls_of, with_id_numbers
 from tests.conftest import World
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
 from tests.refunds.support import YEAR, make_refund, paid_person
@@ -58,11 +58,8 @@ def test_given_the_refund_flow_then_no_id_number_appears_in_any_address_the_page
     of ID numbers."""
     person = paid_person(TUNLI, "李四", deposits=2)
     client.force_login(world.users["clerk_a"])
-    responses = []
-
-    def keep(response):  # type: ignore[no-untyped-def]
-        responses.append(response)
-        return response
+    responses = KeptResponses()
+    keep = responses.keep
 
     def search(query: str):  # type: ignore[no-untyped-def]
         posted = keep(client.post("/refunds/apply/", {"find": "1", "q": query}))
