@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import renderers
+from rest_framework.negotiation import DefaultContentNegotiation
 
 
 class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
@@ -17,3 +18,22 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
         context = super().get_context(*args, **kwargs)
         context["code_style"] = None
         return context
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, answering at once the common case of an API client: no format asked in
+    the address and an ``Accept`` that is absent, ``*/*`` or exactly the first renderer's type
+    (JSON) — the choice DRF's parsing of the header would make, for every API call of a client."""
+
+    def select_renderer(
+        self, request: Any, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        accept = request.META.get("HTTP_ACCEPT", "*/*")
+        if (
+            renderers
+            and not format_suffix
+            and accept in ("*/*", renderers[0].media_type)
+            and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
+        ):
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 _logger = logging.getLogger("django.db.backends")
 
@@ -58,11 +58,14 @@ class _LoggedCursor:
 @contextmanager
 def prepared_cursor() -> Iterator[Any]:
     """A server-binding cursor on the request's connection (same transaction, same adapters)."""
+    # The connection itself, looked up once: each attribute read through ``django.db.connection``
+    # looks it up again in the context-local registry.
+    db = connections[DEFAULT_DB_ALIAS]
     # What Django's own cursor() does first: the health check once per request, then connect.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = connection.connection
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    raw = db.connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = _ONLY_WHEN_ASKED
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        yield _LoggedCursor(cursor) if connection.queries_logged else cursor
+    with db.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        yield _LoggedCursor(cursor) if db.queries_logged else cursor

@@ -41,6 +41,7 @@ from accounts.masking import mask_name_keep_ends
 from accounts.money import yuan
 from accounts.prepared import prepared_cursor
 from accounts.roles import Action
+from accounts.rows import model_from_row
 from accounts.scope import Scope
 from sharing.services import SendWithin, message_send, message_send_bulk, message_send_within
 
@@ -70,6 +71,9 @@ from .models import (
     receipt_code_sql,
 )
 from .rules import acceptance_on
+
+# Channel.values builds its list on every read; a payment asks once.
+CHANNELS = frozenset(Channel.values)
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +145,7 @@ def payment_record(
     scope.require(Action.COLLECTION_RECORD)
     if scope.agency_id is None:
         raise PermissionDenied(_("Only a collecting agency's staff can record payments."))
-    if channel not in Channel.values:
+    if channel not in CHANNELS:
         raise ValidationError({"channel": [_("Choose how the payment was made.")]})
     if channel not in SINGLE_PAYMENT_CHANNELS:
         raise ValidationError({"channel": [batch_channel_refusal(channel)]})
@@ -446,27 +450,31 @@ def _write(
     sent.done()
     payment_id, receipt_number, recorded_at, _message_id = row
     # The row as inserted, without reading it back.
-    payment = Payment(
-        id=payment_id,
-        due_item_id=item.pk,
-        person_id=item.person_id,
-        insurance_year=item.insurance_year,
-        region_code=item.region_code,
-        amount_fen=amount_fen,
-        channel=channel,
-        paid_at=paid_at,
-        paid_by=paid_by,
-        agency_id=scope.agency_id,
-        collector_id=scope.user_id,
-        receipt_year=year,
-        receipt_number=receipt_number,
-        idempotency_key=key,
-        status=PaymentStatus.RECORDED,
-        recorded_at=recorded_at,
-    )
-    payment._state.adding = False
-    payment._state.db = connection.alias
-    return Recorded(payment, replayed=False)
+    # Every column, as a row read back would give it (no field left to load later), built without
+    # Model.__init__'s work per keyword.
+    row = {
+        "id": payment_id,
+        "due_item_id": item.pk,
+        "person_id": item.person_id,
+        "insurance_year": item.insurance_year,
+        "region_code": item.region_code,
+        "amount_fen": amount_fen,
+        "channel": channel,
+        "paid_at": paid_at,
+        "paid_by": paid_by,
+        "agency_id": scope.agency_id,
+        "collector_id": scope.user_id,
+        "receipt_year": year,
+        "receipt_number": receipt_number,
+        "idempotency_key": key,
+        "status": PaymentStatus.RECORDED.value,
+        "recorded_at": recorded_at,
+        "reversal_reason": "",
+        "reversed_at": None,
+        "reversed_by_id": None,
+        "batch_id": None,
+    }
+    return Recorded(model_from_row(Payment, list(row), list(row.values())), replayed=False)
 
 
 @transaction.atomic

@@ -130,3 +130,35 @@ def test_given_the_schema_then_request_bodies_say_they_take_no_other_field_excep
     assert components["RegisterMemberRequest"]["additionalProperties"] is False
     assert "additionalProperties" not in components["PersonUpdateRequest"]
     assert "description" not in components["PaymentRequestRequest"]
+
+
+def test_given_a_payment_recorded_by_api_then_its_answer_is_the_payment_serializers_and_a_replay_gives_the_same(
+    world: World,
+):
+    # The create endpoint writes its answer out field by field (collection.api._payment_data);
+    # the retrieve endpoint, the key's replay and the schema use PaymentSerializer.
+    from collection.api import PaymentSerializer
+
+    payer("张三", "141002198001010011")
+    item = due("141002198001010011", schedule=open_today())
+    client = _signed_in(world, "tax_a")
+    body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "wechat", "paid_by": "张三"}
+
+    created = client.post(
+        "/api/collection/payments/",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+    replayed = client.post(
+        "/api/collection/payments/",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+
+    payment = Payment.objects.get()
+    assert (created.status_code, replayed.status_code) == (201, 200)
+    assert created.json() == replayed.json() == dict(PaymentSerializer(payment).data)
+    assert created.json()["person_id"] == "141002********0011"
+    assert created.json()["receipt"] == payment.receipt

@@ -180,6 +180,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "accounts.api_renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "accounts.api_renderers.ContentNegotiation",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

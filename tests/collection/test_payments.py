@@ -68,6 +68,23 @@ def test_given_a_due_item_when_paid_then_one_read_and_one_write_run_and_both_are
     assert "INSERT INTO collection_payment" in statements[1]
 
 
+def test_given_a_due_item_when_paid_then_the_payment_returned_is_the_row_stored_with_nothing_left_to_load(
+    tax, zhang
+):
+    # The service builds the payment from what its statement wrote, without reading it back.
+    from django.forms.models import model_to_dict
+
+    recorded = record(tax, zhang, idempotency_key="key-1")
+
+    stored = Payment.objects.get()
+    assert recorded.payment.get_deferred_fields() == set()
+    assert (recorded.payment._state.adding, recorded.payment._state.db) == (False, "default")
+    assert model_to_dict(recorded.payment) | {"id": recorded.payment.pk} == model_to_dict(stored) | {
+        "id": stored.pk
+    }
+    assert recorded.payment.recorded_at == stored.recorded_at
+
+
 def test_given_a_due_item_when_paid_in_full_then_the_payment_has_receipt_one_and_insurance_is_told(
     tax, zhang
 ):
