@@ -449,10 +449,9 @@ def _write(
         return None
     sent.done()
     payment_id, receipt_number, recorded_at, _message_id = row
-    # The row as inserted, without reading it back.
-    # Every column, as a row read back would give it (no field left to load later), built without
-    # Model.__init__'s work per keyword.
-    row = {
+    # The row as inserted, without reading it back: every column, as a read would give it (no field
+    # left to load later), built without Model.__init__'s work per keyword.
+    inserted = {
         "id": payment_id,
         "due_item_id": item.pk,
         "person_id": item.person_id,
@@ -474,7 +473,7 @@ def _write(
         "reversed_by_id": None,
         "batch_id": None,
     }
-    return Recorded(model_from_row(Payment, list(row), list(row.values())), replayed=False)
+    return Recorded(model_from_row(Payment, list(inserted), list(inserted.values())), replayed=False)
 
 
 @transaction.atomic
