@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from .assessment import Deposit
 from .models import DepositRecord
 
 
@@ -77,3 +78,28 @@ def deposits_standing(*, id_number: str, insurance_year: int) -> int:
     return DepositRecord.objects.filter(
         id_number=id_number, insurance_year=insurance_year, reversed_on__isnull=True
     ).count()
+
+
+def deposits_left_standing(*, keys: list[tuple[str, int]]) -> list[Deposit]:
+    """For each person and year, the earliest deposit of tax's that still stands (not reversed), as
+    the assessment records a deposit: after a reversal, a second payment that tax kept is what the
+    year is paid by. Deposits carried over when the ledger began (no payment id) are left out:
+    whether tax reversed those is not known here."""
+    if not keys:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT DISTINCT ON (d.id_number, d.insurance_year)
+                       d.id_number, d.insurance_year, d.amount_fen, d.paid_on, d.receipt_number
+                FROM {DepositRecord._meta.db_table} d
+                WHERE (d.id_number, d.insurance_year) IN (SELECT * FROM unnest(%s::text[], %s::int[]))
+                  AND d.reversed_on IS NULL AND d.payment_id IS NOT NULL
+                ORDER BY d.id_number, d.insurance_year, d.paid_on, d.payment_id""",  # noqa: S608 - the model's table
+            [[key[0] for key in keys], [key[1] for key in keys]],
+        )
+        return [
+            Deposit(
+                id_number=row[0], insurance_year=row[1], amount_fen=row[2], paid_on=row[3], reference=row[4]
+            )
+            for row in cursor.fetchall()
+        ]

@@ -10,7 +10,12 @@ from django.utils.translation import gettext as _
 from sharing.handlers import Batch, handles
 
 from .assessment import Deposit, assessment_record_deposits, assessment_record_reversals
-from .deposits import ReceivedDeposit, deposit_records_receive, deposit_records_reverse
+from .deposits import (
+    ReceivedDeposit,
+    deposit_records_receive,
+    deposit_records_reverse,
+    deposits_left_standing,
+)
 
 
 def _local_date(value: str) -> datetime:
@@ -56,7 +61,8 @@ def apply_payment_deposited(batch: Batch) -> None:
 
 @handles("payment.reversed")
 def apply_payment_reversed(batch: Batch) -> None:
-    """A reversed payment (冲正): the person owes again; the deposit is marked reversed."""
+    """A reversed payment (冲正): the deposit is marked reversed and the person owes again, unless
+    another payment of tax's for that year still stands, which the year is then paid by."""
     deposit_records_reverse(
         reversals=[
             (
@@ -76,4 +82,9 @@ def apply_payment_reversed(batch: Batch) -> None:
             )
             for message in batch
         ]
+    )
+    assessment_record_deposits(
+        deposits=deposits_left_standing(
+            keys=sorted({(m.payload["person_id"], m.payload["insurance_year"]) for m in batch})
+        )
     )

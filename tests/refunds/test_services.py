@@ -508,3 +508,47 @@ def test_given_a_deposit_tax_reversed_then_it_no_longer_counts_as_a_second_payme
         .values_list("payment_id", "reversed_on", "reversal_reason")
     ) == [(601, None, ""), (602, dt.date(2026, 10, 13), "重复收费，冲正")]
     assert deposits_standing(id_number=person.id_number, insurance_year=YEAR) == 1
+
+
+def _tax_reversal(person, payment_id: int) -> None:  # type: ignore[no-untyped-def]
+    message_send(
+        topic="payment.reversed",
+        payload={
+            "payment_id": payment_id, "person_id": person.id_number, "region_code": person.region_code,
+            "insurance_year": YEAR, "amount_fen": AMOUNT, "reason": "收错了，冲正",
+            "reversed_at": "2026-10-13T10:00:00+08:00",
+        },
+    )  # fmt: skip
+    assert delivery_drain(seconds=30)["dead"] == 0
+
+
+def test_given_two_deposits_when_tax_reverses_one_then_the_year_is_paid_by_the_other_and_owed_after_both(
+    world, monkeypatch
+):
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    person = paid_person(TUNLI, deposits=0)
+    _tax_deposits(person, 701, 702)
+
+    _tax_reversal(person, 701)
+    after_one = Assessment.objects.get(person=person, insurance_year=YEAR)
+    _tax_reversal(person, 702)
+    after_both = Assessment.objects.get(person=person, insurance_year=YEAR)
+
+    assert (after_one.status, after_one.deposit_reference, after_one.paid_on, after_one.paid_fen) == (
+        "paid",
+        "7-2026-000702",
+        dt.date(2026, 10, 12),
+        AMOUNT,
+    )
+    assert after_one.benefit_start is not None
+    assert (
+        after_both.status,
+        after_both.deposit_reference,
+        after_both.paid_on,
+        after_both.benefit_start,
+    ) == (
+        "due",
+        "",
+        None,
+        None,
+    )
