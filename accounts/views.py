@@ -7,7 +7,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseServerError,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
@@ -201,20 +207,13 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """A request Django could not read (e.g. a broken multipart body): under /api/ the API's error."""
+    """A request Django could not read (a broken multipart body, a host the portal does not serve):
+    the portal's page, or under /api/ the API's error. Rendered without the request's context
+    processors, which would read the very host or session that made the request unreadable."""
     if _is_api(request):
         return api_error_response(400, "bad_request", _("The request could not be read."))
-    return render(request, "400.html", status=400) if _has_template("400.html") else HttpResponse(status=400)
-
-
-def _has_template(name: str) -> bool:
-    from django.template import TemplateDoesNotExist, loader
-
-    try:
-        loader.get_template(name)
-    except TemplateDoesNotExist:
-        return False
-    return True
+    page = loader.get_template("400.html").render({"portal_name": settings.PORTAL_NAME})
+    return HttpResponseBadRequest(page)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -129,3 +129,19 @@ def test_given_no_database_and_no_user_then_the_500_page_still_renders():
     assert response.status_code == 500
     assert "<h1>系统出错了</h1>" in body
     assert '<link rel="stylesheet" href="/static/css/portal.css">' in body
+
+
+def test_given_a_host_the_portal_does_not_serve_then_the_portals_400_page_shows_in_chinese(db, client):
+    response = client.get("/", HTTP_HOST="portal.example.invalid")
+    body = _text(response)
+    assert response.status_code == 400
+    assert "<title>请求无效 · 城乡居民医保经办平台</title>" in body
+    assert "<h1>无法读取该请求</h1>" in body
+    assert "门户无法读取此请求。请从平台的常用地址重新打开；如果反复出现，请告知系统管理员。" in body
+    assert _technical(body) == []
+
+
+def test_given_an_unreadable_api_request_then_the_apis_400_error_answers(db, client):
+    response = client.get("/api/persons/", HTTP_HOST="portal.example.invalid")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
