@@ -17,6 +17,12 @@ from django.http import HttpRequest, HttpResponse
 from .scope import Scope, scope_of
 
 
+def record_key(raw: str) -> int | None:
+    """A record's key as an address or a form carries it: digits that fit a bigint, else None
+    (the caller answers 404), so a malformed or oversized key never reaches the database."""
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
 def public_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Mark a function view as reachable without signing in (login, health, certificate check)."""
     view.access_public = True  # type: ignore[attr-defined]

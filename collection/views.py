@@ -31,7 +31,7 @@ from django.views.decorators.cache import never_cache
 from openpyxl import Workbook
 from rest_framework.throttling import SimpleRateThrottle
 
-from accounts.access import ScopedViewMixin, public_view
+from accounts.access import ScopedViewMixin, public_view, record_key
 from accounts.audit import full_view_log
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.masking import mask_id_number
@@ -114,10 +114,6 @@ def _item_rows(
 SEARCHES = SessionSearches("collection.counter")
 
 
-def _payer_key(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
-
-
 class _Counter(ScopedViewMixin, View):
     template_name = "collection/counter.html"
 
@@ -174,7 +170,7 @@ class CounterView(_Counter):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         if "payer" in request.GET:
-            payer_id = _payer_key(request.GET["payer"])
+            payer_id = record_key(request.GET["payer"])
             if payer_id is None:
                 raise Http404(_("No such record in your area."))
             return self.render_counter(request, payer_id=payer_id)

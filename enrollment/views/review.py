@@ -24,7 +24,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts import selectors as region_selectors
-from accounts.access import ScopedViewMixin
+from accounts.access import ScopedViewMixin, record_key
 from accounts.audit import full_view_log
 from accounts.masking import (
     id_number_for,
@@ -639,9 +639,10 @@ class TransferInView(ScopedViewMixin, View):
     def _look_up(self, request: HttpRequest) -> HttpResponse:
         raw = request.POST.get("person", "")
         if raw:
-            if not raw.isdigit() or len(raw) > 18:
+            key = record_key(raw)
+            if key is None:
                 raise Http404(_("No such record in your area."))
-            typed = selectors.person_detail(scope=self.scope, pk=int(raw)).id_number
+            typed = selectors.person_detail(scope=self.scope, pk=key).id_number
         else:
             typed = request.POST.get("lookup", "").strip().upper()[:32]
         if not typed:
