@@ -504,7 +504,9 @@ class CollectiveView(ScopedViewMixin, View):
         years = selectors.progress_years(scope=self.scope)
         year = _year_of(request, years)
         village = request.GET.get("village", "") or request.POST.get("village", "")
-        people = request.GET.get("people", "") or request.POST.get("people", "")
+        # A school's list holds ID numbers: taken from the form's body only, never from an address
+        # (where it would sit in the history, the logs and the Referer).
+        people = request.POST.get("people", "")
         villages = selectors.villages_with_dues(scope=self.scope, year=year) if year else []
         listed = selectors.Collective(candidates=[], not_payable=[])
         unit_name = ""

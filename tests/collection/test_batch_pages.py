@@ -367,3 +367,12 @@ def test_given_refunds_reported_then_tax_sees_the_months_in_its_area_and_exports
         [dt.datetime(2026, 11, 10), "141002********0002", TUNLI, 350, "R2", 2],
         ["Total", 2, None, 750],
     ]
+
+
+def test_given_a_schools_list_in_the_address_then_it_is_not_read_and_no_one_is_listed(counter):
+    page = counter.get(reverse("collection:collective"), {"year": YEAR, "people": f"{IDS[1]}\n{IDS[0]}"})
+
+    assert page.status_code == 200
+    assert page.context["people"] == ""
+    assert page.context["candidates"] == []
+    assert page.context["not_payable"] == []
