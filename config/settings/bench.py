@@ -6,4 +6,4 @@ from .dev import *  # noqa: F403
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
 # One gunicorn worker per core measures the server, not the logger.
-LOGGING = {**LOGGING, "loggers": {"portal": {"level": "WARNING"}}}  # noqa: F405
+LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "portal": {"level": "WARNING"}}}  # noqa: F405
