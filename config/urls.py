@@ -1,5 +1,7 @@
 """Every URL of the portal. Each view declares its action or is explicitly public (see accounts.access)."""
 
+from typing import Any, ClassVar
+
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
@@ -7,12 +9,15 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.routers import APIRootView, DefaultRouter
 
 from accounts import api as accounts_api
 from accounts import views as accounts_views
 from accounts.access import public_view
 from accounts.roles import Action
+from accounts.scope import scope_of
 from collection import api as collection_api
 from collection import views as collection_views
 from enrollment import api as enrollment_api
@@ -43,9 +48,30 @@ class FaviconView(RedirectView):
 
 
 class ApiRootView(APIRootView):
-    """Lists the API's collections; the schema and its documentation are at schema/ and docs/."""
+    """Lists the API's collections the caller's role may use; the schema and its documentation are
+    at schema/ and docs/."""
 
     required_action = Action.PORTAL_USE
+    # Each listed collection's viewset, by its prefix (``ApiRootRouter.get_api_root_view``).
+    viewsets: ClassVar[dict[str, type]] = {}
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        scope = scope_of(request)
+        self.api_root_dict = {
+            prefix: name
+            for prefix, name in self.api_root_dict.items()
+            if any(scope.allows(action) for action in _actions_of(self.viewsets[prefix]))
+        }
+        return super().get(request, *args, **kwargs)
+
+
+def _actions_of(viewset: type) -> set[str]:
+    """The actions a viewset's endpoints require, whichever of them is asked for."""
+    per_action = getattr(viewset, "required_actions", None)
+    if per_action is not None:
+        return set(per_action.values())
+    single = getattr(viewset, "required_action", None)
+    return {single} if single else set()
 
 
 class ApiRootRouter(DefaultRouter):
@@ -53,6 +79,15 @@ class ApiRootRouter(DefaultRouter):
     an unknown address, never a server error in a view that reads the id as a number."""
 
     APIRootView = ApiRootView
+
+    def get_api_root_view(self, api_urls: Any = None) -> Any:
+        list_name = self.routes[0].name
+        return self.APIRootView.as_view(
+            api_root_dict={
+                prefix: list_name.format(basename=basename) for prefix, _v, basename in self.registry
+            },
+            viewsets={prefix: viewset for prefix, viewset, _b in self.registry},
+        )
 
     def get_lookup_regex(self, viewset: type, lookup_prefix: str = "") -> str:
         if getattr(viewset, "lookup_field", "pk") == "pk" and not hasattr(viewset, "lookup_value_regex"):

@@ -145,3 +145,23 @@ def test_given_each_role_then_only_administrators_may_open_the_schema_and_its_do
 def test_given_a_clerk_with_a_token_when_asking_for_the_schema_then_the_api_refuses_in_chinese(world):
     response = _token_client("clerk_a").get(reverse("api-schema"), {"format": "json"})
     assert (response.status_code, response.json()["error"]["message"]) == (403, "您的角色无权进行此操作。")
+
+
+def test_given_each_role_then_the_api_root_lists_only_the_collections_its_role_may_use(world, client):
+    listed = {}
+    for role in (Role.VILLAGE_CLERK, Role.TAX_STAFF, Role.FINANCE_STAFF):
+        client.force_login(world.user_for(role))
+        listed[role.value] = sorted(client.get(reverse("api-root"), HTTP_ACCEPT="application/json").json())
+        client.logout()
+
+    assert listed == {
+        "village_clerk": [
+            "agencies", "applications", "back-payments", "enrollments", "households", "persons", "refunds",
+            "regions",
+        ],
+        "tax_staff": [
+            "agencies", "collection/due-items", "collection/overcollections", "collection/payers",
+            "collection/payments", "regions",
+        ],
+        "finance_staff": ["agencies", "finance/plans", "regions"],
+    }  # fmt: skip
