@@ -160,3 +160,57 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.full_name or self.username
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ExportJob(models.Model):
+    """A spreadsheet a user asked for, built by a worker (accounts/export_jobs.py), kept a week.
+
+    Only the user who asked sees it: the file is read back through a view that checks the owner,
+    never from a public address."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="export_jobs", verbose_name=_("user")
+    )
+    kind = models.CharField(_("export"), max_length=64)
+    params = models.JSONField(_("parameters"), default=dict)
+    # The language of the page the export was asked from: the workbook speaks it too.
+    language = models.CharField(_("language"), max_length=16)
+    filename = models.CharField(_("file name"), max_length=200)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    rows_written = models.PositiveIntegerField(_("rows written"), default=0)
+    rows_expected = models.PositiveIntegerField(_("rows expected"), null=True, blank=True)
+    file = models.FileField(_("file"), max_length=255, blank=True)
+    error = models.TextField(_("error message"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="exportjob_user_newest"),
+            models.Index(fields=["created_at"], name="exportjob_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="exportjob_status_known", condition=Q(status__in=ExportStatus.values)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def waiting(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)

@@ -25,6 +25,7 @@ class NavEntry:
 
 ENTRIES: list[NavEntry] = [
     NavEntry(_("Work"), _("Home"), "home", Action.PORTAL_USE, weight=0),
+    NavEntry(_("Work"), _("My exports"), "accounts:export-list", Action.PORTAL_USE, weight=0),
     NavEntry(_("Organisation"), _("Regions"), "accounts:region-root", Action.REGION_VIEW, weight=60),
     NavEntry(_("Organisation"), _("Agencies"), "accounts:agency-list", Action.AGENCY_VIEW, weight=60),
     NavEntry(_("Organisation"), _("Users"), "accounts:user-list", Action.USER_VIEW, weight=60),

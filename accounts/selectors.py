@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
 
-from .models import Agency, Region, User
+from .models import Agency, ExportJob, Region, User
 from .scope import Scope
 
 
@@ -103,3 +105,21 @@ def history_of(*, obj: object, limit: int = 100) -> list[dict[str, object]]:
 def region_names(codes: set[str]) -> dict[str, str]:
     """Regions' names by their codes (shared reference data, no scope: a name is not personal), one query."""
     return dict(Region.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
+
+
+# --- background exports: each user sees their own, nobody else's ---------------------------------
+
+
+def export_job_list(*, scope: Scope) -> QuerySet[ExportJob]:
+    """The user's own export jobs, newest first (an administrator sees only theirs too)."""
+    if scope.user_id is None:
+        return ExportJob.objects.none()
+    return ExportJob.objects.filter(user_id=scope.user_id).order_by("-created_at", "-pk")
+
+
+def export_job_detail(*, scope: Scope, pk: int) -> ExportJob:
+    """One of the user's own export jobs; anyone else's is 404, never data."""
+    job = export_job_list(scope=scope).filter(pk=pk).first()
+    if job is None:
+        raise Http404(_("No such export of yours."))
+    return job

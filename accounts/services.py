@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import tempfile
+from collections.abc import Mapping
+
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import CODE_PATTERN, PREFIX_LENGTH, Agency, Region, RegionLevel, User
+from .models import CODE_PATTERN, PREFIX_LENGTH, Agency, ExportJob, Region, RegionLevel, User
 from .roles import ROLE_AGENCY_KINDS, AgencyKind, Role
 from .scope import Scope
+
+logger = logging.getLogger("portal.exports")
 
 # The level a village committee or a school may sit at.
 AGENCY_KIND_LEVELS: dict[str, frozenset[int]] = {
@@ -200,3 +209,150 @@ def user_set_password(*, user: User, password: str, check_password: bool = True)
     user.set_password(password)
     user.save(update_fields=["password"])
     return user
+
+
+# --- background exports (accounts/export_jobs.py) ------------------------------------------------
+
+EXPORT_KEEP_DAYS = 7
+_EXPORT_PROGRESS_TTL = 24 * 3600
+
+
+def _export_progress_key(job_id: int) -> str:
+    return f"accounts:export-progress:{job_id}"
+
+
+def export_progress_of(job_id: int) -> int | None:
+    """Rows written so far by the worker building the job (kept in the cache: the build runs in one
+    long read transaction, so a count written to the job's row would show only at its end)."""
+    value = cache.get(_export_progress_key(job_id))
+    return int(value) if value is not None else None
+
+
+def export_job_create(
+    *, scope: Scope, user: User, kind: str, data: Mapping[str, str], language: str
+) -> ExportJob:
+    """Queue an export for ``user`` (whose scope ``scope`` is): the parameters are checked as the
+    page checks them (403 for a role without the export's action, 404 for an area outside the
+    user's), then a worker builds the file once the job is committed."""
+    from .export_jobs import kind_of
+    from .models import ExportJob
+    from .tasks import build_export
+
+    export = kind_of(kind)
+    if export is None:
+        raise ValidationError(_("No such export."))
+    scope.require(export.action)
+    params = export.params(scope, data)
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            user=user, kind=kind, params=params, language=language, filename=str(export.label)
+        )
+        transaction.on_commit(lambda: build_export.delay(job.pk))
+    return job
+
+
+def _export_file_name(job_id: int) -> str:
+    # One name per job: a build delivered again overwrites it, so a job never has two files.
+    return f"exports/{job_id}/{job_id}.xlsx"
+
+
+def _export_fail(job_id: int, message: str) -> None:
+    from django.core.files.storage import default_storage
+
+    from .models import ExportJob, ExportStatus
+
+    ExportJob.objects.filter(pk=job_id, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING]).update(
+        status=ExportStatus.FAILED, error=message[:2000], finished_at=timezone.now()
+    )
+    # What a worker that died half-way left behind.
+    if default_storage.exists(_export_file_name(job_id)):
+        default_storage.delete(_export_file_name(job_id))
+
+
+def export_job_run(*, job_id: int) -> ExportJob | None:
+    """Build the job's workbook with the scope its user has *now*, into its own private file.
+
+    Idempotent: a job already done or failed is left alone, and a job another delivery of the task
+    is building (its row locked) too; a job left running by a worker that died is built again into
+    the same file name, so a job never has more than one file."""
+    from django.core.exceptions import PermissionDenied
+    from django.core.files import File
+    from django.core.files.storage import default_storage
+    from django.http import Http404
+    from django.utils import translation
+    from openpyxl import Workbook
+
+    from .export_jobs import ProgressCounter, kind_of
+    from .models import ExportJob, ExportStatus
+
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or not job.waiting:
+            return job
+        if job.status == ExportStatus.QUEUED:
+            job.status = ExportStatus.RUNNING
+            job.started_at = timezone.now()
+            job.save(update_fields=["status", "started_at"])
+    export = kind_of(job.kind)
+    if export is None:
+        _export_fail(job.pk, _("No such export."))
+        return ExportJob.objects.get(pk=job.pk)
+    scope = Scope.for_user_id(job.user_id)
+    name = _export_file_name(job.pk)
+    try:
+        with translation.override(job.language), transaction.atomic():
+            # Held for the build: a second delivery of the task finds the row locked and leaves it.
+            job = ExportJob.objects.select_for_update(skip_locked=True).filter(pk=job.pk).first()
+            if job is None or job.status != ExportStatus.RUNNING:
+                return job
+            counter = ProgressCounter(
+                lambda rows: cache.set(_export_progress_key(job.pk), rows, _EXPORT_PROGRESS_TTL)
+            )
+            scope.require(export.action)
+            if export.expected is not None:
+                expected = export.expected(scope, job.params)
+                if expected is not None:
+                    ExportJob.objects.filter(pk=job.pk).update(rows_expected=expected)
+            book = Workbook(write_only=True)
+            filename = export.write(scope, job.params, book, counter)
+            with tempfile.TemporaryFile() as handle:
+                book.save(handle)
+                handle.seek(0)
+                if default_storage.exists(name):
+                    default_storage.delete(name)
+                stored = default_storage.save(name, File(handle))
+            job.status = ExportStatus.DONE
+            job.file = stored
+            job.filename = filename[:200]
+            job.rows_written = counter.rows
+            job.finished_at = timezone.now()
+            job.save(update_fields=["status", "file", "filename", "rows_written", "finished_at"])
+    except (PermissionDenied, Http404) as error:
+        # The user may no longer see what they asked for (deactivated, moved, role changed).
+        _export_fail(job_id, str(error) or _("You may no longer export this."))
+    except Exception:
+        logger.exception("export job %s failed", job_id)
+        with translation.override(job.language):
+            _export_fail(
+                job_id,
+                _("The export could not be built. Ask again; if it fails again, tell the administrator."),
+            )
+    return ExportJob.objects.filter(pk=job_id).first()
+
+
+def export_jobs_expire(*, now: dt.datetime | None = None) -> int:
+    """Remove the exports asked for more than ``EXPORT_KEEP_DAYS`` days ago, their files with them."""
+    from django.core.files.storage import default_storage
+
+    from .models import ExportJob
+
+    cutoff = (now or timezone.now()) - dt.timedelta(days=EXPORT_KEEP_DAYS)
+    removed = 0
+    for job in ExportJob.objects.filter(created_at__lt=cutoff).only("pk", "file").iterator():
+        with transaction.atomic():
+            deleted, _counts = ExportJob.objects.filter(pk=job.pk).delete()
+            if job.file:
+                stored = job.file.name
+                transaction.on_commit(lambda stored=stored: default_storage.delete(stored))
+        removed += deleted
+    return removed

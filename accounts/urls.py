@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_exports
 
 app_name = "accounts"
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("agencies/<int:pk>/", views.AgencyDetailView.as_view(), name="agency-detail"),
     path("users/", views.UserListView.as_view(), name="user-list"),
     path("users/<int:pk>/", views.UserDetailView.as_view(), name="user-detail"),
+    path("exports/", views_exports.ExportListView.as_view(), name="export-list"),
+    path("exports/<str:pk>/", views_exports.ExportDetailView.as_view(), name="export-detail"),
+    path("exports/<str:pk>/progress/", views_exports.ExportProgressView.as_view(), name="export-progress"),
+    path("exports/<str:pk>/download/", views_exports.ExportDownloadView.as_view(), name="export-download"),
 ]

@@ -10,6 +10,10 @@ class CollectionConfig(AppConfig):
         from accounts.navigation import NavEntry, register
         from accounts.roles import Action
 
+        from .exports import register_exports
+
+        register_exports()
+
         section = _("Collection")
         for label, url_name, action in (
             (_("Payment counter"), "collection:counter", Action.COLLECTION_VIEW),

@@ -415,6 +415,16 @@ def refunds_of_month(*, scope: Scope, month: str) -> RefundMonth:
     return RefundMonth(month=month, refunds=refunds, fen=sum(refund.amount_fen for refund in refunds))
 
 
+def refunds_of_month_stream(*, scope: Scope, month: str) -> tuple[int, int, Iterator[RefundPaid]]:
+    """A month's refunds for an export: their count and total (one aggregate), then the rows in
+    order, read in chunks (a city's month may hold many; never the whole list in memory)."""
+    scope.require(Action.COLLECTION_VIEW)
+    queryset = scope.filter(RefundPaid.objects.filter(month=month))
+    totals = queryset.aggregate(count=Count("pk"), fen=Sum("amount_fen"))
+    rows = queryset.order_by("paid_on", "refund_id").iterator(chunk_size=2000)
+    return totals["count"], totals["fen"] or 0, rows
+
+
 # --- over-collections tax reported for refund ------------------------------------------------
 
 

@@ -19,7 +19,6 @@ urlpatterns: list = [
         name="progress-area-xlsx",
     ),
     path("refunds/", views.RefundDetailsView.as_view(), name="refunds"),
-    path("refunds.xlsx", views.RefundDetailsExportView.as_view(), name="refunds-xlsx"),
     path("overcollections/", views.OvercollectionListView.as_view(), name="overcollections"),
     path("overcollections/new/", views.OvercollectionNewView.as_view(), name="overcollection-new"),
     path("overcollections/<int:pk>/", views.OvercollectionDetailView.as_view(), name="overcollection"),

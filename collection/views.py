@@ -40,7 +40,7 @@ from accounts.roles import Action
 from accounts.searches import SessionSearches
 from accounts.selectors import region_names
 
-from . import documents, selectors, services
+from . import documents, exports, selectors, services
 from .codes import code_normalise
 from .models import (
     SINGLE_PAYMENT_CHANNELS,
@@ -904,57 +904,13 @@ class RefundDetailsView(ScopedViewMixin, View):
             ],
             "count": len(details.refunds) if details else 0,
             "total": yuan(details.fen if details else 0),
+            # The month's details are written in the background (collection/exports.py).
+            "export_kind": exports.REFUND_DETAILS,
+            "export_params": [("month", month or "")],
+            "export_label": _("Export (xlsx)"),
+            "export_testid": "refunds-xlsx",
         }
         return render(request, "collection/refunds.html", context)
-
-
-class RefundDetailsExportView(ScopedViewMixin, View):
-    """退费明细 of a month as a workbook."""
-
-    required_action = Action.COLLECTION_VIEW
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        months = selectors.refund_months(scope=self.scope)
-        month = _month_of(request, months)
-        details = selectors.refunds_of_month(scope=self.scope, month=month) if month else None
-
-        def write(book: Workbook) -> None:
-            sheet = Sheet(book, _("Refund details"), widths=(12, 22, 16, 14, 20, 12))
-            sheet.row([_("Refund details"), month or ""], bold=True)
-            sheet.row([])
-            sheet.row(
-                [
-                    _("Paid back on"),
-                    _("Identifier"),
-                    _("Region code"),
-                    _("Amount (yuan)"),
-                    _("Receipt"),
-                    _("Refund"),
-                ],
-                bold=True,
-            )
-            for refund in details.refunds if details else []:
-                sheet.row(
-                    [
-                        refund.paid_on,
-                        mask_id_number(refund.person_id),
-                        refund.region_code,
-                        money(refund.amount_fen),
-                        refund.receipt_number,
-                        refund.refund_id,
-                    ]
-                )
-            sheet.row(
-                [
-                    _("Total"),
-                    len(details.refunds) if details else 0,
-                    "",
-                    money(details.fen if details else 0),
-                ],
-                bold=True,
-            )
-
-        return xlsx_response(write, f"{_('refund details')}-{month or ''}.xlsx")
 
 
 # --- over-collections tax caused, reported to insurance for refund -----------------------------

@@ -10,6 +10,10 @@ class EnrollmentConfig(AppConfig):
         from accounts.navigation import NavEntry, register
         from accounts.roles import Action
 
+        from .exports import register_exports
+
+        register_exports()
+
         section = _("Enrollment")
         for label, url_name, action in (
             (_("Registration"), "enrollment:workspace", Action.ENROLLMENT_REGISTER),

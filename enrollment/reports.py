@@ -171,7 +171,8 @@ def area_for(*, scope: Scope, code: str | None) -> Region:
     return region
 
 
-def _prefix(region: Region) -> str:
+def area_prefix(region: Region) -> str:
+    """The prefix of the 12-digit codes inside the area."""
     return region.code[: PREFIX_LENGTH.get(region.level, 12)]
 
 
@@ -179,7 +180,7 @@ def coverage_report(*, scope: Scope, insurance_year: int, area_code: str | None)
     """The area's totals and one line per child area (per village for a township)."""
     scope.require(Action.REPORT_VIEW)
     area = area_for(scope=scope, code=area_code)
-    prefix = _prefix(area)
+    prefix = area_prefix(area)
     child_length = {1: 4, 2: 6, 3: 9, 4: 12}.get(area.level)
     sums = ", ".join(f"coalesce(sum({name}), 0)" for name in _FIGURES)
     with connection.cursor() as cursor:
@@ -286,7 +287,7 @@ def _unenrolled_rows(
     after_region, after_key = _split_after(after)
     sql = _UNENROLLED_SQL + (" LIMIT %(limit)s" if limit else "")
     params = {
-        "prefix": _prefix(area) + "%",
+        "prefix": area_prefix(area) + "%",
         "after_region": after_region,
         "after_key": after_key,
         "limit": limit,
@@ -371,7 +372,7 @@ def _unpaid_rows(
     sql = _UNPAID_SQL + (" LIMIT %(limit)s" if limit else "")
     params = {
         "year": insurance_year,
-        "prefix": _prefix(area) + "%",
+        "prefix": area_prefix(area) + "%",
         "after_region": after_region,
         "after_key": int(after_key) if after_key.isdigit() else 0,
         "limit": limit,

@@ -8,7 +8,5 @@ urlpatterns = [
     path("reports/coverage/", reports.CoverageReportView.as_view(), name="report-coverage"),
     path("reports/coverage.xlsx", reports.CoverageXlsxView.as_view(), name="report-coverage-xlsx"),
     path("reports/unenrolled/", reports.UnenrolledListView.as_view(), name="report-unenrolled"),
-    path("reports/unenrolled.xlsx", reports.UnenrolledXlsxView.as_view(), name="report-unenrolled-xlsx"),
     path("reports/unpaid/", reports.UnpaidListView.as_view(), name="report-unpaid"),
-    path("reports/unpaid.xlsx", reports.UnpaidXlsxView.as_view(), name="report-unpaid-xlsx"),
 ]

@@ -14,6 +14,10 @@ class SharingConfig(AppConfig):
         from accounts.navigation import NavEntry, register
         from accounts.roles import Action
 
+        from .exports import register_exports
+
+        register_exports()
+
         # Receivers keep their handlers in <app>/handlers.py; sharing never imports them by name.
         autodiscover_modules("handlers")
         register(

@@ -11,8 +11,5 @@ urlpatterns = [
     path("dead-letters/<int:pk>/", views.DeadLetterDetailView.as_view(), name="dead-letter-detail"),
     path("dead-letters/redrive/", views.RedriveView.as_view(), name="redrive"),
     path("reconciliation/", views.ReconciliationView.as_view(), name="reconciliation-list"),
-    path(
-        "reconciliation/export.xlsx", views.ReconciliationExportView.as_view(), name="reconciliation-export"
-    ),
     path("reconciliation/run/", views.ReconciliationRunView.as_view(), name="reconciliation-run"),
 ]

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +21,6 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from accounts.access import ScopedViewMixin
-from accounts.exports import xlsx_file_response
 from accounts.roles import Action
 
 from . import exports, selectors, services, topics
@@ -154,30 +153,17 @@ class ReconciliationView(ScopedViewMixin, TemplateView):
             else None,
             kind=kind,
             kinds=DifferenceKind.choices,
+            # The report is written in the background (sharing/exports.py).
+            export_kind=exports.RECONCILIATION,
+            export_params=[("report", report.pk)] if report else [],
+            export_label=_("Download as xlsx"),
+            export_testid="reconciliation-xlsx",
         )
         return context
 
 
 def _report_from(request: HttpRequest) -> ReconciliationReport | None:
-    raw = request.GET.get("report")
-    if not raw:
-        return selectors.reconciliation_report_latest()
-    try:
-        return selectors.reconciliation_report_list().get(pk=int(raw))
-    except (ValueError, ReconciliationReport.DoesNotExist) as error:
-        raise Http404(_("No such report.")) from error
-
-
-class ReconciliationExportView(ScopedViewMixin, View):
-    """The report (``?report=``, default the newest) as xlsx, streamed."""
-
-    required_action = Action.SHARING_MONITOR
-
-    def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        report = _report_from(request)
-        handle = exports.reconciliation_workbook(scope=self.scope, report=report)
-        name = f"{_('reconciliation report')}-{report.day if report else ''}.xlsx"
-        return xlsx_file_response(handle, name)
+    return exports.report_of(request.GET.get("report"))
 
 
 class ReconciliationRunForm(forms.Form):

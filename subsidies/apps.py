@@ -10,6 +10,10 @@ class SubsidiesConfig(AppConfig):
         from accounts.navigation import NavEntry, register
         from accounts.roles import Action
 
+        from .exports import register_exports
+
+        register_exports()
+
         section = _("Subsidies")
         for label, url_name, action in (
             (_("Subsidy rosters"), "subsidies:roster-upload", Action.SUBSIDY_ROSTER_IMPORT),

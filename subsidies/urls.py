@@ -32,5 +32,4 @@ urlpatterns: list = [
     path("totals/", views.TotalsView.as_view(), name="totals"),
     path("totals/export.xlsx", views.TotalsExportView.as_view(), name="totals-export"),
     path("not-enrolled/", views.NotEnrolledView.as_view(), name="not-enrolled"),
-    path("not-enrolled.xlsx", views.NotEnrolledExportView.as_view(), name="not-enrolled-xlsx"),
 ]

@@ -36,7 +36,7 @@ from enrollment import imports
 from enrollment.policies import policy_can_manage, policy_detail, policy_parse
 from enrollment.rules.policy import Scheme
 
-from . import rosters, selectors, services
+from . import exports, rosters, selectors, services
 from .models import RosterImport, RosterMode, RosterOutcome
 from .rosters import ROSTER_COLUMNS
 
@@ -736,51 +736,9 @@ class NotEnrolledView(ScopedViewMixin, View):
             else "",
             "first_url": f"{request.path}?{urlencode(query)}" if after else "",
             "notice": cursor.notice,
-            "xlsx_url": f"{reverse('subsidies:not-enrolled-xlsx')}?{urlencode(query)}",
+            # The whole list is written in the background (subsidies/exports.py).
+            "export_kind": exports.NOT_ENROLLED,
+            "export_params": [("category", category)],
+            "export_label": _("Export the whole list (xlsx)"),
         }
         return render(request, self.template_name, context)
-
-
-class NotEnrolledExportView(ScopedViewMixin, View):
-    """The whole list as xlsx, streamed from a server-side cursor."""
-
-    required_action = Action.REPORT_VIEW
-
-    def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        from accounts.exports import Sheet, xlsx_response
-
-        names = dict(selectors.subsidised_categories(scope=self.scope))
-        rows = selectors.subsidised_unenrolled(scope=self.scope, category=request.GET.get("category", ""))
-
-        def write(book: Any) -> None:
-            sheet = Sheet(book, _("Not enrolled"), widths=(20, 12, 22, 15, 24, 24, 28))
-            sheet.row(
-                [
-                    _("Subsidised persons not enrolled (printed %(day)s)")
-                    % {"day": timezone.localdate().isoformat()}
-                ],
-                bold=True,
-            )
-            sheet.row(
-                [_("Village"), translation.pgettext("person", "Name"), _("Identifier"), _("Phone"),
-                 _("Subsidy category"), _("Roster"), _("Note")],
-                bold=True,
-                boxed=True,
-            )  # fmt: skip
-            sheet.print_titles("2:2")
-            for row in rows:
-                sheet.row(
-                    [row.village, row.name, row.id_number, row.phone, names.get(row.category, row.category),
-                     row.source, _not_enrolled_note(row.in_registry)],
-                    boxed=True,
-                )  # fmt: skip
-
-        return xlsx_response(write, f"{_('Subsidised persons not enrolled')}.xlsx")
-
-
-def _not_enrolled_note(in_registry: bool) -> str:
-    return (
-        _("In the registry, not enrolled")
-        if in_registry
-        else _("Not in the registry: register the household")
-    )

@@ -307,6 +307,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "enrollment.tasks.send_fund_totals",
         "schedule": crontab(hour=3, minute=10),
     },
+    # Background exports are kept a week (accounts.services.EXPORT_KEEP_DAYS), then removed.
+    "accounts-expire-exports": {
+        "task": "accounts.tasks.expire_exports",
+        "schedule": crontab(minute=20),
+    },
     # The rows kept from roster previews whose import is no longer waiting for confirmation.
     "subsidies-prune-kept-rows": {
         "task": "subsidies.tasks.prune_kept_rows",

@@ -18,7 +18,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 from django.views import View
 from openpyxl import Workbook
 
@@ -29,17 +28,12 @@ from accounts.money import yuan
 from accounts.roles import Action
 from accounts.searches import PAGE_NOT_KEPT, PAGES_KEPT, SessionSearches
 
-from .. import reports
-from ..reports import CoverageLine, CoverageReport, FollowUpRow
+from .. import exports, reports
+from ..reports import CoverageLine, CoverageReport
 
 
 def _year(request: HttpRequest) -> int:
-    years = reports.report_years()
-    asked = request.GET.get("year", "")
-    if asked.isdigit() and int(asked) in years:
-        return int(asked)
-    current = reports.current_insurance_year()
-    return current if current in years or not years else years[0]
+    return exports.year_of(request.GET.get("year", ""))
 
 
 RECOUNT_AT_MOST_EVERY = 60
@@ -205,6 +199,8 @@ class _FollowUpView(ScopedViewMixin, View, ABC):
 
     required_action = Action.REPORT_VIEW
     tab = ""
+    # The whole list is written in the background (accounts/export_jobs.py, enrollment/exports.py).
+    export_kind = ""
 
     @abstractmethod
     def page(self, request: HttpRequest, year: int, after: str | None) -> reports.FollowUpPage: ...
@@ -229,6 +225,11 @@ class _FollowUpView(ScopedViewMixin, View, ABC):
             "notice": cursor.notice,
             "query": urlencode(query),
         }
+        context.update(
+            export_kind=self.export_kind,
+            export_params=[("area", area.code), ("year", year)],
+            export_label=_("Export the whole list (xlsx)"),
+        )
         return render(request, f"enrollment/reports/{self.tab}.html", context)
 
 
@@ -236,6 +237,7 @@ class UnenrolledListView(_FollowUpView):
     """Persons on the household register without a normal enrollment: whom to visit."""
 
     tab = "unenrolled"
+    export_kind = exports.UNENROLLED
 
     def page(self, request: HttpRequest, year: int, after: str | None) -> reports.FollowUpPage:
         return reports.unenrolled_page(scope=self.scope, area_code=request.GET.get("area"), after=after)
@@ -245,66 +247,9 @@ class UnpaidListView(_FollowUpView):
     """The year's assessments still due (催缴名单), with the amount to pay."""
 
     tab = "unpaid"
+    export_kind = exports.UNPAID
 
     def page(self, request: HttpRequest, year: int, after: str | None) -> reports.FollowUpPage:
         return reports.unpaid_page(
             scope=self.scope, area_code=request.GET.get("area"), insurance_year=year, after=after
-        )
-
-
-def _follow_up_sheet(
-    book: Workbook, title: str, heading: str, rows: Iterable[FollowUpRow], *, amounts: bool
-) -> None:
-    headers = [
-        _("Village"),
-        pgettext("person", "Name"),
-        _("Identifier"),
-        _("Phone"),
-        _("Household"),
-        _("Note"),
-    ]
-    if amounts:
-        headers.insert(5, _("Amount due (yuan)"))
-    sheet = Sheet(book, title, widths=(20, 12, 22, 15, 18, 14, 30))
-    sheet.row([heading], bold=True)
-    sheet.row(headers, bold=True, boxed=True)
-    sheet.print_titles("2:2")
-    for row in rows:
-        values: list[Any] = [row.village, row.name, row.id_number, row.phone, row.household, row.note]
-        if amounts:
-            values.insert(5, money(row.amount_fen or 0))
-        sheet.row(values, boxed=True)
-
-
-class UnenrolledXlsxView(ScopedViewMixin, View):
-    required_action = Action.REPORT_VIEW
-
-    def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        area = reports.area_for(scope=self.scope, code=request.GET.get("area"))
-        rows = reports.unenrolled_all(scope=self.scope, area_code=area.code)
-        heading = _("%(area)s — persons on the household register not enrolled (printed %(day)s)") % {
-            "area": area.name,
-            "day": timezone.localdate().isoformat(),
-        }
-        return xlsx_response(
-            lambda book: _follow_up_sheet(book, _("Not enrolled"), heading, rows, amounts=False),
-            f"{area.name}-{_('not enrolled')}.xlsx",
-        )
-
-
-class UnpaidXlsxView(ScopedViewMixin, View):
-    required_action = Action.REPORT_VIEW
-
-    def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        year = _year(request)
-        area = reports.area_for(scope=self.scope, code=request.GET.get("area"))
-        rows = reports.unpaid_all(scope=self.scope, area_code=area.code, insurance_year=year)
-        heading = _("%(area)s — due but not paid for %(year)s (催缴名单, printed %(day)s)") % {
-            "area": area.name,
-            "year": year,
-            "day": timezone.localdate().isoformat(),
-        }
-        return xlsx_response(
-            lambda book: _follow_up_sheet(book, _("Unpaid"), heading, rows, amounts=True),
-            f"{area.name}-{year}-{_('unpaid')}.xlsx",
         )

@@ -17,6 +17,7 @@ from accounts.scope import Scope
 from collection import services
 from collection.models import DueItem, Payment, PaymentBatch, RefundPaid
 from tests.collection.support import TUNLI, YEAR, due, open_today, payer
+from tests.exports_support import exported
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +42,10 @@ def counter(world, client, settings):
 
 def _workbook(response) -> list[list]:
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+
+
+def _rows(book) -> list[list]:
     return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
 
 
@@ -357,7 +362,7 @@ def test_given_refunds_reported_then_tax_sees_the_months_in_its_area_and_exports
     _refund(4, "141024198001019999", "141024100201", "2026-11", 40000)  # another county
 
     page = counter.get(reverse("collection:refunds"))
-    rows = _workbook(counter.get(reverse("collection:refunds-xlsx"), {"month": "2026-11"}))
+    rows = _rows(exported(counter, "collection.refund_details", month="2026-11"))
 
     assert (page.context["months"], page.context["month"], page.context["count"], page.context["total"]) == (
         ["2026-11", "2026-10"], "2026-11", 2, "750.00",

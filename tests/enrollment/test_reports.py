@@ -9,7 +9,6 @@ enrolled in the village but on no register (a residence-permit holder).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import translation
-from openpyxl import load_workbook
 
 from accounts.roles import Role
 from accounts.scope import Scope
@@ -28,6 +26,7 @@ from tests.addresses import with_id_numbers
 from tests.conftest import World
 from tests.enrollment import resident_id, with_wrong_check_digit
 from tests.enrollment.test_imports import rows_of, run, xlsx_bytes
+from tests.exports_support import exported
 from tests.matrix.enrollment_review import make_enrollment, make_person
 from tests.refunds.support import YEAR, policy_for
 
@@ -369,9 +368,7 @@ def test_given_a_name_that_looks_like_a_formula_when_the_list_is_exported_then_i
     RegisteredResident.objects.filter(id_number=number(4)).update(name="=HYPERLINK(1)")
     client.force_login(world.users["clerk_a"])
 
-    response = client.get("/enrollment/reports/unenrolled.xlsx", {"area": TUNLI})
-
-    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    sheet = exported(client, "enrollment.unenrolled", area=TUNLI).active
     names = [row[1] for row in sheet.iter_rows(min_row=3, values_only=True)]
     assert names == ["张丙", "'=HYPERLINK(1)"]
 
@@ -379,9 +376,7 @@ def test_given_a_name_that_looks_like_a_formula_when_the_list_is_exported_then_i
 def test_given_the_unpaid_export_then_it_lists_the_amount_in_yuan(world: World, village, client):
     client.force_login(world.users["insurance_a"])
 
-    response = client.get("/enrollment/reports/unpaid.xlsx", {"area": "141002000000", "year": YEAR})
-
-    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    sheet = exported(client, "enrollment.unpaid", area="141002000000", year=YEAR).active
     rows = list(sheet.iter_rows(min_row=3, values_only=True))
     assert [(row[1], row[5]) for row in rows] == [("张乙", 400)]
 
@@ -541,8 +536,7 @@ def test_given_the_subsidised_page_and_export_then_both_list_the_person(world: W
     client.force_login(world.users["insurance_a"])
 
     page = client.get("/subsidies/not-enrolled/")
-    export = client.get("/subsidies/not-enrolled.xlsx")
+    sheet = exported(client, "subsidies.not_enrolled").active
 
     assert "张庚" in page.content.decode()
-    sheet = load_workbook(io.BytesIO(b"".join(export.streaming_content))).active
     assert [row[1] for row in sheet.iter_rows(min_row=3, values_only=True)] == ["张庚"]

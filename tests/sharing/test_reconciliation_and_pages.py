@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.urls import reverse
 from django.utils import timezone, translation
-from openpyxl import load_workbook
 
-from sharing import exports, services
+from accounts import exports
+from sharing import services
 from sharing.models import DifferenceKind, InboxEntry, MessageStatus
+from tests.exports_support import exported
 from tests.sharing.support import XIAODIAN, bulk_send_due, make_dead_letter, send_due
 
 pytestmark = pytest.mark.django_db
@@ -74,10 +73,7 @@ def test_given_a_report_with_a_difference_when_downloaded_then_the_workbook_list
     report = services.reconciliation_run(day=timezone.localdate())
     client.force_login(world.users["admin"])
 
-    response = client.get(reverse("sharing:reconciliation-export") + f"?report={report.pk}")
-
-    assert response.status_code == 200
-    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    book = exported(client, "sharing.reconciliation", report=report.pk)
     rows = list(book.worksheets[1].iter_rows(values_only=True))
     assert rows[1][:3] == ("assessment.due", str(DifferenceKind.NOT_APPLIED.label), pending)
     assert rows[1][5] == 123.45  # yuan, as a number
