@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .export_jobs import ExportKind
 from .models import CODE_PATTERN, PREFIX_LENGTH, Agency, ExportJob, Region, RegionLevel, User
 from .roles import ROLE_AGENCY_KINDS, AgencyKind, Role
 from .scope import Scope
@@ -269,6 +270,35 @@ def _export_fail(job_id: int, message: str) -> None:
         default_storage.delete(_export_file_name(job_id))
 
 
+def _export_build(job: ExportJob, export: ExportKind, scope: Scope) -> None:
+    """Write the workbook (rows streamed, progress to the cache), store it under the job's one name."""
+    from django.core.files import File
+    from django.core.files.storage import default_storage
+    from openpyxl import Workbook
+
+    from .export_jobs import ProgressCounter
+    from .models import ExportStatus
+
+    counter = ProgressCounter(
+        lambda rows: cache.set(_export_progress_key(job.pk), rows, _EXPORT_PROGRESS_TTL)
+    )
+    book = Workbook(write_only=True)
+    filename = export.write(scope, job.params, book, counter)
+    name = _export_file_name(job.pk)
+    with tempfile.TemporaryFile() as handle:
+        book.save(handle)
+        handle.seek(0)
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        stored = default_storage.save(name, File(handle))
+    job.status = ExportStatus.DONE
+    job.file = stored
+    job.filename = filename[:200]
+    job.rows_written = counter.rows
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "file", "filename", "rows_written", "finished_at"])
+
+
 def export_job_run(*, job_id: int) -> ExportJob | None:
     """Build the job's workbook with the scope its user has *now*, into its own private file.
 
@@ -276,13 +306,10 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     is building (its row locked) too; a job left running by a worker that died is built again into
     the same file name, so a job never has more than one file."""
     from django.core.exceptions import PermissionDenied
-    from django.core.files import File
-    from django.core.files.storage import default_storage
     from django.http import Http404
     from django.utils import translation
-    from openpyxl import Workbook
 
-    from .export_jobs import ProgressCounter, kind_of
+    from .export_jobs import kind_of
     from .models import ExportJob, ExportStatus
 
     with transaction.atomic():
@@ -298,35 +325,19 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         _export_fail(job.pk, _("No such export."))
         return ExportJob.objects.get(pk=job.pk)
     scope = Scope.for_user_id(job.user_id)
-    name = _export_file_name(job.pk)
     try:
-        with translation.override(job.language), transaction.atomic():
-            # Held for the build: a second delivery of the task finds the row locked and leaves it.
-            job = ExportJob.objects.select_for_update(skip_locked=True).filter(pk=job.pk).first()
-            if job is None or job.status != ExportStatus.RUNNING:
-                return job
-            counter = ProgressCounter(
-                lambda rows: cache.set(_export_progress_key(job.pk), rows, _EXPORT_PROGRESS_TTL)
-            )
+        with translation.override(job.language):
             scope.require(export.action)
-            if export.expected is not None:
+            if export.expected is not None and job.rows_expected is None:
+                # Before the build's transaction, so the progress bar has it from the start.
                 expected = export.expected(scope, job.params)
-                if expected is not None:
-                    ExportJob.objects.filter(pk=job.pk).update(rows_expected=expected)
-            book = Workbook(write_only=True)
-            filename = export.write(scope, job.params, book, counter)
-            with tempfile.TemporaryFile() as handle:
-                book.save(handle)
-                handle.seek(0)
-                if default_storage.exists(name):
-                    default_storage.delete(name)
-                stored = default_storage.save(name, File(handle))
-            job.status = ExportStatus.DONE
-            job.file = stored
-            job.filename = filename[:200]
-            job.rows_written = counter.rows
-            job.finished_at = timezone.now()
-            job.save(update_fields=["status", "file", "filename", "rows_written", "finished_at"])
+                ExportJob.objects.filter(pk=job.pk).update(rows_expected=expected)
+            with transaction.atomic():
+                # Held for the build: a second delivery of the task finds the row locked and leaves it.
+                job = ExportJob.objects.select_for_update(skip_locked=True).filter(pk=job.pk).first()
+                if job is None or job.status != ExportStatus.RUNNING:
+                    return job
+                _export_build(job, export, scope)
     except (PermissionDenied, Http404) as error:
         # The user may no longer see what they asked for (deactivated, moved, role changed).
         _export_fail(job_id, str(error) or _("You may no longer export this."))

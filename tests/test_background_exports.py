@@ -80,7 +80,10 @@ def test_given_the_village_when_its_clerk_exports_the_unenrolled_then_every_cell
     ]
     job = ExportJob.objects.get()
     assert (job.user, job.status, job.rows_written, job.filename) == (
-        world.users["clerk_a"], "done", 2, "屯里村-未参保名单.xlsx"
+        world.users["clerk_a"],
+        "done",
+        2,
+        "屯里村-未参保名单.xlsx",
     )
 
 
@@ -415,6 +418,9 @@ def test_given_a_users_exports_then_my_exports_lists_them_newest_first_with_the_
 
     html = response.content.decode()
     assert [row["job"].pk for row in response.context["rows"]] == [second.pk, first.pk]
-    assert [str(row["label"]) for row in response.context["rows"]] == ["应缴未缴人员（催缴名单）", "户籍人口中未参保人员"]
+    assert [str(row["label"]) for row in response.context["rows"]] == [
+        "应缴未缴人员（催缴名单）",
+        "户籍人口中未参保人员",
+    ]
     assert reverse("accounts:export-download", kwargs={"pk": first.pk}) in html
     assert "我的导出" in html
