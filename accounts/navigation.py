@@ -21,11 +21,22 @@ class NavEntry:
     action: str
     # Sections are shown in the order of their lightest entry: daily work first, administration last.
     weight: int = 50
+    # A further condition on the scope, when the one action does not say it all.
+    shown_to: Callable[[Scope], bool] | None = None
+
+
+def _may_export(scope: Scope) -> bool:
+    """我的导出 is for the roles that may ask for some background export."""
+    from .export_jobs import REGISTRY
+
+    return any(scope.allows(kind.action) for kind in REGISTRY.values())
 
 
 ENTRIES: list[NavEntry] = [
     NavEntry(_("Work"), _("Home"), "home", Action.PORTAL_USE, weight=0),
-    NavEntry(_("Work"), _("My exports"), "accounts:export-list", Action.PORTAL_USE, weight=0),
+    NavEntry(
+        _("Work"), _("My exports"), "accounts:export-list", Action.PORTAL_USE, weight=0, shown_to=_may_export
+    ),
     NavEntry(_("Organisation"), _("Regions"), "accounts:region-root", Action.REGION_VIEW, weight=60),
     NavEntry(_("Organisation"), _("Agencies"), "accounts:agency-list", Action.AGENCY_VIEW, weight=60),
     NavEntry(_("Organisation"), _("Users"), "accounts:user-list", Action.USER_VIEW, weight=60),
@@ -76,7 +87,7 @@ def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
         weights[section] = min(weights.get(section, entry.weight), entry.weight)
     ordered = sorted(ENTRIES, key=lambda e: weights[str(e.section)])
     for entry in ordered:
-        if not scope.allows(entry.action):
+        if not scope.allows(entry.action) or (entry.shown_to is not None and not entry.shown_to(scope)):
             continue
         try:
             url = reverse(entry.url_name)

@@ -20,14 +20,28 @@ BACK_PAYMENTS = ["补缴申请", "申请补缴"]
 # Coverage and follow-up lists: clerks chase their village's, insurance and administrators watch theirs.
 REPORTS = ["参保率统计", "未参保", "催缴名单", "资助对象未参保名单"]
 
+# The roles that may ask for a long export find them again under 我的导出 (a school's clerk and
+# finance have none).
+MY_EXPORTS = "我的导出"
+
 # Clerks answer "am I covered?" at the counter.
 CLERK_MENU = ["首页", "参保登记", "公示名单", "待遇享受查询", "行政区划", "机构"]
 MENU_BY_ROLE = {
     # A village's clerk also applies for refunds and back-payments on a resident's behalf.
-    Role.VILLAGE_CLERK: [*CLERK_MENU[:3], *REPORTS, "退费申请", "申请退费", *BACK_PAYMENTS, *CLERK_MENU[3:]],
+    Role.VILLAGE_CLERK: [
+        CLERK_MENU[0],
+        MY_EXPORTS,
+        *CLERK_MENU[1:3],
+        *REPORTS,
+        "退费申请",
+        "申请退费",
+        *BACK_PAYMENTS,
+        *CLERK_MENU[3:],
+    ],
     Role.SCHOOL_CLERK: CLERK_MENU,
     Role.INSURANCE_STAFF: [
         "首页",
+        MY_EXPORTS,
         "参保登记",
         "参保登记申请",
         "转移接续（转入）",
@@ -54,6 +68,7 @@ MENU_BY_ROLE = {
     # Tax collects at its counter and reads the rules it collects by.
     Role.TAX_STAFF: [
         "首页",
+        MY_EXPORTS,
         "缴费窗口",
         "集体缴费",
         "银行批量扣款",
@@ -81,6 +96,7 @@ MENU_BY_ROLE = {
     ],
     Role.ADMINISTRATOR: [
         "首页",
+        MY_EXPORTS,
         "职工参保名单",
         "家庭户导入",
         "户籍人口名册",
