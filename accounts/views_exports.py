@@ -23,9 +23,10 @@ from .export_jobs import kind_of
 from .exports import XLSX
 from .models import ExportJob
 from .roles import Action
+from .scope import Scope
 
 
-def _job(request: HttpRequest, scope: Any, pk: str) -> ExportJob:
+def _job(scope: Scope, pk: str) -> ExportJob:
     key = record_key(pk)
     if key is None:
         raise Http404
@@ -89,7 +90,7 @@ class ExportDetailView(ScopedViewMixin, View):
     required_action = Action.PORTAL_USE
 
     def get(self, request: HttpRequest, pk: str) -> HttpResponse:
-        job = _job(request, self.scope, pk)
+        job = _job(self.scope, pk)
         kind = kind_of(job.kind)
         context = {
             "job": job,
@@ -106,7 +107,7 @@ class ExportProgressView(ScopedViewMixin, View):
     required_action = Action.PORTAL_USE
 
     def get(self, request: HttpRequest, pk: str) -> JsonResponse:
-        return JsonResponse(progress_of(_job(request, self.scope, pk)))
+        return JsonResponse(progress_of(_job(self.scope, pk)))
 
 
 class ExportDownloadView(ScopedViewMixin, View):
@@ -115,7 +116,7 @@ class ExportDownloadView(ScopedViewMixin, View):
     required_action = Action.PORTAL_USE
 
     def get(self, request: HttpRequest, pk: str) -> FileResponse:
-        job = _job(request, self.scope, pk)
+        job = _job(self.scope, pk)
         if not job.file or not default_storage.exists(job.file.name):
             raise Http404
         response = FileResponse(default_storage.open(job.file.name, "rb"), content_type=XLSX)
