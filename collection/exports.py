@@ -21,9 +21,11 @@ from . import selectors
 REFUND_DETAILS = "collection.refund_details"
 
 
-def month_of(scope: Scope, asked: str) -> str | None:
-    """The month asked for if the area has refunds in it, else the newest (as the page)."""
-    months = selectors.refund_months(scope=scope)
+def month_of(scope: Scope, asked: str, *, months: list[str] | None = None) -> str | None:
+    """The month asked for if the area has refunds in it, else the newest: the page's and the
+    export's choice (``months``: the area's months, where the caller has read them already)."""
+    if months is None:
+        months = selectors.refund_months(scope=scope)
     return asked if asked in months else (months[0] if months else None)
 
 

@@ -881,11 +881,6 @@ class DailyReportExportView(ScopedViewMixin, View):
         return xlsx_response(write, f"{_('daily collection report')}-{day.isoformat()}.xlsx")
 
 
-def _month_of(request: HttpRequest, months: list[str]) -> str | None:
-    requested = request.GET.get("month", "")
-    return requested if requested in months else (months[0] if months else None)
-
-
 class RefundDetailsView(ScopedViewMixin, View):
     """退费明细: the refunds insurance paid out in a month in the caller's area, by their receipts."""
 
@@ -893,7 +888,7 @@ class RefundDetailsView(ScopedViewMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         months = selectors.refund_months(scope=self.scope)
-        month = _month_of(request, months)
+        month = exports.month_of(self.scope, request.GET.get("month", ""), months=months)
         details = selectors.refunds_of_month(scope=self.scope, month=month) if month else None
         context = {
             "months": months,
