@@ -18,9 +18,9 @@ from openpyxl import load_workbook
 from playwright.sync_api import expect
 
 from accounts.models import ExportJob
-from config.embedded import RedisServer
 from tests.conftest import subprocess_env
 from tests.enrollment.test_reports import TUNLI, make_scene, number
+from tests.private_broker import task_on_private_redis
 from tests.sharing.support import Worker
 
 pytestmark = pytest.mark.browser
@@ -28,24 +28,12 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def private_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A Redis of this test's own for the export's task: the page queues it there, the worker reads it."""
+    """A Redis of this test's own for the export's task."""
     from accounts.tasks import build_export
 
-    server = RedisServer(tmp_path / "redis")
-    server.ensure()
-    url = server.url(0)
-    original = build_export.apply_async
-
-    def apply_async(*args, **kwargs):  # type: ignore[no-untyped-def]
-        with build_export.app.connection_for_write(url) as connection:
-            return original(*args, connection=connection, **kwargs)
-
-    monkeypatch.setattr(build_export, "apply_async", apply_async)
     shutil.rmtree(Path(settings.MEDIA_ROOT) / "exports", ignore_errors=True)
-    try:
+    with task_on_private_redis(build_export, tmp_path, monkeypatch) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def test_given_a_list_when_exported_left_and_found_again_in_my_exports_then_the_file_downloads(

@@ -14,9 +14,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from collection.models import Payment, PaymentBatch
-from config.embedded import RedisServer
 from tests.collection.support import TUNLI, due, open_today, payer
 from tests.conftest import subprocess_env
+from tests.private_broker import task_on_private_redis
 from tests.sharing.support import Worker
 
 pytestmark = pytest.mark.browser
@@ -26,24 +26,12 @@ IDS = [f"14100219800101{n:04d}" for n in range(1, 5)]
 
 @pytest.fixture
 def private_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A Redis of this test's own for the bank file's task: the page queues it there, the worker reads it."""
+    """A Redis of this test's own for the bank file's task."""
     from collection.tasks import process_bank_file
 
-    server = RedisServer(tmp_path / "redis")
-    server.ensure()
-    url = server.url(0)
-    original = process_bank_file.apply_async
-
-    def apply_async(*args, **kwargs):  # type: ignore[no-untyped-def]
-        with process_bank_file.app.connection_for_write(url) as connection:
-            return original(*args, connection=connection, **kwargs)
-
-    monkeypatch.setattr(process_bank_file, "apply_async", apply_async)
     monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
-    try:
+    with task_on_private_redis(process_bank_file, tmp_path, monkeypatch) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def test_given_a_village_when_the_clerk_records_its_collective_payment_then_the_ledger_follows(

@@ -18,7 +18,6 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from config.embedded import RedisServer
 from enrollment.assessment import Deposit, assessment_record_deposits
 from enrollment.models import Assessment, AssessmentRun, Policy
 from enrollment.policies import policy_load_presets, policy_save
@@ -27,6 +26,7 @@ from tests.conftest import subprocess_env
 from tests.enrollment import resident_id
 from tests.matrix.enrollment_review import TUNLI, make_enrollment, make_person
 from tests.matrix.enrollment_rulebook import policy_document
+from tests.private_broker import task_on_private_redis
 from tests.sharing.support import Worker
 
 pytestmark = pytest.mark.browser
@@ -57,23 +57,11 @@ def _persons() -> dict[str, object]:
 
 @pytest.fixture
 def private_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A Redis of this test's own for the run's task: the page queues it there, the worker reads it
-    there (the shared test Redis databases are flushed by every other test that starts)."""
+    """A Redis of this test's own for the run's task."""
     from enrollment.tasks import run_assessment
 
-    server = RedisServer(tmp_path / "redis")
-    server.ensure()
-    url = server.url(0)
-
-    def delay(run_id: int) -> None:
-        with run_assessment.app.connection_for_write(url) as connection:
-            run_assessment.apply_async(args=[run_id], connection=connection)
-
-    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", delay)
-    try:
+    with task_on_private_redis(run_assessment, tmp_path, monkeypatch) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def test_given_linfens_policy_when_it_is_edited_assessed_and_checked_then_each_step_shows_its_result(

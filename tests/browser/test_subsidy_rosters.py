@@ -16,11 +16,11 @@ from django.urls import reverse
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-from config.embedded import RedisServer
 from sharing.models import OutboxMessage
 from subsidies.models import RosterImport, SubsidyTag
 from tests.conftest import subprocess_env
 from tests.enrollment import resident_id, with_wrong_check_digit
+from tests.private_broker import task_on_private_redis
 from tests.sharing.support import Worker
 from tests.subsidies.support import (
     DIBAO,
@@ -40,24 +40,12 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def private_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A Redis of this test's own for the import's task: the page queues it there, the worker reads it."""
+    """A Redis of this test's own for the import's task."""
     from subsidies.tasks import process_roster_import
 
-    server = RedisServer(tmp_path / "redis")
-    server.ensure()
-    url = server.url(0)
-    original = process_roster_import.apply_async
-
-    def apply_async(*args, **kwargs):  # type: ignore[no-untyped-def]
-        with process_roster_import.app.connection_for_write(url) as connection:
-            return original(*args, connection=connection, **kwargs)
-
-    monkeypatch.setattr(process_roster_import, "apply_async", apply_async)
     monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
-    try:
+    with task_on_private_redis(process_roster_import, tmp_path, monkeypatch) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def test_given_a_roster_when_uploaded_previewed_and_confirmed_in_the_browser_then_the_result_and_report_show(
