@@ -52,3 +52,38 @@ def test_a_chinese_file_name_goes_out_encoded_with_an_ascii_fallback():
         'attachment; filename="export.xlsx"; '
         "filename*=UTF-8''%E5%BE%81%E6%94%B6%E6%97%A5%E6%8A%A5-2026-11-20.xlsx"
     )
+
+
+def test_bold_boxed_and_dated_cells_keep_their_styles_each_on_its_own_cell():
+    # Given a header in bold, two boxed lines with a date and an amount, and a plain line
+    import datetime as dt
+
+    def write(book):
+        sheet = Sheet(book, "台账")
+        sheet.row(["姓名", "日期"], bold=True)
+        sheet.row(["张三", dt.date(2026, 11, 20), money(40000)], boxed=True)
+        sheet.row(["李四", dt.date(2026, 11, 21), money(38000)], boxed=True)
+        sheet.row(["合计", "", money(78000)])
+
+    # When it is downloaded and read back
+    data, _disposition = _download(write)
+    sheet = load_workbook(data).worksheets[0]
+
+    # Then every cell has exactly the styles of its own row and value
+    def style(cell):  # type: ignore[no-untyped-def]
+        return (
+            cell.font.b,
+            cell.border.left.style,
+            cell.alignment.wrap_text,
+            cell.alignment.vertical,
+            cell.number_format,
+        )
+
+    assert [[style(cell) for cell in row] for row in sheet.iter_rows()] == [
+        [(True, None, None, None, "General"), (True, None, None, None, "General"), (False, None, None, None, "General")],
+        [(False, "thin", True, "center", "General"), (False, "thin", True, "center", "yyyy-mm-dd"),
+         (False, "thin", True, "center", "#,##0.00")],
+        [(False, "thin", True, "center", "General"), (False, "thin", True, "center", "yyyy-mm-dd"),
+         (False, "thin", True, "center", "#,##0.00")],
+        [(False, None, None, None, "General"), (False, None, None, None, "General"), (False, None, None, None, "#,##0.00")],
+    ]  # fmt: skip
