@@ -11,6 +11,15 @@ from rest_framework.request import Request
 from .scope import scope_of
 
 
+def actions_declared_by(viewset: type) -> set[str]:
+    """Every action a view's endpoints require, whichever of them is asked for."""
+    per_action = getattr(viewset, "required_actions", None)
+    if per_action is not None:
+        return set(per_action.values())
+    single = getattr(viewset, "required_action", None)
+    return {single} if single else set()
+
+
 def action_required_by(view: Any) -> str | None:
     per_action = getattr(view, "required_actions", None)
     if per_action is not None:

@@ -14,7 +14,9 @@ A registered export has two halves:
   streamed reads, calling ``progress(rows)`` as it goes, and answers the file name.
 
 The worker rebuilds the scope from the user's id at run time, so a user deactivated or moved in
-the meantime gets nothing beyond what they may see now.
+the meantime gets nothing beyond what they may see now. The export's ``action`` is required by
+``accounts.services`` before ``params`` (when the job is asked for) and before ``write`` (when it
+runs): the halves need not check it again.
 """
 
 from __future__ import annotations

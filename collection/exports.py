@@ -30,12 +30,10 @@ def month_of(scope: Scope, asked: str, *, months: list[str] | None = None) -> st
 
 
 def _params(scope: Scope, data: Mapping[str, str]) -> dict[str, Any]:
-    scope.require(Action.COLLECTION_VIEW)
     return {"month": month_of(scope, data.get("month", ""))}
 
 
 def write_refund_details(scope: Scope, params: dict[str, Any], book: Workbook, progress: Progress) -> str:
-    scope.require(Action.COLLECTION_VIEW)
     month = params.get("month")
     count, fen, refunds = (
         selectors.refunds_of_month_stream(scope=scope, month=month) if month else (0, 0, iter(()))

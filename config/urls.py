@@ -16,6 +16,7 @@ from rest_framework.routers import APIRootView, DefaultRouter
 from accounts import api as accounts_api
 from accounts import views as accounts_views
 from accounts.access import public_view
+from accounts.api_permissions import actions_declared_by
 from accounts.roles import Action
 from accounts.scope import scope_of
 from collection import api as collection_api
@@ -60,18 +61,9 @@ class ApiRootView(APIRootView):
         self.api_root_dict = {
             prefix: name
             for prefix, name in self.api_root_dict.items()
-            if any(scope.allows(action) for action in _actions_of(self.viewsets[prefix]))
+            if any(scope.allows(action) for action in actions_declared_by(self.viewsets[prefix]))
         }
         return super().get(request, *args, **kwargs)
-
-
-def _actions_of(viewset: type) -> set[str]:
-    """The actions a viewset's endpoints require, whichever of them is asked for."""
-    per_action = getattr(viewset, "required_actions", None)
-    if per_action is not None:
-        return set(per_action.values())
-    single = getattr(viewset, "required_action", None)
-    return {single} if single else set()
 
 
 class ApiRootRouter(DefaultRouter):

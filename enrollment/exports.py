@@ -66,7 +66,6 @@ def follow_up_sheet(
 
 
 def _area_params(scope: Scope, data: Mapping[str, str]) -> dict[str, Any]:
-    scope.require(Action.REPORT_VIEW)
     return {"area": reports.area_for(scope=scope, code=data.get("area") or None).code}
 
 

@@ -51,6 +51,16 @@ def _cells(book) -> list[list[Any]]:  # type: ignore[no-untyped-def]
     return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
 
 
+def _unenrolled_job_of(user, *, language: str = "zh-hans") -> ExportJob:  # type: ignore[no-untyped-def]
+    """The not-enrolled list of Tunli asked for by ``user``, through the service as the page asks."""
+    from accounts.scope import Scope
+
+    return services.export_job_create(
+        scope=Scope.for_user(user), user=user, kind="enrollment.unenrolled", data={"area": TUNLI},
+        language=language,
+    )  # fmt: skip
+
+
 def _masked(id_number: str) -> str:
     return id_number[:6] + "********" + id_number[-4:]
 
@@ -144,13 +154,8 @@ def test_given_a_county_user_when_they_export_the_county_then_only_their_subtree
 def test_given_a_job_when_its_user_is_deactivated_before_the_worker_runs_then_it_fails_with_no_file(
     world: World, village
 ):
-    from accounts.scope import Scope
-
     user = world.users["insurance_a"]
-    job = services.export_job_create(
-        scope=Scope.for_user(user), user=user, kind="enrollment.unenrolled", data={"area": TUNLI},
-        language="zh-hans",
-    )  # fmt: skip
+    job = _unenrolled_job_of(user)
     type(user).objects.filter(pk=user.pk).update(is_active=False)
 
     build_export.apply(args=[job.pk])
@@ -163,13 +168,8 @@ def test_given_a_job_when_its_user_is_deactivated_before_the_worker_runs_then_it
 def test_given_a_job_when_its_user_moves_to_another_county_before_the_worker_runs_then_it_fails(
     world: World, village
 ):
-    from accounts.scope import Scope
-
     user = world.users["insurance_a"]
-    job = services.export_job_create(
-        scope=Scope.for_user(user), user=user, kind="enrollment.unenrolled", data={"area": TUNLI},
-        language="zh-hans",
-    )  # fmt: skip
+    job = _unenrolled_job_of(user)
     type(user).objects.filter(pk=user.pk).update(agency=world.users["insurance_b"].agency)
 
     build_export.apply(args=[job.pk])
@@ -279,13 +279,8 @@ def test_given_a_built_job_when_the_task_is_delivered_again_then_there_is_still_
 def test_given_a_job_left_running_by_a_worker_that_died_when_delivered_again_then_one_file_is_built(
     world: World, village
 ):
-    from accounts.scope import Scope
-
     user = world.users["insurance_a"]
-    job = services.export_job_create(
-        scope=Scope.for_user(user), user=user, kind="enrollment.unenrolled", data={"area": TUNLI},
-        language="en",
-    )  # fmt: skip
+    job = _unenrolled_job_of(user, language="en")
     default_storage.save(f"exports/{job.pk}/{job.pk}.xlsx", __import__("io").BytesIO(b"half a file"))
     ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.RUNNING, started_at=timezone.now())
 
