@@ -35,9 +35,9 @@ def _params(scope: Scope, data: Mapping[str, str]) -> dict[str, Any]:
 
 def write_refund_details(scope: Scope, params: dict[str, Any], book: Workbook, progress: Progress) -> str:
     month = params.get("month")
-    count, fen, refunds = (
-        selectors.refunds_of_month_stream(scope=scope, month=month) if month else (0, 0, iter(()))
-    )
+    details = selectors.refunds_of_month(scope=scope, month=month) if month else None
+    # Read in chunks: never the whole month in memory.
+    refunds = details.refunds.iterator(chunk_size=2000) if details else iter(())
     sheet = Sheet(book, _("Refund details"), widths=(12, 22, 16, 14, 20, 12))
     sheet.row([_("Refund details"), month or ""], bold=True)
     sheet.row([])
@@ -57,7 +57,9 @@ def write_refund_details(scope: Scope, params: dict[str, Any], book: Workbook, p
             ]
         )
         progress(written)
-    sheet.row([_("Total"), count, "", money(fen)], bold=True)
+    sheet.row(
+        [_("Total"), details.count if details else 0, "", money(details.fen if details else 0)], bold=True
+    )
     return f"{_('refund details')}-{month or ''}.xlsx"
 
 

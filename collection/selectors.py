@@ -397,7 +397,10 @@ def refunds_of_payment(*, payment: Payment) -> list[RefundPaid]:
 @dataclass(frozen=True)
 class RefundMonth:
     month: str
-    refunds: list[RefundPaid]
+    # In the details' order, not read yet: a city's month may hold many (pages and exports read
+    # only what they show or write).
+    refunds: QuerySet[RefundPaid]
+    count: int
     fen: int
 
 
@@ -408,24 +411,13 @@ def refund_months(*, scope: Scope) -> list[str]:
     )
 
 
-def _refunds_of_month(*, scope: Scope, month: str) -> QuerySet[RefundPaid]:
-    """The refunds insurance paid out in a month in the caller's area, in the details' order."""
-    scope.require(Action.COLLECTION_VIEW)
-    return scope.filter(RefundPaid.objects.filter(month=month)).order_by("paid_on", "refund_id")
-
-
 def refunds_of_month(*, scope: Scope, month: str) -> RefundMonth:
-    """The refunds insurance paid out in a month in the caller's area, as its details reported them."""
-    refunds = list(_refunds_of_month(scope=scope, month=month))
-    return RefundMonth(month=month, refunds=refunds, fen=sum(refund.amount_fen for refund in refunds))
-
-
-def refunds_of_month_stream(*, scope: Scope, month: str) -> tuple[int, int, Iterator[RefundPaid]]:
-    """A month's refunds for an export: their count and total (one aggregate), then the rows in
-    order, read in chunks (a city's month may hold many; never the whole list in memory)."""
-    queryset = _refunds_of_month(scope=scope, month=month)
-    totals = queryset.order_by().aggregate(count=Count("pk"), fen=Sum("amount_fen"))
-    return totals["count"], totals["fen"] or 0, queryset.iterator(chunk_size=2000)
+    """The refunds insurance paid out in a month in the caller's area, as its details reported
+    them: their count and total (one aggregate) and the rows, in order, to read as needed."""
+    scope.require(Action.COLLECTION_VIEW)
+    refunds = scope.filter(RefundPaid.objects.filter(month=month)).order_by("paid_on", "refund_id")
+    totals = refunds.order_by().aggregate(count=Count("pk"), fen=Sum("amount_fen"))
+    return RefundMonth(month=month, refunds=refunds, count=totals["count"], fen=totals["fen"] or 0)
 
 
 # --- over-collections tax reported for refund ------------------------------------------------

@@ -881,6 +881,10 @@ class DailyReportExportView(ScopedViewMixin, View):
         return xlsx_response(write, f"{_('daily collection report')}-{day.isoformat()}.xlsx")
 
 
+# A month of a city's refunds may run to thousands of lines; the export has them all.
+REFUNDS_PER_PAGE = 100
+
+
 class RefundDetailsView(ScopedViewMixin, View):
     """退费明细: the refunds insurance paid out in a month in the caller's area, by their receipts."""
 
@@ -890,14 +894,19 @@ class RefundDetailsView(ScopedViewMixin, View):
         months = selectors.refund_months(scope=self.scope)
         month = exports.month_of(self.scope, request.GET.get("month", ""), months=months)
         details = selectors.refunds_of_month(scope=self.scope, month=month) if month else None
+        page = (
+            Paginator(details.refunds, REFUNDS_PER_PAGE).get_page(request.GET.get("page"))
+            if details
+            else None
+        )
         context = {
             "months": months,
             "month": month,
+            "page": page,
             "rows": [
-                (refund, mask_id_number(refund.person_id), yuan(refund.amount_fen))
-                for refund in (details.refunds if details else [])
+                (refund, mask_id_number(refund.person_id), yuan(refund.amount_fen)) for refund in page or ()
             ],
-            "count": len(details.refunds) if details else 0,
+            "count": details.count if details else 0,
             "total": yuan(details.fen if details else 0),
             # The month's details are written in the background (collection/exports.py).
             "export_kind": exports.REFUND_DETAILS,

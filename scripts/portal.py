@@ -111,6 +111,8 @@ def command_run() -> int:
         "web": [
             str(bin_dir / "gunicorn"),
             "config.wsgi:application",
+            "--config",
+            "python:config.gunicorn",
             "--bind",
             f"{host}:{port}",
             "--workers",

@@ -31,6 +31,8 @@ DUMMY_ENV = {
 GUNICORN_COMMAND = [
     "gunicorn",
     "config.wsgi:application",
+    "--config",
+    "python:config.gunicorn",
     "--bind",
     "0.0.0.0:8000",
     "--workers",

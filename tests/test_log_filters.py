@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
 from accounts.log_filters import ClientErrorsWithoutTraceback
 from accounts.roles import Role
+from tests.conftest import subprocess_env
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +58,55 @@ def test_given_a_server_error_then_the_filter_keeps_its_traceback():
 
     assert ClientErrorsWithoutTraceback().filter(record) is True
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+
+
+def test_given_the_served_portal_when_an_api_search_names_an_id_number_then_the_access_log_does_not(tmp_path):
+    """gunicorn as served (``--config python:config.gunicorn``): the path without its query, no referrer."""
+    access_log = tmp_path / "access.log"
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi:application", "--config",
+         "python:config.gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--access-logfile", str(access_log)],
+        cwd=str(ROOT), env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        status = _get_when_up(
+            port,
+            "/api/collection/payers/?q=141002199001010011",
+            {"Referer": "http://portal/enrollment/households/?q=141002199001010011"},
+        )
+        deadline = time.monotonic() + 10
+        while (not access_log.exists() or not access_log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    [line] = access_log.read_text().splitlines()
+    assert f'"GET /api/collection/payers/ HTTP/1.1" {status} ' in line
+    assert "141002199001010011" not in line
+    assert "enrollment" not in line
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get_when_up(port: int, path: str, headers: dict[str, str]) -> int:
+    """The status of GET ``path``, once the server answers (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers=headers)
+            status = connection.getresponse().status
+            connection.close()
+            return status
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

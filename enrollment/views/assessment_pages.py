@@ -312,7 +312,6 @@ class AssessmentListView(ScopedViewMixin, View):
         counts = selectors_assessment.assessment_status_counts(
             scope=self.scope, county_code=county, insurance_year=year
         )
-        query = {key: value for key, value in filters.items() if value}
         context = {
             "county": region,
             "county_code": county,
@@ -328,7 +327,6 @@ class AssessmentListView(ScopedViewMixin, View):
             ],
             "total": sum(counts.values()),
             "status": filters["status"],
-            "query": "&".join(f"{key}={value}" for key, value in query.items()),
             "policy": loaded.record if loaded else None,
             "runs": list(
                 selectors_assessment.assessment_run_list(scope=self.scope, county_code=county).filter(

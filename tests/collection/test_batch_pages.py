@@ -374,6 +374,27 @@ def test_given_refunds_reported_then_tax_sees_the_months_in_its_area_and_exports
     ]
 
 
+def _unsaved_refund(number: int) -> RefundPaid:
+    return RefundPaid(
+        refund_id=number, person_id=IDS[0], region_code=TUNLI, month="2026-11", amount_fen=100,
+        receipt_number=f"R{number}", paid_on="2026-11-10", source_message_id=number,
+    )  # fmt: skip
+
+
+def test_given_a_month_of_many_refunds_then_the_page_shows_a_hundred_at_a_time_and_the_months_totals(counter):
+    RefundPaid.objects.bulk_create(_unsaved_refund(number) for number in range(1, 206))
+    _refund(900, IDS[1], TUNLI, "2026-10", 40000)
+
+    first = counter.get(reverse("collection:refunds"), {"month": "2026-11"})
+    last = counter.get(reverse("collection:refunds"), {"month": "2026-11", "page": 3})
+
+    assert [refund.refund_id for refund, _masked, _yuan in first.context["rows"]] == list(range(1, 101))
+    assert (first.context["count"], first.context["total"]) == (205, "205.00")
+    assert 'href="?month=2026-11&amp;page=2" rel="next"' in first.content.decode()
+    assert [refund.refund_id for refund, _masked, _yuan in last.context["rows"]] == list(range(201, 206))
+    assert (last.context["count"], last.context["total"]) == (205, "205.00")
+
+
 def test_given_a_schools_list_in_the_address_then_it_is_not_read_and_no_one_is_listed(counter):
     page = counter.get(reverse("collection:collective"), {"year": YEAR, "people": f"{IDS[1]}\n{IDS[0]}"})
 
