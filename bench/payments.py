@@ -207,8 +207,8 @@ def _start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.bench")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [str(gunicorn), "config.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--backlog", "2048", "--log-level", "warning"],
+        [str(gunicorn), "config.wsgi", "--config", "python:config.gunicorn", "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning"],
         cwd=str(ROOT), env=env, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60

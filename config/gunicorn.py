@@ -8,3 +8,8 @@ query, and personal data does not belong in a log every operator reads."""
 # gunicorn's default, with the request line as method, path and protocol (%(U)s is the path
 # without the query) and the referrer left out; the time the request took in milliseconds added.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+# gunicorn's control socket (``gunicornc``) is not used, and its default path is one per system
+# user: every gunicorn of that user (a deployment, the demo, the tests' servers, the benchmark)
+# took it over from the one before, and the first to stop removed it for the others.
+control_socket_disable = True

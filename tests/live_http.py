@@ -50,8 +50,8 @@ def http_server_fixture(django_db_setup: None, django_db_blocker: Any) -> Iterat
     port = _free_port()
     log = open(ROOT / "var" / f"test-gunicorn-{os.getpid()}.log", "ab")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--worker-class", "gthread",
-         "--workers", "2", "--threads", "64", "--bind", f"127.0.0.1:{port}", "--backlog", "2048",
+        [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--config", "python:config.gunicorn",
+         "--worker-class", "gthread", "--workers", "2", "--threads", "64", "--bind", f"127.0.0.1:{port}", "--backlog", "2048",
          "--log-level", "warning", "--timeout", "120"],
         cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip

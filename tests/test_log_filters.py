@@ -60,17 +60,23 @@ def test_given_a_server_error_then_the_filter_keeps_its_traceback():
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError
 
 
-def test_given_the_served_portal_when_an_api_search_names_an_id_number_then_the_access_log_does_not(tmp_path):
-    """gunicorn as served (``--config python:config.gunicorn``): the path without its query, no referrer."""
-    access_log = tmp_path / "access.log"
-    port = _free_port()
-    server = subprocess.Popen(
+def _served(tmp_path: Path, port: int, access_log: Path) -> subprocess.Popen[bytes]:
+    """gunicorn as the portal is served (``--config python:config.gunicorn``), its home in ``tmp_path``."""
+    env = {
+        key: value for key, value in subprocess_env(HOME=str(tmp_path)).items() if key != "XDG_RUNTIME_DIR"
+    }
+    return subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi:application", "--config",
          "python:config.gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
          "--access-logfile", str(access_log)],
-        cwd=str(ROOT), env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
+
+
+def test_given_the_served_portal_when_an_api_search_names_an_id_number_then_the_access_log_does_not(tmp_path):
+    access_log = tmp_path / "access.log"
+    port = _free_port()
+    server = _served(tmp_path, port, access_log)
     try:
         status = _get_when_up(
             port,
@@ -88,6 +94,20 @@ def test_given_the_served_portal_when_an_api_search_names_an_id_number_then_the_
     assert f'"GET /api/collection/payers/ HTTP/1.1" {status} ' in line
     assert "141002199001010011" not in line
     assert "enrollment" not in line
+
+
+def test_given_the_served_portal_then_it_opens_no_control_socket_another_server_could_take(tmp_path):
+    port = _free_port()
+    server = _served(tmp_path, port, tmp_path / "access.log")
+    try:
+        status = _get_when_up(port, "/health/", {})
+        home = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    assert status == 200
+    assert ".gunicorn" not in {part for path in home for part in Path(path).parts}
 
 
 def _free_port() -> int:
