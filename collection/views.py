@@ -971,10 +971,12 @@ class OvercollectionNewView(ScopedViewMixin, View):
         if not form.is_valid():
             return self._render(form, receipt=request.POST.get("receipt", ""), status=400)
         data = form.cleaned_data
+        # Read before the service's errors are added: adding a field's error drops its cleaned value.
+        receipt = data["receipt"]
         try:
             created = services.overcollection_request(
                 scope=self.scope,
-                receipt=data["receipt"],
+                receipt=receipt,
                 amount_fen=int((data["amount_yuan"] * 100).to_integral_value()),
                 reason=data["reason"],
                 note=data["note"],
@@ -986,7 +988,7 @@ class OvercollectionNewView(ScopedViewMixin, View):
                     form.add_error(name if name in form.fields else None, problems)
             else:
                 form.add_error(None, error.messages)
-            return self._render(form, receipt=data["receipt"], status=400)
+            return self._render(form, receipt=receipt, status=400)
         messages.success(request, _("Reported to insurance; its answers appear on the request."))
         return redirect("collection:overcollection", pk=created.pk)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from accounts.roles import Role
+from collection import services as collection
 from collection.models import OvercollectionRequest
 from refunds.finance.models import ReceivedPlan
 from refunds.models import FundPlan
 from tests.conftest import World
-from tests.refunds.overcollection_support import deliver, no_nudge, tax_payment, this_month  # noqa: F401
+from tests.refunds.overcollection_support import deliver, no_nudge, scope, tax_payment, this_month  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_nudge")]
 
@@ -115,6 +117,22 @@ def test_given_too_much_on_the_page_then_400_with_the_amount_left_next_to_the_fi
 
     assert response.status_code == 400
     assert "At most 400.00 yuan can be refunded on this receipt" in response.content.decode()
+
+
+def test_given_a_reversed_payment_on_the_page_then_400_saying_nothing_is_left_to_refund(world: World, client):
+    payment = tax_payment(world)
+    collection.payment_reverse(scope=scope(world, Role.TAX_STAFF), payment_id=payment.pk, reason="收错了人")
+    login(client, world.users["tax_a"])
+
+    response = client.post(
+        "/collection/overcollections/new/",
+        {"receipt": payment.receipt, "amount_yuan": "400.00", "reason": "charged_twice"},
+        **EN,
+    )
+
+    assert response.status_code == 400
+    assert "This payment was reversed; nothing is left to refund." in response.content.decode()
+    assert OvercollectionRequest.objects.count() == 0
 
 
 def test_given_the_whole_flow_on_the_pages_then_each_bureau_sees_its_part(world: World, client):
