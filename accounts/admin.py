@@ -70,6 +70,11 @@ class UserAdminForm(forms.ModelForm):
         model = User
         fields = ["username", "full_name", "agency", "role", "is_active"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every user works for an agency (the column is empty only for the installation's superuser).
+        self.fields["agency"].required = True
+
 
 @admin.register(User)
 class UserAdmin(ScopedAdminMixin, admin.ModelAdmin):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from .form_errors import add_service_errors
 from .scope import scope_of
 
 
@@ -34,3 +36,34 @@ class ScopedAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False if not self.allow_delete else self.has_change_permission(request, obj)
+
+    # Writes go through the services (``save_model``), which check what a form cannot (a role the
+    # agency does not have, a weak password, a malformed region code) and raise ValidationError.
+    # Django calls save_model after the form was found valid, so that error would be a 500: the
+    # write's transaction is rolled back, and the form is shown again with the service's reasons.
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        except ValidationError as refusal:
+            request._service_refusal = refusal  # type: ignore[attr-defined]
+            return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)  # type: ignore[misc]
+        refusal: ValidationError | None = getattr(request, "_service_refusal", None)
+        if refusal is None:
+            return form_class
+
+        class Refused(form_class):  # type: ignore[misc,valid-type]
+            def clean(self) -> dict[str, Any]:
+                cleaned: dict[str, Any] = super().clean()
+                add_service_errors(self, refusal)
+                return cleaned
+
+        return Refused

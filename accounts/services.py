@@ -155,11 +155,13 @@ def user_create(
     username: str,
     password: str,
     full_name: str,
-    agency: Agency,
+    agency: Agency | None,
     role: str,
     scope: Scope | None = None,
     check_password: bool = True,
 ) -> User:
+    if agency is None:  # every user works for an agency, which places them in a region
+        raise ValidationError({"agency": _("Choose the agency the user works for.")})
     _check_scope(scope, agency.region.code)
     _validate_role(role=role, agency=agency)
     if User.objects.filter(username=username).exists():

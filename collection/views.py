@@ -34,6 +34,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from accounts.access import ScopedViewMixin, public_view, record_key
 from accounts.audit import full_view_log
 from accounts.exports import Sheet, money, xlsx_response
+from accounts.form_errors import add_service_errors
 from accounts.masking import mask_id_number
 from accounts.money import yuan
 from accounts.roles import Action
@@ -982,12 +983,7 @@ class OvercollectionNewView(ScopedViewMixin, View):
                 note=data["note"],
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, problems in error.message_dict.items():
-                    name = {"amount_fen": "amount_yuan"}.get(field, field)
-                    form.add_error(name if name in form.fields else None, problems)
-            else:
-                form.add_error(None, error.messages)
+            add_service_errors(form, error, renamed={"amount_fen": "amount_yuan"})
             return self._render(form, receipt=receipt, status=400)
         messages.success(request, _("Reported to insurance; its answers appear on the request."))
         return redirect("collection:overcollection", pk=created.pk)

@@ -29,6 +29,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.access import ScopedViewMixin
 from accounts.exports import xlsx_file_response
+from accounts.form_errors import add_service_errors
 from accounts.money import yuan
 from accounts.roles import Action
 from accounts.searches import PAGE_NOT_KEPT, PAGES_KEPT, SessionSearches
@@ -39,14 +40,6 @@ from enrollment.rules.policy import Scheme
 from . import exports, rosters, selectors, services
 from .models import RosterImport, RosterMode, RosterOutcome
 from .rosters import ROSTER_COLUMNS
-
-
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, problems in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, problems)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _default_year() -> int:
@@ -102,7 +95,7 @@ class RosterUploadView(ScopedViewMixin, View):
                     language=translation.get_language() or "zh-hans",
                 )
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 return redirect("subsidies:roster-import", pk=roster_import.pk)
         return self._render(request, form, status=400)
@@ -274,7 +267,7 @@ class RosterImportDecideView(ScopedViewMixin, View):
                 services.roster_import_discard(scope=self.scope, import_id=job.pk)
                 messages.success(request, _("The file was discarded; nothing was imported."))
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
             return _render_import(request, self.scope, job, form, status=400)
         return redirect("subsidies:roster-import", pk=job.pk)
 
@@ -542,7 +535,7 @@ class _CategoryMixin(ScopedViewMixin):
                     note=form.cleaned_data["why"], actor_id=request.user.pk,
                 )  # fmt: skip
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 return self.saved(loaded, policy.version, message=message)
         return self.render_form(policy, form, original=original, status=400)
@@ -627,7 +620,7 @@ class CategoryRemoveView(_CategoryMixin, View):
                     actor_id=request.user.pk,
                 )  # fmt: skip
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 return self.saved(
                     loaded,

@@ -26,6 +26,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.access import ScopedViewMixin
 from accounts.exports import xlsx_file_response
+from accounts.form_errors import add_service_errors
 from accounts.masking import id_number_for, phone_for, shows_full_identity
 from accounts.models import Region
 from accounts.roles import Action
@@ -69,14 +70,6 @@ def _where_labels(scope: Scope, codes: set[str]) -> dict[str, str]:
     return labels
 
 
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, problems in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, problems)
-    else:
-        form.add_error(None, error.messages)
-
-
 # --- imports: upload ----------------------------------------------------------------------------
 
 
@@ -103,7 +96,7 @@ class _ImportUploadView(ScopedViewMixin, View):
                     language=translation.get_language() or "zh-hans",
                 )
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 return redirect("enrollment:import-detail", pk=job.pk)
         return self._render(request, form, status=400)
@@ -479,7 +472,7 @@ class DuplicateDetailView(ScopedViewMixin, View):
                         note=data["note"], effective_on=data["effective_on"], evidence=data["evidence"],
                     )  # fmt: skip
                 except ValidationError as error:
-                    _add_errors(resolve, error)
+                    add_service_errors(resolve, error)
                 else:
                     messages.success(
                         request, _("Resolved: the other enrollment is terminated as duplicate clean-up.")
@@ -493,7 +486,7 @@ class DuplicateDetailView(ScopedViewMixin, View):
                         scope=self.scope, case_id=case.pk, note=dismiss.cleaned_data["note"]
                     )
                 except ValidationError as error:
-                    _add_errors(dismiss, error)
+                    add_service_errors(dismiss, error)
                 else:
                     messages.success(request, _("Closed: these are two different persons."))
                     return redirect("enrollment:duplicate-detail", pk=case.pk)

@@ -26,6 +26,7 @@ from django.views.generic import TemplateView
 from accounts import selectors as region_selectors
 from accounts.access import ScopedViewMixin, record_key
 from accounts.audit import full_view_log
+from accounts.form_errors import add_service_errors
 from accounts.masking import (
     id_number_for,
     mask_name,
@@ -457,7 +458,7 @@ class EnrollmentChangeView(ScopedViewMixin, View):
             else:
                 services.enrollment_terminate(reason=data["reason"], **arguments)
         except ValidationError as error:
-            _add_service_errors(form, error)
+            add_service_errors(form, error)
             return self._render(selectors.enrollment_detail(scope=self.scope, pk=pk), form, kind, status=400)
         done = {
             "suspend": _("Enrollment suspended from %(date)s; tax is told."),
@@ -498,15 +499,6 @@ class EnrollmentChangeView(ScopedViewMixin, View):
             "max_mb": EVIDENCE_MAX_BYTES // (1024 * 1024),
         }
         return render(self.request, self.template_name, context, status=status)
-
-
-def _add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's field errors next to the fields, the rest at the top of the form."""
-    if hasattr(error, "error_dict"):
-        for name, field_errors in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 class EvidenceView(ScopedViewMixin, View):
@@ -627,7 +619,7 @@ class TransferInView(ScopedViewMixin, View):
                 evidence=data["evidence"] or None,
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
+            add_service_errors(form, error)
             return self._render(form, lookup=data["id_number"], status=400)
         messages.success(
             request,
