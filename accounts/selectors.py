@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.http import Http404
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from .models import Agency, ExportJob, Region, User
@@ -100,6 +107,52 @@ def history_of(*, obj: object, limit: int = 100) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class RecentChange:
+    """One request or task of the user that changed records: when, and what it changed."""
+
+    at: dt.datetime
+    # (kind of record, kind of change, how many; ``RECENT_COUNT_CAP`` + 1 meaning more than the cap)
+    changes: list[tuple[str, str, int]]
+
+
+# A yearly run or an import changes a million rows in one context: counted up to here.
+RECENT_COUNT_CAP = 1000
+
+
+def recent_changes_by(*, user_id: int, limit: int = 10) -> list[RecentChange]:
+    """The user's own last ``limit`` requests or tasks that changed anything (their history
+    contexts, newest first, by ``accounts_history_context_by_user``) and, for each, how many
+    records of each kind it added, changed or removed: one probe of each history table's context
+    index per context, at most ``RECENT_COUNT_CAP`` + 1 rows counted in each."""
+    import pghistory.models
+
+    contexts = list(
+        pghistory.models.Context.objects.filter(metadata__user=user_id)
+        .order_by("-created_at")
+        .values_list("id", "created_at")[:limit]
+    )
+    if not contexts:
+        return []
+    event_models = [model for model in apps.get_models() if issubclass(model, pghistory.models.Event)]
+    quote = connection.ops.quote_name
+    parts = [
+        f"SELECT c.id, {index}, e.pgh_label, count(*) FROM c CROSS JOIN LATERAL "  # noqa: S608 - model tables only
+        f"(SELECT pgh_label FROM {quote(model._meta.db_table)} WHERE pgh_context_id = c.id "
+        f"LIMIT {RECENT_COUNT_CAP + 1}) e GROUP BY 1, 3"
+        for index, model in enumerate(event_models)
+    ]
+    sql = "WITH c AS (SELECT unnest(%s::uuid[]) AS id) " + " UNION ALL ".join(parts)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[context_id for context_id, _at in contexts]])
+        counted = cursor.fetchall()
+    changes: dict[Any, list[tuple[str, str, int]]] = {context_id: [] for context_id, _at in contexts}
+    for context_id, index, label, count in sorted(counted, key=lambda row: (row[1], row[2])):
+        kind = capfirst(str(event_models[index].pgh_tracked_model._meta.verbose_name))
+        changes[context_id].append((kind, label, min(count, RECENT_COUNT_CAP + 1)))
+    return [RecentChange(at=at, changes=changes[context_id]) for context_id, at in contexts]
 
 
 def region_names(codes: set[str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from django.http import (
 from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
@@ -63,10 +64,29 @@ class HomeView(ScopedViewMixin, TemplateView):
             agency_count=selectors.agency_list(scope=scope).count(),
             user_count=selectors.user_list(scope=scope).count() if scope.allows(Action.USER_VIEW) else None,
             work=work,
-            recent=_recent_changes_by(self.request.user.pk),
+            recent=[
+                {"at": change.at, "changes": [_change_text(*each) for each in change.changes]}
+                for change in selectors.recent_changes_by(user_id=self.request.user.pk)
+            ],
             alerts=home_alerts_for(scope),
         )
         return context
+
+
+_CHANGE_TEXTS = {
+    "insert": gettext_lazy("%(kind)s: %(count)s added"),
+    "update": gettext_lazy("%(kind)s: %(count)s changed"),
+    "delete": gettext_lazy("%(kind)s: %(count)s removed"),
+}
+
+
+def _change_text(kind: str, label: str, count: int) -> str:
+    """One line of a recent change as the home page says it: "参保人：新增 4"."""
+    shown = f"{selectors.RECENT_COUNT_CAP:,}+" if count > selectors.RECENT_COUNT_CAP else f"{count:,}"
+    template = _CHANGE_TEXTS.get(label)
+    if template is None:
+        return f"{kind}: {shown} {label}"
+    return str(template) % {"kind": kind, "count": shown}
 
 
 def _region_counts(scope) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
@@ -80,17 +100,6 @@ def _region_counts(scope) -> list[dict[str, object]]:  # type: ignore[no-untyped
         .values_list("level", "n")
     )
     return [{"label": RegionLevel(level).label, "count": counts[level]} for level in sorted(counts)]
-
-
-def _recent_changes_by(user_id: int, limit: int = 10) -> list[dict[str, object]]:
-    import pghistory.models
-
-    events = pghistory.models.Events.objects.filter(pgh_context__metadata__user=user_id).order_by(
-        "-pgh_created_at"
-    )[:limit]
-    return [
-        {"at": event.pgh_created_at, "label": event.pgh_label, "model": event.pgh_model} for event in events
-    ]
 
 
 class RegionView(ScopedViewMixin, TemplateView):
