@@ -22,6 +22,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.audit import tracked
 from accounts.models import CODE_COLLATION
@@ -55,7 +56,7 @@ class DuplicateMatch(models.TextChoices):
 
 
 class DuplicateStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("duplicate case", "Open")
     RESOLVED = "resolved", _("Resolved")
     DISMISSED = "dismissed", _("Not the same person")
     CLOSED = "closed", _("No longer a duplicate")

@@ -1610,7 +1610,8 @@ def duplicate_resolve(
             _("The enrollment to end lies in %(where)s; that county's insurance staff resolve it.")
             % {"where": mask_region_for(scope, drop.region_code)}
         )
-    ended_on = effective_on or duplicate_default_end(kept=kept, drop=drop)
+    latest_end = duplicate_default_end(kept=kept, drop=drop)
+    ended_on = effective_on or latest_end
     if drop.ended_on and ended_on > drop.ended_on:
         raise ValidationError(
             {
@@ -1618,6 +1619,16 @@ def duplicate_resolve(
                     "That enrollment already ends on %(date)s; choose that day or an earlier one."
                 )
                 % {"date": drop.ended_on.isoformat()}
+            }
+        )
+    if ended_on > latest_end:  # both would be current at once: the duplicate the case is about
+        raise ValidationError(
+            {
+                "effective_on": _(
+                    "The kept enrollment begins on %(start)s: end the other one on %(date)s or earlier, "
+                    "so that the person is not enrolled twice."
+                )
+                % {"start": kept.enrolled_on.isoformat(), "date": latest_end.isoformat()}
             }
         )
     label = KeepBasis(basis).label

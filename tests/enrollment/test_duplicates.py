@@ -254,6 +254,34 @@ def test_given_a_case_when_staff_keep_their_habitual_residence_then_the_other_en
     )  # fmt: skip
 
 
+def test_given_an_end_after_the_kept_enrollment_began_then_it_is_refused_and_nothing_ends(
+    world: World, case: DuplicateCase
+):
+    with pytest.raises(ValidationError) as refused:
+        services.duplicate_resolve(
+            scope=scope_of(world), case_id=case.pk, keep_enrollment_id=case.enrollment_b_id,
+            basis=KeepBasis.HABITUAL_RESIDENCE, effective_on=dt.date(2030, 1, 1),
+        )  # fmt: skip
+
+    assert refused.value.message_dict == {
+        "effective_on": [
+            "The kept enrollment begins on 2024-07-01: end the other one on 2024-06-30 or earlier, "
+            "so that the person is not enrolled twice."
+        ]
+    }
+    case.refresh_from_db()
+    assert (case.status, case.enrollment_a.ended_on) == (DuplicateStatus.OPEN, None)
+
+
+def test_given_the_queue_in_chinese_then_an_open_case_is_awaiting_a_decision(client, world: World, case):
+    client.force_login(world.users["insurance_a"])
+
+    page = client.get(reverse("enrollment:duplicate-queue")).content.decode()
+
+    assert "待处理" in page
+    assert "查看" not in page
+
+
 def test_given_a_resolved_case_then_tax_is_told_of_the_termination(world: World, case: DuplicateCase):
     services.duplicate_resolve(
         scope=scope_of(world), case_id=case.pk, keep_enrollment_id=case.enrollment_b_id,
