@@ -36,9 +36,9 @@ def _members_prefetch() -> Prefetch:
     current = Enrollment.objects.exclude(status=EnrollmentStatus.TERMINATED).order_by("-enrolled_on")
     return Prefetch(
         "members",
-        queryset=Person.objects.order_by(relation_rank(), "birth_date").prefetch_related(
-            Prefetch("enrollments", queryset=current, to_attr="current_enrollments")
-        ),
+        queryset=Person.objects.select_related("school")
+        .order_by(relation_rank(), "birth_date")
+        .prefetch_related(Prefetch("enrollments", queryset=current, to_attr="current_enrollments")),
     )
 
 

@@ -1108,11 +1108,13 @@ def _check_rows(
     stored = {
         p.id_number: p for p in Person.objects.select_related("household").filter(id_number__in=list(seen))
     }
+    flagged: set[str] = set()
     for row, parsed in checked:
         index = seen[parsed.number]
         other = stored.get(parsed.number)
         if other is None:
             continue
+        flagged.add(parsed.number)
         if row.person_id is not None and other.pk != row.person_id:
             errors.add(index, "id_number", _("Another person already has this identifier."))
         elif (
@@ -1131,6 +1133,35 @@ def _check_rows(
                 )
                 % {"name": other.name, "number": where},
             )
+        else:
+            flagged.discard(parsed.number)
+    # A person in another registration still awaiting insurance's decision (a village's household,
+    # a school's roster) is that registration's until it is decided: registering them again would
+    # take them from it unseen.
+    awaiting = RegistrationApplication.persons.through.objects.filter(
+        person__id_number__in=[number for number in seen if number not in flagged],
+        registrationapplication__status__in=OPEN_APPLICATION_STATUSES,
+    ).exclude(person_id__in=allowed_person_ids)
+    if household is not None:
+        awaiting = awaiting.exclude(registrationapplication__household=household)
+    for id_number, name, other_region, number in awaiting.values_list(
+        "person__id_number", "person__name", "registrationapplication__region_code",
+        "registrationapplication__household__number",
+    ):  # fmt: skip
+        where = (
+            _("Household %(number)s") % {"number": number}
+            if scope.covers_region_code(other_region)
+            else mask_region_for(scope, other_region)
+        )
+        errors.add(
+            seen[id_number],
+            "id_number",
+            _(
+                "%(name)s is in a registration awaiting insurance's decision: %(where)s. "
+                "Register the person again only once it is decided."
+            )
+            % {"name": name, "where": where},
+        )
     person_ids = [row.person_id for row, _parsed in checked if row.person_id is not None]
     enrolled = Enrollment.objects.select_related("person").filter(status=EnrollmentStatus.NORMAL)
     for enrollment in enrolled.filter(person__id_number__in=list(seen)) | enrolled.filter(
@@ -1167,6 +1198,9 @@ def _save_row(
         "school": school,
         "region_code": region_code,
     }
+    if keep_household and not values["phone"]:
+        # A school's roster carries no phone: a student's household keeps the one it gave.
+        del values["phone"]
     if member.hukou_region_code:
         values["hukou_region_code"] = member.hukou_region_code.strip()
     if member.residence_region_code:

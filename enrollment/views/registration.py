@@ -144,6 +144,8 @@ def _member_rows(scope: Scope, members: list[Person]) -> list[dict[str, Any]]:
             "id_number": id_number_for(scope, p.id_number, p.region_code),
             "phone": phone_for(scope, p.phone, p.region_code),
             "status": _member_status(p, applications.get(p.pk)),
+            # A member registered through a school elsewhere (a student) is that school's to open.
+            "opens": scope.covers_region_code(p.region_code),
         }
         for p in members
     ]

@@ -696,6 +696,64 @@ def test_given_a_school_clerk_when_submitting_a_roster_then_students_are_registe
     assert application.household.members.count() == 0
 
 
+def test_given_a_child_in_a_village_registration_awaiting_review_when_the_school_lists_them_then_it_is_refused(
+    client, world: World
+):
+    register_family(world)
+    client.force_login(world.users["school_a"])
+    daughter = member("王小红", DAUGHTER_ID, "", category=PersonCategory.STUDENT)
+
+    response = client.post(reverse("enrollment:school-roster"), form_data([daughter]))
+
+    person = Person.objects.get(id_number=DAUGHTER_ID)
+    assert response.status_code == 400
+    assert (
+        "王小红已在等待医保审核的参保登记中：临汾市尧都区（不在您的辖区）。请在审核完成后再登记。"
+        in response.content.decode()
+    )
+    assert (person.region_code, person.school_id) == (YAODU_VILLAGE, None)
+    assert RegistrationApplication.objects.count() == 1
+
+
+def test_given_a_household_member_without_a_phone_on_the_schools_roster_then_the_households_phone_is_kept(
+    client, world: World
+):
+    application = register_family(world)
+    Person.objects.filter(id_number=DAUGHTER_ID).update(phone="13903571002")
+    services.application_reject(
+        scope=scope_of(world, "insurance_a"), application_id=application.pk, reason="户籍不符"
+    )
+    client.force_login(world.users["school_a"])
+
+    response = client.post(
+        reverse("enrollment:school-roster"),
+        form_data([member("王小红", DAUGHTER_ID, "", category=PersonCategory.STUDENT)]),
+    )
+
+    daughter = Person.objects.get(id_number=DAUGHTER_ID)
+    assert response.status_code == 302
+    assert (daughter.school_id, daughter.household_id, daughter.phone) == (
+        world.agencies["school_a"].pk, application.household_id, "13903571002",
+    )  # fmt: skip
+
+
+def test_given_a_household_member_registered_through_a_school_then_the_village_sees_the_school_and_no_links(
+    clerk, world: World
+):
+    application = register_family(world)
+    school = world.agencies["school_a"]
+    Person.objects.filter(id_number=DAUGHTER_ID).update(school=school, region_code="141002000000")
+    daughter = Person.objects.get(id_number=DAUGHTER_ID)
+
+    page = clerk.get(reverse("enrollment:household-detail", kwargs={"pk": application.household_id}))
+
+    html = page.content.decode()
+    row = html[html.index(f'data-person="{daughter.pk}"') :].split("</tr>")[0]
+    assert f"经{school.name}登记参保" in row
+    assert "/enrollment/persons/" not in row
+    assert f'href="/enrollment/persons/{Person.objects.get(id_number=SON_ID).pk}/"' in html
+
+
 def test_given_a_returned_roster_when_the_school_clerk_resubmits_it_corrected_then_it_waits_again(
     client, world: World
 ):
