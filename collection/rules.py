@@ -60,8 +60,11 @@ def acceptance_on(*, schedule: list[dict[str, Any]], amount_fen: int, day: dt.da
         0,
         "collection.closed",
         _("The collection period ended on %(date)s.") % {"date": last.isoformat()},
+        # Tax does not know until when insurance takes back-payment applications for the year
+        # (in Linfen, until the next year's collection opens): the office says whether one still can.
         _(
-            "Apply for a back-payment (补缴) at the medical insurance office; once it is approved, it can be paid here."
+            "Ask the medical insurance office whether a back-payment (补缴) can still be applied for; "
+            "once it is approved, it can be paid here."
         ),
     )
 

@@ -270,8 +270,8 @@ def test_given_a_debit_after_the_window_then_the_line_is_reported_with_the_way_f
     (problem,) = batch.problems.all()
     assert (problem.money_taken, batch.payment_count) == (True, 0)
     assert problem.reason == (
-        "The collection period ended on 2026-10-31. Apply for a back-payment (补缴) at the medical insurance "
-        "office; once it is approved, it can be paid here."
+        "The collection period ended on 2026-10-31. Ask the medical insurance office whether a back-payment "
+        "(补缴) can still be applied for; once it is approved, it can be paid here."
     )
 
 

@@ -145,7 +145,9 @@ def test_given_a_payment_after_the_window_then_it_is_refused_with_the_way_to_a_b
         record(tax, zhang, LATE_AMOUNT, paid_at=TOO_LATE)
 
     (message,) = refused.value.message_dict["paid_at"]
-    assert message.startswith("The collection period ended on 2027-06-30. Apply for a back-payment (补缴)")
+    assert message.startswith(
+        "The collection period ended on 2027-06-30. Ask the medical insurance office whether"
+    )
     zhang.refresh_from_db()
     assert (zhang.status, Payment.objects.count(), ReceiptCounter.objects.count()) == ("due", 0, 0)
 

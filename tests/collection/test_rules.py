@@ -38,11 +38,14 @@ def test_given_a_schedule_then_each_day_is_accepted_at_its_lines_amount_or_refus
     assert (decision.accepted, decision.amount_fen, decision.rule) == (accepted, amount, rule)
 
 
-def test_given_a_day_after_the_window_then_the_way_forward_is_a_back_payment():
+def test_given_a_day_after_the_window_then_the_way_forward_is_to_ask_insurance_about_a_back_payment():
     decision = acceptance_on(schedule=SCHEDULE, amount_fen=AMOUNT, day=dt.date(2027, 7, 1))
 
     assert decision.reason == "The collection period ended on 2027-06-30."
-    assert decision.way_forward.startswith("Apply for a back-payment (补缴) at the medical insurance office")
+    assert decision.way_forward == (
+        "Ask the medical insurance office whether a back-payment (补缴) can still be applied for; "
+        "once it is approved, it can be paid here."
+    )
 
 
 def test_given_a_day_outside_the_days_of_the_month_then_the_days_are_named():
