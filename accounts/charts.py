@@ -94,6 +94,14 @@ def horizontal_bars(
             f'<text class="tick" x="{x:.1f}" y="{frame.top - 8}" text-anchor="middle">'
             f"{escape(value_format(scale_to * step / 4))}</text>"
         )
+    # The target line before the bars: a value written past the end of its bar lies over the line
+    # (with a halo, charts.css), not under it.
+    if target is not None:
+        x = frame.left + plot * target / scale_to
+        body.append(
+            f'<line class="target" x1="{x:.1f}" y1="{frame.top - 2}" x2="{x:.1f}" y2="{height - frame.bottom + 2}">'
+            f"<title>{escape(target_label or value_format(target))}</title></line>"
+        )
     for index, bar in enumerate(bars):
         y = frame.top + index * row_height
         length = plot * max(bar.value, 0) / scale_to
@@ -109,12 +117,6 @@ def horizontal_bars(
             + f'<rect class="{escape(css)}" x="{frame.left}" y="{y + 3}" width="{length:.1f}" height="{row_height - 6}">'
             f"<title>{escape(tip)}</title></rect>"
             f'<text class="value" x="{frame.left + length + 5:.1f}" y="{y + row_height * 0.68:.1f}">{escape(note)}</text>'
-        )
-    if target is not None:
-        x = frame.left + plot * target / scale_to
-        body.append(
-            f'<line class="target" x1="{x:.1f}" y1="{frame.top - 2}" x2="{x:.1f}" y2="{height - frame.bottom + 2}">'
-            f"<title>{escape(target_label or value_format(target))}</title></line>"
         )
     return _svg(frame, label, body, "chart-bars")
 

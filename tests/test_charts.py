@@ -20,6 +20,12 @@ def test_given_a_bar_below_the_target_then_it_is_drawn_in_the_warning_class_and_
     assert "<title>屯里村: 50.0%</title>" in svg
 
 
+def test_given_a_value_written_near_the_target_then_it_is_drawn_over_the_target_line():
+    svg = horizontal_bars([Bar(label="屯里镇", value=0.794)], label="参保率", target=1.0)
+
+    assert svg.index('<line class="target"') < svg.index('<text class="value"')
+
+
 def test_given_a_label_with_markup_then_it_is_escaped():
     svg = horizontal_bars([Bar(label='<script>x</script>"', value=0.2)], label="a<b")
 
