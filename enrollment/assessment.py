@@ -37,7 +37,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import message_send_bulk
 
-from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunStatus
+from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunKind, RunStatus
 from .policies import LoadedPolicy, policy_for_county
 from .rules import engine
 from .rules.classes import TagClasses, birth_date_classes
@@ -52,6 +52,18 @@ _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 Progress = Callable[[str, int, int], None]
 
 
+# What a run records of what it did (all sums over the persons it assessed).
+_RUN_FIGURES = (
+    "enrollments",
+    "created",
+    "changed",
+    "cancelled",
+    "government_paid",
+    "government_paid_fen",
+    "payable_fen",
+)
+
+
 @dataclass
 class Counts:
     enrollments: int = 0
@@ -60,6 +72,7 @@ class Counts:
     changed: int = 0
     cancelled: int = 0
     government_paid: int = 0
+    government_paid_fen: int = 0
     pushed: int = 0
     payable_fen: int = 0
 
@@ -71,15 +84,7 @@ class Counts:
         return max(0, self.enrollments - self.created - self.changed)
 
     def add(self, other: Counts) -> None:
-        for name in (
-            "enrollments",
-            "created",
-            "changed",
-            "cancelled",
-            "government_paid",
-            "pushed",
-            "payable_fen",
-        ):
+        for name in (*_RUN_FIGURES, "pushed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.classes |= other.classes
         self.distinct_facts = len(self.classes)
@@ -611,7 +616,11 @@ def _steps_one_and_two(
             counts.pushed = count_cursor.fetchone()[0]
     timer.mark("send")
     if params["totals"]:
-        counts.government_paid, counts.payable_fen = _totals(cursor, params)
+        # A reassessment of listed persons (or one) reports on them alone, not on their county.
+        listed = facts if person_id or person_filter else None
+        counts.government_paid, counts.government_paid_fen, counts.payable_fen = _totals(
+            cursor, params, listed=listed
+        )
     for table in (facts, decisions, changes, cancels):
         cursor.execute(f"DROP TABLE {table}")
 
@@ -626,21 +635,41 @@ def _batch_part(cursor: Any, params: dict[str, Any], *, listed: bool) -> str:
     return "list-" + cursor.fetchone()[0]
 
 
-def _totals(cursor: Any, params: dict[str, Any]) -> tuple[int, int]:
-    """Persons paid by the government and the money payable, for the county (or its part) and year."""
-    cursor.execute(
-        """
-        SELECT count(*) FILTER (WHERE status = 'government'),
-               coalesce(sum(payable_fen) FILTER (WHERE status = 'due'), 0)
-        FROM enrollment_assessment a
-        WHERE county_code = %(county)s AND insurance_year = %(year)s
-          AND (%(region_from)s::text IS NULL OR a.region_code >= %(region_from)s)
-          AND (%(region_below)s::text IS NULL OR a.region_code < %(region_below)s)
-        """,
-        params,
-    )
-    government_paid, payable_fen = cursor.fetchone()
-    return government_paid, int(payable_fen)
+def _totals(cursor: Any, params: dict[str, Any], *, listed: str | None = None) -> tuple[int, int, int]:
+    """Of the persons a run assessed: how many the government pays for, that money (their subsidy),
+    and the money still due from the others.
+
+    ``listed``: the run's facts table, for a run of listed persons (or one), whose figures are theirs
+    alone. A run of the whole county (or of its part) assessed every normal enrollment there and
+    cancelled every other due or government-paid row, so the county's rows of the year *are* its
+    persons': they are summed by the county's index, as fast as before, without joining a million facts.
+    """
+    figures = """count(*) FILTER (WHERE a.status = 'government'),
+               coalesce(sum(a.subsidy_fen) FILTER (WHERE a.status = 'government'), 0),
+               coalesce(sum(a.payable_fen) FILTER (WHERE a.status = 'due'), 0)"""
+    if listed:
+        cursor.execute(
+            f"""
+            SELECT {figures}
+            FROM {listed} f
+            JOIN enrollment_assessment a ON a.person_id = f.person_id AND a.insurance_year = %(year)s
+            WHERE a.county_code = %(county)s
+            """,  # noqa: S608 - generated table name
+            params,
+        )
+    else:
+        cursor.execute(
+            f"""
+            SELECT {figures}
+            FROM enrollment_assessment a
+            WHERE county_code = %(county)s AND insurance_year = %(year)s
+              AND (%(region_from)s::text IS NULL OR a.region_code >= %(region_from)s)
+              AND (%(region_below)s::text IS NULL OR a.region_code < %(region_below)s)
+            """,  # noqa: S608 - no value in the text
+            params,
+        )
+    government_paid, government_paid_fen, payable_fen = cursor.fetchone()
+    return government_paid, int(government_paid_fen), int(payable_fen)
 
 
 def _region_bounds(county_code: str, parts: int) -> list[tuple[str | None, str | None]]:
@@ -718,7 +747,7 @@ def _assess_county(
     for counts in results:
         total.add(counts)
     with connection.cursor() as cursor:
-        total.government_paid, total.payable_fen = _totals(
+        total.government_paid, total.government_paid_fen, total.payable_fen = _totals(
             cursor, {"county": county_code, "year": insurance_year, "region_from": None, "region_below": None}
         )
     return total
@@ -803,22 +832,17 @@ def assessment_run_execute(*, run_id: int) -> AssessmentRun:
     return run
 
 
+def _record_counts(run: AssessmentRun, counts: Counts) -> None:
+    for name in (*_RUN_FIGURES, "distinct_facts", "pushed"):
+        setattr(run, name, getattr(counts, name))
+    run.unchanged = counts.unchanged
+
+
 def _finish(run: AssessmentRun, counts: Counts, loaded: LoadedPolicy) -> None:
     run.status = RunStatus.DONE
     run.finished_at = timezone.now()
     run.policy_version = loaded.version
-    for name in (
-        "enrollments",
-        "distinct_facts",
-        "created",
-        "changed",
-        "cancelled",
-        "government_paid",
-        "pushed",
-        "payable_fen",
-    ):
-        setattr(run, name, getattr(counts, name))
-    run.unchanged = counts.unchanged
+    _record_counts(run, counts)
     run.save()
     # Finance hears the county's new subsidy totals once the run is committed (enrollment/fund_totals.py).
     from .tasks import send_fund_totals
@@ -905,6 +929,7 @@ def assessment_reassess(
                     county_code=county_code,
                     insurance_year=year,
                     person_id=person_id,
+                    kind=RunKind.PERSON,
                     status=RunStatus.DONE,
                     policy_version=loaded.version,
                     started_by_id=actor_id,
@@ -912,9 +937,7 @@ def assessment_reassess(
                     finished_at=timezone.now(),
                     reason=reason[:200],
                 )
-                for name in ("enrollments", "distinct_facts", "created", "changed", "cancelled", "pushed"):
-                    setattr(run, name, getattr(counts, name))
-                run.unchanged = counts.unchanged
+                _record_counts(run, counts)
                 run.save()
                 runs.append(run)
     return runs
@@ -978,6 +1001,7 @@ def assessment_reassess_persons(
                 run = AssessmentRun(
                     county_code=county_code,
                     insurance_year=year,
+                    kind=RunKind.PERSONS,
                     status=RunStatus.DONE,
                     policy_version=loaded.version,
                     started_by_id=actor_id,
@@ -985,12 +1009,7 @@ def assessment_reassess_persons(
                     finished_at=timezone.now(),
                     reason=reason[:200],
                 )
-                for name in (
-                    "enrollments", "distinct_facts", "created", "changed", "cancelled",
-                    "government_paid", "pushed", "payable_fen",
-                ):  # fmt: skip
-                    setattr(run, name, getattr(counts, name))
-                run.unchanged = counts.unchanged
+                _record_counts(run, counts)
                 run.save()
                 runs.append(run)
     return runs

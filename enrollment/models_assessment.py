@@ -27,6 +27,7 @@ __all__ = [
     "AssessmentRun",
     "AssessmentStatus",
     "DepositRecord",
+    "RunKind",
     "RunStatus",
 ]
 
@@ -51,8 +52,18 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+class RunKind(models.TextChoices):
+    """What a run assessed: its figures are those persons', never more."""
+
+    COUNTY = "county", _("The whole county")
+    PERSONS = "persons", _("Listed persons")
+    PERSON = "person", _("One person")
+
+
 class AssessmentRun(models.Model):
-    """One yearly assessment of a county (or of one person, when ``person_id`` is set)."""
+    """One yearly assessment of a county (or of one person, when ``person_id`` is set, or of the
+    persons a roster listed, ``kind`` "persons"). Its counts and amounts are those of the persons
+    it assessed."""
 
     scope_region_lookup = "county_code"
 
@@ -67,6 +78,9 @@ class AssessmentRun(models.Model):
         verbose_name=_("person"),
     )
     status = models.CharField(_("status"), max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    kind = models.CharField(
+        _("what it assessed"), max_length=8, choices=RunKind.choices, default=RunKind.COUNTY
+    )
     policy_version = models.ForeignKey(
         "enrollment.PolicyVersion",
         on_delete=models.PROTECT,
@@ -94,6 +108,8 @@ class AssessmentRun(models.Model):
     unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
     cancelled = models.PositiveIntegerField(_("cancelled"), default=0)
     government_paid = models.PositiveIntegerField(_("paid by the government"), default=0)
+    # What the government pays for those persons (their subsidy: the whole individual part).
+    government_paid_fen = models.BigIntegerField(_("paid by the government (fen)"), default=0)
     pushed = models.PositiveIntegerField(_("sent to tax"), default=0)
     payable_fen = models.BigIntegerField(_("payable (fen)"), default=0)
     error = models.TextField(_("error"), blank=True)

@@ -9,7 +9,8 @@ filtered like every other record.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -18,7 +19,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from accounts.selectors import counts_by
 
-from .models import Assessment, AssessmentRun, Person, Policy
+from .models import Assessment, AssessmentRun, AssessmentStatus, Person, Policy
 
 
 def county_choices(*, scope: Scope) -> QuerySet[Region]:
@@ -81,6 +82,19 @@ def assessment_list(
 def assessment_status_counts(*, scope: Scope, county_code: str, insurance_year: int) -> dict[str, int]:
     """How many assessments of a county and year are in each payment status (one grouped query)."""
     return counts_by(assessment_list(scope=scope, county_code=county_code, insurance_year=insurance_year))
+
+
+def assessment_county_figures(*, scope: Scope, county_code: str, insurance_year: int) -> dict[str, int]:
+    """The county's figures for a year as they stand now, whatever run made them (one aggregate):
+    assessments in force (not cancelled), persons paid by the government and that money (their
+    subsidy), the money still due. A run's own figures are only of the persons it assessed."""
+    government = Q(status=AssessmentStatus.GOVERNMENT)
+    return assessment_list(scope=scope, county_code=county_code, insurance_year=insurance_year).aggregate(
+        assessed=Count("id", filter=~Q(status=AssessmentStatus.CANCELLED)),
+        government_paid=Count("id", filter=government),
+        government_paid_fen=Coalesce(Sum("subsidy_fen", filter=government), 0),
+        payable_fen=Coalesce(Sum("payable_fen", filter=Q(status=AssessmentStatus.DUE)), 0),
+    )
 
 
 def person_assessments(*, scope: Scope, person: Person) -> QuerySet[Assessment] | None:

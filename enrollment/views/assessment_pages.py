@@ -33,7 +33,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 
 from .. import assessment, selectors_assessment
-from ..models import Assessment, AssessmentRun, AssessmentStatus, Person, RunStatus
+from ..models import Assessment, AssessmentRun, AssessmentStatus, Person, RunKind, RunStatus
 from ..policies import policy_for_county
 from ..rules import engine
 from ..rules.policy import Situation
@@ -173,6 +173,28 @@ class AssessmentStartView(ScopedViewMixin, View):
         return render(request, self.template_name, {"form": form}, status=400)
 
 
+def _run_whose(run: AssessmentRun, county: str) -> str:
+    """Whose figures a run's are, in words: the whole county's, a roster's persons', one person's."""
+    if run.kind == RunKind.PERSON:
+        return _(
+            "This run reassessed one person for %(year)s; its figures are that person's alone, not the county's."
+        ) % {"year": run.insurance_year}
+    if run.kind == RunKind.PERSONS:
+        return _(
+            "This run reassessed only the persons whose subsidy tags changed (%(count)d in %(county)s) for "
+            "%(year)s; its figures are theirs alone, not the county's. A roster reassesses its persons in "
+            "every insurance year still open, whatever year the roster is for: a tag counts in every year "
+            "its dates reach, and it begins on the recognition date, or on the roster's date when the file "
+            "gives none (so a roster dated this year also counts this year, unless a category asks for "
+            "recognition by an earlier date). Where the tags change nothing in a year, that year's run "
+            "shows no changed assessment."
+        ) % {"count": run.enrollments, "county": county, "year": run.insurance_year}
+    return _(
+        "This run assessed every normal enrollment of %(county)s for %(year)s: its figures were the "
+        "county's when it finished."
+    ) % {"county": county, "year": run.insurance_year}
+
+
 class AssessmentRunView(ScopedViewMixin, View):
     """One run: queued or running with a live progress bar; done with its counts; failed with the error."""
 
@@ -182,6 +204,8 @@ class AssessmentRunView(ScopedViewMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         run = selectors_assessment.assessment_run_detail(scope=self.scope, pk=pk)
         version = run.policy_version
+        county = county_names({run.county_code}).get(run.county_code, run.county_code)
+        # The run's figures are of the persons it assessed; the county's, beside them, as they stand now.
         counts = [
             ("enrollments", _("Enrollments assessed"), run.enrollments),
             ("distinct_facts", _("Classes of identical facts"), run.distinct_facts),
@@ -192,13 +216,43 @@ class AssessmentRunView(ScopedViewMixin, View):
             ("government_paid", _("Paid by the government"), run.government_paid),
             ("pushed", _("Sent to tax"), run.pushed),
         ]
+        money = [
+            ("government_paid_fen", _("Paid by the government (yuan)"), run.government_paid_fen),
+            ("payable", _("Payable in all (yuan)"), run.payable_fen),
+        ]
+        figures = selectors_assessment.assessment_county_figures(
+            scope=self.scope, county_code=run.county_code, insurance_year=run.insurance_year
+        )
+        county_counts = [
+            ("county_assessed", _("Assessments in force"), figures["assessed"], figures["assessed"]),
+            (
+                "county_government_paid",
+                _("Paid by the government"),
+                figures["government_paid"],
+                figures["government_paid"],
+            ),
+            (
+                "county_government_paid_fen",
+                _("Paid by the government (yuan)"),
+                figures["government_paid_fen"],
+                yuan(figures["government_paid_fen"]),
+            ),
+            (
+                "county_payable",
+                _("Payable in all (yuan)"),
+                figures["payable_fen"],
+                yuan(figures["payable_fen"]),
+            ),
+        ]
         context = {
             "run": run,
-            "county": county_names({run.county_code}).get(run.county_code, run.county_code),
+            "county": county,
             "progress": run_progress(run),
             "waiting": run.status in (RunStatus.QUEUED, RunStatus.RUNNING),
             "counts": counts,
-            "payable": yuan(run.payable_fen),
+            "money": [(key, label, value, yuan(value)) for key, label, value in money],
+            "county_counts": county_counts,
+            "whose": _run_whose(run, county),
             "duration": _duration(run),
             "by": who(run.started_by),
             "version": version,

@@ -23,6 +23,7 @@ from enrollment import services
 from enrollment.assessment import (
     Deposit,
     _region_bounds,
+    assessment_reassess,
     assessment_reassess_persons,
     assessment_record_deposits,
     assessment_record_reversals,
@@ -125,6 +126,7 @@ def test_given_three_persons_when_the_county_is_assessed_then_each_owes_by_the_r
         1,
         64000,
     )
+    assert (run.kind, run.government_paid_fen) == ("county", 40000)
 
 
 def test_given_an_assessed_county_when_tax_receives_the_messages_then_only_payable_persons_are_due_there(
@@ -623,6 +625,86 @@ def test_given_listed_persons_of_two_counties_when_reassessed_together_then_each
         ("141002", 1, 1, 0),
         ("141024", 1, 0, 0),
     ]
+
+
+def test_given_an_assessed_county_when_two_listed_persons_are_reassessed_then_the_run_reports_them_not_the_county(
+    world, linfen_2027, no_nudge
+):
+    plain = _enrolled("张三", 1)
+    dibao = _enrolled("李四", 3)
+    tekun = _enrolled("王五", 5)
+    other = _enrolled("赵六", 7)
+    for person, category in ((dibao, "dibao"), (tekun, "tekun")):
+        SubsidyTag.objects.create(
+            person=person, category=category, region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+        )
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    SubsidyTag.objects.create(
+        person=plain, category="tekun", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
+        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [plain.pk, other.pk])
+
+    (run,) = assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
+
+    # The county now has 2 paid by the government (80,000) and 64,000 due; the run's 2 persons:
+    # 张三 now government-paid (his 400 yuan), 赵六 still owing 400 yuan.
+    assert (run.kind, run.enrollments, run.changed, run.unchanged) == ("persons", 2, 1, 1)
+    assert (run.government_paid, run.government_paid_fen, run.payable_fen) == (1, 40000, 40000)
+
+
+def test_given_2026_and_2027_assessed_when_tags_dated_in_november_2026_are_reassessed_then_both_years_change_by_the_rules(
+    world, linfen_2027, no_nudge
+):
+    # Why a roster for 2027 starts a 2026 run: its tags begin on the recognition date (or the
+    # roster's date), and a tag recognised before 2026's cover ends counts for 2026 as well.
+    policy_save(document=_shifted("linfen-2026-test", 5, 40000, 70000), note="test")
+    november = _enrolled("张三", 1)
+    january = _enrolled("李四", 3)
+    for year in (2026, YEAR):
+        assessment_run_now(county_code="141002", insurance_year=year)
+    for person, day in ((november, dt.date(2026, 11, 20)), (january, dt.date(2027, 1, 5))):
+        SubsidyTag.objects.create(
+            person=person, category="tekun", region_code=TUNLI, source="民政", valid_from=day
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
+        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [november.pk, january.pk])
+
+    runs = assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
+
+    # 2026: only the tag recognised in November 2026 counts; 2027: both.
+    assert [
+        (run.insurance_year, run.kind, run.enrollments, run.changed, run.government_paid, run.payable_fen)
+        for run in runs
+    ] == [(2026, "persons", 2, 1, 1, 40000), (YEAR, "persons", 2, 2, 2, 0)]
+    status = {
+        (row.person_id, row.insurance_year): row.status
+        for row in Assessment.objects.filter(person__in=[november, january])
+    }
+    assert status == {
+        (november.pk, 2026): "government",
+        (january.pk, 2026): "due",
+        (november.pk, YEAR): "government",
+        (january.pk, YEAR): "government",
+    }
+
+
+def test_given_an_assessed_person_when_reassessed_alone_then_the_run_reports_that_person(
+    world, linfen_2027, no_nudge
+):
+    dibao = _enrolled("李四", 3)
+    _enrolled("王五", 5)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    SubsidyTag.objects.create(
+        person=dibao, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+
+    (run,) = assessment_reassess(person_id=dibao.pk, reason="tag added", today=TODAY)
+
+    assert (run.kind, run.enrollments, run.changed) == ("person", 1, 1)
+    assert (run.government_paid, run.government_paid_fen, run.payable_fen) == (0, 0, 24000)
 
 
 def test_given_the_yearly_batch_arriving_after_a_newer_reassessment_then_tax_keeps_the_newer_amount(

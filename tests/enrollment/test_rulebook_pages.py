@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -23,6 +24,7 @@ from enrollment.models import AssessmentRun, Policy, PolicyVersion, RunStatus
 from enrollment.policies import policy_read_text, policy_save
 from enrollment.rules import engine
 from enrollment.rules.policy import Window
+from subsidies.models import SubsidyTag
 from subsidies.services import subsidy_tag_add
 from tests.conftest import World
 from tests.matrix.enrollment_review import QINBI, TUNLI, make_enrollment, make_person
@@ -442,6 +444,7 @@ def test_given_insurance_staff_when_they_start_the_assessment_then_the_run_page_
         "unchanged": 0,
         "cancelled": 0,
         "government_paid": 1,
+        "government_paid_fen": 32000,
         "pushed": 2,
         "payable": 48000,
     }
@@ -451,6 +454,53 @@ def test_given_insurance_staff_when_they_start_the_assessment_then_the_run_page_
         "insurance_a",
     )
     assert not tagged(page, "progress")
+
+
+def _figures(response: Any, section: str) -> dict[str, int]:
+    """The data-key → data-value of the figures inside one section of the run page."""
+    body = html(response)
+    start = body.index(f'data-testid="{section}"')
+    part = body[start : body.index("</section>", start)]
+    return {key: int(value) for key, value in re.findall(r'data-key="([^"]+)" data-value="(-?\d+)"', part)}
+
+
+def test_given_an_assessed_county_when_a_roster_reassesses_one_person_then_the_run_page_tells_its_figures_from_the_countys(
+    world, assessed
+):
+    plain = assessed["plain"]
+    SubsidyTag.objects.create(
+        person=plain, category="tekun", region_code=TUNLI, source="测试名单", valid_from=D(2026, 6, 1)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
+        cursor.execute("INSERT INTO listed_persons VALUES (%s)", [plain.pk])
+    (run,) = assessment.assessment_reassess_persons(
+        person_table="listed_persons", reason="资助名单：测试名单（导入编号1）", today=D(2026, 11, 20)
+    )
+
+    page = signed_in(world, "admin").get(reverse("enrollment:assessment-run", args=[run.pk]))
+
+    assert attribute(tagged(page, "run-whose")[0], "data-kind") == "persons"
+    # The run: 王一 alone, now paid by the government (320 yuan), owing nothing.
+    assert _figures(page, "counts") == {
+        "enrollments": 1,
+        "distinct_facts": 1,
+        "created": 0,
+        "changed": 1,
+        "unchanged": 0,
+        "cancelled": 0,
+        "government_paid": 1,
+        "government_paid_fen": 32000,
+        "pushed": 1,
+        "payable": 0,
+    }
+    # The county: 王一 and 张三 paid by the government, 李二 owing 160 yuan.
+    assert _figures(page, "county-figures") == {
+        "county_assessed": 3,
+        "county_government_paid": 2,
+        "county_government_paid_fen": 64000,
+        "county_payable": 16000,
+    }
 
 
 def test_given_a_county_outside_the_area_or_a_year_without_policy_then_no_run_starts(world, linfen):
