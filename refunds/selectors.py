@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Substr
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.roles import Action
 from accounts.scope import Scope
 from accounts.selectors import counts_by
 from enrollment.models import Assessment, AssessmentStatus, Person
+from enrollment.rules import policy as rules
+from enrollment.rules.engine import say_refund_reason
 
 from .models import (
+    LIVE_FUND_PLAN_STATUSES,
     OPEN_REFUND_STATUSES,
     FundPlan,
     FundPlanLine,
@@ -74,6 +79,54 @@ def refund_detail(*, scope: Scope, pk: int) -> RefundApplication:
         ),
         pk=pk,
     )
+
+
+@dataclass(frozen=True)
+class DecisionShown:
+    """The engine's decision as a clerk reads it: the reason alone, the rule in words, and the
+    policy's general note apart (empty on a refusal, where it would contradict the reason)."""
+
+    reason: str
+    rule_words: str
+    note: str
+
+
+_REFUND_WHEN = {
+    rules.RefundWhen.ALWAYS: gettext_lazy("always refundable"),
+    rules.RefundWhen.BEFORE_BENEFIT_START: gettext_lazy("refundable only before the benefit period starts"),
+    rules.RefundWhen.BEFORE_INSURANCE_YEAR: gettext_lazy(
+        "refundable only before the insurance year paid for begins"
+    ),
+    rules.RefundWhen.NEVER: gettext_lazy("not refundable"),
+}
+
+
+def refund_decision_shown(*, application: RefundApplication) -> DecisionShown:
+    """Words for the decision stored on ``application``, under the policy version that made it."""
+    policy = rules.Policy.from_document(application.policy_version.document)
+    note = policy.refunds.note
+    reason = application.rule_reason
+    # Applications recorded before the engine kept the note apart carry it glued on: cut it off.
+    if note and reason.endswith(f"；{note}"):
+        reason = reason[: -len(note) - 1]
+    return DecisionShown(
+        reason=reason,
+        rule_words=_say_refund_rule(application.rule, policy),
+        note=note if application.refundable else "",
+    )
+
+
+def _say_refund_rule(rule: str, policy: rules.Policy) -> str:
+    if rule == "refunds.reasons.paid_twice.deposits":
+        return _(
+            "Paid twice: refunded only when insurance's deposit records hold a payment beyond the one "
+            "the year keeps"
+        )
+    reason = rule.removeprefix("refunds.reasons.")
+    if reason not in rules.REFUND_REASONS:
+        return rule  # a rule this page has no words for: the code is better than nothing
+    when = policy.refunds.reasons.get(reason, rules.RefundWhen.NEVER)
+    return _("%(reason)s: %(when)s") % {"reason": say_refund_reason(reason), "when": _REFUND_WHEN[when]}
 
 
 def refund_timeline(*, application: RefundApplication) -> QuerySet[WorkflowEvent]:
@@ -153,6 +206,24 @@ def overcollection_pool(*, scope: Scope) -> list[Pool]:
         .order_by("county")
     )
     return [Pool(county, n, fen) for county, n, fen in rows]
+
+
+def fund_plans_live_of_month(*, scope: Scope, period: str) -> dict[str, FundPlan]:
+    """The live plan of each county in the area for ``period`` (at most one each, by the database)."""
+    scope.require(Action.FUND_PLAN_VIEW)
+    plans = scope.filter(FundPlan.objects.filter(period=period, status__in=LIVE_FUND_PLAN_STATUSES))
+    return {plan.county_code: plan for plan in plans}
+
+
+def overcollection_waiting_for(*, plan: FundPlan) -> Pool:
+    """The county's refunds in the pool a draft ``plan`` would take in (requested up to the end of its
+    month), as ``fund_plan_gather`` selects them."""
+    first = dt.date(int(plan.period[:4]), int(plan.period[5:7]), 1)
+    end = (first + dt.timedelta(days=32)).replace(day=1)
+    totals = OvercollectionRefund.objects.filter(
+        plan__isnull=True, region_code__startswith=plan.county_code, requested_on__lt=end
+    ).aggregate(n=Count("pk"), fen=Sum("amount_fen"))
+    return Pool(plan.county_code, totals["n"], totals["fen"] or 0)
 
 
 def fund_plan_list(*, scope: Scope, status: str = "") -> QuerySet[FundPlan]:

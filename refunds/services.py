@@ -67,6 +67,7 @@ __all__ = [
     "REFUND_WORKFLOW",
     "TransitionConflictError",
     "fund_plan_discard",
+    "fund_plan_gather",
     "fund_plan_pay_out",
     "fund_plan_prepare",
     "fund_plan_submit",
@@ -436,22 +437,8 @@ def fund_plan_prepare(
     county_code = county.code[:6]
     live = FundPlan.objects.filter(county_code=county_code, period=period, status__in=LIVE_STATUSES).first()
     if live is not None:
-        raise ValidationError(_already_planned(live))
-    _first, end = _month_bounds(period)
-    # Lock the pool's refunds first: a plan for another month being prepared at once waits here,
-    # then finds them gone (one refund is never in two plans).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT coalesce(array_agg(p.id ORDER BY p.id), '{}'), count(*), coalesce(sum(p.amount_fen), 0)
-            FROM (SELECT r.id, r.amount_fen FROM refunds_overcollectionrefund r
-                  WHERE r.plan_id IS NULL AND r.status = 'received' AND r.region_code LIKE %s
-                    AND r.requested_on < %s
-                  FOR UPDATE) AS p
-            """,
-            [county_code + "%", end],
-        )
-        ids, count, total = cursor.fetchone()
+        raise ValidationError(_already_planned(live, county_name=county.name))
+    ids, count, total = _pool_lock(county_code=county_code, period=period)
     if not count:
         raise ValidationError(
             _("No over-collection refund of %(county)s requested up to %(period)s is waiting for a plan.")
@@ -474,6 +461,35 @@ def fund_plan_prepare(
         raise ValidationError(
             _("%(county)s already has a plan for %(period)s.") % {"county": county.name, "period": period}
         ) from error
+    _pool_move(plan=plan, ids=ids)
+    FUND_PLAN_WORKFLOW.start(plan, actor_id=scope.user_id)
+    overcollection_status_push(where=_PLAN_REFUNDS, params={"plan_id": plan.pk}, status="planned", plan=plan)
+    return plan
+
+
+def _pool_lock(*, county_code: str, period: str) -> tuple[list[int], int, int]:
+    """Lock the county's refunds waiting in the pool, requested up to the end of ``period``: a plan
+    being prepared or added to at once waits here, then finds them gone (one refund is never in two
+    plans). Their ids, count and total."""
+    _first, end = _month_bounds(period)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT coalesce(array_agg(p.id ORDER BY p.id), '{}'), count(*), coalesce(sum(p.amount_fen), 0)
+            FROM (SELECT r.id, r.amount_fen FROM refunds_overcollectionrefund r
+                  WHERE r.plan_id IS NULL AND r.status = 'received' AND r.region_code LIKE %s
+                    AND r.requested_on < %s
+                  FOR UPDATE) AS p
+            """,
+            [county_code + "%", end],
+        )
+        ids, count, total = cursor.fetchone()
+    # sum() of a bigint is numeric in PostgreSQL: money stays whole fen, an int.
+    return list(ids), int(count), int(total)
+
+
+def _pool_move(*, plan: FundPlan, ids: list[int]) -> None:
+    """The locked refunds ``ids`` into ``plan``, each with its line: two statements, whatever the number."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -484,22 +500,84 @@ def fund_plan_prepare(
             INSERT INTO refunds_fundplanline (plan_id, refund_id, amount_fen)
             SELECT %(plan_id)s, id, amount_fen FROM picked
             """,
-            {"plan_id": plan.pk, "ids": list(ids)},
+            {"plan_id": plan.pk, "ids": ids},
         )
-    FUND_PLAN_WORKFLOW.start(plan, actor_id=scope.user_id)
-    overcollection_status_push(where=_PLAN_REFUNDS, params={"plan_id": plan.pk}, status="planned", plan=plan)
+
+
+@transaction.atomic
+def fund_plan_gather(*, scope: Scope, plan_id: int) -> FundPlan:
+    """Add to a draft plan the county's refunds that reached the pool after it was prepared (requested
+    up to the end of its month). The county keeps one plan a month, so a refund that arrives while
+    that plan is still insurance's own draft joins it rather than waiting a month for the next one;
+    once submitted, finance is looking at its lines and total, so it takes nothing more. Submitting
+    confirms the total, so a page that saw the total before this addition is refused."""
+    scope.require(Action.FUND_PLAN_PREPARE)
+    plan = scope.get_object_or_404(FundPlan.objects.select_for_update(of=("self",)), pk=plan_id)
+    if plan.status != P.DRAFT:
+        raise TransitionConflictError(fund_plan_closed_note(plan))
+    ids, count, total = _pool_lock(county_code=plan.county_code, period=plan.period)
+    if not count:
+        raise ValidationError(
+            _("No over-collection refund of this county requested up to %(period)s is waiting for a plan.")
+            % {"period": plan.period}
+        )
+    _pool_move(plan=plan, ids=ids)
+    plan.refund_count += count
+    plan.amount_fen += total
+    plan.save(update_fields=["refund_count", "amount_fen"])
+    overcollection_status_push(where="r.id = ANY(%(ids)s)", params={"ids": ids}, status="planned", plan=plan)
     return plan
 
 
 LIVE_STATUSES = (P.DRAFT, P.SUBMITTED, P.APPROVED, P.FUNDED, P.PAID_OUT)
 
 
-def _already_planned(plan: FundPlan) -> str:
-    return _("This county already has a plan for %(period)s (%(status)s, prepared on %(date)s).") % {
+def _next_month(period: str) -> dict[str, str]:
+    """The month after ``period`` and its first day: when its plan can be prepared."""
+    _first, end = _month_bounds(period)
+    return {"next": f"{end:%Y-%m}", "first": f"{end:%Y-%m-%d}"}
+
+
+def fund_plan_closed_note(plan: FundPlan) -> str:
+    """What a plan past its draft means for the refunds still waiting: they go into the next month's
+    plan, once that month has begun (the refusal, and the pages)."""
+    return _(
+        "Plan No. %(plan)d for %(period)s is %(status)s: only a draft takes more refunds. The waiting "
+        "refunds go into the plan for %(next)s, which can be prepared from %(first)s."
+    ) % {
+        "plan": plan.pk,
         "period": plan.period,
         "status": plan.get_status_display(),
-        "date": timezone.localtime(plan.prepared_at).strftime("%Y-%m-%d"),
+        **_next_month(plan.period),
     }
+
+
+def _already_planned(plan: FundPlan, *, county_name: str) -> str:
+    """Why the month cannot have a second plan, and what the clerk does instead."""
+    values = {
+        "county": county_name,
+        "period": plan.period,
+        "plan": plan.pk,
+        "status": plan.get_status_display(),
+        "date": timezone.localtime(plan.prepared_at).strftime("%Y-%m-%d"),
+        **_next_month(plan.period),
+    }
+    if plan.status == P.DRAFT:
+        return (
+            _(
+                "%(county)s already has a draft plan for %(period)s (No. %(plan)d, prepared on %(date)s): "
+                "open it and add the waiting refunds to it."
+            )
+            % values
+        )
+    return (
+        _(
+            "%(county)s already has a plan for %(period)s (No. %(plan)d, %(status)s, prepared on %(date)s); "
+            "it takes no more refunds. The waiting refunds go into the plan for %(next)s, which can be "
+            "prepared from %(first)s."
+        )
+        % values
+    )
 
 
 def _release(plan: FundPlan) -> None:

@@ -20,7 +20,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 
 from accounts.access import ScopedViewMixin
@@ -385,6 +385,7 @@ class RefundDetailView(WorkflowStepsView):
             "id_number": id_number_for(scope, person.id_number, person.region_code),
             "amount": yuan(application.amount_fen),
             "paid_amount": yuan(application.assessment.paid_fen),
+            "decision": selectors.refund_decision_shown(application=application),
             "events": events,
             "evidence": selectors.refund_evidence(application=application),
             "history": selectors.person_refund_history(scope=scope, person=person, exclude_pk=application.pk),
@@ -470,6 +471,10 @@ class FundPlanListView(ScopedViewMixin, View):
         )
         counts = selectors.fund_plan_status_counts(scope=scope)
         pool = selectors.overcollection_pool(scope=scope)
+        this_month = f"{timezone.localdate():%Y-%m}"
+        # The month's plan decides what a county's waiting refunds can do now: go into a new plan,
+        # join the month's draft, or wait for next month's plan (the month has one plan).
+        month_plans = selectors.fund_plans_live_of_month(scope=scope, period=this_month)
         names = dict(
             Region.objects.filter(code__in=[p.county_code.ljust(12, "0") for p in pool]).values_list(
                 "code", "name"
@@ -490,18 +495,25 @@ class FundPlanListView(ScopedViewMixin, View):
                     "name": names.get(p.county_code.ljust(12, "0"), p.county_code),
                     "count": p.count,
                     "amount": yuan(p.amount_fen),
+                    "plan": month_plans.get(p.county_code),
+                    "closed_note": (
+                        services.fund_plan_closed_note(month_plans[p.county_code])
+                        if p.county_code in month_plans
+                        and month_plans[p.county_code].status != FundPlanStatus.DRAFT
+                        else ""
+                    ),
                 }
                 for p in pool
             ],
             "can_prepare": scope.allows(Action.FUND_PLAN_PREPARE),
-            "this_month": f"{timezone.localdate():%Y-%m}",
+            "this_month": this_month,
             "error": error,
             "posted": posted or {},
         }
         return render(self.request, self.template_name, context, status=status)
 
 
-PLAN_STEPS = ("submit", "discard", "pay_out")
+PLAN_STEPS = ("gather", "submit", "discard", "pay_out")
 
 
 class FundPlanDetailView(ScopedViewMixin, View):
@@ -523,7 +535,10 @@ class FundPlanDetailView(ScopedViewMixin, View):
             key: request.POST.get(key, "") for key in ("bank_reference", "note", "reason", "amount_fen")
         }
         try:
-            if step == "submit":
+            if step == "gather":
+                before = plan.refund_count
+                gathered = services.fund_plan_gather(scope=self.scope, plan_id=pk)
+            elif step == "submit":
                 amount = int(posted["amount_fen"]) if posted["amount_fen"].isdigit() else -1
                 services.fund_plan_submit(
                     scope=self.scope, plan_id=pk, amount_fen=amount, note=posted["note"]
@@ -539,6 +554,17 @@ class FundPlanDetailView(ScopedViewMixin, View):
             return self._render(fresh, error=conflict.message, step=step, posted=posted, status=409)
         except ValidationError as error:
             return self._render(plan, error=" ".join(error.messages), step=step, posted=posted, status=400)
+        if step == "gather":
+            messages.success(
+                request,
+                ngettext(
+                    "%(n)d refund added; the plan now asks for %(amount)s. Check its lines, then submit it.",
+                    "%(n)d refunds added; the plan now asks for %(amount)s. Check its lines, then submit it.",
+                    gathered.refund_count - before,
+                )
+                % {"n": gathered.refund_count - before, "amount": yuan(gathered.amount_fen)},
+            )
+            return redirect("refunds:plan", pk=pk)
         done = {
             "submit": _("Submitted to finance. Its decision arrives here."),
             "discard": _("Discarded; its refunds are back in the pool."),
@@ -572,6 +598,12 @@ class FundPlanDetailView(ScopedViewMixin, View):
             ],
             "events": events,
             "steps": {t.action for t in workflow.actions_for(plan, scope)},
+            # Refunds that reached the pool after the draft was prepared, for its "add" step.
+            "waiting": (
+                selectors.overcollection_waiting_for(plan=plan)
+                if plan.status == FundPlanStatus.DRAFT and scope.allows(Action.FUND_PLAN_PREPARE)
+                else None
+            ),
             "error": error,
             "step": step,
             "posted": posted or {},

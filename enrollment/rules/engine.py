@@ -150,6 +150,9 @@ class Decision:
     reason: str
     amount_fen: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    # The policy's general words on the matter (its refund note), kept apart from ``reason``: glued
+    # on, "…须有2笔以上入库记录；重复缴费可申请退费…" made a refusal contradict itself.
+    note: str = ""
 
 
 # --- wording ---------------------------------------------------------------------------------
@@ -875,8 +878,8 @@ def refund_on(
     Paying twice is refundable only when a deposit beyond the one the year keeps is there and not
     yet paid back (Linfen: "因本人重复缴费 … 由医保经办机构进行核验确认后 … 退还"): insurance verifies it
     against its records before the policy's timing is asked; without one it is refused with the
-    count. The policy's refund note (the deadline for deciding, in the document's words) ends every
-    reason.
+    count. The policy's refund note (the deadline for deciding, in the document's words) comes as
+    ``note``, apart from the reason it would contradict on a refusal.
     """
     when = policy.refunds.reasons.get(reason)
     words = say_refund_reason(reason)
@@ -932,13 +935,12 @@ def refund_on(
             "reason": words,
             "date": say_date(event_on),
         }
-    if policy.refunds.note:
-        reason_text += f"；{policy.refunds.note}"
     return Decision(
         allowed,
         rule,
         reason_text,
         extra={"decision_working_days": policy.refunds.decision_working_days} if allowed else {},
+        note=policy.refunds.note,
     )
 
 

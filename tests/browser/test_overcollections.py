@@ -9,10 +9,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from accounts.roles import Role
+from collection import services as tax
 from collection.models import OvercollectionRequest, RefundPaid
+from refunds import services as insurance
 from refunds.finance.models import ReceivedPlan
 from refunds.models import FundPlan
-from tests.refunds.overcollection_support import deliver, tax_payment
+from tests.refunds.overcollection_support import deliver, scope, tax_payment, this_month
 
 pytestmark = pytest.mark.browser
 
@@ -116,4 +119,46 @@ def test_given_tax_insurance_and_finance_when_an_over_collection_is_refunded_the
     assert list(RefundPaid.objects.values_list("kind", "refund_id", "amount_fen")) == [
         ("overcollection", request.pk, 12000)
     ]
+    assert page_log.errors == [] and page_log.csp_violations() == []
+
+
+def test_given_a_request_after_the_months_plan_when_insurance_opens_the_pool_then_the_draft_takes_it_or_it_waits(
+    page, sign_in, shoot, page_log, transactional_world, monkeypatch
+):
+    """The QA dead end: a new over-collection offered 编制 for a month that already had its plan.
+    While the month's plan is a draft the row adds it to the draft; once the plan went to finance the
+    row says which month's plan takes it and from when."""
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    world = transactional_world
+
+    def report(amount_fen: int) -> None:
+        tax.overcollection_request(
+            scope=scope(world, Role.TAX_STAFF), receipt=tax_payment(world).receipt, amount_fen=amount_fen,
+            reason="charged_twice",
+        )  # fmt: skip
+        deliver()
+
+    report(12000)
+    plan = insurance.fund_plan_prepare(
+        scope=scope(world, Role.INSURANCE_STAFF), county_code="141002", period=this_month()
+    )
+    report(3000)
+
+    sign_in("insurance_a")
+    page.goto("/refunds/plans/")
+    pool = page.locator("[data-testid=pool-row][data-county='141002']")
+    expect(pool.get_by_test_id("prepare-form")).to_have_count(0)
+    shoot("1-pool-with-a-draft")
+    pool.get_by_test_id("gather-submit").click()
+    expect(page.get_by_test_id("plan-line")).to_have_count(2)
+    expect(page.get_by_test_id("plan-amount")).to_have_attribute("data-fen", "15000")
+    shoot("2-draft-took-it")
+    page.get_by_test_id("submit-plan").click()
+    expect(page.get_by_test_id("plan-status")).to_have_attribute("data-status", "submitted")
+
+    report(3050)
+    page.goto("/refunds/plans/")
+    waits = page.locator("[data-testid=pool-row][data-county='141002']").get_by_test_id("pool-waits")
+    expect(waits).to_contain_text(f"编号 {plan.pk}")
+    shoot("3-pool-waits-for-next-month")
     assert page_log.errors == [] and page_log.csp_violations() == []

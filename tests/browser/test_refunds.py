@@ -59,7 +59,8 @@ def test_given_a_clerk_and_insurance_staff_when_a_refund_is_applied_approved_and
 
     expect(page.get_by_test_id("refund-status")).to_have_attribute("data-status", "submitted")
     expect(page.get_by_test_id("engine-decision")).to_have_attribute("data-refundable", "yes")
-    expect(page.get_by_test_id("engine-rule")).to_have_text("refunds.reasons.paid_twice")
+    expect(page.get_by_test_id("engine-rule")).to_have_text("重复缴费：均可退费")
+    expect(page.get_by_test_id("engine-rule")).to_have_attribute("data-rule", "refunds.reasons.paid_twice")
     expect(page.get_by_test_id("evidence-list").get_by_role("link")).to_have_text("second-receipt.pdf")
     expect(page.get_by_test_id("withdraw-form")).to_be_visible()
     expect(page.get_by_test_id("approve-form")).to_have_count(0)

@@ -5,7 +5,11 @@ step; every endpoint in the OpenAPI schema."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.roles import Role
@@ -259,3 +263,71 @@ def test_given_the_schema_then_every_over_collection_endpoint_is_documented(worl
     } <= set(paths)
     assert "409" in paths["/api/finance/plans/{id}/approve/"]["post"]["responses"]
     assert "409" in paths["/api/fund-plans/{id}/submit/"]["post"]["responses"]
+
+
+def _testid(html: str, testid: str) -> str:
+    found = re.search(rf'data-testid="{testid}"[^>]*>(.*?)</', html, re.S)
+    return " ".join(found.group(1).split()) if found else ""
+
+
+def _next_month() -> tuple[str, str]:
+    after = (timezone.localdate().replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return f"{after:%Y-%m}", f"{after:%Y-%m-%d}"
+
+
+def test_given_a_new_request_and_the_months_plan_still_a_draft_when_added_on_the_page_then_the_draft_takes_it(
+    world: World, client
+):
+    _reported(world, client, 12000)
+    client.force_login(world.users["insurance_a"])  # the pages in Chinese, as the clerk has them
+    client.post("/refunds/plans/", {"county": "141002", "period": this_month()})
+    plan = FundPlan.objects.get()
+    _reported(world, client, 3000)
+    client.force_login(world.users["insurance_a"])
+
+    pool = client.get("/refunds/plans/").content.decode()
+    draft = client.get(f"/refunds/plans/{plan.pk}/").content.decode()
+    added = client.post(f"/refunds/plans/{plan.pk}/", {"step": "gather"})
+
+    assert 'data-testid="prepare-form"' not in pool
+    assert f'action="/refunds/plans/{plan.pk}/"' in pool
+    assert _testid(pool, "gather-submit") == f"纳入 {this_month()} 草稿计划（编号 {plan.pk}）"
+    assert (
+        _testid(draft, "waiting-count")
+        == f"该县（区）有 1 笔截至 {this_month()} 申请的多征退费尚未纳入本草稿。"
+    )
+    assert (added.status_code, added["Location"]) == (302, f"/refunds/plans/{plan.pk}/")
+    after = client.get(added["Location"]).content.decode()
+    assert "已纳入 1 笔退费，本计划现申请 150.00元。请核对明细后报送财政。" in after
+    assert after.count('data-testid="plan-line"') == 2 and 'data-testid="waiting"' not in after
+    plan.refresh_from_db()
+    assert (plan.refund_count, plan.amount_fen) == (2, 15000)
+    assert 'data-testid="pool-row"' not in client.get("/refunds/plans/").content.decode()
+
+
+def test_given_the_months_plan_submitted_when_a_new_request_waits_then_the_page_says_which_plan_takes_it(
+    world: World, client
+):
+    _reported(world, client, 12000)
+    client.force_login(world.users["insurance_a"])
+    client.post("/refunds/plans/", {"county": "141002", "period": this_month()})
+    plan = FundPlan.objects.get()
+    client.post(f"/refunds/plans/{plan.pk}/", {"step": "submit", "amount_fen": "12000"})
+    _reported(world, client, 3000)
+    client.force_login(world.users["insurance_a"])
+    next_month, first = _next_month()
+
+    pool = client.get("/refunds/plans/").content.decode()
+    prepared = client.post("/refunds/plans/", {"county": "141002", "period": this_month()})
+
+    assert 'data-testid="prepare-form"' not in pool and 'data-testid="gather-form"' not in pool
+    assert _testid(pool, "pool-waits").startswith(
+        f"{this_month()} 的计划（编号 {plan.pk}）已报送财政，只有草稿计划才能再纳入退费。"
+        f"待纳入的退费将纳入 {next_month} 的计划，{first} 起可编制。 <a href="
+    )
+    assert prepared.status_code == 400
+    assert _testid(prepared.content.decode(), "plan-error") == (
+        f"尧都区已有 {this_month()} 的计划（编号 {plan.pk}，已报送财政，编制于 "
+        f"{timezone.localtime(plan.prepared_at):%Y-%m-%d}），不能再纳入退费。"
+        f"待纳入的退费将纳入 {next_month} 的计划，{first} 起可编制。"
+    )

@@ -5,6 +5,8 @@ gets the month's refund details."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
@@ -235,9 +237,90 @@ def test_given_a_live_plan_for_the_month_then_a_second_is_refused(world):
             scope=scope(world, Role.INSURANCE_STAFF), county_code="141002", period=this_month()
         )
 
-    assert refused.value.messages[0].startswith(
-        f"This county already has a plan for {this_month()} (Draft, prepared on "
+    plan = FundPlan.objects.get()
+    assert refused.value.messages == [
+        f"尧都区 already has a draft plan for {this_month()} (No. {plan.pk}, prepared on "
+        f"{timezone.localdate():%Y-%m-%d}): open it and add the waiting refunds to it."
+    ]
+
+
+def _next_month() -> tuple[str, str]:
+    today = timezone.localdate()
+    after = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return f"{after:%Y-%m}", f"{after:%Y-%m-%d}"
+
+
+def test_given_the_months_plan_went_to_finance_when_a_new_request_is_prepared_then_told_which_plan_takes_it(
+    world,
+):
+    plan = submitted(world, 100)
+    report(world, tax_payment(world), 3000)
+    deliver()
+    next_month, first = _next_month()
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        insurance.fund_plan_prepare(
+            scope=scope(world, Role.INSURANCE_STAFF), county_code="141002", period=this_month()
+        )
+
+    assert refused.value.messages == [
+        f"尧都区 already has a plan for {this_month()} (No. {plan.pk}, Submitted to finance, prepared on "
+        f"{timezone.localdate():%Y-%m-%d}); it takes no more refunds. The waiting refunds go into the plan "
+        f"for {next_month}, which can be prepared from {first}."
+    ]
+
+
+def test_given_a_draft_for_the_month_when_a_new_request_arrives_then_it_is_added_to_the_draft(world):
+    plan = planned(world, 100)
+    report(world, tax_payment(world), 3000)
+    deliver()
+    stale_total = plan.amount_fen
+
+    insurance.fund_plan_gather(scope=scope(world, Role.INSURANCE_STAFF), plan_id=plan.pk)
+
+    plan.refresh_from_db()
+    assert (plan.status, plan.refund_count, plan.amount_fen) == ("draft", 2, 3100)
+    assert sorted(FundPlanLine.objects.filter(plan=plan).values_list("amount_fen", flat=True)) == [100, 3000]
+    assert set(OvercollectionRefund.objects.values_list("status", "plan_id")) == {("planned", plan.pk)}
+    deliver()
+    assert sorted(OvercollectionRequest.objects.values_list("status", flat=True)) == ["planned", "planned"]
+    # A page that saw the total before the addition cannot submit it.
+    with translation.override("en"), pytest.raises(ValidationError):
+        insurance.fund_plan_submit(
+            scope=scope(world, Role.INSURANCE_STAFF), plan_id=plan.pk, amount_fen=stale_total
+        )
+    insurance.fund_plan_submit(scope=scope(world, Role.INSURANCE_STAFF), plan_id=plan.pk, amount_fen=3100)
+    plan.refresh_from_db()
+    assert plan.status == "submitted"
+
+
+def test_given_a_submitted_plan_when_refunds_are_added_then_refused_with_where_they_go(world):
+    plan = submitted(world, 100)
+    report(world, tax_payment(world), 3000)
+    deliver()
+    next_month, first = _next_month()
+
+    with translation.override("en"), pytest.raises(insurance.TransitionConflictError) as refused:
+        insurance.fund_plan_gather(scope=scope(world, Role.INSURANCE_STAFF), plan_id=plan.pk)
+
+    assert refused.value.message == (
+        f"Plan No. {plan.pk} for {this_month()} is Submitted to finance: only a draft takes more refunds. "
+        f"The waiting refunds go into the plan for {next_month}, which can be prepared from {first}."
     )
+    assert OvercollectionRefund.objects.filter(plan__isnull=True).count() == 1
+
+
+def test_given_a_draft_and_nothing_waiting_when_refunds_are_added_then_refused(world):
+    plan = planned(world, 100)
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        insurance.fund_plan_gather(scope=scope(world, Role.INSURANCE_STAFF), plan_id=plan.pk)
+
+    assert refused.value.messages == [
+        f"No over-collection refund of this county requested up to {this_month()} is waiting for a plan."
+    ]
+    plan.refresh_from_db()
+    assert (plan.refund_count, plan.amount_fen) == (1, 100)
 
 
 def test_given_a_draft_when_submitted_then_finance_receives_it_with_its_lines(world):

@@ -129,7 +129,9 @@ def test_given_a_clerk_when_applying_with_evidence_then_the_detail_shows_the_rul
     assert response.status_code == 302 and response["Location"] == f"/refunds/{application.pk}/"
     html = client.get(response["Location"]).content.decode()
     assert 'data-refundable="yes"' in html
-    assert _testid(html, "engine-rule") == "refunds.reasons.paid_twice"
+    assert _testid(html, "engine-rule") == "重复缴费：均可退费"
+    assert 'data-rule="refunds.reasons.paid_twice"' in html
+    assert _testid(html, "policy-note") == "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由"
     assert _testid(html, "refund-amount") == "400.00元"
     assert html.count('data-testid="timeline-event"') == 1
     assert 'data-testid="withdraw-form"' in html and 'data-testid="approve-form"' not in html
@@ -152,6 +154,54 @@ def test_given_a_death_in_linfen_when_the_clerk_applies_then_the_reason_is_shown
     assert application.rule_reason in html  # in the flash message and in the rules' box
     assert html.count(application.rule_reason) >= 2
     assert 'data-testid="steps"' not in html
+
+
+def _refused_as_recorded_before(world: World) -> RefundApplication:
+    """A paid-twice refusal as the demo's /refunds/7/ holds it: the reason stored with the policy's
+    general note glued on, as the engine wrote it before it kept the note apart."""
+    application = make_refund(TUNLI, world.users["clerk_a"])
+    glued = (
+        "不予退费：医保经办机构入库记录中，该参保人本年度只有1笔缴费，重复缴费须有2笔以上入库记录"
+        "；重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由"
+    )
+    RefundApplication.objects.filter(pk=application.pk).update(
+        status="rejected", refundable=False, rule="refunds.reasons.paid_twice.deposits",
+        rule_reason=glued, decision_note=glued, decided_at=dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC),
+    )  # fmt: skip
+    return application
+
+
+def test_given_a_refusal_stored_with_the_policy_note_glued_on_when_shown_then_the_reason_stands_alone_in_words(
+    world: World, client
+):
+    application = _refused_as_recorded_before(world)
+    client.force_login(world.users["insurance_a"])
+
+    html = client.get(f"/refunds/{application.pk}/").content.decode()
+
+    assert _testid(html, "engine-reason") == (
+        "不予退费：医保经办机构入库记录中，该参保人本年度只有1笔缴费，重复缴费须有2笔以上入库记录"
+    )
+    assert "重复缴费可申请退费" not in html  # the general note would contradict the refusal
+    assert (
+        _testid(html, "engine-rule")
+        == "重复缴费：须经医保入库记录核验，本年度除保留的一笔外还有入库缴费方可退还"
+    )
+    assert 'data-rule="refunds.reasons.paid_twice.deposits"' in html
+    assert 'data-testid="decision-note"' not in html  # the rules' reason, not said twice
+
+
+def test_given_english_when_a_refusal_is_shown_then_its_rule_reads_in_english(world: World, client, settings):
+    application = _refused_as_recorded_before(world)
+    client.force_login(world.users["insurance_a"])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    html = client.get(f"/refunds/{application.pk}/").content.decode()
+
+    assert _testid(html, "engine-rule") == (
+        "Paid twice: refunded only when insurance&#x27;s deposit records hold a payment beyond the one "
+        "the year keeps"
+    )
 
 
 def test_given_an_unpaid_year_when_posted_then_the_form_says_so_with_400(world: World, client):

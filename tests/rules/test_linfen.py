@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.utils import translation
 
 from enrollment.rules.engine import (
     assess,
@@ -286,13 +287,15 @@ def test_given_a_double_payment_with_two_deposits_then_it_is_refunded_within_5_w
     decision = refund_on(linfen(), "paid_twice", date(2021, 6, 1), date(2021, 1, 1), deposits=2)
     assert decision.allowed
     assert decision.extra["decision_working_days"] == 5
-    assert "5个工作日" in decision.reason
+    assert "5个工作日" in decision.note
 
 
 def test_given_a_reason_the_document_does_not_list_then_the_reason_for_refusal_is_given_on_the_spot():
-    decision = refund_on(linfen(), "death", date(2020, 12, 1), date(2021, 1, 1))
+    with translation.override("en"):
+        decision = refund_on(linfen(), "death", date(2020, 12, 1), date(2021, 1, 1))
     assert (decision.allowed, decision.rule) == (False, "refunds.reasons.death")
-    assert "当场说明理由" in decision.reason
+    assert decision.reason == "Not refundable: this region does not refund contributions for death"
+    assert decision.note == "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由"
 
 
 def test_given_linfen_then_registration_subsidy_and_refund_procedures_are_carried_as_notes():

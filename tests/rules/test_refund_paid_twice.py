@@ -78,8 +78,9 @@ def test_given_linfen_and_one_deposit_then_paying_twice_is_refused_on_the_spot_w
     assert decision.reason == (
         "Not refundable as paid twice: the medical insurance bureau's deposit records for this person "
         "and year count 1; a duplicate payment needs at least 2"
-        "；重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由"
     )
+    # The policy's general note comes apart: glued on, it said the refusal could be refunded.
+    assert decision.note == "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由"
 
 
 def test_given_linfen_and_no_deposit_given_then_paying_twice_is_refused():
@@ -97,7 +98,8 @@ def test_given_linfen_and_two_deposits_then_paying_twice_is_refundable_within_5_
 
     assert (decision.allowed, decision.rule) == (True, "refunds.reasons.paid_twice")
     assert decision.extra == {"decision_working_days": 5}
-    assert decision.reason.startswith("Refundable: paid twice；")
+    assert decision.reason == "Refundable: paid twice"
+    assert decision.note == "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由"
 
 
 def test_given_two_deposits_of_which_the_duplicate_was_paid_back_then_a_second_claim_is_refused():
