@@ -167,7 +167,7 @@ def test_given_a_disabled_student_then_the_subsidy_applies_to_the_academic_year_
 def test_given_a_change_then_refundable_only_before_the_year_paid_for_begins(reason, event_on, allowed):
     decision = refund_on(guigang(), reason, event_on, date(2024, 1, 1), person_category="urban")
     assert decision.allowed is allowed
-    assert "所缴费用不予以退回" in decision.reason
+    assert "所缴费用不予以退回" in decision.note  # the policy's note, apart from the reason
 
 
 def test_given_a_new_enrollee_who_dies_within_the_year_before_cover_starts_then_still_not_refunded():

@@ -86,7 +86,7 @@ def test_given_a_refund_reason_then_refundable_only_before_the_benefit_period_st
 ):
     decision = refund_on(jilin(), reason, event_on, date(2023, 1, 1), deposits=2)
     assert (decision.allowed, decision.rule) == (allowed, f"refunds.reasons.{reason}")
-    assert "进入待遇享受期后不予退还" in decision.reason
+    assert "进入待遇享受期后不予退还" in decision.note  # the policy's note, apart from the reason
 
 
 def test_given_the_identifier_duplicate_and_employee_rules_then_they_are_carried_as_notes():

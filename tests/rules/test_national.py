@@ -158,7 +158,7 @@ def test_given_a_national_refund_reason_then_refundable_only_before_the_benefit_
 ):
     decision = refund_on(national(), reason, event_on, date(2025, 1, 1), deposits=2)
     assert decision.allowed is allowed
-    assert "待遇享受期开始后不予退还" in decision.reason
+    assert "待遇享受期开始后不予退还" in decision.note  # the policy's note, apart from the reason
 
 
 def test_given_a_payment_still_waiting_then_a_death_before_the_benefit_start_is_refundable():

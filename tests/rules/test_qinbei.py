@@ -277,7 +277,7 @@ def test_given_a_newborn_then_the_price_depends_on_the_payment_date_like_everyon
 def test_given_a_death_then_the_refund_depends_on_whether_the_benefit_period_started(event_on, allowed):
     decision = refund_on(qinbei(), "death", event_on, date(2023, 1, 1))
     assert decision.allowed is allowed
-    assert "桂医保发〔2020〕29号" in decision.reason
+    assert "桂医保发〔2020〕29号" in decision.note  # the policy's note, apart from the reason
 
 
 def test_given_qinbei_then_the_village_ledger_school_and_full_enrollment_rules_are_carried_as_notes():
