@@ -52,6 +52,7 @@ from .models import (
     DueStatus,
     OvercollectionReason,
     OvercollectionStatus,
+    Payment,
     PaymentBatch,
     PaymentStatus,
 )
@@ -309,19 +310,26 @@ class _ReceiptChange(ScopedViewMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return _render_receipt(request, self, pk)
 
+    def success_message(self, *, before: str, payment: Payment) -> str:
+        """What the clerk is told after the change: ``before`` is the receipt number it had."""
+        raise NotImplementedError
+
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        selectors.payment_detail(scope=self.scope, pk=pk)  # outside the area: 404 first
+        before = selectors.payment_detail(scope=self.scope, pk=pk).receipt  # outside the area: 404 first
         form = ReasonForm(request.POST, prefix=self.form_key)
         status = 400
         if form.is_valid():
             try:
-                type(self).service(scope=self.scope, payment_id=pk, reason=form.cleaned_data["reason"])
+                payment = type(self).service(
+                    scope=self.scope, payment_id=pk, reason=form.cleaned_data["reason"]
+                )
             except services.PaymentConflictError as conflict:
                 form.add_error(None, conflict.message)
                 status = 409
             except ValidationError as problem:
                 form.add_error(None, problem.messages)
             else:
+                messages.success(request, self.success_message(before=before, payment=payment))
                 return redirect("collection:receipt", pk=pk)
         return _render_receipt(request, self, pk, {self.form_key: form}, status=status)
 
@@ -332,12 +340,23 @@ class PaymentReverseView(_ReceiptChange):
     form_key = "reverse"
     service = services.payment_reverse
 
+    def success_message(self, *, before: str, payment: Payment) -> str:
+        return _(
+            "Payment with receipt %(receipt)s reversed: the year is due again and insurance is told."
+        ) % {"receipt": before}
+
 
 class ReceiptVoidView(_ReceiptChange):
     """Void the receipt (作废) with the reason; the payment gets the next number."""
 
     form_key = "void"
     service = services.receipt_void
+
+    def success_message(self, *, before: str, payment: Payment) -> str:
+        return _("Receipt %(old)s voided; the payment now has receipt %(new)s.") % {
+            "old": before,
+            "new": payment.receipt,
+        }
 
 
 class CertificateIssueView(ScopedViewMixin, View):

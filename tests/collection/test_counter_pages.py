@@ -300,6 +300,42 @@ def test_given_a_receipt_when_the_clerk_reverses_it_with_a_reason_then_the_recei
     assert "重复收费" in receipt.content.decode()
 
 
+def test_given_a_receipt_when_the_clerk_reverses_it_then_a_success_message_names_the_receipt(counter):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+    counter.get(reverse("collection:receipt", args=[payment.pk]))  # the payment's own message, read
+
+    response = counter.post(
+        reverse("collection:reverse", args=[payment.pk]), {"reverse-reason": "重复收费"}, follow=True
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Payment with receipt {payment.receipt} reversed: the year is due again and insurance is told."
+    ]
+
+
+def test_given_a_spoiled_receipt_when_voided_then_a_success_message_names_the_old_and_the_new_number(
+    counter, settings
+):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+    counter.get(reverse("collection:receipt", args=[payment.pk]))
+    counter.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    response = counter.post(
+        reverse("collection:void-receipt", args=[payment.pk]), {"void-reason": "打印错位"}, follow=True
+    )
+
+    payment.refresh_from_db()
+    old = f"{payment.agency_id:04d}-{payment.receipt_year}-000001"
+    assert payment.receipt == f"{payment.agency_id:04d}-{payment.receipt_year}-000002"
+    assert [str(m) for m in response.context["messages"]] == [
+        f"票据 {old} 已作废，这笔缴费改用票据号码 {payment.receipt}。"
+    ]
+
+
 def test_given_a_spoiled_receipt_when_voided_then_the_payment_has_the_next_number_and_the_old_one_is_listed(
     counter,
 ):
