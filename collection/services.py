@@ -1143,6 +1143,24 @@ def payment_by_receipt(*, scope: Scope, receipt: str, lock: bool = False) -> Pay
         .first()
     )
     if payment is None:
+        voided = (
+            scope.filter(VoidedReceipt.objects.select_related("payment"))
+            .filter(agency_id=int(found[1]), receipt_year=int(found[2]), receipt_number=int(found[3]))
+            .first()
+        )
+        if voided is not None:  # a voided number names no payment now: say which one replaced it
+            raise ValidationError(
+                {
+                    "receipt": _(
+                        "Receipt %(receipt)s was voided on %(day)s; the payment now has receipt %(current)s."
+                    )
+                    % {
+                        "receipt": voided.receipt_code,
+                        "day": timezone.localtime(voided.voided_at).date().isoformat(),
+                        "current": voided.payment.receipt,
+                    }
+                }
+            )
         raise ValidationError({"receipt": _("No payment with this receipt in your area.")})
     return payment
 

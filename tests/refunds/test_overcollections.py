@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 from accounts.roles import Role
 from collection import services as tax
 from collection.handlers import apply_overcollection_status
-from collection.models import OvercollectionRequest, RefundPaid
+from collection.models import OvercollectionRequest, Payment, RefundPaid
 from refunds import services as insurance
 from refunds.finance import services as finance
 from refunds.finance.models import PlanEvent, ReceivedPlan
@@ -127,6 +127,22 @@ def test_given_a_receipt_of_another_county_then_tax_cannot_report_on_it(world):
         report(world, payment)
 
     assert refused.value.message_dict == {"receipt": ["No payment with this receipt in your area."]}
+
+
+def test_given_a_voided_receipt_number_then_the_refusal_says_it_was_voided_and_names_the_new_receipt(world):
+    payment = tax_payment(world)
+    Payment.objects.filter(pk=payment.pk).update(receipt_number=900001)  # apart from the new numbers
+    old = Payment.objects.get(pk=payment.pk).receipt
+    reissued = tax.receipt_void(scope=scope(world, Role.TAX_STAFF), payment_id=payment.pk, reason="打印错位")
+    today = timezone.localdate().isoformat()
+
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
+        tax.payment_by_receipt(scope=scope(world, Role.TAX_STAFF), receipt=old)
+
+    assert reissued.receipt != old
+    assert refused.value.message_dict == {
+        "receipt": [f"票据 {old} 已于 {today} 作废，这笔缴费现用票据号码 {reissued.receipt}。"]
+    }
 
 
 def test_given_a_request_on_a_payment_then_the_payment_can_no_longer_be_reversed(world):
