@@ -13,6 +13,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from accounts.days import day_of_month
+
 
 @dataclass(frozen=True)
 class Acceptance:
@@ -39,7 +41,7 @@ def acceptance_on(*, schedule: list[dict[str, Any]], amount_fen: int, day: dt.da
                 0,
                 line.get("rule", ""),
                 _("Payments are accepted only from the %(first)s to the %(last)s of each month.")
-                % {"first": days[0], "last": days[1]},
+                % {"first": day_of_month(days[0]), "last": day_of_month(days[1])},
                 _("Come back on one of those days."),
             )
         return Acceptance(True, int(line["amount_fen"]), line.get("rule", ""), "")

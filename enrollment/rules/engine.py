@@ -14,6 +14,8 @@ from datetime import date, timedelta
 
 from django.utils.translation import gettext as _
 
+from accounts.days import day_of_month
+
 from .dates import add_days, add_months, age_on, first_of_month_after, period_last_day
 from .policy import (
     Basis,
@@ -432,11 +434,11 @@ def price_on(policy: Policy, facts: PersonFacts, paid_on: date) -> PriceDecision
             next_day = _next_collection_day(paid_on, days)
             if next_day <= window.end:
                 way_forward = _(
-                    "Pay from %(date)s (collection days: the %(first)d to the %(last)d of each month, until %(end)s)"
+                    "Pay from %(date)s (collection days: the %(first)s to the %(last)s of each month, until %(end)s)"
                 ) % {
                     "date": say_date(next_day),
-                    "first": days[0],
-                    "last": days[1],
+                    "first": day_of_month(days[0]),
+                    "last": day_of_month(days[1]),
                     "end": say_date(window.end),
                 }
             else:
@@ -456,9 +458,9 @@ def price_on(policy: Policy, facts: PersonFacts, paid_on: date) -> PriceDecision
                 paid_on,
                 "collection.days_of_month",
                 _(
-                    "Payments are taken only from the %(first)d to the %(last)d of each month; %(date)s is not a collection day"
+                    "Payments are taken only from the %(first)s to the %(last)s of each month; %(date)s is not a collection day"
                 )
-                % {"first": days[0], "last": days[1], "date": say_date(paid_on)},
+                % {"first": day_of_month(days[0]), "last": day_of_month(days[1]), "date": say_date(paid_on)},
                 way_forward,
             )
         return _price(

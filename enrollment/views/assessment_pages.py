@@ -26,6 +26,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 
 from accounts.access import ScopedViewMixin
+from accounts.days import day_of_month
 from accounts.masking import id_number_for
 from accounts.models import Region
 from accounts.money import yuan
@@ -288,7 +289,8 @@ def _schedule(assessment_row: Assessment) -> list[dict[str, Any]]:
                 "end": line.get("to", ""),
                 "amount": yuan(line.get("amount_fen")),
                 "subsidy": yuan(line.get("subsidy_fen")) if line.get("subsidy_fen") else "",
-                "days": _("the %(first)d to the %(last)d of each month") % {"first": days[0], "last": days[1]}
+                "days": _("the %(first)s to the %(last)s of each month")
+                % {"first": day_of_month(days[0]), "last": day_of_month(days[1])}
                 if days
                 else "",
                 "rule": line.get("rule", ""),

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.access import ScopedViewMixin
+from accounts.days import day_of_month
 from accounts.models import Region
 from accounts.money import yuan
 from accounts.roles import Action
@@ -319,7 +320,8 @@ def _collection(policy: rules.Policy) -> SectionView:
         facts.append(
             (
                 _("Collection days"),
-                _("only from the %(first)d to the %(last)d of each month") % {"first": first, "last": last},
+                _("only from the %(first)s to the %(last)s of each month")
+                % {"first": day_of_month(first), "last": day_of_month(last)},
             )
         )
     else:

@@ -48,10 +48,17 @@ def test_given_a_day_after_the_window_then_the_way_forward_is_to_ask_insurance_a
     )
 
 
-def test_given_a_day_outside_the_days_of_the_month_then_the_days_are_named():
+def test_given_a_day_outside_the_days_of_the_month_then_the_days_are_named_as_ordinals():
     decision = acceptance_on(schedule=SCHEDULE, amount_fen=AMOUNT, day=dt.date(2027, 2, 27))
 
-    assert decision.reason == "Payments are accepted only from the 1 to the 25 of each month."
+    assert decision.reason == "Payments are accepted only from the 1st to the 25th of each month."
+
+
+def test_given_a_day_outside_the_days_of_the_month_in_chinese_then_the_days_are_bare_numbers():
+    with translation.override("zh-hans"):
+        decision = acceptance_on(schedule=SCHEDULE, amount_fen=AMOUNT, day=dt.date(2027, 2, 27))
+
+    assert decision.reason == "仅在每月1日至25日受理缴费。"
 
 
 def test_given_a_gap_between_lines_then_the_next_opening_is_named():

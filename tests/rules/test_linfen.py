@@ -77,6 +77,25 @@ def test_given_the_26th_or_later_when_paying_then_refused_with_the_next_collecti
     assert say_date(date(2020, 12, 25)) in decision.way_forward
 
 
+def test_given_the_26th_in_english_then_the_reason_and_the_way_forward_name_the_days_as_ordinals():
+    with translation.override("en"):
+        decision = price_on(linfen(), continuous(2021), date(2020, 9, 26))
+
+    assert decision.reason == (
+        "Payments are taken only from the 1st to the 25th of each month; 2020-09-26 is not a collection day"
+    )
+    assert decision.way_forward == (
+        "Pay from 2020-10-01 (collection days: the 1st to the 25th of each month, until 2020-12-25)"
+    )
+
+
+def test_given_the_26th_in_chinese_then_the_days_read_as_before():
+    with translation.override("zh-hans"):
+        decision = price_on(linfen(), continuous(2021), date(2020, 9, 26))
+
+    assert decision.reason.startswith("仅在每月1日至25日受理缴费，")
+
+
 def test_given_25_december_then_the_deadline_is_not_moved_for_holidays():
     policy = linfen()
     assert policy.collection.holiday_extension is False
