@@ -17,7 +17,7 @@ from django.http import (
 from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
@@ -199,7 +199,12 @@ class SystemStatusView(ScopedViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["health"] = health.report()
+        context["health"] = report = health.report()
+        context["status_label"] = {
+            "ok": pgettext("overall system status", "All working"),
+            "degraded": pgettext("overall system status", "Partly working"),
+            "down": pgettext("overall system status", "Down"),
+        }.get(report["status"], report["status"])
         return context
 
 

@@ -437,6 +437,14 @@ class OvercollectionRefundListView(ScopedViewMixin, View):
         return render(request, self.template_name, context)
 
 
+def _county_names(county_codes: set[str]) -> dict[str, str]:
+    """Names of counties by their six-digit codes (regions are kept by twelve digits), in one query."""
+    full = dict(
+        Region.objects.filter(code__in=[c.ljust(12, "0") for c in county_codes]).values_list("code", "name")
+    )
+    return {code: full[code.ljust(12, "0")] for code in county_codes if code.ljust(12, "0") in full}
+
+
 class FundPlanListView(ScopedViewMixin, View):
     """The county's plans, the pool waiting for the next one; POST prepares a plan (``county``,
     ``period``) from the pool."""
@@ -475,14 +483,12 @@ class FundPlanListView(ScopedViewMixin, View):
         # The month's plan decides what a county's waiting refunds can do now: go into a new plan,
         # join the month's draft, or wait for next month's plan (the month has one plan).
         month_plans = selectors.fund_plans_live_of_month(scope=scope, period=this_month)
-        names = dict(
-            Region.objects.filter(code__in=[p.county_code.ljust(12, "0") for p in pool]).values_list(
-                "code", "name"
-            )
-        )
+        names = _county_names({p.county_code for p in pool} | {plan.county_code for plan in page})
         context = {
             "page": page,
-            "rows": [(plan, yuan(plan.amount_fen)) for plan in page],
+            "rows": [
+                (plan, yuan(plan.amount_fen), names.get(plan.county_code, plan.county_code)) for plan in page
+            ],
             "status": wanted,
             "all_count": sum(counts.values()),
             "tabs": [
@@ -492,7 +498,7 @@ class FundPlanListView(ScopedViewMixin, View):
             "pool": [
                 {
                     "county": p.county_code,
-                    "name": names.get(p.county_code.ljust(12, "0"), p.county_code),
+                    "name": names.get(p.county_code, p.county_code),
                     "count": p.count,
                     "amount": yuan(p.amount_fen),
                     "plan": month_plans.get(p.county_code),
@@ -587,6 +593,7 @@ class FundPlanDetailView(ScopedViewMixin, View):
         events = workflow.timeline(selectors.fund_plan_timeline(plan=plan))
         context = {
             "plan": plan,
+            "county_name": _county_names({plan.county_code}).get(plan.county_code, plan.county_code),
             "amount": yuan(plan.amount_fen),
             "lines": [
                 (

@@ -38,5 +38,13 @@ def plan_detail(*, scope: Scope, pk: int) -> ReceivedPlan:
     return scope.get_object_or_404(ReceivedPlan.objects.select_related("decided_by", "transferred_by"), pk=pk)
 
 
+def plan_by_number(*, scope: Scope, number: int) -> ReceivedPlan:
+    """The plan by insurance's plan number: the number both bureaus call it by (its page's address)."""
+    scope.require(Action.FINANCE_PLAN_VIEW)
+    return scope.get_object_or_404(
+        ReceivedPlan.objects.select_related("decided_by", "transferred_by"), plan_id=number
+    )
+
+
 def plan_timeline(*, plan: ReceivedPlan) -> QuerySet[PlanEvent]:
     return plan.timeline.select_related("actor").order_by("at", "pk")

@@ -8,7 +8,7 @@ app_name = "finance"
 
 urlpatterns: list = [
     path("plans/", views.PlanListView.as_view(), name="plans"),
-    path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan"),
+    path("plans/<int:number>/", views.PlanDetailView.as_view(), name="plan"),
     path("subsidies/", views.SubsidyFundsView.as_view(), name="subsidy-funds"),
     path("subsidies.xlsx", views.SubsidyFundsExportView.as_view(), name="subsidy-funds-xlsx"),
     path("transfers/", views.TransfersView.as_view(), name="transfers"),

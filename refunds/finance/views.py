@@ -65,16 +65,18 @@ STEPS = ("approve", "reject", "transfer")
 
 
 class PlanDetailView(ScopedViewMixin, View):
-    """One plan. POST ``step`` = approve (``note``) / reject (``reason``) / transfer (``voucher``,
+    """One plan, addressed by insurance's plan number (the number its title and both bureaus' lists
+    show). POST ``step`` = approve (``note``) / reject (``reason``) / transfer (``voucher``,
     ``transferred_on``)."""
 
     required_action = Action.FINANCE_PLAN_VIEW
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._render(selectors.plan_detail(scope=self.scope, pk=pk))
+    def get(self, request: HttpRequest, number: int) -> HttpResponse:
+        return self._render(selectors.plan_by_number(scope=self.scope, number=number))
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        plan = selectors.plan_detail(scope=self.scope, pk=pk)
+    def post(self, request: HttpRequest, number: int) -> HttpResponse:
+        plan = selectors.plan_by_number(scope=self.scope, number=number)
+        pk = plan.pk
         step = request.POST.get("step", "")
         if step not in STEPS:
             return self._render(plan, error=_("Choose a step."), status=400)
@@ -109,7 +111,7 @@ class PlanDetailView(ScopedViewMixin, View):
             "transfer": _("The transfer is recorded; insurance is told."),
         }[step]
         messages.success(request, done)
-        return redirect("finance:plan", pk=pk)
+        return redirect("finance:plan", number=number)
 
     def _render(
         self,

@@ -90,6 +90,11 @@ def _received_plan_pk(world: World, user, own: bool) -> dict[str, int]:  # type:
     return {"pk": plan.pk}
 
 
+def _received_plan_number(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    pk = _received_plan_pk(world, user, own)["pk"]
+    return {"number": ReceivedPlan.objects.get(pk=pk).plan_id}
+
+
 def _approved_plan_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
     kwargs = _received_plan_pk(world, user, own)
     ReceivedPlan.objects.filter(pk=kwargs["pk"]).update(
@@ -107,7 +112,7 @@ OBJECT_KWARGS: dict[str, Callable] = {
     "fund-plan-submit": _plan_pk,
     "fund-plan-discard": _plan_pk,
     "fund-plan-pay-out": _funded_plan_pk,
-    "finance:plan": _received_plan_pk,
+    "finance:plan": _received_plan_number,
     "finance-plan-detail": _received_plan_pk,
     "finance-plan-approve": _received_plan_pk,
     "finance-plan-reject": _received_plan_pk,

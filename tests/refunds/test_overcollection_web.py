@@ -9,6 +9,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
@@ -158,24 +159,23 @@ def test_given_the_whole_flow_on_the_pages_then_each_bureau_sees_its_part(world:
     received = ReceivedPlan.objects.get()
     listing = client.get("/finance/plans/", **EN).content.decode()
     assert f'data-pk="{received.pk}" data-status="received"' in listing
-    page = client.get(f"/finance/plans/{received.pk}/", **EN).content.decode()
+    assert received.plan_id == plan.pk
+    page = client.get(f"/finance/plans/{plan.pk}/", **EN).content.decode()
     assert page.count('data-testid="plan-line"') == 2 and "150.50" in page
     assert (
         client.post(
-            f"/finance/plans/{received.pk}/", {"step": "approve", "amount_fen": "15050"}, **EN
+            f"/finance/plans/{plan.pk}/", {"step": "approve", "amount_fen": "15050"}, **EN
         ).status_code
         == 302
     )
-    again = client.post(f"/finance/plans/{received.pk}/", {"step": "reject", "reason": "迟了"}, **EN)
+    again = client.post(f"/finance/plans/{plan.pk}/", {"step": "reject", "reason": "迟了"}, **EN)
     assert again.status_code == 409
     assert (
         "This plan is already Approved, waiting for the transfer: 财政a chose “Approve” at "
         in again.content.decode()
     )
     assert (
-        client.post(
-            f"/finance/plans/{received.pk}/", {"step": "transfer", "voucher": "财拨-9"}, **EN
-        ).status_code
+        client.post(f"/finance/plans/{plan.pk}/", {"step": "transfer", "voucher": "财拨-9"}, **EN).status_code
         == 302
     )
     deliver()
@@ -196,6 +196,37 @@ def test_given_the_whole_flow_on_the_pages_then_each_bureau_sees_its_part(world:
     assert tax_list.count('data-testid="overcollection-row"') == 2
     details = client.get("/collection/refunds/", **EN).content.decode()
     assert details.count('data-testid="refund-row"') == 2
+
+
+def test_given_a_submitted_plan_then_both_bureaus_name_the_county_and_call_the_plan_by_insurances_number(
+    world: World, client
+):
+    _reported(world, client, 12000)
+    login(client, world.users["insurance_a"])
+    client.post("/refunds/plans/", {"county": "141002", "period": this_month()}, **EN)
+    plan = FundPlan.objects.get()
+    client.post(f"/refunds/plans/{plan.pk}/", {"step": "submit", "amount_fen": "12000"}, **EN)
+    with connection.cursor() as cursor:  # finance's own key for the plan is another number
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('finance_receivedplan', 'id'), %s)", [plan.pk + 1000]
+        )
+    deliver()
+    assert ReceivedPlan.objects.get().pk == plan.pk + 1001
+
+    insurance_list = client.get("/refunds/plans/", **EN).content.decode()
+    insurance_page = client.get(f"/refunds/plans/{plan.pk}/", **EN).content.decode()
+    login(client, world.users["finance_a"])
+    finance_list = client.get("/finance/plans/", **EN).content.decode()
+    finance_page = client.get(f"/finance/plans/{plan.pk}/", **EN)
+
+    assert '<td data-testid="plan-county">尧都区</td>' in insurance_list
+    assert '<span data-testid="plan-county">尧都区</span>' in insurance_page
+    assert f'href="/finance/plans/{plan.pk}/"' in finance_list
+    assert finance_page.status_code == 200
+    body = finance_page.content.decode()
+    assert f"<h1>Fund-usage plan {plan.pk} · {this_month()}</h1>" in body
+    assert '<span data-testid="plan-region">尧都区</span> · ' in body
+    assert "141002000000" not in body
 
 
 def test_given_the_api_flow_then_each_bureau_moves_the_plan_and_a_lost_step_is_409(world: World, client):
