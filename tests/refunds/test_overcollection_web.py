@@ -229,6 +229,34 @@ def test_given_a_submitted_plan_then_both_bureaus_name_the_county_and_call_the_p
     assert "141002000000" not in body
 
 
+def test_given_a_plan_in_english_then_the_reasons_labels_are_english_and_the_typed_note_is_kept(
+    world: World, client
+):
+    for reason, note in (("bank_debited_twice", ""), ("other", "柜台找零错误")):
+        collection.overcollection_request(
+            scope=scope(world, Role.TAX_STAFF), receipt=tax_payment(world).receipt, amount_fen=1000,
+            reason=reason, note=note,
+        )  # fmt: skip
+    deliver()
+    login(client, world.users["insurance_a"])
+    client.post("/refunds/plans/", {"county": "141002", "period": this_month()}, **EN)
+    plan = FundPlan.objects.get()
+    client.post(f"/refunds/plans/{plan.pk}/", {"step": "submit", "amount_fen": "2000"}, **EN)
+    deliver()
+    insurance_page = client.get(f"/refunds/plans/{plan.pk}/", **EN).content.decode()
+    login(client, world.users["finance_a"])
+
+    finance_list = client.get("/finance/plans/", **EN).content.decode()
+    finance_page = client.get(f"/finance/plans/{plan.pk}/", **EN).content.decode()
+
+    shown = ['<td data-testid="line-reason">Bank debited twice</td>',
+             '<td data-testid="line-reason">Other (see the note): 柜台找零错误</td>']  # fmt: skip
+    assert all(line in finance_page for line in shown), finance_page
+    assert all(line in insurance_page for line in shown)
+    assert '<p class="muted">Fund-usage plans the medical insurance bureau submitted' in finance_list
+    assert "用款计划" not in finance_list
+
+
 def test_given_the_api_flow_then_each_bureau_moves_the_plan_and_a_lost_step_is_409(world: World, client):
     _reported(world, client, 500)
     login(client, world.users["insurance_a"])
