@@ -70,9 +70,33 @@ def policy_read_text(*, text: str | bytes, filename: str = "") -> Any:
             return json.loads(text)
         return yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise ValidationError(
-            _("The file is not valid YAML or JSON: %(error)s") % {"error": str(error)[:200]}
-        ) from error
+        raise _syntax_error(error) from error
+
+
+# The parser's own account of a syntax error, kept whole up to this length (it spans lines).
+SYNTAX_DETAIL_CHARS = 2000
+
+
+def _syntax_error(error: yaml.YAMLError | json.JSONDecodeError) -> ValidationError:
+    """A syntax error as a translated sentence with the line and column where the parser stopped,
+    then, after a line break, the parser's own text with its line breaks (``SYNTAX_DETAIL_MARK``)."""
+    if isinstance(error, json.JSONDecodeError):
+        line, column = error.lineno, error.colno
+    else:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    if line is None:
+        summary = _("The document is not valid YAML or JSON.")
+    else:
+        summary = _("The document is not valid YAML or JSON: line %(line)d, column %(column)d.") % {
+            "line": line,
+            "column": column,
+        }
+    return ValidationError(f"{summary}{SYNTAX_DETAIL_MARK}{str(error)[:SYNTAX_DETAIL_CHARS]}")
+
+
+# Between a problem's sentence and the parser's detail shown under it as it was written.
+SYNTAX_DETAIL_MARK = "\n\n"
 
 
 def _check_manage(scope: Scope | None, region_code: str) -> None:

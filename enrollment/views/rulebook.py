@@ -63,12 +63,13 @@ def rule_anchor(path: str) -> str:
 def problem_rows(messages_: list[str]) -> list[dict[str, str]]:
     """A service's problems ("policy.pricing[0].basis: must be …") as path and message."""
     rows = []
-    for message in messages_:
+    for whole in messages_:
+        message, _mark, detail = whole.partition(policies.SYNTAX_DETAIL_MARK)
         path, separator, text = message.partition(": ")
         if separator and " " not in path:
-            rows.append({"path": path, "message": text})
+            rows.append({"path": path, "message": text, "detail": detail})
         else:
-            rows.append({"path": "", "message": message})
+            rows.append({"path": "", "message": message, "detail": detail})
     return rows
 
 

@@ -188,6 +188,30 @@ def _current_text(client: Client) -> str:
     return client.get(reverse("enrollment:policy-edit", args=[CODE])).context["form"].initial["text"]
 
 
+def test_given_a_yaml_syntax_error_when_the_administrator_saves_then_the_line_and_column_are_said_and_the_parsers_text_is_kept_whole(
+    world, linfen
+):
+    client = signed_in(world, "admin")
+    broken = "format: 1\ncode: linfen-2027\nfinancing:\n  individual_fen: [40000\n  subsidy_fen: 70000\n"
+
+    response = _edit(client, broken)
+
+    assert response.status_code == 400
+    assert [(row["message"], row["detail"]) for row in response.context["problems"]] == [
+        (
+            "文档不是有效的YAML或JSON格式：第5行第14列有语法错误。",
+            'while parsing a flow sequence\n  in "<unicode string>", line 4, column 19:\n'
+            "      individual_fen: [40000\n                      ^\n"
+            "expected ',' or ']', but got ':'\n"
+            '  in "<unicode string>", line 5, column 14:\n'
+            "      subsidy_fen: 70000\n                 ^",
+        )
+    ]
+    assert '<pre class="problem-detail" data-testid="problem-detail">while parsing a flow sequence\n' in html(
+        response
+    )
+
+
 def test_given_two_mistakes_when_the_administrator_saves_then_both_are_listed_with_their_paths_and_the_text_is_kept(
     world, linfen
 ):
