@@ -76,9 +76,9 @@ def register(entry: NavEntry) -> None:
         ENTRIES.append(entry)
 
 
-def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
-    sections: dict[str, list[dict[str, object]]] = {}
-    items: list[dict[str, object]] = []
+def entries_for(scope: Scope) -> list[tuple[NavEntry, str]]:
+    """The entries the scope is shown, each with its URL, in the menu's order: the sidebar and the
+    home page's list of work both read it, so the two never differ."""
     # A section's weight is that of its lightest entry (one pass: translating each section's
     # name per pair of entries made the menu the slowest part of every page).
     weights: dict[str, int] = {}
@@ -86,6 +86,7 @@ def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
         section = str(entry.section)
         weights[section] = min(weights.get(section, entry.weight), entry.weight)
     ordered = sorted(ENTRIES, key=lambda e: weights[str(e.section)])
+    shown = []
     for entry in ordered:
         if not scope.allows(entry.action) or (entry.shown_to is not None and not entry.shown_to(scope)):
             continue
@@ -93,6 +94,14 @@ def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
             url = reverse(entry.url_name)
         except NoReverseMatch:
             continue
+        shown.append((entry, url))
+    return shown
+
+
+def menu_for(scope: Scope, current_path: str = "") -> list[dict[str, object]]:
+    sections: dict[str, list[dict[str, object]]] = {}
+    items: list[dict[str, object]] = []
+    for entry, url in entries_for(scope):
         item = {"label": entry.label, "url": url, "active": False}
         items.append(item)
         sections.setdefault(str(entry.section), []).append(item)

@@ -26,7 +26,7 @@ from .access import ScopedViewMixin, public_view
 from .api_support import api_error_response
 from .login_guard import address_blocked
 from .models import RegionLevel
-from .navigation import ENTRIES, home_alerts_for
+from .navigation import entries_for, home_alerts_for
 from .roles import Action, AgencyKind, Role
 
 
@@ -55,7 +55,7 @@ class HomeView(ScopedViewMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         scope = self.scope
         root = selectors.region_root(scope=scope)
-        work = [entry for entry in ENTRIES if entry.url_name != "home" and scope.allows(entry.action)]
+        work = [entry for entry, _url in entries_for(scope) if entry.url_name != "home"]
         context.update(
             role_label=Role(scope.role).label if scope.role else "",
             root=root,

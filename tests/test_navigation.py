@@ -52,3 +52,16 @@ def test_given_each_role_then_only_administrators_have_the_api_documentation_in_
         client.logout()
     expected = {role.value: role == Role.ADMINISTRATOR for role in Role}
     assert (in_menu, on_page) == (expected, expected)
+
+
+def test_given_a_school_clerk_then_the_home_pages_work_lists_the_sidebars_entries_and_no_exports(
+    world, client
+):
+    client.force_login(world.users["school_a"])
+
+    response = client.get(reverse("home"))
+
+    sidebar = [str(item["url"]) for section in response.context["menu"] for item in section["items"]]
+    work = [reverse(entry.url_name) for entry in response.context["work"]]
+    assert work == [url for url in sidebar if url != "/"]
+    assert reverse("accounts:export-list") not in work
