@@ -244,6 +244,7 @@ def test_given_a_plan_in_english_then_the_reasons_labels_are_english_and_the_typ
     client.post(f"/refunds/plans/{plan.pk}/", {"step": "submit", "amount_fen": "2000"}, **EN)
     deliver()
     insurance_page = client.get(f"/refunds/plans/{plan.pk}/", **EN).content.decode()
+    insurance_list = client.get("/refunds/plans/", **EN).content.decode()
     login(client, world.users["finance_a"])
 
     finance_list = client.get("/finance/plans/", **EN).content.decode()
@@ -255,6 +256,8 @@ def test_given_a_plan_in_english_then_the_reasons_labels_are_english_and_the_typ
     assert all(line in insurance_page for line in shown)
     assert '<p class="muted">Fund-usage plans the medical insurance bureau submitted' in finance_list
     assert "用款计划" not in finance_list
+    assert '<p class="muted">A fund-usage plan: a county\'s over-collection refunds' in insurance_list
+    assert "用款计划" not in insurance_list
 
 
 def test_given_the_api_flow_then_each_bureau_moves_the_plan_and_a_lost_step_is_409(world: World, client):
