@@ -110,15 +110,20 @@ def test_given_the_new_request_page_when_a_receipt_is_looked_up_and_posted_then_
     assert 'data-status="requested"' in detail and "120.50" in detail
 
 
+def _report_on_page(client, receipt: str, amount_yuan: str):  # type: ignore[no-untyped-def]
+    """Tax's form for a charged-twice over-collection on ``receipt``, posted in English."""
+    return client.post(
+        "/collection/overcollections/new/",
+        {"receipt": receipt, "amount_yuan": amount_yuan, "reason": "charged_twice"},
+        **EN,
+    )
+
+
 def test_given_too_much_on_the_page_then_400_with_the_amount_left_next_to_the_field(world: World, client):
     payment = tax_payment(world, amount_fen=40000)
     login(client, world.users["tax_a"])
 
-    response = client.post(
-        "/collection/overcollections/new/",
-        {"receipt": payment.receipt, "amount_yuan": "400.01", "reason": "charged_twice"},
-        **EN,
-    )
+    response = _report_on_page(client, payment.receipt, "400.01")
 
     assert response.status_code == 400
     assert "At most 400.00 yuan can be refunded on this receipt" in response.content.decode()
@@ -129,11 +134,7 @@ def test_given_a_reversed_payment_on_the_page_then_400_saying_nothing_is_left_to
     collection.payment_reverse(scope=scope(world, Role.TAX_STAFF), payment_id=payment.pk, reason="收错了人")
     login(client, world.users["tax_a"])
 
-    response = client.post(
-        "/collection/overcollections/new/",
-        {"receipt": payment.receipt, "amount_yuan": "400.00", "reason": "charged_twice"},
-        **EN,
-    )
+    response = _report_on_page(client, payment.receipt, "400.00")
 
     assert response.status_code == 400
     assert "This payment was reversed; nothing is left to refund." in response.content.decode()
