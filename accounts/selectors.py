@@ -155,6 +155,15 @@ def recent_changes_by(*, user_id: int, limit: int = 10) -> list[RecentChange]:
     return [RecentChange(at=at, changes=changes[context_id]) for context_id, at in contexts]
 
 
+def county_names(codes: set[str]) -> dict[str, str]:
+    """Counties' names by their six-digit codes (regions are kept by twelve digits), one query."""
+    padded = {code.ljust(12, "0"): code for code in codes}
+    return dict(
+        (padded[code], name)
+        for code, name in Region.objects.filter(code__in=padded).values_list("code", "name")
+    )
+
+
 def region_names(codes: set[str]) -> dict[str, str]:
     """Regions' names by their codes (shared reference data, no scope: a name is not personal), one query."""
     return dict(Region.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}

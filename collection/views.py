@@ -23,6 +23,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
@@ -52,7 +53,6 @@ from .models import (
     DueStatus,
     OvercollectionReason,
     OvercollectionStatus,
-    Payment,
     PaymentBatch,
     PaymentStatus,
 )
@@ -306,13 +306,12 @@ class _ReceiptChange(ScopedViewMixin, View):
     form_key = ""
     # The service that makes the change: f(*, scope, payment_id, reason).
     service: Callable[..., Any]
+    # What the clerk is told after it, with the receipt number before (``before``) and after
+    # (``after``) the change.
+    done: Promise
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return _render_receipt(request, self, pk)
-
-    def success_message(self, *, before: str, payment: Payment) -> str:
-        """What the clerk is told after the change: ``before`` is the receipt number it had."""
-        raise NotImplementedError
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         before = selectors.payment_detail(scope=self.scope, pk=pk).receipt  # outside the area: 404 first
@@ -329,7 +328,7 @@ class _ReceiptChange(ScopedViewMixin, View):
             except ValidationError as problem:
                 form.add_error(None, problem.messages)
             else:
-                messages.success(request, self.success_message(before=before, payment=payment))
+                messages.success(request, str(self.done) % {"before": before, "after": payment.receipt})
                 return redirect("collection:receipt", pk=pk)
         return _render_receipt(request, self, pk, {self.form_key: form}, status=status)
 
@@ -340,10 +339,9 @@ class PaymentReverseView(_ReceiptChange):
     form_key = "reverse"
     service = services.payment_reverse
 
-    def success_message(self, *, before: str, payment: Payment) -> str:
-        return _(
-            "Payment with receipt %(receipt)s reversed: the year is due again and insurance is told."
-        ) % {"receipt": before}
+    done = gettext_lazy(
+        "Payment with receipt %(before)s reversed: the year is due again and insurance is told."
+    )
 
 
 class ReceiptVoidView(_ReceiptChange):
@@ -352,11 +350,7 @@ class ReceiptVoidView(_ReceiptChange):
     form_key = "void"
     service = services.receipt_void
 
-    def success_message(self, *, before: str, payment: Payment) -> str:
-        return _("Receipt %(old)s voided; the payment now has receipt %(new)s.") % {
-            "old": before,
-            "new": payment.receipt,
-        }
+    done = gettext_lazy("Receipt %(before)s voided; the payment now has receipt %(after)s.")
 
 
 class CertificateIssueView(ScopedViewMixin, View):
@@ -914,11 +908,11 @@ class RefundDetailsView(ScopedViewMixin, View):
         months = selectors.refund_months(scope=self.scope)
         month = exports.month_of(self.scope, request.GET.get("month", ""), months=months)
         details = selectors.refunds_of_month(scope=self.scope, month=month) if month else None
-        page = (
-            Paginator(details.refunds, REFUNDS_PER_PAGE).get_page(request.GET.get("page"))
-            if details
-            else None
-        )
+        page = None
+        if details:
+            paginator = Paginator(details.refunds, REFUNDS_PER_PAGE)
+            paginator.count = details.count  # counted with the month's total: no second COUNT
+            page = paginator.get_page(request.GET.get("page"))
         context = {
             "months": months,
             "month": month,

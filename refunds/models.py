@@ -9,6 +9,8 @@ Applications and evidence are history-tracked by triggers (``accounts.audit.trac
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pgtrigger
 from django.conf import settings
 from django.db import models
@@ -323,6 +325,12 @@ class FundPlanStatus(models.TextChoices):
 
 # A county has one plan a period unless finance rejected it or insurance discarded the draft.
 LIVE_FUND_PLAN_STATUSES = ("draft", "submitted", "approved", "funded", "paid_out")
+
+
+def period_bounds(period: str) -> tuple[dt.date, dt.date]:
+    """A plan's month ("2026-11"): its first day and the first day of the next month."""
+    first = dt.date(int(period[:4]), int(period[5:7]), 1)
+    return first, (first + dt.timedelta(days=32)).replace(day=1)
 
 
 @tracked()

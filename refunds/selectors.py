@@ -24,9 +24,11 @@ from .models import (
     FundPlan,
     FundPlanLine,
     OvercollectionRefund,
+    OvercollectionStatus,
     RefundApplication,
     RefundEvidence,
     WorkflowEvent,
+    period_bounds,
 )
 from .services import FUND_PLAN_WORKFLOW, REFUND_WORKFLOW
 
@@ -218,10 +220,12 @@ def fund_plans_live_of_month(*, scope: Scope, period: str) -> dict[str, FundPlan
 def overcollection_waiting_for(*, plan: FundPlan) -> Pool:
     """The county's refunds in the pool a draft ``plan`` would take in (requested up to the end of its
     month), as ``fund_plan_gather`` selects them."""
-    first = dt.date(int(plan.period[:4]), int(plan.period[5:7]), 1)
-    end = (first + dt.timedelta(days=32)).replace(day=1)
+    _first, end = period_bounds(plan.period)
     totals = OvercollectionRefund.objects.filter(
-        plan__isnull=True, region_code__startswith=plan.county_code, requested_on__lt=end
+        plan__isnull=True,
+        status=OvercollectionStatus.RECEIVED,
+        region_code__startswith=plan.county_code,
+        requested_on__lt=end,
     ).aggregate(n=Count("pk"), fen=Sum("amount_fen"))
     return Pool(plan.county_code, totals["n"], totals["fen"] or 0)
 

@@ -41,6 +41,7 @@ from sharing.services import message_send, message_send_bulk
 
 from .calendar import add_working_days
 from .models import (
+    LIVE_FUND_PLAN_STATUSES,
     OPEN_REFUND_STATUSES,
     FundPlan,
     FundPlanLine,
@@ -51,6 +52,7 @@ from .models import (
     RefundEvidence,
     RefundReason,
     RefundStatus,
+    period_bounds,
 )
 from .workflow import (
     Transition,
@@ -406,12 +408,6 @@ def overcollection_status_push(
     )
 
 
-def _month_bounds(period: str) -> tuple[dt.date, dt.date]:
-    year, month = int(period[:4]), int(period[5:7])
-    first = dt.date(year, month, 1)
-    return first, (first + dt.timedelta(days=32)).replace(day=1)
-
-
 def _county(scope: Scope, county_code: str) -> Region:
     code = (county_code or "").strip().ljust(12, "0")
     region = Region.objects.filter(code=code, level=RegionLevel.COUNTY).first()
@@ -435,7 +431,9 @@ def fund_plan_prepare(
         raise ValidationError({"period": _("The month has not begun yet.")})
     county = _county(scope, county_code)
     county_code = county.code[:6]
-    live = FundPlan.objects.filter(county_code=county_code, period=period, status__in=LIVE_STATUSES).first()
+    live = FundPlan.objects.filter(
+        county_code=county_code, period=period, status__in=LIVE_FUND_PLAN_STATUSES
+    ).first()
     if live is not None:
         raise ValidationError(_already_planned(live, county_name=county.name))
     ids, count, total = _pool_lock(county_code=county_code, period=period)
@@ -471,7 +469,7 @@ def _pool_lock(*, county_code: str, period: str) -> tuple[list[int], int, int]:
     """Lock the county's refunds waiting in the pool, requested up to the end of ``period``: a plan
     being prepared or added to at once waits here, then finds them gone (one refund is never in two
     plans). Their ids, count and total."""
-    _first, end = _month_bounds(period)
+    _first, end = period_bounds(period)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -529,12 +527,9 @@ def fund_plan_gather(*, scope: Scope, plan_id: int) -> FundPlan:
     return plan
 
 
-LIVE_STATUSES = (P.DRAFT, P.SUBMITTED, P.APPROVED, P.FUNDED, P.PAID_OUT)
-
-
 def _next_month(period: str) -> dict[str, str]:
     """The month after ``period`` and its first day: when its plan can be prepared."""
-    _first, end = _month_bounds(period)
+    _first, end = period_bounds(period)
     return {"next": f"{end:%Y-%m}", "first": f"{end:%Y-%m-%d}"}
 
 

@@ -26,9 +26,9 @@ from django.views import View
 from accounts.access import ScopedViewMixin
 from accounts.audit import full_view_log
 from accounts.masking import id_number_for, shows_full_identity
-from accounts.models import Region
 from accounts.roles import Action
 from accounts.searches import SessionSearches
+from accounts.selectors import county_names
 from enrollment.evidence import evidence_response
 from enrollment.models import Person
 from enrollment.rules.engine import say_money
@@ -437,14 +437,6 @@ class OvercollectionRefundListView(ScopedViewMixin, View):
         return render(request, self.template_name, context)
 
 
-def _county_names(county_codes: set[str]) -> dict[str, str]:
-    """Names of counties by their six-digit codes (regions are kept by twelve digits), in one query."""
-    full = dict(
-        Region.objects.filter(code__in=[c.ljust(12, "0") for c in county_codes]).values_list("code", "name")
-    )
-    return {code: full[code.ljust(12, "0")] for code in county_codes if code.ljust(12, "0") in full}
-
-
 class FundPlanListView(ScopedViewMixin, View):
     """The county's plans, the pool waiting for the next one; POST prepares a plan (``county``,
     ``period``) from the pool."""
@@ -483,7 +475,7 @@ class FundPlanListView(ScopedViewMixin, View):
         # The month's plan decides what a county's waiting refunds can do now: go into a new plan,
         # join the month's draft, or wait for next month's plan (the month has one plan).
         month_plans = selectors.fund_plans_live_of_month(scope=scope, period=this_month)
-        names = _county_names({p.county_code for p in pool} | {plan.county_code for plan in page})
+        names = county_names({p.county_code for p in pool} | {plan.county_code for plan in page})
         context = {
             "page": page,
             "rows": [
@@ -593,7 +585,7 @@ class FundPlanDetailView(ScopedViewMixin, View):
         events = workflow.timeline(selectors.fund_plan_timeline(plan=plan))
         context = {
             "plan": plan,
-            "county_name": _county_names({plan.county_code}).get(plan.county_code, plan.county_code),
+            "county_name": county_names({plan.county_code}).get(plan.county_code, plan.county_code),
             "amount": yuan(plan.amount_fen),
             "lines": [
                 (

@@ -49,6 +49,7 @@ from openpyxl import Workbook
 from accounts.masking import mask_id_number, shows_full_identity
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import county_names
 from enrollment import identifiers, imports
 from enrollment.imports import CellError, Column, ImportFileError, date_of, safe_cell, text_of
 from enrollment.models import IdKind
@@ -382,7 +383,7 @@ def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -
         f"""CREATE TEMP TABLE {found.county_table} (
             county text PRIMARY KEY, county_name text, policy_code text, names text) ON COMMIT DROP"""
     )
-    names_of = _county_names(counties)
+    names_of = county_names(counties)
     map_rows: list[tuple[Any, ...]] = []
     county_rows: list[tuple[Any, ...]] = []
     for county in sorted(counties):
@@ -399,15 +400,6 @@ def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -
                                     "marker", "period_end", "by_name"], map_rows)  # fmt: skip
     _copy(cursor, found.county_table, ["county", "county_name", "policy_code", "names"], county_rows)
     return found
-
-
-def _county_names(counties: set[str]) -> dict[str, str]:
-    from accounts.models import Region
-
-    codes = {county.ljust(12, "0"): county for county in counties}
-    return {
-        codes[code]: name for code, name in Region.objects.filter(code__in=codes).values_list("code", "name")
-    }
 
 
 # --- staging and checking -----------------------------------------------------------------------

@@ -32,6 +32,7 @@ from accounts.models import Region
 from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import county_names
 
 from .. import assessment, selectors_assessment
 from ..models import Assessment, AssessmentRun, AssessmentStatus, Person, RunKind, RunStatus
@@ -82,14 +83,6 @@ def run_progress(run: AssessmentRun) -> dict[str, Any]:
         "total": total,
         "percent": 100 if run.status == RunStatus.DONE else percent,
         "finished": finished,
-    }
-
-
-def county_names(codes: set[str]) -> dict[str, str]:
-    padded = {code.ljust(12, "0"): code for code in codes}
-    return {
-        padded[code]: name
-        for code, name in Region.objects.filter(code__in=padded).values_list("code", "name")
     }
 
 

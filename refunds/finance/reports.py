@@ -16,19 +16,11 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Sum
 from django.db.models.functions import ExtractMonth, ExtractYear, Left
 
-from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import county_names
 
 from .models import PlanStatus, ReceivedPlan, SubsidyFunds, SubsidyFundsLine
-
-
-def _county_names(codes: set[str]) -> dict[str, str]:
-    padded = {code[:6].ljust(12, "0") for code in codes}
-    return {
-        code[:6]: name for code, name in Region.objects.filter(code__in=padded).values_list("code", "name")
-    }
-
 
 # --- subsidy funds ---------------------------------------------------------------------------
 
@@ -90,7 +82,7 @@ def subsidy_funds(*, scope: Scope, year: int | None) -> Funds:
     reports = list(
         scope.filter(SubsidyFunds.objects.filter(insurance_year=year or 0)).order_by("region_code")
     )
-    names = _county_names({report.region_code for report in reports})
+    names = county_names({report.region_code[:6] for report in reports})
     counties = {
         report.pk: FundsCounty(
             county_code=report.region_code[:6],
@@ -153,7 +145,7 @@ def transfers_per_month(*, scope: Scope, year: int | None) -> list[TransferMonth
         .order_by("m", "county")
     )
     found = list(rows)
-    names = _county_names({row["county"] for row in found})
+    names = county_names({row["county"] for row in found})
     return [
         TransferMonth(
             month=dt.date(year, row["m"], 1),
