@@ -30,6 +30,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -552,12 +553,20 @@ def _xlsx(path: Path) -> SheetRows:
             )
         name, _state, part = visible[0]
         others = [(other, state != "visible") for other, state, _path in book.sheets if other != name]
-        scan = _prescan(archive, part)
         size = archive.getinfo(part).file_size
         if size <= CALAMINE_MAX_SHEET_BYTES:
-            rows = _calamine_rows(path, name)
+            # calamine parses the sheet without holding the GIL: on a thread of its own, beside the
+            # first pass over the same XML here (on two cores, the longer of the two, not their sum).
+            loading = _Loading(path, name)
+            try:
+                scan = _prescan(archive, part)
+            except BaseException:
+                loading.wait()  # the first pass's refusal is the one to report
+                raise
+            rows = loading.rows()
             reader = "calamine"
         else:
+            scan = _prescan(archive, part)
             rows = _streamed_rows(path, part, book)
             reader = "stream"
     except BaseException:
@@ -575,6 +584,34 @@ def _xlsx(path: Path) -> SheetRows:
         error_cells=scan.error_cells,
         merged=scan.merged,
     )
+
+
+class _Loading:
+    """``_calamine_rows`` started on a thread; ``rows()`` waits for it and raises what it raised."""
+
+    def __init__(self, path: Path, sheet_name: str) -> None:
+        self._result: Iterator[tuple[int, list[Any]]] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._load, args=(path, sheet_name), name="calamine", daemon=True
+        )
+        self._thread.start()
+
+    def _load(self, path: Path, sheet_name: str) -> None:
+        try:
+            self._result = _calamine_rows(path, sheet_name)
+        except BaseException as error:  # handed to the caller's thread
+            self._error = error
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
 def _calamine_rows(path: Path, sheet_name: str) -> Iterator[tuple[int, list[Any]]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,74 @@ def test_given_a_sheet_longer_than_one_chunk_then_the_last_row_of_the_last_chunk
 
     # Then the estimate is the last row's number
     assert scan.last_row == 60_000
+
+
+# --- calamine parses the sheet on a thread of its own, beside the first pass ----------------------
+
+
+def _workbook(tmp_path: Path) -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["姓名", "身份证号码"])
+    book.active.append(["张三", "141002198001010018"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    return path
+
+
+def test_given_a_sheet_when_read_then_calamine_parses_it_on_another_thread_than_the_first_pass(
+    tmp_path, monkeypatch
+):
+    import threading
+
+    from enrollment import spreadsheets
+
+    threads: dict[str, str] = {}
+    calamine_rows, prescan = spreadsheets._calamine_rows, spreadsheets._prescan
+
+    def parse(*args):
+        threads["calamine"] = threading.current_thread().name
+        return calamine_rows(*args)
+
+    def first_pass(*args):
+        threads["first pass"] = threading.current_thread().name
+        return prescan(*args)
+
+    monkeypatch.setattr(spreadsheets, "_calamine_rows", parse)
+    monkeypatch.setattr(spreadsheets, "_prescan", first_pass)
+
+    sheet = spreadsheets.read_sheet(_workbook(tmp_path), "xlsx")
+
+    assert [row for _number, row in sheet.rows] == [["姓名", "身份证号码"], ["张三", "141002198001010018"]]
+    assert threads == {"calamine": "calamine", "first pass": threading.current_thread().name}
+
+
+def test_given_calamine_refusing_the_sheet_then_its_refusal_reaches_the_reader(tmp_path, monkeypatch):
+    from enrollment import spreadsheets
+    from enrollment.imports import ImportFileError
+
+    def refuse(*args):
+        raise ImportFileError("calamine refused it")
+
+    monkeypatch.setattr(spreadsheets, "_calamine_rows", refuse)
+
+    with pytest.raises(ImportFileError, match="calamine refused it"):
+        spreadsheets.read_sheet(_workbook(tmp_path), "xlsx")
+
+
+def test_given_both_refusing_then_the_first_passs_refusal_is_the_one_reported(tmp_path, monkeypatch):
+    from enrollment import spreadsheets
+    from enrollment.imports import ImportFileError
+
+    def refuse(message):
+        def raising(*args):
+            raise ImportFileError(message)
+
+        return raising
+
+    monkeypatch.setattr(spreadsheets, "_calamine_rows", refuse("calamine refused it"))
+    monkeypatch.setattr(spreadsheets, "_prescan", refuse("the first pass refused it"))
+
+    with pytest.raises(ImportFileError, match="the first pass refused it"):
+        spreadsheets.read_sheet(_workbook(tmp_path), "xlsx")
