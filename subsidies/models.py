@@ -223,6 +223,9 @@ class RosterImport(models.Model):
     # What the reader noticed about the file as a whole (sheets not read), for the preview.
     notes = models.JSONField(_("notes"), default=list, blank=True)
     message = models.TextField(_("message"), blank=True)
+    # What the preview's verdicts rest on besides the persons (the importer's area, a digest of each
+    # county's categories): the confirmation checks anew only what moved since (``rosters.restage``).
+    check_basis = models.JSONField(_("check basis"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("roster import")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import operator
@@ -321,6 +322,9 @@ class CountyCategories:
     map_table: str
     county_table: str
     counties: dict[str, str] = field(default_factory=dict)  # county code -> policy code ('' = none)
+    # county code -> a digest of what its policy says about roster categories (and the county's
+    # name, which the messages carry): the same digest at the confirmation means the same verdicts.
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], str]:
@@ -391,15 +395,21 @@ def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -
         if loaded is None:
             county_rows.append((county, names_of.get(county, county), None, None))
             found.counties[county] = ""
+            found.digests[county] = _digest([county_rows[-1]])
             continue
         rows, names = _category_rows(county, loaded.rules)
         map_rows.extend(rows)
         county_rows.append((county, names_of.get(county, county), loaded.record.code, names))
         found.counties[county] = loaded.record.code
+        found.digests[county] = _digest([county_rows[-1], *rows])
     _copy(cursor, found.map_table, ["county", "key", "tag_code", "taggable", "subsidy_kind", "subsidy_fen",
                                     "marker", "period_end", "by_name"], map_rows)  # fmt: skip
     _copy(cursor, found.county_table, ["county", "county_name", "policy_code", "names"], county_rows)
     return found
+
+
+def _digest(rows: list[tuple[Any, ...]]) -> str:
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:32]
 
 
 # --- staging and checking -----------------------------------------------------------------------
@@ -431,6 +441,12 @@ class Staged:
     notes: list[str]
     counts: dict[str, int]
     roster_id: int | None = None
+    # What the verdicts rest on besides the persons (see ``RosterImport.check_basis``).
+    basis: dict[str, Any] = field(default_factory=dict)
+    # Rows checked anew against the registry (all of them, unless the preview's checked rows were kept).
+    rechecked: int = 0
+    # ``table`` is the import's kept table (``rows_forget`` drops it, not ``drop``).
+    kept: bool = False
 
 
 def open_sheet(path: Any, file_format: str) -> SheetRows:
@@ -442,36 +458,30 @@ def open_sheet(path: Any, file_format: str) -> SheetRows:
 
 @dataclass(frozen=True)
 class KeptRows:
-    """The rows the preview read, kept so that the confirmation does not read the file again."""
+    """The rows the preview read and checked, kept so that the confirmation neither reads the file
+    again nor checks anew what cannot have changed (``basis``: the preview's ``check_basis``)."""
 
     table: str
     header: list[str]
     sheet_name: str
     notes: list[str]
     rows: int
+    basis: dict[str, Any]
 
 
 def _kept_table(import_id: int) -> str:
     return f"subsidies_stage_{int(import_id)}"
 
 
-def rows_keep(cursor: Any, *, staged: Staged, import_id: int) -> None:
-    """Keep the rows as read (before any check against the registry) until the import is confirmed.
-
-    Unlogged: written without WAL, and empty after a crash, when the confirmation reads the file
-    again. Dropped when the import is applied, fails or is discarded; ``rows_prune`` drops what is left.
-    """
-    table = _kept_table(import_id)
-    cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    cursor.execute(
-        f"CREATE UNLOGGED TABLE {table} AS SELECT {', '.join(_COPY)} FROM {staged.table}"  # noqa: S608 - generated names
-    )
-
-
 def rows_kept(cursor: Any, *, roster_import: RosterImport) -> KeptRows | None:
     """The preview's rows of this import, if all of them are still there."""
     table = _kept_table(roster_import.pk)
-    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+    # Kept by this version (checked rows, with their outcome), not rows kept as read by an older one.
+    cursor.execute(
+        """SELECT to_regclass(%s) IS NOT NULL AND EXISTS (
+            SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'outcome')""",
+        [table, table],
+    )
     if not cursor.fetchone()[0]:
         return None
     cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - generated name
@@ -484,6 +494,7 @@ def rows_kept(cursor: Any, *, roster_import: RosterImport) -> KeptRows | None:
         sheet_name=roster_import.sheet_name,
         notes=list(roster_import.notes or []),
         rows=rows,
+        basis=dict(roster_import.check_basis or {}),
     )
 
 
@@ -515,13 +526,35 @@ def stage(
     roster_date: dt.date,
     roster_id: int | None,
     import_id: int | None,
+    keep: bool = False,
 ) -> Staged:
-    """Stream a sheet (or the rows the preview kept) into a staging table and check every row;
-    nothing of the registry is changed."""
+    """Stream a sheet into a staging table and check every row, or take the rows the preview kept
+    and check anew those whose verdict can have changed since; nothing of the registry is changed.
+
+    ``keep`` (the preview): the checked rows go into an unlogged table of the import that outlives
+    the transaction, so that the confirmation neither reads the file again nor checks anew what
+    cannot have changed, and the preview page lists the valid rows. Unlogged: written without WAL,
+    and empty after a crash, when the confirmation reads the file again. Dropped when the import
+    is applied, fails or is discarded; ``rows_prune`` drops what is left.
+    """
     timer = _Timer(f"roster import {import_id} check")
     cursor.execute("SET LOCAL work_mem = '256MB'")
+    prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
     if isinstance(sheet, KeptRows):
-        # The kept rows are read where they are: the checks make a table of their own from them.
+        if import_id is not None:
+            progress_set(import_id, phase="checking", done=sheet.rows, total=sheet.rows)
+        staged = _restage(
+            cursor,
+            kept=sheet,
+            prefix=prefix,
+            insurance_year=insurance_year,
+            roster_date=roster_date,
+            roster_id=roster_id,
+            timer=timer,
+        )
+        if staged is not None:
+            return staged
+        # Something every row rests on changed (the importer's area, a county's categories): all anew.
         rows_table, total, header, sheet_name, notes = (
             sheet.table,
             sheet.rows,
@@ -529,8 +562,6 @@ def stage(
             sheet.sheet_name,
             sheet.notes,
         )
-        if import_id is not None:
-            progress_set(import_id, phase="checking", done=total, total=total)
     else:
         rows_table = _temp_name("read")
         cursor.execute(_STAGING.format(t=rows_table))
@@ -541,27 +572,20 @@ def stage(
         timer.mark("read and copy")
     if total == 0:
         raise ImportFileError(_("The file has a header but no data rows."))
-    prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
     # Each row's person, once (a narrow table the checks join by row number), and from it the
     # counties whose policies say what the categories mean, with those of the roster's standing
     # tags (whose withdrawals carry the marker).
-    persons = _temp_name("persons")
-    cursor.execute(
-        f"""CREATE TEMP TABLE {persons} ON COMMIT DROP AS
-        SELECT r.row_number, p.id AS person_id, p.name AS person_name, p.region_code AS person_region
-        FROM {rows_table} r JOIN enrollment_person p ON p.id_number = r.id_number
-        WHERE r.problem IS NULL""",  # noqa: S608 - generated table names
+    persons = _persons(cursor, rows_table=rows_table)
+    categories = county_categories(
+        cursor,
+        counties=_counties(cursor, persons=persons, roster_id=roster_id),
+        insurance_year=insurance_year,
     )
-    cursor.execute(
-        f"""SELECT DISTINCT left(person_region, 6) FROM {persons}
-        UNION SELECT DISTINCT left(region_code, 6) FROM subsidies_subsidytag
-        WHERE roster_id = %s AND end_reason = ''""",  # noqa: S608 - generated table name
-        [roster_id],
-    )
-    counties = {row[0] for row in cursor.fetchall()}
-    categories = county_categories(cursor, counties=counties, insurance_year=insurance_year)
     timer.mark("persons and policies")
-    s = _temp_name("rows")
+    kept = keep and import_id is not None
+    s = _kept_table(import_id) if kept else _temp_name("rows")  # type: ignore[arg-type]
+    if kept:
+        cursor.execute(f"DROP TABLE IF EXISTS {s}")
     _checked(
         cursor,
         rows_table=rows_table,
@@ -571,15 +595,83 @@ def stage(
         categories=categories,
         roster_date=roster_date,
         year=insurance_year,
+        unlogged=kept,
     )
     # The rows as read are dropped once checked, unless they are the preview's kept rows.
     cursor.execute(f"DROP TABLE {persons}" + ("" if isinstance(sheet, KeptRows) else f", {rows_table}"))
     timer.mark("checks")
     cursor.execute(f"CREATE INDEX ON {s} (person_id, tag_code) WHERE outcome IS NULL")
+    if kept:
+        cursor.execute(f"ALTER TABLE {s} ADD PRIMARY KEY (row_number)")  # the preview page's order
+    return _compared(
+        cursor,
+        s=s,
+        categories=categories,
+        prefix=prefix,
+        total=total,
+        header=header,
+        sheet_name=sheet_name,
+        notes=notes,
+        roster_id=roster_id,
+        roster_date=roster_date,
+        rechecked=total,
+        timer=timer,
+        kept=kept,
+    )
+
+
+def _persons(cursor: Any, *, rows_table: str, only: str | None = None) -> str:
+    """A narrow table of each row's person (by identifier), for the rows without a problem of their
+    own (``only``: and listed in that table of row numbers)."""
+    persons = _temp_name("persons")
+    among = f"AND r.row_number IN (SELECT row_number FROM {only})" if only else ""  # noqa: S608 - generated name
+    cursor.execute(
+        f"""CREATE TEMP TABLE {persons} ON COMMIT DROP AS
+        SELECT r.row_number, p.id AS person_id, p.name AS person_name, p.region_code AS person_region
+        FROM {rows_table} r JOIN enrollment_person p ON p.id_number = r.id_number
+        WHERE r.problem IS NULL {among}""",  # noqa: S608 - generated table names
+    )
+    return persons
+
+
+def _counties(cursor: Any, *, persons: str, roster_id: int | None, kept: str | None = None) -> set[str]:
+    """The counties of the rows' persons (and of ``kept`` rows' persons) and of the roster's standing tags."""
+    also = (
+        f"UNION SELECT DISTINCT left(person_region, 6) FROM {kept} WHERE person_region IS NOT NULL"  # noqa: S608
+        if kept
+        else ""
+    )
+    cursor.execute(
+        f"""SELECT DISTINCT left(person_region, 6) FROM {persons}
+        UNION SELECT DISTINCT left(region_code, 6) FROM subsidies_subsidytag
+        WHERE roster_id = %s AND end_reason = '' {also}""",  # noqa: S608 - generated table names
+        [roster_id],
+    )
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _compared(
+    cursor: Any,
+    *,
+    s: str,
+    categories: CountyCategories,
+    prefix: str,
+    total: int,
+    header: list[str],
+    sheet_name: str,
+    notes: list[str],
+    roster_id: int | None,
+    roster_date: dt.date,
+    rechecked: int,
+    timer: _Timer,
+    kept: bool,
+) -> Staged:
+    """The checked rows compared with the roster's standing tags: what ends, and the counts."""
     removed = _removed(cursor, s=s, roster_id=roster_id, roster_date=roster_date)
     counts = _counts(cursor, s, removed, roster_id)
     timer.mark("compare")
     timer.log()
+    logger.info("%s: %s of %s rows checked against the registry", timer.label, rechecked, total)
     return Staged(
         table=s,
         removed_table=removed,
@@ -590,6 +682,89 @@ def stage(
         notes=notes,
         counts=counts,
         roster_id=roster_id,
+        basis={"prefix": prefix, "categories": categories.digests},
+        rechecked=rechecked,
+        kept=kept,
+    )
+
+
+def _restage(
+    cursor: Any,
+    *,
+    kept: KeptRows,
+    prefix: str,
+    insurance_year: int,
+    roster_date: dt.date,
+    roster_id: int | None,
+    timer: _Timer,
+) -> Staged | None:
+    """The preview's checked rows, with those whose verdict can have changed since checked anew.
+
+    A row's verdict rests on its cells (unchanged), its person's identifier, name and region, the
+    county's categories and the importer's area. So a row is checked anew when its person changed
+    or is gone, or when the preview found no person for it (one may have been registered since);
+    the rows of a person are all checked anew together, so that "the same person twice" holds.
+    None when the importer's area or a county's categories changed: then every row is checked anew.
+    """
+    if not kept.basis or kept.basis.get("prefix") != prefix:
+        return None
+    k = kept.table
+    affected = _temp_name("affected")
+    cursor.execute(
+        f"""CREATE TEMP TABLE {affected} ON COMMIT DROP AS
+        SELECT k.row_number FROM {k} k LEFT JOIN enrollment_person p ON p.id = k.person_id
+        WHERE k.problem IS NULL AND (
+            k.person_id IS NULL OR p.id IS NULL OR p.id_number <> k.id_number
+            OR p.name <> k.person_name OR p.region_code <> k.person_region)""",  # noqa: S608 - generated names
+    )
+    rechecked = cursor.rowcount
+    persons = _persons(cursor, rows_table=k, only=affected)
+    categories = county_categories(
+        cursor,
+        counties=_counties(cursor, persons=persons, roster_id=roster_id, kept=k),
+        insurance_year=insurance_year,
+    )
+    before: dict[str, str] = kept.basis.get("categories") or {}
+    if any(categories.digests.get(county) != digest for county, digest in before.items()):
+        cursor.execute(f"DROP TABLE {affected}, {persons}, {categories.map_table}, {categories.county_table}")
+        return None
+    timer.mark("persons and policies")
+    if rechecked:
+        rows_table, s = _temp_name("read"), _temp_name("rows")
+        cursor.execute(
+            f"""CREATE TEMP TABLE {rows_table} ON COMMIT DROP AS SELECT {", ".join(_COPY)} FROM {k}
+            WHERE row_number IN (SELECT row_number FROM {affected})"""  # noqa: S608 - generated names
+        )
+        _checked(
+            cursor,
+            rows_table=rows_table,
+            persons=persons,
+            s=s,
+            prefix=prefix,
+            categories=categories,
+            roster_date=roster_date,
+            year=insurance_year,
+        )
+        # In place: the kept table is this transaction's, and a rollback restores it.
+        cursor.execute(f"DELETE FROM {k} WHERE row_number IN (SELECT row_number FROM {affected})")  # noqa: S608
+        cursor.execute(f"INSERT INTO {k} SELECT * FROM {s}")  # noqa: S608 - generated names
+        cursor.execute(f"DROP TABLE {rows_table}, {s}")
+    cursor.execute(f"DROP TABLE {affected}, {persons}")
+    timer.mark("checks")
+    return _compared(
+        cursor,
+        s=k,
+        categories=categories,
+        prefix=prefix,
+        total=kept.rows,
+        header=kept.header,
+        sheet_name=kept.sheet_name,
+        notes=kept.notes,
+        roster_id=roster_id,
+        roster_date=roster_date,
+        rechecked=rechecked,
+        timer=timer,
+        kept=True,
     )
 
 
@@ -603,6 +778,7 @@ def _checked(
     categories: CountyCategories,
     roster_date: dt.date,
     year: int,
+    unlogged: bool = False,
 ) -> None:
     """Every check that needs the registry, the policies or other rows, in one statement that writes
     the checked rows into ``s`` (one pass over the rows instead of an UPDATE per check).
@@ -633,7 +809,7 @@ def _checked(
     }
     outcomes = {"not_found": "not_found", "outside": "outside_area", "name": "name_mismatch"}
     cursor.execute(
-        f"""CREATE TEMP TABLE {s} ON COMMIT DROP AS
+        f"""CREATE {"UNLOGGED" if unlogged else "TEMP"} TABLE {s} {"" if unlogged else "ON COMMIT DROP"} AS
         WITH matched AS (
             SELECT r.row_number, r.id_number, r.name, r.category_key, r.category_text, r.recognised_on,
                    r.problem, r.raw, m.person_id, m.person_name, m.person_region,
@@ -958,10 +1134,8 @@ def _send_marks(
 
 
 def drop(cursor: Any, staged: Staged) -> None:
-    cursor.execute(
-        f"DROP TABLE IF EXISTS {staged.table}, {staged.removed_table}, "
-        f"{staged.categories.map_table}, {staged.categories.county_table}"
-    )
+    tables = [staged.removed_table, staged.categories.map_table, staged.categories.county_table]
+    cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables if staged.kept else [staged.table, *tables])}")
 
 
 # --- the report workbook ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Left
 from django.utils import timezone
@@ -24,8 +25,8 @@ from enrollment.policies import policy_can_manage, policy_for_county, policy_lis
 from enrollment.rules.policy import Policy as Rules
 from enrollment.rules.policy import Scheme, SubsidyCategory
 
-from .models import RosterImport, RosterOutcome, RosterRow, SubsidyRoster, SubsidyTag
-from .rosters import category_amount, category_by_code
+from .models import ImportStatus, RosterImport, RosterOutcome, RosterRow, SubsidyRoster, SubsidyTag
+from .rosters import category_amount, category_by_code, rows_kept
 
 # --- roster imports -----------------------------------------------------------------------------
 
@@ -340,7 +341,12 @@ def totals_workbook(*, totals: Totals) -> IO[bytes]:
     return handle
 
 
-def outcome_tabs(counts: dict[str, Any]) -> list[dict[str, Any]]:
+# The outcomes of the valid rows, listed from the rows the preview kept (until the import is done).
+VALID_OUTCOMES = (RosterOutcome.ADDED.value, RosterOutcome.UNCHANGED.value)
+
+
+def outcome_tabs(counts: dict[str, Any], *, valid_rows: bool = False) -> list[dict[str, Any]]:
+    """A tab per outcome with rows: those of the report, and (``valid_rows``) the new and unchanged tags."""
     listed = [
         RosterOutcome.ERROR,
         RosterOutcome.NOT_FOUND,
@@ -348,6 +354,8 @@ def outcome_tabs(counts: dict[str, Any]) -> list[dict[str, Any]]:
         RosterOutcome.OUTSIDE_AREA,
         RosterOutcome.REMOVED,
     ]
+    if valid_rows:
+        listed += [RosterOutcome.ADDED, RosterOutcome.UNCHANGED]
     return [
         {"value": str(value), "label": value.label, "count": int(counts.get(str(value), 0))}
         for value in listed
@@ -450,3 +458,91 @@ def subsidised_categories(*, scope: Scope) -> list[tuple[str, str]]:
     for category in loaded.rules.subsidy_categories:
         seen.setdefault(category.tag_code, category.name)
     return sorted(seen.items())
+
+
+# --- the preview's valid rows --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    row_number: int
+    name: str
+    id_number: str
+    category: str  # the tag's code
+    region_code: str
+    valid_from: dt.date
+    valid_to: dt.date
+
+
+_PREVIEW_ROWS_SQL = """
+SELECT k.row_number, k.name, k.id_number, k.tag_code, k.person_region, k.valid_from, k.period_end
+FROM {table} k
+WHERE k.outcome IS NULL AND {negation} EXISTS (
+    SELECT 1 FROM subsidies_subsidytag t WHERE t.roster_id = %(roster)s AND t.end_reason = ''
+      AND t.person_id = k.person_id AND t.category = k.tag_code)
+ORDER BY k.row_number LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+class PreviewRows:
+    """The valid rows of a checked file that give a new tag (or that the roster already tags), read
+    a page at a time from the rows the preview kept: a Paginator's object list, counted by the
+    preview."""
+
+    def __init__(self, *, table: str, roster_id: int | None, added: bool, count: int) -> None:
+        self._sql = _PREVIEW_ROWS_SQL.format(table=table, negation="NOT" if added else "")
+        self._roster_id = roster_id
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: slice) -> list[PreviewRow]:
+        start, stop = index.start or 0, index.stop if index.stop is not None else self._count
+        with connection.cursor() as cursor:
+            cursor.execute(
+                self._sql,
+                {"roster": self._roster_id, "limit": max(0, stop - start), "offset": start},
+            )
+            return [PreviewRow(*row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The rows a checked import's preview kept, while it waits for the administrator's decision."""
+
+    table: str
+    roster_id: int | None
+    counts: dict[str, Any]
+
+    def rows(self, outcome: str) -> PreviewRows:
+        """The valid rows of one outcome (``VALID_OUTCOMES``)."""
+        return PreviewRows(
+            table=self.table,
+            roster_id=self.roster_id,
+            added=outcome == RosterOutcome.ADDED.value,
+            count=int(self.counts.get(outcome, 0)),
+        )
+
+
+def roster_preview(*, scope: Scope, roster_import: RosterImport) -> Preview | None:
+    """The kept rows of a checked import; None once they are gone (the import was confirmed or
+    discarded, or the database restarted since the preview)."""
+    scope.require(Action.SUBSIDY_ROSTER_IMPORT)
+    if roster_import.status != ImportStatus.CHECKED:
+        return None
+    with connection.cursor() as cursor:
+        kept = rows_kept(cursor, roster_import=roster_import)
+    if kept is None:
+        return None
+    roster = SubsidyRoster.objects.filter(
+        region_code=roster_import.region_code,
+        source=roster_import.source,
+        insurance_year=roster_import.insurance_year,
+    ).first()
+    return Preview(
+        table=kept.table, roster_id=roster.pk if roster else None, counts=roster_import.counts or {}
+    )

@@ -254,8 +254,11 @@ def _check_date(roster: SubsidyRoster | None, roster_import: RosterImport) -> No
         )
 
 
-def roster_check(*, scope: Scope, roster_import: RosterImport, sheet: Any, cursor: Any) -> rosters.Staged:
-    """Stage and check a sheet against the roster's standing tags (the preview); writes the report."""
+def roster_check(
+    *, scope: Scope, roster_import: RosterImport, sheet: Any, cursor: Any, keep: bool = False
+) -> rosters.Staged:
+    """Stage and check a sheet against the roster's standing tags (the preview); writes the report.
+    ``keep``: the checked rows stay for the confirmation (``rosters.stage``)."""
     roster = roster_of(roster_import, lock=False)
     _check_date(roster, roster_import)
     staged = rosters.stage(
@@ -266,6 +269,7 @@ def roster_check(*, scope: Scope, roster_import: RosterImport, sheet: Any, curso
         roster_date=roster_import.roster_date,
         roster_id=roster.pk if roster else None,
         import_id=roster_import.pk,
+        keep=keep,
     )
     roster_import.based_on_id = roster.current_import_id if roster else None
     _record(roster_import, staged)
@@ -279,6 +283,7 @@ def _record(roster_import: RosterImport, staged: rosters.Staged) -> None:
     roster_import.sheet_name = staged.sheet_name[:100]
     roster_import.notes = staged.notes
     roster_import.counts = staged.counts
+    roster_import.check_basis = staged.basis
 
 
 def roster_apply(
@@ -354,8 +359,9 @@ def _run(*, scope: Scope, import_id: int) -> RosterImport | None:
     with translation.override(roster_import.language), connection.cursor() as cursor:
         if roster_import.status == ImportStatus.PENDING:
             sheet = rosters.open_sheet(path, roster_import.file_format)
-            staged = roster_check(scope=scope, roster_import=roster_import, sheet=sheet, cursor=cursor)
-            rosters.rows_keep(cursor, staged=staged, import_id=roster_import.pk)
+            staged = roster_check(
+                scope=scope, roster_import=roster_import, sheet=sheet, cursor=cursor, keep=True
+            )
             rosters.drop(cursor, staged)
             roster_import.status, roster_import.checked_at = ImportStatus.CHECKED, timezone.now()
             roster_import.message = ""

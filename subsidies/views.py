@@ -181,16 +181,37 @@ def _render_import(
     request: HttpRequest, scope: Any, job: RosterImport, form: DecisionForm, status: int = 200
 ) -> HttpResponse:
     counts = job.counts or {}
-    tabs = selectors.outcome_tabs(counts)
+    preview = selectors.roster_preview(scope=scope, roster_import=job)
+    tabs = selectors.outcome_tabs(counts, valid_rows=preview is not None)
     listed = {tab["value"] for tab in tabs}
+    reported = any(tab["value"] not in selectors.VALID_OUTCOMES for tab in tabs)
     outcome = request.GET.get("outcome") or ""
     if outcome not in listed:
         outcome = ""
-    rows = selectors.roster_rows(roster_import=job, outcome=outcome or None)
-    page = Paginator(rows, 100).get_page(request.GET.get("page"))
+    if not outcome and not reported and tabs:
+        outcome = tabs[0]["value"]  # every row is valid: the new tags first
     masker = rosters.masker_for(scope=scope, roster_import=job)
     names = rosters.CategoryNames(job.insurance_year)
     labels = dict(RosterOutcome.choices)
+    if preview is not None and outcome in selectors.VALID_OUTCOMES:
+        page = Paginator(preview.rows(outcome), 100).get_page(request.GET.get("page"))
+        rows = [_valid_row(row, outcome, labels[outcome], masker, names) for row in page]
+    else:
+        page = Paginator(selectors.roster_rows(roster_import=job, outcome=outcome or None), 100).get_page(
+            request.GET.get("page")
+        )
+        rows = [
+            {
+                "row_number": row.row_number,
+                "outcome": row.outcome,
+                "outcome_label": labels.get(row.outcome, row.outcome),
+                "message": row.message,
+                "name": row.name,
+                "category": names.name(row.category, row.region_code or job.region_code),
+                "id_number": masker.id_number(row.id_number, row.region_code or job.region_code),
+            }
+            for row in page
+        ]
     context = {
         "job": job,
         "progress": _progress(job),
@@ -205,25 +226,32 @@ def _render_import(
         "blocking": int(counts.get("blocking", 0)),
         "importable": int(counts.get("added", 0)) + int(counts.get("removed", 0)),
         "tabs": tabs,
+        "reported": reported,
         "outcome": outcome,
         "page": page,
-        "rows": [
-            {
-                "row_number": row.row_number,
-                "outcome": row.outcome,
-                "outcome_label": labels.get(row.outcome, row.outcome),
-                "message": row.message,
-                "name": row.name,
-                "category": names.name(row.category, row.region_code or job.region_code),
-                "id_number": masker.id_number(row.id_number, row.region_code or job.region_code),
-            }
-            for row in page
-        ],
+        "rows": rows,
         "form": form,
         "can_decide": job.status == "checked",
         "modes": RosterMode,
     }
     return render(request, "subsidies/roster_import.html", context, status=status)
+
+
+def _valid_row(row: Any, outcome: str, label: str, masker: Any, names: Any) -> dict[str, Any]:
+    period = {"start": row.valid_from.isoformat(), "end": row.valid_to.isoformat()}
+    return {
+        "row_number": row.row_number,
+        "outcome": outcome,
+        "outcome_label": label,
+        "message": (
+            _("A new tag, valid from %(start)s to %(end)s.") % period
+            if outcome == RosterOutcome.ADDED
+            else _("The roster already gives this tag; it stays as it is.")
+        ),
+        "name": row.name,
+        "category": names.name(row.category, row.region_code),
+        "id_number": masker.id_number(row.id_number, row.region_code),
+    }
 
 
 @method_decorator(never_cache, name="dispatch")

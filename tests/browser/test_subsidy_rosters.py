@@ -99,6 +99,10 @@ def test_given_a_roster_when_uploaded_previewed_and_confirmed_in_the_browser_the
         expect(page.get_by_test_id("mode-all")).to_be_disabled()
         assert SubsidyTag.objects.count() == 0
         shoot("3-preview")
+        page.locator("[data-testid=outcome-tabs] [data-outcome=added]").click()
+        expect(page.get_by_test_id("report-row")).to_have_count(3)
+        expect(page.locator("[data-testid=report-row][data-outcome=added]")).to_have_count(3)
+        shoot("3b-preview-new-tags")
 
         page.get_by_test_id("confirm").click()  # no mode chosen: the page asks for one
         expect(page.get_by_test_id("mode-error")).to_be_visible()

@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 
 from enrollment.models import ImportStatus, Policy
 from sharing.models import OutboxMessage
+from subsidies import rosters
 from subsidies.models import RosterImport, SubsidyTag
 from tests.subsidies.support import (
     DIBAO,
@@ -23,6 +24,7 @@ from tests.subsidies.support import (
     QINBI,
     ROSTER_DATE,
     SOURCE,
+    TUNLI,
     YEAR,
     assess,
     check,
@@ -128,6 +130,85 @@ def test_given_a_checked_roster_then_the_preview_shows_counts_rows_and_the_choic
     assert 'data-testid="report-row" data-row="3" data-outcome="name_mismatch"' in page
     assert 'data-testid="mode-all" disabled' in page  # a row cannot be imported
     assert 'data-testid="mode-valid">' in page
+
+
+def _listed(page: str) -> list[tuple[str, str]]:
+    """(row, outcome) of each row the page's table lists."""
+    import re
+
+    return re.findall(r'data-testid="report-row" data-row="([0-9]*)" data-outcome="([a-z_]+)"', page)
+
+
+def test_given_a_new_file_of_a_roster_in_force_then_the_preview_lists_its_new_and_unchanged_tags(
+    world, town, client
+):
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"])])))
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"]), row(3, town["wang"])]))
+    client.force_login(world.users["admin"])
+    url = reverse("subsidies:roster-import", args=[job.pk])
+
+    first = client.get(url).content.decode()
+    added = client.get(url, {"outcome": "added"}).content.decode()
+    unchanged = client.get(url, {"outcome": "unchanged"}).content.decode()
+
+    assert 'data-outcome="added"' in first and 'data-outcome="unchanged"' in first  # the tabs
+    assert _listed(first) == [("3", "added"), ("4", "added")]  # every row valid: the new tags first
+    assert _listed(added) == [("3", "added"), ("4", "added")]
+    assert _listed(unchanged) == [("2", "unchanged")]
+    shown = rosters.masker_for(scope=scope_of(world), roster_import=job).id_number(
+        town["li"].id_number, TUNLI
+    )
+    assert f"<code>{shown}</code>" in added
+
+
+def test_given_a_preview_with_errors_then_the_valid_rows_have_tabs_beside_the_report(world, town, client):
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], name="李")]))
+    client.force_login(world.users["admin"])
+    url = reverse("subsidies:roster-import", args=[job.pk])
+
+    first = client.get(url).content.decode()
+    added = client.get(url, {"outcome": "added"}).content.decode()
+
+    assert _listed(first) == [("3", "name_mismatch")]
+    assert _listed(added) == [("2", "added")]
+
+
+def test_given_an_imported_roster_then_its_page_no_longer_lists_the_valid_rows(world, town, client):
+    job = confirm(
+        world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], name="李")]))
+    )
+    client.force_login(world.users["admin"])
+
+    page = client.get(
+        reverse("subsidies:roster-import", args=[job.pk]), {"outcome": "added"}
+    ).content.decode()
+
+    assert job.status == ImportStatus.DONE
+    assert 'data-outcome="added"' not in page
+    assert _listed(page) == [("3", "name_mismatch")]
+
+
+def test_given_more_new_tags_than_a_page_then_the_preview_pages_through_them(world, town, client):
+    from tests.enrollment import resident_id
+    from tests.matrix.enrollment_review import make_enrollment, make_person
+
+    persons = [
+        make_person(
+            TUNLI,
+            name=f"新{n}",
+            id_number=resident_id(address="141002", birth="19750101", sequence=f"{n:03d}"),
+        )
+        for n in range(100, 205)
+    ]
+    for person in persons:
+        make_enrollment(person)
+    job = check(world, xlsx_bytes([HEADER, *(row(n, person) for n, person in enumerate(persons, start=1))]))
+    client.force_login(world.users["admin"])
+
+    second = client.get(reverse("subsidies:roster-import", args=[job.pk]), {"outcome": "added", "page": 2})
+
+    assert job.counts["added"] == 105
+    assert _listed(second.content.decode()) == [(str(n), "added") for n in range(102, 107)]
 
 
 def test_given_a_preview_when_confirmed_without_a_mode_then_it_is_refused_and_with_one_then_queued(

@@ -347,6 +347,90 @@ def test_given_all_or_nothing_when_the_registry_changed_since_the_preview_then_n
     }
 
 
+def _rechecked(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What each check of an import logged about the rows it checked against the registry."""
+    return [
+        r.getMessage().split(": ", 1)[1]
+        for r in caplog.records
+        if "checked against the registry" in r.getMessage()
+    ]
+
+
+def test_given_no_change_since_the_preview_when_confirmed_then_no_row_is_checked_against_the_registry_again(
+    world, town, caplog
+):
+    caplog.set_level("INFO", logger="portal.subsidies")
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"]), row(3, town["wang"])]))
+
+    job = confirm(world, job, "all_or_nothing")
+
+    assert _rechecked(caplog) == [
+        "3 of 3 rows checked against the registry",  # the preview
+        "0 of 3 rows checked against the registry",  # the confirmation
+    ]
+    assert (job.status, job.counts["tagged"]) == (ImportStatus.DONE, 3)
+
+
+def test_given_a_person_registered_after_the_preview_when_the_valid_rows_are_imported_then_their_row_is_too(
+    world, town, caplog
+):
+    from tests.matrix.enrollment_review import make_enrollment, make_person
+
+    caplog.set_level("INFO", logger="portal.subsidies")
+    later = resident_id(address="141002", birth="19700101", sequence="123")
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), [2, "周九", later, "低保", None]]))
+    assert counts(job, "added", "not_found") == {"added": 1, "not_found": 1}
+    make_enrollment(make_person(TUNLI, name="周九", id_number=later))
+
+    job = confirm(world, job)
+
+    assert _rechecked(caplog)[-1] == "1 of 2 rows checked against the registry"
+    assert (job.status, job.counts["tagged"]) == (ImportStatus.DONE, 2)
+    assert _standing() == {("张三", "dibao"), ("周九", "dibao")}
+
+
+def test_given_a_person_moved_to_another_county_after_the_preview_then_the_tag_follows_the_new_region(
+    world, town, caplog
+):
+    caplog.set_level("INFO", logger="portal.subsidies")
+    zhang, li = town["zhang"], town["li"]
+    job = check(world, xlsx_bytes([HEADER, row(1, zhang), row(2, li)]))
+    li.region_code = QINBI  # moved to 洪洞县 after the preview
+    li.save(update_fields=["region_code"])
+
+    job = confirm(world, job, "all_or_nothing")
+
+    assert _rechecked(caplog)[-1] == "1 of 2 rows checked against the registry"
+    assert job.status == ImportStatus.DONE
+    assert set(SubsidyTag.objects.values_list("person__name", "region_code")) == {
+        ("张三", TUNLI),
+        ("李四", QINBI),
+    }
+
+
+def test_given_a_category_changed_in_the_policy_after_the_preview_when_confirmed_then_every_row_is_checked_again(
+    world, town, caplog
+):
+    from enrollment.policies import policy_detail
+    from subsidies import services
+
+    caplog.set_level("INFO", logger="portal.subsidies")
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"], "特困供养人员")]))
+    assert job.counts["blocking"] == 0
+    policy = policy_detail(scope=scope_of(world), code="linfen-next")
+    code = next(c["code"] for c in policy.document["subsidy_categories"] if c["name"] == "特困供养人员")
+    services.subsidy_category_remove(
+        scope=scope_of(world), policy_code="linfen-next", code=code, note="测试", actor_id=None
+    )
+
+    job = confirm(world, job, "all_or_nothing")
+
+    assert _rechecked(caplog)[-1] == "2 of 2 rows checked against the registry"
+    assert job.status == ImportStatus.FAILED
+    assert [outcome for outcome, _message in _rows(job).values()] == ["error"]
+    assert SubsidyTag.objects.count() == 0
+
+
 def _kept_tables() -> set[str]:
     from django.db import connection
 
@@ -383,6 +467,25 @@ def test_given_the_kept_rows_lost_in_a_crash_when_confirmed_then_the_file_is_rea
 
     job = confirm(world, job)
 
+    assert (job.status, job.counts["tagged"]) == (ImportStatus.DONE, 2)
+    assert _kept_tables() == set()
+
+
+def test_given_rows_kept_as_read_by_an_older_version_when_confirmed_then_the_file_is_read_again(
+    world, town, monkeypatch
+):
+    from django.db import connection
+
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"])]))
+    with connection.cursor() as cursor:  # the rows as read, without their verdicts, as kept before
+        cursor.execute(f"ALTER TABLE subsidies_stage_{job.pk} DROP COLUMN outcome")
+    opened = []
+    open_sheet = rosters.open_sheet
+    monkeypatch.setattr(rosters, "open_sheet", lambda *args: opened.append(args) or open_sheet(*args))
+
+    job = confirm(world, job)
+
+    assert len(opened) == 1
     assert (job.status, job.counts["tagged"]) == (ImportStatus.DONE, 2)
     assert _kept_tables() == set()
 
