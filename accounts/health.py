@@ -53,11 +53,14 @@ def check_redis() -> dict[str, Any]:
     return {"ok": True, "detail": f"{version} · {(time.perf_counter() - started) * 1000:.1f} ms"}
 
 
-def check_workers(timeout: float = 1.0) -> dict[str, Any]:
+def check_workers(timeout: float = 1.0, *, first_only: bool = False) -> dict[str, Any]:
+    """The workers that answer a ping within ``timeout``. A broadcast ping waits the whole timeout
+    for answers; ``first_only`` returns at the first answer (a worker is up), which a load
+    balancer polling /health/ wants, not the full list the system page shows."""
     from celery import current_app as app
 
     try:
-        replies = app.control.ping(timeout=timeout) or []
+        replies = app.control.ping(timeout=timeout, limit=1 if first_only else None) or []
     except Exception as error:
         return {"ok": False, "count": 0, "names": [], "detail": type(error).__name__}
     names = sorted(name for reply in replies for name in reply)
@@ -75,11 +78,11 @@ def check_beat() -> dict[str, Any]:
     return {"ok": age < BEAT_STALE_AFTER_S, "last_seconds_ago": round(age, 1), "detail": ""}
 
 
-def report() -> dict[str, Any]:
+def report(*, first_worker_only: bool = False) -> dict[str, Any]:
     checks = {
         "database": check_database(),
         "redis": check_redis(),
-        "workers": check_workers(),
+        "workers": check_workers(first_only=first_worker_only),
         "beat": check_beat(),
     }
     # The portal serves pages when the database and Redis answer; workers and beat are reported.

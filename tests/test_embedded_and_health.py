@@ -85,6 +85,25 @@ def test_given_the_database_and_redis_up_but_no_worker_then_health_is_degraded(d
     assert body["checks"]["workers"]["count"] == 0
 
 
+def test_given_health_polled_then_it_stops_at_the_first_worker_and_the_system_page_asks_them_all(
+    db, client, world, monkeypatch
+):
+    from celery import current_app
+
+    asked: list[object] = []
+
+    def ping(timeout: float, limit: int | None = None) -> list[dict]:
+        asked.append(limit)
+        return [{"w1@host": {"ok": "pong"}}]
+
+    monkeypatch.setattr(current_app.control, "ping", ping)
+    client.get(reverse("health"))
+    client.force_login(world.users["admin"])
+    client.get(reverse("system-status"))
+
+    assert asked == [1, None]
+
+
 @pytest.mark.slow
 def test_given_a_real_worker_and_beat_when_health_is_asked_then_everything_is_ok(
     transactional_db, client, tmp_path
