@@ -192,13 +192,6 @@ def _sessions_named_after_the_test() -> Iterator[None]:
     is still open has orphaned a session (it stays open, unnamed, to the end); the warning names
     that test."""
     before = connection.connection
-    left = _LAST_TEARDOWN.get("connection")
-    if left is not None and not left.closed and before is not left:
-        warnings.warn(
-            f"between {_LAST_TEARDOWN.get('test')} and {os.environ.get('PYTEST_CURRENT_TEST', '')}: the "
-            "process's database connection was replaced while the one before was still open",
-            stacklevel=1,
-        )
     os.environ["PGAPPNAME"] = os.environ.get("PYTEST_CURRENT_TEST", "")[:63]
     yield
     os.environ.pop("PGAPPNAME", None)
@@ -208,12 +201,6 @@ def _sessions_named_after_the_test() -> Iterator[None]:
             "while the one before was still open (that session stays open, unnamed)",
             stacklevel=1,
         )
-    _LAST_TEARDOWN.update(connection=connection.connection, test=os.environ.get("PYTEST_CURRENT_TEST", ""))
-
-
-# The process's connection as the last test left it, to catch a replacement between tests (in a
-# fixture of a wider scope) as well as within one.
-_LAST_TEARDOWN: dict[str, Any] = {}
 
 
 def database_url_for_subprocess() -> str:
