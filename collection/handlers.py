@@ -124,6 +124,42 @@ WHERE collection_dueitem.status <> 'paid' AND (
 """
 
 
+# Newest version per policy wins, whatever order the messages arrive in.
+_UPSERT_BACK_PAYMENT_WINDOWS = """
+INSERT INTO collection_backpaymentwindow
+    (policy_code, policy_version, region_prefix, insurance_year, back_payment, apply_from, apply_until, updated_at)
+SELECT DISTINCT ON (w.policy_code)
+       w.policy_code, w.policy_version, w.region_prefix, w.insurance_year, w.back_payment,
+       w.apply_from, w.apply_until, now()
+FROM (
+    SELECT m.payload->>'policy_code' AS policy_code, (m.payload->>'policy_version')::int AS policy_version,
+           m.payload->>'region_prefix' AS region_prefix, (m.payload->>'insurance_year')::int AS insurance_year,
+           (m.payload->>'back_payment')::boolean AS back_payment,
+           (m.payload->>'apply_from')::date AS apply_from, (m.payload->>'apply_until')::date AS apply_until,
+           m.seq
+    FROM ({batch}) AS m
+) AS w
+ORDER BY w.policy_code, w.policy_version DESC, w.seq DESC
+ON CONFLICT (policy_code) DO UPDATE SET
+    policy_version = excluded.policy_version,
+    region_prefix = excluded.region_prefix,
+    insurance_year = excluded.insurance_year,
+    back_payment = excluded.back_payment,
+    apply_from = excluded.apply_from,
+    apply_until = excluded.apply_until,
+    updated_at = excluded.updated_at
+WHERE collection_backpaymentwindow.policy_version <= excluded.policy_version
+"""
+
+
+@handles("policy.back_payment_window")
+def apply_back_payment_window(batch: Batch) -> None:
+    """Keep each policy's back-payment window (the newest version sent)."""
+    sql, params = batch.rows_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_BACK_PAYMENT_WINDOWS.format(batch=sql), params)
+
+
 @handles("backpayment.due")
 def apply_backpayment_due(batch: Batch) -> None:
     """Make the person's due item payable at the approved back-payment amount, in its window."""

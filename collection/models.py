@@ -8,7 +8,7 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -67,6 +67,38 @@ class DueItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.insurance_year}: {self.amount_fen}"
+
+
+@tracked(level=pghistory.Statement)
+class BackPaymentWindow(models.Model):
+    """When a policy takes back-payment applications for an insurance year, as insurance sent it
+    (``policy.back_payment_window``): the counter's way forward after the collection period."""
+
+    policy_code = models.CharField(_("policy"), max_length=64, unique=True)
+    policy_version = models.PositiveIntegerField(_("policy version"))
+    region_prefix = models.CharField(_("region prefix"), max_length=12, blank=True, db_collation="C")
+    insurance_year = models.PositiveSmallIntegerField(_("insurance year"))
+    back_payment = models.BooleanField(_("takes back-payments"))
+    apply_from = models.DateField(_("applications from"), null=True, blank=True)
+    apply_until = models.DateField(_("applications until"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("back-payment window")
+        verbose_name_plural = _("back-payment windows")
+        constraints = [
+            models.CheckConstraint(
+                name="collection_backpay_window_dates",
+                condition=Q(back_payment=False)
+                | Q(apply_from__isnull=False, apply_until__isnull=False, apply_from__lte=F("apply_until")),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["insurance_year", "region_prefix"], name="collection_backpay_window_year")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy_code} {self.insurance_year}"
 
 
 class SubsidyMarkStatus(models.TextChoices):

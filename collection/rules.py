@@ -15,6 +15,18 @@ from django.utils.translation import gettext as _
 
 from accounts.days import day_of_month
 
+CLOSED = "collection.closed"
+
+
+@dataclass(frozen=True)
+class BackPaymentTerms:
+    """When the year's policy takes back-payment applications, as insurance told tax."""
+
+    insurance_year: int
+    takes: bool
+    apply_from: dt.date | None = None
+    apply_until: dt.date | None = None
+
 
 @dataclass(frozen=True)
 class Acceptance:
@@ -25,8 +37,15 @@ class Acceptance:
     way_forward: str = ""
 
 
-def acceptance_on(*, schedule: list[dict[str, Any]], amount_fen: int, day: dt.date) -> Acceptance:
-    """Whether a payment on ``day`` is accepted, at which amount, by which line of the schedule."""
+def acceptance_on(
+    *,
+    schedule: list[dict[str, Any]],
+    amount_fen: int,
+    day: dt.date,
+    back_payment: BackPaymentTerms | None = None,
+) -> Acceptance:
+    """Whether a payment on ``day`` is accepted, at which amount, by which line of the schedule;
+    after the collection period, ``back_payment`` (when known) says what the payer can still do."""
     if not schedule:
         # An item sent without a schedule: insurance set no window, the amount due stands.
         return Acceptance(True, amount_fen, "", _("No collection window was sent for this item."))
@@ -60,15 +79,34 @@ def acceptance_on(*, schedule: list[dict[str, Any]], amount_fen: int, day: dt.da
     return Acceptance(
         False,
         0,
-        "collection.closed",
+        CLOSED,
         _("The collection period ended on %(date)s.") % {"date": last.isoformat()},
-        # Tax does not know until when insurance takes back-payment applications for the year
-        # (in Linfen, until the next year's collection opens): the office says whether one still can.
-        _(
+        _back_payment_way(back_payment, day),
+    )
+
+
+def _back_payment_way(terms: BackPaymentTerms | None, day: dt.date) -> str:
+    if terms is None:
+        # No window was sent for the year (a policy saved before insurance sent them): the
+        # office says whether an application can still be made.
+        return _(
             "Ask the medical insurance office whether a back-payment (补缴) can still be applied for; "
             "once it is approved, it can be paid here."
-        ),
-    )
+        )
+    year = terms.insurance_year
+    if not terms.takes or terms.apply_from is None or terms.apply_until is None:
+        return _(
+            "The %(year)s policy takes no back-payments (补缴): this contribution can no longer be paid."
+        ) % {"year": year}
+    if day > terms.apply_until:
+        return _(
+            "Back-payment (补缴) applications for %(year)s closed on %(until)s; one made before then can be "
+            "paid here once it is approved."
+        ) % {"year": year, "until": terms.apply_until.isoformat()}
+    return _(
+        "The medical insurance office takes back-payment (补缴) applications for %(year)s from %(start)s "
+        "until %(until)s; once one is approved, it can be paid here."
+    ) % {"year": year, "start": terms.apply_from.isoformat(), "until": terms.apply_until.isoformat()}
 
 
 # --- why a person cannot be paid for: the same words for a collective payment's list, its refusal

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -19,6 +20,7 @@ from accounts.selectors import counts_by, region_names
 from . import rules
 from .codes import code_normalise
 from .models import (
+    BackPaymentWindow,
     BatchProblem,
     Channel,
     DueItem,
@@ -32,7 +34,7 @@ from .models import (
     PaymentStatus,
     RefundPaid,
 )
-from .rules import acceptance_on
+from .rules import Acceptance, BackPaymentTerms, acceptance_on
 
 SEARCH_LIMIT = 20
 _IDENTIFIER_PREFIX = re.compile(r"^[0-9A-Za-z-]{4,32}$")
@@ -278,6 +280,7 @@ def _split(items: QuerySet[DueItem], day: dt.date) -> tuple[list[Candidate], dic
     receipts = _standing_receipts([item.pk for item in found if item.status == DueStatus.PAID])
     candidates: list[Candidate] = []
     refused: dict[str, NotPayable] = {}
+    windows = BackPaymentWindows()
     for item in found:
         name = names.get(item.person_id, "")
         if item.status == DueStatus.PAID:
@@ -285,7 +288,14 @@ def _split(items: QuerySet[DueItem], day: dt.date) -> tuple[list[Candidate], dic
         elif item.status == DueStatus.CANCELLED:
             reason = rules.cancelled_reason(insurance_year=item.insurance_year)
         else:
-            accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+            accepted = acceptance_for(
+                schedule=item.schedule,
+                amount_fen=item.amount_fen,
+                day=day,
+                region_code=item.region_code,
+                insurance_year=item.insurance_year,
+                windows=windows,
+            )
             if accepted.accepted:
                 candidates.append(Candidate(item=item, name=name, amount_fen=accepted.amount_fen))
                 continue
@@ -447,3 +457,49 @@ def overcollection_detail(*, scope: Scope, pk: int) -> OvercollectionRequest:
 def overcollection_timeline(*, request: OvercollectionRequest) -> QuerySet[OvercollectionEvent]:
     """The clerk's request, then every push from insurance, oldest first."""
     return request.timeline.select_related("actor").order_by("at", "pk")
+
+
+# --- a due item's acceptance, with the year's back-payment window once the period is over -------
+
+
+class BackPaymentWindows:
+    """The back-payment windows insurance sent (``policy.back_payment_window``), read once per
+    insurance year asked: a due item's is that of the longest region prefix its region starts with."""
+
+    def __init__(self) -> None:
+        self._by_year: dict[int, list[tuple[str, BackPaymentTerms]]] = {}
+
+    def find(self, *, region_code: str, insurance_year: int) -> BackPaymentTerms | None:
+        windows = self._by_year.get(insurance_year)
+        if windows is None:
+            rows = BackPaymentWindow.objects.filter(insurance_year=insurance_year).values_list(
+                "region_prefix", "back_payment", "apply_from", "apply_until"
+            )
+            windows = self._by_year[insurance_year] = sorted(
+                (
+                    (prefix, BackPaymentTerms(insurance_year, takes, start, until))
+                    for prefix, takes, start, until in rows
+                ),
+                key=lambda window: -len(window[0]),
+            )
+        return next((terms for prefix, terms in windows if region_code.startswith(prefix)), None)
+
+
+def acceptance_for(
+    *,
+    schedule: list[dict[str, Any]],
+    amount_fen: int,
+    day: dt.date,
+    region_code: str,
+    insurance_year: int,
+    windows: BackPaymentWindows | None = None,
+) -> Acceptance:
+    """``rules.acceptance_on`` for a due item; after the collection period, with the year's
+    back-payment window for the item's region (read only then: most payments never need it)."""
+    accepted = acceptance_on(schedule=schedule, amount_fen=amount_fen, day=day)
+    if accepted.rule != rules.CLOSED:
+        return accepted
+    terms = (windows or BackPaymentWindows()).find(region_code=region_code, insurance_year=insurance_year)
+    if terms is None:
+        return accepted
+    return acceptance_on(schedule=schedule, amount_fen=amount_fen, day=day, back_payment=terms)

@@ -70,7 +70,7 @@ from .models import (
     receipt_code,
     receipt_code_sql,
 )
-from .rules import acceptance_on
+from .selectors import BackPaymentWindows, acceptance_for
 
 # Channel.values builds its list on every read; a payment asks once.
 CHANNELS = frozenset(Channel.values)
@@ -368,7 +368,13 @@ def _check(*, item: _Item, amount_fen: int, paid_at: dt.datetime) -> None:
             % {"year": item.insurance_year}
         )
     day = timezone.localtime(paid_at).date()
-    accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+    accepted = acceptance_for(
+        schedule=item.schedule,
+        amount_fen=item.amount_fen,
+        day=day,
+        region_code=item.region_code,
+        insurance_year=item.insurance_year,
+    )
     if not accepted.accepted:
         raise ValidationError({"paid_at": [rules.window_reason(accepted)]})
     if amount_fen != accepted.amount_fen:
@@ -672,6 +678,7 @@ def _settle_chunk(
     }
     receipts = _standing_receipts([item.pk for item in items.values() if item.status == DueStatus.PAID])
     payable: list[tuple[BatchLine, _Due, int, dt.datetime]] = []
+    windows = BackPaymentWindows()
     for line in candidates:
         item = items.get((line.person_id, line.insurance_year or 0))
         key = f"bank:{batch.agency_id}:{line.reference}"
@@ -716,11 +723,18 @@ def _settle_chunk(
                 )
             )
             continue
-        accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
+        accepted = acceptance_for(
+            schedule=item.schedule,
+            amount_fen=item.amount_fen,
+            day=day,
+            region_code=item.region_code,
+            insurance_year=item.insurance_year,
+            windows=windows,
+        )
         if not accepted.accepted:
             # "Come back within the window" does not fit money a bank has already taken (it is
             # returned to the payer, as the batch's total of it says); a back-payment still does.
-            come_back = is_bank and accepted.rule != "collection.closed"
+            come_back = is_bank and accepted.rule != rules.CLOSED
             reason = accepted.reason if come_back else rules.window_reason(accepted)
             problems.append(LineProblem(line, reason, money_taken=is_bank))
             continue

@@ -56,7 +56,6 @@ from .models import (
     PaymentBatch,
     PaymentStatus,
 )
-from .rules import acceptance_on
 
 
 class PaymentForm(forms.Form):
@@ -84,8 +83,16 @@ def _item_rows(
 ) -> list[dict[str, Any]]:
     today = timezone.localdate()
     rows = []
+    windows = selectors.BackPaymentWindows()
     for item in items:
-        accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=today)
+        accepted = selectors.acceptance_for(
+            schedule=item.schedule,
+            amount_fen=item.amount_fen,
+            day=today,
+            region_code=item.region_code,
+            insurance_year=item.insurance_year,
+            windows=windows,
+        )
         standing = next((p for p in item.payments.all() if p.status == PaymentStatus.RECORDED), None)
         form = forms_by_item.get(item.pk)
         if form is None and item.status == DueStatus.DUE and accepted.accepted:

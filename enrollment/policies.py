@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
+from sharing.services import message_send
 
 from .models import Policy, PolicyVersion, scope_prefix_of_region_code
 from .rules import policy as rules
@@ -166,7 +167,38 @@ def policy_save(
     version = PolicyVersion.objects.create(
         policy=record, number=record.version, document=canonical, note=note[:300], saved_by_id=actor_id
     )
+    _back_payment_window_send(record=record, rules_=parsed)
     return LoadedPolicy(record, parsed, version)
+
+
+def _back_payment_window_send(*, record: Policy, rules_: rules.Policy) -> None:
+    """Tell tax when this policy takes back-payment applications (or that it takes none): the
+    counter's way forward once the collection period is over."""
+    back = rules_.back_payment
+    message_send(
+        topic="policy.back_payment_window",
+        payload={
+            "policy_code": record.code,
+            "policy_version": record.version,
+            "region_code": (record.region_code or "").ljust(12, "0"),
+            "region_prefix": record.region_prefix,
+            "insurance_year": record.insurance_year,
+            "back_payment": back is not None,
+            "apply_from": back.apply_from.isoformat() if back else None,
+            "apply_until": back.apply_until.isoformat() if back else None,
+        },
+    )
+
+
+@transaction.atomic
+def policy_back_payment_windows_send() -> int:
+    """Tell tax the back-payment window of every policy: once after the upgrade that brought the
+    message (a policy saved since tells it itself). Tax keeps the newest version of each, so sending
+    again changes nothing. Returns the number of policies."""
+    policies = list(Policy.objects.order_by("code"))
+    for record in policies:
+        _back_payment_window_send(record=record, rules_=policy_parse(document=record.document))
+    return len(policies)
 
 
 def policy_extend_collection(

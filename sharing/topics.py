@@ -789,3 +789,32 @@ register(
         amount_field="amount_fen",
     )
 )
+register(
+    Topic(
+        "policy.back_payment_window",
+        INSURANCE,
+        TAX,
+        gettext_lazy(
+            "When a region's policy takes back-payment (补缴) applications for an insurance year, or"
+            " that it takes none: what the tax counter tells a payer after the collection period."
+        ),
+        {
+            1: Schema(
+                {
+                    "policy_code": Field("str", max_length=64),
+                    "policy_version": Field("int", minimum=1),
+                    "region_code": REGION,
+                    # The region prefix the policy applies to ('' = everywhere): tax takes, for a
+                    # due item, the longest prefix of its region among the year's windows.
+                    "region_prefix": Field("str", pattern=r"^[0-9]{0,12}$"),
+                    "insurance_year": YEAR,
+                    "back_payment": Field("bool"),
+                    "apply_from": OPTIONAL_DATE,
+                    "apply_until": OPTIONAL_DATE,
+                }
+            )
+        },
+        "policy",
+        ("policy_code",),
+    )
+)

@@ -152,6 +152,49 @@ def test_given_a_payment_after_the_window_then_it_is_refused_with_the_way_to_a_b
     assert (zhang.status, Payment.objects.count(), ReceiptCounter.objects.count()) == ("due", 0, 0)
 
 
+def _window_sent(
+    *, code: str, version: int, prefix: str, takes: bool = True, until: str = "2027-08-31"
+) -> None:
+    """Insurance's policy.back_payment_window, delivered to tax's handler."""
+    from collection.handlers import apply_back_payment_window
+    from sharing import services as sharing
+    from sharing.handlers import Batch
+
+    message = sharing.message_send(
+        topic="policy.back_payment_window",
+        payload={
+            "policy_code": code,
+            "policy_version": version,
+            "region_code": prefix.ljust(12, "0"),
+            "region_prefix": prefix,
+            "insurance_year": 2027,
+            "back_payment": takes,
+            "apply_from": "2027-01-01" if takes else None,
+            "apply_until": until if takes else None,
+        },
+    )
+    apply_back_payment_window(Batch(topic="policy.back_payment_window", ids=[message]))
+
+
+def test_given_insurances_back_payment_window_when_paying_after_the_period_then_the_refusal_names_it(
+    tax, zhang
+):
+    _window_sent(code="linfen-2027", version=1, prefix="1410")  # the city's policy
+    _window_sent(code="yaodu-2027", version=3, prefix="141002", until="2027-09-30")  # the county's, nearer
+    _window_sent(code="yaodu-2027", version=2, prefix="141002", until="2027-07-15")  # an older version, late
+
+    with (
+        mock.patch("django.utils.timezone.now", return_value=TOO_LATE),
+        pytest.raises(ValidationError) as refused,
+    ):
+        record(tax, zhang, LATE_AMOUNT, paid_at=TOO_LATE)
+
+    assert refused.value.message_dict["paid_at"] == [
+        "The collection period ended on 2027-06-30. The medical insurance office takes back-payment (补缴) "
+        "applications for 2027 from 2027-01-01 until 2027-09-30; once one is approved, it can be paid here."
+    ]
+
+
 def test_given_a_payment_dated_after_now_then_it_is_refused(tax, zhang):
     with pytest.raises(ValidationError) as refused:
         record(tax, zhang, paid_at=timezone.now() + dt.timedelta(minutes=10))

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import translation
 
-from collection.rules import acceptance_on
+from collection.rules import BackPaymentTerms, acceptance_on
 from tests.collection.support import AMOUNT, LATE_AMOUNT, SCHEDULE
 
 
@@ -76,3 +76,48 @@ def test_given_no_schedule_then_the_amount_due_is_accepted_any_day():
     decision = acceptance_on(schedule=[], amount_fen=AMOUNT, day=dt.date(2030, 1, 1))
 
     assert (decision.accepted, decision.amount_fen) == (True, AMOUNT)
+
+
+# --- after the period: the year's back-payment window, as insurance sent it ----------------------
+
+AFTER_THE_PERIOD = dt.date(2027, 7, 1)
+
+
+def _way_forward(terms: BackPaymentTerms) -> str:
+    return acceptance_on(
+        schedule=SCHEDULE, amount_fen=AMOUNT, day=AFTER_THE_PERIOD, back_payment=terms
+    ).way_forward
+
+
+def test_given_back_payments_taken_until_a_later_day_then_the_way_forward_names_the_window():
+    terms = BackPaymentTerms(2027, True, dt.date(2027, 1, 1), dt.date(2027, 8, 31))
+
+    assert _way_forward(terms) == (
+        "The medical insurance office takes back-payment (补缴) applications for 2027 from 2027-01-01 "
+        "until 2027-08-31; once one is approved, it can be paid here."
+    )
+
+
+def test_given_back_payment_applications_closed_then_the_way_forward_says_since_when():
+    terms = BackPaymentTerms(2027, True, dt.date(2027, 1, 1), dt.date(2027, 6, 30))
+
+    assert _way_forward(terms) == (
+        "Back-payment (补缴) applications for 2027 closed on 2027-06-30; one made before then can be paid "
+        "here once it is approved."
+    )
+
+
+def test_given_a_policy_without_back_payments_then_the_way_forward_says_it_can_no_longer_be_paid():
+    assert _way_forward(BackPaymentTerms(2027, False)) == (
+        "The 2027 policy takes no back-payments (补缴): this contribution can no longer be paid."
+    )
+
+
+def test_given_a_window_on_a_refusal_other_than_the_period_closed_then_it_changes_nothing():
+    terms = BackPaymentTerms(2027, True, dt.date(2027, 1, 1), dt.date(2027, 8, 31))
+
+    decision = acceptance_on(
+        schedule=SCHEDULE, amount_fen=AMOUNT, day=dt.date(2027, 2, 27), back_payment=terms
+    )
+
+    assert decision.way_forward == "Come back on one of those days."

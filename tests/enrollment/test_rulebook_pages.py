@@ -8,6 +8,7 @@ S 580 yuan; collection 2026-09-01 to 2026-12-25, the 1st to the 25th of each mon
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 from typing import Any
@@ -809,3 +810,59 @@ def test_given_the_api_then_coverage_answers_with_a_masked_identifier_and_404_ou
     )
     assert answer["person"]["name"] == "张三" and answer["person"]["id_number"] != tekun.id_number
     assert (outside.status_code, bad_date.status_code) == (404, 400)
+
+
+def test_given_a_policy_saved_then_tax_is_told_when_it_takes_back_payment_applications(world):
+    from sharing.models import OutboxMessage
+
+    saved = policy_save(document=policy_document(code="yaodu-2027", region_code="141002"), note="测试")
+    without = policy_document(code="country-2027", region_code="")
+    without["back_payment"] = None
+    policy_save(document=without, note="测试")
+
+    sent = [
+        m.payload for m in OutboxMessage.objects.filter(topic="policy.back_payment_window").order_by("id")
+    ]
+    back = saved.rules.back_payment
+    assert sent == [
+        {
+            "policy_code": "yaodu-2027",
+            "policy_version": 1,
+            "region_code": "141002000000",
+            "region_prefix": "141002",
+            "insurance_year": saved.record.insurance_year,
+            "back_payment": True,
+            "apply_from": back.apply_from.isoformat(),
+            "apply_until": back.apply_until.isoformat(),
+        },
+        {
+            "policy_code": "country-2027",
+            "policy_version": 1,
+            "region_code": "000000000000",
+            "region_prefix": "",
+            "insurance_year": saved.record.insurance_year,
+            "back_payment": False,
+            "apply_from": None,
+            "apply_until": None,
+        },
+    ]
+
+
+def test_given_policies_saved_before_the_message_when_the_command_runs_then_each_window_is_sent_once(world):
+    from django.core.management import call_command
+
+    from sharing.models import OutboxMessage
+
+    policy_save(document=policy_document(code="yaodu-2027", region_code="141002"), note="测试")
+    policy_save(document=policy_document(code="hongdong-2027", region_code="141024"), note="测试")
+    OutboxMessage.objects.filter(topic="policy.back_payment_window").delete()  # as before the upgrade
+
+    out = io.StringIO()
+    call_command("send_back_payment_windows", stdout=out)
+
+    sent = OutboxMessage.objects.filter(topic="policy.back_payment_window").order_by("id")
+    assert [(m.payload["policy_code"], m.payload["policy_version"]) for m in sent] == [
+        ("hongdong-2027", 1),
+        ("yaodu-2027", 1),
+    ]
+    assert out.getvalue() == "2 policies: back-payment windows sent to tax\n"

@@ -227,6 +227,7 @@ def test_given_the_registry_then_every_topic_of_the_domain_brief_is_there_with_i
         "refund.fund_plan_decided": ("finance", "insurance"),
         "refund.funds_transferred": ("finance", "insurance"),
         "refund.overcollection_status": ("insurance", "tax"),
+        "policy.back_payment_window": ("insurance", "tax"),
     }
 
     assert {name: (t.sender, t.receiver) for name, t in topics.REGISTRY.items()} == expected
