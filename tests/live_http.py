@@ -43,12 +43,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(name="http_server", scope="session")
-def http_server_fixture(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
-    """The base URL of gunicorn serving the portal on the test database, for the whole test session (of this xdist worker)."""
+def http_server_fixture(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The base URL of gunicorn serving the portal on the test database, for the whole test session
+    (of this xdist worker). Its log is in the session's temporary directory (pytest keeps the last
+    few runs'), not left behind in the project."""
     with django_db_blocker.unblock():
         env = subprocess_env()
     port = _free_port()
-    log = open(ROOT / "var" / f"test-gunicorn-{os.getpid()}.log", "ab")  # noqa: SIM115 - closed below
+    log = open(tmp_path_factory.mktemp("gunicorn") / "gunicorn.log", "ab")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--config", "python:config.gunicorn",
          "--worker-class", "gthread", "--workers", "2", "--threads", "64", "--bind", f"127.0.0.1:{port}", "--backlog", "2048",
