@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -288,14 +288,7 @@ def _split(items: QuerySet[DueItem], day: dt.date) -> tuple[list[Candidate], dic
         elif item.status == DueStatus.CANCELLED:
             reason = rules.cancelled_reason(insurance_year=item.insurance_year)
         else:
-            accepted = acceptance_for(
-                schedule=item.schedule,
-                amount_fen=item.amount_fen,
-                day=day,
-                region_code=item.region_code,
-                insurance_year=item.insurance_year,
-                windows=windows,
-            )
+            accepted = acceptance_for(item=item, day=day, windows=windows)
             if accepted.accepted:
                 candidates.append(Candidate(item=item, name=name, amount_fen=accepted.amount_fen))
                 continue
@@ -485,21 +478,28 @@ class BackPaymentWindows:
         return next((terms for prefix, terms in windows if region_code.startswith(prefix)), None)
 
 
-def acceptance_for(
-    *,
-    schedule: list[dict[str, Any]],
-    amount_fen: int,
-    day: dt.date,
-    region_code: str,
-    insurance_year: int,
-    windows: BackPaymentWindows | None = None,
-) -> Acceptance:
+class _Dated(Protocol):
+    """What the acceptance of a due item reads of it (a ``DueItem`` or a row read for a payment)."""
+
+    @property
+    def schedule(self) -> list[dict[str, Any]]: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def region_code(self) -> str: ...
+    @property
+    def insurance_year(self) -> int: ...
+
+
+def acceptance_for(*, item: _Dated, day: dt.date, windows: BackPaymentWindows | None = None) -> Acceptance:
     """``rules.acceptance_on`` for a due item; after the collection period, with the year's
     back-payment window for the item's region (read only then: most payments never need it)."""
-    accepted = acceptance_on(schedule=schedule, amount_fen=amount_fen, day=day)
+    accepted = acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day)
     if accepted.rule != rules.CLOSED:
         return accepted
-    terms = (windows or BackPaymentWindows()).find(region_code=region_code, insurance_year=insurance_year)
+    terms = (windows or BackPaymentWindows()).find(
+        region_code=item.region_code, insurance_year=item.insurance_year
+    )
     if terms is None:
         return accepted
-    return acceptance_on(schedule=schedule, amount_fen=amount_fen, day=day, back_payment=terms)
+    return acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day, back_payment=terms)

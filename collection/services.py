@@ -368,13 +368,7 @@ def _check(*, item: _Item, amount_fen: int, paid_at: dt.datetime) -> None:
             % {"year": item.insurance_year}
         )
     day = timezone.localtime(paid_at).date()
-    accepted = acceptance_for(
-        schedule=item.schedule,
-        amount_fen=item.amount_fen,
-        day=day,
-        region_code=item.region_code,
-        insurance_year=item.insurance_year,
-    )
+    accepted = acceptance_for(item=item, day=day)
     if not accepted.accepted:
         raise ValidationError({"paid_at": [rules.window_reason(accepted)]})
     if amount_fen != accepted.amount_fen:
@@ -723,14 +717,7 @@ def _settle_chunk(
                 )
             )
             continue
-        accepted = acceptance_for(
-            schedule=item.schedule,
-            amount_fen=item.amount_fen,
-            day=day,
-            region_code=item.region_code,
-            insurance_year=item.insurance_year,
-            windows=windows,
-        )
+        accepted = acceptance_for(item=item, day=day, windows=windows)
         if not accepted.accepted:
             # "Come back within the window" does not fit money a bank has already taken (it is
             # returned to the payer, as the batch's total of it says); a back-payment still does.

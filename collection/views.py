@@ -85,14 +85,7 @@ def _item_rows(
     rows = []
     windows = selectors.BackPaymentWindows()
     for item in items:
-        accepted = selectors.acceptance_for(
-            schedule=item.schedule,
-            amount_fen=item.amount_fen,
-            day=today,
-            region_code=item.region_code,
-            insurance_year=item.insurance_year,
-            windows=windows,
-        )
+        accepted = selectors.acceptance_for(item=item, day=today, windows=windows)
         standing = next((p for p in item.payments.all() if p.status == PaymentStatus.RECORDED), None)
         form = forms_by_item.get(item.pk)
         if form is None and item.status == DueStatus.DUE and accepted.accepted:
