@@ -129,5 +129,7 @@ def cancelled_reason(*, insurance_year: int) -> str:
 
 
 def window_reason(acceptance: Acceptance) -> str:
-    """A refusal by the collection window: its reason and the way forward."""
-    return f"{acceptance.reason} {acceptance.way_forward}".strip()
+    """A refusal by the collection window: its reason and the way forward (after a Chinese full
+    stop without a space, as Chinese is written)."""
+    reason, way = acceptance.reason, acceptance.way_forward
+    return f"{reason}{'' if reason.endswith('。') else ' '}{way}".strip()

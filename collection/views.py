@@ -42,7 +42,7 @@ from accounts.roles import Action
 from accounts.searches import SessionSearches
 from accounts.selectors import region_names
 
-from . import documents, exports, selectors, services
+from . import documents, exports, rules, selectors, services
 from .codes import code_normalise
 from .models import (
     SINGLE_PAYMENT_CHANNELS,
@@ -102,6 +102,7 @@ def _item_rows(
             {
                 "item": item,
                 "accepted": accepted,
+                "refusal": "" if accepted.accepted else rules.window_reason(accepted),
                 "today_amount": yuan(accepted.amount_fen) if accepted.accepted else "",
                 "amount": yuan(item.amount_fen),
                 "standing": standing,

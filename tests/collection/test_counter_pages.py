@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -494,3 +496,29 @@ def test_given_an_empty_search_then_the_counter_asks_for_something_to_search_wit
 
     assert page.status_code == 400
     assert page.context["notice"] == "Type an identifier or a name to search."
+
+
+def test_given_an_item_past_its_collection_period_then_the_counter_says_why_and_the_back_payment_window(
+    counter,
+):
+    from collection.models import BackPaymentWindow
+
+    due(ZHANG)  # the 2027 schedule, whose last line ended on 2027-06-30
+    BackPaymentWindow.objects.create(
+        policy_code="linfen-2027",
+        policy_version=1,
+        region_prefix="1410",
+        insurance_year=2027,
+        back_payment=True,
+        apply_from=dt.date(2027, 1, 1),
+        apply_until=dt.date(2027, 6, 30),
+    )
+    zhang = Payer.objects.get(person_id=ZHANG)
+
+    with mock.patch("django.utils.timezone.localdate", return_value=dt.date(2027, 7, 2)):
+        page = counter.get(reverse("collection:counter") + f"?payer={zhang.pk}")
+
+    assert re.search(r'data-testid="not-accepted">([^<]*)<', page.content.decode()).group(1) == (
+        "The collection period ended on 2027-06-30. Back-payment (补缴) applications for 2027 closed on "
+        "2027-06-30; one made before then can be paid here once it is approved."
+    )

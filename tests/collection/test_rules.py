@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import translation
 
-from collection.rules import BackPaymentTerms, acceptance_on
+from collection.rules import BackPaymentTerms, acceptance_on, window_reason
 from tests.collection.support import AMOUNT, LATE_AMOUNT, SCHEDULE
 
 
@@ -121,3 +121,25 @@ def test_given_a_window_on_a_refusal_other_than_the_period_closed_then_it_change
     )
 
     assert decision.way_forward == "Come back on one of those days."
+
+
+def test_given_a_refusal_in_chinese_then_the_way_forward_follows_the_full_stop_without_a_space():
+    terms = BackPaymentTerms(2027, True, dt.date(2027, 1, 1), dt.date(2027, 6, 30))
+    with translation.override("zh-hans"):
+        decision = acceptance_on(
+            schedule=SCHEDULE, amount_fen=AMOUNT, day=AFTER_THE_PERIOD, back_payment=terms
+        )
+
+        text = window_reason(decision)
+
+    assert text == (
+        "集中缴费期已于2027-06-30结束。2027年度补缴申请已于2027-06-30截止；截止前提出的申请获批后可在此缴费。"
+    )
+
+
+def test_given_a_refusal_in_english_then_the_way_forward_follows_after_a_space():
+    decision = acceptance_on(schedule=SCHEDULE, amount_fen=AMOUNT, day=dt.date(2027, 2, 27))
+
+    assert window_reason(decision) == (
+        "Payments are accepted only from the 1st to the 25th of each month. Come back on one of those days."
+    )
