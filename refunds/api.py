@@ -348,7 +348,8 @@ class FundPlanViewSet(
     WorkflowStepsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Fund-usage plans (用款计划) of the caller's area (``?status=``): prepare one from the pool,
-    submit it to finance or discard the draft, record the payout once finance funded it."""
+    add to the draft what reached the pool since, submit it to finance or discard it, record the
+    payout once finance funded it."""
 
     serializer_class = FundPlanSerializer
     detail_selector = staticmethod(selectors.fund_plan_detail)
@@ -360,6 +361,7 @@ class FundPlanViewSet(
         "list": Action.FUND_PLAN_VIEW,
         "retrieve": Action.FUND_PLAN_VIEW,
         "create": Action.FUND_PLAN_PREPARE,
+        "gather": Action.FUND_PLAN_PREPARE,
         "submit": Action.FUND_PLAN_PREPARE,
         "discard": Action.FUND_PLAN_PREPARE,
         "pay_out": Action.FUND_PLAN_PAY_OUT,
@@ -407,6 +409,18 @@ class FundPlanViewSet(
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str | None = None) -> Response:
         return self._step(request, pk, SubmitSerializer, services.fund_plan_submit)
+
+    @extend_schema(
+        summary=(
+            "Add to the draft the county's refunds that reached the pool after it was prepared "
+            "(requested up to the plan's month end); 400 when none waits, 409 once the plan is submitted"
+        ),
+        request=None,
+        responses={200: FundPlanDetailSerializer, **CONFLICT, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def gather(self, request: Request, pk: str | None = None) -> Response:
+        return self._step(request, pk, serializers.Serializer, services.fund_plan_gather)
 
     @extend_schema(
         summary="Discard the draft; its refunds go back to the pool",

@@ -59,7 +59,12 @@ class WorkflowEvent(models.Model):
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["kind", "object_id", "at"], name="workflow_event_object_idx")]
         constraints = [
-            models.CheckConstraint(name="workflow_event_moves", condition=~Q(from_state=models.F("to_state")))
+            # Every event moves the state, but for a draft plan taking the refunds that reached the
+            # pool after it was prepared (``fund_plan_gather``), which the timeline shows too.
+            models.CheckConstraint(
+                name="workflow_event_moves",
+                condition=~Q(from_state=models.F("to_state")) | Q(kind="fund_plan", action="gather"),
+            )
         ]
         triggers = [
             pgtrigger.Protect(

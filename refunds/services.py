@@ -24,7 +24,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.masking import mask_id_number
 from accounts.models import Region, RegionLevel
@@ -348,6 +348,7 @@ FUND_PLAN_WORKFLOW = Workflow(
     applicant_field="prepared_by_id",
     start_label=gettext_lazy("Prepare"),
     system_actor=gettext_lazy("the finance bureau"),
+    event_labels={"gather": gettext_lazy("Waiting refunds added")},
     transitions=(
         Transition(
             "submit", (P.DRAFT,), P.SUBMITTED, gettext_lazy("Submit to finance"), Action.FUND_PLAN_PREPARE
@@ -523,6 +524,19 @@ def fund_plan_gather(*, scope: Scope, plan_id: int) -> FundPlan:
     plan.refund_count += count
     plan.amount_fen += total
     plan.save(update_fields=["refund_count", "amount_fen"])
+    FUND_PLAN_WORKFLOW.record(
+        plan,
+        action="gather",
+        from_state=P.DRAFT,
+        to_state=P.DRAFT,
+        actor_id=scope.user_id,
+        note=ngettext(
+            "%(count)d refund added (%(amount)s yuan); the plan now asks for %(total)s yuan.",
+            "%(count)d refunds added (%(amount)s yuan); the plan now asks for %(total)s yuan.",
+            count,
+        )
+        % {"count": count, "amount": yuan(total), "total": yuan(plan.amount_fen)},
+    )
     overcollection_status_push(where="r.id = ANY(%(ids)s)", params={"ids": ids}, status="planned", plan=plan)
     return plan
 

@@ -25,7 +25,7 @@ their own application, someone else withdrawing it) is a ``ValidationError`` (HT
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,8 @@ class Workflow:
     # Who takes the system's steps, as the timeline and a refusal name them ("the rules" for refund
     # applications; the finance bureau, through its messages, for fund-usage plans).
     system_actor: str | Promise = ""
+    # Events that change no state but belong on the timeline (a draft plan taking more refunds).
+    event_labels: Mapping[str, str | Promise] = field(default_factory=dict)
     _by_action: dict[str, Transition] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +106,8 @@ class Workflow:
     def label_of(self, action: str) -> str:
         if action == "apply":
             return str(self.start_label)
+        if action in self.event_labels:
+            return str(self.event_labels[action])
         t = self._by_action.get(action)
         return str(t.label) if t else action
 

@@ -109,6 +109,7 @@ OBJECT_KWARGS: dict[str, Callable] = {
     "overcollection-detail": _refund_pk,
     "refunds:plan": _plan_pk,
     "fund-plan-detail": _plan_pk,
+    "fund-plan-gather": _plan_pk,
     "fund-plan-submit": _plan_pk,
     "fund-plan-discard": _plan_pk,
     "fund-plan-pay-out": _funded_plan_pk,

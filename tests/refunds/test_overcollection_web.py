@@ -362,6 +362,9 @@ def test_given_a_new_request_and_the_months_plan_still_a_draft_when_added_on_the
     assert (added.status_code, added["Location"]) == (302, f"/refunds/plans/{plan.pk}/")
     after = client.get(added["Location"]).content.decode()
     assert "已纳入 1 笔退费，本计划现申请 150.00元。请核对明细后报送财政。" in after
+    assert re.findall(
+        r'data-action="gather".*?<strong>(.*?)</strong>.*?<p class="tl-note">(.*?)</p>', after, re.S
+    ) == [("纳入待处理退费", "纳入 1 笔退费（30.00元），本计划现申请 150.00元。")]
     assert after.count('data-testid="plan-line"') == 2 and 'data-testid="waiting"' not in after
     plan.refresh_from_db()
     assert (plan.refund_count, plan.amount_fen) == (2, 15000)
@@ -394,3 +397,29 @@ def test_given_the_months_plan_submitted_when_a_new_request_waits_then_the_page_
         f"{timezone.localtime(plan.prepared_at):%Y-%m-%d}），不能再纳入退费。"
         f"待纳入的退费将纳入 {next_month} 的计划，{first} 起可编制。"
     )
+
+
+def test_given_a_new_request_and_a_draft_plan_when_gathered_through_the_api_then_the_draft_takes_it_on_its_timeline(
+    world: World, client
+):
+    _reported(world, client, 12000)
+    login(client, world.users["insurance_a"])
+    plan_id = _post(client, "/api/fund-plans/", {"county": "141002", "period": this_month()}).json()["id"]
+    _reported(world, client, 3000)
+    login(client, world.users["insurance_a"])
+
+    added = _post(client, f"/api/fund-plans/{plan_id}/gather/", {})
+    again = _post(client, f"/api/fund-plans/{plan_id}/gather/", {})
+
+    body = added.json()
+    assert (added.status_code, body["status"], body["refund_count"], body["amount_fen"]) == (
+        200,
+        "draft",
+        2,
+        15000,
+    )
+    assert [(e["action"], e["note"]) for e in body["timeline"]] == [
+        ("apply", ""),
+        ("gather", "1 refund added (30.00 yuan); the plan now asks for 150.00 yuan."),
+    ]
+    assert (again.status_code, again.json()["error"]["code"]) == (400, "invalid")
