@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .admin_scope import ScopedAdminMixin
-from .models import Agency, Region, User
+from .models import Agency, ExportJob, Region, User
 from .roles import Action
 from .scope import scope_of
 
@@ -113,3 +113,31 @@ class UserAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 scope=scope,
             )
             obj.pk = created.pk
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Who exported what and when, for the audit: the parameters and row counts, not the file (only
+    the user who asked reads it back, through the portal's page)."""
+
+    view_action = Action.AUDIT_VIEW
+    list_display = ["created_at", "user", "kind", "status", "rows_written", "finished_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["user__username", "user__full_name", "kind", "filename"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "kind",
+        "params",
+        "language",
+        "filename",
+        "status",
+        "rows_written",
+        "rows_expected",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields

@@ -173,7 +173,10 @@ class ExportJob(models.Model):
     """A spreadsheet a user asked for, built by a worker (accounts/export_jobs.py), kept a week.
 
     Only the user who asked sees it: the file is read back through a view that checks the owner,
-    never from a public address."""
+    never from a public address. Administrators see, in the admin, who exported what and when
+    (the parameters and row counts, never the file): exports carry personal data."""
+
+    scope_region_lookup = "user__agency__region__code"
 
     user = models.ForeignKey(
         User, on_delete=models.PROTECT, related_name="export_jobs", verbose_name=_("user")

@@ -105,8 +105,18 @@ def _due_item(world: World, own: bool) -> int:
     ).pk  # fmt: skip
 
 
+def _export_job(world: World, own: bool) -> int:
+    from accounts.models import ExportJob
+
+    user = world.users["clerk_a" if own else "admin_other"]
+    return ExportJob.objects.create(
+        user=user, kind="collection.daily", language="zh-hans", filename="日报.xlsx"
+    ).pk
+
+
 ADMIN_OBJECTS: dict[str, Callable[[World, bool], int]] = {
     "accounts.region": _region,
+    "accounts.exportjob": _export_job,
     "accounts.agency": _agency,
     "accounts.user": _user,
     "sharing.outboxmessage": lambda world, own: _dead_letter(own),
