@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .admin_scope import ScopedAdminMixin
+from .export_jobs import kind_of
 from .models import Agency, ExportJob, Region, User
 from .roles import Action
 from .scope import scope_of
@@ -121,14 +122,14 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
     the user who asked reads it back, through the portal's page)."""
 
     view_action = Action.AUDIT_VIEW
-    list_display = ["created_at", "user", "kind", "status", "rows_written", "finished_at"]
-    list_filter = ["status", "kind"]
-    search_fields = ["user__username", "user__full_name", "kind", "filename"]
+    list_display = ["created_at", "user", "kind_label", "status", "rows_written", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["user__username", "user__full_name", "filename"]
     date_hierarchy = "created_at"
     list_select_related = ["user"]
     fields = [
         "user",
-        "kind",
+        "kind_label",
         "params",
         "language",
         "filename",
@@ -141,3 +142,8 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "finished_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description=_("export"), ordering="kind")
+    def kind_label(self, job: ExportJob) -> str:
+        kind = kind_of(job.kind)
+        return str(kind.label) if kind else job.kind

@@ -85,12 +85,13 @@ def test_given_a_malformed_region_code_when_adding_a_region_then_the_code_is_ref
 def test_given_a_clerks_export_then_the_administrator_sees_who_exported_what_but_not_the_file(world, client):
     from django.core.files.base import ContentFile
 
+    from accounts.export_jobs import kind_of
     from accounts.models import ExportJob
 
     job = ExportJob.objects.create(
         user=world.users["clerk_a"],
-        kind="enrollment.roster",
-        params={"region": "141002100201"},
+        kind="enrollment.unpaid",
+        params={"area": "141002100201", "year": 2027},
         language="zh-hans",
         filename="参保名单.xlsx",
         status="done",
@@ -102,7 +103,8 @@ def test_given_a_clerks_export_then_the_administrator_sees_who_exported_what_but
     listed = client.get(reverse("admin:accounts_exportjob_changelist")).content.decode()
     shown = client.get(reverse("admin:accounts_exportjob_change", args=[job.pk])).content.decode()
 
-    assert "enrollment.roster" in listed and str(world.users["clerk_a"]) in listed
+    label = str(kind_of("enrollment.unpaid").label)  # the export's name, as 我的导出 shows it
+    assert label in listed and str(world.users["clerk_a"]) in listed
     assert "参保名单.xlsx" in shown and "141002100201" in shown
     assert "secret-roster" not in shown and "secret-roster" not in listed
     assert reverse("admin:accounts_exportjob_add") not in listed  # nothing to add or change by hand
