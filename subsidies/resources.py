@@ -32,7 +32,7 @@ from enrollment.imports import ImportFileError, text_of
 from enrollment.models import ImportStatus, Person
 from enrollment.spreadsheets import SheetRows
 
-from . import rosters, services
+from . import rosters, selectors, services
 from .models import RosterImport, RosterMode, SubsidyTag
 
 PREVIEW_ROWS = 500
@@ -111,7 +111,7 @@ class RosterResource(resources.Resource):
                         self._preview(cursor, staged, result)
                         transaction.set_rollback(True)
                         return result
-                    roster = services.roster_of(job, lock=False)
+                    roster = selectors.roster_of(job)
                     job.based_on_id = roster.current_import_id if roster else None
                     job.status, job.mode = ImportStatus.CONFIRMED, RosterMode.ALL_OR_NOTHING
                     job.confirmed_by_id, job.confirmed_at = job.created_by_id, timezone.now()

@@ -634,17 +634,12 @@ def _persons(cursor: Any, *, rows_table: str, only: str | None = None) -> str:
     return persons
 
 
-def _counties(cursor: Any, *, persons: str, roster_id: int | None, kept: str | None = None) -> set[str]:
-    """The counties of the rows' persons (and of ``kept`` rows' persons) and of the roster's standing tags."""
-    also = (
-        f"UNION SELECT DISTINCT left(person_region, 6) FROM {kept} WHERE person_region IS NOT NULL"  # noqa: S608
-        if kept
-        else ""
-    )
+def _counties(cursor: Any, *, persons: str, roster_id: int | None) -> set[str]:
+    """The counties of the rows' persons and of the roster's standing tags."""
     cursor.execute(
         f"""SELECT DISTINCT left(person_region, 6) FROM {persons}
         UNION SELECT DISTINCT left(region_code, 6) FROM subsidies_subsidytag
-        WHERE roster_id = %s AND end_reason = '' {also}""",  # noqa: S608 - generated table names
+        WHERE roster_id = %s AND end_reason = ''""",  # noqa: S608 - generated table name
         [roster_id],
     )
     return {row[0] for row in cursor.fetchall()}
@@ -719,12 +714,13 @@ def _restage(
     )
     rechecked = cursor.rowcount
     persons = _persons(cursor, rows_table=k, only=affected)
+    # The preview's counties are its basis's; the rows checked anew may add their persons' new ones.
+    before: dict[str, str] = kept.basis.get("categories") or {}
     categories = county_categories(
         cursor,
-        counties=_counties(cursor, persons=persons, roster_id=roster_id, kept=k),
+        counties=_counties(cursor, persons=persons, roster_id=roster_id) | set(before),
         insurance_year=insurance_year,
     )
-    before: dict[str, str] = kept.basis.get("categories") or {}
     if any(categories.digests.get(county) != digest for county, digest in before.items()):
         cursor.execute(f"DROP TABLE {affected}, {persons}, {categories.map_table}, {categories.county_table}")
         return None

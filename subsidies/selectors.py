@@ -510,6 +510,16 @@ class PreviewRows:
             return [PreviewRow(*row) for row in cursor.fetchall()]
 
 
+def roster_of(roster_import: RosterImport, *, lock: bool = False) -> SubsidyRoster | None:
+    """The roster a file belongs to (its area, office and year), if it has one yet."""
+    rosters_ = SubsidyRoster.objects.filter(
+        region_code=roster_import.region_code,
+        source=roster_import.source,
+        insurance_year=roster_import.insurance_year,
+    )
+    return (rosters_.select_for_update() if lock else rosters_).first()
+
+
 @dataclass(frozen=True)
 class Preview:
     """The rows a checked import's preview kept, while it waits for the administrator's decision."""
@@ -538,11 +548,7 @@ def roster_preview(*, scope: Scope, roster_import: RosterImport) -> Preview | No
         kept = rows_kept(cursor, roster_import=roster_import)
     if kept is None:
         return None
-    roster = SubsidyRoster.objects.filter(
-        region_code=roster_import.region_code,
-        source=roster_import.source,
-        insurance_year=roster_import.insurance_year,
-    ).first()
+    roster = roster_of(roster_import)
     return Preview(
         table=kept.table, roster_id=roster.pk if roster else None, counts=roster_import.counts or {}
     )

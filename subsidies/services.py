@@ -28,6 +28,7 @@ from enrollment.policies import LoadedPolicy, policy_detail, policy_parse, polic
 
 from . import rosters
 from .models import RosterImport, RosterMode, SubsidyRoster, SubsidyTag
+from .selectors import roster_of
 
 logger = logging.getLogger("portal.subsidies")
 
@@ -235,15 +236,6 @@ def roster_import_discard(*, scope: Scope, import_id: int) -> RosterImport:
 
 class RosterChangedError(imports.ImportFileError):
     pass
-
-
-def roster_of(roster_import: RosterImport, *, lock: bool) -> SubsidyRoster | None:
-    rosters_ = SubsidyRoster.objects.filter(
-        region_code=roster_import.region_code,
-        source=roster_import.source,
-        insurance_year=roster_import.insurance_year,
-    )
-    return (rosters_.select_for_update() if lock else rosters_).first()
 
 
 def _check_date(roster: SubsidyRoster | None, roster_import: RosterImport) -> None:
