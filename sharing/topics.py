@@ -147,6 +147,52 @@ class Field:
             return predicate
         return f"({value} IS NULL OR jsonb_typeof({value}) = 'null' OR {predicate})"
 
+    def column_types(self) -> frozenset[int]:
+        """The PostgreSQL types (OIDs) of a column that JSON-encodes to this field's type: text for a
+        string, an integer for a whole number, a boolean, and date for a date as well as text."""
+        if self.kind in ("str", "datetime"):
+            return _TEXT_TYPES
+        if self.kind == "date":
+            return _TEXT_TYPES | {_DATE_TYPE}
+        if self.kind == "int":
+            return _INTEGER_TYPES
+        if self.kind == "bool":
+            return frozenset({_BOOL_TYPE})
+        return frozenset()  # a list or an object is not a column
+
+    def sql_column_predicate(self, column: str, type_oid: int) -> str:
+        """A SQL boolean that holds when ``column``, of a type from ``column_types``, JSON-encodes to
+        a value this field accepts: the type is the column's, so only the value is checked."""
+        if type_oid not in self.column_types():
+            raise ValueError(f"a column of type {type_oid} cannot hold a {self.kind} field")
+        checks: list[str] = []
+        if self.kind == "int":
+            if self.minimum is not None:
+                checks.append(f"{column} >= {int(self.minimum)}")
+            if self.maximum is not None:
+                checks.append(f"{column} <= {int(self.maximum)}")
+        elif type_oid == _DATE_TYPE:
+            # A date encodes as YYYY-MM-DD only between these; infinity and BC dates do not.
+            checks.append(f"{column} BETWEEN '0001-01-01'::date AND '9999-12-31'::date")
+        elif self.kind != "bool":
+            pattern = self.effective_pattern
+            if pattern:
+                checks.extend(_pattern_checks(column, pattern))
+            if self.max_length is not None:
+                checks.append(f"length({column}) <= {int(self.max_length)}")
+            if self.choices is not None:
+                checks.append(f"{column} IN ({', '.join(_sql_literal(choice) for choice in self.choices)})")
+        value = " AND ".join(checks) or "true"
+        if self.required:
+            return f"({column} IS NOT NULL AND {value})"
+        return f"({column} IS NULL OR {value})"
+
+
+_TEXT_TYPES = frozenset({25, 1043})  # text, varchar (not char(n): its padding would change the length)
+_INTEGER_TYPES = frozenset({20, 21, 23})  # bigint, smallint, integer
+_DATE_TYPE = 1082
+_BOOL_TYPE = 16
+
 
 # One character class repeated a bounded number of times, the whole value: ^[0-9]{12}$, ^[A-Z-]{6,32}$.
 _BOUNDED_CLASS = re.compile(r"^\^(\[[^\]]+\])\{([0-9]+)(?:,([0-9]+))?\}\$$")
@@ -200,13 +246,24 @@ class Schema:
             "additionalProperties": False,
         }
 
-    def sql_predicate(self, column: str = "payload") -> str:
+    def sql_predicate(
+        self, column: str = "payload", *, items_checked: Mapping[str, str] | None = None
+    ) -> str:
+        """A SQL boolean that holds when ``column`` (jsonb) satisfies this schema. ``items_checked``
+        maps a list field whose items were checked already (on their columns, before the list was
+        built from them) to a SQL boolean saying they passed: that list is then only checked to be
+        one, not walked item by item."""
         for name in self.fields:
             if not _SQL_IDENTIFIER.match(name):
                 raise ValueError(f"field name {name!r} is not a plain identifier")
+        items_checked = items_checked or {}
         known = ", ".join(_sql_literal(name) for name in self.fields)
         parts = [f"jsonb_typeof({column}) = 'object'", f"({column} - ARRAY[{known}]::text[]) = '{{}}'::jsonb"]
-        parts += [spec.sql_predicate(name, column) for name, spec in self.fields.items()]
+        for name, spec in self.fields.items():
+            if name in items_checked:
+                parts.append(f"jsonb_typeof({column}->'{name}') = 'array' AND {items_checked[name]}")
+            else:
+                parts.append(spec.sql_predicate(name, column))
         return "(" + " AND ".join(parts) + ")"
 
 

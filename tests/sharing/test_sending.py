@@ -170,6 +170,173 @@ def test_given_a_bulk_with_one_bad_row_when_sent_then_nothing_is_sent_and_the_ro
     assert OutboxMessage.objects.count() == 0
 
 
+# Two marks messages of one county built from typed item rows (subsidy.marks_batch's items).
+_MARK_ITEMS = """
+    SELECT v.message, v.place, v.person_id, '141002001001'::text AS region_code, 'dibao'::text AS category,
+           'DB'::text AS marker, v.status, 'fixed'::text AS subsidy_kind, v.subsidy_fen, v.valid_from,
+           v.valid_to, ''::text AS reason, 7::bigint AS revision
+    FROM (VALUES (1, 2, '141002196107160015'::text, 'active'::text, 16000::bigint, DATE '2026-02-10', DATE '2027-12-31'),
+                 (1, 1, '141002195101091413', 'active', 16000, DATE '2026-02-10', NULL),
+                 (2, 1, '14100219900101001X', 'withdrawn', 0, DATE '2025-01-01', DATE '2026-11-30'))
+         AS v(message, place, person_id, status, subsidy_fen, valid_from, valid_to)
+"""
+_MARK_MESSAGES = """
+    SELECT NULL::text AS subject, '141002000000' AS region_code, b.message, jsonb_build_object(
+        'county_code', '141002', 'insurance_year', 2027, 'region_code', '141002000000', 'roster', 'civil affairs',
+        'import_id', 9, 'batch', b.message, 'subsidy_fen', b.fen) AS payload
+    FROM (VALUES (1, 32000), (2, 0)) AS b(message, fen)
+"""
+
+
+def _send_marks(items: str = _MARK_ITEMS, messages: str = _MARK_MESSAGES) -> int:
+    with transaction.atomic():
+        return services.message_send_bulk(
+            topic="subsidy.marks_batch", query=messages, items=services.ListItems(query=items)
+        )
+
+
+def test_given_list_items_when_sent_then_each_message_carries_its_items_in_their_order(no_nudge):
+    sent = _send_marks()
+
+    assert sent == 2
+    first, second = OutboxMessage.objects.filter(topic="subsidy.marks_batch").order_by("id")
+    mark = {"region_code": "141002001001", "category": "dibao", "marker": "DB", "subsidy_kind": "fixed"}
+    assert first.payload == {
+        "county_code": "141002",
+        "insurance_year": 2027,
+        "region_code": "141002000000",
+        "roster": "civil affairs",
+        "import_id": 9,
+        "batch": 1,
+        "subsidy_fen": 32000,
+        "items": [
+            {**mark, "person_id": "141002195101091413", "status": "active", "subsidy_fen": 16000,
+             "valid_from": "2026-02-10", "valid_to": None, "reason": "", "revision": 7},
+            {**mark, "person_id": "141002196107160015", "status": "active", "subsidy_fen": 16000,
+             "valid_from": "2026-02-10", "valid_to": "2027-12-31", "reason": "", "revision": 7},
+        ],
+    }  # fmt: skip
+    assert (first.subject, first.amount_fen, second.payload["batch"]) == (
+        "marks-batch:141002:2027:9:1",
+        32000,
+        2,
+    )
+    assert [item["person_id"] for item in second.payload["items"]] == ["14100219900101001X"]
+
+
+def test_given_a_list_item_the_schema_refuses_when_sent_then_nothing_is_sent_and_the_item_is_named(no_nudge):
+    items = _MARK_ITEMS.replace("'withdrawn', 0,", "'lost', 0,")
+
+    with pytest.raises(
+        ValidationError, match="第 2 行：items 第0项：status 须为以下值之一：active, withdrawn"
+    ):
+        _send_marks(items)
+    assert OutboxMessage.objects.filter(topic="subsidy.marks_batch").count() == 0
+
+
+def test_given_list_items_of_a_message_the_query_does_not_give_then_nothing_is_sent(no_nudge):
+    messages = _MARK_MESSAGES.replace("(VALUES (1, 32000), (2, 0))", "(VALUES (1, 32000))")
+
+    with pytest.raises(ValidationError, match="第 2 行：这些条目所属的消息不在查询结果中"):
+        _send_marks(messages=messages)
+    assert OutboxMessage.objects.filter(topic="subsidy.marks_batch").count() == 0
+
+
+def test_given_a_message_that_brings_its_own_list_when_sent_with_list_items_then_it_is_refused(no_nudge):
+    messages = _MARK_MESSAGES.replace("'subsidy_fen', b.fen)", "'subsidy_fen', b.fen, 'items', '[]'::jsonb)")
+
+    with pytest.raises(ValidationError, match="第 1 行：列表 items 不是由其条目生成的"):
+        _send_marks(messages=messages)
+    assert OutboxMessage.objects.filter(topic="subsidy.marks_batch").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "retyped"),
+    [
+        ("v.subsidy_fen", "v.subsidy_fen::text AS subsidy_fen"),  # an amount as text would be a JSON string
+        ("7::bigint AS revision", "7::numeric AS revision"),  # a numeric may have decimals
+        ("v.valid_to", "v.valid_to::timestamptz AS valid_to"),
+    ],
+)
+def test_given_a_list_item_column_whose_type_is_not_the_fields_then_the_send_is_a_programming_error(
+    no_nudge, column, retyped
+):
+    items = _MARK_ITEMS.replace(column, retyped, 1)
+
+    with pytest.raises(ValueError, match="has type"):
+        _send_marks(items)
+
+
+def test_given_a_date_fields_column_as_text_then_its_pattern_checks_it(no_nudge):
+    items = _MARK_ITEMS.replace("v.valid_from,", "to_char(v.valid_from, 'YYYY-MM-DD') AS valid_from,", 1)
+
+    assert _send_marks(items) == 2
+    with pytest.raises(ValidationError, match="valid_from 格式不正确"):
+        _send_marks(items.replace("'YYYY-MM-DD'", "'DD.MM.YYYY'"))
+
+
+def test_given_list_items_without_a_field_column_then_the_send_is_a_programming_error(no_nudge):
+    items = _MARK_ITEMS.replace("7::bigint AS revision", "7::bigint AS revisions")
+
+    with pytest.raises(ValueError, match=r"missing \['revision'\], unknown \['revisions'\]"):
+        _send_marks(items)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("person_id", "'141002195101091413'::text"),
+        ("person_id", "'P0003'::text"),
+        ("person_id", "'P0000_0003'::text"),
+        ("person_id", "NULL::text"),
+        ("region_code", "'14100200100'::text"),
+        ("status", "'withdrawn'::text"),
+        ("status", "'lost'::text"),
+        ("subsidy_kind", "''::text"),
+        ("subsidy_fen", "-1::bigint"),
+        ("subsidy_fen", "0::integer"),
+        ("valid_from", "DATE 'infinity'"),
+        ("valid_from", "DATE '9999-12-31'"),
+        ("valid_from", "'2026-2-10'::text"),
+        ("valid_from", "NULL::date"),
+        ("valid_to", "NULL::date"),
+        ("marker", "repeat('x', 16)"),
+        ("marker", "repeat('x', 17)"),
+        ("reason", "repeat('理', 200)"),
+        ("revision", "0::bigint"),
+    ],
+)
+def test_given_an_item_column_then_its_check_agrees_with_the_check_of_the_json_it_becomes(column, value):
+    from django.db import connection
+
+    schema = topics.get("subsidy.marks_batch").schema().fields["items"].items
+    columns = {
+        "person_id": "'141002195101091413'::text", "region_code": "'141002001001'::text",
+        "category": "'dibao'::text", "marker": "'DB'::text", "status": "'active'::text",
+        "subsidy_kind": "'fixed'::text", "subsidy_fen": "16000::bigint", "valid_from": "DATE '2026-02-10'",
+        "valid_to": "DATE '2027-12-31'", "reason": "''::text", "revision": "7::bigint",
+        column: value,
+    }  # fmt: skip
+    row = ", ".join(f"{sql} AS {name}" for name, sql in columns.items())
+    pairs = ", ".join(f"'{name}', i.{name}" for name in schema.fields)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM (SELECT {row}) AS i LIMIT 0")  # noqa: S608 - test literals
+        types = {described.name: described.type_code for described in cursor.description}
+        column_check = " AND ".join(
+            spec.sql_column_predicate(f"i.{name}", types[name]) for name, spec in schema.fields.items()
+        )
+        cursor.execute(
+            f"SELECT coalesce({column_check}, false), json_build_object({pairs})::text "  # noqa: S608
+            f"FROM (SELECT {row}) AS i"
+        )
+        by_column, encoded = cursor.fetchone()
+        cursor.execute(f"SELECT {schema.sql_predicate('p')} FROM (SELECT %s::jsonb AS p) AS t", [encoded])  # noqa: S608
+        by_json = cursor.fetchone()[0]
+    import json
+
+    assert by_column == by_json == (not schema.problems(json.loads(encoded)))
+
+
 @pytest.mark.parametrize(
     "payload",
     [
