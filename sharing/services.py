@@ -402,7 +402,9 @@ def _with_list_items(
     checks = " AND ".join(
         spec.sql_column_predicate(f'i."{name}"', int(columns[name])) for name, spec in item_fields.items()
     )
-    pairs = ", ".join(f"'{name}', i.\"{name}\"" for name in item_fields)
+    # Each item is a row of the fields alone, which json_agg encodes under the columns' names: a
+    # third cheaper than json_build_object's name and value per field.
+    fields = ", ".join(f'i."{name}"' for name in item_fields)
     key = json.dumps(items.field)
     # The list is spliced into the message's JSON text, which is then parsed once: building the
     # jsonb object around a list already parsed would walk every item a second time. A message
@@ -410,9 +412,9 @@ def _with_list_items(
     # the validation refuses.
     return f"""
         {with_.rstrip() + "," if with_ else "WITH"} lists AS (
-            SELECT i.message, json_agg(json_build_object({pairs}) ORDER BY i.place)::text AS list,
+            SELECT i.message, json_agg(item ORDER BY i.place)::text AS list,
                    count(*) FILTER (WHERE NOT coalesce({checks}, false)) AS bad
-            FROM ({items.query}) AS i
+            FROM ({items.query}) AS i CROSS JOIN LATERAL (SELECT {fields}) AS item
             GROUP BY i.message
         )
         INSERT INTO {staging} (subject, region_code, payload, bad_items)

@@ -1000,6 +1000,8 @@ def apply(
     # is sent only when none still tags the person) stays true until it commits, and its marks'
     # revision follows the commit order. Imports are few and take seconds.
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MARKS_LOCK])
+    # The tags are inserted in the file's order: a hundred thousand rows sorted in 4 MB spill to disk.
+    cursor.execute("SET LOCAL work_mem = '64MB'")
     # Lock the tags that end (and any other writer of the same person's tags waits for this import).
     cursor.execute(
         f"SELECT t.id FROM subsidies_subsidytag t JOIN {r} r ON r.tag_id = t.id ORDER BY t.id FOR UPDATE OF t"  # noqa: S608
