@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Action
 from accounts.scope import Scope
-from sharing.services import message_send_bulk
+from sharing.services import ListItems, message_send_bulk
 
 from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunKind, RunStatus
 from .policies import LoadedPolicy, policy_for_county
@@ -47,6 +47,19 @@ logger = logging.getLogger("portal.assessment")
 PROGRESS_TTL = 24 * 3600
 # Due items per message of the yearly run (assessment.due_batch).
 BATCH_ITEMS = 2000
+# A due item's fields, in the order tax's documentation lists them (sharing.topics, assessment.due_batch).
+_DUE_ITEM_FIELDS = (
+    "person_id",
+    "region_code",
+    "amount_fen",
+    "standard_fen",
+    "subsidy_fen",
+    "subsidy_category",
+    "subsidy_marker",
+    "schedule",
+    "status",
+    "revision",
+)
 # A caller's (temporary) table of persons to reassess: its name goes into the SQL, so it is checked.
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 Progress = Callable[[str, int, int], None]
@@ -530,13 +543,13 @@ def _steps_one_and_two(
     timer.mark("cancel")
     progress("sending", 0, 0)
     # Every due item carries the revision the assessment now has: tax keeps the newest, so the
-    # yearly run's batches and single reassessments may arrive in any order.
-    # json per item, parsed into jsonb once per message (twice as fast as jsonb objects one by one).
-    item = """json_build_object(
-            'person_id', c.id_number, 'region_code', c.region_code,
-            'amount_fen', {amount}, 'standard_fen', {standard}, 'subsidy_fen', {subsidy},
-            'subsidy_category', {category}, 'subsidy_marker', {marker}, 'schedule', {schedule},
-            'status', '{status}', 'revision', coalesce(c.old_revision, 0) + 1)"""
+    # yearly run's batches and single reassessments may arrive in any order. The items are typed
+    # columns named as the item's fields: the platform builds the batches' lists from them.
+    item = """c.id_number::text AS person_id, c.region_code::text AS region_code,
+            ({amount})::bigint AS amount_fen, ({standard})::bigint AS standard_fen,
+            ({subsidy})::bigint AS subsidy_fen, ({category})::text AS subsidy_category,
+            ({marker})::text AS subsidy_marker, {schedule} AS schedule, '{status}'::text AS status,
+            (coalesce(c.old_revision, 0) + 1)::bigint AS revision"""
     due = item.format(
         amount="coalesce(c.back_payment_fen, c.payable_fen)",
         standard="c.standard_fen",
@@ -561,49 +574,58 @@ def _steps_one_and_two(
         status="cancelled",
     )
     items = f"""
-        SELECT c.region_code, c.id_number, coalesce(c.back_payment_fen, c.payable_fen) AS amount, {due} AS item
+        SELECT {due}
         FROM {changes} c JOIN enrollment_assessmentdecision x ON x.id = c.decision_id
         WHERE c.status = 'due'
         UNION ALL
-        SELECT c.region_code, c.id_number, 0, {cancelled}
+        SELECT {cancelled}
         FROM {changes} c WHERE c.status <> 'due' AND c.old_status = 'due'
         UNION ALL
-        SELECT c.region_code, c.id_number, 0, {cancelled}
+        SELECT {cancelled}
         FROM {cancels} c WHERE c.old_status = 'due'
     """  # noqa: S608
     if person_id:
         # One person's reassessment: one message.
         query = f"""
             SELECT NULL::text AS subject, i.region_code,
-                   i.item::jsonb || jsonb_build_object('insurance_year', %(year)s::int) AS payload
+                   to_jsonb(i) || jsonb_build_object('insurance_year', %(year)s::int) AS payload
             FROM ({items}) AS i
         """  # noqa: S608
         counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
     else:
         # The yearly run, or the reassessment of a list of persons: the due items in messages of
-        # BATCH_ITEMS each (one outbox row per batch).
-        query = f"""
-            SELECT NULL::text AS subject, %(county_region)s AS region_code,
+        # BATCH_ITEMS each (one outbox row per batch), numbered once.
+        numbered = f"""numbered AS MATERIALIZED (
+            SELECT i.*, row_number() OVER w AS place, (row_number() OVER w - 1) / %(batch_items)s + 1 AS batch
+            FROM ({items}) AS i
+            -- Byte order: codes and identifiers are ASCII, and the collation's sort costs seconds a million.
+            WINDOW w AS (ORDER BY i.region_code COLLATE "C", i.person_id COLLATE "C")
+        )"""  # noqa: S608
+        query = """
+            SELECT NULL::text AS subject, %(county_region)s AS region_code, n.batch AS message,
                    jsonb_build_object(
                        'county_code', %(county)s, 'insurance_year', %(year)s::int,
                        'region_code', %(county_region)s, 'part', %(part)s, 'batch', n.batch,
-                       'amount_fen', sum(n.amount), 'items', json_agg(n.item ORDER BY n.ordinal)::jsonb) AS payload
-            FROM (
-                SELECT i.item, i.amount, row_number() OVER w AS ordinal,
-                       (row_number() OVER w - 1) / %(batch_items)s + 1 AS batch
-                FROM ({items}) AS i
-                -- Byte order: codes and identifiers are ASCII, and the collation's sort costs seconds a million.
-                WINDOW w AS (ORDER BY i.region_code COLLATE "C", i.id_number COLLATE "C")
-            ) AS n
+                       'amount_fen', sum(n.amount_fen)) AS payload
+            FROM numbered n
             GROUP BY n.batch
-        """  # noqa: S608
+        """
+        fields = ", ".join(f"n.{name}" for name in _DUE_ITEM_FIELDS)
         batch_params = {
             **params,
             "county_region": params["county"].ljust(12, "0"),
             "part": _batch_part(cursor, params, listed=bool(person_filter)),
             "batch_items": BATCH_ITEMS,
         }
-        message_send_bulk(topic="assessment.due_batch", query=query, params=batch_params)
+        message_send_bulk(
+            topic="assessment.due_batch",
+            query=query,
+            items=ListItems(
+                query=f"SELECT n.batch AS message, n.place, {fields} FROM numbered n",  # noqa: S608
+                ctes=numbered,
+            ),
+            params=batch_params,
+        )
         # The due items sent, counted from the same conditions without building them again.
         with connection.cursor() as count_cursor:
             count_cursor.execute(

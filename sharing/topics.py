@@ -149,7 +149,8 @@ class Field:
 
     def column_types(self) -> frozenset[int]:
         """The PostgreSQL types (OIDs) of a column that JSON-encodes to this field's type: text for a
-        string, an integer for a whole number, a boolean, and date for a date as well as text."""
+        string, an integer for a whole number, a boolean, date for a date as well as text, and jsonb
+        for a list."""
         if self.kind in ("str", "datetime"):
             return _TEXT_TYPES
         if self.kind == "date":
@@ -158,7 +159,7 @@ class Field:
             return _INTEGER_TYPES
         if self.kind == "bool":
             return frozenset({_BOOL_TYPE})
-        return frozenset()  # a list or an object is not a column
+        return frozenset({_JSONB_TYPE})  # a list: jsonb, checked as JSON
 
     def sql_column_predicate(self, column: str, type_oid: int) -> str:
         """A SQL boolean that holds when ``column``, of a type from ``column_types``, JSON-encodes to
@@ -166,6 +167,19 @@ class Field:
         if type_oid not in self.column_types():
             raise ValueError(f"a column of type {type_oid} cannot hold a {self.kind} field")
         checks: list[str] = []
+        if self.kind == "list":
+            # A JSON null is what a missing optional list becomes; the list itself is checked as JSON.
+            nothing = f"{column} IS NULL OR jsonb_typeof({column}) = 'null'"
+            every = "true"
+            if self.items is not None:
+                item = "item_" + re.sub(r"[^a-z0-9_]", "", column.lower())
+                each = self.items.sql_predicate(f"{item}.value")
+                every = f"NOT EXISTS (SELECT 1 FROM jsonb_array_elements({column}) AS {item}(value) WHERE NOT {each})"  # noqa: S608
+            # CASE, not AND: the elements are walked only in an array.
+            return (
+                f"(CASE WHEN {nothing} THEN {'false' if self.required else 'true'}"
+                f" WHEN jsonb_typeof({column}) <> 'array' THEN false ELSE {every} END)"
+            )
         if self.kind == "int":
             if self.minimum is not None:
                 checks.append(f"{column} >= {int(self.minimum)}")
@@ -192,6 +206,7 @@ _TEXT_TYPES = frozenset({25, 1043})  # text, varchar (not char(n): its padding w
 _INTEGER_TYPES = frozenset({20, 21, 23})  # bigint, smallint, integer
 _DATE_TYPE = 1082
 _BOOL_TYPE = 16
+_JSONB_TYPE = 3802
 
 
 # One character class repeated a bounded number of times, the whole value: ^[0-9]{12}$, ^[A-Z-]{6,32}$.

@@ -338,6 +338,39 @@ def test_given_an_item_column_then_its_check_agrees_with_the_check_of_the_json_i
 
 
 @pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("'[]'::jsonb", True),
+        ("""'[{"from": "2026-09-01", "amount_fen": 40000}]'::jsonb""", True),
+        ("'{}'::jsonb", False),
+        ("'null'::jsonb", False),
+        ("NULL::jsonb", False),
+        ("'\"[]\"'::jsonb", False),
+    ],
+)
+def test_given_a_list_fields_jsonb_column_then_its_check_agrees_with_the_check_of_the_json_it_becomes(
+    value, valid
+):
+    from django.db import connection
+
+    schedule = topics.get("assessment.due_batch").schema().fields["items"].items.fields["schedule"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {schedule.sql_column_predicate('i.schedule', 3802)}, "  # noqa: S608 - test literals
+            f"json_build_object('schedule', i.schedule)::text FROM (SELECT {value} AS schedule) AS i"
+        )
+        by_column, encoded = cursor.fetchone()
+        cursor.execute(
+            f"SELECT {schedule.sql_predicate('schedule', 'p')} FROM (SELECT %s::jsonb AS p) AS t",  # noqa: S608
+            [encoded],
+        )
+        by_json = cursor.fetchone()[0]
+    import json
+
+    assert by_column == by_json == (schedule.problem(json.loads(encoded)["schedule"]) is None) == valid
+
+
+@pytest.mark.parametrize(
     "payload",
     [
         due_payload("P000000030"),
