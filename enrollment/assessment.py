@@ -47,7 +47,7 @@ logger = logging.getLogger("portal.assessment")
 PROGRESS_TTL = 24 * 3600
 # Due items per message of the yearly run (assessment.due_batch).
 BATCH_ITEMS = 2000
-# A due item's fields, in the order tax's documentation lists them (sharing.topics, assessment.due_batch).
+# A due item's fields (the items of sharing.topics' assessment.due_batch), one column each.
 _DUE_ITEM_FIELDS = (
     "person_id",
     "region_code",

@@ -221,7 +221,8 @@ class ListItems:
     """The list field of bulk messages, built by the platform from one row per item.
 
     ``query`` gives one row per item: a column for each field of the list's item schema, named as
-    the field and of a type that JSON-encodes to it (text, an integer, a boolean, a date), plus
+    the field and of a type that JSON-encodes to it (text, an integer, a boolean, a date; jsonb for
+    a list, checked as JSON), plus
     ``message`` (the value of the messages query's ``message`` column for the message the item
     belongs to) and ``place`` (the item's order in its list). Because each column's type makes the
     JSON type, only the values are checked, on the columns, as the lists are built: walking a
@@ -419,19 +420,15 @@ def _with_list_items(
         )
         INSERT INTO {staging} (subject, region_code, payload, bad_items)
         SELECT q.subject, q.region_code,
-               CASE WHEN q.payload IS NULL OR jsonb_typeof(q.payload) <> 'object' OR q.payload ? {_sql_text(items.field)}
+               CASE WHEN q.payload IS NULL OR jsonb_typeof(q.payload) <> 'object' OR q.payload ? {topics.sql_literal(items.field)}
                     THEN q.payload
-                    WHEN q.payload = '{{}}'::jsonb THEN ('{{' || {_sql_text(key)} || ': ' || coalesce(l.list, '[]') || '}}')::jsonb
-                    ELSE (left(q.payload::text, -1) || ', ' || {_sql_text(key)} || ': ' || coalesce(l.list, '[]') || '}}')::jsonb
+                    WHEN q.payload = '{{}}'::jsonb THEN ('{{' || {topics.sql_literal(key)} || ': ' || coalesce(l.list, '[]') || '}}')::jsonb
+                    ELSE (left(q.payload::text, -1) || ', ' || {topics.sql_literal(key)} || ': ' || coalesce(l.list, '[]') || '}}')::jsonb
                END,
                -- A message that brings the list itself has it refused: its items were not checked.
-               coalesce(l.bad, 0) + CASE WHEN q.payload ? {_sql_text(items.field)} THEN 1 ELSE 0 END
+               coalesce(l.bad, 0) + CASE WHEN q.payload ? {topics.sql_literal(items.field)} THEN 1 ELSE 0 END
         FROM ({query}) AS q FULL JOIN lists l ON l.message = q.message
     """  # noqa: S608 - the caller's own queries and names from the topic registry
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _copy_rows(

@@ -138,7 +138,7 @@ class Field:
             if self.max_length is not None:
                 checks.append(f"length({text}) <= {int(self.max_length)}")
             if self.choices is not None:
-                checks.append(f"{text} IN ({', '.join(_sql_literal(choice) for choice in self.choices)})")
+                checks.append(f"{text} IN ({', '.join(sql_literal(choice) for choice in self.choices)})")
         # CASE keeps the casts from running on values of the wrong type.
         predicate = (
             "CASE WHEN " + checks[0] + " THEN " + (" AND ".join(checks[1:]) or "true") + " ELSE false END"
@@ -195,7 +195,7 @@ class Field:
             if self.max_length is not None:
                 checks.append(f"length({column}) <= {int(self.max_length)}")
             if self.choices is not None:
-                checks.append(f"{column} IN ({', '.join(_sql_literal(choice) for choice in self.choices)})")
+                checks.append(f"{column} IN ({', '.join(sql_literal(choice) for choice in self.choices)})")
         value = " AND ".join(checks) or "true"
         if self.required:
             return f"({column} IS NOT NULL AND {value})"
@@ -218,15 +218,15 @@ def _pattern_checks(text: str, pattern: str) -> list[str]:
     repeated and a length check, which PostgreSQL's regex engine runs several times faster."""
     bounded = _BOUNDED_CLASS.match(pattern)
     if not bounded:
-        return [f"{text} ~ {_sql_literal(pattern)}"]
+        return [f"{text} ~ {sql_literal(pattern)}"]
     character_class, least, most = bounded.group(1), int(bounded.group(2)), bounded.group(3)
     most_ = least if most is None else int(most)
     repeated = "^" + character_class + ("*" if least == 0 else "+") + "$"
     length = f"length({text}) = {least}" if least == most_ else f"length({text}) BETWEEN {least} AND {most_}"
-    return [f"{text} ~ {_sql_literal(repeated)}", length]
+    return [f"{text} ~ {sql_literal(repeated)}", length]
 
 
-def _sql_literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -272,7 +272,7 @@ class Schema:
             if not _SQL_IDENTIFIER.match(name):
                 raise ValueError(f"field name {name!r} is not a plain identifier")
         items_checked = items_checked or {}
-        known = ", ".join(_sql_literal(name) for name in self.fields)
+        known = ", ".join(sql_literal(name) for name in self.fields)
         parts = [f"jsonb_typeof({column}) = 'object'", f"({column} - ARRAY[{known}]::text[]) = '{{}}'::jsonb"]
         for name, spec in self.fields.items():
             if name in items_checked:
@@ -314,7 +314,7 @@ class Topic:
         return ":".join([self.subject_kind, *(str(payload.get(name, "")) for name in self.subject_fields)])
 
     def subject_sql(self, column: str = "payload") -> str:
-        parts = [_sql_literal(self.subject_kind)] + [
+        parts = [sql_literal(self.subject_kind)] + [
             f"coalesce({column}->>'{name}', '')" for name in self.subject_fields
         ]
         return " || ':' || ".join(parts)
