@@ -131,14 +131,7 @@ class Field:
                 elements = f"jsonb_array_elements({value}) AS {item}(value)"
                 checks.append(f"NOT EXISTS (SELECT 1 FROM {elements} WHERE NOT {each})")  # noqa: S608
         else:
-            checks = [f"jsonb_typeof({value}) = 'string'"]
-            pattern = self.effective_pattern
-            if pattern:
-                checks.extend(_pattern_checks(text, pattern))
-            if self.max_length is not None:
-                checks.append(f"length({text}) <= {int(self.max_length)}")
-            if self.choices is not None:
-                checks.append(f"{text} IN ({', '.join(sql_literal(choice) for choice in self.choices)})")
+            checks = [f"jsonb_typeof({value}) = 'string'", *self._text_checks(text)]
         # CASE keeps the casts from running on values of the wrong type.
         predicate = (
             "CASE WHEN " + checks[0] + " THEN " + (" AND ".join(checks[1:]) or "true") + " ELSE false END"
@@ -146,6 +139,18 @@ class Field:
         if self.required:
             return predicate
         return f"({value} IS NULL OR jsonb_typeof({value}) = 'null' OR {predicate})"
+
+    def _text_checks(self, text: str) -> list[str]:
+        """SQL checks of a string's value, ``text`` being a text expression."""
+        checks = []
+        pattern = self.effective_pattern
+        if pattern:
+            checks.extend(_pattern_checks(text, pattern))
+        if self.max_length is not None:
+            checks.append(f"length({text}) <= {int(self.max_length)}")
+        if self.choices is not None:
+            checks.append(f"{text} IN ({', '.join(sql_literal(choice) for choice in self.choices)})")
+        return checks
 
     def column_types(self) -> frozenset[int]:
         """The PostgreSQL types (OIDs) of a column that JSON-encodes to this field's type: text for a
@@ -189,13 +194,7 @@ class Field:
             # A date encodes as YYYY-MM-DD only between these; infinity and BC dates do not.
             checks.append(f"{column} BETWEEN '0001-01-01'::date AND '9999-12-31'::date")
         elif self.kind != "bool":
-            pattern = self.effective_pattern
-            if pattern:
-                checks.extend(_pattern_checks(column, pattern))
-            if self.max_length is not None:
-                checks.append(f"length({column}) <= {int(self.max_length)}")
-            if self.choices is not None:
-                checks.append(f"{column} IN ({', '.join(sql_literal(choice) for choice in self.choices)})")
+            checks.extend(self._text_checks(column))
         value = " AND ".join(checks) or "true"
         if self.required:
             return f"({column} IS NOT NULL AND {value})"
