@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Action
 from accounts.scope import Scope
-from sharing.services import ListItems, message_send_bulk
+from sharing.services import ListItems, list_item_fields, message_send_bulk
 
 from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunKind, RunStatus
 from .policies import LoadedPolicy, policy_for_county
@@ -47,19 +47,6 @@ logger = logging.getLogger("portal.assessment")
 PROGRESS_TTL = 24 * 3600
 # Due items per message of the yearly run (assessment.due_batch).
 BATCH_ITEMS = 2000
-# A due item's fields (the items of sharing.topics' assessment.due_batch), one column each.
-_DUE_ITEM_FIELDS = (
-    "person_id",
-    "region_code",
-    "amount_fen",
-    "standard_fen",
-    "subsidy_fen",
-    "subsidy_category",
-    "subsidy_marker",
-    "schedule",
-    "status",
-    "revision",
-)
 # A caller's (temporary) table of persons to reassess: its name goes into the SQL, so it is checked.
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 Progress = Callable[[str, int, int], None]
@@ -610,7 +597,7 @@ def _steps_one_and_two(
             FROM numbered n
             GROUP BY n.batch
         """
-        fields = ", ".join(f"n.{name}" for name in _DUE_ITEM_FIELDS)
+        fields = ", ".join(f"n.{name}" for name in list_item_fields(topic="assessment.due_batch"))
         batch_params = {
             **params,
             "county_region": params["county"].ljust(12, "0"),

@@ -371,6 +371,19 @@ def message_send_bulk(
     return sent
 
 
+def list_item_fields(*, topic: str, field: str = "items", version: int | None = None) -> tuple[str, ...]:
+    """The fields of the topic's list ``field``'s items: the columns ``ListItems.query`` gives."""
+    spec = topics.get(topic)
+    return tuple(_item_schema(spec.schema(version or spec.version), field).fields)
+
+
+def _item_schema(schema: topics.Schema, field: str) -> topics.Schema:
+    field_spec = schema.fields.get(field)
+    if field_spec is None or field_spec.kind != "list" or field_spec.items is None:
+        raise ValueError(f"{field!r} is not a list of objects in this topic")
+    return field_spec.items
+
+
 def _with_list_items(
     cursor: Any,
     schema: topics.Schema,
@@ -381,10 +394,7 @@ def _with_list_items(
 ) -> str:
     """The INSERT that stages the messages of ``query`` with ``items``' lists spliced in, each
     message with the number of its items whose values the item schema refuses."""
-    field_spec = schema.fields.get(items.field)
-    if field_spec is None or field_spec.kind != "list" or field_spec.items is None:
-        raise ValueError(f"{items.field!r} is not a list of objects in this topic")
-    item_fields = field_spec.items.fields
+    item_fields = _item_schema(schema, items.field).fields
     with_ = f"WITH {items.ctes} " if items.ctes else ""
     # The items' columns and their types, without running the query.
     cursor.execute(f"{with_}SELECT * FROM ({items.query}) AS i LIMIT 0", params)  # noqa: S608 - the caller's own query
