@@ -12,11 +12,13 @@ import functools
 import json
 import logging
 import os
+import queue
 import threading
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
@@ -24,7 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.health import broker_redis
@@ -261,114 +263,373 @@ def message_send_bulk(
         raise ValueError("list items come with a query")
     spec = topics.get(topic)
     version = version or spec.version
-    schema = spec.schema(version)
     staging = f"sharing_staging_{uuid.uuid4().hex[:12]}"
-    items_checked: dict[str, str] = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(
-            f"CREATE TEMP TABLE {staging} (ord bigint GENERATED ALWAYS AS IDENTITY, subject text, "
-            "region_code text, payload jsonb, bad_items bigint NOT NULL DEFAULT 0) ON COMMIT DROP"
+        _bulk_stage(
+            cursor,
+            spec=spec,
+            version=version,
+            staging=staging,
+            temporary=True,
+            rows=rows,
+            query=query,
+            params=params,
+            items=items,
         )
-        if rows is not None:
-            _copy_rows(cursor, staging, rows)
-        elif items is not None:
-            cursor.execute(_with_list_items(cursor, schema, staging, query or "", items, params), params)
-            items_checked = {items.field: "s.bad_items = 0"}
-        else:
-            cursor.execute(
-                f"INSERT INTO {staging} (subject, region_code, payload) "  # noqa: S608 - the caller's own query
-                f"SELECT q.subject, q.region_code, q.payload FROM ({query}) AS q",
-                params,
-            )
-
-        def region(alias: str) -> str:
-            if spec.region_field:
-                return f"coalesce({alias}.region_code, {alias}.payload->>'{spec.region_field}')"
-            return f"{alias}.region_code"
-
-        # The payload's own region field is checked by the schema; a given region code here.
-        region_ok = (
-            f"(s.region_code IS NULL OR s.region_code ~ '{_REGION}')"
-            if spec.region_field
-            else f"(s.region_code IS NOT NULL AND s.region_code ~ '{_REGION}')"
-        )
-        valid = f"{schema.sql_predicate('s.payload', items_checked=items_checked)} AND {region_ok}"
-        cursor.execute(
-            f"SELECT s.ord, s.payload, s.bad_items FROM {staging} s "  # noqa: S608 - no input in it
-            f"WHERE NOT coalesce({valid}, false) ORDER BY s.ord LIMIT 5"
-        )
-        bad = cursor.fetchall()
-        if bad:
-            problems = []
-            for ord_, payload, bad_items in bad:
-                payload = json.loads(payload) if isinstance(payload, str) else payload
-                if payload is None:
-                    found = [_("items for a message that the query did not give")]
-                else:
-                    found = schema.problems(payload)
-                    if not found and bad_items:
-                        found = [
-                            _("the list %(field)s was not built from its items")
-                            % {"field": items.field if items else ""}
-                        ]
-                    found = found or [_("no valid region code")]
-                problems.append(_("row %(row)s: %(problems)s") % {"row": ord_, "problems": "; ".join(found)})
-            raise ValidationError(
-                _("Bulk send of %(topic)s refused, nothing was sent: %(problems)s")
-                % {"topic": spec.name, "problems": " | ".join(problems)}
-            )
-        amount = f"(s.payload->>'{spec.amount_field}')::bigint" if spec.amount_field else "NULL::bigint"
-        subject = f"coalesce(s.subject, {spec.subject_sql('s.payload')})"
-        # Numbering happens on narrow rows (order, subject); the payloads are joined back once, in
-        # order, through the primary key: sorting a million wide rows spilled to disk twice.
-        cursor.execute(f"ALTER TABLE {staging} ADD PRIMARY KEY (ord)")
-        cursor.execute(f"ANALYZE {staging}")
-        cursor.execute(
-            f"""
-            WITH keyed AS MATERIALIZED (
-                SELECT s.ord, {subject} AS key FROM {staging} s
-            ),
-            counts AS (
-                SELECT key, count(*) AS n FROM keyed GROUP BY key
-            ),
-            subjects AS (
-                INSERT INTO sharing_subject AS t (key, lane, last_seq)
-                SELECT key, mod(abs(hashtext(key)::bigint), %(lanes)s), n FROM counts ORDER BY key
-                ON CONFLICT (key) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq
-                RETURNING key, lane, last_seq
-            ),
-            numbered AS (
-                SELECT k.ord, k.key, sub.lane,
-                       sub.last_seq - c.n + row_number() OVER (PARTITION BY k.key ORDER BY k.ord) AS seq
-                FROM keyed k
-                JOIN counts c ON c.key = k.key
-                JOIN subjects sub ON sub.key = k.key
-            ),
-            messages AS (
-                INSERT INTO sharing_outbox
-                    (topic, version, sender, receiver, subject, seq, lane, region_code, amount_fen, payload)
-                SELECT %(topic)s, %(version)s, %(sender)s, %(receiver)s, n.key, n.seq, n.lane,
-                       {region("s")}, {amount}, s.payload
-                FROM numbered n JOIN {staging} s ON s.ord = n.ord
-                ORDER BY n.ord
-                RETURNING id, topic, subject, lane, region_code, created_at
-            )
-            INSERT INTO sharing_pending (message_id, topic, subject, lane, region_code, sent_at)
-            SELECT id, topic, subject, lane, region_code, created_at FROM messages
-            """,  # noqa: S608 - built from the topic registry and a generated table name, no input
-            {
-                "lanes": _config("LANES"),
-                "topic": spec.name,
-                "version": version,
-                "sender": spec.sender,
-                "receiver": spec.receiver,
-            },
-        )
-        sent = cursor.rowcount
+        sent = _bulk_insert(cursor, spec=spec, version=version, staging=staging)
         if sent:
             nudge_on_commit(fanout=_config("FANOUT"))
     return sent
+
+
+def _bulk_stage(
+    cursor: Any,
+    *,
+    spec: topics.Topic,
+    version: int,
+    staging: str,
+    temporary: bool,
+    rows: Iterable[tuple[str | None, str | None, dict[str, Any]]] | None,
+    query: str | None,
+    params: Iterable[Any] | dict[str, Any] | None,
+    items: ListItems | None,
+) -> None:
+    """Stage the messages in ``staging`` and check every payload: ValidationError if any is refused.
+    ``temporary``: a table of this transaction; otherwise an unlogged table that outlives it, for
+    the caller's transaction to send (``message_send_bulk_beside``)."""
+    schema = spec.schema(version)
+    items_checked: dict[str, str] = {}
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    kind, ending = ("TEMP", " ON COMMIT DROP") if temporary else ("UNLOGGED", "")
+    cursor.execute(
+        f"CREATE {kind} TABLE {staging} (ord bigint GENERATED ALWAYS AS IDENTITY, subject text, "
+        f"region_code text, payload jsonb, bad_items bigint NOT NULL DEFAULT 0){ending}"
+    )
+    if rows is not None:
+        _copy_rows(cursor, staging, rows)
+    elif items is not None:
+        cursor.execute(_with_list_items(cursor, schema, staging, query or "", items, params), params)
+        items_checked = {items.field: "s.bad_items = 0"}
+    else:
+        cursor.execute(
+            f"INSERT INTO {staging} (subject, region_code, payload) "  # noqa: S608 - the caller's own query
+            f"SELECT q.subject, q.region_code, q.payload FROM ({query}) AS q",
+            params,
+        )
+    # The payload's own region field is checked by the schema; a given region code here.
+    region_ok = (
+        f"(s.region_code IS NULL OR s.region_code ~ '{_REGION}')"
+        if spec.region_field
+        else f"(s.region_code IS NOT NULL AND s.region_code ~ '{_REGION}')"
+    )
+    valid = f"{schema.sql_predicate('s.payload', items_checked=items_checked)} AND {region_ok}"
+    cursor.execute(
+        f"SELECT s.ord, s.payload, s.bad_items FROM {staging} s "  # noqa: S608 - no input in it
+        f"WHERE NOT coalesce({valid}, false) ORDER BY s.ord LIMIT 5"
+    )
+    bad = cursor.fetchall()
+    if bad:
+        problems = []
+        for ord_, payload, bad_items in bad:
+            payload = json.loads(payload) if isinstance(payload, str) else payload
+            if payload is None:
+                found = [_("items for a message that the query did not give")]
+            else:
+                found = schema.problems(payload)
+                if not found and bad_items:
+                    found = [
+                        _("the list %(field)s was not built from its items")
+                        % {"field": items.field if items else ""}
+                    ]
+                found = found or [_("no valid region code")]
+            problems.append(_("row %(row)s: %(problems)s") % {"row": ord_, "problems": "; ".join(found)})
+        raise ValidationError(
+            _("Bulk send of %(topic)s refused, nothing was sent: %(problems)s")
+            % {"topic": spec.name, "problems": " | ".join(problems)}
+        )
+    # Numbering happens on narrow rows (order, subject); the payloads are joined back once, in
+    # order, through the primary key: sorting a million wide rows spilled to disk twice.
+    cursor.execute(f"ALTER TABLE {staging} ADD PRIMARY KEY (ord)")
+    cursor.execute(f"ANALYZE {staging}")
+
+
+def _bulk_insert(cursor: Any, *, spec: topics.Topic, version: int, staging: str) -> int:
+    """Number the staged messages in their subjects and put them in the outbox, pending delivery."""
+
+    def region(alias: str) -> str:
+        if spec.region_field:
+            return f"coalesce({alias}.region_code, {alias}.payload->>'{spec.region_field}')"
+        return f"{alias}.region_code"
+
+    amount = f"(s.payload->>'{spec.amount_field}')::bigint" if spec.amount_field else "NULL::bigint"
+    subject = f"coalesce(s.subject, {spec.subject_sql('s.payload')})"
+    cursor.execute(
+        f"""
+        WITH keyed AS MATERIALIZED (
+            SELECT s.ord, {subject} AS key FROM {staging} s
+        ),
+        counts AS (
+            SELECT key, count(*) AS n FROM keyed GROUP BY key
+        ),
+        subjects AS (
+            INSERT INTO sharing_subject AS t (key, lane, last_seq)
+            SELECT key, mod(abs(hashtext(key)::bigint), %(lanes)s), n FROM counts ORDER BY key
+            ON CONFLICT (key) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq
+            RETURNING key, lane, last_seq
+        ),
+        numbered AS (
+            SELECT k.ord, k.key, sub.lane,
+                   sub.last_seq - c.n + row_number() OVER (PARTITION BY k.key ORDER BY k.ord) AS seq
+            FROM keyed k
+            JOIN counts c ON c.key = k.key
+            JOIN subjects sub ON sub.key = k.key
+        ),
+        messages AS (
+            INSERT INTO sharing_outbox
+                (topic, version, sender, receiver, subject, seq, lane, region_code, amount_fen, payload)
+            SELECT %(topic)s, %(version)s, %(sender)s, %(receiver)s, n.key, n.seq, n.lane,
+                   {region("s")}, {amount}, s.payload
+            FROM numbered n JOIN {staging} s ON s.ord = n.ord
+            ORDER BY n.ord
+            RETURNING id, topic, subject, lane, region_code, created_at
+        )
+        INSERT INTO sharing_pending (message_id, topic, subject, lane, region_code, sent_at)
+        SELECT id, topic, subject, lane, region_code, created_at FROM messages
+        """,  # noqa: S608 - built from the topic registry and a generated table name, no input
+        {
+            "lanes": _config("LANES"),
+            "topic": spec.name,
+            "version": version,
+            "sender": spec.sender,
+            "receiver": spec.receiver,
+        },
+    )
+    return cursor.rowcount
+
+
+# --- a bulk send built beside the caller's transaction -----------------------------------------
+
+BESIDE_PREFIX = "sharing_beside_"
+_ABANDON = object()  # the relay tells the builder to give up (the caller's transaction failed)
+_RELAY_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BesideRows:
+    """What the caller's transaction hands to a bulk send built beside it: the rows of ``query``,
+    run in the caller's transaction (so they include its own uncommitted writes). The send's
+    queries read them as the table ``{rows}``."""
+
+    query: str
+    params: dict[str, Any] | None = None
+
+
+@dataclass
+class BulkSentBeside:
+    """The outcome of ``message_send_bulk_beside``, known once its block has ended."""
+
+    sent: int = 0
+
+
+class _BesideBuilder(threading.Thread):
+    """Builds and checks the messages on a connection of its own, into unlogged tables that it
+    commits for the caller's transaction to send."""
+
+    def __init__(
+        self,
+        *,
+        spec: topics.Topic,
+        version: int,
+        rows_table: str,
+        staging: str,
+        columns: str,
+        query: str,
+        params: dict[str, Any] | None,
+        items: ListItems | None,
+    ) -> None:
+        super().__init__(name=f"sharing-beside-{staging}", daemon=True)
+        self.spec, self.version, self.rows_table, self.staging = spec, version, rows_table, staging
+        self.columns, self.query, self.params, self.items = columns, query, params, items
+        self.blocks: queue.Queue[Any] = queue.Queue(maxsize=8)
+        self.relayed = threading.Event()  # the builder has taken the relay's last block
+        self.decided = threading.Event()  # the caller has taken the messages, or abandoned them
+        self.abandoned = False
+        self.error: BaseException | None = None
+        self.staged = 0
+        self.language = translation.get_language()  # the caller's, for the refusal's message
+
+    def put(self, block: Any) -> None:
+        """Hand a block of the rows (or the end, None) to the builder; raises if it has failed."""
+        while True:
+            try:
+                self.blocks.put(block, timeout=1)
+                return
+            except queue.Full:
+                if not self.is_alive():
+                    raise self.error or RuntimeError("the bulk send's builder stopped") from None
+
+    def decide(self, *, abandon: bool) -> None:
+        self.abandoned = abandon
+        self.decided.set()
+        self.join()
+
+    def run(self) -> None:
+        try:
+            self._build()
+            # Committed: the caller sends the messages and drops the tables, or they are dropped here.
+            self.decided.wait()
+            if self.abandoned:
+                self._drop()
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            self.error = error
+            while not self.relayed.is_set():  # let a relay still putting blocks finish
+                if self.blocks.get() in (None, _ABANDON):
+                    break
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _build(self) -> None:
+        with translation.override(self.language), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"CREATE UNLOGGED TABLE {self.rows_table} ({self.columns})")
+            with cursor.cursor.copy(f"COPY {self.rows_table} FROM STDIN (FORMAT binary)") as copy:
+                while (block := self.blocks.get()) is not None:
+                    if block is _ABANDON:
+                        self.relayed.set()
+                        raise RuntimeError("abandoned by the sending transaction")
+                    copy.write(block)
+                self.relayed.set()
+            cursor.execute(f"ANALYZE {self.rows_table}")
+            _bulk_stage(
+                cursor,
+                spec=self.spec,
+                version=self.version,
+                staging=self.staging,
+                temporary=False,
+                rows=None,
+                query=self.query,
+                params=self.params,
+                items=self.items,
+            )
+            cursor.execute(f"SELECT count(*) FROM {self.staging}")  # noqa: S608 - a generated name
+            self.staged = int(cursor.fetchone()[0])
+
+    def _drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.staging}, {self.rows_table}")
+
+
+@contextmanager
+def message_send_bulk_beside(
+    *,
+    topic: str,
+    rows: BesideRows,
+    query: str,
+    params: dict[str, Any] | None = None,
+    items: ListItems | None = None,
+    version: int | None = None,
+) -> Iterator[BulkSentBeside]:
+    """``message_send_bulk`` with ``query`` (and ``items``), built and checked on a second
+    connection while the caller's transaction goes on with the work of its block; sent in the
+    caller's transaction when the block ends, so it is sent if and only if the caller commits.
+
+    For a large send in a transaction with other large work: a roster import writes its tags while
+    its messages to tax are built, and the two use both cores. ``rows`` are copied from the
+    caller's transaction to the second connection; ``query``, ``items.query`` and ``items.ctes``
+    read them as ``{rows}`` (and read nothing else of the database: the second connection does not
+    see the caller's uncommitted writes). If the messages are refused the block's end raises the
+    ValidationError ``message_send_bulk`` would, and the caller's transaction rolls back. The
+    second connection's tables are dropped by the caller's transaction; if it rolls back after
+    taking them, ``beside_tables_prune`` drops them a day later.
+    """
+    spec = topics.get(topic)
+    version = version or spec.version
+    name = f"{BESIDE_PREFIX}{int(timezone.now().timestamp())}_{uuid.uuid4().hex[:8]}"
+    rows_table, staging = f"{name}_rows", f"{name}_msgs"
+    with connection.cursor() as cursor:
+        # A snapshot taken before the builder commits would not see its messages.
+        cursor.execute("SHOW transaction_isolation")
+        if cursor.fetchone()[0] != "read committed":
+            raise ValueError("a bulk send built beside needs a READ COMMITTED transaction")
+        cursor.execute(f"SELECT * FROM ({rows.query}) AS r LIMIT 0", rows.params)  # noqa: S608 - the caller's own query
+        described = [(column.name, int(column.type_code)) for column in cursor.description]
+        cursor.execute(
+            "SELECT format_type(t, NULL) FROM unnest(%s::oid[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+            [[type_oid for _name, type_oid in described]],
+        )
+        types = [row[0] for row in cursor.fetchall()]
+    builder = _BesideBuilder(
+        spec=spec,
+        version=version,
+        rows_table=rows_table,
+        staging=staging,
+        columns=", ".join(
+            f'"{column}" {type_}' for (column, _oid), type_ in zip(described, types, strict=True)
+        ),
+        query=query.replace("{rows}", rows_table),
+        params=params,
+        items=replace(
+            items,
+            query=items.query.replace("{rows}", rows_table),
+            ctes=items.ctes.replace("{rows}", rows_table) if items.ctes else None,
+        )
+        if items
+        else None,
+    )
+    builder.start()
+    outcome = BulkSentBeside()
+    try:
+        try:
+            # Binary: the builder's table has the very types of the caller's columns.
+            with (
+                connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY ({rows.query}) TO STDOUT (FORMAT binary)", rows.params) as copy,
+            ):
+                # libpq hands over one row at a time; the builder takes them in blocks of 1 MB.
+                block = bytearray()
+                for row in copy:
+                    block += row
+                    if len(block) >= _RELAY_BLOCK:
+                        builder.put(bytes(block))
+                        block.clear()
+                builder.put(bytes(block))
+        except BaseException:
+            builder.put(_ABANDON)
+            raise
+        builder.put(None)
+        yield outcome
+    except BaseException:
+        builder.decide(abandon=True)
+        raise
+    builder.decide(abandon=False)
+    if builder.error is not None:
+        raise builder.error
+    with connection.cursor() as cursor:
+        sent = _bulk_insert(cursor, spec=spec, version=version, staging=staging)
+        if sent != builder.staged:
+            raise RuntimeError(f"{builder.staged} messages were built beside, {sent} found to send")
+        cursor.execute(f"DROP TABLE {staging}, {rows_table}")
+    if sent:
+        nudge_on_commit(fanout=_config("FANOUT"))
+    outcome.sent = sent
+
+
+def beside_tables_prune(*, older_than: timedelta = timedelta(days=1)) -> list[str]:
+    """Drop the tables of bulk sends built beside a transaction that rolled back after taking them
+    (``message_send_bulk_beside``); returns their names."""
+    cutoff = (timezone.now() - older_than).timestamp()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE %s",
+            [BESIDE_PREFIX.replace("_", "\\_") + "%"],
+        )
+        names = []
+        for (table,) in cursor.fetchall():
+            created = table.removeprefix(BESIDE_PREFIX).split("_", 1)[0]
+            if created.isdigit() and int(created) < cutoff:
+                names.append(table)
+        if names:
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(names)}")
+    return names
 
 
 def list_item_fields(*, topic: str, field: str = "items", version: int | None = None) -> tuple[str, ...]:

@@ -35,3 +35,9 @@ def reconcile(day: str | None = None) -> int:
     """Scheduled by beat every night for yesterday; a day (YYYY-MM-DD) may be given."""
     when = date.fromisoformat(day) if day else timezone.localdate() - timedelta(days=1)
     return services.reconciliation_run(day=when).pk
+
+
+@shared_task(name="sharing.tasks.prune_beside_tables", ignore_result=True)
+def prune_beside_tables() -> list[str]:
+    """Every night: drop what bulk sends built beside a transaction left when it rolled back."""
+    return services.beside_tables_prune()

@@ -38,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -57,7 +58,7 @@ from enrollment.models import IdKind
 from enrollment.policies import policy_for_county
 from enrollment.rules.policy import Policy, Scheme, SubsidyCategory
 from enrollment.spreadsheets import SheetRows, read_sheet
-from sharing.services import ListItems, message_send_bulk
+from sharing.services import BesideRows, ListItems, message_send_bulk_beside
 
 from .models import BLOCKING_OUTCOMES, RosterImport, RosterOutcome, RosterRow
 
@@ -1024,18 +1025,20 @@ def apply(
         FROM {r} r WHERE t.id = r.tag_id""",  # noqa: S608
         {"reason": reason, "date": roster_import.roster_date.isoformat(), "job": str(roster_import.pk)},
     )
-    cursor.execute(
-        f"""INSERT INTO subsidies_subsidytag
-            (person_id, category, region_code, source, valid_from, valid_to, end_reason, created_at, roster_id)
-        SELECT person_id, tag_code, person_region, %(source)s, valid_from, period_end, '', statement_timestamp(),
-               %(roster)s
-        FROM {added} ORDER BY row_number""",  # noqa: S608
-        {"source": source[:100], "roster": roster_id},
-    )
-    timer.mark("tags")
-    applied.tagged, applied.untagged = _send_marks(
-        cursor, added=added, removed=r, staged=staged, roster_import=roster_import
-    )
+    # The marks to tax are built and checked on a second connection while this one writes the tags
+    # and checks their foreign keys (at once, not at the commit): the two use both cores.
+    with _marks_beside(cursor, added=added, removed=r, staged=staged, roster_import=roster_import) as marks:
+        cursor.execute(
+            f"""INSERT INTO subsidies_subsidytag
+                (person_id, category, region_code, source, valid_from, valid_to, end_reason, created_at, roster_id)
+            SELECT person_id, tag_code, person_region, %(source)s, valid_from, period_end, '', statement_timestamp(),
+                   %(roster)s
+            FROM {added} ORDER BY row_number""",  # noqa: S608
+            {"source": source[:100], "roster": roster_id},
+        )
+        _check_tag_keys(cursor)
+        timer.mark("tags")
+    applied.tagged, applied.untagged = marks.tagged, marks.withdrawn
     timer.mark("messages")
     persons = _temp_name("persons")
     cursor.execute(
@@ -1059,12 +1062,32 @@ def apply(
     return applied
 
 
-def _send_marks(
+def _check_tag_keys(cursor: Any) -> None:
+    """Check the foreign keys of the tags written so far now rather than at the commit."""
+    cursor.execute(
+        "SELECT string_agg(quote_ident(conname), ', ') FROM pg_constraint "
+        "WHERE conrelid = 'subsidies_subsidytag'::regclass AND contype = 'f' AND condeferred"
+    )
+    (names,) = cursor.fetchone()
+    if names:
+        cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
+        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
+
+
+@dataclass
+class _Marks:
+    tagged: int = 0
+    withdrawn: int = 0
+
+
+@contextmanager
+def _marks_beside(
     cursor: Any, *, added: str, removed: str, staged: Staged, roster_import: RosterImport
-) -> tuple[int, int]:
+) -> Iterator[_Marks]:
     """Tell tax the tags given and withdrawn, in ``subsidy.marks_batch`` messages per county: the
     tags in the file's order, then the withdrawals (ordered by integers: sorting a hundred thousand
-    identifiers by the database's collation took a third of a second).
+    identifiers by the database's collation took a third of a second). The messages are built
+    beside the block (``message_send_bulk_beside``) and sent when it ends.
 
     Every item carries this import's revision. Imports apply one at a time (``MARKS_LOCK``,
     held until they commit), so revisions follow the order in which imports commit, and tax,
@@ -1074,11 +1097,11 @@ def _send_marks(
     cursor.execute("SELECT nextval('subsidies_mark_revision')")
     (revision,) = cursor.fetchone()
     reason = (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[:200]
-    # A withdrawal goes to tax only when no roster still tags the person in the category.
+    # A withdrawal goes to tax only when no roster still tags the person in the category (the tags
+    # this import ends are ended already; those it adds cannot be the withdrawn ones' person and category).
     no_other_tag = """NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
         WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = '')"""
-    # The items, numbered once per county (one window) into the batches they go in; the platform
-    # builds each batch's list from their typed columns (``ListItems``), checking the values there.
+    # The items, read here (with this transaction's own writes) and handed to the second connection.
     items = f"""
         SELECT left(a.person_region, 6) AS county, 0 AS kind, a.row_number::bigint AS ordinal,
                a.id_number::text AS person_id, a.person_region::text AS region_code, a.tag_code::text AS category,
@@ -1092,15 +1115,23 @@ def _send_marks(
             ON c.county = left(r.region_code, 6) AND c.key = lower(r.category)
         WHERE {no_other_tag}
     """  # noqa: S608 - generated table names
-    numbered = f"""numbered AS MATERIALIZED (
+    # There, numbered once per county (one window) into the batches they go in; the platform
+    # builds each batch's list from their typed columns (``ListItems``), checking the values there.
+    numbered = """numbered AS MATERIALIZED (
         SELECT u.*, (u.place - 1) / %(batch_items)s + 1 AS batch
         FROM (
             SELECT u.*, row_number() OVER (PARTITION BY u.county ORDER BY u.kind, u.ordinal) AS place
-            FROM ({items}) AS u
+            FROM {rows} AS u
         ) AS u
-    )"""  # noqa: S608
-    message_send_bulk(
+    )"""
+    marks = _Marks()
+    cursor.execute(
+        f"SELECT (SELECT count(*) FROM {added}), (SELECT count(*) FROM {removed} r WHERE {no_other_tag})"  # noqa: S608
+    )
+    marks.tagged, marks.withdrawn = (int(count) for count in cursor.fetchone())
+    with message_send_bulk_beside(
         topic="subsidy.marks_batch",
+        rows=BesideRows(query=items, params={"reason": reason}),
         query="""
             SELECT NULL::text AS subject, n.county || '000000' AS region_code, n.county || ':' || n.batch AS message,
                    jsonb_build_object(
@@ -1123,14 +1154,9 @@ def _send_marks(
             "import": roster_import.pk,
             "batch_items": MARK_ITEMS,
             "revision": revision,
-            "reason": reason,
         },
-    )
-    cursor.execute(
-        f"SELECT (SELECT count(*) FROM {added}), (SELECT count(*) FROM {removed} r WHERE {no_other_tag})"  # noqa: S608
-    )
-    tagged_count, withdrawn_count = cursor.fetchone()
-    return int(tagged_count), int(withdrawn_count)
+    ):
+        yield marks
 
 
 def drop(cursor: Any, staged: Staged) -> None:

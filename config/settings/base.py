@@ -287,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
     "sharing-sweep": {"task": "sharing.tasks.sweep", "schedule": SHARING["SWEEP_SECONDS"]},
     # 对账: yesterday's messages, both sides, every night.
     "sharing-reconcile": {"task": "sharing.tasks.reconcile", "schedule": crontab(hour=1, minute=30)},
+    # The tables of bulk sends built beside a transaction that then rolled back.
+    "sharing-prune-beside-tables": {
+        "task": "sharing.tasks.prune_beside_tables",
+        "schedule": crontab(hour=2, minute=50),
+    },
     # Duplicate enrollments (same identifier; same name and birth date), everywhere, every night.
     "enrollment-find-duplicates": {
         "task": "enrollment.tasks.find_duplicates",
