@@ -807,7 +807,26 @@ def _checked(
     outcomes = {"not_found": "not_found", "outside": "outside_area", "name": "name_mismatch"}
     cursor.execute(
         f"""CREATE {"UNLOGGED" if unlogged else "TEMP"} TABLE {s} {"" if unlogged else "ON COMMIT DROP"} AS
-        WITH matched AS (
+        -- A short form: part of exactly one category's name, looked for only without an exact word,
+        -- once for each county and word (a file writes its few words a hundred thousand times).
+        WITH short_forms AS MATERIALIZED (
+            SELECT w.county, w.category_key, f.*
+            FROM (
+                SELECT k.county, r.category_key
+                FROM (SELECT DISTINCT category_key FROM {rows_table} WHERE length(category_key) >= 2) r
+                CROSS JOIN {k} k
+            ) w
+            CROSS JOIN LATERAL (
+                SELECT min(x.tag_code) AS tag_code, bool_and(x.taggable) AS taggable,
+                       min(x.subsidy_kind) AS subsidy_kind, min(x.subsidy_fen) AS subsidy_fen,
+                       min(x.marker) AS marker, min(x.period_end) AS period_end
+                FROM {c} x
+                WHERE x.county = w.county AND x.by_name AND strpos(x.key, w.category_key) > 0
+                  AND NOT EXISTS (SELECT 1 FROM {c} e WHERE e.county = w.county AND e.key = w.category_key)
+                HAVING count(*) > 0 AND count(DISTINCT coalesce(x.tag_code, '-')) = 1
+            ) f
+        ),
+        matched AS (
             SELECT r.row_number, r.id_number, r.name, r.category_key, r.category_text, r.recognised_on,
                    r.problem, r.raw, m.person_id, m.person_name, m.person_region,
                    k.county_name, k.policy_code, k.names,
@@ -819,16 +838,7 @@ def _checked(
             LEFT JOIN {persons} m ON m.row_number = r.row_number
             LEFT JOIN {k} k ON k.county = left(m.person_region, 6)
             LEFT JOIN {c} e ON e.county = left(m.person_region, 6) AND e.key = r.category_key
-            -- A short form: part of exactly one category's name (looked for only without an exact word).
-            LEFT JOIN LATERAL (
-                SELECT min(x.tag_code) AS tag_code, bool_and(x.taggable) AS taggable,
-                       min(x.subsidy_kind) AS subsidy_kind, min(x.subsidy_fen) AS subsidy_fen,
-                       min(x.marker) AS marker, min(x.period_end) AS period_end
-                FROM {c} x
-                WHERE e.key IS NULL AND m.person_id IS NOT NULL AND x.county = left(m.person_region, 6)
-                  AND x.by_name AND length(r.category_key) >= 2 AND strpos(x.key, r.category_key) > 0
-                HAVING count(*) > 0 AND count(DISTINCT coalesce(x.tag_code, '-')) = 1
-            ) f ON true
+            LEFT JOIN short_forms f ON f.county = left(m.person_region, 6) AND f.category_key = r.category_key
         ),
         judged AS (
             SELECT matched.*,
