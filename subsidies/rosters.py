@@ -67,7 +67,7 @@ logger = logging.getLogger("portal.subsidies")
 PROGRESS_EVERY = 5000
 # Tags and withdrawals per subsidy.marks_batch message.
 MARK_ITEMS = 2000
-# The advisory lock under which an import takes its revision and commits (see _send_marks).
+# The advisory lock under which an import takes its revision and commits (see _marks_beside).
 MARKS_LOCK = 0x5B5D1E5
 PROGRESS_TTL = 6 * 3600
 MAX_CELL_CHARS = 500

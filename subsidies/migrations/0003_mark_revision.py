@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    """The revision every roster import gives the subsidy marks it sends to tax (see rosters._send_marks)."""
+    """The revision every roster import gives the subsidy marks it sends to tax (see rosters._marks_beside)."""
 
     dependencies = [
         ("subsidies", "0002_rosters"),
