@@ -19,6 +19,23 @@ YAODU_VILLAGE = "141002100201"
 HONGDONG_VILLAGE = "141024100201"
 XIAODIAN = "140105000000"
 
+# Two marks messages of one county built from typed item rows (subsidy.marks_batch's items).
+MARK_ITEMS = """
+    SELECT v.message, v.place, v.person_id, '141002001001'::text AS region_code, 'dibao'::text AS category,
+           'DB'::text AS marker, v.status, 'fixed'::text AS subsidy_kind, v.subsidy_fen, v.valid_from,
+           v.valid_to, ''::text AS reason, 7::bigint AS revision
+    FROM (VALUES (1, 2, '141002196107160015'::text, 'active'::text, 16000::bigint, DATE '2026-02-10', DATE '2027-12-31'),
+                 (1, 1, '141002195101091413', 'active', 16000, DATE '2026-02-10', NULL),
+                 (2, 1, '14100219900101001X', 'withdrawn', 0, DATE '2025-01-01', DATE '2026-11-30'))
+         AS v(message, place, person_id, status, subsidy_fen, valid_from, valid_to)
+"""
+MARK_MESSAGES = """
+    SELECT NULL::text AS subject, '141002000000' AS region_code, b.message, jsonb_build_object(
+        'county_code', '141002', 'insurance_year', 2027, 'region_code', '141002000000', 'roster', 'civil affairs',
+        'import_id', 9, 'batch', b.message, 'subsidy_fen', b.fen) AS payload
+    FROM (VALUES (1, 32000), (2, 0)) AS b(message, fen)
+"""
+
 
 def due_payload(
     person: str, *, year: int = 2026, region: str = YAODU_VILLAGE, amount: int = 40000

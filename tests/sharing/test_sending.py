@@ -12,6 +12,8 @@ from django.db import transaction
 from sharing import services, topics
 from sharing.models import MessageStatus, OutboxMessage, PendingDelivery, Subject
 from sharing.tasks import deliver
+from tests.sharing.support import MARK_ITEMS as _MARK_ITEMS
+from tests.sharing.support import MARK_MESSAGES as _MARK_MESSAGES
 from tests.sharing.support import YAODU_VILLAGE, bulk_send_due, due_payload, send_due
 
 pytestmark = pytest.mark.django_db
@@ -168,24 +170,6 @@ def test_given_a_bulk_with_one_bad_row_when_sent_then_nothing_is_sent_and_the_ro
     with pytest.raises(ValidationError, match="第 4 行：amount_fen 不得小于 0"), transaction.atomic():
         services.message_send_bulk(topic="assessment.due", rows=rows)
     assert OutboxMessage.objects.count() == 0
-
-
-# Two marks messages of one county built from typed item rows (subsidy.marks_batch's items).
-_MARK_ITEMS = """
-    SELECT v.message, v.place, v.person_id, '141002001001'::text AS region_code, 'dibao'::text AS category,
-           'DB'::text AS marker, v.status, 'fixed'::text AS subsidy_kind, v.subsidy_fen, v.valid_from,
-           v.valid_to, ''::text AS reason, 7::bigint AS revision
-    FROM (VALUES (1, 2, '141002196107160015'::text, 'active'::text, 16000::bigint, DATE '2026-02-10', DATE '2027-12-31'),
-                 (1, 1, '141002195101091413', 'active', 16000, DATE '2026-02-10', NULL),
-                 (2, 1, '14100219900101001X', 'withdrawn', 0, DATE '2025-01-01', DATE '2026-11-30'))
-         AS v(message, place, person_id, status, subsidy_fen, valid_from, valid_to)
-"""
-_MARK_MESSAGES = """
-    SELECT NULL::text AS subject, '141002000000' AS region_code, b.message, jsonb_build_object(
-        'county_code', '141002', 'insurance_year', 2027, 'region_code', '141002000000', 'roster', 'civil affairs',
-        'import_id', 9, 'batch', b.message, 'subsidy_fen', b.fen) AS payload
-    FROM (VALUES (1, 32000), (2, 0)) AS b(message, fen)
-"""
 
 
 def _send_marks(items: str = _MARK_ITEMS, messages: str = _MARK_MESSAGES) -> int:

@@ -14,32 +14,19 @@ from django.utils import timezone
 
 from sharing import services
 from sharing.models import OutboxMessage, PendingDelivery
+from tests.sharing.support import MARK_ITEMS
 
 pytestmark = pytest.mark.django_db
 
 # Three marks in two messages, as rows only the caller's transaction sees (a temporary table).
-_ROWS = """
-    DROP TABLE IF EXISTS marks_here;
-    CREATE TEMP TABLE marks_here ON COMMIT DROP AS
-    SELECT v.message, v.place, v.person_id, '141002001001'::text AS region_code, 'dibao'::text AS category,
-           'DB'::text AS marker, v.status, 'fixed'::text AS subsidy_kind, v.subsidy_fen, v.valid_from,
-           v.valid_to, ''::text AS reason
-    FROM (VALUES (1, 2, '141002196107160015'::text, 'active'::text, 16000::bigint, DATE '2026-02-10', DATE '2027-12-31'),
-                 (1, 1, '141002195101091413', 'active', 16000, DATE '2026-02-10', NULL),
-                 (2, 1, '14100219900101001X', 'withdrawn', 0, DATE '2025-01-01', DATE '2026-11-30'))
-         AS v(message, place, person_id, status, subsidy_fen, valid_from, valid_to)
-"""
+_ROWS = f"DROP TABLE IF EXISTS marks_here; CREATE TEMP TABLE marks_here ON COMMIT DROP AS {MARK_ITEMS}"
 _MESSAGES = """
     SELECT NULL::text AS subject, '141002000000' AS region_code, r.message, jsonb_build_object(
         'county_code', '141002', 'insurance_year', 2027, 'region_code', '141002000000', 'roster', 'civil affairs',
         'import_id', 9, 'batch', r.message, 'subsidy_fen', sum(r.subsidy_fen)) AS payload
     FROM {rows} r GROUP BY r.message
 """
-_ITEMS = """
-    SELECT r.message, r.place, r.person_id, r.region_code, r.category, r.marker, r.status, r.subsidy_kind,
-           r.subsidy_fen, r.valid_from, r.valid_to, r.reason, %(revision)s::bigint AS revision
-    FROM {rows} r
-"""
+_ITEMS = "SELECT * FROM {rows}"
 
 
 def _beside_tables() -> list[str]:
@@ -67,7 +54,6 @@ def _send_beside(rows: str = _ROWS, body: Callable[[], None] = lambda: None) -> 
             rows=services.BesideRows(query="SELECT * FROM marks_here"),
             query=_MESSAGES,
             items=services.ListItems(query=_ITEMS),
-            params={"revision": 7},
         ) as outcome:
             body()
         return outcome.sent
@@ -87,7 +73,6 @@ def test_given_rows_only_the_callers_transaction_sees_when_sent_beside_then_the_
             topic="subsidy.marks_batch",
             query=_MESSAGES.replace("{rows}", "marks_here"),
             items=services.ListItems(query=_ITEMS.replace("{rows}", "marks_here")),
-            params={"revision": 7},
         )
     plain = _sent()[len(beside) :]
 
@@ -107,6 +92,7 @@ def test_given_an_item_the_schema_refuses_when_sent_beside_then_the_block_ends_w
 ):
     before = _beside_tables()
     rows = _ROWS.replace("'withdrawn', 0,", "'lost', 0,")
+    assert rows != _ROWS
 
     with pytest.raises(
         ValidationError, match="第 2 行：items 第0项：status 须为以下值之一：active, withdrawn"
