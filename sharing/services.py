@@ -17,7 +17,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
@@ -593,7 +593,9 @@ def message_send_bulk_beside(
                         block.clear()
                 builder.put(bytes(block))
         except BaseException:
-            builder.put(_ABANDON)
+            # A builder that failed as well is left to its own error: the relay's is the one raised.
+            with suppress(Exception):
+                builder.put(_ABANDON)
             raise
         builder.put(None)
         yield outcome

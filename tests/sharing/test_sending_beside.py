@@ -118,6 +118,26 @@ def test_given_the_block_fails_when_sent_beside_then_nothing_is_sent_and_the_sec
     assert _beside_tables() == before
 
 
+def test_given_the_rows_query_fails_while_copied_then_its_error_is_raised_and_nothing_is_left(no_nudge):
+    before = _beside_tables()
+    # Described without running (LIMIT 0); the first row of place 1 divides by zero as it is copied.
+    rows = "SELECT * FROM marks_here, LATERAL (SELECT 1 / (place - 1) AS fails) f"
+
+    with pytest.raises(Exception, match="division by zero"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_ROWS)
+        with services.message_send_bulk_beside(
+            topic="subsidy.marks_batch",
+            rows=services.BesideRows(query=rows),
+            query=_MESSAGES,
+            items=services.ListItems(query=_ITEMS),
+        ):
+            pass
+
+    assert _sent() == []
+    assert _beside_tables() == before
+
+
 @pytest.mark.django_db(transaction=True)
 def test_given_a_repeatable_read_transaction_then_a_send_beside_is_refused_as_a_programming_error(no_nudge):
     with transaction.atomic():
