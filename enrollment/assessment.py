@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
@@ -35,7 +35,13 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Action
 from accounts.scope import Scope
-from sharing.services import ListItems, list_item_fields, message_send_bulk
+from sharing.services import (
+    BesideRows,
+    ListItems,
+    list_item_fields,
+    message_send_bulk,
+    message_send_bulk_beside,
+)
 
 from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunKind, RunStatus
 from .policies import LoadedPolicy, policy_for_county
@@ -466,41 +472,8 @@ def _steps_one_and_two(
     )
     cursor.execute(f"ANALYZE {changes}")
     timer.mark("changes")
-    cursor.execute(
-        f"""
-        INSERT INTO enrollment_assessment (
-            person_id, enrollment_id, insurance_year, county_code, region_code, decision_id,
-            situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
-            subsidy_marker, status, revision, assessed_at, deposit_reference,
-            paid_on, paid_fen, benefit_start, benefit_end, benefit_reason)
-        SELECT person_id, enrollment_id, %(year)s, county_code, region_code, decision_id,
-               situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
-               subsidy_marker, status, 1, now(), '',
-               paid_on, CASE WHEN paid_on IS NULL THEN NULL ELSE 0 END, benefit_start, benefit_end, benefit_reason
-        FROM {changes} WHERE existing_id IS NULL
-        """,  # noqa: S608
-        params,
-    )
-    counts.created = cursor.rowcount
-    timer.mark("insert")
-    cursor.execute(
-        f"""
-        UPDATE enrollment_assessment a SET
-            enrollment_id = c.enrollment_id, county_code = c.county_code, region_code = c.region_code,
-            decision_id = c.decision_id, situation = c.situation, standard_fen = c.standard_fen,
-            subsidy_fen = c.subsidy_fen, government_fen = c.government_fen, payable_fen = c.payable_fen,
-            subsidy_category = c.subsidy_category, subsidy_marker = c.subsidy_marker, status = c.status,
-            revision = a.revision + 1,
-            assessed_at = now(), paid_on = c.paid_on,
-            paid_fen = CASE WHEN c.paid_on IS NULL THEN NULL ELSE 0 END,
-            benefit_start = c.benefit_start, benefit_end = c.benefit_end, benefit_reason = c.benefit_reason
-        FROM {changes} c WHERE c.existing_id IS NOT NULL AND a.id = c.existing_id
-        """,  # noqa: S608
-        params,
-    )
-    counts.changed = cursor.rowcount
-    timer.mark("update")
-    # Enrollments no longer normal (terminated, suspended, moved away) before paying: cancel.
+    # Enrollments no longer normal (terminated, suspended, moved away) before paying: cancel. Found
+    # before the writes below, which touch only this run's persons, whom this leaves out.
     cursor.execute(
         f"""
         CREATE TEMP TABLE {cancels} AS
@@ -517,18 +490,6 @@ def _steps_one_and_two(
         """,  # noqa: S608
         params,
     )
-    cursor.execute(
-        f"""
-        UPDATE enrollment_assessment a SET status = 'cancelled', revision = a.revision + 1,
-               assessed_at = now(), paid_on = NULL, paid_fen = NULL,
-               benefit_start = NULL, benefit_end = NULL, benefit_reason = ''
-        FROM {cancels} c WHERE a.id = c.id
-        """,  # noqa: S608
-        params,
-    )
-    counts.cancelled = cursor.rowcount
-    timer.mark("cancel")
-    progress("sending", 0, 0)
     # Every due item carries the revision the assessment now has: tax keeps the newest, so the
     # yearly run's batches and single reassessments may arrive in any order. The items are typed
     # columns named as the item's fields: the platform builds the batches' lists from them.
@@ -571,6 +532,68 @@ def _steps_one_and_two(
         SELECT {cancelled}
         FROM {cancels} c WHERE c.old_status = 'due'
     """  # noqa: S608
+    listed = bool(person_filter) and not person_id
+    batches = None if person_id else _due_batches(cursor, params, listed=listed)
+    # A reassessment of listed persons (a roster's) builds its batches on a second connection while
+    # this one writes the assessments; the yearly run's parts already keep the cores busy.
+    sending = (
+        message_send_bulk_beside(
+            topic="assessment.due_batch",
+            rows=BesideRows(query=items, params=params),
+            query=batches.query,
+            items=batches.items(numbered="{rows}"),
+            params=batches.params,
+        )
+        if batches and listed
+        else nullcontext()
+    )
+    with sending:
+        cursor.execute(
+            f"""
+            INSERT INTO enrollment_assessment (
+                person_id, enrollment_id, insurance_year, county_code, region_code, decision_id,
+                situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
+                subsidy_marker, status, revision, assessed_at, deposit_reference,
+                paid_on, paid_fen, benefit_start, benefit_end, benefit_reason)
+            SELECT person_id, enrollment_id, %(year)s, county_code, region_code, decision_id,
+                   situation, standard_fen, subsidy_fen, government_fen, payable_fen, subsidy_category,
+                   subsidy_marker, status, 1, now(), '',
+                   paid_on, CASE WHEN paid_on IS NULL THEN NULL ELSE 0 END, benefit_start, benefit_end, benefit_reason
+            FROM {changes} WHERE existing_id IS NULL
+            """,  # noqa: S608
+            params,
+        )
+        counts.created = cursor.rowcount
+        timer.mark("insert")
+        cursor.execute(
+            f"""
+            UPDATE enrollment_assessment a SET
+                enrollment_id = c.enrollment_id, county_code = c.county_code, region_code = c.region_code,
+                decision_id = c.decision_id, situation = c.situation, standard_fen = c.standard_fen,
+                subsidy_fen = c.subsidy_fen, government_fen = c.government_fen, payable_fen = c.payable_fen,
+                subsidy_category = c.subsidy_category, subsidy_marker = c.subsidy_marker, status = c.status,
+                revision = a.revision + 1,
+                assessed_at = now(), paid_on = c.paid_on,
+                paid_fen = CASE WHEN c.paid_on IS NULL THEN NULL ELSE 0 END,
+                benefit_start = c.benefit_start, benefit_end = c.benefit_end, benefit_reason = c.benefit_reason
+            FROM {changes} c WHERE c.existing_id IS NOT NULL AND a.id = c.existing_id
+            """,  # noqa: S608
+            params,
+        )
+        counts.changed = cursor.rowcount
+        timer.mark("update")
+        cursor.execute(
+            f"""
+            UPDATE enrollment_assessment a SET status = 'cancelled', revision = a.revision + 1,
+                   assessed_at = now(), paid_on = NULL, paid_fen = NULL,
+                   benefit_start = NULL, benefit_end = NULL, benefit_reason = ''
+            FROM {cancels} c WHERE a.id = c.id
+            """,  # noqa: S608
+            params,
+        )
+        counts.cancelled = cursor.rowcount
+        timer.mark("cancel")
+    progress("sending", 0, 0)
     if person_id:
         # One person's reassessment: one message.
         query = f"""
@@ -580,39 +603,14 @@ def _steps_one_and_two(
         """  # noqa: S608
         counts.pushed = message_send_bulk(topic="assessment.due", query=query, params=params)
     else:
-        # The yearly run, or the reassessment of a list of persons: the due items in messages of
-        # BATCH_ITEMS each (one outbox row per batch), numbered once.
-        numbered = f"""numbered AS MATERIALIZED (
-            SELECT i.*, row_number() OVER w AS place, (row_number() OVER w - 1) / %(batch_items)s + 1 AS batch
-            FROM ({items}) AS i
-            -- Byte order: codes and identifiers are ASCII, and the collation's sort costs seconds a million.
-            WINDOW w AS (ORDER BY i.region_code COLLATE "C", i.person_id COLLATE "C")
-        )"""  # noqa: S608
-        query = """
-            SELECT NULL::text AS subject, %(county_region)s AS region_code, n.batch AS message,
-                   jsonb_build_object(
-                       'county_code', %(county)s, 'insurance_year', %(year)s::int,
-                       'region_code', %(county_region)s, 'part', %(part)s, 'batch', n.batch,
-                       'amount_fen', sum(n.amount_fen)) AS payload
-            FROM numbered n
-            GROUP BY n.batch
-        """
-        fields = ", ".join(f"n.{name}" for name in list_item_fields(topic="assessment.due_batch"))
-        batch_params = {
-            **params,
-            "county_region": params["county"].ljust(12, "0"),
-            "part": _batch_part(cursor, params, listed=bool(person_filter)),
-            "batch_items": BATCH_ITEMS,
-        }
-        message_send_bulk(
-            topic="assessment.due_batch",
-            query=query,
-            items=ListItems(
-                query=f"SELECT n.batch AS message, n.place, {fields} FROM numbered n",  # noqa: S608
-                ctes=numbered,
-            ),
-            params=batch_params,
-        )
+        assert batches is not None
+        if not listed:
+            message_send_bulk(
+                topic="assessment.due_batch",
+                query=batches.query,
+                items=batches.items(numbered=f"({items})"),
+                params=batches.params,
+            )
         # The due items sent, counted from the same conditions without building them again.
         with connection.cursor() as count_cursor:
             count_cursor.execute(
@@ -632,6 +630,48 @@ def _steps_one_and_two(
         )
     for table in (facts, decisions, changes, cancels):
         cursor.execute(f"DROP TABLE {table}")
+
+
+@dataclass(frozen=True)
+class _DueBatches:
+    """The ``assessment.due_batch`` messages of a run: the due items in messages of BATCH_ITEMS
+    each (one outbox row per batch), numbered once."""
+
+    query: str
+    params: dict[str, Any]
+
+    def items(self, *, numbered: str) -> ListItems:
+        """The batches' items, numbered from ``numbered`` (the items' query, or a table of them)."""
+        fields = ", ".join(f"n.{name}" for name in list_item_fields(topic="assessment.due_batch"))
+        return ListItems(
+            query=f"SELECT n.batch AS message, n.place, {fields} FROM numbered n",  # noqa: S608
+            ctes=f"""numbered AS MATERIALIZED (
+                SELECT i.*, row_number() OVER w AS place, (row_number() OVER w - 1) / %(batch_items)s + 1 AS batch
+                FROM {numbered} AS i
+                -- Byte order: codes and identifiers are ASCII, and the collation's sort costs seconds a million.
+                WINDOW w AS (ORDER BY i.region_code COLLATE "C", i.person_id COLLATE "C")
+            )""",  # noqa: S608
+        )
+
+
+def _due_batches(cursor: Any, params: dict[str, Any], *, listed: bool) -> _DueBatches:
+    return _DueBatches(
+        query="""
+            SELECT NULL::text AS subject, %(county_region)s AS region_code, n.batch AS message,
+                   jsonb_build_object(
+                       'county_code', %(county)s, 'insurance_year', %(year)s::int,
+                       'region_code', %(county_region)s, 'part', %(part)s, 'batch', n.batch,
+                       'amount_fen', sum(n.amount_fen)) AS payload
+            FROM numbered n
+            GROUP BY n.batch
+        """,
+        params={
+            **params,
+            "county_region": params["county"].ljust(12, "0"),
+            "part": _batch_part(cursor, params, listed=listed),
+            "batch_items": BATCH_ITEMS,
+        },
+    )
 
 
 def _batch_part(cursor: Any, params: dict[str, Any], *, listed: bool) -> str:

@@ -627,6 +627,32 @@ def test_given_listed_persons_of_two_counties_when_reassessed_together_then_each
     ]
 
 
+def test_given_listed_persons_when_reassessed_then_one_due_batch_carries_the_changed_persons_items(
+    world, linfen_2027, no_nudge
+):
+    tagged = _enrolled("张三", 1)
+    unchanged = _enrolled("李四", 2)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    SubsidyTag.objects.create(
+        person=tagged, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
+        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [tagged.pk, unchanged.pk])
+    before = OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
+
+    (batch,) = OutboxMessage.objects.filter(topic="assessment.due_batch", id__gt=before)
+    assert batch.payload["part"].startswith("list-")
+    assert (batch.payload["batch"], batch.payload["amount_fen"], batch.amount_fen) == (1, 24000, 24000)
+    assert [
+        (item["person_id"], item["amount_fen"], item["subsidy_fen"], item["subsidy_category"], item["status"],
+         item["revision"])
+        for item in batch.payload["items"]
+    ] == [(tagged.id_number, 24000, 16000, "dibao", "due", 2)]  # fmt: skip
+
+
 def test_given_an_assessed_county_when_two_listed_persons_are_reassessed_then_the_run_reports_them_not_the_county(
     world, linfen_2027, no_nudge
 ):
