@@ -70,6 +70,13 @@ def _enrolled(name: str, sequence: int, region: str = TUNLI, birth: str = "19800
     return person
 
 
+def _listed(*persons) -> None:
+    """The persons a reassessment of listed persons takes, as the temporary table ``listed_persons``."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
+        cursor.executemany("INSERT INTO listed_persons VALUES (%s)", [[person.pk] for person in persons])
+
+
 def _due_messages() -> list[dict]:
     """The due items sent to tax, in order: the yearly run's batches unpacked, then single messages."""
     found = []
@@ -610,9 +617,7 @@ def test_given_listed_persons_of_two_counties_when_reassessed_together_then_each
     SubsidyTag.objects.create(
         person=here, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
     )
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
-        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [here.pk, there.pk])
+    _listed(here, there)
 
     runs = assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
 
@@ -636,9 +641,7 @@ def test_given_listed_persons_when_reassessed_then_one_due_batch_carries_the_cha
     SubsidyTag.objects.create(
         person=tagged, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
     )
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
-        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [tagged.pk, unchanged.pk])
+    _listed(tagged, unchanged)
     before = OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
@@ -668,9 +671,7 @@ def test_given_an_assessed_county_when_two_listed_persons_are_reassessed_then_th
     SubsidyTag.objects.create(
         person=plain, category="tekun", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
     )
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
-        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [plain.pk, other.pk])
+    _listed(plain, other)
 
     (run,) = assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
 
@@ -694,9 +695,7 @@ def test_given_2026_and_2027_assessed_when_tags_dated_in_november_2026_are_reass
         SubsidyTag.objects.create(
             person=person, category="tekun", region_code=TUNLI, source="民政", valid_from=day
         )
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE listed_persons (person_id bigint)")
-        cursor.execute("INSERT INTO listed_persons VALUES (%s), (%s)", [november.pk, january.pk])
+    _listed(november, january)
 
     runs = assessment_reassess_persons(person_table="listed_persons", reason="roster", today=TODAY)
 
