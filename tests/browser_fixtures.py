@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -52,6 +53,10 @@ def browser() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+        # While the sync API's loop runs, asgiref takes this thread for an async context and Django
+        # keeps its connections apart from the thread's own: the tests after the browser started
+        # opened one there. Closed here, or its session outlives the run.
+        connections.close_all()
 
 
 @dataclass
