@@ -570,6 +570,9 @@ def stage(
         rows = staged_rows(sheet, table, roster_date=roster_date, import_id=import_id)
         total, header, sheet_name = _copy(cursor, rows_table, _COPY, rows), table.header, sheet.sheet_name
         notes = sheet.notes()
+        # A temporary table has no statistics until analysed: without them the persons were looked
+        # up one row at a time even when hashing the registry was cheaper (0.37 s against 0.13 s).
+        cursor.execute(f"ANALYZE {rows_table} (id_number, problem, category_key)")
         timer.mark("read and copy")
     if total == 0:
         raise ImportFileError(_("The file has a header but no data rows."))
@@ -1011,7 +1014,9 @@ def apply(
     # is sent only when none still tags the person) stays true until it commits, and its marks'
     # revision follows the commit order. Imports are few and take seconds.
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MARKS_LOCK])
-    # The tags are inserted in the file's order: a hundred thousand rows sorted in 4 MB spill to disk.
+    # The tags are inserted in their persons' order, whatever the file's: the persons' key checks and
+    # the indexes that lead with the person then walk their pages in order (100,000 tags in a
+    # shuffled order took 0.4 s longer to insert and check). Sorted in 4 MB, they would spill to disk.
     cursor.execute("SET LOCAL work_mem = '64MB'")
     # Lock the tags that end (and any other writer of the same person's tags waits for this import).
     cursor.execute(
@@ -1043,7 +1048,7 @@ def apply(
                 (person_id, category, region_code, source, valid_from, valid_to, end_reason, created_at, roster_id)
             SELECT person_id, tag_code, person_region, %(source)s, valid_from, period_end, '', statement_timestamp(),
                    %(roster)s
-            FROM {added} ORDER BY row_number""",  # noqa: S608
+            FROM {added} ORDER BY person_id, tag_code""",  # noqa: S608
             {"source": source[:100], "roster": roster_id},
         )
         _check_tag_keys(cursor)
