@@ -746,64 +746,87 @@ def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, li
             dates = _date_styles(archive, book.styles)
             done: list[tuple[int, list[Any]]] = []
             row: list[Any] = []
-            state: dict[str, Any] = {
-                "row": 0,
-                "col": 0,
-                "t": "",
-                "s": 0,
-                "text": None,
-                "collect": 0,
-                "rph": 0,
-            }
             buffer: list[str] = []
+            # expat calls back for every element: a million rows are seventeen million calls, so the
+            # handlers keep their state in closure variables and look up, once per distinct value,
+            # an element's local name, a reference's column and a style's number.
+            row_number = column = style = collect = phonetic = 0
+            kind = ""
+            text: str | None = None
+            names: dict[str, str] = {}
+            columns: dict[str, int] = {}
+            styles: dict[str, int] = {}
+
+            def local_name(name: str) -> str:
+                local = names[name] = name.rpartition(":")[2]
+                return local
+
+            def column_of(ref: str) -> int:
+                letters = ref.rstrip("0123456789")
+                index = column_index(letters) if letters else len(row)
+                if letters:
+                    columns[letters] = index
+                return index
+
+            def style_of(value: str) -> int:
+                try:
+                    number = int(value)
+                except ValueError:
+                    number = 0
+                styles[value] = number
+                return number
 
             def start(name: str, attributes: dict[str, str]) -> None:
-                local = name.rpartition(":")[2]
+                nonlocal row_number, column, style, collect, phonetic, kind, text
+                local = names.get(name) or local_name(name)
                 if local == "c":
                     ref = attributes.get("r")
                     if ref:
                         letters = ref.rstrip("0123456789")
-                        state["col"] = column_index(letters) if letters else len(row)
+                        found = columns.get(letters)
+                        column = found if found is not None else column_of(ref)
                     else:
-                        state["col"] = len(row)
-                    state["t"] = attributes.get("t", "n")
-                    try:
-                        state["s"] = int(attributes.get("s", "0"))
-                    except ValueError:
-                        state["s"] = 0
-                    state["text"] = None
-                elif local in ("v", "t"):
-                    if not state["rph"]:
-                        state["collect"] += 1
+                        column = len(row)
+                    kind = attributes.get("t", "n")
+                    value = attributes.get("s")
+                    if value is None:
+                        style = 0
+                    else:
+                        found = styles.get(value)
+                        style = found if found is not None else style_of(value)
+                    text = None
+                elif local == "v" or local == "t":
+                    if not phonetic:
+                        collect += 1
                         buffer.clear()
                 elif local == "rPh":
-                    state["rph"] += 1
+                    phonetic += 1
                 elif local == "row":
                     row.clear()
                     number = attributes.get("r")
-                    state["row"] = int(number) if number and number.isdigit() else state["row"] + 1
+                    row_number = int(number) if number and number.isdigit() else row_number + 1
 
             def characters(data: str) -> None:
-                if state["collect"]:
+                if collect:
                     buffer.append(data)
 
             def end(name: str) -> None:
-                local = name.rpartition(":")[2]
-                if local in ("v", "t"):
-                    if state["collect"]:
-                        state["collect"] -= 1
-                        text = "".join(buffer)
-                        state["text"] = text if state["text"] is None else state["text"] + text
-                elif local == "rPh":
-                    state["rph"] -= 1
-                elif local == "c":
-                    column = state["col"]
+                nonlocal collect, phonetic, text
+                local = names.get(name) or local_name(name)
+                if local == "c":
                     if column < 16384:
                         while len(row) < column:
                             row.append(None)
-                        row.append(_cell_value(state["t"], state["s"], state["text"]))
+                        row.append(_cell_value(kind, style, text))
+                elif local == "v" or local == "t":
+                    if collect:
+                        collect -= 1
+                        joined = "".join(buffer)
+                        text = joined if text is None else text + joined
+                elif local == "rPh":
+                    phonetic -= 1
                 elif local == "row":
-                    done.append((state["row"], list(row)))
+                    done.append((row_number, list(row)))
 
             def _cell_value(kind: str, style: int, text: str | None) -> Any:
                 if text is None or text == "":
