@@ -53,6 +53,9 @@ CALAMINE_MAX_SHEET_BYTES = 64 * 1024 * 1024
 # xls is read whole by xlrd; the format holds at most 65,536 rows, and larger files are refused.
 MAX_XLS_BYTES = 32 * 1024 * 1024
 CHUNK = 1 << 20
+# Distinct element names, column letters and styles the streamed reader remembers (a sheet has a
+# handful; a crafted file could have millions).
+CACHED_VALUES = 4096
 # Rows of merged ranges looked at, in all: a file cannot make the importer map more than this.
 MAX_MERGED_ROWS = 2_000_000
 # Built-in number formats that show dates: the international ones and those of Chinese Excel.
@@ -749,7 +752,8 @@ def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, li
             buffer: list[str] = []
             # expat calls back for every element: a million rows are seventeen million calls, so the
             # handlers keep their state in closure variables and look up, once per distinct value,
-            # an element's local name, a reference's column and a style's number.
+            # an element's local name, a reference's column and a style's number. A sheet has a
+            # handful of each; the caches stop growing at CACHED_VALUES, whatever a file holds.
             row_number = column = style = collect = phonetic = 0
             kind = ""
             text: str | None = None
@@ -758,13 +762,15 @@ def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, li
             styles: dict[str, int] = {}
 
             def local_name(name: str) -> str:
-                local = names[name] = name.rpartition(":")[2]
+                local = name.rpartition(":")[2]
+                if len(names) < CACHED_VALUES:
+                    names[name] = local
                 return local
 
             def column_of(ref: str) -> int:
                 letters = ref.rstrip("0123456789")
                 index = column_index(letters) if letters else len(row)
-                if letters:
+                if letters and len(columns) < CACHED_VALUES:
                     columns[letters] = index
                 return index
 
@@ -773,7 +779,8 @@ def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, li
                     number = int(value)
                 except ValueError:
                     number = 0
-                styles[value] = number
+                if len(styles) < CACHED_VALUES:
+                    styles[value] = number
                 return number
 
             def start(name: str, attributes: dict[str, str]) -> None:

@@ -120,13 +120,16 @@ def _as_imported(rows: list[tuple[int, list[Any]]]) -> list[tuple[int, list[str]
     return [(number, cells + [""] * (width - len(cells))) for number, cells in kept]
 
 
+@pytest.mark.parametrize("cached", [spreadsheets.CACHED_VALUES, 0], ids=["cached", "caches-full"])
 @pytest.mark.parametrize("p", ["", "x:"], ids=["plain", "prefixed"])
-def test_given_every_kind_of_cell_when_streamed_then_the_rows_are_calamines(p, tmp_path, monkeypatch):
+def test_given_every_kind_of_cell_when_streamed_then_the_rows_are_calamines(p, cached, tmp_path, monkeypatch):
     shared, rows = _every_kind(p)
     path = _package(tmp_path / "book.xlsx", p=p, shared=shared, sheet_data=rows)
     calamine_reader, by_calamine = _read(path)
 
     monkeypatch.setattr(spreadsheets, "CALAMINE_MAX_SHEET_BYTES", 0)
+    # At 0, every name, column and style is worked out each time, as for a file with more than fit.
+    monkeypatch.setattr(spreadsheets, "CACHED_VALUES", cached)
     stream_reader, streamed = _read(path)
 
     assert (calamine_reader, stream_reader) == ("calamine", "stream")
