@@ -767,10 +767,9 @@ def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, li
                     names[name] = local
                 return local
 
-            def column_of(ref: str) -> int:
-                letters = ref.rstrip("0123456789")
-                index = column_index(letters) if letters else len(row)
-                if letters and len(columns) < CACHED_VALUES:
+            def column_of(letters: str) -> int:
+                index = column_index(letters)
+                if len(columns) < CACHED_VALUES:
                     columns[letters] = index
                 return index
 
@@ -788,10 +787,10 @@ def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, li
                 local = names.get(name) or local_name(name)
                 if local == "c":
                     ref = attributes.get("r")
-                    if ref:
-                        letters = ref.rstrip("0123456789")
+                    letters = ref.rstrip("0123456789") if ref else ""
+                    if letters:
                         found = columns.get(letters)
-                        column = found if found is not None else column_of(ref)
+                        column = found if found is not None else column_of(letters)
                     else:
                         column = len(row)
                     kind = attributes.get("t", "n")

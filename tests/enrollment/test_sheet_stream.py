@@ -106,18 +106,16 @@ def _read(path: Path) -> tuple[str, list[tuple[int, list[Any]]]]:
     return sheet.reader, [(number, list(cells)) for number, cells in sheet.rows]
 
 
-def _padded(rows: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]]:
+def _padded(rows: list[tuple[int, list[Any]]], fill: Any = None) -> list[tuple[int, list[Any]]]:
     width = max(len(cells) for _number, cells in rows)
-    return [(number, cells + [None] * (width - len(cells))) for number, cells in rows]
+    return [(number, cells + [fill] * (width - len(cells))) for number, cells in rows]
 
 
 def _as_imported(rows: list[tuple[int, list[Any]]]) -> list[tuple[int, list[str]]]:
     """The rows as the importers take them: each cell as text, blank rows left out (calamine gives
     the rows between as empty, and a whole number as a float)."""
     texts = [(number, [imports.text_of(cell) for cell in cells]) for number, cells in rows]
-    kept = [(number, cells) for number, cells in texts if any(cells)]
-    width = max(len(cells) for _number, cells in kept)
-    return [(number, cells + [""] * (width - len(cells))) for number, cells in kept]
+    return _padded([(number, cells) for number, cells in texts if any(cells)], fill="")
 
 
 @pytest.mark.parametrize("cached", [spreadsheets.CACHED_VALUES, 0], ids=["cached", "caches-full"])
