@@ -37,7 +37,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -150,9 +150,27 @@ _STAGING = """
 CREATE TEMP TABLE {t} (
     row_number integer PRIMARY KEY,
     id_number text, name text, category_key text, category_text text, recognised_on date,
-    problem text, raw jsonb
+    problem text, raw text
 ) ON COMMIT DROP
 """
+
+# A row's cells as read, for the report of the rows not imported: joined by the unit separator,
+# which no cell of a roster holds (a row whose cells hold it or the record separator is kept as
+# JSON after a record separator). Joining costs a tenth of encoding JSON, and PostgreSQL takes
+# text without parsing it; the few rows reported become JSON there (``RAW_AS_JSON``).
+UNIT_SEPARATOR, RECORD_SEPARATOR = "\x1f", "\x1e"
+RAW_AS_JSON = """CASE WHEN starts_with({raw}, E'\\x1e') THEN substr({raw}, 2)::jsonb
+    ELSE to_jsonb(string_to_array({raw}, E'\\x1f')) END"""
+
+
+def raw_of(values: list[str], dumps: Callable[[Any], str]) -> str:
+    """The cells of a row as the staging table's ``raw`` (see ``RAW_AS_JSON``)."""
+    joined = UNIT_SEPARATOR.join(values)
+    if joined.count(UNIT_SEPARATOR) == len(values) - 1 and RECORD_SEPARATOR not in joined and values:
+        return joined
+    return RECORD_SEPARATOR + dumps(values)
+
+
 _COPY = [
     "row_number",
     "id_number",
@@ -249,6 +267,8 @@ def staged_rows(
     normalise = identifiers.normalise
     # One encoder for every row: json.dumps with options builds a new one per call.
     dumps = json.JSONEncoder(ensure_ascii=False).encode
+    # Locals, read for every cell.
+    cell_text, limit = text_of, MAX_CELL_CHARS
     total = sheet.estimated_rows
     done = 0
     for number, row in table.rows:
@@ -296,7 +316,7 @@ def staged_rows(
                     _("The recognition date %(date)s is not plausible.") % {"date": recognised.isoformat()}
                 )
                 recognised = None
-        values = [(cell if cell.__class__ is str else text_of(cell))[:MAX_CELL_CHARS] for cell in row[:width]]
+        values = [(cell if cell.__class__ is str else cell_text(cell))[:limit] for cell in row[:width]]
         if len(values) < width:
             values += [""] * (width - len(values))
         yield (
@@ -307,7 +327,7 @@ def staged_rows(
             category_text[:60],
             recognised,
             "; ".join(problems) or None,
-            dumps(values),
+            raw_of(values, dumps),
         )
     if import_id is not None:
         progress_set(import_id, phase="checking", done=done, total=total)
@@ -477,11 +497,14 @@ def _kept_table(import_id: int) -> str:
 def rows_kept(cursor: Any, *, roster_import: RosterImport) -> KeptRows | None:
     """The preview's rows of this import, if all of them are still there."""
     table = _kept_table(roster_import.pk)
-    # Kept by this version (checked rows, with their outcome), not rows kept as read by an older one.
+    # Kept by this version (checked rows, with their outcome, the cells as joined text), not rows
+    # kept by an older one (as read, or with the cells as JSON).
     cursor.execute(
-        """SELECT to_regclass(%s) IS NOT NULL AND EXISTS (
-            SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'outcome')""",
-        [table, table],
+        """SELECT to_regclass(%s) IS NOT NULL
+            AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'outcome')
+            AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'raw'
+                        AND atttypid = 'text'::regtype)""",
+        [table, table, table],
     )
     if not cursor.fetchone()[0]:
         return None
@@ -970,7 +993,7 @@ def write_report(cursor: Any, *, roster_import: RosterImport, staged: Staged) ->
             (roster_import_id, row_number, outcome, message, id_number, name, category, region_code, person_id, "values")
         SELECT %(job)s, s.row_number, s.outcome, coalesce(s.message, ''), left(coalesce(s.id_number, ''), 32),
                left(coalesce(s.name, ''), 60), left(coalesce(s.category_text, ''), 60),
-               coalesce(s.region, %(region)s), s.person_id, s.raw
+               coalesce(s.region, %(region)s), s.person_id, {RAW_AS_JSON.format(raw="s.raw")}
         FROM {staged.table} s WHERE s.outcome IS NOT NULL
         ORDER BY s.row_number""",  # noqa: S608
         {"job": roster_import.pk, "region": roster_import.region_code},

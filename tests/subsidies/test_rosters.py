@@ -490,6 +490,56 @@ def test_given_rows_kept_as_read_by_an_older_version_when_confirmed_then_the_fil
     assert _kept_tables() == set()
 
 
+def test_given_rows_kept_with_their_cells_as_json_by_an_older_version_when_confirmed_then_the_file_is_read_again(
+    world, town, monkeypatch
+):
+    from django.db import connection
+
+    job = check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"])]))
+    with connection.cursor() as cursor:  # the checked rows with their cells as JSON, as kept before
+        cursor.execute(
+            f"ALTER TABLE subsidies_stage_{job.pk} ALTER COLUMN raw TYPE jsonb USING to_jsonb(raw)"
+        )
+    opened = []
+    open_sheet = rosters.open_sheet
+    monkeypatch.setattr(rosters, "open_sheet", lambda *args: opened.append(args) or open_sheet(*args))
+
+    job = confirm(world, job)
+
+    assert len(opened) == 1
+    assert (job.status, job.counts["tagged"]) == (ImportStatus.DONE, 2)
+
+
+@pytest.mark.parametrize(
+    "remark",
+    [
+        "民政局认定",
+        "",
+        "第一行\n第二行\t缩进",
+        "单元\x1f分隔",
+        "记录\x1e分隔",
+        "\x1e开头",
+        '\\x1f 反斜杠与引号"',
+    ],
+)
+def test_given_a_row_not_imported_when_checked_then_its_cells_are_kept_exactly_as_read(world, town, remark):
+    import csv
+
+    # Given a row whose person is not registered, with a remark of any characters (a CSV file:
+    # a workbook cannot hold control characters)
+    unknown = resident_id("141002", "19800101", "919")
+    cells = ["1", "无名氏", unknown, "低保", ROSTER_DATE.isoformat(), remark]
+    text = io.StringIO()
+    csv.writer(text).writerows([[*HEADER, "备注"], cells])
+
+    # When it is checked
+    job = check(world, text.getvalue().encode(), name="名单.csv")
+
+    # Then the report row holds the six cells as the file had them
+    (reported,) = RosterRow.objects.filter(roster_import=job, row_number__isnull=False)
+    assert (reported.outcome, reported.values) == ("not_found", cells)
+
+
 def test_given_previews_in_every_state_when_pruned_then_only_those_waiting_for_confirmation_keep_their_rows(
     world, town
 ):
