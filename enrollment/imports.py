@@ -42,10 +42,11 @@ from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import IO, Any, TypeVar
 
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection
+from django.db import DataError, IntegrityError, connection
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -146,9 +147,28 @@ def run_import_guarded(
     except IntegrityError:
         log.warning("%s: integrity error", label, exc_info=True)
         return fail(conflict_message)
-    except Exception:
+    except Exception as error:
+        if _holds_nul(error):
+            log.warning("%s: a NUL character in the file", label)
+            return fail(
+                _(
+                    "A cell of the file holds a NUL character (0x00), which no text of a roster or a list "
+                    "has: the file is damaged or was saved in a wrong format. Open it in Excel, save it "
+                    "again as an Excel workbook (.xlsx) and upload that."
+                )
+            )
         log.exception("%s failed", label)
         return fail(_("An unexpected error stopped the import; nothing was imported."))
+
+
+def _holds_nul(error: BaseException) -> bool:
+    """PostgreSQL's text cannot hold a NUL character: psycopg refuses one in a text value (a cell
+    COPYed as text) and PostgreSQL one in JSON (a cell kept as JSON). A reader hands one over from
+    an xlsx cell written ``_x0000_``, or from a CSV line past the first 4 KB that the upload checks."""
+    text = str(error)
+    return isinstance(error, psycopg.DataError | DataError) and (
+        "NUL (0x00)" in text or "\\u0000 cannot be converted to text" in text
+    )
 
 
 # --- columns ------------------------------------------------------------------------------------

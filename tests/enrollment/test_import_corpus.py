@@ -117,6 +117,14 @@ def _book(fill: Callable[[Workbook], None]) -> bytes:
     return buffer.getvalue()
 
 
+def _nul_in_a_csv_line(kind: Kind) -> bytes:
+    # Past the first 4 KB, which the upload looks at to tell a text file from a binary one: the
+    # first row carries a long cell beyond the header's columns.
+    first = ",".join(map(str, kind.row(1))) + "," + "x" * 5000
+    second = _with(kind, kind.name_column, "李\x00四")
+    return "\n".join([",".join(kind.header), first, ",".join(map(str, second))]).encode()
+
+
 def _zip(entries: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -257,6 +265,8 @@ CASES = [
          "The file has no rows. The hidden sheets “名单” were not read; unhide the sheet that holds the roster."),
     Case("all-sheets-hidden", "名单.xlsx", _all_hidden, "failed",
          "Every worksheet of this workbook is hidden; unhide the one with the roster."),
+    Case("nul-in-a-csv-line", "名单.csv", _nul_in_a_csv_line, "failed",
+         "A cell of the file holds a NUL character (0x00), which no text of a roster or a list has"),
     Case("csv-bad-encoding", "名单.csv", lambda k: (",".join(k.header) + "\n").encode() + b"\xff\xfe\xfa,\xff\n",
          "failed", "Row 2 contains text that is neither UTF-8 nor GB18030"),
     Case("csv-one-endless-line", "名单.csv", lambda k: b"a," * (600 * 1024), "failed", "Row 1 is longer than 1024 KB"),

@@ -170,6 +170,27 @@ def _error_values(p: dict[str, Any]) -> bytes:
     return _book(fill)
 
 
+def _nul_in_a_cell(p: dict[str, Any]) -> bytes:
+    # A cell written _x0000_ (OOXML's escape of a character): calamine hands over a NUL.
+    source = zipfile.ZipFile(
+        io.BytesIO(xlsx_bytes([HEADER, row(1, p["zhang"]), [2, "李NUL四", p["li"].id_number, "低保", None]]))
+    )
+    entries = {info.filename: source.read(info) for info in source.infolist()}
+    parts = [name for name, data in entries.items() if "NUL四".encode() in data]
+    assert parts, entries.keys()
+    for name in parts:
+        entries[name] = entries[name].replace("李NUL四".encode(), "李_x0000_四".encode())
+    return _zip(entries)
+
+
+def _nul_in_a_csv_line(p: dict[str, Any]) -> bytes:
+    # Past the first 4 KB, which the upload looks at to tell a text file from a binary one.
+    rows = [f"{n},张三,{p['zhang'].id_number},低保,," for n in range(1, 200)]
+    return (
+        "序号,姓名,身份证号码,资助类别,认定日期,备注\n" + "\n".join(rows) + "\n200,李四,x,低保,,坏\x00字\n"
+    ).encode()
+
+
 def _entity_bomb(p: dict[str, Any]) -> bytes:
     source = zipfile.ZipFile(io.BytesIO(_valid(p)))
     entries = {info.filename: source.read(info) for info in source.infolist()}
@@ -226,6 +247,10 @@ CASES = [
     Case("duplicates", "名单.xlsx",
          lambda p: xlsx_bytes([HEADER, row(1, p["zhang"]), row(2, p["zhang"], "城乡低保对象")]),
          "rows", rows={3: "The same person and category as row 2."}),
+    Case("nul-in-a-cell", "名单.xlsx", _nul_in_a_cell, "failed",
+         "A cell of the file holds a NUL character (0x00), which no text of a roster or a list has"),
+    Case("nul-in-a-csv-line", "名单.csv", _nul_in_a_csv_line, "failed",
+         "A cell of the file holds a NUL character (0x00), which no text of a roster or a list has"),
     Case("csv-bad-encoding", "名单.csv", lambda p: "姓名,身份证号码,资助类别\n".encode() + b"\xff\xfe\xff,1,2\n", "failed",
          "Row 2 contains text that is neither UTF-8 nor GB18030"),
     Case("csv-one-endless-line", "名单.csv", lambda p: b"a," * (600 * 1024), "failed", "Row 1 is longer than 1024 KB"),
