@@ -176,8 +176,11 @@ def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
     def rows() -> Iterator[tuple[int, list[Any]]]:
         reader = csv.reader(lines(), delimiter=delimiter)
         try:
-            for row in reader:
-                yield line_number, row[:MAX_COLUMNS]
+            # Numbered by record, as a spreadsheet shows the file: a quoted cell with line breaks
+            # spans several lines of the text but is one row in Excel or WPS, where the report's
+            # row numbers are looked up.
+            for number, row in enumerate(reader, start=1):
+                yield number, row[:MAX_COLUMNS]
         except csv.Error as error:
             raise ImportFileError(
                 _("Row %(row)s cannot be read as CSV (%(problem)s).") % {"row": line_number, "problem": error}

@@ -540,6 +540,30 @@ def test_given_a_row_not_imported_when_checked_then_its_cells_are_kept_exactly_a
     assert (reported.outcome, reported.values) == ("not_found", cells)
 
 
+def test_given_a_csv_whose_cell_spans_lines_when_checked_then_rows_are_numbered_as_a_spreadsheet_shows_them(
+    world, town
+):
+    import csv
+
+    # Given a CSV whose first data row has a remark over three lines of text
+    unknown = resident_id("141002", "19800101", "919")
+    text = io.StringIO()
+    csv.writer(text).writerows(
+        [
+            [*HEADER, "备注"],
+            ["1", "张三", town["zhang"].id_number, "低保", "", "第一行\n第二行\n第三行"],
+            ["2", "无名氏", unknown, "低保", "", ""],
+        ]
+    )
+
+    # When it is checked
+    job = check(world, text.getvalue().encode(), name="名单.csv")
+
+    # Then the row not imported is row 3, as in Excel, not line 5 of the text
+    (reported,) = RosterRow.objects.filter(roster_import=job, row_number__isnull=False)
+    assert (reported.row_number, reported.outcome, reported.name) == (3, "not_found", "无名氏")
+
+
 def test_given_previews_in_every_state_when_pruned_then_only_those_waiting_for_confirmation_keep_their_rows(
     world, town
 ):
