@@ -30,14 +30,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 import logging
 import operator
 import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -154,23 +153,6 @@ CREATE TEMP TABLE {t} (
 ) ON COMMIT DROP
 """
 
-# A row's cells as read, for the report of the rows not imported: joined by the unit separator,
-# which no cell of a roster holds (a row whose cells hold it or the record separator is kept as
-# JSON after a record separator). Joining costs a tenth of encoding JSON, and PostgreSQL takes
-# text without parsing it; the few rows reported become JSON there (``RAW_AS_JSON``).
-UNIT_SEPARATOR, RECORD_SEPARATOR = "\x1f", "\x1e"
-RAW_AS_JSON = """CASE WHEN starts_with({raw}, E'\\x1e') THEN substr({raw}, 2)::jsonb
-    ELSE to_jsonb(string_to_array({raw}, E'\\x1f')) END"""
-
-
-def raw_of(values: list[str], dumps: Callable[[Any], str]) -> str:
-    """The cells of a row as the staging table's ``raw`` (see ``RAW_AS_JSON``)."""
-    joined = UNIT_SEPARATOR.join(values)
-    if joined.count(UNIT_SEPARATOR) == len(values) - 1 and RECORD_SEPARATOR not in joined and values:
-        return joined
-    return RECORD_SEPARATOR + dumps(values)
-
-
 _COPY = [
     "row_number",
     "id_number",
@@ -265,10 +247,8 @@ def staged_rows(
     check_sheet = sheet.has_findings
     keys: dict[str, str] = {}
     normalise = identifiers.normalise
-    # One encoder for every row: json.dumps with options builds a new one per call.
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
-    # Locals, read for every cell.
-    cell_text, limit = text_of, MAX_CELL_CHARS
+    # Locals, read for every cell and row.
+    cell_text, limit, raw_of = text_of, MAX_CELL_CHARS, imports.raw_of
     total = sheet.estimated_rows
     done = 0
     for number, row in table.rows:
@@ -327,7 +307,7 @@ def staged_rows(
             category_text[:60],
             recognised,
             "; ".join(problems) or None,
-            raw_of(values, dumps),
+            raw_of(values),
         )
     if import_id is not None:
         progress_set(import_id, phase="checking", done=done, total=total)
@@ -993,7 +973,7 @@ def write_report(cursor: Any, *, roster_import: RosterImport, staged: Staged) ->
             (roster_import_id, row_number, outcome, message, id_number, name, category, region_code, person_id, "values")
         SELECT %(job)s, s.row_number, s.outcome, coalesce(s.message, ''), left(coalesce(s.id_number, ''), 32),
                left(coalesce(s.name, ''), 60), left(coalesce(s.category_text, ''), 60),
-               coalesce(s.region, %(region)s), s.person_id, {RAW_AS_JSON.format(raw="s.raw")}
+               coalesce(s.region, %(region)s), s.person_id, {imports.RAW_AS_JSON.format(raw="s.raw")}
         FROM {staged.table} s WHERE s.outcome IS NOT NULL
         ORDER BY s.row_number""",  # noqa: S608
         {"job": roster_import.pk, "region": roster_import.region_code},

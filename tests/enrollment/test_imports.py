@@ -33,6 +33,7 @@ from enrollment.models import (
     ImportedHousehold,
     ImportJob,
     ImportKind,
+    ImportOutcome,
     ImportRow,
     ImportStatus,
     Person,
@@ -897,3 +898,21 @@ def test_given_the_household_import_page_then_the_row_limit_is_written_with_its_
 
     # Then the limit reads as every other count on the portal's pages, not as 1000000
     assert "不超过 200 MB、1,000,000 行。" in page
+
+
+@pytest.mark.parametrize(
+    "employer",
+    # (a list's cells are read trimmed: a leading separator, which Python counts as a blank, goes)
+    ["某公司", "", "第一行\n第二行\t缩进", "单元\x1f分隔", "记录\x1e分隔", '\\x1f 反斜杠与引号"'],
+)
+def test_given_a_list_row_not_imported_then_its_cells_are_kept_exactly_as_read(world: World, employer: str):
+    # Given an employee list whose person is not registered, with an employer of any characters
+    # (a CSV file: a workbook cannot hold control characters)
+    cells = [resident_id(dt.date(1980, 1, 9)), "无名氏", "2025-01-01", employer]
+
+    # When it is imported
+    job = run(world, ImportKind.EMPLOYEE_INSURANCE, csv_bytes([EMPLOYEE_HEADER, cells]), name="名单.csv")
+
+    # Then the report row holds the four cells as the file had them
+    (reported,) = ImportRow.objects.filter(job=job)
+    assert (reported.outcome, reported.values) == (ImportOutcome.NOT_FOUND, cells)
