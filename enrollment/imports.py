@@ -276,22 +276,13 @@ _TEXT_OF_CLASS: dict[type, Callable[[Any], str]] = {
 def text_of(value: Any) -> str:
     """A cell as the text a person would read in it."""
     convert = _TEXT_OF_CLASS.get(value.__class__)
-    if convert is not None:
-        return convert(value)
-    # Subclasses (a reader's own date or string class): the same rules, by inheritance.
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _number_text(value)
-    if isinstance(value, dt.datetime):
-        return _datetime_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value).strip()
+    if convert is None:
+        # A subclass (a reader's own date or string class): the rule of its nearest known class.
+        convert = next(
+            (_TEXT_OF_CLASS[base] for base in value.__class__.__mro__ if base in _TEXT_OF_CLASS),
+            lambda other: str(other).strip(),
+        )
+    return convert(value)
 
 
 _DATE_TEXT = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
@@ -583,7 +574,7 @@ _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False).encode
 def raw_of(values: list[str]) -> str:
     """The cells of a row as a staging table's ``raw`` (see ``RAW_AS_JSON``)."""
     joined = UNIT_SEPARATOR.join(values)
-    if joined.count(UNIT_SEPARATOR) == len(values) - 1 and RECORD_SEPARATOR not in joined and values:
+    if joined.count(UNIT_SEPARATOR) == len(values) - 1 and RECORD_SEPARATOR not in joined:
         return joined
     return RECORD_SEPARATOR + _ENCODE_JSON(values)
 

@@ -69,7 +69,6 @@ MARK_ITEMS = 2000
 # The advisory lock under which an import takes its revision and commits (see _marks_beside).
 MARKS_LOCK = 0x5B5D1E5
 PROGRESS_TTL = 6 * 3600
-MAX_CELL_CHARS = 500
 NAME_BLANKS = imports.NAME_BLANKS
 # Identifiers of every kind the registry holds, once normalised (letters, digits, a hyphen).
 _IDENTIFIER = re.compile(r"^[0-9A-Z-]{5,32}$")
@@ -248,7 +247,7 @@ def staged_rows(
     keys: dict[str, str] = {}
     normalise = identifiers.normalise
     # Locals, read for every cell and row.
-    cell_text, limit, raw_of = text_of, MAX_CELL_CHARS, imports.raw_of
+    cell_text, limit, raw_of = text_of, imports.MAX_CELL_CHARS, imports.raw_of
     total = sheet.estimated_rows
     done = 0
     for number, row in table.rows:
