@@ -138,6 +138,14 @@ def _csv_encoding(head: bytes) -> str:
     return "utf-8"
 
 
+class _UnreadableLine(Exception):
+    """A line of a CSV file too long or not in its encoding; the reader names the row."""
+
+    def __init__(self, *, too_long: bool) -> None:
+        super().__init__()
+        self.too_long = too_long
+
+
 def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
     """The rows of a CSV file (UTF-8 or GB18030, comma, tab or semicolon), streamed line by line."""
     with path.open("rb") as probe:
@@ -149,41 +157,42 @@ def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
     if path.stat().st_size < 64 * 1024 * 1024:
         with path.open("rb") as counter:
             estimated = sum(chunk.count(b"\n") for chunk in iter(lambda: counter.read(1 << 20), b""))
-    line_number = 0
 
     def lines() -> Iterator[str]:
         # Decoded line by line (a newline byte is never part of a UTF-8 or GB18030 character), so
-        # a decoding error names its line, and a file without line breaks cannot fill the memory.
-        nonlocal line_number
+        # a file without line breaks cannot fill the memory. A line that fails stops the reader,
+        # which names the row it was reading.
         with path.open("rb") as raw:
             for line in iter(lambda: raw.readline(MAX_LINE_BYTES + 1), b""):
-                line_number += 1
                 if len(line) > MAX_LINE_BYTES:
-                    raise ImportFileError(
-                        _("Row %(row)s is longer than %(kb)s KB; this is not a roster.")
-                        % {"row": line_number, "kb": MAX_LINE_BYTES // 1024}
-                    )
+                    raise _UnreadableLine(too_long=True)
                 try:
                     yield line.decode(encoding)
                 except UnicodeDecodeError as error:
-                    raise ImportFileError(
-                        _(
-                            "Row %(row)s contains text that is neither UTF-8 nor GB18030; save the file as UTF-8 CSV."
-                        )
-                        % {"row": line_number}
-                    ) from error
+                    raise _UnreadableLine(too_long=False) from error
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         reader = csv.reader(lines(), delimiter=delimiter)
+        # Numbered by record, as a spreadsheet shows the file: a quoted cell with line breaks
+        # spans several lines of the text but is one row in Excel or WPS, where the report's row
+        # numbers and these messages' are looked up.
+        number = 0
         try:
-            # Numbered by record, as a spreadsheet shows the file: a quoted cell with line breaks
-            # spans several lines of the text but is one row in Excel or WPS, where the report's
-            # row numbers are looked up.
             for number, row in enumerate(reader, start=1):
                 yield number, row[:MAX_COLUMNS]
+        except _UnreadableLine as unreadable:
+            if unreadable.too_long:
+                raise ImportFileError(
+                    _("Row %(row)s is longer than %(kb)s KB; this is not a roster.")
+                    % {"row": number + 1, "kb": MAX_LINE_BYTES // 1024}
+                ) from unreadable
+            raise ImportFileError(
+                _("Row %(row)s contains text that is neither UTF-8 nor GB18030; save the file as UTF-8 CSV.")
+                % {"row": number + 1}
+            ) from unreadable
         except csv.Error as error:
             raise ImportFileError(
-                _("Row %(row)s cannot be read as CSV (%(problem)s).") % {"row": line_number, "problem": error}
+                _("Row %(row)s cannot be read as CSV (%(problem)s).") % {"row": number + 1, "problem": error}
             ) from error
 
     return rows(), estimated
