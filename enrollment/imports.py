@@ -580,7 +580,9 @@ def raw_of(values: list[str]) -> str:
 
 
 def _raw(row: list[Any], width: int) -> str:
-    values = [text_of(cell)[:MAX_CELL_CHARS] for cell in row[:width]]
+    # Text as the file had it, blanks included (the report shows the row as read); other cells as
+    # their text. The roster import keeps its cells the same way.
+    values = [(cell if cell.__class__ is str else text_of(cell))[:MAX_CELL_CHARS] for cell in row[:width]]
     values += [""] * (width - len(values))
     return raw_of(values)
 

@@ -902,8 +902,17 @@ def test_given_the_household_import_page_then_the_row_limit_is_written_with_its_
 
 @pytest.mark.parametrize(
     "employer",
-    # (a list's cells are read trimmed: a leading separator, which Python counts as a blank, goes)
-    ["某公司", "", "第一行\n第二行\t缩进", "单元\x1f分隔", "记录\x1e分隔", '\\x1f 反斜杠与引号"'],
+    [
+        "某公司",
+        "",
+        "第一行\n第二行\t缩进",
+        "单元\x1f分隔",
+        "记录\x1e分隔",
+        '\\x1f 反斜杠与引号"',
+        " 前后空格 ",
+        "\x1f开头的分隔",
+        "末尾制表\t",
+    ],
 )
 def test_given_a_list_row_not_imported_then_its_cells_are_kept_exactly_as_read(world: World, employer: str):
     # Given an employee list whose person is not registered, with an employer of any characters
