@@ -138,7 +138,7 @@ def _csv_encoding(head: bytes) -> str:
     return "utf-8"
 
 
-class _UnreadableLine(Exception):
+class _UnreadableLineError(Exception):
     """A line of a CSV file too long or not in its encoding; the reader names the row."""
 
     def __init__(self, *, too_long: bool) -> None:
@@ -165,11 +165,11 @@ def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
         with path.open("rb") as raw:
             for line in iter(lambda: raw.readline(MAX_LINE_BYTES + 1), b""):
                 if len(line) > MAX_LINE_BYTES:
-                    raise _UnreadableLine(too_long=True)
+                    raise _UnreadableLineError(too_long=True)
                 try:
                     yield line.decode(encoding)
                 except UnicodeDecodeError as error:
-                    raise _UnreadableLine(too_long=False) from error
+                    raise _UnreadableLineError(too_long=False) from error
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         reader = csv.reader(lines(), delimiter=delimiter)
@@ -180,7 +180,7 @@ def csv_rows(path: Path) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
         try:
             for number, row in enumerate(reader, start=1):
                 yield number, row[:MAX_COLUMNS]
-        except _UnreadableLine as unreadable:
+        except _UnreadableLineError as unreadable:
             if unreadable.too_long:
                 raise ImportFileError(
                     _("Row %(row)s is longer than %(kb)s KB; this is not a roster.")

@@ -39,7 +39,9 @@ def test_given_a_cell_over_three_lines_when_read_then_the_next_row_is_row_three(
     assert rows[1][1][2] == "第一行\r\n第二行\r\n第三行"
 
 
-def test_given_bytes_in_no_encoding_after_a_cell_over_lines_when_read_then_the_message_names_its_row(tmp_path):
+def test_given_bytes_in_no_encoding_after_a_cell_over_lines_when_read_then_the_message_names_its_row(
+    tmp_path,
+):
     # Given the head above, then a row whose name is not UTF-8 (a lone continuation byte)
     content = _HEAD + b"2,\x80\x80,\r\n"
 
@@ -62,4 +64,6 @@ def test_given_a_quoted_cell_past_the_field_limit_when_read_then_the_message_nam
     content = _HEAD + b'2,"' + (b"y" * 1000 + b"\r\n") * 200 + b'"\r\n'
 
     # When read, then the message names row 3, where the cell began, not the line where it broke
-    assert _refusal(tmp_path, content) == "Row 3 cannot be read as CSV (field larger than field limit (131072))."
+    assert (
+        _refusal(tmp_path, content) == "Row 3 cannot be read as CSV (field larger than field limit (131072))."
+    )
