@@ -20,8 +20,9 @@ the categories by name, short name and code), every row a registered person.
   of the same file (read by import-export, then one row at a time). It does less than ours (no
   checks, no messages, no reassessment), so the ratio flatters it.
 - **floor**: the same file read with python-calamine and its raw rows COPYed into a table (each
-  row one text value, its cells joined as ours stages them), in a process of its own, timed just before the preview and just after the import; ``floor_seconds``
-  is the mean of the two (``floor_seconds_each``).
+  row one text value, its cells joined as ours stages them), in a process of its own, timed just
+  before the preview and just after the import; ``floor_seconds`` is the mean of the two
+  (``floor_seconds_each``).
 - ``peak_rss_mb``: the process's high-water mark after ours, the reassessment included (data built by
   SQL inside PostgreSQL, the file streamed); ``peak_rss_before_reassessment_mb`` the mark when the reassessment began.
 """
