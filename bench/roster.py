@@ -168,7 +168,7 @@ def _floor(path: Path) -> float:
     """Read the file (calamine) and COPY its raw rows as text: what no importer can go below.
 
     Each row is one text value, its cells joined by the unit separator, as ours stages them
-    (``enrollment.imports.raw_of``, less its check for cells holding a separator). An array column
+    (``enrollment.imports.raw_of``, less its checks). An array column
     (``text[]``), which this floor used until the tenth session, costs about 0.5 s more for
     100,000 rows in psycopg's formatting and PostgreSQL's parsing: a floor above what ours pays
     for the same step, which flattered the floor ratio.

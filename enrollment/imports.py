@@ -571,20 +571,17 @@ RAW_AS_JSON = """CASE WHEN starts_with({raw}, E'\\x1e') THEN substr({raw}, 2)::j
 _ENCODE_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def raw_of(values: list[str]) -> str:
-    """The cells of a row as a staging table's ``raw`` (see ``RAW_AS_JSON``)."""
+def raw_of(row: list[Any], width: int) -> str:
+    """The first ``width`` cells of a row as a staging table's ``raw`` (see ``RAW_AS_JSON``): text
+    as the file had it, blanks included (the report shows the row as read), other cells as their
+    text, each cut to ``MAX_CELL_CHARS``."""
+    values = [(cell if cell.__class__ is str else text_of(cell))[:MAX_CELL_CHARS] for cell in row[:width]]
+    if len(values) < width:
+        values += [""] * (width - len(values))
     joined = UNIT_SEPARATOR.join(values)
-    if joined.count(UNIT_SEPARATOR) == len(values) - 1 and RECORD_SEPARATOR not in joined:
+    if joined.count(UNIT_SEPARATOR) == width - 1 and RECORD_SEPARATOR not in joined:
         return joined
     return RECORD_SEPARATOR + _ENCODE_JSON(values)
-
-
-def _raw(row: list[Any], width: int) -> str:
-    # Text as the file had it, blanks included (the report shows the row as read); other cells as
-    # their text. The roster import keeps its cells the same way.
-    values = [(cell if cell.__class__ is str else text_of(cell))[:MAX_CELL_CHARS] for cell in row[:width]]
-    values += [""] * (width - len(values))
-    return raw_of(values)
 
 
 def _notes(table: Table) -> str:
@@ -753,7 +750,7 @@ def _employee_rows(table: Table) -> Iterator[tuple[Any, ...]]:
         employer = text_of(_cell(row, table.columns, "employer"))[:200]
         yield (
             number, id_number[:64] or None, name[:200] or None, start, employer or None,
-            "; ".join(problems) or None, _raw(row, width),
+            "; ".join(problems) or None, raw_of(row, width),
         )  # fmt: skip
 
 
@@ -968,7 +965,7 @@ def _register_rows(table: Table) -> Iterator[tuple[Any, ...]]:
         household = text_of(_cell(row, table.columns, "register_household"))[:40]
         yield (
             number, id_number[:64] or None, name[:200] or None, village[:12] or None, household or None,
-            phone[:20] or None, "; ".join(problems) or None, _raw(row, width),
+            phone[:20] or None, "; ".join(problems) or None, raw_of(row, width),
         )  # fmt: skip
 
 
@@ -1148,7 +1145,7 @@ def _household_rows(table: Table) -> Iterator[tuple[Any, ...]]:
         yield (
             number, household_key[:64] or None, relation, name[:60] or None, id_kind, id_number[:32] or None, sex,
             birth_date, ethnicity[:20], phone[:20], category, village or None, nationality[:3],
-            "; ".join(problems) or None, _raw(row, width),
+            "; ".join(problems) or None, raw_of(row, width),
         )  # fmt: skip
 
 

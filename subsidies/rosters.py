@@ -246,8 +246,7 @@ def staged_rows(
     check_sheet = sheet.has_findings
     keys: dict[str, str] = {}
     normalise = identifiers.normalise
-    # Locals, read for every cell and row.
-    cell_text, limit, raw_of = text_of, imports.MAX_CELL_CHARS, imports.raw_of
+    raw_of = imports.raw_of  # a local, read for every row
     total = sheet.estimated_rows
     done = 0
     for number, row in table.rows:
@@ -295,9 +294,6 @@ def staged_rows(
                     _("The recognition date %(date)s is not plausible.") % {"date": recognised.isoformat()}
                 )
                 recognised = None
-        values = [(cell if cell.__class__ is str else cell_text(cell))[:limit] for cell in row[:width]]
-        if len(values) < width:
-            values += [""] * (width - len(values))
         yield (
             number,
             id_number[:64] or None,
@@ -306,7 +302,7 @@ def staged_rows(
             category_text[:60],
             recognised,
             "; ".join(problems) or None,
-            raw_of(values),
+            raw_of(row, width),
         )
     if import_id is not None:
         progress_set(import_id, phase="checking", done=done, total=total)
@@ -479,11 +475,9 @@ def rows_kept(cursor: Any, *, roster_import: RosterImport) -> KeptRows | None:
     # Kept by this version (checked rows, with their outcome, the cells as joined text), not rows
     # kept by an older one (as read, or with the cells as JSON).
     cursor.execute(
-        """SELECT to_regclass(%s) IS NOT NULL
-            AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'outcome')
-            AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'raw'
-                        AND atttypid = 'text'::regtype)""",
-        [table, table, table],
+        """SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = to_regclass(%s)
+            AND (attname = 'outcome' OR (attname = 'raw' AND atttypid = 'text'::regtype))""",
+        [table],
     )
     if not cursor.fetchone()[0]:
         return None
