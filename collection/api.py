@@ -134,7 +134,10 @@ class PaymentRequestSerializer(InputSerializer):
         choices=[(channel, channel.label) for channel in SINGLE_PAYMENT_CHANNELS]
     )
     paid_by = serializers.CharField(max_length=60)
-    paid_at = serializers.DateTimeField(required=False)
+    paid_at = serializers.DateTimeField(
+        required=False,
+        help_text="When the money was taken (default: now); at most 24 hours back, never ahead.",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # DRF deep-copies the declared fields for every instance, which cost a payment more than

@@ -117,6 +117,7 @@ def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
                 paid_by=names.get(item.person_id, "") or "本人",
                 paid_at=paid_at,
                 idempotency_key=f"demo-{item.pk}",
+                backdate_limit=None,  # the demo's months of collection, made up today
             )
             counts.paid += 1
         counts.collective += _collective(scope, clerk)

@@ -397,6 +397,21 @@ def refunds_of_payment(*, payment: Payment) -> list[RefundPaid]:
     )
 
 
+def reversal_refusal(*, payment: Payment) -> str | None:
+    """Why a standing payment cannot be reversed, or None: money of it went back through insurance
+    (a refund paid, or an over-collection refund requested), and reversing the whole payment too
+    would give it back twice."""
+    if payment.overcollection_requests.exists():
+        return _("An over-collection refund was requested on this payment; it cannot be reversed.")
+    refunds = refunds_of_payment(payment=payment)
+    if refunds:
+        return _(
+            "The medical insurance bureau paid this contribution back on %(day)s (refund %(number)s); "
+            "it cannot be reversed."
+        ) % {"day": refunds[0].paid_on.isoformat(), "number": refunds[0].refund_id}
+    return None
+
+
 @dataclass(frozen=True)
 class RefundMonth:
     month: str

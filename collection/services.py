@@ -45,7 +45,7 @@ from accounts.rows import model_from_row
 from accounts.scope import Scope
 from sharing.services import SendWithin, message_send, message_send_bulk, message_send_within
 
-from . import bank_files, rules
+from . import bank_files, rules, selectors
 from .bank_files import BatchLine
 from .codes import code_new
 from .models import (
@@ -96,6 +96,10 @@ class Recorded:
 
 # How far ahead of this server's clock a payment's time may be (another machine's clock).
 CLOCK_SKEW = dt.timedelta(minutes=5)
+# How far back a single payment may be dated: a payment channel's notice that arrives late. The
+# date prices the payment and judges its window, so an older date would take a closed window's
+# price (or skip a back-payment); and it files the payment in a day whose report was given.
+BACKDATE_LIMIT = dt.timedelta(hours=24)
 
 
 def _receipt_number(*, agency_id: int, year: int) -> int:
@@ -140,8 +144,11 @@ def payment_record(
     paid_by: str,
     paid_at: dt.datetime | None = None,
     idempotency_key: str | None = None,
+    backdate_limit: dt.timedelta | None = BACKDATE_LIMIT,
 ) -> Recorded:
-    """Record that a due item was paid, in full, now (or at ``paid_at``), and number its receipt."""
+    """Record that a due item was paid, in full, now (or at ``paid_at``, at most ``backdate_limit``
+    ago), and number its receipt. ``backdate_limit`` None: any past date — only for history that
+    is not taken at a counter today (the demo's months of payments)."""
     scope.require(Action.COLLECTION_RECORD)
     if scope.agency_id is None:
         raise PermissionDenied(_("Only a collecting agency's staff can record payments."))
@@ -154,6 +161,22 @@ def payment_record(
         raise ValidationError({"paid_by": [_("Say who paid.")]})
     if paid_at is not None and paid_at > timezone.now() + CLOCK_SKEW:
         raise ValidationError({"paid_at": [_("A payment cannot be dated in the future.")]})
+    if paid_at is not None and backdate_limit is not None and paid_at < timezone.now() - backdate_limit:
+        raise ValidationError(
+            {
+                "paid_at": [
+                    _(
+                        "A payment can be dated at most %(hours)s hours back (a payment channel's late "
+                        "notice); this one is dated %(day)s. A payment is recorded when it is taken, at "
+                        "that day's amount and within that day's window."
+                    )
+                    % {
+                        "hours": int(backdate_limit.total_seconds() // 3600),
+                        "day": timezone.localtime(paid_at).strftime("%Y-%m-%d %H:%M"),
+                    }
+                ]
+            }
+        )
     key = (idempotency_key or "").strip() or None
     if key is not None and len(key) > 64:
         raise ValidationError({"idempotency_key": [_("An Idempotency-Key has at most 64 characters.")]})
@@ -499,12 +522,9 @@ def payment_reverse(*, scope: Scope, payment_id: int, reason: str) -> Payment:
         )
     if payment.agency_id != scope.agency_id:
         raise PermissionDenied(_("Only the agency that collected a payment can reverse it."))
-    if payment.overcollection_requests.exists():
-        # Part of the money is being (or was) refunded through insurance: reversing the whole
-        # payment too would give it back twice.
-        raise PaymentConflictError(
-            _("An over-collection refund was requested on this payment; it cannot be reversed."), payment
-        )
+    refusal = selectors.reversal_refusal(payment=payment)
+    if refusal:
+        raise PaymentConflictError(refusal, payment)
     item = DueItem.objects.select_for_update().get(pk=payment.due_item_id)
     now = timezone.now()
     payment.status = PaymentStatus.REVERSED
@@ -609,16 +629,30 @@ def _standing_receipts(item_ids: list[int]) -> dict[int, str]:
     return {payment.due_item_id: payment.receipt for payment in payments}
 
 
-def _settle_chunk(
+def bank_debit_key(*, agency_id: int, reference: str, person_id: str, insurance_year: int) -> str:
+    """The key a bank debit's payment holds, so that the debit is recorded once: the agency, the
+    bank's reference, and the person and year it paid (a reference is the bank's own numbering,
+    and two banks, or one bank's two files, may give the same to different persons)."""
+    whom = hashlib.sha256(f"{person_id}\x1f{insurance_year}".encode()).hexdigest()[:8]
+    return f"bank:{agency_id}:{whom}:{reference}"[:64]
+
+
+# A line that can be paid: the payment's own columns (``_PAYMENT_COLUMNS`` less what the batch gives
+# all of them and the receipt number), kept small: a bank file's are all held until they are numbered.
+_Payable = tuple[int, str, int, str, int, dt.datetime, str, str | None]
+
+
+def _check_chunk(
     *,
     scope: Scope,
     batch: PaymentBatch,
     lines: list[BatchLine],
     seen: set[tuple[str, int]],
     default_paid_at: dt.datetime,
-) -> tuple[int, int, list[LineProblem]]:
-    """Check a chunk of lines against the locked due items and record the payable ones: the
-    number of payments, their total, and the lines not paid."""
+) -> tuple[list[_Payable], list[LineProblem]]:
+    """Check a chunk of lines against their due items, locked until the batch commits: the payable
+    lines, and the lines not paid with the reason. Nothing is written, and no receipt number is
+    taken: a batch numbers its payments once all its lines are checked (``_record_payable``)."""
     is_bank = batch.kind == BatchKind.BANK_DEBIT
     problems: list[LineProblem] = []
     candidates: list[BatchLine] = []
@@ -643,17 +677,29 @@ def _settle_chunk(
             seen.add((line.person_id, line.insurance_year or 0))
             candidates.append(line)
     if not candidates:
-        return 0, 0, problems
+        return [], problems
 
-    keys = {f"bank:{batch.agency_id}:{line.reference}": line for line in candidates if is_bank}
+    keys = (
+        {
+            line.line_number: bank_debit_key(
+                agency_id=batch.agency_id,
+                reference=line.reference,
+                person_id=line.person_id,
+                insurance_year=line.insurance_year or 0,
+            )
+            for line in candidates
+        }
+        if is_bank
+        else {}
+    )
     earlier = (
-        dict(
-            Payment.objects.filter(idempotency_key__in=list(keys)).values_list(
-                "idempotency_key", "due_item_id"
+        set(
+            Payment.objects.filter(idempotency_key__in=list(keys.values())).values_list(
+                "idempotency_key", flat=True
             )
         )
         if keys
-        else {}
+        else set()
     )
     # Locked in one order (by id) so that two batches never wait for each other crosswise.
     items = {
@@ -671,12 +717,12 @@ def _settle_chunk(
         )
     }
     receipts = _standing_receipts([item.pk for item in items.values() if item.status == DueStatus.PAID])
-    payable: list[tuple[BatchLine, _Due, int, dt.datetime]] = []
+    payable: list[_Payable] = []
     windows = BackPaymentWindows()
     for line in candidates:
         item = items.get((line.person_id, line.insurance_year or 0))
-        key = f"bank:{batch.agency_id}:{line.reference}"
-        if is_bank and key in earlier:
+        key = keys.get(line.line_number)
+        if key is not None and key in earlier:
             problems.append(
                 LineProblem(
                     line,
@@ -739,57 +785,82 @@ def _settle_chunk(
                 )
             )
             continue
-        payable.append((line, item, accepted.amount_fen, paid_at))
-    if not payable:
-        return 0, 0, problems
-
-    year = timezone.localdate().year
-    numbers = _receipt_numbers(agency_id=batch.agency_id, year=year, count=len(payable))
-    channel = BATCH_CHANNEL[BatchKind(batch.kind)]
-    rows = [
-        {
-            "due_item_id": item.pk,
-            "person_id": item.person_id,
-            "insurance_year": item.insurance_year,
-            "region_code": item.region_code,
-            "amount_fen": amount_fen,
-            "channel": channel,
-            "paid_at": paid_at,
-            "paid_by": (line.name or batch.paid_by)[:60],
-            "agency_id": batch.agency_id,
-            "collector_id": scope.user_id,
-            "receipt_year": year,
-            "receipt_number": number,
-            "idempotency_key": f"bank:{batch.agency_id}:{line.reference}" if is_bank else None,
-            "batch_id": batch.pk,
-        }
-        for (line, item, amount_fen, paid_at), number in zip(payable, numbers, strict=True)
-    ]
-    ids = _payments_insert(rows)
-    DueItem.objects.filter(pk__in=[row["due_item_id"] for row in rows]).update(
-        status=DueStatus.PAID, updated_at=timezone.now()
-    )
-    message_send_bulk(
-        topic="payment.deposited",
-        rows=(
+        payable.append(
             (
-                None,
-                None,
-                {
-                    "payment_id": pk,
-                    "person_id": row["person_id"],
-                    "region_code": row["region_code"],
-                    "insurance_year": row["insurance_year"],
-                    "amount_fen": row["amount_fen"],
-                    "channel": row["channel"],
-                    "receipt_number": receipt_code(batch.agency_id, year, row["receipt_number"]),
-                    "paid_at": timezone.localtime(row["paid_at"]).isoformat(),
-                },
+                item.pk,
+                item.person_id,
+                item.insurance_year,
+                item.region_code,
+                accepted.amount_fen,
+                paid_at,
+                (line.name or batch.paid_by)[:60],
+                key,
             )
-            for pk, row in zip(ids, rows, strict=True)
-        ),
-    )
-    return len(rows), sum(row["amount_fen"] for row in rows), problems
+        )
+    return payable, problems
+
+
+def _record_payable(*, scope: Scope, batch: PaymentBatch, payable: list[_Payable]) -> tuple[int, int]:
+    """Record the batch's payable lines, their due items already locked: consecutive receipt numbers
+    taken at once, the payments, the items paid and a deposit record each, a chunk per round trip.
+    The number of payments and their total.
+
+    The agency's receipt counter stays locked from here to the commit (numbers without a gap), so a
+    batch takes it only now, after every line is checked: a counter payment of the agency waits
+    for this part alone, and never holds a due item this batch still has to lock (which would
+    deadlock the two)."""
+    if not payable:
+        return 0, 0
+    year = timezone.localdate().year
+    numbers = iter(_receipt_numbers(agency_id=batch.agency_id, year=year, count=len(payable)))
+    channel = BATCH_CHANNEL[BatchKind(batch.kind)]
+    for start in range(0, len(payable), BATCH_CHUNK):
+        rows = [
+            {
+                "due_item_id": item_id,
+                "person_id": person_id,
+                "insurance_year": insurance_year,
+                "region_code": region_code,
+                "amount_fen": amount_fen,
+                "channel": channel,
+                "paid_at": paid_at,
+                "paid_by": paid_by,
+                "agency_id": batch.agency_id,
+                "collector_id": scope.user_id,
+                "receipt_year": year,
+                "receipt_number": next(numbers),
+                "idempotency_key": key,
+                "batch_id": batch.pk,
+            }
+            for item_id, person_id, insurance_year, region_code, amount_fen, paid_at, paid_by, key in payable[
+                start : start + BATCH_CHUNK
+            ]
+        ]
+        ids = _payments_insert(rows)
+        DueItem.objects.filter(pk__in=[row["due_item_id"] for row in rows]).update(
+            status=DueStatus.PAID, updated_at=timezone.now()
+        )
+        message_send_bulk(
+            topic="payment.deposited",
+            rows=(
+                (
+                    None,
+                    None,
+                    {
+                        "payment_id": pk,
+                        "person_id": row["person_id"],
+                        "region_code": row["region_code"],
+                        "insurance_year": row["insurance_year"],
+                        "amount_fen": row["amount_fen"],
+                        "channel": row["channel"],
+                        "receipt_number": receipt_code(batch.agency_id, year, row["receipt_number"]),
+                        "paid_at": timezone.localtime(row["paid_at"]).isoformat(),
+                    },
+                )
+                for pk, row in zip(ids, rows, strict=True)
+            ),
+        )
+    return len(payable), sum(row[4] for row in payable)
 
 
 class _Due(NamedTuple):
@@ -911,28 +982,36 @@ def collective_payment_record(
             return earlier
     if not persons:
         raise ValidationError(_("Choose at least one person to pay for."))
-    batch = _batch_open(
-        scope=scope,
-        kind=kind,
-        region_code=region_code,
-        unit_name=unit_name,
-        paid_by=paid_by,
-        idempotency_key=key,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the key's unique index may refuse the batch
+            batch = _batch_open(
+                scope=scope,
+                kind=kind,
+                region_code=region_code,
+                unit_name=unit_name,
+                paid_by=paid_by,
+                idempotency_key=key,
+            )
+    except IntegrityError:
+        # The same form submitted twice at once (a double click): the index waited for the first
+        # submission to commit, and that batch is the answer to both.
+        earlier = PaymentBatch.objects.filter(idempotency_key=key).first() if key is not None else None
+        if earlier is None:
+            raise
+        return earlier
     lines = [
         BatchLine(line_number=number, person_id=person_id, insurance_year=year)
         for number, (person_id, year) in enumerate(persons, start=1)
     ]
     now = timezone.now()
-    count, total, problems = _settle_chunk(
-        scope=scope, batch=batch, lines=lines, seen=set(), default_paid_at=now
-    )
+    payable, problems = _check_chunk(scope=scope, batch=batch, lines=lines, seen=set(), default_paid_at=now)
     if problems:
         raise BatchRefusedError(
             problems,
             _("Nothing was recorded: %(count)s of the listed persons cannot be paid.")
             % {"count": len(problems)},
         )
+    total = sum(row[4] for row in payable)
     if total != total_fen:
         raise BatchRefusedError(
             [],
@@ -941,6 +1020,7 @@ def collective_payment_record(
             )
             % {"due": yuan(total), "given": yuan(max(total_fen, 0))},
         )
+    count, total = _record_payable(scope=scope, batch=batch, payable=payable)
     _batch_close(batch=batch, payments=count, total_fen=total, problems=[])
     return batch
 
@@ -968,21 +1048,32 @@ def bank_debit_submit(*, scope: Scope, bank_name: str, upload: UploadedFile) -> 
             _("This file was imported already, on %(day)s.")
             % {"day": timezone.localtime(earlier.created_at).date().isoformat()}
         )
-    with transaction.atomic():
-        batch = _batch_open(
-            scope=scope,
-            kind=BatchKind.BANK_DEBIT,
-            # The agency's own area: the file may hold payers of any of its villages.
-            region_code=scope.region_code or "",
-            unit_name=bank_name,
-            paid_by=bank_name,
-            file_name=(upload.name or "")[:200],
-            file_sha256=digest.hexdigest(),
-            status=BatchStatus.QUEUED,
-        )
-        batch.file.save("debit.csv", upload, save=False)
-        batch.save(update_fields=["file"])
-        _queue_bank_file(batch.pk, scope.user_id or 0)
+    try:
+        batch = _bank_file_open(scope=scope, bank_name=bank_name, upload=upload, digest=digest.hexdigest())
+    except IntegrityError as error:
+        # The same file uploaded twice at once: its checksum's unique index let one through.
+        raise ValidationError(
+            _("This file was imported already, on %(day)s.") % {"day": timezone.localdate().isoformat()}
+        ) from error
+    return batch
+
+
+@transaction.atomic
+def _bank_file_open(*, scope: Scope, bank_name: str, upload: UploadedFile, digest: str) -> PaymentBatch:
+    batch = _batch_open(
+        scope=scope,
+        kind=BatchKind.BANK_DEBIT,
+        # The agency's own area: the file may hold payers of any of its villages.
+        region_code=scope.region_code or "",
+        unit_name=bank_name,
+        paid_by=bank_name,
+        file_name=(upload.name or "")[:200],
+        file_sha256=digest,
+        status=BatchStatus.QUEUED,
+    )
+    batch.file.save("debit.csv", upload, save=False)
+    batch.save(update_fields=["file"])
+    _queue_bank_file(batch.pk, scope.user_id or 0)
     return batch
 
 
@@ -1063,33 +1154,35 @@ def _bank_settle(
     """Every line the bank debited that matches a due item in full and in its window is paid with
     the debit's date; every other line is kept as a problem with the reason — money the bank took
     that matches nothing must be paid back or cleared by hand. A debit (its bank reference) is
-    recorded once. Settled in chunks, set-based, in the caller's transaction."""
+    recorded once. Checked in chunks, set-based, then recorded at once (``_record_payable``), in
+    the caller's transaction."""
     seen: set[tuple[str, int]] = set()
-    count = total = done = 0
+    done = 0
+    payable: list[_Payable] = []
     problems: list[LineProblem] = []
     chunk: list[BatchLine] = []
     now = timezone.now()
 
-    def settle() -> None:
-        nonlocal count, total, done
-        paid, fen, found = _settle_chunk(
+    def check() -> None:
+        nonlocal done
+        found_payable, found = _check_chunk(
             scope=scope, batch=batch, lines=chunk, seen=seen, default_paid_at=now
         )
-        count += paid
-        total += fen
-        done += len(chunk)
+        payable.extend(found_payable)
         problems.extend(found)
+        done += len(chunk)
         chunk.clear()
         on_chunk(done)
 
     for line in lines:
         chunk.append(line)
         if len(chunk) >= BATCH_CHUNK:
-            settle()
+            check()
     if chunk:
-        settle()
-    if count == 0 and not problems:
+        check()
+    if not payable and not problems:
         raise ValidationError(_("The file has no debit lines."))
+    count, total = _record_payable(scope=scope, batch=batch, payable=payable)
     batch.status = BatchStatus.DONE
     batch.save(update_fields=["status"])
     _batch_close(batch=batch, payments=count, total_fen=total, problems=problems)

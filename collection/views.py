@@ -264,6 +264,11 @@ def _render_receipt(
     payment = selectors.payment_detail(scope=view.scope, pk=pk)
     forms_ = forms_ or {}
     certificate = selectors.certificate_issued(payment)
+    can_change = (
+        payment.status == PaymentStatus.RECORDED
+        and view.scope.allows(Action.COLLECTION_RECORD)
+        and payment.agency_id == view.scope.agency_id
+    )
     context = {
         "payment": payment,
         "name": selectors.payer_name(payment.person_id),
@@ -279,9 +284,9 @@ def _render_receipt(
         "reverse_form": forms_.get("reverse") or ReasonForm(prefix="reverse"),
         "void_form": forms_.get("void") or ReasonForm(prefix="void"),
         # Reversal and reissue are the collecting agency's, on a payment that stands.
-        "can_change": payment.status == PaymentStatus.RECORDED
-        and view.scope.allows(Action.COLLECTION_RECORD)
-        and payment.agency_id == view.scope.agency_id,
+        "can_change": can_change,
+        # Money of it that went back through insurance cannot be given back again by a reversal.
+        "reversal_refusal": selectors.reversal_refusal(payment=payment) if can_change else None,
         # Any tax clerk of the area may certify a payment that stands: the payer asks wherever they are.
         "certificate": certificate,
         "can_certify": payment.status == PaymentStatus.RECORDED

@@ -58,6 +58,7 @@ def _ledger(world) -> None:  # type: ignore[no-untyped-def]
             channel=CHANNELS[n % 4],
             paid_by="本人",
             paid_at=paid_at,
+            backdate_limit=None,
         ).payment
         if n == 5:
             services.payment_reverse(scope=scope, payment_id=payment.pk, reason="收错人")

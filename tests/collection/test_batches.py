@@ -4,11 +4,13 @@ cash counted) and a bank's batch-debit file (matched lines paid, the rest report
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone, translation
 
 from accounts.roles import Role
@@ -180,6 +182,11 @@ def import_bank(scope: Scope, handle: io.BytesIO) -> PaymentBatch:
     return services.bank_debit_process(scope=scope, batch_id=batch.pk)
 
 
+def _key(scope: Scope, reference: str, person_id: str) -> str:
+    whom = hashlib.sha256(f"{person_id}\x1f{YEAR}".encode()).hexdigest()[:8]
+    return f"bank:{scope.agency_id}:{whom}:{reference}"
+
+
 @pytest.fixture
 def debtors():
     """Five payers due 400 yuan for 2027 with the ordinary on-time window (1 Sep – 31 Dec 2026)."""
@@ -207,8 +214,8 @@ def test_given_a_bank_file_when_imported_then_matched_lines_are_paid_on_the_debi
     assert [
         (p.person_id, p.channel, p.idempotency_key, timezone.localtime(p.paid_at).date()) for p in paid
     ] == [
-        (IDS[0], "bank_batch", f"bank:{tax.agency_id}:B001", DEBIT_DAY),
-        (IDS[1], "bank_batch", f"bank:{tax.agency_id}:B002", DEBIT_DAY),
+        (IDS[0], "bank_batch", _key(tax, "B001", IDS[0]), DEBIT_DAY),
+        (IDS[1], "bank_batch", _key(tax, "B002", IDS[1]), DEBIT_DAY),
     ]
     problems = [(p.line_number, p.money_taken, p.reason) for p in BatchProblem.objects.filter(batch=batch)]
     assert problems == [
@@ -255,6 +262,51 @@ def test_given_a_debit_repeated_in_a_later_file_then_it_is_reported_and_not_paid
         (2, False, "This debit (bank reference B001) was recorded from an earlier file.")
     ]
     assert (later.payment_count, Payment.objects.count()) == (1, 2)
+
+
+def test_given_another_banks_file_reusing_a_reference_for_another_person_then_that_debit_is_paid(
+    tax, debtors
+):
+    import_bank(tax, bank_file(f"000001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+    upload = SimpleUploadedFile(
+        "debit.csv", bank_file(f"000001,{IDS[1]},村民2,2027,400.00,成功,2026-11-05,").getvalue()
+    )
+
+    batch = services.bank_debit_submit(scope=tax, bank_name="尧都农商银行", upload=upload)
+    batch = services.bank_debit_process(scope=tax, batch_id=batch.pk)
+
+    assert (batch.payment_count, batch.problem_count) == (1, 0)
+    assert Payment.objects.get(batch=batch).person_id == IDS[1]
+    assert DueItem.objects.get(person_id=IDS[1]).status == "paid"
+
+
+def test_given_one_reference_on_two_lines_for_two_persons_then_both_are_paid(tax, debtors):
+    batch = import_bank(
+        tax,
+        bank_file(
+            f"R7,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,",
+            f"R7,{IDS[1]},村民2,2027,400.00,成功,2026-11-05,",
+        ),
+    )
+
+    assert (batch.status, batch.payment_count, batch.problem_count) == ("done", 2, 0)
+
+
+def test_given_a_key_recorded_before_the_keys_named_the_person_when_migrated_then_it_takes_the_new_form(
+    tax, debtors
+):
+    from importlib import import_module
+
+    import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+    Payment.objects.update(idempotency_key=f"bank:{tax.agency_id}:B001")  # as keys were written before
+
+    with connection.cursor() as cursor:
+        cursor.execute(import_module("collection.migrations.0016_bank_debit_keys").FORWARD)
+        cursor.execute(
+            import_module("collection.migrations.0016_bank_debit_keys").FORWARD
+        )  # and again: unchanged
+
+    assert Payment.objects.get().idempotency_key == _key(tax, "B001", IDS[0])
 
 
 def _on_time(first: str, last: str) -> list[dict]:

@@ -59,7 +59,13 @@ def paid(scope: Scope, person_id: str = ZHANG, name: str = "张小三", region: 
     payer(name, person_id, **({"region": region} if region else {}))
     item = due(person_id, **({"region": region} if region else {}))
     return services.payment_record(
-        scope=scope, due_item_id=item.pk, amount_fen=AMOUNT, channel="wechat", paid_by=name, paid_at=ON_TIME
+        scope=scope,
+        due_item_id=item.pk,
+        amount_fen=AMOUNT,
+        channel="wechat",
+        paid_by=name,
+        paid_at=ON_TIME,
+        backdate_limit=None,
     ).payment
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from django.utils import timezone
 
 from accounts.roles import Role
 from collection.models import DueItem, Payment
 from sharing.models import OutboxMessage
-from tests.collection.support import AMOUNT, SCHEDULE, TUNLI, YEAR, due
+from tests.collection.support import AMOUNT, TUNLI, YEAR, due, open_today
 from tests.live_http import Answer, ApiClient, at_once, http_server_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -21,7 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 AT_ONCE = 100
 MANY = 1000
 PAYMENTS = "/api/collection/payments/"
-ON_TIME = "2026-11-20T10:30:00+08:00"
 
 
 def _pay(client: ApiClient, item_id: int, key: str) -> Answer:
@@ -32,7 +32,6 @@ def _pay(client: ApiClient, item_id: int, key: str) -> Answer:
             "amount_fen": AMOUNT,
             "channel": "wechat",
             "paid_by": "张三",
-            "paid_at": ON_TIME,
         },
         headers={"Idempotency-Key": key},
     )
@@ -46,7 +45,7 @@ def test_given_one_key_posted_a_hundred_times_at_once_then_one_payment_and_the_s
     http_server, transactional_world
 ):
     client = _clerk(http_server, transactional_world)
-    item = due("141002198001010011")
+    item = due("141002198001010011", schedule=open_today())
 
     answers = at_once([lambda: _pay(client, item.pk, "same-key") for _ in range(AT_ONCE)])
 
@@ -62,13 +61,13 @@ def test_given_a_hundred_keys_for_one_item_at_once_then_one_payment_and_ninety_n
     http_server, transactional_world
 ):
     client = _clerk(http_server, transactional_world)
-    item = due("141002198001010011")
+    item = due("141002198001010011", schedule=open_today())
 
     answers = at_once([lambda n=n: _pay(client, item.pk, f"key-{n}") for n in range(AT_ONCE)])
 
     assert Counter(answer.status for answer in answers) == {201: 1, 409: AT_ONCE - 1}
     assert Counter(answer.error.split(" (")[0] for answer in answers if answer.status == 409) == {
-        "Already paid on 2026-11-20": AT_ONCE - 1
+        f"Already paid on {timezone.localdate().isoformat()}": AT_ONCE - 1
     }
     assert Payment.objects.count() == 1
     assert OutboxMessage.objects.filter(topic="payment.deposited").count() == 1
@@ -78,10 +77,11 @@ def test_given_a_thousand_payments_from_a_hundred_clients_at_once_then_receipts_
     http_server, transactional_world
 ):
     client = _clerk(http_server, transactional_world)
+    schedule = open_today()
     items = DueItem.objects.bulk_create(
         DueItem(
             person_id=f"14100219800{n:07d}", insurance_year=YEAR, region_code=TUNLI, amount_fen=AMOUNT,
-            schedule=SCHEDULE, status="due", source_message_id=900_000 + n, sequence=1, revision=1,
+            schedule=schedule, status="due", source_message_id=900_000 + n, sequence=1, revision=1,
         )
         for n in range(MANY)
     )  # fmt: skip

@@ -302,6 +302,64 @@ def test_given_a_receipt_when_the_clerk_reverses_it_with_a_reason_then_the_recei
     assert "重复收费" in receipt.content.decode()
 
 
+def _refunded_by_insurance(payment: Payment, refund_id: int = 9) -> None:
+    RefundPaid.objects.create(
+        refund_id=refund_id, person_id=payment.person_id, region_code=payment.region_code, month="2026-11",
+        amount_fen=payment.amount_fen, receipt_number=payment.receipt, paid_on=dt.date(2026, 11, 25),
+        source_message_id=1,
+    )  # fmt: skip
+
+
+def test_given_a_payment_insurance_paid_back_when_the_clerk_reverses_it_then_it_is_refused_and_stands(
+    counter,
+):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+    _refunded_by_insurance(payment)
+
+    response = counter.post(reverse("collection:reverse", args=[payment.pk]), {"reverse-reason": "重复收费"})
+
+    assert response.status_code == 409
+    assert response.context["reverse_form"].non_field_errors() == [
+        "The medical insurance bureau paid this contribution back on 2026-11-25 (refund 9); it cannot be reversed."
+    ]
+    payment.refresh_from_db()
+    item.refresh_from_db()
+    assert (payment.status, item.status) == ("recorded", "paid")
+
+
+def test_given_a_payment_insurance_paid_back_then_its_receipt_offers_no_reversal_and_says_why(counter):
+    item = due(ZHANG, schedule=open_today())
+    counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
+    payment = Payment.objects.get()
+    _refunded_by_insurance(payment)
+
+    receipt = counter.get(reverse("collection:receipt", args=[payment.pk])).content.decode()
+
+    assert 'data-testid="reverse-form"' not in receipt
+    assert (
+        '<p class="muted" data-testid="reverse-refused">The medical insurance bureau paid this contribution '
+        "back on 2026-11-25 (refund 9); it cannot be reversed.</p>"
+    ) in receipt
+    assert 'data-testid="void-form"' in receipt  # a spoiled receipt can still be reissued
+
+
+def test_given_the_api_when_a_payment_dated_a_month_back_is_sent_then_400_names_the_limit(counter):
+    item = due(ZHANG, schedule=open_today())
+    body = {
+        "due_item": item.pk, "amount_fen": AMOUNT, "channel": "alipay", "paid_by": "张三",
+        "paid_at": (timezone.now() - dt.timedelta(days=30)).isoformat(),
+    }  # fmt: skip
+
+    response = counter.post(reverse("collection-payment-list"), body, content_type="application/json")
+
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["paid_at"]
+    assert message.startswith("A payment can be dated at most 24 hours back")
+    assert Payment.objects.count() == 0
+
+
 def test_given_a_receipt_when_the_clerk_reverses_it_then_a_success_message_names_the_receipt(counter):
     item = due(ZHANG, schedule=open_today())
     counter.post(reverse("collection:pay", args=[item.pk]), _pay_form(counter, item))
@@ -388,7 +446,13 @@ def test_given_a_day_of_payments_then_the_daily_report_sums_them_by_channel_and_
     for number, channel in enumerate(["wechat", "wechat", "counter_cash"], start=1):
         item = due(f"14100219800101{number:04d}")
         services.payment_record(
-            scope=scope, due_item_id=item.pk, amount_fen=AMOUNT, channel=channel, paid_by="本人", paid_at=at
+            scope=scope,
+            due_item_id=item.pk,
+            amount_fen=AMOUNT,
+            channel=channel,
+            paid_by="本人",
+            paid_at=at,
+            backdate_limit=None,
         )
 
     page = counter.get(reverse("collection:daily"), {"day": "2026-11-20"})
@@ -414,7 +478,13 @@ def test_given_a_closed_day_when_one_of_its_payments_is_reversed_later_then_that
     for number in (1, 2):
         item = due(f"14100219800101{number:04d}")
         services.payment_record(
-            scope=scope, due_item_id=item.pk, amount_fen=AMOUNT, channel="wechat", paid_by="本人", paid_at=at
+            scope=scope,
+            due_item_id=item.pk,
+            amount_fen=AMOUNT,
+            channel="wechat",
+            paid_by="本人",
+            paid_at=at,
+            backdate_limit=None,
         )
 
     # When one of them is reversed today

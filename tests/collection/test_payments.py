@@ -19,7 +19,7 @@ from accounts.scope import Scope
 from collection import services
 from collection.models import DueItem, Payment, ReceiptCounter
 from sharing.models import OutboxMessage
-from tests.collection.support import AMOUNT, LATE_AMOUNT, QINBI, due, payer
+from tests.collection.support import AMOUNT, LATE_AMOUNT, QINBI, due, open_today, payer
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +53,8 @@ def record(scope: Scope, item: DueItem, amount: int = AMOUNT, **kwargs) -> servi
         channel=kwargs.pop("channel", "counter_cash"),
         paid_by=kwargs.pop("paid_by", "张三"),
         paid_at=kwargs.pop("paid_at", ON_TIME),
+        # The tests of the rules pay on fixed days of the schedule; the limit has tests of its own.
+        backdate_limit=kwargs.pop("backdate_limit", None),
         **kwargs,
     )
 
@@ -193,6 +195,33 @@ def test_given_insurances_back_payment_window_when_paying_after_the_period_then_
         "The collection period ended on 2027-06-30. The medical insurance office takes back-payment (补缴) "
         "applications for 2027 from 2027-01-01 until 2027-09-30; once one is approved, it can be paid here."
     ]
+
+
+def test_given_a_payment_dated_more_than_a_day_back_then_it_is_refused_and_nothing_is_written(tax, zhang):
+    paid_at = timezone.now() - dt.timedelta(hours=25)
+
+    with pytest.raises(ValidationError) as refused:
+        record(tax, zhang, paid_at=paid_at, backdate_limit=services.BACKDATE_LIMIT)
+
+    assert refused.value.message_dict == {
+        "paid_at": [
+            "A payment can be dated at most 24 hours back (a payment channel's late notice); this one is "
+            f"dated {timezone.localtime(paid_at):%Y-%m-%d %H:%M}. A payment is recorded when it is taken, "
+            "at that day's amount and within that day's window."
+        ]
+    }
+    zhang.refresh_from_db()
+    assert (zhang.status, Payment.objects.count(), ReceiptCounter.objects.count()) == ("due", 0, 0)
+
+
+def test_given_a_payment_channels_late_notice_within_a_day_then_it_is_recorded_with_its_time(tax, world):
+    payer("李四", "141002198001010022")
+    item = due("141002198001010022", schedule=open_today())
+    paid_at = timezone.now() - dt.timedelta(hours=23)
+
+    payment = record(tax, item, paid_at=paid_at, backdate_limit=services.BACKDATE_LIMIT).payment
+
+    assert (payment.paid_at, payment.amount_fen) == (paid_at, AMOUNT)
 
 
 def test_given_a_payment_dated_after_now_then_it_is_refused(tax, zhang):

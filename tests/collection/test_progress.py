@@ -64,6 +64,7 @@ def ledger(world):
             channel=channel,
             paid_by=key,
             paid_at=_at(day),
+            backdate_limit=None,  # a month of collection, made up today
         ).payment
 
     pay(tax_a, "A", "wechat", DAY_ONE)
@@ -145,7 +146,7 @@ def test_given_a_payment_reversed_after_a_refresh_when_refreshed_then_its_day_an
     tax_a = Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
     cash = services.payment_record(
         scope=tax_a, due_item_id=ledger["C"].pk, amount_fen=AMOUNT, channel="alipay", paid_by="C",
-        paid_at=_at(dt.date(2026, 11, 22)),
+        paid_at=_at(dt.date(2026, 11, 22)), backdate_limit=None,
     ).payment  # fmt: skip
     progress_refresh()
     services.payment_reverse(scope=tax_a, payment_id=cash.pk, reason="重复缴费")
