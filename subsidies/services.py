@@ -429,6 +429,32 @@ def _managed_policy(*, scope: Scope, code: str) -> Policy:
     return policy
 
 
+def _tag_code(category: dict[str, Any]) -> str:
+    """The tag a roster gives for a category (``SubsidyCategory.tag_code``): its tag, or its code."""
+    return str(category.get("tag") or category.get("code") or "")
+
+
+def _check_tags_kept(*, policy: Policy, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """A category that persons are tagged for keeps its tag: a new code (or tag) would leave every
+    tag given for it matching no category, and their subsidies would vanish at the next
+    reassessment without a word."""
+    if before.get("requires_tag") is False or _tag_code(before) == _tag_code(after):
+        return
+    tagged = SubsidyTag.objects.filter(
+        category=_tag_code(before), region_code__startswith=policy.region_prefix
+    ).count()
+    if tagged:
+        raise ValidationError(
+            {
+                "code": _(
+                    "%(count)s tags in this policy's area are for %(tag)s; with another code they would "
+                    "match no category. Keep the code, or give the category the roster tag %(tag)s."
+                )
+                % {"count": tagged, "tag": _tag_code(before)}
+            }
+        )
+
+
 def _check_unique(categories: list[dict[str, Any]], index: int) -> None:
     category = categories[index]
     for position, other in enumerate(categories):
@@ -475,6 +501,7 @@ def subsidy_category_save(
         index = next((i for i, item in enumerate(categories) if item.get("code") == original_code), -1)
         if index < 0:
             raise ValidationError(_("The policy has no category %(code)s.") % {"code": original_code})
+        _check_tags_kept(policy=policy, before=categories[index], after=category)
         categories[index] = category
     _check_unique(categories, index)
     document["subsidy_categories"] = categories

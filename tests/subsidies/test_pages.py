@@ -350,6 +350,30 @@ def test_given_a_new_category_with_a_marker_in_use_then_it_is_refused_and_with_i
     }  # fmt: skip
 
 
+def test_given_persons_tagged_for_a_category_when_its_code_is_changed_then_it_is_refused_with_the_way(
+    world, town, client
+):
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"])])))
+    policy = Policy.objects.get(code="linfen-next")
+    client.force_login(world.users["admin"])
+    url = reverse("subsidies:category-edit", args=[policy.code, "dibao"])
+
+    refused = client.post(url, _category_post(code="low_income"))
+    kept_by_its_tag = client.post(url, _category_post(code="low_income", tag="dibao"))
+
+    assert refused.status_code == 400
+    assert refused.context["form"].errors["code"] == [
+        "本政策地区内有 1 个资助标识属于 dibao；改用其他代码后它们将不对应任何类别。请保留代码，或把该类别的名单标识设为 dibao。"
+    ]
+    assert kept_by_its_tag.status_code == 302
+    policy.refresh_from_db()
+    assert [
+        (c["code"], c.get("tag"))
+        for c in policy.document["subsidy_categories"]
+        if c["name"] == "城乡低保对象"
+    ] == [("low_income", "dibao")]
+
+
 def test_given_a_category_when_removed_then_the_new_version_lacks_it_and_tags_keep_their_history(
     world, town, client
 ):
