@@ -5,7 +5,7 @@ and channel — computed from tax's own ledger into a small summary, which the d
 per area at every level — province, city, county, township, village — so a page reads one
 area's row, its children's rows and its own days: a few hundred rows whatever the number of
 persons. ``progress_refresh`` recomputes it set-based and idempotently: one pass over the due
-items and one over the standing payments, grouped per village; villages rolled up level by level;
+items (each with its standing payment) and one over the standing payments, grouped per village; villages rolled up level by level;
 then an upsert that writes only the rows whose numbers changed and a delete of the rows that no
 longer exist (a reversed payment's day). It runs every few minutes (beat) and on demand; a second
 refresh while one runs is skipped (advisory lock). Readers see the previous summary until it commits.
@@ -16,7 +16,9 @@ refresh while one runs is skipped (advisory lock). Readers see the previous summ
   government pays the contribution in full (insurance withdraws the item when the person becomes
   fully subsidised; those assessed as fully subsidised from the start are never sent to tax), or
   the enrollment ended — and items with nothing to pay are counted apart (``persons_withdrawn``),
-  never in the rate;
+  never in the rate. *Money due* is an unpaid item's amount (the on-time amount) and a paid item's
+  payment: the amount due on the day it was paid, which is more when paid late (a late price), so
+  money paid never exceeds money due;
 - *paid*: standing payments; a reversed payment (冲正) counts nowhere, and a payment made again
   after a reversal counts on its own day. Payments count where they were taken (their region),
   so the money per area equals the sum of its days.
@@ -52,11 +54,13 @@ _VILLAGES_SQL = f"""
 CREATE TEMP TABLE progress_village ON COMMIT DROP AS
 SELECT d.region_code, d.insurance_year,
        count(*) FILTER (WHERE d.status IN ('{DueStatus.DUE}', '{DueStatus.PAID}') AND d.amount_fen > 0) AS persons_due,
-       coalesce(sum(d.amount_fen) FILTER (
+       coalesce(sum(coalesce(p.amount_fen, d.amount_fen)) FILTER (
            WHERE d.status IN ('{DueStatus.DUE}', '{DueStatus.PAID}') AND d.amount_fen > 0), 0) AS due_fen,
        count(*) FILTER (WHERE NOT (d.status IN ('{DueStatus.DUE}', '{DueStatus.PAID}') AND d.amount_fen > 0))
            AS persons_withdrawn
 FROM collection_dueitem d
+-- An item paid late paid more than its on-time amount: its standing payment is what was due.
+LEFT JOIN collection_payment p ON p.due_item_id = d.id AND p.status = '{PaymentStatus.RECORDED}'
 GROUP BY d.region_code, d.insurance_year
 """  # noqa: S608 - constants only, no input
 

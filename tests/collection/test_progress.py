@@ -21,7 +21,7 @@ from accounts.scope import Scope
 from collection import services
 from collection.models import ProgressArea, ProgressDay
 from collection.progress import progress_dashboard, progress_refresh
-from tests.collection.support import AMOUNT, QINBI, TUNLI, YEAR, due, payer
+from tests.collection.support import AMOUNT, LATE_AMOUNT, QINBI, TUNLI, YEAR, due, payer
 
 pytestmark = pytest.mark.django_db
 
@@ -229,4 +229,62 @@ def test_given_the_dashboard_when_exported_then_the_workbook_has_the_areas_and_t
     assert days[1:] == [
         [dt.datetime(2026, 11, 20), 0, 0, 1, 400, 1, 400],
         [dt.datetime(2026, 11, 21), 1, 400, 1, 400, 2, 800],
+    ]
+
+
+@pytest.fixture
+def paid_late(world):
+    """屯里村: A owes 400 yuan on time and paid 450 yuan late (the late price); B owes 400 yuan, unpaid."""
+    today = timezone.localdate()
+    late = [
+        {"from": (today - dt.timedelta(days=90)).isoformat(), "to": (today - dt.timedelta(days=31)).isoformat(),
+         "amount_fen": AMOUNT, "subsidy_fen": 0, "rule": "on_time"},
+        {"from": (today - dt.timedelta(days=30)).isoformat(), "to": (today + dt.timedelta(days=30)).isoformat(),
+         "amount_fen": LATE_AMOUNT, "subsidy_fen": 0, "rule": "late"},
+    ]  # fmt: skip
+    payer("A", "141002198001010011")
+    payer("B", "141002198001010022")
+    item = due("141002198001010011", schedule=late)
+    due("141002198001010022", schedule=late)
+    services.payment_record(
+        scope=Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk),
+        due_item_id=item.pk,
+        amount_fen=LATE_AMOUNT,
+        channel="counter_cash",
+        paid_by="A",
+    )
+    progress_refresh()
+
+
+def test_given_a_payment_at_the_late_price_when_refreshed_then_money_due_counts_what_was_paid(
+    world, paid_late
+):
+    scope = Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk)
+
+    board = progress_dashboard(scope=scope, code=TOWNSHIP, year=YEAR)
+
+    (village,) = board.children
+    assert (village.code, village.due_fen, village.paid_fen, village.money_percent) == (
+        TUNLI, 85000, 45000, "52.9",
+    )  # fmt: skip
+    assert (board.area.due_fen, board.area.paid_fen, board.area.money_percent) == (85000, 45000, "52.9")
+
+
+def test_given_a_payment_at_the_late_price_then_the_page_the_chart_and_the_workbook_show_the_same_figures(
+    paid_late, tax_client
+):
+    query = {"year": YEAR}
+
+    html = tax_client.get(reverse("collection:progress-area", args=[TOWNSHIP]), query).content.decode()
+    response = tax_client.get(reverse("collection:progress-area-xlsx", args=[TOWNSHIP]), query)
+
+    row = html[html.index('data-testid="area-row"') :].split("</tr>")[0]
+    assert f'data-code="{TUNLI}"' in row and 'data-due-fen="85000" data-paid-fen="45000"' in row
+    assert '<td class="num">850.00</td><td class="num">450.00</td><td class="num">52.9%</td>' in row
+    assert "52.9%  (¥450.00)" in html  # the money chart's bar
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    areas = [list(row) for row in book["Per area"].iter_rows(min_row=4, values_only=True)]
+    assert areas == [
+        ["屯里村", TUNLI, 2, 1, 50.0, 850, 450, 52.9, 0],
+        ["Total", TOWNSHIP, 2, 1, 50.0, 850, 450, 52.9, 0],
     ]
