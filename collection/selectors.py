@@ -162,6 +162,23 @@ class DailyReport:
         return self.fen - self.reversed.fen
 
 
+# The days a report takes from its address: those of the insurance years the portal knows (as the
+# progress page's year), so that the day before and after, or a year back, is always a date (at
+# 0001-01-01 or 9999-12-31 the arithmetic overflows).
+REPORT_DAYS = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
+
+
+def report_day(raw: str | None) -> dt.date | None:
+    """A day from a report's address (YYYY-MM-DD); None when absent, unreadable or outside
+    ``REPORT_DAYS``, which the report answers as it answers no day."""
+    try:
+        day = dt.date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+    first, last = REPORT_DAYS
+    return day if day is not None and first <= day <= last else None
+
+
 def daily_report(*, scope: Scope, day: dt.date) -> DailyReport:
     """The payments taken on a day in the caller's area, by channel and by collector, and the
     reversals made that day, whichever day their payment was taken.

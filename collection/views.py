@@ -455,10 +455,7 @@ class DailyReportView(ScopedViewMixin, View):
     required_action = Action.COLLECTION_VIEW
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        try:
-            day = dt.date.fromisoformat(request.GET.get("day", "")) if request.GET.get("day") else None
-        except ValueError:
-            day = None
+        day = selectors.report_day(request.GET.get("day"))
         report = selectors.daily_report(scope=self.scope, day=day or timezone.localdate())
         context = {
             "report": report,
@@ -876,10 +873,7 @@ class DailyReportExportView(ScopedViewMixin, View):
     required_action = Action.COLLECTION_VIEW
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        try:
-            day = dt.date.fromisoformat(request.GET.get("day", ""))
-        except ValueError:
-            day = timezone.localdate()
+        day = selectors.report_day(request.GET.get("day")) or timezone.localdate()
         report = selectors.daily_report(scope=self.scope, day=day)
 
         def write(book: Workbook) -> None:

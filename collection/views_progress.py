@@ -3,7 +3,6 @@ the "refresh now" button. Thin: every figure comes from ``collection.progress`` 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -21,15 +20,8 @@ from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
 from accounts.roles import Action
 
-from . import progress
+from . import progress, selectors
 from .tasks import refresh_progress
-
-
-def _date(raw: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
 
 
 def _year(raw: str | None) -> int | None:
@@ -41,8 +33,8 @@ def _dashboard(view: ScopedViewMixin, request: HttpRequest, code: str | None) ->
         scope=view.scope,
         code=code,
         year=_year(request.GET.get("year")),
-        date_from=_date(request.GET.get("from")),
-        date_to=_date(request.GET.get("to")),
+        date_from=selectors.report_day(request.GET.get("from")),
+        date_to=selectors.report_day(request.GET.get("to")),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from unittest import mock
 
@@ -11,6 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
+from openpyxl import load_workbook
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
@@ -505,6 +507,37 @@ def test_given_a_closed_day_when_one_of_its_payments_is_reversed_later_then_that
     )
     assert f'data-net-fen="{-AMOUNT}"' in today.content.decode()
     assert "net takings of the day -¥400.00." in today.content.decode()
+
+
+# The last and first days a date can hold, and a day that does not exist: each answered alike.
+BAD_DAYS = ["9999-12-31", "0001-01-01", "2026-02-30"]
+
+
+@pytest.mark.parametrize("day", BAD_DAYS)
+def test_given_a_day_out_of_range_when_the_daily_report_is_asked_for_then_it_shows_today(counter, day):
+    page = counter.get(reverse("collection:daily"), {"day": day})
+
+    today = timezone.localdate()
+    assert page.status_code == 200
+    assert (page.context["report"].day, page.context["previous"], page.context["next"]) == (
+        today,
+        today - dt.timedelta(days=1),
+        today + dt.timedelta(days=1),
+    )
+
+
+@pytest.mark.parametrize("day", BAD_DAYS)
+def test_given_a_day_out_of_range_when_the_daily_report_is_exported_then_the_workbook_is_today_s(
+    counter, day
+):
+    response = counter.get(reverse("collection:daily-xlsx"), {"day": day})
+
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    assert response.status_code == 200
+    assert next(book.worksheets[0].iter_rows(values_only=True))[:2] == (
+        "Daily collection report",
+        timezone.localdate().isoformat(),
+    )
 
 
 def test_given_the_api_when_a_payment_is_reversed_then_it_answers_the_reversed_payment_and_a_second_time_409(

@@ -288,3 +288,38 @@ def test_given_a_payment_at_the_late_price_then_the_page_the_chart_and_the_workb
         ["屯里村", TUNLI, 2, 1, 50.0, 850, 450, 52.9, 0],
         ["Total", TOWNSHIP, 2, 1, 50.0, 850, 450, 52.9, 0],
     ]
+
+
+# Before the first day and after the last a date can hold, and a day that does not exist.
+BAD_DAYS = [
+    {"to": "0001-01-05"},
+    {"from": "0001-01-05"},
+    {"to": "9999-12-31"},
+    {"from": "9999-12-31", "to": "9999-12-31"},
+    {"to": "2026-11-31"},
+]
+
+
+@pytest.mark.parametrize("days", BAD_DAYS)
+def test_given_a_day_out_of_range_when_the_dashboard_is_asked_for_then_it_shows_the_default_days(
+    ledger, tax_client, days
+):
+    page = tax_client.get(reverse("collection:progress"), {"year": YEAR, **days})
+
+    assert page.status_code == 200
+    board = page.context["board"]
+    assert (board.date_from, board.date_to) == (DAY_TWO - dt.timedelta(days=29), DAY_TWO)
+
+
+@pytest.mark.parametrize("days", BAD_DAYS)
+def test_given_a_day_out_of_range_when_the_dashboard_is_exported_then_the_workbook_has_the_default_days(
+    ledger, tax_client, days
+):
+    response = tax_client.get(reverse("collection:progress-xlsx"), {"year": YEAR, **days})
+
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    assert response.status_code == 200
+    assert next(book["Per day"].iter_rows(values_only=True))[2:] == (
+        str(DAY_TWO - dt.timedelta(days=29)),
+        str(DAY_TWO),
+    )
