@@ -954,6 +954,32 @@ def _batch_close(*, batch: PaymentBatch, payments: int, total_fen: int, problems
     batch.save(update_fields=["payment_count", "total_fen", "problem_count"])
 
 
+def _lines_of_due_items(*, scope: Scope, due_items: list[tuple[int, int]]) -> list[BatchLine]:
+    """A collective payment's lines from due item keys: each key's person, or for a key that is no
+    due item of its year in the caller's area a line refused as not found (its person unknown)."""
+    keys = {pk for pk, _year in due_items}
+    found = {
+        pk: (person_id, year)
+        for pk, person_id, year in scope.filter(DueItem.objects.filter(pk__in=keys)).values_list(
+            "pk", "person_id", "insurance_year"
+        )
+    }
+    lines = []
+    for number, (pk, year) in enumerate(due_items, start=1):
+        person_id, item_year = found.get(pk, ("", None))
+        lines.append(
+            BatchLine(line_number=number, person_id=person_id, insurance_year=year)
+            if item_year == year
+            else BatchLine(
+                line_number=number,
+                person_id="",
+                insurance_year=year,
+                problem=rules.not_found_reason(insurance_year=year),
+            )
+        )
+    return lines
+
+
 @transaction.atomic
 def collective_payment_record(
     *,
@@ -962,16 +988,20 @@ def collective_payment_record(
     region_code: str,
     unit_name: str,
     paid_by: str,
-    persons: list[tuple[str, int]],
     total_fen: int,
+    persons: list[tuple[str, int]] | None = None,
+    due_items: list[tuple[int, int]] | None = None,
     idempotency_key: str | None = None,
 ) -> PaymentBatch:
     """Record a village's or a school's collective payment (集体代缴): every listed person's due
     item paid today, each with its receipt (consecutive numbers), as one batch — or nothing.
 
-    ``persons`` are (person identifier, insurance year); ``total_fen`` is the cash counted when it
-    was handed over, which must equal the amounts due: a difference means the list or the cash is
-    wrong, and it is better found now than at the evening's reconciliation.
+    The persons are ``persons``, (person identifier, insurance year), or ``due_items``, (due item
+    key, insurance year) as the page posts them, so that no identifier sits in a form; a key that is
+    not a due item of that year in the caller's area is refused like an identifier not found.
+    ``total_fen`` is the cash counted when it was handed over, which must equal the amounts due: a
+    difference means the list or the cash is wrong, and it is better found now than at the
+    evening's reconciliation.
     """
     if kind not in (BatchKind.VILLAGE, BatchKind.SCHOOL):
         raise ValidationError({"kind": [_("A collective payment is a village's or a school's.")]})
@@ -980,7 +1010,7 @@ def collective_payment_record(
         earlier = PaymentBatch.objects.filter(idempotency_key=key).first()
         if earlier is not None:
             return earlier
-    if not persons:
+    if not persons and not due_items:
         raise ValidationError(_("Choose at least one person to pay for."))
     try:
         with transaction.atomic():  # a savepoint: the key's unique index may refuse the batch
@@ -999,10 +1029,14 @@ def collective_payment_record(
         if earlier is None:
             raise
         return earlier
-    lines = [
-        BatchLine(line_number=number, person_id=person_id, insurance_year=year)
-        for number, (person_id, year) in enumerate(persons, start=1)
-    ]
+    lines = (
+        _lines_of_due_items(scope=scope, due_items=due_items)
+        if due_items
+        else [
+            BatchLine(line_number=number, person_id=person_id, insurance_year=year)
+            for number, (person_id, year) in enumerate(persons or [], start=1)
+        ]
+    )
     now = timezone.now()
     payable, problems = _check_chunk(scope=scope, batch=batch, lines=lines, seen=set(), default_paid_at=now)
     if problems:

@@ -501,6 +501,13 @@ def _person_list(text: str) -> list[str]:
     return [part for part in text.replace(",", "\n").replace("，", "\n").split() if part]
 
 
+def _due_item_keys(values: list[str]) -> list[int]:
+    """The ticked due items' keys as posted (the form carries keys, never an identifier). A value
+    that is no key becomes 0, which no due item has, so the batch is refused as for a person
+    not found rather than the value dropped."""
+    return [int(value) if value.isdigit() and len(value) <= 18 else 0 for value in values]
+
+
 class CollectiveView(ScopedViewMixin, View):
     """集体缴费: a village's (or, from a pasted list, a school's) persons due, ticked and paid as one
     batch against the cash counted; the ledger (台账) to sign follows."""
@@ -513,7 +520,7 @@ class CollectiveView(ScopedViewMixin, View):
         request: HttpRequest,
         *,
         form: CollectiveForm | None = None,
-        chosen: set[str] | None = None,
+        chosen: set[int] | None = None,
         problems: list[services.LineProblem] | None = None,
         error: str = "",
         status: int = 200,
@@ -556,7 +563,7 @@ class CollectiveView(ScopedViewMixin, View):
                     candidate,
                     mask_id_number(candidate.item.person_id),
                     yuan(candidate.amount_fen),
-                    chosen is None or candidate.item.person_id in chosen,
+                    chosen is None or candidate.item.pk in chosen,
                 )
                 for candidate in candidates
             ],
@@ -572,7 +579,7 @@ class CollectiveView(ScopedViewMixin, View):
             "list_not_payable": bool(listed.not_payable)
             and bool(candidates or people.strip() or not listed.shared_reason),
             "form": form,
-            "problems": problems or [],
+            "problems": [(problem, mask_id_number(problem.line.person_id)) for problem in problems or []],
             "error": error,
             "can_record": self.scope.allows(Action.COLLECTION_RECORD),
             "recent": selectors.batches(scope=self.scope).exclude(kind=BatchKind.BANK_DEBIT)[:10],
@@ -590,7 +597,8 @@ class CollectiveView(ScopedViewMixin, View):
             return self._page(request)
         self.scope.require(Action.COLLECTION_RECORD)
         form = CollectiveForm(request.POST)
-        chosen = set(request.POST.getlist("person"))
+        keys = _due_item_keys(request.POST.getlist("due_item"))
+        chosen = set(keys)
         years = selectors.progress_years(scope=self.scope)
         year = _year_of(request, years)
         if not form.is_valid() or year is None:
@@ -607,7 +615,7 @@ class CollectiveView(ScopedViewMixin, View):
                 else (self.scope.region_code or ""),
                 unit_name=form.cleaned_data["unit_name"],
                 paid_by=form.cleaned_data["paid_by"],
-                persons=[(person_id, year) for person_id in request.POST.getlist("person")],
+                due_items=[(key, year) for key in keys],
                 total_fen=form.total_fen(),
                 idempotency_key=form.cleaned_data["idempotency_key"],
             )

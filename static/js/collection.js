@@ -6,7 +6,7 @@
   if (!form) {
     return;
   }
-  var boxes = form.querySelectorAll("input[name=person]");
+  var boxes = form.querySelectorAll("input[name=due_item]");
   var all = form.querySelector("[data-check-all]");
   function yuan(fen) {
     return (fen / 100).toFixed(2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");

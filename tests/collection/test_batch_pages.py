@@ -16,7 +16,7 @@ from accounts.roles import Role
 from accounts.scope import Scope
 from collection import services
 from collection.models import DueItem, Payment, PaymentBatch, RefundPaid
-from tests.collection.support import TUNLI, YEAR, due, open_today, payer
+from tests.collection.support import QINBI, TUNLI, YEAR, due, open_today, payer
 from tests.exports_support import exported
 
 pytestmark = pytest.mark.django_db
@@ -49,14 +49,24 @@ def _rows(book) -> list[list]:
     return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
 
 
+def _keys(persons: list[str]) -> list[str]:
+    """The due items' keys the page posts for these persons (never their identifiers)."""
+    keys = dict(DueItem.objects.filter(person_id__in=persons).values_list("person_id", "pk"))
+    return [str(keys[person_id]) for person_id in persons]
+
+
 def _record(counter, persons: list[str], total: str, key: str = "k1"):
+    return _record_keys(counter, _keys(persons), total, key)
+
+
+def _record_keys(counter, keys: list[str], total: str, key: str = "k1"):
     return counter.post(
         reverse("collection:collective"),
         {
             "record": "1",
             "year": YEAR,
             "village": TUNLI,
-            "person": persons,
+            "due_item": keys,
             "kind": "village",
             "unit_name": "屯里村",
             "paid_by": "李会计",
@@ -182,6 +192,111 @@ def test_given_the_wrong_cash_total_when_recorded_then_the_page_says_so_and_noth
         "Nothing was recorded: the amounts due add up to 1,200.00 yuan, but 1,000.00 yuan were counted."
     )
     assert Payment.objects.count() == 0
+
+
+def test_given_a_village_chosen_then_the_page_holds_no_full_identifier_and_ticks_by_due_item_key(counter):
+    page = counter.get(reverse("collection:collective"), {"year": YEAR, "village": TUNLI})
+
+    html = page.content.decode()
+    assert [person_id for person_id in IDS if person_id in html] == []
+    keys = _keys(IDS)
+    assert [f'data-due-item="{key}"' in html for key in keys] == [True, True, True]
+    assert [f'name="due_item" value="{key}"' in html for key in keys] == [True, True, True]
+    assert html.count("141002********000") == 3
+
+
+def test_given_a_refused_collective_payment_then_the_refusal_names_the_persons_masked(world, counter):
+    services.payment_record(
+        scope=Scope.for_user_id(world.user_for(Role.TAX_STAFF).pk),
+        due_item_id=DueItem.objects.get(person_id=IDS[1]).pk,
+        amount_fen=40000,
+        channel="counter_cash",
+        paid_by="村民2",
+    )
+
+    response = _record(counter, IDS, "1200.00")
+
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert [(shown, problem.line.person_id) for problem, shown in response.context["problems"]] == [
+        ("141002********0002", IDS[1])
+    ]
+    assert '<tr data-testid="batch-problem"><td><code>141002********0002</code></td>' in html
+    assert [person_id for person_id in IDS if person_id in html] == []
+
+
+def test_given_the_key_of_a_due_item_of_another_county_when_posted_then_nothing_is_recorded(counter):
+    payer("外县人", "141024198001010099", region=QINBI)
+    outsider = due("141024198001010099", region=QINBI, schedule=open_today())
+
+    response = _record_keys(counter, [*_keys(IDS[:1]), str(outsider.pk)], "800.00")
+
+    assert response.status_code == 409
+    assert [(shown, problem.reason) for problem, shown in response.context["problems"]] == [
+        ("", "Not found in your area for 2027.")
+    ]
+    assert '<tr data-testid="batch-problem"><td>—</td><td>Not found in your area for 2027.</td></tr>' in (
+        response.content.decode()
+    )
+    assert "141024198001010099" not in response.content.decode()
+    assert (Payment.objects.count(), PaymentBatch.objects.count()) == (0, 0)
+
+
+def test_given_a_posted_value_that_is_no_key_when_recorded_then_nothing_is_recorded(counter):
+    response = _record_keys(counter, [*_keys(IDS[:1]), IDS[1]], "800.00")
+
+    assert response.status_code == 409
+    assert [problem.reason for problem, _shown in response.context["problems"]] == [
+        "Not found in your area for 2027."
+    ]
+    assert Payment.objects.count() == 0
+
+
+def test_given_a_collective_payment_refused_then_the_ticks_posted_stay_ticked(counter):
+    response = _record(counter, IDS[:2], "1000.00")
+
+    assert response.status_code == 409
+    assert [(c.item.person_id, ticked) for c, _m, _a, ticked in response.context["candidates"]] == [
+        (IDS[0], True),
+        (IDS[1], True),
+        (IDS[2], False),
+    ]
+
+
+def test_given_a_batch_then_its_page_holds_no_full_identifier_and_marks_lines_by_due_item_key(counter):
+    _record(counter, IDS, "1200.00")
+    batch = PaymentBatch.objects.get()
+
+    html = counter.get(reverse("collection:batch", args=[batch.pk])).content.decode()
+
+    assert [person_id for person_id in IDS if person_id in html] == []
+    assert [f'data-testid="line" data-due-item="{key}"' in html for key in _keys(IDS)] == [True, True, True]
+    assert [f"<code>{masked}</code>" in html for masked in ("141002********0001", "141002********0002")] == [
+        True,
+        True,
+    ]
+
+
+def test_given_a_bank_batch_then_its_page_holds_no_full_identifier_of_its_payments_or_lines_not_matched(
+    counter,
+):
+    day = timezone.localdate().isoformat()
+    content = (
+        "流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,扣款日期\n"
+        f"B1,{IDS[0]},村民1,2027,400.00,成功,{day}\n"
+        f"B2,{IDS[1]},村民2,2027,300.00,成功,{day}\n"
+    ).encode()
+    counter.post(
+        reverse("collection:bank"),
+        {"bank_name": "农业银行", "file": SimpleUploadedFile("debit.csv", content, content_type="text/csv")},
+    )
+    batch = PaymentBatch.objects.get()
+    services.bank_debit_process(scope=Scope.for_user_id(batch.created_by_id), batch_id=batch.pk)
+
+    html = counter.get(reverse("collection:batch", args=[batch.pk])).content.decode()
+
+    assert html.count('data-testid="line"') == 1 and html.count('data-testid="problem"') == 1
+    assert [person_id for person_id in IDS if person_id in html] == []
 
 
 def test_given_a_batch_then_its_ledger_has_a_line_per_payer_to_sign_and_the_signature_lines(counter):

@@ -54,7 +54,7 @@ def collective(scope: Scope, persons: list[str], total: int, **kwargs) -> Paymen
         region_code=kwargs.pop("region_code", TUNLI),
         unit_name=kwargs.pop("unit_name", "屯里村"),
         paid_by=kwargs.pop("paid_by", "村会计 李四"),
-        persons=[(person_id, YEAR) for person_id in persons],
+        persons=[(person_id, YEAR) for person_id in persons] or None,
         total_fen=total,
         **kwargs,
     )
@@ -144,6 +144,35 @@ def test_given_a_person_of_another_county_when_listed_then_the_batch_is_refused(
         collective(tax, [IDS[0], "141024198001010099"], 2 * AMOUNT, kind="school", region_code="141002")
 
     assert [p.reason for p in refused.value.problems] == ["Not found in your area for 2027."]
+
+
+def test_given_due_item_keys_when_the_village_pays_for_them_then_their_persons_are_paid(tax, village):
+    batch = collective(tax, [], 2 * AMOUNT, due_items=[(village[0].pk, YEAR), (village[3].pk, YEAR)])
+
+    assert sorted(Payment.objects.filter(batch=batch).values_list("person_id", flat=True)) == [IDS[0], IDS[3]]
+
+
+def test_given_the_key_of_a_due_item_of_another_county_when_listed_then_the_batch_is_refused_unnamed(
+    tax, village
+):
+    payer("外县人", "141024198001010099", region=QINBI)
+    outsider = due("141024198001010099", region=QINBI, schedule=open_today())
+
+    with pytest.raises(services.BatchRefusedError) as refused:
+        collective(tax, [], 2 * AMOUNT, due_items=[(village[0].pk, YEAR), (outsider.pk, YEAR)])
+
+    assert [(p.line.person_id, p.reason) for p in refused.value.problems] == [
+        ("", "Not found in your area for 2027.")
+    ]
+    assert Payment.objects.count() == 0
+
+
+def test_given_a_due_item_key_with_another_year_when_listed_then_the_batch_is_refused(tax, village):
+    with pytest.raises(services.BatchRefusedError) as refused:
+        collective(tax, [], AMOUNT, due_items=[(village[0].pk, YEAR + 1)])
+
+    assert [p.reason for p in refused.value.problems] == ["Not found in your area for 2028."]
+    assert Payment.objects.count() == 0
 
 
 def test_given_the_same_form_submitted_twice_then_one_batch_is_recorded(tax, village):
