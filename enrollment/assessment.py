@@ -151,7 +151,8 @@ def _birth_key_sql(policy: engine.Policy) -> tuple[str, list[Any]]:
 
 
 def _tag_key_sql(policy: engine.Policy) -> tuple[str, dict[str, Any]]:
-    """A tag of ``st`` as its class (``TagClasses``): [category, recognised, ended] as jsonb."""
+    """A tag of ``st`` (its roster ``ro``) as its class (``TagClasses``): [category, recognised,
+    ended, the roster's insurance year] as jsonb."""
     classes = TagClasses.of(policy)
     params: dict[str, Any] = {"tag_default_cut": classes.default_cut, "tag_ends_from": classes.ends_from}
     cut = "%(tag_default_cut)s::date"
@@ -163,7 +164,7 @@ def _tag_key_sql(policy: engine.Policy) -> tuple[str, dict[str, Any]]:
         cut = f"CASE st.category{whens} ELSE {cut} END"
     sql = (
         f"jsonb_build_array(st.category, greatest(st.valid_from, {cut}), "
-        "CASE WHEN st.valid_to >= %(tag_ends_from)s THEN NULL ELSE st.valid_to END)"
+        "CASE WHEN st.valid_to >= %(tag_ends_from)s THEN NULL ELSE st.valid_to END, ro.insurance_year)"
     )
     return sql, params
 
@@ -176,8 +177,8 @@ def _facts_from_row(row: tuple[Any, ...]) -> engine.PersonFacts:
         person_category=person_category,
         hukou_in_region=hukou_in_region,
         tags=tuple(
-            engine.Tag(category, date.fromisoformat(start), date.fromisoformat(end) if end else None)
-            for category, start, end in tag_rows
+            engine.Tag(category, date.fromisoformat(start), date.fromisoformat(end) if end else None, year)
+            for category, start, end, year in tag_rows
         ),
         last_paid_year=last_paid_year or None,
         transfer=transfer,
@@ -313,6 +314,9 @@ def _steps_one_and_two(
     params.update(birth_names)
     # A tag's dates as their class: tags of a roster, recognised on many different days, fall into
     # a few classes instead of one per person (jsonb's order makes the DISTINCT list canonical).
+    # A roster's tag holds for its roster's insurance year alone (next year's roster, recognised
+    # this autumn or years ago, never changes this year); a tag given by hand, wherever its dates
+    # reach. The engine is told the roster's year as well and applies the same rule.
     tag_key, tag_params = _tag_key_sql(policy)
     params.update(tag_params)
     cursor.execute(
@@ -331,8 +335,10 @@ def _steps_one_and_two(
             SELECT st.person_id,
                    jsonb_agg(DISTINCT {tag_key}) AS tags
             FROM subsidies_subsidytag st
+            LEFT JOIN subsidies_subsidyroster ro ON ro.id = st.roster_id
             WHERE st.valid_from <= %(coverage_end)s
               AND (st.valid_to IS NULL OR st.valid_to >= %(coverage_start)s)
+              AND (st.roster_id IS NULL OR ro.insurance_year = %(year)s)
               AND st.person_id IN (
                   SELECT e2.person_id FROM enrollment_enrollment e2
                   WHERE e2.county_code = %(county)s AND e2.status = 'normal' {region_filter["e2"]})

@@ -5,8 +5,11 @@
   grants), the roster it came from, and the dates it is valid. Tags are never deleted: a tag
   that no longer holds gets an end date (``valid_to``) and the reason (``end_reason``). At most
   one open tag per person and category (partial unique index) for tags given by hand; a roster's
-  tags are valid for the roster's insurance year (``valid_to`` = the policy's last day of cover)
-  and at most one standing tag per roster, person and category.
+  tags hold for the roster's insurance year alone (read from ``roster``, never copied: the
+  recognition date in ``valid_from`` may lie years back and counts only for a category's
+  "recognised by"; ``valid_to`` = the policy's last day of cover, or the day the tag ended) and at
+  most one standing tag per roster, person and category. A tag given by hand holds in every
+  insurance year its dates reach.
 - ``SubsidyRoster``: one roster as the bureaus know it — whose area, which office sent it
   (``source``) and for which insurance year. A new import of the same roster replaces the
   previous one: tags it no longer lists end on its roster date.

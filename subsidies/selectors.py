@@ -105,10 +105,18 @@ def _region_names(codes: set[str]) -> dict[str, str]:
     return found
 
 
+def _of_insurance_year(year: int) -> Q:
+    """Tags that may hold for ``year``: a roster's tag holds for its roster's insurance year alone,
+    whatever its dates (a roster for next year, recognised this autumn or years ago, never counts
+    this year); a tag given by hand, wherever its dates reach (the caller filters the dates)."""
+    return Q(roster__isnull=True) | Q(roster__insurance_year=year)
+
+
 def _tag_counts(*, scope: Scope, policy: Rules) -> dict[str, int]:
     """Persons holding a tag valid in the policy's insurance year, per tag code, in the policy's region ∩ the user's area."""
     tags = scope.filter(
         SubsidyTag.objects.filter(
+            _of_insurance_year(policy.insurance_year),
             end_reason="",
             valid_from__lte=policy.coverage.end,
         ).filter(Q(valid_to__isnull=True) | Q(valid_to__gte=policy.coverage.start))
@@ -267,7 +275,7 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
     tagged = (
         scope.filter(
             SubsidyTag.objects.filter(end_reason="", valid_from__lte=coverage_end).filter(
-                Q(valid_to__isnull=True) | Q(valid_to__gte=coverage_start)
+                Q(valid_to__isnull=True) | Q(valid_to__gte=coverage_start), _of_insurance_year(year)
             )
         )
         .annotate(county=Left("region_code", 6))

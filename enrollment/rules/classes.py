@@ -8,7 +8,7 @@ assessment groups a million persons into a few thousand classes and asks the eng
 A subsidy tag's dates count the same way (``TagClasses``): its recognition date only against the
 coverage's end and the "recognised by" dates of the categories that need the tag, and exactly when
 it is later than one of those (the reason then names it); its end only against the coverage's
-start. Without this, every recognition date of a roster made a class of its own, and reassessing
+start; its roster's insurance year as it is. Without this, every recognition date of a roster made a class of its own, and reassessing
 a 100,000-row roster asked the engine 100,000 times.
 """
 
@@ -104,5 +104,8 @@ class TagClasses:
 
     def representative(self, tag: Tag) -> Tag:
         return type(tag)(
-            tag.category, self.recognised_key(tag.category, tag.recognised_on), self.ended_key(tag.ended_on)
+            tag.category,
+            self.recognised_key(tag.category, tag.recognised_on),
+            self.ended_key(tag.ended_on),
+            tag.insurance_year,
         )

@@ -38,11 +38,17 @@ from .policy import (
 
 @dataclass(frozen=True)
 class Tag:
-    """A subsidy tag the person holds: category code, since when it is recognised, until when."""
+    """A subsidy tag the person holds: category code, since when it is recognised, until when.
+
+    ``insurance_year``: the insurance year of the roster that vouches for the tag. A roster's tag
+    holds for that year alone, however far back its recognition date lies (which still counts for
+    a category's "recognised by"); a tag given by hand (None) holds in every year its dates reach.
+    """
 
     category: str
     recognised_on: date
     ended_on: date | None = None
+    insurance_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,7 @@ def _category_failure(
             tag
             for tag in facts.tags
             if tag.category == category.tag_code
+            and (tag.insurance_year is None or tag.insurance_year == policy.insurance_year)
             and (tag.ended_on is None or tag.ended_on >= policy.coverage.start)
             and tag.recognised_on <= policy.coverage.end
         ]

@@ -38,7 +38,7 @@ from enrollment.rules.presets import load_preset
 from sharing import services as sharing
 from sharing.handlers import Batch
 from sharing.models import OutboxMessage
-from subsidies.models import SubsidyTag
+from subsidies.models import SubsidyRoster, SubsidyTag
 from subsidies.services import subsidy_tag_add
 from tests.conftest import World
 from tests.enrollment import resident_id
@@ -438,6 +438,70 @@ def test_given_tags_recognised_on_many_days_when_assessed_in_bulk_then_few_class
         expected = engine.assess(
             loaded.rules,
             engine.PersonFacts(birth_date=person.birth_date, person_category="rural", tags=tags),
+        )
+        row = rows[person.pk]
+        assert (row.payable_fen, row.subsidy_fen, row.rule, row.decision.reason) == (
+            expected.payable_fen,
+            expected.subsidy.subsidy_fen,
+            expected.rule,
+            expected.reason,
+        ), tags
+
+
+def test_given_roster_tags_of_three_years_when_assessed_in_bulk_then_each_counts_for_its_rosters_year_as_the_engine_says(
+    world, no_nudge
+):
+    # Lanshan 2016: every roster's tag reaches 2016 by its dates (recognised in time, valid to the
+    # end of its own year's cover or later); only the 2016 roster's counts for 2016.
+    document = load_preset("lanshan-2016").to_document()
+    document.update(code="lanshan-years-141000", region_code="141000")
+    loaded = policy_save(document=document, note="test")
+    rosters = {
+        year: SubsidyRoster.objects.create(region_code="141000000000", source="民政局", insurance_year=year)
+        for year in (2015, 2016, 2017)
+    }
+    persons = {}
+    for index, (year, valid_to) in enumerate(
+        [
+            (2015, dt.date(2016, 6, 30)),
+            (2016, dt.date(2016, 12, 31)),
+            (2017, dt.date(2017, 12, 31)),
+            (None, None),
+        ]
+    ):
+        person = make_person(
+            TUNLI,
+            name=f"名单{index}",
+            id_number=resident_id(address="141002", birth="19700501", sequence=f"{index:03d}"),
+        )
+        person.hukou_region_code = TUNLI
+        person.save()
+        make_enrollment(person)
+        SubsidyTag.objects.create(
+            person=person,
+            category="dibao",
+            region_code=TUNLI,
+            source="t",
+            valid_from=dt.date(2009, 3, 4),
+            valid_to=valid_to,
+            roster=rosters.get(year),
+        )
+        persons[year] = person
+
+    assessment_run_now(county_code="141002", insurance_year=2016)
+
+    rows = {row.person_id: row for row in Assessment.objects.select_related("decision")}
+    subsidised = {year: rows[person.pk].subsidy_fen for year, person in persons.items()}
+    assert subsidised == {2015: 0, 2016: 15000, 2017: 0, None: 15000}
+    for person in persons.values():
+        tags = tuple(
+            engine.Tag(
+                tag.category, tag.valid_from, tag.valid_to, tag.roster.insurance_year if tag.roster else None
+            )
+            for tag in person.subsidy_tags.select_related("roster")
+        )
+        expected = engine.assess(
+            loaded.rules, engine.PersonFacts(birth_date=person.birth_date, person_category="rural", tags=tags)
         )
         row = rows[person.pk]
         assert (row.payable_fen, row.subsidy_fen, row.rule, row.decision.reason) == (

@@ -25,8 +25,15 @@ def yuan(amount: int) -> int:
     return amount * 100
 
 
-def tag(category: str, recognised_on: date = date(2000, 1, 1), ended_on: date | None = None) -> Tag:
-    return Tag(category, recognised_on, ended_on)
+def tag(
+    category: str,
+    recognised_on: date = date(2000, 1, 1),
+    ended_on: date | None = None,
+    *,
+    roster_year: int | None = None,
+) -> Tag:
+    """A tag given by hand, or (``roster_year``) a tag of that insurance year's roster."""
+    return Tag(category, recognised_on, ended_on, roster_year)
 
 
 def person(

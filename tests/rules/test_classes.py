@@ -24,7 +24,7 @@ def _reduced(facts: PersonFacts, classes: TagClasses) -> PersonFacts:
     """The facts as the set-based run sees them: each tag its representative, duplicates once."""
     tags = sorted(
         {classes.representative(one) for one in facts.tags},
-        key=lambda one: (one.category, one.recognised_on, one.ended_on or date.min),
+        key=lambda one: (one.category, one.recognised_on, one.ended_on or date.min, one.insurance_year or 0),
     )
     return PersonFacts(
         birth_date=facts.birth_date,
@@ -67,7 +67,10 @@ def test_given_random_tags_around_every_cut_when_reduced_to_their_classes_then_t
         tags = []
         for _tag in range(rng.choice([1, 1, 2, 3])):
             ended = _dates_around(days, rng) if rng.random() < 0.4 else None
-            tags.append(tag(rng.choice(codes), _dates_around(days, rng), ended))
+            year = rng.choice(
+                [None, None, policy.insurance_year - 1, policy.insurance_year, policy.insurance_year + 1]
+            )
+            tags.append(tag(rng.choice(codes), _dates_around(days, rng), ended, roster_year=year))
         facts = person(
             born=date(1930, 1, 1) + timedelta(days=rng.randint(0, 33000)),
             last_paid=rng.choice([None, policy.insurance_year - 1, policy.insurance_year - 3]),
@@ -112,6 +115,16 @@ def test_given_a_tag_recognised_after_the_deadline_then_it_keeps_its_date_which_
     assert reduced.tags == (Tag("dibao", date(2016, 2, 3), None),)
     assert decision.subsidy.subsidy_fen == 0
     assert "2016年2月3日" in decision.subsidy.reason
+
+
+def test_given_a_roster_tag_then_its_class_keeps_the_rosters_insurance_year():
+    classes = TagClasses.of(preset("lanshan-2016"))
+
+    this_year = classes.representative(Tag("dibao", date(2009, 3, 4), date(2016, 12, 31), 2016))
+    next_year = classes.representative(Tag("dibao", date(2009, 3, 4), date(2017, 12, 31), 2017))
+
+    assert this_year == Tag("dibao", date(2015, 12, 31), None, 2016)
+    assert next_year == Tag("dibao", date(2015, 12, 31), None, 2017)
 
 
 def test_given_a_tag_that_ended_before_the_coverage_then_it_keeps_its_end():

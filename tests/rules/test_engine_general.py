@@ -83,3 +83,28 @@ def test_given_a_tag_that_ended_before_the_insurance_year_then_it_no_longer_coun
     assert subsidy_for(preset("linfen-2021"), facts, None).subsidy_fen == 0
     still = continuous(2021, tags=[tag("poverty_registered", date(2016, 1, 1), ended_on=date(2021, 1, 1))])
     assert subsidy_for(preset("linfen-2021"), still, None).subsidy_fen == yuan(320)
+
+
+def test_given_next_years_roster_tag_recognised_this_year_then_it_does_not_count_this_year():
+    facts = continuous(2021, tags=[tag("poverty_registered", date(2020, 10, 1), roster_year=2022)])
+
+    decision = subsidy_for(preset("linfen-2021"), facts, None)
+
+    assert decision.subsidy_fen == 0
+    assert "本参保年度无建档立卡贫困人口资助身份标识" in decision.reason
+
+
+def test_given_a_roster_tag_of_the_year_recognised_years_back_then_it_counts_for_its_year():
+    facts = continuous(2021, tags=[tag("poverty_registered", date(2016, 3, 1), roster_year=2021)])
+
+    assert subsidy_for(preset("linfen-2021"), facts, None).subsidy_fen == yuan(320)
+
+
+def test_given_last_years_roster_tag_not_yet_past_the_coverage_then_it_does_not_count_this_year():
+    # A tag given by hand with the same dates would count: a roster's tag holds for its year alone.
+    dates = (date(2020, 3, 1), date(2021, 6, 30))
+    by_hand = continuous(2021, tags=[tag("poverty_registered", *dates)])
+    last_years = continuous(2021, tags=[tag("poverty_registered", *dates, roster_year=2020)])
+
+    assert subsidy_for(preset("linfen-2021"), by_hand, None).subsidy_fen == yuan(320)
+    assert subsidy_for(preset("linfen-2021"), last_years, None).subsidy_fen == 0

@@ -122,6 +122,17 @@ def test_given_a_special_group_then_only_recognition_by_31_december_2015_counts(
     assert subsidy_for(lanshan(), facts, date(2015, 12, 1)).subsidy_fen == subsidy
 
 
+@pytest.mark.parametrize(
+    ("recognised_on", "subsidy"),
+    [(date(2009, 3, 4), yuan(150)), (date(2015, 12, 31), yuan(150)), (date(2016, 1, 1), 0)],
+)
+def test_given_a_roster_tag_of_the_year_then_its_recognition_date_still_meets_the_deadline(
+    recognised_on, subsidy
+):
+    facts = continuous(2016, tags=[tag("dibao", recognised_on, roster_year=2016)])
+    assert subsidy_for(lanshan(), facts, date(2015, 12, 1)).subsidy_fen == subsidy
+
+
 def test_given_a_recognition_after_the_deadline_then_the_reason_names_both_dates():
     decision = subsidy_for(
         lanshan(), continuous(2016, tags=[tag("dibao", date(2016, 1, 1))]), date(2016, 1, 5)
