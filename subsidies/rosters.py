@@ -381,7 +381,8 @@ def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -
     )
     cursor.execute(
         f"""CREATE TEMP TABLE {found.county_table} (
-            county text PRIMARY KEY, county_name text, policy_code text, names text) ON COMMIT DROP"""
+            county text PRIMARY KEY, county_name text, policy_code text, names text,
+            period_start date, period_end date) ON COMMIT DROP"""
     )
     names_of = county_names(counties)
     map_rows: list[tuple[Any, ...]] = []
@@ -389,18 +390,22 @@ def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -
     for county in sorted(counties):
         loaded = policy_for_county(county_code=county, insurance_year=insurance_year)
         if loaded is None:
-            county_rows.append((county, names_of.get(county, county), None, None))
+            county_rows.append((county, names_of.get(county, county), None, None, None, None))
             found.counties[county] = ""
             found.digests[county] = _digest([county_rows[-1]])
             continue
         rows, names = _category_rows(county, loaded.rules)
         map_rows.extend(rows)
-        county_rows.append((county, names_of.get(county, county), loaded.record.code, names))
+        coverage = loaded.rules.coverage
+        county_rows.append(
+            (county, names_of.get(county, county), loaded.record.code, names, coverage.start, coverage.end)
+        )
         found.counties[county] = loaded.record.code
         found.digests[county] = _digest([county_rows[-1], *rows])
     _copy(cursor, found.map_table, ["county", "key", "tag_code", "taggable", "subsidy_kind", "subsidy_fen",
                                     "marker", "period_end", "by_name"], map_rows)  # fmt: skip
-    _copy(cursor, found.county_table, ["county", "county_name", "policy_code", "names"], county_rows)
+    _copy(cursor, found.county_table, ["county", "county_name", "policy_code", "names", "period_start",
+                                       "period_end"], county_rows)  # fmt: skip
     return found
 
 
@@ -1109,10 +1114,19 @@ def _marks_beside(
     cursor.execute("SELECT nextval('subsidies_mark_revision')")
     (revision,) = cursor.fetchone()
     reason = (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[:200]
-    # A withdrawal goes to tax only when no roster still tags the person in the category (the tags
-    # this import ends are ended already; those it adds cannot be the withdrawn ones' person and category).
-    no_other_tag = """NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
-        WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = '')"""
+    # A withdrawal goes to tax only when no other tag still holds the person in the category for
+    # this roster's insurance year (tax keys its marks by person, year and category): a standing
+    # tag of another roster for the same year, or a standing tag given by hand whose dates reach
+    # that year's cover in the person's county. Last year's rosters' tags hold for last year only,
+    # however long they stand. (The tags this import ends are ended already; those it adds cannot
+    # be the withdrawn ones' person and category.)
+    no_other_tag = f"""NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
+        LEFT JOIN subsidies_subsidyroster ro ON ro.id = t.roster_id
+        LEFT JOIN {staged.categories.county_table} k ON t.roster_id IS NULL AND k.county = left(r.region_code, 6)
+        WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = ''
+          AND CASE WHEN t.roster_id IS NULL
+                   THEN t.valid_from <= k.period_end AND (t.valid_to IS NULL OR t.valid_to >= k.period_start)
+                   ELSE ro.insurance_year = %(year)s END)"""  # noqa: S608 - generated table name
     # The items, read here (with this transaction's own writes) and handed to the second connection.
     items = f"""
         SELECT left(a.person_region, 6) AS county, 0 AS kind, a.row_number::bigint AS ordinal,
@@ -1138,12 +1152,13 @@ def _marks_beside(
     )"""
     marks = _Marks()
     cursor.execute(
-        f"SELECT (SELECT count(*) FROM {added}), (SELECT count(*) FROM {removed} r WHERE {no_other_tag})"  # noqa: S608
+        f"SELECT (SELECT count(*) FROM {added}), (SELECT count(*) FROM {removed} r WHERE {no_other_tag})",  # noqa: S608
+        {"year": roster_import.insurance_year},
     )
     marks.tagged, marks.withdrawn = (int(count) for count in cursor.fetchone())
     with message_send_bulk_beside(
         topic="subsidy.marks_batch",
-        rows=BesideRows(query=items, params={"reason": reason}),
+        rows=BesideRows(query=items, params={"reason": reason, "year": roster_import.insurance_year}),
         query="""
             SELECT NULL::text AS subject, n.county || '000000' AS region_code, n.county || ':' || n.batch AS message,
                    jsonb_build_object(

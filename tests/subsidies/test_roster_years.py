@@ -2,7 +2,8 @@
 
 Next year's roster is dated this autumn (the upload form's default from September), and its rows
 may give recognition dates years back: its tags' dates reach this year too, but they must change
-neither this year's assessments, nor tax's due items for this year, nor the totals of this year.
+neither this year's assessments, nor tax's due items for this year, nor the totals of this year;
+and a tag that last year's roster gave never keeps next year's mark at tax from being withdrawn.
 
 Two Linfen policies: this year's and next year's (I 400 yuan; 低保 a fixed 160 yuan), both
 assessed, their amounts delivered to tax's ledger before the imports.
@@ -15,7 +16,7 @@ import datetime as dt
 import pytest
 from django.utils import translation
 
-from collection.models import DueItem
+from collection.models import DueItem, SubsidyMark
 from enrollment.assessment import assessment_run_now
 from enrollment.demo import _shifted
 from enrollment.models import Assessment
@@ -154,6 +155,54 @@ def test_given_this_years_roster_when_imported_then_this_year_is_subsidised_and_
 
     assert _assessment(zhang, THIS_YEAR)[:3] == (DIBAO, INDIVIDUAL - DIBAO, "dibao")
     assert _assessment(zhang, YEAR) == next_year_before
+
+
+# --- withdrawals to tax -------------------------------------------------------------------------
+
+
+def test_given_a_person_on_last_years_roster_when_next_years_roster_drops_him_then_tax_withdraws_next_years_mark(
+    world, two_years
+):
+    zhang, li = two_years["zhang"], two_years["li"]
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang)]), year=THIS_YEAR))
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang)]), year=YEAR))
+    later = ROSTER_DATE + dt.timedelta(days=1)
+
+    job = confirm(world, check(world, xlsx_bytes([HEADER, row(1, li)]), roster_date=later, year=YEAR))
+    sharing.delivery_drain(seconds=30)
+
+    assert (job.counts["removed"], job.counts["untagged"]) == (1, 1)
+    marks = {
+        (m.insurance_year, m.category): (m.status, m.valid_to)
+        for m in SubsidyMark.objects.filter(person_id=zhang.id_number)
+    }
+    assert marks == {
+        (THIS_YEAR, "dibao"): ("active", dt.date(THIS_YEAR, 12, 31)),
+        (YEAR, "dibao"): ("withdrawn", later),
+    }
+
+
+def test_given_a_tag_given_by_hand_reaching_next_year_when_next_years_roster_drops_the_person_then_no_withdrawal(
+    world, two_years
+):
+    zhang, li = two_years["zhang"], two_years["li"]
+    SubsidyTag.objects.create(
+        person=zhang,
+        category="dibao",
+        region_code=zhang.region_code,
+        source="手工",
+        valid_from=dt.date(2020, 3, 1),
+    )
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang)]), year=YEAR))
+
+    job = confirm(
+        world,
+        check(
+            world, xlsx_bytes([HEADER, row(1, li)]), roster_date=ROSTER_DATE + dt.timedelta(days=1), year=YEAR
+        ),
+    )
+
+    assert (job.counts["removed"], job.counts["untagged"]) == (1, 0)
 
 
 # --- counts of tagged persons -------------------------------------------------------------------
