@@ -20,7 +20,15 @@ from accounts.exports import money, safe_cell
 from accounts.models import Region
 from accounts.roles import Action
 from accounts.scope import Scope
-from enrollment.models import Assessment, AssessmentRun, Policy, RunStatus, scope_prefix_of_region_code
+from enrollment.fund_totals import COUNTED
+from enrollment.models import (
+    Assessment,
+    AssessmentRun,
+    AssessmentStatus,
+    Policy,
+    RunStatus,
+    scope_prefix_of_region_code,
+)
 from enrollment.policies import policy_can_manage, policy_for_county, policy_list, policy_parse
 from enrollment.rules.policy import Policy as Rules
 from enrollment.rules.policy import Scheme, SubsidyCategory
@@ -226,19 +234,22 @@ def totals_years(*, scope: Scope) -> list[int]:
 
 def subsidy_totals(*, scope: Scope, year: int) -> Totals:
     """Per county and category: persons holding the tag, persons the assessment subsidises and the money
-    (whole fen), and how much of it is settled (paid, or paid whole by the government)."""
+    (whole fen), and how much of it is settled (paid, or paid whole by the government).
+
+    Subsidised counts exactly the assessments finance is told of (``enrollment.fund_totals.COUNTED``:
+    due, paid, paid by the government; not cancelled, not refunded)."""
     scope.require(Action.SUBSIDY_TOTALS)
+    settled = [AssessmentStatus.PAID, AssessmentStatus.GOVERNMENT]
     assessed = (
-        scope.filter(Assessment.objects.filter(insurance_year=year))
+        scope.filter(Assessment.objects.filter(insurance_year=year, status__in=COUNTED))
         .exclude(subsidy_category="")
-        .exclude(status="cancelled")
         .values("county_code", "subsidy_category")
         .annotate(
             persons=Count("id"),
             subsidy=Sum("subsidy_fen"),
-            settled_persons=Count("id", filter=Q(status__in=["paid", "government"])),
-            settled=Sum("subsidy_fen", filter=Q(status__in=["paid", "government"])),
-            full=Count("id", filter=Q(status="government")),
+            settled_persons=Count("id", filter=Q(status__in=settled)),
+            settled=Sum("subsidy_fen", filter=Q(status__in=settled)),
+            full=Count("id", filter=Q(status=AssessmentStatus.GOVERNMENT)),
         )
         .order_by("county_code", "subsidy_category")
     )

@@ -13,7 +13,8 @@ import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from enrollment.models import ImportStatus, Policy
+from enrollment.fund_totals import fund_totals
+from enrollment.models import Assessment, ImportStatus, Policy
 from sharing.models import OutboxMessage
 from subsidies import rosters
 from subsidies.models import RosterImport, SubsidyTag
@@ -451,6 +452,34 @@ def test_given_insurance_staff_of_a_county_then_the_totals_hold_their_county_onl
         ("141002", "尧都区", "02", "dibao", "城乡低保对象", 1, 1, DIBAO / 100)
     ]
     assert rows[-1][5:8] == (1, 1, DIBAO / 100)  # the totals row
+
+
+def test_given_a_refunded_subsidised_assessment_then_the_totals_and_export_count_what_finance_is_told(
+    world, town, client
+):
+    # Given two persons subsidised as 低保, and the assessment of one of them refunded
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["li"])])))
+    Assessment.objects.filter(person=town["li"], insurance_year=YEAR).update(status="refunded")
+    client.force_login(world.users["admin"])
+
+    # When the totals page, its export and the totals sent to finance are read
+    page = client.get(reverse("subsidies:totals"), {"year": YEAR}).content.decode()
+    export = client.get(reverse("subsidies:totals-export"), {"year": YEAR})
+    (county,) = fund_totals(years=[YEAR], county_code="141002")
+
+    # Then all three count the one person still subsidised, and the same money
+    assert [(c.category, c.person_count, c.amount_fen) for c in county.categories] == [("dibao", 1, DIBAO)]
+    assert (
+        f'data-county="141002" data-category="dibao" data-tagged="2" data-persons="1" data-subsidy="{DIBAO}"'
+        in page
+    )
+    assert 'data-key="persons" data-value="1"' in page and f'data-key="subsidy" data-value="{DIBAO}"' in page
+    book = load_workbook(io.BytesIO(b"".join(export.streaming_content)), read_only=True)
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert [r[3:8] for r in rows[1:]] == [
+        ("dibao", "城乡低保对象", 2, 1, DIBAO / 100),
+        (None, None, 2, 1, DIBAO / 100),  # the totals row
+    ]
 
 
 def test_given_tax_staff_then_totals_are_forbidden(world, client):
