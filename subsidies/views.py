@@ -9,6 +9,7 @@ Thin: each view takes the scope, checks a form, calls one service or selector, r
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -316,6 +317,16 @@ class RosterReportView(ScopedViewMixin, View):
 # --- categories ---------------------------------------------------------------------------------
 
 
+# A year asked for in the address: four ASCII digits. str.isdigit() is true for "²" or "٢٠٢٧", and
+# int() refuses the first; such a year is answered as any other invalid one.
+YEAR_PARAM = re.compile(r"[0-9]{4}")
+
+
+def year_param(raw: str) -> int | None:
+    """The year of a query parameter, or None when it is not four ASCII digits."""
+    return int(raw) if YEAR_PARAM.fullmatch(raw) else None
+
+
 class CategoryListView(ScopedViewMixin, View):
     """The subsidy categories of every policy the user reads: scheme, amount, conditions, marker, tagged persons."""
 
@@ -323,8 +334,7 @@ class CategoryListView(ScopedViewMixin, View):
     template_name = "subsidies/categories.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        year = request.GET.get("year") or ""
-        year_value = int(year) if year.isdigit() else None
+        year_value = year_param(request.GET.get("year") or "")
         items = selectors.category_policies(scope=self.scope, year=year_value)
         all_years = selectors.policy_years(scope=self.scope)
         context = {
@@ -672,9 +682,9 @@ class CategoryRemoveView(_CategoryMixin, View):
 
 
 def _year_of(request: HttpRequest, years: list[int]) -> int:
-    raw = request.GET.get("year") or ""
-    if raw.isdigit() and 2000 <= int(raw) <= 2100:
-        return int(raw)
+    year = year_param(request.GET.get("year") or "")
+    if year is not None and 2000 <= year <= 2100:
+        return year
     return years[0] if years else _default_year()
 
 

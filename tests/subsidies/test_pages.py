@@ -8,6 +8,7 @@ Assertions read data-testid hooks, attributes and stored values, never the catal
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.urls import reverse
@@ -301,6 +302,27 @@ def test_given_the_categories_page_then_each_policy_lists_its_categories_with_sc
     assert 'data-testid="category-edit"' not in page  # insurance staff read, administrators edit
 
 
+def _policies_listed(page: str) -> list[str]:
+    return re.findall(r'data-testid="category-policy" data-code="([^"]+)"', page)
+
+
+@pytest.mark.parametrize("asked", ["²", "٢٠٢٧", "20x7"])
+def test_given_a_year_that_is_not_four_ascii_digits_then_the_categories_page_lists_every_year(
+    world, town, client, asked
+):
+    # Given a reader of the rulebook
+    client.force_login(world.users["insurance_a"])
+
+    # When the categories page is asked for a year "²" (a digit to str.isdigit(), not to int())
+    response = client.get(reverse("subsidies:categories"), {"year": asked})
+
+    # Then it answers as for any invalid year: every year's policies, the "all years" tab current
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert _policies_listed(page) == ["linfen-next"]
+    assert '<a href="?" class="tab current">' in page
+
+
 def test_given_an_administrator_when_a_category_amount_is_changed_then_the_policy_gets_a_new_version(
     world, town, client
 ):
@@ -480,6 +502,36 @@ def test_given_a_refunded_subsidised_assessment_then_the_totals_and_export_count
         ("dibao", "城乡低保对象", 2, 1, DIBAO / 100),
         (None, None, 2, 1, DIBAO / 100),  # the totals row
     ]
+
+
+@pytest.mark.parametrize("asked", ["²", "٢٠٢٧", "20x7"])
+def test_given_a_year_that_is_not_four_ascii_digits_then_the_totals_show_the_newest_assessed_year(
+    world, town, client, asked
+):
+    # Given insurance staff and a county assessed for the year
+    client.force_login(world.users["insurance_a"])
+
+    # When the totals are asked for a year "²" (a digit to str.isdigit(), not to int())
+    response = client.get(reverse("subsidies:totals"), {"year": asked})
+
+    # Then they answer as for any invalid year: the newest assessed year
+    assert response.status_code == 200
+    assert f'class="tab current" data-year="{YEAR}"' in response.content.decode()
+
+
+@pytest.mark.parametrize("asked", ["²", "٢٠٢٧", "20x7"])
+def test_given_a_year_that_is_not_four_ascii_digits_then_the_export_holds_the_newest_assessed_year(
+    world, town, client, asked
+):
+    # Given insurance staff and a county assessed for the year
+    client.force_login(world.users["insurance_a"])
+
+    # When the totals' export is asked for a year "²"
+    response = client.get(reverse("subsidies:totals-export"), {"year": asked})
+
+    # Then it answers as for any invalid year: the newest assessed year's file
+    assert response.status_code == 200
+    assert response["Content-Disposition"].endswith(f"-{YEAR}.xlsx")
 
 
 def test_given_tax_staff_then_totals_are_forbidden(world, client):
