@@ -203,6 +203,9 @@ class TotalsRow:
 class Totals:
     year: int
     rows: list[TotalsRow]
+    # Distinct persons tagged in the year: a person holding two tags, or one tag several categories
+    # share, is one person here although the rows show them under each of those categories.
+    tagged: int = 0
 
     @property
     def persons(self) -> int:
@@ -220,10 +223,6 @@ class Totals:
     def settled_persons(self) -> int:
         return sum(row.settled_persons for row in self.rows)
 
-    @property
-    def tagged(self) -> int:
-        return sum(row.tagged for row in self.rows)
-
 
 def totals_years(*, scope: Scope) -> list[int]:
     """The insurance years assessed in the user's area (from the runs, a small table), newest first."""
@@ -233,11 +232,14 @@ def totals_years(*, scope: Scope) -> list[int]:
 
 
 def subsidy_totals(*, scope: Scope, year: int) -> Totals:
-    """Per county and category: persons holding the tag, persons the assessment subsidises and the money
-    (whole fen), and how much of it is settled (paid, or paid whole by the government).
+    """Per county and category: persons holding the tag the category needs in the year, persons the
+    assessment subsidises and the money (whole fen), and how much of it is settled (paid, or paid
+    whole by the government).
 
     Subsidised counts exactly the assessments finance is told of (``enrollment.fund_totals.COUNTED``:
-    due, paid, paid by the government; not cancelled, not refunded)."""
+    due, paid, paid by the government; not cancelled, not refunded). Both sides are grouped by the
+    policy's category: a roster tag several categories share counts under each of them, and the
+    total of persons tagged counts each person once."""
     scope.require(Action.SUBSIDY_TOTALS)
     settled = [AssessmentStatus.PAID, AssessmentStatus.GOVERNMENT]
     assessed = (
@@ -262,45 +264,52 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
             policies[county] = loaded.rules if loaded else None
         return policies[county]
 
-    def row_for(county: str, code: str) -> TotalsRow:
-        key = (county, code)
+    def row_of(county: str, category: SubsidyCategory | None, code: str) -> TotalsRow:
+        """The row of a category (by its code), or of a stored code no category of the policy knows."""
+        key = (county, category.code if category else code)
         if key not in rows:
-            category = category_by_code(policy_of(county), code)
             rows[key] = TotalsRow(
                 county_code=county,
                 county_name=county,
-                category=code,
+                category=key[1],
                 category_name=category.name if category else code,
                 marker=category.marker if category else "",
             )
         return rows[key]
 
     for item in assessed:
-        row = row_for(item["county_code"], item["subsidy_category"])
-        row.persons = item["persons"]
-        row.subsidy_fen = int(item["subsidy"] or 0)
-        row.settled_persons = item["settled_persons"]
-        row.settled_fen = int(item["settled"] or 0)
-        row.full_persons = item["full"]
+        county, code = item["county_code"], item["subsidy_category"]
+        row = row_of(county, category_by_code(policy_of(county), code), code)
+        row.persons += item["persons"]
+        row.subsidy_fen += int(item["subsidy"] or 0)
+        row.settled_persons += item["settled_persons"]
+        row.settled_fen += int(item["settled"] or 0)
+        row.full_persons += item["full"]
     coverage_start, coverage_end = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    tagged = (
-        scope.filter(
-            SubsidyTag.objects.filter(end_reason="", valid_from__lte=coverage_end).filter(
-                Q(valid_to__isnull=True) | Q(valid_to__gte=coverage_start), _of_insurance_year(year)
-            )
+    tags = scope.filter(
+        SubsidyTag.objects.filter(end_reason="", valid_from__lte=coverage_end).filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gte=coverage_start), _of_insurance_year(year)
         )
-        .annotate(county=Left("region_code", 6))
+    )
+    tagged = (
+        tags.annotate(county=Left("region_code", 6))
         .values("county", "category")
         .annotate(n=Count("person", distinct=True))
         .order_by("county", "category")
     )
     for item in tagged:
-        row_for(item["county"], item["category"]).tagged = item["n"]
+        county, tag = item["county"], item["category"]
+        rules = policy_of(county)
+        needing = [c for c in rules.subsidy_categories if c.tag_code == tag] if rules else []
+        for category in needing or [None]:
+            row_of(county, category, tag).tagged = item["n"]
     names = _region_names({county for county, _code in rows})
     for row in rows.values():
         row.county_name = names.get(row.county_code, row.county_code)
     return Totals(
-        year=year, rows=sorted(rows.values(), key=lambda row: (row.county_code, row.marker, row.category))
+        year=year,
+        rows=sorted(rows.values(), key=lambda row: (row.county_code, row.marker, row.category)),
+        tagged=tags.aggregate(n=Count("person", distinct=True))["n"],
     )
 
 

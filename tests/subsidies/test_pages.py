@@ -7,6 +7,7 @@ Assertions read data-testid hooks, attributes and stored values, never the catal
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 
@@ -16,6 +17,7 @@ from openpyxl import load_workbook
 
 from enrollment.fund_totals import fund_totals
 from enrollment.models import Assessment, ImportStatus, Policy
+from enrollment.policies import policy_save
 from sharing.models import OutboxMessage
 from subsidies import rosters
 from subsidies.models import RosterImport, SubsidyTag
@@ -502,6 +504,72 @@ def test_given_a_refunded_subsidised_assessment_then_the_totals_and_export_count
         ("dibao", "城乡低保对象", 2, 1, DIBAO / 100),
         (None, None, 2, 1, DIBAO / 100),  # the totals row
     ]
+
+
+def _totals_rows(page: str) -> list[tuple[str, ...]]:
+    found = re.findall(
+        r'data-testid="totals-row" data-county="(\d+)" data-category="([^"]+)" data-tagged="(\d+)" data-persons="(\d+)"',
+        page,
+    )
+    return [tuple(item) for item in found]
+
+
+def test_given_a_person_tagged_in_two_categories_then_the_total_of_persons_tagged_counts_them_once(
+    world, town, client
+):
+    # Given 张三 on the roster as 低保 and as 特困 (subsidised once, as 特困, the more favourable)
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"]), row(2, town["zhang"], "特困")])))
+    client.force_login(world.users["admin"])
+
+    # When the totals are read
+    page = client.get(reverse("subsidies:totals"), {"year": YEAR}).content.decode()
+
+    # Then each category shows the person, and the total of persons tagged is one person
+    assert _totals_rows(page) == [("141002", "dibao", "1", "0"), ("141002", "tekun", "1", "1")]
+    assert 'data-key="tagged" data-value="1"' in page
+
+
+@pytest.fixture
+def shared_tag(town):
+    """Next year's policy with two categories that share the roster tag low_income (as Qinbei's and
+    Guigang's presets do): low-income family members aged 60 or more, and those under 18."""
+    document = Policy.objects.get(code="linfen-next").document
+    on = f"{YEAR - 1}-12-31"
+    document["subsidy_categories"] += [
+        {"code": "low_income_aged_60", "name": "低收入家庭老年人", "marker": "06", "tag": "low_income",
+         "scheme": "full", "conditions": {"age_at_least": {"years": 60, "on": on}}},
+        {"code": "low_income_minor", "name": "低收入家庭未成年人", "marker": "07", "tag": "low_income",
+         "scheme": "full", "conditions": {"age_below": {"years": 18, "on": on}}},
+    ]  # fmt: skip
+    policy_save(document=document, note="共用名单标签")
+    persons = {"adult": town["zhang"]}
+    for key, name, born in (
+        ("elder", "赵老", dt.date(1950, 1, 1)),
+        ("minor", "钱小", dt.date(YEAR - 10, 1, 1)),
+    ):
+        persons[key] = enrolled(name, len(persons) + 20, birth=born.strftime("%Y%m%d"))
+        persons[key].birth_date = born
+        persons[key].save(update_fields=["birth_date"])
+    return persons
+
+
+def test_given_categories_sharing_a_roster_tag_then_each_is_one_row_with_the_tags_persons(
+    world, shared_tag, client
+):
+    # Given three persons tagged low_income: one aged 60+, one under 18, one adult neither category takes
+    rows = [row(n, person, "low_income") for n, person in enumerate(shared_tag.values(), start=1)]
+    confirm(world, check(world, xlsx_bytes([HEADER, *rows])))
+    client.force_login(world.users["admin"])
+
+    # When the totals are read
+    page = client.get(reverse("subsidies:totals"), {"year": YEAR}).content.decode()
+
+    # Then each category is one row: the three persons holding the tag it needs, the one it subsidises
+    assert _totals_rows(page) == [
+        ("141002", "low_income_aged_60", "3", "1"),
+        ("141002", "low_income_minor", "3", "1"),
+    ]
+    assert 'data-key="tagged" data-value="3"' in page
 
 
 @pytest.mark.parametrize("asked", ["²", "٢٠٢٧", "20x7"])
