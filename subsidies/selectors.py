@@ -239,7 +239,9 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
     Subsidised counts exactly the assessments finance is told of (``enrollment.fund_totals.COUNTED``:
     due, paid, paid by the government; not cancelled, not refunded). Both sides are grouped by the
     policy's category: a roster tag several categories share counts under each of them, and the
-    total of persons tagged counts each person once."""
+    total of persons tagged counts each person once. A tag counts when valid on a day of the year,
+    also if it has ended since (a later roster, by hand): the assessment grants the year's subsidy
+    on such a tag (the rule engine's test: recognised by the year's end, not ended before its start)."""
     scope.require(Action.SUBSIDY_TOTALS)
     settled = [AssessmentStatus.PAID, AssessmentStatus.GOVERNMENT]
     assessed = (
@@ -287,7 +289,7 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
         row.full_persons += item["full"]
     coverage_start, coverage_end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     tags = scope.filter(
-        SubsidyTag.objects.filter(end_reason="", valid_from__lte=coverage_end).filter(
+        SubsidyTag.objects.filter(valid_from__lte=coverage_end).filter(
             Q(valid_to__isnull=True) | Q(valid_to__gte=coverage_start), _of_insurance_year(year)
         )
     )

@@ -19,7 +19,7 @@ from enrollment.fund_totals import fund_totals
 from enrollment.models import Assessment, ImportStatus, Policy
 from enrollment.policies import policy_save
 from sharing.models import OutboxMessage
-from subsidies import rosters
+from subsidies import rosters, services
 from subsidies.models import RosterImport, SubsidyTag
 from tests.subsidies.support import (
     DIBAO,
@@ -526,6 +526,24 @@ def test_given_a_person_tagged_in_two_categories_then_the_total_of_persons_tagge
 
     # Then each category shows the person, and the total of persons tagged is one person
     assert _totals_rows(page) == [("141002", "dibao", "1", "0"), ("141002", "tekun", "1", "1")]
+    assert 'data-key="tagged" data-value="1"' in page
+
+
+def test_given_a_tag_ended_during_the_year_then_the_totals_count_the_person_as_tagged_beside_the_subsidy(
+    world, town, client
+):
+    # Given 张三 on the roster as 低保, the tag ended on 30 June of the year (the assessment still
+    # grants the year's subsidy on it)
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, town["zhang"])])))
+    tag = SubsidyTag.objects.get(person=town["zhang"])
+    services.subsidy_tag_end(tag=tag, valid_to=dt.date(YEAR, 6, 30), reason="退出低保")
+    client.force_login(world.users["admin"])
+
+    # When the totals are read
+    page = client.get(reverse("subsidies:totals"), {"year": YEAR}).content.decode()
+
+    # Then the person is tagged in the year as well as subsidised
+    assert _totals_rows(page) == [("141002", "dibao", "1", "1")]
     assert 'data-key="tagged" data-value="1"' in page
 
 
