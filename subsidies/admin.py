@@ -1,5 +1,8 @@
 """Admin pages of the subsidies app, scoped like every other page; the roster import through
-django-import-export (see ``subsidies.resources.RosterResource``).
+django-import-export (see ``subsidies.resources.RosterResource``): import-export's forms and pages,
+the portal's services behind them. The upload is never read by import-export nor copied whole into
+its temporary storage: it goes to the resource as a ``RosterFile``, and the confirmation form
+carries the id of the roster import the dry run checked.
 
 Nothing here writes a tag by hand: tags change through rosters (the portal page or the admin's
 import, one pipeline) and the services, so that tax is told and the persons are reassessed.
@@ -18,16 +21,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ImportMixin
-from import_export.formats.base_formats import CSV, XLS, XLSX
-from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.forms import ImportForm
 
 from accounts.admin_scope import ScopedAdminMixin
 from accounts.masking import id_number_for
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
+from enrollment import imports
 
 from .models import RosterImport, SubsidyRoster, SubsidyTag
-from .resources import RosterResource
+from .resources import RosterFile, RosterFileFormat, RosterResource
 
 # The scope of the request being rendered: list columns receive only the object.
 _viewer: ContextVar[Scope | None] = ContextVar("subsidies_admin_viewer", default=None)
@@ -42,15 +45,28 @@ class _RosterFields(forms.Form):
 
 
 class RosterImportForm(ImportForm):
+    # An empty file reaches the service, which refuses it with the portal's words.
+    import_file = forms.FileField(label=gettext_lazy("File to import"), allow_empty_file=True)
     source = _RosterFields.base_fields["source"]
     insurance_year = _RosterFields.base_fields["insurance_year"]
     roster_date = _RosterFields.base_fields["roster_date"]
 
 
-class RosterConfirmForm(ConfirmImportForm):
-    source = forms.CharField(widget=forms.HiddenInput(), max_length=100)
-    insurance_year = forms.IntegerField(widget=forms.HiddenInput())
-    roster_date = forms.DateField(widget=forms.HiddenInput())
+class RosterFileStorage:
+    """import-export's temporary storage, replaced: nothing is copied into it. The dry run's upload is
+    kept by ``services.roster_import_create`` as the portal keeps it (streamed to MEDIA_ROOT/rosters/);
+    the confirmation's ``import_file_name`` is the id of the roster import the dry run checked."""
+
+    def __init__(self, name: str | None = None, upload: Any = None, **kwargs: Any) -> None:
+        self.name = name or ""
+        digits = self.name if self.name.isdigit() else ""
+        self.file = RosterFile(upload=upload, import_id=int(digits) if digits else None)
+
+    def read(self) -> RosterFile:
+        return self.file
+
+    def remove(self) -> None:
+        """The stored upload belongs to its roster import (deleted with it, as on the portal)."""
 
 
 @admin.register(RosterImport)
@@ -61,9 +77,11 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
     manage_action = ""
     resource_classes = [RosterResource]
     import_form_class = RosterImportForm
-    confirm_form_class = RosterConfirmForm
-    formats = [XLSX, XLS, CSV]
+    formats = [RosterFileFormat]
+    tmp_storage_class = RosterFileStorage
+    import_template_name = "subsidies/admin_roster_import.html"
     skip_admin_log = True
+    skip_import_confirm = False
     list_display = [
         "created_at",
         "source",
@@ -81,17 +99,35 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
     def has_import_permission(self, request: HttpRequest) -> bool:
         return scope_of(request).allows(Action.SUBSIDY_ROSTER_IMPORT)
 
+    def get_import_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            **super().get_import_context_data(**kwargs),
+            "max_mb": imports.MAX_UPLOAD_BYTES // 2**20,
+            "max_rows": f"{imports.MAX_ROWS:,}",
+        }
+
     def get_import_form_initial(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_import_form_initial(request)
         today = timezone.localdate()
         initial.update(insurance_year=today.year + 1 if today.month >= 9 else today.year, roster_date=today)
         return initial
 
+    def is_skip_import_confirm_enabled(self) -> bool:
+        return False  # the dry run is the preview; nothing is applied without it
+
+    def write_to_tmp_storage(self, import_file: Any, input_format: Any) -> RosterFileStorage:
+        """No copy of the file here (import-export's own would hold it whole in memory): the resource's
+        dry run hands the upload to the portal's service, which keeps it."""
+        storage = RosterFileStorage(upload=import_file)
+        import_file.roster_file = storage.file
+        return storage
+
     def get_confirm_form_initial(self, request: HttpRequest, import_form: Any) -> dict[str, Any]:
         initial = super().get_confirm_form_initial(request, import_form)
         if import_form is not None:
-            for name in ("source", "insurance_year", "roster_date"):
-                initial[name] = import_form.cleaned_data[name]
+            # The roster import the dry run checked: the confirmation applies that one, on the basis
+            # the preview rests on.
+            initial["import_file_name"] = str(import_form.cleaned_data["import_file"].roster_file.import_id)
         return initial
 
     def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:

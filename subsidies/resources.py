@@ -1,13 +1,17 @@
 """django-import-export resources of the subsidies app.
 
-- ``RosterResource``: the admin's roster import ("导入" on the roster imports' admin page). The
-  admin reads the file with import-export (xlsx, xls or csv), and this resource hands the rows
-  to the very pipeline of the portal page (``subsidies.rosters`` through ``subsidies.services``):
-  the dry run is the preview (new tags, ended tags as "delete", rows that cannot be imported as
-  validation errors, so import-export offers no confirmation while there are any — the admin
-  import is all or nothing); the confirmation checks the file again and applies it in the
-  request, with its tags, messages to tax and reassessment, recorded as a roster import whose
-  report the portal shows.
+- ``RosterResource``: the admin's roster import ("导入" on the roster imports' admin page). It is
+  the portal's upload page behind import-export's forms: import-export never reads the file (the
+  admin hands the resource a ``RosterFile``, not a tablib dataset), and the resource calls the very
+  services of the portal page. The dry run keeps the upload with ``services.roster_import_create``
+  (the same size cap, type and roster-field checks) and checks it with
+  ``services.roster_import_process`` (the same streaming reader and its findings, the same row
+  checks, the same report), in the request; the preview shows the new tags, the ended tags as
+  "delete" and the rows that cannot be imported as validation errors, so import-export offers no
+  confirmation while there are any (the admin import is all or nothing). The confirmation carries
+  the checked import's id and applies that import with ``services.roster_import_confirm`` and
+  ``roster_import_process``: if another file of the roster was applied in between, it is refused,
+  as on the portal.
 - ``SubsidyTagResource``: django-import-export's default ``ModelResource`` for subsidy tags with
   the roster's columns mapped to the model's fields — what an import without this app's
   pipeline looks like: one row at a time, no roster replacement, no messages to tax. It is the
@@ -17,29 +21,60 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import PurePath
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.utils import timezone
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.utils import translation
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
-from import_export.results import Result, RowResult
+from import_export.formats.base_formats import Format
+from import_export.results import Error, Result, RowResult
 
 from accounts.scope import Scope
-from enrollment.imports import ImportFileError, text_of
+from enrollment.imports import text_of
 from enrollment.models import ImportStatus, Person
-from enrollment.spreadsheets import SheetRows
 
 from . import rosters, selectors, services
-from .models import RosterImport, RosterMode, SubsidyTag
+from .models import RosterImport, RosterMode, RosterOutcome, SubsidyTag
 
 PREVIEW_ROWS = 500
 
 
+class RosterFile:
+    """What import-export hands ``RosterResource`` in place of a dataset: the uploaded file (the dry
+    run) or the id of the roster import it became (the confirmation). Never the rows: the portal's
+    services keep the upload and read it with the portal's streaming reader."""
+
+    def __init__(self, *, upload: UploadedFile | None = None, import_id: int | None = None) -> None:
+        self.upload = upload
+        self.import_id = import_id
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class RosterFileFormat(Format):
+    """The admin's one import format: an Excel workbook (.xlsx, .xls) or a CSV file, told apart by its
+    content as on the portal page (``enrollment.imports.upload_checked``), not by a choice in the form."""
+
+    def __init__(self, encoding: str | None = None) -> None:
+        self.encoding = encoding
+
+    def get_title(self) -> str:
+        return _("Excel workbook (.xlsx, .xls) or CSV file")
+
+    def create_dataset(self, in_stream: Any) -> RosterFile:
+        if not isinstance(in_stream, RosterFile):
+            raise TypeError("the roster import reads only a RosterFile")
+        return in_stream
+
+    def can_import(self) -> bool:
+        return True
+
+
 class RosterResource(resources.Resource):
-    """A roster file checked and applied by the portal's own pipeline (see the module's docstring)."""
+    """A roster file checked and applied by the portal's own services (see the module's docstring)."""
 
     id_number = fields.Field(column_name="身份证号码")
     name = fields.Field(column_name="姓名")
@@ -80,117 +115,131 @@ class RosterResource(resources.Resource):
     ) -> Result:
         result = Result()
         result.diff_headers = [_("Row"), "身份证号码", "姓名", "资助类别", _("Outcome"), _("Reason")]
-        result.total_rows = len(dataset)
-        if self.scope is None or self.insurance_year is None or self.roster_date is None:
-            result.append_base_error(
-                _invalid(_("Say which office sent the roster, its insurance year and its date."))
-            )
+        if self.scope is None or not isinstance(dataset, RosterFile):
+            _refuse(result, PermissionDenied(_("Your role may not do this.")))
             return result
-        user = kwargs.get("user")
-        name = PurePath(str(kwargs.get("file_name") or "roster.xlsx")).name[:255]
-        suffix = PurePath(name).suffix.lower().lstrip(".")
-        rows = [list(dataset.headers or []), *(list(row) for row in dataset)]
-        sheet = SheetRows(rows=iter(enumerate(rows, start=1)), estimated_rows=len(rows), reader="tablib")
-        try:
-            with transaction.atomic():
-                job = RosterImport.objects.create(
-                    source=self.source,
-                    insurance_year=self.insurance_year,
-                    roster_date=self.roster_date,
-                    original_name=name,
-                    file_format=suffix if suffix in ("xlsx", "xls", "csv") else "xlsx",
-                    region_code=self.scope.region_code or "000000000000",
-                    created_by_id=getattr(user, "pk", None) or self.scope.user_id,
-                    file="",
-                )
-                with connection.cursor() as cursor:
-                    if dry_run:
-                        staged = services.roster_check(
-                            scope=self.scope, roster_import=job, sheet=sheet, cursor=cursor
-                        )
-                        self._preview(cursor, staged, result)
-                        transaction.set_rollback(True)
-                        return result
-                    roster = selectors.roster_of(job)
-                    job.based_on_id = roster.current_import_id if roster else None
-                    job.status, job.mode = ImportStatus.CONFIRMED, RosterMode.ALL_OR_NOTHING
-                    job.confirmed_by_id, job.confirmed_at = job.created_by_id, timezone.now()
-                    applied = services.roster_apply(
-                        scope=self.scope,
-                        roster_import=job,
-                        sheet=sheet,
-                        cursor=cursor,
-                        actor_id=job.created_by_id,
-                    )
-                    if not applied:
-                        raise ValidationError(job.message)
-                    job.status, job.finished_at, job.checked_at = (
-                        ImportStatus.DONE,
-                        timezone.now(),
-                        timezone.now(),
-                    )
-                    job.save()
-                    result.roster_import_id = job.pk  # type: ignore[attr-defined]
-                    for key, import_type in (("added", RowResult.IMPORT_TYPE_NEW),
-                                             ("unchanged", RowResult.IMPORT_TYPE_SKIP),
-                                             ("removed", RowResult.IMPORT_TYPE_DELETE)):  # fmt: skip
-                        result.totals[import_type] = int(job.counts.get(key, 0))
-        except ImportFileError as error:
-            result.append_base_error(_invalid(error.message))
-        except ValidationError as error:
-            result.append_base_error(_invalid("; ".join(error.messages)))
+        if dry_run:
+            self._check(dataset, result)
+        else:
+            self._apply(dataset, result)
         return result
 
-    def _preview(self, cursor: Any, staged: rosters.Staged, result: Result) -> None:
-        counts = staged.counts
+    def _check(self, dataset: RosterFile, result: Result) -> None:
+        """The dry run: the upload kept and checked as the portal's upload page and worker do."""
+        assert self.scope is not None
+        if dataset.upload is None or self.insurance_year is None or self.roster_date is None:
+            _refuse(
+                result,
+                ValidationError(_("Say which office sent the roster, its insurance year and its date.")),
+            )
+            return
+        try:
+            job = services.roster_import_create(
+                scope=self.scope,
+                upload=dataset.upload,
+                source=self.source,
+                insurance_year=self.insurance_year,
+                roster_date=self.roster_date,
+                language=translation.get_language() or "zh-hans",
+                queue=False,
+            )
+        except (ValidationError, PermissionDenied) as error:
+            _refuse(result, error)
+            return
+        checked = services.roster_import_process(scope=self.scope, import_id=job.pk) or job
+        dataset.import_id = result.roster_import_id = checked.pk  # type: ignore[attr-defined]
+        result.total_rows = checked.rows_total
+        if checked.status != ImportStatus.CHECKED:
+            _refuse(result, ValidationError(checked.message or _("The file could not be checked.")))
+            return
+        self._preview(checked, result)
+
+    def _apply(self, dataset: RosterFile, result: Result) -> None:
+        """The confirmation: the import the dry run checked, applied as the portal's worker applies it."""
+        assert self.scope is not None
+        try:
+            services.roster_import_confirm(
+                scope=self.scope,
+                import_id=dataset.import_id,  # type: ignore[arg-type]
+                mode=RosterMode.ALL_OR_NOTHING,
+                queue=False,
+            )
+        except (ValidationError, PermissionDenied) as error:
+            _refuse(result, error)
+            return
+        job = services.roster_import_process(scope=self.scope, import_id=dataset.import_id)  # type: ignore[arg-type]
+        assert job is not None
+        result.roster_import_id = job.pk  # type: ignore[attr-defined]
+        result.total_rows = job.rows_total
+        if job.status != ImportStatus.DONE:
+            _refuse(result, ValidationError(job.message or _("The roster was not imported.")))
+            return
+        counts = job.counts or {}
+        for key, import_type in (("added", RowResult.IMPORT_TYPE_NEW), ("unchanged", RowResult.IMPORT_TYPE_SKIP),
+                                 ("removed", RowResult.IMPORT_TYPE_DELETE)):  # fmt: skip
+            result.totals[import_type] = int(counts.get(key, 0))
+
+    def _preview(self, job: RosterImport, result: Result) -> None:
+        """The checked import as import-export shows a dry run: the first rows of each kind, identifiers
+        masked for the viewer as on the portal's page (which lists every row, with the xlsx report)."""
+        assert self.scope is not None
+        counts = job.counts or {}
         for key, import_type in (("added", RowResult.IMPORT_TYPE_NEW), ("unchanged", RowResult.IMPORT_TYPE_SKIP),
                                  ("removed", RowResult.IMPORT_TYPE_DELETE)):  # fmt: skip
             result.totals[import_type] = int(counts.get(key, 0))
         result.totals[RowResult.IMPORT_TYPE_INVALID] = int(counts.get("blocking", 0))
-        cursor.execute(
-            f"""SELECT row_number, id_number, name, category_text, outcome, coalesce(message, '')
-            FROM {staged.table} WHERE outcome IS NOT NULL ORDER BY row_number LIMIT %s""",  # noqa: S608
-            [PREVIEW_ROWS],
-        )
-        for number, id_number, name, category, _outcome, message in cursor.fetchall():
-            values = {"身份证号码": id_number or "", "姓名": name or "", "资助类别": category or ""}
-            result.append_invalid_row(number, values, ValidationError(message))
-        labels = {"added": _("New tag"), "unchanged": _("Already tagged by this roster")}
-        cursor.execute(
-            f"""SELECT s.row_number, s.id_number, s.name, s.category_text,
-                   CASE WHEN t.id IS NULL THEN 'added' ELSE 'unchanged' END
-            FROM {staged.table} s LEFT JOIN subsidies_subsidytag t ON t.roster_id = %s AND t.end_reason = ''
-                AND t.person_id = s.person_id AND t.category = s.tag_code
-            WHERE s.outcome IS NULL ORDER BY s.row_number LIMIT %s""",  # noqa: S608
-            [staged.roster_id, PREVIEW_ROWS],
-        )
-        for number, id_number, name, category, outcome in cursor.fetchall():
-            row = RowResult()
-            row.import_type = RowResult.IMPORT_TYPE_NEW if outcome == "added" else RowResult.IMPORT_TYPE_SKIP
-            row.diff = [number, id_number, name, category, labels[outcome], ""]
-            result.append_row_result(row)
-        cursor.execute(
-            f"SELECT id_number, name, category, new_valid_to FROM {staged.removed_table} ORDER BY id_number LIMIT %s",  # noqa: S608
-            [PREVIEW_ROWS],
-        )
-        for id_number, name, category, valid_to in cursor.fetchall():
+        masker = rosters.masker_for(scope=self.scope, roster_import=job)
+        names = rosters.CategoryNames(job.insurance_year)
+        labels = dict(RosterOutcome.choices)
+        headers = result.diff_headers
+
+        def diff(
+            number: Any, id_number: str, name: str, code: str, region: str, outcome: str, reason: str
+        ) -> list[Any]:
+            region = region or job.region_code
+            shown = names.name(code, region) if code else ""
+            return [
+                number,
+                masker.id_number(id_number, region),
+                name,
+                shown,
+                labels.get(outcome, outcome),
+                reason,
+            ]
+
+        reported = selectors.roster_rows(roster_import=job).exclude(outcome=RosterOutcome.REMOVED)
+        for line in reported[:PREVIEW_ROWS]:
+            values = diff(line.row_number, line.id_number, line.name, line.category, line.region_code,
+                          line.outcome, line.message)  # fmt: skip
+            result.append_invalid_row(
+                line.row_number, dict(zip(headers, values, strict=True)), ValidationError(line.message)
+            )
+        if result.invalid_rows:
+            return  # import-export shows only the rows that cannot be imported
+        preview = selectors.roster_preview(scope=self.scope, roster_import=job)
+        for outcome, import_type in ((RosterOutcome.ADDED, RowResult.IMPORT_TYPE_NEW),
+                                     (RosterOutcome.UNCHANGED, RowResult.IMPORT_TYPE_SKIP)):  # fmt: skip
+            for kept in preview.rows(outcome.value)[0:PREVIEW_ROWS] if preview else []:
+                row = RowResult()
+                row.import_type = import_type
+                period = f"{kept.valid_from.isoformat()} – {kept.valid_to.isoformat()}"
+                row.diff = diff(kept.row_number, kept.id_number, kept.name, kept.category, kept.region_code,
+                                outcome.value, period if outcome == RosterOutcome.ADDED else "")  # fmt: skip
+                result.append_row_result(row)
+        for line in selectors.roster_rows(roster_import=job, outcome=RosterOutcome.REMOVED)[:PREVIEW_ROWS]:
             row = RowResult()
             row.import_type = RowResult.IMPORT_TYPE_DELETE
-            row.diff = [
-                "—",
-                id_number,
-                name,
-                category,
-                _("No longer on the roster: tag ends"),
-                valid_to.isoformat(),
-            ]
+            row.diff = diff(
+                "—", line.id_number, line.name, line.category, line.region_code, line.outcome, line.message
+            )
             result.append_row_result(row)
 
 
-def _invalid(message: str) -> Any:
-    from import_export.results import Error
-
-    return Error(ValidationError(message))
+def _refuse(result: Result, error: ValidationError | PermissionDenied) -> None:
+    """Each message of a refusal as an error of the whole file (import-export then offers no confirmation)."""
+    found = getattr(error, "messages", None) or [str(error)]
+    for message in found:
+        result.append_base_error(Error(ValidationError(str(message))))
 
 
 class SubsidyTagResource(resources.ModelResource):

@@ -146,8 +146,13 @@ def roster_import_create(
     insurance_year: int,
     roster_date: dt.date,
     language: str = "zh-hans",
+    queue: bool = True,
 ) -> RosterImport:
-    """Keep an uploaded roster under MEDIA_ROOT/rosters/ and queue it for a worker to check (the preview)."""
+    """Keep an uploaded roster under MEDIA_ROOT/rosters/ and queue it for a worker to check (the preview).
+
+    ``queue=False``: the caller runs ``roster_import_process`` itself once this has committed, as the
+    admin's import through django-import-export does in its request; the checks are the same.
+    """
     scope.require(Action.SUBSIDY_ROSTER_IMPORT)
     if scope.user_id is None or (scope.region_code is None and not scope.unrestricted):
         raise PermissionDenied(_("Your role may not do this."))
@@ -165,7 +170,8 @@ def roster_import_create(
     )
     roster_import.file.save(name, upload, save=False)
     roster_import.save()
-    _queue(roster_import, scope.user_id)
+    if queue:
+        _queue(roster_import, scope.user_id)
     return roster_import
 
 
@@ -178,8 +184,12 @@ def _for_update(scope: Scope, import_id: int) -> RosterImport:
 
 
 @transaction.atomic
-def roster_import_confirm(*, scope: Scope, import_id: int, mode: str) -> RosterImport:
-    """Confirm a checked roster with the mode the administrator chose; a worker applies it (checking it anew)."""
+def roster_import_confirm(*, scope: Scope, import_id: int, mode: str, queue: bool = True) -> RosterImport:
+    """Confirm a checked roster with the mode the administrator chose; a worker applies it (checking it anew).
+
+    ``queue=False``: the caller runs ``roster_import_process`` itself once this has committed (the admin's
+    import applies it in its request).
+    """
     roster_import = _for_update(scope, import_id)
     if mode not in RosterMode.values:
         raise ValidationError({"mode": _("Choose “all or nothing” or “import the valid rows”.")})
@@ -208,7 +218,8 @@ def roster_import_confirm(*, scope: Scope, import_id: int, mode: str) -> RosterI
     roster_import.confirmed_by_id = scope.user_id
     roster_import.confirmed_at = timezone.now()
     roster_import.save()
-    _queue(roster_import, scope.user_id)
+    if queue:
+        _queue(roster_import, scope.user_id)
     return roster_import
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from playwright.sync_api import expect
 
 from sharing.models import OutboxMessage
@@ -194,3 +194,58 @@ def test_given_a_roster_being_worked_on_when_the_page_is_open_then_the_text_unde
     rosters.progress_set(job.pk, phase="reassessing", done=600_006, total=600_006)
     expect(text).to_have_text("正在重新核定相关人员并推送税务部门…")
     assert page_log.errors == [] and page_log.csp_violations() == []
+
+
+def test_given_the_admin_import_in_the_browser_when_a_file_with_a_hidden_row_and_then_a_clean_file_are_imported_then_only_the_clean_one_is_applied(
+    page, sign_in, shoot, page_log, transactional_world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Given the admin's import (django-import-export), which checks the file in the request
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    linfen_policy()
+    persons = [enrolled(name, 2 * index + 1) for index, name in enumerate(["王建国", "李秀兰"])]
+    assess("141002")
+    hidden = tmp_path / "隐藏行.xlsx"
+    book = Workbook()
+    for line in (HEADER, row(1, persons[0]), row(2, persons[1])):
+        book.active.append(line)
+    book.active.row_dimensions[3].hidden = True
+    book.save(hidden)
+    clean = tmp_path / "低保名单.xlsx"
+    clean.write_bytes(xlsx_bytes([HEADER, row(1, persons[0]), row(2, persons[1])]))
+    sign_in("admin")
+
+    def submit(path: Path) -> None:
+        page.goto(reverse("admin:subsidies_rosterimport_import"))
+        page.fill("#id_source", "临汾市民政局")
+        page.fill("#id_insurance_year", str(YEAR))
+        page.fill("#id_roster_date", ROSTER_DATE.isoformat())
+        page.set_input_files("#id_import_file", str(path))
+        with page.expect_navigation():
+            page.locator("input[type=submit]").click()
+
+    # When the file with a hidden row is previewed
+    submit(hidden)
+
+    # Then its row 3 cannot be imported, no confirmation is offered, and the page leads to the report
+    expect(page.locator("table.import-preview tbody tr")).to_have_count(1)
+    expect(page.locator("table.import-preview tbody tr td").first).to_have_text("3")
+    expect(page.locator("input[name=confirm]")).to_have_count(0)
+    checked = RosterImport.objects.get()
+    expect(page.get_by_test_id("roster-import-link")).to_have_attribute("data-import", str(checked.pk))
+    shoot("1-hidden-row-refused")
+
+    # When the clean file is previewed and confirmed
+    submit(clean)
+    expect(page.locator("table.import-preview tr.new")).to_have_count(2)
+    shoot("2-clean-preview")
+    with page.expect_navigation():
+        page.locator("input[name=confirm]").click()
+
+    # Then the portal's page of that import shows it done, with its two tags
+    applied = RosterImport.objects.exclude(pk=checked.pk).get()
+    assert page.url.endswith(reverse("subsidies:roster-import", args=[applied.pk]))
+    expect(page.get_by_test_id("job-status")).to_have_attribute("data-status", "done")
+    expect(page.get_by_test_id("effects").locator("[data-key=tagged]")).to_have_attribute("data-value", "2")
+    shoot("3-applied")
+    assert sorted(SubsidyTag.objects.values_list("person__name", flat=True)) == ["李秀兰", "王建国"]
+    assert (page_log.errors, page_log.csp_violations()) == ([], [])
