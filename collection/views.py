@@ -505,7 +505,7 @@ def _due_item_keys(values: list[str]) -> list[int]:
     """The ticked due items' keys as posted (the form carries keys, never an identifier). A value
     that is no key becomes 0, which no due item has, so the batch is refused as for a person
     not found rather than the value dropped."""
-    return [int(value) if value.isdigit() and len(value) <= 18 else 0 for value in values]
+    return [int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0 for value in values]
 
 
 class CollectiveView(ScopedViewMixin, View):

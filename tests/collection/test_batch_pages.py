@@ -242,8 +242,9 @@ def test_given_the_key_of_a_due_item_of_another_county_when_posted_then_nothing_
     assert (Payment.objects.count(), PaymentBatch.objects.count()) == (0, 0)
 
 
-def test_given_a_posted_value_that_is_no_key_when_recorded_then_nothing_is_recorded(counter):
-    response = _record_keys(counter, [*_keys(IDS[:1]), IDS[1]], "800.00")
+@pytest.mark.parametrize("no_key", [IDS[1], "²", "٣", "abc"])
+def test_given_a_posted_value_that_is_no_key_when_recorded_then_nothing_is_recorded(counter, no_key):
+    response = _record_keys(counter, [*_keys(IDS[:1]), no_key], "800.00")
 
     assert response.status_code == 409
     assert [problem.reason for problem, _shown in response.context["problems"]] == [
