@@ -14,13 +14,14 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
+from .digits import ascii_digits
 from .scope import Scope, scope_of
 
 
 def record_key(raw: str) -> int | None:
     """A record's key as an address or a form carries it: digits that fit a bigint, else None
     (the caller answers 404), so a malformed or oversized key never reaches the database."""
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return int(raw) if ascii_digits(raw) and len(raw) <= 18 else None
 
 
 def public_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

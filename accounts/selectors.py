@@ -13,6 +13,7 @@ from django.http import Http404
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from .digits import ascii_digits
 from .models import Agency, ExportJob, Region, User
 from .scope import Scope
 
@@ -47,7 +48,7 @@ def region_root(*, scope: Scope) -> Region | None:
 
 def region_detail(*, scope: Scope, code: str) -> Region:
     """Accepts the code as shown (6, 9 or 12 digits) or as stored (12 digits)."""
-    padded = code.ljust(12, "0") if code.isdigit() and len(code) in (6, 9) else code
+    padded = code.ljust(12, "0") if ascii_digits(code) and len(code) in (6, 9) else code
     return scope.get_object_or_404(Region.objects.select_related("parent"), code=padded)
 
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .digits import ascii_digits
 from .export_jobs import ExportKind
 from .models import CODE_PATTERN, PREFIX_LENGTH, Agency, ExportJob, Region, RegionLevel, User
 from .roles import ROLE_AGENCY_KINDS, AgencyKind, Role
@@ -32,7 +33,7 @@ _OFFICE_LEVELS = frozenset({RegionLevel.PROVINCE, RegionLevel.CITY, RegionLevel.
 def normalise_region_code(raw: str) -> str:
     """Accept the 6-digit (GB/T 2260), 9-digit (township) or 12-digit form; store 12 digits."""
     code = (raw or "").strip()
-    if not code.isdigit() or len(code) not in (6, 9, 12):
+    if not ascii_digits(code) or len(code) not in (6, 9, 12):
         raise ValidationError({"code": _("A region code has 6, 9 or 12 digits.")})
     return code.ljust(12, "0")
 

@@ -38,6 +38,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.digits import ascii_digits
+
 
 @dataclass(frozen=True)
 class BatchLine:
@@ -140,7 +142,7 @@ def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
         problems.append(_("The bank reference is missing or longer than 40 characters."))
     if not _PERSON_ID.match(person_id):
         problems.append(_("The identifier is missing or malformed."))
-    if cell("year").isdigit() and 2000 <= int(cell("year")) <= 2100:
+    if ascii_digits(cell("year")) and 2000 <= int(cell("year")) <= 2100:
         year = int(cell("year"))
     else:
         problems.append(_("The insurance year is not a year."))

@@ -37,6 +37,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.digits import ascii_digits
 from accounts.models import PREFIX_LENGTH, RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
@@ -290,7 +291,7 @@ def progress_area(*, scope: Scope, code: str | None) -> tuple[str, int]:
         if scope.region_code is None:
             return "", 0
         return scope.region_code, _level_of(scope.region_code)
-    if len(code) != 12 or not code.isdigit() or not scope.covers_region_code(code):
+    if len(code) != 12 or not ascii_digits(code) or not scope.covers_region_code(code):
         raise Http404(_("No such area in your area."))
     return code, _level_of(code)
 

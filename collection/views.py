@@ -34,6 +34,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.access import ScopedViewMixin, public_view, record_key
 from accounts.audit import full_view_log
+from accounts.digits import ascii_digits
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.form_errors import add_service_errors
 from accounts.masking import mask_id_number
@@ -492,7 +493,7 @@ class CollectiveForm(forms.Form):
 
 def _year_of(request: HttpRequest, years: list[int]) -> int | None:
     requested = request.GET.get("year", "") or request.POST.get("year", "")
-    if requested.isdigit() and int(requested) in years:
+    if ascii_digits(requested) and int(requested) in years:
         return int(requested)
     return years[0] if years else None
 

@@ -16,6 +16,7 @@ from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
 from accounts.charts import Bar, Series, daily_columns, horizontal_bars, progress_ring
+from accounts.digits import ascii_digits
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
 from accounts.roles import Action
@@ -25,7 +26,7 @@ from .tasks import refresh_progress
 
 
 def _year(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    return int(raw) if raw and ascii_digits(raw) and 2000 <= int(raw) <= 2100 else None
 
 
 def _dashboard(view: ScopedViewMixin, request: HttpRequest, code: str | None) -> progress.Dashboard:

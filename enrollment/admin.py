@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import ScopedAdminMixin
+from accounts.digits import ascii_digits
 from accounts.masking import id_number_for, phone_for, shows_full_identity
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
@@ -139,7 +140,7 @@ class PersonAdmin(_EnrollmentAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        person = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        person = self.get_queryset(request).filter(pk=object_id).first() if ascii_digits(object_id) else None
         if person is not None and shows_full_identity(scope_of(request), person.region_code):
             log_full_view(request, person)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from accounts.api_support import InputSerializer
+from accounts.digits import ascii_digits
 from accounts.masking import id_number_for
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
@@ -352,7 +353,7 @@ class AssessmentRunViewSet(mixins.ListModelMixin, _Scoped):
         )
         year = params.get("insurance_year", "")
         if year:
-            if not year.isdigit():
+            if not ascii_digits(year):
                 raise serializers.ValidationError({"insurance_year": [_("Give a year such as 2027.")]})
             runs = runs.filter(insurance_year=int(year))
         return runs

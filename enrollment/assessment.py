@@ -33,6 +33,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.digits import ascii_digits
 from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import (
@@ -828,7 +829,7 @@ def assessment_run_start(
 ) -> AssessmentRun:
     """Queue the yearly assessment of a county; a second start while one is queued or running returns that one."""
     scope.require(Action.ASSESSMENT_RUN)
-    if not (len(county_code) == 6 and county_code.isdigit()):
+    if not (len(county_code) == 6 and ascii_digits(county_code)):
         raise ValidationError({"county_code": _("Give a 6-digit county code.")})
     if not scope.covers_region_code(county_code.ljust(12, "0")):
         raise PermissionDenied(_("This county lies outside your area."))

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 from openpyxl import Workbook
 
+from accounts.digits import ascii_digits
 from accounts.export_jobs import ExportKind, Progress, register
 from accounts.exports import Sheet, money
 from accounts.roles import Action
@@ -28,7 +29,7 @@ UNPAID = "enrollment.unpaid"
 def year_of(asked: str) -> int:
     """The insurance year asked for if there are figures for it, else the current one (as the pages)."""
     years = reports.report_years()
-    if asked.isdigit() and int(asked) in years:
+    if ascii_digits(asked) and int(asked) in years:
         return int(asked)
     current = reports.current_insurance_year()
     return current if current in years or not years else years[0]

@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.utils.datetime import from_excel
 
+from accounts.digits import ascii_digits
 from accounts.exports import safe_cell
 from accounts.masking import mask_id_number, mask_phone, shows_full_identity
 from accounts.scope import Scope
@@ -416,7 +417,7 @@ def _choice(text: str, words: dict[str, str], choices: type) -> str | None:
 
 def _relation(text: str) -> str | None:
     key = _header_key(text)
-    if key.isdigit() and len(key) <= 2:
+    if ascii_digits(key) and len(key) <= 2:
         return _RELATION_CODE_DECADES[key.zfill(2)[0]]
     return _choice(text, _RELATION_WORDS, Relation)
 

@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from accounts.digits import ascii_digits
 from accounts.models import Region, RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
@@ -29,7 +30,7 @@ def county_choices(*, scope: Scope) -> QuerySet[Region]:
 
 def county_detail(*, scope: Scope, code: str) -> Region:
     """A county given by its 6-digit code; 404 when it is unknown or lies outside the user's area."""
-    if not (len(code) == 6 and code.isdigit()):
+    if not (len(code) == 6 and ascii_digits(code)):
         raise Http404(_("No such county in your area."))
     return scope.get_object_or_404(Region.objects.filter(level=RegionLevel.COUNTY), code=code.ljust(12, "0"))
 

@@ -822,7 +822,9 @@ def _streamed_rows(path: Path, part: str, book: _Book) -> Iterator[tuple[int, li
                 elif local == "row":
                     row.clear()
                     number = attributes.get("r")
-                    row_number = int(number) if number and number.isdigit() else row_number + 1
+                    row_number = (
+                        int(number) if number and number.isascii() and number.isdigit() else row_number + 1
+                    )
 
             def characters(data: str) -> None:
                 if collect:

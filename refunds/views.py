@@ -25,6 +25,7 @@ from django.views import View
 
 from accounts.access import ScopedViewMixin
 from accounts.audit import full_view_log
+from accounts.digits import ascii_digits
 from accounts.masking import id_number_for, shows_full_identity
 from accounts.roles import Action
 from accounts.searches import SessionSearches
@@ -171,7 +172,7 @@ class PersonApplyViewMixin(ScopedViewMixin, ABC):
         return redirect(self.detail_url, pk=application.pk)
 
     def _person(self, raw: str) -> Person | None:
-        if not raw.isdigit():
+        if not ascii_digits(raw):
             return None
         return self.scope.filter(Person.objects.all()).filter(pk=int(raw)).first()
 
@@ -537,7 +538,7 @@ class FundPlanDetailView(ScopedViewMixin, View):
                 before = plan.refund_count
                 gathered = services.fund_plan_gather(scope=self.scope, plan_id=pk)
             elif step == "submit":
-                amount = int(posted["amount_fen"]) if posted["amount_fen"].isdigit() else -1
+                amount = int(posted["amount_fen"]) if ascii_digits(posted["amount_fen"]) else -1
                 services.fund_plan_submit(
                     scope=self.scope, plan_id=pk, amount_fen=amount, note=posted["note"]
                 )

@@ -24,6 +24,7 @@ from import_export.admin import ImportMixin
 from import_export.forms import ImportForm
 
 from accounts.admin_scope import ScopedAdminMixin
+from accounts.digits import ascii_digits
 from accounts.masking import id_number_for
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
@@ -59,7 +60,7 @@ class RosterFileStorage:
 
     def __init__(self, name: str | None = None, upload: Any = None, **kwargs: Any) -> None:
         self.name = name or ""
-        digits = self.name if self.name.isdigit() else ""
+        digits = self.name if ascii_digits(self.name) else ""
         self.file = RosterFile(upload=upload, import_id=int(digits) if digits else None)
 
     def read(self) -> RosterFile:

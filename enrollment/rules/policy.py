@@ -688,7 +688,8 @@ class _Reader:
             )
         region_code = root.get("region_code", "")
         if not isinstance(region_code, str) or (
-            region_code and not (region_code.isdigit() and len(region_code) in (2, 4, 6, 9, 12))
+            region_code
+            and not (region_code.isascii() and region_code.isdigit() and len(region_code) in (2, 4, 6, 9, 12))
         ):
             self.fail(
                 "policy.region_code",

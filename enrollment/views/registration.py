@@ -26,6 +26,7 @@ from django.views import View
 
 from accounts.access import ScopedViewMixin
 from accounts.audit import full_view_log
+from accounts.digits import ascii_digits
 from accounts.masking import id_number_for, mask_region_for, phone_for, shows_full_identity
 from accounts.models import Region
 from accounts.roles import Action, Role
@@ -603,7 +604,7 @@ class PersonEditView(ScopedViewMixin, View):
         if not formset.is_valid() or not formset.filled():
             errors = _management_errors(formset) or [_("Enter the person's name and ID number.")]
             return self._render(request, person, formset, errors, status=400, revision=opened_at)
-        if not opened_at.isdigit():
+        if not ascii_digits(opened_at):
             errors = [_("This form is out of date; open the person again.")]
             return self._render(request, person, formset, errors, status=400, revision=opened_at)
         relation = None if person.household_id else ""
@@ -677,7 +678,7 @@ class PersonMoveView(ScopedViewMixin, View):
                 return self._render(request, person, "", [], notice=notice, status=400)
             return MOVE_SEARCHES.redirect(request, reverse("enrollment:person-move", args=[person.pk]), query)
         target, relation = request.POST.get("household", ""), request.POST.get("relation", "")
-        if not target.isdigit():
+        if not ascii_digits(target):
             return self._render(
                 request, person, query, [_("Choose the household to move to.")], relation=relation, status=400
             )
@@ -715,7 +716,7 @@ class SchoolRosterView(ScopedViewMixin, View):
         raw = request.GET.get("application") or request.POST.get("application") or ""
         if not raw:
             return None
-        if not raw.isdigit():
+        if not ascii_digits(raw):
             raise Http404
         return selectors.application_detail(scope=self.scope, pk=int(raw))
 

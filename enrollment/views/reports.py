@@ -23,6 +23,7 @@ from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
 from accounts.charts import Bar, horizontal_bars, progress_ring
+from accounts.digits import ascii_digits
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
 from accounts.roles import Action
@@ -122,7 +123,7 @@ class CoverageReportView(ScopedViewMixin, View):
         from ..tasks import refresh_coverage
 
         asked = request.POST.get("year", "")
-        if not asked.isdigit():
+        if not ascii_digits(asked):
             return HttpResponseBadRequest(_("Say which insurance year to recount."))
         year = int(asked)
         area = reports.area_for(scope=self.scope, code=request.POST.get("area") or None)

@@ -17,6 +17,7 @@ from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
 from accounts.charts import Bar, Series, daily_columns, horizontal_bars
+from accounts.digits import ascii_digits
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.models import Region
 from accounts.money import yuan
@@ -86,7 +87,7 @@ class PlanDetailView(ScopedViewMixin, View):
         }
         try:
             if step == "approve":
-                amount = int(posted["amount_fen"]) if posted["amount_fen"].isdigit() else -1
+                amount = int(posted["amount_fen"]) if ascii_digits(posted["amount_fen"]) else -1
                 services.plan_approve(scope=self.scope, plan_id=pk, amount_fen=amount, note=posted["note"])
             elif step == "reject":
                 services.plan_reject(scope=self.scope, plan_id=pk, reason=posted["reason"])
@@ -146,7 +147,7 @@ class PlanDetailView(ScopedViewMixin, View):
 
 def _year_from(request: HttpRequest, years: list[int]) -> int | None:
     raw = request.GET.get("year", "")
-    if raw.isdigit() and int(raw) in years:
+    if ascii_digits(raw) and int(raw) in years:
         return int(raw)
     return years[0] if years else None
 
