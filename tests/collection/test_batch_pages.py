@@ -281,18 +281,7 @@ def test_given_a_batch_then_its_page_holds_no_full_identifier_and_marks_lines_by
 def test_given_a_bank_batch_then_its_page_holds_no_full_identifier_of_its_payments_or_lines_not_matched(
     counter,
 ):
-    day = timezone.localdate().isoformat()
-    content = (
-        "流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,扣款日期\n"
-        f"B1,{IDS[0]},村民1,2027,400.00,成功,{day}\n"
-        f"B2,{IDS[1]},村民2,2027,300.00,成功,{day}\n"
-    ).encode()
-    counter.post(
-        reverse("collection:bank"),
-        {"bank_name": "农业银行", "file": SimpleUploadedFile("debit.csv", content, content_type="text/csv")},
-    )
-    batch = PaymentBatch.objects.get()
-    services.bank_debit_process(scope=Scope.for_user_id(batch.created_by_id), batch_id=batch.pk)
+    batch = _bank_batch(counter, second_amount="300.00")  # the second line not matched
 
     html = counter.get(reverse("collection:batch", args=[batch.pk])).content.decode()
 
@@ -355,13 +344,14 @@ def test_given_a_bank_file_uploaded_then_the_batch_shows_the_payments_and_the_li
     ]  # fmt: skip
 
 
-def _bank_batch(counter) -> PaymentBatch:
-    """A bank file of two debits, both paid, matched as the worker would."""
+def _bank_batch(counter, second_amount: str = "400.00") -> PaymentBatch:
+    """A bank file of two debits (both paid unless the second's amount is not the amount due),
+    matched as the worker would."""
     day = timezone.localdate().isoformat()
     content = (
         "流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,扣款日期\n"
         f"B1,{IDS[0]},村民1,2027,400.00,成功,{day}\n"
-        f"B2,{IDS[1]},村民2,2027,400.00,成功,{day}\n"
+        f"B2,{IDS[1]},村民2,2027,{second_amount},成功,{day}\n"
     ).encode()
     counter.post(
         reverse("collection:bank"),

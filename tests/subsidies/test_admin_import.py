@@ -43,12 +43,6 @@ from tests.subsidies.test_corpus import CASES, Case, _hidden_rows, _zip_bomb
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("subsidies.services._queue", lambda job, user_id: None)
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
-
-
 @pytest.fixture
 def persons(world) -> dict[str, Any]:
     linfen_policy()

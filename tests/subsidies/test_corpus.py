@@ -45,12 +45,6 @@ def _english():
         yield
 
 
-@pytest.fixture(autouse=True)
-def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("subsidies.services._queue", lambda job, user_id: None)
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
-
-
 @dataclass
 class Case:
     key: str

@@ -44,12 +44,6 @@ from tests.subsidies.support import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("subsidies.services._queue", lambda job, user_id: None)
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
-
-
 @pytest.fixture
 def town(world):
     linfen_policy()

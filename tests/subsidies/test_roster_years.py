@@ -52,13 +52,6 @@ def _english():
         yield
 
 
-@pytest.fixture(autouse=True)
-def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests run the worker's service themselves; no Celery queue, no delivery nudge."""
-    monkeypatch.setattr("subsidies.services._queue", lambda job, user_id: None)
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
-
-
 @pytest.fixture
 def two_years(world):
     """张三 and 李四 of 屯里村 (尧都区), this year and next year assessed, tax's ledger up to date."""
