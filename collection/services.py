@@ -66,11 +66,12 @@ from .models import (
     PaymentBatch,
     PaymentCertificate,
     PaymentStatus,
+    RefundKind,
     VoidedReceipt,
     receipt_code,
     receipt_code_sql,
 )
-from .selectors import BackPaymentWindows, acceptance_for
+from .selectors import BackPaymentWindows, acceptance_for, refunds_of_payment
 
 # Channel.values builds its list on every read; a payment asks once.
 CHANNELS = frozenset(Channel.values)
@@ -1340,7 +1341,20 @@ def overcollection_request(
     now = now or timezone.now()
     if now < payment.paid_at:
         raise ValidationError({"receipt": _("The payment was made after that moment.")})
-    left = payment.amount_fen - sum(r.amount_fen for r in earlier)
+    # What insurance paid back of this payment by application (death, agency's error…) went back
+    # already: never a second time as an over-collection.
+    refunded = [r for r in refunds_of_payment(payment=payment) if r.kind == RefundKind.APPLICATION]
+    left = payment.amount_fen - sum(r.amount_fen for r in earlier) - sum(r.amount_fen for r in refunded)
+    if refunded and left <= 0:
+        raise ValidationError(
+            {
+                "receipt": _(
+                    "The medical insurance bureau paid this contribution back on %(day)s (refund %(number)s); "
+                    "nothing is left to refund as an over-collection."
+                )
+                % {"day": refunded[0].paid_on.isoformat(), "number": refunded[0].refund_id}
+            }
+        )
     if amount_fen > left:
         raise ValidationError(
             {

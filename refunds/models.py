@@ -153,6 +153,10 @@ class RefundApplication(ReviewedApplication):
     event_on = models.DateField(_("date of the event"))
     note = models.CharField(_("applicant's note"), max_length=300, blank=True)
     amount_fen = models.BigIntegerField(_("amount (fen)"))
+    # The year's payment as it stood when applied for: approval and payout go ahead only while
+    # the assessment is still paid by this same payment (tax may reverse it meanwhile).
+    paid_fen = models.BigIntegerField(_("payment (fen)"))
+    deposit_reference = models.CharField(_("payment's receipt"), max_length=64, blank=True)
     # The rule engine's decision at application time, with the policy version that made it.
     refundable = models.BooleanField(_("refundable"))
     status = models.CharField(_("status"), max_length=12, choices=RefundStatus.choices)
@@ -186,6 +190,10 @@ class RefundApplication(ReviewedApplication):
             models.CheckConstraint(name="refund_status_known", condition=Q(status__in=RefundStatus.values)),
             models.CheckConstraint(name="refund_reason_known", condition=Q(reason__in=RefundReason.values)),
             models.CheckConstraint(name="refund_amount_positive", condition=Q(amount_fen__gt=0)),
+            # Never more than the payment it gives back (what is left of it: refund_apply).
+            models.CheckConstraint(
+                name="refund_amount_within_payment", condition=Q(amount_fen__lte=models.F("paid_fen"))
+            ),
             models.CheckConstraint(
                 name="refund_rejection_has_reason", condition=~Q(status="rejected") | ~Q(decision_note="")
             ),

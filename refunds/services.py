@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -34,7 +35,7 @@ from accounts.scope import Scope
 from enrollment.assessment import assessment_refund_record
 from enrollment.deposits import deposits_standing
 from enrollment.evidence import validate_evidence
-from enrollment.models import Assessment, AssessmentStatus, Person
+from enrollment.models import Assessment, AssessmentStatus, DepositRecord, Person
 from enrollment.policies import policy_for_county_required
 from enrollment.rules import engine
 from sharing.services import message_send, message_send_bulk
@@ -189,6 +190,11 @@ def refund_apply(
             status=RefundStatus.PAID_OUT,
         ).count(),
     )
+    amount_fen = assessment.paid_fen
+    if reason != RefundReason.PAID_TWICE:
+        amount_fen -= _given_back_fen(assessment=assessment, person=person)
+        if amount_fen <= 0:
+            raise ValidationError({"insurance_year": _nothing_left(person.name, insurance_year, assessment)})
     deadline = add_working_days(today, loaded.rules.refunds.decision_working_days)
     application = RefundApplication(
         person=person,
@@ -198,7 +204,9 @@ def refund_apply(
         reason=reason,
         event_on=event_on,
         note=note.strip()[:300],
-        amount_fen=assessment.paid_fen,
+        amount_fen=amount_fen,
+        paid_fen=assessment.paid_fen,
+        deposit_reference=assessment.deposit_reference,
         refundable=decision.allowed,
         rule=decision.rule,
         rule_reason=decision.reason,
@@ -234,6 +242,94 @@ def refund_apply(
     return application
 
 
+def _given_back_fen(*, assessment: Assessment, person: Person, exclude_pk: int | None = None) -> int:
+    """What of the year's payment went back or is on its way back to the payer: refund
+    applications paid out or open (but "paid twice", which gives back the other deposit, not this
+    one) and the over-collections tax reported on the person's year (insurance's pool, plans and
+    payouts alike). The caller holds the assessment's lock."""
+    applications = RefundApplication.objects.filter(
+        person=person,
+        insurance_year=assessment.insurance_year,
+        status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT),
+    ).exclude(reason=RefundReason.PAID_TWICE)
+    if exclude_pk is not None:
+        applications = applications.exclude(pk=exclude_pk)
+    overcollections = OvercollectionRefund.objects.filter(
+        person_id=person.id_number, insurance_year=assessment.insurance_year
+    )
+    return (applications.aggregate(fen=Sum("amount_fen"))["fen"] or 0) + (
+        overcollections.aggregate(fen=Sum("amount_fen"))["fen"] or 0
+    )
+
+
+def _nothing_left(name: str, insurance_year: int, assessment: Assessment) -> str:
+    return _(
+        "Nothing is left to refund of %(name)s's contribution for %(year)d: the %(paid)s yuan paid "
+        "were already given back or are being given back (earlier refunds, over-collections tax reported)."
+    ) % {"name": name, "year": insurance_year, "paid": yuan(assessment.paid_fen)}
+
+
+def _payment_still_standing(row: RefundApplication) -> None:
+    """At approval and payout: the year is still paid by the payment applied for, and what was
+    given back of it since leaves the amount. The assessment is locked (before the application:
+    ``_locked_assessment``)."""
+    assessment = Assessment.objects.get(pk=row.assessment_id)
+    if (
+        assessment.status != AssessmentStatus.PAID
+        or assessment.paid_fen != row.paid_fen
+        or assessment.deposit_reference != row.deposit_reference
+    ):
+        reversal = (
+            DepositRecord.objects.filter(
+                receipt_number=row.deposit_reference,
+                reversed_on__isnull=False,
+                insurance_year=row.insurance_year,
+            )
+            .order_by("-reversed_on")
+            .first()
+            if row.deposit_reference
+            else None
+        )
+        if reversal is not None:
+            raise TransitionConflictError(
+                _(
+                    "Tax reversed this payment (receipt %(receipt)s) on %(date)s; "
+                    "the application cannot go ahead: reject it."
+                )
+                % {"receipt": row.deposit_reference, "date": reversal.reversed_on.isoformat()}
+            )
+        raise TransitionConflictError(
+            _(
+                "The year is no longer paid by the payment applied for (receipt %(receipt)s, %(paid)s yuan); "
+                "the application cannot go ahead: reject it."
+            )
+            % {"receipt": row.deposit_reference or "—", "paid": yuan(row.paid_fen)}
+        )
+    if row.reason != RefundReason.PAID_TWICE:
+        left = row.paid_fen - _given_back_fen(assessment=assessment, person=row.person, exclude_pk=row.pk)
+        if row.amount_fen > left:
+            raise TransitionConflictError(
+                _(
+                    "Of this payment only %(left)s yuan are left to refund now, not %(amount)s: "
+                    "more was given back since the application (an over-collection tax reported). Reject it."
+                )
+                % {"left": yuan(max(left, 0)), "amount": yuan(row.amount_fen)}
+            )
+
+
+def _locked_assessment(scope: Scope, application_id: int) -> None:
+    """Lock the application's assessment first (the order ``refund_apply`` takes), so the year's
+    payment cannot change under an approval or a payout."""
+    assessment_id = (
+        scope.filter(RefundApplication.objects.all())
+        .filter(pk=application_id)
+        .values_list("assessment_id", flat=True)
+        .first()
+    )
+    if assessment_id is not None:  # none: the workflow says not found
+        Assessment.objects.select_for_update().filter(pk=assessment_id).first()
+
+
 def _already_open(application: RefundApplication) -> str:
     return _(
         "This person already has an open refund application for %(year)d (%(status)s, applied on %(date)s)."
@@ -250,11 +346,14 @@ def refund_approve(*, scope: Scope, application_id: int, note: str = "") -> Refu
     def change(row: RefundApplication) -> None:
         if not row.refundable:  # cannot happen through the services: the rules close those at once
             raise TransitionConflictError(_("The rules found this application not refundable."))
+        _payment_still_standing(row)
         decision_record(row, scope=scope, note=note.strip())
 
-    return REFUND_WORKFLOW.transition(
-        scope=scope, pk=application_id, action="approve", note=note, change=change
-    )
+    with transaction.atomic():
+        _locked_assessment(scope, application_id)
+        return REFUND_WORKFLOW.transition(
+            scope=scope, pk=application_id, action="approve", note=note, change=change
+        )
 
 
 def refund_reject(*, scope: Scope, application_id: int, reason: str) -> RefundApplication:
@@ -291,21 +390,23 @@ def refund_pay_out(
         raise ValidationError({"bank_reference": _("At most 64 characters.")})
 
     def change(row: RefundApplication) -> None:
+        _payment_still_standing(row)
         row.paid_out_by_id = scope.user_id
         row.paid_out_at = timezone.now()
         row.bank_reference = bank_reference
 
     with transaction.atomic():
+        _locked_assessment(scope, application_id)
         application = REFUND_WORKFLOW.transition(
             scope=scope, pk=application_id, action="pay_out", note=note or bank_reference, change=change
         )
         _report_to_tax(application)
-        if application.reason in LEAVING_REASONS:
-            assessment_refund_record(
-                assessment_id=application.assessment_id,
-                refunded_on=timezone.localtime(application.paid_out_at).date(),
-                refund_reason=application.reason,
-            )
+        if application.reason in LEAVING_REASONS and not assessment_refund_record(
+            assessment_id=application.assessment_id,
+            refunded_on=timezone.localtime(application.paid_out_at).date(),
+            refund_reason=application.reason,
+        ):  # cannot happen with the assessment locked and checked: never pay out on an unpaid year
+            raise TransitionConflictError(_("The year is no longer paid; the refund cannot be paid out."))
     return application
 
 
@@ -313,7 +414,6 @@ def _report_to_tax(application: RefundApplication) -> None:
     """The refund goes into the month's refund details for tax (``refund.monthly_details``), in
     the payout's transaction: tax then knows the money that left the fund, by its receipt."""
     paid_on = timezone.localtime(application.paid_out_at).date()
-    assessment = Assessment.objects.only("deposit_reference").get(pk=application.assessment_id)
     message_send(
         topic="refund.monthly_details",
         payload={
@@ -322,7 +422,7 @@ def _report_to_tax(application: RefundApplication) -> None:
             "region_code": application.region_code,
             "month": f"{paid_on:%Y-%m}",
             "amount_fen": application.amount_fen,
-            "receipt_number": assessment.deposit_reference,
+            "receipt_number": application.deposit_reference,
             "paid_on": paid_on.isoformat(),
             "kind": "application",
         },

@@ -78,7 +78,8 @@ def make_refund(
     version = policy_for_county(county_code=region[:6], insurance_year=YEAR).version
     application = RefundApplication.objects.create(
         person=person, assessment=assessment, insurance_year=YEAR, region_code=assessment.region_code,
-        reason="paid_twice", event_on=dt.date(2026, 10, 12), amount_fen=AMOUNT, refundable=True,
+        reason="paid_twice", event_on=dt.date(2026, 10, 12), amount_fen=AMOUNT, paid_fen=assessment.paid_fen,
+        deposit_reference=assessment.deposit_reference, refundable=True,
         rule="refunds.reasons.paid_twice", rule_reason="可退", policy_version=version, status=status,
         applied_by=applied_by, applied_at=timezone.now(), due_on=due_on or dt.date(2026, 12, 4),
     )  # fmt: skip
