@@ -37,6 +37,7 @@ from enrollment.selectors import person_search
 
 from . import selectors, services
 from .models import (
+    OPEN_REFUND_STATUSES,
     FundPlan,
     FundPlanStatus,
     OvercollectionStatus,
@@ -81,7 +82,7 @@ class RefundListView(ScopedViewMixin, View):
                     scope, application.person.id_number, application.person.region_code
                 ),
                 "amount": yuan(application.amount_fen),
-                "overdue": application.status == RefundStatus.SUBMITTED and application.due_on < today,
+                "overdue": application.status in OPEN_REFUND_STATUSES and application.due_on < today,
             }
             for application in page
         ]
@@ -392,7 +393,7 @@ class RefundDetailView(WorkflowStepsView):
             "history": selectors.person_refund_history(scope=scope, person=person, exclude_pk=application.pk),
             "steps": steps,
             "blocked": blocked if application.status == RefundStatus.SUBMITTED else "",
-            "overdue": application.status == RefundStatus.SUBMITTED and application.due_on < today,
+            "overdue": application.status in OPEN_REFUND_STATUSES and application.due_on < today,
             "error": error,
             "step": step,
             "posted": posted or {},

@@ -309,3 +309,18 @@ def test_given_an_approved_application_not_yet_paid_out_after_its_due_date_then_
     overdue = selectors.refund_overdue(scope=scope, today=dt.date(2026, 1, 6))
 
     assert [(row.pk, row.status) for row in overdue] == [(late.pk, "approved")]
+
+
+def test_given_an_approved_refund_past_its_deadline_then_the_row_and_the_page_say_overdue(world, client):
+    late = make_refund(TUNLI, world.users["clerk_a"], due_on=dt.date(2026, 1, 5))
+    services.refund_approve(scope=Scope.for_user_id(world.users["insurance_a"].pk), application_id=late.pk)
+    client.force_login(world.users["insurance_a"])
+
+    listed = client.get("/refunds/").content.decode()
+    page = client.get(f"/refunds/{late.pk}/").content.decode()
+
+    assert re.findall(
+        r'data-pk="(\d+)" data-status="approved" class="refund-overdue" data-overdue="1"', listed
+    ) == [str(late.pk)]
+    assert 'data-testid="due-on" data-date="2026-01-05"' in page
+    assert re.search(r'class="overdue" data-testid="due-on"', page)
