@@ -328,6 +328,7 @@ def household_register(
         seen[parsed.number] = index
         parsed_members.append((member, parsed))
     _lock_identifiers(seen)
+    _refuse_awaiting(scope, seen, errors)
     existing = {
         e.person.id_number: e
         for e in Enrollment.objects.select_related("person").filter(
@@ -723,6 +724,8 @@ def newborn_add(*, scope: Scope, household_id: int, member: MemberInput) -> Regi
     if member.relation == Relation.HEAD:
         errors.add(0, "relation", _("A newborn cannot be the head of household."))
     if parsed is not None:
+        _lock_identifiers([parsed.number])
+        _refuse_awaiting(scope, {parsed.number: 0}, errors, household=household)
         enrolled = Enrollment.objects.select_related("person").filter(
             person__id_number=parsed.number, status=EnrollmentStatus.NORMAL
         )
@@ -1080,6 +1083,48 @@ def _lock_corrected(rows: Sequence[RowInput], *, allowed: set[int]) -> None:
             raise EditConflictError(_edit_conflict_message(person, form=True))
 
 
+def _refuse_awaiting(
+    scope: Scope,
+    seen: dict[str, int],
+    errors: RowErrors,
+    *,
+    exclude_person_ids: Iterable[int] = (),
+    household: Household | None = None,
+) -> None:
+    """A person in another registration still awaiting insurance's decision (a village's household,
+    a school's roster) is that registration's until it is decided: registering them again — on a
+    household's form, a school's roster or as a newborn — would take them from it unseen.
+
+    ``seen`` maps the identifiers to check to their rows; the persons of ``exclude_person_ids`` and
+    an application of ``household`` itself are the form's own."""
+    if not seen:
+        return
+    awaiting = RegistrationApplication.persons.through.objects.filter(
+        person__id_number__in=list(seen),
+        registrationapplication__status__in=OPEN_APPLICATION_STATUSES,
+    ).exclude(person_id__in=list(exclude_person_ids))
+    if household is not None:
+        awaiting = awaiting.exclude(registrationapplication__household=household)
+    for id_number, name, other_region, number in awaiting.values_list(
+        "person__id_number", "person__name", "registrationapplication__region_code",
+        "registrationapplication__household__number",
+    ):  # fmt: skip
+        where = (
+            _("Household %(number)s") % {"number": number}
+            if scope.covers_region_code(other_region)
+            else mask_region_for(scope, other_region)
+        )
+        errors.add(
+            seen[id_number],
+            "id_number",
+            _(
+                "%(name)s is in a registration awaiting insurance's decision: %(where)s. "
+                "Register the person again only once it is decided."
+            )
+            % {"name": name, "where": where},
+        )
+
+
 def _check_rows(
     *,
     scope: Scope,
@@ -1135,33 +1180,13 @@ def _check_rows(
             )
         else:
             flagged.discard(parsed.number)
-    # A person in another registration still awaiting insurance's decision (a village's household,
-    # a school's roster) is that registration's until it is decided: registering them again would
-    # take them from it unseen.
-    awaiting = RegistrationApplication.persons.through.objects.filter(
-        person__id_number__in=[number for number in seen if number not in flagged],
-        registrationapplication__status__in=OPEN_APPLICATION_STATUSES,
-    ).exclude(person_id__in=allowed_person_ids)
-    if household is not None:
-        awaiting = awaiting.exclude(registrationapplication__household=household)
-    for id_number, name, other_region, number in awaiting.values_list(
-        "person__id_number", "person__name", "registrationapplication__region_code",
-        "registrationapplication__household__number",
-    ):  # fmt: skip
-        where = (
-            _("Household %(number)s") % {"number": number}
-            if scope.covers_region_code(other_region)
-            else mask_region_for(scope, other_region)
-        )
-        errors.add(
-            seen[id_number],
-            "id_number",
-            _(
-                "%(name)s is in a registration awaiting insurance's decision: %(where)s. "
-                "Register the person again only once it is decided."
-            )
-            % {"name": name, "where": where},
-        )
+    _refuse_awaiting(
+        scope,
+        {number: index for number, index in seen.items() if number not in flagged},
+        errors,
+        exclude_person_ids=allowed_person_ids,
+        household=household,
+    )
     person_ids = [row.person_id for row, _parsed in checked if row.person_id is not None]
     enrolled = Enrollment.objects.select_related("person").filter(status=EnrollmentStatus.NORMAL)
     for enrollment in enrolled.filter(person__id_number__in=list(seen)) | enrolled.filter(

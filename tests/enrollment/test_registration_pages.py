@@ -715,6 +715,79 @@ def test_given_a_child_in_a_village_registration_awaiting_review_when_the_school
     assert RegistrationApplication.objects.count() == 1
 
 
+def _student_on_a_roster_awaiting_review(client, world: World) -> str:
+    client.force_login(world.users["school_a"])
+    student_id = resident_id("141002", dt.date(2010, 5, 1), 51)
+    response = client.post(
+        reverse("enrollment:school-roster"),
+        form_data([member("刘洋", student_id, "", category=PersonCategory.STUDENT)]),
+    )
+    assert response.status_code == 302
+    client.force_login(world.users["clerk_a"])
+    return student_id
+
+
+def test_given_a_student_on_a_school_roster_awaiting_review_when_a_village_registers_a_new_household_with_them_then_it_is_refused(
+    client, world: World
+):
+    # Given a school's roster with 刘洋 waiting for insurance's decision
+    student_id = _student_on_a_roster_awaiting_review(client, world)
+
+    # When the village clerk registers a new household with 刘洋 in it
+    response = client.post(
+        reverse("enrollment:household-new"),
+        form_data(
+            [
+                member("刘建华", resident_id("141002", dt.date(1980, 2, 3), 61), Relation.HEAD),
+                member("刘洋", student_id, Relation.CHILD),
+            ],
+            region_code=YAODU_VILLAGE,
+        ),
+    )
+
+    # Then the row says where 刘洋 waits, and 刘洋 stays the school's, on the roster alone
+    student = Person.objects.get(id_number=student_id)
+    assert response.status_code == 400
+    assert (
+        "刘洋已在等待医保审核的参保登记中：临汾市尧都区（不在您的辖区）。请在审核完成后再登记。"
+        in response.content.decode()
+    )
+    assert (student.school_id, student.region_code, student.household_id) == (
+        world.agencies["school_a"].pk, "141002000000", None,
+    )  # fmt: skip
+    assert RegistrationApplication.objects.count() == 1
+    assert Household.objects.filter(members__isnull=False).count() == 0
+
+
+def test_given_a_student_on_a_school_roster_awaiting_review_when_a_village_adds_them_as_a_newborn_then_it_is_refused(
+    client, world: World
+):
+    # Given an approved household, and a school's roster with 刘洋 waiting for insurance's decision
+    application = register_family(world, FAMILY[:2])
+    services.application_approve(
+        scope=scope_of(world, "insurance_a"), application_id=application.pk, enrollment_date=ENROLLED_ON
+    )
+    student_id = _student_on_a_roster_awaiting_review(client, world)
+
+    # When the village clerk adds 刘洋 to the household as a newborn
+    response = client.post(
+        reverse("enrollment:newborn-new", kwargs={"pk": application.household_id}),
+        form_data([member("刘洋", student_id, Relation.CHILD)]),
+    )
+
+    # Then it is refused the same way, and 刘洋 stays the school's
+    student = Person.objects.get(id_number=student_id)
+    assert response.status_code == 400
+    assert (
+        "刘洋已在等待医保审核的参保登记中：临汾市尧都区（不在您的辖区）。请在审核完成后再登记。"
+        in response.content.decode()
+    )
+    assert (student.school_id, student.household_id, student.category) == (
+        world.agencies["school_a"].pk, None, PersonCategory.STUDENT,
+    )  # fmt: skip
+    assert RegistrationApplication.objects.count() == 2
+
+
 def test_given_a_household_member_without_a_phone_on_the_schools_roster_then_the_households_phone_is_kept(
     client, world: World
 ):
