@@ -80,6 +80,7 @@ class ChangeKind(models.TextChoices):
     SUSPENDED = "suspended", _("Suspended")
     RESUMED = "resumed", _("Resumed")
     TERMINATED = "terminated", _("Terminated")
+    MOVED = "moved", _("Moved within the county")
 
 
 class ChangeReason(models.TextChoices):
@@ -94,6 +95,8 @@ class ChangeReason(models.TextChoices):
     OTHER_SUSPENSION = "other_suspension", _("Other suspension")
     # resumption
     RESUMPTION = "resumption", _("Resumption")
+    # a move to a household elsewhere in the county (迁移)
+    MOVED_WITHIN_COUNTY = "moved_within_county", _("Moved to a household elsewhere in the county")
     # termination
     DEATH = "death", _("Death")
     EMIGRATION = "emigration", _("Emigration")

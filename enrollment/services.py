@@ -665,7 +665,8 @@ def person_update(
 
 @transaction.atomic
 def person_move(*, scope: Scope, person_id: int, household_id: int, relation: str) -> Person:
-    """Move a member into another household (e.g. after marriage); the enrollment stays where it is."""
+    """Move a member into another household (e.g. after marriage); within the county the person's
+    enrollment moves with them (``_move_enrollment``)."""
     from accounts.roles import Action
 
     person = scope.filter(Person.objects.select_for_update()).filter(pk=person_id).first()
@@ -704,12 +705,50 @@ def person_move(*, scope: Scope, person_id: int, household_id: int, relation: st
             )
             % {"number": pending.household.number}
         )
+    moved_from = person.region_code
     person.household = target
     person.relation = relation
     person.region_code = target.region_code
     person.updated_by_id = scope.user_id
     person.save()
+    if moved_from != target.region_code:
+        _move_enrollment(scope=scope, person=person, region_code=target.region_code)
     return person
+
+
+def _move_enrollment(*, scope: Scope, person: Person, region_code: str) -> None:
+    """The person's current enrollment in the county goes with them to ``region_code`` (迁移): the
+    move is kept on its timeline (and in its history), its open years are reassessed there and tax
+    is told, so the payer and the due items move village too. An enrollment in another county
+    stays where it is: that is a transfer (转移接续), made by the receiving county."""
+    today = timezone.localdate()
+    moved = list(
+        Enrollment.objects.select_for_update(of=("self",))
+        .select_related("person")
+        .filter(
+            person=person,
+            status__in=(EnrollmentStatus.NORMAL, EnrollmentStatus.SUSPENDED),
+            county_code=region_code[:6],
+        )
+        .exclude(region_code=region_code)
+    )
+    if not moved:
+        return
+    Enrollment.objects.filter(pk__in=[e.pk for e in moved]).update(region_code=region_code)
+    EnrollmentChange.objects.bulk_create(
+        EnrollmentChange(
+            enrollment=enrollment,
+            kind=ChangeKind.MOVED,
+            reason=ChangeReason.MOVED_WITHIN_COUNTY,
+            effective_on=today,
+            note=f"{enrollment.region_code} → {region_code}",
+            created_by_id=scope.user_id,
+        )
+        for enrollment in moved
+    )
+    for enrollment in moved:
+        enrollment.region_code = region_code
+        _send_changed(enrollment, changed_on=today, reason=ChangeReason.MOVED_WITHIN_COUNTY)
 
 
 @transaction.atomic

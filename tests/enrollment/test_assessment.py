@@ -12,13 +12,13 @@ import random
 import pytest
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404
 
 from accounts import services as region_services
 from accounts.scope import Scope
 from collection.handlers import apply_assessment_due, apply_assessment_due_batch
-from collection.models import DueItem
+from collection.models import DueItem, Payer
 from enrollment import services
 from enrollment.assessment import (
     Deposit,
@@ -31,7 +31,17 @@ from enrollment.assessment import (
     coverage_check,
 )
 from enrollment.demo import _shifted
-from enrollment.models import Assessment, ChangeReason, Policy, PolicyVersion
+from enrollment.models import (
+    Assessment,
+    ChangeKind,
+    ChangeReason,
+    Enrollment,
+    EnrollmentChange,
+    Household,
+    Policy,
+    PolicyVersion,
+    Relation,
+)
 from enrollment.policies import policy_export, policy_for_county, policy_parse, policy_save
 from enrollment.rules import engine
 from enrollment.rules.presets import load_preset
@@ -830,3 +840,45 @@ def test_given_a_batch_with_a_broken_item_when_sent_then_nothing_is_sent(world):
 
     assert "amount_fen" in " ".join(raised.value.messages)
     assert OutboxMessage.objects.filter(topic="assessment.due_batch").count() == 0
+
+
+def test_given_an_assessed_payer_when_moved_to_a_household_in_another_village_of_the_county_then_the_enrollment_and_tax_follow(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    # Given 张三 enrolled in 屯里村, assessed for 2027, and tax's payer and due item there
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+
+    person = _enrolled("张三", 1)
+    enrollment = Enrollment.objects.get(person=person)
+    with transaction.atomic():
+        services._send_registered(enrollment)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    sharing.delivery_drain(seconds=30)
+    beili = "141002100202"
+    region_services.region_create(code=beili, name="北里村", parent=world.regions["tunli"])
+    target = Household.objects.create(number=f"{beili}00001", region_code=beili, kind="hukou")
+
+    # When the county's insurance office moves him into a household of 北里村 (迁移)
+    services.person_move(
+        scope=Scope.for_user_id(world.users["insurance_a"].pk),
+        person_id=person.pk,
+        household_id=target.pk,
+        relation=Relation.HEAD,
+    )
+    sharing.delivery_drain(seconds=30)
+
+    # Then the enrollment moved with him, the move is on its timeline, and tax's payer and due item moved too
+    enrollment.refresh_from_db()
+    change = EnrollmentChange.objects.filter(enrollment=enrollment).latest("pk")
+    assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
+    assert (enrollment.region_code, enrollment.status) == (beili, "normal")
+    assert (change.kind, change.reason, change.effective_on, change.note) == (
+        ChangeKind.MOVED, ChangeReason.MOVED_WITHIN_COUNTY, TODAY, f"{TUNLI} → {beili}",
+    )  # fmt: skip
+    assert (assessment.region_code, assessment.status, assessment.revision) == (beili, "due", 2)
+    assert list(Payer.objects.values_list("person_id", "region_code", "status")) == [
+        (person.id_number, beili, "normal")
+    ]
+    assert list(DueItem.objects.values_list("person_id", "region_code", "amount_fen", "status")) == [
+        (person.id_number, beili, 40000, "due")
+    ]
