@@ -31,6 +31,7 @@ from .models import (
     SUSPENSION_REASONS,
     TERMINATION_REASONS,
     ApplicationStatus,
+    Assessment,
     ChangeKind,
     ChangeReason,
     Enrollment,
@@ -628,6 +629,24 @@ def person_update(
         and Person.objects.filter(id_number=parsed.number).exists()
     ):
         errors.add(0, "id_number", _("Another person already has this identifier."))
+    elif (
+        parsed
+        and parsed.number != person.id_number
+        and Assessment.objects.filter(person_id=person.pk).exists()
+    ):
+        # Tax keeps the payer, the due items (``due:<identifier>:<year>``) and the payments by the
+        # identifier: a new one here would leave the old due items open there, give tax a second
+        # payer and let a payment made under the old number reach no assessment.
+        errors.add(
+            0,
+            "id_number",
+            _(
+                "%(name)s's identifier cannot be changed here: %(name)s has been assessed, and tax keeps the "
+                "payer, the amounts due and the payments under the current identifier. Keep it, and ask the "
+                "county's medical insurance office to correct it together with the tax bureau."
+            )
+            % {"name": person.name},
+        )
     if (
         person.household_id
         and member.relation == Relation.HEAD

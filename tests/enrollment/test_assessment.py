@@ -14,6 +14,7 @@ import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.http import Http404
+from django.utils import translation
 
 from accounts import services as region_services
 from accounts.scope import Scope
@@ -31,6 +32,7 @@ from enrollment.assessment import (
     coverage_check,
 )
 from enrollment.demo import _shifted
+from enrollment.identifiers import generate_identifier
 from enrollment.models import (
     Assessment,
     ChangeKind,
@@ -38,6 +40,7 @@ from enrollment.models import (
     Enrollment,
     EnrollmentChange,
     Household,
+    Person,
     Policy,
     PolicyVersion,
     Relation,
@@ -882,3 +885,74 @@ def test_given_an_assessed_payer_when_moved_to_a_household_in_another_village_of
     assert list(DueItem.objects.values_list("person_id", "region_code", "amount_fen", "status")) == [
         (person.id_number, beili, 40000, "due")
     ]
+
+
+def _correction_to_an_id_card(person, id_number: str) -> services.MemberInput:
+    return services.MemberInput(
+        id_kind="resident_id",
+        id_number=id_number,
+        name=person.name,
+        sex="male",
+        birth_date=dt.date(1980, 1, 1),
+        relation=Relation.HEAD,  # not kept: he belongs to no household
+        category=person.category,
+    )
+
+
+def test_given_an_assessed_person_without_documents_when_the_clerk_enters_their_new_id_card_then_the_change_is_refused_and_tax_told_nothing(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    # Given 张三, without documents (W…), enrolled and assessed for 2027: tax holds his due item under W…
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    generated = generate_identifier(TUNLI, 7)
+    person = make_person(TUNLI, name="张三", id_number=generated)
+    Person.objects.filter(pk=person.pk).update(id_kind="generated")
+    person.refresh_from_db()
+    make_enrollment(person)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    sent = OutboxMessage.objects.count()
+    id_card = resident_id(address="141002", birth="19800101", sequence="011")
+
+    # When the village clerk enters the ID card he got
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
+        services.person_update(
+            scope=Scope.for_user_id(world.users["clerk_a"].pk),
+            person_id=person.pk,
+            member=_correction_to_an_id_card(person, id_card),
+            revision=person.revision,
+        )
+
+    # Then it is refused on the identifier, saying why and what to do; nothing changes, tax is told nothing
+    assert refused.value.message_dict == {
+        "members.0.id_number": [
+            "张三的参保识别码不能在此更改：张三已有缴费核定，税务部门按现识别码登记缴费人、"
+            "应缴信息和缴费记录。请保留现识别码，并请县医保经办机构会同税务部门更正。"
+        ]
+    }
+    person.refresh_from_db()
+    assert (person.id_number, person.id_kind) == (generated, "generated")
+    assert OutboxMessage.objects.count() == sent
+
+
+def test_given_an_enrolled_person_not_yet_assessed_when_the_clerk_corrects_the_identifier_then_it_is_saved(
+    world, no_nudge, monkeypatch
+):
+    # Given 张三, enrolled without documents (W…) and never assessed
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    person = make_person(TUNLI, name="张三", id_number=generate_identifier(TUNLI, 7))
+    Person.objects.filter(pk=person.pk).update(id_kind="generated")
+    person.refresh_from_db()
+    make_enrollment(person)
+    id_card = resident_id(address="141002", birth="19800101", sequence="011")
+
+    # When the village clerk enters the ID card he got
+    services.person_update(
+        scope=Scope.for_user_id(world.users["clerk_a"].pk),
+        person_id=person.pk,
+        member=_correction_to_an_id_card(person, id_card),
+        revision=person.revision,
+    )
+
+    # Then the identifier is his ID card's
+    person.refresh_from_db()
+    assert (person.id_number, person.id_kind) == (id_card, "resident_id")
