@@ -467,7 +467,13 @@ def _steps_one_and_two(
         LEFT JOIN enrollment_assessment a ON a.person_id = f.person_id AND a.insurance_year = %(year)s
         LEFT JOIN enrollment_assessmentdecision ad ON ad.id = a.decision_id
         WHERE a.id IS NULL
-           OR (a.status NOT IN ('paid', 'refunded') AND (
+           OR (a.status NOT IN ('paid', 'refunded')
+               -- A year another county's government paid, whose cover began before the person moved
+               -- here, is kept as a paid one is (the one row per person and year stays there).
+               AND NOT (a.status = 'government' AND a.county_code <> f.county_code
+                        AND a.benefit_start IS NOT NULL AND a.benefit_start < (SELECT e.enrolled_on FROM enrollment_enrollment e
+                                               WHERE e.id = f.enrollment_id))
+               AND (
                 a.enrollment_id, a.county_code, a.region_code, a.situation, a.standard_fen,
                 a.subsidy_fen, a.government_fen, a.payable_fen, a.subsidy_category, a.status, ad.schedule
               ) IS DISTINCT FROM (
@@ -488,7 +494,17 @@ def _steps_one_and_two(
                p.id_number
         FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
         WHERE {cancel_scope} {region_filter["a"]} AND a.insurance_year = %(year)s
-          AND a.status IN ('due', 'government')
+          -- A year the government paid in full stays paid, as a paid one does, once its cover began
+          -- before the person left (terminated: up to the end date; suspended: up to the suspension),
+          -- so what the person incurred before is covered. Cancelled is only a government-paid year
+          -- whose cover had not begun when they left: it bought nothing, and finance pays nothing.
+          AND (a.status = 'due' OR (a.status = 'government' AND NOT EXISTS (
+              SELECT 1 FROM enrollment_enrollment x
+              WHERE x.person_id = a.person_id AND x.county_code = a.county_code
+                AND a.benefit_start IS NOT NULL
+                AND x.enrolled_on <= a.benefit_end
+                AND a.benefit_start <= CASE x.status WHEN 'suspended' THEN x.status_changed_on
+                                                     ELSE coalesce(x.ended_on, 'infinity'::date) END)))
           -- The persons of this run are enrolled here (a cheap anti-join); only the others are looked up.
           AND NOT EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = a.person_id)
           AND NOT EXISTS (
@@ -697,8 +713,10 @@ def _totals(cursor: Any, params: dict[str, Any], *, listed: str | None = None) -
 
     ``listed``: the run's facts table, for a run of listed persons (or one), whose figures are theirs
     alone. A run of the whole county (or of its part) assessed every normal enrollment there and
-    cancelled every other due or government-paid row, so the county's rows of the year *are* its
-    persons': they are summed by the county's index, as fast as before, without joining a million facts.
+    cancelled every other due row (and every government-paid one whose cover had not begun when the
+    person left), so the county's rows of the year *are* its persons' and those the government paid
+    for before they left: they are summed by the county's index, as fast as before, without joining
+    a million facts.
     """
     figures = """count(*) FILTER (WHERE a.status = 'government'),
                coalesce(sum(a.subsidy_fen) FILTER (WHERE a.status = 'government'), 0),

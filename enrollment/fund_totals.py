@@ -7,7 +7,9 @@ only from this message. One message per county and year carries the whole year a
 disappears, and an older message arriving late changes nothing (``as_of``).
 
 What counts: assessments due, paid or paid in full by the government — the persons the year's
-subsidy is spent on. Cancelled assessments (the enrollment ended before payment) and refunded
+subsidy is spent on — a year paid by the government stays counted after a death, suspension or
+transfer out once its cover began. Cancelled assessments (the enrollment ended before payment, or
+before the cover a government payment bought began) and refunded
 ones (paid, then given back: the year bought no cover) do not. The money is ``subsidy_fen``, the
 part of the individual contribution the subsidy pays (the general government share per insured
 person, ``government_fen``, is not a subsidy of a category).

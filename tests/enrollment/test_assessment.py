@@ -273,6 +273,136 @@ def test_given_an_assessed_person_when_the_enrollment_is_terminated_then_the_due
     assert [m["status"] for m in _due_messages()] == ["due", "cancelled"]
 
 
+def _government_paid_2026_and_2027(world, monkeypatch):
+    """A 特困 person paid in full by the government for 2026 (cover from 1 January 2026) and 2027,
+    beside an ordinary person who owes both years; today is 20 November 2026."""
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    policy_save(document=_shifted("linfen-2026-test", 5, 40000, 70000), note="test")
+    tekun = _enrolled("王五", 5)
+    plain = _enrolled("张三", 1)
+    SubsidyTag.objects.create(
+        person=tekun, category="tekun", region_code=TUNLI, source="民政", valid_from=dt.date(2025, 6, 1)
+    )
+    for year in (2026, YEAR):
+        assessment_run_now(county_code="141002", insurance_year=year)
+    return tekun, plain
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("terminate", ChangeReason.DEATH),
+        ("suspend", ChangeReason.EMPLOYMENT),
+        ("terminate", ChangeReason.TRANSFER_OUT),
+    ],
+)
+def test_given_a_government_paid_year_when_the_person_leaves_in_it_then_the_year_stays_paid_and_covers_until_then(
+    world, linfen_2027, no_nudge, monkeypatch, change, reason
+):
+    tekun, plain = _government_paid_2026_and_2027(world, monkeypatch)
+    scope = Scope.for_user_id(world.users["insurance_a"].pk)
+
+    for person in (tekun, plain):
+        getattr(services, f"enrollment_{change}")(
+            scope=scope,
+            enrollment_id=person.enrollments.get().pk,
+            reason=reason,
+            effective_on=dt.date(2026, 11, 10),
+            note="测试",
+        )
+
+    rows = {(row.person_id, row.insurance_year): row for row in Assessment.objects.all()}
+    kept = rows[(tekun.pk, 2026)]
+    assert (kept.status, kept.benefit_start, kept.benefit_end, kept.revision) == (
+        "government",
+        dt.date(2026, 1, 1),
+        dt.date(2026, 12, 31),
+        1,
+    )
+    # 2027's cover had not begun when the person left: the government pays nothing for it.
+    assert (rows[(tekun.pk, YEAR)].status, rows[(tekun.pk, YEAR)].benefit_start) == ("cancelled", None)
+    # The ordinary person's unpaid years are cancelled as before, at tax too.
+    assert (rows[(plain.pk, 2026)].status, rows[(plain.pk, YEAR)].status) == ("cancelled", "cancelled")
+    assert [(m["person_id"], m["insurance_year"], m["status"]) for m in _due_messages()[-2:]] == [
+        (plain.id_number, 2026, "cancelled"),
+        (plain.id_number, YEAR, "cancelled"),
+    ]
+    stay = coverage_check(scope=scope, id_number=tekun.id_number, day=dt.date(2026, 10, 1))
+    # Covered up to the end date (terminated) or within the paid year (suspended after it began).
+    assert (stay.decision.covered, stay.decision.start, stay.decision.end) == (
+        True,
+        dt.date(2026, 1, 1),
+        dt.date(2026, 12, 31) if change == "suspend" else dt.date(2026, 11, 10),
+    )
+    after = coverage_check(scope=scope, id_number=tekun.id_number, day=dt.date(2026, 11, 20))
+    assert after.decision.covered is (change == "suspend")
+
+
+def test_given_a_government_paid_year_when_the_person_transfers_to_another_county_then_the_year_stays_where_it_was_paid(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    # Given 王五 (特困) in 洪洞县, paid by its government for 2026 (cover from 1 January) and 2027.
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: TODAY)
+    policy_save(document=_shifted("linfen-2026-test", 5, 40000, 70000), note="test")
+    tekun = _enrolled("王五", 5, region=QINBI)
+    SubsidyTag.objects.create(
+        person=tekun, category="tekun", region_code=QINBI, source="民政", valid_from=dt.date(2025, 6, 1)
+    )
+    for county in ("141002", "141024"):
+        for year in (2026, YEAR):
+            assessment_run_now(county_code=county, insurance_year=year)
+
+    # When he transfers to 尧都区 on 11 November 2026,
+    services.enrollment_transfer(
+        scope=Scope.for_user_id(world.users["insurance_a"].pk),
+        id_number=tekun.id_number,
+        to_region_code=TUNLI,
+        household_id=None,
+        relation="",
+        effective_on=dt.date(2026, 11, 11),
+    )
+
+    # then 2026 stays 洪洞县's, paid and covering, like a paid year; 2027, not begun, moves with him.
+    rows = {row.insurance_year: row for row in Assessment.objects.filter(person=tekun)}
+    assert (rows[2026].county_code, rows[2026].status, rows[2026].benefit_start, rows[2026].revision) == (
+        "141024",
+        "government",
+        dt.date(2026, 1, 1),
+        1,
+    )
+    # (cancelled when the old enrollment ended, revision 2; assessed in 尧都区 when the new began, 3)
+    assert (rows[YEAR].county_code, rows[YEAR].status, rows[YEAR].revision) == ("141002", "government", 3)
+    stay = coverage_check(
+        scope=Scope.for_user_id(world.users["insurance_a"].pk),
+        id_number=tekun.id_number,
+        day=dt.date(2026, 10, 1),
+    )
+    assert (stay.decision.covered, stay.decision.start) == (True, dt.date(2026, 1, 1))
+
+
+def test_given_a_government_paid_year_when_the_person_leaves_then_the_year_still_counts_for_finance(
+    world, linfen_2027, no_nudge, monkeypatch
+):
+    tekun, _plain = _government_paid_2026_and_2027(world, monkeypatch)
+
+    services.enrollment_terminate(
+        scope=Scope.for_user_id(world.users["insurance_a"].pk),
+        enrollment_id=tekun.enrollments.get().pk,
+        reason=ChangeReason.DEATH,
+        effective_on=dt.date(2026, 11, 10),
+        note="测试",
+    )
+    run = assessment_run_now(county_code="141002", insurance_year=2026)
+
+    # 2026: the government paid 王五's 400 yuan and it stays spent on him; 张三 still owes 400 yuan.
+    assert (run.government_paid, run.government_paid_fen, run.payable_fen, run.cancelled) == (
+        1,
+        40000,
+        40000,
+        0,
+    )
+
+
 def test_given_a_due_assessment_when_tax_deposits_it_then_paid_with_the_benefit_period_of_the_rule(
     world, linfen_2027, no_nudge
 ):
