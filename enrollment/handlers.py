@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,19 +29,27 @@ def _local_date(value: str) -> datetime:
 def apply_payment_deposited(batch: Batch) -> None:
     """Deposit records (入库): each one kept in insurance's ledger of deposits; the person is paid
     and the benefit period comes from the rule engine."""
-    latest: dict[tuple[str, int], Deposit] = {}
+    # Per person and year, the earliest deposit of the batch (by day, then tax's payment id): the
+    # rule of ``deposits_left_standing``, so the recorded day (and the cover it buys) is the same
+    # however tax's messages were batched. Across batches the first recorded one stands.
+    earliest: dict[tuple[str, int], tuple[tuple[date, int], Deposit]] = {}
     received = []
     for message in batch:
         payload = message.payload
         key = (payload["person_id"], payload["insurance_year"])
         paid_on = _local_date(payload["paid_at"]).date()
-        latest[key] = Deposit(
-            id_number=payload["person_id"],
-            insurance_year=payload["insurance_year"],
-            amount_fen=payload["amount_fen"],
-            paid_on=paid_on,
-            reference=payload["receipt_number"],
-        )
+        order = (paid_on, int(payload["payment_id"]))
+        if key not in earliest or order < earliest[key][0]:
+            earliest[key] = (
+                order,
+                Deposit(
+                    id_number=payload["person_id"],
+                    insurance_year=payload["insurance_year"],
+                    amount_fen=payload["amount_fen"],
+                    paid_on=paid_on,
+                    reference=payload["receipt_number"],
+                ),
+            )
         received.append(
             ReceivedDeposit(
                 payment_id=payload["payment_id"],
@@ -56,7 +64,7 @@ def apply_payment_deposited(batch: Batch) -> None:
             )
         )
     deposit_records_receive(deposits=received)
-    assessment_record_deposits(deposits=list(latest.values()))
+    assessment_record_deposits(deposits=[deposit for _order, deposit in earliest.values()])
 
 
 @handles("payment.reversed")

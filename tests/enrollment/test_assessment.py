@@ -32,6 +32,7 @@ from enrollment.assessment import (
     coverage_check,
 )
 from enrollment.demo import _shifted
+from enrollment.handlers import apply_payment_deposited
 from enrollment.identifiers import generate_identifier
 from enrollment.models import (
     Assessment,
@@ -423,6 +424,43 @@ def test_given_a_due_assessment_when_tax_deposits_it_then_paid_with_the_benefit_
     )
     assert (row.benefit_start, row.benefit_end) == (dt.date(2027, 1, 1), dt.date(2027, 12, 31))
     assert "2027年1月1日起享受待遇" in row.benefit_reason
+
+
+@pytest.mark.parametrize("order", ["earlier first", "later first"])
+def test_given_two_deposits_of_one_person_year_in_one_batch_then_the_earlier_is_recorded_in_either_order(
+    world, linfen_2027, no_nudge, order
+):
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    deposits = [(7, "2026-10-10T09:00:00+08:00", "R7"), (3, "2026-12-20T09:00:00+08:00", "R3")]
+    if order == "later first":
+        deposits.reverse()
+    ids = [
+        sharing.message_send(
+            topic="payment.deposited",
+            payload={
+                "payment_id": payment_id,
+                "person_id": person.id_number,
+                "region_code": TUNLI,
+                "insurance_year": YEAR,
+                "amount_fen": 40000,
+                "channel": "counter",
+                "receipt_number": receipt,
+                "paid_at": paid_at,
+            },
+        )
+        for payment_id, paid_at, receipt in deposits
+    ]
+
+    apply_payment_deposited(Batch(topic="payment.deposited", ids=ids))
+
+    row = Assessment.objects.get(person=person, insurance_year=YEAR)
+    assert (row.status, row.paid_on, row.deposit_reference, row.benefit_start) == (
+        "paid",
+        dt.date(2026, 10, 10),
+        "R7",
+        dt.date(2027, 1, 1),
+    )
 
 
 def test_given_a_paid_assessment_when_tax_reverses_the_payment_then_it_is_due_again_without_benefit(
