@@ -760,16 +760,21 @@ def employee_insurance_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
 
     Runs in the caller's transaction: COPY into a staging table, match with joins, lock the
     enrollments to end, end them (the day before the employee-insurance start), write their
-    change rows, send one ``enrollment.terminated`` message each, and write the report.
+    change rows, reassess their persons' open years (set-based, as a single termination does:
+    a due year is cancelled and tax told), send one ``enrollment.terminated`` message each, and
+    write the report.
     Returns the count of rows per outcome.
     """
     from sharing.services import message_send_bulk
+
+    from .assessment import assessment_reassess_persons
 
     table = open_table(path, job.file_format, EMPLOYEE_COLUMNS)
     job.columns = table.header
     job.message = _notes(table)
     s = _temp_name("emp")
     g = _temp_name("emp_targets")
+    ended = _temp_name("emp_ended")
     prefix = "" if scope.unrestricted else (scope.region_prefix or "-")
     with connection.cursor() as cursor:
         _stage(cursor, job=job, name=s, staging=_EMPLOYEE_STAGING, columns=_EMPLOYEE_COPY,
@@ -896,6 +901,20 @@ def employee_insurance_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
                 "user": scope.user_id,
             },
         )
+        # As a single termination does: the persons' open years are reassessed (a due year
+        # cancelled, at tax too), set-based for all of them, in this transaction.
+        cursor.execute(
+            f"""CREATE TEMP TABLE {ended} ON COMMIT DROP AS
+            SELECT DISTINCT e.person_id FROM {g} g JOIN {s} s ON s.row_number = g.row_number
+            JOIN enrollment_enrollment e ON e.id = g.enrollment_id
+            WHERE s.outcome = 'terminated'"""  # noqa: S608 - generated table names
+        )
+        if cursor.rowcount:
+            assessment_reassess_persons(
+                person_table=ended,
+                reason=f"employee insurance import {job.pk}",
+                actor_id=scope.user_id,
+            )
         message_send_bulk(
             topic="enrollment.terminated",
             query=f"""
@@ -913,7 +932,7 @@ def employee_insurance_apply(*, job: ImportJob, scope: Scope, path: Path) -> dic
         )
         _write_report(cursor, job=job, table=s, where="true", household_key="NULL")
         counts = _counts(cursor, s)
-        cursor.execute(f"DROP TABLE {g}, {s}")
+        cursor.execute(f"DROP TABLE {g}, {s}, {ended}")
     return counts
 
 

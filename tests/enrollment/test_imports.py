@@ -20,9 +20,14 @@ from django.utils import translation
 from openpyxl import Workbook, load_workbook
 
 from accounts.scope import Scope
+from collection.models import DueItem
 from enrollment import imports, services
+from enrollment.assessment import assessment_run_now
+from enrollment.demo import _shifted
 from enrollment.models import (
     ApplicationStatus,
+    Assessment,
+    AssessmentRun,
     ChangeKind,
     ChangeReason,
     Enrollment,
@@ -39,6 +44,8 @@ from enrollment.models import (
     Person,
     RegistrationApplication,
 )
+from enrollment.policies import policy_save
+from sharing import services as sharing
 from sharing.models import OutboxMessage
 from tests.conftest import World
 from tests.matrix.enrollment_bulk import (
@@ -176,6 +183,36 @@ def test_given_a_terminated_enrollment_from_the_list_then_tax_is_told_in_one_mes
         "terminated_on": "2025-02-28",
         "reason": "employee_insurance",
     }
+
+
+def test_given_a_due_year_when_the_employee_list_ends_the_enrollment_then_the_year_is_cancelled_here_and_at_tax(
+    world: World, enrolled: Enrollment, monkeypatch: pytest.MonkeyPatch
+):
+    # Given 王五 assessed for 2027 (400 yuan due, at tax too), today 20 November 2026.
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *args: dt.date(2026, 11, 20))
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    policy_save(document=_shifted("linfen-2027-test", 6, 40000, 70000), note="test")
+    assessment_run_now(county_code="141002", insurance_year=2027)
+    sharing.delivery_drain(seconds=30)
+    assert DueItem.objects.get(person_id=enrolled.person.id_number).status == "due"
+    content = xlsx_bytes([EMPLOYEE_HEADER, [enrolled.person.id_number, "王五", "2026-11-01", "临汾钢铁"]])
+
+    # When the employee-insurance list ends his enrollment on 31 October 2026,
+    job = run(world, ImportKind.EMPLOYEE_INSURANCE, content)
+
+    # then his 2027 assessment is cancelled, and so is the item at tax.
+    row = Assessment.objects.get(person=enrolled.person, insurance_year=2027)
+    assert (job.counts, row.status, row.payable_fen, row.revision) == (
+        {"terminated": 1},
+        "cancelled",
+        40000,
+        2,
+    )
+    run_ = AssessmentRun.objects.get(kind="persons")
+    assert (run_.insurance_year, run_.cancelled, run_.pushed) == (2027, 1, 1)
+    sharing.delivery_drain(seconds=30)
+    item = DueItem.objects.get(person_id=enrolled.person.id_number)
+    assert (item.status, item.amount_fen) == ("cancelled", 0)
 
 
 def test_given_every_kind_of_row_when_the_employee_list_is_imported_then_each_is_reported_with_its_outcome(
