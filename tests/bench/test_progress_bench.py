@@ -14,4 +14,6 @@ def test_given_a_small_ledger_when_the_progress_bench_runs_then_it_reports_every
     for page in ("county", "township", "village", "county_xlsx", "city_admin"):
         assert 0 < result[f"{page}_p50_ms"] <= result[f"{page}_max_ms"], page
     assert result["refresh_again_written"] == 0
-    assert result["summary_area_rows"] > 0 and result["ratio"] > 0
+    assert result["summary_area_rows"] > 0 and result["baseline_p50_ms"] > 0
+    # At this size the baseline's queries take a millisecond: the ratio is reported, not large.
+    assert abs(result["ratio"] - result["baseline_p50_ms"] / result["county_p50_ms"]) <= 0.06  # both rounded
