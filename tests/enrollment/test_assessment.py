@@ -572,6 +572,17 @@ def test_given_random_persons_around_age_cutoffs_when_assessed_in_bulk_then_each
         ), person.birth_date
 
 
+def _tunli_enrolled(name: str, index: int) -> Person:
+    """A resident of 屯里村 with hukou there, enrolled, born 1970-05-01, numbered by ``index``."""
+    person = make_person(
+        TUNLI, name=name, id_number=resident_id(address="141002", birth="19700501", sequence=f"{index:03d}")
+    )
+    person.hukou_region_code = TUNLI
+    person.save()
+    make_enrollment(person)
+    return person
+
+
 def test_given_tags_recognised_on_many_days_when_assessed_in_bulk_then_few_classes_and_each_the_engines_decision(
     world, no_nudge
 ):
@@ -583,14 +594,7 @@ def test_given_tags_recognised_on_many_days_when_assessed_in_bulk_then_few_class
     deadline = dt.date(2015, 12, 31)
     persons = []
     for index in range(40):
-        person = make_person(
-            TUNLI,
-            name=f"认定{index}",
-            id_number=resident_id(address="141002", birth="19700501", sequence=f"{index:03d}"),
-        )
-        person.hukou_region_code = TUNLI
-        person.save()
-        make_enrollment(person)
+        person = _tunli_enrolled(f"认定{index}", index)
         recognised = (
             deadline + dt.timedelta(days=rng.choice([-1, 0, 1, 2]))
             if index % 2
@@ -650,14 +654,7 @@ def test_given_roster_tags_of_three_years_when_assessed_in_bulk_then_each_counts
             (None, None),
         ]
     ):
-        person = make_person(
-            TUNLI,
-            name=f"名单{index}",
-            id_number=resident_id(address="141002", birth="19700501", sequence=f"{index:03d}"),
-        )
-        person.hukou_region_code = TUNLI
-        person.save()
-        make_enrollment(person)
+        person = _tunli_enrolled(f"名单{index}", index)
         SubsidyTag.objects.create(
             person=person,
             category="dibao",
