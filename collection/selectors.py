@@ -414,13 +414,14 @@ def refunds_of_payment(*, payment: Payment) -> list[RefundPaid]:
     )
 
 
-def reversal_refusal(*, payment: Payment) -> str | None:
+def reversal_refusal(*, payment: Payment, refunds: list[RefundPaid] | None = None) -> str | None:
     """Why a standing payment cannot be reversed, or None: money of it went back through insurance
     (a refund paid, or an over-collection refund requested), and reversing the whole payment too
-    would give it back twice."""
+    would give it back twice. ``refunds``: the payment's ``refunds_of_payment``, if already read."""
     if payment.overcollection_requests.exists():
         return _("An over-collection refund was requested on this payment; it cannot be reversed.")
-    refunds = refunds_of_payment(payment=payment)
+    if refunds is None:
+        refunds = refunds_of_payment(payment=payment)
     if refunds:
         return _(
             "The medical insurance bureau paid this contribution back on %(day)s (refund %(number)s); "

@@ -270,6 +270,7 @@ def _render_receipt(
         and view.scope.allows(Action.COLLECTION_RECORD)
         and payment.agency_id == view.scope.agency_id
     )
+    refunds = selectors.refunds_of_payment(payment=payment)
     context = {
         "payment": payment,
         "name": selectors.payer_name(payment.person_id),
@@ -279,15 +280,15 @@ def _render_receipt(
         "amount": yuan(payment.amount_fen),
         "channel": Channel(payment.channel).label,
         "voided": list(payment.voided_receipts.select_related("voided_by").order_by("voided_at")),
-        "refunds": [
-            (refund, yuan(refund.amount_fen)) for refund in selectors.refunds_of_payment(payment=payment)
-        ],
+        "refunds": [(refund, yuan(refund.amount_fen)) for refund in refunds],
         "reverse_form": forms_.get("reverse") or ReasonForm(prefix="reverse"),
         "void_form": forms_.get("void") or ReasonForm(prefix="void"),
         # Reversal and reissue are the collecting agency's, on a payment that stands.
         "can_change": can_change,
         # Money of it that went back through insurance cannot be given back again by a reversal.
-        "reversal_refusal": selectors.reversal_refusal(payment=payment) if can_change else None,
+        "reversal_refusal": selectors.reversal_refusal(payment=payment, refunds=refunds)
+        if can_change
+        else None,
         # Any tax clerk of the area may certify a payment that stands: the payer asks wherever they are.
         "certificate": certificate,
         "can_certify": payment.status == PaymentStatus.RECORDED
@@ -506,7 +507,7 @@ def _due_item_keys(values: list[str]) -> list[int]:
     """The ticked due items' keys as posted (the form carries keys, never an identifier). A value
     that is no key becomes 0, which no due item has, so the batch is refused as for a person
     not found rather than the value dropped."""
-    return [int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0 for value in values]
+    return [record_key(value) or 0 for value in values]
 
 
 class CollectiveView(ScopedViewMixin, View):

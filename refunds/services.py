@@ -269,11 +269,12 @@ def _nothing_left(name: str, insurance_year: int, assessment: Assessment) -> str
     ) % {"name": name, "year": insurance_year, "paid": yuan(assessment.paid_fen)}
 
 
-def _payment_still_standing(row: RefundApplication) -> None:
+def _payment_still_standing(row: RefundApplication, assessment: Assessment | None) -> None:
     """At approval and payout: the year is still paid by the payment applied for, and what was
-    given back of it since leaves the amount. The assessment is locked (before the application:
-    ``_locked_assessment``)."""
-    assessment = Assessment.objects.get(pk=row.assessment_id)
+    given back of it since leaves the amount. ``assessment``: the application's, locked before the
+    application (``_locked_assessment``)."""
+    if assessment is None or assessment.pk != row.assessment_id:
+        raise TransitionConflictError(_("The year is no longer paid; the refund cannot be paid out."))
     if (
         assessment.status != AssessmentStatus.PAID
         or assessment.paid_fen != row.paid_fen
@@ -317,17 +318,18 @@ def _payment_still_standing(row: RefundApplication) -> None:
             )
 
 
-def _locked_assessment(scope: Scope, application_id: int) -> None:
+def _locked_assessment(scope: Scope, application_id: int) -> Assessment | None:
     """Lock the application's assessment first (the order ``refund_apply`` takes), so the year's
-    payment cannot change under an approval or a payout."""
+    payment cannot change under an approval or a payout; the locked row, for the check."""
     assessment_id = (
         scope.filter(RefundApplication.objects.all())
         .filter(pk=application_id)
         .values_list("assessment_id", flat=True)
         .first()
     )
-    if assessment_id is not None:  # none: the workflow says not found
-        Assessment.objects.select_for_update().filter(pk=assessment_id).first()
+    if assessment_id is None:  # the workflow says not found
+        return None
+    return Assessment.objects.select_for_update().filter(pk=assessment_id).first()
 
 
 def _already_open(application: RefundApplication) -> str:
@@ -346,11 +348,11 @@ def refund_approve(*, scope: Scope, application_id: int, note: str = "") -> Refu
     def change(row: RefundApplication) -> None:
         if not row.refundable:  # cannot happen through the services: the rules close those at once
             raise TransitionConflictError(_("The rules found this application not refundable."))
-        _payment_still_standing(row)
+        _payment_still_standing(row, assessment)
         decision_record(row, scope=scope, note=note.strip())
 
     with transaction.atomic():
-        _locked_assessment(scope, application_id)
+        assessment = _locked_assessment(scope, application_id)
         return REFUND_WORKFLOW.transition(
             scope=scope, pk=application_id, action="approve", note=note, change=change
         )
@@ -390,13 +392,13 @@ def refund_pay_out(
         raise ValidationError({"bank_reference": _("At most 64 characters.")})
 
     def change(row: RefundApplication) -> None:
-        _payment_still_standing(row)
+        _payment_still_standing(row, assessment)
         row.paid_out_by_id = scope.user_id
         row.paid_out_at = timezone.now()
         row.bank_reference = bank_reference
 
     with transaction.atomic():
-        _locked_assessment(scope, application_id)
+        assessment = _locked_assessment(scope, application_id)
         application = REFUND_WORKFLOW.transition(
             scope=scope, pk=application_id, action="pay_out", note=note or bank_reference, change=change
         )
