@@ -4,6 +4,11 @@ the portal's services behind them. The upload is never read by import-export nor
 its temporary storage: it goes to the resource as a ``RosterFile``, and the confirmation form
 carries the id of the roster import the dry run checked.
 
+The admin's import works as the portal's page does: the administrator chooses the mode explicitly
+at the confirmation, a worker applies the roster, and the admin is taken to the import's portal page
+for the progress bar, the result and the report (a file too large to check in the request is
+checked by a worker too, and followed there from the start).
+
 Nothing here writes a tag by hand: tags change through rosters (the portal page or the admin's
 import, one pipeline) and the services, so that tax is told and the persons are reassessed.
 """
@@ -21,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.admin import ImportMixin
-from import_export.forms import ImportForm
+from import_export.forms import ConfirmImportForm, ImportForm
 
 from accounts.admin_scope import ScopedAdminMixin
 from accounts.digits import ascii_digits
@@ -30,8 +35,8 @@ from accounts.roles import Action
 from accounts.scope import Scope, scope_of
 from enrollment import imports
 
-from .models import RosterImport, SubsidyRoster, SubsidyTag
-from .resources import RosterFile, RosterFileFormat, RosterResource
+from .models import RosterImport, RosterMode, SubsidyRoster, SubsidyTag
+from .resources import IN_REQUEST_BYTES, RosterFile, RosterFileFormat, RosterResource
 
 # The scope of the request being rendered: list columns receive only the object.
 _viewer: ContextVar[Scope | None] = ContextVar("subsidies_admin_viewer", default=None)
@@ -51,6 +56,13 @@ class RosterImportForm(ImportForm):
     source = _RosterFields.base_fields["source"]
     insurance_year = _RosterFields.base_fields["insurance_year"]
     roster_date = _RosterFields.base_fields["roster_date"]
+
+
+class RosterConfirmForm(ConfirmImportForm):
+    # No default: the administrator says which, as on the portal's page.
+    mode = forms.ChoiceField(
+        label=gettext_lazy("How to import"), choices=RosterMode.choices, widget=forms.RadioSelect
+    )
 
 
 class RosterFileStorage:
@@ -78,6 +90,7 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
     manage_action = ""
     resource_classes = [RosterResource]
     import_form_class = RosterImportForm
+    confirm_form_class = RosterConfirmForm
     formats = [RosterFileFormat]
     tmp_storage_class = RosterFileStorage
     import_template_name = "subsidies/admin_roster_import.html"
@@ -105,6 +118,7 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
             **super().get_import_context_data(**kwargs),
             "max_mb": imports.MAX_UPLOAD_BYTES // 2**20,
             "max_rows": f"{imports.MAX_ROWS:,}",
+            "in_request_mb": f"{IN_REQUEST_BYTES / 2**20:g}",
         }
 
     def get_import_form_initial(self, request: HttpRequest) -> dict[str, Any]:
@@ -112,6 +126,21 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
         today = timezone.localdate()
         initial.update(insurance_year=today.year + 1 if today.month >= 9 else today.year, roster_date=today)
         return initial
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        result = context.get("result")
+        if result is None or result.has_errors():
+            return response
+        queued = getattr(result, "queued_import_id", None)
+        if queued is not None:
+            messages.success(request, _("The file is large, so a worker checks it; its preview follows here."))
+            return HttpResponseRedirect(reverse("subsidies:roster-import", args=[queued]))
+        if "confirm_form" not in context and getattr(result, "importable", False):
+            # Rows that cannot be imported do not rule out "import the valid rows" (the portal offers it too).
+            context["confirm_form"] = self.create_confirm_form(request, import_form=context.get("form"))
+        return response
 
     def is_skip_import_confirm_enabled(self) -> bool:
         return False  # the dry run is the preview; nothing is applied without it
@@ -141,6 +170,7 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
             "source": " ".join(str(data.get("source") or "").split()),
             "insurance_year": data.get("insurance_year"),
             "roster_date": data.get("roster_date"),
+            "mode": str(data.get("mode") or ""),
         }
 
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
@@ -150,19 +180,8 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
                     request, str(error.error.messages[0] if hasattr(error.error, "messages") else error.error)
                 )
             return HttpResponseRedirect(reverse("admin:subsidies_rosterimport_import"))
-        job_id = getattr(result, "roster_import_id", None)
-        messages.success(
-            request,
-            _("The roster was imported: %(added)s new tags, %(removed)s ended, %(unchanged)s unchanged.")
-            % {
-                "added": result.totals["new"],
-                "removed": result.totals["delete"],
-                "unchanged": result.totals["skip"],
-            },
-        )
-        if job_id is not None:
-            return HttpResponseRedirect(reverse("subsidies:roster-import", args=[job_id]))
-        return HttpResponseRedirect(reverse("admin:subsidies_rosterimport_changelist"))
+        messages.success(request, _("Confirmed. The roster is being imported."))
+        return HttpResponseRedirect(reverse("subsidies:roster-import", args=[result.roster_import_id]))
 
 
 @admin.register(SubsidyRoster)

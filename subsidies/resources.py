@@ -6,12 +6,15 @@
   services of the portal page. The dry run keeps the upload with ``services.roster_import_create``
   (the same size cap, type and roster-field checks) and checks it with
   ``services.roster_import_process`` (the same streaming reader and its findings, the same row
-  checks, the same report), in the request; the preview shows the new tags, the ended tags as
-  "delete" and the rows that cannot be imported as validation errors, so import-export offers no
-  confirmation while there are any (the admin import is all or nothing). The confirmation carries
-  the checked import's id and applies that import with ``services.roster_import_confirm`` and
-  ``roster_import_process``: if another file of the roster was applied in between, it is refused,
-  as on the portal.
+  checks, the same report): in the request for a file up to ``IN_REQUEST_BYTES``, by a worker for
+  a larger one (the admin is then taken to the import's portal page, which shows the check's
+  progress and then its preview). The preview shows the new tags, the ended tags as "delete" and
+  the rows that cannot be imported as validation errors, with the counts of each. The
+  confirmation carries the checked import's id and the mode the administrator chose ("all or
+  nothing" is refused while any row cannot be imported) and confirms that import with
+  ``services.roster_import_confirm``; a worker applies it, and the admin is taken to the import's
+  portal page, where the progress bar and then the result and its report are shown. If another
+  file of the roster was applied in between, the worker refuses it, as on the portal.
 - ``SubsidyTagResource``: django-import-export's default ``ModelResource`` for subsidy tags with
   the roster's columns mapped to the model's fields — what an import without this app's
   pipeline looks like: one row at a time, no roster replacement, no messages to tax. It is the
@@ -23,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import translation
@@ -36,9 +40,12 @@ from enrollment.imports import text_of
 from enrollment.models import ImportStatus, Person
 
 from . import rosters, selectors, services
-from .models import RosterImport, RosterMode, RosterOutcome, SubsidyTag
+from .models import RosterImport, RosterOutcome, SubsidyTag
 
 PREVIEW_ROWS = 500
+# Files up to this size are checked in the admin's request (about 50,000 rows of xlsx, a second or
+# two); a larger one is checked by a worker, as on the portal page, so no request runs for minutes.
+IN_REQUEST_BYTES = int(getattr(settings, "PORTAL_ADMIN_ROSTER_IN_REQUEST_BYTES", 2 * 1024 * 1024))
 
 
 class RosterFile:
@@ -91,6 +98,7 @@ class RosterResource(resources.Resource):
         source: str = "",
         insurance_year: int | None = None,
         roster_date: dt.date | None = None,
+        mode: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -98,6 +106,7 @@ class RosterResource(resources.Resource):
         self.source = source
         self.insurance_year = insurance_year
         self.roster_date = roster_date
+        self.mode = mode
 
     @classmethod
     def get_display_name(cls) -> str:
@@ -133,6 +142,7 @@ class RosterResource(resources.Resource):
                 ValidationError(_("Say which office sent the roster, its insurance year and its date.")),
             )
             return
+        in_request = (dataset.upload.size or 0) <= IN_REQUEST_BYTES
         try:
             job = services.roster_import_create(
                 scope=self.scope,
@@ -141,10 +151,13 @@ class RosterResource(resources.Resource):
                 insurance_year=self.insurance_year,
                 roster_date=self.roster_date,
                 language=translation.get_language() or "zh-hans",
-                queue=False,
+                queue=not in_request,
             )
         except (ValidationError, PermissionDenied) as error:
             _refuse(result, error)
+            return
+        if not in_request:
+            result.queued_import_id = job.pk  # type: ignore[attr-defined]
             return
         checked = services.roster_import_process(scope=self.scope, import_id=job.pk) or job
         dataset.import_id = result.roster_import_id = checked.pk  # type: ignore[attr-defined]
@@ -155,29 +168,20 @@ class RosterResource(resources.Resource):
         self._preview(checked, result)
 
     def _apply(self, dataset: RosterFile, result: Result) -> None:
-        """The confirmation: the import the dry run checked, applied as the portal's worker applies it."""
+        """The confirmation: the import the dry run checked, confirmed in the chosen mode; a worker applies
+        it as on the portal (the admin follows it on the import's portal page)."""
         assert self.scope is not None
         try:
-            services.roster_import_confirm(
+            job = services.roster_import_confirm(
                 scope=self.scope,
                 import_id=dataset.import_id,  # type: ignore[arg-type]
-                mode=RosterMode.ALL_OR_NOTHING,
-                queue=False,
+                mode=self.mode,
             )
         except (ValidationError, PermissionDenied) as error:
             _refuse(result, error)
             return
-        job = services.roster_import_process(scope=self.scope, import_id=dataset.import_id)  # type: ignore[arg-type]
-        assert job is not None
         result.roster_import_id = job.pk  # type: ignore[attr-defined]
         result.total_rows = job.rows_total
-        if job.status != ImportStatus.DONE:
-            _refuse(result, ValidationError(job.message or _("The roster was not imported.")))
-            return
-        counts = job.counts or {}
-        for key, import_type in (("added", RowResult.IMPORT_TYPE_NEW), ("unchanged", RowResult.IMPORT_TYPE_SKIP),
-                                 ("removed", RowResult.IMPORT_TYPE_DELETE)):  # fmt: skip
-            result.totals[import_type] = int(counts.get(key, 0))
 
     def _preview(self, job: RosterImport, result: Result) -> None:
         """The checked import as import-export shows a dry run: the first rows of each kind, identifiers
@@ -214,8 +218,8 @@ class RosterResource(resources.Resource):
             result.append_invalid_row(
                 line.row_number, dict(zip(headers, values, strict=True)), ValidationError(line.message)
             )
-        if result.invalid_rows:
-            return  # import-export shows only the rows that cannot be imported
+        # Something to confirm: with rows that cannot be imported, only "import the valid rows".
+        result.importable = any(counts.get(key) for key in ("added", "unchanged", "removed"))  # type: ignore[attr-defined]
         preview = selectors.roster_preview(scope=self.scope, roster_import=job)
         for outcome, import_type in ((RosterOutcome.ADDED, RowResult.IMPORT_TYPE_NEW),
                                      (RosterOutcome.UNCHANGED, RowResult.IMPORT_TYPE_SKIP)):  # fmt: skip

@@ -196,13 +196,12 @@ def test_given_a_roster_being_worked_on_when_the_page_is_open_then_the_text_unde
     assert page_log.errors == [] and page_log.csp_violations() == []
 
 
-def test_given_the_admin_import_in_the_browser_when_a_file_with_a_hidden_row_and_then_a_clean_file_are_imported_then_only_the_clean_one_is_applied(
-    page, sign_in, shoot, page_log, transactional_world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_given_the_admin_import_in_the_browser_when_files_are_previewed_and_confirmed_then_a_worker_imports_the_chosen_rows(
+    page, sign_in, shoot, page_log, transactional_world, private_broker, tmp_path: Path
 ):
-    # Given the admin's import (django-import-export), which checks the file in the request
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    # Given the admin's import (django-import-export), which checks a small file in the request
     linfen_policy()
-    persons = [enrolled(name, 2 * index + 1) for index, name in enumerate(["王建国", "李秀兰"])]
+    persons = [enrolled(name, 2 * index + 1) for index, name in enumerate(["王建国", "李秀兰", "张伟"])]
     assess("141002")
     hidden = tmp_path / "隐藏行.xlsx"
     book = Workbook()
@@ -211,7 +210,7 @@ def test_given_the_admin_import_in_the_browser_when_a_file_with_a_hidden_row_and
     book.active.row_dimensions[3].hidden = True
     book.save(hidden)
     clean = tmp_path / "低保名单.xlsx"
-    clean.write_bytes(xlsx_bytes([HEADER, row(1, persons[0]), row(2, persons[1])]))
+    clean.write_bytes(xlsx_bytes([HEADER, row(1, persons[0]), row(2, persons[1]), row(3, persons[2])]))
     sign_in("admin")
 
     def submit(path: Path) -> None:
@@ -223,29 +222,43 @@ def test_given_the_admin_import_in_the_browser_when_a_file_with_a_hidden_row_and
         with page.expect_navigation():
             page.locator("input[type=submit]").click()
 
+    def confirm(mode: str) -> None:
+        page.locator(f"input[name=mode][value={mode}]").check()
+        with page.expect_navigation():
+            page.locator("input[name=confirm]").click()
+
     # When the file with a hidden row is previewed
     submit(hidden)
 
-    # Then its row 3 cannot be imported, no confirmation is offered, and the page leads to the report
-    expect(page.locator("table.import-preview tbody tr")).to_have_count(1)
-    expect(page.locator("table.import-preview tbody tr td").first).to_have_text("3")
-    expect(page.locator("input[name=confirm]")).to_have_count(0)
+    # Then its row 3 cannot be imported, the tag of row 2 is shown beside it, and "all or nothing" is refused
+    expect(page.get_by_test_id("rows-not-imported").locator("tbody tr")).to_have_count(1)
+    expect(page.get_by_test_id("rows-not-imported").locator("tbody tr td").first).to_have_text("3")
+    expect(page.get_by_test_id("rows-imported").locator("tr.new")).to_have_count(1)
     checked = RosterImport.objects.get()
     expect(page.get_by_test_id("roster-import-link")).to_have_attribute("data-import", str(checked.pk))
-    shoot("1-hidden-row-refused")
+    shoot("1-hidden-row")
+    confirm("all_or_nothing")
+    expect(page.locator(".messagelist .error")).to_have_count(1)
+    checked.refresh_from_db()
+    assert (checked.status, SubsidyTag.objects.count()) == ("checked", 0)
+    shoot("2-all-or-nothing-refused")
 
-    # When the clean file is previewed and confirmed
+    # When the clean file is previewed and confirmed "all or nothing", with a worker running
     submit(clean)
-    expect(page.locator("table.import-preview tr.new")).to_have_count(2)
-    shoot("2-clean-preview")
-    with page.expect_navigation():
-        page.locator("input[name=confirm]").click()
-
-    # Then the portal's page of that import shows it done, with its two tags
-    applied = RosterImport.objects.exclude(pk=checked.pk).get()
-    assert page.url.endswith(reverse("subsidies:roster-import", args=[applied.pk]))
-    expect(page.get_by_test_id("job-status")).to_have_attribute("data-status", "done")
-    expect(page.get_by_test_id("effects").locator("[data-key=tagged]")).to_have_attribute("data-value", "2")
-    shoot("3-applied")
-    assert sorted(SubsidyTag.objects.values_list("person__name", flat=True)) == ["李秀兰", "王建国"]
+    expect(page.get_by_test_id("rows-imported").locator("tr.new")).to_have_count(3)
+    shoot("3-clean-preview")
+    worker = Worker(subprocess_env(PORTAL_BROKER_URL=private_broker), tmp_path / "worker.log", concurrency=1)
+    try:
+        confirm("all_or_nothing")
+        # Then the admin is on the portal's page of that import, which follows the worker to the result
+        applied = RosterImport.objects.exclude(pk=checked.pk).get()
+        assert page.url.endswith(reverse("subsidies:roster-import", args=[applied.pk]))
+        expect(page.get_by_test_id("job-status")).to_have_attribute("data-status", "done", timeout=90_000)
+    finally:
+        worker.stop()
+    expect(page.get_by_test_id("effects").locator("[data-key=tagged]")).to_have_attribute("data-value", "3")
+    shoot("4-applied")
+    applied.refresh_from_db()
+    assert (applied.mode, applied.confirmed_by.username) == ("all_or_nothing", "admin")
+    assert sorted(SubsidyTag.objects.values_list("person__name", flat=True)) == ["张伟", "李秀兰", "王建国"]
     assert (page_log.errors, page_log.csp_violations()) == ([], [])

@@ -15,6 +15,7 @@ import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from accounts.scope import Scope
 from enrollment.fund_totals import fund_totals
 from enrollment.models import Assessment, ImportStatus, Policy
 from enrollment.policies import policy_save
@@ -639,18 +640,23 @@ def test_given_the_admin_import_when_a_clean_roster_is_previewed_and_confirmed_t
     assert (result.totals["new"], result.has_validation_errors()) == (2, False)
     assert SubsidyTag.objects.count() == 0  # the dry run changed nothing
     confirm_form = preview.context["confirm_form"]
-    confirmed = client.post(reverse("admin:subsidies_rosterimport_process_import"), confirm_form.initial)
-
+    confirmed = client.post(
+        reverse("admin:subsidies_rosterimport_process_import"),
+        {**confirm_form.initial, "mode": "all_or_nothing"},
+    )
     job = RosterImport.objects.get()
     assert confirmed.status_code == 302 and confirmed["Location"] == reverse(
         "subsidies:roster-import", args=[job.pk]
     )
+    services.roster_import_process(scope=Scope.for_user(world.users["admin"]), import_id=job.pk)  # the worker
+
+    job.refresh_from_db()
     assert (job.status, job.mode, job.counts["added"]) == ("done", "all_or_nothing", 2)
     (batch,) = OutboxMessage.objects.filter(topic="subsidy.marks_batch")
     assert [item["status"] for item in batch.payload["items"]] == ["active", "active"]
 
 
-def test_given_the_admin_import_when_a_row_cannot_be_imported_then_no_confirmation_is_offered(
+def test_given_the_admin_import_when_a_row_cannot_be_imported_then_only_the_valid_rows_can_be_confirmed(
     world, town, client
 ):
     client.force_login(world.users["admin"])
@@ -664,7 +670,8 @@ def test_given_the_admin_import_when_a_row_cannot_be_imported_then_no_confirmati
 
     result = preview.context["result"]
     assert [row.number for row in result.invalid_rows] == [3]
-    assert "confirm_form" not in preview.context
+    assert [row.import_type for row in result.valid_rows()] == ["new"]
+    assert "mode" in preview.context["confirm_form"].fields
     # the checked file waits on the portal's page, with its report, as an upload there would
     job = RosterImport.objects.get()
     assert (job.status, job.counts["added"], job.counts["name_mismatch"]) == (ImportStatus.CHECKED, 1, 1)
