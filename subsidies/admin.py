@@ -135,7 +135,9 @@ class RosterImportAdmin(ScopedAdminMixin, ImportMixin, admin.ModelAdmin):
             return response
         queued = getattr(result, "queued_import_id", None)
         if queued is not None:
-            messages.success(request, _("The file is large, so a worker checks it; its preview follows here."))
+            messages.success(
+                request, _("The file is large, so a worker checks it; its preview follows here.")
+            )
             return HttpResponseRedirect(reverse("subsidies:roster-import", args=[queued]))
         if "confirm_form" not in context and getattr(result, "importable", False):
             # Rows that cannot be imported do not rule out "import the valid rows" (the portal offers it too).
