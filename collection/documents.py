@@ -54,6 +54,8 @@ class CertificateData:
     # The public check page, absolute (https://portal.example.gov.cn/verify/).
     verify_url: str
     issued_on: dt.date
+    # What the receipt took, when part of it went back (``amount_fen`` is then what stands).
+    receipt_fen: int | None = None
 
     @property
     def masked_id_number(self) -> str:
@@ -103,6 +105,15 @@ def _sealed_by(agency: str, style: ParagraphStyle, width: float) -> list[Paragra
     return [Paragraph(agency, style), Paragraph(SEAL_LABEL, style)]
 
 
+def _net_note(data: CertificateData) -> str:
+    """Under the amount, when part of the receipt's money went back: what the receipt took and how
+    much of it was refunded, so that the amount and the receipt's do not seem to disagree."""
+    if data.receipt_fen is None or data.receipt_fen == data.amount_fen:
+        return ""
+    back = yuan(data.receipt_fen - data.amount_fen)
+    return f"<br/>（票据金额 {escape(yuan(data.receipt_fen))} 元，其中 {escape(back)} 元已退还或正在退还）"
+
+
 def certificate_pdf(data: CertificateData) -> bytes:
     """The payment certificate, A4 portrait, one page, in Chinese whatever the clerk's language."""
     with translation.override("zh-hans"):  # line breaking and the document's metadata follow it
@@ -135,7 +146,10 @@ def _certificate_pdf(data: CertificateData) -> bytes:
         ("缴费人姓名", mark(data.name)),
         ("证件号码", escape(data.masked_id_number)),
         ("参保年度", f"{data.insurance_year} 年度"),
-        ("缴费金额", f"人民币 {escape(amount)} 元（大写：{yuan_in_capitals(data.amount_fen)}）"),
+        (
+            "缴费金额",
+            f"人民币 {escape(amount)} 元（大写：{yuan_in_capitals(data.amount_fen)}）{_net_note(data)}",
+        ),
         ("缴费日期", chinese_date(data.paid_on)),
         ("缴费渠道", mark(data.channel)),
         ("票据号码", escape(data.receipt)),

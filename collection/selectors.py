@@ -32,6 +32,7 @@ from .models import (
     PaymentBatch,
     PaymentCertificate,
     PaymentStatus,
+    RefundKind,
     RefundPaid,
 )
 from .rules import Acceptance, BackPaymentTerms, acceptance_on
@@ -119,22 +120,26 @@ class CertificateCheck:
     insurance_year: int
     valid: bool
     masked_name: str
+    # Why it is not valid when it is not: the payment was reversed, or all of it went back.
+    refunded: bool = False
 
 
 def certificate_check(*, code: str) -> CertificateCheck | None:
     """The public check of a verification code (no sign-in, hence no scope): None for a code no
-    certificate has. One indexed lookup, found or not, so the answer's timing tells nothing."""
+    certificate has. One indexed lookup says whether a certificate has the code; only a found one
+    standing payment is then read for what went back of it (80 random bits: whether a code exists
+    is no secret worth the timing)."""
     normalised = code_normalise(code)
-    found = (
-        PaymentCertificate.objects.filter(code=normalised or "")
-        .values_list("payment__insurance_year", "payment__status", "masked_name")
-        .first()
-    )
+    found = PaymentCertificate.objects.filter(code=normalised or "").select_related("payment").first()
     if found is None:
         return None
-    year, status, masked_name = found
+    payment = found.payment
+    refunded = payment.status == PaymentStatus.RECORDED and certificate_amount_fen(payment=payment) <= 0
     return CertificateCheck(
-        insurance_year=year, valid=status == PaymentStatus.RECORDED, masked_name=masked_name
+        insurance_year=payment.insurance_year,
+        valid=payment.status == PaymentStatus.RECORDED and not refunded,
+        masked_name=found.masked_name,
+        refunded=refunded,
     )
 
 
@@ -427,6 +432,37 @@ def reversal_refusal(*, payment: Payment, refunds: list[RefundPaid] | None = Non
             "The medical insurance bureau paid this contribution back on %(day)s (refund %(number)s); "
             "it cannot be reversed."
         ) % {"day": refunds[0].paid_on.isoformat(), "number": refunds[0].refund_id}
+    return None
+
+
+def given_back_fen(*, payment: Payment, refunds: list[RefundPaid] | None = None) -> int:
+    """What of a payment went back, or is on its way back, through insurance: the refunds it paid
+    by application, and every over-collection tax requested on it, paid out or not (a request's
+    payout comes back as a refund of kind over-collection: counted once, by the request).
+    ``refunds``: the payment's ``refunds_of_payment``, if already read."""
+    if refunds is None:
+        refunds = refunds_of_payment(payment=payment)
+    by_application = sum(r.amount_fen for r in refunds if r.kind == RefundKind.APPLICATION)
+    requested = payment.overcollection_requests.aggregate(fen=Sum("amount_fen"))["fen"] or 0
+    return by_application + requested
+
+
+def certificate_amount_fen(*, payment: Payment, refunds: list[RefundPaid] | None = None) -> int:
+    """What a certificate of a standing payment states as paid: what it took less what went back
+    or is going back (``given_back_fen``). Nothing left (or less): nothing to certify."""
+    return payment.amount_fen - given_back_fen(payment=payment, refunds=refunds)
+
+
+def certificate_refusal(*, payment: Payment, refunds: list[RefundPaid] | None = None) -> str | None:
+    """Why a payment's certificate cannot be issued or printed, or None: the payment was reversed,
+    or all the money it took went back (or is going back) through insurance."""
+    if payment.status != PaymentStatus.RECORDED:
+        return _("This payment was reversed: there is nothing to certify, and no certificate is issued.")
+    if certificate_amount_fen(payment=payment, refunds=refunds) <= 0:
+        return _(
+            "All of this payment was paid back, or is being paid back, through the medical insurance "
+            "bureau: there is nothing to certify, and no certificate is issued or printed."
+        )
     return None
 
 

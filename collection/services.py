@@ -1225,7 +1225,8 @@ def _bank_settle(
 
 @transaction.atomic
 def certificate_issue(*, scope: Scope, payment_id: int) -> PaymentCertificate:
-    """Issue the payment certificate (缴费证明) of a payment that stands, with its verification code.
+    """Issue the payment certificate (缴费证明) of a payment that stands and was not all paid back,
+    with its verification code.
 
     Issued once: a second call (a reprint, a double click, two clerks at once) answers with the
     same certificate and code. The payer's name is kept masked for the public check; the printed
@@ -1235,10 +1236,11 @@ def certificate_issue(*, scope: Scope, payment_id: int) -> PaymentCertificate:
     # The payment's row lock makes simultaneous issues (and a reversal) wait for each other; the
     # second issue then finds the certificate. The one-to-one constraint stands behind it.
     payment = scope.get_object_or_404(Payment.objects.select_for_update(), pk=payment_id)
-    if payment.status != PaymentStatus.RECORDED:
-        raise ValidationError(
-            _("This payment was reversed: there is nothing to certify, and no certificate is issued.")
-        )
+    # A reversed payment, or one insurance gave all of back (refunds.md: the payment stays
+    # recorded on tax's side), certifies nothing: not even the certificate issued before.
+    refusal = selectors.certificate_refusal(payment=payment)
+    if refusal is not None:
+        raise ValidationError(refusal)
     existing = PaymentCertificate.objects.filter(payment=payment).first()
     if existing is not None:
         return existing

@@ -271,6 +271,7 @@ def _render_receipt(
         and payment.agency_id == view.scope.agency_id
     )
     refunds = selectors.refunds_of_payment(payment=payment)
+    certificate_refusal = selectors.certificate_refusal(payment=payment, refunds=refunds)
     context = {
         "payment": payment,
         "name": selectors.payer_name(payment.person_id),
@@ -291,8 +292,9 @@ def _render_receipt(
         else None,
         # Any tax clerk of the area may certify a payment that stands: the payer asks wherever they are.
         "certificate": certificate,
-        "can_certify": payment.status == PaymentStatus.RECORDED
-        and view.scope.allows(Action.COLLECTION_RECORD),
+        "can_certify": certificate_refusal is None and view.scope.allows(Action.COLLECTION_RECORD),
+        # Why an issued certificate is not printed again (reversed, or all of it paid back).
+        "certificate_refusal": certificate_refusal,
         "certificate_error": certificate_error,
     }
     return render(request, "collection/receipt.html", context, status=status)
@@ -393,13 +395,20 @@ class CertificatePdfView(ScopedViewMixin, View):
                 request, _("This payment was reversed: its certificate is void and is not printed again.")
             )
             return redirect("collection:receipt", pk=pk)
+        refunds = selectors.refunds_of_payment(payment=payment)
+        refusal = selectors.certificate_refusal(payment=payment, refunds=refunds)
+        if refusal is not None:
+            messages.error(request, refusal)
+            return redirect("collection:receipt", pk=pk)
         with translation.override("zh-hans"):  # a Chinese document, whatever the clerk's language
             channel = str(Channel(payment.channel).label)
         data = documents.CertificateData(
             name=selectors.payer_name(payment.person_id),
             id_number=payment.person_id,
             insurance_year=payment.insurance_year,
-            amount_fen=payment.amount_fen,
+            # What stands of it: a part paid back (an over-collection) is not certified as paid.
+            amount_fen=selectors.certificate_amount_fen(payment=payment, refunds=refunds),
+            receipt_fen=payment.amount_fen,
             paid_on=timezone.localtime(payment.paid_at).date(),
             channel=channel,
             receipt=payment.receipt,

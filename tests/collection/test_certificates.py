@@ -26,7 +26,8 @@ from accounts.masking import mask_name_keep_ends
 from accounts.roles import Role
 from accounts.scope import Scope
 from collection import codes, documents, services
-from collection.models import PaymentCertificate
+from collection.models import PaymentCertificate, RefundPaid
+from collection.selectors import certificate_check
 from collection.views import CertificateCheckThrottle
 from tests.collection.support import AMOUNT, QINBI, due, payer
 
@@ -482,3 +483,137 @@ def test_given_many_checks_from_one_address_then_the_next_one_is_refused_with_42
     assert "Too many checks from your address." in refused.content.decode()
     assert refused.context.get("result") is None
     assert (elsewhere.status_code, blank_form.status_code) == (200, 200)
+
+
+# --- money that went back through insurance ------------------------------------------------------
+# Insurance's refunds leave the payment recorded on tax's side (docs/refunds.md): the certificate
+# states what stands of the payment, and certifies nothing once all of it went back.
+
+REFUNDED_ALL = (
+    "All of this payment was paid back, or is being paid back, through the medical insurance bureau: "
+    "there is nothing to certify, and no certificate is issued or printed."
+)
+
+
+def refunded_by_insurance(payment, amount_fen: int = AMOUNT) -> RefundPaid:
+    """Tax's record of a refund insurance paid out on the payment's receipt (refund.monthly_details)."""
+    return RefundPaid.objects.create(
+        refund_id=9, person_id=payment.person_id, region_code=payment.region_code, month="2026-11",
+        amount_fen=amount_fen, receipt_number=payment.receipt, paid_on=dt.date(2026, 11, 25),
+        source_message_id=1,
+    )  # fmt: skip
+
+
+def overcollected(scope: Scope, payment, amount_fen: int):
+    return services.overcollection_request(
+        scope=scope, receipt=payment.receipt, amount_fen=amount_fen, reason="wrong_amount"
+    )
+
+
+@pytest.mark.django_db
+def test_given_a_payment_insurance_paid_back_when_a_certificate_is_asked_then_it_is_refused(tax):
+    # given: insurance paid the whole contribution back (a death before the benefit period)
+    payment = paid(tax)
+    refunded_by_insurance(payment)
+
+    # when
+    with pytest.raises(ValidationError) as refused:
+        services.certificate_issue(scope=tax, payment_id=payment.pk)
+
+    # then
+    assert refused.value.messages == [REFUNDED_ALL]
+    assert PaymentCertificate.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_given_the_whole_payment_reported_as_over_collected_when_a_certificate_is_asked_then_it_is_refused(
+    tax,
+):
+    # given: tax asked insurance to give all of it back (not paid out yet)
+    payment = paid(tax)
+    overcollected(tax, payment, AMOUNT)
+
+    # when
+    with pytest.raises(ValidationError) as refused:
+        services.certificate_issue(scope=tax, payment_id=payment.pk)
+
+    # then
+    assert refused.value.messages == [REFUNDED_ALL]
+
+
+@pytest.mark.django_db
+def test_given_a_payment_paid_back_then_its_receipt_offers_no_certificate(clerk, tax):
+    # given
+    payment = paid(tax)
+    refunded_by_insurance(payment)
+
+    # when
+    page = clerk.get(reverse("collection:receipt", args=[payment.pk]))
+
+    # then
+    assert (page.context["can_certify"], page.context["certificate_refusal"]) == (False, REFUNDED_ALL)
+    assert 'data-testid="certificate-issue"' not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_given_a_certificate_whose_payment_was_paid_back_when_opened_again_then_it_is_not_printed(clerk, tax):
+    # given: certified, then insurance paid it back
+    payment = paid(tax)
+    services.certificate_issue(scope=tax, payment_id=payment.pk)
+    refunded_by_insurance(payment)
+
+    # when
+    response = clerk.get(reverse("collection:certificate", args=[payment.pk]), follow=True)
+
+    # then
+    assert response.redirect_chain == [(reverse("collection:receipt", args=[payment.pk]), 302)]
+    assert [str(m) for m in response.context["messages"]] == [REFUNDED_ALL]
+    assert 'data-testid="certificate-void"' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_given_a_certificate_whose_payment_was_paid_back_when_its_code_is_checked_then_it_shows_not_valid(
+    anonymous, tax
+):
+    # given
+    payment = paid(tax)
+    certificate = services.certificate_issue(scope=tax, payment_id=payment.pk)
+    refunded_by_insurance(payment)
+
+    # when
+    page = check(anonymous, certificate.code)
+
+    # then: still the year and the masked name only, and why it is not valid
+    html = page.content.decode()
+    result = page.context["result"]
+    assert (result.insurance_year, result.valid, result.refunded, result.masked_name) == (
+        2027,
+        False,
+        True,
+        "张*三",
+    )
+    assert "Not valid: the contribution was paid back." in html
+    for secret in ("张小三", ZHANG, payment.receipt, "400.00", "refund 9"):
+        assert secret not in html, secret
+
+
+@needs_poppler
+@pytest.mark.django_db
+def test_given_part_of_a_payment_reported_as_over_collected_then_the_certificate_states_what_stands(
+    clerk, tax, anonymous, tmp_path
+):
+    # given: 400 yuan taken, 100 of them too much and reported for refund
+    payment = paid(tax)
+    overcollected(tax, payment, 10000)
+
+    # when
+    issued = clerk.post(reverse("collection:certificate-issue", args=[payment.pk]))
+    response = clerk.get(issued["Location"])
+
+    # then: 300 yuan certified, the receipt's 400 explained, and the code checks as valid
+    text = pdf_text(response.content, tmp_path)
+    assert "金额人民币 300.00 元" in text
+    assert "人民币 300.00 元（大写：叁佰元整）" in text
+    assert "（票据金额 400.00 元，其中 100.00 元已退还或正在退还）" in text
+    result = certificate_check(code=PaymentCertificate.objects.get().code)
+    assert (result.valid, result.refunded) == (True, False)
