@@ -1,8 +1,28 @@
-"""Days of the month as a sentence names them in the active language."""
+"""Days of the month as a sentence names them in the active language, and the days a user may give."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.core.exceptions import ValidationError
 from django.utils import translation
+from django.utils.translation import gettext as _
+
+# The days a page or form takes from a user: those of the insurance years the portal knows
+# (2000–2100), so that the day after, a week on or a year back is always a date (at 0001-01-01 or
+# 9999-12-31 the arithmetic overflows and the page would answer 500).
+PLAUSIBLE_DAYS = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
+
+
+def plausible_day(day: dt.date) -> None:
+    """A form field's validator: the day is within ``PLAUSIBLE_DAYS``."""
+    first, last = PLAUSIBLE_DAYS
+    if not first <= day <= last:
+        raise ValidationError(
+            _("Give a day from %(first)s to %(last)s.")
+            % {"first": first.isoformat(), "last": last.isoformat()},
+            code="implausible_day",
+        )
 
 
 def day_of_month(day: int) -> str:

@@ -13,6 +13,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.days import PLAUSIBLE_DAYS
 from accounts.roles import Action
 from accounts.scope import Scope
 from accounts.selectors import counts_by, region_names
@@ -168,9 +169,8 @@ class DailyReport:
 
 
 # The days a report takes from its address: those of the insurance years the portal knows (as the
-# progress page's year), so that the day before and after, or a year back, is always a date (at
-# 0001-01-01 or 9999-12-31 the arithmetic overflows).
-REPORT_DAYS = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
+# progress page's year), so that the day before and after, or a year back, is always a date.
+REPORT_DAYS = PLAUSIBLE_DAYS
 
 
 def report_day(raw: str | None) -> dt.date | None:

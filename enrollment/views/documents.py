@@ -32,6 +32,7 @@ from django.views.generic import TemplateView
 
 from accounts import selectors as region_selectors
 from accounts.access import ScopedViewMixin
+from accounts.days import plausible_day
 from accounts.masking import id_number_for, phone_for, region_path, shows_full_identity
 from accounts.models import Agency, AgencyKind, Region, RegionLevel
 from accounts.roles import Action
@@ -119,8 +120,13 @@ DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 class PostingForm(forms.Form):
     """The posting period and the objection phone; an empty field takes today … today + 7 days."""
 
-    start = forms.DateField(label=gettext_lazy("Posted from"), required=False, widget=DATE_WIDGET)
-    end = forms.DateField(label=gettext_lazy("Posted until"), required=False, widget=DATE_WIDGET)
+    # Bounded, so that a week on from the start is always a date (9999-12-30 would overflow).
+    start = forms.DateField(
+        label=gettext_lazy("Posted from"), required=False, widget=DATE_WIDGET, validators=[plausible_day]
+    )
+    end = forms.DateField(
+        label=gettext_lazy("Posted until"), required=False, widget=DATE_WIDGET, validators=[plausible_day]
+    )
     phone = forms.CharField(label=gettext_lazy("Objection phone"), max_length=40, required=False)
 
     def clean(self) -> dict[str, Any]:

@@ -548,6 +548,60 @@ def test_given_a_six_day_period_when_the_pdf_is_asked_for_directly_then_the_page
     assert response.context["form"].errors == {"end": ["公示名单至少公示 7 天；所选公示期只有 6 天。"]}
 
 
+OUTSIDE_DAYS = "请填写 2000-01-01 至 2100-12-31 之间的日期。"
+
+
+def test_given_a_far_start_and_no_end_when_the_page_is_submitted_then_the_start_is_refused(
+    world: World, client
+):
+    # given: a start a week before the calendar ends, so that the default end (a week on) is no date
+    client.force_login(world.user_for(Role.VILLAGE_CLERK))
+
+    # when
+    response = client.get(
+        reverse("enrollment:publicity-list"), {"village": YAODU_VILLAGE, "start": "9999-12-30"}
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"start": [OUTSIDE_DAYS]}
+    assert "pdf_url" not in response.context
+
+
+@pytest.mark.parametrize("download", ["enrollment:publicity-list-pdf", "enrollment:publicity-list-xlsx"])
+def test_given_a_far_start_and_no_end_when_a_download_is_asked_for_then_the_page_says_why(
+    world: World, client, download
+):
+    # given
+    client.force_login(world.user_for(Role.VILLAGE_CLERK))
+
+    # when
+    response = client.get(
+        reverse(download, kwargs={"code": YAODU_VILLAGE}), {"start": "9999-12-30"}, follow=True
+    )
+
+    # then: back to the page, with the start's error beside it
+    assert response.redirect_chain == [
+        (f"{reverse('enrollment:publicity-list')}?village={YAODU_VILLAGE}&start=9999-12-30", 302)
+    ]
+    assert response.context["form"].errors == {"start": [OUTSIDE_DAYS]}
+
+
+def test_given_an_end_past_2100_when_the_page_is_submitted_then_the_end_is_refused(world: World, client):
+    # given
+    client.force_login(world.user_for(Role.VILLAGE_CLERK))
+
+    # when
+    response = client.get(
+        reverse("enrollment:publicity-list"),
+        {"village": YAODU_VILLAGE, "start": "2100-12-25", "end": "2101-01-01"},
+    )
+
+    # then
+    assert response.context["form"].errors == {"end": [OUTSIDE_DAYS]}
+    assert "pdf_url" not in response.context
+
+
 @needs_poppler
 def test_given_no_period_when_the_pdf_is_asked_for_then_it_is_posted_from_today_for_seven_days(
     world: World, client, tmp_path
