@@ -10,6 +10,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
     DJANGO_SETTINGS_MODULE=config.settings.production
 
+# Fonts for the PDFs' rare name characters (accounts/pdf.py): the pip package's WenQuanYi Micro Hei
+# covers the basic CJK ideographs only. fonts-wqy-zenhei adds Extension A (䶮) in the same sans
+# style; fonts-hanazono (HanaMinA/HanaMinB, TrueType) adds Extension B (𠮷), which no other
+# TrueType font of Debian bookworm covers (Noto CJK is CFF, which reportlab cannot embed).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-zenhei fonts-hanazono \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 portal \
     && useradd --system --uid 10001 --gid portal --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin portal

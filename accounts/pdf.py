@@ -14,11 +14,14 @@ The font is looked for, in this order:
 2. WenQuanYi Micro Hei (文泉驿微米黑) from the Python package ``paperang-p2-fonts-cjk``, a
    project dependency, so ``pip install`` brings it (the file is byte-identical to Debian's
    fonts-wqy-microhei 0.2.0-beta-3.1);
-3. Debian's fonts-wqy-microhei, fonts-wqy-zenhei, fonts-arphic-uming.
+3. Debian's fonts-wqy-microhei, fonts-wqy-zenhei, fonts-arphic-uming, fonts-hanazono.
 
 The first font found sets all text. A character it lacks (Micro Hei covers the 20,902 basic
-CJK ideographs, not Extension A) is set in the next font that has it, e.g. WenQuanYi Zen Hei
-when fonts-wqy-zenhei is installed, so rare characters in names print wherever a font has them.
+CJK ideographs, not Extension A) is set in the next font that has it, so rare characters in names
+print wherever a font has them: WenQuanYi Zen Hei has Extension A (䶮), HanaMin A and B
+(fonts-hanazono) Extension B (𠮷). The production image installs fonts-wqy-zenhei and
+fonts-hanazono (Dockerfile); a fallback file is read only when a text first needs it (HanaMinB is
+30 MB, once per process).
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ DEBIAN_FONTS = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
     "/usr/share/fonts/truetype/arphic/uming.ttc",
+    # fonts-hanazono: Extension A and part of B (A), the rest of Extension B and beyond (B).
+    "/usr/share/fonts/truetype/hanazono/HanaMinA.ttf",
+    "/usr/share/fonts/truetype/hanazono/HanaMinB.ttf",
 )
 MISSING_GLYPH = "〓"
 INK = colors.HexColor("#1d2733")

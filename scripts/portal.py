@@ -25,8 +25,16 @@ STAMP = VENV / ".installed-from"
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian packages the tests need: the browser, fonts that cover Chinese (screenshots, PDFs) and
 # docker-compose 1.29, which validates docker-compose.yml offline (no Docker engine runs here).
-# poppler-utils reads generated PDFs back in tests; fonts-wqy-zenhei covers rare characters.
-DEBIAN_PACKAGES = ["chromium", "fonts-noto-cjk", "docker-compose", "poppler-utils", "fonts-wqy-zenhei"]
+# poppler-utils reads generated PDFs back in tests; fonts-wqy-zenhei (CJK Extension A) and
+# fonts-hanazono (Extension B) cover rare name characters, as in the production image.
+DEBIAN_PACKAGES = [
+    "chromium",
+    "fonts-noto-cjk",
+    "docker-compose",
+    "poppler-utils",
+    "fonts-wqy-zenhei",
+    "fonts-hanazono",
+]
 
 
 def say(message: str) -> None:
@@ -56,8 +64,9 @@ def ensure_debian_packages() -> None:
     """Browser tests drive Debian's Chromium; install it, CJK fonts and docker-compose when missing."""
     fonts_present = Path("/usr/share/fonts/opentype/noto").exists()
     zenhei_present = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc").exists()
+    hanazono_present = Path("/usr/share/fonts/truetype/hanazono/HanaMinB.ttf").exists()
     tools_present = all(shutil.which(tool) for tool in ("docker-compose", "pdftotext"))
-    if CHROMIUM.exists() and fonts_present and zenhei_present and tools_present:
+    if CHROMIUM.exists() and fonts_present and zenhei_present and hanazono_present and tools_present:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         say("Debian packages are missing and cannot be installed here (needs root and apt-get)")

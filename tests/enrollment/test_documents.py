@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from openpyxl import load_workbook
 
+from accounts.pdf import MISSING_GLYPH, font_search_path, font_stack
 from accounts.roles import Role
 from enrollment import documents
 from enrollment.models import (
@@ -241,6 +242,40 @@ def test_given_a_rare_character_when_the_form_is_built_then_the_next_font_sets_i
     assert "王䶮" in pdf_pages(pdf, tmp_path)[0]
     assert pdf.count(b"/FontFile2") == 2
     assert b"+WenQuanYiZenHei" in pdf
+
+
+# Rare characters of real names, outside the basic CJK block that Micro Hei covers: Extension A
+# (U+3400–U+4DBF; 刘䶮, founder of the Southern Han) and Extension B (U+20000–U+2A6DF; 𠮷, the
+# "吉" of many family names). The test set-up installs fonts-wqy-zenhei and fonts-hanazono, as the
+# production image does (scripts/portal.py, Dockerfile), so nothing here is skipped.
+RARE_EXTENSION_A = "䶮㛃㑇䴉㐱"
+RARE_EXTENSION_B = "𠮷𡈼𨭉𪚥𠊎"
+
+
+def test_given_rare_name_characters_then_the_font_search_path_has_a_glyph_for_each(fresh_fonts):
+    # given: the usual places fonts are looked for
+    stack = font_stack(font_search_path())
+    assert all(0x3400 <= ord(char) <= 0x4DBF for char in RARE_EXTENSION_A)
+    assert all(0x20000 <= ord(char) <= 0x2A6DF for char in RARE_EXTENSION_B)
+
+    # when
+    missing = [char for char in RARE_EXTENSION_A + RARE_EXTENSION_B if stack.font_for(char) is None]
+
+    # then: none prints as 〓
+    assert missing == []
+    assert MISSING_GLYPH not in "".join(run for _name, run in stack.runs("刘䶮王𠮷"))
+
+
+@needs_poppler
+def test_given_an_extension_b_name_when_the_form_is_built_then_a_fallback_font_sets_it(tmp_path, fresh_fonts):
+    # when
+    pdf_bytes = documents.household_form_pdf(form_data(member("王𠮷")))
+
+    # then: the character is set in HanaMin A (fonts-hanazono), not printed as 〓. (Its text as
+    # copied from the PDF is wrong: reportlab writes a character beyond U+FFFF into the font's
+    # ToUnicode map as 5 hex digits instead of a UTF-16 pair — the printed glyph is right.)
+    assert "王〓" not in pdf_pages(pdf_bytes, tmp_path)[0]
+    assert b"+HanaMinA" in pdf_bytes
 
 
 # --- the publicity list, built from plain data ------------------------------------------------
