@@ -89,7 +89,8 @@ class HouseholdFormData:
 
 @dataclass(frozen=True)
 class PostingPeriod:
-    """How long a publicity list hangs: at least ``MIN_POSTING_DAYS`` days, end after start."""
+    """How long a publicity list hangs: at least ``MIN_POSTING_DAYS`` days, both ends counted (as a
+    reader counts "1 to 7 December": seven days)."""
 
     start: dt.date
     end: dt.date
@@ -104,11 +105,11 @@ class PostingPeriod:
 
     @property
     def days(self) -> int:
-        return (self.end - self.start).days
+        return (self.end - self.start).days + 1
 
     @classmethod
     def default(cls, today: dt.date) -> PostingPeriod:
-        return cls(today, today + dt.timedelta(days=MIN_POSTING_DAYS))
+        return cls(today, today + dt.timedelta(days=MIN_POSTING_DAYS - 1))
 
 
 @dataclass(frozen=True)

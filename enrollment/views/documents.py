@@ -118,7 +118,7 @@ DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class PostingForm(forms.Form):
-    """The posting period and the objection phone; an empty field takes today … today + 7 days."""
+    """The posting period and the objection phone; an empty field takes the seven days from today."""
 
     # Bounded, so that a week on from the start is always a date (9999-12-30 would overflow).
     start = forms.DateField(
@@ -135,7 +135,7 @@ class PostingForm(forms.Form):
             return data
         default = documents.PostingPeriod.default(timezone.localdate())
         start = data.get("start") or default.start
-        end = data.get("end") or start + dt.timedelta(days=documents.MIN_POSTING_DAYS)
+        end = data.get("end") or start + dt.timedelta(days=documents.MIN_POSTING_DAYS - 1)
         try:
             data["period"] = documents.PostingPeriod(start, end)
         except ValidationError as error:

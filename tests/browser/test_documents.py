@@ -100,7 +100,7 @@ def test_given_a_six_day_period_when_the_clerk_asks_for_the_list_then_the_page_s
 
     page.goto("/enrollment/publicity/")
     page.fill("#id_start", "2026-05-01")
-    page.fill("#id_end", "2026-05-07")
+    page.fill("#id_end", "2026-05-06")
     page.get_by_test_id("show-list").click()
 
     expect(page.get_by_test_id("period-error")).to_be_visible()

@@ -41,7 +41,7 @@ YAODU_VILLAGE = "141002100201"
 HONGDONG_VILLAGE = "141024100201"
 ZENHEI = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 CFF_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-PERIOD = documents.PostingPeriod(dt.date(2026, 5, 1), dt.date(2026, 5, 8))
+PERIOD = documents.PostingPeriod(dt.date(2026, 5, 1), dt.date(2026, 5, 7))
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdftotext") is None, reason="pdftotext (Debian's poppler-utils) is not installed"
@@ -301,7 +301,7 @@ def test_given_a_publicity_list_then_it_names_the_village_period_phone_and_count
     text = squeeze(pdf_pages(pdf, tmp_path)[0])
     assert "城乡居民基本医疗保险参保人员公示名单" in text
     assert "村（居）：山西省临汾市尧都区屯里镇屯里村（141002100201）" in text
-    assert "公示期：2026年5月1日 至 2026年5月8日（7 天）" in text
+    assert "公示期：2026年5月1日 至 2026年5月7日（7 天）" in text
     assert "异议反映电话：0357-2345678" in text
     assert "公示人数：3 人" in text
     assert "公示单位（盖章）：" in text
@@ -329,15 +329,24 @@ def test_given_a_publicity_list_then_it_is_a4_landscape():
     assert media_box(pdf) == (842, 595)
 
 
-@pytest.mark.parametrize(("days", "accepted"), [(6, False), (7, True), (30, True), (-1, False)])
-def test_given_a_posting_period_then_fewer_than_seven_days_are_refused(days, accepted):
-    start = dt.date(2026, 5, 1)
-    if accepted:
-        assert documents.PostingPeriod(start, start + dt.timedelta(days=days)).days == days
-    else:
-        with pytest.raises(ValidationError) as raised:
-            documents.PostingPeriod(start, start + dt.timedelta(days=days))
-        assert raised.value.messages == [f"公示名单至少公示 7 天；所选公示期只有 {max(days, 0)} 天。"]
+@pytest.mark.parametrize(
+    ("end", "days"), [(dt.date(2026, 12, 7), 7), (dt.date(2026, 12, 10), 10), (dt.date(2026, 12, 31), 31)]
+)
+def test_given_a_posting_period_of_seven_days_or_more_counting_both_ends_then_it_is_accepted(end, days):
+    # Given a list posted from 1 December; when the period ends on `end`; then it counts `days` days
+    assert documents.PostingPeriod(dt.date(2026, 12, 1), end).days == days
+
+
+@pytest.mark.parametrize(
+    ("end", "given"), [(dt.date(2026, 12, 6), 6), (dt.date(2026, 12, 1), 1), (dt.date(2026, 11, 29), 0)]
+)
+def test_given_a_posting_period_of_fewer_than_seven_days_counting_both_ends_then_it_is_refused(end, given):
+    # Given a list posted from 1 December; when the period ends on `end`
+    with pytest.raises(ValidationError) as raised:
+        documents.PostingPeriod(dt.date(2026, 12, 1), end)
+
+    # Then it is refused, saying how many days it has
+    assert raised.value.messages == [f"公示名单至少公示 7 天；所选公示期只有 {given} 天。"]
 
 
 def test_given_a_publicity_list_when_exported_as_xlsx_then_the_cells_are_exact():
@@ -349,7 +358,7 @@ def test_given_a_publicity_list_when_exported_as_xlsx_then_the_cells_are_exact()
     assert sheet.title == "公示名单"
     assert values[0][0] == "城乡居民基本医疗保险参保人员公示名单"
     assert values[1][0] == "村（居）：山西省临汾市尧都区屯里镇屯里村（141002100201）"
-    assert values[2][:2] == ["公示期：2026年5月1日 至 2026年5月8日（7 天）", "公示人数：2 人"]
+    assert values[2][:2] == ["公示期：2026年5月1日 至 2026年5月7日（7 天）", "公示人数：2 人"]
     assert values[3][0] == "异议反映电话：0357-2345678"
     assert values[5] == ["序号", "户号", "姓名", "性别", "证件号码", "与户主关系", "人员类别", "参保日期"]
     assert values[6:] == [
@@ -517,7 +526,7 @@ def test_given_a_village_clerk_when_they_open_the_publicity_page_then_their_vill
     form = response.context["form"]
     assert response.status_code == 200
     assert form.initial["village"] == YAODU_VILLAGE
-    assert (form.initial["start"], form.initial["end"]) == (today, today + dt.timedelta(days=7))
+    assert (form.initial["start"], form.initial["end"]) == (today, today + dt.timedelta(days=6))
     assert [code for _group, options in form.fields["village"].choices[1:] for code, _label in options] == [
         YAODU_VILLAGE
     ]
@@ -555,7 +564,7 @@ def test_given_a_six_day_period_when_the_page_is_submitted_then_it_says_why_and_
 
     response = client.get(
         reverse("enrollment:publicity-list"),
-        {"village": YAODU_VILLAGE, "start": "2026-05-01", "end": "2026-05-07"},
+        {"village": YAODU_VILLAGE, "start": "2026-05-01", "end": "2026-05-06"},
     )
 
     assert response.status_code == 200
@@ -570,13 +579,13 @@ def test_given_a_six_day_period_when_the_pdf_is_asked_for_directly_then_the_page
 
     response = client.get(
         reverse("enrollment:publicity-list-pdf", kwargs={"code": YAODU_VILLAGE}),
-        {"start": "2026-05-01", "end": "2026-05-07"},
+        {"start": "2026-05-01", "end": "2026-05-06"},
         follow=True,
     )
 
     assert response.redirect_chain == [
         (
-            f"{reverse('enrollment:publicity-list')}?village={YAODU_VILLAGE}&start=2026-05-01&end=2026-05-07",
+            f"{reverse('enrollment:publicity-list')}?village={YAODU_VILLAGE}&start=2026-05-01&end=2026-05-06",
             302,
         )
     ]
@@ -647,7 +656,7 @@ def test_given_no_period_when_the_pdf_is_asked_for_then_it_is_posted_from_today_
     response = client.get(reverse("enrollment:publicity-list-pdf", kwargs={"code": YAODU_VILLAGE}))
 
     today = timezone.localdate()
-    end = today + dt.timedelta(days=7)
+    end = today + dt.timedelta(days=6)  # seven days, both ends counted
     text = squeeze(pdf_pages(response.content, tmp_path)[0])
     assert response["Content-Type"] == "application/pdf"
     assert (
@@ -747,14 +756,14 @@ def test_given_a_schools_list_when_printed_then_the_pdf_names_the_school_and_its
 
     response = client.get(
         reverse("enrollment:school-publicity-list-pdf", kwargs={"pk": school.pk}),
-        {"start": "2026-09-01", "end": "2026-09-08"},
+        {"start": "2026-09-01", "end": "2026-09-07"},
     )
 
     text = squeeze(pdf_pages(response.content, tmp_path)[0])
     assert response["Content-Type"] == "application/pdf"
     assert "学校：尧都区第一中学" in text
     assert "李娜" in text
-    assert "公示期：2026年9月1日 至 2026年9月8日（7 天）" in text
+    assert "公示期：2026年9月1日 至 2026年9月7日（7 天）" in text
 
 
 def test_given_a_school_of_another_county_when_its_list_is_asked_for_then_it_is_not_found(
@@ -764,7 +773,7 @@ def test_given_a_school_of_another_county_when_its_list_is_asked_for_then_it_is_
 
     response = client.get(
         reverse("enrollment:school-publicity-list-xlsx", kwargs={"pk": world.agencies["school_b"].pk}),
-        {"start": "2026-09-01", "end": "2026-09-08"},
+        {"start": "2026-09-01", "end": "2026-09-07"},
     )
 
     assert response.status_code == 404
