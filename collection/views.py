@@ -477,7 +477,8 @@ class DailyReportView(ScopedViewMixin, View):
             # The sign before the currency mark: -¥400.00, as a negative amount is written.
             "net": ("-¥" if report.net_fen < 0 else "¥") + yuan(abs(report.net_fen)),
             "previous": report.day - dt.timedelta(days=1),
-            "next": report.day + dt.timedelta(days=1),
+            # No day after today: nothing can have been collected on it yet.
+            "next": report.day + dt.timedelta(days=1) if report.day < timezone.localdate() else None,
         }
         return render(request, "collection/daily.html", context)
 

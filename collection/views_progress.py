@@ -178,7 +178,7 @@ class ProgressExportView(ScopedViewMixin, View):
                     _("Money due (yuan)"),
                     _("Money paid (yuan)"),
                     _("Money (%)"),
-                    _("Withdrawn"),
+                    _("Not due through tax"),
                 ],
                 bold=True,
             )

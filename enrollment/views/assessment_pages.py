@@ -212,7 +212,8 @@ class AssessmentRunView(ScopedViewMixin, View):
         ]
         money = [
             ("government_paid_fen", _("Paid by the government (yuan)"), run.government_paid_fen),
-            ("payable", _("Payable in all (yuan)"), run.payable_fen),
+            # Money still due when the run ended; payments since lower the county's figure below.
+            ("payable", _("Due and unpaid when the run ended (yuan)"), run.payable_fen),
         ]
         figures = selectors_assessment.assessment_county_figures(
             scope=self.scope, county_code=run.county_code, insurance_year=run.insurance_year
@@ -233,7 +234,7 @@ class AssessmentRunView(ScopedViewMixin, View):
             ),
             (
                 "county_payable",
-                _("Payable in all (yuan)"),
+                _("Due and unpaid (yuan)"),
                 figures["payable_fen"],
                 yuan(figures["payable_fen"]),
             ),

@@ -522,8 +522,19 @@ def test_given_a_day_out_of_range_when_the_daily_report_is_asked_for_then_it_sho
     assert (page.context["report"].day, page.context["previous"], page.context["next"]) == (
         today,
         today - dt.timedelta(days=1),
-        today + dt.timedelta(days=1),
+        None,
     )
+
+
+def test_given_the_daily_report_of_today_then_it_offers_no_next_day_but_yesterday_s_offers_today(counter):
+    # Given today's report and yesterday's
+    today = timezone.localdate()
+    page = counter.get(reverse("collection:daily"))
+    earlier = counter.get(reverse("collection:daily"), {"day": (today - dt.timedelta(days=1)).isoformat()})
+
+    # Then today's has no link to a day to come, and yesterday's leads to today
+    assert page.context["next"] is None and 'data-testid="next-day"' not in page.content.decode()
+    assert earlier.context["next"] == today and 'data-testid="next-day"' in earlier.content.decode()
 
 
 @pytest.mark.parametrize("day", BAD_DAYS)

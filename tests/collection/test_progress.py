@@ -220,7 +220,7 @@ def test_given_the_dashboard_when_exported_then_the_workbook_has_the_areas_and_t
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
     areas = [list(row) for row in book["Per area"].iter_rows(min_row=3, values_only=True)]
     assert areas == [
-        ["Area", "Region code", "Persons due", "Persons paid", "Persons (%)", "Money due (yuan)", "Money paid (yuan)", "Money (%)", "Withdrawn"],
+        ["Area", "Region code", "Persons due", "Persons paid", "Persons (%)", "Money due (yuan)", "Money paid (yuan)", "Money (%)", "Not due through tax"],
         ["屯里村", TUNLI, 3, 2, 66.7, 1200, 800, 66.7, 1],
         ["西村", XICUN, 2, 1, 50.0, 800, 400, 50.0, 0],
         ["Total", TOWNSHIP, 5, 3, 60.0, 2000, 1200, 60.0, 1],
