@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -874,15 +874,51 @@ def assessment_run_start(
     return run
 
 
+# The lease of a county's run: a session-level advisory lock (this namespace, the run's id) held by
+# the connection of whoever executes the run, from before it is marked running until its end is
+# committed. PostgreSQL frees it when that connection ends, so a waiting run whose lease is free
+# has nobody executing it (the worker died, or the queue lost its message) and may be resumed.
+_RUN_LEASE = 7_316_002
+
+
+def _lease_take(run_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_RUN_LEASE, run_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _lease_release(run_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_RUN_LEASE, run_id])
+
+
 def assessment_run_execute(*, run_id: int) -> AssessmentRun:
-    """Do a queued run: the whole county in one transaction (with its messages), counts on the run."""
+    """Do a queued run: the whole county in parts (with its messages), counts on the run.
+
+    Idempotent: a run another executor holds (its lease taken) or one already done or failed is
+    left alone. A run left *running* by an executor that died is resumed: executed again, which
+    changes only what the first attempt did not commit."""
+    if not _lease_take(run_id):
+        return AssessmentRun.objects.get(pk=run_id)
+    try:
+        return _run_execute_leased(run_id)
+    finally:
+        _lease_release(run_id)
+
+
+def _run_execute_leased(run_id: int) -> AssessmentRun:
     with transaction.atomic():
         run = AssessmentRun.objects.select_for_update().get(pk=run_id)
-        if run.status != RunStatus.QUEUED:
-            return run  # idempotent: a redelivered task finds the run already done (or running)
-        run.status = RunStatus.RUNNING
-        run.started_at = timezone.now()
-        run.save(update_fields=["status", "started_at"])
+        if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return run
+        if run.status == RunStatus.RUNNING:
+            logger.warning("assessment run %s: its executor is gone; resuming it", run.pk)
+            run.resumed_at = timezone.now()
+            run.save(update_fields=["resumed_at"])
+        else:
+            run.status = RunStatus.RUNNING
+            run.started_at = timezone.now()
+            run.save(update_fields=["status", "started_at"])
     progress = _progress_setter(run.pk)
     try:
         loaded = _loaded_policy(run.county_code, run.insurance_year)
@@ -904,6 +940,37 @@ def assessment_run_execute(*, run_id: int) -> AssessmentRun:
     finally:
         cache.delete(_progress_key(run.pk))
     return run
+
+
+def assessment_runs_resume(*, now: datetime | None = None) -> list[int]:
+    """Queue again the county runs waiting (queued or running) longer than the grace period whose
+    lease is free: nobody executes them (a worker died, or the queue lost the message), and until
+    they end the county's reassessments are refused. Beat calls it; a run queued twice is executed
+    once (the lease, then its status)."""
+    from .tasks import run_assessment
+
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.ASSESSMENT_RESUME_GRACE_SECONDS)
+    with connection.cursor() as cursor:
+        # pg_locks shows every session's advisory locks; a two-key lock is (classid, objid, objsubid 2).
+        cursor.execute(
+            """
+            SELECT r.id FROM enrollment_assessmentrun r
+            WHERE r.person_id IS NULL AND r.status IN ('queued', 'running')
+              AND coalesce(r.started_at, r.created_at) < %s
+              AND NOT EXISTS (
+                SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid = %s AND l.objid::bigint = r.id AND l.objsubid = 2
+              )
+            ORDER BY r.id
+            """,
+            [cutoff, _RUN_LEASE],
+        )
+        run_ids = [row[0] for row in cursor.fetchall()]
+    for run_id in run_ids:
+        logger.warning("assessment run %s: waiting with nobody executing it; queued again", run_id)
+        run_assessment.delay(run_id)
+    return run_ids
 
 
 def _record_counts(run: AssessmentRun, counts: Counts) -> None:
@@ -939,8 +1006,12 @@ def assessment_run_now(
         started_at=timezone.now(),
         reason=reason or _("Yearly assessment"),
     )
+    # Held like a worker's, so the sweep never queues this run while the command executes it.
+    _lease_take(run.pk)
     try:
         counts = _assess_county(county_code=county_code, insurance_year=insurance_year, loaded=loaded)
+        with transaction.atomic():
+            _finish(run, counts, loaded)
     except Exception as error:
         # Inside a caller's transaction the run row goes with it; on its own, the failure is kept.
         if not connection.in_atomic_block:
@@ -948,8 +1019,8 @@ def assessment_run_now(
                 status=RunStatus.FAILED, finished_at=timezone.now(), error=str(error)[:2000]
             )
         raise
-    with transaction.atomic():
-        _finish(run, counts, loaded)
+    finally:
+        _lease_release(run.pk)
     return run
 
 

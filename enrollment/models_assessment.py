@@ -101,6 +101,8 @@ class AssessmentRun(models.Model):
     created_at = models.DateTimeField(_("created at"), db_default=models.functions.Now())
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # When the run was taken up again after its executor died (the last time, if more than once).
+    resumed_at = models.DateTimeField(_("resumed at"), null=True, blank=True)
     enrollments = models.PositiveIntegerField(_("enrollments"), default=0)
     distinct_facts = models.PositiveIntegerField(_("distinct sets of facts"), default=0)
     created = models.PositiveIntegerField(_("new assessments"), default=0)

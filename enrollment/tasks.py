@@ -49,6 +49,15 @@ def run_assessment(run_id: int) -> None:
         assessment_run_execute(run_id=run_id)
 
 
+@shared_task(name="enrollment.tasks.resume_assessment_runs", ignore_result=True)
+def resume_assessment_runs() -> list[int]:
+    """Scheduled by beat: queue again the county runs nobody is executing (their worker died)."""
+    from .assessment import assessment_runs_resume
+
+    with acting(user_id=None, source="task:enrollment.resume_assessment_runs"):
+        return assessment_runs_resume()
+
+
 @shared_task(name="enrollment.tasks.refresh_coverage", ignore_result=True, acks_late=True)
 def refresh_coverage(insurance_year: int | None = None) -> dict[int, int]:
     """Rebuild the coverage figures: one year on demand, or (beat) the years being collected."""

@@ -277,6 +277,9 @@ SHARING = {
 # The yearly assessment of a county runs in this many parts at once (separate connections and
 # transactions, each part a range of villages with its assessments and messages). One per core.
 ASSESSMENT_WORKERS = int(_env_float("PORTAL_ASSESSMENT_WORKERS", os.cpu_count() or 1))
+# A county run waiting this long with nobody executing it (its lease free) is queued again by the
+# sweep below: its worker died, or the queue lost the message.
+ASSESSMENT_RESUME_GRACE_SECONDS = _env_float("PORTAL_ASSESSMENT_RESUME_GRACE_SECONDS", 120)
 
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {
@@ -306,6 +309,11 @@ CELERY_BEAT_SCHEDULE = {
     "collection-refresh-progress": {
         "task": "collection.tasks.refresh_progress",
         "schedule": float(os.environ.get("PORTAL_PROGRESS_REFRESH_SECONDS", 300)),
+    },
+    # County assessment runs left waiting by a dead worker or a lost message, queued again.
+    "enrollment-resume-assessment-runs": {
+        "task": "enrollment.tasks.resume_assessment_runs",
+        "schedule": float(os.environ.get("PORTAL_ASSESSMENT_SWEEP_SECONDS", 60)),
     },
     # Insurance tells finance the subsidy totals of every county and open year (enrollment/fund_totals.py).
     "enrollment-send-fund-totals": {
