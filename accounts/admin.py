@@ -140,6 +140,7 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "expired_at",
     ]
     readonly_fields = fields
 

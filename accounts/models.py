@@ -167,14 +167,18 @@ class ExportStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     DONE = "done", _("Done")
     FAILED = "failed", _("Failed")
+    # The file was removed after EXPORT_KEEP_DAYS; the row stays, for the audit.
+    EXPIRED = "expired", _("Expired")
 
 
 class ExportJob(models.Model):
-    """A spreadsheet a user asked for, built by a worker (accounts/export_jobs.py), kept a week.
+    """A spreadsheet a user asked for, built by a worker (accounts/export_jobs.py); its file kept a
+    week, the row for good.
 
     Only the user who asked sees it: the file is read back through a view that checks the owner,
     never from a public address. Administrators see, in the admin, who exported what and when
-    (the parameters and row counts, never the file): exports carry personal data."""
+    (the parameters and row counts, never the file): exports carry personal data, so the row
+    outlives the file."""
 
     scope_region_lookup = "user__agency__region__code"
 
@@ -196,6 +200,7 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expired_at = models.DateTimeField(_("file removed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("export")
@@ -203,7 +208,12 @@ class ExportJob(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="exportjob_user_newest"),
-            models.Index(fields=["created_at"], name="exportjob_created"),
+            # What the hourly expiry looks for: the rows kept for good stay out of it.
+            models.Index(
+                fields=["created_at"],
+                name="exportjob_created_unexpired",
+                condition=Q(status__in=["queued", "running", "done"]),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -355,24 +355,35 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
 
 
 def export_jobs_expire(*, now: dt.datetime | None = None) -> int:
-    """Remove the exports asked for more than ``EXPORT_KEEP_DAYS`` days ago, their files with them:
-    one statement for the rows, the files once it has committed."""
+    """Remove the files of the exports asked for more than ``EXPORT_KEEP_DAYS`` days ago; keep
+    their rows, marked expired, for the audit of who exported what (one statement for the rows,
+    the files once it has committed). A failed job has no file and stays as it is."""
     from django.core.files.storage import default_storage
-    from django.db.models import Q
 
-    from .models import ExportJob
+    from .models import ExportJob, ExportStatus
 
-    cutoff = (now or timezone.now()) - dt.timedelta(days=EXPORT_KEEP_DAYS)
+    moment = now or timezone.now()
+    cutoff = moment - dt.timedelta(days=EXPORT_KEEP_DAYS)
     with transaction.atomic():
-        stored = list(
-            ExportJob.objects.filter(created_at__lt=cutoff).exclude(Q(file="") | Q(file__isnull=True))
-            .values_list("file", flat=True)
-        )  # fmt: skip
-        removed, _counts = ExportJob.objects.filter(created_at__lt=cutoff).delete()
+        # A job a worker is building right now (its row locked) is left to the next hour.
+        stale = list(
+            ExportJob.objects.select_for_update(skip_locked=True)
+            .filter(
+                created_at__lt=cutoff,
+                status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING, ExportStatus.DONE],
+            )
+            .values_list("pk", "file")
+        )
+        # The job's one file name too: a job a worker died building may have left it unrecorded.
+        names = {name for pk, file in stale for name in (file, _export_file_name(pk)) if name}
+        expired = ExportJob.objects.filter(pk__in=[pk for pk, _file in stale]).update(
+            status=ExportStatus.EXPIRED, file="", expired_at=moment
+        )
 
         def delete_files() -> None:
-            for name in stored:
-                default_storage.delete(name)
+            for name in sorted(names):
+                if default_storage.exists(name):
+                    default_storage.delete(name)
 
         transaction.on_commit(delete_files)
-    return removed
+    return expired

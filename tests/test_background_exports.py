@@ -362,9 +362,10 @@ def test_given_a_builder_that_breaks_when_the_job_runs_then_it_fails_and_its_pag
 # --- expiry ----------------------------------------------------------------------------------------
 
 
-def test_given_exports_of_eight_and_six_days_ago_when_beat_expires_them_then_only_the_old_one_goes(
+def test_given_exports_of_eight_and_six_days_ago_when_beat_expires_them_then_only_the_old_ones_file_goes(
     world: World, village, client
 ):
+    # Given two built exports, asked for eight and six days ago
     client.force_login(world.users["insurance_a"])
     _r, old = ask_export(client, "enrollment.unenrolled", area=TUNLI)
     _r, recent = ask_export(client, "enrollment.unenrolled", area=TUNLI)
@@ -377,14 +378,83 @@ def test_given_exports_of_eight_and_six_days_ago_when_beat_expires_them_then_onl
 
     from django.test import TestCase
 
+    # When beat's expiry runs
     with TestCase.captureOnCommitCallbacks(execute=True):
-        removed = expire_exports.apply().get()
+        expired = expire_exports.apply().get()
 
-    assert removed == 1
-    assert list(ExportJob.objects.values_list("pk", flat=True)) == [recent.pk]
+    # Then the old one's file is removed and the recent one's kept
+    assert expired == 1
     assert not old_file.exists()
     assert _files_of(recent) == [f"{recent.pk}.xlsx"]
     assert settings.CELERY_BEAT_SCHEDULE["accounts-expire-exports"]["task"] == "accounts.tasks.expire_exports"
+
+
+def test_given_an_export_older_than_a_week_when_expired_then_its_row_stays_for_the_audit_of_who_exported_what(
+    world: World, village
+):
+    # Given the village clerk's export of the not-enrolled list, built, asked for eight days ago
+    user = world.users["clerk_a"]
+    job = _unenrolled_job_of(user)
+    services.export_job_run(job_id=job.pk)
+    asked = timezone.now() - dt.timedelta(days=8)
+    ExportJob.objects.filter(pk=job.pk).update(created_at=asked)
+    now = timezone.now()
+
+    # When the exports are expired
+    expired = services.export_jobs_expire(now=now)
+
+    # Then the row stays — who, which list, its parameters, when, how many rows — without its file
+    assert expired == 1
+    kept = ExportJob.objects.get(pk=job.pk)
+    assert (kept.user_id, kept.kind, kept.params, kept.created_at, kept.rows_written) == (
+        user.pk,
+        "enrollment.unenrolled",
+        {"area": TUNLI},
+        asked,
+        2,
+    )
+    assert (kept.status, kept.file.name, kept.expired_at) == (ExportStatus.EXPIRED, "", now)
+
+
+def test_given_an_expired_export_when_beat_expires_again_then_it_is_left_as_it_is(world: World, village):
+    # Given an export expired yesterday
+    job = _unenrolled_job_of(world.users["clerk_a"])
+    services.export_job_run(job_id=job.pk)
+    ExportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(days=9))
+    yesterday = timezone.now() - dt.timedelta(days=1)
+    services.export_jobs_expire(now=yesterday)
+
+    # When the expiry runs again today
+    expired = services.export_jobs_expire()
+
+    # Then nothing more is expired and the day its file was removed stands
+    assert expired == 0
+    assert ExportJob.objects.get(pk=job.pk).expired_at == yesterday
+
+
+def test_given_an_expired_export_then_my_exports_and_its_page_say_the_file_was_removed_without_a_download(
+    world: World, village, client
+):
+    # Given a built export whose file has expired
+    user = world.users["insurance_a"]
+    client.force_login(user)
+    _r, job = ask_export(client, "enrollment.unenrolled", area=TUNLI)
+    ExportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(days=8))
+    services.export_jobs_expire()
+    download_url = reverse("accounts:export-download", kwargs={"pk": job.pk})
+
+    # When its owner opens My exports and the export's page
+    listing = client.get(reverse("accounts:export-list")).content.decode()
+    page = client.get(reverse("accounts:export-detail", kwargs={"pk": job.pk})).content.decode()
+
+    # Then both show it expired, with its rows, and neither links to a file
+    assert f'data-job="{job.pk}" data-status="expired"' in listing
+    assert 'data-testid="file-removed">已删除<' in listing
+    assert 'data-testid="job-expired"' in page
+    assert "共写入了 2 行。" in page
+    assert download_url not in listing
+    assert download_url not in page
+    assert client.get(download_url).status_code == 404
 
 
 # --- pages ------------------------------------------------------------------------------------------
