@@ -282,6 +282,9 @@ def _export_build(job: ExportJob, export: ExportKind, scope: Scope) -> None:
     from .export_jobs import ProgressCounter
     from .models import ExportStatus
 
+    # The build starts from row 0, also when it takes over from a delivery whose worker died:
+    # the bar restarts from nothing instead of showing that delivery's count until this one passes it.
+    cache.set(_export_progress_key(job.pk), 0, _EXPORT_PROGRESS_TTL)
     counter = ProgressCounter(
         lambda rows: cache.set(_export_progress_key(job.pk), rows, _EXPORT_PROGRESS_TTL)
     )
@@ -316,8 +319,11 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     from .models import ExportJob, ExportStatus
 
     with transaction.atomic():
-        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or not job.waiting:
+        # Without skip_locked a second delivery waited here for the whole build of the first.
+        job = ExportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+        if job is None:
+            return ExportJob.objects.filter(pk=job_id).first()  # gone, or being built
+        if not job.waiting:
             return job
         if job.status == ExportStatus.QUEUED:
             job.status = ExportStatus.RUNNING

@@ -21,7 +21,7 @@ from . import selectors, services
 from .access import ScopedViewMixin, record_key
 from .export_jobs import kind_of
 from .exports import XLSX
-from .models import ExportJob
+from .models import ExportJob, ExportStatus
 from .roles import Action
 from .scope import Scope
 
@@ -40,8 +40,8 @@ def progress_of(job: ExportJob) -> dict[str, Any]:
     percent = None
     if job.waiting and expected:
         percent = min(99, done * 100 // expected)
-    elif not job.waiting:
-        percent = 100
+    elif job.status in (ExportStatus.DONE, ExportStatus.EXPIRED):
+        percent = 100  # a failed job's bar is not full: nothing was made
     return {
         "status": job.status,
         "phase": job.status,

@@ -1141,6 +1141,7 @@ def bank_debit_process(*, scope: Scope, batch_id: int) -> PaymentBatch | None:
     """A worker matches a queued bank file; the whole file is one transaction, so whatever goes
     wrong, nothing is half-recorded and the batch says why. Idempotent: a batch no longer queued
     (matched by an earlier delivery of the task) is left alone."""
+    taken = False
     try:
         with transaction.atomic():
             # Held for the whole match: a second delivery of the task skips it; if the worker dies,
@@ -1152,6 +1153,7 @@ def bank_debit_process(*, scope: Scope, batch_id: int) -> PaymentBatch | None:
             )
             if batch is None:
                 return None
+            taken = True
             with batch.file.open("rb") as handle:
                 encoding, total = bank_files.scan(handle)
                 cache.set(_bank_progress_key(batch_id), {"done": 0, "total": total}, 3600)
@@ -1179,7 +1181,10 @@ def bank_debit_process(*, scope: Scope, batch_id: int) -> PaymentBatch | None:
             batch_id=batch_id, message=_("An unexpected error stopped the import; nothing was recorded.")
         )
     finally:
-        cache.delete(_bank_progress_key(batch_id))
+        # Only the delivery that matched the file: a second one skipping it would wipe the
+        # progress the first is still reporting.
+        if taken:
+            cache.delete(_bank_progress_key(batch_id))
     return PaymentBatch.objects.get(pk=batch_id)
 
 

@@ -1586,9 +1586,13 @@ def import_job_discard(*, scope: Scope, job_id: int) -> ImportJob:
 def _import_job_run(*, scope: Scope, job_id: int) -> ImportJob | None:
     from accounts.roles import Action
 
-    job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
-    if job is None or not job.waiting:
-        return job  # gone, or already done by an earlier delivery of the task
+    # Held for the whole import: a second delivery of the task finds the row locked and leaves
+    # it (without skip_locked it waited for the whole import of the first).
+    job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+    if job is None:
+        return ImportJob.objects.filter(pk=job_id).first()  # gone, or another delivery has it
+    if not job.waiting:
+        return job  # already done by an earlier delivery of the task
     scope.require(Action.ENROLLMENT_IMPORT)
     if not scope.filter(ImportJob.objects.filter(pk=job.pk)).exists():
         raise ValidationError(_("No such import in your area."))
@@ -1629,8 +1633,9 @@ def import_job_process(*, scope: Scope, job_id: int) -> ImportJob | None:
     Whatever goes wrong, nothing is half-applied: the transaction rolls back and the job is
     marked failed with a message for the person who uploaded it.
     """
+    job = None
     try:
-        return _imports.run_import_guarded(
+        job = _imports.run_import_guarded(
             run=lambda: _import_job_run(scope=scope, job_id=job_id),
             fail=lambda message: _import_job_fail(job_id=job_id, message=message),
             conflict_message=_(
@@ -1640,8 +1645,11 @@ def import_job_process(*, scope: Scope, job_id: int) -> ImportJob | None:
             log=_bulk_log,
             label=f"import {job_id}",
         )
+        return job
     finally:
-        _imports.progress_clear(job_id)
+        # A job still waiting was left to the delivery processing it: its progress stays.
+        if job is None or not job.waiting:
+            _imports.progress_clear(job_id)
 
 
 @transaction.atomic

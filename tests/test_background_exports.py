@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
+from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -357,6 +358,76 @@ def test_given_a_builder_that_breaks_when_the_job_runs_then_it_fails_and_its_pag
     assert job.error == "导出未能生成。请重新申请；如仍失败，请告知管理员。"
     assert job.error in page.content.decode()
     assert client.get(reverse("accounts:export-download", kwargs={"pk": job.pk})).status_code == 404
+
+
+def test_given_a_job_left_running_with_a_count_in_the_cache_when_delivered_again_then_the_build_starts_from_zero(
+    world: World, village, monkeypatch
+):
+    # Given a job whose first delivery reported 4,000 rows, then died (the row still running)
+    job = _unenrolled_job_of(world.users["clerk_a"])
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.RUNNING, started_at=timezone.now())
+    cache.set(f"accounts:export-progress:{job.pk}", 4000)
+    kind = REGISTRY["enrollment.unenrolled"]
+    seen_when_writing_began: list[int | None] = []
+
+    def write(*args: Any) -> str:
+        seen_when_writing_began.append(services.export_progress_of(job.pk))
+        return kind.write(*args)
+
+    monkeypatch.setitem(REGISTRY, kind.key, type(kind)(**{**kind.__dict__, "write": write}))
+
+    # When the task is delivered again
+    services.export_job_run(job_id=job.pk)
+
+    # Then the bar restarted from nothing when the new build began, not from the dead one's 4,000
+    assert seen_when_writing_began == [0]
+    assert ExportJob.objects.get(pk=job.pk).rows_written == 2
+
+
+def test_given_a_failed_job_then_its_progress_is_finished_without_a_full_bar(world: World, client):
+    # Given a job that failed after writing nothing
+    user = world.users["insurance_a"]
+    job = ExportJob.objects.create(
+        user=user, kind="enrollment.unenrolled", params={"area": TUNLI}, language="zh-hans",
+        filename="x", status=ExportStatus.FAILED, rows_expected=600, error="磁盘已满",
+    )  # fmt: skip
+    client.force_login(user)
+
+    # When its page polls the progress
+    progress = client.get(reverse("accounts:export-progress", kwargs={"pk": job.pk})).json()
+
+    # Then it is finished, and the bar is not full: nothing was made
+    assert (progress["status"], progress["finished"], progress["percent"]) == ("failed", True, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_a_job_another_delivery_is_building_when_delivered_again_then_it_is_left_without_waiting(
+    transactional_world: World,
+):
+    # Given a running job whose row another delivery holds locked while it builds the file
+    job = ExportJob.objects.create(
+        user=transactional_world.users["clerk_a"], kind="enrollment.unenrolled", params={"area": TUNLI},
+        language="zh-hans", filename="x", status=ExportStatus.RUNNING,
+    )  # fmt: skip
+    building = connections.create_connection("default")
+    with building.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT id FROM accounts_exportjob WHERE id = %s FOR UPDATE", [job.pk])
+    try:
+        # When a second delivery runs, waiting for a lock at most two seconds
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            left = services.export_job_run(job_id=job.pk)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        building.close()
+
+    # Then it left the job to the building delivery at once: still running, no file of its own
+    assert (left.pk, left.status, left.file.name) == (job.pk, ExportStatus.RUNNING, "")
+    assert _files_of(job) == []
 
 
 # --- expiry ----------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from unittest import mock
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone, translation
 
 from accounts.roles import Role
@@ -175,3 +176,30 @@ def test_given_one_bank_file_uploaded_twice_at_once_then_one_is_taken_and_the_ot
 
     assert answers == [f"This file was imported already, on {timezone.localdate().isoformat()}.", "taken"]
     assert PaymentBatch.objects.count() == 1
+
+
+def test_given_a_bank_file_being_matched_when_the_task_is_delivered_again_then_its_progress_stays(tax):
+    # Given a bank file a worker is matching: its row locked, 1 of 2 lines reported done
+    day = timezone.localdate().isoformat()
+    upload = SimpleUploadedFile(
+        "debit.csv",
+        _bank_file(f"R1,{A},村民甲,{YEAR},400.00,成功,{day},", f"R2,{B},村民乙,{YEAR},400.00,成功,{day},"),
+    )
+    with mock.patch.object(services, "_queue_bank_file", lambda batch_id, user_id: None):
+        batch = services.bank_debit_submit(scope=tax, bank_name="中国农业银行尧都支行", upload=upload)
+    cache.set(services._bank_progress_key(batch.pk), {"done": 1, "total": 2}, 3600)
+    matching = connections.create_connection("default")
+    with matching.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT id FROM collection_paymentbatch WHERE id = %s FOR UPDATE", [batch.pk])
+
+    # When a second delivery of the task runs
+    try:
+        left = services.bank_debit_process(scope=tax, batch_id=batch.pk)
+    finally:
+        matching.close()
+
+    # Then it leaves the file to the worker, whose progress the page still shows
+    assert left is None
+    assert PaymentBatch.objects.get(pk=batch.pk).status == "queued"
+    assert services.bank_progress(batch.pk) == {"done": 1, "total": 2}

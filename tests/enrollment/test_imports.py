@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, connections
 from django.urls import reverse
 from django.utils import translation
 from openpyxl import Workbook, load_workbook
@@ -310,6 +311,39 @@ def test_given_a_list_that_was_applied_when_the_worker_gets_it_again_then_nothin
 
     assert OutboxMessage.objects.filter(topic="enrollment.terminated").count() == 1
     assert EnrollmentChange.objects.filter(enrollment=enrolled).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_a_list_another_delivery_is_applying_when_the_task_is_delivered_again_then_it_is_left_without_waiting(
+    transactional_world: World, monkeypatch: pytest.MonkeyPatch
+):
+    # Given an employee-insurance list a worker is applying: its row locked, its progress reported
+    monkeypatch.setattr(services, "_queue_import", lambda job, user_id: None)
+    scope = scope_of(transactional_world)
+    content = xlsx_bytes([EMPLOYEE_HEADER, ["141002198001010011", "王五", "2025-03-01"]])
+    job = services.import_job_create(
+        scope=scope, kind=ImportKind.EMPLOYEE_INSURANCE, upload=upload(content), language="en"
+    )
+    imports.progress_set(job.pk, phase="reading", done=2000, total=5000)
+    applying = connections.create_connection("default")
+    with applying.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT id FROM enrollment_importjob WHERE id = %s FOR UPDATE", [job.pk])
+    try:
+        # When a second delivery runs, waiting for a lock at most two seconds
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            left = services.import_job_process(scope=scope, job_id=job.pk)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        applying.close()
+
+    # Then it leaves the list to that worker at once, and the worker's progress stays
+    assert (left.pk, left.status) == (job.pk, ImportStatus.PENDING)
+    assert imports.progress_of(job.pk) == {"phase": "reading", "done": 2000, "total": 5000}
 
 
 # --- broken files -------------------------------------------------------------------------------
