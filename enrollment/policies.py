@@ -28,6 +28,7 @@ from accounts.scope import Scope
 from sharing.services import message_send
 
 from .models import Policy, PolicyVersion, scope_prefix_of_region_code
+from .rules import engine
 from .rules import policy as rules
 from .rules.presets import all_presets
 
@@ -184,7 +185,8 @@ def _back_payment_window_send(*, record: Policy, rules_: rules.Policy) -> None:
             "region_prefix": record.region_prefix,
             "insurance_year": record.insurance_year,
             "back_payment": back is not None,
-            "apply_from": back.apply_from.isoformat() if back else None,
+            # Past an extension of the collection period: until it ends the period is not missed.
+            "apply_from": engine.back_payment_apply_from(rules_).isoformat() if back else None,
             "apply_until": back.apply_until.isoformat() if back else None,
         },
     )

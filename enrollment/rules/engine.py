@@ -781,6 +781,22 @@ def benefit_period(
 # --- back-payments and refunds ---------------------------------------------------------------
 
 
+def back_payment_apply_from(policy: Policy) -> date:
+    """The first day a back-payment may be applied for.
+
+    A back-payment that opens after the collection period (Linfen: "错过本年度缴费期…需补缴", from
+    26 December) is for those who missed the period; while insurance and tax have extended it the
+    period is not missed, so the opening moves past the extension, as a newborn rule's dates do.
+    One that opens within the period (the national repair of a break) stays where it is.
+    """
+    assert policy.back_payment is not None
+    apply_from = policy.back_payment.apply_from
+    collection = policy.collection
+    if apply_from > collection.window.end:
+        return max(apply_from, collection.effective_window.end + timedelta(days=1))
+    return apply_from
+
+
 def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Decision:
     """May this person apply for a back-payment (补缴) on ``applied_on``, and for how much?"""
     rule = policy.back_payment
@@ -812,11 +828,28 @@ def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Dec
                 "situation": say_situation(situation),
             },
         )
-    if applied_on < rule.apply_from:
+    apply_from = back_payment_apply_from(policy)
+    if applied_on < apply_from:
+        collection = policy.collection
+        if apply_from > rule.apply_from:
+            return Decision(
+                False,
+                "back_payment.apply_from",
+                _(
+                    "The collection period is extended to %(end)s (%(note)s): until then the "
+                    "contribution is paid at the normal price, not as a back-payment; back-payment "
+                    "applications open on %(date)s"
+                )
+                % {
+                    "end": say_date(collection.effective_window.end),
+                    "note": collection.extension_note,
+                    "date": say_date(apply_from),
+                },
+            )
         return Decision(
             False,
             "back_payment.apply_from",
-            _("Back-payment applications open on %(date)s") % {"date": say_date(rule.apply_from)},
+            _("Back-payment applications open on %(date)s") % {"date": say_date(apply_from)},
         )
     if applied_on > rule.apply_until:
         return Decision(

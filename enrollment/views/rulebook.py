@@ -485,7 +485,10 @@ def _back_payment(policy: rules.Policy) -> SectionView:
         (
             _("Applications"),
             _("%(start)s to %(end)s")
-            % {"start": engine.say_date(back.apply_from), "end": engine.say_date(back.apply_until)},
+            % {
+                "start": engine.say_date(engine.back_payment_apply_from(policy)),
+                "end": engine.say_date(back.apply_until),
+            },
         ),
         (_("Cover starts"), _start(policy, back.start)),
     ]

@@ -21,7 +21,7 @@ from collection.models import DueItem
 from collection.rules import acceptance_on
 from enrollment.assessment import assessment_reassess
 from enrollment.models import Assessment, Policy
-from enrollment.policies import policy_for_county, policy_save
+from enrollment.policies import policy_extend_collection, policy_for_county, policy_save
 from enrollment.rules import engine
 from enrollment.rules.engine import say_date
 from refunds import services_backpay as services
@@ -218,6 +218,68 @@ def test_given_the_rules_no_longer_allow_it_on_the_approval_day_then_the_approva
     application.refresh_from_db()
     assert say_date(dt.date(2027, 8, 31)) in refused.value.messages[0]
     assert (application.status, sent()) == ("submitted", [])
+
+
+def extend_2027_collection_to_25_january() -> None:
+    record = Policy.objects.get(code="refund-test-141000")
+    policy_extend_collection(policy=record, extended_to=dt.date(2027, 1, 25), note="医保税务协商延长")
+
+
+def test_given_the_collection_period_extended_to_25_january_when_the_clerk_applies_on_10_january_then_closed_by_the_rules(
+    world,
+):
+    # given: last year's payer who owes 2027; insurance and tax extended the period to 25 January 2027
+    person = due_person(TUNLI)
+    extend_2027_collection_to_25_january()
+
+    # when: the clerk applies for a back-payment on 10 January, within the extension
+    application = apply(world, person, today=dt.date(2027, 1, 10))
+
+    # then: refused on the spot — the period is not missed, the person pays 400 at the counter
+    application.refresh_from_db()
+    assert (application.status, application.allowed, application.amount_fen, application.rule) == (
+        "rejected", False, 0, "back_payment.apply_from",
+    )  # fmt: skip
+    assert say_date(dt.date(2027, 1, 26)) in application.rule_reason
+    assert sent() == []
+
+
+def test_given_an_application_of_27_december_when_the_period_is_then_extended_then_approval_on_12_january_is_refused(
+    world,
+):
+    # given: an application made on 27 December 2026, after the period's original end, allowed then
+    person = due_person(TUNLI)
+    application = apply(world, person, today=dt.date(2026, 12, 27))
+    assert (application.status, application.allowed) == ("submitted", True)
+    # and: the period extended to 25 January afterwards
+    extend_2027_collection_to_25_january()
+
+    # when: insurance approves on 12 January
+    with pytest.raises(ValidationError) as refused:
+        approve(world, application, today=dt.date(2027, 1, 12))
+
+    # then: refused and nothing sent to tax: no back-payment line goes ahead of the period's 400 yuan
+    application.refresh_from_db()
+    assert say_date(dt.date(2027, 1, 26)) in refused.value.messages[0]
+    assert (application.status, sent()) == ("submitted", [])
+
+
+def test_given_an_extension_then_tax_is_told_back_payment_applications_open_the_day_after_it(world):
+    # given: the 2027 policy, back-payments from 26 December 2026
+    due_person(TUNLI)
+
+    # when: the period is extended to 25 January 2027
+    extend_2027_collection_to_25_january()
+
+    # then: tax's counter is told applications open on 26 January (its way forward after the period)
+    payload = (
+        OutboxMessage.objects.filter(
+            topic="policy.back_payment_window", payload__policy_code="refund-test-141000"
+        )
+        .latest("id")
+        .payload
+    )
+    assert (payload["apply_from"], payload["apply_until"]) == ("2027-01-26", "2027-08-31")
 
 
 def test_given_insurance_staff_applied_then_they_may_not_approve_their_own_application(world):

@@ -162,6 +162,29 @@ def test_given_an_extension_ending_before_the_next_collection_day_then_the_way_f
     assert decision.way_forward
 
 
+def test_given_an_extension_to_25_january_when_applying_for_a_back_payment_on_5_january_then_refused_as_the_period_is_open():
+    # given: insurance and tax extended the collection period to 25 January 2021
+    policy = extended(date(2021, 1, 25))
+    # when: last year's payer asks on 5 January, a collection day of the extension
+    decision = back_payment_on(policy, continuous(2021), date(2021, 1, 5))
+    # then: not missed yet — pays 320 at the counter, cover from 1 January, not 900 and a 90-day wait
+    assert (decision.allowed, decision.rule, decision.amount_fen) == (False, "back_payment.apply_from", 0)
+    assert say_date(date(2021, 1, 26)) in decision.reason
+    assert "医保、税务部门协商延长缴费时间" in decision.reason
+    price = price_on(policy, continuous(2021), date(2021, 1, 5))
+    assert (price.accepted, price.payable_fen) == (True, yuan(320))
+    assert benefit_period(policy, continuous(2021), date(2021, 1, 5)).start == date(2021, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("applied_on", "allowed"),
+    [(date(2021, 1, 25), False), (date(2021, 1, 26), True)],
+)
+def test_given_an_extension_to_25_january_then_back_payments_open_the_day_after_it_ends(applied_on, allowed):
+    decision = back_payment_on(extended(date(2021, 1, 25)), continuous(2021), applied_on)
+    assert (decision.allowed, decision.amount_fen) == (allowed, yuan(900) if allowed else 0)
+
+
 # --- back-payment ----------------------------------------------------------------------------
 
 
