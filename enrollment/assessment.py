@@ -244,6 +244,7 @@ def _assess(
         "year": insurance_year,
         "prefix_like": loaded.record.region_prefix + "%",
         "coverage_start": coverage.start,
+        "transfer_from": engine.transfer_counts_from(policy),
         "coverage_end": max(coverage.end, policy.student_coverage.end)
         if policy.student_coverage
         else coverage.end,
@@ -329,7 +330,8 @@ def _steps_one_and_two(
                (p.hukou_region_code LIKE %(prefix_like)s) AS hukou_in_region,
                coalesce(t.tags, '[]'::jsonb) AS tags,
                coalesce(prev.last_paid_year, 0) AS last_paid_year,
-               (e.status_reason = 'transfer_in') AS transfer
+               -- This year's enrollment began by transfer (engine.transferred_in_for).
+               (e.status_reason = 'transfer_in' AND e.enrolled_on >= %(transfer_from)s) AS transfer
         FROM enrollment_enrollment e
         JOIN enrollment_person p ON p.id = e.person_id
         LEFT JOIN (
@@ -1233,7 +1235,7 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
         cursor.execute(
             """
             SELECT a.id, p.id_number, a.insurance_year, a.county_code, p.birth_date, p.category,
-                   (e.status_reason = 'transfer_in'),
+                   (e.status_reason = 'transfer_in'), e.enrolled_on,
                    (SELECT max(b.insurance_year) FROM enrollment_assessment b
                     WHERE b.person_id = a.person_id AND b.insurance_year < a.insurance_year
                       AND b.status IN ('paid', 'government')),
@@ -1251,7 +1253,18 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
         policies: dict[tuple[str, int], LoadedPolicy | None] = {}
         updates = []
         for row in rows:
-            assessment_id, id_number, year, county_code, birth_date, category, transfer, last_paid, back = row
+            (
+                assessment_id,
+                id_number,
+                year,
+                county_code,
+                birth_date,
+                category,
+                transfer_in,
+                enrolled_on,
+                last_paid,
+                back,
+            ) = row
             deposit = wanted[(id_number, year)]
             key = (county_code, year)
             if key not in policies:
@@ -1263,7 +1276,9 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
                     birth_date=birth_date,
                     person_category=category,
                     last_paid_year=last_paid,
-                    transfer=transfer,
+                    transfer=engine.transferred_in_for(
+                        loaded.rules, transfer_in=transfer_in, enrolled_on=enrolled_on
+                    ),
                 )
                 # An approved back-payment buys the back-payment's cover (the region's waiting
                 # period), whatever the day it is paid on.

@@ -24,22 +24,27 @@ from django.utils.translation import gettext as _
 
 from sharing.services import message_send
 
-from .models import Assessment, AssessmentStatus, Enrollment, Person
+from .models import Assessment, AssessmentStatus, ChangeReason, Enrollment, Person
 from .policies import LoadedPolicy, policy_for_county_required
 from .rules import engine
+from .rules.policy import Policy
 
 # The years that make a person "continuous" (as in the yearly run and the deposits).
 _PAID = (AssessmentStatus.PAID, AssessmentStatus.GOVERNMENT)
 
 
-def back_payment_facts(*, person: Person, insurance_year: int) -> engine.PersonFacts:
-    """The person's facts for a back-payment of ``insurance_year``: birth, category, transfer and
-    the last year paid before it."""
+def back_payment_facts(*, person: Person, insurance_year: int, rules: Policy) -> engine.PersonFacts:
+    """The person's facts for a back-payment of ``insurance_year`` under ``rules``: birth, category,
+    the last year paid before it, and whether the year's enrollment began by transfer (as the yearly
+    run decides it: ``engine.transferred_in_for``)."""
     last_paid = Assessment.objects.filter(
         person=person, insurance_year__lt=insurance_year, status__in=_PAID
     ).aggregate(year=Max("insurance_year"))["year"]
     transfer = Enrollment.objects.filter(
-        person=person, status_reason="transfer_in", assessments__insurance_year=insurance_year
+        person=person,
+        status_reason=ChangeReason.TRANSFER_IN,
+        assessments__insurance_year=insurance_year,
+        enrolled_on__gte=engine.transfer_counts_from(rules),
     ).exists()
     return engine.PersonFacts(
         birth_date=person.birth_date,
@@ -63,7 +68,7 @@ def back_payment_decide(*, assessment: Assessment, person: Person, on: dt.date) 
     loaded = policy_for_county_required(
         county_code=assessment.county_code, insurance_year=assessment.insurance_year
     )
-    facts = back_payment_facts(person=person, insurance_year=assessment.insurance_year)
+    facts = back_payment_facts(person=person, insurance_year=assessment.insurance_year, rules=loaded.rules)
     decision = engine.back_payment_on(loaded.rules, facts, on)
     rule = loaded.rules.back_payment
     pay_until = rule.apply_until if decision.allowed and rule is not None else None

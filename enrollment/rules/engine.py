@@ -62,7 +62,9 @@ class PersonFacts:
     last_paid_year: int | None = None
     # Years of premium paid back after a break (each one shortens the added waiting period).
     years_paid_back: int = 0
-    # Enrolling because of a transfer from another region (may pay outside the period).
+    # This year's enrollment began by a transfer from another region (may pay outside the period):
+    # an enrollment transferred in on or after ``transfer_counts_from``, not one transferred in
+    # years ago (see there).
     transfer: bool = False
 
 
@@ -200,7 +202,13 @@ def say_basis(policy: Policy, basis: Basis) -> str:
 
 
 def situation_of(policy: Policy, facts: PersonFacts) -> Situation:
-    """Newborn (born on or after the collection period opened), transfer, continuous, first or after a break."""
+    """Newborn (born on or after the collection period opened), transfer, continuous, first or after a break.
+
+    Transfer comes before continuous: a person who moved in this year keeps the transferee's right
+    to pay outside the period (吉医保联〔2022〕11号 "因医保关系转移接续…" is about those who paid
+    elsewhere before). Only this year's transfer counts (``transfer_counts_from``): in later years
+    whoever paid last year is continuous.
+    """
     if facts.birth_date >= policy.collection.window.start:
         return Situation.NEWBORN
     if facts.transfer:
@@ -210,6 +218,26 @@ def situation_of(policy: Policy, facts: PersonFacts) -> Situation:
     if facts.last_paid_year >= policy.insurance_year - 1:
         return Situation.CONTINUOUS
     return Situation.INTERRUPTED
+
+
+def transfer_counts_from(policy: Policy) -> date:
+    """The first day an enrollment begun by transfer in makes the person a transfer for the policy's year.
+
+    A transfer is why someone could not pay in the collection period (吉医保联〔2022〕11号: "因医保
+    关系转移接续…未在集中预缴期及时参保缴费"), so it counts for the year whose collection period
+    (the earliest, a school's included) had opened when the enrollment began — that year and no
+    later one: a person transferred in years ago had every later period to pay in.
+    """
+    collection = policy.collection
+    starts = [collection.window.start]
+    if collection.student_window:
+        starts.append(collection.student_window.start)
+    return min(starts)
+
+
+def transferred_in_for(policy: Policy, *, transfer_in: bool, enrolled_on: date) -> bool:
+    """The fact ``PersonFacts.transfer`` from the enrollment: begun by transfer in, and for this year."""
+    return transfer_in and enrolled_on >= transfer_counts_from(policy)
 
 
 def _category_amount(policy: Policy, category: SubsidyCategory) -> int:

@@ -109,7 +109,7 @@ def test_given_a_missed_year_when_applied_approved_and_paid_then_the_year_is_cov
     paid_on = timezone.localdate()
     rules = policy_for_county(county_code="141002", insurance_year=YEAR).rules
     expected = engine.benefit_period(
-        rules, back_payment_facts(person=person, insurance_year=YEAR), paid_on, back_payment=True
+        rules, back_payment_facts(person=person, insurance_year=YEAR, rules=rules), paid_on, back_payment=True
     )
     assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
     assert (assessment.status, assessment.paid_fen, assessment.paid_on) == ("paid", AMOUNT, paid_on)

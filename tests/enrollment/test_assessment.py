@@ -31,6 +31,7 @@ from enrollment.assessment import (
     assessment_run_now,
     coverage_check,
 )
+from enrollment.back_payments import back_payment_decide
 from enrollment.demo import _shifted
 from enrollment.handlers import apply_payment_deposited
 from enrollment.identifiers import generate_identifier
@@ -1121,3 +1122,100 @@ def test_given_an_enrolled_person_not_yet_assessed_when_the_clerk_corrects_the_i
     # Then the identifier is his ID card's
     person.refresh_from_db()
     assert (person.id_number, person.id_kind) == (id_card, "resident_id")
+
+
+# --- a transfer in counts for the year it began in, not for ever ----------------------------------
+
+
+def _transferred_in(name: str, sequence: int, on: dt.date) -> Person:
+    """A person of 屯里村 whose enrollment began by transfer in on ``on``."""
+    person = _enrolled(name, sequence)
+    Enrollment.objects.filter(person=person).update(status_reason=ChangeReason.TRANSFER_IN, enrolled_on=on)
+    return person
+
+
+def _paid_2026(person: Person) -> None:
+    policy_save(document=_shifted("linfen-2026-test", 5, 40000, 70000), note="test")
+    assessment_run_now(county_code="141002", insurance_year=2026)
+    assessment_record_deposits(
+        deposits=[Deposit(person.id_number, 2026, 40000, dt.date(2025, 10, 10), "R26")]
+    )
+    assert Assessment.objects.get(person=person, insurance_year=2026).status == "paid"
+
+
+def test_given_a_transfer_in_of_2024_and_2026_paid_when_2027_is_assessed_then_continuous(
+    world, linfen_2027, no_nudge
+):
+    # given: 赵六 transferred into 屯里村 on 1 March 2024 and paid 2026
+    person = _transferred_in("赵六", 21, dt.date(2024, 3, 1))
+    _paid_2026(person)
+
+    # when: the yearly run assesses 2027
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    # then: last year's payer, not a transfer (the transfer was three years ago)
+    assert Assessment.objects.get(person=person, insurance_year=YEAR).situation == "continuous"
+
+
+@pytest.mark.parametrize(
+    ("enrolled_on", "situation"),
+    [
+        (dt.date(2026, 8, 31), "first"),  # before 2027's collection period opened: it had all of it
+        (dt.date(2026, 9, 1), "transfer"),  # the day it opened
+        (dt.date(2027, 3, 10), "transfer"),  # within the year
+    ],
+)
+def test_given_a_transfer_in_never_paid_here_when_2027_is_assessed_then_a_transfer_only_from_its_collection_period(
+    world, linfen_2027, no_nudge, enrolled_on, situation
+):
+    # given: a person transferred into 屯里村 on ``enrolled_on``, with no year paid in the portal
+    person = _transferred_in("钱七", 22, enrolled_on)
+
+    # when: 2027 is assessed
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    # then: a transfer for 2027 only if the enrollment began once 2027's period had opened (1 Sep 2026)
+    assert Assessment.objects.get(person=person, insurance_year=YEAR).situation == situation
+
+
+def test_given_a_transfer_in_of_2024_and_2026_paid_when_a_2027_back_payment_is_asked_then_allowed_as_continuous(
+    world, linfen_2027, no_nudge
+):
+    # given: 赵六, transferred in on 1 March 2024, paid 2026, owes 2027
+    person = _transferred_in("赵六", 23, dt.date(2024, 3, 1))
+    _paid_2026(person)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
+
+    # when: insurance asks the rules for a back-payment on 1 March 2027
+    answer = back_payment_decide(assessment=assessment, person=person, on=dt.date(2027, 3, 1))
+
+    # then: allowed for last year's payer, at F = 1,100 yuan
+    assert (answer.decision.allowed, answer.decision.rule, answer.decision.amount_fen) == (
+        True,
+        "back_payment",
+        110000,
+    )
+
+
+def test_given_a_transfer_in_of_2024_and_2026_paid_when_a_2027_deposit_arrives_then_the_continuous_rule_sets_cover(
+    world, linfen_2027, no_nudge
+):
+    # given: a 2027 policy whose late payers wait by situation: continuous 1 month, transferred 3 months
+    document = _shifted("linfen-2027-test", 6, 40000, 70000)
+    late = {"from": "2027-01-01", "to": "2027-12-31"}
+    document["benefit"] += [
+        {"situations": ["continuous"], "paid": late, "start": {"kind": "first_of_month", "months": 1}},
+        {"situations": ["transfer"], "paid": late, "start": {"kind": "first_of_month", "months": 3}},
+    ]
+    policy_save(document=document, note="test: late payers by situation")
+    # and: 赵六, transferred in on 1 March 2024, paid 2026, assessed for 2027
+    person = _transferred_in("赵六", 24, dt.date(2024, 3, 1))
+    _paid_2026(person)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    # when: tax reports his 2027 deposit of 10 March 2027
+    assessment_record_deposits(deposits=[Deposit(person.id_number, YEAR, 40000, dt.date(2027, 3, 10), "R27")])
+
+    # then: covered from 1 April as last year's payer, not from 1 June as a transfer
+    assert Assessment.objects.get(person=person, insurance_year=YEAR).benefit_start == dt.date(2027, 4, 1)

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from enrollment.rules.engine import price_on, situation_of, subsidy_for
+from enrollment.rules.engine import price_on, situation_of, subsidy_for, transferred_in_for
 from enrollment.rules.policy import Policy, Situation, Window
 
 from . import continuous, person, preset, tag, yuan
@@ -69,6 +69,23 @@ def test_given_a_price_on_the_total_then_no_subsidy_applies():
 )
 def test_given_the_facts_then_the_situation_towards_2023_is(facts, situation):
     assert situation_of(preset("qinbei-2023"), facts) == situation
+
+
+@pytest.mark.parametrize(
+    ("transfer_in", "enrolled_on", "transfer"),
+    [
+        (True, date(2022, 8, 31), False),  # before the 2023 collection period opened: it had all of it
+        (True, date(2022, 9, 1), True),  # the day it opened
+        (True, date(2023, 5, 20), True),  # within the insurance year
+        (True, date(2020, 3, 1), False),  # years ago
+        (False, date(2023, 5, 20), False),  # a new registration
+    ],
+)
+def test_given_an_enrollment_then_it_is_a_transfer_towards_2023_only_if_begun_by_transfer_once_the_period_opened(
+    transfer_in, enrolled_on, transfer
+):
+    policy = preset("qinbei-2023")
+    assert transferred_in_for(policy, transfer_in=transfer_in, enrolled_on=enrolled_on) is transfer
 
 
 def test_given_an_extension_into_the_grace_period_then_the_grace_period_starts_after_it():
