@@ -77,20 +77,6 @@ def _shifted(code: str, years: int, individual_fen: int, subsidy_fen: int) -> di
     return shifted
 
 
-def _demo_back_payment(document: dict) -> dict:
-    """The demo's 2026 policy takes back-payment applications from first enrollments too: the
-    demo's persons are enrolled for 2026 for the first time, and Linfen's own rule (last year's
-    payers only) would leave none who may apply. The dates stay Linfen's: from the day after the
-    collection period until the next one opens (and the engine refuses a back-payment whose
-    cover, 90 days after payment, would start after the year ends). Said in the policy's notes."""
-    document["back_payment"] = {**document["back_payment"], "eligible": ["continuous", "first"]}
-    document["notes"] = [
-        *document["notes"],
-        "演示：首次参保人员亦可申请2026年度补缴；临汾文件原为上年度已参保缴费人员。",
-    ]
-    return document
-
-
 @dataclass
 class DemoCounts:
     households: int = 0
@@ -109,8 +95,6 @@ def load_demo_records(*, seed: int = 2026) -> DemoCounts:
     policy_load_presets()
     for code, years in (("linfen-2026-demo", 5), ("linfen-2027-demo", 6)):
         document = _shifted(code, years, 40000, 70000)
-        if years == 5:
-            document = _demo_back_payment(document)
         policy_save(document=document, note="演示数据")
     clerk, reviewer = _acting_as("village_clerk"), _acting_as("insurance_staff")
     villages = Region.objects.filter(level=RegionLevel.VILLAGE, code__startswith="1410").order_by("code")

@@ -47,7 +47,13 @@ from enrollment.models import (
     PolicyVersion,
     Relation,
 )
-from enrollment.policies import policy_export, policy_for_county, policy_parse, policy_save
+from enrollment.policies import (
+    policy_export,
+    policy_for_county,
+    policy_load_presets,
+    policy_parse,
+    policy_save,
+)
 from enrollment.rules import engine
 from enrollment.rules.presets import load_preset
 from sharing import services as sharing
@@ -1219,3 +1225,21 @@ def test_given_a_transfer_in_of_2024_and_2026_paid_when_a_2027_deposit_arrives_t
 
     # then: covered from 1 April as last year's payer, not from 1 June as a transfer
     assert Assessment.objects.get(person=person, insurance_year=YEAR).benefit_start == dt.date(2027, 4, 1)
+
+
+def test_given_linfen_2021_stored_as_shipped_before_when_the_presets_load_then_first_enrollments_and_transfers_may_pay_back(
+    world,
+):
+    # given: the Linfen 2021 preset stored as it shipped until 30 November 2026 (last year's payers only)
+    document = load_preset("linfen-2021").to_document()
+    document["back_payment"] = {**document["back_payment"], "eligible": ["continuous"]}
+    policy_save(document=document, note="as shipped before")
+    before = Policy.objects.get(code="linfen-2021").version
+
+    # when: the presets load (manage.py load_policies)
+    policy_load_presets()
+
+    # then: a new version lets first enrollments and transfers apply for a back-payment
+    record = Policy.objects.get(code="linfen-2021")
+    assert record.version == before + 1
+    assert record.document["back_payment"]["eligible"] == ["continuous", "first", "transfer"]

@@ -62,9 +62,15 @@ def window_around_today(city6: str = "141000", *, days_before: int = 10, days_af
 
 
 def due_person(
-    region: str, name: str = "李四", *, paid_last_year: bool = True, birth: str = "19800101"
+    region: str,
+    name: str = "李四",
+    *,
+    paid_last_year: bool = True,
+    paid_2025: bool = False,
+    birth: str = "19800101",
 ) -> Person:
-    """A person of ``region`` (a village code) who owes 2027; paid 2026 on 10 October 2025 unless told not."""
+    """A person of ``region`` (a village code) who owes 2027; paid 2026 on 10 October 2025 unless told
+    not; ``paid_2025``: paid 2025 on 10 October 2024 (so, without 2026, after a break)."""
     policies_for(region[:4] + "00")
     sequence = next(_sequence)
     person = make_person(
@@ -76,6 +82,16 @@ def due_person(
     person.birth_date = dt.date(int(birth[:4]), int(birth[4:6]), int(birth[6:]))
     person.save()
     make_enrollment(person)
+    if paid_2025:
+        code = f"refund-test-{region[:4]}00-2025"
+        if not Policy.objects.filter(code=code).exists():
+            document = _shifted(code, 4, 40000, 70000)
+            document["region_code"] = region[:4] + "00"
+            policy_save(document=document, note="back-payment tests")
+        assessment_run_now(county_code=region[:6], insurance_year=2025)
+        assessment_record_deposits(
+            deposits=[Deposit(person.id_number, 2025, 40000, dt.date(2024, 10, 10), f"Q{sequence}")]
+        )
     if paid_last_year:
         assessment_run_now(county_code=region[:6], insurance_year=LAST_YEAR)
         assessment_record_deposits(

@@ -155,13 +155,13 @@ def test_given_a_clerk_when_applying_with_a_pdf_then_the_detail_shows_the_rule_t
 
 
 def test_given_the_rules_refuse_then_the_page_says_why_and_the_application_is_closed(world: World, client):
-    person = due_person(TUNLI, paid_last_year=False)
+    person = due_person(TUNLI, paid_last_year=False, paid_2025=True)  # after a break
     window_around_today()
     client.force_login(world.users["clerk_a"])
 
     response = client.post(
         "/refunds/back-payments/apply/",
-        {"person": person.pk, "insurance_year": YEAR, "reason": "首次参保"},
+        {"person": person.pk, "insurance_year": YEAR, "reason": "断缴后续保"},
         follow=True,
     )
 

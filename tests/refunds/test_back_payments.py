@@ -124,13 +124,29 @@ def test_given_an_application_on_1_september_then_closed_by_the_rules_since_next
     ]
 
 
-def test_given_someone_who_did_not_pay_2026_then_closed_on_the_spot_as_not_eligible(world):
-    person = due_person(TUNLI, paid_last_year=False)
+def test_given_someone_who_paid_2025_but_not_2026_then_closed_on_the_spot_as_not_eligible(world):
+    person = due_person(TUNLI, paid_last_year=False, paid_2025=True)
 
     application = apply(world, person)
 
     application.refresh_from_db()
     assert (application.status, application.rule) == ("rejected", "back_payment.eligible")
+
+
+def test_given_a_first_enrollment_who_missed_the_period_when_the_clerk_applies_in_march_then_allowed_at_1100_yuan(
+    world,
+):
+    # given: a person enrolled for the first time, never paid, owing 2027 after the period ended
+    person = due_person(TUNLI, paid_last_year=False)
+
+    # when: the clerk applies on 15 March 2027
+    application = apply(world, person, reason="首次参保，错过集中征缴期")
+
+    # then: allowed as Linfen's back-payment — F, cover 90 days after the deposit, pay by 31 August
+    assert (application.status, application.allowed, application.amount_fen, application.rule) == (
+        "submitted", True, AMOUNT, "back_payment",
+    )  # fmt: skip
+    assert application.pay_until == PAY_UNTIL
 
 
 def test_given_a_year_already_paid_then_there_is_nothing_to_pay_back(world):

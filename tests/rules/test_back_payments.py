@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.utils import translation
 
-from enrollment.rules.engine import back_payment_on, benefit_period, say_date
+from enrollment.rules.engine import back_payment_on, benefit_period, price_on, say_date
 
 from . import continuous, person, preset, yuan
 
@@ -65,8 +66,32 @@ def test_given_an_application_during_the_collection_period_then_refused_until_26
     assert say_date(date(2020, 12, 26)) in decision.reason
 
 
-def test_given_a_first_enrollment_in_linfen_then_not_eligible_since_only_last_years_payers_may_pay_back():
-    decision = back_payment_on(linfen(), person(last_paid=None), date(2021, 3, 1))
+@pytest.mark.parametrize(
+    "facts",
+    [person(last_paid=None), person(last_paid=None, transfer=True), person(last_paid=2019, transfer=True)],
+    ids=["first", "transfer", "transfer after a break"],
+)
+def test_given_a_first_enrollment_or_a_transfer_in_linfen_on_10_march_then_a_back_payment_of_900_is_the_way_to_pay(
+    facts,
+):
+    # given: Linfen takes no payment after 25 December but through the county's back-payment
+    # when: a first enrollment or a transfer of this year asks on 10 March 2021
+    with translation.override("en"):
+        price = price_on(linfen(), facts, date(2021, 3, 10))
+    decision = back_payment_on(linfen(), facts, date(2021, 3, 10))
+    # then: the counter refuses and points to the county; the back-payment is F, cover 90 days later
+    assert (price.accepted, price.way_forward) == (
+        False,
+        "Apply to the county medical insurance agency for a back-payment",
+    )
+    assert (decision.allowed, decision.rule, decision.amount_fen) == (True, "back_payment", yuan(900))
+    assert "首次参保、医保关系转移接续" in decision.reason
+    cover = benefit_period(linfen(), facts, date(2021, 3, 10), back_payment=True)
+    assert cover.start == date(2021, 6, 8)
+
+
+def test_given_someone_after_a_break_in_linfen_then_not_eligible_for_a_back_payment():
+    decision = back_payment_on(linfen(), person(last_paid=2019), date(2021, 3, 1))
     assert (decision.allowed, decision.rule) == (False, "back_payment.eligible")
 
 
