@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -9,7 +10,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from .form_errors import add_service_errors
-from .scope import scope_of
+from .scope import Scope, scope_of
+
+# The scope of the request being rendered: list columns and read-only fields receive only the object.
+_viewer: ContextVar[Scope | None] = ContextVar("admin_viewer", default=None)
+
+
+def admin_viewer() -> Scope:
+    """The scope of the admin page being rendered (``ViewerScopeAdminMixin``); nobody's outside one."""
+    return _viewer.get() or Scope.nobody()
 
 
 class ScopedAdminMixin:
@@ -67,3 +76,36 @@ class ScopedAdminMixin:
                 return cleaned
 
         return Refused
+
+
+class ViewerScopeAdminMixin:
+    """Makes the viewer's scope known to columns that mask (``admin_viewer()``) while a list or a
+    record is rendered."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        token = _viewer.set(scope_of(request))
+        try:
+            response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+            if hasattr(response, "render"):
+                response.render()
+            return response
+        finally:
+            _viewer.reset(token)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        token = _viewer.set(scope_of(request))
+        try:
+            response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+            if hasattr(response, "render"):
+                response.render()
+            return response
+        finally:
+            _viewer.reset(token)

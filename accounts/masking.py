@@ -6,6 +6,9 @@ their own area; everyone else sees the masked form.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.utils.translation import gettext as _
 
 from .models import Region
@@ -57,6 +60,57 @@ def id_number_for(scope: Scope, number: str, region_code: str) -> str:
 
 def phone_for(scope: Scope, phone: str, region_code: str) -> str:
     return phone if shows_full_identity(scope, region_code) else mask_phone(phone)
+
+
+# Keys under which messages between the bureaus (sharing's payloads) carry who a person is.
+ID_NUMBER_KEYS = frozenset({"person_id", "id_number", "payer_id_number"})
+PHONE_KEYS = frozenset({"phone", "mobile", "contact_phone", "payer_phone"})
+NAME_KEYS = frozenset({"person_name", "payer_name", "holder_name", "applicant_name"})
+
+# Free text (a traceback, an error, a message's subject "person:<id>") names no keys: a resident
+# identity number (17 digits and a digit or X) or a mainland mobile number found anywhere in it.
+_ID_NUMBER_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+
+
+def mask_text(text: str) -> str:
+    """Identity and mobile numbers in free text masked as in the lists; the rest kept."""
+    if not text:
+        return text
+    text = _ID_NUMBER_IN_TEXT.sub(lambda found: mask_id_number(found.group()), text)
+    return _MOBILE_IN_TEXT.sub(lambda found: mask_phone(found.group()), text)
+
+
+def mask_payload(value: Any) -> Any:
+    """A message's payload with its known identity, phone and name fields masked, at any depth
+    (a batch's items), and every other string scanned like free text."""
+    if isinstance(value, dict):
+        masked: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, str) and key in ID_NUMBER_KEYS:
+                masked[key] = mask_id_number(item)
+            elif isinstance(item, str) and key in PHONE_KEYS:
+                masked[key] = mask_phone(item)
+            elif isinstance(item, str) and key in NAME_KEYS:
+                masked[key] = mask_name(item)
+            else:
+                masked[key] = mask_payload(item)
+        return masked
+    if isinstance(value, list):
+        return [mask_payload(item) for item in value]
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+def payload_for(scope: Scope, payload: Any, region_code: str) -> Any:
+    """A message's payload as the viewer may see it: in full only where they see full identifiers."""
+    return payload if shows_full_identity(scope, region_code) else mask_payload(payload)
+
+
+def text_for(scope: Scope, text: str, region_code: str) -> str:
+    """A traceback, an error or a subject as the viewer may see it (see ``payload_for``)."""
+    return text if shows_full_identity(scope, region_code) else mask_text(text)
 
 
 def region_path(code: str) -> list[Region]:

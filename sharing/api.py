@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -46,6 +48,9 @@ class DeadLetterViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self):  # type: ignore[no-untyped-def]
         return selectors.dead_letter_detail(scope=scope_of(self.request), pk=int(self.kwargs["pk"]))
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "scope": scope_of(self.request)}
 
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         if self.action == "retrieve":
@@ -103,3 +108,6 @@ class ReconciliationDifferenceListView(generics.ListAPIView):
         return selectors.reconciliation_differences(
             scope=scope_of(self.request), report=report, kind=self.request.query_params.get("kind")
         )
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "scope": scope_of(self.request)}

@@ -13,6 +13,7 @@ from openpyxl import Workbook
 
 from accounts.export_jobs import ExportKind, Progress, register
 from accounts.exports import Sheet, money
+from accounts.masking import text_for
 from accounts.roles import Action
 from accounts.scope import Scope
 
@@ -70,8 +71,9 @@ def write_reconciliation(scope: Scope, params: dict[str, Any], book: Workbook, p
             rows.iterator(chunk_size=5000), start=1
         ):
             differences.row(
-                [topic, str(kinds.get(kind, kind)), message_id, subject, region, money(sent), money(applied),
-                 str(statuses.get(status, "")) if status is not None else "", error[:500]]
+                [topic, str(kinds.get(kind, kind)), message_id, text_for(scope, subject, region), region,
+                 money(sent), money(applied), str(statuses.get(status, "")) if status is not None else "",
+                 text_for(scope, error[:500], region)]
             )  # fmt: skip
             progress(written)
     return f"{_('reconciliation report')}-{report.day if report else ''}.xlsx"

@@ -101,7 +101,8 @@ class OutboxMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.topic} #{self.pk} ({self.subject})"
+        # Not the subject: it may hold an identity number ("person:<id>"), and titles are not masked.
+        return f"{self.topic} #{self.pk}"
 
 
 class PendingDelivery(models.Model):

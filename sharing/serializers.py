@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api_support import InputSerializer
+from accounts.masking import payload_for, text_for
+from accounts.scope import Scope
 
 from . import topics
 from .models import PendingDelivery, ReconciliationDifference, ReconciliationLine, ReconciliationReport
@@ -38,12 +43,21 @@ class MonitorSerializer(serializers.Serializer):
     bureaus = BureauStatsSerializer(many=True)
 
 
+def _scope(serializer: serializers.Serializer) -> Scope:
+    return serializer.context.get("scope") or Scope.nobody()
+
+
 class DeadLetterSerializer(serializers.ModelSerializer):
+    """Who a message is about (payload, subject, error, traceback) masked unless the caller sees
+    full identifiers in the message's region (``accounts.masking.payload_for``)."""
+
     id = serializers.IntegerField(source="message_id")
     seq = serializers.IntegerField(source="message.seq")
     sender = serializers.CharField(source="message.sender")
     receiver = serializers.CharField(source="message.receiver")
-    payload = serializers.JSONField(source="message.payload")
+    subject = serializers.SerializerMethodField()
+    last_error = serializers.SerializerMethodField()
+    payload = serializers.SerializerMethodField()
 
     class Meta:
         model = PendingDelivery
@@ -63,10 +77,25 @@ class DeadLetterSerializer(serializers.ModelSerializer):
             "payload",
         ]
 
+    def get_subject(self, letter: PendingDelivery) -> str:
+        return text_for(_scope(self), letter.subject, letter.region_code)
+
+    def get_last_error(self, letter: PendingDelivery) -> str:
+        return text_for(_scope(self), letter.last_error, letter.region_code)
+
+    @extend_schema_field(serializers.JSONField())
+    def get_payload(self, letter: PendingDelivery) -> Any:
+        return payload_for(_scope(self), letter.message.payload, letter.region_code)
+
 
 class DeadLetterDetailSerializer(DeadLetterSerializer):
+    last_traceback = serializers.SerializerMethodField()
+
     class Meta(DeadLetterSerializer.Meta):
         fields = [*DeadLetterSerializer.Meta.fields, "last_traceback"]
+
+    def get_last_traceback(self, letter: PendingDelivery) -> str:
+        return text_for(_scope(self), letter.last_traceback, letter.region_code)
 
 
 class RedriveSerializer(InputSerializer):
@@ -116,6 +145,9 @@ class ReconciliationReportSerializer(serializers.ModelSerializer):
 
 
 class ReconciliationDifferenceSerializer(serializers.ModelSerializer):
+    subject = serializers.SerializerMethodField()
+    last_error = serializers.SerializerMethodField()
+
     class Meta:
         model = ReconciliationDifference
         fields = [
@@ -130,3 +162,9 @@ class ReconciliationDifferenceSerializer(serializers.ModelSerializer):
             "status",
             "last_error",
         ]
+
+    def get_subject(self, difference: ReconciliationDifference) -> str:
+        return text_for(_scope(self), difference.subject, difference.region_code)
+
+    def get_last_error(self, difference: ReconciliationDifference) -> str:
+        return text_for(_scope(self), difference.last_error, difference.region_code)

@@ -2,7 +2,17 @@
 
 import pytest
 
-from accounts.masking import id_number_for, mask_id_number, mask_name, mask_phone, mask_region_for, phone_for
+from accounts.masking import (
+    id_number_for,
+    mask_id_number,
+    mask_name,
+    mask_payload,
+    mask_phone,
+    mask_region_for,
+    mask_text,
+    payload_for,
+    phone_for,
+)
 from accounts.scope import Scope
 
 
@@ -46,3 +56,38 @@ def test_given_a_record_outside_the_area_then_its_place_is_named_down_to_the_cou
     scope = Scope.for_user(world.users["clerk_a"])
     assert mask_region_for(scope, "141024100201") == "临汾市洪洞县（不在您的辖区）"
     assert mask_region_for(scope, "141002100201") == "临汾市尧都区屯里镇屯里村"
+
+
+def test_given_a_message_payload_then_its_identity_phone_and_name_fields_are_masked_at_any_depth():
+    # given a batch message whose items name persons
+    payload = {
+        "county_code": "141002",
+        "items": [{"person_id": "141002198001010011", "person_name": "王小明", "phone": "13912345678"}],
+        "amount_fen": 40000,
+    }
+    # when masked / then the keys that say who someone is keep only their ends; the rest is unchanged
+    assert mask_payload(payload) == {
+        "county_code": "141002",
+        "items": [{"person_id": "141002********0011", "person_name": "王**", "phone": "139****5678"}],
+        "amount_fen": 40000,
+    }
+
+
+def test_given_free_text_then_identity_and_mobile_numbers_in_it_are_masked_and_the_rest_kept():
+    # given a traceback line naming a person by identity number and mobile
+    text = "KeyError: person 14100219900101001X (tel 13912345678) not in ledger 20261130123456789012"
+    # when masked / then both numbers keep only their ends; a longer digit run is not an identity number
+    assert mask_text(text) == (
+        "KeyError: person 141002********001X (tel 139****5678) not in ledger 20261130123456789012"
+    )
+
+
+def test_given_an_administrator_then_a_payload_is_masked_and_a_clerk_of_the_area_sees_it_in_full(world):
+    # given one payload about a resident of 尧都区's village
+    payload = {"person_id": "141002198001010011", "person_name": "王小明"}
+    # then the administrator (no person.full_view) sees it masked, the village's clerk in full
+    assert payload_for(Scope.for_user(world.users["admin"]), payload, "141002100201") == {
+        "person_id": "141002********0011",
+        "person_name": "王**",
+    }
+    assert payload_for(Scope.for_user(world.users["clerk_a"]), payload, "141002100201") == payload
