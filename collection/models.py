@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit import tracked
+from accounts.masking import mask_id_number
 from accounts.money import yuan
 
 
@@ -66,7 +67,8 @@ class DueItem(models.Model):
         indexes = [models.Index(fields=["region_code", "insurance_year"], name="collection_due_region_year")]
 
     def __str__(self) -> str:
-        return f"{self.person_id} {self.insurance_year}: {self.amount_fen}"
+        # Masked: the admin puts this in titles and breadcrumbs, which its masked columns do not cover.
+        return f"{mask_id_number(self.person_id)} {self.insurance_year}: {self.amount_fen}"
 
 
 @tracked(level=pghistory.Statement)
