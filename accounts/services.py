@@ -189,6 +189,7 @@ def user_update(
 ) -> User:
     _check_scope(scope, user.agency.region.code if user.agency else "")
     user = User.objects.select_for_update(of=("self",)).select_related("agency__region").get(pk=user.pk)
+    before = (user.agency_id, user.role, user.is_active)
     if agency is not None:
         _check_scope(scope, agency.region.code)
         user.agency = agency
@@ -201,6 +202,10 @@ def user_update(
         user.full_name = full_name.strip()
     if is_active is not None:
         user.is_active = is_active
+    if (user.agency_id, user.role, user.is_active) != before:
+        # A token answers with the scope of whoever holds it: one handed out for the old agency or
+        # role, or to a user now deactivated, is not to be used again (sign in for a new one).
+        user_tokens_revoke(user=user)
     user.save()
     return user
 
@@ -212,7 +217,26 @@ def user_set_password(*, user: User, password: str, check_password: bool = True)
     user = User.objects.select_for_update().get(pk=user.pk)
     user.set_password(password)
     user.save(update_fields=["password"])
+    # A new password ends the sessions (Django's session hash) and, here, the API tokens: a token
+    # taken with the old password, perhaps by whoever learnt it, would otherwise work for ever.
+    user_tokens_revoke(user=user)
     return user
+
+
+def user_tokens_revoke(*, user: User) -> int:
+    """Delete the user's API tokens; the next token sign-in issues a new one. How many were deleted."""
+    from rest_framework.authtoken.models import Token
+
+    deleted, _kinds = Token.objects.filter(user_id=user.pk).delete()
+    return deleted
+
+
+def user_token_issue(*, user: User) -> str:
+    """The user's API token (one per user), created at the first token sign-in after a revocation."""
+    from rest_framework.authtoken.models import Token
+
+    token, _created = Token.objects.get_or_create(user=user)
+    return token.key
 
 
 # --- background exports (accounts/export_jobs.py) ------------------------------------------------

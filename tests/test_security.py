@@ -194,3 +194,91 @@ def test_given_the_api_sign_in_then_it_is_rate_limited_per_address():
 
     assert TokenLoginView.throttle_classes == [LoginThrottle]
     assert LoginThrottle.scope == "login"
+
+
+# --- API tokens end with the password, the account, the agency or the role they were issued for ---
+
+
+def _token_of(username: str) -> str:
+    answer = Client().post(
+        reverse("token-login"), {"username": username, "password": PASSWORD}, content_type="application/json"
+    )
+    return answer.json()["token"]
+
+
+def _me_status(token: str) -> int:
+    return (
+        Client()
+        .get("/api/me/", HTTP_AUTHORIZATION=f"Token {token}", HTTP_ACCEPT="application/json")
+        .status_code
+    )
+
+
+def test_given_an_api_token_when_the_password_is_reset_then_the_token_is_refused_and_a_new_one_issued(world):
+    from accounts import services
+
+    # given a token taken with the old password
+    old = _token_of("insurance_a")
+    assert _me_status(old) == 200
+    # when the password is reset
+    services.user_set_password(user=world.users["insurance_a"], password="Another-pass-2026!xyz")
+    # then the old token no longer works (403: session authentication comes first, so no 401 challenge),
+    # and signing in with the new password gives another one
+    assert _me_status(old) == 403
+    answer = Client().post(
+        reverse("token-login"),
+        {"username": "insurance_a", "password": "Another-pass-2026!xyz"},
+        content_type="application/json",
+    )
+    assert answer.json()["token"] != old
+    assert _me_status(answer.json()["token"]) == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"is_active": False}, {"role": "administrator"}],
+    ids=["deactivated", "role-changed"],
+)
+def test_given_an_api_token_when_the_account_is_deactivated_or_its_role_changed_then_the_token_is_deleted(
+    world, change
+):
+    from rest_framework.authtoken.models import Token
+
+    from accounts import services
+
+    # given county insurance staff with a token
+    _token_of("insurance_a")
+    # when
+    services.user_update(user=world.users["insurance_a"], **change)
+    # then
+    assert Token.objects.filter(user=world.users["insurance_a"]).count() == 0
+
+
+def test_given_an_api_token_when_the_agency_is_changed_then_the_token_is_deleted(world):
+    from rest_framework.authtoken.models import Token
+
+    from accounts import services
+
+    # given a village clerk with a token, and another village's committee
+    clerk = world.users["clerk_a"]
+    _token_of("clerk_a")
+    other = world.users["clerk_b"].agency
+    assert other != clerk.agency
+    # when
+    services.user_update(user=clerk, agency=other)
+    # then
+    assert Token.objects.filter(user=clerk).count() == 0
+
+
+def test_given_an_api_token_when_only_the_name_is_changed_then_the_token_keeps_working(world):
+    from accounts import services
+
+    # given
+    token = _token_of("clerk_a")
+    # when the admin's form saves the account with everything else as it was
+    clerk = world.users["clerk_a"]
+    services.user_update(
+        user=clerk, full_name="村经办甲", agency=clerk.agency, role=clerk.role, is_active=True
+    )
+    # then
+    assert _me_status(token) == 200
