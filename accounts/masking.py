@@ -7,6 +7,7 @@ their own area; everyone else sees the masked form.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -60,6 +61,26 @@ def id_number_for(scope: Scope, number: str, region_code: str) -> str:
 
 def phone_for(scope: Scope, phone: str, region_code: str) -> str:
     return phone if shows_full_identity(scope, region_code) else mask_phone(phone)
+
+
+def birth_date_for(scope: Scope, birth_date: date | None, region_code: str) -> str:
+    """The birth date (YYYY-MM-DD) where the identifier is shown in full, else only the birth year.
+
+    The identifier's mask hides exactly its eight birth-date digits, so the full date beside a
+    masked identifier would give the whole number back; the year leaves month and day hidden."""
+    if birth_date is None:
+        return ""
+    return birth_date.isoformat() if shows_full_identity(scope, region_code) else str(birth_date.year)
+
+
+_YEAR_IN_TEXT = re.compile(r"(?<![0-9])(1[89][0-9]{2}|2[0-9]{3})")
+
+
+def mask_birth_date_text(text: str) -> str:
+    """A birth date as someone typed it (an import's cell: 1980-01-31, 19800131, 1980年1月31日) cut
+    to its year, as ``birth_date_for`` shows it beside a masked identifier; no year found, all hidden."""
+    found = _YEAR_IN_TEXT.search(text or "")
+    return found.group(1) if found else "*" * len(text or "")
 
 
 # Keys under which messages between the bureaus (sharing's payloads) carry who a person is.

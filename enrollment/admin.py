@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import ScopedAdminMixin
 from accounts.digits import ascii_digits
-from accounts.masking import id_number_for, phone_for, shows_full_identity
+from accounts.masking import birth_date_for, id_number_for, phone_for, shows_full_identity
 from accounts.roles import Action
 from accounts.scope import Scope, scope_of
 
@@ -67,6 +67,17 @@ class _EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
         finally:
             _viewer.reset(token)
 
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        # A prefix search on a masked identifier answers digit by digit what the mask hides: viewers
+        # who see identifiers masked find a person by the whole number only (and by name prefix).
+        fields = list(super().get_search_fields(request))
+        if scope_of(request).allows(Action.PERSON_FULL_VIEW):
+            return fields
+        return [
+            "=" + field[1:] if field.startswith("^") and field.endswith("id_number") else field
+            for field in fields
+        ]
+
 
 def _masked_id(person: Person) -> str:
     return id_number_for(_scope(), person.id_number, person.region_code)
@@ -96,7 +107,7 @@ class PersonAdmin(_EnrollmentAdmin):
         "identifier",
         "id_kind",
         "sex",
-        "birth_date",
+        "shown_birth_date",
         "category",
         "household",
         "region_code",
@@ -110,7 +121,7 @@ class PersonAdmin(_EnrollmentAdmin):
         "id_kind",
         "nationality",
         "sex",
-        "birth_date",
+        "shown_birth_date",
         "ethnicity",
         "masked_phone",
         "category",
@@ -128,6 +139,10 @@ class PersonAdmin(_EnrollmentAdmin):
     @admin.display(description=_("identifier"), ordering="id_number")
     def identifier(self, person: Person) -> str:
         return _masked_id(person)
+
+    @admin.display(description=_("birth date"))
+    def shown_birth_date(self, person: Person) -> str:
+        return birth_date_for(_scope(), person.birth_date, person.region_code)
 
     @admin.display(description=_("phone"))
     def masked_phone(self, person: Person) -> str:

@@ -66,7 +66,7 @@ class FormMember:
     name: str
     relation: str
     sex: str
-    birth_date: dt.date | None
+    birth_date: str  # the date, or only the year beside a masked identifier (accounts.masking.birth_date_for)
     id_kind: str
     id_number: str
     category: str
@@ -232,7 +232,7 @@ def household_form_pdf(data: HouseholdFormData) -> bytes:
                 Paragraph(mark(member.relation), head),
                 Paragraph(mark(member.sex), head),
                 Paragraph(mark(member.ethnicity), head),
-                Paragraph(pdf.short_date(member.birth_date), head),
+                Paragraph(mark(member.birth_date), head),
                 Paragraph(mark(member.id_kind), cell),
                 Paragraph(mark(member.id_number), cell),
                 Paragraph(mark(member.category), head),

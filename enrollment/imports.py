@@ -55,7 +55,7 @@ from openpyxl.utils.datetime import from_excel
 
 from accounts.digits import ascii_digits
 from accounts.exports import safe_cell
-from accounts.masking import mask_id_number, mask_phone, shows_full_identity
+from accounts.masking import mask_birth_date_text, mask_id_number, mask_phone, shows_full_identity
 from accounts.scope import Scope
 
 from . import identifiers
@@ -1432,6 +1432,7 @@ class _Masker:
     scope: Scope
     id_index: int | None
     phone_index: int | None
+    birth_index: int | None = None
     _full: dict[str, bool] = field(default_factory=dict)
 
     def full(self, region_code: str) -> bool:
@@ -1447,6 +1448,9 @@ class _Masker:
             shown[self.id_index] = mask_id_number(identifiers.normalise(shown[self.id_index]))
         if self.phone_index is not None and self.phone_index < len(shown) and shown[self.phone_index]:
             shown[self.phone_index] = mask_phone(shown[self.phone_index])
+        if self.birth_index is not None and self.birth_index < len(shown) and shown[self.birth_index]:
+            # the full date beside the masked identifier would give back the digits it hides
+            shown[self.birth_index] = mask_birth_date_text(shown[self.birth_index])
         return shown
 
     def id_number(self, number: str, region_code: str) -> str:
@@ -1455,7 +1459,12 @@ class _Masker:
 
 def masker_for(*, scope: Scope, job: ImportJob) -> _Masker:
     columns = map_columns(list(job.columns), COLUMNS_BY_KIND[ImportKind(job.kind)])
-    return _Masker(scope=scope, id_index=columns.get("id_number"), phone_index=columns.get("phone"))
+    return _Masker(
+        scope=scope,
+        id_index=columns.get("id_number"),
+        phone_index=columns.get("phone"),
+        birth_index=columns.get("birth_date"),
+    )
 
 
 def _save(book: Workbook) -> IO[bytes]:

@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api_support import InputSerializer
-from accounts.masking import id_number_for, phone_for
+from accounts.masking import birth_date_for, id_number_for, phone_for
 from accounts.scope import Scope
 
 from .evidence import validate_evidence
@@ -62,6 +62,7 @@ class PersonBriefSerializer(serializers.ModelSerializer):
     """A person in a list: identifier and phone masked unless the caller may see them in full."""
 
     id_number = serializers.SerializerMethodField()
+    birth_date = serializers.SerializerMethodField()
     phone = serializers.SerializerMethodField()
     household_number = serializers.CharField(source="household.number", default=None, read_only=True)
 
@@ -86,6 +87,12 @@ class PersonBriefSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField())
     def get_id_number(self, person: Person) -> str:
         return id_number_for(_scope(self), person.id_number, person.region_code)
+
+    @extend_schema_field(
+        serializers.CharField(help_text="YYYY-MM-DD; only the year (YYYY) where the identifier is masked.")
+    )
+    def get_birth_date(self, person: Person) -> str:
+        return birth_date_for(_scope(self), person.birth_date, person.region_code)
 
     @extend_schema_field(serializers.CharField())
     def get_phone(self, person: Person) -> str:

@@ -1,9 +1,13 @@
 """Masking of personal data: full only for roles that need it, inside their own area."""
 
+import datetime as dt
+
 import pytest
 
 from accounts.masking import (
+    birth_date_for,
     id_number_for,
+    mask_birth_date_text,
     mask_id_number,
     mask_name,
     mask_payload,
@@ -91,3 +95,21 @@ def test_given_an_administrator_then_a_payload_is_masked_and_a_clerk_of_the_area
         "person_name": "王**",
     }
     assert payload_for(Scope.for_user(world.users["clerk_a"]), payload, "141002100201") == payload
+
+
+def test_given_an_administrator_then_only_the_birth_year_is_shown_and_the_clerk_of_the_area_sees_the_date(
+    world,
+):
+    # given a resident born 1980-01-31 in 尧都区's village
+    born = dt.date(1980, 1, 31)
+    # then beside the administrator's masked identifier only the year; the clerk sees the whole date
+    assert birth_date_for(Scope.for_user(world.users["admin"]), born, "141002100201") == "1980"
+    assert birth_date_for(Scope.for_user(world.users["clerk_a"]), born, "141002100201") == "1980-01-31"
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [("1980-01-31", "1980"), ("19800131", "1980"), ("1980年1月31日", "1980"), ("31.01.", "******")],
+)
+def test_given_a_birth_date_as_typed_in_an_import_then_it_is_cut_to_its_year(typed, shown):
+    assert mask_birth_date_text(typed) == shown

@@ -33,7 +33,7 @@ from django.views.generic import TemplateView
 from accounts import selectors as region_selectors
 from accounts.access import ScopedViewMixin
 from accounts.days import plausible_day
-from accounts.masking import id_number_for, phone_for, region_path, shows_full_identity
+from accounts.masking import birth_date_for, id_number_for, phone_for, region_path, shows_full_identity
 from accounts.models import Agency, AgencyKind, Region, RegionLevel
 from accounts.roles import Action
 from accounts.scope import Scope
@@ -77,7 +77,7 @@ def _form_data(scope: Scope, household: Household, request: HttpRequest) -> docu
                 relation=person.get_relation_display(),
                 sex=person.get_sex_display(),
                 ethnicity=person.ethnicity,
-                birth_date=person.birth_date,
+                birth_date=birth_date_for(scope, person.birth_date, household.region_code),
                 id_kind=person.get_id_kind_display(),
                 id_number=id_number_for(scope, person.id_number, household.region_code),
                 category=person.get_category_display(),

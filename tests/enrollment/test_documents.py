@@ -106,7 +106,7 @@ def member(name: str, id_number: str = "141002196803121234", relation: str = "�
         name=name,
         relation=relation,
         sex="男",
-        birth_date=dt.date(1968, 3, 12),
+        birth_date="1968-03-12",
         id_kind="居民身份证",
         id_number=id_number,
         category="农村居民",
