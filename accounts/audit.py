@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pghistory
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -60,10 +61,19 @@ access_log = logging.getLogger("portal.audit")
 
 
 def client_address(request: HttpRequest) -> str:
-    """The client's address as the login throttle sees it (behind the proxy: the proxy's entry)."""
-    from axes.helpers import get_client_ip_address
+    """The client's address, read as REST framework's throttles read it (``NUM_PROXIES``): behind
+    ``PORTAL_NUM_PROXIES`` proxies the X-Forwarded-For entry the outermost one appended, else
+    REMOTE_ADDR — with no proxy the header is the client's own words and is ignored.
 
-    return get_client_ip_address(request) or request.META.get("REMOTE_ADDR", "") or ""
+    django-axes (``AXES_CLIENT_IP_CALLABLE``), the per-address sign-in guard, the access log and the
+    audit context all take it from here."""
+    remote = request.META.get("REMOTE_ADDR", "") or ""
+    proxies = int(getattr(settings, "PORTAL_NUM_PROXIES", 0))
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies <= 0 or not forwarded:
+        return remote
+    entries = forwarded.split(",")
+    return entries[-min(proxies, len(entries))].strip() or remote
 
 
 def full_view_log(

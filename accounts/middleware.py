@@ -16,13 +16,15 @@ from django.utils.translation import check_for_language, get_supported_language_
 from django.utils.translation import gettext as _
 from pghistory.middleware import HistoryMiddleware
 
+from .audit import client_address
+
 
 class AuditContextMiddleware(HistoryMiddleware):
     def get_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().get_context(request)
         context["method"] = request.method
         context["source"] = "web"
-        context["ip"] = request.META.get("REMOTE_ADDR", "")
+        context["ip"] = client_address(request)
         user = getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False):
             context["role"] = getattr(user, "role", None)

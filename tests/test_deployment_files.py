@@ -159,6 +159,14 @@ def test_given_the_compose_file_when_parsed_then_no_secret_is_hard_coded():
     assert services["db"]["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
 
 
+def test_given_the_compose_file_when_parsed_then_the_apps_count_the_one_proxy_in_front_of_gunicorn():
+    # gunicorn is published on 127.0.0.1 behind one TLS proxy: its X-Forwarded-For entry is the client
+    services = _compose()["services"]
+
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["PORTAL_NUM_PROXIES"] == "${PORTAL_NUM_PROXIES:-1}"
+
+
 def test_given_the_compose_file_when_parsed_then_web_worker_and_beat_wait_for_migrate():
     services = _compose()["services"]
 

@@ -282,3 +282,154 @@ def test_given_an_api_token_when_only_the_name_is_changed_then_the_token_keeps_w
     )
     # then
     assert _me_status(token) == 200
+
+
+# --- the client's address behind the documented proxy (PORTAL_NUM_PROXIES) ------------------------
+
+PROXY = "127.0.0.1"  # gunicorn behind the TLS proxy: every request's REMOTE_ADDR
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    settings.PORTAL_NUM_PROXIES = 1
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    from django.core.cache import cache
+
+    cache.clear()  # the per-address failure counts of other tests
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "address"),
+    [
+        (0, "203.0.113.9", PROXY),
+        (1, "203.0.113.9", "203.0.113.9"),
+        (1, "6.6.6.6, 203.0.113.9", "203.0.113.9"),
+        (2, "6.6.6.6, 203.0.113.9, 10.0.0.2", "203.0.113.9"),
+        (1, "", PROXY),
+    ],
+    ids=[
+        "no-proxy-header-ignored",
+        "one-proxy",
+        "one-proxy-spoofed-entry-ignored",
+        "two-proxies",
+        "no-header",
+    ],
+)
+def test_given_the_number_of_proxies_then_the_client_address_is_the_entry_the_outermost_one_appended(
+    settings, rf, proxies, forwarded, address
+):
+    from accounts.audit import client_address
+
+    # given
+    settings.PORTAL_NUM_PROXIES = proxies
+    request = rf.get("/", REMOTE_ADDR=PROXY, **({"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}))
+    # then
+    assert client_address(request) == address
+
+
+def test_given_one_proxy_when_one_address_sprays_sign_ins_then_a_clerk_elsewhere_still_signs_in(
+    world, behind_one_proxy
+):
+    # given thirty failed sign-ins from one client through the proxy
+    client = Client()
+    _spray(client, reverse("accounts:login"), 30, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    # when a clerk on another PC signs in, on the page and through the API
+    page = Client().post(
+        reverse("accounts:login"),
+        {"username": "insurance_a", "password": PASSWORD},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR="10.8.1.23",
+    )
+    api = Client().post(
+        reverse("token-login"),
+        {"username": "insurance_a", "password": PASSWORD},
+        content_type="application/json",
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR="10.8.1.23",
+    )
+    sprayer = Client().post(
+        reverse("accounts:login"),
+        {"username": "insurance_a", "password": PASSWORD},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+    )
+    # then the clerk is in; the spraying address alone is refused
+    assert (page.status_code, page["Location"]) == (302, "/")
+    assert api.status_code == 200
+    assert sprayer.status_code == 429
+
+
+def test_given_one_proxy_when_an_account_is_locked_from_one_address_then_its_owner_elsewhere_signs_in(
+    world, behind_one_proxy
+):
+    # given five wrong passwords for tax_a from one client through the proxy
+    for _ in range(5):
+        Client().post(
+            reverse("accounts:login"),
+            {"username": "tax_a", "password": "wrong"},
+            REMOTE_ADDR=PROXY,
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+        )
+    # when tax_a signs in from their own PC
+    response = Client().post(
+        reverse("accounts:login"),
+        {"username": "tax_a", "password": PASSWORD},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR="10.8.1.23",
+    )
+    # then
+    assert (response.status_code, response["Location"]) == (302, "/")
+
+
+def test_given_no_proxy_when_a_client_varies_x_forwarded_for_then_its_own_address_is_still_refused(world):
+    from django.core.cache import cache
+
+    # given no proxy is configured (the default) and thirty failures, each claiming another address
+    cache.clear()
+    client = Client()
+    for number in range(30):
+        client.post(
+            reverse("accounts:login"),
+            {"username": f"nobody{number}", "password": "x"},
+            REMOTE_ADDR="10.1.1.6",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{number}",
+        )
+    # when it signs in claiming yet another address
+    response = client.post(
+        reverse("accounts:login"),
+        {"username": "clerk_a", "password": PASSWORD},
+        REMOTE_ADDR="10.1.1.6",
+        HTTP_X_FORWARDED_FOR="198.51.100.200",
+    )
+    # then the header is ignored: the address is refused
+    assert response.status_code == 429
+
+
+def test_given_one_proxy_when_a_record_changes_then_the_history_names_the_clients_address(settings, rf):
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.middleware import AuditContextMiddleware
+
+    # given
+    settings.PORTAL_NUM_PROXIES = 1
+    request = rf.post("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="10.8.1.23")
+    request.user = AnonymousUser()
+    # when
+    context = AuditContextMiddleware(lambda request: None).get_context(request)
+    # then
+    assert context["ip"] == "10.8.1.23"
+
+
+def test_given_the_proxy_count_in_the_environment_then_axes_the_throttles_and_the_portal_share_it():
+    # given production settings told of two proxies
+    env = _production_env(DJANGO_SECRET_KEY="k" * 60, PORTAL_NUM_PROXIES="2")
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.PORTAL_NUM_PROXIES, s.REST_FRAMEWORK['NUM_PROXIES'], s.AXES_CLIENT_IP_CALLABLE)"
+    )
+    # when
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    # then
+    assert result.stdout.split() == ["2", "2", "accounts.audit.client_address"], result.stderr

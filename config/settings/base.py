@@ -118,7 +118,18 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
+# How many reverse proxies stand in front of gunicorn, each appending the address it was reached
+# from to X-Forwarded-For (docs/deployment.md). 0: the header is ignored (a client could write
+# anything in it) and the address is REMOTE_ADDR. N: the client's address is the N-th entry from the
+# right, the one the outermost proxy appended. One number for every reader of the client's address:
+# django-axes, the per-address sign-in guard, the access and audit logs (accounts.audit.client_address)
+# and REST framework's throttles (NUM_PROXIES, below).
+PORTAL_NUM_PROXIES = int(os.environ.get("PORTAL_NUM_PROXIES", "0"))
+
 # Login throttling: five failures for one username from one address lock it for 15 minutes.
+# Axes takes the address from the portal (django-ipware, which its AXES_IPWARE_* settings configure,
+# is not installed: those settings would be ignored and every client behind the proxy be one).
+AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -188,6 +199,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "accounts.api_support.exception_handler",
+    # The client's address as accounts.audit.client_address reads it (PORTAL_NUM_PROXIES, above).
+    "NUM_PROXIES": PORTAL_NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "login": "20/min",
         # The public check of payment certificate codes (/verify/), per client address.

@@ -29,7 +29,6 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 
-# Behind the TLS-terminating proxy: the throttles (API sign-in, the public certificate check) take
-# the client's address from the last X-Forwarded-For entry the proxy appended, not from the
-# whole header a client could vary at will.
-REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": int(os.environ.get("PORTAL_NUM_PROXIES", "1"))}  # noqa: F405
+# Behind the TLS-terminating proxy set PORTAL_NUM_PROXIES (base.py; docker-compose.yml sets 1): sign-in
+# throttling, the logs and the API's throttles then take the client's address from the
+# X-Forwarded-For entry the proxy appended, not from the proxy's address nor the whole header.
