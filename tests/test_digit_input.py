@@ -167,7 +167,7 @@ def test_given_a_roster_import_name_of_no_ascii_digits_when_the_admin_confirms_t
 ):
     monkeypatch.setattr("subsidies.services._queue", lambda job, user_id: None)
     url = reverse("admin:subsidies_rosterimport_process_import")
-    form = {"original_file_name": "低保名单.xlsx", "format": "0", "resource": ""}
+    form = {"original_file_name": "低保名单.xlsx", "format": "0", "resource": "", "mode": "valid_rows"}
 
     answers = [
         _client(world, "admin").post(url, {**form, "import_file_name": value})
