@@ -854,6 +854,18 @@ def assessment_run_start(
     if not scope.covers_region_code(county_code.ljust(12, "0")):
         raise PermissionDenied(_("This county lies outside your area."))
     loaded = _loaded_policy(county_code, insurance_year)
+    return _run_queue(
+        county_code=county_code,
+        insurance_year=insurance_year,
+        loaded=loaded,
+        actor_id=actor_id,
+        reason=_("Yearly assessment"),
+    )
+
+
+def _run_queue(
+    *, county_code: str, insurance_year: int, loaded: LoadedPolicy, actor_id: int | None, reason: str
+) -> AssessmentRun:
     try:
         with transaction.atomic():
             run = AssessmentRun.objects.create(
@@ -861,7 +873,7 @@ def assessment_run_start(
                 insurance_year=insurance_year,
                 policy_version=loaded.version,
                 started_by_id=actor_id,
-                reason=_("Yearly assessment"),
+                reason=reason[:200],
             )
     except IntegrityError:
         return AssessmentRun.objects.get(
@@ -874,6 +886,49 @@ def assessment_run_start(
 
     transaction.on_commit(lambda: run_assessment.delay(run.pk))
     return run
+
+
+def assessment_runs_queue_for_policy(
+    *, loaded: LoadedPolicy, reason: str, actor_id: int | None, today: date
+) -> list[AssessmentRun]:
+    """Queue the yearly run again of every county this policy decides whose year is open and was
+    assessed (a done county run), so that a changed rule (an extended collection period) reaches
+    every due item at tax: the re-run sends each changed schedule, nothing else. A county run
+    already queued is returned as it is; it loads the policy when it starts.
+
+    Not the user's ASSESSMENT_RUN: the run follows from the policy's change, which the caller
+    (who may manage the policy) was allowed to make."""
+    year = loaded.record.insurance_year
+    if year < today.year:
+        return []  # the year is over: nobody is reassessed for it (open_years_for)
+    counties = (
+        AssessmentRun.objects.filter(
+            county_code__startswith=loaded.record.region_prefix[:6],
+            insurance_year=year,
+            person__isnull=True,
+            kind=RunKind.COUNTY,
+            status=RunStatus.DONE,
+        )
+        .values_list("county_code", flat=True)
+        .distinct()
+        .order_by("county_code")
+    )
+    runs = []
+    for county_code in counties:
+        # A county with a policy of its own (more specific than this one) is not this policy's.
+        current = policy_for_county(county_code=county_code, insurance_year=year)
+        if current is None or current.record.pk != loaded.record.pk:
+            continue
+        runs.append(
+            _run_queue(
+                county_code=county_code,
+                insurance_year=year,
+                loaded=current,
+                actor_id=actor_id,
+                reason=reason,
+            )
+        )
+    return runs
 
 
 # The lease of a county's run: a session-level advisory lock (this namespace, the run's id) held by

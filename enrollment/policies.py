@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,6 +31,9 @@ from .models import Policy, PolicyVersion, scope_prefix_of_region_code
 from .rules import engine
 from .rules import policy as rules
 from .rules.presets import all_presets
+
+if TYPE_CHECKING:
+    from .models import AssessmentRun
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 
@@ -203,10 +206,28 @@ def policy_back_payment_windows_send() -> int:
     return len(policies)
 
 
+class Extension(NamedTuple):
+    """An extended collection period: the policy's new version and the county runs queued for it."""
+
+    loaded: LoadedPolicy
+    runs: list[AssessmentRun]
+
+
+@transaction.atomic
 def policy_extend_collection(
-    *, policy: Policy, extended_to: date, note: str, scope: Scope | None = None, actor_id: int | None = None
-) -> LoadedPolicy:
-    """Insurance and tax jointly extend the collection period (Linfen): a new version, with the reason."""
+    *,
+    policy: Policy,
+    extended_to: date,
+    note: str,
+    scope: Scope | None = None,
+    actor_id: int | None = None,
+    today: date | None = None,
+) -> Extension:
+    """Insurance and tax jointly extend the collection period (Linfen): a new version, with the reason.
+
+    Tax accepts a payment by the schedule of each due item, which insurance computed with the old
+    last day: every county of the policy already assessed for the (open) year is assessed again, so
+    the new schedules reach tax; without it tax refused payments during the extension."""
     current = policy_parse(document=policy.document)
     if extended_to <= current.collection.window.end:
         raise ValidationError(
@@ -219,13 +240,22 @@ def policy_extend_collection(
     if not note:
         raise ValidationError({"note": _("Say who decided the extension and why.")})
     extended = current.with_collection_extended(to=extended_to, note=note)
-    return policy_save(
+    loaded = policy_save(
         document=extended.to_document(),
         note=_("Collection period extended to %(date)s: %(note)s")
         % {"date": extended_to.isoformat(), "note": note},
         scope=scope,
         actor_id=actor_id,
     )
+    from .assessment import assessment_runs_queue_for_policy  # the assessment reads policies
+
+    runs = assessment_runs_queue_for_policy(
+        loaded=loaded,
+        reason=_("Collection period extended to %(date)s: reassessed") % {"date": extended_to.isoformat()},
+        actor_id=actor_id,
+        today=today or timezone.localdate(),
+    )
+    return Extension(loaded, runs)
 
 
 def policy_export(*, policy: Policy, fmt: str) -> tuple[bytes, str, str]:

@@ -23,6 +23,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -1047,7 +1048,7 @@ class PolicyExtendView(_ManageMixin, View):
         form = ExtendForm(request.POST)
         if form.is_valid():
             try:
-                loaded = policies.policy_extend_collection(
+                extension = policies.policy_extend_collection(
                     policy=policy,
                     extended_to=form.cleaned_data["extended_to"],
                     note=form.cleaned_data["note"],
@@ -1061,7 +1062,22 @@ class PolicyExtendView(_ManageMixin, View):
                 else:
                     form.add_error(None, error.messages)
             else:
-                return _saved(request, loaded, policy.version)
+                if extension.runs:
+                    # Tax takes payments by the schedules insurance sent: they change with the runs.
+                    messages.info(
+                        request,
+                        format_html(
+                            '{} <a href="{}">{}</a>',
+                            _(
+                                "The counties of this policy are being reassessed, so that tax takes "
+                                "payments until the new last day: %(counties)s."
+                            )
+                            % {"counties": ", ".join(run.county_code for run in extension.runs)},
+                            reverse("enrollment:assessment-runs"),
+                            _("See the assessment runs"),
+                        ),
+                    )
+                return _saved(request, extension.loaded, policy.version)
         return self._render(policy, form, status=400)
 
     def _render(self, policy: Policy, form: ExtendForm, status: int = 200) -> HttpResponse:
