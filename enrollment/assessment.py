@@ -209,8 +209,8 @@ def _assess(
     """
     policy = loaded.rules
     suffix = uuid.uuid4().hex[:10]
-    facts, decisions, changes, cancels = (
-        f"assess_{name}_{suffix}" for name in ("facts", "decisions", "changes", "cancels")
+    facts, decisions, changes, cancels, late = (
+        f"assess_{name}_{suffix}" for name in ("facts", "decisions", "changes", "cancels", "late")
     )
     counts = Counts()
     timer = _PhaseTimer(
@@ -270,6 +270,7 @@ def _assess(
                 decisions=decisions,
                 changes=changes,
                 cancels=cancels,
+                late=late,
                 person_filter=person_filter,
                 region_filter=region_filter,
                 cancel_scope=cancel_scope,
@@ -279,7 +280,7 @@ def _assess(
     except Exception:
         if not connection.in_atomic_block:
             with connection.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {facts}, {decisions}, {changes}, {cancels}")
+                cursor.execute(f"DROP TABLE IF EXISTS {facts}, {decisions}, {changes}, {cancels}, {late}")
         raise
     timer.mark("totals")
     timer.log()
@@ -300,6 +301,7 @@ def _steps_one_and_two(
     decisions: str,
     changes: str,
     cancels: str,
+    late: str,
     person_filter: str,
     region_filter: dict[str, str],
     cancel_scope: str,
@@ -324,7 +326,7 @@ def _steps_one_and_two(
     cursor.execute(
         f"""
         CREATE TEMP TABLE {facts} AS
-        SELECT e.id AS enrollment_id, e.person_id, e.county_code, e.region_code, p.id_number,
+        SELECT e.id AS enrollment_id, e.person_id, e.county_code, e.region_code, p.id_number, e.enrolled_on,
                ({birth_sql})::date AS birth_key,
                p.category::text AS person_category,
                (p.hukou_region_code LIKE %(prefix_like)s) AS hukou_in_region,
@@ -378,7 +380,7 @@ def _steps_one_and_two(
             payable_fen bigint, subsidy_category text, subsidy_marker text, status text,
             rule text, reason text, schedule jsonb,
             paid_on date, benefit_start date, benefit_end date, benefit_reason text,
-            digest text, decision_id bigint
+            digest text, decision_id bigint, last_payable date, late_reason text
         )
         """
     )
@@ -413,6 +415,23 @@ def _steps_one_and_two(
                 benefit.reason if benefit else "",
             )
             digest = hashlib.sha256(json.dumps(content, default=str, ensure_ascii=False).encode()).hexdigest()
+            # An enrollment begun after the last day this class could pay for the year (and buy
+            # cover in it) owes nothing for the year: it is left out below. Nothing limits a
+            # class the government pays for in full.
+            last_payable = (
+                None
+                if decision.government_pays_all
+                else engine.last_payable_day(policy, person_facts, decision.schedule)
+            )
+            late_reason = (
+                _(
+                    "Enrolled after %(date)s, the last day on which a payment for %(year)d could still "
+                    "buy cover in %(year)d: nothing is due for %(year)d"
+                )
+                % {"date": engine.say_date(last_payable), "year": policy.insurance_year}
+                if last_payable
+                else None
+            )
             copy.write_row(
                 (
                     *row[:3],
@@ -421,6 +440,8 @@ def _steps_one_and_two(
                     *content,
                     digest,
                     None,
+                    last_payable,
+                    late_reason,
                 )
             )
             if index % step == 0:
@@ -455,6 +476,19 @@ def _steps_one_and_two(
     stack.enter_context(transaction.atomic())
     cursor.execute("SET LOCAL work_mem = '256MB'")
     join = " AND ".join(f"d.{column} = f.{column}" for column in _SIGNATURE)
+    # Enrollments begun too late to pay for the year: out of the run's facts, so they are neither
+    # assessed nor counted, and their open row of the year (if any) is cancelled below.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE {late} AS
+        SELECT f.enrollment_id, f.person_id, d.late_reason
+        FROM {facts} f JOIN {decisions} d ON {join}
+        WHERE f.enrolled_on > d.last_payable
+        """  # noqa: S608
+    )
+    if cursor.rowcount:
+        counts.enrollments -= cursor.rowcount
+        cursor.execute(f"DELETE FROM {facts} f USING {late} l WHERE f.enrollment_id = l.enrollment_id")  # noqa: S608
     cursor.execute(
         f"""
         CREATE TEMP TABLE {changes} AS
@@ -493,8 +527,9 @@ def _steps_one_and_two(
         f"""
         CREATE TEMP TABLE {cancels} AS
         SELECT a.id, a.person_id, a.region_code, a.status AS old_status, a.revision AS old_revision,
-               p.id_number
+               p.id_number, l.late_reason
         FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
+        LEFT JOIN {late} l ON l.person_id = a.person_id
         WHERE {cancel_scope} {region_filter["a"]} AND a.insurance_year = %(year)s
           -- A year the government paid in full stays paid, as a paid one does, once its cover began
           -- before the person left (terminated: up to the end date; suspended: up to the suspension),
@@ -509,9 +544,10 @@ def _steps_one_and_two(
                                                      ELSE coalesce(x.ended_on, 'infinity'::date) END)))
           -- The persons of this run are enrolled here (a cheap anti-join); only the others are looked up.
           AND NOT EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = a.person_id)
-          AND NOT EXISTS (
+          -- Enrolled here too late to pay for the year, or no longer enrolled here.
+          AND (l.person_id IS NOT NULL OR NOT EXISTS (
               SELECT 1 FROM enrollment_enrollment e
-              WHERE e.person_id = a.person_id AND e.county_code = %(county)s AND e.status = 'normal')
+              WHERE e.person_id = a.person_id AND e.county_code = %(county)s AND e.status = 'normal'))
         """,  # noqa: S608
         params,
     )
@@ -611,7 +647,7 @@ def _steps_one_and_two(
             f"""
             UPDATE enrollment_assessment a SET status = 'cancelled', revision = a.revision + 1,
                    assessed_at = now(), paid_on = NULL, paid_fen = NULL,
-                   benefit_start = NULL, benefit_end = NULL, benefit_reason = ''
+                   benefit_start = NULL, benefit_end = NULL, benefit_reason = coalesce(c.late_reason, '')
             FROM {cancels} c WHERE a.id = c.id
             """,  # noqa: S608
             params,
@@ -653,7 +689,7 @@ def _steps_one_and_two(
         counts.government_paid, counts.government_paid_fen, counts.payable_fen = _totals(
             cursor, params, listed=listed
         )
-    for table in (facts, decisions, changes, cancels):
+    for table in (facts, decisions, changes, cancels, late):
         cursor.execute(f"DROP TABLE {table}")
 
 

@@ -8,7 +8,7 @@ decision names the rule that produced it (``rule``: the path in the policy docum
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -912,6 +912,72 @@ def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Dec
         "how": rule.note or how,
     }
     return Decision(True, "back_payment", reason, amount_fen=amount)
+
+
+def _last_day_where(first: date, last: date, holds: Callable[[date], bool]) -> date | None:
+    """The last day of [first, last] on which ``holds`` (true up to a day, false after it), if any."""
+    if holds(last):
+        return last
+    if not holds(first):
+        return None
+    low, high = first, last  # holds(low), not holds(high)
+    while (high - low).days > 1:
+        middle = low + timedelta(days=(high - low).days // 2)
+        if holds(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _last_collection_day(line: ScheduleLine, day: date) -> date | None:
+    """The last day on or before ``day`` within ``line`` on which it takes payments (its days of the month)."""
+    if line.days_of_month:
+        first, last = line.days_of_month
+        if day.day < first:
+            day = day.replace(day=1) - timedelta(days=1)
+        day = day.replace(day=min(day.day, last))
+    return day if day >= line.start else None
+
+
+def last_payable_day(
+    policy: Policy, facts: PersonFacts, schedule: tuple[ScheduleLine, ...] | None = None
+) -> date | None:
+    """The last day on which this person can still pay something for the policy's year that buys
+    cover in that year: a day of the schedule (the collection period and the price rules after it)
+    or the last day a back-payment may be applied for. Someone whose enrollment began after it
+    could never pay for the year, so nothing is due from them for it.
+
+    None: no day limits it — nothing is refused by date (an empty schedule: tax takes the amount on
+    any day) or nothing buys cover at all (kept due, as before; the rules are then incomplete).
+    The caller leaves out the persons the government pays for in full (nothing to pay)."""
+    schedule = schedule_of(policy, facts) if schedule is None else schedule
+    if not schedule:
+        return None
+    candidates: list[date] = []
+    for line in schedule:
+        end = _last_collection_day(line, line.end)
+        if end is None:
+            continue
+
+        def buys_cover(day: date) -> bool:
+            return benefit_period(policy, facts, day).start is not None
+
+        day = _last_day_where(line.start, end, buys_cover)
+        if day is not None:
+            day = _last_collection_day(line, day)
+        if day is not None:
+            candidates.append(day)
+    back = policy.back_payment
+    if back is not None:
+        apply_from = back_payment_apply_from(policy)
+        if apply_from <= back.apply_until:
+            day = _last_day_where(
+                apply_from, back.apply_until, lambda day: back_payment_on(policy, facts, day).allowed
+            )
+            if day is not None:
+                candidates.append(day)
+    return max(candidates) if candidates else None
 
 
 def say_refund_reason(reason: str) -> str:

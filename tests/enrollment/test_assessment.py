@@ -550,7 +550,7 @@ def test_given_random_persons_around_age_cutoffs_when_assessed_in_bulk_then_each
         )
         person.birth_date, person.hukou_region_code = birth, TUNLI
         person.save()
-        make_enrollment(person)
+        make_enrollment(person, enrolled_on=dt.date(2010, 1, 1))  # before the 2023 year could be paid
         for category in rng.sample(categories, k=rng.choice([0, 0, 1, 2])):
             SubsidyTag.objects.create(
                 person=person,
@@ -586,7 +586,7 @@ def _tunli_enrolled(name: str, index: int) -> Person:
     )
     person.hukou_region_code = TUNLI
     person.save()
-    make_enrollment(person)
+    make_enrollment(person, enrolled_on=dt.date(2010, 1, 1))  # before the presets' years
     return person
 
 

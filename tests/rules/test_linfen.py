@@ -11,11 +11,13 @@ from enrollment.rules.engine import (
     assess,
     back_payment_on,
     benefit_period,
+    last_payable_day,
     price_on,
     refund_on,
     say_date,
     subsidy_for,
 )
+from enrollment.rules.policy import Policy
 
 from . import continuous, person, preset, tag, yuan
 
@@ -352,3 +354,32 @@ def test_given_linfen_then_registration_subsidy_and_refund_procedures_are_carrie
         "节假日不顺延",
     ):
         assert words in notes
+
+
+# --- the last day the year can be paid (an enrollment begun after it owes nothing for the year) ------
+
+
+def test_given_a_first_enrollment_then_the_last_payable_day_is_the_last_day_to_apply_for_a_back_payment():
+    # given: a newcomer, who may pay 2021 as a back-payment until 31 August 2021 (cover 90 days after)
+    # when / then: 31 August 2021 — someone enrolled on 1 December 2021 could never pay for 2021
+    assert last_payable_day(linfen(), person()) == date(2021, 8, 31)
+
+
+def test_given_a_person_after_a_break_then_the_last_payable_day_is_the_end_of_the_collection_period():
+    # given: last paid 2018 (back-payments are for last year's payers and newcomers only)
+    # when / then: the last collection day, 25 December 2020
+    assert last_payable_day(linfen(), person(last_paid=2018)) == date(2020, 12, 25)
+
+
+def test_given_the_period_extended_to_25_january_then_a_person_after_a_break_can_pay_until_then():
+    assert last_payable_day(extended(date(2021, 1, 25)), person(last_paid=2018)) == date(2021, 1, 25)
+
+
+def test_given_back_payments_open_until_the_year_end_then_the_last_payable_day_is_the_last_that_buys_cover():
+    # given: applications until 31 December 2021, cover 90 days after the deposit
+    document = linfen().to_document()
+    document["back_payment"] = {**document["back_payment"], "apply_until": "2021-12-31"}
+    policy = Policy.from_document(document)
+
+    # when / then: 2 October 2021 (cover from 31 December); a day later it would buy nothing in 2021
+    assert last_payable_day(policy, person()) == date(2021, 10, 2)
