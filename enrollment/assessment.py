@@ -156,6 +156,12 @@ def _tag_key_sql(policy: engine.Policy) -> tuple[str, dict[str, Any]]:
     ended, the roster's insurance year] as jsonb."""
     classes = TagClasses.of(policy)
     params: dict[str, Any] = {"tag_default_cut": classes.default_cut, "tag_ends_from": classes.ends_from}
+    # An end before the latest start of the years paid for (a student's academic year begins after
+    # the calendar year) stands for the latest start it reaches, as ``TagClasses.ended_key``.
+    ends = "WHEN st.valid_to >= %(tag_ends_from)s THEN NULL"
+    for index, step in enumerate(classes.end_steps):
+        ends += f" WHEN st.valid_to >= %(tag_end_step_{index})s THEN %(tag_end_step_{index})s::date"
+        params[f"tag_end_step_{index}"] = step
     cut = "%(tag_default_cut)s::date"
     if classes.cuts:  # a policy whose categories need no tag (the national one) has no cut of its own
         whens = ""
@@ -165,7 +171,7 @@ def _tag_key_sql(policy: engine.Policy) -> tuple[str, dict[str, Any]]:
         cut = f"CASE st.category{whens} ELSE {cut} END"
     sql = (
         f"jsonb_build_array(st.category, greatest(st.valid_from, {cut}), "
-        "CASE WHEN st.valid_to >= %(tag_ends_from)s THEN NULL ELSE st.valid_to END, ro.insurance_year)"
+        f"CASE {ends} ELSE st.valid_to END, ro.insurance_year)"
     )
     return sql, params
 
@@ -238,16 +244,16 @@ def _assess(
         cancel_scope += " AND a.person_id = %(person)s"
     elif person_table:
         cancel_scope += f" AND a.person_id IN (SELECT person_id FROM {person_table})"  # noqa: S608 - checked name
-    coverage = policy.coverage
+    # The tags read are those that reach any year paid for: the insurance year or a student's
+    # academic year (the engine, and the tag classes, compare each person's own).
+    years = [policy.coverage, *([policy.student_coverage] if policy.student_coverage else [])]
     params: dict[str, Any] = {
         "county": county_code,
         "year": insurance_year,
         "prefix_like": loaded.record.region_prefix + "%",
-        "coverage_start": coverage.start,
+        "coverage_start": min(year.start for year in years),
         "transfer_from": engine.transfer_counts_from(policy),
-        "coverage_end": max(coverage.end, policy.student_coverage.end)
-        if policy.student_coverage
-        else coverage.end,
+        "coverage_end": max(year.end for year in years),
         "person": person_id,
         "version": loaded.version.pk,
         "region_from": region_from,
@@ -391,12 +397,21 @@ def _steps_one_and_two(
             person_facts = _facts_from_row(row)
             decision = engine.assess(policy, person_facts)
             category = decision.subsidy.category
-            # Fully subsidised: recorded as paid by the government on the first collection day,
-            # with the benefit period that payment buys.
+            # Fully subsidised: recorded as paid by the government on the person's own on-time day
+            # (a student's in the school's period), with the benefit period that payment buys.
             paid_on = benefit = None
             if decision.government_pays_all:
-                paid_on = policy.collection.window.start
-                benefit = engine.benefit_period(policy, person_facts, paid_on)
+                paid_on, benefit = decision.on_time, decision.government_benefit
+                if benefit is None or benefit.start is None:
+                    # The presets and their copies never do this (tests/rules/test_government_paid.py);
+                    # a policy edited so would record a year paid for nothing: say so in the log.
+                    logger.warning(
+                        "government-paid year without cover: policy %s, %s, %s: %s",
+                        policy.code,
+                        person_facts.person_category,
+                        decision.situation.value,
+                        benefit.reason if benefit else "",
+                    )
             content = (
                 decision.situation.value,
                 decision.standard_fen,
@@ -509,12 +524,16 @@ def _steps_one_and_two(
                AND NOT (a.status = 'government' AND a.county_code <> f.county_code
                         AND a.benefit_start IS NOT NULL AND a.benefit_start < (SELECT e.enrolled_on FROM enrollment_enrollment e
                                                WHERE e.id = f.enrollment_id))
+               -- The government's payment day and the cover it buys count too: a government-paid
+               -- year recorded without cover (a student's, until 30 November 2026) is mended.
                AND (
                 a.enrollment_id, a.county_code, a.region_code, a.situation, a.standard_fen,
-                a.subsidy_fen, a.government_fen, a.payable_fen, a.subsidy_category, a.status, ad.schedule
+                a.subsidy_fen, a.government_fen, a.payable_fen, a.subsidy_category, a.status, ad.schedule,
+                a.paid_on, a.benefit_start, a.benefit_end
               ) IS DISTINCT FROM (
                 f.enrollment_id, f.county_code, f.region_code, d.situation, d.standard_fen,
-                d.subsidy_fen, d.government_fen, d.payable_fen, d.subsidy_category, d.status, d.schedule
+                d.subsidy_fen, d.government_fen, d.payable_fen, d.subsidy_category, d.status, d.schedule,
+                d.paid_on, d.benefit_start, d.benefit_end
               ))
         """,  # noqa: S608
         params,

@@ -58,8 +58,11 @@ def back_payment_facts(*, person: Person, insurance_year: int, rules: Policy) ->
 class BackPaymentAnswer:
     loaded: LoadedPolicy
     decision: engine.Decision
-    # The last day tax accepts the payment: the policy's last day to apply (Linfen: the day
-    # before next year's collection opens); None when not allowed.
+    # The last day tax accepts the payment, as the engine says (``engine.back_payment_pay_until``):
+    # the policy's last day to apply (Linfen: the day before next year's collection opens), or
+    # earlier the last day whose payment still starts cover within the year (national: a 3 months'
+    # wait ends the year's payable days on 30 September). Said in the decision's reason, which the
+    # line sent to tax carries. None when not allowed.
     pay_until: dt.date | None
 
 
@@ -70,8 +73,8 @@ def back_payment_decide(*, assessment: Assessment, person: Person, on: dt.date) 
     )
     facts = back_payment_facts(person=person, insurance_year=assessment.insurance_year, rules=loaded.rules)
     decision = engine.back_payment_on(loaded.rules, facts, on)
-    rule = loaded.rules.back_payment
-    pay_until = rule.apply_until if decision.allowed and rule is not None else None
+    pay_until = decision.extra.get("pay_until") if decision.allowed else None
+    assert pay_until is None or isinstance(pay_until, dt.date)
     return BackPaymentAnswer(loaded, decision, pay_until)
 
 

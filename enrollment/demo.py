@@ -25,6 +25,7 @@ from . import services
 from .assessment import assessment_run_now
 from .models import Household, Person
 from .policies import policy_load_presets, policy_save
+from .rules.dates import shift_document
 from .rules.presets import load_preset
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
@@ -58,10 +59,8 @@ def _acting_as(role: str) -> Scope:
 
 def _shifted(code: str, years: int, individual_fen: int, subsidy_fen: int) -> dict:
     """The Linfen 2021 preset moved by ``years`` (dates, years in the notes) with other amounts."""
-    document = load_preset("linfen-2021").to_document()
-    text = repr(document)
-    for old in (2022, 2021, 2020):
-        text = text.replace(f"{old}-", f"{old + years}-").replace(f"{old}年", f"{old + years}年")
+    # Moved as "copy for next year" moves a policy (the last day of a month stays the last day).
+    text = repr(shift_document(load_preset("linfen-2021").to_document(), years))
     old_total = (32000 + 58000) // 100
     text = text.replace(f"{old_total}元", f"{(individual_fen + subsidy_fen) // 100}元")
     shifted = eval(text)  # noqa: S307 - our own repr of plain dicts, lists, strings and numbers

@@ -1,9 +1,11 @@
 """The rulebook's services and selectors: save (validated, versioned), import, export, presets, lookup.
 
 Every write goes through ``policy_save``: the document is validated by the rule engine's reader
-(every problem with its path), the policy row is locked, a new ``PolicyVersion`` is appended
-with who saved it and why, and an identical document saves nothing. ``policy_for_county`` finds
-the most specific policy for a county and year (county → city → province → nationwide).
+(every problem with its path) and refused when a price rule takes payments on days no benefit
+rule covers (``engine.payments_without_cover``); the policy row is locked, a new
+``PolicyVersion`` is appended with who saved it and why, and an identical document saves nothing.
+``policy_for_county`` finds the most specific policy for a county and year (county → city →
+province → nationwide).
 """
 
 from __future__ import annotations
@@ -120,6 +122,11 @@ def policy_save(
 ) -> LoadedPolicy:
     """Create or update the policy named by the document's code; append a version. Identical → no new version."""
     parsed = policy_parse(document=document)
+    # A price rule taking money on days no benefit rule covers would sell nothing: refused, with
+    # the days (a copy whose grace period missed 29 February of a leap year, say).
+    uncovered = engine.payments_without_cover(parsed)
+    if uncovered:
+        raise ValidationError([f"{path}: {message}" for path, message in uncovered])
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": _("Say why the policy is saved (the version history keeps it).")})

@@ -6,10 +6,11 @@ cut-offs: persons born between two consecutive cut-offs get identical decisions,
 assessment groups a million persons into a few thousand classes and asks the engine once per class.
 
 A subsidy tag's dates count the same way (``TagClasses``): its recognition date only against the
-coverage's end and the "recognised by" dates of the categories that need the tag, and exactly when
-it is later than one of those (the reason then names it); its end only against the coverage's
-start; its roster's insurance year as it is. Without this, every recognition date of a roster made a class of its own, and reassessing
-a 100,000-row roster asked the engine 100,000 times.
+end of the year paid for (the insurance year, or a student's academic year) and the "recognised
+by" dates of the categories that need the tag, and exactly when it is later than one of those (the
+reason then names it); its end only against the starts of those years; its roster's insurance
+year as it is. Without this, every recognition date of a roster made a class of its own, and
+reassessing a 100,000-row roster asked the engine 100,000 times.
 """
 
 from __future__ import annotations
@@ -68,29 +69,40 @@ def representative_birth_date(birth_date: date, boundaries: list[date], exact_fr
 
 @dataclass(frozen=True)
 class TagClasses:
-    """How a tag's dates reduce to their class.
+    """How a tag's dates reduce to their class, the same for every person category.
+
+    The engine compares a tag's dates with the year the person pays for: the insurance year, or a
+    student's academic year where the policy has one (``Policy.coverage_for``). A class holds
+    only dates that every such year treats alike, so the set-based run needs no person category
+    to reduce a tag.
 
     ``cuts``: per tag code, the last recognition date that counts as "in time" for every category
-    needing the tag (the earliest of the coverage's end and those categories' "recognised by");
-    ``default_cut`` for codes no category asks about by date. ``ends_from``: an end on or after
-    it counts as no end (the coverage's start).
+    needing the tag and for every person (the earliest of the years' ends and those categories'
+    "recognised by"); ``default_cut`` for codes no category asks about by date. A later
+    recognition date is kept as it is. ``ends_from``: an end on or after it counts as no end (the
+    latest of the years' starts); ``end_steps``: the other years' starts, latest first — an end on
+    or after one of them (and before the previous) stands for that start; an earlier end is kept.
     """
 
     cuts: dict[str, date]
     default_cut: date
     ends_from: date
+    end_steps: tuple[date, ...] = ()
 
     @classmethod
     def of(cls, policy: Policy) -> TagClasses:
+        years = [policy.coverage, *([policy.student_coverage] if policy.student_coverage else [])]
+        last_in_time = min(year.end for year in years)
+        starts = sorted({year.start for year in years}, reverse=True)
         cuts: dict[str, date] = {}
         for category in policy.subsidy_categories:
             if not category.requires_tag:
                 continue
-            cut = policy.coverage.end
+            cut = last_in_time
             if category.conditions.recognised_by:
                 cut = min(cut, category.conditions.recognised_by)
             cuts[category.tag_code] = min(cuts.get(category.tag_code, cut), cut)
-        return cls(cuts=cuts, default_cut=policy.coverage.end, ends_from=policy.coverage.start)
+        return cls(cuts=cuts, default_cut=last_in_time, ends_from=starts[0], end_steps=tuple(starts[1:]))
 
     def cut(self, code: str) -> date:
         return self.cuts.get(code, self.default_cut)
@@ -100,7 +112,9 @@ class TagClasses:
         return max(recognised_on, self.cut(code))
 
     def ended_key(self, ended_on: date | None) -> date | None:
-        return None if ended_on is None or ended_on >= self.ends_from else ended_on
+        if ended_on is None or ended_on >= self.ends_from:
+            return None
+        return next((step for step in self.end_steps if ended_on >= step), ended_on)
 
     def representative(self, tag: Tag) -> Tag:
         return type(tag)(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date, timedelta
+from typing import Any
 
 
 def add_months(day: date, months: int) -> date:
@@ -49,3 +51,57 @@ def period_last_day(start: date, *, days: int = 0, months: int = 0) -> date:
     if months:
         return add_months(start, months)
     return add_days(start, days)
+
+
+def last_of_month(day: date) -> bool:
+    return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def shift_date(day: date, years: int) -> date:
+    """The same day ``years`` later, where the last day of a month stays the last day of its month.
+
+    A policy's "28 February" of a common year is the end of February (Qinbei: 可延迟缴费至2023年2月
+    28日; Lanshan: 2016年2月底): moved into a leap year it is 29 February, or the leap year would
+    have a day paid for but covered by no rule, or refused. 29 February moved into a common year
+    is 28 February. Any other day keeps its day of the month.
+    """
+    year = day.year + years
+    if last_of_month(day):
+        return date(year, day.month, calendar.monthrange(year, day.month)[1])
+    return date(year, day.month, day.day)
+
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A year in Chinese text, with the month and day that may follow it ("2023年", "2023年2月28日").
+_CHINESE_DATE = re.compile(r"(20\d\d)年(?:(\d{1,2})月(\d{1,2})日)?")
+
+
+def _shift_chinese(found: re.Match[str], years: int) -> str:
+    year = int(found.group(1))
+    if found.group(2) is None:
+        return f"{year + years}年"
+    month, day = int(found.group(2)), int(found.group(3))
+    try:
+        moved = shift_date(date(year, month, day), years)
+    except ValueError:  # not a day of the calendar: only the year moves
+        return f"{year + years}年{found.group(2)}月{found.group(3)}日"
+    return f"{moved.year}年{moved.month}月{moved.day}日"
+
+
+def shift_document(document: Any, years: int) -> Any:
+    """A policy document (or any part of it) with every date moved by ``years`` as ``shift_date``
+    moves it: ISO dates, and in its texts every "2021年" and "2021年2月28日" of the years around."""
+    if isinstance(document, dict):
+        return {key: shift_document(value, years) for key, value in document.items()}
+    if isinstance(document, list):
+        return [shift_document(value, years) for value in document]
+    if isinstance(document, date):
+        return shift_date(document, years).isoformat()
+    if isinstance(document, str) and ISO_DATE.match(document):
+        try:
+            return shift_date(date.fromisoformat(document), years).isoformat()
+        except ValueError:
+            return document
+    if isinstance(document, str):
+        return _CHINESE_DATE.sub(lambda found: _shift_chinese(found, years), document)
+    return document

@@ -18,6 +18,7 @@ from accounts.days import day_of_month
 
 from .dates import add_days, add_months, age_on, first_of_month_after, period_last_day
 from .policy import (
+    PERSON_CATEGORIES,
     Basis,
     BenefitRule,
     ContinuityIncentive,
@@ -141,6 +142,12 @@ class AssessmentDecision:
     schedule: tuple[ScheduleLine, ...]
     rule: str
     reason: str
+    # The day the assessment prices: the first day the person may pay on time (a student's school
+    # collection period where the policy has one, a newborn's birth, else the collection period's
+    # first collection day). A year the government pays in full is recorded as paid on it.
+    on_time: date | None = None
+    # The government pays all: the benefit period its payment on ``on_time`` buys (None otherwise).
+    government_benefit: BenefitDecision | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +257,19 @@ def _category_amount(policy: Policy, category: SubsidyCategory) -> int:
     return min(category.amount_fen, individual)
 
 
+def _tag_holds(policy: Policy, facts: PersonFacts, tag: Tag) -> bool:
+    """Whether the tag counts for the year the person pays for: its roster's year (a roster's tag)
+    and its dates reach that year — a student's academic year where the policy has one (a tag that
+    ended in July does not reach a school year starting 1 September; one recognised in January of
+    that school year does)."""
+    coverage = policy.coverage_for(facts.person_category)
+    return (
+        (tag.insurance_year is None or tag.insurance_year == policy.insurance_year)
+        and (tag.ended_on is None or tag.ended_on >= coverage.start)
+        and tag.recognised_on <= coverage.end
+    )
+
+
 def _category_failure(
     policy: Policy, category: SubsidyCategory, facts: PersonFacts, paid_on: date | None
 ) -> str | None:
@@ -257,12 +277,7 @@ def _category_failure(
     conditions = category.conditions
     if category.requires_tag:
         tags = [
-            tag
-            for tag in facts.tags
-            if tag.category == category.tag_code
-            and (tag.insurance_year is None or tag.insurance_year == policy.insurance_year)
-            and (tag.ended_on is None or tag.ended_on >= policy.coverage.start)
-            and tag.recognised_on <= policy.coverage.end
+            tag for tag in facts.tags if tag.category == category.tag_code and _tag_holds(policy, facts, tag)
         ]
         if not tags:
             return _("no %(category)s tag for this insurance year") % {"category": category.name}
@@ -329,7 +344,13 @@ def subsidy_for(policy: Policy, facts: PersonFacts, paid_on: date | None) -> Sub
     }
     if category.note:
         reason += f"（{category.note}）"
-    others = [tag.category for tag in facts.tags if tag.category != category.tag_code]
+    # Other tags of the year only: one that ended before it, or another year's roster's, does not
+    # compete (and the set-based run does not even read it).
+    others = [
+        tag.category
+        for tag in facts.tags
+        if tag.category != category.tag_code and _tag_holds(policy, facts, tag)
+    ]
     if others:
         reason += _(" (subsidies never stack: the most favourable one is granted)")
     return SubsidyDecision(category, amount, f"subsidy_categories[{index}]", reason)
@@ -641,13 +662,12 @@ def assess(policy: Policy, facts: PersonFacts) -> AssessmentDecision:
     schedule = schedule_of(policy, facts)
     situation = situation_of(policy, facts)
     if schedule:
-        on_time = price_on(
-            policy,
-            facts,
-            schedule[0].start if schedule[0].days_of_month is None else _first_collection_day(schedule[0]),
+        on_time_day = (
+            schedule[0].start if schedule[0].days_of_month is None else _first_collection_day(schedule[0])
         )
     else:
-        on_time = price_on(policy, facts, policy.collection.window.start)
+        on_time_day = collection_window_for(policy, facts.person_category).start
+    on_time = price_on(policy, facts, on_time_day)
     subsidy = on_time.subsidy if on_time.accepted else subsidy_for(policy, facts, None)
     individual = policy.financing.individual_fen
     payable = on_time.payable_fen if on_time.accepted else individual - subsidy.subsidy_fen
@@ -655,10 +675,14 @@ def assess(policy: Policy, facts: PersonFacts) -> AssessmentDecision:
         policy.financing.subsidy_fen + subsidy.subsidy_fen if not on_time.accepted else on_time.government_fen
     )
     government_pays_all = subsidy.full and payable == 0
+    government_benefit = None
     if government_pays_all:
         reason = _("%(subsidy)s: nothing to collect; recorded as paid by the government") % {
             "subsidy": subsidy.reason
         }
+        # Recorded as paid on the day an on-time payment of this person is priced, it buys what
+        # that payment buys: a student's academic year, not the calendar year of the others.
+        government_benefit = benefit_period(policy, facts, on_time_day)
     else:
         reason = (
             on_time.reason
@@ -676,6 +700,8 @@ def assess(policy: Policy, facts: PersonFacts) -> AssessmentDecision:
         schedule=schedule,
         rule=subsidy.rule if government_pays_all else on_time.rule,
         reason=reason,
+        on_time=on_time_day,
+        government_benefit=government_benefit,
     )
 
 
@@ -806,6 +832,84 @@ def benefit_period(
     return BenefitDecision(start, coverage.end, rule_path, reason)
 
 
+def _rule_window(policy: Policy, rule: PriceRule | BenefitRule, person_category: str) -> Window | None:
+    """The days a rule takes payments on, for a person category (as ``_in_window`` asks it)."""
+    if rule.in_collection_period:
+        return collection_window_for(policy, person_category)
+    if rule.in_grace_period:
+        return policy.collection.grace_window
+    return rule.paid
+
+
+def _days_left(window: Window, covered: list[Window]) -> list[Window]:
+    """The days of ``window`` that none of ``covered`` holds, as ranges."""
+    left: list[Window] = []
+    start = window.start
+    for part in sorted(covered, key=lambda item: item.start):
+        if part.end < start:
+            continue
+        if part.start > window.end:
+            break
+        if part.start > start:
+            left.append(Window(start, add_days(part.start, -1)))
+        if part.end >= window.end:
+            return left
+        start = max(start, add_days(part.end, 1))
+    left.append(Window(start, window.end))
+    return left
+
+
+def payments_without_cover(policy: Policy) -> list[tuple[str, str]]:
+    """Days a price rule takes money on that no benefit rule covers, as problems (path, words).
+
+    A payment accepted on such a day buys no cover at all ("No benefit rule covers a payment on
+    …"): a copy moved into a leap year whose grace period still ended on 28 February took 350 yuan
+    on the 29th for nothing. Checked per situation and person category (a student's collection
+    period may be the school's). Newborns within a newborn rule pay and are covered under it; the
+    price and benefit rules must still cover the newborns past it, so they count like the others.
+    """
+    problems: list[tuple[str, str]] = []
+    for index, rule in enumerate(policy.pricing):
+        gaps: dict[tuple[date, date], list[tuple[Situation, str]]] = {}
+        for person_category in PERSON_CATEGORIES:
+            for situation in Situation:
+                if not rule.match.holds(situation, person_category):
+                    continue
+                window = _rule_window(policy, rule, person_category)
+                if window is None:
+                    continue
+                covered = [
+                    found
+                    for benefit in policy.benefit
+                    if benefit.match.holds(situation, person_category)
+                    and (found := _rule_window(policy, benefit, person_category)) is not None
+                ]
+                for gap in _days_left(window, covered):
+                    gaps.setdefault((gap.start, gap.end), []).append((situation, person_category))
+        for (start, end), who in sorted(gaps.items()):
+            situations = sorted({situation for situation, _category in who})
+            categories = [code for code in PERSON_CATEGORIES if any(code == item for _s, item in who)]
+            # Whom it concerns, when not everyone: the situations, the person categories.
+            parts = []
+            if len(situations) < len(Situation):
+                parts.append(", ".join(say_situation(situation) for situation in situations))
+            if len(categories) < len(PERSON_CATEGORIES):
+                parts.append(_("person categories %(categories)s") % {"categories": ", ".join(categories)})
+            values = {"start": say_date(start), "end": say_date(end), "who": "; ".join(parts)}
+            if parts:
+                words = _(
+                    "takes payments from %(start)s to %(end)s (%(who)s) that no benefit rule covers: "
+                    "they would buy no cover"
+                )
+            else:
+                words = _(
+                    "takes payments from %(start)s to %(end)s that no benefit rule covers: they would buy "
+                    "no cover"
+                )
+            problems.append((f"policy.pricing[{index}]", words % values))
+    return problems
+
+
 # --- back-payments and refunds ---------------------------------------------------------------
 
 
@@ -906,12 +1010,88 @@ def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Dec
                 "end": say_date(year_end),
             },
         )
-    reason = _("Back-payment for %(year)d: pays %(basis)s; %(how)s") % {
+    until = back_payment_pay_until(policy, facts, applied_on)
+    assert until is not None  # today's payment buys cover, checked above
+    reason = _("Back-payment for %(year)d: pays %(basis)s; %(how)s; %(until)s") % {
         "year": policy.insurance_year,
         "basis": say_basis(policy, rule.basis),
         "how": rule.note or how,
+        "until": until.reason,
     }
-    return Decision(True, "back_payment", reason, amount_fen=amount)
+    return Decision(
+        True,
+        "back_payment",
+        reason,
+        amount_fen=amount,
+        extra={"pay_until": until.day, "pay_until_rule": until.rule, "pay_until_reason": until.reason},
+    )
+
+
+@dataclass(frozen=True)
+class PayUntil:
+    """The last day a back-payment may be paid, the rule that sets it, and why."""
+
+    day: date
+    rule: str
+    reason: str
+
+
+def _back_payment_cover_start(policy: Policy, facts: PersonFacts, paid_on: date) -> date:
+    assert policy.back_payment is not None
+    start, _how = _start_date(policy, facts, policy.back_payment.start, paid_on)
+    return max(start, policy.coverage_for(facts.person_category).start)
+
+
+def back_payment_pay_until(policy: Policy, facts: PersonFacts, applied_on: date) -> PayUntil | None:
+    """Until when a back-payment approved on ``applied_on`` may be paid (tax's last day for it).
+
+    The policy's last day to apply, or earlier the last day whose payment still starts cover within
+    the year paid for: later, the waiting period (or N days after payment) would push the start past
+    the year's end and the payment would buy nothing (national 2025, 3 months' wait: a payment on
+    30 September starts cover on 30 December, one on 1 October on 1 January of the next year).
+    None when not even a payment on ``applied_on`` buys cover. Every start rule moves the start
+    later, or not at all, as the payment day moves later, so the last such day is searched by halving.
+    """
+    rule = policy.back_payment
+    if rule is None:
+        return None
+    year_end = policy.coverage_for(facts.person_category).end
+
+    def buys_cover(day: date) -> bool:
+        try:
+            return _back_payment_cover_start(policy, facts, day) <= year_end
+        except OverflowError:  # a last day to apply in the year 9999
+            return False
+
+    if not buys_cover(applied_on):
+        return None
+    if buys_cover(rule.apply_until):
+        return PayUntil(
+            rule.apply_until,
+            "back_payment.apply_until",
+            _("payable until %(date)s, the last day of back-payment applications for %(year)d")
+            % {"date": say_date(rule.apply_until), "year": policy.insurance_year},
+        )
+    covered, beyond = applied_on, rule.apply_until  # covered buys cover, beyond does not
+    while (beyond - covered).days > 1:
+        middle = covered + (beyond - covered) // 2
+        if buys_cover(middle):
+            covered = middle
+        else:
+            beyond = middle
+    return PayUntil(
+        covered,
+        "back_payment.start",
+        _(
+            "payable until %(date)s: paid later, the cover would start on %(start)s, after the "
+            "insurance year ends on %(end)s"
+        )
+        % {
+            "date": say_date(covered),
+            "start": say_date(_back_payment_cover_start(policy, facts, beyond)),
+            "end": say_date(year_end),
+        },
+    )
 
 
 def _last_day_where(first: date, last: date, holds: Callable[[date], bool]) -> date | None:

@@ -40,6 +40,7 @@ from .. import policies
 from ..models import PersonCategory, Policy
 from ..rules import engine
 from ..rules import policy as rules
+from ..rules.dates import shift_document
 from ..rules.presets import PRESETS, load_preset
 from ..selectors_assessment import policy_code_owner
 
@@ -49,7 +50,6 @@ CODE_PATTERN = rules.POLICY_CODE
 RESERVED_CODES = rules.RESERVED_POLICY_CODES
 # Problems with the code are listed like the reader's, with their path in front (not translated).
 CODE_PATH = "policy.code: "
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- money, dates, paths ----------------------------------------------------------------------------
@@ -103,32 +103,10 @@ def ordered(document: Any) -> Any:
         return document
 
 
-def _shift_year(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
 def shift_years(document: Any, years: int) -> Any:
-    """The document with every ISO date, and every "2021年" of the years around, moved by ``years``."""
-    if isinstance(document, dict):
-        return {key: shift_years(value, years) for key, value in document.items()}
-    if isinstance(document, list):
-        return [shift_years(value, years) for value in document]
-    if isinstance(document, dt.date):
-        return _shift_year(document, years).isoformat()
-    if isinstance(document, str) and ISO_DATE.match(document):
-        try:
-            return _shift_year(dt.date.fromisoformat(document), years).isoformat()
-        except ValueError:
-            return document
-    if isinstance(document, str):
-        found = sorted({int(year) for year in re.findall(r"(20\d\d)年", document)}, reverse=years > 0)
-        for year in found:
-            document = document.replace(f"{year}年", f"{year + years}年")
-        return document
-    return document
+    """The document with every ISO date, and every "2021年" of the years around, moved by ``years``;
+    the last day of a month stays the last day of its month (``rules.dates.shift_date``)."""
+    return shift_document(document, years)
 
 
 def next_year_copy(document: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,7 @@ from enrollment.policies import (
 )
 from enrollment.rules import engine
 from enrollment.rules.presets import load_preset
+from enrollment.views.rulebook import next_year_copy
 from sharing import services as sharing
 from sharing.handlers import Batch
 from sharing.models import OutboxMessage
@@ -697,6 +698,166 @@ def test_given_roster_tags_of_three_years_when_assessed_in_bulk_then_each_counts
         ), tags
 
 
+def _guigang_here() -> object:
+    """Guigang's 2024 rules (a student's academic year 1 Sep 2024 – 31 Aug 2025) stored for 临汾市."""
+    document = load_preset("guigang-2024").to_document()
+    document.update(code="guigang-like-141000", region_code="141000")
+    return policy_save(document=document, note="test")
+
+
+def _tunli_of_category(name: str, index: int, category: str, birth: dt.date) -> Person:
+    person = _tunli_enrolled(name, index)
+    person.category, person.birth_date = category, birth
+    person.save()
+    return person
+
+
+def test_given_guigang_students_paid_for_in_full_when_assessed_then_government_paid_with_the_academic_years_cover(
+    world, no_nudge
+):
+    loaded = _guigang_here()
+    student = _tunli_of_category("学生", 1, "student", dt.date(2010, 5, 1))
+    child = _tunli_of_category("幼儿", 2, "preschool", dt.date(2020, 5, 1))
+    adult = _tunli_of_category("成人", 3, "urban", dt.date(1970, 5, 1))
+    for person in (student, child, adult):
+        SubsidyTag.objects.create(
+            person=person,
+            category="dibao_sanwu",
+            region_code=TUNLI,
+            source="民政",
+            valid_from=dt.date(2023, 6, 1),
+        )
+
+    assessment_run_now(county_code="141002", insurance_year=2024)
+
+    rows = {row.person_id: row for row in Assessment.objects.filter(insurance_year=2024)}
+    found = {
+        person.pk: (
+            rows[person.pk].status,
+            rows[person.pk].paid_on,
+            rows[person.pk].benefit_start,
+            rows[person.pk].benefit_end,
+        )
+        for person in (student, child, adult)
+    }
+    assert found == {
+        student.pk: ("government", dt.date(2024, 8, 20), dt.date(2024, 9, 1), dt.date(2025, 8, 31)),
+        child.pk: ("government", dt.date(2024, 8, 20), dt.date(2024, 9, 1), dt.date(2025, 8, 31)),
+        adult.pk: ("government", dt.date(2023, 10, 1), dt.date(2024, 1, 1), dt.date(2024, 12, 31)),
+    }
+    expected = engine.assess(
+        loaded.rules,
+        engine.PersonFacts(
+            birth_date=dt.date(2010, 5, 1),
+            person_category="student",
+            tags=(engine.Tag("dibao_sanwu", dt.date(2023, 6, 1)),),
+        ),
+    )
+    assert rows[student.pk].benefit_reason == expected.government_benefit.reason
+    # Covered on the first school day, not before it.
+    scope = Scope.for_user_id(world.users["insurance_a"].pk)
+    first_day = coverage_check(scope=scope, id_number=student.id_number, day=dt.date(2024, 9, 1))
+    day_before = coverage_check(scope=scope, id_number=student.id_number, day=dt.date(2024, 8, 31))
+    assert (first_day.decision.covered, first_day.decision.end) == (True, dt.date(2025, 8, 31))
+    assert (day_before.decision.covered, day_before.decision.rule) == (False, "coverage.waiting")
+
+
+def test_given_a_students_government_paid_year_recorded_without_cover_when_run_again_then_mended(
+    world, no_nudge
+):
+    # As the run recorded it until 30 November 2026: paid on the adults' first day, no cover.
+    _guigang_here()
+    student = _tunli_of_category("学生", 4, "student", dt.date(2010, 5, 1))
+    SubsidyTag.objects.create(
+        person=student,
+        category="dibao_sanwu",
+        region_code=TUNLI,
+        source="民政",
+        valid_from=dt.date(2023, 6, 1),
+    )
+    assessment_run_now(county_code="141002", insurance_year=2024)
+    Assessment.objects.filter(person=student).update(
+        paid_on=dt.date(2023, 10, 1), benefit_start=None, benefit_end=None
+    )
+
+    run = assessment_run_now(county_code="141002", insurance_year=2024)
+
+    row = Assessment.objects.get(person=student, insurance_year=2024)
+    assert (row.status, row.paid_on, row.benefit_start, row.benefit_end) == (
+        "government",
+        dt.date(2024, 8, 20),
+        dt.date(2024, 9, 1),
+        dt.date(2025, 8, 31),
+    )
+    assert run.changed == 1
+    # And a run with nothing to mend changes nothing.
+    assert assessment_run_now(county_code="141002", insurance_year=2024).changed == 0
+
+
+def test_given_students_and_adults_with_tags_around_both_years_when_assessed_in_bulk_then_each_the_engines_decision(
+    world, no_nudge
+):
+    # The insurance year 2024 and the students' academic year from 1 Sep 2024: tags recognised and
+    # ended around each start and end, held by students, preschool children and adults.
+    loaded = _guigang_here()
+    edges = [dt.date(2024, 1, 1), dt.date(2024, 9, 1), dt.date(2024, 12, 31), dt.date(2025, 8, 31)]
+    rng = random.Random(13)
+    persons = []
+    for index in range(60):
+        category = ("student", "preschool", "urban", "rural")[index % 4]
+        person = _tunli_of_category(f"学年{index}", 100 + index, category, dt.date(2012, 3, 1))
+        for code in rng.sample(["dibao", "dibao_sanwu", "low_income"], k=rng.choice([1, 1, 2])):
+            recognised = rng.choice(edges) + dt.timedelta(days=rng.choice([-40, -1, 0, 1, 9]))
+            ended = rng.choice([None, rng.choice(edges) + dt.timedelta(days=rng.choice([-200, -1, 0, 1]))])
+            if ended is not None and ended < recognised:
+                ended = None
+            SubsidyTag.objects.create(
+                person=person,
+                category=code,
+                region_code=TUNLI,
+                source="t",
+                valid_from=recognised,
+                valid_to=ended,
+            )
+        persons.append(person)
+
+    assessment_run_now(county_code="141002", insurance_year=2024)
+
+    rows = {row.person_id: row for row in Assessment.objects.select_related("decision")}
+    subsidised = {"student": 0, "urban": 0}
+    for person in persons:
+        tags = tuple(
+            engine.Tag(tag.category, tag.valid_from, tag.valid_to) for tag in person.subsidy_tags.all()
+        )
+        expected = engine.assess(
+            loaded.rules,
+            engine.PersonFacts(birth_date=person.birth_date, person_category=person.category, tags=tags),
+        )
+        row = rows[person.pk]
+        benefit = expected.government_benefit
+        assert (
+            row.payable_fen,
+            row.subsidy_fen,
+            row.status,
+            row.rule,
+            row.decision.reason,
+            row.benefit_start,
+            row.benefit_end,
+        ) == (
+            expected.payable_fen,
+            expected.subsidy.subsidy_fen,
+            "government" if expected.government_pays_all else "due",
+            expected.rule,
+            expected.reason,
+            benefit.start if benefit else None,
+            benefit.end if benefit else None,
+        ), (person.category, tags)
+        if person.category in subsidised and expected.subsidy.subsidy_fen:
+            subsidised[person.category] += 1
+    # Both kinds of year were exercised with subsidies granted.
+    assert all(subsidised.values()), subsidised
+
+
 def test_given_a_policy_whose_categories_need_no_tag_when_a_tagged_person_is_assessed_then_as_the_engine_says(
     world, no_nudge
 ):
@@ -762,6 +923,26 @@ def test_given_an_invalid_document_when_saved_then_every_problem_is_listed_with_
     messages = raised.value.messages
     assert any(message.startswith("policy.coverage.from:") for message in messages)
     assert any(message.startswith("policy.pricing[0].situations[0]:") for message in messages)
+
+
+def test_given_a_document_taking_payments_no_benefit_rule_covers_when_saved_then_refused_with_the_days(world):
+    # Qinbei copied to 2024 as the copy did until 30 November 2026: its grace period still ending
+    # on the 28th, the 29th of February was priced at 350 yuan and covered by no rule.
+    document = next_year_copy(load_preset("qinbei-2023").to_document())
+    document.update(region_code="141000")
+    assert document["collection"]["grace_until"] == "2024-02-29"  # the copy keeps the end of February
+    document["collection"]["grace_until"] = "2024-02-28"
+
+    with pytest.raises(ValidationError) as raised, translation.override("zh-hans"):
+        policy_save(document=document, note="copied")
+
+    assert raised.value.messages == [
+        "policy.pricing[1]: 2024年2月29日至2024年2月29日收取的缴费（连续参保（上年度已缴费））没有任何待遇规则覆盖："
+        "缴费不能换来任何保障"
+    ]
+    assert not Policy.objects.filter(code=document["code"]).exists()
+    document["collection"]["grace_until"] = "2024-02-29"
+    assert policy_save(document=document, note="copied").rules.collection.grace_until == dt.date(2024, 2, 29)
 
 
 def test_given_city_and_nationwide_policies_when_a_county_asks_then_the_most_specific_applies(world):

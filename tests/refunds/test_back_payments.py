@@ -409,6 +409,43 @@ def test_given_an_approval_delivered_then_tax_takes_1100_yuan_from_approval_to_p
     assert "自缴费入库之日起90天后享受待遇" in assessment.benefit_reason
 
 
+def test_given_applications_taken_to_the_years_end_when_approved_then_tax_takes_it_only_while_it_still_buys_cover(
+    world,
+):
+    # Linfen's rule with applications open to 31 December: cover starts 90 days after payment, so
+    # a payment on 2 October is covered from 31 December and one on the 3rd would buy nothing.
+    person = due_person(TUNLI)
+    record = Policy.objects.get(code="refund-test-141000")
+    document = dict(record.document)
+    document["back_payment"] = {**document["back_payment"], "apply_until": "2027-12-31"}
+    policy_save(document=document, note="back-payment tests: applications to the year's end")
+    delivery_drain(seconds=30)
+
+    approved = approve(world, apply(world, person))
+    delivery_drain(seconds=30)
+
+    approved.refresh_from_db()
+    assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
+    assert approved.pay_until == assessment.back_payment_pay_until == dt.date(2027, 10, 2)
+    assert "最迟于2027年10月2日缴费" in approved.rule_reason
+    assert "2028年1月1日" in approved.rule_reason
+    [message] = sent()
+    assert (message["pay_until"], message["reason"]) == ("2027-10-02", approved.rule_reason)
+    item = DueItem.objects.get(person_id=person.id_number, insurance_year=YEAR)
+    assert (item.schedule[0]["rule"], item.schedule[0]["to"]) == ("back_payment", "2027-10-02")
+    assert "最迟于2027年10月2日缴费" in item.schedule[0]["note"]
+    on = [
+        acceptance_on(schedule=item.schedule, amount_fen=item.amount_fen, day=day).accepted
+        for day in (dt.date(2027, 10, 2), dt.date(2027, 10, 3), dt.date(2027, 12, 31))
+    ]
+    assert on == [True, False, False]
+    # Each day tax takes it still buys cover within 2027.
+    rules = policy_for_county(county_code="141002", insurance_year=YEAR).rules
+    facts = engine.PersonFacts(birth_date=dt.date(1980, 1, 1), last_paid_year=2026)
+    last = engine.benefit_period(rules, facts, dt.date(2027, 10, 2), back_payment=True)
+    assert (last.start, last.end) == (dt.date(2027, 12, 31), dt.date(2027, 12, 31))
+
+
 def test_given_an_older_assessment_due_after_the_back_payment_then_tax_keeps_the_back_payment(world):
     person = due_person(TUNLI)
     delivery_drain(seconds=30)

@@ -5,12 +5,12 @@ individual standard, the waiting period by years of break, shortened by years pa
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.utils import translation
 
-from enrollment.rules.engine import back_payment_on, benefit_period, price_on, say_date
+from enrollment.rules.engine import back_payment_on, benefit_period, price_on, say_date, situation_of
 
 from . import continuous, person, preset, yuan
 
@@ -145,3 +145,114 @@ def test_given_years_paid_back_then_the_national_waiting_period_of_a_back_paymen
 ):
     facts = person(last_paid=last_paid, paid_back=paid_back)
     assert benefit_period(national(), facts, date(2025, 3, 10), back_payment=True).start == start
+
+
+# --- until when an approved back-payment may be paid ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("last_paid", "paid_back", "pay_until"),
+    [
+        (2023, 0, date(2025, 9, 30)),  # 3 months: paid 30 Sep, covered from 30 Dec
+        (2022, 0, date(2025, 8, 31)),  # 4 months: paid 31 Aug, covered from 31 Dec
+        (2021, 0, date(2025, 7, 31)),  # 5 months
+        (2019, 0, date(2025, 5, 31)),  # 5 years of break: 3 + 4 = 7 months
+        (2019, 2, date(2025, 6, 30)),  # 7 − 2 = 5, but at least 6 months after 4 years or more
+    ],
+)
+def test_given_a_national_back_payment_then_payable_only_while_the_waiting_period_ends_within_the_year(
+    last_paid, paid_back, pay_until
+):
+    facts = person(last_paid=last_paid, paid_back=paid_back)
+
+    decision = back_payment_on(national(), facts, date(2025, 3, 1))
+
+    assert decision.allowed
+    assert (decision.extra["pay_until"], decision.extra["pay_until_rule"]) == (
+        pay_until,
+        "back_payment.start",
+    )
+    assert f"最迟于{say_date(pay_until)}缴费" in decision.reason
+    assert decision.extra["pay_until_reason"] in decision.reason
+    last_day = benefit_period(national(), facts, pay_until, back_payment=True)
+    day_after = benefit_period(national(), facts, pay_until + timedelta(days=1), back_payment=True)
+    assert last_day.start is not None and last_day.start <= date(2025, 12, 31)
+    assert day_after.start is None
+
+
+def test_given_a_national_application_on_1_october_after_one_year_of_break_then_refused_as_it_buys_no_cover():
+    facts = person(last_paid=2023)
+
+    on_the_last_day = back_payment_on(national(), facts, date(2025, 9, 30))
+    a_day_later = back_payment_on(national(), facts, date(2025, 10, 1))
+
+    assert (on_the_last_day.allowed, on_the_last_day.extra["pay_until"]) == (True, date(2025, 9, 30))
+    assert (a_day_later.allowed, a_day_later.rule) == (False, "back_payment.start")
+    assert say_date(date(2026, 1, 1)) in a_day_later.reason
+
+
+def test_given_linfens_back_payment_then_payable_until_the_last_day_to_apply():
+    decision = back_payment_on(linfen(), continuous(2021), date(2021, 3, 1))
+
+    assert (decision.extra["pay_until"], decision.extra["pay_until_rule"]) == (
+        date(2021, 8, 31),
+        "back_payment.apply_until",
+    )
+    assert "可缴费至2021年8月31日" in decision.reason
+
+
+def test_given_linfens_rule_taking_applications_to_the_years_end_then_payable_until_2_october():
+    document = linfen().to_document()
+    document["back_payment"] = {**document["back_payment"], "apply_until": "2021-12-31"}
+    policy = type(linfen()).from_document(document)
+
+    decision = back_payment_on(policy, continuous(2021), date(2021, 3, 1))
+
+    # Paid on 2 October, 90 days on is 31 December; paid on the 3rd, 1 January 2022.
+    assert (decision.extra["pay_until"], decision.extra["pay_until_rule"]) == (
+        date(2021, 10, 2),
+        "back_payment.start",
+    )
+    assert say_date(date(2022, 1, 1)) in decision.reason
+
+
+def _policies_with_back_payments():
+    linfen_to_the_years_end = linfen().to_document()
+    linfen_to_the_years_end["back_payment"] = {
+        **linfen_to_the_years_end["back_payment"],
+        "apply_until": "2021-12-31",
+        "eligible": [],
+    }
+    return [national(), linfen(), type(linfen()).from_document(linfen_to_the_years_end)]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_given_every_day_of_the_application_window_then_allowed_exactly_when_paying_any_day_until_the_last_buys_cover(
+    index,
+):
+    policy = _policies_with_back_payments()[index]
+    rule = policy.back_payment
+    year = policy.insurance_year
+    days = [
+        rule.apply_from + timedelta(days=n) for n in range(-1, (rule.apply_until - rule.apply_from).days + 2)
+    ]
+    for facts in (person(last_paid=year - 2), person(last_paid=year - 5, paid_back=1), continuous(year)):
+        buys = {day: benefit_period(policy, facts, day, back_payment=True).start is not None for day in days}
+        allowed = 0
+        for day in days:
+            decision = back_payment_on(policy, facts, day)
+            if decision.rule == "back_payment.start":
+                # Refused because a payment on the day itself would buy nothing.
+                assert not decision.allowed and not buys[day], (facts, day)
+            if not decision.allowed:
+                continue
+            allowed += 1
+            pay_until = decision.extra["pay_until"]
+            assert day <= pay_until <= rule.apply_until, (facts, day)
+            # Every day from the application to the last one buys cover; the next day does not,
+            # or applications are closed by then.
+            assert all(buys[other] for other in days if day <= other <= pay_until), (facts, day)
+            assert pay_until == rule.apply_until or not buys[pay_until + timedelta(days=1)], (facts, day)
+        # Allowed on every day of the window that buys cover, for whoever the rule is for.
+        if not rule.eligible or situation_of(policy, facts) in rule.eligible:
+            assert allowed == sum(buys[day] for day in days if rule.apply_from <= day <= rule.apply_until)

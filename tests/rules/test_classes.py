@@ -36,12 +36,9 @@ def _reduced(facts: PersonFacts, classes: TagClasses) -> PersonFacts:
     )
 
 
-def _what_the_run_asks(policy: engine.Policy, facts: PersonFacts) -> tuple[object, object]:
-    decision = engine.assess(policy, facts)
-    benefit = None
-    if decision.government_pays_all:
-        benefit = engine.benefit_period(policy, facts, policy.collection.window.start)
-    return decision, benefit
+def _what_the_run_asks(policy: engine.Policy, facts: PersonFacts) -> engine.AssessmentDecision:
+    """The assessment, with the day and cover of a government-paid year the run records."""
+    return engine.assess(policy, facts)
 
 
 def _dates_around(days: list[date], rng: random.Random) -> date:
@@ -56,9 +53,11 @@ def test_given_random_tags_around_every_cut_when_reduced_to_their_classes_then_t
     policy = preset(code)
     classes = TagClasses.of(policy)
     codes = [*sorted({category.tag_code for category in policy.subsidy_categories}), "not_in_policy"]
+    # The years paid for: the insurance year, and a student's academic year where there is one.
+    years = [policy.coverage, *([policy.student_coverage] if policy.student_coverage else [])]
     days = [
-        policy.coverage.start,
-        policy.coverage.end,
+        *(year.start for year in years),
+        *(year.end for year in years),
         *(c.conditions.recognised_by for c in policy.subsidy_categories if c.conditions.recognised_by),
     ]
     rng = random.Random(code)
@@ -74,7 +73,7 @@ def test_given_random_tags_around_every_cut_when_reduced_to_their_classes_then_t
         facts = person(
             born=date(1930, 1, 1) + timedelta(days=rng.randint(0, 33000)),
             last_paid=rng.choice([None, policy.insurance_year - 1, policy.insurance_year - 3]),
-            category=rng.choice(["rural", "urban", "student"]),
+            category=rng.choice(["rural", "urban", "student", "preschool"]),
             tags=tags,
             hukou=rng.random() < 0.8,
         )
@@ -133,3 +132,24 @@ def test_given_a_tag_that_ended_before_the_coverage_then_it_keeps_its_end():
     assert classes.ended_key(date(2015, 12, 31)) == date(2015, 12, 31)
     assert classes.ended_key(date(2016, 1, 1)) is None
     assert classes.ended_key(None) is None
+
+
+def test_given_guigangs_academic_year_then_an_end_between_the_two_years_starts_stands_for_the_first():
+    # Calendar year from 1 Jan 2024, students' academic year from 1 Sep 2024: an end in between
+    # reaches the one and not the other, the same for every day of it.
+    policy = preset("guigang-2024")
+    classes = TagClasses.of(policy)
+
+    assert (classes.ends_from, classes.end_steps) == (date(2024, 9, 1), (date(2024, 1, 1),))
+    assert classes.ended_key(date(2024, 7, 31)) == classes.ended_key(date(2024, 1, 1)) == date(2024, 1, 1)
+    assert classes.ended_key(date(2024, 9, 1)) is None
+    assert classes.ended_key(date(2023, 12, 31)) == date(2023, 12, 31)
+    # In time for everyone up to the calendar year's end; a student's later recognition keeps its day.
+    assert classes.cut("dibao") == date(2024, 12, 31)
+    for category, subsidy in (("student", 0), ("urban", 24000)):
+        facts = person(
+            date(2010, 5, 1), category=category, tags=[tag("dibao", date(2020, 1, 1), date(2024, 7, 31))]
+        )
+        reduced = _reduced(facts, classes)
+        assert engine.assess(policy, reduced) == engine.assess(policy, facts)
+        assert engine.assess(policy, facts).subsidy.subsidy_fen == subsidy

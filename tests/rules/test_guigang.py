@@ -159,6 +159,40 @@ def test_given_a_disabled_student_then_the_subsidy_applies_to_the_academic_year_
     assert "逐一核查" in decision.subsidy.reason
 
 
+@pytest.mark.parametrize(
+    ("category", "recognised_on", "ended_on", "subsidy"),
+    [
+        # A student pays for the academic year 1 Sep 2024 – 31 Aug 2025: the tag must reach it.
+        ("student", date(2023, 1, 1), date(2024, 8, 31), 0),  # ended the day before the school year
+        ("student", date(2023, 1, 1), date(2024, 9, 1), yuan(240)),
+        ("student", date(2025, 8, 31), None, yuan(240)),  # recognised within the school year
+        ("student", date(2025, 9, 1), None, 0),
+        ("preschool", date(2025, 1, 10), None, yuan(240)),
+        # The others pay for the calendar year 2024.
+        ("urban", date(2023, 1, 1), date(2024, 7, 31), yuan(240)),
+        ("urban", date(2023, 1, 1), date(2023, 12, 31), 0),
+        ("urban", date(2025, 1, 10), None, 0),
+        ("urban", date(2024, 12, 31), None, yuan(240)),
+    ],
+)
+def test_given_a_dibao_tag_then_its_dates_count_against_the_year_the_person_pays_for(
+    category, recognised_on, ended_on, subsidy
+):
+    facts = person(date(2010, 5, 1), category=category, tags=[tag("dibao", recognised_on, ended_on)])
+
+    assert subsidy_for(guigang(), facts, None).subsidy_fen == subsidy
+    assert assess(guigang(), facts).subsidy.subsidy_fen == subsidy
+
+
+def test_given_a_student_whose_dibao_ended_in_july_then_the_reason_says_no_tag_for_the_year():
+    facts = student(last_paid=2023, tags=[tag("dibao", date(2023, 1, 1), date(2024, 7, 31))])
+
+    decision = assess(guigang(), facts)
+
+    assert (decision.payable_fen, decision.subsidy.subsidy_fen) == (yuan(400), 0)
+    assert "低保对象" in decision.subsidy.reason
+
+
 # --- refunds: not for a change within the year paid for ------------------------------------------
 
 
