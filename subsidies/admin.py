@@ -46,7 +46,7 @@ class _RosterFields(forms.Form):
     source = forms.CharField(label=gettext_lazy("Sent by"), max_length=100)
     insurance_year = forms.IntegerField(label=gettext_lazy("Insurance year"), min_value=2000, max_value=2100)
     roster_date = forms.DateField(
-        label=gettext_lazy("Roster date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("Roster date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
 
 

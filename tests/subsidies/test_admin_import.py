@@ -379,3 +379,16 @@ def test_given_a_broken_file_when_the_admin_previews_it_then_it_gets_the_portals
         assert len(errors) == 1 and errors[0].startswith(case.message), errors
         assert "confirm_form" not in response.context
     assert _nothing_imported()
+
+
+def test_given_the_admin_import_form_then_its_roster_date_is_offered_as_an_iso_date_the_date_picker_reads(
+    admin,
+):
+    # Given the administrator, in Chinese (the portal's default), whose date format is 2026/11/30
+    admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    # When the import form is opened
+    page = admin.get(reverse("admin:subsidies_rosterimport_import")).content.decode()
+
+    # Then the roster date's default is today written as the date input reads it (else the picker is empty)
+    assert f'name="roster_date" value="{TODAY.isoformat()}"' in page
