@@ -15,6 +15,7 @@ from .models import (
     EnrollmentChange,
     EnrollmentStatus,
     Household,
+    HouseholdKind,
     Person,
     RegistrationApplication,
     Relation,
@@ -174,3 +175,18 @@ def open_application_counts(*, scope: Scope) -> dict[str, int]:
 
 def persons_matching(*, scope: Scope, ids: list[int]) -> QuerySet[Person]:
     return scope.filter(Person.objects.filter(Q(pk__in=ids)))
+
+
+def person_hukou_and_residence(*, person: Person) -> tuple[str, str]:
+    """Where the person's hukou and residence are: their own codes, else what their household says
+    (a hukou household is registered at its hukou village, a residence-permit one where they live)."""
+    hukou, residence = person.hukou_region_code, person.residence_region_code
+    if person.household_id and not (hukou and residence):
+        kind, village = (
+            Household.objects.filter(pk=person.household_id).values_list("kind", "region_code").get()
+        )
+        if kind == HouseholdKind.HUKOU:
+            hukou = hukou or village
+        else:
+            residence = residence or village
+    return hukou, residence

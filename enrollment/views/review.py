@@ -32,6 +32,7 @@ from accounts.masking import (
     mask_name,
     mask_region_for,
     phone_for,
+    region_path,
     shows_full_identity,
 )
 from accounts.models import RegionLevel
@@ -338,8 +339,11 @@ class PersonDetailView(ScopedViewMixin, TemplateView):
         applications = person.applications.select_related("submitted_by", "decided_by").order_by(
             "-submitted_at"
         )
+        hukou_code, residence_code = selectors.person_hukou_and_residence(person=person)
         context.update(
             person=person,
+            hukou_region=_place_or_code(place, hukou_code),
+            residence_region=_place_or_code(place, residence_code),
             id_number=id_number_for(scope, person.id_number, person.region_code),
             phone=phone_for(scope, person.phone, person.region_code),
             full=full,
@@ -359,6 +363,14 @@ class PersonDetailView(ScopedViewMixin, TemplateView):
             assessments=assessment_pages.person_assessment_rows(scope=scope, person=person),
         )
         return context
+
+
+def _place_or_code(place: PlaceNames, code: str) -> str:
+    """The region's name as the viewer may see it; a code of a region not on this installation (a hukou
+    in another province) as given."""
+    if not code:
+        return ""
+    return place(code) if region_path(code) else code
 
 
 def _change_kinds(enrollment: Enrollment) -> list[dict[str, str]]:

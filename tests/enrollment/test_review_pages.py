@@ -632,3 +632,38 @@ def test_given_an_administrator_when_opening_a_person_in_the_admin_then_it_is_re
         True,
     )
     assert 'name="_save"' not in page
+
+
+def test_given_a_member_of_a_hukou_household_without_codes_of_their_own_when_their_page_is_opened_then_the_hukou_is_the_households_village(
+    world, client
+):
+    # Given a member of a hukou household of 屯里村 registered without hukou or residence codes of their own
+    from tests.matrix.enrollment_registration import make_household
+
+    person = make_household("141002100201", members=1).members.get()
+    client.force_login(world.users["insurance_a"])
+
+    # When insurance opens the person's page
+    page = client.get(reverse("enrollment:person-detail", args=[person.pk])).content.decode()
+
+    # Then the hukou region is the household's village, by name, and the residence is not known
+    assert '<td data-testid="hukou-region">临汾市尧都区屯里镇屯里村</td>' in page
+    assert '<td data-testid="residence-region">—</td>' in page
+
+
+def test_given_a_hukou_in_another_province_when_the_page_is_opened_then_its_code_is_shown_as_given(
+    world, client
+):
+    # Given a person whose hukou code is of a region this installation does not hold
+    from tests.matrix.enrollment_registration import make_household
+
+    person = make_household("141002100201", members=1).members.get()
+    person.hukou_region_code = "110101"
+    person.save(update_fields=["hukou_region_code"])
+    client.force_login(world.users["insurance_a"])
+
+    # When insurance opens the person's page
+    page = client.get(reverse("enrollment:person-detail", args=[person.pk])).content.decode()
+
+    # Then the code is shown as given
+    assert '<td data-testid="hukou-region">110101</td>' in page
