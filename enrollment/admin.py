@@ -8,7 +8,6 @@ of a change links to its scoped download page, never to a public media URL.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any
 
 from django.contrib import admin
@@ -17,55 +16,20 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_scope import ScopedAdminMixin
+from accounts.admin_scope import ScopedAdminMixin, ViewerScopeAdminMixin, admin_viewer
 from accounts.digits import ascii_digits
 from accounts.masking import birth_date_for, id_number_for, phone_for, shows_full_identity
 from accounts.roles import Action
-from accounts.scope import Scope, scope_of
+from accounts.scope import scope_of
 
 from .models import Enrollment, EnrollmentChange, Household, Person, RegistrationApplication
 from .views.review import log_full_view
 
-# The scope of the request being rendered: list columns receive only the object.
-_viewer: ContextVar[Scope | None] = ContextVar("enrollment_admin_viewer", default=None)
 
-
-def _scope() -> Scope:
-    return _viewer.get() or Scope.nobody()
-
-
-class _EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class _EnrollmentAdmin(ViewerScopeAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     view_action = Action.ENROLLMENT_VIEW
     list_per_page = 50
     show_full_result_count = False  # no COUNT(*) over millions of rows
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        token = _viewer.set(scope_of(request))
-        try:
-            response = super().changelist_view(request, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-            return response
-        finally:
-            _viewer.reset(token)
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        token = _viewer.set(scope_of(request))
-        try:
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-            return response
-        finally:
-            _viewer.reset(token)
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         # A prefix search on a masked identifier answers digit by digit what the mask hides: viewers
@@ -80,7 +44,7 @@ class _EnrollmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 def _masked_id(person: Person) -> str:
-    return id_number_for(_scope(), person.id_number, person.region_code)
+    return id_number_for(admin_viewer(), person.id_number, person.region_code)
 
 
 @admin.register(Household)
@@ -142,11 +106,11 @@ class PersonAdmin(_EnrollmentAdmin):
 
     @admin.display(description=_("birth date"))
     def shown_birth_date(self, person: Person) -> str:
-        return birth_date_for(_scope(), person.birth_date, person.region_code)
+        return birth_date_for(admin_viewer(), person.birth_date, person.region_code)
 
     @admin.display(description=_("phone"))
     def masked_phone(self, person: Person) -> str:
-        return phone_for(_scope(), person.phone, person.region_code)
+        return phone_for(admin_viewer(), person.phone, person.region_code)
 
     def change_view(
         self,
@@ -245,7 +209,7 @@ class EnrollmentChangeAdmin(_EnrollmentAdmin):
     def evidence_link(self, change: EnrollmentChange) -> str:
         if not change.evidence:
             return "—"
-        if not _scope().allows(Action.PERSON_FULL_VIEW):
+        if not admin_viewer().allows(Action.PERSON_FULL_VIEW):
             return str(_("on file"))
         return format_html(
             '<a href="{}">{}</a>', reverse("enrollment:change-evidence", args=[change.pk]), _("Download")

@@ -15,7 +15,6 @@ import, one pipeline) and the services, so that tax is told and the persons are 
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any
 
 from django import forms
@@ -28,18 +27,15 @@ from django.utils.translation import gettext_lazy
 from import_export.admin import ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
-from accounts.admin_scope import ScopedAdminMixin
+from accounts.admin_scope import ScopedAdminMixin, ViewerScopeAdminMixin, admin_viewer
 from accounts.digits import ascii_digits
 from accounts.masking import id_number_for
 from accounts.roles import Action
-from accounts.scope import Scope, scope_of
+from accounts.scope import scope_of
 from enrollment import imports
 
 from .models import RosterImport, RosterMode, SubsidyRoster, SubsidyTag
 from .resources import IN_REQUEST_BYTES, RosterFile, RosterFileFormat, RosterResource
-
-# The scope of the request being rendered: list columns receive only the object.
-_viewer: ContextVar[Scope | None] = ContextVar("subsidies_admin_viewer", default=None)
 
 
 class _RosterFields(forms.Form):
@@ -202,7 +198,7 @@ class SubsidyRosterAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SubsidyTag)
-class SubsidyTagAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class SubsidyTagAdmin(ViewerScopeAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     """Tags are read here; they change through rosters and the services (tax is told, persons reassessed)."""
 
     view_action = Action.SUBSIDY_ROSTER_IMPORT
@@ -234,34 +230,10 @@ class SubsidyTagAdmin(ScopedAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        token = _viewer.set(scope_of(request))
-        try:
-            response = super().changelist_view(request, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-            return response
-        finally:
-            _viewer.reset(token)
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        token = _viewer.set(scope_of(request))
-        try:
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-            return response
-        finally:
-            _viewer.reset(token)
-
     @admin.display(description=gettext_lazy("name"))
     def person_name(self, tag: SubsidyTag) -> str:
         return tag.person.name
 
     @admin.display(description=gettext_lazy("identifier"))
     def identifier(self, tag: SubsidyTag) -> str:
-        return id_number_for(_viewer.get() or Scope.nobody(), tag.person.id_number, tag.region_code)
+        return id_number_for(admin_viewer(), tag.person.id_number, tag.region_code)
