@@ -8,8 +8,8 @@
   ``services.roster_import_process`` (the same streaming reader and its findings, the same row
   checks, the same report): in the request for a file up to ``IN_REQUEST_BYTES``, by a worker for
   a larger one (the admin is then taken to the import's portal page, which shows the check's
-  progress and then its preview). The preview shows the new tags, the ended tags as "delete" and
-  the rows that cannot be imported as validation errors, with the counts of each. The
+  progress and then its preview). The preview shows the counts, the rows that cannot be imported
+  (import-export's validation errors) and the tags the file adds, keeps and ends. The
   confirmation carries the checked import's id and the mode the administrator chose ("all or
   nothing" is refused while any row cannot be imported) and confirms that import with
   ``services.roster_import_confirm``; a worker applies it, and the admin is taken to the import's
