@@ -124,7 +124,8 @@ def paid_reason(*, receipt: str) -> str:
 
 def cancelled_reason(*, insurance_year: int) -> str:
     return _(
-        "Nothing is due for %(year)s: the government pays this contribution, or the enrollment ended."
+        "Nothing is due for %(year)s: the government pays this contribution, or insurance withdrew it (the "
+        "enrollment ended, or began after the year could still be paid for)."
     ) % {"year": insurance_year}
 
 

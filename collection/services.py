@@ -387,7 +387,8 @@ def _check(*, item: _Item, amount_fen: int, paid_at: dt.datetime) -> None:
     if item.status == DueStatus.CANCELLED:
         raise ValidationError(
             _(
-                "Nothing is due for %(year)s: the government pays this person's contribution, or the enrollment ended."
+                "Nothing is due for %(year)s: the government pays this person's contribution, or insurance "
+                "withdrew it (the enrollment ended, or began after the year could still be paid for)."
             )
             % {"year": item.insurance_year}
         )

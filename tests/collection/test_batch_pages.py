@@ -138,7 +138,8 @@ def test_given_a_schools_list_then_each_entry_not_payable_has_its_own_reason_and
         (
             "141002********0007",
             "村民7",
-            "Nothing is due for 2027: the government pays this contribution, or the enrollment ended.",
+            "Nothing is due for 2027: the government pays this contribution, or insurance withdrew it (the "
+            "enrollment ended, or began after the year could still be paid for).",
         ),
         (
             "141002********0008",

@@ -251,7 +251,8 @@ def test_given_a_fully_subsidised_item_then_there_is_nothing_to_collect(tax):
         record(tax, item)
 
     assert refused.value.messages == [
-        "Nothing is due for 2027: the government pays this person's contribution, or the enrollment ended."
+        "Nothing is due for 2027: the government pays this person's contribution, or insurance withdrew it "
+        "(the enrollment ended, or began after the year could still be paid for)."
     ]
 
 
