@@ -141,12 +141,12 @@ def region_path(code: str) -> list[Region]:
     return [regions[p] for p in dict.fromkeys(prefixes) if p in regions]
 
 
-def mask_region_for(scope: Scope, code: str) -> str:
+def mask_region_for(scope: Scope, code: str, *, unknown: str | None = None) -> str:
     """Where a record is, as much as the viewer may know: the full path inside their area,
-    down to the county outside it."""
+    down to the county outside it. A code of no region here: ``unknown``, or "another region"."""
     path = region_path(code)
     if not path:
-        return _("another region")
+        return _("another region") if unknown is None else unknown
     if scope.covers_region_code(code):
         return "".join(region.name for region in path if region.level >= 2)
     shown = [region.name for region in path if 2 <= region.level <= 3]

@@ -1072,13 +1072,9 @@ def back_payment_pay_until(policy: Policy, facts: PersonFacts, applied_on: date)
             _("payable until %(date)s, the last day of back-payment applications for %(year)d")
             % {"date": say_date(rule.apply_until), "year": policy.insurance_year},
         )
-    covered, beyond = applied_on, rule.apply_until  # covered buys cover, beyond does not
-    while (beyond - covered).days > 1:
-        middle = covered + (beyond - covered) // 2
-        if buys_cover(middle):
-            covered = middle
-        else:
-            beyond = middle
+    covered = _last_day_where(applied_on, rule.apply_until, buys_cover)
+    assert covered is not None  # applied_on buys cover, checked above
+    beyond = covered + timedelta(days=1)  # the first day that buys none
     return PayUntil(
         covered,
         "back_payment.start",

@@ -32,7 +32,6 @@ from accounts.masking import (
     mask_name,
     mask_region_for,
     phone_for,
-    region_path,
     shows_full_identity,
 )
 from accounts.models import RegionLevel
@@ -342,8 +341,8 @@ class PersonDetailView(ScopedViewMixin, TemplateView):
         hukou_code, residence_code = selectors.person_hukou_and_residence(person=person)
         context.update(
             person=person,
-            hukou_region=_place_or_code(place, hukou_code),
-            residence_region=_place_or_code(place, residence_code),
+            hukou_region=_place_or_code(scope, hukou_code),
+            residence_region=_place_or_code(scope, residence_code),
             id_number=id_number_for(scope, person.id_number, person.region_code),
             phone=phone_for(scope, person.phone, person.region_code),
             full=full,
@@ -365,12 +364,10 @@ class PersonDetailView(ScopedViewMixin, TemplateView):
         return context
 
 
-def _place_or_code(place: PlaceNames, code: str) -> str:
+def _place_or_code(scope: Scope, code: str) -> str:
     """The region's name as the viewer may see it; a code of a region not on this installation (a hukou
     in another province) as given."""
-    if not code:
-        return ""
-    return place(code) if region_path(code) else code
+    return mask_region_for(scope, code, unknown=code) if code else ""
 
 
 def _change_kinds(enrollment: Enrollment) -> list[dict[str, str]]:
