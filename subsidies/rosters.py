@@ -10,7 +10,8 @@ few more. Never a query per row, never the whole file in memory.
 - Checking (SQL over the staging table): the person by identifier; persons not in the registry
   are listed apart; registered outside the importer's area; the name against the registry; the
   category against the policy of the person's county for the roster's insurance year (code,
-  name, roster tag or marker); the recognition date within that year; the same person and
+  name, roster tag or marker); the recognition date within the person's own year of it (a
+  student's or preschool child's academic year where the policy has one); the same person and
   category twice in the file. Then each valid row is *added* (a new tag) or *unchanged* (the
   roster already tags the person in that category), and every standing tag of the roster that
   the file no longer lists is *removed* — except for a person whose row has an error: a mistake
@@ -55,7 +56,7 @@ from enrollment import identifiers, imports
 from enrollment.imports import CellError, Column, ImportFileError, date_of, safe_cell, text_of
 from enrollment.models import IdKind
 from enrollment.policies import policy_for_county
-from enrollment.rules.policy import Policy, Scheme, SubsidyCategory
+from enrollment.rules.policy import SCHOOL_CATEGORIES, Policy, Scheme, SubsidyCategory
 from enrollment.spreadsheets import SheetRows, read_sheet
 from sharing.services import BesideRows, ListItems, message_send_bulk_beside
 
@@ -324,7 +325,7 @@ class CountyCategories:
 
 
 def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], str]:
-    """(county, key, tag, taggable, kind, fen, marker, period end) rows, and the names of the taggable categories."""
+    """(county, key, tag, taggable, kind, fen, marker, by name) rows, and the names of the taggable categories."""
     best: dict[str, SubsidyCategory] = {}
     for category in policy.subsidy_categories:
         if not category.requires_tag:
@@ -341,7 +342,7 @@ def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], 
             return
         seen.add(normalised)
         if not category.requires_tag:
-            rows.append((county, normalised, None, False, None, None, None, policy.coverage.end, by_name))
+            rows.append((county, normalised, None, False, None, None, None, by_name))
             return
         granted = best[category.tag_code]
         rows.append(
@@ -353,7 +354,6 @@ def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], 
                 _KIND_FOR_SCHEME[granted.scheme],
                 category_amount(policy, granted),
                 granted.marker,
-                policy.coverage.end,
                 by_name,
             )
         )
@@ -372,17 +372,23 @@ def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], 
 
 
 def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -> CountyCategories:
-    """Load the policy of each county for the year; COPY its categories into temporary tables."""
+    """Load the policy of each county for the year; COPY its categories into temporary tables.
+
+    The county table has the insurance year's cover (``period_start``/``period_end``) and, where the
+    policy has one, the students' academic year (``student_period_start``/``student_period_end``):
+    a row's or tag's year is its person's (``Policy.coverage_for``), so the checks pick per person.
+    """
     found = CountyCategories(map_table=_temp_name("cat"), county_table=_temp_name("county"))
     cursor.execute(
         f"""CREATE TEMP TABLE {found.map_table} (
             county text, key text, tag_code text, taggable boolean, subsidy_kind text, subsidy_fen bigint,
-            marker text, period_end date, by_name boolean, PRIMARY KEY (county, key)) ON COMMIT DROP"""
+            marker text, by_name boolean, PRIMARY KEY (county, key)) ON COMMIT DROP"""
     )
     cursor.execute(
         f"""CREATE TEMP TABLE {found.county_table} (
             county text PRIMARY KEY, county_name text, policy_code text, names text,
-            period_start date, period_end date) ON COMMIT DROP"""
+            period_start date, period_end date, student_period_start date, student_period_end date)
+            ON COMMIT DROP"""
     )
     names_of = county_names(counties)
     map_rows: list[tuple[Any, ...]] = []
@@ -390,23 +396,45 @@ def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -
     for county in sorted(counties):
         loaded = policy_for_county(county_code=county, insurance_year=insurance_year)
         if loaded is None:
-            county_rows.append((county, names_of.get(county, county), None, None, None, None))
+            county_rows.append((county, names_of.get(county, county), None, None, None, None, None, None))
             found.counties[county] = ""
             found.digests[county] = _digest([county_rows[-1]])
             continue
         rows, names = _category_rows(county, loaded.rules)
         map_rows.extend(rows)
-        coverage = loaded.rules.coverage
+        coverage, school = loaded.rules.coverage, loaded.rules.student_coverage
         county_rows.append(
-            (county, names_of.get(county, county), loaded.record.code, names, coverage.start, coverage.end)
+            (
+                county,
+                names_of.get(county, county),
+                loaded.record.code,
+                names,
+                coverage.start,
+                coverage.end,
+                school.start if school else None,
+                school.end if school else None,
+            )
         )
         found.counties[county] = loaded.record.code
         found.digests[county] = _digest([county_rows[-1], *rows])
     _copy(cursor, found.map_table, ["county", "key", "tag_code", "taggable", "subsidy_kind", "subsidy_fen",
-                                    "marker", "period_end", "by_name"], map_rows)  # fmt: skip
+                                    "marker", "by_name"], map_rows)  # fmt: skip
     _copy(cursor, found.county_table, ["county", "county_name", "policy_code", "names", "period_start",
-                                       "period_end"], county_rows)  # fmt: skip
+                                       "period_end", "student_period_start", "student_period_end"],
+          county_rows)  # fmt: skip
     return found
+
+
+def _own_period(edge: str, *, person_category: str, county: str) -> str:
+    """SQL for the first or last day (``edge``: "start" or "end") of the year a person's row or tag
+    holds for: a student's or preschool child's academic year where the county's policy has one,
+    else the insurance year (``Policy.coverage_for``, per row in one statement). Takes the
+    parameter ``school`` (``SCHOOL_CATEGORIES``)."""
+    return (
+        f"CASE WHEN {person_category} = ANY(%(school)s) "
+        f"THEN coalesce({county}.student_period_{edge}, {county}.period_{edge}) "
+        f"ELSE {county}.period_{edge} END"
+    )
 
 
 def _digest(rows: list[tuple[Any, ...]]) -> str:
@@ -477,11 +505,13 @@ def _kept_table(import_id: int) -> str:
 def rows_kept(cursor: Any, *, roster_import: RosterImport) -> KeptRows | None:
     """The preview's rows of this import, if all of them are still there."""
     table = _kept_table(roster_import.pk)
-    # Kept by this version (checked rows, with their outcome, the cells as joined text), not rows
-    # kept by an older one (as read, or with the cells as JSON).
+    # Kept by this version (checked rows, with their outcome, the person's category, the cells as
+    # joined text), not rows kept by an older one (as read, without the category, or with the
+    # cells as JSON).
     cursor.execute(
-        """SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = to_regclass(%s)
-            AND (attname = 'outcome' OR (attname = 'raw' AND atttypid = 'text'::regtype))""",
+        """SELECT count(*) = 3 FROM pg_attribute WHERE attrelid = to_regclass(%s)
+            AND (attname IN ('outcome', 'person_category')
+                 OR (attname = 'raw' AND atttypid = 'text'::regtype))""",
         [table],
     )
     if not cursor.fetchone()[0]:
@@ -633,7 +663,8 @@ def _persons(cursor: Any, *, rows_table: str, only: str | None = None) -> str:
     among = f"AND r.row_number IN (SELECT row_number FROM {only})" if only else ""  # noqa: S608 - generated name
     cursor.execute(
         f"""CREATE TEMP TABLE {persons} ON COMMIT DROP AS
-        SELECT r.row_number, p.id AS person_id, p.name AS person_name, p.region_code AS person_region
+        SELECT r.row_number, p.id AS person_id, p.name AS person_name, p.region_code AS person_region,
+               p.category AS person_category
         FROM {rows_table} r JOIN enrollment_person p ON p.id_number = r.id_number
         WHERE r.problem IS NULL {among}""",  # noqa: S608 - generated table names
     )
@@ -701,10 +732,11 @@ def _restage(
 ) -> Staged | None:
     """The preview's checked rows, with those whose verdict can have changed since checked anew.
 
-    A row's verdict rests on its cells (unchanged), its person's identifier, name and region, the
-    county's categories and the importer's area. So a row is checked anew when its person changed
-    or is gone, or when the preview found no person for it (one may have been registered since);
-    the rows of a person are all checked anew together, so that "the same person twice" holds.
+    A row's verdict rests on its cells (unchanged), its person's identifier, name, region and
+    category (a student's year is the academic one), the county's categories and the importer's
+    area. So a row is checked anew when its person changed or is gone, or when the preview found no
+    person for it (one may have been registered since); the rows of a person are all checked anew
+    together, so that "the same person twice" holds.
     None when the importer's area or a county's categories changed: then every row is checked anew.
     """
     if not kept.basis or kept.basis.get("prefix") != prefix:
@@ -716,7 +748,8 @@ def _restage(
         SELECT k.row_number FROM {k} k LEFT JOIN enrollment_person p ON p.id = k.person_id
         WHERE k.problem IS NULL AND (
             k.person_id IS NULL OR p.id IS NULL OR p.id_number <> k.id_number
-            OR p.name <> k.person_name OR p.region_code <> k.person_region)""",  # noqa: S608 - generated names
+            OR p.name <> k.person_name OR p.region_code <> k.person_region
+            OR p.category <> k.person_category)""",  # noqa: S608 - generated names
     )
     rechecked = cursor.rowcount
     persons = _persons(cursor, rows_table=k, only=affected)
@@ -789,9 +822,11 @@ def _checked(
     order: its own problem, not in the registry, outside the importer's area, another name in the
     registry, no policy for the county, a category the policy does not know (a short form of one
     category's name, such as 低保 for 城乡低保对象, means that category), a category no roster tags,
-    recognised after the year's cover, and the same person and category as an earlier valid row
-    (the first row counts). A row that passes keeps ``outcome`` NULL: it is valid (a new tag, or
-    one the roster already has).
+    recognised after the cover of the person's own year ends (a student's or preschool child's
+    academic year where the policy has one: the engine grants a tag recognised by then), and the
+    same person and category as an earlier valid row (the first row counts). A row that passes
+    keeps ``outcome`` NULL: it is valid (a new tag, or one the roster already has). Its
+    ``period_end`` (the end of the person's own year) is the new tag's end.
     """
     c, k = categories.map_table, categories.county_table
     messages = {
@@ -824,7 +859,7 @@ def _checked(
             CROSS JOIN LATERAL (
                 SELECT min(x.tag_code) AS tag_code, bool_and(x.taggable) AS taggable,
                        min(x.subsidy_kind) AS subsidy_kind, min(x.subsidy_fen) AS subsidy_fen,
-                       min(x.marker) AS marker, min(x.period_end) AS period_end
+                       min(x.marker) AS marker
                 FROM {c} x
                 WHERE x.county = w.county AND x.by_name AND strpos(x.key, w.category_key) > 0
                   AND NOT EXISTS (SELECT 1 FROM {c} e WHERE e.county = w.county AND e.key = w.category_key)
@@ -833,12 +868,14 @@ def _checked(
         ),
         matched AS (
             SELECT r.row_number, r.id_number, r.name, r.category_key, r.category_text, r.recognised_on,
-                   r.problem, r.raw, m.person_id, m.person_name, m.person_region,
+                   r.problem, r.raw, m.person_id, m.person_name, m.person_region, m.person_category,
                    k.county_name, k.policy_code, k.names,
                    coalesce(e.tag_code, f.tag_code) AS tag_code, coalesce(e.taggable, f.taggable) AS taggable,
                    coalesce(e.subsidy_kind, f.subsidy_kind) AS subsidy_kind,
                    coalesce(e.subsidy_fen, f.subsidy_fen) AS subsidy_fen,
-                   coalesce(e.marker, f.marker) AS marker, coalesce(e.period_end, f.period_end) AS period_end
+                   coalesce(e.marker, f.marker) AS marker,
+                   -- The last day of the person's own year: the late check's and the new tag's end.
+                   {_own_period("end", person_category="m.person_category", county="k")} AS period_end
             FROM {rows_table} r
             LEFT JOIN {persons} m ON m.row_number = r.row_number
             LEFT JOIN {k} k ON k.county = left(m.person_region, 6)
@@ -872,8 +909,8 @@ def _checked(
             FROM firsts
         )
         SELECT row_number, id_number, name, category_key, category_text, recognised_on, problem, raw,
-               person_id, person_name, person_region, tag_code, taggable, subsidy_kind, subsidy_fen, marker,
-               period_end, valid_from,
+               person_id, person_name, person_region, person_category, tag_code, taggable, subsidy_kind,
+               subsidy_fen, marker, period_end, valid_from,
                CASE WHEN verdict IS NOT NULL THEN CASE verdict
                    {" ".join(f"WHEN '{key}' THEN '{outcome}'" for key, outcome in outcomes.items())}
                    ELSE 'error' END
@@ -885,6 +922,7 @@ def _checked(
         {
             "date": roster_date,
             "prefix": prefix,
+            "school": list(SCHOOL_CATEGORIES),
             "blank": NAME_BLANKS,
             "year": str(year),
             "not_found": _("No person with this identifier is in the registry; register the person first."),
@@ -932,7 +970,8 @@ def _removed(cursor: Any, *, s: str, roster_id: int | None, roster_date: dt.date
     r = _temp_name("removed")
     cursor.execute(
         f"""CREATE TEMP TABLE {r} ON COMMIT DROP AS
-        SELECT t.id AS tag_id, t.person_id, p.id_number, p.name, t.category, t.region_code, t.valid_from,
+        SELECT t.id AS tag_id, t.person_id, p.id_number, p.name, p.category AS person_category, t.category,
+               t.region_code, t.valid_from,
                greatest(t.valid_from, least(t.valid_to, %(date)s::date)) AS new_valid_to
         FROM subsidies_subsidytag t JOIN enrollment_person p ON p.id = t.person_id
         WHERE t.roster_id = %(roster)s AND t.end_reason = ''
@@ -1117,15 +1156,19 @@ def _marks_beside(
     # A withdrawal goes to tax only when no other tag still holds the person in the category for
     # this roster's insurance year (tax keys its marks by person, year and category): a standing
     # tag of another roster for the same year, or a standing tag given by hand whose dates reach
-    # that year's cover in the person's county. Last year's rosters' tags hold for last year only,
-    # however long they stand. (The tags this import ends are ended already; those it adds cannot
-    # be the withdrawn ones' person and category.)
+    # the person's own year in their county (a student's academic year where the policy has one, as
+    # the engine reads the tag). Last year's rosters' tags hold for last year only, however long
+    # they stand. (The tags this import ends are ended already; those it adds cannot be the
+    # withdrawn ones' person and category.)
+    own_start, own_end = (
+        _own_period(edge, person_category="r.person_category", county="k") for edge in ("start", "end")
+    )
     no_other_tag = f"""NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
         LEFT JOIN subsidies_subsidyroster ro ON ro.id = t.roster_id
         LEFT JOIN {staged.categories.county_table} k ON t.roster_id IS NULL AND k.county = left(r.region_code, 6)
         WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = ''
           AND CASE WHEN t.roster_id IS NULL
-                   THEN t.valid_from <= k.period_end AND (t.valid_to IS NULL OR t.valid_to >= k.period_start)
+                   THEN t.valid_from <= {own_end} AND (t.valid_to IS NULL OR t.valid_to >= {own_start})
                    ELSE ro.insurance_year = %(year)s END)"""  # noqa: S608 - generated table name
     # The items, read here (with this transaction's own writes) and handed to the second connection.
     items = f"""
@@ -1153,12 +1196,19 @@ def _marks_beside(
     marks = _Marks()
     cursor.execute(
         f"SELECT (SELECT count(*) FROM {added}), (SELECT count(*) FROM {removed} r WHERE {no_other_tag})",  # noqa: S608
-        {"year": roster_import.insurance_year},
+        {"year": roster_import.insurance_year, "school": list(SCHOOL_CATEGORIES)},
     )
     marks.tagged, marks.withdrawn = (int(count) for count in cursor.fetchone())
     with message_send_bulk_beside(
         topic="subsidy.marks_batch",
-        rows=BesideRows(query=items, params={"reason": reason, "year": roster_import.insurance_year}),
+        rows=BesideRows(
+            query=items,
+            params={
+                "reason": reason,
+                "year": roster_import.insurance_year,
+                "school": list(SCHOOL_CATEGORIES),
+            },
+        ),
         query="""
             SELECT NULL::text AS subject, n.county || '000000' AS region_code, n.county || ':' || n.batch AS message,
                    jsonb_build_object(

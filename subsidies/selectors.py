@@ -4,6 +4,8 @@ the policies a user may read, and the totals for finance. Every function takes a
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,8 +32,8 @@ from enrollment.models import (
     scope_prefix_of_region_code,
 )
 from enrollment.policies import policy_can_manage, policy_for_county, policy_list, policy_parse
+from enrollment.rules.policy import SCHOOL_CATEGORIES, Scheme, SubsidyCategory, Window
 from enrollment.rules.policy import Policy as Rules
-from enrollment.rules.policy import Scheme, SubsidyCategory
 
 from .models import ImportStatus, RosterImport, RosterOutcome, RosterRow, SubsidyRoster, SubsidyTag
 from .rosters import category_amount, category_by_code, rows_kept
@@ -120,14 +122,30 @@ def _of_insurance_year(year: int) -> Q:
     return Q(roster__isnull=True) | Q(roster__insurance_year=year)
 
 
+# Tags of persons whose year is a school's academic year where the policy has one (``Policy.coverage_for``).
+_AT_SCHOOL = Q(person__category__in=SCHOOL_CATEGORIES)
+
+
+def _reaching(window: Window) -> Q:
+    """Tags whose dates reach the window: recognised by its end, not ended before its start."""
+    return Q(valid_from__lte=window.end) & (Q(valid_to__isnull=True) | Q(valid_to__gte=window.start))
+
+
+def _reaching_own_year(policy: Rules) -> Q:
+    """Tags whose dates reach their person's year under the policy, as the rule engine reads them:
+    a student's or preschool child's academic year where the policy has one, else the insurance year."""
+    if policy.student_coverage is None:
+        return _reaching(policy.coverage)
+    return (_AT_SCHOOL & _reaching(policy.student_coverage)) | (~_AT_SCHOOL & _reaching(policy.coverage))
+
+
 def _tag_counts(*, scope: Scope, policy: Rules) -> dict[str, int]:
-    """Persons holding a tag valid in the policy's insurance year, per tag code, in the policy's region ∩ the user's area."""
+    """Persons holding a tag valid in their year of the policy (a student's academic year where it has
+    one), per tag code, in the policy's region ∩ the user's area."""
     tags = scope.filter(
         SubsidyTag.objects.filter(
-            _of_insurance_year(policy.insurance_year),
-            end_reason="",
-            valid_from__lte=policy.coverage.end,
-        ).filter(Q(valid_to__isnull=True) | Q(valid_to__gte=policy.coverage.start))
+            _of_insurance_year(policy.insurance_year), _reaching_own_year(policy), end_reason=""
+        )
     )
     if policy.region_code:
         tags = tags.filter(region_code__startswith=scope_prefix_of_region_code(policy.region_code))
@@ -239,9 +257,11 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
     Subsidised counts exactly the assessments finance is told of (``enrollment.fund_totals.COUNTED``:
     due, paid, paid by the government; not cancelled, not refunded). Both sides are grouped by the
     policy's category: a roster tag several categories share counts under each of them, and the
-    total of persons tagged counts each person once. A tag counts when valid on a day of the year,
-    also if it has ended since (a later roster, by hand): the assessment grants the year's subsidy
-    on such a tag (the rule engine's test: recognised by the year's end, not ended before its start)."""
+    total of persons tagged counts each person once. A tag counts when valid on a day of its
+    person's year, also if it has ended since (a later roster, by hand): the assessment grants the
+    year's subsidy on such a tag (the rule engine's test: recognised by the year's end, not ended
+    before its start). A person's year is the calendar insurance year, or a student's or preschool
+    child's academic year where their county's policy has one."""
     scope.require(Action.SUBSIDY_TOTALS)
     settled = [AssessmentStatus.PAID, AssessmentStatus.GOVERNMENT]
     assessed = (
@@ -287,15 +307,27 @@ def subsidy_totals(*, scope: Scope, year: int) -> Totals:
         row.settled_persons += item["settled_persons"]
         row.settled_fen += int(item["settled"] or 0)
         row.full_persons += item["full"]
-    coverage_start, coverage_end = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    tags = scope.filter(
-        SubsidyTag.objects.filter(valid_from__lte=coverage_end).filter(
-            Q(valid_to__isnull=True) | Q(valid_to__gte=coverage_start), _of_insurance_year(year)
-        )
+    of_year = scope.filter(
+        SubsidyTag.objects.filter(_of_insurance_year(year)).annotate(county=Left("region_code", 6))
     )
+    # The counties whose students' (and preschool children's) tags count for an academic year:
+    # those whose policy has one, grouped by it.
+    school_years: dict[Window, list[str]] = {}
+    for county in of_year.filter(_AT_SCHOOL).values_list("county", flat=True).distinct().order_by():
+        rules = policy_of(county)
+        if rules is not None and rules.student_coverage is not None:
+            school_years.setdefault(rules.student_coverage, []).append(county)
+    # Everyone else's tags count for the calendar insurance year.
+    reaching = calendar = _reaching(Window(dt.date(year, 1, 1), dt.date(year, 12, 31)))
+    if school_years:
+        there = Q(county__in=[county for counties in school_years.values() for county in counties])
+        academic = (Q(county__in=counties) & _reaching(window) for window, counties in school_years.items())
+        reaching = (~(_AT_SCHOOL & there) & calendar) | (
+            _AT_SCHOOL & functools.reduce(operator.or_, academic)
+        )
+    tags = of_year.filter(reaching)
     tagged = (
-        tags.annotate(county=Left("region_code", 6))
-        .values("county", "category")
+        tags.values("county", "category")
         .annotate(n=Count("person", distinct=True))
         .order_by("county", "category")
     )

@@ -73,6 +73,9 @@ REFUND_REASONS = (
     "agency_error",
 )
 PERSON_CATEGORIES = ("rural", "urban", "student", "preschool", "newborn")
+# The person categories that pay for and are covered by a school's academic year where the policy
+# has one (``Policy.coverage_for``); the roster import's SQL reads the same list.
+SCHOOL_CATEGORIES = ("student", "preschool")
 
 
 class PolicyError(ValueError):
@@ -319,7 +322,7 @@ class Policy:
         return next((category for category in self.subsidy_categories if category.code == code), None)
 
     def coverage_for(self, person_category: str) -> Window:
-        if self.student_coverage and person_category in ("student", "preschool"):
+        if self.student_coverage and person_category in SCHOOL_CATEGORIES:
             return self.student_coverage
         return self.coverage
 
