@@ -919,24 +919,57 @@ def assessment_run_start(
 
 
 def _run_queue(
-    *, county_code: str, insurance_year: int, loaded: LoadedPolicy, actor_id: int | None, reason: str
+    *,
+    county_code: str,
+    insurance_year: int,
+    loaded: LoadedPolicy,
+    actor_id: int | None,
+    reason: str,
+    again_after_running: bool = False,
 ) -> AssessmentRun:
-    try:
-        with transaction.atomic():
-            run = AssessmentRun.objects.create(
-                county_code=county_code,
-                insurance_year=insurance_year,
-                policy_version=loaded.version,
-                started_by_id=actor_id,
-                reason=reason[:200],
-            )
-    except IntegrityError:
-        return AssessmentRun.objects.get(
-            county_code=county_code,
-            insurance_year=insurance_year,
-            person__isnull=True,
-            status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
-        )
+    """Queue the county's run; while one is queued or running, return that one instead.
+
+    ``again_after_running``: the policy changed, so a run already *running* (which read the policy
+    when it started) is marked to be run again when it ends (``rerun_reason``); its end queues the
+    follow-up (``_rerun_if_asked``). Race-free: the waiting run's row is locked here until the
+    caller's transaction commits, and a run's start (marking it running, then reading the policy)
+    and its end (reading the mark) lock the same row. So a queued run found here starts after the
+    change is committed and reads it, a running one cannot end unseen in between, and one that
+    ended meanwhile is no longer in the way of a new one.
+    """
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                run = AssessmentRun.objects.create(
+                    county_code=county_code,
+                    insurance_year=insurance_year,
+                    policy_version=loaded.version,
+                    started_by_id=actor_id,
+                    reason=reason[:200],
+                )
+        except IntegrityError:
+            # Locked until the caller's transaction ends (a savepoint of it, if there is one).
+            with transaction.atomic():
+                waiting = (
+                    AssessmentRun.objects.select_for_update()
+                    .filter(
+                        county_code=county_code,
+                        insurance_year=insurance_year,
+                        person__isnull=True,
+                        status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+                    )
+                    .first()
+                )
+                if waiting is None:
+                    continue  # it ended while we waited for its row: queue a new one
+                if again_after_running and waiting.status == RunStatus.RUNNING:
+                    waiting.rerun_reason = reason[:200]
+                    waiting.rerun_requested_by_id = actor_id
+                    waiting.save(update_fields=["rerun_reason", "rerun_requested_by"])
+            return waiting
+        break
+    else:
+        raise RuntimeError(f"could not queue the run of {county_code} {insurance_year}")
     from .tasks import run_assessment
 
     transaction.on_commit(lambda: run_assessment.delay(run.pk))
@@ -949,7 +982,9 @@ def assessment_runs_queue_for_policy(
     """Queue the yearly run again of every county this policy decides whose year is open and was
     assessed (a done county run), so that a changed rule (an extended collection period) reaches
     every due item at tax: the re-run sends each changed schedule, nothing else. A county run
-    already queued is returned as it is; it loads the policy when it starts.
+    already queued is returned as it is; it loads the policy when it starts. One already running
+    read the policy before the change: it is returned marked to be run again (``rerun_reason``),
+    and its end queues the follow-up.
 
     Not the user's ASSESSMENT_RUN: the run follows from the policy's change, which the caller
     (who may manage the policy) was allowed to make."""
@@ -981,6 +1016,7 @@ def assessment_runs_queue_for_policy(
                 loaded=current,
                 actor_id=actor_id,
                 reason=reason,
+                again_after_running=True,
             )
         )
     return runs
@@ -1041,12 +1077,11 @@ def _run_execute_leased(run_id: int) -> AssessmentRun:
             progress=progress,
         )
         with transaction.atomic():
-            _finish(run, counts, loaded)
+            run = _finish(run, counts, loaded)
     except Exception as error:
         logger.exception("assessment run %s failed", run.pk)
-        AssessmentRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), error=str(error)[:2000]
-        )
+        with transaction.atomic():
+            _fail(run, error)
         run.refresh_from_db()
         raise
     finally:
@@ -1091,17 +1126,54 @@ def _record_counts(run: AssessmentRun, counts: Counts) -> None:
     run.unchanged = counts.unchanged
 
 
-def _finish(run: AssessmentRun, counts: Counts, loaded: LoadedPolicy) -> None:
+def _finish(run: AssessmentRun, counts: Counts, loaded: LoadedPolicy) -> AssessmentRun:
+    """Mark the run done with its figures (in the caller's transaction); returns the run as saved."""
+    # Locked and read afresh: an extension of the collection period may have marked it to be run
+    # again while it ran (``_run_queue``), and that mark must be neither overwritten nor missed.
+    run = AssessmentRun.objects.select_for_update().get(pk=run.pk)
     run.status = RunStatus.DONE
     run.finished_at = timezone.now()
     run.policy_version = loaded.version
     _record_counts(run, counts)
     run.save()
+    _rerun_if_asked(run)
     # Finance hears the county's new subsidy totals once the run is committed (enrollment/fund_totals.py).
     from .tasks import send_fund_totals
 
     county, year = run.county_code, run.insurance_year
     transaction.on_commit(lambda: send_fund_totals.delay(county_code=county, years=[year]))
+    return run
+
+
+def _fail(run: AssessmentRun, error: BaseException) -> None:
+    """Mark the run failed with the error (in the caller's transaction); a follow-up asked for while
+    it ran is queued all the same: the policy change it was asked for still has to reach tax."""
+    run = AssessmentRun.objects.select_for_update().get(pk=run.pk)
+    run.status = RunStatus.FAILED
+    run.finished_at = timezone.now()
+    run.error = str(error)[:2000]
+    run.save(update_fields=["status", "finished_at", "error"])
+    _rerun_if_asked(run)
+
+
+def _rerun_if_asked(run: AssessmentRun) -> None:
+    """Queue the county's run again, with the policy as it now stands, when a change of the policy
+    asked for it while ``run`` (locked, just ended) was running."""
+    if not run.rerun_reason:
+        return
+    loaded = policy_for_county(county_code=run.county_code, insurance_year=run.insurance_year)
+    if loaded is None:
+        logger.warning("assessment run %s: to be run again, but its county has no policy now", run.pk)
+        return
+    follow_up = _run_queue(
+        county_code=run.county_code,
+        insurance_year=run.insurance_year,
+        loaded=loaded,
+        actor_id=run.rerun_requested_by_id,
+        reason=run.rerun_reason,
+    )
+    run.rerun = follow_up
+    run.save(update_fields=["rerun"])
 
 
 def assessment_run_now(
@@ -1123,13 +1195,12 @@ def assessment_run_now(
     try:
         counts = _assess_county(county_code=county_code, insurance_year=insurance_year, loaded=loaded)
         with transaction.atomic():
-            _finish(run, counts, loaded)
+            run = _finish(run, counts, loaded)
     except Exception as error:
         # Inside a caller's transaction the run row goes with it; on its own, the failure is kept.
         if not connection.in_atomic_block:
-            AssessmentRun.objects.filter(pk=run.pk).update(
-                status=RunStatus.FAILED, finished_at=timezone.now(), error=str(error)[:2000]
-            )
+            with transaction.atomic():
+                _fail(run, error)
         raise
     finally:
         _lease_release(run.pk)

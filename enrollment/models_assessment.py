@@ -103,6 +103,26 @@ class AssessmentRun(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # When the run was taken up again after its executor died (the last time, if more than once).
     resumed_at = models.DateTimeField(_("resumed at"), null=True, blank=True)
+    # A county run asked for again while this one was running (a policy changed after it read
+    # the policy: an extended collection period): why, and by whom. The run's end (done or failed)
+    # queues the follow-up, ``rerun``, which reads the policy as it then stands.
+    rerun_reason = models.CharField(_("to be run again because"), max_length=200, blank=True)
+    rerun_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("run again at the request of"),
+    )
+    rerun = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("run again as"),
+    )
     enrollments = models.PositiveIntegerField(_("enrollments"), default=0)
     distinct_facts = models.PositiveIntegerField(_("distinct sets of facts"), default=0)
     created = models.PositiveIntegerField(_("new assessments"), default=0)

@@ -29,7 +29,7 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from sharing.services import message_send
 
-from .models import Policy, PolicyVersion, scope_prefix_of_region_code
+from .models import Policy, PolicyVersion, RunStatus, scope_prefix_of_region_code
 from .rules import engine
 from .rules import policy as rules
 from .rules.presets import all_presets
@@ -214,10 +214,21 @@ def policy_back_payment_windows_send() -> int:
 
 
 class Extension(NamedTuple):
-    """An extended collection period: the policy's new version and the county runs queued for it."""
+    """An extended collection period: the policy's new version and the county runs queued for it
+    (or, for a county whose run was already running, that run, marked to be run again)."""
 
     loaded: LoadedPolicy
     runs: list[AssessmentRun]
+
+    @property
+    def counties_now(self) -> list[str]:
+        """The counties whose run is queued: it reads the new version when it starts."""
+        return [run.county_code for run in self.runs if run.status != RunStatus.RUNNING]
+
+    @property
+    def counties_after_running(self) -> list[str]:
+        """The counties whose run was running with the previous version: reassessed when it ends."""
+        return [run.county_code for run in self.runs if run.status == RunStatus.RUNNING]
 
 
 @transaction.atomic

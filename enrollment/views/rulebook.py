@@ -1042,15 +1042,31 @@ class PolicyExtendView(_ManageMixin, View):
             else:
                 if extension.runs:
                     # Tax takes payments by the schedules insurance sent: they change with the runs.
-                    messages.info(
-                        request,
-                        format_html(
-                            '{} <a href="{}">{}</a>',
+                    # A county whose run was already running read the previous version: it is
+                    # reassessed when that run ends, and the page says so rather than "now".
+                    now, after = extension.counties_now, extension.counties_after_running
+                    said = []
+                    if now:
+                        said.append(
                             _(
                                 "The counties of this policy are being reassessed, so that tax takes "
                                 "payments until the new last day: %(counties)s."
                             )
-                            % {"counties": ", ".join(run.county_code for run in extension.runs)},
+                            % {"counties": ", ".join(now)}
+                        )
+                    if after:
+                        said.append(
+                            _(
+                                "The assessment of %(counties)s was already running with the previous "
+                                "version; each is reassessed when its current run ends."
+                            )
+                            % {"counties": ", ".join(after)}
+                        )
+                    messages.info(
+                        request,
+                        format_html(
+                            '{} <a href="{}">{}</a>',
+                            " ".join(said),
                             reverse("enrollment:assessment-runs"),
                             _("See the assessment runs"),
                         ),

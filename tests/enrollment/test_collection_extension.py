@@ -6,9 +6,11 @@ tests/refunds/backpay_support.py: I 400 yuan, collection 1 Sep – 25 Dec 2026 o
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from unittest import mock
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +21,7 @@ from collection import services as collection_services
 from collection.models import DueItem
 from enrollment import assessment
 from enrollment.models import Assessment, AssessmentRun, Policy, RunStatus
-from enrollment.policies import policy_extend_collection
+from enrollment.policies import policy_extend_collection, policy_for_county
 from sharing.services import delivery_drain
 from tests.conftest import World
 from tests.matrix.enrollment_review import TUNLI
@@ -134,3 +136,169 @@ def test_given_an_extension_on_the_page_then_the_policy_page_says_the_counties_a
     assert response.status_code == 200
     assert "正在重新核定" in text and "141002" in text
     assert f'href="{reverse("enrollment:assessment-runs")}"' in text
+
+
+# --- a county whose run is running when the period is extended ------------------------------------
+
+REASON = "集中征缴期延长至2027-01-25，重新核定"
+
+
+def running_run() -> AssessmentRun:
+    """尧都区's county run of 2027, marked running by a worker that read the policy as it was."""
+    return AssessmentRun.objects.create(
+        county_code="141002",
+        insurance_year=YEAR,
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        reason="x",
+    )
+
+
+def test_given_a_county_run_running_when_the_period_is_extended_then_that_run_is_marked_to_run_again(
+    world: World, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+):
+    # given: 尧都区 assessed for 2027, and its county run running again (it read the policy before)
+    due_person(TUNLI)
+    run = running_run()
+    queued: list[int] = []
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
+
+    # when: the period is extended
+    with django_capture_on_commit_callbacks(execute=True):
+        _loaded, runs = extend()
+
+    # then: the answer is the running run, marked to be run again with the extension's reason;
+    # nothing is queued beside it (one county run at a time)
+    run.refresh_from_db()
+    assert [r.pk for r in runs] == [run.pk]
+    assert (run.status, run.rerun_reason, run.rerun_id, queued) == (RunStatus.RUNNING, REASON, None, [])
+
+
+def test_given_the_period_extended_while_a_county_run_runs_then_the_county_is_assessed_again_after_it_and_tax_gets_the_new_last_day(
+    world: World, run_inline: None, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+):
+    # given: last year's payer who owes 2027, tax holding the item with the window to 25 December
+    person = due_person(TUNLI)
+    delivery_drain(seconds=30)
+    before = policy_for_county(county_code="141002", insurance_year=YEAR).version
+    # and: a county run of 尧都区 that reads the policy, then — while it assesses — the period is
+    # extended to 25 January 2027
+    run = AssessmentRun.objects.create(county_code="141002", insurance_year=YEAR, reason="年度核定")
+    assess_county = assessment._assess_county
+    extensions: list = []
+
+    def extended_meanwhile(**kwargs):  # type: ignore[no-untyped-def]
+        if not extensions:
+            extensions.append(extend())
+        return assess_county(**kwargs)
+
+    monkeypatch.setattr(assessment, "_assess_county", extended_meanwhile)
+
+    # when: the run ends
+    with django_capture_on_commit_callbacks(execute=True):
+        assessment.assessment_run_execute(run_id=run.pk)
+    delivery_drain(seconds=30)
+
+    # then: the run is done with the version it read, and a follow-up run assessed the county
+    # again with the extended one, saying why
+    run.refresh_from_db()
+    [(loaded, _runs)] = extensions
+    assert (run.status, run.policy_version_id, run.rerun_reason) == (RunStatus.DONE, before.pk, REASON)
+    follow_up = run.rerun
+    assert (follow_up.status, follow_up.policy_version_id, follow_up.reason) == (
+        RunStatus.DONE, loaded.version.pk, REASON,
+    )  # fmt: skip
+    assert (follow_up.changed, follow_up.pushed) == (1, 1)
+    # and: tax's item takes payments until the new last day
+    item = DueItem.objects.get(person_id=person.id_number, insurance_year=YEAR)
+    assert (item.status, item.amount_fen, item.schedule[-1]["to"]) == ("due", DUE_ON_TIME, "2027-01-25")
+
+
+def test_given_a_run_marked_to_run_again_when_it_fails_then_the_county_is_queued_again_all_the_same(
+    world: World, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+):
+    # given: 尧都区's county run running, marked to be run again by an extension
+    due_person(TUNLI)
+    run = running_run()
+    queued: list[int] = []
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
+    loaded, _runs = extend()
+
+    # when: the run fails
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("磁盘已满")
+
+    monkeypatch.setattr(assessment, "_assess_county", broken)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        assessment.assessment_run_execute(run_id=run.pk)
+
+    # then: it is failed, and the county is queued again with the extended version
+    run.refresh_from_db()
+    assert (run.status, run.error) == (RunStatus.FAILED, "磁盘已满")
+    follow_up = run.rerun
+    assert (follow_up.status, follow_up.policy_version_id, follow_up.reason) == (
+        RunStatus.QUEUED, loaded.version.pk, REASON,
+    )  # fmt: skip
+    assert queued == [follow_up.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_a_run_ending_while_the_extension_commits_then_its_end_waits_and_queues_the_follow_up(
+    transactional_world: World, monkeypatch: pytest.MonkeyPatch
+):
+    # given: 尧都区's county run running with the version it read
+    due_person(TUNLI)
+    run = running_run()
+    read = policy_for_county(county_code="141002", insurance_year=YEAR)
+    queued: list[int] = []
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
+    monkeypatch.setattr("enrollment.tasks.send_fund_totals.delay", lambda **kwargs: None)
+    ended = threading.Event()
+
+    def end_the_run() -> None:  # the worker, on its own connection
+        try:
+            with transaction.atomic():
+                assessment._finish(run, assessment.Counts(), read)
+            ended.set()
+        finally:
+            connection.close()
+
+    # when: the extension has marked the run but not committed yet, and the run ends meanwhile
+    with transaction.atomic():
+        loaded, _runs = extend()
+        worker = threading.Thread(target=end_the_run)
+        worker.start()
+        waited = not ended.wait(timeout=1)
+    worker.join(timeout=30)
+
+    # then: the run's end waited for the extension, saw its mark, and queued the follow-up
+    run.refresh_from_db()
+    assert (waited, run.status, run.rerun_reason) == (True, RunStatus.DONE, REASON)
+    assert (run.rerun.status, run.rerun.policy_version_id, queued) == (
+        RunStatus.QUEUED, loaded.version.pk, [run.rerun_id],
+    )  # fmt: skip
+
+
+def test_given_a_county_run_running_when_extended_on_the_page_then_it_says_the_county_is_reassessed_when_it_ends(
+    world: World, monkeypatch: pytest.MonkeyPatch
+):
+    # given: 尧都区 assessed for 2027 and its county run running; the administrator signed in
+    due_person(TUNLI)
+    run = running_run()
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", lambda run_id: None)
+    client = signed_in(world, "admin")
+
+    # when: the period is extended on the page
+    response = client.post(
+        reverse("enrollment:policy-extend", args=["refund-test-141000"]),
+        {"extended_to": EXTENDED_TO.isoformat(), "note": "医保税务协商延长"},
+        follow=True,
+    )
+
+    # then: the policy page says 尧都区 is reassessed when its current run ends, not that it is now
+    text = response.content.decode()
+    assert "141002的核定运行时使用的是延长前的版本；当前运行结束后将重新核定。" in text
+    assert "正在重新核定" not in text
+    # and: the run's page says so too
+    page = client.get(reverse("enrollment:assessment-run", kwargs={"pk": run.pk})).content.decode()
+    assert 'data-testid="run-rerun"' in page and REASON in page
