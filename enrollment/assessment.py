@@ -206,17 +206,20 @@ def _assess(
     region_below: str | None = None,
     totals: bool = True,
     person_table: str | None = None,
+    today: date | None = None,
 ) -> Counts:
     """Assess a county (or one person of it, or the villages in [region_from, region_below)) for a year.
 
     Two steps, each atomic: the decisions (shared by every part of a county, so they are
     committed first and a parallel part never waits on them), then the assessments with their
-    messages to tax. Inside the caller's transaction both are savepoints of it.
+    messages to tax. Inside the caller's transaction both are savepoints of it. ``today`` (by
+    default the local date) decides whether an extended collection period still runs, which
+    withdraws the back-payments approved before it (``_withdraw_back_payments``).
     """
     policy = loaded.rules
     suffix = uuid.uuid4().hex[:10]
-    facts, decisions, changes, cancels, late = (
-        f"assess_{name}_{suffix}" for name in ("facts", "decisions", "changes", "cancels", "late")
+    facts, decisions, changes, cancels, late, ended = (
+        f"assess_{name}_{suffix}" for name in ("facts", "decisions", "changes", "cancels", "late", "ended")
     )
     counts = Counts()
     timer = _PhaseTimer(
@@ -259,6 +262,9 @@ def _assess(
         "region_from": region_from,
         "region_below": region_below,
         "totals": totals,
+        "today": today or timezone.localdate(),
+        "withdraw_until": engine.back_payment_withdrawn_until(policy),
+        "back_payment_opens": engine.back_payment_apply_from(policy) if policy.back_payment else None,
     }
     try:
         with ExitStack() as stack, connection.cursor() as cursor:
@@ -277,6 +283,7 @@ def _assess(
                 changes=changes,
                 cancels=cancels,
                 late=late,
+                ended=ended,
                 person_filter=person_filter,
                 region_filter=region_filter,
                 cancel_scope=cancel_scope,
@@ -286,7 +293,9 @@ def _assess(
     except Exception:
         if not connection.in_atomic_block:
             with connection.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {facts}, {decisions}, {changes}, {cancels}, {late}")
+                cursor.execute(
+                    f"DROP TABLE IF EXISTS {facts}, {decisions}, {changes}, {cancels}, {late}, {ended}"
+                )
         raise
     timer.mark("totals")
     timer.log()
@@ -308,6 +317,7 @@ def _steps_one_and_two(
     changes: str,
     cancels: str,
     late: str,
+    ended: str,
     person_filter: str,
     region_filter: dict[str, str],
     cancel_scope: str,
@@ -504,6 +514,10 @@ def _steps_one_and_two(
     if cursor.rowcount:
         counts.enrollments -= cursor.rowcount
         cursor.execute(f"DELETE FROM {facts} f USING {late} l WHERE f.enrollment_id = l.enrollment_id")  # noqa: S608
+    # Back-payments an extension of the collection period withdraws: their assessments are written
+    # and sent again below (the normal amount and schedule), whatever else changed.
+    withdrawing = _withdraw_back_payments(cursor, params, facts=facts, ended=ended)
+    also_changed = f"OR a.id IN (SELECT id FROM {ended})" if withdrawing else ""  # noqa: S608
     cursor.execute(
         f"""
         CREATE TEMP TABLE {changes} AS
@@ -535,6 +549,7 @@ def _steps_one_and_two(
                 d.subsidy_fen, d.government_fen, d.payable_fen, d.subsidy_category, d.status, d.schedule,
                 d.paid_on, d.benefit_start, d.benefit_end
               ))
+           {also_changed}
         """,  # noqa: S608
         params,
     )
@@ -708,8 +723,76 @@ def _steps_one_and_two(
         counts.government_paid, counts.government_paid_fen, counts.payable_fen = _totals(
             cursor, params, listed=listed
         )
-    for table in (facts, decisions, changes, cancels, late):
+    if withdrawing:
+        _back_payment_applications_withdraw(cursor, params, ended=ended)
+    for table in (facts, decisions, changes, cancels, late, *([ended] if withdrawing else [])):
         cursor.execute(f"DROP TABLE {table}")
+
+
+def _withdraw_back_payments(cursor: Any, params: dict[str, Any], *, facts: str, ended: str) -> bool:
+    """While an extended collection period runs (``engine.back_payment_withdrawn_until``), end the
+    back-payment of each of the run's persons approved before the extension and not yet paid: its
+    amount and pay-by day leave the assessment (the history keeps them), so the due item sent
+    below is the normal one with the extended schedule, which replaces the back-payment line at
+    tax. Returns whether any was withdrawn (their assessment ids in ``ended``)."""
+    until = params["withdraw_until"]
+    if until is None or params["today"] > until:
+        return False
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE {ended} AS
+        SELECT a.id FROM enrollment_assessment a JOIN {facts} f ON f.person_id = a.person_id
+        WHERE a.insurance_year = %(year)s AND a.status = 'due' AND a.back_payment_fen IS NOT NULL
+          AND a.back_payment_approved_on <= %(withdraw_until)s
+        """,  # noqa: S608 - generated table names
+        params,
+    )
+    if not cursor.rowcount:
+        cursor.execute(f"DROP TABLE {ended}")
+        return False
+    cursor.execute(
+        f"""
+        UPDATE enrollment_assessment a SET back_payment_fen = NULL, back_payment_approved_on = NULL,
+               back_payment_pay_until = NULL
+        FROM {ended} e WHERE a.id = e.id
+        """  # noqa: S608
+    )
+    return True
+
+
+def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, ended: str) -> None:
+    """The applications of the back-payments withdrawn go with them, with the reason, in the same
+    transaction as the assessments and the items sent to tax."""
+    # The applications are refunds' (its state machine and timeline); refunds builds on enrollment,
+    # so it is imported here, where the run needs it, not at the top.
+    from refunds.services_backpay import back_payments_withdraw_for_extension
+
+    cursor.execute(f"SELECT id FROM {ended} ORDER BY id")  # noqa: S608
+    assessment_ids = [row[0] for row in cursor.fetchall()]
+    withdrawn = back_payments_withdraw_for_extension(
+        assessment_ids=assessment_ids, reason=_back_payment_withdrawal_reason(params)
+    )
+    logger.info(
+        "assessment %s %s: %d approved back-payment(s) withdrawn by the extended collection period",
+        params["county"],
+        params["year"],
+        withdrawn,
+    )
+
+
+def _back_payment_withdrawal_reason(params: dict[str, Any]) -> str:
+    # Stored, so written in the portal's language, whoever's action queued the run.
+    until: date = params["withdraw_until"]
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(
+            "The collection period for %(year)d was extended to %(until)s, so the contribution can be "
+            "paid at the normal amount, with the normal cover, until then: the back-payment approved "
+            "before the extension is withdrawn. Back-payment applications open again on %(opens)s."
+        ) % {
+            "year": params["year"],
+            "until": engine.say_date(until),
+            "opens": engine.say_date(params["back_payment_opens"]),
+        }
 
 
 @dataclass(frozen=True)
@@ -1251,7 +1334,11 @@ def assessment_reassess(
                 if loaded is None:
                     continue
                 counts = _assess(
-                    county_code=county_code, insurance_year=year, loaded=loaded, person_id=person_id
+                    county_code=county_code,
+                    insurance_year=year,
+                    loaded=loaded,
+                    person_id=person_id,
+                    today=today,
                 )
                 run = AssessmentRun(
                     county_code=county_code,
@@ -1324,7 +1411,11 @@ def assessment_reassess_persons(
                     continue
                 started = timezone.now()
                 counts = _assess(
-                    county_code=county_code, insurance_year=year, loaded=loaded, person_table=person_table
+                    county_code=county_code,
+                    insurance_year=year,
+                    loaded=loaded,
+                    person_table=person_table,
+                    today=today,
                 )
                 run = AssessmentRun(
                     county_code=county_code,

@@ -30,6 +30,7 @@ from accounts.scope import Scope
 from enrollment.back_payments import BackPaymentAnswer, assessment_back_payment_approve, back_payment_decide
 from enrollment.models import Assessment, AssessmentStatus, Person
 
+from .models import WorkflowEvent
 from .models_backpay import (
     OPEN_BACK_PAYMENT_STATUSES,
     BackPaymentApplication,
@@ -38,6 +39,7 @@ from .models_backpay import (
 )
 from .services import MAX_EVIDENCE_FILES, evidence_validate, person_in_area
 from .workflow import (
+    Transition,
     TransitionConflictError,
     Workflow,
     application_reject,
@@ -55,6 +57,7 @@ __all__ = [
     "back_payment_decide",
     "back_payment_reject",
     "back_payment_withdraw",
+    "back_payments_withdraw_for_extension",
 ]
 
 
@@ -67,6 +70,15 @@ BACK_PAYMENT_WORKFLOW = Workflow(
     transitions=(
         *review_transitions(S, review=Action.BACKPAY_REVIEW, apply=Action.BACKPAY_APPLY),
         closed_by_the_rules(S),
+        # An extension of the collection period reopens the normal payment of the year: the
+        # back-payment approved before it and not yet paid is withdrawn by the rules
+        # (``back_payments_withdraw_for_extension``).
+        Transition(
+            "extension_withdraw",
+            (S.APPROVED,),
+            S.WITHDRAWN,
+            gettext_lazy("Withdrawn: the collection period was extended"),
+        ),
     ),
 )
 
@@ -227,3 +239,40 @@ def back_payment_reject(*, scope: Scope, application_id: int, reason: str) -> Ba
 def back_payment_withdraw(*, scope: Scope, application_id: int, note: str = "") -> BackPaymentApplication:
     """The applicant withdraws their own application while it waits for a decision."""
     return BACK_PAYMENT_WORKFLOW.transition(scope=scope, pk=application_id, action="withdraw", note=note)
+
+
+def back_payments_withdraw_for_extension(*, assessment_ids: Sequence[int], reason: str) -> int:
+    """The approved applications of these assessments, whose back-payment an extension of the
+    collection period withdrew (``enrollment.assessment``: the person pays the normal amount until
+    the extension ends), are withdrawn by the rules with the reason: one event each on their
+    timeline, nothing deleted. Set-based, in the caller's transaction (the run's, which sends tax
+    the normal items). Returns how many were withdrawn."""
+    step = BACK_PAYMENT_WORKFLOW.transition_for("extension_withdraw")
+    with transaction.atomic():
+        rows = list(
+            BackPaymentApplication.objects.select_for_update()
+            .filter(assessment_id__in=assessment_ids, status__in=step.sources)
+            .order_by("pk")
+            .values_list("pk", "region_code", "status")
+        )
+        if not rows:
+            return 0
+        BackPaymentApplication.objects.filter(pk__in=[pk for pk, _region, _status in rows]).update(
+            status=step.target
+        )
+        at = timezone.now()
+        WorkflowEvent.objects.bulk_create(
+            WorkflowEvent(
+                kind=BACK_PAYMENT_WORKFLOW.kind,
+                object_id=pk,
+                region_code=region_code,
+                action=step.action,
+                from_state=status,
+                to_state=step.target,
+                actor=None,
+                at=at,
+                note=reason,
+            )
+            for pk, region_code, status in rows
+        )
+    return len(rows)

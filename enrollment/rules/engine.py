@@ -929,6 +929,25 @@ def back_payment_apply_from(policy: Policy) -> date:
     return apply_from
 
 
+def back_payment_withdrawn_until(policy: Policy) -> date | None:
+    """The last day of an extended collection period, when the extension withdraws the
+    back-payments approved and not yet paid: None when nothing is withdrawn.
+
+    A back-payment that opens after the period (Linfen's, for those who missed it) approved on a
+    day the extended period now covers is for a year the person may pay again at the normal price,
+    with the normal cover; new applications are refused until the extension ends
+    (``back_payment_apply_from``). So until that day such a back-payment is withdrawn and the
+    normal contribution is what is due; one approved later, or already paid, stands. A back-payment
+    that opens within the period (the national repair of a break) is not about a missed period,
+    and an extension changes nothing for it.
+    """
+    rule = policy.back_payment
+    collection = policy.collection
+    if rule is None or not collection.extension_days or rule.apply_from <= collection.window.end:
+        return None
+    return collection.effective_window.end
+
+
 def back_payment_on(policy: Policy, facts: PersonFacts, applied_on: date) -> Decision:
     """May this person apply for a back-payment (补缴) on ``applied_on``, and for how much?"""
     rule = policy.back_payment
