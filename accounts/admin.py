@@ -6,8 +6,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
+from rest_framework.authtoken.admin import TokenAdmin as RestFrameworkTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from . import services
 from .admin_scope import ScopedAdminMixin
@@ -15,6 +19,7 @@ from .export_jobs import kind_of
 from .models import Agency, ExportJob, Region, User
 from .roles import Action
 from .scope import scope_of
+from .tokens import token_cutoff, token_expires_at
 
 
 @admin.register(Region)
@@ -148,3 +153,80 @@ class ExportJobAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def kind_label(self, job: ExportJob) -> str:
         kind = kind_of(job.kind)
         return str(kind.label) if kind else job.kind
+
+
+# --- API tokens: REST framework's page, for the installation's superuser only --------------------
+# Administrators' roles give no Django permissions, so this page is not theirs (403;
+# tests/test_access_matrix.py). It shows each token's expiry and finds the expired ones, and its
+# writes go through the services like every other page's.
+
+
+class TokenExpiryFilter(admin.SimpleListFilter):
+    title = _("expiry")
+    parameter_name = "expired"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Expired")), ("no", _("Still working"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        cutoff = token_cutoff(timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(created__lte=cutoff)
+        if self.value() == "no":
+            return queryset.filter(created__gt=cutoff)
+        return queryset
+
+
+class TokenIssueForm(forms.ModelForm):
+    class Meta:
+        model = TokenProxy
+        fields = ["user"]
+        help_texts = {
+            "user": _("Saving issues a new token for this user; a token they held stops working at once.")
+        }
+
+    def validate_unique(self) -> None:
+        # A user who holds a token gets a new one in its place (services.token_renew), not a refusal.
+        pass
+
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(RestFrameworkTokenAdmin):
+    form = TokenIssueForm
+    list_display = ("key", "user", "created", "expires_at", "working")
+    list_filter = (TokenExpiryFilter, "created")
+    list_select_related = ("user",)
+
+    def get_fields(self, request: HttpRequest, obj: TokenProxy | None = None) -> list[str]:
+        return ["user"] if obj is None else ["user", "key", "created", "expires_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TokenProxy | None = None) -> list[str]:
+        return [] if obj is None else ["user", "key", "created", "expires_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A token is issued or deleted, never edited (REST framework's form would move it to another user).
+        return False
+
+    @admin.display(description=_("expires at"), ordering="created")
+    def expires_at(self, token: TokenProxy) -> str:
+        # Formatted here: the change page shows what a method returns as text (UTC, unformatted).
+        return formats.date_format(timezone.localtime(token_expires_at(token)), "DATETIME_FORMAT")
+
+    @admin.display(description=_("still working"), boolean=True)
+    def working(self, token: TokenProxy) -> bool:
+        return token_expires_at(token) > timezone.now()
+
+    def save_model(self, request: HttpRequest, obj: TokenProxy, form: forms.ModelForm, change: bool) -> None:
+        issued = services.token_renew(user=obj.user)
+        obj.key, obj.created = issued.key, issued.created
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: TokenProxy) -> None:
+        services.user_tokens_revoke(user=obj.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for token in queryset.select_related("user"):
+            services.user_tokens_revoke(user=token.user)

@@ -19,6 +19,7 @@ from .login_guard import address_blocked
 from .models import Agency, Region, User
 from .roles import Action
 from .scope import scope_of
+from .tokens import token_expires_at
 
 
 class RegionFilter(django_filters.FilterSet):
@@ -158,10 +159,18 @@ class MeView(APIView):
 
 
 class TokenLoginView(ObtainAuthToken):
-    """Exchange a username and password for an API token (throttled, locked after repeated failures)."""
+    """Exchange a username and password for an API token (throttled, locked after repeated failures).
+
+    The answer is the token the user holds while it works, else a new one; ``renew`` asks for a new
+    one anyway. A token works until ``expires_at`` (``PORTAL_API_TOKEN_DAYS`` after it was issued)."""
 
     access_public = True
+    # The password is the credential here: a client that still sends its expired (or revoked)
+    # token with the sign-in gets the new one, not that token's 401; and everyone is throttled
+    # by address (the throttle lets authenticated callers through).
+    authentication_classes: list[type] = []
     throttle_classes = [LoginThrottle]
+    serializer_class = serializers.TokenSignInSerializer
 
     @extend_schema(
         auth=[],
@@ -180,4 +189,9 @@ class TokenLoginView(ObtainAuthToken):
             )
         serializer = self.serializer_class(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        return Response({"token": services.user_token_issue(user=serializer.validated_data["user"])})
+        token = services.user_token_issue(
+            user=serializer.validated_data["user"], renew=serializer.validated_data["renew"]
+        )
+        return Response(
+            serializers.TokenSerializer({"token": token.key, "expires_at": token_expires_at(token)}).data
+        )

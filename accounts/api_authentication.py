@@ -5,7 +5,8 @@ The query is written once (from the models' columns) and run as plain SQL, prepa
 server (``accounts.prepared``): compiling the ORM's four-table ``select_related``, and then
 planning the join, cost more than running it on every API call. The token is still checked
 against the database on every request, so a deleted token or a deactivated user is refused at
-once."""
+once. A token works for ``PORTAL_API_TOKEN_DAYS`` days from its creation: the row read already
+carries ``created``, so the expiry is compared in Python, with no statement or parameter added."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pghistory
 from django.db import connection, models
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
@@ -22,6 +24,7 @@ from rest_framework.authtoken.models import Token
 from .models import Agency, Region, User
 from .prepared import prepared_cursor
 from .rows import model_from_row
+from .tokens import token_expires_at
 
 # The models read, with their table alias; each joined to the one before it.
 _CHAIN: tuple[tuple[type[models.Model], str], ...] = ((Token, "t"), (User, "u"), (Agency, "a"), (Region, "r"))
@@ -72,6 +75,12 @@ class PortalTokenAuthentication(TokenAuthentication):
         token = token_with_user(key)
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        expires_at = token_expires_at(token)
+        if expires_at <= timezone.now():
+            raise exceptions.AuthenticationFailed(
+                _("This token expired on %(day)s; sign in again for a new one, or ask your administrator.")
+                % {"day": timezone.localdate(expires_at).isoformat()}
+            )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         # The request's history context (accounts.middleware) names the role of a signed-in user;

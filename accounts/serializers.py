@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from .api_support import InputSerializer
 from .models import Agency, Region, User
@@ -77,7 +78,25 @@ class HistoryEventSerializer(serializers.Serializer):
     diff = serializers.DictField()
 
 
+class TokenSignInSerializer(AuthTokenSerializer):
+    """A token sign-in: the username and password, and whether to renew a token still working."""
+
+    renew = serializers.BooleanField(
+        required=False,
+        default=False,
+        write_only=True,
+        help_text=(
+            "true: a new token even if the one held still works (a new key and a new expiry; "
+            "the old key is refused from then on)."
+        ),
+    )
+
+
 class TokenSerializer(InputSerializer):
     """The answer of a token sign-in."""
 
     token = serializers.CharField(read_only=True)
+    expires_at = serializers.DateTimeField(
+        read_only=True,
+        help_text="When the token stops working (PORTAL_API_TOKEN_DAYS days after it was issued).",
+    )

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import tempfile
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
@@ -19,6 +20,9 @@ from .export_jobs import ExportKind
 from .models import CODE_PATTERN, PREFIX_LENGTH, Agency, ExportJob, Region, RegionLevel, User
 from .roles import ROLE_AGENCY_KINDS, AgencyKind, Role
 from .scope import Scope
+
+if TYPE_CHECKING:
+    from rest_framework.authtoken.models import Token
 
 logger = logging.getLogger("portal.exports")
 
@@ -231,12 +235,38 @@ def user_tokens_revoke(*, user: User) -> int:
     return deleted
 
 
-def user_token_issue(*, user: User) -> str:
-    """The user's API token (one per user), created at the first token sign-in after a revocation."""
+@transaction.atomic
+def user_token_issue(*, user: User, renew: bool = False) -> Token:
+    """The user's API token (one per user): the one they hold while it works, else a new one
+    (``token_renew``: after a revocation, once it has expired, or when ``renew`` asks for one)."""
     from rest_framework.authtoken.models import Token
 
-    token, _created = Token.objects.get_or_create(user=user)
-    return token.key
+    from .tokens import token_expires_at
+
+    # An integration's many clients, refused at once when the token expires, sign in at once: all
+    # are to get the one new token, not replace each other's (tests/test_api_token_races.py).
+    _lock_user_tokens(user)
+    token = Token.objects.filter(user_id=user.pk).first()
+    if token is None or renew or token_expires_at(token) <= timezone.now():
+        token = token_renew(user=user)
+    return token
+
+
+@transaction.atomic
+def token_renew(*, user: User) -> Token:
+    """A new API token for the user: a new key, working ``PORTAL_API_TOKEN_DAYS`` days from now. The
+    token they held is deleted, so its key is refused from now on."""
+    from rest_framework.authtoken.models import Token
+
+    _lock_user_tokens(user)
+    user_tokens_revoke(user=user)
+    return Token.objects.create(user=user)
+
+
+def _lock_user_tokens(user: User) -> None:
+    """The user's row is the lock on their token (one per user): the password, role and agency
+    changes that revoke it lock that row too."""
+    User.objects.select_for_update().values_list("pk", flat=True).get(pk=user.pk)
 
 
 # --- background exports (accounts/export_jobs.py) ------------------------------------------------

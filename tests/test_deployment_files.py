@@ -167,6 +167,13 @@ def test_given_the_compose_file_when_parsed_then_the_apps_count_the_one_proxy_in
         assert services[name]["environment"]["PORTAL_NUM_PROXIES"] == "${PORTAL_NUM_PROXIES:-1}"
 
 
+def test_given_the_compose_file_when_parsed_then_the_apps_take_the_api_tokens_lifetime_from_the_operator():
+    services = _compose()["services"]
+
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["PORTAL_API_TOKEN_DAYS"] == "${PORTAL_API_TOKEN_DAYS:-90}"
+
+
 def test_given_the_compose_file_when_parsed_then_web_worker_and_beat_wait_for_migrate():
     services = _compose()["services"]
 

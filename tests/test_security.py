@@ -222,9 +222,9 @@ def test_given_an_api_token_when_the_password_is_reset_then_the_token_is_refused
     assert _me_status(old) == 200
     # when the password is reset
     services.user_set_password(user=world.users["insurance_a"], password="Another-pass-2026!xyz")
-    # then the old token no longer works (403: session authentication comes first, so no 401 challenge),
+    # then the old token no longer works (401, the token's challenge: token authentication comes first),
     # and signing in with the new password gives another one
-    assert _me_status(old) == 403
+    assert _me_status(old) == 401
     answer = Client().post(
         reverse("token-login"),
         {"username": "insurance_a", "password": "Another-pass-2026!xyz"},

@@ -126,6 +126,11 @@ AUTHENTICATION_BACKENDS = [
 # and REST framework's throttles (NUM_PROXIES, below).
 PORTAL_NUM_PROXIES = int(os.environ.get("PORTAL_NUM_PROXIES", "0"))
 
+# An API token works for this many days from its creation (accounts.api_authentication); then it is
+# refused, and a token sign-in with the password issues a new one (accounts.services.token_renew).
+# A token that never ends is a standing risk for the integration accounts (a bank, WeChat) using them.
+PORTAL_API_TOKEN_DAYS = int(os.environ.get("PORTAL_API_TOKEN_DAYS", "90"))
+
 # Login throttling: five failures for one username from one address lock it for 15 minutes.
 # Axes takes the address from the portal (django-ipware, which its AXES_IPWARE_* settings configure,
 # is not installed: those settings would be ignored and every client behind the proxy be one).
@@ -181,9 +186,12 @@ CONTENT_SECURITY_POLICY = {
 }
 
 REST_FRAMEWORK = {
+    # The token first: DRF answers a failed or missing authentication with the first class's
+    # challenge, so a bad, expired or missing token is a 401 (``WWW-Authenticate: Token``), not a
+    # 403, which is the role's refusal. A request without the header falls through to the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "accounts.api_authentication.PortalTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api_permissions.ScopedActionPermission"],
     "DEFAULT_PAGINATION_CLASS": "accounts.api_support.Pagination",

@@ -590,6 +590,28 @@ def test_given_a_payment_through_the_api_with_a_token_then_its_history_names_the
     )
 
 
+def test_given_a_payment_through_the_api_with_a_token_then_three_statements_run_the_token_the_item_the_write(
+    world, counter
+):
+    # The token's expiry is read from the row its one statement already returns: no statement added.
+    from django.test.utils import CaptureQueriesContext
+
+    token = Token.objects.create(user=world.user_for(Role.TAX_STAFF)).key
+    item = due(ZHANG, schedule=open_today())
+    body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "wechat", "paid_by": "张三"}
+    api = Client(HTTP_AUTHORIZATION=f"Token {token}")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(reverse("collection-payment-list"), body, content_type="application/json")
+
+    assert response.status_code == 201
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 3
+    assert 'FROM "authtoken_token" t' in statements[0]
+    assert "FROM collection_dueitem d WHERE d.id = " in statements[1]
+    assert "INSERT INTO collection_payment" in statements[2]
+
+
 def test_given_two_payments_through_the_api_then_their_write_is_prepared_once_on_the_connection(counter):
     url = reverse("collection-payment-list")
     for person in (ZHANG, "141002198001010022"):
