@@ -84,7 +84,7 @@ def mask_birth_date_text(text: str) -> str:
 
 
 # Keys under which messages between the bureaus (sharing's payloads) carry who a person is.
-ID_NUMBER_KEYS = frozenset({"person_id", "id_number", "payer_id_number"})
+ID_NUMBER_KEYS = frozenset({"person_id", "old_person_id", "id_number", "payer_id_number"})
 PHONE_KEYS = frozenset({"phone", "mobile", "contact_phone", "payer_phone"})
 NAME_KEYS = frozenset({"person_name", "payer_name", "holder_name", "applicant_name"})
 

@@ -74,6 +74,10 @@ class Action(models.TextChoices):
     ENROLLMENT_CHANGE = "enrollment.change", _("Suspend, resume, terminate and transfer enrollments")
     ENROLLMENT_IMPORT = "enrollment.import", _("Import households and employee-insurance lists")
     PERSON_FULL_VIEW = "person.full_view", _("See full identifiers and phone numbers")
+    PERSON_IDENTIFIER_CORRECT = (
+        "person.identifier_correct",
+        _("Correct the identifier of a person who has been assessed, together with tax"),
+    )
     SHARING_MONITOR = "sharing.monitor", _("Monitor the sharing platform")
     SHARING_REDRIVE = "sharing.redrive", _("Re-drive dead letters of the sharing platform")
     POLICY_VIEW = "policy.view", _("View the rulebook (policies)")
@@ -139,6 +143,9 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         Action.ENROLLMENT_CHANGE,
         Action.ENROLLMENT_IMPORT,
         Action.PERSON_FULL_VIEW,
+        # The county's office corrects a mistyped identifier (tax follows by a message); a clerk
+        # corrects one only before the person is assessed (services.person_update).
+        Action.PERSON_IDENTIFIER_CORRECT,
         Action.POLICY_VIEW,
         Action.ASSESSMENT_VIEW,
         Action.ASSESSMENT_RUN,

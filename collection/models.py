@@ -209,6 +209,37 @@ class Payer(models.Model):
         return f"{self.name} ({self.person_id})"
 
 
+@tracked(level=pghistory.Statement)
+class IdentifierCorrection(models.Model):
+    """Insurance corrected a person's identifier (``person.identifier_corrected``): tax's ledger was
+    re-keyed from the old identifier to the new one in the transaction that wrote this row, with
+    the counts of what moved. Kept: a message sent before ``corrected_at`` that still names the old
+    identifier (a due item, a subsidy mark, a refund) is read as naming ``current_person_id``."""
+
+    old_person_id = models.CharField(_("old identifier"), max_length=32, db_collation="C")
+    new_person_id = models.CharField(_("new identifier"), max_length=32, db_collation="C")
+    # Where the old identifier's records are now: the new one, or a later correction's (A → B → C).
+    current_person_id = models.CharField(_("current identifier"), max_length=32, db_collation="C")
+    region_code = models.CharField(_("region code"), max_length=12, db_collation="C")
+    corrected_at = models.DateTimeField(_("corrected at"))
+    reason = models.CharField(_("reason"), max_length=200)
+    source_message_id = models.BigIntegerField(_("source message"), unique=True)
+    applied_at = models.DateTimeField(_("applied at"), db_default=models.functions.Now())
+    # What moved: {"payers": 1, "due_items": 2, "payments": 1, ...}, and what was merged.
+    moved = models.JSONField(_("records moved"), default=dict)
+
+    class Meta:
+        verbose_name = _("identifier correction")
+        verbose_name_plural = _("identifier corrections")
+        indexes = [
+            models.Index(fields=["old_person_id", "corrected_at"], name="collection_correction_old"),
+            models.Index(fields=["current_person_id"], name="collection_correction_current"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{mask_id_number(self.old_person_id)} → {mask_id_number(self.new_person_id)}"
+
+
 class Channel(models.TextChoices):
     COUNTER_CASH = "counter_cash", _("Cash at the counter")
     BANK_CARD = "bank_card", _("Bank card")

@@ -127,6 +127,7 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ScopedVie
         "list": Action.ENROLLMENT_VIEW,
         "retrieve": Action.ENROLLMENT_VIEW,
         "update": Action.ENROLLMENT_REGISTER,
+        "correct_identifier": Action.PERSON_IDENTIFIER_CORRECT,
     }
 
     def get_queryset(self) -> QuerySet[Person]:
@@ -179,6 +180,27 @@ class PersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ScopedVie
         except services.EditConflictError as conflict:
             raise Conflict(conflict.message) from conflict
         return self.retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Correct a person's mistyped identifier (after assessment too); tax is told in the same step",
+        request=serializers.IdentifierCorrectionSerializer,
+        responses={
+            200: serializers.PersonDetailSerializer,
+            409: OpenApiResponse(description="Someone changed the person after the given revision."),
+            **ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="correct-identifier")
+    def correct_identifier(self, request: Request, pk: str | None = None) -> Response:
+        scope = self.scope()
+        person = selectors.person_detail(scope=scope, pk=pk)  # outside the area: 404 first
+        payload = serializers.IdentifierCorrectionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            services.person_identifier_correct(scope=scope, person_id=person.pk, **payload.validated_data)
+        except services.EditConflictError as conflict:
+            raise Conflict(conflict.message) from conflict
+        return self.retrieve(request, pk=pk)
 
 
 def _change_schema(request_serializer: type, summary: str) -> Any:

@@ -16,6 +16,14 @@ from .deposits import (
     deposit_records_reverse,
     deposits_left_standing,
 )
+from .selectors import current_identifiers
+
+
+def _identifiers_now(batch: Batch) -> dict[str, str]:
+    """The batch's identifiers as insurance's persons hold them now: tax sends a payment taken under
+    an identifier insurance has since corrected until tax's ledger follows (the correction's
+    message); such a number is read as the corrected person's (``selectors.current_identifiers``)."""
+    return current_identifiers(message.payload["person_id"] for message in batch)
 
 
 def _local_date(value: str) -> datetime:
@@ -34,16 +42,18 @@ def apply_payment_deposited(batch: Batch) -> None:
     # however tax's messages were batched. Across batches the first recorded one stands.
     earliest: dict[tuple[str, int], tuple[tuple[date, int], Deposit]] = {}
     received = []
+    now_held = _identifiers_now(batch)
     for message in batch:
         payload = message.payload
-        key = (payload["person_id"], payload["insurance_year"])
+        person_id = now_held.get(payload["person_id"], payload["person_id"])
+        key = (person_id, payload["insurance_year"])
         paid_on = _local_date(payload["paid_at"]).date()
         order = (paid_on, int(payload["payment_id"]))
         if key not in earliest or order < earliest[key][0]:
             earliest[key] = (
                 order,
                 Deposit(
-                    id_number=payload["person_id"],
+                    id_number=person_id,
                     insurance_year=payload["insurance_year"],
                     amount_fen=payload["amount_fen"],
                     paid_on=paid_on,
@@ -53,7 +63,7 @@ def apply_payment_deposited(batch: Batch) -> None:
         received.append(
             ReceivedDeposit(
                 payment_id=payload["payment_id"],
-                id_number=payload["person_id"],
+                id_number=person_id,
                 insurance_year=payload["insurance_year"],
                 region_code=payload["region_code"],
                 amount_fen=payload["amount_fen"],
@@ -71,6 +81,11 @@ def apply_payment_deposited(batch: Batch) -> None:
 def apply_payment_reversed(batch: Batch) -> None:
     """A reversed payment (冲正): the deposit is marked reversed and the person owes again, unless
     another payment of tax's for that year still stands, which the year is then paid by."""
+    now_held = _identifiers_now(batch)
+
+    def person(message) -> str:  # type: ignore[no-untyped-def]
+        return now_held.get(message.payload["person_id"], message.payload["person_id"])
+
     deposit_records_reverse(
         reversals=[
             (
@@ -84,7 +99,7 @@ def apply_payment_reversed(batch: Batch) -> None:
     assessment_record_reversals(
         reversals=[
             (
-                message.payload["person_id"],
+                person(message),
                 message.payload["insurance_year"],
                 _("Payment reversed by tax: %(reason)s") % {"reason": message.payload["reason"]},
             )
@@ -93,6 +108,6 @@ def apply_payment_reversed(batch: Batch) -> None:
     )
     assessment_record_deposits(
         deposits=deposits_left_standing(
-            keys=sorted({(m.payload["person_id"], m.payload["insurance_year"]) for m in batch})
+            keys=sorted({(person(m), m.payload["insurance_year"]) for m in batch})
         )
     )

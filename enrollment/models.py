@@ -438,6 +438,48 @@ class RegistrationApplication(models.Model):
         return f"{self.household} · {self.get_status_display()}"
 
 
+@tracked()
+class IdentifierCorrection(models.Model):
+    """A mistyped identifier of a person corrected after the person was assessed
+    (``services.person_identifier_correct``): old and new, why, who and when, and the message that
+    told tax. Kept for ever: the person's page lists them, and a message of tax's that still names
+    the old identifier (sent before tax re-keyed its ledger) is read as the person's
+    (``selectors.current_identifiers``) as long as no one else holds the old identifier."""
+
+    scope_region_lookup = "person__region_code"
+    scope_school_lookup = "person__school_id"
+
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="identifier_corrections", verbose_name=_("person")
+    )
+    old_kind = models.CharField(_("old identifier kind"), max_length=32, choices=IdKind.choices)
+    old_number = models.CharField(_("old identifier"), max_length=32, db_collation=CODE_COLLATION)
+    new_kind = models.CharField(_("new identifier kind"), max_length=32, choices=IdKind.choices)
+    new_number = models.CharField(_("new identifier"), max_length=32, db_collation=CODE_COLLATION)
+    reason = models.CharField(_("reason"), max_length=200)
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("corrected by")
+    )
+    corrected_at = models.DateTimeField(_("corrected at"))
+    # The ``person.identifier_corrected`` message sent to tax in the same transaction.
+    message_id = models.BigIntegerField(_("message to tax"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("identifier correction")
+        verbose_name_plural = _("identifier corrections")
+        ordering = ["-corrected_at", "-pk"]
+        indexes = [models.Index(fields=["old_number"], name="identifier_correction_old")]
+        constraints = [
+            models.CheckConstraint(
+                name="identifier_correction_changes_the_number", condition=~Q(old_number=F("new_number"))
+            ),
+            models.CheckConstraint(name="identifier_correction_has_reason", condition=~Q(reason="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.corrected_at:%Y-%m-%d}"
+
+
 from .models_assessment import *  # noqa: E402,F403
 from .models_bulk import *  # noqa: E402,F403
 from .models_policy import *  # noqa: E402,F403

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from accounts.scope import Scope
@@ -16,6 +18,7 @@ from .models import (
     EnrollmentStatus,
     Household,
     HouseholdKind,
+    IdentifierCorrection,
     Person,
     RegistrationApplication,
     Relation,
@@ -190,3 +193,42 @@ def person_hukou_and_residence(*, person: Person) -> tuple[str, str]:
         else:
             residence = residence or village
     return hukou, residence
+
+
+def person_identifier_corrections(*, person: Person) -> QuerySet[IdentifierCorrection]:
+    """The person's identifier corrections, newest first, with who made them."""
+    return person.identifier_corrections.select_related("corrected_by").order_by("-corrected_at", "-pk")
+
+
+# Of the identifiers given, those that no person holds now but a corrected person once held, each
+# with the number that person holds now (the newest correction away from it counts).
+_CURRENT_IDENTIFIERS = """
+SELECT DISTINCT ON (c.old_number) c.old_number, p.id_number
+FROM enrollment_identifiercorrection c JOIN enrollment_person p ON p.id = c.person_id
+WHERE c.old_number = ANY(%s)
+  AND NOT EXISTS (SELECT 1 FROM enrollment_person q WHERE q.id_number = c.old_number)
+ORDER BY c.old_number, c.corrected_at DESC, c.id DESC
+"""
+
+
+def current_identifiers(numbers: Iterable[str]) -> dict[str, str]:
+    """Old identifier -> the identifier its person holds now, for tax's messages sent before tax
+    re-keyed its ledger (a payment taken at the counter under the old number a moment before the
+    correction reached tax). An old identifier someone else holds now is that person's: left out."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_CURRENT_IDENTIFIERS, [wanted])
+        return dict(cursor.fetchall())
+
+
+def current_identifier_sql(number: str) -> str:
+    """``current_identifiers`` as a SQL expression over a text expression, for set-based handlers."""
+    return (
+        "coalesce((SELECT p.id_number FROM enrollment_identifiercorrection c"  # noqa: S608 - no input
+        " JOIN enrollment_person p ON p.id = c.person_id"
+        f" WHERE c.old_number = {number}"
+        " AND NOT EXISTS (SELECT 1 FROM enrollment_person q WHERE q.id_number = c.old_number)"
+        f" ORDER BY c.corrected_at DESC, c.id DESC LIMIT 1), {number})"
+    )

@@ -324,6 +324,22 @@ class PersonUpdateSerializer(MemberSerializer):
     )
 
 
+class IdentifierCorrectionSerializer(InputSerializer):
+    """A person's identifier corrected after assessment too, tax told in the same step
+    (``POST /api/persons/{id}/correct-identifier/``)."""
+
+    id_kind = serializers.ChoiceField(choices=IdKind.choices, help_text="The new identifier's kind.")
+    new_identifier = serializers.CharField(
+        max_length=40,
+        help_text="Checked as at registration; must agree with the person's birth date and sex.",
+    )
+    reason = serializers.CharField(max_length=200, help_text="What was wrong with the old identifier.")
+    revision = serializers.IntegerField(
+        min_value=1,
+        help_text="The person's revision as read; if the person changed since, the answer is 409 and nothing is saved.",
+    )
+
+
 class HouseholdRegisterSerializer(InputSerializer):
     """A household (new, or ``household`` found again) and its members, submitted for enrollment."""
 

@@ -40,10 +40,12 @@ from .models import (
     Household,
     HouseholdCounter,
     HouseholdKind,
+    IdentifierCorrection,
     Person,
     PersonCategory,
     RegistrationApplication,
     Relation,
+    Sex,
 )
 
 
@@ -643,7 +645,8 @@ def person_update(
             _(
                 "%(name)s's identifier cannot be changed here: %(name)s has been assessed, and tax keeps the "
                 "payer, the amounts due and the payments under the current identifier. Keep it, and ask the "
-                "county's medical insurance office to correct it together with the tax bureau."
+                "county's medical insurance office to correct it (“Correct identifier” on the person's page), "
+                "which tells the tax bureau in the same step."
             )
             % {"name": person.name},
         )
@@ -680,6 +683,209 @@ def person_update(
     if normal is not None:
         _send_changed(normal, changed_on=timezone.localdate(), reason="data_corrected")
     return person
+
+
+# --- identifier corrections -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdentifierCorrectionPreview:
+    """What a correction would do, checked and not yet made: for the confirmation step."""
+
+    person: Person
+    old_kind: str
+    old_number: str
+    new_kind: str
+    new_number: str
+    reason: str
+
+
+def _correction_checked(
+    scope: Scope, *, person: Person, id_kind: str, new_identifier: str, reason: str
+) -> IdentifierCorrectionPreview:
+    """Every check of ``person_identifier_correct`` that needs no lock: the reason, the new number as
+    registration checks it (kind, characters, check digit), and the person's birth date and sex
+    against what it encodes. Raises ValidationError with the fields' messages."""
+    errors: dict[str, list[str]] = {}
+    reason = reason.strip()
+    if not reason:
+        errors["reason"] = [
+            _("Say what was wrong with the identifier; the reason is kept with the correction.")
+        ]
+    elif len(reason) > 200:
+        errors["reason"] = [_("The reason may be at most 200 characters.")]
+    parsed = None
+    try:
+        parsed = identifiers.parse_identifier(id_kind, new_identifier, nationality=person.nationality or None)
+    except identifiers.IdentifierError as error:
+        errors["new_identifier"] = [error.message]
+    if parsed is not None and parsed.number == person.id_number:
+        errors["new_identifier"] = [_("This is already %(name)s's identifier.") % {"name": person.name}]
+    elif parsed is not None:
+        problems = []
+        if parsed.birth_date is not None and parsed.birth_date != person.birth_date:
+            problems.append(
+                _(
+                    "The new identifier encodes the birth date %(encoded)s, but %(name)s's record has "
+                    "%(recorded)s."
+                )
+                % {
+                    "encoded": parsed.birth_date.isoformat(),
+                    "name": person.name,
+                    "recorded": person.birth_date.isoformat(),
+                }
+            )
+        if parsed.sex is not None and parsed.sex != person.sex:
+            problems.append(
+                _(
+                    "The new identifier encodes the sex as %(encoded)s, but %(name)s's record has %(recorded)s."
+                )
+                % {
+                    "encoded": Sex(str(parsed.sex)).label,
+                    "name": person.name,
+                    "recorded": person.get_sex_display(),
+                }
+            )
+        if problems:
+            problems.append(
+                _("Check the number; if the record is what is wrong, correct the birth date or sex first.")
+            )
+            errors["new_identifier"] = problems
+    if errors:
+        raise ValidationError(errors)
+    assert parsed is not None
+    return IdentifierCorrectionPreview(
+        person=person,
+        old_kind=person.id_kind,
+        old_number=person.id_number,
+        new_kind=str(parsed.kind),
+        new_number=parsed.number,
+        reason=reason,
+    )
+
+
+def _identifier_taken_message(scope: Scope, holder: Person) -> str:
+    """The new identifier is another person's: one person registered twice, not a typing mistake.
+    Outside the caller's area the holder's name is not told (anyone could type a number)."""
+    if scope.covers_region_code(holder.region_code):
+        who = _("%(name)s, registered at %(where)s") % {
+            "name": holder.name,
+            "where": mask_region_for(scope, holder.region_code),
+        }
+    else:
+        who = _("someone registered at %(where)s") % {"where": mask_region_for(scope, holder.region_code)}
+    return _(
+        "Another person (%(who)s) already has this identifier. That is one person registered twice, not a "
+        "mistyped number: end the duplicate enrollment from the duplicates queue instead of correcting "
+        "the identifier here."
+    ) % {"who": who}
+
+
+def person_identifier_correction_preview(
+    *, scope: Scope, person_id: int, id_kind: str, new_identifier: str, reason: str
+) -> IdentifierCorrectionPreview:
+    """Check a correction as ``person_identifier_correct`` would, without making it (the page's
+    confirmation step shows old and new from it)."""
+    from accounts.roles import Action
+
+    person = scope.filter(Person.objects.all()).filter(pk=person_id).first()
+    if person is None:
+        raise ValidationError(_("No such person in your area."))
+    _require(scope, Action.PERSON_IDENTIFIER_CORRECT, person.region_code)
+    preview = _correction_checked(
+        scope, person=person, id_kind=id_kind, new_identifier=new_identifier, reason=reason
+    )
+    holder = Person.objects.filter(id_number=preview.new_number).exclude(pk=person.pk).first()
+    if holder is not None:
+        raise ValidationError({"new_identifier": [_identifier_taken_message(scope, holder)]})
+    return preview
+
+
+@transaction.atomic
+def person_identifier_correct(
+    *,
+    scope: Scope,
+    person_id: int,
+    id_kind: str,
+    new_identifier: str,
+    reason: str,
+    revision: int | None = None,
+) -> IdentifierCorrection:
+    """Correct a person's mistyped identifier after they were assessed, with tax, in one step.
+
+    Checked as registration checks a number (kind, check digit; the person's birth date and sex
+    must agree with what it encodes), unique among persons (another holder is a duplicate case,
+    not a correction), with a reason. Straight through, like every other edit of a person by
+    insurance staff; who, when, old and new are kept (``IdentifierCorrection``, and the database
+    history of every row touched). In the same transaction: insurance's own records kept by the
+    identifier string (deposit records, over-collection refunds) are re-keyed set-based, and ONE
+    ``person.identifier_corrected`` message tells tax to re-key its ledger (docs/enrollment.md,
+    "Correcting an identifier", for the order of the messages in flight). ``revision``: the
+    person's revision as read; a change since is refused (``EditConflictError``).
+    """
+    from accounts.roles import Action
+    from refunds.models import OvercollectionRefund
+
+    from .models import DepositRecord
+
+    scope.require(Action.PERSON_IDENTIFIER_CORRECT)
+    current = (
+        scope.filter(Person.objects.all()).filter(pk=person_id).values_list("id_number", flat=True).first()
+    )
+    if current is None:
+        raise ValidationError(_("No such person in your area."))
+    # The registration of either number waits for this transaction, and this for theirs; taken
+    # before the person's row, in the order registration takes them (numbers, then persons).
+    _lock_identifiers([current, identifiers.normalise(new_identifier)])
+    person = scope.filter(Person.objects.select_for_update()).filter(pk=person_id).first()
+    if person is None:
+        raise ValidationError(_("No such person in your area."))
+    _require(scope, Action.PERSON_IDENTIFIER_CORRECT, person.region_code)
+    if revision is not None and revision != person.revision:
+        raise EditConflictError(_edit_conflict_message(person))
+    preview = _correction_checked(
+        scope, person=person, id_kind=id_kind, new_identifier=new_identifier, reason=reason
+    )
+    old, new = preview.old_number, preview.new_number
+    holder = Person.objects.filter(id_number=new).exclude(pk=person.pk).first()
+    if holder is not None:
+        raise ValidationError({"new_identifier": [_identifier_taken_message(scope, holder)]})
+    Person.objects.filter(pk=person.pk).update(
+        id_kind=preview.new_kind, id_number=new, updated_at=timezone.now(), updated_by_id=scope.user_id
+    )
+    # Insurance's records that carry the identifier itself rather than the person's key.
+    DepositRecord.objects.filter(id_number=old).update(id_number=new)
+    OvercollectionRefund.objects.filter(person_id=old).update(person_id=new)
+    # The moment tax reads "before the correction" by: a message whose sending transaction began
+    # earlier may have read the old number (clock_timestamp, not the transaction's start: a
+    # transaction that began before this one and reads after it commits already sees the new one).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        corrected_at = cursor.fetchone()[0]
+    correction = IdentifierCorrection.objects.create(
+        person=person,
+        old_kind=preview.old_kind,
+        old_number=old,
+        new_kind=preview.new_kind,
+        new_number=new,
+        reason=preview.reason,
+        corrected_by_id=scope.user_id,
+        corrected_at=corrected_at,
+    )
+    correction.message_id = message_send(
+        topic="person.identifier_corrected",
+        payload={
+            "old_person_id": old,
+            "person_id": new,
+            "region_code": person.region_code,
+            "correction_id": correction.pk,
+            "id_kind": preview.new_kind,
+            "corrected_at": corrected_at.isoformat(),
+            "reason": preview.reason,
+        },
+    )
+    IdentifierCorrection.objects.filter(pk=correction.pk).update(message_id=correction.message_id)
+    return correction
 
 
 @transaction.atomic

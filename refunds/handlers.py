@@ -7,19 +7,21 @@ import datetime as dt
 from django.conf import settings
 from django.db import connection
 
+from enrollment.selectors import current_identifier_sql
 from sharing.handlers import Batch, handles
 
 from . import services
 
 # Each request is recorded once (``request_id`` unique): a redelivered or repeated message changes
-# nothing, and only the requests recorded now are acknowledged to tax as received.
+# nothing, and only the requests recorded now are acknowledged to tax as received. A request tax
+# made under an identifier insurance has since corrected is kept under the person's current one.
 _RECORD_REQUESTS = """
 WITH recorded AS (
     INSERT INTO refunds_overcollectionrefund
         (request_id, payment_id, person_id, region_code, insurance_year, amount_fen, receipt_number, reason,
          requested_on, received_at, source_message_id, status, bank_reference)
     SELECT DISTINCT ON ((m.payload->>'request_id')::bigint)
-           (m.payload->>'request_id')::bigint, (m.payload->>'payment_id')::bigint, m.payload->>'person_id',
+           (m.payload->>'request_id')::bigint, (m.payload->>'payment_id')::bigint, {person},
            m.payload->>'region_code', (m.payload->>'insurance_year')::int, (m.payload->>'amount_fen')::bigint,
            coalesce(m.payload->>'receipt_number', ''), m.payload->>'reason',
            coalesce((m.payload->>'requested_on')::date, (m.sent_at AT TIME ZONE %(tz)s)::date),
@@ -39,7 +41,10 @@ def record_overcollection_requests(batch: Batch) -> None:
 
     sql, params = batch.rows_sql()
     with connection.cursor() as cursor:
-        cursor.execute(_RECORD_REQUESTS.format(batch=sql), {**params, "tz": settings.TIME_ZONE})
+        cursor.execute(
+            _RECORD_REQUESTS.format(batch=sql, person=current_identifier_sql("(m.payload->>'person_id')")),
+            {**params, "tz": settings.TIME_ZONE},
+        )
         (ids,) = cursor.fetchone()
     if ids:
         services.overcollection_status_push(

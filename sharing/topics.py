@@ -419,6 +419,39 @@ register(
         ("person_id",),
     )
 )
+# A mistyped identifier corrected (enrollment.services.person_identifier_correct). Its subject is
+# the OLD identifier's person subject: it is applied after every enrollment message sent under the
+# old number, and before any later one (the number's next holder's). Tax re-keys its ledger from
+# the old identifier to the new one and, for the messages sent before ``corrected_at`` that still
+# name the old one (other subjects: due items, subsidy marks, refunds), reads them as the new one.
+register(
+    Topic(
+        "person.identifier_corrected",
+        INSURANCE,
+        TAX,
+        gettext_lazy(
+            "A person's identifier was corrected: tax re-keys its payer, amounts due, payments and marks"
+            " from the old identifier to the new one."
+        ),
+        {
+            1: Schema(
+                {
+                    "old_person_id": PERSON_ID,
+                    "person_id": PERSON_ID,
+                    "region_code": REGION,
+                    "correction_id": Field("int", minimum=1),
+                    "id_kind": Field("str", max_length=32),
+                    # The moment the correction was made (just before it committed): messages sent
+                    # by transactions that began earlier may still name the old identifier.
+                    "corrected_at": Field("datetime"),
+                    "reason": TEXT,
+                }
+            )
+        },
+        "person",
+        ("old_person_id",),
+    )
+)
 register(
     Topic(
         "assessment.due",

@@ -51,6 +51,7 @@ from ..models import (
     EnrollmentChange,
     EnrollmentStatus,
     Household,
+    IdKind,
     Person,
     RegistrationApplication,
     Relation,
@@ -341,6 +342,17 @@ class PersonDetailView(ScopedViewMixin, TemplateView):
         hukou_code, residence_code = selectors.person_hukou_and_residence(person=person)
         context.update(
             person=person,
+            can_correct_identifier=scope.allows(Action.PERSON_IDENTIFIER_CORRECT)
+            and scope.covers_region_code(person.region_code),
+            identifier_corrections=[
+                {
+                    "correction": correction,
+                    "old": id_number_for(scope, correction.old_number, person.region_code),
+                    "new": id_number_for(scope, correction.new_number, person.region_code),
+                    "by": correction.corrected_by.full_name or correction.corrected_by.username,
+                }
+                for correction in selectors.person_identifier_corrections(person=person)
+            ],
             hukou_region=_place_or_code(scope, hukou_code),
             residence_region=_place_or_code(scope, residence_code),
             id_number=id_number_for(scope, person.id_number, person.region_code),
@@ -380,6 +392,99 @@ def _change_kinds(enrollment: Enrollment) -> list[dict[str, str]]:
         kinds = []
     url = reverse("enrollment:enrollment-change", args=[enrollment.pk])
     return [{"kind": kind, "label": label, "url": f"{url}?kind={kind}"} for kind, label in kinds]
+
+
+# --- correcting an identifier -------------------------------------------------------------------
+
+
+class IdentifierCorrectionForm(forms.Form):
+    id_kind = forms.ChoiceField(label=gettext_lazy("Identifier kind"), choices=IdKind.choices)
+    new_identifier = forms.CharField(label=gettext_lazy("New identifier"), max_length=40)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"), max_length=200, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    # The person's revision as the form was opened: a change made since refuses the correction.
+    revision = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class PersonIdentifierCorrectView(ScopedViewMixin, View):
+    """Correct a person's mistyped identifier (after assessment too), together with tax.
+
+    GET: the form. POST ``step=check``: the service's checks, then a confirmation page showing the
+    old and the new identifier (masked as the person's page masks them). POST ``step=confirm``:
+    the correction (``services.person_identifier_correct``), then back to the person's page."""
+
+    required_action = Action.PERSON_IDENTIFIER_CORRECT
+    template_name = "enrollment/review/identifier_correct.html"
+
+    def _person(self, pk: int) -> Person:
+        person = selectors.person_detail(scope=self.scope, pk=pk)
+        if not self.scope.covers_region_code(person.region_code):
+            raise Http404(_("No such record in your area."))
+        return person
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        person = self._person(pk)
+        form = IdentifierCorrectionForm(initial={"id_kind": person.id_kind, "revision": person.revision})
+        return self._render(person, form)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        person = self._person(pk)
+        form = IdentifierCorrectionForm(request.POST)
+        if not form.is_valid():
+            return self._render(person, form, status=400)
+        data = form.cleaned_data
+        arguments = {
+            "scope": self.scope,
+            "person_id": person.pk,
+            "id_kind": data["id_kind"],
+            "new_identifier": data["new_identifier"],
+            "reason": data["reason"],
+        }
+        try:
+            if request.POST.get("step") != "confirm":
+                preview = services.person_identifier_correction_preview(**arguments)
+                return self._render(person, form, preview=preview)
+            services.person_identifier_correct(revision=data["revision"], **arguments)
+        except services.EditConflictError as error:
+            form.add_error(None, error.message)
+            return self._render(person, form, status=409)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self._render(person, form, status=400)
+        messages.success(
+            request,
+            _(
+                "%(name)s's identifier corrected; tax is told and moves the payer, amounts due and payments to it."
+            )
+            % {"name": person.name},
+        )
+        return redirect("enrollment:person-detail", pk=person.pk)
+
+    def _render(
+        self,
+        person: Person,
+        form: IdentifierCorrectionForm,
+        *,
+        preview: services.IdentifierCorrectionPreview | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        shown = {}
+        if preview is not None:
+            shown = {
+                "old": id_number_for(self.scope, preview.old_number, person.region_code),
+                "new": id_number_for(self.scope, preview.new_number, person.region_code),
+                "old_kind": IdKind(preview.old_kind).label,
+                "new_kind": IdKind(preview.new_kind).label,
+            }
+        context = {
+            "person": person,
+            "id_number": id_number_for(self.scope, person.id_number, person.region_code),
+            "form": form,
+            "preview": preview,
+            "shown": shown,
+        }
+        return render(self.request, self.template_name, context, status=status)
 
 
 # --- status changes -------------------------------------------------------------------------------

@@ -1279,7 +1279,8 @@ def test_given_an_assessed_person_without_documents_when_the_clerk_enters_their_
     assert refused.value.message_dict == {
         "members.0.id_number": [
             "张三的参保识别码不能在此更改：张三已有缴费核定，税务部门按现识别码登记缴费人、"
-            "应缴信息和缴费记录。请保留现识别码，并请县医保经办机构会同税务部门更正。"
+            "应缴信息和缴费记录。请保留现识别码，并请县医保经办机构更正（人员页面上的“更正参保识别码”），"
+            "同时通知税务部门。"
         ]
     }
     person.refresh_from_db()

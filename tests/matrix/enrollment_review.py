@@ -212,11 +212,13 @@ OBJECT_KWARGS: dict[str, Callable] = {
     # pages
     "enrollment:application-detail": _application_pk,
     "enrollment:person-detail": _person_pk,
+    "enrollment:person-identifier-correct": _person_pk,
     "enrollment:enrollment-change": _enrollment_pk,
     "enrollment:change-evidence": _change_pk,
     # API
     "household-detail": _household_pk,
     "person-detail": _person_pk,
+    "person-correct-identifier": _person_pk,
     "enrollment-detail": _enrollment_pk,
     "enrollment-suspend": _enrollment_pk,
     "enrollment-resume": _enrollment_pk,

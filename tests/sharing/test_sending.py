@@ -398,6 +398,7 @@ def test_given_the_registry_then_every_topic_of_the_domain_brief_is_there_with_i
         "enrollment.registered": ("insurance", "tax"),
         "enrollment.changed": ("insurance", "tax"),
         "enrollment.terminated": ("insurance", "tax"),
+        "person.identifier_corrected": ("insurance", "tax"),
         "assessment.due": ("insurance", "tax"),
         "assessment.due_batch": ("insurance", "tax"),
         "subsidy.marks_batch": ("insurance", "tax"),
