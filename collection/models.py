@@ -701,15 +701,19 @@ class OvercollectionStatus(models.TextChoices):
     REJECTED = "rejected", _("Plan rejected by finance, waiting for the next plan")
     FUNDED = "funded", _("Funded by finance")
     PAID_OUT = "paid_out", _("Paid out")
+    # Insurance found more asked than is left of the payment (its note says how much is left):
+    # nothing goes back on this request; tax may report again with the right amount.
+    REFUSED = "refused", _("Refused by insurance (see its note)")
 
 
 @tracked(level=pghistory.Statement)
 class OvercollectionRequest(models.Model):
     """An over-collection tax caused on a payment (退费 of 多征), reported to insurance for refund.
 
-    At most one open request per payment (a partial unique index); the amounts requested for a
-    payment never exceed what it took (checked under the payment's row lock). The status mirrors
-    insurance's pushes; each one is an ``OvercollectionEvent`` on the request's timeline.
+    At most one open request per payment (a partial unique index: paid out and refused ones are
+    closed); the amounts requested for a payment, but refused ones, never exceed what it took
+    (checked under the payment's row lock). The status mirrors insurance's pushes; each one is an
+    ``OvercollectionEvent`` on the request's timeline.
     """
 
     scope_region_lookup = "region_code"
@@ -751,7 +755,7 @@ class OvercollectionRequest(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["payment"],
-                condition=~Q(status="paid_out"),
+                condition=~Q(status__in=["paid_out", "refused"]),
                 name="collection_overcollection_one_open_per_payment",
             ),
             models.CheckConstraint(

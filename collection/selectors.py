@@ -28,6 +28,7 @@ from .models import (
     DueStatus,
     OvercollectionEvent,
     OvercollectionRequest,
+    OvercollectionStatus,
     Payer,
     Payment,
     PaymentBatch,
@@ -422,8 +423,9 @@ def refunds_of_payment(*, payment: Payment) -> list[RefundPaid]:
 def reversal_refusal(*, payment: Payment, refunds: list[RefundPaid] | None = None) -> str | None:
     """Why a standing payment cannot be reversed, or None: money of it went back through insurance
     (a refund paid, or an over-collection refund requested), and reversing the whole payment too
-    would give it back twice. ``refunds``: the payment's ``refunds_of_payment``, if already read."""
-    if payment.overcollection_requests.exists():
+    would give it back twice; one insurance refused gave nothing back. ``refunds``: the payment's
+    ``refunds_of_payment``, if already read."""
+    if payment.overcollection_requests.exclude(status=OvercollectionStatus.REFUSED).exists():
         return _("An over-collection refund was requested on this payment; it cannot be reversed.")
     if refunds is None:
         refunds = refunds_of_payment(payment=payment)
@@ -438,12 +440,17 @@ def reversal_refusal(*, payment: Payment, refunds: list[RefundPaid] | None = Non
 def given_back_fen(*, payment: Payment, refunds: list[RefundPaid] | None = None) -> int:
     """What of a payment went back, or is on its way back, through insurance: the refunds it paid
     by application, and every over-collection tax requested on it, paid out or not (a request's
-    payout comes back as a refund of kind over-collection: counted once, by the request).
-    ``refunds``: the payment's ``refunds_of_payment``, if already read."""
+    payout comes back as a refund of kind over-collection: counted once, by the request), but those
+    insurance refused. ``refunds``: the payment's ``refunds_of_payment``, if already read."""
     if refunds is None:
         refunds = refunds_of_payment(payment=payment)
     by_application = sum(r.amount_fen for r in refunds if r.kind == RefundKind.APPLICATION)
-    requested = payment.overcollection_requests.aggregate(fen=Sum("amount_fen"))["fen"] or 0
+    requested = (
+        payment.overcollection_requests.exclude(status=OvercollectionStatus.REFUSED).aggregate(
+            fen=Sum("amount_fen")
+        )["fen"]
+        or 0
+    )
     return by_application + requested
 
 

@@ -1332,7 +1332,10 @@ def overcollection_request(
     payment = payment_by_receipt(scope=scope, receipt=receipt, lock=True)
     if payment.status != PaymentStatus.RECORDED:
         raise ValidationError({"receipt": _("This payment was reversed; nothing is left to refund.")})
-    earlier = list(payment.overcollection_requests.order_by("requested_at"))
+    # A request insurance refused gave nothing back: neither open nor counted.
+    earlier = list(
+        payment.overcollection_requests.exclude(status=OvercollectionStatus.REFUSED).order_by("requested_at")
+    )
     open_one = next((r for r in earlier if r.status != OvercollectionStatus.PAID_OUT), None)
     if open_one is not None:
         raise ValidationError(

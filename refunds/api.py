@@ -245,7 +245,8 @@ class OvercollectionRefundSerializer(serializers.ModelSerializer):
         model = OvercollectionRefund
         fields = [
             "id", "request_id", "payment_id", "receipt_number", "person_id", "region_code", "insurance_year",
-            "amount_fen", "reason", "requested_on", "received_at", "status", "plan", "paid_out_at", "bank_reference",
+            "amount_fen", "reason", "requested_on", "received_at", "status", "refusal", "plan", "paid_out_at",
+            "bank_reference",
         ]  # fmt: skip
         read_only_fields = fields
 

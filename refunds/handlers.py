@@ -4,52 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
-from django.db import connection
-
-from enrollment.selectors import current_identifier_sql
 from sharing.handlers import Batch, handles
 
 from . import services
 
-# Each request is recorded once (``request_id`` unique): a redelivered or repeated message changes
-# nothing, and only the requests recorded now are acknowledged to tax as received. A request tax
-# made under an identifier insurance has since corrected is kept under the person's current one.
-_RECORD_REQUESTS = """
-WITH recorded AS (
-    INSERT INTO refunds_overcollectionrefund
-        (request_id, payment_id, person_id, region_code, insurance_year, amount_fen, receipt_number, reason,
-         requested_on, received_at, source_message_id, status, bank_reference)
-    SELECT DISTINCT ON ((m.payload->>'request_id')::bigint)
-           (m.payload->>'request_id')::bigint, (m.payload->>'payment_id')::bigint, {person},
-           m.payload->>'region_code', (m.payload->>'insurance_year')::int, (m.payload->>'amount_fen')::bigint,
-           coalesce(m.payload->>'receipt_number', ''), m.payload->>'reason',
-           coalesce((m.payload->>'requested_on')::date, (m.sent_at AT TIME ZONE %(tz)s)::date),
-           now(), m.message_id, 'received', ''
-    FROM ({batch}) AS m
-    ORDER BY (m.payload->>'request_id')::bigint, m.seq
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING id
-)
-SELECT coalesce(array_agg(id), '{{}}') FROM recorded
-"""
-
 
 @handles("refund.overcollection_requested")
 def record_overcollection_requests(batch: Batch) -> None:
-    """Tax's over-collection requests join the county's pool, waiting for a fund-usage plan."""
-
+    """Tax's over-collection requests join the county's pool, waiting for a fund-usage plan, or are
+    refused when more is asked than is left of the year's payment."""
     sql, params = batch.rows_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_REQUESTS.format(batch=sql, person=current_identifier_sql("(m.payload->>'person_id')")),
-            {**params, "tz": settings.TIME_ZONE},
-        )
-        (ids,) = cursor.fetchone()
-    if ids:
-        services.overcollection_status_push(
-            where="r.id = ANY(%(ids)s)", params={"ids": list(ids)}, status="received"
-        )
+    services.overcollection_requests_record(rows_sql=sql, params=params)
 
 
 @handles("refund.fund_plan_decided")

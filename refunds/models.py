@@ -257,6 +257,9 @@ class OvercollectionStatus(models.TextChoices):
     APPROVED = "approved", _("Approved by finance")
     FUNDED = "funded", _("Funded by finance")
     PAID_OUT = "paid_out", _("Paid out")
+    # More than is left of the year's payment (``refunds.services.overcollection_requests_record``):
+    # never in the pool nor a plan; tax reports again with the right amount.
+    REFUSED = "refused", _("Refused: more than is left of the payment")
 
 
 @tracked()
@@ -265,7 +268,8 @@ class OvercollectionRefund(models.Model):
 
     Recorded once per tax request (``request_id`` unique: a redelivered message changes nothing).
     It waits in the pool (``received``, no plan) until a fund-usage plan gathers it; a plan finance
-    rejects puts it back in the pool for the next plan.
+    rejects puts it back in the pool for the next plan. A request for more than is left of the
+    year's payment is recorded ``refused``, with why, and never enters the pool.
     """
 
     scope_region_lookup = "region_code"
@@ -293,6 +297,8 @@ class OvercollectionRefund(models.Model):
     )
     paid_out_at = models.DateTimeField(_("paid out at"), null=True, blank=True)
     bank_reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+    # Why insurance refused it, with the amounts, as tax is told (in the portal's language).
+    refusal = models.CharField(_("why refused"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("over-collection refund")
@@ -310,11 +316,15 @@ class OvercollectionRefund(models.Model):
             models.CheckConstraint(
                 name="overcollection_status_known", condition=Q(status__in=OvercollectionStatus.values)
             ),
-            # In the pool exactly when received; in a plan in every later state.
+            # In the pool exactly when received; in a plan in every later state; refused: in neither.
             models.CheckConstraint(
                 name="overcollection_pool_has_no_plan",
-                condition=Q(status="received", plan__isnull=True)
-                | Q(~Q(status="received"), plan__isnull=False),
+                condition=Q(status__in=["received", "refused"], plan__isnull=True)
+                | Q(~Q(status__in=["received", "refused"]), plan__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="overcollection_refusal_has_reason",
+                condition=Q(status="refused", refusal__gt="") | Q(~Q(status="refused"), refusal=""),
             ),
             models.CheckConstraint(
                 name="overcollection_payout_recorded",

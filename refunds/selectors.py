@@ -198,9 +198,12 @@ class Pool:
 
 
 def overcollection_pool(*, scope: Scope) -> list[Pool]:
+    """What waits in the pool, per county (a refused request has no plan either, and waits for none)."""
     scope.require(Action.FUND_PLAN_VIEW)
     rows = (
-        scope.filter(OvercollectionRefund.objects.filter(plan__isnull=True))
+        scope.filter(
+            OvercollectionRefund.objects.filter(plan__isnull=True, status=OvercollectionStatus.RECEIVED)
+        )
         .annotate(county=Substr("region_code", 1, 6))
         .order_by()
         .values_list("county")

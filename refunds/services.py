@@ -18,12 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -38,6 +40,7 @@ from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, DepositRecord, Person
 from enrollment.policies import policy_for_county_required
 from enrollment.rules import engine
+from enrollment.selectors import current_identifier_sql
 from sharing.services import message_send, message_send_bulk
 
 from .calendar import add_working_days
@@ -74,6 +77,7 @@ __all__ = [
     "fund_plan_pay_out",
     "fund_plan_prepare",
     "fund_plan_submit",
+    "overcollection_requests_record",
     "refund_apply",
     "refund_approve",
     "refund_pay_out",
@@ -246,7 +250,8 @@ def _given_back_fen(*, assessment: Assessment, person: Person, exclude_pk: int |
     """What of the year's payment went back or is on its way back to the payer: refund
     applications paid out or open (but "paid twice", which gives back the other deposit, not this
     one) and the over-collections tax reported on the person's year (insurance's pool, plans and
-    payouts alike). The caller holds the assessment's lock."""
+    payouts alike; not one insurance refused, which gave nothing back). The caller holds the
+    assessment's lock; ``overcollection_requests_record`` counts the same set-based."""
     applications = RefundApplication.objects.filter(
         person=person,
         insurance_year=assessment.insurance_year,
@@ -256,7 +261,7 @@ def _given_back_fen(*, assessment: Assessment, person: Person, exclude_pk: int |
         applications = applications.exclude(pk=exclude_pk)
     overcollections = OvercollectionRefund.objects.filter(
         person_id=person.id_number, insurance_year=assessment.insurance_year
-    )
+    ).exclude(status=OvercollectionStatus.REFUSED)
     return (applications.aggregate(fen=Sum("amount_fen"))["fen"] or 0) + (
         overcollections.aggregate(fen=Sum("amount_fen"))["fen"] or 0
     )
@@ -477,7 +482,8 @@ _STATUS_PUSH = """
 SELECT NULL AS subject, NULL AS region_code, jsonb_strip_nulls(jsonb_build_object(
     'request_id', r.request_id, 'region_code', r.region_code, 'status', %(status)s::text,
     'at', %(at)s::text, 'amount_fen', r.amount_fen, 'plan_id', %(push_plan)s::bigint,
-    'period', %(period)s::text, 'note', %(note)s::text, 'paid_on', %(paid_on)s::text,
+    'period', %(period)s::text, 'note', coalesce(%(note)s::text, nullif(r.refusal, '')),
+    'paid_on', %(paid_on)s::text,
     'bank_reference', %(bank_reference)s::text)) AS payload
 FROM refunds_overcollectionrefund r WHERE {where} ORDER BY r.request_id
 """
@@ -494,7 +500,8 @@ def overcollection_status_push(
     bank_reference: str = "",
 ) -> int:
     """Tell tax the new state of the refunds ``where`` selects (SQL over ``r``), in the caller's
-    transaction; one message per refund, one statement for all of them."""
+    transaction; one message per refund, one statement for all of them. Without ``note``, a
+    refused refund's note is its own reason."""
     return message_send_bulk(
         topic="refund.overcollection_status",
         query=_STATUS_PUSH.format(where=where),
@@ -509,6 +516,181 @@ def overcollection_status_push(
             "bank_reference": bank_reference or None,
         },
     )
+
+
+# Tax's requests of a batch not recorded yet (a redelivery finds them all recorded), the first
+# message of each.
+_NEW_REQUESTS = """
+SELECT DISTINCT ON ((m.payload->>'request_id')::bigint)
+       (m.payload->>'request_id')::bigint, {person}, (m.payload->>'insurance_year')::int,
+       (m.payload->>'amount_fen')::bigint
+FROM ({batch}) AS m
+WHERE NOT EXISTS (SELECT 1 FROM refunds_overcollectionrefund r
+                  WHERE r.request_id = (m.payload->>'request_id')::bigint)
+ORDER BY (m.payload->>'request_id')::bigint, m.seq
+"""
+
+# Each request recorded once (``request_id`` unique), as decided: in the pool, or refused with why.
+# A request tax made under an identifier insurance has since corrected is kept (and checked) under
+# the person's current one (``{person}``: ``current_identifier_sql``).
+_RECORD_REQUESTS = """
+WITH decided AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(refusals)s::text[])
+        AS d(request_id, status, refusal)
+), recorded AS (
+    INSERT INTO refunds_overcollectionrefund
+        (request_id, payment_id, person_id, region_code, insurance_year, amount_fen, receipt_number, reason,
+         requested_on, received_at, source_message_id, status, bank_reference, refusal)
+    SELECT DISTINCT ON (d.request_id)
+           d.request_id, (m.payload->>'payment_id')::bigint, {person},
+           m.payload->>'region_code', (m.payload->>'insurance_year')::int, (m.payload->>'amount_fen')::bigint,
+           coalesce(m.payload->>'receipt_number', ''), m.payload->>'reason',
+           coalesce((m.payload->>'requested_on')::date, (m.sent_at AT TIME ZONE %(tz)s)::date),
+           now(), m.message_id, d.status, '', d.refusal
+    FROM ({batch}) AS m JOIN decided d ON d.request_id = (m.payload->>'request_id')::bigint
+    ORDER BY d.request_id, m.seq
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING id, status
+)
+SELECT coalesce(array_agg(id) FILTER (WHERE status = 'received'), '{{}}'),
+       coalesce(array_agg(id) FILTER (WHERE status = 'refused'), '{{}}')
+FROM recorded
+"""
+
+_REQUEST_PERSON = current_identifier_sql("(m.payload->>'person_id')")
+
+
+@dataclass
+class _PaymentLeft:
+    """A person's year as insurance holds it, under the assessment's lock: the payment (None: no
+    payment held) and what went back of it, or is on its way back, by application and as
+    over-collections (those of the batch accepted so far included)."""
+
+    paid_fen: int | None
+    by_application_fen: int = 0
+    overcollected_fen: int = 0
+
+    @property
+    def left_fen(self) -> int:
+        return (self.paid_fen or 0) - self.by_application_fen - self.overcollected_fen
+
+
+def _refusal(year: int, amount_fen: int, held: _PaymentLeft) -> str:
+    """Why a request is refused, with the amounts; stored and sent to tax, so in the portal's language."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if held.paid_fen is None:
+            return _(
+                "The medical insurance bureau holds no payment of this person for %(year)d (tax's deposit "
+                "record has not reached it, or the payment was reversed): nothing can be refunded. Report "
+                "again once insurance holds the payment."
+            ) % {"year": year}
+        return _(
+            "This request asks for %(amount)s yuan back, but only %(left)s yuan are left to refund of the "
+            "%(paid)s yuan paid for %(year)d (already given back or being given back: %(applications)s yuan "
+            "by refund application, %(overcollections)s yuan as over-collections). Report again for at "
+            "most what is left."
+        ) % {
+            "amount": yuan(amount_fen),
+            "left": yuan(max(held.left_fen, 0)),
+            "paid": yuan(held.paid_fen),
+            "year": year,
+            "applications": yuan(held.by_application_fen),
+            "overcollections": yuan(held.overcollected_fen),
+        }
+
+
+@transaction.atomic
+def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) -> None:
+    """Record tax's over-collection requests (``refund.overcollection_requested``; ``rows_sql``: the
+    batch as a relation) and tell tax each one's fate: a request that fits in what is left of the
+    person's year payment joins the county's pool; one that does not is refused whole, with the
+    amounts, and never enters the pool or a plan (tax reports again with the right amount).
+
+    A payment is given back once: like ``refund_apply`` and the refund's approval and payout, this
+    locks the year's assessments first (in id order, so batches and refunds never deadlock), and
+    only then, in later statements, reads what went back — so it sees whatever a payout it waited
+    for committed, and a payout waiting for it sees the requests recorded here. Set-based: a handful
+    of statements whatever the batch. Idempotent: requests already recorded are left as they are
+    and not acknowledged again."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEW_REQUESTS.format(batch=rows_sql, person=_REQUEST_PERSON), params)
+        requests: list[tuple[int, str, int, int]] = cursor.fetchall()
+    if not requests:
+        return
+    id_numbers = sorted({id_number for _request, id_number, _year, _fen in requests})
+    years = sorted({year for _request, _id, year, _fen in requests})
+    locked = (
+        Assessment.objects.select_for_update(of=("self",))
+        .filter(person__id_number__in=id_numbers, insurance_year__in=years)
+        .order_by("pk")
+        .values_list("person__id_number", "insurance_year", "status", "paid_fen")
+    )
+    # A payment insurance holds: the year paid, or paid and refunded since (the refund counts below).
+    # A row this statement waited for is read as the holder committed it (PostgreSQL re-reads a
+    # locked row once the lock is granted); everything else is read by the statements after it.
+    held = {
+        (id_number, year): _PaymentLeft(
+            paid_fen if status in (AssessmentStatus.PAID, AssessmentStatus.REFUNDED) and paid_fen else None
+        )
+        for id_number, year, status, paid_fen in locked
+    }
+    # With the locks held: what went back of those years, as _given_back_fen counts it.
+    by_application = (
+        RefundApplication.objects.filter(
+            person__id_number__in=id_numbers,
+            insurance_year__in=years,
+            status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT),
+        )
+        .exclude(reason=RefundReason.PAID_TWICE)
+        .values_list("person__id_number", "insurance_year")
+        .annotate(fen=Sum("amount_fen"))
+        .order_by()
+    )
+    for id_number, year, fen in by_application:
+        if (id_number, year) in held:
+            held[id_number, year].by_application_fen = fen
+    overcollected = (
+        OvercollectionRefund.objects.filter(person_id__in=id_numbers, insurance_year__in=years)
+        .exclude(status=OvercollectionStatus.REFUSED)
+        .values_list("person_id", "insurance_year")
+        .annotate(fen=Sum("amount_fen"))
+        .order_by()
+    )
+    for id_number, year, fen in overcollected:
+        if (id_number, year) in held:
+            held[id_number, year].overcollected_fen = fen
+    statuses: list[str] = []
+    refusals: list[str] = []
+    # Tax's order: an earlier request of the batch on the same year takes its share first.
+    for _request, id_number, year, amount_fen in requests:
+        year_held = held.setdefault((id_number, year), _PaymentLeft(None))
+        if year_held.paid_fen is not None and amount_fen <= year_held.left_fen:
+            year_held.overcollected_fen += amount_fen
+            statuses.append(OvercollectionStatus.RECEIVED)
+            refusals.append("")
+        else:
+            statuses.append(OvercollectionStatus.REFUSED)
+            refusals.append(_refusal(year, amount_fen, year_held))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_REQUESTS.format(batch=rows_sql, person=_REQUEST_PERSON),
+            {
+                **params,
+                "ids": [request for request, _id, _year, _fen in requests],
+                "statuses": statuses,
+                "refusals": refusals,
+                "tz": settings.TIME_ZONE,
+            },
+        )
+        received, refused = cursor.fetchone()
+    if received:
+        overcollection_status_push(
+            where="r.id = ANY(%(ids)s)", params={"ids": list(received)}, status="received"
+        )
+    if refused:
+        overcollection_status_push(
+            where="r.id = ANY(%(ids)s)", params={"ids": list(refused)}, status="refused"
+        )
 
 
 def _county(scope: Scope, county_code: str) -> Region:

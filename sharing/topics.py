@@ -863,6 +863,18 @@ register(
 
 # Every state change of an over-collection request, pushed back to tax (who asked for it).
 OVERCOLLECTION_STATES = ("received", "planned", "approved", "rejected", "funded", "paid_out")
+_OVERCOLLECTION_STATUS = {
+    "request_id": Field("int", minimum=1),
+    "region_code": REGION,
+    "status": Field("str", choices=OVERCOLLECTION_STATES),
+    "at": Field("datetime"),
+    "amount_fen": FEN,
+    "plan_id": Field("int", required=False, minimum=1),
+    "period": Field("str", required=False, max_length=16),
+    "note": Field("str", required=False, max_length=500),
+    "paid_on": OPTIONAL_DATE,
+    "bank_reference": Field("str", required=False, max_length=64),
+}
 register(
     Topic(
         "refund.overcollection_status",
@@ -871,22 +883,16 @@ register(
         gettext_lazy(
             "Where an over-collection refund tax asked for stands: received by insurance, in a fund-usage"
             " plan, approved or rejected by finance (back to the pool for the next plan), funded, paid out."
+            " Version 2 adds refused: more was asked than insurance finds left of the payment (the note says why)."
         ),
         {
-            1: Schema(
+            1: Schema(_OVERCOLLECTION_STATUS),
+            2: Schema(
                 {
-                    "request_id": Field("int", minimum=1),
-                    "region_code": REGION,
-                    "status": Field("str", choices=OVERCOLLECTION_STATES),
-                    "at": Field("datetime"),
-                    "amount_fen": FEN,
-                    "plan_id": Field("int", required=False, minimum=1),
-                    "period": Field("str", required=False, max_length=16),
-                    "note": Field("str", required=False, max_length=500),
-                    "paid_on": OPTIONAL_DATE,
-                    "bank_reference": Field("str", required=False, max_length=64),
+                    **_OVERCOLLECTION_STATUS,
+                    "status": Field("str", choices=(*OVERCOLLECTION_STATES, "refused")),
                 }
-            )
+            ),
         },
         "overcollection-status",
         ("request_id",),

@@ -14,6 +14,7 @@ from accounts.scope import Scope
 from collection.models import DueItem, Payer, Payment
 from sharing import services as sharing
 from tests.conftest import World
+from tests.refunds.support import paid_person
 
 TUNLI = "141002100201"
 QINBI = "141024100201"
@@ -25,8 +26,13 @@ def no_nudge(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
 
 
-def tax_payment(world: World, region: str = TUNLI, amount_fen: int = 40000, side: str = "a") -> Payment:
-    """A 2027 contribution of ``amount_fen`` paid at tax's counter of the county, receipt and all."""
+def tax_payment(
+    world: World, region: str = TUNLI, amount_fen: int = 40000, side: str = "a", *, insured: bool = True
+) -> Payment:
+    """A 2027 contribution of ``amount_fen`` paid at tax's counter of the county, receipt and all;
+    ``insured``: insurance holds it too (the person enrolled, assessed and the year paid by this
+    amount), as the payment's deposit record leaves it — what insurance checks an over-collection
+    request against."""
     number = next(_numbers)
     # Born 1975: apart from the residents other fixtures plant (14100219800101xxxx), whatever ran
     # before in this process (the counter is per process and reached their numbers).
@@ -39,11 +45,14 @@ def tax_payment(world: World, region: str = TUNLI, amount_fen: int = 40000, side
         source_message_id=number, sequence=1, status="paid",
     )  # fmt: skip
     tax = world.user_for(Role.TAX_STAFF, side)
-    return Payment.objects.create(
+    payment = Payment.objects.create(
         due_item=item, person_id=person_id, insurance_year=2027, region_code=region, amount_fen=amount_fen,
         channel="counter_cash", paid_at=timezone.now() - dt.timedelta(days=1), paid_by="张三",
         agency=tax.agency, collector=tax, receipt_year=2026, receipt_number=number,
     )  # fmt: skip
+    if insured:
+        paid_person(region, id_number=person_id, amount_fen=amount_fen)
+    return payment
 
 
 def scope(world: World, role: str, side: str = "a") -> Scope:

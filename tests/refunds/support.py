@@ -39,27 +39,39 @@ def policy_for(city6: str = "141000") -> None:
     policy_save(document=document, note="refund tests")
 
 
-def paid_person(region: str, name: str = "张三", *, paid_on: dt.date = PAID_ON, deposits: int = 1) -> Person:
-    """A person of ``region`` (a village code) who paid 400 yuan for 2027 on ``paid_on``; insurance's
-    ledger holds ``deposits`` deposit records of tax's for it (2: the person paid twice, the second
-    deposit matching no assessment), as the ``payment.deposited`` handler leaves them."""
+def paid_person(
+    region: str,
+    name: str = "张三",
+    *,
+    paid_on: dt.date = PAID_ON,
+    deposits: int = 1,
+    id_number: str | None = None,
+    amount_fen: int = AMOUNT,
+) -> Person:
+    """A person of ``region`` (a village code) who paid ``amount_fen`` (400 yuan) for 2027 on
+    ``paid_on``; insurance's ledger holds ``deposits`` deposit records of tax's for it (2: the person
+    paid twice, the second deposit matching no assessment), as the ``payment.deposited`` handler
+    leaves them. ``id_number``: the identifier tax knows the payer by, when tax's side has one."""
     policy_for(region[:4] + "00")
     sequence = next(_sequence)
     person = make_person(
         region,
         name=name,
-        id_number=resident_id(address=region[:6], birth="19800101", sequence=f"{sequence % 1000:03d}"),
+        id_number=id_number
+        or resident_id(address=region[:6], birth="19800101", sequence=f"{sequence % 1000:03d}"),
     )
     person.hukou_region_code = region
     person.save()
     make_enrollment(person)
     assessment_run_now(county_code=region[:6], insurance_year=YEAR)
-    assessment_record_deposits(deposits=[Deposit(person.id_number, YEAR, AMOUNT, paid_on, f"R{sequence}")])
+    assessment_record_deposits(
+        deposits=[Deposit(person.id_number, YEAR, amount_fen, paid_on, f"R{sequence}")]
+    )
     deposit_records_receive(
         deposits=[
             ReceivedDeposit(
                 payment_id=sequence * 10 + n, id_number=person.id_number, insurance_year=YEAR,
-                region_code=region, amount_fen=AMOUNT, channel="counter_cash",
+                region_code=region, amount_fen=amount_fen, channel="counter_cash",
                 receipt_number=f"R{sequence}-{n}", paid_on=paid_on, source_message_id=sequence * 10 + n,
             )
             for n in range(deposits)
