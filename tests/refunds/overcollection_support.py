@@ -30,9 +30,9 @@ def tax_payment(
     world: World, region: str = TUNLI, amount_fen: int = 40000, side: str = "a", *, insured: bool = True
 ) -> Payment:
     """A 2027 contribution of ``amount_fen`` paid at tax's counter of the county, receipt and all;
-    ``insured``: insurance holds it too (the person enrolled, assessed and the year paid by this
-    amount), as the payment's deposit record leaves it — what insurance checks an over-collection
-    request against."""
+    ``insured``: insurance holds it too (the person enrolled, assessed alone and the year paid by
+    this amount), as the payment's deposit record leaves it — what insurance checks an
+    over-collection request against."""
     number = next(_numbers)
     # Born 1975: apart from the residents other fixtures plant (14100219800101xxxx), whatever ran
     # before in this process (the counter is per process and reached their numbers).
@@ -51,7 +51,7 @@ def tax_payment(
         agency=tax.agency, collector=tax, receipt_year=2026, receipt_number=number,
     )  # fmt: skip
     if insured:
-        paid_person(region, id_number=person_id, amount_fen=amount_fen)
+        paid_person(region, id_number=person_id, amount_fen=amount_fen, county_run=False)
     return payment
 
 

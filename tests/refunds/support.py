@@ -14,7 +14,7 @@ import itertools
 
 from django.utils import timezone
 
-from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now
+from enrollment.assessment import Deposit, _assess, assessment_record_deposits, assessment_run_now
 from enrollment.demo import _shifted
 from enrollment.deposits import ReceivedDeposit, deposit_records_receive
 from enrollment.models import Assessment, Person, Policy
@@ -47,12 +47,18 @@ def paid_person(
     deposits: int = 1,
     id_number: str | None = None,
     amount_fen: int = AMOUNT,
+    county_run: bool = True,
 ) -> Person:
     """A person of ``region`` (a village code) who paid ``amount_fen`` (400 yuan) for 2027 on
     ``paid_on``; insurance's ledger holds ``deposits`` deposit records of tax's for it (2: the person
     paid twice, the second deposit matching no assessment), as the ``payment.deposited`` handler
-    leaves them. ``id_number``: the identifier tax knows the payer by, when tax's side has one."""
-    policy_for(region[:4] + "00")
+    leaves them. ``id_number``: the identifier tax knows the payer by, when tax's side has one.
+    The county's 2027 policy, if the test stored one already (a tour's), else the Linfen rules.
+    ``county_run``: assessed by the county's yearly run (which opens the year: later enrolments are
+    assessed at once); else the person alone, as a reassessment does, leaving the year to a run
+    the test makes itself."""
+    if policy_for_county(county_code=region[:6], insurance_year=YEAR) is None:
+        policy_for(region[:4] + "00")
     sequence = next(_sequence)
     person = make_person(
         region,
@@ -63,7 +69,11 @@ def paid_person(
     person.hukou_region_code = region
     person.save()
     make_enrollment(person)
-    assessment_run_now(county_code=region[:6], insurance_year=YEAR)
+    if county_run:
+        assessment_run_now(county_code=region[:6], insurance_year=YEAR)
+    else:
+        loaded = policy_for_county(county_code=region[:6], insurance_year=YEAR)
+        _assess(county_code=region[:6], insurance_year=YEAR, loaded=loaded, person_id=person.pk)
     assessment_record_deposits(
         deposits=[Deposit(person.id_number, YEAR, amount_fen, paid_on, f"R{sequence}")]
     )
