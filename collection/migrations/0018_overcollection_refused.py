@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collection', '0016_bank_debit_keys'),
+        ('collection', '0017_identifier_correction'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
