@@ -246,25 +246,44 @@ def refund_apply(
     return application
 
 
-def _given_back_fen(*, assessment: Assessment, person: Person, exclude_pk: int | None = None) -> int:
-    """What of the year's payment went back or is on its way back to the payer: refund
-    applications paid out or open (but "paid twice", which gives back the other deposit, not this
-    one) and the over-collections tax reported on the person's year (insurance's pool, plans and
-    payouts alike; not one insurance refused, which gave nothing back). The caller holds the
-    assessment's lock; ``overcollection_requests_record`` counts the same set-based."""
+def _given_back_by_year(
+    *, id_numbers: Sequence[str], years: Sequence[int], exclude_application: int | None = None
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """What of each (identifier, year)'s payment went back or is on its way back to the payer, as
+    (by refund application, as over-collections): applications paid out or open (but "paid
+    twice", which gives back the other deposit, not this one) and the over-collections tax
+    reported (insurance's pool, plans and payouts alike; not one insurance refused, which gave
+    nothing back). Two statements whatever the number; the caller holds the assessments' locks."""
     applications = RefundApplication.objects.filter(
-        person=person,
-        insurance_year=assessment.insurance_year,
+        person__id_number__in=id_numbers,
+        insurance_year__in=years,
         status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT),
     ).exclude(reason=RefundReason.PAID_TWICE)
-    if exclude_pk is not None:
-        applications = applications.exclude(pk=exclude_pk)
+    if exclude_application is not None:
+        applications = applications.exclude(pk=exclude_application)
     overcollections = OvercollectionRefund.objects.filter(
-        person_id=person.id_number, insurance_year=assessment.insurance_year
+        person_id__in=id_numbers, insurance_year__in=years
     ).exclude(status=OvercollectionStatus.REFUSED)
-    return (applications.aggregate(fen=Sum("amount_fen"))["fen"] or 0) + (
-        overcollections.aggregate(fen=Sum("amount_fen"))["fen"] or 0
+    given: dict[tuple[str, int], tuple[int, int]] = {}
+    for id_number, year, fen in (
+        applications.values_list("person__id_number", "insurance_year")
+        .annotate(fen=Sum("amount_fen"))
+        .order_by()
+    ):
+        given[id_number, year] = (int(fen or 0), 0)
+    for id_number, year, fen in (
+        overcollections.values_list("person_id", "insurance_year").annotate(fen=Sum("amount_fen")).order_by()
+    ):
+        given[id_number, year] = (given.get((id_number, year), (0, 0))[0], int(fen or 0))
+    return given
+
+
+def _given_back_fen(*, assessment: Assessment, person: Person, exclude_pk: int | None = None) -> int:
+    """What of the person's year payment went back or is on its way back (``_given_back_by_year``)."""
+    given = _given_back_by_year(
+        id_numbers=[person.id_number], years=[assessment.insurance_year], exclude_application=exclude_pk
     )
+    return sum(given.get((person.id_number, assessment.insurance_year), (0, 0)))
 
 
 def _nothing_left(name: str, insurance_year: int, assessment: Assessment) -> str:
@@ -634,31 +653,13 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
         )
         for id_number, year, status, paid_fen in locked
     }
-    # With the locks held: what went back of those years, as _given_back_fen counts it.
-    by_application = (
-        RefundApplication.objects.filter(
-            person__id_number__in=id_numbers,
-            insurance_year__in=years,
-            status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT),
-        )
-        .exclude(reason=RefundReason.PAID_TWICE)
-        .values_list("person__id_number", "insurance_year")
-        .annotate(fen=Sum("amount_fen"))
-        .order_by()
-    )
-    for id_number, year, fen in by_application:
-        if (id_number, year) in held:
-            held[id_number, year].by_application_fen = fen
-    overcollected = (
-        OvercollectionRefund.objects.filter(person_id__in=id_numbers, insurance_year__in=years)
-        .exclude(status=OvercollectionStatus.REFUSED)
-        .values_list("person_id", "insurance_year")
-        .annotate(fen=Sum("amount_fen"))
-        .order_by()
-    )
-    for id_number, year, fen in overcollected:
-        if (id_number, year) in held:
-            held[id_number, year].overcollected_fen = fen
+    # With the locks held: what went back of those years.
+    for key, (by_application_fen, overcollected_fen) in _given_back_by_year(
+        id_numbers=id_numbers, years=years
+    ).items():
+        if key in held:
+            held[key].by_application_fen = by_application_fen
+            held[key].overcollected_fen = overcollected_fen
     statuses: list[str] = []
     refusals: list[str] = []
     # Tax's order: an earlier request of the batch on the same year takes its share first.
