@@ -174,6 +174,14 @@ def test_given_the_compose_file_when_parsed_then_the_apps_take_the_api_tokens_li
         assert services[name]["environment"]["PORTAL_API_TOKEN_DAYS"] == "${PORTAL_API_TOKEN_DAYS:-90}"
 
 
+def test_given_the_compose_file_when_parsed_then_the_apps_take_the_assessments_parts_from_the_operator():
+    # docs/deployment.md documents PORTAL_ASSESSMENT_WORKERS; Compose passes only what it lists
+    services = _compose()["services"]
+
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["PORTAL_ASSESSMENT_WORKERS"] == "${PORTAL_ASSESSMENT_WORKERS:-}"
+
+
 def test_given_the_compose_file_when_parsed_then_web_worker_and_beat_wait_for_migrate():
     services = _compose()["services"]
 
