@@ -200,17 +200,6 @@ def person_identifier_corrections(*, person: Person) -> QuerySet[IdentifierCorre
     return person.identifier_corrections.select_related("corrected_by").order_by("-corrected_at", "-pk")
 
 
-# Of the identifiers given, those that no person holds now but a corrected person once held, each
-# with the number that person holds now (the newest correction away from it counts).
-_CURRENT_IDENTIFIERS = """
-SELECT DISTINCT ON (c.old_number) c.old_number, p.id_number
-FROM enrollment_identifiercorrection c JOIN enrollment_person p ON p.id = c.person_id
-WHERE c.old_number = ANY(%s)
-  AND NOT EXISTS (SELECT 1 FROM enrollment_person q WHERE q.id_number = c.old_number)
-ORDER BY c.old_number, c.corrected_at DESC, c.id DESC
-"""
-
-
 def current_identifiers(numbers: Iterable[str]) -> dict[str, str]:
     """Old identifier -> the identifier its person holds now, for tax's messages sent before tax
     re-keyed its ledger (a payment taken at the counter under the old number a moment before the
@@ -219,12 +208,18 @@ def current_identifiers(numbers: Iterable[str]) -> dict[str, str]:
     if not wanted:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(_CURRENT_IDENTIFIERS, [wanted])
-        return dict(cursor.fetchall())
+        cursor.execute(
+            f"SELECT n, {current_identifier_sql('n')} FROM unnest(%s::text[]) AS n",  # noqa: S608 - no input
+            [wanted],
+        )
+        return {old: now for old, now in cursor.fetchall() if now != old}
 
 
 def current_identifier_sql(number: str) -> str:
-    """``current_identifiers`` as a SQL expression over a text expression, for set-based handlers."""
+    """The identifier the person who once held ``number`` (a SQL text expression) holds now, as a SQL
+    expression: the newest correction away from it, unless someone holds it now (then, and without
+    any correction, ``number`` itself). Set-based handlers use it as is; ``current_identifiers``
+    asks it for a list."""
     return (
         "coalesce((SELECT p.id_number FROM enrollment_identifiercorrection c"  # noqa: S608 - no input
         " JOIN enrollment_person p ON p.id = c.person_id"
