@@ -46,7 +46,7 @@ from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, TableStyle
@@ -71,6 +71,49 @@ HEADER_FILL = colors.HexColor("#e9edf2")
 
 
 # --- fonts -----------------------------------------------------------------------------------
+
+
+def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
+    """reportlab's ToUnicode map of a font subset, with each character written as UTF-16BE.
+
+    reportlab (5.1) writes the character as ``<%04X>``: one beyond U+FFFF (Extension B, 𠮷 in
+    many family names) comes out as five hex digits, which viewers read as another character,
+    so the name printed right but copied, searched or read aloud wrong. The PDF reference wants
+    UTF-16BE there, a surrogate pair for such a character; below U+FFFF the text is the same.
+    """
+    entries = [
+        f"<{code:02X}> <{chr(char).encode('utf-16-be', 'surrogatepass').hex().upper()}>"
+        for code, char in enumerate(subset)
+    ]
+    return "\n".join(
+        [
+            "/CIDInit /ProcSet findresource begin",
+            "12 dict begin",
+            "begincmap",
+            "/CIDSystemInfo",
+            f"<< /Registry ({fontname})",
+            f"/Ordering ({fontname})",
+            "/Supplement 0",
+            ">> def",
+            f"/CMapName /{fontname} def",
+            "/CMapType 2 def",
+            "1 begincodespacerange",
+            f"<00> <{len(subset) - 1:02X}>",
+            "endcodespacerange",
+            f"{len(subset)} beginbfchar",
+            *entries,
+            "endbfchar",
+            "endcmap",
+            "CMapName currentdict /CMap defineresource pop",
+            "end",
+            "end",
+        ]
+    )
+
+
+# reportlab looks the function up in its module when it writes a subset font, so this replaces it
+# for every document of the process.
+ttfonts.makeToUnicodeCMap = _to_unicode_cmap
 
 
 class FontNotFound(ImproperlyConfigured):

@@ -271,11 +271,22 @@ def test_given_an_extension_b_name_when_the_form_is_built_then_a_fallback_font_s
     # when
     pdf_bytes = documents.household_form_pdf(form_data(member("王𠮷")))
 
-    # then: the character is set in HanaMin A (fonts-hanazono), not printed as 〓. (Its text as
-    # copied from the PDF is wrong: reportlab writes a character beyond U+FFFF into the font's
-    # ToUnicode map as 5 hex digits instead of a UTF-16 pair — the printed glyph is right.)
+    # then: the character is set in HanaMin A (fonts-hanazono), not printed as 〓
     assert "王〓" not in pdf_pages(pdf_bytes, tmp_path)[0]
     assert b"+HanaMinA" in pdf_bytes
+
+
+@needs_poppler
+def test_given_extension_b_names_when_the_form_is_built_then_they_copy_out_as_written(tmp_path, fresh_fonts):
+    # given: names with characters beyond U+FFFF, which a PDF's text layer maps as UTF-16 pairs
+    names = [f"王{char}" for char in RARE_EXTENSION_B]
+
+    # when
+    pdf_bytes = documents.household_form_pdf(form_data(*(member(name) for name in names)))
+
+    # then: what a viewer copies, searches or reads aloud is the name itself
+    text = pdf_pages(pdf_bytes, tmp_path)[0]
+    assert [name in text for name in names] == [True] * 5
 
 
 # --- the publicity list, built from plain data ------------------------------------------------
