@@ -293,6 +293,7 @@ class AssessmentRunSerializer(serializers.ModelSerializer):
             "government_paid_fen",
             "pushed",
             "payable_fen",
+            "back_payments_withdrawn",
             "error",
             "progress",
         ]

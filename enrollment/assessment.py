@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -44,7 +45,16 @@ from sharing.services import (
     message_send_bulk_beside,
 )
 
-from .models import AssessmentRun, Enrollment, EnrollmentStatus, RunKind, RunStatus
+from .models import (
+    Assessment,
+    AssessmentRun,
+    AssessmentStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Policy,
+    RunKind,
+    RunStatus,
+)
 from .policies import LoadedPolicy, policy_for_county
 from .rules import engine
 from .rules.classes import TagClasses, birth_date_classes
@@ -68,6 +78,7 @@ _RUN_FIGURES = (
     "government_paid",
     "government_paid_fen",
     "payable_fen",
+    "back_payments_withdrawn",
 )
 
 
@@ -82,6 +93,7 @@ class Counts:
     government_paid_fen: int = 0
     pushed: int = 0
     payable_fen: int = 0
+    back_payments_withdrawn: int = 0
 
     # The classes of facts seen (their rows' repr): parts of a county share classes.
     classes: set[str] = field(default_factory=set)
@@ -724,7 +736,7 @@ def _steps_one_and_two(
             cursor, params, listed=listed
         )
     if withdrawing:
-        _back_payment_applications_withdraw(cursor, params, ended=ended)
+        counts.back_payments_withdrawn = _back_payment_applications_withdraw(cursor, params, ended=ended)
     for table in (facts, decisions, changes, cancels, late, *([ended] if withdrawing else [])):
         cursor.execute(f"DROP TABLE {table}")
 
@@ -760,9 +772,9 @@ def _withdraw_back_payments(cursor: Any, params: dict[str, Any], *, facts: str, 
     return True
 
 
-def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, ended: str) -> None:
+def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, ended: str) -> int:
     """The applications of the back-payments withdrawn go with them, with the reason, in the same
-    transaction as the assessments and the items sent to tax."""
+    transaction as the assessments and the items sent to tax. Returns how many were withdrawn."""
     # The applications are refunds' (its state machine and timeline); refunds builds on enrollment,
     # so it is imported here, where the run needs it, not at the top.
     from refunds.services_backpay import back_payments_withdraw_for_extension
@@ -778,6 +790,7 @@ def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, 
         params["year"],
         withdrawn,
     )
+    return withdrawn
 
 
 def _back_payment_withdrawal_reason(params: dict[str, Any]) -> str:
@@ -1059,6 +1072,52 @@ def _run_queue(
     return run
 
 
+def counties_reassessed_for(*, policy: Policy, today: date) -> list[str]:
+    """The counties a change of ``policy`` reassesses (``assessment_runs_queue_for_policy``): those
+    it decides (no policy of their own, more specific) whose yearly run of its year is done, while
+    the year is open; by code."""
+    year = policy.insurance_year
+    if year < today.year:
+        return []  # the year is over: nobody is reassessed for it (open_years_for)
+    counties = (
+        AssessmentRun.objects.filter(
+            county_code__startswith=policy.region_prefix[:6],
+            insurance_year=year,
+            person__isnull=True,
+            kind=RunKind.COUNTY,
+            status=RunStatus.DONE,
+        )
+        .values_list("county_code", flat=True)
+        .distinct()
+        .order_by("county_code")
+    )
+    found = []
+    for county_code in counties:
+        # A county with a policy of its own (more specific than this one) is not this policy's.
+        current = policy_for_county(county_code=county_code, insurance_year=year)
+        if current is not None and current.record.pk == policy.pk:
+            found.append(county_code)
+    return found
+
+
+def back_payments_an_extension_withdraws(
+    *, policy: Policy, extended: engine.Policy, today: date
+) -> QuerySet[Assessment]:
+    """The assessments whose approved, unpaid back-payment the county runs an extension of
+    ``policy`` (to the rules ``extended``) queues on ``today`` withdraw: ``_withdraw_back_payments``'s
+    condition, over ``counties_reassessed_for``. Unscoped: the caller filters by its user's area."""
+    until = engine.back_payment_withdrawn_until(extended)
+    if until is None or today > until:
+        return Assessment.objects.none()
+    return Assessment.objects.filter(
+        county_code__in=counties_reassessed_for(policy=policy, today=today),
+        insurance_year=policy.insurance_year,
+        status=AssessmentStatus.DUE,
+        back_payment_fen__isnull=False,
+        back_payment_approved_on__lte=until,
+    )
+
+
 def assessment_runs_queue_for_policy(
     *, loaded: LoadedPolicy, reason: str, actor_id: int | None, today: date
 ) -> list[AssessmentRun]:
@@ -1072,26 +1131,10 @@ def assessment_runs_queue_for_policy(
     Not the user's ASSESSMENT_RUN: the run follows from the policy's change, which the caller
     (who may manage the policy) was allowed to make."""
     year = loaded.record.insurance_year
-    if year < today.year:
-        return []  # the year is over: nobody is reassessed for it (open_years_for)
-    counties = (
-        AssessmentRun.objects.filter(
-            county_code__startswith=loaded.record.region_prefix[:6],
-            insurance_year=year,
-            person__isnull=True,
-            kind=RunKind.COUNTY,
-            status=RunStatus.DONE,
-        )
-        .values_list("county_code", flat=True)
-        .distinct()
-        .order_by("county_code")
-    )
     runs = []
-    for county_code in counties:
-        # A county with a policy of its own (more specific than this one) is not this policy's.
+    for county_code in counties_reassessed_for(policy=loaded.record, today=today):
         current = policy_for_county(county_code=county_code, insurance_year=year)
-        if current is None or current.record.pk != loaded.record.pk:
-            continue
+        assert current is not None
         runs.append(
             _run_queue(
                 county_code=county_code,

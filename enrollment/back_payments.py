@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from sharing.services import message_send
 
 from .models import Assessment, AssessmentStatus, ChangeReason, Enrollment, Person
-from .policies import LoadedPolicy, policy_for_county_required
+from .policies import LoadedPolicy, policy_for_county_held, policy_for_county_required
 from .rules import engine
 from .rules.policy import Policy
 
@@ -66,16 +66,31 @@ class BackPaymentAnswer:
     pay_until: dt.date | None
 
 
-def back_payment_decide(*, assessment: Assessment, person: Person, on: dt.date) -> BackPaymentAnswer:
-    """The rule engine's answer for a back-payment of the assessment's year applied for (or approved) ``on``."""
-    loaded = policy_for_county_required(
-        county_code=assessment.county_code, insurance_year=assessment.insurance_year
-    )
+def back_payment_decide(
+    *, assessment: Assessment, person: Person, on: dt.date, held: bool = False
+) -> BackPaymentAnswer:
+    """The rule engine's answer for a back-payment of the assessment's year applied for (or approved) ``on``.
+
+    ``held``: the policy's row is locked FOR SHARE until the caller's transaction ends
+    (``policy_for_county_held``), so an extension of the collection period cannot commit between
+    this answer and the caller's commit (the approval)."""
+    where = {"county_code": assessment.county_code, "insurance_year": assessment.insurance_year}
+    loaded = policy_for_county_held(**where) if held else None
+    if loaded is None:
+        loaded = policy_for_county_required(**where)  # refuses with the clerk's message when there is none
     facts = back_payment_facts(person=person, insurance_year=assessment.insurance_year, rules=loaded.rules)
     decision = engine.back_payment_on(loaded.rules, facts, on)
     pay_until = decision.extra.get("pay_until") if decision.allowed else None
     assert pay_until is None or isinstance(pay_until, dt.date)
     return BackPaymentAnswer(loaded, decision, pay_until)
+
+
+def extension_running(*, loaded: LoadedPolicy, on: dt.date) -> dt.date | None:
+    """The last day of an extended collection period that runs ``on`` and withdraws back-payments
+    (``engine.back_payment_withdrawn_until``): until then the person pays the normal contribution,
+    so a back-payment is neither approved nor kept. None when no such extension runs."""
+    until = engine.back_payment_withdrawn_until(loaded.rules)
+    return until if until is not None and on <= until else None
 
 
 @transaction.atomic

@@ -133,6 +133,9 @@ class AssessmentRun(models.Model):
     # What the government pays for those persons (their subsidy: the whole individual part).
     government_paid_fen = models.BigIntegerField(_("paid by the government (fen)"), default=0)
     pushed = models.PositiveIntegerField(_("sent to tax"), default=0)
+    # Approved, unpaid back-payments the run withdrew because an extended collection period runs
+    # (``assessment._withdraw_back_payments``): those persons pay the normal contribution.
+    back_payments_withdrawn = models.PositiveIntegerField(_("back-payments withdrawn"), default=0)
     payable_fen = models.BigIntegerField(_("payable (fen)"), default=0)
     error = models.TextField(_("error"), blank=True)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Length
 from django.http import Http404
@@ -215,10 +215,13 @@ def policy_back_payment_windows_send() -> int:
 
 class Extension(NamedTuple):
     """An extended collection period: the policy's new version and the county runs queued for it
-    (or, for a county whose run was already running, that run, marked to be run again)."""
+    (or, for a county whose run was already running, that run, marked to be run again), and how
+    many approved, unpaid back-payments those runs withdraw (counted under the policy's lock, so no
+    approval slips in between: ``back_payment_approve``)."""
 
     loaded: LoadedPolicy
     runs: list[AssessmentRun]
+    back_payments_withdrawn: int = 0
 
     @property
     def counties_now(self) -> list[str]:
@@ -245,7 +248,38 @@ def policy_extend_collection(
 
     Tax accepts a payment by the schedule of each due item, which insurance computed with the old
     last day: every county of the policy already assessed for the (open) year is assessed again, so
-    the new schedules reach tax; without it tax refused payments during the extension."""
+    the new schedules reach tax; without it tax refused payments during the extension. Those runs
+    withdraw the back-payments approved before the extension and not yet paid: the person pays the
+    normal contribution until the new last day (``assessment._withdraw_back_payments``)."""
+    note = (note or "").strip()
+    extended = policy_extension_check(policy=policy, extended_to=extended_to, note=note)
+    today = today or timezone.localdate()
+    # policy_save locks the policy's row FOR UPDATE: a back-payment approval holds it FOR SHARE
+    # from reading the policy to its commit, so from here on none is decided on the old version.
+    loaded = policy_save(
+        document=extended.to_document(),
+        note=_("Collection period extended to %(date)s: %(note)s")
+        % {"date": extended_to.isoformat(), "note": note},
+        scope=scope,
+        actor_id=actor_id,
+    )
+    # the assessment reads policies
+    from .assessment import assessment_runs_queue_for_policy, back_payments_an_extension_withdraws
+
+    withdrawn = back_payments_an_extension_withdraws(policy=loaded.record, extended=loaded.rules, today=today)
+    runs = assessment_runs_queue_for_policy(
+        loaded=loaded,
+        reason=_("Collection period extended to %(date)s: reassessed") % {"date": extended_to.isoformat()},
+        actor_id=actor_id,
+        today=today,
+    )
+    return Extension(loaded, runs, withdrawn.count())
+
+
+def policy_extension_check(*, policy: Policy, extended_to: date, note: str) -> rules.Policy:
+    """The policy's rules with the collection period extended to ``extended_to``, or ValidationError
+    (the new last day must be after the current one; who decided and why must be said): what the
+    extension page shows before it is confirmed, and what ``policy_extend_collection`` saves."""
     current = policy_parse(document=policy.document)
     if extended_to <= current.collection.window.end:
         raise ValidationError(
@@ -257,23 +291,7 @@ def policy_extend_collection(
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": _("Say who decided the extension and why.")})
-    extended = current.with_collection_extended(to=extended_to, note=note)
-    loaded = policy_save(
-        document=extended.to_document(),
-        note=_("Collection period extended to %(date)s: %(note)s")
-        % {"date": extended_to.isoformat(), "note": note},
-        scope=scope,
-        actor_id=actor_id,
-    )
-    from .assessment import assessment_runs_queue_for_policy  # the assessment reads policies
-
-    runs = assessment_runs_queue_for_policy(
-        loaded=loaded,
-        reason=_("Collection period extended to %(date)s: reassessed") % {"date": extended_to.isoformat()},
-        actor_id=actor_id,
-        today=today or timezone.localdate(),
-    )
-    return Extension(loaded, runs)
+    return current.with_collection_extended(to=extended_to, note=note)
 
 
 def policy_export(*, policy: Policy, fmt: str) -> tuple[bytes, str, str]:
@@ -401,6 +419,29 @@ def policy_for_county(*, county_code: str, insurance_year: int) -> LoadedPolicy 
     version = record.versions.order_by("-number").first()
     assert version is not None
     return LoadedPolicy(record, rules.Policy.from_document(record.document), version)
+
+
+def policy_for_county_held(*, county_code: str, insurance_year: int) -> LoadedPolicy | None:
+    """``policy_for_county``, its row locked FOR SHARE until the caller's transaction ends, and read
+    after the lock: a decision that must not outrun a change of the policy (a back-payment approval
+    against an extension of the collection period) stands on the version it read.
+
+    ``policy_save`` (so ``policy_extend_collection``) locks the same row FOR UPDATE: a change
+    begun first is waited for and then read; one begun later waits until the caller commits, and
+    whatever follows it (the county runs it queues) sees what the caller wrote. Readers holding
+    the row FOR SHARE do not wait for each other."""
+    assert connection.in_atomic_block, "the lock lasts until the transaction ends: take it in one"
+    loaded = policy_for_county(county_code=county_code, insurance_year=insurance_year)
+    if loaded is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Policy._meta.db_table} WHERE id = %s FOR SHARE",  # noqa: S608 - the model's table
+            [loaded.record.pk],
+        )
+    # Read again: a change that held the row committed while we waited (read committed: this
+    # statement sees it).
+    return policy_for_county(county_code=county_code, insurance_year=insurance_year)
 
 
 def policy_versions(*, policy: Policy) -> QuerySet[PolicyVersion]:

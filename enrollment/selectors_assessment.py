@@ -9,6 +9,8 @@ filtered like every other record.
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -20,7 +22,9 @@ from accounts.roles import Action
 from accounts.scope import Scope
 from accounts.selectors import counts_by
 
-from .models import Assessment, AssessmentRun, AssessmentStatus, Person, Policy
+from .assessment import back_payments_an_extension_withdraws, counties_reassessed_for
+from .models import Assessment, AssessmentRun, AssessmentStatus, Person, Policy, RunStatus
+from .rules import engine
 
 
 def county_choices(*, scope: Scope) -> QuerySet[Region]:
@@ -115,3 +119,37 @@ def policy_code_owner(*, code: str) -> Policy | None:
     """The stored policy holding ``code``, whoever may see it: saving a document with a code that is
     taken changes that policy, so the pages and the API check who owns the code first."""
     return Policy.objects.filter(code=code).first()
+
+
+def extension_back_payments(
+    *, scope: Scope, policy: Policy, extended: engine.Policy, today: date
+) -> list[tuple[str, int]]:
+    """What an extension of ``policy`` (to the rules ``extended``) confirmed ``today`` withdraws in
+    the user's area: each county it reassesses, with its approved back-payments not yet paid that
+    the county's run withdraws (those persons pay the normal contribution instead), by code."""
+    scope.require(Action.POLICY_MANAGE)
+    counties = [
+        code
+        for code in counties_reassessed_for(policy=policy, today=today)
+        if scope.covers_region_code(code.ljust(12, "0"))
+    ]
+    found = dict(
+        scope.filter(back_payments_an_extension_withdraws(policy=policy, extended=extended, today=today))
+        .values("county_code")
+        .annotate(count=Count("id"))
+        .values_list("county_code", "count")
+    )
+    return [(code, found.get(code, 0)) for code in counties]
+
+
+def runs_back_payments_withdrawn(*, scope: Scope, run_ids: list[int]) -> int | None:
+    """How many back-payments these county runs withdrew (an extension's runs), once every one of
+    them is done; None while one is still queued or running (or failed: it is run again)."""
+    runs = scope.filter(AssessmentRun.objects.filter(pk__in=run_ids))
+    figures = runs.aggregate(
+        done=Count("id", filter=Q(status=RunStatus.DONE)),
+        withdrawn=Coalesce(Sum("back_payments_withdrawn"), 0),
+    )
+    if not run_ids or figures["done"] != len(set(run_ids)):
+        return None
+    return figures["withdrawn"]

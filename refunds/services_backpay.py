@@ -27,8 +27,15 @@ from django.utils.translation import gettext_lazy
 
 from accounts.roles import Action
 from accounts.scope import Scope
-from enrollment.back_payments import BackPaymentAnswer, assessment_back_payment_approve, back_payment_decide
+from enrollment.back_payments import (
+    BackPaymentAnswer,
+    assessment_back_payment_approve,
+    back_payment_decide,
+    extension_running,
+)
 from enrollment.models import Assessment, AssessmentStatus, Person
+from enrollment.policies import policy_for_county_held
+from enrollment.rules import engine
 
 from .models import WorkflowEvent
 from .models_backpay import (
@@ -189,19 +196,55 @@ def back_payment_apply(
     return application
 
 
+@transaction.atomic
 def back_payment_approve(
     *, scope: Scope, application_id: int, note: str = "", today: dt.date | None = None
 ) -> BackPaymentApplication:
     """Insurance staff (not the applicant) approve; the engine is asked again for today, and the
-    year's assessment becomes payable at tax at its amount until the pay-by day, in one transaction."""
+    year's assessment becomes payable at tax at its amount until the pay-by day, in one transaction.
+
+    An extension of the collection period withdraws the back-payments approved before it (the
+    county runs it queues), so an approval must not read the policy before an extension and commit
+    after it. Lock order, the same in every path: the county's policy row (FOR SHARE here, FOR
+    UPDATE by ``policy_save``, which the extension goes through), then the application, then the
+    year's assessment. The extension takes only the policy row (its runs, in their own
+    transactions after it commits, take assessments then approved applications, never the policy),
+    so the two cannot deadlock: whichever locks the policy row first goes first. An approval that
+    comes second reads the extended policy and is refused; one that came first is committed before
+    the extension, and the county's run withdraws it."""
+    scope.require(BACK_PAYMENT_WORKFLOW.transition_for("approve").permission)
     today = today or timezone.localdate()
     note = (note or "").strip()
+    year = (
+        scope.filter(BackPaymentApplication.objects.filter(pk=application_id))
+        .values_list("assessment__county_code", "insurance_year")
+        .first()
+    )
+    if year is not None:  # else the transition below answers 404
+        policy_for_county_held(county_code=year[0], insurance_year=year[1])
 
     def change(row: BackPaymentApplication) -> None:
         # The decision reads the year's county and the person's other years; the assessment row
-        # itself is locked and its status checked by assessment_back_payment_approve below.
+        # itself is locked and its status checked by assessment_back_payment_approve below. The
+        # policy is read under its lock (held again: the county may have changed meanwhile).
         assessment = Assessment.objects.only("county_code", "insurance_year").get(pk=row.assessment_id)
-        answer = back_payment_decide(assessment=assessment, person=row.person, on=today)
+        answer = back_payment_decide(assessment=assessment, person=row.person, on=today, held=True)
+        extended_to = extension_running(loaded=answer.loaded, on=today)
+        if extended_to is not None:
+            raise ValidationError(
+                _(
+                    "The collection period for %(year)d was extended to %(date)s: until then %(name)s "
+                    "pays the normal contribution at tax, not a back-payment, so this back-payment "
+                    "cannot be approved. Back-payment applications open again on %(opens)s."
+                )
+                % {
+                    "year": row.insurance_year,
+                    "date": engine.say_date(extended_to),
+                    "name": row.person.name,
+                    "opens": engine.say_date(engine.back_payment_apply_from(answer.loaded.rules)),
+                },
+                code="extended",
+            )
         if not answer.decision.allowed or answer.pay_until is None:
             raise ValidationError(
                 _("The rules no longer allow this back-payment: %(why)s") % {"why": answer.decision.reason},

@@ -210,6 +210,15 @@ class AssessmentRunView(ScopedViewMixin, View):
             ("government_paid", _("Paid by the government"), run.government_paid),
             ("pushed", _("Sent to tax"), run.pushed),
         ]
+        if run.back_payments_withdrawn:
+            # An extended collection period withdrew approved back-payments not yet paid.
+            counts.append(
+                (
+                    "back_payments_withdrawn",
+                    _("Back-payments withdrawn (period extended)"),
+                    run.back_payments_withdrawn,
+                )
+            )
         money = [
             ("government_paid_fen", _("Paid by the government (yuan)"), run.government_paid_fen),
             # Money still due when the run ended; payments since lower the county's figure below.

@@ -35,8 +35,9 @@ from accounts.models import Region
 from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import county_names
 
-from .. import policies
+from .. import policies, selectors_assessment
 from ..models import PersonCategory, Policy
 from ..rules import engine
 from ..rules import policy as rules
@@ -1013,7 +1014,13 @@ class ExtendForm(forms.Form):
 
 
 class PolicyExtendView(_ManageMixin, View):
-    """Insurance and tax jointly extend the collection period: a new version, with the reason."""
+    """Insurance and tax jointly extend the collection period: a new version, with the reason.
+
+    GET: the form. POST ``step=check``: the service's checks, then a confirmation that says what
+    the extension does: the counties reassessed and, in each, the approved back-payments not yet
+    paid it withdraws (those persons pay the normal contribution until the new last day). POST
+    ``step=confirm``: the extension (``policies.policy_extend_collection``), then the policy page
+    saying what was (or is being) withdrawn."""
 
     template_name = "enrollment/rulebook/policy_extend.html"
 
@@ -1025,11 +1032,17 @@ class PolicyExtendView(_ManageMixin, View):
         policy = self.managed(code)
         form = ExtendForm(request.POST)
         if form.is_valid():
+            extended_to, note = form.cleaned_data["extended_to"], form.cleaned_data["note"]
             try:
+                if request.POST.get("step") != "confirm":
+                    extended = policies.policy_extension_check(
+                        policy=policy, extended_to=extended_to, note=note
+                    )
+                    return self._render(policy, form, preview=self._preview(policy, extended))
                 extension = policies.policy_extend_collection(
                     policy=policy,
-                    extended_to=form.cleaned_data["extended_to"],
-                    note=form.cleaned_data["note"],
+                    extended_to=extended_to,
+                    note=note,
                     scope=self.scope,
                     actor_id=request.user.pk,
                 )
@@ -1040,41 +1053,86 @@ class PolicyExtendView(_ManageMixin, View):
                 else:
                     form.add_error(None, error.messages)
             else:
-                if extension.runs:
-                    # Tax takes payments by the schedules insurance sent: they change with the runs.
-                    # A county whose run was already running read the previous version: it is
-                    # reassessed when that run ends, and the page says so rather than "now".
-                    now, after = extension.counties_now, extension.counties_after_running
-                    said = []
-                    if now:
-                        said.append(
-                            _(
-                                "The counties of this policy are being reassessed, so that tax takes "
-                                "payments until the new last day: %(counties)s."
-                            )
-                            % {"counties": ", ".join(now)}
-                        )
-                    if after:
-                        said.append(
-                            _(
-                                "The assessment of %(counties)s was already running with the previous "
-                                "version; each is reassessed when its current run ends."
-                            )
-                            % {"counties": ", ".join(after)}
-                        )
-                    messages.info(
-                        request,
-                        format_html(
-                            '{} <a href="{}">{}</a>',
-                            " ".join(said),
-                            reverse("enrollment:assessment-runs"),
-                            _("See the assessment runs"),
-                        ),
-                    )
+                self._say_what_follows(request, extension)
                 return _saved(request, extension.loaded, policy.version)
         return self._render(policy, form, status=400)
 
-    def _render(self, policy: Policy, form: ExtendForm, status: int = 200) -> HttpResponse:
+    def _preview(self, policy: Policy, extended: rules.Policy) -> dict[str, Any]:
+        counties = selectors_assessment.extension_back_payments(
+            scope=self.scope, policy=policy, extended=extended, today=timezone.localdate()
+        )
+        names = county_names({code for code, _count in counties})
+        return {
+            "window": engine.say_window(extended.collection.effective_window),
+            "until": engine.say_date(extended.collection.effective_window.end),
+            "counties": [(code, names.get(code, code), count) for code, count in counties],
+            "withdrawn": sum(count for _code, count in counties),
+        }
+
+    def _say_what_follows(self, request: HttpRequest, extension: policies.Extension) -> None:
+        if not extension.runs:
+            return
+        # Tax takes payments by the schedules insurance sent: they change with the runs. A county
+        # whose run was already running read the previous version: it is reassessed when that run
+        # ends, and the page says so rather than "now".
+        now, after = extension.counties_now, extension.counties_after_running
+        said = []
+        if now:
+            said.append(
+                _(
+                    "The counties of this policy are being reassessed, so that tax takes "
+                    "payments until the new last day: %(counties)s."
+                )
+                % {"counties": ", ".join(now)}
+            )
+        if after:
+            said.append(
+                _(
+                    "The assessment of %(counties)s was already running with the previous "
+                    "version; each is reassessed when its current run ends."
+                )
+                % {"counties": ", ".join(after)}
+            )
+        until = engine.say_date(extension.loaded.rules.collection.effective_window.end)
+        # The runs withdraw the back-payments: counted from their figures once they are all done
+        # (a worker may have done them already), else as the extension counted them under its lock.
+        done = (
+            None
+            if after
+            else selectors_assessment.runs_back_payments_withdrawn(
+                scope=self.scope, run_ids=[run.pk for run in extension.runs]
+            )
+        )
+        if done is not None:
+            said.append(
+                _(
+                    "Approved back-payment applications not yet paid that were withdrawn: %(count)d; "
+                    "until %(date)s those persons pay the normal contribution."
+                )
+                % {"count": done, "date": until}
+            )
+        elif extension.back_payments_withdrawn:
+            said.append(
+                _(
+                    "Approved back-payment applications not yet paid that are being withdrawn as the "
+                    "counties are reassessed: %(count)d; until %(date)s those persons pay the normal "
+                    "contribution."
+                )
+                % {"count": extension.back_payments_withdrawn, "date": until}
+            )
+        messages.info(
+            request,
+            format_html(
+                '<span data-testid="extension-followup">{}</span> <a href="{}">{}</a>',
+                " ".join(said),
+                reverse("enrollment:assessment-runs"),
+                _("See the assessment runs"),
+            ),
+        )
+
+    def _render(
+        self, policy: Policy, form: ExtendForm, *, preview: dict[str, Any] | None = None, status: int = 200
+    ) -> HttpResponse:
         try:
             parsed = policies.policy_parse(document=policy.document)
         except ValidationError:
@@ -1082,6 +1140,7 @@ class PolicyExtendView(_ManageMixin, View):
         context = {
             "policy": policy,
             "form": form,
+            "preview": preview,
             "collection": parsed.collection if parsed else None,
             "window": engine.say_window(parsed.collection.effective_window) if parsed else "",
         }

@@ -92,7 +92,7 @@ def test_given_a_county_assessed_for_the_year_when_the_period_is_extended_then_i
 
     # when: the period is extended
     with django_capture_on_commit_callbacks(execute=True):
-        loaded, runs = extend()
+        loaded, runs, _withdrawn = extend()
 
     # then: one county run of 2027 is queued for 尧都区, under the new version, saying why
     assert [(run.county_code, run.insurance_year, run.status, run.policy_version_id) for run in runs] == [
@@ -110,7 +110,7 @@ def test_given_the_insurance_year_over_when_its_period_is_extended_then_no_count
     before = AssessmentRun.objects.count()
 
     # when: the 2027 period is extended (a correction of the record)
-    _loaded, runs = extend(today=dt.date(2028, 1, 5))
+    _loaded, runs, _withdrawn = extend(today=dt.date(2028, 1, 5))
 
     # then: nothing is queued
     assert (runs, AssessmentRun.objects.count()) == ([], before)
@@ -127,7 +127,7 @@ def test_given_an_extension_on_the_page_then_the_policy_page_says_the_counties_a
     # when: the period is extended on the page
     response = client.post(
         reverse("enrollment:policy-extend", args=["refund-test-141000"]),
-        {"extended_to": EXTENDED_TO.isoformat(), "note": "医保税务协商延长"},
+        {"extended_to": EXTENDED_TO.isoformat(), "note": "医保税务协商延长", "step": "confirm"},
         follow=True,
     )
 
@@ -165,7 +165,7 @@ def test_given_a_county_run_running_when_the_period_is_extended_then_that_run_is
 
     # when: the period is extended
     with django_capture_on_commit_callbacks(execute=True):
-        _loaded, runs = extend()
+        _loaded, runs, _withdrawn = extend()
 
     # then: the answer is the running run, marked to be run again with the extension's reason;
     # nothing is queued beside it (one county run at a time)
@@ -202,7 +202,7 @@ def test_given_the_period_extended_while_a_county_run_runs_then_the_county_is_as
     # then: the run is done with the version it read, and a follow-up run assessed the county
     # again with the extended one, saying why
     run.refresh_from_db()
-    [(loaded, _runs)] = extensions
+    [(loaded, _runs, _withdrawn)] = extensions
     assert (run.status, run.policy_version_id, run.rerun_reason) == (RunStatus.DONE, before.pk, REASON)
     follow_up = run.rerun
     assert (follow_up.status, follow_up.policy_version_id, follow_up.reason) == (
@@ -222,7 +222,7 @@ def test_given_a_run_marked_to_run_again_when_it_fails_then_the_county_is_queued
     run = running_run()
     queued: list[int] = []
     monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
-    loaded, _runs = extend()
+    loaded, _runs, _withdrawn = extend()
 
     # when: the run fails
     def broken(**kwargs):  # type: ignore[no-untyped-def]
@@ -265,7 +265,7 @@ def test_given_a_run_ending_while_the_extension_commits_then_its_end_waits_and_q
 
     # when: the extension has marked the run but not committed yet, and the run ends meanwhile
     with transaction.atomic():
-        loaded, _runs = extend()
+        loaded, _runs, _withdrawn = extend()
         worker = threading.Thread(target=end_the_run)
         worker.start()
         waited = not ended.wait(timeout=1)
@@ -291,7 +291,7 @@ def test_given_a_county_run_running_when_extended_on_the_page_then_it_says_the_c
     # when: the period is extended on the page
     response = client.post(
         reverse("enrollment:policy-extend", args=["refund-test-141000"]),
-        {"extended_to": EXTENDED_TO.isoformat(), "note": "医保税务协商延长"},
+        {"extended_to": EXTENDED_TO.isoformat(), "note": "医保税务协商延长", "step": "confirm"},
         follow=True,
     )
 

@@ -412,7 +412,9 @@ def test_given_a_later_last_day_when_the_period_is_extended_then_a_version_recor
     url = reverse("enrollment:policy-extend", args=[CODE])
 
     too_early = client.post(url, {"extended_to": "2026-12-20", "note": "税务局与医保局联合通知"})
-    response = client.post(url, {"extended_to": "2027-01-10", "note": "税务局与医保局联合通知"})
+    response = client.post(
+        url, {"extended_to": "2027-01-10", "note": "税务局与医保局联合通知", "step": "confirm"}
+    )
 
     assert too_early.status_code == 400 and tagged(too_early, "extended-to-error")
     assert response.status_code == 302

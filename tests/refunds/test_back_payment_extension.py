@@ -15,6 +15,7 @@ import datetime as dt
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +28,7 @@ from collection.rules import acceptance_on
 from enrollment import assessment
 from enrollment.assessment import assessment_reassess
 from enrollment.demo import _shifted
-from enrollment.models import Assessment, Person, Policy
+from enrollment.models import Assessment, AssessmentRun, Person, Policy
 from enrollment.policies import policy_extend_collection
 from enrollment.rules import engine
 from enrollment.rules import policy as rules
@@ -296,3 +297,107 @@ def test_the_days_an_extension_withdraws_back_payments_are_those_of_the_extended
     document["collection"] = {**document["collection"], "extended_to": "2027-01-25", "extension_note": "延长"}
     document["back_payment"] = {**document["back_payment"], "apply_from": "2026-09-01"}
     assert engine.back_payment_withdrawn_until(rules.Policy.from_document(document)) is None
+
+
+# --- an approval after the extension; the extension page ---------------------------------------
+
+
+def test_given_the_period_extended_when_a_back_payment_applied_for_before_is_approved_then_it_is_refused_saying_why(
+    world: World, run_inline: None, django_capture_on_commit_callbacks
+):
+    # given: an application of 27 December 2026, still waiting when the period is extended to 25 January
+    person = due_person(TUNLI)
+    delivery_drain(seconds=30)
+    application = services.back_payment_apply(
+        scope=scope_of(world, Role.VILLAGE_CLERK), person_id=person.pk, insurance_year=YEAR,
+        reason="外出务工，错过了集中征缴期", today=APPLIED_ON,
+    )  # fmt: skip
+    extend(django_capture_on_commit_callbacks)
+
+    # when: insurance staff approve it on 6 January
+    with pytest.raises(ValidationError) as refused:
+        services.back_payment_approve(
+            scope=scope_of(world, Role.INSURANCE_STAFF),
+            application_id=application.pk,
+            today=dt.date(2027, 1, 6),
+        )
+
+    # then: refused — the period runs again, the person pays the normal amount — and nothing changed
+    assert refused.value.messages == [
+        "2027年度集中征缴期已延长至2027年1月25日：在此之前李四按正常标准到税务缴费，不按补缴办理，"
+        "因此该补缴不能批准。2027年1月26日起可重新申请补缴。"
+    ]
+    application.refresh_from_db()
+    year = Assessment.objects.get(person=person, insurance_year=YEAR)
+    assert (application.status, year.back_payment_fen) == ("submitted", None)
+
+
+def _extension_page(world: World) -> tuple[Client, str]:
+    client = Client()
+    client.force_login(world.users["admin"])
+    return client, reverse("enrollment:policy-extend", args=["refund-test-141000"])
+
+
+def test_given_approved_unpaid_back_payments_when_the_extension_is_checked_then_the_page_says_how_many_it_withdraws(
+    world: World,
+):
+    # given: in 尧都区, two persons with a back-payment approved on 28 December and not paid, one who
+    # paid hers, and one whose application still waits
+    for name in ("李四", "王五"):
+        approved_back_payment(world, due_person(TUNLI, name=name))
+    paid = due_person(TUNLI, name="钱七")
+    delivery_drain(seconds=30)
+    approved_back_payment(world, paid)
+    pay_at_tax(world, paid, AMOUNT, dt.date(2026, 12, 30))
+    services.back_payment_apply(
+        scope=scope_of(world, Role.VILLAGE_CLERK), person_id=due_person(TUNLI, name="赵六").pk,
+        insurance_year=YEAR, reason="外出务工", today=APPLIED_ON,
+    )  # fmt: skip
+    client, url = _extension_page(world)
+
+    # when: the administrator checks an extension to 25 January (on 5 January)
+    with mock.patch("django.utils.timezone.localdate", return_value=EXTENDED_ON):
+        page = client.post(url, {"extended_to": "2027-01-25", "note": "医保税务协商延长", "step": "check"})
+
+    # then: the confirmation says 尧都区's two approved, unpaid back-payments are withdrawn, and that
+    # those persons pay the normal amount until 25 January; nothing is extended yet
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-testid="withdrawals-county" data-county="141002" data-count="2"' in text
+    assert 'data-testid="withdrawals-said" data-count="2"' in text
+    assert "延长将撤销2件已批准但尚未缴费的补缴申请" in text
+    assert "2027年1月25日前这些参保人按正常标准到税务缴费" in text
+    assert 'data-testid="extend-confirm"' in text
+    assert "extended_to" not in Policy.objects.get(code="refund-test-141000").document["collection"]
+
+
+def test_given_the_extension_confirmed_then_the_policy_page_says_how_many_back_payments_its_runs_withdraw(
+    world: World, run_inline: None, django_capture_on_commit_callbacks
+):
+    # given: two back-payments approved on 28 December and not paid
+    people = [due_person(TUNLI, name=name) for name in ("李四", "王五")]
+    delivery_drain(seconds=30)
+    applications = [approved_back_payment(world, person) for person in people]
+    client, url = _extension_page(world)
+
+    # when: the administrator confirms the extension to 25 January on 5 January (the county's run
+    # is queued: a worker takes it up after the page answered)
+    with (
+        mock.patch("django.utils.timezone.localdate", return_value=EXTENDED_ON),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(
+            url, {"extended_to": "2027-01-25", "note": "医保税务协商延长", "step": "confirm"}
+        )
+    page = client.get(response["Location"])
+
+    # then: the policy page says the county's run withdraws both (counted as the extension
+    # committed); the run did, and records it
+    text = page.content.decode()
+    assert response.status_code == 302
+    assert (
+        "随各县重新核定撤销已批准但尚未缴费的补缴申请2件；2027年1月25日前这些参保人按正常标准缴费。" in text
+    )
+    assert [BackPaymentApplication.objects.get(pk=a.pk).status for a in applications] == ["withdrawn"] * 2
+    run = AssessmentRun.objects.filter(reason="集中征缴期延长至2027-01-25，重新核定").get()
+    assert (run.status, run.back_payments_withdrawn) == ("done", 2)
