@@ -135,7 +135,10 @@ class AssessmentRun(models.Model):
     pushed = models.PositiveIntegerField(_("sent to tax"), default=0)
     # Approved, unpaid back-payments the run withdrew because an extended collection period runs
     # (``assessment._withdraw_back_payments``): those persons pay the normal contribution.
-    back_payments_withdrawn = models.PositiveIntegerField(_("back-payments withdrawn"), default=0)
+    # A database default too: the previous release, inserting runs during a rolling deploy, names no such column.
+    back_payments_withdrawn = models.PositiveIntegerField(
+        _("back-payments withdrawn"), default=0, db_default=0
+    )
     payable_fen = models.BigIntegerField(_("payable (fen)"), default=0)
     error = models.TextField(_("error"), blank=True)
 

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='assessmentrun',
             name='back_payments_withdrawn',
-            field=models.PositiveIntegerField(default=0, verbose_name='back-payments withdrawn'),
+            field=models.PositiveIntegerField(db_default=0, default=0, verbose_name='back-payments withdrawn'),
         ),
     ]
