@@ -157,6 +157,19 @@ class RefundApplication(ReviewedApplication):
     # the assessment is still paid by this same payment (tax may reverse it meanwhile).
     paid_fen = models.BigIntegerField(_("payment (fen)"))
     deposit_reference = models.CharField(_("payment's receipt"), max_length=64, blank=True)
+    # "Paid twice" gives back a deposit other than the one the year keeps: which one, named at
+    # application (``refunds.services.refund_apply``), so that the same deposit is not given back
+    # again, neither by another "paid twice" refund nor as tax's over-collection on its payment.
+    # NULL for every other reason (and for "paid twice" applications stored before 2026-12: named
+    # at their approval or payout).
+    given_back_deposit = models.ForeignKey(
+        "enrollment.DepositRecord",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("deposit given back"),
+    )
     # The rule engine's decision at application time, with the policy version that made it.
     refundable = models.BooleanField(_("refundable"))
     status = models.CharField(_("status"), max_length=12, choices=RefundStatus.choices)
@@ -193,6 +206,16 @@ class RefundApplication(ReviewedApplication):
             # Never more than the payment it gives back (what is left of it: refund_apply).
             models.CheckConstraint(
                 name="refund_amount_within_payment", condition=Q(amount_fen__lte=models.F("paid_fen"))
+            ),
+            # Only paying twice gives back a deposit of its own; a deposit is given back that way once.
+            models.CheckConstraint(
+                name="refund_deposit_only_when_paid_twice",
+                condition=Q(given_back_deposit__isnull=True) | Q(reason="paid_twice"),
+            ),
+            models.UniqueConstraint(
+                fields=["given_back_deposit"],
+                condition=Q(status__in=["submitted", "approved", "paid_out"]),
+                name="refund_deposit_given_back_once",
             ),
             models.CheckConstraint(
                 name="refund_rejection_has_reason", condition=~Q(status="rejected") | ~Q(decision_note="")

@@ -77,7 +77,13 @@ def refund_detail(*, scope: Scope, pk: int) -> RefundApplication:
     scope.require(Action.REFUND_VIEW)
     return scope.get_object_or_404(
         RefundApplication.objects.select_related(
-            "person", "assessment", "applied_by", "decided_by", "paid_out_by", "policy_version__policy"
+            "person",
+            "assessment",
+            "given_back_deposit",
+            "applied_by",
+            "decided_by",
+            "paid_out_by",
+            "policy_version__policy",
         ),
         pk=pk,
     )

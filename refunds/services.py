@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -195,10 +195,19 @@ def refund_apply(
         ).count(),
     )
     amount_fen = assessment.paid_fen
+    given_back_deposit = None
     if reason != RefundReason.PAID_TWICE:
         amount_fen -= _given_back_fen(assessment=assessment, person=person)
         if amount_fen <= 0:
             raise ValidationError({"insurance_year": _nothing_left(person.name, insurance_year, assessment)})
+    elif decision.allowed:
+        # Paying twice gives back a deposit of its own, named now: what is left of it, never more
+        # than the year's contribution (more than that taken twice is tax's over-collection).
+        duplicate = _deposit_to_give_back(assessment=assessment, id_number=person.id_number)
+        if duplicate is None:
+            raise ValidationError({"insurance_year": _no_duplicate_left(person.name, insurance_year)})
+        given_back_deposit = duplicate.deposit
+        amount_fen = min(duplicate.left_fen, assessment.paid_fen)
     deadline = add_working_days(today, loaded.rules.refunds.decision_working_days)
     application = RefundApplication(
         person=person,
@@ -211,6 +220,7 @@ def refund_apply(
         amount_fen=amount_fen,
         paid_fen=assessment.paid_fen,
         deposit_reference=assessment.deposit_reference,
+        given_back_deposit=given_back_deposit,
         refundable=decision.allowed,
         rule=decision.rule,
         rule_reason=decision.reason,
@@ -286,6 +296,81 @@ def _given_back_fen(*, assessment: Assessment, person: Person, exclude_pk: int |
     return sum(given.get((person.id_number, assessment.insurance_year), (0, 0)))
 
 
+@dataclass
+class _DepositLeft:
+    """One deposit on insurance's ledger and what went back of it, or is on its way back: as a
+    refund for paying twice that names it, and as over-collections tax reported on its payment."""
+
+    deposit: DepositRecord
+    by_paid_twice_fen: int = 0
+    overcollected_fen: int = 0
+
+    @property
+    def left_fen(self) -> int:
+        return self.deposit.amount_fen - self.by_paid_twice_fen - self.overcollected_fen
+
+
+def _given_back_by_deposit(
+    *, deposits: Sequence[DepositRecord], exclude_application: int | None = None
+) -> dict[int, _DepositLeft]:
+    """What of each deposit (by its id) went back or is on its way back: "paid twice" refunds
+    naming it, open or paid out, and the over-collections tax reported on its payment id (not one
+    insurance refused, which gave nothing back). Two statements whatever the number; the caller
+    holds the assessments' locks (the person's year: a deposit is of one person and year)."""
+    held = {deposit.pk: _DepositLeft(deposit) for deposit in deposits}
+    if not held:
+        return held
+    applications = RefundApplication.objects.filter(
+        given_back_deposit__in=list(held), status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT)
+    )
+    if exclude_application is not None:
+        applications = applications.exclude(pk=exclude_application)
+    for deposit_id, fen in (
+        applications.values_list("given_back_deposit_id").annotate(fen=Sum("amount_fen")).order_by()
+    ):
+        held[deposit_id].by_paid_twice_fen = int(fen or 0)
+    by_payment = {deposit.payment_id: deposit.pk for deposit in deposits if deposit.payment_id is not None}
+    for payment_id, fen in (
+        OvercollectionRefund.objects.filter(payment_id__in=list(by_payment))
+        .exclude(status=OvercollectionStatus.REFUSED)
+        .values_list("payment_id")
+        .annotate(fen=Sum("amount_fen"))
+        .order_by()
+    ):
+        held[by_payment[payment_id]].overcollected_fen = int(fen or 0)
+    return held
+
+
+def _deposit_to_give_back(
+    *, assessment: Assessment, id_number: str, exclude_application: int | None = None
+) -> _DepositLeft | None:
+    """The deposit a "paid twice" refund gives back: of the person's standing deposits for the
+    year, the newest that is not the one the year keeps and of which something is left. The year
+    keeps the deposit with the assessment's receipt (without one, the earliest: the one
+    ``deposits_left_standing`` makes the year's payment). A deposit carried over when the ledger
+    began (no payment id of tax's) is never given back: tax's over-collections could not be tied
+    to it. None: nothing is left of any other deposit. Under the assessment's lock."""
+    standing = list(
+        DepositRecord.objects.filter(
+            id_number=id_number, insurance_year=assessment.insurance_year, reversed_on__isnull=True
+        ).order_by("paid_on", F("payment_id").asc(nulls_first=True))
+    )
+    if not standing:
+        return None
+    kept = next((d for d in standing if d.receipt_number == assessment.deposit_reference), standing[0])
+    others = [d for d in standing if d.pk != kept.pk and d.payment_id is not None]
+    held = _given_back_by_deposit(deposits=others, exclude_application=exclude_application)
+    return next((held[d.pk] for d in reversed(others) if held[d.pk].left_fen > 0), None)
+
+
+def _no_duplicate_left(name: str, insurance_year: int) -> str:
+    return _(
+        "Nothing is left to refund as paid twice for %(name)s for %(year)d: every payment beyond the one "
+        "the year keeps was already given back or is being given back (a refund for paying twice, "
+        "over-collections tax reported on it)."
+    ) % {"name": name, "year": insurance_year}
+
+
 def _nothing_left(name: str, insurance_year: int, assessment: Assessment) -> str:
     return _(
         "Nothing is left to refund of %(name)s's contribution for %(year)d: the %(paid)s yuan paid "
@@ -330,7 +415,9 @@ def _payment_still_standing(row: RefundApplication, assessment: Assessment | Non
             )
             % {"receipt": row.deposit_reference or "—", "paid": yuan(row.paid_fen)}
         )
-    if row.reason != RefundReason.PAID_TWICE:
+    if row.reason == RefundReason.PAID_TWICE:
+        _duplicate_still_standing(row, assessment)
+    else:
         left = row.paid_fen - _given_back_fen(assessment=assessment, person=row.person, exclude_pk=row.pk)
         if row.amount_fen > left:
             raise TransitionConflictError(
@@ -340,6 +427,45 @@ def _payment_still_standing(row: RefundApplication, assessment: Assessment | Non
                 )
                 % {"left": yuan(max(left, 0)), "amount": yuan(row.amount_fen)}
             )
+
+
+def _duplicate_still_standing(row: RefundApplication, assessment: Assessment) -> None:
+    """At approval and payout of "paid twice": the deposit it gives back still stands and what
+    went back of it since (tax's over-collections on that payment) leaves the amount. An
+    application stored before refunds named their deposit names it now, as ``refund_apply``
+    would. Under the assessment's lock, like the rest of ``_payment_still_standing``."""
+    if row.given_back_deposit_id is None:
+        duplicate = _deposit_to_give_back(
+            assessment=assessment, id_number=row.person.id_number, exclude_application=row.pk
+        )
+        if duplicate is None:
+            raise TransitionConflictError(
+                _(
+                    "No payment beyond the one the year keeps is left to give back as paid twice (given "
+                    "back or being given back since: a refund for paying twice, an over-collection tax "
+                    "reported, or tax reversed it). Reject it."
+                )
+            )
+        row.given_back_deposit = duplicate.deposit
+    deposit = DepositRecord.objects.get(pk=row.given_back_deposit_id)
+    if deposit.reversed_on is not None:
+        raise TransitionConflictError(
+            _(
+                "Tax reversed the payment this refund gives back (receipt %(receipt)s) on %(date)s; "
+                "the application cannot go ahead: reject it."
+            )
+            % {"receipt": deposit.receipt_number, "date": deposit.reversed_on.isoformat()}
+        )
+    left = _given_back_by_deposit(deposits=[deposit], exclude_application=row.pk)[deposit.pk].left_fen
+    if row.amount_fen > left:
+        raise TransitionConflictError(
+            _(
+                "Of the payment this refund gives back (receipt %(receipt)s) only %(left)s yuan are left to "
+                "refund now, not %(amount)s: more was given back since the application (an over-collection "
+                "tax reported on it). Reject it."
+            )
+            % {"receipt": deposit.receipt_number, "left": yuan(max(left, 0)), "amount": yuan(row.amount_fen)}
+        )
 
 
 def _locked_assessment(scope: Scope, application_id: int) -> Assessment | None:
@@ -448,7 +574,13 @@ def _report_to_tax(application: RefundApplication) -> None:
             "region_code": application.region_code,
             "month": f"{paid_on:%Y-%m}",
             "amount_fen": application.amount_fen,
-            "receipt_number": application.deposit_reference,
+            # The receipt of the payment given back: tax caps its over-collections and reversals
+            # of that payment by it (for "paid twice", the second payment, not the year's).
+            "receipt_number": (
+                application.given_back_deposit.receipt_number
+                if application.given_back_deposit_id
+                else application.deposit_reference
+            ),
             "paid_on": paid_on.isoformat(),
             "kind": "application",
         },
@@ -542,7 +674,7 @@ def overcollection_status_push(
 _NEW_REQUESTS = """
 SELECT DISTINCT ON ((m.payload->>'request_id')::bigint)
        (m.payload->>'request_id')::bigint, {person}, (m.payload->>'insurance_year')::int,
-       (m.payload->>'amount_fen')::bigint
+       (m.payload->>'amount_fen')::bigint, (m.payload->>'payment_id')::bigint
 FROM ({batch}) AS m
 WHERE NOT EXISTS (SELECT 1 FROM refunds_overcollectionrefund r
                   WHERE r.request_id = (m.payload->>'request_id')::bigint)
@@ -618,6 +750,24 @@ def _refusal(year: int, amount_fen: int, held: _PaymentLeft) -> str:
         }
 
 
+def _deposit_refusal(amount_fen: int, held: _DepositLeft) -> str:
+    """Why a request on a payment insurance gave back, or is giving back, as paid twice is refused."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(
+            "This request asks for %(amount)s yuan back of the payment with receipt %(receipt)s (%(paid)s "
+            "yuan), but only %(left)s yuan are left to refund of it (already given back or being given back: "
+            "%(paid_twice)s yuan by a refund for paying twice, %(overcollections)s yuan as over-collections). "
+            "Report again for at most what is left."
+        ) % {
+            "amount": yuan(amount_fen),
+            "receipt": held.deposit.receipt_number,
+            "paid": yuan(held.deposit.amount_fen),
+            "left": yuan(max(held.left_fen, 0)),
+            "paid_twice": yuan(held.by_paid_twice_fen),
+            "overcollections": yuan(held.overcollected_fen),
+        }
+
+
 @transaction.atomic
 def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) -> None:
     """Record tax's over-collection requests (``refund.overcollection_requested``; ``rows_sql``: the
@@ -633,11 +783,11 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
     and not acknowledged again."""
     with connection.cursor() as cursor:
         cursor.execute(_NEW_REQUESTS.format(batch=rows_sql, person=_REQUEST_PERSON), params)
-        requests: list[tuple[int, str, int, int]] = cursor.fetchall()
+        requests: list[tuple[int, str, int, int, int]] = cursor.fetchall()
     if not requests:
         return
-    id_numbers = sorted({id_number for _request, id_number, _year, _fen in requests})
-    years = sorted({year for _request, _id, year, _fen in requests})
+    id_numbers = sorted({id_number for _request, id_number, _year, _fen, _payment in requests})
+    years = sorted({year for _request, _id, year, _fen, _payment in requests})
     locked = (
         Assessment.objects.select_for_update(of=("self",))
         .filter(person__id_number__in=id_numbers, insurance_year__in=years)
@@ -660,24 +810,42 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
         if key in held:
             held[key].by_application_fen = by_application_fen
             held[key].overcollected_fen = overcollected_fen
+    # And of the payments the requests name, as insurance's ledger holds them: a second payment a
+    # refund for paying twice gives back is not given back again as an over-collection.
+    deposits = {
+        left.deposit.payment_id: left
+        for left in _given_back_by_deposit(
+            deposits=list(
+                DepositRecord.objects.filter(
+                    payment_id__in=sorted({p for *_r, p in requests if p is not None})
+                )
+            )
+        ).values()
+    }
     statuses: list[str] = []
     refusals: list[str] = []
     # Tax's order: an earlier request of the batch on the same year takes its share first.
-    for _request, id_number, year, amount_fen in requests:
+    for _request, id_number, year, amount_fen, payment_id in requests:
         year_held = held.setdefault((id_number, year), _PaymentLeft(None))
-        if year_held.paid_fen is not None and amount_fen <= year_held.left_fen:
-            year_held.overcollected_fen += amount_fen
-            statuses.append(OvercollectionStatus.RECEIVED)
-            refusals.append("")
-        else:
+        deposit_held = deposits.get(payment_id)
+        if year_held.paid_fen is None or amount_fen > year_held.left_fen:
             statuses.append(OvercollectionStatus.REFUSED)
             refusals.append(_refusal(year, amount_fen, year_held))
+        elif deposit_held is not None and amount_fen > deposit_held.left_fen:
+            statuses.append(OvercollectionStatus.REFUSED)
+            refusals.append(_deposit_refusal(amount_fen, deposit_held))
+        else:
+            year_held.overcollected_fen += amount_fen
+            if deposit_held is not None:
+                deposit_held.overcollected_fen += amount_fen
+            statuses.append(OvercollectionStatus.RECEIVED)
+            refusals.append("")
     with connection.cursor() as cursor:
         cursor.execute(
             _RECORD_REQUESTS.format(batch=rows_sql, person=_REQUEST_PERSON),
             {
                 **params,
-                "ids": [request for request, _id, _year, _fen in requests],
+                "ids": [request for request, *_rest in requests],
                 "statuses": statuses,
                 "refusals": refusals,
                 "tz": settings.TIME_ZONE,

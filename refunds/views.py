@@ -387,6 +387,9 @@ class RefundDetailView(WorkflowStepsView):
             "id_number": id_number_for(scope, person.id_number, person.region_code),
             "amount": yuan(application.amount_fen),
             "paid_amount": yuan(application.assessment.paid_fen),
+            "given_back_amount": (
+                yuan(application.given_back_deposit.amount_fen) if application.given_back_deposit else ""
+            ),
             "decision": selectors.refund_decision_shown(application=application),
             "events": events,
             "evidence": selectors.refund_evidence(application=application),

@@ -66,6 +66,11 @@ def test_given_a_clerk_and_insurance_staff_when_a_refund_is_applied_approved_and
     expect(page.get_by_test_id("approve-form")).to_have_count(0)
     application = RefundApplication.objects.get(person=person)
     expect(page.get_by_test_id("due-on")).to_have_attribute("data-date", application.due_on.isoformat())
+    # The second of the two deposits is the one given back, by its receipt.
+    second = application.given_back_deposit.receipt_number
+    assert second.endswith("-1")
+    expect(page.get_by_test_id("given-back-deposit")).to_have_attribute("data-receipt", second)
+    expect(page.get_by_test_id("given-back-deposit")).to_contain_text(f"{second} · 2026-10-10 · 400.00")
     shoot("2-clerk-sees-the-decision")
 
     page.context.clear_cookies()

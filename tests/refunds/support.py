@@ -17,7 +17,7 @@ from django.utils import timezone
 from enrollment.assessment import Deposit, _assess, assessment_record_deposits, assessment_run_now
 from enrollment.demo import _shifted
 from enrollment.deposits import ReceivedDeposit, deposit_records_receive
-from enrollment.models import Assessment, Person, Policy
+from enrollment.models import Assessment, DepositRecord, Person, Policy
 from enrollment.policies import policy_for_county, policy_save
 from refunds.models import RefundApplication, RefundStatus, WorkflowEvent
 from tests.enrollment import resident_id
@@ -94,14 +94,18 @@ def paid_person(
 def make_refund(
     region: str, applied_by, *, status: str = RefundStatus.SUBMITTED, due_on: dt.date | None = None
 ):  # type: ignore[no-untyped-def]
-    """A refundable application for a paid person of ``region``, written straight to the tables."""
-    person = paid_person(region)
+    """A refundable "paid twice" application for a person of ``region`` who paid twice, written
+    straight to the tables; it gives back the second deposit, as ``refund_apply`` names it."""
+    person = paid_person(region, deposits=2)
     assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
+    second = DepositRecord.objects.filter(id_number=person.id_number, insurance_year=YEAR).latest(
+        "payment_id"
+    )
     version = policy_for_county(county_code=region[:6], insurance_year=YEAR).version
     application = RefundApplication.objects.create(
         person=person, assessment=assessment, insurance_year=YEAR, region_code=assessment.region_code,
         reason="paid_twice", event_on=dt.date(2026, 10, 12), amount_fen=AMOUNT, paid_fen=assessment.paid_fen,
-        deposit_reference=assessment.deposit_reference, refundable=True,
+        deposit_reference=assessment.deposit_reference, given_back_deposit=second, refundable=True,
         rule="refunds.reasons.paid_twice", rule_reason="可退", policy_version=version, status=status,
         applied_by=applied_by, applied_at=timezone.now(), due_on=due_on or dt.date(2026, 12, 4),
     )  # fmt: skip

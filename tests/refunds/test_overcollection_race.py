@@ -10,16 +10,11 @@ on. Linfen 2027 rules (tests/refunds/support.py): an agency's error is always re
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from collections.abc import Iterator
 from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import translation
 
 from accounts.roles import Role
@@ -30,6 +25,7 @@ from refunds.models import OvercollectionRefund, RefundApplication
 from refunds.services import TransitionConflictError
 from tests.conftest import World
 from tests.refunds.overcollection_support import deliver, no_nudge, scope, tax_payment  # noqa: F401
+from tests.refunds.race_support import Held, race
 from tests.refunds.support import YEAR
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_nudge")]
@@ -41,62 +37,6 @@ PAID_FEN = 40000
 def _english() -> Iterator[None]:
     with translation.override("en"):
         yield
-
-
-class Held:
-    """Wraps a function called inside the first transaction: once it has run, that transaction
-    (holding the assessment's lock) waits until ``release``."""
-
-    def __init__(self, original: Callable[..., Any]) -> None:
-        self.original = original
-        self.reached = threading.Event()
-        self.go_on = threading.Event()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result = self.original(*args, **kwargs)
-        self.reached.set()
-        assert self.go_on.wait(30)
-        return result
-
-
-def _own_connection(work: Callable[[], str]) -> Callable[[], str]:
-    def run() -> str:
-        try:
-            with translation.override("en"):
-                return work()
-        finally:
-            connection.close()
-
-    return run
-
-
-def _waiting_for_a_lock(other: Future[str], seconds: float = 20) -> bool:
-    """The second transaction is seen waiting for a row lock (or it finished without waiting)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not other.done():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return True
-        time.sleep(0.05)
-    return False
-
-
-def _race(first: Callable[[], str], second: Callable[[], str], held: Held) -> tuple[str, str, bool]:
-    """``first`` runs until ``held`` holds it, then ``second`` starts; both outcomes, and whether
-    the second waited for the first's lock."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        one = pool.submit(_own_connection(first))
-        assert held.reached.wait(30)
-        two = pool.submit(_own_connection(second))
-        try:
-            waited = _waiting_for_a_lock(two)
-        finally:
-            held.go_on.set()
-        return one.result(timeout=60), two.result(timeout=60), waited
 
 
 def _person(payment) -> Person:  # type: ignore[no-untyped-def]
@@ -171,7 +111,7 @@ def test_given_a_payout_holding_the_year_when_tax_request_is_recorded_then_it_wa
     held = Held(insurance._report_to_tax)
 
     with mock.patch.object(insurance, "_report_to_tax", held):
-        paying, recording, waited = _race(lambda: _pay_out(world, application.pk), _record, held)
+        paying, recording, waited = race(lambda: _pay_out(world, application.pk), _record, held)
 
     assert _given_back_fen(person) == PAID_FEN
     assert (paying, recording, waited) == ("paid out", "delivered", True)
@@ -189,7 +129,7 @@ def test_given_tax_request_being_recorded_when_the_payout_comes_then_it_waits_an
     held = Held(insurance.overcollection_status_push)
 
     with mock.patch.object(insurance, "overcollection_status_push", held):
-        recording, paying, waited = _race(_record, lambda: _pay_out(world, application.pk), held)
+        recording, paying, waited = race(_record, lambda: _pay_out(world, application.pk), held)
 
     assert _given_back_fen(person) == PAID_FEN
     refund = OvercollectionRefund.objects.get(payment_id=payment.pk)
@@ -207,7 +147,7 @@ def test_given_tax_request_being_recorded_when_a_refund_is_applied_for_then_it_w
     held = Held(insurance.overcollection_status_push)
 
     with mock.patch.object(insurance, "overcollection_status_push", held):
-        recording, applying, waited = _race(_record, lambda: _apply(world, person), held)
+        recording, applying, waited = race(_record, lambda: _apply(world, person), held)
 
     assert _given_back_fen(person) == PAID_FEN
     assert (recording, waited) == ("delivered", True)
@@ -229,7 +169,7 @@ def test_given_an_application_holding_the_year_when_tax_request_is_recorded_then
     held = Held(insurance._paid_assessment)
 
     with mock.patch.object(insurance, "_paid_assessment", held):
-        applying, recording, waited = _race(lambda: _apply(world, person), _record, held)
+        applying, recording, waited = race(lambda: _apply(world, person), _record, held)
 
     assert _given_back_fen(person) == PAID_FEN
     assert (applying, recording, waited) == (f"applied {PAID_FEN}", "delivered", True)
