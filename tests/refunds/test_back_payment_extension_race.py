@@ -7,7 +7,7 @@ waits for the other, and no approval read before an extension commits after it:
   queues then withdraws it (the person pays the normal 400 yuan until 25 January);
 - the extension first: the approval waits, reads the extended rules and is refused, saying so.
 
-Each race is played in a fixed order, as in test_overcollection_race.py: the first transaction is
+Each race is played in a fixed order, as in test_overcollection_race.py (helpers in race_support.py): the first transaction is
 held, with its lock, at a point inside it; the second is started and seen waiting for the lock in
 PostgreSQL; then the first goes on. Linfen 2027 test policy (tests/refunds/backpay_support.py):
 collection 1 Sep – 25 Dec 2026, back-payments F = 1,100 yuan from 26 December."""
@@ -37,7 +37,7 @@ from tests.conftest import World
 from tests.matrix.enrollment_review import TUNLI
 from tests.refunds.backpay_support import DUE_ON_TIME, YEAR, due_person
 from tests.refunds.overcollection_support import no_nudge  # noqa: F401
-from tests.refunds.test_overcollection_race import Held, _race
+from tests.refunds.race_support import Held, race
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_nudge")]
 
@@ -122,7 +122,7 @@ def test_given_an_approval_holding_the_policy_when_the_period_is_extended_then_t
 
     # when: the extension comes meanwhile
     with mock.patch.object(services, "back_payment_decide", held):
-        approving, extending, waited = _race(
+        approving, extending, waited = race(
             _own_connection(lambda: _approve(world, application.pk)), _own_connection(_extend), held
         )
 
@@ -148,7 +148,7 @@ def test_given_an_extension_holding_the_policy_when_a_back_payment_is_approved_t
 
     # when: the approval comes meanwhile
     with mock.patch.object(assessment, "assessment_runs_queue_for_policy", held):
-        extending, approving, waited = _race(
+        extending, approving, waited = race(
             _own_connection(_extend), _own_connection(lambda: _approve(world, application.pk)), held
         )
 
