@@ -70,6 +70,21 @@ def _collective(scope: Scope, clerk: User) -> int:
     return 0
 
 
+def _counter_time(day: dt.date, rng: random.Random) -> dt.datetime:
+    """A moment of the counters' hours (9:00–16:59) on ``day``; today, if those hours are still
+    ahead (the demo built after midnight), a moment of today so far: a payment is never dated in
+    the future."""
+    moment = timezone.make_aware(dt.datetime.combine(day, dt.time(9 + rng.randint(0, 7), rng.randint(0, 59))))
+    now = timezone.now()
+    if moment <= now:
+        return moment
+    # The same share of the time since midnight as of the counters' hours, drawing nothing more:
+    # the demo's later draws (who pays, how) stay what they are at any hour.
+    opening = timezone.make_aware(dt.datetime.combine(day, dt.time(9)))
+    midnight = timezone.make_aware(dt.datetime.combine(day, dt.time()))
+    return midnight + (now - midnight) * ((moment - opening) / dt.timedelta(hours=8))
+
+
 def _pay_day(item: DueItem, rng: random.Random, today: dt.date) -> tuple[dt.date, int] | None:
     """A day in the item's first window (the on-time one), not after today, and the amount due then."""
     if not item.schedule:
@@ -106,9 +121,7 @@ def load_demo_payments(*, seed: int = 2026) -> DemoPayments:
             if chosen is None:
                 continue
             day, amount_fen = chosen
-            paid_at = timezone.make_aware(
-                dt.datetime.combine(day, dt.time(9 + rng.randint(0, 7), rng.randint(0, 59)))
-            )
+            paid_at = _counter_time(day, rng)
             services.payment_record(
                 scope=scope,
                 due_item_id=item.pk,
