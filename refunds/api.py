@@ -66,14 +66,24 @@ class RefundSerializer(serializers.ModelSerializer):
     applied_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     paid_out_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    deposit_reference = serializers.CharField(
+        read_only=True, help_text="The receipt of the payment the year keeps, when applied for."
+    )
+    # Only "paid twice" gives back a deposit of its own (the second payment); null otherwise.
+    given_back_receipt = serializers.CharField(
+        source="given_back_deposit.receipt_number",
+        read_only=True,
+        allow_null=True,
+        help_text='"Paid twice": the receipt of the payment it gives back; null for other reasons.',
+    )
 
     class Meta:
         model = RefundApplication
         fields = [
             "id", "person", "person_id_number", "person_name", "insurance_year", "region_code", "reason",
-            "event_on", "note", "amount_fen", "refundable", "rule", "rule_reason", "status", "applied_by",
-            "applied_at", "due_on", "due_note", "decided_by", "decided_at", "decision_note", "paid_out_by",
-            "paid_out_at", "bank_reference",
+            "event_on", "note", "amount_fen", "deposit_reference", "given_back_receipt", "refundable", "rule",
+            "rule_reason", "status", "applied_by", "applied_at", "due_on", "due_note", "decided_by",
+            "decided_at", "decision_note", "paid_out_by", "paid_out_at", "bank_reference",
         ]  # fmt: skip
         read_only_fields = fields
 

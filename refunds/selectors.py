@@ -35,7 +35,9 @@ from .services import FUND_PLAN_WORKFLOW, REFUND_WORKFLOW
 
 def _base(scope: Scope) -> QuerySet[RefundApplication]:
     return scope.filter(
-        RefundApplication.objects.select_related("person", "applied_by", "decided_by", "paid_out_by")
+        RefundApplication.objects.select_related(
+            "person", "given_back_deposit", "applied_by", "decided_by", "paid_out_by"
+        )
     )
 
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -256,44 +256,133 @@ def refund_apply(
     return application
 
 
-def _given_back_by_year(
-    *, id_numbers: Sequence[str], years: Sequence[int], exclude_application: int | None = None
-) -> dict[tuple[str, int], tuple[int, int]]:
-    """What of each (identifier, year)'s payment went back or is on its way back to the payer, as
-    (by refund application, as over-collections): applications paid out or open (but "paid
-    twice", which gives back the other deposit, not this one) and the over-collections tax
-    reported (insurance's pool, plans and payouts alike; not one insurance refused, which gave
-    nothing back). Two statements whatever the number; the caller holds the assessments' locks."""
-    applications = RefundApplication.objects.filter(
-        person__id_number__in=id_numbers,
-        insurance_year__in=years,
-        status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT),
-    ).exclude(reason=RefundReason.PAID_TWICE)
+# The order tax took a year's deposits in: the earliest first; on the same day a deposit carried
+# over when the ledger began (no payment id) before tax's.
+_DEPOSIT_ORDER = ("paid_on", F("payment_id").asc(nulls_first=True))
+
+
+def _kept_deposit(standing: Sequence[DepositRecord], deposit_reference: str) -> DepositRecord | None:
+    """The deposit the year keeps, of its standing ones (in ``_DEPOSIT_ORDER``): the one with the
+    assessment's receipt; without one, the earliest (the one ``deposits_left_standing`` makes the
+    year's payment). The one rule for it: what paying twice gives back is any other deposit, what
+    counts against the year's payment is what went back of this one."""
+    return next(
+        (d for d in standing if d.receipt_number == deposit_reference), standing[0] if standing else None
+    )
+
+
+@dataclass
+class _YearDeposits:
+    """A person's deposits for a year on insurance's ledger (reversed ones too), in
+    ``_DEPOSIT_ORDER``, and the one the year keeps (None: none stands)."""
+
+    deposits: list[DepositRecord]
+    kept: DepositRecord | None
+
+    @property
+    def others(self) -> list[DepositRecord]:
+        """The standing deposits beyond the one the year keeps that paying twice may give back. One
+        carried over when the ledger began (no payment id of tax's) is never given back: tax's
+        over-collections could not be tied to it."""
+        kept_pk = self.kept.pk if self.kept else None
+        return [
+            d for d in self.deposits if d.reversed_on is None and d.pk != kept_pk and d.payment_id is not None
+        ]
+
+    def elsewhere(self, payment_id: int | None) -> bool:
+        """Whether an over-collection on tax's payment ``payment_id`` goes back of one of the year's
+        deposits other than the one it keeps (reversed ones included): counted against that
+        deposit (``_given_back_by_deposit``), not against the year's payment. A payment id on none
+        of the year's deposits — its deposit message has not reached insurance, or the year keeps a
+        deposit carried over when the ledger began, which has no payment id to match — cannot be
+        told apart from the year's payment, so it counts against it, as it did before deposits
+        were told apart: the year's payment is the one payment insurance knows it holds, and
+        counting it nowhere would let the same money go back twice."""
+        kept_pk = self.kept.pk if self.kept else None
+        return payment_id is not None and any(
+            d.payment_id == payment_id and d.pk != kept_pk for d in self.deposits
+        )
+
+
+def _year_deposits(references: Mapping[tuple[str, int], str]) -> dict[tuple[str, int], _YearDeposits]:
+    """For each (identifier, year), given its assessment's receipt, its deposits and the one the
+    year keeps (``_kept_deposit``). One statement whatever the number; under the assessments' locks."""
+    found: dict[tuple[str, int], list[DepositRecord]] = {key: [] for key in references}
+    if found:
+        for deposit in DepositRecord.objects.filter(
+            id_number__in={id_number for id_number, _year in found},
+            insurance_year__in={year for _id_number, year in found},
+        ).order_by(*_DEPOSIT_ORDER, "pk"):
+            found.get((deposit.id_number, deposit.insurance_year), []).append(deposit)
+    return {
+        key: _YearDeposits(
+            deposits, _kept_deposit([d for d in deposits if d.reversed_on is None], references[key])
+        )
+        for key, deposits in found.items()
+    }
+
+
+def _refunds_giving_back(exclude_application: int | None = None) -> QuerySet[RefundApplication]:
+    """Refund applications that give something back or are on their way to: open or paid out
+    (``exclude_application``: the one being checked, left out)."""
+    applications = RefundApplication.objects.filter(status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT))
     if exclude_application is not None:
         applications = applications.exclude(pk=exclude_application)
-    overcollections = OvercollectionRefund.objects.filter(
-        person_id__in=id_numbers, insurance_year__in=years
-    ).exclude(status=OvercollectionStatus.REFUSED)
+    return applications
+
+
+def _overcollections_giving_back() -> QuerySet[OvercollectionRefund]:
+    """Tax's over-collections that give something back: in the pool, in a plan or paid out; not
+    one insurance refused, which gave nothing back."""
+    return OvercollectionRefund.objects.exclude(status=OvercollectionStatus.REFUSED)
+
+
+def _given_back_by_year(
+    *, years: Mapping[tuple[str, int], _YearDeposits], exclude_application: int | None = None
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """What of each (identifier, year)'s kept payment went back or is on its way back to the payer,
+    as (by refund application, as over-collections): refund applications (``_refunds_giving_back``)
+    but "paid twice", which gives back another deposit, and tax's over-collections
+    (``_overcollections_giving_back``) but those on another of the year's deposits
+    (``_YearDeposits.elsewhere``), which ``_given_back_by_deposit`` counts against that deposit.
+    ``years``: from ``_year_deposits``. Two statements whatever the number; the caller holds the
+    assessments' locks."""
+    if not years:
+        return {}
+    id_numbers = {id_number for id_number, _year in years}
+    insurance_years = {year for _id_number, year in years}
     given: dict[tuple[str, int], tuple[int, int]] = {}
     for id_number, year, fen in (
-        applications.values_list("person__id_number", "insurance_year")
+        _refunds_giving_back(exclude_application)
+        .filter(person__id_number__in=id_numbers, insurance_year__in=insurance_years)
+        .exclude(reason=RefundReason.PAID_TWICE)
+        .values_list("person__id_number", "insurance_year")
         .annotate(fen=Sum("amount_fen"))
         .order_by()
     ):
-        given[id_number, year] = (int(fen or 0), 0)
-    for id_number, year, fen in (
-        overcollections.values_list("person_id", "insurance_year").annotate(fen=Sum("amount_fen")).order_by()
+        if (id_number, year) in years:
+            given[id_number, year] = (int(fen or 0), 0)
+    for id_number, year, payment_id, fen in (
+        _overcollections_giving_back()
+        .filter(person_id__in=id_numbers, insurance_year__in=insurance_years)
+        .values_list("person_id", "insurance_year", "payment_id")
+        .annotate(fen=Sum("amount_fen"))
+        .order_by()
     ):
-        given[id_number, year] = (given.get((id_number, year), (0, 0))[0], int(fen or 0))
+        key = (id_number, year)
+        if key in years and not years[key].elsewhere(payment_id):
+            by_application_fen, overcollected_fen = given.get(key, (0, 0))
+            given[key] = (by_application_fen, overcollected_fen + int(fen or 0))
     return given
 
 
 def _given_back_fen(*, assessment: Assessment, person: Person, exclude_pk: int | None = None) -> int:
-    """What of the person's year payment went back or is on its way back (``_given_back_by_year``)."""
+    """What of the person's kept year payment went back or is on its way back (``_given_back_by_year``)."""
+    key = (person.id_number, assessment.insurance_year)
     given = _given_back_by_year(
-        id_numbers=[person.id_number], years=[assessment.insurance_year], exclude_application=exclude_pk
+        years=_year_deposits({key: assessment.deposit_reference}), exclude_application=exclude_pk
     )
-    return sum(given.get((person.id_number, assessment.insurance_year), (0, 0)))
+    return sum(given.get(key, (0, 0)))
 
 
 @dataclass
@@ -314,25 +403,24 @@ def _given_back_by_deposit(
     *, deposits: Sequence[DepositRecord], exclude_application: int | None = None
 ) -> dict[int, _DepositLeft]:
     """What of each deposit (by its id) went back or is on its way back: "paid twice" refunds
-    naming it, open or paid out, and the over-collections tax reported on its payment id (not one
-    insurance refused, which gave nothing back). Two statements whatever the number; the caller
-    holds the assessments' locks (the person's year: a deposit is of one person and year)."""
+    naming it (``_refunds_giving_back``) and the over-collections tax reported on its payment id
+    (``_overcollections_giving_back``). Two statements whatever the number; the caller holds the
+    assessments' locks (the person's year: a deposit is of one person and year)."""
     held = {deposit.pk: _DepositLeft(deposit) for deposit in deposits}
     if not held:
         return held
-    applications = RefundApplication.objects.filter(
-        given_back_deposit__in=list(held), status__in=(*OPEN_REFUND_STATUSES, RefundStatus.PAID_OUT)
-    )
-    if exclude_application is not None:
-        applications = applications.exclude(pk=exclude_application)
     for deposit_id, fen in (
-        applications.values_list("given_back_deposit_id").annotate(fen=Sum("amount_fen")).order_by()
+        _refunds_giving_back(exclude_application)
+        .filter(given_back_deposit__in=list(held))
+        .values_list("given_back_deposit_id")
+        .annotate(fen=Sum("amount_fen"))
+        .order_by()
     ):
         held[deposit_id].by_paid_twice_fen = int(fen or 0)
     by_payment = {deposit.payment_id: deposit.pk for deposit in deposits if deposit.payment_id is not None}
     for payment_id, fen in (
-        OvercollectionRefund.objects.filter(payment_id__in=list(by_payment))
-        .exclude(status=OvercollectionStatus.REFUSED)
+        _overcollections_giving_back()
+        .filter(payment_id__in=list(by_payment))
         .values_list("payment_id")
         .annotate(fen=Sum("amount_fen"))
         .order_by()
@@ -345,20 +433,10 @@ def _deposit_to_give_back(
     *, assessment: Assessment, id_number: str, exclude_application: int | None = None
 ) -> _DepositLeft | None:
     """The deposit a "paid twice" refund gives back: of the person's standing deposits for the
-    year, the newest that is not the one the year keeps and of which something is left. The year
-    keeps the deposit with the assessment's receipt (without one, the earliest: the one
-    ``deposits_left_standing`` makes the year's payment). A deposit carried over when the ledger
-    began (no payment id of tax's) is never given back: tax's over-collections could not be tied
-    to it. None: nothing is left of any other deposit. Under the assessment's lock."""
-    standing = list(
-        DepositRecord.objects.filter(
-            id_number=id_number, insurance_year=assessment.insurance_year, reversed_on__isnull=True
-        ).order_by("paid_on", F("payment_id").asc(nulls_first=True))
-    )
-    if not standing:
-        return None
-    kept = next((d for d in standing if d.receipt_number == assessment.deposit_reference), standing[0])
-    others = [d for d in standing if d.pk != kept.pk and d.payment_id is not None]
+    year beyond the one it keeps (``_YearDeposits.others``), the newest of which something is
+    left. None: nothing is left of any other deposit. Under the assessment's lock."""
+    key = (id_number, assessment.insurance_year)
+    others = _year_deposits({key: assessment.deposit_reference})[key].others
     held = _given_back_by_deposit(deposits=others, exclude_application=exclude_application)
     return next((held[d.pk] for d in reversed(others) if held[d.pk].left_fen > 0), None)
 
@@ -772,8 +850,11 @@ def _deposit_refusal(amount_fen: int, held: _DepositLeft) -> str:
 def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) -> None:
     """Record tax's over-collection requests (``refund.overcollection_requested``; ``rows_sql``: the
     batch as a relation) and tell tax each one's fate: a request that fits in what is left of the
-    person's year payment joins the county's pool; one that does not is refused whole, with the
-    amounts, and never enters the pool or a plan (tax reports again with the right amount).
+    payment it names joins the county's pool; one that does not is refused whole, with the
+    amounts, and never enters the pool or a plan (tax reports again with the right amount). The
+    payment it names: the one the year keeps, bounded by what is left of the year's payment (and of
+    its deposit); another deposit of the year, bounded by what is left of that deposit alone
+    (``_YearDeposits.elsewhere``).
 
     A payment is given back once: like ``refund_apply`` and the refund's approval and payout, this
     locks the year's assessments first (in id order, so batches and refunds never deadlock), and
@@ -792,7 +873,7 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
         Assessment.objects.select_for_update(of=("self",))
         .filter(person__id_number__in=id_numbers, insurance_year__in=years)
         .order_by("pk")
-        .values_list("person__id_number", "insurance_year", "status", "paid_fen")
+        .values_list("person__id_number", "insurance_year", "status", "paid_fen", "deposit_reference")
     )
     # A payment insurance holds: the year paid, or paid and refunded since (the refund counts below).
     # A row this statement waited for is read as the holder committed it (PostgreSQL re-reads a
@@ -801,15 +882,15 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
         (id_number, year): _PaymentLeft(
             paid_fen if status in (AssessmentStatus.PAID, AssessmentStatus.REFUNDED) and paid_fen else None
         )
-        for id_number, year, status, paid_fen in locked
+        for id_number, year, status, paid_fen, _reference in locked
     }
-    # With the locks held: what went back of those years.
-    for key, (by_application_fen, overcollected_fen) in _given_back_by_year(
-        id_numbers=id_numbers, years=years
-    ).items():
-        if key in held:
-            held[key].by_application_fen = by_application_fen
-            held[key].overcollected_fen = overcollected_fen
+    # With the locks held: the years' deposits, which one each keeps, and what went back of it.
+    year_deposits = _year_deposits(
+        {(id_number, year): reference for id_number, year, *_r, reference in locked}
+    )
+    for key, (by_application_fen, overcollected_fen) in _given_back_by_year(years=year_deposits).items():
+        held[key].by_application_fen = by_application_fen
+        held[key].overcollected_fen = overcollected_fen
     # And of the payments the requests name, as insurance's ledger holds them: a second payment a
     # refund for paying twice gives back is not given back again as an over-collection.
     deposits = {
@@ -828,14 +909,21 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
     for _request, id_number, year, amount_fen, payment_id in requests:
         year_held = held.setdefault((id_number, year), _PaymentLeft(None))
         deposit_held = deposits.get(payment_id)
-        if year_held.paid_fen is None or amount_fen > year_held.left_fen:
+        # A request on another of the year's deposits than the one it keeps takes nothing from the
+        # year's payment: only that deposit bounds it (a year refunded by application leaves a
+        # second payment standing, which a death refund does not give back).
+        of_year = (id_number, year) not in year_deposits or not year_deposits[id_number, year].elsewhere(
+            payment_id
+        )
+        if year_held.paid_fen is None or (of_year and amount_fen > year_held.left_fen):
             statuses.append(OvercollectionStatus.REFUSED)
             refusals.append(_refusal(year, amount_fen, year_held))
         elif deposit_held is not None and amount_fen > deposit_held.left_fen:
             statuses.append(OvercollectionStatus.REFUSED)
             refusals.append(_deposit_refusal(amount_fen, deposit_held))
         else:
-            year_held.overcollected_fen += amount_fen
+            if of_year:
+                year_held.overcollected_fen += amount_fen
             if deposit_held is not None:
                 deposit_held.overcollected_fen += amount_fen
             statuses.append(OvercollectionStatus.RECEIVED)
