@@ -230,6 +230,24 @@ def test_given_a_submitted_plan_then_both_bureaus_name_the_county_and_call_the_p
     assert "141002000000" not in body
 
 
+def test_given_a_submitted_plan_then_finances_page_head_says_its_amount_in_yuan_as_insurances_does(
+    world: World, client
+):
+    _reported(world, client, 12000, 500)
+    login(client, world.users["insurance_a"])
+    client.post("/refunds/plans/", {"county": "141002", "period": this_month()}, **EN)
+    plan = FundPlan.objects.get()
+    client.post(f"/refunds/plans/{plan.pk}/", {"step": "submit", "amount_fen": "12500"}, **EN)
+    deliver()
+    insurance_page = client.get(f"/refunds/plans/{plan.pk}/", **EN).content.decode()
+    login(client, world.users["finance_a"])
+
+    finance_page = client.get(f"/finance/plans/{plan.pk}/", **EN).content.decode()
+
+    assert "2 refunds · 125.00 yuan</p>" in insurance_page
+    assert '2 refunds · <span data-testid="plan-head-amount">125.00 yuan</span></p>' in finance_page
+
+
 def test_given_a_plan_in_english_then_the_reasons_labels_are_english_and_the_typed_note_is_kept(
     world: World, client
 ):
