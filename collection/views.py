@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from openpyxl import Workbook
@@ -817,7 +817,8 @@ class BatchLedgerView(ScopedViewMixin, View):
             sheet.row(
                 [
                     _("Total"),
-                    _("%(count)s persons") % {"count": batch.payment_count},
+                    ngettext("%(count)s person", "%(count)s persons", batch.payment_count)
+                    % {"count": batch.payment_count},
                     "",
                     "",
                     money(batch.total_fen),

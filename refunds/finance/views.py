@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from openpyxl import Workbook
 
@@ -156,6 +157,11 @@ def _yuan_figure(value: float) -> str:
     return f"¥{value:,.0f}"
 
 
+def _persons(count: int) -> str:
+    # "1 person", not "1 persons": a category or county with one subsidised person is common.
+    return ngettext("%(count)s person", "%(count)s persons", count) % {"count": f"{count:,}"}
+
+
 class SubsidyFundsView(ScopedViewMixin, View):
     """资助资金: persons and money per subsidy category and county, as insurance reported them."""
 
@@ -171,7 +177,7 @@ class SubsidyFundsView(ScopedViewMixin, View):
                 Bar(
                     label=name,
                     value=fen / 100,
-                    note=f"¥{yuan(fen)} · " + _("%(count)s persons") % {"count": f"{persons:,}"},
+                    note=f"¥{yuan(fen)} · " + _persons(persons),
                 )
                 for _code, name, persons, fen in per_category
             ],
@@ -183,8 +189,7 @@ class SubsidyFundsView(ScopedViewMixin, View):
                 Bar(
                     label=county.county_name,
                     value=county.amount_fen / 100,
-                    note=f"¥{yuan(county.amount_fen)} · "
-                    + _("%(count)s persons") % {"count": f"{county.person_count:,}"},
+                    note=f"¥{yuan(county.amount_fen)} · " + _persons(county.person_count),
                 )
                 for county in funds.counties
             ],

@@ -166,6 +166,16 @@ def test_given_two_counties_reported_then_finance_of_one_county_sees_only_its_ow
     assert 'style="' not in html
 
 
+def test_given_a_category_of_one_person_then_its_bar_says_1_person_and_the_others_persons(
+    reported, finance_client
+):
+    html = finance_client.get(reverse("finance:subsidy-funds")).content.decode()
+
+    assert '<text class="value" x="575.0" y="59.0">¥400.00 · 1 person</text>' in html
+    assert "<title>dibao: ¥320.00 · 2 persons</title>" in html
+    assert "1 persons" not in html
+
+
 def test_given_two_counties_reported_then_the_city_administrator_sees_both_per_category(
     reported, world, client
 ):
