@@ -696,6 +696,25 @@ def test_given_a_school_clerk_when_submitting_a_roster_then_students_are_registe
     assert application.household.members.count() == 0
 
 
+def test_given_a_submitted_roster_then_the_school_clerks_pages_head_the_column_roster_not_household(
+    client, world: World
+):
+    client.force_login(world.users["school_a"])
+    client.cookies["django_language"] = "en"
+    student = member(
+        "刘洋", resident_id("141002", dt.date(2010, 5, 1), 51), "", category=PersonCategory.STUDENT
+    )
+    client.post(reverse("enrollment:school-roster"), form_data([student]) | {"label": "初一（3）班"})
+
+    for name in ("enrollment:workspace", "enrollment:school-roster"):
+        html = client.get(reverse(name)).content.decode()
+        head = html[html.index('data-testid="applications"') :].split("</thead>")[0]
+
+        assert "<th>School roster</th>" in head, name
+        assert "<th>Household</th>" not in head, name
+        assert '<span class="muted">School roster</span>' not in html, name
+
+
 def test_given_a_child_in_a_village_registration_awaiting_review_when_the_school_lists_them_then_it_is_refused(
     client, world: World
 ):
