@@ -10,6 +10,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from accounts.roles import Role
+from accounts.scope import Scope
+from collection import services
 from collection.models import Payer, Payment
 from collection.progress import progress_refresh
 from sharing.models import OutboxMessage
@@ -82,3 +85,32 @@ def test_given_a_payer_at_the_counter_when_the_clerk_takes_the_payment_then_the_
     expect(page.get_by_test_id("persons-card")).to_have_attribute("data-paid", "1")
     shoot("7-progress")
     assert page_log.errors == [] and page_log.csp_violations() == []
+
+
+def test_given_a_receipt_when_printed_then_its_lines_stand_inside_its_border(
+    page, sign_in, shoot, page_log, transactional_world, monkeypatch
+):
+    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
+    payer("张三", ZHANG)
+    item = due(ZHANG, schedule=open_today())
+    tax = transactional_world.user_for(Role.TAX_STAFF)
+    payment = services.payment_record(
+        scope=Scope.for_user_id(tax.pk),
+        due_item_id=item.pk,
+        amount_fen=40000,
+        channel="wechat",
+        paid_by="张三",
+    ).payment
+
+    sign_in("tax_a")
+    page.goto(f"/collection/payments/{payment.pk}/receipt/")
+    page.emulate_media(media="print")
+    shoot("1-printed")
+
+    receipt = page.get_by_test_id("receipt")
+    expect(page.locator(".sidebar")).to_be_hidden()
+    box = receipt.bounding_box()
+    first_line = receipt.locator("dt").first.bounding_box()
+    assert receipt.evaluate("e => getComputedStyle(e).borderLeftStyle") == "solid"
+    assert first_line["x"] - box["x"] >= 12, (box, first_line)  # was 1: the text touched the border
+    assert page_log.errors == []
