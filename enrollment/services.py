@@ -331,7 +331,7 @@ def household_register(
         seen[parsed.number] = index
         parsed_members.append((member, parsed))
     _lock_identifiers(seen)
-    _refuse_awaiting(scope, seen, errors)
+    awaiting = _refuse_awaiting(scope, seen, errors)
     existing = {
         e.person.id_number: e
         for e in Enrollment.objects.select_related("person").filter(
@@ -341,8 +341,9 @@ def household_register(
     for number, enrollment in existing.items():
         errors.add(seen[number], "id_number", _already_enrolled_message(scope, enrollment))
     # Someone enrolled elsewhere already has the more useful message (where, and how to transfer).
+    # Someone awaiting a decision has been told to wait for it: moving them is no advice yet.
     elsewhere = Person.objects.filter(
-        id_number__in=[n for n in seen if n not in existing], household__isnull=False
+        id_number__in=[n for n in seen if n not in existing and n not in awaiting], household__isnull=False
     )
     for person in elsewhere.select_related("household"):
         errors.add(
@@ -1354,15 +1355,16 @@ def _refuse_awaiting(
     *,
     exclude_person_ids: Iterable[int] = (),
     household: Household | None = None,
-) -> None:
+) -> set[str]:
     """A person in another registration still awaiting insurance's decision (a village's household,
     a school's roster) is that registration's until it is decided: registering them again — on a
     household's form, a school's roster or as a newborn — would take them from it unseen.
 
     ``seen`` maps the identifiers to check to their rows; the persons of ``exclude_person_ids`` and
-    an application of ``household`` itself are the form's own."""
+    an application of ``household`` itself are the form's own. Returns the identifiers refused."""
     if not seen:
-        return
+        return set()
+    refused: set[str] = set()
     awaiting = RegistrationApplication.persons.through.objects.filter(
         person__id_number__in=list(seen),
         registrationapplication__status__in=OPEN_APPLICATION_STATUSES,
@@ -1387,6 +1389,8 @@ def _refuse_awaiting(
             )
             % {"name": name, "where": where},
         )
+        refused.add(id_number)
+    return refused
 
 
 def _check_rows(

@@ -129,6 +129,24 @@ def test_given_a_village_clerk_when_submitting_a_four_person_household_then_one_
     assert application.household.region_code == YAODU_VILLAGE
 
 
+def test_given_a_household_awaiting_review_when_the_same_head_is_registered_again_then_the_row_says_only_to_wait(
+    clerk, world: World
+):
+    # Given 王建国's household submitted and waiting for insurance's decision
+    clerk.post(reverse("enrollment:household-new"), form_data(FAMILY))
+    number = RegistrationApplication.objects.get().household.number
+
+    # When the clerk registers him again as the head of a new household
+    response = clerk.post(reverse("enrollment:household-new"), form_data(FAMILY[:1]))
+
+    # Then his row says to wait for the decision, and not also to move him from that household
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f"王建国已在等待医保审核的参保登记中：户 {number}。请在审核完成后再登记。" in page
+    assert "请从该户办理迁移" not in page
+    assert RegistrationApplication.objects.count() == 1
+
+
 def test_given_id_numbers_only_when_submitting_then_birth_date_and_sex_come_from_the_numbers(
     clerk, world: World
 ):
