@@ -1,10 +1,14 @@
 """Texts that must fit where they stand, measured in a real Chromium (Chinese, 1366 px wide): the
 person finder's placeholder of 申请退费 / 申请补缴 is not cut off, and 申请补缴 beside the list's
-title stays on one line."""
+title stays on one line; in English too, the rulebook's buttons beside a title are one line each and
+inside the page."""
 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
+
+from enrollment.policies import policy_load_presets
 
 pytestmark = pytest.mark.browser
 
@@ -50,3 +54,31 @@ def test_given_the_back_payment_list_then_its_apply_button_is_one_line(
 
     assert button.inner_text() == "申请补缴"
     assert button.evaluate(TEXT_LINES) == 1
+
+
+# Each button's lines, and how far its right edge passes the content's (negative: inside).
+BUTTON_FIT = """buttons => buttons.map(el => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size;
+  const main = document.querySelector("main").getBoundingClientRect();
+  return [el.innerText, lines, Math.round(el.getBoundingClientRect().right - main.right)];
+})"""
+
+
+@pytest.mark.parametrize("address", ["/enrollment/rulebook/", "/enrollment/rulebook/linfen-2021/"])
+def test_given_the_rulebook_in_english_then_each_button_beside_the_title_is_one_line_inside_the_page(
+    page, sign_in, shoot, transactional_world, address
+):
+    policy_load_presets()
+    sign_in("admin")
+    page.get_by_role("button", name="English").click()
+    page.goto(address)
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
+    fits = page.locator(".review-head > .actions .button").evaluate_all(BUTTON_FIT)
+    shoot("head")
+
+    assert len(fits) >= 2, fits
+    assert [(label, lines) for label, lines, _past in fits] == [(label, 1) for label, _l, _p in fits]
+    assert all(past <= 0 for _label, _lines, past in fits), fits
