@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -341,10 +341,15 @@ def _management_errors(formset: Any) -> list[str]:
 
 
 def _submitted_message(request: HttpRequest, application: RegistrationApplication) -> None:
+    count = application.persons.count()
     messages.success(
         request,
-        _("Application submitted for %(count)s persons; county insurance staff will review it.")
-        % {"count": application.persons.count()},
+        ngettext(
+            "Application submitted for %(count)s person; county insurance staff will review it.",
+            "Application submitted for %(count)s persons; county insurance staff will review it.",
+            count,
+        )
+        % {"count": count},
     )
 
 

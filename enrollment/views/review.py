@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -215,7 +215,11 @@ class ApplicationDetailView(ScopedViewMixin, View):
                 status=status,
             )
         message = {
-            "approve": _("Household %(number)s approved: %(count)s persons enrolled from %(date)s."),
+            "approve": ngettext(
+                "Household %(number)s approved: %(count)s person enrolled from %(date)s.",
+                "Household %(number)s approved: %(count)s persons enrolled from %(date)s.",
+                application.persons.count(),
+            ),
             "return": _("Household %(number)s returned to the clerk for correction."),
             "reject": _("Household %(number)s rejected; the clerk sees the reason."),
         }[decision]

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.roles import Role
@@ -145,6 +146,31 @@ def test_given_a_household_awaiting_review_when_the_same_head_is_registered_agai
     assert f"王建国已在等待医保审核的参保登记中：户 {number}。请在审核完成后再登记。" in page
     assert "请从该户办理迁移" not in page
     assert RegistrationApplication.objects.count() == 1
+
+
+def test_given_a_one_person_household_in_english_when_submitted_and_approved_then_the_pages_say_1_person(
+    clerk, world: World
+):
+    clerk.cookies["django_language"] = "en"
+    # When the clerk submits a household of one
+    submitted = clerk.post(reverse("enrollment:household-new"), form_data(FAMILY[:1]), follow=True)
+    application = RegistrationApplication.objects.get()
+    date = timezone.localtime(application.submitted_at).strftime("%Y-%m-%d %H:%M")
+    # and insurance approves it
+    clerk.force_login(world.users["insurance_a"])
+    approved = clerk.post(
+        reverse("enrollment:application-detail", args=[application.pk]),
+        {"decision": "approve", "enrollment_date": "2026-02-01"},
+        follow=True,
+    )
+
+    # Then each message counts one person, not "1 persons"
+    page = submitted.content.decode()
+    assert "Application submitted for 1 person; county insurance staff will review it." in page
+    assert f"Submitted {date} for 1 person; waiting for county insurance staff." in page
+    number = application.household.number
+    assert f"Household {number} approved: 1 person enrolled from 2026-02-01." in approved.content.decode()
+    assert "1 persons" not in page + approved.content.decode()
 
 
 def test_given_id_numbers_only_when_submitting_then_birth_date_and_sex_come_from_the_numbers(
