@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When, prefetch_related_objects
 
 from accounts.scope import Scope
 
@@ -44,6 +44,16 @@ def _members_prefetch() -> Prefetch:
         .order_by(relation_rank(), "birth_date")
         .prefetch_related(Prefetch("enrollments", queryset=current, to_attr="current_enrollments")),
     )
+
+
+def with_current_enrollments(persons: list[Person]) -> list[Person]:
+    """The persons with their current (not terminated) enrollments, newest first, as
+    ``current_enrollments``: the status a search result shows."""
+    current = Enrollment.objects.exclude(status=EnrollmentStatus.TERMINATED).order_by("-enrolled_on")
+    prefetch_related_objects(
+        persons, Prefetch("enrollments", queryset=current, to_attr="current_enrollments")
+    )
+    return persons
 
 
 def household_search(*, scope: Scope, query: str, limit: int = 20) -> list[Household]:

@@ -237,11 +237,21 @@ class WorkspaceView(ScopedViewMixin, View):
         if query and school is None:
             results = _search(self.scope, query)
         elif query:
-            persons = [
-                p for p in selectors.person_search(scope=self.scope, query=query) if p.school_id == school.pk
-            ]
+            persons = selectors.with_current_enrollments(
+                [
+                    p
+                    for p in selectors.person_search(scope=self.scope, query=query)
+                    if p.school_id == school.pk
+                ]
+            )
+            # Whether each student is enrolled yet: the question a school's clerk searches to answer.
+            applications = _open_statuses_of([p.pk for p in persons])
             students = [
-                {"person": p, "id_number": id_number_for(self.scope, p.id_number, p.region_code)}
+                {
+                    "person": p,
+                    "id_number": id_number_for(self.scope, p.id_number, p.region_code),
+                    "status": _member_status(p, applications.get(p.pk)),
+                }
                 for p in persons
             ]
         applications = (

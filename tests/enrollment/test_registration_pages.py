@@ -4,6 +4,7 @@ residence-permit households, newborns, moving and editing a person, resubmission
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -423,6 +424,44 @@ def test_given_a_school_clerk_when_searching_a_student_by_id_number_then_the_add
         ("刘洋", student_id)
     ]
     assert with_id_numbers([page]) == []
+
+
+def test_given_students_waiting_and_enrolled_when_the_school_clerk_searches_then_each_row_says_whether_enrolled(
+    client, world: World
+):
+    def roster(name: str, sequence: int) -> RegistrationApplication:
+        born = dt.date(2010, 5, 1)
+        return services.school_roster_register(
+            scope=scope_of(world, "school_a"),
+            students=[
+                services.MemberInput(
+                    id_kind="resident_id", id_number=resident_id("141002", born, sequence), name=name,
+                    sex="male", birth_date=born, relation="", category="student",
+                )
+            ],
+        )  # fmt: skip
+
+    roster("刘洋", 51)
+    approved = roster("刘强", 52)
+    services.application_approve(
+        scope=scope_of(world, "insurance_a"), application_id=approved.pk, enrollment_date=ENROLLED_ON
+    )
+    client.force_login(world.users["school_a"])
+
+    page = searched(client, WORKSPACE, "刘")
+
+    html = page.content.decode()
+    assert [(row["person"].name, row["status"]["code"]) for row in page.context["students"]] == [
+        ("刘强", "normal"),
+        ("刘洋", "submitted"),
+    ]
+    rows = [" ".join(row.split()) for row in re.findall(r'<tr data-testid="student">(.*?)</tr>', html, re.S)]
+    assert "<th>参保状态</th>" in html
+    assert (
+        '<td><span class="badge badge-normal" data-status="normal">正常参保</span> '
+        f'<span class="muted small">自{ENROLLED_ON.isoformat()}起</span></td>'
+    ) in rows[0]
+    assert '<td><span class="badge badge-submitted" data-status="submitted">待审核</span> </td>' in rows[1]
 
 
 def test_given_an_empty_search_then_the_page_asks_for_something_to_search(clerk, world: World):
