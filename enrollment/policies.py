@@ -288,6 +288,19 @@ def policy_extension_check(*, policy: Policy, extended_to: date, note: str) -> r
                 % {"date": current.collection.window.end.isoformat()}
             }
         )
+    # The period collects the contribution of one insurance year: a last day after that year has
+    # ended would sell cover for a year already over (a back-payment's case, with its own rules).
+    year_end = date(current.insurance_year, 12, 31)
+    if extended_to > year_end:
+        raise ValidationError(
+            {
+                "extended_to": _(
+                    "The period collects the contributions of %(year)d: its last day can be %(date)s at "
+                    "the latest."
+                )
+                % {"year": current.insurance_year, "date": year_end.isoformat()}
+            }
+        )
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": _("Say who decided the extension and why.")})

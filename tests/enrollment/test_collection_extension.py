@@ -10,10 +10,11 @@ import threading
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.roles import Role
 from accounts.scope import Scope
@@ -114,6 +115,33 @@ def test_given_the_insurance_year_over_when_its_period_is_extended_then_no_count
 
     # then: nothing is queued
     assert (runs, AssessmentRun.objects.count()) == ([], before)
+
+
+def test_given_a_last_day_after_the_insurance_year_when_the_period_is_extended_then_it_is_refused(
+    world: World,
+):
+    # given: the 2027 policy, collecting 1 Sep – 25 Dec 2026 for the insurance year 2027
+    due_person(TUNLI)
+    record = Policy.objects.get(code="refund-test-141000")
+    version = record.version
+
+    # when: extended to 1 January 2028, after the year the contributions pay for
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        policy_extend_collection(
+            policy=record,
+            extended_to=dt.date(2028, 1, 1),
+            note="医保税务协商延长",
+            today=dt.date(2026, 12, 20),
+        )
+
+    # then: refused with the latest last day, and the policy is unchanged
+    assert refused.value.message_dict == {
+        "extended_to": [
+            "The period collects the contributions of 2027: its last day can be 2027-12-31 at the latest."
+        ]
+    }
+    record.refresh_from_db()
+    assert record.version == version
 
 
 def test_given_an_extension_on_the_page_then_the_policy_page_says_the_counties_are_reassessed(
