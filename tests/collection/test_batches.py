@@ -368,14 +368,16 @@ def test_given_a_debit_before_the_window_then_the_line_says_why_without_asking_t
 
 
 def test_given_a_debit_dated_after_today_then_the_line_is_refused(tax, debtors):
-    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    # Two days ahead, not tomorrow: in the last minutes before midnight, tomorrow's 00:00 is within
+    # the clock skew a payment's time is allowed, whatever day the test started on.
+    later = timezone.localdate() + dt.timedelta(days=2)
 
-    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,{tomorrow.isoformat()},"))
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,{later.isoformat()},"))
 
     assert [(p.money_taken, p.reason) for p in batch.problems.all()] == [
         (
             True,
-            f"The debit date {tomorrow.isoformat()} is after today; a payment cannot be dated in the future.",
+            f"The debit date {later.isoformat()} is after today; a payment cannot be dated in the future.",
         )
     ]
     assert Payment.objects.count() == 0
