@@ -36,23 +36,25 @@ def relation_rank(field: str = "relation") -> Case:
     )
 
 
-def _members_prefetch() -> Prefetch:
+def _current_enrollments_prefetch() -> Prefetch:
+    """A person's current (not terminated) enrollments, newest first, as ``current_enrollments``:
+    the status a search result shows."""
     current = Enrollment.objects.exclude(status=EnrollmentStatus.TERMINATED).order_by("-enrolled_on")
+    return Prefetch("enrollments", queryset=current, to_attr="current_enrollments")
+
+
+def _members_prefetch() -> Prefetch:
     return Prefetch(
         "members",
         queryset=Person.objects.select_related("school")
         .order_by(relation_rank(), "birth_date")
-        .prefetch_related(Prefetch("enrollments", queryset=current, to_attr="current_enrollments")),
+        .prefetch_related(_current_enrollments_prefetch()),
     )
 
 
 def with_current_enrollments(persons: list[Person]) -> list[Person]:
-    """The persons with their current (not terminated) enrollments, newest first, as
-    ``current_enrollments``: the status a search result shows."""
-    current = Enrollment.objects.exclude(status=EnrollmentStatus.TERMINATED).order_by("-enrolled_on")
-    prefetch_related_objects(
-        persons, Prefetch("enrollments", queryset=current, to_attr="current_enrollments")
-    )
+    """The persons with their ``current_enrollments`` (``_current_enrollments_prefetch``)."""
+    prefetch_related_objects(persons, _current_enrollments_prefetch())
     return persons
 
 
