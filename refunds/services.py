@@ -525,7 +525,7 @@ def _duplicate_still_standing(row: RefundApplication, assessment: Assessment) ->
                 )
             )
         row.given_back_deposit = duplicate.deposit
-    deposit = DepositRecord.objects.get(pk=row.given_back_deposit_id)
+    deposit = row.given_back_deposit  # the one just named, or read once
     if deposit.reversed_on is not None:
         raise TransitionConflictError(
             _(

@@ -23,6 +23,7 @@ from refunds import services
 from refunds.models import RefundApplication
 from sharing.models import OutboxMessage
 from tests.conftest import World
+from tests.refunds.overcollection_support import no_nudge  # noqa: F401 - fixture
 from tests.refunds.paid_twice_support import (
     KEPT,
     SECOND,
@@ -37,11 +38,6 @@ from tests.refunds.paid_twice_support import (
 from tests.refunds.support import YEAR
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_nudge")]
-
-
-@pytest.fixture
-def no_nudge(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ from refunds.models import OvercollectionRefund, RefundApplication
 from refunds.services import TransitionConflictError
 from sharing.models import OutboxMessage
 from sharing.services import message_send
+from tests.refunds.overcollection_support import no_nudge  # noqa: F401 - fixture
 from tests.refunds.paid_twice_support import (
     KEPT,
     SECOND,
@@ -35,11 +36,6 @@ from tests.refunds.paid_twice_support import (
 from tests.refunds.support import AMOUNT, YEAR
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_nudge")]
-
-
-@pytest.fixture
-def no_nudge(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
 
 
 def test_given_a_paid_twice_application_then_it_names_the_second_payment(world):

@@ -17,6 +17,7 @@ from django.utils import translation
 from refunds import services as insurance
 from refunds.models import OvercollectionRefund, RefundApplication
 from tests.conftest import World
+from tests.refunds.overcollection_support import no_nudge  # noqa: F401 - fixture
 from tests.refunds.paid_twice_support import (
     SECOND,
     apply_paid_twice,
@@ -29,11 +30,6 @@ from tests.refunds.race_support import Held, race
 from tests.refunds.support import YEAR
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_nudge")]
-
-
-@pytest.fixture
-def no_nudge(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
 
 
 @pytest.fixture(autouse=True)
