@@ -262,6 +262,13 @@ class Person(models.Model):
             models.Index(fields=["name", "id_number"], name="person_name_idx"),
             models.Index(fields=["region_code", "name"], name="person_region_name_idx"),
             models.Index(fields=["name", "birth_date"], name="person_name_birth_idx"),
+            # A school's list of its students, by name, a page at a time (keyset): only students
+            # carry a school, so the index is a small part of the table.
+            models.Index(
+                fields=["school", "name", "id_number"],
+                name="person_school_name_idx",
+                condition=Q(school__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

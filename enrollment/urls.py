@@ -4,6 +4,7 @@ app_name = "enrollment"
 
 urlpatterns = [
     path("", include("enrollment.urls_registration")),
+    path("", include("enrollment.urls_students")),
     path("", include("enrollment.urls_review")),
     path("", include("enrollment.urls_bulk")),
     path("", include("enrollment.urls_documents")),

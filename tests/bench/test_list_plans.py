@@ -55,10 +55,29 @@ def _household_register(built) -> None:  # type: ignore[no-untyped-def]
     coverage_stats_refresh(insurance_year=2026)
 
 
+def _school_with_students(limit: int = 1_500) -> int:
+    """A school of the county whose students are the county's first ``limit`` pupils (the
+    generator registers no school rosters); its id."""
+    from accounts.models import Agency, AgencyKind, Region
+
+    school = Agency.objects.create(
+        name="尧都区第一中学", kind=AgencyKind.SCHOOL, region=Region.objects.get(code=f"{COUNTY}000000")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE enrollment_person SET school_id = %s WHERE id IN (SELECT id FROM enrollment_person "
+            "WHERE region_code LIKE %s AND category = 'student' ORDER BY id LIMIT %s)",
+            [school.pk, COUNTY + "%", limit],
+        )
+        cursor.execute("ANALYZE enrollment_person")
+    return school.pk
+
+
 @pytest.fixture
 def city(db):
     built = city_generate(persons=30_000, counties=17, townships=1, villages=3, seed=7)
     _household_register(built)
+    school = _school_with_students()
     with connection.cursor() as cursor:
         cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND reltuples > %s", [BIG])
         big = {name for (name,) in cursor.fetchall()}
@@ -68,13 +87,13 @@ def city(db):
             [COUNTY + "%"],
         )
         id_number, surname, village = cursor.fetchone()
-    return built, big, id_number, surname, village
+    return built, big, id_number, surname, village, school
 
 
 def test_given_a_generated_city_when_each_list_page_is_read_then_no_big_table_is_scanned_sequentially(
     client, city
 ):
-    built, big, id_number, surname, village = city
+    built, big, id_number, surname, village, school = city
     insurance, tax = (User.objects.get(pk=pk) for pk in built.staff[COUNTY])
     assert {"enrollment_person", "enrollment_household", "enrollment_enrollment", "collection_payment"} <= big
     payer_key = Payer.objects.get(person_id=id_number).pk
@@ -103,6 +122,9 @@ def test_given_a_generated_city_when_each_list_page_is_read_then_no_big_table_is
             f"/enrollment/reports/unenrolled/?area={village}",
             f"/enrollment/reports/unpaid/?year=2026&area={COUNTY}000000",
             f"/enrollment/reports/unpaid/?year=2026&area={village}",
+            f"/enrollment/schools/{school}/students/?year=2026",
+            f"/enrollment/schools/{school}/students/?year=2026&status=unenrolled",
+            f"/enrollment/schools/{school}/students/?year=2026&payment=due",
         ],
         tax: [
             f"/api/collection/payers/?q={surname}",
@@ -126,7 +148,12 @@ def test_given_a_generated_city_when_each_list_page_is_read_then_no_big_table_is
                     if tables:
                         scanned.setdefault(url, []).append(f"{tables}: {sql}")
     # The pages' searches are POSTed (nothing typed in an address) and answered by a redirect.
-    for user, page in ((insurance, "/enrollment/"), (tax, "/collection/counter/")):
+    searched_pages = (
+        (insurance, "/enrollment/"),
+        (insurance, f"/enrollment/schools/{school}/students/"),
+        (tax, "/collection/counter/"),
+    )
+    for user, page in searched_pages:
         client.force_login(user)
         for typed in (surname, id_number):
             with CaptureQueriesContext(connection) as captured:
