@@ -78,6 +78,16 @@ def agency_detail(*, scope: Scope, pk: int) -> Agency:
     return scope.get_object_or_404(Agency.objects.select_related("region"), pk=pk)
 
 
+def agency_colleagues(*, scope: Scope, agency: Agency) -> QuerySet[User] | None:
+    """The active people of the viewer's own agency (name and role), for its page: who else works
+    there. Another agency's people are for those who may view users (``user_list``): None."""
+    if scope.agency_id != agency.pk:
+        return None
+    return scope.filter(User.objects.filter(agency=agency, is_active=True)).order_by(
+        "role", "full_name", "pk"
+    )
+
+
 def user_list(*, scope: Scope) -> QuerySet[User]:
     return scope.filter(User.objects.select_related("agency__region")).order_by("username")
 

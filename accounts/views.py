@@ -23,8 +23,10 @@ from django.views.generic import TemplateView
 
 from . import health, selectors
 from .access import ScopedViewMixin, public_view
+from .agency_panels import DUTIES, agency_panels_for
 from .api_support import api_error_response
 from .login_guard import address_blocked
+from .masking import region_path
 from .models import RegionLevel
 from .navigation import entries_for, home_alerts_for
 from .roles import Action, AgencyKind, Role
@@ -152,13 +154,23 @@ class AgencyDetailView(ScopedViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        agency = selectors.agency_detail(scope=self.scope, pk=kwargs["pk"])
+        scope = self.scope
+        agency = selectors.agency_detail(scope=scope, pk=kwargs["pk"])
+        may_view_users = scope.allows(Action.USER_VIEW)
         context.update(
             agency=agency,
-            users=selectors.user_list(scope=self.scope).filter(agency=agency)
-            if self.scope.allows(Action.USER_VIEW)
-            else None,
-            history=selectors.history_of(obj=agency) if self.scope.allows(Action.AUDIT_VIEW) else None,
+            region_path=[
+                {"region": region, "shown": scope.covers_region_code(region.code)}
+                for region in region_path(agency.region.code)
+                if region.level >= RegionLevel.CITY
+            ],
+            duties=DUTIES.get(agency.kind, ""),
+            is_own=scope.agency_id == agency.pk,
+            users=selectors.user_list(scope=scope).filter(agency=agency) if may_view_users else None,
+            # Those who may not view users still see who works with them (not their accounts).
+            colleagues=None if may_view_users else selectors.agency_colleagues(scope=scope, agency=agency),
+            panels=agency_panels_for(scope, agency),
+            history=selectors.history_of(obj=agency) if scope.allows(Action.AUDIT_VIEW) else None,
         )
         return context
 

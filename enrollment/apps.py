@@ -7,12 +7,16 @@ class EnrollmentConfig(AppConfig):
     verbose_name = _("Enrollment")
 
     def ready(self) -> None:
+        from accounts.agency_panels import register_agency_panel
         from accounts.navigation import NavEntry, register
         from accounts.roles import Action
 
+        from .agency_panels import school_panel, village_panel
         from .exports import register_exports
 
         register_exports()
+        register_agency_panel(village_panel)
+        register_agency_panel(school_panel)
 
         section = _("Enrollment")
         for label, url_name, action in (
