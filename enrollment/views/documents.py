@@ -186,14 +186,16 @@ def _villages(scope: Scope, query: str) -> tuple[list[Region], bool]:
 
 def _schools(scope: Scope) -> list[Agency]:
     """The schools of the user's area: a school's students are listed for the school to post."""
-    return list(
-        scope.filter(Agency.objects.filter(kind=AgencyKind.SCHOOL, is_active=True)).order_by("name")[
-            :VILLAGE_CHOICE_LIMIT
-        ]
-    )
+    schools = scope.filter(Agency.objects.filter(kind=AgencyKind.SCHOOL, is_active=True))
+    if scope.school_id is not None:
+        # A school's clerk posts their own school's list; the county's other schools are not theirs.
+        schools = schools.filter(pk=scope.school_id)
+    return list(schools.order_by("name")[:VILLAGE_CHOICE_LIMIT])
 
 
 def _school(scope: Scope, pk: int) -> Agency:
+    if scope.school_id is not None and scope.school_id != pk:
+        raise Http404(_("No such record in your area."))
     return scope.get_object_or_404(Agency.objects.filter(kind=AgencyKind.SCHOOL), pk=pk)
 
 

@@ -788,3 +788,26 @@ def test_given_a_school_of_another_county_when_its_list_is_asked_for_then_it_is_
     )
 
     assert response.status_code == 404
+
+
+def test_given_two_schools_of_one_county_when_one_schools_clerk_asks_for_the_others_list_then_it_is_not_found(
+    world: World, client
+):
+    from accounts import services as account_services
+    from accounts.models import AgencyKind
+
+    other = account_services.agency_create(
+        name="尧都区第二中学", kind=AgencyKind.SCHOOL, region=world.regions["yaodu"]
+    )
+    client.force_login(world.users["school_a"])
+    period = {"start": "2026-09-01", "end": "2026-09-07"}
+
+    page = client.get(reverse("enrollment:publicity-list"), {"school": other.pk, **period})
+    pdf = client.get(reverse("enrollment:school-publicity-list-pdf", kwargs={"pk": other.pk}), period)
+    xlsx = client.get(reverse("enrollment:school-publicity-list-xlsx", kwargs={"pk": other.pk}), period)
+    choices = client.get(reverse("enrollment:publicity-list")).context["form"].fields["school"].choices
+
+    assert (page.status_code, pdf.status_code, xlsx.status_code) == (200, 404, 404)
+    assert "unit" not in page.context
+    assert list(page.context["form"].errors) == ["school"]
+    assert [label for value, label in choices if value] == ["尧都区第一中学"]
