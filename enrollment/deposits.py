@@ -73,6 +73,25 @@ def deposit_records_reverse(*, reversals: list[tuple[int, dt.date, str]]) -> int
         return cursor.rowcount
 
 
+def assessments_lock(*, keys: list[tuple[str, int]]) -> list[tuple[str, int, str, int | None, str]]:
+    """Lock the assessments of these persons and years, in id order — the order every check of what
+    goes back of a year's payments takes them (``refunds.services``), so a deposit handler and those
+    checks wait for each other rather than deadlock. Each one's (identifier, year, status, amount
+    paid, receipt); a key without an assessment is left out."""
+    if not keys:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT p.id_number, a.insurance_year, a.status, a.paid_fen, a.deposit_reference
+               FROM enrollment_assessment a JOIN enrollment_person p ON p.id = a.person_id
+               WHERE (p.id_number, a.insurance_year) IN (SELECT * FROM unnest(%s::text[], %s::int[]))
+               ORDER BY a.id
+               FOR UPDATE OF a""",
+            [[key[0] for key in keys], [key[1] for key in keys]],
+        )
+        return cursor.fetchall()
+
+
 def deposits_standing(*, id_number: str, insurance_year: int) -> int:
     """How many of tax's deposits for the person and year insurance holds, less the reversed ones."""
     return DepositRecord.objects.filter(

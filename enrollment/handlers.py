@@ -12,6 +12,7 @@ from sharing.handlers import Batch, handles
 from .assessment import Deposit, assessment_record_deposits, assessment_record_reversals
 from .deposits import (
     ReceivedDeposit,
+    assessments_lock,
     deposit_records_receive,
     deposit_records_reverse,
     deposits_left_standing,
@@ -36,7 +37,9 @@ def _local_date(value: str) -> datetime:
 @handles("payment.deposited")
 def apply_payment_deposited(batch: Batch) -> None:
     """Deposit records (入库): each one kept in insurance's ledger of deposits; the person is paid
-    and the benefit period comes from the rule engine."""
+    and the benefit period comes from the rule engine. A deposit that is a second payment of its
+    year bounds what tax reported over-collected on it before it arrived: refunds checks that again
+    (``refunds.services.overcollection_deposits_recheck``)."""
     # Per person and year, the earliest deposit of the batch (by day, then tax's payment id): the
     # rule of ``deposits_left_standing``, so the recorded day (and the cover it buys) is the same
     # however tax's messages were batched. Across batches the first recorded one stands.
@@ -73,8 +76,16 @@ def apply_payment_deposited(batch: Batch) -> None:
                 source_message_id=message.id,
             )
         )
+    keys = sorted({(deposit.id_number, deposit.insurance_year) for deposit in received})
+    # The years' assessments first, in id order, as refunds' checks of what goes back of them take
+    # them: a request of tax's recorded meanwhile is seen by the check below, or sees these deposits.
+    assessments_lock(keys=keys)
     deposit_records_receive(deposits=received)
     assessment_record_deposits(deposits=[deposit for _order, deposit in earliest.values()])
+    # Refunds builds on enrollment, so it is imported where the handler needs it, not at the top.
+    from refunds.services import overcollection_deposits_recheck
+
+    overcollection_deposits_recheck(keys=keys, payment_ids=sorted({d.payment_id for d in received}))
 
 
 @handles("payment.reversed")

@@ -280,8 +280,10 @@ class OvercollectionStatus(models.TextChoices):
     APPROVED = "approved", _("Approved by finance")
     FUNDED = "funded", _("Funded by finance")
     PAID_OUT = "paid_out", _("Paid out")
-    # More than is left of the year's payment (``refunds.services.overcollection_requests_record``):
-    # never in the pool nor a plan; tax reports again with the right amount.
+    # More than is left of the year's payment or of its deposit, when recorded
+    # (``refunds.services.overcollection_requests_record``) or, still in the pool, when its
+    # payment's deposit arrived after it (``overcollection_deposits_recheck``): never in the pool
+    # nor a plan (again); tax reports again with the right amount.
     REFUSED = "refused", _("Refused: more than is left of the payment")
 
 
@@ -292,7 +294,8 @@ class OvercollectionRefund(models.Model):
     Recorded once per tax request (``request_id`` unique: a redelivered message changes nothing).
     It waits in the pool (``received``, no plan) until a fund-usage plan gathers it; a plan finance
     rejects puts it back in the pool for the next plan. A request for more than is left of the
-    year's payment is recorded ``refused``, with why, and never enters the pool.
+    year's payment is recorded ``refused``, with why, and never enters the pool; one in the pool is
+    refused so when its payment's deposit arrives after it and it does not fit that deposit.
     """
 
     scope_region_lookup = "region_code"
@@ -333,6 +336,9 @@ class OvercollectionRefund(models.Model):
                 name="overcollection_pool",
                 condition=Q(plan__isnull=True),
             ),
+            # What went back of a payment is read by its id, also for every batch of tax's deposit
+            # records (``overcollection_deposits_recheck``).
+            models.Index(fields=["payment_id"], name="overcollection_payment"),
         ]
         constraints = [
             models.CheckConstraint(name="overcollection_amount_positive", condition=Q(amount_fen__gt=0)),

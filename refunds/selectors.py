@@ -132,6 +132,11 @@ def _say_refund_rule(rule: str, policy: rules.Policy) -> str:
             "Paid twice: refunded only when insurance's deposit records hold a payment beyond the one "
             "the year keeps"
         )
+    if rule == "refunds.reasons.paid_twice.given_back":
+        return _(
+            "Paid twice: only a payment beyond the one the year keeps, as far as it was not given back "
+            "yet (over-collections tax reported on it included)"
+        )
     reason = rule.removeprefix("refunds.reasons.")
     if reason not in rules.REFUND_REASONS:
         return rule  # a rule this page has no words for: the code is better than nothing

@@ -16,6 +16,7 @@ year refunded in enrollment; see docs/refunds.md, "What a payout changes".
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -35,7 +36,7 @@ from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 from enrollment.assessment import assessment_refund_record
-from enrollment.deposits import deposits_standing
+from enrollment.deposits import assessments_lock, deposits_standing
 from enrollment.evidence import validate_evidence
 from enrollment.models import Assessment, AssessmentStatus, DepositRecord, Person
 from enrollment.policies import policy_for_county_required
@@ -77,6 +78,7 @@ __all__ = [
     "fund_plan_pay_out",
     "fund_plan_prepare",
     "fund_plan_submit",
+    "overcollection_deposits_recheck",
     "overcollection_requests_record",
     "refund_apply",
     "refund_approve",
@@ -85,7 +87,11 @@ __all__ = [
     "refund_withdraw",
 ]
 
+logger = logging.getLogger(__name__)
+
 MAX_EVIDENCE_FILES = 5
+# The rules' refusal of paying twice when nothing is left of the payments beyond the year's own.
+NO_DUPLICATE_LEFT_RULE = "refunds.reasons.paid_twice.given_back"
 
 S = RefundStatus
 REFUND_WORKFLOW = Workflow(
@@ -203,11 +209,15 @@ def refund_apply(
     elif decision.allowed:
         # Paying twice gives back a deposit of its own, named now: what is left of it, never more
         # than the year's contribution (more than that taken twice is tax's over-collection).
-        duplicate = _deposit_to_give_back(assessment=assessment, id_number=person.id_number)
+        beyond = _deposits_beyond_kept(assessment=assessment, id_number=person.id_number)
+        duplicate = _deposit_to_give_back(beyond)
         if duplicate is None:
-            raise ValidationError({"insurance_year": _no_duplicate_left(person.name, insurance_year)})
-        given_back_deposit = duplicate.deposit
-        amount_fen = min(duplicate.left_fen, assessment.paid_fen)
+            # Nothing left of any deposit beyond the kept one: no duplicate payment to refund, as
+            # when one was paid back as a duplicate already, so closed by the rules the same way.
+            decision = _no_duplicate_left(decision, beyond)
+        else:
+            given_back_deposit = duplicate.deposit
+            amount_fen = min(duplicate.left_fen, assessment.paid_fen)
     deadline = add_working_days(today, loaded.rules.refunds.decision_working_days)
     application = RefundApplication(
         person=person,
@@ -289,19 +299,21 @@ class _YearDeposits:
             d for d in self.deposits if d.reversed_on is None and d.pk != kept_pk and d.payment_id is not None
         ]
 
-    def elsewhere(self, payment_id: int | None) -> bool:
-        """Whether an over-collection on tax's payment ``payment_id`` goes back of one of the year's
-        deposits other than the one it keeps (reversed ones included): counted against that
-        deposit (``_given_back_by_deposit``), not against the year's payment. A payment id on none
-        of the year's deposits — its deposit message has not reached insurance, or the year keeps a
-        deposit carried over when the ledger began, which has no payment id to match — cannot be
-        told apart from the year's payment, so it counts against it, as it did before deposits
-        were told apart: the year's payment is the one payment insurance knows it holds, and
-        counting it nowhere would let the same money go back twice."""
+    def elsewhere(self, payment_id: int | None) -> DepositRecord | None:
+        """The deposit of the year other than the one it keeps (reversed ones included) that tax's
+        payment ``payment_id`` is, if any: an over-collection on it goes back of that deposit,
+        counted against it (``_given_back_by_deposit``), not against the year's payment. A payment
+        id on none of the year's deposits — its deposit message has not reached insurance, or the
+        year keeps a deposit carried over when the ledger began, which has no payment id to match —
+        cannot be told apart from the year's payment, so it counts against it, as it did before
+        deposits were told apart: the year's payment is the one payment insurance knows it holds,
+        and counting it nowhere would let the same money go back twice. Once that deposit arrives
+        as a second payment, the request counts against it, and the deposit's handler checks that it
+        fits (``overcollection_deposits_recheck``)."""
+        if payment_id is None:
+            return None
         kept_pk = self.kept.pk if self.kept else None
-        return payment_id is not None and any(
-            d.payment_id == payment_id and d.pk != kept_pk for d in self.deposits
-        )
+        return next((d for d in self.deposits if d.payment_id == payment_id and d.pk != kept_pk), None)
 
 
 def _year_deposits(references: Mapping[tuple[str, int], str]) -> dict[tuple[str, int], _YearDeposits]:
@@ -342,26 +354,38 @@ def _given_back_by_year(
 ) -> dict[tuple[str, int], tuple[int, int]]:
     """What of each (identifier, year)'s kept payment went back or is on its way back to the payer,
     as (by refund application, as over-collections): refund applications (``_refunds_giving_back``)
-    but "paid twice", which gives back another deposit, and tax's over-collections
-    (``_overcollections_giving_back``) but those on another of the year's deposits
-    (``_YearDeposits.elsewhere``), which ``_given_back_by_deposit`` counts against that deposit.
-    ``years``: from ``_year_deposits``. Two statements whatever the number; the caller holds the
-    assessments' locks."""
+    but "paid twice" of another deposit — one naming the deposit the year keeps counts (tax reversed
+    the year's first payment, and the year is now paid by the one given back) — and tax's
+    over-collections (``_overcollections_giving_back``) but those on another of the year's deposits
+    (``_YearDeposits.elsewhere``), which ``_given_back_by_deposit`` counts against that deposit;
+    except what of those goes beyond that deposit (recorded against the year's payment before the
+    deposit arrived, and in a plan by then, so not refused: ``overcollection_deposits_recheck``),
+    which still comes out of the year's payment. ``years``: from ``_year_deposits``. Two statements
+    whatever the number (three when a second payment's over-collections are counted); the caller
+    holds the assessments' locks."""
     if not years:
         return {}
     id_numbers = {id_number for id_number, _year in years}
     insurance_years = {year for _id_number, year in years}
+    kept = [year.kept.pk for year in years.values() if year.kept is not None]
     given: dict[tuple[str, int], tuple[int, int]] = {}
     for id_number, year, fen in (
         _refunds_giving_back(exclude_application)
         .filter(person__id_number__in=id_numbers, insurance_year__in=insurance_years)
-        .exclude(reason=RefundReason.PAID_TWICE)
+        .filter(~Q(reason=RefundReason.PAID_TWICE) | Q(given_back_deposit__in=kept))
         .values_list("person__id_number", "insurance_year")
         .annotate(fen=Sum("amount_fen"))
         .order_by()
     ):
         if (id_number, year) in years:
             given[id_number, year] = (int(fen or 0), 0)
+
+    def overcollected(key: tuple[str, int], fen: int) -> None:
+        by_application_fen, overcollected_fen = given.get(key, (0, 0))
+        given[key] = (by_application_fen, overcollected_fen + fen)
+
+    # Over-collections on another deposit of the year, per deposit: (the year, the deposit, fen).
+    on_others: dict[int, tuple[tuple[str, int], DepositRecord, int]] = {}
     for id_number, year, payment_id, fen in (
         _overcollections_giving_back()
         .filter(person_id__in=id_numbers, insurance_year__in=insurance_years)
@@ -370,9 +394,25 @@ def _given_back_by_year(
         .order_by()
     ):
         key = (id_number, year)
-        if key in years and not years[key].elsewhere(payment_id):
-            by_application_fen, overcollected_fen = given.get(key, (0, 0))
-            given[key] = (by_application_fen, overcollected_fen + int(fen or 0))
+        if key not in years:
+            continue
+        other = years[key].elsewhere(payment_id)
+        if other is None:
+            overcollected(key, int(fen or 0))
+        else:
+            on_others[other.pk] = (key, other, int(fen or 0))
+    if on_others:
+        paid_twice = dict(
+            _refunds_giving_back(exclude_application)
+            .filter(given_back_deposit__in=list(on_others))
+            .values_list("given_back_deposit_id")
+            .annotate(fen=Sum("amount_fen"))
+            .order_by()
+        )
+        for deposit_pk, (key, deposit, fen) in on_others.items():
+            beyond = fen + int(paid_twice.get(deposit_pk) or 0) - deposit.amount_fen
+            if beyond > 0:
+                overcollected(key, beyond)
     return given
 
 
@@ -429,24 +469,46 @@ def _given_back_by_deposit(
     return held
 
 
-def _deposit_to_give_back(
+def _deposits_beyond_kept(
     *, assessment: Assessment, id_number: str, exclude_application: int | None = None
-) -> _DepositLeft | None:
-    """The deposit a "paid twice" refund gives back: of the person's standing deposits for the
-    year beyond the one it keeps (``_YearDeposits.others``), the newest of which something is
-    left. None: nothing is left of any other deposit. Under the assessment's lock."""
+) -> list[_DepositLeft]:
+    """The person's standing deposits for the year beyond the one it keeps
+    (``_YearDeposits.others``), oldest first, each with what went back of it. Under the
+    assessment's lock."""
     key = (id_number, assessment.insurance_year)
     others = _year_deposits({key: assessment.deposit_reference})[key].others
     held = _given_back_by_deposit(deposits=others, exclude_application=exclude_application)
-    return next((held[d.pk] for d in reversed(others) if held[d.pk].left_fen > 0), None)
+    return [held[d.pk] for d in others]
 
 
-def _no_duplicate_left(name: str, insurance_year: int) -> str:
-    return _(
-        "Nothing is left to refund as paid twice for %(name)s for %(year)d: every payment beyond the one "
-        "the year keeps was already given back or is being given back (a refund for paying twice, "
-        "over-collections tax reported on it)."
-    ) % {"name": name, "year": insurance_year}
+def _deposit_to_give_back(beyond: Sequence[_DepositLeft]) -> _DepositLeft | None:
+    """The deposit a "paid twice" refund gives back: of ``beyond`` (``_deposits_beyond_kept``), the
+    newest of which something is left. None: nothing is left of any other deposit."""
+    return next((left for left in reversed(beyond) if left.left_fen > 0), None)
+
+
+def _no_duplicate_left(decision: engine.Decision, beyond: Sequence[_DepositLeft]) -> engine.Decision:
+    """The rules' refusal of paying twice when every payment beyond the one the year keeps was given
+    back or is being given back (as paid twice, or as tax's over-collections on it), with the
+    amounts; recorded and closed on the spot like the engine's refusals."""
+    values = {
+        "receipts": ", ".join(left.deposit.receipt_number for left in beyond) or "—",
+        "paid": yuan(sum(left.deposit.amount_fen for left in beyond)),
+        "paid_twice": yuan(sum(left.by_paid_twice_fen for left in beyond)),
+        "overcollections": yuan(sum(left.overcollected_fen for left in beyond)),
+    }
+    return engine.Decision(
+        False,
+        NO_DUPLICATE_LEFT_RULE,
+        _(
+            "Not refundable as paid twice: the payments beyond the one the year keeps (receipt %(receipts)s, "
+            "%(paid)s yuan paid) were already given back or are being given back (%(paid_twice)s yuan by a "
+            "refund for paying twice, %(overcollections)s yuan as over-collections tax reported); no "
+            "duplicate payment is left to refund"
+        )
+        % values,
+        note=decision.note,
+    )
 
 
 def _nothing_left(name: str, insurance_year: int, assessment: Assessment) -> str:
@@ -514,7 +576,9 @@ def _duplicate_still_standing(row: RefundApplication, assessment: Assessment) ->
     would. Under the assessment's lock, like the rest of ``_payment_still_standing``."""
     if row.given_back_deposit_id is None:
         duplicate = _deposit_to_give_back(
-            assessment=assessment, id_number=row.person.id_number, exclude_application=row.pk
+            _deposits_beyond_kept(
+                assessment=assessment, id_number=row.person.id_number, exclude_application=row.pk
+            )
         )
         if duplicate is None:
             raise TransitionConflictError(
@@ -846,6 +910,19 @@ def _deposit_refusal(amount_fen: int, held: _DepositLeft) -> str:
         }
 
 
+def _standing_deposit_of(held: _DepositLeft | None, key: tuple[str, int], *, locked: bool) -> bool:
+    """Whether a request on a year insurance holds no payment for is judged against the deposit it
+    names: a deposit of that person and year on insurance's ledger that tax has not reversed, with
+    the year's assessment locked (``locked``: without one, nothing would keep two batches from
+    giving the same deposit back at once)."""
+    return (
+        locked
+        and held is not None
+        and held.deposit.reversed_on is None
+        and (held.deposit.id_number, held.deposit.insurance_year) == key
+    )
+
+
 @transaction.atomic
 def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) -> None:
     """Record tax's over-collection requests (``refund.overcollection_requested``; ``rows_sql``: the
@@ -854,7 +931,8 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
     amounts, and never enters the pool or a plan (tax reports again with the right amount). The
     payment it names: the one the year keeps, bounded by what is left of the year's payment (and of
     its deposit); another deposit of the year, bounded by what is left of that deposit alone
-    (``_YearDeposits.elsewhere``).
+    (``_YearDeposits.elsewhere``). For a year insurance holds no payment for (not paid), the deposit
+    it names alone, if it stands on insurance's ledger (``_standing_deposit_of``); else refused.
 
     A payment is given back once: like ``refund_apply`` and the refund's approval and payout, this
     locks the year's assessments first (in id order, so batches and refunds never deadlock), and
@@ -907,15 +985,24 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
     refusals: list[str] = []
     # Tax's order: an earlier request of the batch on the same year takes its share first.
     for _request, id_number, year, amount_fen, payment_id in requests:
-        year_held = held.setdefault((id_number, year), _PaymentLeft(None))
+        key = (id_number, year)
+        year_held = held.setdefault(key, _PaymentLeft(None))
         deposit_held = deposits.get(payment_id)
-        # A request on another of the year's deposits than the one it keeps takes nothing from the
-        # year's payment: only that deposit bounds it (a year refunded by application leaves a
-        # second payment standing, which a death refund does not give back).
-        of_year = (id_number, year) not in year_deposits or not year_deposits[id_number, year].elsewhere(
-            payment_id
-        )
-        if year_held.paid_fen is None or (of_year and amount_fen > year_held.left_fen):
+        if year_held.paid_fen is None:
+            # No payment of the year (the government pays it, say, and tax took one anyway): a
+            # deposit of the person's year standing on insurance's ledger bounds it alone — no
+            # refund application gives back a year that is not paid. Nothing else can be refunded.
+            of_year = False
+            if not _standing_deposit_of(deposit_held, key, locked=key in year_deposits):
+                statuses.append(OvercollectionStatus.REFUSED)
+                refusals.append(_refusal(year, amount_fen, year_held))
+                continue
+        else:
+            # A request on another of the year's deposits than the one it keeps takes nothing from
+            # the year's payment: only that deposit bounds it (a year refunded by application leaves
+            # a second payment standing, which a death refund does not give back).
+            of_year = key not in year_deposits or year_deposits[key].elsewhere(payment_id) is None
+        if of_year and amount_fen > year_held.left_fen:
             statuses.append(OvercollectionStatus.REFUSED)
             refusals.append(_refusal(year, amount_fen, year_held))
         elif deposit_held is not None and amount_fen > deposit_held.left_fen:
@@ -948,6 +1035,115 @@ def overcollection_requests_record(*, rows_sql: str, params: dict[str, object]) 
         overcollection_status_push(
             where="r.id = ANY(%(ids)s)", params={"ids": list(refused)}, status="refused"
         )
+
+
+def _arrived_refusal(amount_fen: int, held: _DepositLeft) -> str:
+    """Why a request recorded before its payment's deposit record arrived is refused now that it has."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(
+            "Tax's deposit record of this payment (receipt %(receipt)s, %(paid)s yuan) reached the medical "
+            "insurance bureau after this request: it asks for %(amount)s yuan back, but only %(left)s yuan "
+            "are left to refund of that payment (already given back or being given back: %(paid_twice)s yuan "
+            "by a refund for paying twice, %(overcollections)s yuan as over-collections). Report again for "
+            "at most what is left."
+        ) % {
+            "amount": yuan(amount_fen),
+            "receipt": held.deposit.receipt_number,
+            "paid": yuan(held.deposit.amount_fen),
+            "left": yuan(max(held.left_fen, 0)),
+            "paid_twice": yuan(held.by_paid_twice_fen),
+            "overcollections": yuan(held.overcollected_fen),
+        }
+
+
+_REFUSE_REQUESTS = """
+UPDATE refunds_overcollectionrefund r SET status = 'refused', refusal = d.refusal
+FROM unnest(%(ids)s::bigint[], %(refusals)s::text[]) AS d(id, refusal)
+WHERE r.id = d.id AND r.status = 'received' AND r.plan_id IS NULL
+"""
+
+
+@transaction.atomic
+def overcollection_deposits_recheck(*, keys: Sequence[tuple[str, int]], payment_ids: Sequence[int]) -> int:
+    """Tax's deposit records of ``payment_ids`` (for the persons and years ``keys``) have just reached
+    insurance's ledger (``payment.deposited``): what tax reported over-collected on a payment before
+    its deposit arrived was checked against the year's payment, and counts against that deposit
+    from now on when it is a second payment of the year (``_YearDeposits.elsewhere``) — or, for a
+    year insurance holds no payment for, any deposit of it. Check it fits there: what goes back of
+    a deposit (a refund for paying twice naming it plus the over-collections on it) never exceeds it.
+
+    Taken in tax's order (request id), after what can no longer be refused: a request still in the
+    pool that does not fit is refused whole, with the amounts (in the portal's language), and tax is
+    told (``refused``), as when it is recorded. One already in a fund-usage plan stays: the plan is
+    what insurance asked finance for (finance rejects whole plans), and it was checked against the
+    year's payment when recorded, so what of it goes beyond the deposit still comes out of the
+    year's payment (``_given_back_by_year``): the money goes back once either way.
+
+    Under the years' assessment locks, taken first in id order as every other check takes them (the
+    handler takes them before it writes the deposits); then the requests' rows, so a plan gathering
+    the pool at once waits or is waited for. A few statements; none beyond the lock and one read
+    when no request names the payments (the usual deposit). Returns how many were refused."""
+    locked = assessments_lock(keys=sorted(set(keys)))
+    if not payment_ids or not locked:
+        return 0
+    requests = list(
+        OvercollectionRefund.objects.select_for_update(of=("self",))
+        .filter(payment_id__in=sorted(set(payment_ids)))
+        .exclude(status=OvercollectionStatus.REFUSED)
+        .order_by("request_id")
+        .values_list("pk", "payment_id", "amount_fen", "status")
+    )
+    if not requests:
+        return 0
+    years = _year_deposits({(id_number, year): reference for id_number, year, *_r, reference in locked})
+    named = set(payment_ids)
+    bounded: dict[int, DepositRecord] = {}
+    for id_number, year, status, paid_fen, _reference in locked:
+        year_deposits = years[id_number, year]
+        holds_payment = status in (AssessmentStatus.PAID, AssessmentStatus.REFUNDED) and bool(paid_fen)
+        for deposit in year_deposits.deposits:
+            if deposit.payment_id in named and (
+                not holds_payment or year_deposits.elsewhere(deposit.payment_id) is not None
+            ):
+                bounded[deposit.payment_id] = deposit
+    held = {
+        left.deposit.payment_id: left
+        for left in _given_back_by_deposit(deposits=list(bounded.values())).values()
+    }
+    # The over-collections on them are counted again here, request by request: first those that can
+    # no longer be refused, then the pool's in tax's order.
+    for left in held.values():
+        left.overcollected_fen = 0
+    for _pk, payment_id, amount_fen, status in requests:
+        if payment_id in held and status != OvercollectionStatus.RECEIVED:
+            held[payment_id].overcollected_fen += amount_fen
+    refused: list[tuple[int, str]] = []
+    for pk, payment_id, amount_fen, status in requests:
+        left = held.get(payment_id)
+        if left is None or status != OvercollectionStatus.RECEIVED:
+            continue
+        if amount_fen > left.left_fen:
+            refused.append((pk, _arrived_refusal(amount_fen, left)))
+        else:
+            left.overcollected_fen += amount_fen
+    for left in held.values():
+        if left.left_fen < 0:  # in a plan already: it stays, and the rest comes out of the year's payment
+            logger.warning(
+                "deposit %s: %d fen more given back than its %d fen, by over-collections already planned",
+                left.deposit.receipt_number,
+                -left.left_fen,
+                left.deposit.amount_fen,
+            )
+    if refused:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _REFUSE_REQUESTS,
+                {"ids": [pk for pk, _why in refused], "refusals": [why for _pk, why in refused]},
+            )
+        overcollection_status_push(
+            where="r.id = ANY(%(ids)s)", params={"ids": [pk for pk, _why in refused]}, status="refused"
+        )
+    return len(refused)
 
 
 def _county(scope: Scope, county_code: str) -> Region:

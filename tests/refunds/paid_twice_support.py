@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import transaction
+
 from accounts.roles import Role
 from accounts.scope import Scope
 from enrollment.assessment import assessment_run_now
+from enrollment.handlers import apply_payment_deposited
 from enrollment.models import Assessment, DepositRecord, Person
 from enrollment.policies import policy_for_county
 from refunds import services
@@ -32,9 +35,8 @@ def deliver() -> None:
     delivery_drain(seconds=30)
 
 
-def paid_twice(name: str = "张三") -> Person:
-    """A person of Tunli assessed for 2027 by the county's run, who paid 400 yuan twice: tax's
-    payments 901 and 902, delivered as tax sends them; the year is paid by the first (901)."""
+def assessed(name: str = "张三") -> Person:
+    """A person of Tunli assessed for 2027 by the county's run: 400 yuan due, nothing paid yet."""
     if policy_for_county(county_code=TUNLI[:6], insurance_year=YEAR) is None:
         policy_for("141000")
     person = make_person(
@@ -44,15 +46,46 @@ def paid_twice(name: str = "张三") -> Person:
     person.save()
     make_enrollment(person)
     assessment_run_now(county_code=TUNLI[:6], insurance_year=YEAR)
+    return person
+
+
+def deposit_message(person: Person, payment_id: int, amount_fen: int = AMOUNT) -> int:
+    """Tax's deposit record (入库) of its payment ``payment_id`` for the person's 2027 contribution,
+    paid on 1x October (x: the id's last digit); the message's id, not delivered yet."""
+    return message_send(
+        topic="payment.deposited",
+        payload={
+            "payment_id": payment_id, "person_id": person.id_number, "region_code": person.region_code,
+            "insurance_year": YEAR, "amount_fen": amount_fen, "channel": "wechat",
+            "receipt_number": receipt(payment_id), "paid_at": f"2026-10-1{payment_id % 10}T09:30:00+08:00",
+        },
+    )  # fmt: skip
+
+
+def deposit_arrives(message_id: int) -> None:
+    """Insurance's handler applies tax's deposit record, as the platform's worker would: in one
+    transaction (the delivery's). What it pushes back to tax stays in the outbox: tax's side of
+    these tests holds no requests."""
+    with transaction.atomic():
+        apply_payment_deposited(Batch(topic="payment.deposited", ids=[message_id]))
+
+
+def paid_once(name: str = "张三") -> Person:
+    """The person assessed for 2027 who paid it once: tax's payment 901, delivered as tax sends it."""
+    person = assessed(name)
+    deposit_message(person, KEPT)
+    deliver()
+    assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
+    assert (assessment.status, assessment.deposit_reference) == ("paid", receipt(KEPT))
+    return person
+
+
+def paid_twice(name: str = "张三") -> Person:
+    """A person of Tunli assessed for 2027 by the county's run, who paid 400 yuan twice: tax's
+    payments 901 and 902, delivered as tax sends them; the year is paid by the first (901)."""
+    person = assessed(name)
     for payment_id in (KEPT, SECOND):
-        message_send(
-            topic="payment.deposited",
-            payload={
-                "payment_id": payment_id, "person_id": person.id_number, "region_code": person.region_code,
-                "insurance_year": YEAR, "amount_fen": AMOUNT, "channel": "wechat",
-                "receipt_number": receipt(payment_id), "paid_at": f"2026-10-1{payment_id % 10}T09:30:00+08:00",
-            },
-        )  # fmt: skip
+        deposit_message(person, payment_id)
     deliver()
     assessment = Assessment.objects.get(person=person, insurance_year=YEAR)
     assert (assessment.status, assessment.deposit_reference) == ("paid", receipt(KEPT))

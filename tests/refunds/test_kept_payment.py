@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from accounts.roles import Role
 from enrollment.demo import _shifted
@@ -22,6 +24,7 @@ from enrollment.policies import policy_save
 from refunds import services
 from refunds.models import RefundApplication
 from sharing.models import OutboxMessage
+from sharing.services import message_send
 from tests.conftest import World
 from tests.refunds.overcollection_support import no_nudge  # noqa: F401 - fixture
 from tests.refunds.paid_twice_support import (
@@ -29,6 +32,7 @@ from tests.refunds.paid_twice_support import (
     SECOND,
     TODAY,
     apply_paid_twice,
+    deliver,
     paid_twice,
     pay_out,
     receipt,
@@ -161,3 +165,35 @@ def test_given_a_death_refund_when_read_through_the_api_then_the_kept_receipt_an
     detail = client.get(f"/api/refunds/{application.pk}/").json()
 
     assert (detail["deposit_reference"], detail["given_back_receipt"]) == ("7-2026-000901", None)
+
+
+def test_given_the_second_payment_refunded_as_paid_twice_when_tax_reverses_the_first_then_nothing_is_left_for_an_agencys_error(
+    world,
+):
+    person = paid_twice()
+    pay_out(world, apply_paid_twice(world, person))
+    message_send(
+        topic="payment.reversed",
+        payload={
+            "payment_id": KEPT, "person_id": person.id_number, "region_code": person.region_code,
+            "insurance_year": YEAR, "amount_fen": 40000, "reason": "冲正",
+            "reversed_at": "2026-11-21T10:00:00+08:00",
+        },
+    )  # fmt: skip
+    deliver()
+    # The year is paid by the one payment left standing: the second, already given back.
+    assert Assessment.objects.get(person=person, insurance_year=YEAR).deposit_reference == receipt(SECOND)
+
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        services.refund_apply(
+            scope=scope_of(world, Role.VILLAGE_CLERK), person_id=person.pk, insurance_year=YEAR,
+            reason="agency_error", event_on=dt.date(2026, 10, 12), today=TODAY,
+        )  # fmt: skip
+
+    assert refused.value.message_dict == {
+        "insurance_year": [
+            f"Nothing is left to refund of {person.name}'s contribution for {YEAR}: the 400.00 yuan paid were "
+            "already given back or are being given back (earlier refunds, over-collections tax reported)."
+        ]
+    }
+    assert RefundApplication.objects.filter(person=person).count() == 1

@@ -9,13 +9,12 @@ on insurance's ledger as tax's deposit messages left them. Linfen 2027 rules
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from accounts.roles import Role
 from enrollment.models import Assessment
 from refunds import services
-from refunds.models import OvercollectionRefund, RefundApplication
+from refunds.models import OvercollectionRefund, RefundApplication, WorkflowEvent
 from refunds.services import TransitionConflictError
 from sharing.models import OutboxMessage
 from sharing.services import message_send
@@ -86,22 +85,88 @@ def test_given_a_paid_twice_application_still_open_when_tax_reports_part_of_it_o
     assert given_back_of_second(person) == 40000
 
 
-def test_given_the_second_payment_over_collected_whole_when_paid_twice_is_applied_for_then_refused(world):
+CLOSED_SECOND_OVER_COLLECTED = (
+    "不予退费：本年度保留的那笔之外的缴费（票据号7-2026-000902，所缴400.00元）均已退还或正在退还（重复缴费退费"
+    "0.00元，多征退费400.00元），没有可退的重复缴费"
+)
+
+
+def test_given_the_second_payment_over_collected_whole_when_paid_twice_is_applied_for_then_recorded_and_closed_by_the_rules(
+    world,
+):
     person = paid_twice()
     assert tax_reports(person, SECOND, 40000).status == "received"
 
-    with translation.override("en"), pytest.raises(ValidationError) as refused:
-        apply_paid_twice(world, person)
+    application = apply_paid_twice(world, person)
 
-    assert refused.value.message_dict == {
-        "insurance_year": [
-            f"Nothing is left to refund as paid twice for {person.name} for {YEAR}: every payment beyond the "
-            "one the year keeps was already given back or is being given back (a refund for paying twice, "
-            "over-collections tax reported on it)."
-        ]
-    }
-    assert not RefundApplication.objects.filter(person=person).exists()
+    application.refresh_from_db()
+    assert (application.status, application.refundable, application.amount_fen) == ("rejected", False, 40000)
+    assert (application.rule, application.given_back_deposit) == (
+        "refunds.reasons.paid_twice.given_back",
+        None,
+    )
+    assert (application.rule_reason, application.decision_note, application.decided_by) == (
+        CLOSED_SECOND_OVER_COLLECTED,
+        CLOSED_SECOND_OVER_COLLECTED,
+        None,
+    )
+    assert list(
+        WorkflowEvent.objects.filter(kind="refund", object_id=application.pk)
+        .order_by("at", "pk")
+        .values_list("action", "to_state", "actor")
+    ) == [("apply", "submitted", world.users["clerk_a"].pk), ("rule_reject", "rejected", None)]
     assert given_back_of_second(person) == 40000
+
+
+def test_given_the_second_payment_over_collected_whole_when_paid_twice_is_posted_to_the_api_then_201_already_rejected(
+    world, client
+):
+    person = paid_twice()
+    assert tax_reports(person, SECOND, 40000).status == "received"
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/api/refunds/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "paid_twice", "event_on": "2026-10-12"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    body = response.json()
+    assert response.status_code == 201
+    assert (body["status"], body["refundable"], body["rule"], body["given_back_receipt"]) == (
+        "rejected",
+        False,
+        "refunds.reasons.paid_twice.given_back",
+        None,
+    )
+    assert body["rule_reason"] == (
+        "Not refundable as paid twice: the payments beyond the one the year keeps (receipt 7-2026-000902, "
+        "400.00 yuan paid) were already given back or are being given back (0.00 yuan by a refund for "
+        "paying twice, 400.00 yuan as over-collections tax reported); no duplicate payment is left to refund"
+    )
+    assert [e["action"] for e in body["timeline"]] == ["apply", "rule_reject"]
+
+
+def test_given_the_second_payment_over_collected_whole_when_the_clerk_applies_on_the_page_then_the_reason_is_shown_on_the_spot(
+    world, client
+):
+    person = paid_twice()
+    assert tax_reports(person, SECOND, 40000).status == "received"
+    client.force_login(world.users["clerk_a"])
+
+    response = client.post(
+        "/refunds/apply/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "paid_twice", "event_on": "2026-10-12"},
+    )
+
+    assert response.status_code == 302
+    html = client.get(response["Location"]).content.decode()
+    assert 'data-refundable="no"' in html and 'data-status="rejected"' in html
+    assert f"不可退费，申请已办结：{CLOSED_SECOND_OVER_COLLECTED}" in html  # the message on the spot
+    assert f'data-testid="engine-reason">{CLOSED_SECOND_OVER_COLLECTED}<' in html
+    assert 'data-rule="refunds.reasons.paid_twice.given_back"' in html
+    assert ">重复缴费：只退还本年度保留的一笔之外、尚未退还（含税务部门申报的多征退费）的入库缴费<" in html
 
 
 def test_given_part_of_the_second_payment_over_collected_when_paid_twice_is_applied_for_then_only_the_rest(

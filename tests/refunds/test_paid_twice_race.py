@@ -27,7 +27,6 @@ from tests.refunds.paid_twice_support import (
     tax_request,
 )
 from tests.refunds.race_support import Held, race
-from tests.refunds.support import YEAR
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_nudge")]
 
@@ -43,7 +42,7 @@ def _apply(world: World, person) -> str:  # type: ignore[no-untyped-def]
         application = apply_paid_twice(world, person)
     except ValidationError as refused:
         return f"refused: {refused.messages[0]}"
-    return f"applied {application.amount_fen}"
+    return f"{application.status} {application.amount_fen}: {application.rule}"
 
 
 def _record(message_id: int) -> str:
@@ -62,13 +61,17 @@ def test_given_a_paid_twice_application_holding_the_year_when_tax_request_on_the
     with mock.patch.object(insurance, "_paid_assessment", held):
         applying, recording, waited = race(lambda: _apply(world, person), lambda: _record(message_id), held)
 
-    assert (applying, recording, waited) == ("applied 40000", "recorded", True)
+    assert (applying, recording, waited) == (
+        "submitted 40000: refunds.reasons.paid_twice",
+        "recorded",
+        True,
+    )
     assert OvercollectionRefund.objects.get(payment_id=SECOND).status == "refused"
     assert RefundApplication.objects.get(person=person).given_back_deposit.payment_id == SECOND
     assert given_back_of_second(person) == 40000
 
 
-def test_given_tax_request_on_the_second_payment_being_recorded_when_paid_twice_is_applied_for_then_nothing_is_left(
+def test_given_tax_request_on_the_second_payment_being_recorded_when_paid_twice_is_applied_for_then_closed_by_the_rules(
     transactional_world,
 ):
     world = transactional_world
@@ -80,11 +83,11 @@ def test_given_tax_request_on_the_second_payment_being_recorded_when_paid_twice_
         recording, applying, waited = race(lambda: _record(message_id), lambda: _apply(world, person), held)
 
     assert (recording, waited) == ("recorded", True)
-    assert applying == (
-        f"refused: Nothing is left to refund as paid twice for {person.name} for {YEAR}: every payment beyond "
-        "the one the year keeps was already given back or is being given back (a refund for paying twice, "
-        "over-collections tax reported on it)."
-    )
+    assert applying == "rejected 40000: refunds.reasons.paid_twice.given_back"
     assert OvercollectionRefund.objects.get(payment_id=SECOND).status == "received"
-    assert not RefundApplication.objects.filter(person=person).exists()
+    assert RefundApplication.objects.get(person=person).rule_reason == (
+        "Not refundable as paid twice: the payments beyond the one the year keeps (receipt 7-2026-000902, "
+        "400.00 yuan paid) were already given back or are being given back (0.00 yuan by a refund for "
+        "paying twice, 400.00 yuan as over-collections tax reported); no duplicate payment is left to refund"
+    )
     assert given_back_of_second(person) == 40000
