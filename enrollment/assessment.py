@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -528,7 +528,7 @@ def _steps_one_and_two(
         cursor.execute(f"DELETE FROM {facts} f USING {late} l WHERE f.enrollment_id = l.enrollment_id")  # noqa: S608
     # Back-payments an extension of the collection period withdraws: their assessments are written
     # and sent again below (the normal amount and schedule), whatever else changed.
-    withdrawing = _withdraw_back_payments(cursor, params, facts=facts, ended=ended)
+    withdrawing = _withdraw_back_payments(cursor, params, policy=policy, facts=facts, ended=ended)
     also_changed = f"OR a.id IN (SELECT id FROM {ended})" if withdrawing else ""  # noqa: S608
     cursor.execute(
         f"""
@@ -741,35 +741,39 @@ def _steps_one_and_two(
         cursor.execute(f"DROP TABLE {table}")
 
 
-def _withdraw_back_payments(cursor: Any, params: dict[str, Any], *, facts: str, ended: str) -> bool:
-    """While an extended collection period runs (``engine.back_payment_withdrawn_until``), end the
-    back-payment of each of the run's persons approved before the extension and not yet paid: its
-    amount and pay-by day leave the assessment (the history keeps them), so the due item sent
-    below is the normal one with the extended schedule, which replaces the back-payment line at
-    tax. Returns whether any was withdrawn (their assessment ids in ``ended``)."""
-    until = params["withdraw_until"]
-    if until is None or params["today"] > until:
-        return False
-    cursor.execute(
-        f"""
-        CREATE TEMP TABLE {ended} AS
-        SELECT a.id FROM enrollment_assessment a JOIN {facts} f ON f.person_id = a.person_id
-        WHERE a.insurance_year = %(year)s AND a.status = 'due' AND a.back_payment_fen IS NOT NULL
-          AND a.back_payment_approved_on <= %(withdraw_until)s
-        """,  # noqa: S608 - generated table names
-        params,
-    )
-    if not cursor.rowcount:
+def _withdraw_back_payments(
+    cursor: Any, params: dict[str, Any], *, policy: engine.Policy, facts: str, ended: str
+) -> bool:
+    """While an extended collection period runs, end the back-payment of each of the run's persons
+    approved before the extension and not yet paid (``back_payments_withdrawable``, the condition
+    the extension counted them by): its amount and pay-by day leave the assessment (the history
+    keeps them), so the due item sent below is the normal one with the extended schedule, which
+    replaces the back-payment line at tax. Returns whether any was withdrawn (their assessment ids
+    in ``ended``)."""
+    withdrawable = back_payments_withdrawable(
+        rules=policy, county_codes=[params["county"]], today=params["today"]
+    ).values("id", "person_id")
+    if not withdrawable.query.is_empty():
+        sql, sql_params = withdrawable.query.sql_with_params()
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {ended} AS
+            SELECT w.id FROM ({sql}) w
+            WHERE EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = w.person_id)
+            """,  # noqa: S608 - generated table names; the values are parameters
+            sql_params,
+        )
+        if cursor.rowcount:
+            cursor.execute(
+                f"""
+                UPDATE enrollment_assessment a SET back_payment_fen = NULL, back_payment_approved_on = NULL,
+                       back_payment_pay_until = NULL
+                FROM {ended} e WHERE a.id = e.id
+                """  # noqa: S608
+            )
+            return True
         cursor.execute(f"DROP TABLE {ended}")
-        return False
-    cursor.execute(
-        f"""
-        UPDATE enrollment_assessment a SET back_payment_fen = NULL, back_payment_approved_on = NULL,
-               back_payment_pay_until = NULL
-        FROM {ended} e WHERE a.id = e.id
-        """  # noqa: S608
-    )
-    return True
+    return False
 
 
 def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, ended: str) -> int:
@@ -1100,21 +1104,47 @@ def counties_reassessed_for(*, policy: Policy, today: date) -> list[str]:
     return found
 
 
+def back_payments_withdrawable(
+    *, rules: engine.Policy, county_codes: Sequence[str], today: date
+) -> QuerySet[Assessment]:
+    """The assessments whose approved, unpaid back-payment the runs of ``county_codes`` under
+    ``rules`` withdraw on ``today``, while an extended collection period runs
+    (``engine.back_payment_withdrawn_until``): due for the rules' year, the back-payment approved
+    up to the extension's last day, of a person whose normal enrollment is in one of those counties
+    (what a county run assesses, wherever the row was assessed before). Annotated with
+    ``withdrawn_in``, the county whose run withdraws it. Unscoped.
+
+    The one condition of the run (``_withdraw_back_payments``, which narrows it to the persons it
+    assesses) and of what the extension announces (``back_payments_an_extension_withdraws``), so
+    the two cannot count differently. The run's persons also leave out an enrollment begun too
+    late to pay for the year; one with an approved back-payment began before its application, on
+    a day the back-payment could still be paid, so is never among them."""
+    until = engine.back_payment_withdrawn_until(rules)
+    if until is None or today > until:
+        return Assessment.objects.none()
+    enrolled_in = Enrollment.objects.filter(
+        person_id=OuterRef("person_id"), status=EnrollmentStatus.NORMAL
+    ).values("county_code")[:1]  # one normal enrollment per person (one_normal_enrollment_per_person)
+    return (
+        Assessment.objects.filter(
+            insurance_year=rules.insurance_year,
+            status=AssessmentStatus.DUE,
+            back_payment_fen__isnull=False,
+            back_payment_approved_on__lte=until,
+        )
+        .annotate(withdrawn_in=Subquery(enrolled_in))
+        .filter(withdrawn_in__in=list(county_codes))
+    )
+
+
 def back_payments_an_extension_withdraws(
     *, policy: Policy, extended: engine.Policy, today: date
 ) -> QuerySet[Assessment]:
     """The assessments whose approved, unpaid back-payment the county runs an extension of
-    ``policy`` (to the rules ``extended``) queues on ``today`` withdraw: ``_withdraw_back_payments``'s
-    condition, over ``counties_reassessed_for``. Unscoped: the caller filters by its user's area."""
-    until = engine.back_payment_withdrawn_until(extended)
-    if until is None or today > until:
-        return Assessment.objects.none()
-    return Assessment.objects.filter(
-        county_code__in=counties_reassessed_for(policy=policy, today=today),
-        insurance_year=policy.insurance_year,
-        status=AssessmentStatus.DUE,
-        back_payment_fen__isnull=False,
-        back_payment_approved_on__lte=until,
+    ``policy`` (to the rules ``extended``) queues on ``today`` withdraw: ``back_payments_withdrawable``
+    over ``counties_reassessed_for``. Unscoped: the caller filters by its user's area."""
+    return back_payments_withdrawable(
+        rules=extended, county_codes=counties_reassessed_for(policy=policy, today=today), today=today
     )
 
 

@@ -9,6 +9,7 @@ filtered like every other record.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -126,7 +127,9 @@ def extension_back_payments(
 ) -> list[tuple[str, int]]:
     """What an extension of ``policy`` (to the rules ``extended``) confirmed ``today`` withdraws in
     the user's area: each county it reassesses, with its approved back-payments not yet paid that
-    the county's run withdraws (those persons pay the normal contribution instead), by code."""
+    the county's run withdraws (those persons pay the normal contribution instead), by code.
+    Counted by the run's own condition (``assessment.back_payments_withdrawable``), under the
+    county the person is enrolled in: the one whose run withdraws it."""
     scope.require(Action.POLICY_MANAGE)
     counties = [
         code
@@ -135,21 +138,67 @@ def extension_back_payments(
     ]
     found = dict(
         scope.filter(back_payments_an_extension_withdraws(policy=policy, extended=extended, today=today))
-        .values("county_code")
+        .values("withdrawn_in")
         .annotate(count=Count("id"))
-        .values_list("county_code", "count")
+        .values_list("withdrawn_in", "count")
     )
     return [(code, found.get(code, 0)) for code in counties]
 
 
-def runs_back_payments_withdrawn(*, scope: Scope, run_ids: list[int]) -> int | None:
-    """How many back-payments these county runs withdrew (an extension's runs), once every one of
-    them is done; None while one is still queued or running (or failed: it is run again)."""
-    runs = scope.filter(AssessmentRun.objects.filter(pk__in=run_ids))
-    figures = runs.aggregate(
-        done=Count("id", filter=Q(status=RunStatus.DONE)),
-        withdrawn=Coalesce(Sum("back_payments_withdrawn"), 0),
+@dataclass(frozen=True)
+class ReassessmentProgress:
+    """Where the county runs an extension of the collection period queued stand now, by county
+    code. A run that a later change of the policy marked to be run again is followed to that
+    follow-up (``AssessmentRun.rerun``), which is the one that reads the extended version."""
+
+    # Queued or running with the extended version.
+    running: list[str]
+    # Running with the previous version, to be assessed again when it ends.
+    after_running: list[str]
+    failed: list[str]
+    done: list[str]
+    # What the done runs withdrew (a failed run withdrew nothing: its changes were rolled back).
+    back_payments_withdrawn: int
+
+    @property
+    def finished(self) -> bool:
+        """No run is waiting or running: each county is done or failed."""
+        return not self.running and not self.after_running
+
+
+def reassessment_progress(*, scope: Scope, run_ids: list[int]) -> ReassessmentProgress:
+    """Where these county runs (an extension's, ``policies.Extension.runs``) stand now, in the
+    user's area: the policy page says the counties are being reassessed while they run, and that
+    they were reassessed (with the back-payments withdrawn) or failed once they end."""
+    runs = {run.pk: run for run in scope.filter(AssessmentRun.objects.filter(pk__in=run_ids))}
+    running: list[str] = []
+    after_running: list[str] = []
+    failed: list[str] = []
+    done: list[str] = []
+    withdrawn = 0
+    for run_id in dict.fromkeys(run_ids):
+        run = runs.get(run_id)
+        seen = set()
+        # A run marked to be run again has one follow-up at most; a later extension may mark that
+        # one too. The chain is short: read it a link at a time.
+        while run is not None and run.rerun_id is not None and run.pk not in seen:
+            seen.add(run.pk)
+            run = AssessmentRun.objects.filter(pk=run.rerun_id).first()
+        if run is None:
+            continue
+        if run.status == RunStatus.DONE:
+            done.append(run.county_code)
+            withdrawn += run.back_payments_withdrawn
+        elif run.status == RunStatus.FAILED:
+            failed.append(run.county_code)
+        elif run.status == RunStatus.RUNNING and run.rerun_reason:
+            after_running.append(run.county_code)
+        else:
+            running.append(run.county_code)
+    return ReassessmentProgress(
+        running=sorted(running),
+        after_running=sorted(after_running),
+        failed=sorted(failed),
+        done=sorted(done),
+        back_payments_withdrawn=withdrawn,
     )
-    if not run_ids or figures["done"] != len(set(run_ids)):
-        return None
-    return figures["withdrawn"]

@@ -23,7 +23,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -696,6 +695,7 @@ class PolicyDetailView(ScopedViewMixin, View):
             "try_form": form,
             "tried": tried,
             "result": _try_result(form, parsed) if form is not None and parsed else None,
+            "followup": extension_followup(request, self.scope, policy.code),
         }
         return render(request, self.template_name, context)
 
@@ -709,6 +709,90 @@ class PolicyDetailView(ScopedViewMixin, View):
             "last_paid_year": parsed.insurance_year - 1,
             "paid_on": parsed.collection.window.start,
         }
+
+
+# The session's record of the collection-period extensions this user made, by policy code: their
+# county runs, so the policy page can say where those stand (``extension_followup``).
+_EXTENSIONS_KEY = "enrollment.policy_extensions"
+
+
+@dataclass(frozen=True)
+class ExtensionFollowup:
+    """What the policy page says about the reassessment an extension queued: ``state`` is
+    running (a run waits or runs), failed (every run ended, one or more failed) or done."""
+
+    state: str
+    said: list[str]
+
+
+def extension_followup(request: HttpRequest, scope: Scope, code: str) -> ExtensionFollowup | None:
+    """Where the county runs of the extension this user made to policy ``code`` stand now, in words;
+    None when they made none. Said as long as a run waits or runs, and once more when all have
+    ended (then forgotten, as a message would be)."""
+    kept = request.session.get(_EXTENSIONS_KEY, {})
+    extension = kept.get(code)
+    if not extension:
+        return None
+    progress = selectors_assessment.reassessment_progress(scope=scope, run_ids=extension["runs"])
+    until = engine.say_date(dt.date.fromisoformat(extension["until"]))
+    said = []
+    if progress.running:
+        said.append(
+            _(
+                "The counties of this policy are being reassessed, so that tax takes "
+                "payments until the new last day: %(counties)s."
+            )
+            % {"counties": ", ".join(progress.running)}
+        )
+    if progress.after_running:
+        said.append(
+            _(
+                "The assessment of %(counties)s was already running with the previous "
+                "version; each is reassessed when its current run ends."
+            )
+            % {"counties": ", ".join(progress.after_running)}
+        )
+    if progress.done:
+        said.append(
+            _(
+                "These counties were reassessed, so that tax takes payments until the new last day: %(counties)s."
+            )
+            % {"counties": ", ".join(progress.done)}
+        )
+    if progress.failed:
+        said.append(
+            _(
+                "The reassessment of %(counties)s failed: tax does not yet take payments there until "
+                "the new last day. See the run's error and start the county's run again."
+            )
+            % {"counties": ", ".join(progress.failed)}
+        )
+    # The back-payments the runs withdraw: their own figures once every run has ended (a failed
+    # one withdrew nothing), else as the extension counted them.
+    if progress.finished:
+        if progress.back_payments_withdrawn or extension["counted"]:
+            said.append(
+                _(
+                    "Approved back-payment applications not yet paid that were withdrawn: %(count)d; "
+                    "until %(date)s those persons pay the normal contribution."
+                )
+                % {"count": progress.back_payments_withdrawn, "date": until}
+            )
+        del kept[code]
+        request.session[_EXTENSIONS_KEY] = kept
+    elif extension["counted"]:
+        said.append(
+            _(
+                "Approved back-payment applications not yet paid that are being withdrawn as the "
+                "counties are reassessed: %(count)d; until %(date)s those persons pay the normal "
+                "contribution."
+            )
+            % {"count": extension["counted"], "date": until}
+        )
+    if not said:
+        return None
+    state = "running" if not progress.finished else "failed" if progress.failed else "done"
+    return ExtensionFollowup(state, said)
 
 
 class PolicyVersionView(ScopedViewMixin, View):
@@ -1070,65 +1154,19 @@ class PolicyExtendView(_ManageMixin, View):
         }
 
     def _say_what_follows(self, request: HttpRequest, extension: policies.Extension) -> None:
+        """Remember the extension's runs for the policy page, which says where they stand each time
+        it is shown (``extension_followup``): a message written now would still say "being
+        reassessed" after the runs had ended."""
         if not extension.runs:
             return
-        # Tax takes payments by the schedules insurance sent: they change with the runs. A county
-        # whose run was already running read the previous version: it is reassessed when that run
-        # ends, and the page says so rather than "now".
-        now, after = extension.counties_now, extension.counties_after_running
-        said = []
-        if now:
-            said.append(
-                _(
-                    "The counties of this policy are being reassessed, so that tax takes "
-                    "payments until the new last day: %(counties)s."
-                )
-                % {"counties": ", ".join(now)}
-            )
-        if after:
-            said.append(
-                _(
-                    "The assessment of %(counties)s was already running with the previous "
-                    "version; each is reassessed when its current run ends."
-                )
-                % {"counties": ", ".join(after)}
-            )
-        until = engine.say_date(extension.loaded.rules.collection.effective_window.end)
-        # The runs withdraw the back-payments: counted from their figures once they are all done
-        # (a worker may have done them already), else as the extension counted them under its lock.
-        done = (
-            None
-            if after
-            else selectors_assessment.runs_back_payments_withdrawn(
-                scope=self.scope, run_ids=[run.pk for run in extension.runs]
-            )
-        )
-        if done is not None:
-            said.append(
-                _(
-                    "Approved back-payment applications not yet paid that were withdrawn: %(count)d; "
-                    "until %(date)s those persons pay the normal contribution."
-                )
-                % {"count": done, "date": until}
-            )
-        elif extension.back_payments_withdrawn:
-            said.append(
-                _(
-                    "Approved back-payment applications not yet paid that are being withdrawn as the "
-                    "counties are reassessed: %(count)d; until %(date)s those persons pay the normal "
-                    "contribution."
-                )
-                % {"count": extension.back_payments_withdrawn, "date": until}
-            )
-        messages.info(
-            request,
-            format_html(
-                '<span data-testid="extension-followup">{}</span> <a href="{}">{}</a>',
-                " ".join(said),
-                reverse("enrollment:assessment-runs"),
-                _("See the assessment runs"),
-            ),
-        )
+        kept = dict(request.session.get(_EXTENSIONS_KEY, {}))
+        kept[extension.loaded.record.code] = {
+            "runs": [run.pk for run in extension.runs],
+            # As the extension counted them under its lock: said while the runs have not ended.
+            "counted": extension.back_payments_withdrawn,
+            "until": extension.loaded.rules.collection.effective_window.end.isoformat(),
+        }
+        request.session[_EXTENSIONS_KEY] = kept
 
     def _render(
         self, policy: Policy, form: ExtendForm, *, preview: dict[str, Any] | None = None, status: int = 200

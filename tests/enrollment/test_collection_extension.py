@@ -6,6 +6,7 @@ tests/refunds/backpay_support.py: I 400 yuan, collection 1 Sep – 25 Dec 2026 o
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from unittest import mock
 
@@ -164,6 +165,77 @@ def test_given_an_extension_on_the_page_then_the_policy_page_says_the_counties_a
     assert response.status_code == 200
     assert "正在重新核定" in text and "141002" in text
     assert f'href="{reverse("enrollment:assessment-runs")}"' in text
+
+
+def _extend_on_the_page(client: Client, captured):  # type: ignore[no-untyped-def]
+    """The administrator confirms the extension; what it queues on commit is queued."""
+    with captured(execute=True):
+        return client.post(
+            reverse("enrollment:policy-extend", args=["refund-test-141000"]),
+            {"extended_to": EXTENDED_TO.isoformat(), "note": "医保税务协商延长", "step": "confirm"},
+            follow=True,
+        )
+
+
+def _followup(text: str) -> str | None:
+    """The policy page's sentence on the extension's runs, with its state: "state: words"."""
+    found = re.search(r'data-testid="extension-followup" data-state="(\w+)">(.*?)<a ', text, re.S)
+    return f"{found[1]}: {found[2].strip()}" if found else None
+
+
+def test_given_the_extension_s_run_ended_when_the_policy_page_is_shown_again_then_it_says_the_county_was_reassessed(
+    world: World, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+):
+    # given: 尧都区 assessed for 2027; the period extended on the page, its county run still queued
+    due_person(TUNLI)
+    queued: list[int] = []
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
+    client = signed_in(world, "admin")
+    page = _extend_on_the_page(client, django_capture_on_commit_callbacks)
+    assert _followup(page.content.decode()) == (
+        "running: 本政策适用的区县正在重新核定，以便税务部门在延长后的最后一天之前收费：141002。"
+    )
+
+    # when: a worker runs it, and the administrator shows the policy page again
+    [run_id] = queued
+    assessment.assessment_run_execute(run_id=run_id)
+    page = client.get(reverse("enrollment:policy-detail", args=["refund-test-141000"]))
+
+    # then: it says 尧都区 was reassessed, no longer that it is being reassessed
+    assert _followup(page.content.decode()) == (
+        "done: 以下区县已重新核定，税务部门可在延长后的最后一天之前收费：141002。"
+    )
+    # and: said once the run has ended, the page says nothing more of it after
+    page = client.get(reverse("enrollment:policy-detail", args=["refund-test-141000"]))
+    assert _followup(page.content.decode()) is None
+
+
+def test_given_the_extension_s_run_failed_when_the_policy_page_is_shown_then_it_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+):
+    # given: 尧都区 assessed for 2027; the period extended on the page
+    due_person(TUNLI)
+    queued: list[int] = []
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
+    client = signed_in(world, "admin")
+    _extend_on_the_page(client, django_capture_on_commit_callbacks)
+
+    # when: the county's run fails, and the administrator shows the policy page again
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("磁盘已满")
+
+    monkeypatch.setattr(assessment, "_assess_county", broken)
+    [run_id] = queued
+    with pytest.raises(RuntimeError):
+        assessment.assessment_run_execute(run_id=run_id)
+    page = client.get(reverse("enrollment:policy-detail", args=["refund-test-141000"]))
+
+    # then: it says 尧都区's reassessment failed and what to do, not that it is being reassessed
+    assert _followup(page.content.decode()) == (
+        "failed: 141002的重新核定失败：税务部门在该地尚不能按延长后的最后一天收费。"
+        "请查看该次运行的错误，并重新启动该区县的核定。"
+    )
+    assert AssessmentRun.objects.get(pk=run_id).status == RunStatus.FAILED
 
 
 # --- a county whose run is running when the period is extended ------------------------------------

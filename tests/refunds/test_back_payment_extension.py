@@ -28,7 +28,15 @@ from collection.rules import acceptance_on
 from enrollment import assessment
 from enrollment.assessment import assessment_reassess
 from enrollment.demo import _shifted
-from enrollment.models import Assessment, AssessmentRun, Person, Policy
+from enrollment.models import (
+    Assessment,
+    AssessmentRun,
+    ChangeReason,
+    Enrollment,
+    EnrollmentStatus,
+    Person,
+    Policy,
+)
 from enrollment.policies import policy_extend_collection
 from enrollment.rules import engine
 from enrollment.rules import policy as rules
@@ -372,13 +380,15 @@ def test_given_approved_unpaid_back_payments_when_the_extension_is_checked_then_
 
 
 def test_given_the_extension_confirmed_then_the_policy_page_says_how_many_back_payments_its_runs_withdraw(
-    world: World, run_inline: None, django_capture_on_commit_callbacks
+    world: World, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
 ):
     # given: two back-payments approved on 28 December and not paid
     people = [due_person(TUNLI, name=name) for name in ("李四", "王五")]
     delivery_drain(seconds=30)
     applications = [approved_back_payment(world, person) for person in people]
     client, url = _extension_page(world)
+    queued: list[int] = []
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
 
     # when: the administrator confirms the extension to 25 January on 5 January (the county's run
     # is queued: a worker takes it up after the page answered)
@@ -391,13 +401,95 @@ def test_given_the_extension_confirmed_then_the_policy_page_says_how_many_back_p
         )
     page = client.get(response["Location"])
 
-    # then: the policy page says the county's run withdraws both (counted as the extension
-    # committed); the run did, and records it
+    # then: the policy page says the county is being reassessed and its run withdraws both
+    # (counted as the extension committed)
     text = page.content.decode()
     assert response.status_code == 302
+    assert 'data-state="running"' in text and "正在重新核定" in text
     assert (
         "随各县重新核定撤销已批准但尚未缴费的补缴申请2件；2027年1月25日前这些参保人按正常标准缴费。" in text
     )
+
+    # when: the worker has run it, and the administrator shows the policy page again
+    [run_id] = queued
+    with mock.patch("enrollment.assessment.timezone.localdate", return_value=EXTENDED_ON):
+        assessment.assessment_run_execute(run_id=run_id)
+    text = client.get(response["Location"]).content.decode()
+
+    # then: it says the county was reassessed and the run withdrew both, by the run's own figure
+    assert 'data-state="done"' in text and "以下区县已重新核定" in text and "正在重新核定" not in text
+    assert "已撤销已批准但尚未缴费的补缴申请2件；2027年1月25日前这些参保人按正常标准缴费。" in text
     assert [BackPaymentApplication.objects.get(pk=a.pk).status for a in applications] == ["withdrawn"] * 2
-    run = AssessmentRun.objects.filter(reason="集中征缴期延长至2027-01-25，重新核定").get()
+    run = AssessmentRun.objects.get(pk=run_id)
     assert (run.status, run.back_payments_withdrawn) == ("done", 2)
+
+
+def test_given_a_person_whose_enrollment_the_run_skips_then_the_confirmation_counts_what_the_run_withdraws(
+    world: World, run_inline: None, django_capture_on_commit_callbacks
+):
+    # given: in 尧都区, two persons with a back-payment approved on 28 December and not paid; the
+    # enrollment of one of them is no longer normal (suspended in the register, not yet reassessed:
+    # the county run does not assess that enrollment, so it does not withdraw her back-payment)
+    kept, suspended = (due_person(TUNLI, name=name) for name in ("李四", "王五"))
+    delivery_drain(seconds=30)
+    applications = [approved_back_payment(world, person) for person in (kept, suspended)]
+    Enrollment.objects.filter(person=suspended).update(
+        status=EnrollmentStatus.SUSPENDED, status_reason=ChangeReason.EMPLOYMENT
+    )
+    client, url = _extension_page(world)
+    posted = {"extended_to": "2027-01-25", "note": "医保税务协商延长"}
+
+    # when: the administrator checks the extension to 25 January on 5 January, then confirms it
+    # (the county's run runs at once)
+    with mock.patch("django.utils.timezone.localdate", return_value=EXTENDED_ON):
+        check = client.post(url, {**posted, "step": "check"})
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(url, {**posted, "step": "confirm"})
+
+    # then: the confirmation announced one back-payment in 尧都区, and the county's run withdrew one
+    text = check.content.decode()
+    assert 'data-testid="withdrawals-county" data-county="141002" data-count="1"' in text
+    assert 'data-testid="withdrawals-said" data-count="1"' in text
+    run = AssessmentRun.objects.filter(reason="集中征缴期延长至2027-01-25，重新核定").get()
+    assert (run.status, run.back_payments_withdrawn) == ("done", 1)
+    # and: the one withdrawn is the person the run assessed; the other's application stands
+    assert [BackPaymentApplication.objects.get(pk=a.pk).status for a in applications] == [
+        "withdrawn",
+        "approved",
+    ]
+
+
+def test_the_extension_counts_the_back_payments_by_the_runs_condition(
+    world: World, run_inline: None, django_capture_on_commit_callbacks
+):
+    # given: two approved, unpaid back-payments in 尧都区, one of a person whose enrollment is suspended
+    kept, suspended = (due_person(TUNLI, name=name) for name in ("李四", "王五"))
+    delivery_drain(seconds=30)
+    for person in (kept, suspended):
+        approved_back_payment(world, person)
+    Enrollment.objects.filter(person=suspended).update(
+        status=EnrollmentStatus.SUSPENDED, status_reason=ChangeReason.EMPLOYMENT
+    )
+    record = Policy.objects.get(code="refund-test-141000")
+    extended = rules.Policy.from_document(record.document).with_collection_extended(
+        to=EXTENDED_TO, note="医保税务协商延长"
+    )
+
+    # when: the extension is counted beforehand, then made (the county's run runs at once)
+    counted = assessment.back_payments_an_extension_withdraws(
+        policy=record, extended=extended, today=EXTENDED_ON
+    )
+    announced = list(counted.values_list("person_id", flat=True))
+    with (
+        mock.patch("enrollment.assessment.timezone.localdate", return_value=EXTENDED_ON),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        extension = policy_extend_collection(
+            policy=record, extended_to=EXTENDED_TO, note="医保税务协商延长", today=EXTENDED_ON
+        )
+
+    # then: counted beforehand, counted by the extension and withdrawn by the run are the same one
+    [run] = AssessmentRun.objects.filter(pk__in=[r.pk for r in extension.runs])
+    run.refresh_from_db()
+    assert announced == [kept.pk]
+    assert (extension.back_payments_withdrawn, run.back_payments_withdrawn) == (1, 1)
