@@ -114,11 +114,15 @@ _REFUND_WHEN = {
 def refund_decision_shown(*, application: RefundApplication) -> DecisionShown:
     """Words for the decision stored on ``application``, under the policy version that made it."""
     policy = rules.Policy.from_document(application.policy_version.document)
-    note = policy.refunds.note
     reason = application.rule_reason
-    # Applications recorded before the engine kept the note apart carry it glued on: cut it off.
-    if note and reason.endswith(f"；{note}"):
-        reason = reason[: -len(note) - 1]
+    # The note of the application's own reason alone: Linfen's on paying twice is not an agency
+    # error's (``engine.refund_on``).
+    note = policy.refunds.reason_notes.get(application.reason, "")
+    # Applications recorded before the engine kept the note apart carry the policy's refund note
+    # glued on (Linfen's, now the paid-twice reason's own): cut it off.
+    for glued in (policy.refunds.note, note):
+        if glued and reason.endswith(f"；{glued}"):
+            reason = reason[: -len(glued) - 1]
     return DecisionShown(
         reason=reason,
         rule_words=_say_refund_rule(application.rule, policy),

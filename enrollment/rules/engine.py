@@ -167,8 +167,8 @@ class Decision:
     reason: str
     amount_fen: int = 0
     extra: dict[str, object] = field(default_factory=dict)
-    # The policy's general words on the matter (its refund note), kept apart from ``reason``: glued
-    # on, "…须有2笔以上入库记录；重复缴费可申请退费…" made a refusal contradict itself.
+    # The policy's words on the matter (a refund reason's own note), kept apart from ``reason``:
+    # glued on, "…须有2笔以上入库记录；重复缴费可申请退费…" made a refusal contradict itself.
     note: str = ""
 
 
@@ -1209,8 +1209,9 @@ def refund_on(
     Paying twice is refundable only when a deposit beyond the one the year keeps is there and not
     yet paid back (Linfen: "因本人重复缴费 … 由医保经办机构进行核验确认后 … 退还"): insurance verifies it
     against its records before the policy's timing is asked; without one it is refused with the
-    count. The policy's refund note (the deadline for deciding, in the document's words) comes as
-    ``note``, apart from the reason it would contradict on a refusal.
+    count. The reason's own note in the policy (``refunds.reason_notes``: Linfen's "重复缴费可申请退费，
+    经办机构5个工作日内退还…" is about paying twice) comes as ``note``, apart from the reason it would
+    contradict on a refusal; another reason's note, or the policy's general one, never.
     """
     when = policy.refunds.reasons.get(reason)
     words = say_refund_reason(reason)
@@ -1271,7 +1272,7 @@ def refund_on(
         rule,
         reason_text,
         extra={"decision_working_days": policy.refunds.decision_working_days} if allowed else {},
-        note=policy.refunds.note,
+        note=policy.refunds.reason_notes.get(reason, ""),
     )
 
 

@@ -294,7 +294,11 @@ class BackPayment:
 class Refunds:
     reasons: Mapping[str, RefundWhen]
     decision_working_days: int
+    # The policy's general words on refunds (the policy page shows them).
     note: str = ""
+    # A reason's own words (Linfen's "重复缴费可申请退费…" is about paying twice alone): an application's
+    # page shows those of its reason, never another reason's.
+    reason_notes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -504,6 +508,25 @@ class _Reader:
         months = self.integer(mapping, "months", path, required=kind == StartKind.FIRST_OF_MONTH, maximum=24)
         on = self.day(mapping, "on", path, required=kind == StartKind.DATE)
         return Start(kind, days=days, months=months, on=on)
+
+    def _reason_notes(self, refunds_map: Mapping[str, Any], path: str) -> dict[str, str]:
+        """``refunds.reason_notes``: a refund reason's own words, by reason (optional)."""
+        notes_map = (
+            self.mapping(refunds_map.get("reason_notes"), f"{path}.reason_notes", required=False) or {}
+        )
+        notes: dict[str, str] = {}
+        for reason in notes_map:
+            if reason not in REFUND_REASONS:
+                self.fail(
+                    f"{path}.reason_notes.{reason}",
+                    _("is not a refund reason; known reasons: %(choices)s")
+                    % {"choices": ", ".join(REFUND_REASONS)},
+                )
+                continue
+            note = self.text(notes_map, reason, f"{path}.reason_notes")
+            if note:
+                notes[reason] = note
+        return notes
 
     def sequence(self, raw: Any, path: str, required: bool = False) -> list[Any]:
         if raw is None:
@@ -879,7 +902,7 @@ class _Reader:
         refunds_map = self.mapping(root.get("refunds"), "policy.refunds")
         if refunds_map is not None:
             path = "policy.refunds"
-            self.unknown(refunds_map, path, ("reasons", "decision_working_days", "note"))
+            self.unknown(refunds_map, path, ("reasons", "decision_working_days", "note", "reason_notes"))
             # No reasons: nothing is refundable.
             reasons_map = self.mapping(refunds_map.get("reasons"), f"{path}.reasons", required=False) or {}
             reasons: dict[str, RefundWhen] = {}
@@ -900,6 +923,7 @@ class _Reader:
                     refunds_map, "decision_working_days", path, minimum=1, maximum=60
                 ),
                 note=self.text(refunds_map, "note", path, required=False),
+                reason_notes=self._reason_notes(refunds_map, path),
             )
 
         notes = self.sequence(root.get("notes"), "policy.notes")
@@ -1109,6 +1133,7 @@ def _write_policy(policy: Policy) -> dict[str, Any]:
                     "reasons": {reason: when.value for reason, when in policy.refunds.reasons.items()},
                     "decision_working_days": policy.refunds.decision_working_days,
                     "note": policy.refunds.note,
+                    "reason_notes": dict(policy.refunds.reason_notes),
                 }
             ),
             "notes": list(policy.notes),

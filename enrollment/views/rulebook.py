@@ -497,6 +497,7 @@ def _refunds(policy: rules.Policy) -> SectionView:
                 f"refunds.reasons.{reason}",
                 engine.say_refund_reason(reason),
                 [(_("Refund"), _refund_when(when))],
+                refunds.reason_notes.get(reason, ""),
             )
         )
     if refunds.note:

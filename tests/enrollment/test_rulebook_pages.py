@@ -136,6 +136,22 @@ def test_given_the_linfen_policy_when_a_tax_officer_opens_it_then_every_rule_is_
     assert tagged(response, "download-yaml") and not tagged(response, "policy-edit")
 
 
+def test_given_the_linfen_policy_then_the_refund_note_is_shown_beside_its_own_reason_alone(world, linfen):
+    response = signed_in(world, "tax_a").get(reverse("enrollment:policy-detail", args=[CODE]))
+
+    # Linfen's note is on paying twice ("重复缴费可申请退费…"): beside that reason, no other
+    rows = re.findall(r'<tr [^>]*data-path="(refunds\.reasons\.\w+)".*?</tr>', html(response), re.S)
+    noted = re.findall(
+        r'<tr [^>]*data-path="(refunds\.reasons\.\w+)"[^>]*>(?:(?!</tr>).)*data-testid="rule-note">([^<]*)<',
+        html(response),
+        re.S,
+    )
+    assert len(rows) == 6
+    assert noted == [
+        ("refunds.reasons.paid_twice", "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由")
+    ]
+
+
 def test_given_a_policy_outside_the_area_then_its_page_is_not_found(world, linfen):
     policy_save(document=policy_document(code="taiyuan-2027", region_code="140100"), note="测试")
     policy_save(document=policy_document(code="hongdong-2027", region_code="141024"), note="测试")

@@ -12,6 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.scope import Scope
+from enrollment.models import Policy
+from enrollment.policies import policy_save
 from refunds import selectors, services
 from refunds.models import RefundApplication, RefundEvidence
 from tests.addresses import KeptResponses, searched, urls_of, with_id_numbers
@@ -111,6 +113,44 @@ def test_given_a_search_key_of_another_session_or_user_then_the_finder_asks_to_s
     ] * 3
     assert ["李四" in page.content.decode() for page in pages] == [False] * 3
     assert client.get(kept).context["query"] == "李四"  # the session that searched still has it
+
+
+def test_given_an_agency_error_application_then_its_page_shows_no_note_on_paying_twice(world: World, client):
+    # given: Linfen's rules, whose one refund note is the paid-twice reason's ("重复缴费可申请退费…")
+    person = paid_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    # when: the clerk applies for a refund for an agency's error and opens the application
+    response = _apply(client, person, reason="agency_error")
+    html = client.get(response["Location"]).content.decode()
+
+    # then: refundable, under the agency-error rule, with no policy note (none of its own)
+    assert 'data-refundable="yes"' in html
+    assert 'data-rule="refunds.reasons.agency_error"' in html
+    assert 'data-testid="policy-note"' not in html and "重复缴费可申请退费" not in html
+
+
+def test_given_a_note_of_the_agency_error_reason_then_its_application_shows_that_note_alone(
+    world: World, client
+):
+    # given: the city's rules give the agency-error reason a note of its own
+    paid_person(TUNLI)  # stores the Linfen rules for 临汾市
+    record = Policy.objects.get(code="refund-test-141000")
+    document = dict(record.document)
+    document["refunds"] = {
+        **document["refunds"],
+        "reason_notes": {**document["refunds"]["reason_notes"], "agency_error": "经办差错多缴的，核实后退还"},
+    }
+    policy_save(document=document, note="经办差错退费的说明")
+    person = paid_person(TUNLI, "李四")
+    client.force_login(world.users["clerk_a"])
+
+    # when: the clerk applies for a refund for an agency's error and opens the application
+    html = client.get(_apply(client, person, reason="agency_error")["Location"]).content.decode()
+
+    # then: the page shows the agency-error note, not the paid-twice one
+    assert _testid(html, "policy-note") == "经办差错多缴的，核实后退还"
+    assert "重复缴费可申请退费" not in html
 
 
 def test_given_a_clerk_when_applying_with_evidence_then_the_detail_shows_the_rule_and_the_timeline(

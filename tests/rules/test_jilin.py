@@ -89,6 +89,12 @@ def test_given_a_refund_reason_then_refundable_only_before_the_benefit_period_st
     assert "进入待遇享受期后不予退还" in decision.note  # the policy's note, apart from the reason
 
 
+def test_given_an_agency_error_then_it_is_refunded_without_the_note_on_the_benefit_period():
+    # an agency's error is refunded always: "进入待遇享受期后不予退还" is the other reasons' note, not its
+    decision = refund_on(jilin(), "agency_error", date(2023, 6, 1), date(2023, 1, 1))
+    assert (decision.allowed, decision.rule, decision.note) == (True, "refunds.reasons.agency_error", "")
+
+
 def test_given_the_identifier_duplicate_and_employee_rules_then_they_are_carried_as_notes():
     notes = "\n".join(jilin().notes)
     for words in (

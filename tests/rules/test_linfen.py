@@ -339,7 +339,20 @@ def test_given_a_reason_the_document_does_not_list_then_the_reason_for_refusal_i
         decision = refund_on(linfen(), "death", date(2020, 12, 1), date(2021, 1, 1))
     assert (decision.allowed, decision.rule) == (False, "refunds.reasons.death")
     assert decision.reason == "Not refundable: this region does not refund contributions for death"
-    assert decision.note == "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由"
+    # Linfen's note is on paying twice: not death's
+    assert decision.note == ""
+
+
+def test_given_an_agency_error_then_the_refund_carries_no_note_on_paying_twice():
+    # Linfen's only refund note ("重复缴费可申请退费…") is the paid-twice reason's own
+    with translation.override("en"):
+        decision = refund_on(linfen(), "agency_error", date(2020, 12, 1), date(2021, 1, 1))
+    assert (decision.allowed, decision.rule, decision.reason) == (
+        True,
+        "refunds.reasons.agency_error",
+        "Refundable: an agency's error",
+    )
+    assert decision.note == ""
 
 
 def test_given_linfen_then_registration_subsidy_and_refund_procedures_are_carried_as_notes():

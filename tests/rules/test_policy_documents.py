@@ -63,7 +63,8 @@ def test_given_a_preset_then_every_rule_carries_a_chinese_note_for_the_clerk_to_
     policy = preset(code)
     notes = [rule.note for rule in policy.pricing + policy.benefit + policy.newborn]
     notes += [category.note or category.name for category in policy.subsidy_categories]
-    notes += [policy.refunds.note, policy.financing.note]
+    # The refund words are the policy's general note, or each reason's own (Linfen's on paying twice).
+    notes += [policy.refunds.note or "".join(policy.refunds.reason_notes.values()), policy.financing.note]
     if policy.back_payment:
         notes.append(policy.back_payment.note)
     assert all(CJK.search(note) for note in notes), notes
@@ -169,6 +170,16 @@ def edited(code: str, edit) -> dict[str, Any]:
         ),
         (
             "linfen-2021",
+            lambda d: d["refunds"]["reason_notes"].update({"divorce": "离婚可退"}),
+            "policy.refunds.reason_notes.divorce",
+        ),
+        (
+            "linfen-2021",
+            lambda d: d["refunds"]["reason_notes"].update({"death": 5}),
+            "policy.refunds.reason_notes.death",
+        ),
+        (
+            "linfen-2021",
             lambda d: d["collection"].update({"days_of_month": [25, 1]}),
             "policy.collection.days_of_month",
         ),
@@ -271,4 +282,17 @@ def test_given_no_refund_reasons_then_nothing_is_refundable_and_the_document_rou
 
     policy = Policy.from_document(edited("lanshan-2016", edit))
     assert policy.refunds.reasons == {}
+    assert Policy.from_document(policy.to_document()) == policy
+
+
+def test_given_a_note_of_each_refund_reason_then_each_is_its_own_and_the_document_round_trips():
+    def edit(document):
+        document["refunds"]["reason_notes"]["agency_error"] = "经办差错多缴的，核实后退还"
+
+    policy = Policy.from_document(edited("linfen-2021", edit))
+    assert policy.refunds.reason_notes == {
+        "paid_twice": "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由",
+        "agency_error": "经办差错多缴的，核实后退还",
+    }
+    assert policy.refunds.note == ""
     assert Policy.from_document(policy.to_document()) == policy
