@@ -226,7 +226,8 @@ class BackPaymentDetailView(WorkflowStepsView):
             "application": application,
             "person": person,
             "id_number": id_number_for(scope, person.id_number, person.region_code),
-            "amount": yuan(application.amount_fen) if application.allowed else "—",
+            # Refused by the rules: no amount, and the page says so in words (not a lone dash).
+            "amount": yuan(application.amount_fen) if application.allowed else "",
             "due_amount": yuan(application.assessment.payable_fen),
             "today_answer": today_answer,
             "today_amount": yuan(today_answer.decision.amount_fen) if today_answer else "",

@@ -170,6 +170,52 @@ def test_given_the_rules_refuse_then_the_page_says_why_and_the_application_is_cl
     assert _testid(html, "engine-rule") == "back_payment.eligible"
 
 
+def _heading(html: str) -> str:
+    """The line under the page's title."""
+    found = re.search(r'</h1>\s*<p class="muted"[^>]*>(.*?)</p>', html, re.S)
+    return found.group(1).strip() if found else ""
+
+
+def test_given_the_rules_refuse_then_the_heading_names_the_person_s_id_alone_and_the_amount_says_none(
+    world: World, client
+):
+    # given: an application the rules refused (the person paid 2025 but not 2026: not eligible)
+    person = due_person(TUNLI, paid_last_year=False, paid_2025=True)
+    window_around_today()
+    client.force_login(world.users["clerk_a"])
+
+    # when: the clerk applies and the application's page opens
+    response = client.post(
+        "/refunds/back-payments/apply/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "断缴后续保"},
+        follow=True,
+    )
+
+    # then: the heading is the ID number alone, with no dash for the amount there is not
+    html = response.content.decode()
+    assert 'data-status="rejected"' in html
+    assert _heading(html) == f"<code>{response.context['id_number']}</code>"
+    # and: the amount says in words that there is none
+    assert _testid(html, "backpay-amount") == "无：规则不允许补缴"
+
+
+def test_given_the_rules_allow_then_the_heading_gives_the_amount_after_the_id(world: World, client):
+    # given: last year's payer who missed 2027, the applications open
+    window_around_today()
+    person = due_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+
+    # when: the clerk applies and the application's page opens
+    response = client.post(
+        "/refunds/back-payments/apply/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "外出务工错过缴费期"},
+        follow=True,
+    )
+
+    # then: the heading is the ID number and the back-payment's amount
+    assert _heading(response.content.decode()) == f"<code>{response.context['id_number']}</code> · 1100.00元"
+
+
 def test_given_insurance_staff_when_opening_then_todays_amount_is_shown_and_approving_tells_tax(
     world: World, client
 ):
