@@ -139,14 +139,10 @@ def test_given_the_linfen_policy_when_a_tax_officer_opens_it_then_every_rule_is_
 def test_given_the_linfen_policy_then_the_refund_note_is_shown_beside_its_own_reason_alone(world, linfen):
     response = signed_in(world, "tax_a").get(reverse("enrollment:policy-detail", args=[CODE]))
 
-    # Linfen's note is on paying twice ("重复缴费可申请退费…"): beside that reason, no other
-    rows = re.findall(r'<tr [^>]*data-path="(refunds\.reasons\.\w+)".*?</tr>', html(response), re.S)
-    noted = re.findall(
-        r'<tr [^>]*data-path="(refunds\.reasons\.\w+)"[^>]*>(?:(?!</tr>).)*data-testid="rule-note">([^<]*)<',
-        html(response),
-        re.S,
-    )
-    assert len(rows) == 6
+    # Linfen's note is on paying twice ("重复缴费可申请退费…"): under that reason, no other
+    reasons = [attribute(tag, "data-path") for tag in tagged(response, "rule") if "refunds." in tag]
+    noted = re.findall(r'data-note-for="([^"]+)".*?data-testid="rule-note">([^<]*)<', html(response), re.S)
+    assert len(reasons) == 6
     assert noted == [
         ("refunds.reasons.paid_twice", "重复缴费可申请退费，经办机构5个工作日内退还；不符合的当场说明理由")
     ]
