@@ -1,8 +1,9 @@
 """Extending the collection period in a real Chromium: the administrator enters the new last day
 and the reason; the confirmation says how many approved, unpaid back-payments the extension
-withdraws in 尧都区 and that those persons pay the normal amount; after it, the policy page says how
-many were withdrawn (the county's run, queued by the extension, runs at once here, as a free worker
-would) and the run's page counts them. Linfen 2027 test policy (tests/refunds/backpay_support.py):
+withdraws in 尧都区 and that those persons pay the normal amount; after it, the policy page says the
+county is being reassessed while its run (queued by the extension) waits for a worker, and once the
+worker has run it, shown again, that the county was reassessed and how many were withdrawn; the
+run's page counts them. Linfen 2027 test policy (tests/refunds/backpay_support.py):
 collection 1 Sep – 25 Dec 2026, back-payments of 1,100 yuan from 26 December. Checks read
 data-testid hooks and numbers."""
 
@@ -34,10 +35,8 @@ def test_given_approved_unpaid_back_payments_when_the_period_is_extended_then_th
 ):
     world = transactional_world
     monkeypatch.setattr("sharing.services.delivery_start", lambda *, fanout=1: fanout)
-    monkeypatch.setattr(
-        "enrollment.tasks.run_assessment.delay",
-        lambda run_id: assessment.assessment_run_execute(run_id=run_id),
-    )
+    queued: list[int] = []  # the worker's queue: run below, after the page answered
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
     monkeypatch.setattr("enrollment.tasks.send_fund_totals.delay", lambda **kwargs: None)
     # given: in 尧都区, two persons whose back-payment of 2027 was approved on 28 December 2026 and
     # is not paid, and one who owes 2027 without having applied
@@ -86,12 +85,30 @@ def test_given_approved_unpaid_back_payments_when_the_period_is_extended_then_th
     with page.expect_navigation():
         preview.get_by_test_id("extend-confirm-submit").click()
 
-    # then: the policy page says how many were withdrawn, with the link to the runs
+    # then: the policy page says 尧都区 is being reassessed and that its run withdraws the two
     followup = page.get_by_test_id("extension-followup")
+    expect(followup).to_have_attribute("data-state", "running")
+    expect(followup).to_contain_text("正在重新核定")
     expect(followup).to_contain_text("141002")
-    expect(followup).to_contain_text("已撤销已批准但尚未缴费的补缴申请2件")
+    expect(followup).to_contain_text("随各县重新核定撤销已批准但尚未缴费的补缴申请2件")
     expect(page.get_by_test_id("policy-version")).to_have_attribute("data-version", "2")
-    shoot("3-extended")
+    shoot("3-extended-running")
+
+    # when: a worker runs the county's run, and the administrator reloads the policy page
+    [run_id] = queued
+    assessment.assessment_run_execute(run_id=run_id)
+    page.reload()
+
+    # then: it says 尧都区 was reassessed and the two were withdrawn, no longer "being reassessed"
+    expect(followup).to_have_attribute("data-state", "done")
+    expect(followup).to_contain_text("以下区县已重新核定")
+    expect(followup).to_contain_text("已撤销已批准但尚未缴费的补缴申请2件")
+    expect(followup).not_to_contain_text("正在重新核定")
+    shoot("4-extended-done")
+    # and: said once the run has ended, a further reload says nothing more of it
+    page.reload()
+    expect(page.get_by_test_id("policy-version")).to_be_visible()
+    expect(followup).to_have_count(0)
     # and: both applications are withdrawn; both persons owe the normal 400 yuan
     assert [BackPaymentApplication.objects.get(pk=a.pk).status for a in applications] == ["withdrawn"] * 2
     assert set(
@@ -106,5 +123,5 @@ def test_given_approved_unpaid_back_payments_when_the_period_is_extended_then_th
     expect(page.locator("[data-testid=counts] [data-key=back_payments_withdrawn]")).to_have_attribute(
         "data-value", "2"
     )
-    shoot("4-run")
+    shoot("5-run")
     assert page_log.errors == [] and page_log.csp_violations() == []
