@@ -1,14 +1,21 @@
 """Texts that must fit where they stand, measured in a real Chromium (Chinese, 1366 px wide): the
 person finder's placeholder of 申请退费 / 申请补缴 is not cut off, and 申请补缴 beside the list's
 title stays on one line; in English too, the rulebook's buttons beside a title are one line each and
-inside the page."""
+inside the page; the assessment list fits without a scroll bar in both languages, also while a
+reason is open."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from playwright.sync_api import expect
 
-from enrollment.policies import policy_load_presets
+from enrollment.assessment import assessment_run_now
+from enrollment.policies import policy_load_presets, policy_save
+from subsidies.services import subsidy_tag_add
+from tests.matrix.enrollment_review import TUNLI, make_enrollment, make_person
+from tests.matrix.enrollment_rulebook import policy_document
 
 pytestmark = pytest.mark.browser
 
@@ -82,3 +89,46 @@ def test_given_the_rulebook_in_english_then_each_button_beside_the_title_is_one_
     assert len(fits) >= 2, fits
     assert [(label, lines) for label, lines, _past in fits] == [(label, 1) for label, _l, _p in fits]
     assert all(past <= 0 for _label, _lines, past in fits), fits
+
+
+# --- the assessment list ----------------------------------------------------------------------
+
+# The scroller's and the page's width needed and offered, in CSS pixels.
+TABLE_FIT = """() => {
+  const scroller = document.querySelector(".table-scroll");
+  const page = document.documentElement;
+  return [scroller.scrollWidth, scroller.clientWidth, page.scrollWidth, page.clientWidth];
+}"""
+
+
+def _assessed_county() -> None:
+    """屯里村's three enrolled persons — one without a subsidy, one 低保, one 特困 (the government
+    pays all) — the last paid for, with a benefit period, and 尧都区's 2027 assessment."""
+    policy_save(document=policy_document(code="linfen-2027", year=2027), note="测试")
+    plain, dibao, tekun = (make_person(TUNLI, name=name) for name in ("王一", "李二", "张三"))
+    for person in (plain, dibao, tekun):
+        make_enrollment(person, enrolled_on=dt.date(2024, 1, 1))
+    subsidy_tag_add(person=dibao, category="dibao", source="测试名单", valid_from=dt.date(2026, 6, 1))
+    subsidy_tag_add(person=tekun, category="tekun", source="测试名单", valid_from=dt.date(2026, 6, 1))
+    assessment_run_now(county_code="141002", insurance_year=2027)
+
+
+@pytest.mark.parametrize("language", ["简体中文", "English"])
+def test_given_the_assessment_list_at_1366_px_then_it_fits_without_scrolling_also_with_a_reason_open(
+    page, sign_in, shoot, transactional_world, language
+):
+    _assessed_county()
+    sign_in("insurance_a")
+    page.get_by_role("button", name=language).click()
+    page.goto("/enrollment/assessment/141002/2027/")
+    expect(page.get_by_test_id("assessment-row")).to_have_count(3)
+    closed = page.evaluate(TABLE_FIT)
+    shoot("closed")
+    page.locator("[data-testid=assessment-row][data-category=tekun] details.why summary").click()
+    opened = page.evaluate(TABLE_FIT)
+    shoot("open")
+
+    scroll_needed, scroll_room, page_needed, page_room = closed
+    assert scroll_needed <= scroll_room and page_needed <= page_room, closed
+    scroll_needed, scroll_room, page_needed, page_room = opened
+    assert scroll_needed <= scroll_room and page_needed <= page_room, opened
