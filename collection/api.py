@@ -85,7 +85,7 @@ class PaymentSerializer(serializers.ModelSerializer):
         model = Payment
         fields = [
             "id", "due_item", "person_id", "insurance_year", "region_code", "amount_fen", "channel", "paid_at",
-            "paid_by", "agency", "collector", "receipt", "status", "recorded_at",
+            "paid_time_known", "paid_by", "agency", "collector", "receipt", "status", "recorded_at",
         ]  # fmt: skip
 
     def get_person_id(self, payment: Payment) -> str:
@@ -109,6 +109,7 @@ def _payment_data(payment: Payment) -> dict[str, Any]:
         "amount_fen": payment.amount_fen,
         "channel": payment.channel,
         "paid_at": _MOMENT.to_representation(payment.paid_at),
+        "paid_time_known": payment.paid_time_known,
         "paid_by": payment.paid_by,
         "agency": payment.agency_id,
         "collector": payment.collector_id,

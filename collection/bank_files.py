@@ -12,9 +12,15 @@ name            姓名, 户名, name               the account holder's name
 year            缴费年度, 年度, year           the insurance year
 amount          扣款金额, 金额, amount          yuan, e.g. ``380.00``
 result          扣款结果, 结果, result          成功 / 失败 (success / failed)
-date            扣款日期, 日期, date            ``2026-11-05`` or ``20261105``
+date            扣款日期, 日期, date            ``2026-11-05`` or ``20261105``, with the time or without
+time            扣款时间, 交易时间, time        ``14:32`` or ``14:32:10`` or ``143210`` (optional)
 failure reason  失败原因, reason (optional)    the bank's reason for a failed debit
 ==============  ==========================  =========================================
+
+Most banks' result files give the debit's day only. The time is taken where the file gives one —
+in the time column, or after the date (``2026-11-05 14:32:10``, ``20261105143210``); otherwise the
+line is dated at the day's start and marked as having no time (``paid_time_known``), so receipts
+and lists print the day alone rather than an invented 00:00.
 
 Banks write UTF-8 (with or without a byte-order mark) or GB18030/GBK; the encoding is found by
 reading the file once as UTF-8, in constant memory. The file is then read line by line: a line's
@@ -53,6 +59,8 @@ class BatchLine:
     name: str = ""
     reference: str = ""
     paid_at: dt.datetime | None = None
+    # False when the bank's file gives the debit's day only: ``paid_at`` is then the day's start.
+    paid_time_known: bool = True
     # A bank line: False when the bank says the debit failed (no money was taken).
     debited: bool = True
     bank_reason: str = ""
@@ -68,6 +76,7 @@ HEADERS = {
     "amount": ("扣款金额", "金额", "amount"),
     "result": ("扣款结果", "结果", "result"),
     "date": ("扣款日期", "日期", "date"),
+    "time": ("扣款时间", "交易时间", "time"),
     "reason": ("失败原因", "reason"),
 }
 REQUIRED = ("reference", "person_id", "year", "amount", "result", "date")
@@ -118,11 +127,43 @@ def _columns(header: list[str]) -> dict[str, int]:
     return found
 
 
-def _date(text: str) -> dt.date:
-    text = text.strip()
-    if re.fullmatch(r"\d{8}", text):
-        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    return dt.date.fromisoformat(text.replace("/", "-")[:10])
+_DAY = re.compile(r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})")
+_TIME = re.compile(r"(\d{1,2}):?(\d{2})(?::?(\d{2}))?")
+
+
+class _BadTimeError(ValueError):
+    """The date is a date, its time is no time."""
+
+
+def _time(text: str) -> dt.time:
+    found = _TIME.fullmatch(text)
+    try:
+        if not found:
+            raise ValueError(text)
+        return dt.time(int(found[1]), int(found[2]), int(found[3] or 0))
+    except ValueError as error:
+        raise _BadTimeError(text) from error
+
+
+def _moment(day_text: str, time_text: str) -> tuple[dt.datetime, bool]:
+    """The debit's moment and whether the file gave its time: the date cell may carry the time
+    (``2026-11-05 14:32:10``, ``2026/11/05T14:32``, ``20261105143210``), or the time column may;
+    without either, the day's start and False."""
+    day_text = day_text.strip()
+    if re.fullmatch(r"\d{8}(\d{4}|\d{6})?", day_text):  # 20261105, 202611051432, 20261105143210
+        day = dt.date(int(day_text[:4]), int(day_text[4:6]), int(day_text[6:8]))
+        rest = day_text[8:]
+    else:
+        day_text, _separator, rest = day_text.replace("T", " ").partition(" ")
+        found = _DAY.fullmatch(day_text)
+        if not found:
+            raise ValueError(day_text)
+        day = dt.date(int(found[1]), int(found[3]), int(found[4]))
+    # A time column may hold the whole moment (2026-11-05 14:32:10): its last part is the time.
+    given = rest.strip() or (time_text.split()[-1] if time_text.strip() else "")
+    if not given:
+        return timezone.make_aware(dt.datetime.combine(day, dt.time.min)), False
+    return timezone.make_aware(dt.datetime.combine(day, _time(given))), True
 
 
 def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
@@ -138,6 +179,7 @@ def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
     year: int | None = None
     amount_fen: int | None = None
     paid_at: dt.datetime | None = None
+    paid_time_known = True
     if not reference or len(reference) > 40:
         problems.append(_("The bank reference is missing or longer than 40 characters."))
     if not _PERSON_ID.match(person_id):
@@ -154,8 +196,10 @@ def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
     except InvalidOperation:
         problems.append(_("The amount is not an amount in yuan."))
     try:
-        paid_at = timezone.make_aware(dt.datetime.combine(_date(cell("date")), dt.time.min))
-    except (ValueError, IndexError):
+        paid_at, paid_time_known = _moment(cell("date"), cell("time"))
+    except _BadTimeError:
+        problems.append(_("The debit time is not a time."))
+    except ValueError:
         problems.append(_("The debit date is not a date."))
     result = cell("result").lower()
     if result not in SUCCESS | FAILURE:
@@ -168,6 +212,7 @@ def _line(number: int, row: list[str], at: dict[str, int]) -> BatchLine:
         name=name,
         reference=reference[:64],
         paid_at=paid_at,
+        paid_time_known=paid_time_known,
         # Only a debit the bank reports as done took money: an unknown result is refused above.
         debited=result in SUCCESS,
         bank_reason=cell("reason")[:200],

@@ -322,6 +322,9 @@ class Payment(models.Model):
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     paid_at = models.DateTimeField(_("paid at"))
+    # False when the source gave the day only (a bank's debit file without times): ``paid_at`` is
+    # then the day's start, which dates and prices the payment, and is printed as the day alone.
+    paid_time_known = models.BooleanField(_("time of payment known"), default=True, db_default=True)
     paid_by = models.CharField(_("paid by"), max_length=60)
     # Indexed by the receipt's unique (agency, year, number), which leads with it.
     agency = models.ForeignKey(
@@ -413,6 +416,12 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(
                 name="collection_payment_region_12_digits", condition=Q(region_code__regex=r"^[0-9]{12}$")
+            ),
+            # Only a bank's debit file can leave the time out: every other channel is dated now or
+            # at the moment its notice gives.
+            models.CheckConstraint(
+                name="collection_payment_date_only_bank_debit",
+                condition=Q(paid_time_known=True) | Q(channel="bank_batch"),
             ),
         ]
         indexes = [

@@ -485,6 +485,7 @@ def _write(
         "amount_fen": amount_fen,
         "channel": channel,
         "paid_at": paid_at,
+        "paid_time_known": True,
         "paid_by": paid_by,
         "agency_id": scope.agency_id,
         "collector_id": scope.user_id,
@@ -641,7 +642,7 @@ def bank_debit_key(*, agency_id: int, reference: str, person_id: str, insurance_
 
 # A line that can be paid: the payment's own columns (``_PAYMENT_COLUMNS`` less what the batch gives
 # all of them and the receipt number), kept small: a bank file's are all held until they are numbered.
-_Payable = tuple[int, str, int, str, int, dt.datetime, str, str | None]
+_Payable = tuple[int, str, int, str, int, dt.datetime, bool, str, str | None]
 
 
 def _check_chunk(
@@ -754,6 +755,8 @@ def _check_chunk(
             )
             continue
         paid_at = line.paid_at or default_paid_at
+        # A bank file that gives the day only dates the line at the day's start, said as such.
+        paid_time_known = line.paid_time_known if line.paid_at else True
         day = timezone.localtime(paid_at).date()
         if paid_at > timezone.now() + CLOCK_SKEW:
             problems.append(
@@ -795,6 +798,7 @@ def _check_chunk(
                 item.region_code,
                 accepted.amount_fen,
                 paid_at,
+                paid_time_known,
                 (line.name or batch.paid_by)[:60],
                 key,
             )
@@ -826,6 +830,7 @@ def _record_payable(*, scope: Scope, batch: PaymentBatch, payable: list[_Payable
                 "amount_fen": amount_fen,
                 "channel": channel,
                 "paid_at": paid_at,
+                "paid_time_known": paid_time_known,
                 "paid_by": paid_by,
                 "agency_id": batch.agency_id,
                 "collector_id": scope.user_id,
@@ -834,7 +839,7 @@ def _record_payable(*, scope: Scope, batch: PaymentBatch, payable: list[_Payable
                 "idempotency_key": key,
                 "batch_id": batch.pk,
             }
-            for item_id, person_id, insurance_year, region_code, amount_fen, paid_at, paid_by, key in payable[
+            for item_id, person_id, insurance_year, region_code, amount_fen, paid_at, paid_time_known, paid_by, key in payable[
                 start : start + BATCH_CHUNK
             ]
         ]
@@ -885,6 +890,7 @@ _PAYMENT_COLUMNS = (
     ("amount_fen", "bigint"),
     ("channel", "text"),
     ("paid_at", "timestamptz"),
+    ("paid_time_known", "boolean"),
     ("paid_by", "text"),
     ("agency_id", "bigint"),
     ("collector_id", "bigint"),

@@ -364,6 +364,41 @@ def _bank_batch(counter, second_amount: str = "400.00") -> PaymentBatch:
     return batch
 
 
+def test_given_bank_debits_with_and_without_their_time_then_receipts_and_the_api_print_only_what_the_file_gave(
+    counter,
+):
+    # Yesterday: a debit at 09:41 today could still be ahead of the clock when the test runs.
+    day = (timezone.localdate() - dt.timedelta(days=1)).isoformat()
+    content = (
+        "流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,扣款日期\n"
+        f"B1,{IDS[0]},村民1,2027,400.00,成功,{day}\n"
+        f"B2,{IDS[1]},村民2,2027,400.00,成功,{day} 09:41:07\n"
+    ).encode()
+    counter.post(
+        reverse("collection:bank"),
+        {"bank_name": "农业银行", "file": SimpleUploadedFile("debit.csv", content, content_type="text/csv")},
+    )
+    batch = PaymentBatch.objects.get()
+    services.bank_debit_process(scope=Scope.for_user_id(batch.created_by_id), batch_id=batch.pk)
+    day_only, timed = Payment.objects.filter(batch=batch).order_by("person_id")
+
+    day_only_receipt = counter.get(reverse("collection:receipt", args=[day_only.pk])).content.decode()
+    timed_receipt = counter.get(reverse("collection:receipt", args=[timed.pk])).content.decode()
+
+    assert (
+        f'<dd><span data-testid="paid-day-only">{day}</span> '
+        '<span class="muted small">(the bank\'s file gives the day only)</span></dd>'
+    ) in day_only_receipt
+    assert f"{day} 00:00" not in day_only_receipt
+    assert f"<dd>{day} 09:41</dd>" in timed_receipt
+    assert "paid-day-only" not in timed_receipt
+    api = [counter.get(f"/api/collection/payments/{payment.pk}/").json() for payment in (day_only, timed)]
+    assert [(answer["paid_at"][:10], answer["paid_time_known"]) for answer in api] == [
+        (day, False),
+        (day, True),
+    ]
+
+
 def test_given_a_bank_batch_then_its_ledger_is_the_bank_s_debits_signed_off_by_the_collector_and_a_reviewer(
     counter,
 ):

@@ -10,7 +10,7 @@ import io
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils import timezone, translation
 
 from accounts.roles import Role
@@ -381,6 +381,72 @@ def test_given_a_debit_dated_after_today_then_the_line_is_refused(tax, debtors):
         )
     ]
     assert Payment.objects.count() == 0
+
+
+def test_given_a_bank_file_with_the_day_only_then_the_payment_is_dated_at_its_start_and_marked_without_time(
+    tax, debtors
+):
+    import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+
+    payment = Payment.objects.get()
+    assert (timezone.localtime(payment.paid_at), payment.paid_time_known) == (
+        timezone.make_aware(dt.datetime(2026, 11, 5, 0, 0)),
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "cells"),
+    [
+        ("扣款日期", "2026-11-05 09:41:07"),
+        ("扣款日期", "20261105094107"),
+        ("扣款日期,扣款时间", "2026-11-05,09:41:07"),
+        ("扣款日期,交易时间", "20261105,2026-11-05 09:41:07"),
+    ],
+)
+def test_given_a_bank_file_with_the_debit_time_then_the_payment_is_dated_at_that_moment(
+    tax, debtors, header, cells
+):
+    content = f"流水号,身份证号,姓名,缴费年度,扣款金额,扣款结果,{header}\nB001,{IDS[0]},村民1,2027,400.00,成功,{cells}\n"
+
+    import_bank(tax, io.BytesIO(content.encode()))
+
+    payment = Payment.objects.get()
+    assert (timezone.localtime(payment.paid_at), payment.paid_time_known) == (
+        timezone.make_aware(dt.datetime(2026, 11, 5, 9, 41, 7)),
+        True,
+    )
+
+
+def test_given_a_debit_time_that_is_no_time_then_the_line_is_reported_and_not_paid(tax, debtors):
+    batch = import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05 25:10,"))
+
+    assert [(p.money_taken, p.reason) for p in batch.problems.all()] == [
+        (True, "The debit time is not a time.")
+    ]
+    assert Payment.objects.count() == 0
+
+
+def test_given_bank_debits_recorded_before_times_were_read_when_migrated_then_they_are_marked_date_only(
+    tax, debtors
+):
+    from importlib import import_module
+
+    import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+    Payment.objects.update(paid_time_known=True)  # as the column's default gave every earlier one
+    migration = import_module("collection.migrations.0019_payment_paid_time_known")
+
+    with connection.cursor() as cursor:
+        cursor.execute(migration.DATE_ONLY_BANK_DEBITS)
+
+    assert Payment.objects.get().paid_time_known is False
+
+
+def test_given_a_payment_of_another_channel_then_the_database_refuses_it_without_a_time(tax, debtors):
+    import_bank(tax, bank_file(f"B001,{IDS[0]},村民1,2027,400.00,成功,2026-11-05,"))
+
+    with pytest.raises(IntegrityError, match="collection_payment_date_only_bank_debit"):
+        Payment.objects.update(channel="counter_cash")
 
 
 def test_given_a_debit_result_the_bank_did_not_state_then_no_money_is_counted_as_taken(tax, debtors):
