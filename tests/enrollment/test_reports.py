@@ -362,6 +362,42 @@ def test_given_insurance_staff_when_the_coverage_page_opens_then_it_shows_the_ch
     assert "屯里镇: 60.0% (3 / 5)" in html
 
 
+def _main(html: str) -> str:
+    """The page's own content: the menu, top bar and title name the caller's area too."""
+    return html[html.index("<main") : html.index("</main>")]
+
+
+def test_given_the_county_coverage_page_then_it_names_the_county_once_and_has_no_way_up(
+    world: World, village, client
+):
+    client.force_login(world.users["insurance_a"])
+
+    html = client.get(
+        "/enrollment/reports/coverage/", {"year": YEAR, "area": "141002000000"}
+    ).content.decode()
+
+    assert _main(html).count("尧都区") == 1
+    assert "<h1>尧都区 2027 参保年度参保率</h1>" in html
+    assert "report-trail" not in html
+
+
+def test_given_a_townships_coverage_page_then_the_heading_names_it_once_and_the_way_up_names_the_county(
+    world: World, village, client
+):
+    client.force_login(world.users["insurance_a"])
+
+    html = client.get(
+        "/enrollment/reports/coverage/", {"year": YEAR, "area": "141002100000"}
+    ).content.decode()
+
+    assert _main(html).count("屯里镇") == 1
+    assert "<h1>屯里镇 2027 参保年度参保率</h1>" in html
+    assert (
+        '<div class="crumbs report-trail" data-testid="report-trail">'
+        '<a href="/enrollment/reports/coverage/?year=2027&amp;area=141002000000">尧都区</a> › </div>'
+    ) in html
+
+
 def test_given_a_name_that_looks_like_a_formula_when_the_list_is_exported_then_it_is_escaped(
     world: World, village, client
 ):
