@@ -13,6 +13,7 @@ Two shapes cover the reports:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
@@ -121,24 +122,46 @@ def horizontal_bars(
     return _svg(frame, label, body, "chart-bars")
 
 
+# A tick step is one of these times a power of ten, so the four steps up the axis read as round
+# figures (0, 20, 40, 60, 80), never as 17.5 written "18".
+_NICE_STEPS = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
+
+
+def _nice_step(raw: float) -> int:
+    """The smallest round whole step at least ``raw`` (1 at the least: ticks are whole figures)."""
+    raw = max(raw, 1.0)
+    power = 10 ** math.floor(math.log10(raw))
+    return next(
+        round(factor * power)
+        for factor in _NICE_STEPS
+        if factor * power >= raw * (1 - 1e-9) and float(factor * power).is_integer()
+    )
+
+
 def daily_columns(
     days: Sequence[dt.date],
     series: Sequence[Series],
     *,
     label: str,
     value_format: Callable[[float], str] = lambda value: f"{value:,.0f}",
+    unit: str = "",
     width: int = 760,
     height: int = 240,
     day_format: str = "m-d",
 ) -> SafeString:
     """One column per day, its series stacked bottom-up, with a legend above. ``day_format`` labels
-    the columns (``"Y-m"`` for one column per month)."""
+    the columns (``"Y-m"`` for one column per month). ``unit`` (e.g. yuan) titles the value axis and
+    follows each value in the tooltips: a figure without its unit is no amount of money."""
     frame = _Frame(width=width, height=height, left=64, right=12, top=34, bottom=30)
     plot_width = width - frame.left - frame.right
     plot_height = height - frame.top - frame.bottom
     totals = [sum(entry.values[index] for entry in series) for index in range(len(days))]
-    scale_to = max(totals, default=0) or 1
+    scale_to = 4 * _nice_step(max(totals, default=0) / 4)
     body: list[str] = []
+    if unit:
+        body.append(
+            f'<text class="tick axis-unit" x="{frame.left - 6}" y="{frame.top - 12}" text-anchor="end">{escape(unit)}</text>'
+        )
     for step in range(5):
         y = frame.top + plot_height * (1 - step / 4)
         body.append(
@@ -154,6 +177,7 @@ def daily_columns(
             f'<text class="legend" x="{x + 16}" y="18">{escape(entry.label)}</text>'
         )
         x += 28 + 13 * len(entry.label) + (0 if entry.label.isascii() else 7 * len(entry.label))
+    unit_after = f" {unit}" if unit else ""
     slot = plot_width / max(len(days), 1)
     column = max(min(slot * 0.7, 40), 2)
     label_every = max(1, round(len(days) / 12))
@@ -170,7 +194,7 @@ def daily_columns(
             css = entry.css_class or PALETTE[index % len(PALETTE)]
             body.append(
                 f'<rect class="{escape(css)}" x="{left:.1f}" y="{bottom:.1f}" width="{column:.1f}" height="{size:.1f}">'
-                f"<title>{escape(f'{day_text} {entry.label}: {value_format(value)}')}</title></rect>"
+                f"<title>{escape(f'{day_text} {entry.label}: {value_format(value)}{unit_after}')}</title></rect>"
             )
         if day_index % label_every == 0:
             body.append(

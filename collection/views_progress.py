@@ -117,6 +117,7 @@ class ProgressView(ScopedViewMixin, View):
                 [day.day for day in board.days],
                 series,
                 label=_("Money taken per day and channel (yuan)"),
+                unit=_("yuan"),
             )
             if series
             else "",

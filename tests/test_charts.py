@@ -63,6 +63,28 @@ def test_given_two_channels_on_a_day_then_their_columns_stack_to_the_days_total(
     assert "<title>11-01 counter: 30</title>" in svg
 
 
+def test_given_a_unit_then_the_value_axis_is_titled_with_it_and_each_tooltip_says_it():
+    svg = daily_columns(
+        [dt.date(2026, 12, 1)], [Series(label="尧都区", values=[70])], label="拨款", unit="元"
+    )
+
+    assert '<text class="tick axis-unit" x="58" y="22" text-anchor="end">元</text>' in svg
+    assert "<title>12-01 尧都区: 70 元</title>" in svg
+
+
+def test_given_no_unit_then_no_axis_title_is_drawn():
+    svg = daily_columns([dt.date(2026, 12, 1)], [Series(label="a", values=[70])], label="x")
+
+    assert "axis-unit" not in svg
+
+
+def test_given_a_largest_column_of_70_then_the_axis_climbs_in_round_steps_to_80():
+    svg = daily_columns([dt.date(2026, 12, 1)], [Series(label="a", values=[70])], label="x")
+
+    ticks = re.findall(r'<text class="tick" x="58" y="[\d.]+" text-anchor="end">([^<]*)</text>', svg)
+    assert ticks == ["0", "20", "40", "60", "80"]
+
+
 def test_given_a_fraction_above_one_then_the_ring_is_full_and_says_the_true_percentage():
     svg = progress_ring(1.25, label="ring")
 

@@ -285,7 +285,11 @@ class TransfersView(ScopedViewMixin, View):
             "refunds": sum(row.refunds for row in rows),
             "total_yuan": yuan(sum(row.amount_fen for row in rows)),
             "chart": daily_columns(
-                months, series, label=_("Money transferred per month (yuan)"), day_format="Y-m"
+                months,
+                series,
+                label=_("Money transferred per month (yuan)"),
+                unit=_("yuan"),
+                day_format="Y-m",
             )
             if rows
             else "",

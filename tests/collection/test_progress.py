@@ -199,6 +199,7 @@ def test_given_the_dashboard_then_it_draws_the_ring_the_bars_with_the_target_and
     assert html.count('class="chart chart-bars"') == 2
     assert html.count('class="target"') == 2
     assert 'class="chart chart-columns"' in html
+    assert '<text class="tick axis-unit" x="58" y="22" text-anchor="end">yuan</text>' in html
     assert "60.0%" in html  # 3 of 5 persons
     assert 'style="' not in html
 

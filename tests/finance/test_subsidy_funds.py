@@ -252,3 +252,16 @@ def test_given_a_yearly_run_when_it_finishes_then_finance_is_told_that_county_an
         assessment_run_now(county_code="141002", insurance_year=YEAR)
 
     assert queued == [{"county_code": "141002", "years": [YEAR]}]
+
+
+@pytest.mark.parametrize(("language", "unit"), [("en", "yuan"), ("zh-hans", "元")])
+def test_given_transferred_plans_then_the_charts_money_axis_says_its_unit_in_the_language(
+    world, finance_client, settings, language, unit
+):
+    _plan(world, 1, COUNTY, 3, 1200, dt.date(2026, 10, 5))
+    finance_client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    html = finance_client.get(reverse("finance:transfers"), {"year": 2026}).content.decode()
+
+    assert f'<text class="tick axis-unit" x="58" y="22" text-anchor="end">{unit}</text>' in html
+    assert f"<title>2026-10 尧都区: 12 {unit}</title>" in html
