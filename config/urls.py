@@ -5,9 +5,11 @@ from typing import Any, ClassVar
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from django.views.i18n import set_language
+from drf_spectacular.plumbing import set_query_parameters
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +39,15 @@ class SchemaView(SpectacularAPIView):
 
 class DocsView(SpectacularSwaggerSplitView):
     required_action = Action.API_DOCS_VIEW
+
+    def _get_schema_url(self, request: Request) -> str:
+        # The page is in the portal's language (PortalLocaleMiddleware); the schema it loads would
+        # otherwise follow the browser's Accept-Language, as an API client's call does, and an
+        # English browser would title a Chinese page in English. ``?lang=`` given still wins.
+        url = super()._get_schema_url(request)
+        if request.GET.get("lang"):
+            return url
+        return set_query_parameters(url=url, lang=translation.get_language())
 
 
 class FaviconView(RedirectView):

@@ -123,6 +123,41 @@ def test_given_an_administrator_then_the_schema_and_its_docs_page_are_served(wor
     assert docs.status_code == 200
 
 
+def test_given_english_chosen_then_the_docs_page_and_the_schema_it_loads_are_titled_in_english(
+    world, client, settings
+):
+    client.force_login(world.user_for(Role.ADMINISTRATOR))
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = client.get(reverse("api-docs")).content.decode()
+    schema_url = client.get(reverse("api-docs"), {"script": ""}).data["schema_url"]
+    schema = yaml.safe_load(client.get(schema_url).content)
+
+    assert "<title>Urban-rural resident medical insurance portal API</title>" in page
+    assert schema_url == "/api/schema/?lang=en"
+    assert schema["info"]["title"] == "Urban-rural resident medical insurance portal API"
+    assert schema["info"]["description"] == "The portal's API, scoped to the caller's region and role."
+
+
+def test_given_an_english_browser_and_no_language_chosen_then_the_docs_and_their_schema_stay_chinese(
+    world, client
+):
+    client.force_login(world.user_for(Role.ADMINISTRATOR))
+
+    page = client.get(reverse("api-docs"), HTTP_ACCEPT_LANGUAGE="en-US").content.decode()
+    schema_url = client.get(reverse("api-docs"), {"script": ""}, HTTP_ACCEPT_LANGUAGE="en-US").data[
+        "schema_url"
+    ]
+    schema = yaml.safe_load(client.get(schema_url, HTTP_ACCEPT_LANGUAGE="en-US").content)
+
+    assert "<title>城乡居民医保经办平台 API</title>" in page
+    assert schema_url == "/api/schema/?lang=zh-hans"
+    assert (schema["info"]["title"], schema["info"]["description"]) == (
+        "城乡居民医保经办平台 API",
+        "平台的 API，按调用者的行政区划和角色限定范围。",
+    )
+
+
 def test_given_each_role_then_only_administrators_may_open_the_schema_and_its_docs_page(world, client):
     statuses = {}
     for role in Role:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pghistory
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from config import embedded
@@ -215,9 +216,13 @@ REST_FRAMEWORK = {
         "certificate_check": "30/min",
     },
 }
+PORTAL_NAME = _("Urban-rural resident medical insurance portal")
+
 SPECTACULAR_SETTINGS = {
-    "TITLE": "城乡居民医保经办平台 API",
-    "DESCRIPTION": "Resident medical insurance portal API, scoped to the caller's region and role.",
+    # Lazy: the docs page's title and the schema's say it in the caller's language (?lang= or the
+    # portal's language switch), resolved per request.
+    "TITLE": format_lazy("{} API", PORTAL_NAME),
+    "DESCRIPTION": _("The portal's API, scoped to the caller's region and role."),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -352,8 +357,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=45),
     },
 }
-
-PORTAL_NAME = _("Urban-rural resident medical insurance portal")
 
 # The demo: its management commands load the Linfen demo data and the demo logins, which share a
 # published password. Off here and in production; on only in the settings of one machine (dev,
