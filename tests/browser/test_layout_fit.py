@@ -2,15 +2,17 @@
 person finder's placeholder of 申请退费 / 申请补缴 is not cut off, and 申请补缴 beside the list's
 title stays on one line; in English too, the rulebook's buttons beside a title are one line each and
 inside the page; the assessment list fits without a scroll bar in both languages, also while a
-reason is open."""
+reason is open, and so does Django admin's user list beside its menu and filter."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.models import Agency, User
 from enrollment.assessment import assessment_run_now
 from enrollment.policies import policy_load_presets, policy_save
 from subsidies.services import subsidy_tag_add
@@ -132,3 +134,25 @@ def test_given_the_assessment_list_at_1366_px_then_it_fits_without_scrolling_als
     assert scroll_needed <= scroll_room and page_needed <= page_room, closed
     scroll_needed, scroll_room, page_needed, page_room = opened
     assert scroll_needed <= scroll_room and page_needed <= page_room, opened
+
+
+# --- Django admin's change lists ---------------------------------------------------------------
+
+
+def test_given_the_admins_user_list_in_english_at_1366_px_then_it_fits_beside_the_menu_and_filter(
+    page, sign_in, shoot, transactional_world
+):
+    # As in a county that has worked a while: everyone has signed in, the tax bureau has its full name.
+    User.objects.update(last_login=timezone.now())
+    Agency.objects.filter(pk=transactional_world.agencies["tax_a"].pk).update(
+        name="国家税务总局临汾市尧都区税务局"
+    )
+    sign_in("admin")
+    page.get_by_role("button", name="English").click()
+    page.goto("/admin/accounts/user/")
+    expect(page.locator("#result_list tbody tr")).not_to_have_count(0)
+
+    needed, room = page.locator("#changelist .results").evaluate("el => [el.scrollWidth, el.clientWidth]")
+    shoot("users")
+
+    assert needed <= room, (needed, room)
