@@ -39,6 +39,9 @@ def _school_pk(world: World, user, own: bool) -> dict[str, int]:  # type: ignore
     """A school in the user's own region (any user's region may hold one), or in another county/city."""
     from accounts.models import Agency, AgencyKind, Region
 
+    if own and user.role == Role.SCHOOL_CLERK:
+        # A school's clerk prints their own school's list; another school of the county is not theirs.
+        return {"pk": user.agency.pk}
     if own:
         region = user.agency.region
     else:
