@@ -693,7 +693,11 @@ def _steps_one_and_two(
             f"""
             UPDATE enrollment_assessment a SET status = 'cancelled', revision = a.revision + 1,
                    assessed_at = now(), paid_on = NULL, paid_fen = NULL,
-                   benefit_start = NULL, benefit_end = NULL, benefit_reason = coalesce(c.late_reason, '')
+                   benefit_start = NULL, benefit_end = NULL, benefit_reason = coalesce(c.late_reason, ''),
+                   -- Its back-payment goes with it (the history keeps it, the application is withdrawn
+                   -- below): were the person enrolled again, the year would be due at the normal
+                   -- amount, not payable at tax as the withdrawn back-payment.
+                   back_payment_fen = NULL, back_payment_approved_on = NULL, back_payment_pay_until = NULL
             FROM {cancels} c WHERE a.id = c.id
             """,  # noqa: S608
             params,
@@ -737,6 +741,8 @@ def _steps_one_and_two(
         )
     if withdrawing:
         counts.back_payments_withdrawn = _back_payment_applications_withdraw(cursor, params, ended=ended)
+    if counts.cancelled:
+        _back_payment_applications_cancel(cursor, params, cancels=cancels)
     for table in (facts, decisions, changes, cancels, late, *([ended] if withdrawing else [])):
         cursor.execute(f"DROP TABLE {table}")
 
@@ -795,6 +801,79 @@ def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, 
         withdrawn,
     )
     return withdrawn
+
+
+def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, cancels: str) -> int:
+    """The open back-payment applications of the assessments just cancelled are withdrawn by the
+    rules, each saying why, in the same transaction as the cancellation and the cancelled item sent
+    to tax (which replaces tax's back-payment line). Returns how many were withdrawn."""
+    # The applications are refunds'; refunds builds on enrollment, so imported here, as above.
+    from refunds.services_backpay import back_payments_withdraw_for_cancellation
+
+    cursor.execute(f"SELECT id FROM {cancels} ORDER BY id")  # noqa: S608
+    assessment_ids = [row[0] for row in cursor.fetchall()]
+    withdrawn = back_payments_withdraw_for_cancellation(
+        assessment_ids=assessment_ids,
+        notes=lambda ids: _cancellation_notes(cursor, params, cancels=cancels, assessment_ids=ids),
+    )
+    if withdrawn:
+        logger.info(
+            "assessment %s %s: %d open back-payment application(s) withdrawn, the year cancelled",
+            params["county"],
+            params["year"],
+            withdrawn,
+        )
+    return withdrawn
+
+
+def _cancellation_notes(
+    cursor: Any, params: dict[str, Any], *, cancels: str, assessment_ids: Sequence[int]
+) -> dict[int, str]:
+    """Why each of these cancelled assessments was cancelled, for the back-payment withdrawn with
+    it: the person's last enrollment in the county ended or was suspended on a day, or began too
+    late to pay for the year. One statement for all of them."""
+    cursor.execute(
+        f"""
+        SELECT c.id, c.late_reason, e.status, e.ended_on, e.status_changed_on
+        FROM {cancels} c
+        LEFT JOIN LATERAL (
+            SELECT x.status, x.ended_on, x.status_changed_on FROM enrollment_enrollment x
+            WHERE x.person_id = c.person_id AND x.county_code = %(county)s
+            ORDER BY x.enrolled_on DESC, x.id DESC LIMIT 1
+        ) e ON true
+        WHERE c.id = ANY(%(ids)s)
+        """,  # noqa: S608 - generated table name; the values are parameters
+        {"county": params["county"], "ids": list(assessment_ids)},
+    )
+    year = params["year"]
+    notes = {}
+    # Stored, so written in the portal's language, whoever's action reassessed the person.
+    with translation.override(settings.LANGUAGE_CODE):
+        for assessment_id, late_reason, status, ended_on, changed_on in cursor.fetchall():
+            if late_reason:
+                why = _(
+                    "The contribution for %(year)d was cancelled (%(why)s), so there is nothing to pay "
+                    "back: the back-payment application is withdrawn."
+                ) % {"year": year, "why": late_reason}
+            elif status == EnrollmentStatus.TERMINATED and ended_on is not None:
+                why = _(
+                    "The contribution for %(year)d was cancelled because the enrollment ended on "
+                    "%(date)s, so there is nothing to pay back: the back-payment application is withdrawn."
+                ) % {"year": year, "date": engine.say_date(ended_on)}
+            elif status == EnrollmentStatus.SUSPENDED:
+                why = _(
+                    "The contribution for %(year)d was cancelled because the enrollment was suspended "
+                    "on %(date)s, so there is nothing to pay back: the back-payment application is "
+                    "withdrawn."
+                ) % {"year": year, "date": engine.say_date(changed_on)}
+            else:
+                why = _(
+                    "The contribution for %(year)d was cancelled because the person is no longer enrolled "
+                    "in this county, so there is nothing to pay back: the back-payment application is "
+                    "withdrawn."
+                ) % {"year": year}
+            notes[assessment_id] = why
+    return notes
 
 
 def _back_payment_withdrawal_reason(params: dict[str, Any]) -> str:

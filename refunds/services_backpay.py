@@ -16,7 +16,7 @@ is sent (``enrollment.back_payments.assessment_back_payment_approve`` → ``back
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -64,6 +64,7 @@ __all__ = [
     "back_payment_decide",
     "back_payment_reject",
     "back_payment_withdraw",
+    "back_payments_withdraw_for_cancellation",
     "back_payments_withdraw_for_extension",
 ]
 
@@ -85,6 +86,15 @@ BACK_PAYMENT_WORKFLOW = Workflow(
             (S.APPROVED,),
             S.WITHDRAWN,
             gettext_lazy("Withdrawn: the collection period was extended"),
+        ),
+        # A reassessment cancelled the year's contribution (the enrollment ended or was suspended
+        # before it was paid): there is nothing left to pay back, whether the application was
+        # decided or not (``back_payments_withdraw_for_cancellation``).
+        Transition(
+            "cancel_withdraw",
+            (S.SUBMITTED, S.APPROVED),
+            S.WITHDRAWN,
+            gettext_lazy("Withdrawn: the year's contribution was cancelled"),
         ),
     ),
 )
@@ -290,19 +300,43 @@ def back_payments_withdraw_for_extension(*, assessment_ids: Sequence[int], reaso
     the extension ends), are withdrawn by the rules with the reason: one event each on their
     timeline, nothing deleted. Set-based, in the caller's transaction (the run's, which sends tax
     the normal items). Returns how many were withdrawn."""
-    step = BACK_PAYMENT_WORKFLOW.transition_for("extension_withdraw")
+    return _withdraw_by_the_rules(
+        action="extension_withdraw",
+        assessment_ids=assessment_ids,
+        notes=lambda ids: dict.fromkeys(ids, reason),
+    )
+
+
+def back_payments_withdraw_for_cancellation(
+    *, assessment_ids: Sequence[int], notes: Callable[[Sequence[int]], Mapping[int, str]]
+) -> int:
+    """The open (submitted or approved, not paid) applications of these assessments, which a
+    reassessment has just cancelled (``enrollment.assessment``: the enrollment ended, was suspended,
+    or began too late to pay for the year), are withdrawn by the rules: nothing is left to pay
+    back. ``notes`` says why for the assessments that have such an application (asked once, for
+    those alone). Set-based, in the caller's transaction (the reassessment's, which sends tax the
+    cancelled item). Returns how many were withdrawn."""
+    return _withdraw_by_the_rules(action="cancel_withdraw", assessment_ids=assessment_ids, notes=notes)
+
+
+def _withdraw_by_the_rules(
+    *, action: str, assessment_ids: Sequence[int], notes: Callable[[Sequence[int]], Mapping[int, str]]
+) -> int:
+    """One step of ``BACK_PAYMENT_WORKFLOW`` without an actor for every application of these
+    assessments in the step's source states: locked, moved by one UPDATE, one event each with the
+    note of its assessment (one INSERT)."""
+    step = BACK_PAYMENT_WORKFLOW.transition_for(action)
     with transaction.atomic():
         rows = list(
             BackPaymentApplication.objects.select_for_update()
             .filter(assessment_id__in=assessment_ids, status__in=step.sources)
             .order_by("pk")
-            .values_list("pk", "region_code", "status")
+            .values_list("pk", "assessment_id", "region_code", "status")
         )
         if not rows:
             return 0
-        BackPaymentApplication.objects.filter(pk__in=[pk for pk, _region, _status in rows]).update(
-            status=step.target
-        )
+        note_of = notes(sorted({assessment_id for _pk, assessment_id, _region, _status in rows}))
+        BackPaymentApplication.objects.filter(pk__in=[pk for pk, *_rest in rows]).update(status=step.target)
         at = timezone.now()
         WorkflowEvent.objects.bulk_create(
             WorkflowEvent(
@@ -314,8 +348,8 @@ def back_payments_withdraw_for_extension(*, assessment_ids: Sequence[int], reaso
                 to_state=step.target,
                 actor=None,
                 at=at,
-                note=reason,
+                note=note_of[assessment_id],
             )
-            for pk, region_code, status in rows
+            for pk, assessment_id, region_code, status in rows
         )
     return len(rows)

@@ -232,9 +232,15 @@ class BackPaymentDetailView(WorkflowStepsView):
             "today_answer": today_answer,
             "today_amount": yuan(today_answer.decision.amount_fen) if today_answer else "",
             "events": events,
-            # Withdrawn by the rules (an extension of the collection period): said at the top, with why.
+            # Withdrawn by the rules (an extension of the collection period, or the year's contribution
+            # cancelled): said at the top, with why.
             "withdrawal": next(
-                (row["event"] for row in events if row["event"].action == "extension_withdraw"), None
+                (
+                    row["event"]
+                    for row in events
+                    if row["event"].action in ("extension_withdraw", "cancel_withdraw")
+                ),
+                None,
             ),
             "evidence": selectors.back_payment_evidence(application=application),
             "history": selectors.person_back_payment_history(
