@@ -654,6 +654,10 @@ def _steps_one_and_two(
         if batches and listed
         else nullcontext()
     )
+    # The open back-payment applications of the assessments about to be cancelled are withdrawn
+    # first: the approval locks the application, then the assessment, and so does this, so the two
+    # cannot deadlock (an approval that comes second finds the application withdrawn).
+    _back_payment_applications_cancel(cursor, params, cancels=cancels)
     with sending:
         cursor.execute(
             f"""
@@ -741,8 +745,6 @@ def _steps_one_and_two(
         )
     if withdrawing:
         counts.back_payments_withdrawn = _back_payment_applications_withdraw(cursor, params, ended=ended)
-    if counts.cancelled:
-        _back_payment_applications_cancel(cursor, params, cancels=cancels)
     for table in (facts, decisions, changes, cancels, late, *([ended] if withdrawing else [])):
         cursor.execute(f"DROP TABLE {table}")
 
@@ -804,9 +806,10 @@ def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, 
 
 
 def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, cancels: str) -> int:
-    """The open back-payment applications of the assessments just cancelled are withdrawn by the
-    rules, each saying why, in the same transaction as the cancellation and the cancelled item sent
-    to tax (which replaces tax's back-payment line). Returns how many were withdrawn."""
+    """The open back-payment applications of the assessments the run cancels (``cancels``) are
+    withdrawn by the rules, each saying why, in the same transaction as the cancellation and the
+    cancelled item sent to tax (which replaces tax's back-payment line). Returns how many were
+    withdrawn."""
     # The applications are refunds'; refunds builds on enrollment, so imported here, as above.
     from refunds.services_backpay import back_payments_withdraw_for_cancellation
 
@@ -817,6 +820,15 @@ def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, ca
         notes=lambda ids: _cancellation_notes(cursor, params, cancels=cancels, assessment_ids=ids),
     )
     if withdrawn:
+        # An approval committed while this waited for its application raised the assessment's
+        # revision after ``cancels`` read it: the cancelled item sent to tax carries the newer one,
+        # so it replaces the back-payment line. (No approval can come now: the applications are held.)
+        cursor.execute(
+            f"""
+            UPDATE {cancels} c SET old_revision = a.revision
+            FROM enrollment_assessment a WHERE a.id = c.id AND a.revision > c.old_revision
+            """  # noqa: S608
+        )
         logger.info(
             "assessment %s %s: %d open back-payment application(s) withdrawn, the year cancelled",
             params["county"],

@@ -311,7 +311,7 @@ def back_payments_withdraw_for_cancellation(
     *, assessment_ids: Sequence[int], notes: Callable[[Sequence[int]], Mapping[int, str]]
 ) -> int:
     """The open (submitted or approved, not paid) applications of these assessments, which a
-    reassessment has just cancelled (``enrollment.assessment``: the enrollment ended, was suspended,
+    reassessment is cancelling (``enrollment.assessment``: the enrollment ended, was suspended,
     or began too late to pay for the year), are withdrawn by the rules: nothing is left to pay
     back. ``notes`` says why for the assessments that have such an application (asked once, for
     those alone). Set-based, in the caller's transaction (the reassessment's, which sends tax the

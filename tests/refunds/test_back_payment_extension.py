@@ -452,11 +452,11 @@ def test_given_a_person_whose_enrollment_the_run_skips_then_the_confirmation_cou
     assert 'data-testid="withdrawals-said" data-count="1"' in text
     run = AssessmentRun.objects.filter(reason="集中征缴期延长至2027-01-25，重新核定").get()
     assert (run.status, run.back_payments_withdrawn) == ("done", 1)
-    # and: the one withdrawn is the person the run assessed; the other's application stands
-    assert [BackPaymentApplication.objects.get(pk=a.pk).status for a in applications] == [
-        "withdrawn",
-        "approved",
-    ]
+    # and: the extension withdrew the back-payment of the person the run assessed; the other's year
+    # the run cancelled (her enrollment is not normal), and her application with it, by that rule
+    assert [
+        (BackPaymentApplication.objects.get(pk=a.pk).status, timeline(a)[-1][0]) for a in applications
+    ] == [("withdrawn", "extension_withdraw"), ("withdrawn", "cancel_withdraw")]
 
 
 def test_the_extension_counts_the_back_payments_by_the_runs_condition(
