@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import TYPE_CHECKING
+from unittest import mock
 
 from django.utils import timezone
 
+from accounts.roles import Role
+from accounts.scope import Scope
+from collection import services as collection_services
+from collection.models import DueItem
 from enrollment.assessment import Deposit, assessment_record_deposits, assessment_run_now
 from enrollment.demo import _shifted
 from enrollment.models import Assessment, Person, Policy
 from enrollment.policies import policy_for_county, policy_save
 from refunds.models import BackPaymentApplication, WorkflowEvent
+from sharing.services import delivery_drain
 from tests.enrollment import resident_id
 from tests.matrix.enrollment_review import make_enrollment, make_person
 from tests.refunds.support import policy_for
+
+if TYPE_CHECKING:
+    from tests.conftest import World
 
 YEAR = 2027
 LAST_YEAR = 2026
@@ -118,3 +128,31 @@ def make_back_payment(region: str, applied_by, *, status: str = "submitted") -> 
         from_state="", to_state="submitted", actor=applied_by, at=timezone.now(),
     )  # fmt: skip
     return application
+
+
+def scope_of(world: World, role: str) -> Scope:
+    """The scope of the role's user in county a (尧都区)."""
+    return Scope.for_user(world.user_for(role, "a"))
+
+
+def pay_at_tax(world: World, person: Person, amount_fen: int, day: dt.date) -> None:
+    """Tax's counter takes ``amount_fen`` for the person's due item of ``YEAR`` on ``day`` at 10:00,
+    and what tax sends is applied."""
+    item = DueItem.objects.get(person_id=person.id_number, insurance_year=YEAR)
+    paid_at = timezone.make_aware(dt.datetime(day.year, day.month, day.day, 10, 0))
+    with mock.patch("django.utils.timezone.now", return_value=paid_at):
+        collection_services.payment_record(
+            scope=scope_of(world, Role.TAX_STAFF), due_item_id=item.pk, amount_fen=amount_fen,
+            channel="counter_cash", paid_by=person.name, paid_at=paid_at,
+        )  # fmt: skip
+    delivery_drain(seconds=30)
+
+
+def timeline(application: BackPaymentApplication) -> list[tuple[str, str, str, str | None, str]]:
+    """The application's steps: (action, from, to, who or None for the rules, note)."""
+    return [
+        (e.action, e.from_state, e.to_state, e.actor.username if e.actor else None, e.note)
+        for e in WorkflowEvent.objects.filter(kind="back_payment", object_id=application.pk).order_by(
+            "at", "pk"
+        )
+    ]

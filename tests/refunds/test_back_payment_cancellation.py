@@ -12,7 +12,6 @@ stands.
 from __future__ import annotations
 
 import datetime as dt
-from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -21,8 +20,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Role
-from accounts.scope import Scope
-from collection import services as collection_services
 from collection.models import DueItem
 from enrollment import services as enrollment_services
 from enrollment.models import Assessment, ChangeReason, Enrollment, Person
@@ -31,7 +28,15 @@ from refunds.models import BackPaymentApplication, WorkflowEvent
 from sharing.services import delivery_drain
 from tests.conftest import World
 from tests.matrix.enrollment_review import TUNLI
-from tests.refunds.backpay_support import AMOUNT, DUE_ON_TIME, YEAR, due_person
+from tests.refunds.backpay_support import (
+    AMOUNT,
+    DUE_ON_TIME,
+    YEAR,
+    due_person,
+    pay_at_tax,
+    scope_of,
+    timeline,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,10 +45,6 @@ APPROVED_ON = dt.date(2026, 12, 28)
 ENDED_ON = dt.date(2027, 1, 10)
 ENDED_NOTE = "因参保已于2027年1月10日终止，2027年度的缴费已取消，无需补缴：本补缴申请按规则撤销。"
 SUSPENDED_NOTE = "因参保已于2027年1月10日暂停，2027年度的缴费已取消，无需补缴：本补缴申请按规则撤销。"
-
-
-def scope_of(world: World, role: str) -> Scope:
-    return Scope.for_user(world.user_for(role, "a"))
 
 
 def applied_back_payment(world: World, person: Person) -> BackPaymentApplication:
@@ -87,26 +88,6 @@ def suspend(world: World, person: Person) -> None:
         effective_on=ENDED_ON,
     )
     delivery_drain(seconds=30)
-
-
-def pay_at_tax(world: World, person: Person, amount_fen: int, day: dt.date) -> None:
-    item = DueItem.objects.get(person_id=person.id_number, insurance_year=YEAR)
-    paid_at = timezone.make_aware(dt.datetime(day.year, day.month, day.day, 10, 0))
-    with mock.patch("django.utils.timezone.now", return_value=paid_at):
-        collection_services.payment_record(
-            scope=scope_of(world, Role.TAX_STAFF), due_item_id=item.pk, amount_fen=amount_fen,
-            channel="counter_cash", paid_by=person.name, paid_at=paid_at,
-        )  # fmt: skip
-    delivery_drain(seconds=30)
-
-
-def timeline(application: BackPaymentApplication) -> list[tuple[str, str, str, str | None, str]]:
-    return [
-        (e.action, e.from_state, e.to_state, e.actor.username if e.actor else None, e.note)
-        for e in WorkflowEvent.objects.filter(kind="back_payment", object_id=application.pk).order_by(
-            "at", "pk"
-        )
-    ]
 
 
 def test_given_an_approved_unpaid_back_payment_when_the_enrollment_is_ended_then_it_is_withdrawn_saying_why(

@@ -18,11 +18,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.roles import Role
-from accounts.scope import Scope
-from collection import services as collection_services
 from collection.models import DueItem
 from collection.rules import acceptance_on
 from enrollment import assessment
@@ -45,7 +42,15 @@ from refunds.models import BackPaymentApplication, WorkflowEvent
 from sharing.services import delivery_drain
 from tests.conftest import World
 from tests.matrix.enrollment_review import TUNLI
-from tests.refunds.backpay_support import AMOUNT, DUE_ON_TIME, YEAR, due_person
+from tests.refunds.backpay_support import (
+    AMOUNT,
+    DUE_ON_TIME,
+    YEAR,
+    due_person,
+    pay_at_tax,
+    scope_of,
+    timeline,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -57,10 +62,6 @@ REASON = (
     "2027年度集中征缴期已延长至2027年1月25日，在此之前可按正常标准缴费、享受正常待遇："
     "延长前批准的补缴予以撤销。2027年1月26日起可重新申请补缴。"
 )
-
-
-def scope_of(world: World, role: str) -> Scope:
-    return Scope.for_user(world.user_for(role, "a"))
 
 
 @pytest.fixture
@@ -96,26 +97,6 @@ def extend(captured, *, on: dt.date = EXTENDED_ON) -> None:  # type: ignore[no-u
     with mock.patch("enrollment.assessment.timezone.localdate", return_value=on), captured(execute=True):
         policy_extend_collection(policy=record, extended_to=EXTENDED_TO, note="医保税务协商延长", today=on)
     delivery_drain(seconds=30)
-
-
-def pay_at_tax(world: World, person: Person, amount_fen: int, day: dt.date) -> None:
-    item = DueItem.objects.get(person_id=person.id_number, insurance_year=YEAR)
-    paid_at = timezone.make_aware(dt.datetime(day.year, day.month, day.day, 10, 0))
-    with mock.patch("django.utils.timezone.now", return_value=paid_at):
-        collection_services.payment_record(
-            scope=scope_of(world, Role.TAX_STAFF), due_item_id=item.pk, amount_fen=amount_fen,
-            channel="counter_cash", paid_by=person.name, paid_at=paid_at,
-        )  # fmt: skip
-    delivery_drain(seconds=30)
-
-
-def timeline(application: BackPaymentApplication) -> list[tuple[str, str, str, str | None, str]]:
-    return [
-        (e.action, e.from_state, e.to_state, e.actor.username if e.actor else None, e.note)
-        for e in WorkflowEvent.objects.filter(kind="back_payment", object_id=application.pk).order_by(
-            "at", "pk"
-        )
-    ]
 
 
 def test_given_an_approved_unpaid_back_payment_when_the_period_is_extended_then_it_is_withdrawn_with_the_reason(
