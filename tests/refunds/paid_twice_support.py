@@ -35,6 +35,20 @@ def deliver() -> None:
     delivery_drain(seconds=30)
 
 
+def tax_reverses(person: Person, payment_id: int, reason: str = "冲正") -> None:
+    """Tax reverses (冲正) the person's payment ``payment_id`` of the year on 21 November 2026, and
+    insurance applies it."""
+    message_send(
+        topic="payment.reversed",
+        payload={
+            "payment_id": payment_id, "person_id": person.id_number, "region_code": person.region_code,
+            "insurance_year": YEAR, "amount_fen": AMOUNT, "reason": reason,
+            "reversed_at": "2026-11-21T10:00:00+08:00",
+        },
+    )  # fmt: skip
+    deliver()
+
+
 def assessed(name: str = "张三") -> Person:
     """A person of Tunli assessed for 2027 by the county's run: 400 yuan due, nothing paid yet."""
     if policy_for_county(county_code=TUNLI[:6], insurance_year=YEAR) is None:

@@ -154,16 +154,21 @@ def test_given_a_clerk_when_applying_with_a_pdf_then_the_detail_shows_the_rule_t
     assert 'data-testid="four-eyes"' not in html  # a clerk does not review
 
 
-def test_given_the_rules_refuse_then_the_page_says_why_and_the_application_is_closed(world: World, client):
-    person = due_person(TUNLI, paid_last_year=False, paid_2025=True)  # after a break
+def _refused_application(world: World, client):  # type: ignore[no-untyped-def]
+    """The village clerk applies for a person who paid 2025 but not 2026 (after a break: the rules
+    refuse); the answer, followed to the application's page."""
+    person = due_person(TUNLI, paid_last_year=False, paid_2025=True)
     window_around_today()
     client.force_login(world.users["clerk_a"])
-
-    response = client.post(
+    return client.post(
         "/refunds/back-payments/apply/",
         {"person": person.pk, "insurance_year": YEAR, "reason": "断缴后续保"},
         follow=True,
     )
+
+
+def test_given_the_rules_refuse_then_the_page_says_why_and_the_application_is_closed(world: World, client):
+    response = _refused_application(world, client)
 
     html = response.content.decode()
     assert 'data-status="rejected"' in html
@@ -180,16 +185,8 @@ def test_given_the_rules_refuse_then_the_heading_names_the_person_s_id_alone_and
     world: World, client
 ):
     # given: an application the rules refused (the person paid 2025 but not 2026: not eligible)
-    person = due_person(TUNLI, paid_last_year=False, paid_2025=True)
-    window_around_today()
-    client.force_login(world.users["clerk_a"])
-
     # when: the clerk applies and the application's page opens
-    response = client.post(
-        "/refunds/back-payments/apply/",
-        {"person": person.pk, "insurance_year": YEAR, "reason": "断缴后续保"},
-        follow=True,
-    )
+    response = _refused_application(world, client)
 
     # then: the heading is the ID number alone, with no dash for the amount there is not
     html = response.content.decode()

@@ -24,7 +24,6 @@ from enrollment.policies import policy_save
 from refunds import services
 from refunds.models import RefundApplication
 from sharing.models import OutboxMessage
-from sharing.services import message_send
 from tests.conftest import World
 from tests.refunds.overcollection_support import no_nudge  # noqa: F401 - fixture
 from tests.refunds.paid_twice_support import (
@@ -32,12 +31,12 @@ from tests.refunds.paid_twice_support import (
     SECOND,
     TODAY,
     apply_paid_twice,
-    deliver,
     paid_twice,
     pay_out,
     receipt,
     scope_of,
     tax_reports,
+    tax_reverses,
 )
 from tests.refunds.support import YEAR
 
@@ -172,15 +171,7 @@ def test_given_the_second_payment_refunded_as_paid_twice_when_tax_reverses_the_f
 ):
     person = paid_twice()
     pay_out(world, apply_paid_twice(world, person))
-    message_send(
-        topic="payment.reversed",
-        payload={
-            "payment_id": KEPT, "person_id": person.id_number, "region_code": person.region_code,
-            "insurance_year": YEAR, "amount_fen": 40000, "reason": "冲正",
-            "reversed_at": "2026-11-21T10:00:00+08:00",
-        },
-    )  # fmt: skip
-    deliver()
+    tax_reverses(person, KEPT)
     # The year is paid by the one payment left standing: the second, already given back.
     assert Assessment.objects.get(person=person, insurance_year=YEAR).deposit_reference == receipt(SECOND)
 

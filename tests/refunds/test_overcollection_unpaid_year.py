@@ -14,11 +14,17 @@ import pytest
 from enrollment.assessment import assessment_run_now
 from enrollment.models import Assessment, DepositRecord
 from sharing.models import OutboxMessage
-from sharing.services import message_send
 from subsidies.models import SubsidyTag
 from tests.matrix.enrollment_review import TUNLI
 from tests.refunds.overcollection_support import no_nudge  # noqa: F401 - fixture
-from tests.refunds.paid_twice_support import KEPT, assessed, deliver, deposit_message, tax_reports
+from tests.refunds.paid_twice_support import (
+    KEPT,
+    assessed,
+    deliver,
+    deposit_message,
+    tax_reports,
+    tax_reverses,
+)
 from tests.refunds.support import YEAR
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_nudge")]
@@ -69,15 +75,7 @@ def test_given_the_year_paid_by_the_government_and_tax_reversed_its_deposit_when
     world,
 ):
     person = government_paid_and_tax_took_400()
-    message_send(
-        topic="payment.reversed",
-        payload={
-            "payment_id": KEPT, "person_id": person.id_number, "region_code": person.region_code,
-            "insurance_year": YEAR, "amount_fen": 40000, "reason": "冲正",
-            "reversed_at": "2026-11-21T10:00:00+08:00",
-        },
-    )  # fmt: skip
-    deliver()
+    tax_reverses(person, KEPT)
 
     request = tax_reports(person, KEPT, 40000)
 

@@ -17,22 +17,21 @@ from refunds import services
 from refunds.models import OvercollectionRefund, RefundApplication, WorkflowEvent
 from refunds.services import TransitionConflictError
 from sharing.models import OutboxMessage
-from sharing.services import message_send
 from tests.refunds.overcollection_support import no_nudge  # noqa: F401 - fixture
 from tests.refunds.paid_twice_support import (
     KEPT,
     SECOND,
     TODAY,
     apply_paid_twice,
-    deliver,
     given_back_of_second,
     paid_twice,
     pay_out,
     receipt,
     scope_of,
     tax_reports,
+    tax_reverses,
 )
-from tests.refunds.support import AMOUNT, YEAR
+from tests.refunds.support import YEAR
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_nudge")]
 
@@ -232,15 +231,7 @@ def test_given_an_application_stored_before_deposits_were_named_when_the_second_
 def test_given_a_paid_twice_application_when_tax_reverses_the_second_payment_then_approval_is_refused(world):
     person = paid_twice()
     application = apply_paid_twice(world, person)
-    message_send(
-        topic="payment.reversed",
-        payload={
-            "payment_id": SECOND, "person_id": person.id_number, "region_code": person.region_code,
-            "insurance_year": YEAR, "amount_fen": AMOUNT, "reason": "重复收费，冲正",
-            "reversed_at": "2026-11-21T10:00:00+08:00",
-        },
-    )  # fmt: skip
-    deliver()
+    tax_reverses(person, SECOND, reason="重复收费，冲正")
 
     with translation.override("en"), pytest.raises(TransitionConflictError) as refused:
         services.refund_approve(scope=scope_of(world, Role.INSURANCE_STAFF), application_id=application.pk)
