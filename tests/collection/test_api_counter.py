@@ -3,18 +3,23 @@ the same answer as REST framework's, and everything unusual left to REST framewo
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import pytest
+from django.http import Http404
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from accounts.scope import Scope
 from collection import api as collection_api
 from collection.api import PaymentRequestSerializer
 from collection.api_counter import payment_fields
 from collection.models import Payment
-from tests.collection.support import AMOUNT, due, open_today, payer
+from collection.services import DueItemRead, payment_record
+from tests.collection.support import AMOUNT, QINBI, due, open_today, payer
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +161,8 @@ def test_given_the_usual_call_then_the_history_names_the_clerk_and_the_call(
     ("change", "status"),
     [
         ({"amount_fen": AMOUNT - 1}, 400),  # the service's refusal: less than due
-        ({"due_item": 10**9}, 404),  # no such item in the area
+        ({"due_item": 10**9}, 404),  # no such item
+        ({"due_item": 2**63}, 404),  # beyond the database's numbers
         ({"channel": "village_collection"}, 400),  # a batch's channel: the serializer's refusal
         ({"paid_at": "2020-11-20T10:00:00+08:00"}, 400),  # another field: the serializer reads it
         ({"paid_by": "  "}, 400),
@@ -178,6 +184,42 @@ def test_given_a_refused_call_then_rest_framework_answers_it_as_without_the_coun
     assert answered_by == ["drf"]
     assert response.status_code == status
     assert (response.status_code, response.json()) == (reference.status_code, reference.json())
+    assert Payment.objects.count() == 0
+
+
+def test_given_an_item_of_another_county_then_404_from_rest_framework_and_nothing_recorded(
+    world: World, answered_by: list[str], monkeypatch: pytest.MonkeyPatch
+):
+    payer("王五", "141024198001010033", region=QINBI)
+    elsewhere = due("141024198001010033", schedule=open_today(), region=QINBI)
+    client = _token_client(world)
+
+    response = _post(client, _body(elsewhere.pk), key="k-1")
+    _without_the_counter(monkeypatch)
+    reference = _post(client, _body(elsewhere.pk), key="k-2")
+
+    assert answered_by == ["drf"]
+    assert response.status_code == 404
+    assert response.json() == reference.json()
+    assert Payment.objects.count() == 0
+
+
+def test_given_an_item_read_elsewhere_when_the_service_is_given_it_then_it_checks_the_area_itself(
+    world: World,
+):
+    payer("王五", "141024198001010033", region=QINBI)
+    elsewhere = due("141024198001010033", schedule=open_today(), region=QINBI)
+    read = DueItemRead(
+        elsewhere.pk, elsewhere.person_id, elsewhere.insurance_year, elsewhere.region_code,
+        elsewhere.amount_fen, elsewhere.schedule, json.dumps(elsewhere.schedule), "due", None,
+    )  # fmt: skip
+
+    with pytest.raises(Http404):
+        payment_record(
+            scope=Scope.for_user(world.users["tax_a"]), due_item_id=elsewhere.pk, amount_fen=AMOUNT,
+            channel="wechat", paid_by="王五", read=read,
+        )  # fmt: skip
+
     assert Payment.objects.count() == 0
 
 
@@ -213,6 +255,8 @@ def test_given_a_paid_item_when_paid_again_with_another_key_then_409_from_rest_f
     [
         ("session", 201),  # a signed-in page's call: the session's, with its CSRF check
         ("bad token", 401),
+        ("expired token", 401),
+        ("keyword in lower case", 201),  # REST framework's to read
         ("another role", 403),
         ("html", 201),  # the browsable API asked for
         ("format", 201),  # a format asked for in the address
@@ -232,6 +276,13 @@ def test_given_a_call_not_of_the_usual_kind_then_rest_framework_answers_it(
         client.force_login(world.users["tax_a"])
     elif how == "bad token":
         client = Client(HTTP_AUTHORIZATION="Token not-a-token", HTTP_ACCEPT_LANGUAGE="en")
+    elif how == "expired token":
+        Token.objects.filter(user=world.users["tax_a"]).update(
+            created=timezone.now() - dt.timedelta(days=400)
+        )
+    elif how == "keyword in lower case":
+        key = Token.objects.get(user=world.users["tax_a"]).key
+        client = Client(HTTP_AUTHORIZATION=f"token {key}", HTTP_ACCEPT_LANGUAGE="en")
     elif how == "html":
         extra["HTTP_ACCEPT"] = "text/html"
     elif how == "format":
