@@ -20,7 +20,7 @@ from accounts.roles import Action
 from accounts.scope import Scope, scope_of
 
 from . import selectors, services
-from .api_counter import payment_answer, payment_data
+from .api_counter import payment_answer, payment_data, payment_record_from
 from .models import (
     SINGLE_PAYMENT_CHANNELS,
     DueItem,
@@ -210,16 +210,9 @@ class PaymentViewSet(mixins.RetrieveModelMixin, _Scoped):
         payload = PaymentRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        scope = self.scope()
         try:
-            recorded = services.payment_record(
-                scope=scope,
-                due_item_id=data["due_item"],
-                amount_fen=data["amount_fen"],
-                channel=data["channel"],
-                paid_by=data["paid_by"],
-                paid_at=data.get("paid_at"),
-                idempotency_key=request.headers.get("Idempotency-Key"),
+            recorded = payment_record_from(
+                data, scope=self.scope(), idempotency_key=request.headers.get("Idempotency-Key")
             )
         except services.PaymentConflictError as conflict:
             raise Conflict(conflict.message) from conflict

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -142,6 +143,27 @@ def _plain_call(request: HttpRequest) -> bool:
     return "format" not in request.GET
 
 
+def payment_record_from(
+    data: Mapping[str, Any],
+    *,
+    scope: Scope,
+    idempotency_key: str | None,
+    read: services.DueItemRead | None = None,
+) -> services.Recorded:
+    """``services.payment_record`` for a request's validated fields: both ways of the payment call
+    (here and ``PaymentViewSet.create``) hand them over alike."""
+    return services.payment_record(
+        scope=scope,
+        due_item_id=data["due_item"],
+        amount_fen=data["amount_fen"],
+        channel=data["channel"],
+        paid_by=data["paid_by"],
+        paid_at=data.get("paid_at"),
+        idempotency_key=idempotency_key,
+        read=read,
+    )
+
+
 def payment_answer(request: HttpRequest, *, allowed_methods: list[str]) -> HttpResponse | None:
     """The answer to the usual payment call, or None for REST framework's cycle to answer."""
     if not _plain_call(request):
@@ -178,12 +200,9 @@ def payment_answer(request: HttpRequest, *, allowed_methods: list[str]) -> HttpR
     # As REST framework sets it: the history context names the user (pghistory's request class).
     request.user = user
     try:
-        recorded = services.payment_record(
+        recorded = payment_record_from(
+            fields,
             scope=scope,
-            due_item_id=fields["due_item"],
-            amount_fen=fields["amount_fen"],
-            channel=fields["channel"],
-            paid_by=fields["paid_by"],
             idempotency_key=idempotency_key,
             read=services.due_item_from_row(row[item_starts:]),
         )

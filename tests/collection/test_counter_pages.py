@@ -590,23 +590,30 @@ def test_given_a_payment_through_the_api_with_a_token_then_its_history_names_the
     )
 
 
-def test_given_a_payment_through_the_api_with_a_token_then_two_statements_run_the_token_with_the_item_the_write(
-    world, counter
-):
-    # The token's expiry is read from the row its one statement already returns, and the usual
-    # call reads the due item in that statement too (collection.api_counter): no statement added.
+def _statements_of_a_token_payment(world, *, item_as_text: bool) -> tuple[int, list[str]]:
+    """A payment through the API with a token: its answer's status and the statements it ran."""
     from django.test.utils import CaptureQueriesContext
 
     token = Token.objects.create(user=world.user_for(Role.TAX_STAFF)).key
     item = due(ZHANG, schedule=open_today())
-    body = {"due_item": item.pk, "amount_fen": AMOUNT, "channel": "wechat", "paid_by": "张三"}
+    due_item = str(item.pk) if item_as_text else item.pk
+    body = {"due_item": due_item, "amount_fen": AMOUNT, "channel": "wechat", "paid_by": "张三"}
     api = Client(HTTP_AUTHORIZATION=f"Token {token}")
 
     with CaptureQueriesContext(connection) as queries:
         response = api.post(reverse("collection-payment-list"), body, content_type="application/json")
 
-    assert response.status_code == 201
-    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    return response.status_code, [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+def test_given_a_payment_through_the_api_with_a_token_then_two_statements_run_the_token_with_the_item_the_write(
+    world, counter
+):
+    # The token's expiry is read from the row its one statement already returns, and the usual
+    # call reads the due item in that statement too (collection.api_counter): no statement added.
+    status, statements = _statements_of_a_token_payment(world, item_as_text=False)
+
+    assert status == 201
     assert len(statements) == 2
     assert 'FROM "authtoken_token" t' in statements[0]
     assert "LEFT JOIN collection_dueitem d ON d.id = " in statements[0]
@@ -618,18 +625,9 @@ def test_given_a_payment_through_the_api_as_rest_framework_reads_it_then_the_tok
 ):
     # A number sent as text is the serializer's to read: the call takes REST framework's way, whose
     # token, due item and write are three statements.
-    from django.test.utils import CaptureQueriesContext
+    status, statements = _statements_of_a_token_payment(world, item_as_text=True)
 
-    token = Token.objects.create(user=world.user_for(Role.TAX_STAFF)).key
-    item = due(ZHANG, schedule=open_today())
-    body = {"due_item": str(item.pk), "amount_fen": AMOUNT, "channel": "wechat", "paid_by": "张三"}
-    api = Client(HTTP_AUTHORIZATION=f"Token {token}")
-
-    with CaptureQueriesContext(connection) as queries:
-        response = api.post(reverse("collection-payment-list"), body, content_type="application/json")
-
-    assert response.status_code == 201
-    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert status == 201
     assert len(statements) == 3
     assert 'FROM "authtoken_token" t' in statements[0]
     assert "FROM collection_dueitem d WHERE d.id = " in statements[1]
