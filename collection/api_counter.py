@@ -213,7 +213,7 @@ def payment_answer(request: HttpRequest, *, allowed_methods: list[str]) -> HttpR
         status=200 if recorded.replayed else 201,
         content_type=_RENDERER.media_type,
     )
-    # The headers REST framework's view adds (finalize_response).
-    response["Allow"] = ", ".join(allowed_methods)
+    # The headers REST framework's view adds, in its order (finalize_response).
     response["Vary"] = "Accept"
+    response["Allow"] = ", ".join(allowed_methods)
     return response
