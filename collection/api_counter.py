@@ -176,7 +176,8 @@ def payment_answer(request: HttpRequest, *, allowed_methods: list[str]) -> HttpR
     token_key = _TOKEN_HEADER.fullmatch(request.META.get("HTTP_AUTHORIZATION", ""))
     if token_key is None:
         return None
-    idempotency_key = request.headers.get("Idempotency-Key")
+    # From META: request.headers would build every header's name for this one.
+    idempotency_key = request.META.get("HTTP_IDEMPOTENCY_KEY")
     statement, item_starts = _statement()
     # The token (as PortalTokenAuthentication reads it) and the due item (as the service reads
     # it) in one round trip.

@@ -892,6 +892,18 @@ def _refusal(year: int, amount_fen: int, held: _PaymentLeft) -> str:
         }
 
 
+def _deposit_figures(amount_fen: int, held: _DepositLeft) -> dict[str, object]:
+    """The amounts a refusal on a deposit names: the request's, the payment's and what is left of it."""
+    return {
+        "amount": yuan(amount_fen),
+        "receipt": held.deposit.receipt_number,
+        "paid": yuan(held.deposit.amount_fen),
+        "left": yuan(max(held.left_fen, 0)),
+        "paid_twice": yuan(held.by_paid_twice_fen),
+        "overcollections": yuan(held.overcollected_fen),
+    }
+
+
 def _deposit_refusal(amount_fen: int, held: _DepositLeft) -> str:
     """Why a request on a payment insurance gave back, or is giving back, as paid twice is refused."""
     with translation.override(settings.LANGUAGE_CODE):
@@ -900,14 +912,7 @@ def _deposit_refusal(amount_fen: int, held: _DepositLeft) -> str:
             "yuan), but only %(left)s yuan are left to refund of it (already given back or being given back: "
             "%(paid_twice)s yuan by a refund for paying twice, %(overcollections)s yuan as over-collections). "
             "Report again for at most what is left."
-        ) % {
-            "amount": yuan(amount_fen),
-            "receipt": held.deposit.receipt_number,
-            "paid": yuan(held.deposit.amount_fen),
-            "left": yuan(max(held.left_fen, 0)),
-            "paid_twice": yuan(held.by_paid_twice_fen),
-            "overcollections": yuan(held.overcollected_fen),
-        }
+        ) % _deposit_figures(amount_fen, held)
 
 
 def _standing_deposit_of(held: _DepositLeft | None, key: tuple[str, int], *, locked: bool) -> bool:
@@ -1046,14 +1051,7 @@ def _arrived_refusal(amount_fen: int, held: _DepositLeft) -> str:
             "are left to refund of that payment (already given back or being given back: %(paid_twice)s yuan "
             "by a refund for paying twice, %(overcollections)s yuan as over-collections). Report again for "
             "at most what is left."
-        ) % {
-            "amount": yuan(amount_fen),
-            "receipt": held.deposit.receipt_number,
-            "paid": yuan(held.deposit.amount_fen),
-            "left": yuan(max(held.left_fen, 0)),
-            "paid_twice": yuan(held.by_paid_twice_fen),
-            "overcollections": yuan(held.overcollected_fen),
-        }
+        ) % _deposit_figures(amount_fen, held)
 
 
 _REFUSE_REQUESTS = """

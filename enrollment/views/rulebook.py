@@ -736,38 +736,39 @@ def extension_followup(request: HttpRequest, scope: Scope, code: str) -> Extensi
         return None
     progress = selectors_assessment.reassessment_progress(scope=scope, run_ids=extension["runs"])
     until = engine.say_date(dt.date.fromisoformat(extension["until"]))
-    said = []
-    if progress.running:
-        said.append(
-            _(
-                "The counties of this policy are being reassessed, so that tax takes "
-                "payments until the new last day: %(counties)s."
-            )
-            % {"counties": ", ".join(progress.running)}
+    said = [
+        sentence % {"counties": ", ".join(counties)}
+        for counties, sentence in (
+            (
+                progress.running,
+                _(
+                    "The counties of this policy are being reassessed, so that tax takes "
+                    "payments until the new last day: %(counties)s."
+                ),
+            ),
+            (
+                progress.after_running,
+                _(
+                    "The assessment of %(counties)s was already running with the previous "
+                    "version; each is reassessed when its current run ends."
+                ),
+            ),
+            (
+                progress.done,
+                _(
+                    "These counties were reassessed, so that tax takes payments until the new last day: %(counties)s."
+                ),
+            ),
+            (
+                progress.failed,
+                _(
+                    "The reassessment of %(counties)s failed: tax does not yet take payments there until "
+                    "the new last day. See the run's error and start the county's run again."
+                ),
+            ),
         )
-    if progress.after_running:
-        said.append(
-            _(
-                "The assessment of %(counties)s was already running with the previous "
-                "version; each is reassessed when its current run ends."
-            )
-            % {"counties": ", ".join(progress.after_running)}
-        )
-    if progress.done:
-        said.append(
-            _(
-                "These counties were reassessed, so that tax takes payments until the new last day: %(counties)s."
-            )
-            % {"counties": ", ".join(progress.done)}
-        )
-    if progress.failed:
-        said.append(
-            _(
-                "The reassessment of %(counties)s failed: tax does not yet take payments there until "
-                "the new last day. See the run's error and start the county's run again."
-            )
-            % {"counties": ", ".join(progress.failed)}
-        )
+        if counties
+    ]
     # The back-payments the runs withdraw: their own figures once every run has ended (a failed
     # one withdrew nothing), else as the extension counted them.
     if progress.finished:
