@@ -63,8 +63,9 @@ def _svg(frame: _Frame, label: str, body: list[str], css_class: str) -> SafeStri
     return mark_safe(f"<svg {attributes}><title>{escape(label)}</title>{''.join(body)}</svg>")  # noqa: S308 - every text above is escaped
 
 
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
+def percent(value: float | None) -> str:
+    """A rate as people read it: 0.8182 → 81.8%; none (nothing to divide by) → —."""
+    return "—" if value is None else f"{value * 100:.1f}%"
 
 
 def horizontal_bars(
@@ -74,7 +75,7 @@ def horizontal_bars(
     maximum: float | None = None,
     target: float | None = None,
     target_label: str = "",
-    value_format: Callable[[float], str] = _percent,
+    value_format: Callable[[float], str] = percent,
     width: int = 760,
     row_height: int = 22,
     label_width: int = 170,
@@ -215,7 +216,7 @@ def progress_ring(fraction: float, *, label: str, size: int = 96) -> SafeString:
         f'<circle class="ring-fill{" below-target" if fraction < 1 else ""}" cx="{centre}" cy="{centre}" '
         f'r="{radius:.1f}" stroke-dasharray="{filled:.1f} {circumference:.1f}" '
         f'transform="rotate(-90 {centre} {centre})"/>',
-        f'<text class="ring-text" x="{centre}" y="{centre + 6}" text-anchor="middle">{escape(_percent(fraction))}</text>',
+        f'<text class="ring-text" x="{centre}" y="{centre + 6}" text-anchor="middle">{escape(percent(fraction))}</text>',
     ]
     frame = _Frame(width=size, height=size, left=0, right=0, top=0, bottom=0)
     return _svg(frame, label, body, "chart-ring")

@@ -15,7 +15,7 @@ from django.views import View
 from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
-from accounts.charts import Bar, Series, daily_columns, horizontal_bars, progress_ring
+from accounts.charts import Bar, Series, daily_columns, horizontal_bars, percent, progress_ring
 from accounts.digits import ascii_digits
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
@@ -37,10 +37,6 @@ def _dashboard(view: ScopedViewMixin, request: HttpRequest, code: str | None) ->
         date_from=selectors.report_day(request.GET.get("from")),
         date_to=selectors.report_day(request.GET.get("to")),
     )
-
-
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
 
 
 def _url(code: str, suffix: str = "") -> str:
@@ -65,7 +61,7 @@ class ProgressView(ScopedViewMixin, View):
             Bar(
                 label=child.name,
                 value=child.persons_rate,
-                note=f"{_percent(child.persons_rate)}  ({child.persons_paid:,} / {child.persons_due:,})",
+                note=f"{percent(child.persons_rate)}  ({child.persons_paid:,} / {child.persons_due:,})",
                 href=_url(child.code) + query,
             )
             for child in board.children
@@ -74,7 +70,7 @@ class ProgressView(ScopedViewMixin, View):
             Bar(
                 label=child.name,
                 value=child.money_rate,
-                note=f"{_percent(child.money_rate)}  (¥{yuan(child.paid_fen)})",
+                note=f"{percent(child.money_rate)}  (¥{yuan(child.paid_fen)})",
                 href=_url(child.code) + query,
             )
             for child in board.children

@@ -16,16 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.agency_panels import AgencyPanel, PanelFigure, PanelLink
+from accounts.charts import percent
 from accounts.models import Agency, AgencyKind
 from accounts.money import yuan
 from accounts.roles import Action
 from accounts.scope import Scope
 
 from . import exports, reports, students
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
 
 
 def village_panel(scope: Scope, agency: Agency) -> AgencyPanel | None:
@@ -60,13 +57,13 @@ def village_panel(scope: Scope, agency: Agency) -> AgencyPanel | None:
         PanelFigure(_("Registered population"), f"{total.registered:,}", "registered"),
         PanelFigure(
             _("Of them enrolled"),
-            f"{total.registered_enrolled:,} ({_percent(total.coverage_rate)})",
+            f"{total.registered_enrolled:,} ({percent(total.coverage_rate)})",
             "registered-enrolled",
         ),
         PanelFigure(_("Assessed for the year"), f"{total.assessed:,}", "assessed"),
         PanelFigure(_("Paid"), f"{total.paid:,}", "paid"),
         PanelFigure(_("Paid by the government"), f"{total.government_paid:,}", "government-paid"),
-        PanelFigure(_("Collected (paid ÷ assessed)"), _percent(total.collection_rate), "collection-rate"),
+        PanelFigure(_("Collected (paid ÷ assessed)"), percent(total.collection_rate), "collection-rate"),
         PanelFigure(_("Due, not paid"), f"{total.due:,}", "due"),
         PanelFigure(_("Due, not paid (yuan)"), yuan(total.due_fen), "due-yuan"),
         PanelFigure(_("Paid (yuan)"), yuan(total.paid_fen), "paid-yuan"),

@@ -22,7 +22,7 @@ from django.views import View
 from openpyxl import Workbook
 
 from accounts.access import ScopedViewMixin
-from accounts.charts import Bar, horizontal_bars, progress_ring
+from accounts.charts import Bar, horizontal_bars, percent, progress_ring
 from accounts.digits import ascii_digits
 from accounts.exports import Sheet, money, xlsx_response
 from accounts.money import yuan
@@ -40,10 +40,6 @@ def _year(request: HttpRequest) -> int:
 RECOUNT_AT_MOST_EVERY = 60
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
 def _coverage_chart(report: CoverageReport) -> str:
     lines = [line for line in report.lines if line.registered]
     if not lines:
@@ -52,7 +48,7 @@ def _coverage_chart(report: CoverageReport) -> str:
         Bar(
             label=line.name,
             value=line.coverage_rate or 0.0,
-            note=f"{_percent(line.coverage_rate)} ({line.registered_enrolled:,} / {line.registered:,})",
+            note=f"{percent(line.coverage_rate)} ({line.registered_enrolled:,} / {line.registered:,})",
             href=_coverage_url(report.year, line.code) if line.level < 5 else "",
         )
         for line in lines
@@ -75,10 +71,10 @@ def _line_context(year: int, line: CoverageLine) -> dict[str, Any]:
         "url": _coverage_url(year, line.code) if line.level < 5 else "",
         "registered": line.registered,
         "registered_enrolled": line.registered_enrolled,
-        "coverage": _percent(line.coverage_rate),
+        "coverage": percent(line.coverage_rate),
         "below": line.coverage_rate is not None and line.coverage_rate < 1,
         "registered_paid": line.registered_paid,
-        "paid": _percent(line.paid_rate),
+        "paid": percent(line.paid_rate),
         "enrolled": line.enrolled,
         "assessed": line.assessed,
         "due": line.due,
@@ -110,8 +106,8 @@ class CoverageReportView(ScopedViewMixin, View):
             if total.registered
             else "",
             "lines": [_line_context(year, line) for line in report.lines],
-            "coverage_text": _percent(total.coverage_rate),
-            "paid_text": _percent(total.paid_rate),
+            "coverage_text": percent(total.coverage_rate),
+            "paid_text": percent(total.paid_rate),
             "due_yuan": yuan(total.due_fen),
             "query": urlencode({"year": year, "area": report.area.code}),
             "tab": "coverage",
@@ -172,7 +168,7 @@ class CoverageXlsxView(ScopedViewMixin, View):
                 sheet.row(
                     [
                         line.code, line.name, line.registered, line.registered_enrolled, line.not_enrolled,
-                        _percent(line.coverage_rate), line.registered_paid, _percent(line.paid_rate), line.enrolled,
+                        percent(line.coverage_rate), line.registered_paid, percent(line.paid_rate), line.enrolled,
                         line.assessed, line.due, money(line.due_fen), money(line.paid_fen),
                     ],
                     boxed=True,
