@@ -30,6 +30,8 @@ def test_given_a_small_load_when_the_payments_bench_runs_then_every_payment_is_r
         240,
         True,
     )
+    # Last year's ledger stood in the tables before: one payment per payer, with its own receipts.
+    assert result["payments_of_last_year"] == 240
     assert result["ours_per_s"] > 0 and result["baseline_per_s"] > 0
     assert result["rounds"] == 4
     assert len(result["round_ratios"]) == 4 and all(ratio > 0 for ratio in result["round_ratios"])
