@@ -658,6 +658,7 @@ def _steps_one_and_two(
     # first: the approval locks the application, then the assessment, and so does this, so the two
     # cannot deadlock (an approval that comes second finds the application withdrawn).
     _back_payment_applications_cancel(cursor, params, cancels=cancels)
+    _back_payment_applications_government(cursor, params, policy=policy, changes=changes)
     with sending:
         cursor.execute(
             f"""
@@ -686,7 +687,14 @@ def _steps_one_and_two(
                 revision = a.revision + 1,
                 assessed_at = now(), paid_on = c.paid_on,
                 paid_fen = CASE WHEN c.paid_on IS NULL THEN NULL ELSE 0 END,
-                benefit_start = c.benefit_start, benefit_end = c.benefit_end, benefit_reason = c.benefit_reason
+                benefit_start = c.benefit_start, benefit_end = c.benefit_end, benefit_reason = c.benefit_reason,
+                -- A year the government now pays in full leaves nothing to pay back: its back-payment
+                -- goes (the history keeps it; its application was withdrawn above).
+                back_payment_fen = CASE WHEN c.status = 'government' THEN NULL ELSE a.back_payment_fen END,
+                back_payment_approved_on = CASE WHEN c.status = 'government' THEN NULL
+                                                ELSE a.back_payment_approved_on END,
+                back_payment_pay_until = CASE WHEN c.status = 'government' THEN NULL
+                                              ELSE a.back_payment_pay_until END
             FROM {changes} c WHERE c.existing_id IS NOT NULL AND a.id = c.existing_id
             """,  # noqa: S608
             params,
@@ -836,6 +844,62 @@ def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, ca
             withdrawn,
         )
     return withdrawn
+
+
+def _back_payment_applications_government(
+    cursor: Any, params: dict[str, Any], *, policy: engine.Policy, changes: str
+) -> int:
+    """The open back-payment applications of the unpaid years this run turns into ones the
+    government pays in full (a subsidy tag arrived) are withdrawn by the rules, each saying why, in
+    the same transaction as the reassessment and the cancelled item sent to tax; before the writes,
+    as for a cancellation, so that an approval cannot deadlock with it. Returns how many."""
+    from refunds.services_backpay import back_payments_withdraw_for_government_payment
+
+    cursor.execute(
+        f"""SELECT existing_id, subsidy_category FROM {changes}
+        WHERE old_status = 'due' AND status = 'government' ORDER BY existing_id"""  # noqa: S608
+    )
+    category_of = dict(cursor.fetchall())
+    if not category_of:
+        return 0
+    names = {category.code: category.name for category in policy.subsidy_categories}
+    withdrawn = back_payments_withdraw_for_government_payment(
+        assessment_ids=list(category_of),
+        notes=lambda ids: _government_payment_notes(
+            params["year"], {i: names.get(category_of[i], category_of[i]) for i in ids}
+        ),
+    )
+    if withdrawn:
+        # As for a cancellation: an approval committed meanwhile raised the revision ``changes``
+        # read; the item sent to tax carries the newer one, so that it replaces the back-payment line.
+        cursor.execute(
+            f"""
+            UPDATE {changes} c SET old_revision = a.revision
+            FROM enrollment_assessment a WHERE a.id = c.existing_id AND a.revision > c.old_revision
+            """  # noqa: S608
+        )
+        logger.info(
+            "assessment %s %s: %d open back-payment application(s) withdrawn, the year paid by the government",
+            params["county"],
+            params["year"],
+            withdrawn,
+        )
+    return withdrawn
+
+
+def _government_payment_notes(year: int, category_names: dict[int, str]) -> dict[int, str]:
+    """Why the back-payment of each of these assessments is withdrawn: the government now pays the
+    year in full, under the named subsidy category."""
+    # Stored, so written in the portal's language, whoever's action reassessed the person.
+    with translation.override(settings.LANGUAGE_CODE):
+        return {
+            assessment_id: _(
+                "The contribution for %(year)d is now paid in full by the government (%(category)s), so "
+                "there is nothing to pay back: the back-payment application is withdrawn."
+            )
+            % {"year": year, "category": name}
+            for assessment_id, name in category_names.items()
+        }
 
 
 def _cancellation_notes(

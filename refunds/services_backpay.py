@@ -66,6 +66,7 @@ __all__ = [
     "back_payment_withdraw",
     "back_payments_withdraw_for_cancellation",
     "back_payments_withdraw_for_extension",
+    "back_payments_withdraw_for_government_payment",
 ]
 
 
@@ -95,6 +96,15 @@ BACK_PAYMENT_WORKFLOW = Workflow(
             (S.SUBMITTED, S.APPROVED),
             S.WITHDRAWN,
             gettext_lazy("Withdrawn: the year's contribution was cancelled"),
+        ),
+        # A reassessment turned the unpaid year into one the government pays in full (a subsidy tag
+        # arrived): nothing is left for the person to pay back, decided or not
+        # (``back_payments_withdraw_for_government_payment``).
+        Transition(
+            "government_withdraw",
+            (S.SUBMITTED, S.APPROVED),
+            S.WITHDRAWN,
+            gettext_lazy("Withdrawn: the government pays the year's contribution in full"),
         ),
     ),
 )
@@ -317,6 +327,17 @@ def back_payments_withdraw_for_cancellation(
     those alone). Set-based, in the caller's transaction (the reassessment's, which sends tax the
     cancelled item). Returns how many were withdrawn."""
     return _withdraw_by_the_rules(action="cancel_withdraw", assessment_ids=assessment_ids, notes=notes)
+
+
+def back_payments_withdraw_for_government_payment(
+    *, assessment_ids: Sequence[int], notes: Callable[[Sequence[int]], Mapping[int, str]]
+) -> int:
+    """The open (submitted or approved, not paid) applications of these assessments, whose unpaid
+    year a reassessment is turning into one the government pays in full (``enrollment.assessment``:
+    a subsidy tag arrived), are withdrawn by the rules: the person has nothing left to pay back.
+    ``notes`` says why, as for a cancellation. Set-based, in the caller's transaction (the
+    reassessment's, which sends tax the cancelled item). Returns how many were withdrawn."""
+    return _withdraw_by_the_rules(action="government_withdraw", assessment_ids=assessment_ids, notes=notes)
 
 
 def _withdraw_by_the_rules(

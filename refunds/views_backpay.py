@@ -232,13 +232,13 @@ class BackPaymentDetailView(WorkflowStepsView):
             "today_answer": today_answer,
             "today_amount": yuan(today_answer.decision.amount_fen) if today_answer else "",
             "events": events,
-            # Withdrawn by the rules (an extension of the collection period, or the year's contribution
-            # cancelled): said at the top, with why.
+            # Withdrawn by the rules (an extension of the collection period, the year's contribution
+            # cancelled, or paid in full by the government): said at the top, with why.
             "withdrawal": next(
                 (
                     row["event"]
                     for row in events
-                    if row["event"].action in ("extension_withdraw", "cancel_withdraw")
+                    if row["event"].action in ("extension_withdraw", "cancel_withdraw", "government_withdraw")
                 ),
                 None,
             ),
