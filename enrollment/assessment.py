@@ -827,23 +827,33 @@ def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, ca
         assessment_ids=assessment_ids,
         notes=lambda ids: _cancellation_notes(cursor, params, cancels=cancels, assessment_ids=ids),
     )
-    if withdrawn:
-        # An approval committed while this waited for its application raised the assessment's
-        # revision after ``cancels`` read it: the cancelled item sent to tax carries the newer one,
-        # so it replaces the back-payment line. (No approval can come now: the applications are held.)
-        cursor.execute(
-            f"""
-            UPDATE {cancels} c SET old_revision = a.revision
-            FROM enrollment_assessment a WHERE a.id = c.id AND a.revision > c.old_revision
-            """  # noqa: S608
-        )
-        logger.info(
-            "assessment %s %s: %d open back-payment application(s) withdrawn, the year cancelled",
-            params["county"],
-            params["year"],
-            withdrawn,
-        )
+    _withdrawn(cursor, params, withdrawn=withdrawn, table=cancels, id_column="id", why="the year cancelled")
     return withdrawn
+
+
+def _withdrawn(
+    cursor: Any, params: dict[str, Any], *, withdrawn: int, table: str, id_column: str, why: str
+) -> None:
+    """After back-payment applications were withdrawn for the assessments of ``table`` (``cancels``
+    or ``changes``, its assessment ids in ``id_column``): an approval committed while this waited
+    for its application raised the assessment's revision after ``table`` read it, so the item sent
+    to tax carries the newer one and replaces the back-payment line. (No approval can come now: the
+    applications are held.) And the count is logged."""
+    if not withdrawn:
+        return
+    cursor.execute(
+        f"""
+        UPDATE {table} c SET old_revision = a.revision
+        FROM enrollment_assessment a WHERE a.id = c.{id_column} AND a.revision > c.old_revision
+        """  # noqa: S608 - generated table and column names, no input
+    )
+    logger.info(
+        "assessment %s %s: %d open back-payment application(s) withdrawn, %s",
+        params["county"],
+        params["year"],
+        withdrawn,
+        why,
+    )
 
 
 def _back_payment_applications_government(
@@ -869,21 +879,10 @@ def _back_payment_applications_government(
             params["year"], {i: names.get(category_of[i], category_of[i]) for i in ids}
         ),
     )
-    if withdrawn:
-        # As for a cancellation: an approval committed meanwhile raised the revision ``changes``
-        # read; the item sent to tax carries the newer one, so that it replaces the back-payment line.
-        cursor.execute(
-            f"""
-            UPDATE {changes} c SET old_revision = a.revision
-            FROM enrollment_assessment a WHERE a.id = c.existing_id AND a.revision > c.old_revision
-            """  # noqa: S608
-        )
-        logger.info(
-            "assessment %s %s: %d open back-payment application(s) withdrawn, the year paid by the government",
-            params["county"],
-            params["year"],
-            withdrawn,
-        )
+    _withdrawn(
+        cursor, params, withdrawn=withdrawn, table=changes, id_column="existing_id",
+        why="the year paid by the government",
+    )  # fmt: skip
     return withdrawn
 
 

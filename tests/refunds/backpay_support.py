@@ -156,3 +156,27 @@ def timeline(application: BackPaymentApplication) -> list[tuple[str, str, str, s
             "at", "pk"
         )
     ]
+
+
+def withdrawn_page_says(
+    world: World, application: BackPaymentApplication, *, note: str, action: str, label: str
+) -> bool:
+    """Whether the application's page, as insurance staff open it, says it was withdrawn by the
+    rules today with ``note`` at the top, shows the step ``action`` with its ``label`` on the
+    timeline, and no longer offers a pay-by day."""
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(world.user_for(Role.INSURANCE_STAFF, "a"))
+    page = client.get(reverse("refunds:backpay-detail", args=[application.pk]))
+    text = page.content.decode()
+    today = timezone.localdate().strftime("%Y-%m-%d")
+    return (
+        page.status_code == 200
+        and 'data-status="withdrawn"' in text
+        and f"{today}按规则撤销： {note}" in text
+        and f'data-action="{action}"' in text
+        and label in text
+        and 'data-testid="pay-until"' not in text
+    )
