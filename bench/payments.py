@@ -3,8 +3,9 @@ endpoint of the same server.
 
 Data: one county, a tax clerk with an API token, ``size`` due items with their payers (schedule
 open today), and last year's ledger of the same payers (their due items paid, one payment each
-with its receipt) so that the tables and their statistics are a county's, not empty. The server: gunicorn with the bench settings (DEBUG off) on the scratch database, one
-sync worker per core plus one. The load: ``clients`` concurrent clients in several processes (so
+with its receipt), so that the tables and their statistics are a county's, not empty ones. The
+server: gunicorn with the bench settings (DEBUG off) on the scratch database, one sync worker per
+core plus one. The load: ``clients`` concurrent clients in several processes (so
 the generator's own Python is not one GIL), each posting ``POST /api/collection/payments/`` for
 due items of its own with a fresh ``Idempotency-Key``; and as many requests to ``GET /bench/ping/``
 (same server, same middleware, no database) as the baseline. Both loads are warmed with
