@@ -294,6 +294,7 @@ class AssessmentRunSerializer(serializers.ModelSerializer):
             "pushed",
             "payable_fen",
             "back_payments_withdrawn",
+            "back_payment_applications_withdrawn",
             "error",
             "progress",
         ]

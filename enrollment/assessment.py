@@ -79,6 +79,7 @@ _RUN_FIGURES = (
     "government_paid_fen",
     "payable_fen",
     "back_payments_withdrawn",
+    "back_payment_applications_withdrawn",
 )
 
 
@@ -94,6 +95,7 @@ class Counts:
     pushed: int = 0
     payable_fen: int = 0
     back_payments_withdrawn: int = 0
+    back_payment_applications_withdrawn: int = 0
 
     # The classes of facts seen (their rows' repr): parts of a county share classes.
     classes: set[str] = field(default_factory=set)
@@ -657,8 +659,9 @@ def _steps_one_and_two(
     # The open back-payment applications of the assessments about to be cancelled are withdrawn
     # first: the approval locks the application, then the assessment, and so does this, so the two
     # cannot deadlock (an approval that comes second finds the application withdrawn).
-    _back_payment_applications_cancel(cursor, params, cancels=cancels)
-    _back_payment_applications_government(cursor, params, policy=policy, changes=changes)
+    counts.back_payment_applications_withdrawn = _back_payment_applications_cancel(
+        cursor, params, cancels=cancels
+    ) + _back_payment_applications_government(cursor, params, policy=policy, changes=changes)
     with sending:
         cursor.execute(
             f"""

@@ -139,6 +139,11 @@ class AssessmentRun(models.Model):
     back_payments_withdrawn = models.PositiveIntegerField(
         _("back-payments withdrawn"), default=0, db_default=0
     )
+    # Open back-payment applications (submitted, or approved and unpaid) the run withdrew because
+    # nothing is left to pay back: their year was cancelled, or the government now pays it in full.
+    back_payment_applications_withdrawn = models.PositiveIntegerField(
+        _("back-payment applications withdrawn (nothing left to pay back)"), default=0, db_default=0
+    )
     payable_fen = models.BigIntegerField(_("payable (fen)"), default=0)
     error = models.TextField(_("error"), blank=True)
 

@@ -22,6 +22,8 @@ from enrollment.assessment import assessment_reassess_persons
 class Reassessed:
     persons: int = 0
     pushed: int = 0
+    # Open back-payment applications withdrawn: their year is now paid by the government (or cancelled).
+    back_payment_applications_withdrawn: int = 0
 
 
 def reassess_persons(
@@ -34,4 +36,8 @@ def reassess_persons(
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(DISTINCT person_id) FROM {person_table}")  # noqa: S608 - the caller's table
         (persons,) = cursor.fetchone()
-    return Reassessed(persons=persons, pushed=sum(run.pushed for run in runs))
+    return Reassessed(
+        persons=persons,
+        pushed=sum(run.pushed for run in runs),
+        back_payment_applications_withdrawn=sum(run.back_payment_applications_withdrawn for run in runs),
+    )

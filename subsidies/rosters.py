@@ -1037,6 +1037,7 @@ class Applied:
     untagged: int = 0
     persons: int = 0
     pushed: int = 0
+    back_payment_applications_withdrawn: int = 0
 
 
 def apply(
@@ -1112,6 +1113,7 @@ def apply(
     )
     applied.persons = reassessed.persons
     applied.pushed = reassessed.pushed
+    applied.back_payment_applications_withdrawn = reassessed.back_payment_applications_withdrawn
     cursor.execute(f"DROP TABLE {persons}, {added}")
     timer.mark("reassessment")
     timer.log()
@@ -1265,6 +1267,7 @@ def count_label(key: str) -> str:
         untagged=_("Withdrawals sent to tax"),
         persons=_("Persons reassessed"),
         pushed=_("Amounts due sent to tax"),
+        back_payments_withdrawn=_("Back-payment applications withdrawn"),
     )
     return str(labels.get(key, key))
 

@@ -340,6 +340,7 @@ def roster_apply(
         "untagged": applied.untagged,
         "persons": applied.persons,
         "pushed": applied.pushed,
+        "back_payments_withdrawn": applied.back_payment_applications_withdrawn,
     }
     roster_import.roster = roster
     roster.current_import = roster_import

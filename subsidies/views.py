@@ -221,8 +221,9 @@ def _render_import(
         ],
         "effects": [
             (rosters.count_label(key), int(counts[key]), key)
-            for key in ("tagged", "untagged", "persons", "pushed")
-            if key in counts
+            for key in ("tagged", "untagged", "persons", "pushed", "back_payments_withdrawn")
+            # The applications withdrawn only when there were some (rarely): a zero says nothing.
+            if key in counts and (key != "back_payments_withdrawn" or counts[key])
         ],
         "blocking": int(counts.get("blocking", 0)),
         "importable": int(counts.get("added", 0)) + int(counts.get("removed", 0)),

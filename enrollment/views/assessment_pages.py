@@ -219,6 +219,15 @@ class AssessmentRunView(ScopedViewMixin, View):
                     run.back_payments_withdrawn,
                 )
             )
+        if run.back_payment_applications_withdrawn:
+            # Open applications whose year the run cancelled or the government now pays in full.
+            counts.append(
+                (
+                    "back_payment_applications_withdrawn",
+                    _("Back-payment applications withdrawn (nothing left to pay back)"),
+                    run.back_payment_applications_withdrawn,
+                )
+            )
         money = [
             ("government_paid_fen", _("Paid by the government (yuan)"), run.government_paid_fen),
             # Money still due when the run ended; payments since lower the county's figure below.

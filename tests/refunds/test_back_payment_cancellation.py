@@ -15,11 +15,13 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
 
 from accounts.roles import Role
 from collection.models import DueItem
 from enrollment import services as enrollment_services
-from enrollment.models import Assessment, ChangeReason, Enrollment, Person
+from enrollment.models import Assessment, AssessmentRun, ChangeReason, Enrollment, Person
 from refunds import services_backpay as services
 from refunds.models import BackPaymentApplication, WorkflowEvent
 from sharing.services import delivery_drain
@@ -238,3 +240,24 @@ def test_given_three_back_payments_when_their_enrollments_end_then_only_the_two_
         waiting_application.pk: "withdrawn",
         paid_application.pk: "approved",
     }
+
+
+def test_given_a_back_payment_cancelled_with_its_year_then_the_reassessments_run_counts_it_on_its_page(
+    world: World,
+):
+    # given: the back-payment of 28 December
+    person = due_person(TUNLI)
+    delivery_drain(seconds=30)
+    approved_back_payment(world, person)
+
+    # when: the enrollment is ended on 10 January 2027
+    terminate(world, person)
+
+    # then: the reassessment's run of 2027 counts the application it withdrew, and its page says so
+    run = AssessmentRun.objects.filter(insurance_year=YEAR, person=person).latest("pk")
+    assert (run.cancelled, run.back_payment_applications_withdrawn) == (1, 1)
+    client = Client()
+    client.force_login(world.users["admin"])
+    page = client.get(reverse("enrollment:assessment-run", args=[run.pk])).content.decode()
+    assert 'data-key="back_payment_applications_withdrawn"' in page
+    assert "撤销的补缴申请（无需补缴）" in page

@@ -15,9 +15,11 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
 
 from collection.models import DueItem
-from enrollment.models import Assessment, Person
+from enrollment.models import Assessment, AssessmentRun, Person
 from refunds.models import BackPaymentApplication
 from sharing.services import delivery_drain
 from subsidies.services import subsidy_tag_add
@@ -25,6 +27,7 @@ from tests.conftest import World
 from tests.matrix.enrollment_review import TUNLI
 from tests.refunds.backpay_support import AMOUNT, YEAR, due_person, pay_at_tax, timeline, withdrawn_page_says
 from tests.refunds.test_back_payment_cancellation import applied_back_payment, approved_back_payment
+from tests.subsidies import support as roster
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +161,62 @@ def test_given_another_persons_application_when_one_person_is_tagged_then_only_t
     assert statuses == {tagged_application.pk: "withdrawn", other_application.pk: "approved"}
     item = DueItem.objects.get(person_id=other.id_number, insurance_year=YEAR)
     assert (item.status, item.amount_fen, item.schedule[0]["rule"]) == ("due", AMOUNT, "back_payment")
+
+
+def test_given_an_approved_back_payment_when_a_roster_lists_the_person_then_the_import_counts_the_withdrawal(
+    world: World,
+):
+    # given: a back-payment of 1,100 yuan for 2027 approved on 28 December 2026, not paid
+    person = due_person(TUNLI)
+    delivery_drain(seconds=30)
+    application = approved_back_payment(world, person)
+
+    # when: the administrator imports civil affairs' 2027 roster listing the person as 特困供养人员
+    job = roster.check(
+        world, roster.xlsx_bytes([roster.HEADER, roster.row(1, person, "特困供养人员")]), year=YEAR
+    )
+    job = roster.confirm(world, job)
+
+    # then: the application is withdrawn, and the import and its reassessment's run count it
+    application.refresh_from_db()
+    assert application.status == "withdrawn"
+    assert roster.counts(job, "added", "persons", "back_payments_withdrawn") == {
+        "added": 1,
+        "persons": 1,
+        "back_payments_withdrawn": 1,
+    }
+    run = AssessmentRun.objects.filter(insurance_year=YEAR).latest("pk")
+    assert run.back_payment_applications_withdrawn == 1
+    # and: the import's page shows it among what the import did
+    client = Client()
+    client.force_login(world.users["admin"])
+    page = client.get(reverse("subsidies:roster-import", args=[job.pk])).content.decode()
+    assert 'data-key="back_payments_withdrawn" data-value="1"' in page
+    assert "撤销的补缴申请" in page
+
+
+def test_given_no_open_back_payment_when_a_roster_is_imported_then_its_page_shows_no_withdrawals(
+    world: World,
+):
+    # given: a person owing 2027, without a back-payment application
+    person = due_person(TUNLI)
+    delivery_drain(seconds=30)
+
+    # when: the roster lists them as 特困供养人员
+    job = roster.confirm(
+        world,
+        roster.check(
+            world, roster.xlsx_bytes([roster.HEADER, roster.row(1, person, "特困供养人员")]), year=YEAR
+        ),
+    )
+
+    # then: nothing was withdrawn, and the page does not show a zero for it
+    assert roster.counts(job, "persons", "back_payments_withdrawn") == {
+        "persons": 1,
+        "back_payments_withdrawn": 0,
+    }
+    client = Client()
+    client.force_login(world.users["admin"])
+    page = client.get(reverse("subsidies:roster-import", args=[job.pk])).content.decode()
+    assert 'data-key="persons" data-value="1"' in page
+    assert 'data-key="back_payments_withdrawn"' not in page
