@@ -172,9 +172,13 @@ class Household(models.Model):
     )
     address = models.CharField(_("address"), max_length=200, blank=True)
     residence_permit_number = models.CharField(_("residence permit number"), max_length=40, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     # The lost-update guard of the household's own fields, as ``Person.revision`` is of a person's:
     # every change raises it (a database trigger); a form opened at an older one is refused.
@@ -243,8 +247,8 @@ class Person(models.Model):
     )
     # Where the person is registered (village of the household, or the school's region): the scope.
     region_code = models.CharField(_("registered at"), **REGION_CODE)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # The lost-update guard: every change of the row, by any path (a form, the API, an import, a
     # bulk statement), raises the revision (a database trigger); an edit made on what was read at an
     # older revision is refused (``services.person_update``), naming who changed it and when.
@@ -321,9 +325,14 @@ class Enrollment(models.Model):
     status_reason = models.CharField(_("reason"), max_length=32, choices=ChangeReason.choices)
     status_changed_on = models.DateField(_("status changed on"))
     application = models.ForeignKey(
-        "RegistrationApplication", on_delete=models.PROTECT, null=True, blank=True, related_name="enrollments"
+        "RegistrationApplication",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="enrollments",
+        verbose_name=_("application"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("enrollment")
@@ -369,16 +378,22 @@ class EnrollmentChange(models.Model):
     # A school clerk sees their own school's students.
     scope_school_lookup = "enrollment__person__school_id"
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="changes")
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.PROTECT, related_name="changes", verbose_name=_("enrollment")
+    )
     kind = models.CharField(_("change"), max_length=12, choices=ChangeKind.choices)
     reason = models.CharField(_("reason"), max_length=32, choices=ChangeReason.choices)
     effective_on = models.DateField(_("effective date"))
     note = models.CharField(_("note"), max_length=300, blank=True)
     evidence = models.FileField(_("evidence"), upload_to="evidence/%Y/%m/", blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("enrollment change")
@@ -407,16 +422,25 @@ class RegistrationApplication(models.Model):
     # A school clerk sees the rosters their school submitted.
     scope_school_lookup = "household__created_by__agency_id"
 
-    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="applications")
+    household = models.ForeignKey(
+        Household, on_delete=models.PROTECT, related_name="applications", verbose_name=_("household")
+    )
     region_code = models.CharField(_("village"), **REGION_CODE)
     status = models.CharField(_("status"), max_length=12, choices=ApplicationStatus.choices)
     persons = models.ManyToManyField(Person, related_name="applications", verbose_name=_("persons"))
-    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    submitted_at = models.DateTimeField()
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("submitted by")
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(_("submitted at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_note = models.CharField(_("reason"), max_length=300, blank=True)
     enrollment_date = models.DateField(_("enrollment date"), null=True, blank=True)
 

@@ -165,3 +165,66 @@ def test_given_an_admin_form_with_an_error_in_chinese_then_its_title_says_error_
     html = client.post("/admin/accounts/user/add/", {"username": ""}).content.decode()
 
     assert "<title>错误： " in html
+
+
+def _admin_field_names_without_chinese() -> list[tuple[str, str, str]]:
+    """Every model field the admin names in a list's columns or a form, with the name it shows in
+    Chinese, where that name has no Chinese (a field without a marked name shows its own, in
+    English: "submitted by")."""
+    import re
+
+    from django.contrib import admin
+    from django.core.exceptions import FieldDoesNotExist
+    from django.utils import translation
+
+    chinese = re.compile(r"[\u4e00-\u9fff]")
+    missing = []
+    with translation.override("zh-hans"):
+        for model, model_admin in admin.site._registry.items():
+            names = [*model_admin.list_display, *(model_admin.fields or ())]
+            for name in names:
+                if not isinstance(name, str) or name in ("__str__", "id"):
+                    continue
+                try:
+                    shown = str(model._meta.get_field(name).verbose_name)
+                except FieldDoesNotExist:
+                    continue  # the admin's own column, named by its display description
+                if not chinese.search(shown):
+                    missing.append((model._meta.label, name, shown))
+    return sorted(missing)
+
+
+def test_given_the_admin_in_chinese_then_every_field_it_names_has_a_chinese_name():
+    assert _admin_field_names_without_chinese() == []
+
+
+# django-axes' field names the portal's catalogue translates: django-axes ships no Chinese.
+AXES_LACKS = [
+    "Attempt Time",
+    "Failed Logins",
+    "IP Address",
+    "Path",
+    "User Agent",
+    "Access lock out",
+    "Logout Time",
+]
+
+
+def test_given_django_axes_field_names_the_portal_translates_then_django_axes_still_has_no_chinese():
+    """As for Django's own messages above: should django-axes ship Chinese, the portal's entries go."""
+    import axes
+
+    assert (
+        sorted(path.name for path in (Path(axes.__file__).parent / "locale").iterdir() if "zh" in path.name)
+        == []
+    )
+    ours = {entry.msgid: entry.msgstr for entry in polib.pofile(str(ROOT / CATALOGUE))}
+    assert [ours.get(message) for message in AXES_LACKS] == [
+        "尝试时间",
+        "登录失败次数",
+        "IP地址",
+        "路径",
+        "浏览器标识",
+        "是否锁定",
+        "退出时间",
+    ]
