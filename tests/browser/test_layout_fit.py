@@ -156,3 +156,29 @@ def test_given_the_admins_user_list_in_english_at_1366_px_then_it_fits_beside_th
     shoot("users")
 
     assert needed <= room, (needed, room)
+
+
+def test_given_the_admins_outbox_list_at_1280_px_then_long_subjects_wrap_and_it_fits_beside_the_menu_and_filter(
+    page, sign_in, shoot, transactional_world
+):
+    # The subjects and topics of finance's totals: long words without a space, which had widened
+    # their columns until the list scrolled sideways by 160 px at 1,280 px (74 px at 1,366).
+    from sharing.models import OutboxMessage
+
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            topic="refund.overcollection_requested", version=2, sender="insurance", receiver="finance",
+            subject=f"subsidy_totals:14102{county}000000:2027:", seq=2, lane=0,
+            region_code=f"14102{county}000000"[:12], amount_fen=33_600_000, payload={},
+        )
+        for county in range(4)
+    )  # fmt: skip
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in("admin")
+    page.goto("/admin/sharing/outboxmessage/")
+    expect(page.locator("#result_list tbody tr")).to_have_count(4)
+
+    needed, room = page.locator("#changelist .results").evaluate("el => [el.scrollWidth, el.clientWidth]")
+    shoot("outbox")
+
+    assert needed <= room, (needed, room)
