@@ -210,24 +210,16 @@ class AssessmentRunView(ScopedViewMixin, View):
             ("government_paid", _("Paid by the government"), run.government_paid),
             ("pushed", _("Sent to tax"), run.pushed),
         ]
-        if run.back_payments_withdrawn:
-            # An extended collection period withdrew approved back-payments not yet paid.
-            counts.append(
-                (
-                    "back_payments_withdrawn",
-                    _("Back-payments withdrawn (period extended)"),
-                    run.back_payments_withdrawn,
-                )
-            )
-        if run.back_payment_applications_withdrawn:
-            # Open applications whose year the run cancelled or the government now pays in full.
-            counts.append(
-                (
-                    "back_payment_applications_withdrawn",
-                    _("Back-payment applications withdrawn (nothing left to pay back)"),
-                    run.back_payment_applications_withdrawn,
-                )
-            )
+        # Shown only when the run withdrew some (rarely): back-payments an extended collection
+        # period withdrew, and open applications whose year it cancelled or the government now pays.
+        withdrawn = (
+            ("back_payments_withdrawn", _("Back-payments withdrawn (period extended)")),
+            (
+                "back_payment_applications_withdrawn",
+                _("Back-payment applications withdrawn (nothing left to pay back)"),
+            ),
+        )
+        counts += [(key, label, getattr(run, key)) for key, label in withdrawn if getattr(run, key)]
         money = [
             ("government_paid_fen", _("Paid by the government (yuan)"), run.government_paid_fen),
             # Money still due when the run ended; payments since lower the county's figure below.

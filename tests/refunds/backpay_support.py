@@ -16,6 +16,8 @@ import itertools
 from typing import TYPE_CHECKING
 from unittest import mock
 
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Role
@@ -164,9 +166,6 @@ def withdrawn_page_says(
     """Whether the application's page, as insurance staff open it, says it was withdrawn by the
     rules today with ``note`` at the top, shows the step ``action`` with its ``label`` on the
     timeline, and no longer offers a pay-by day."""
-    from django.test import Client
-    from django.urls import reverse
-
     client = Client()
     client.force_login(world.user_for(Role.INSURANCE_STAFF, "a"))
     page = client.get(reverse("refunds:backpay-detail", args=[application.pk]))
