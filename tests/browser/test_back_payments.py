@@ -56,6 +56,7 @@ def test_given_a_missed_year_when_applied_approved_and_paid_then_the_year_is_cov
     form.get_by_test_id("apply-submit").click()
 
     expect(page.get_by_test_id("backpay-status")).to_have_attribute("data-status", "submitted")
+    expect(page.get_by_test_id("engine-heading")).to_have_text("规则判定")
     expect(page.get_by_test_id("engine-decision")).to_have_attribute("data-allowed", "yes")
     expect(page.get_by_test_id("engine-rule")).to_have_text("back_payment")
     expect(page.get_by_test_id("backpay-amount")).to_have_attribute("data-fen", str(AMOUNT))

@@ -164,16 +164,19 @@ def withdrawn_page_says(
     world: World, application: BackPaymentApplication, *, note: str, action: str, label: str
 ) -> bool:
     """Whether the application's page, as insurance staff open it, says it was withdrawn by the
-    rules today with ``note`` at the top, shows the step ``action`` with its ``label`` on the
-    timeline, and no longer offers a pay-by day."""
+    rules today with ``note`` at the top, dates the rules' judgement to the application, shows the
+    step ``action`` with its ``label`` on the timeline, and no longer offers a pay-by day."""
     client = Client()
     client.force_login(world.user_for(Role.INSURANCE_STAFF, "a"))
     page = client.get(reverse("refunds:backpay-detail", args=[application.pk]))
     text = page.content.decode()
     today = timezone.localdate().strftime("%Y-%m-%d")
+    applied = timezone.localtime(application.applied_at).strftime("%Y-%m-%d")
     return (
         page.status_code == 200
         and 'data-status="withdrawn"' in text
+        # The rules' judgement shown is the one made when it was applied for, and says so.
+        and f'<h2 data-testid="engine-heading">申请时的规则判定（{applied}）</h2>' in text
         and f"{today}按规则撤销： {note}" in text
         and f'data-action="{action}"' in text
         and label in text
