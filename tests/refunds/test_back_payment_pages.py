@@ -11,6 +11,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from refunds.models import BackPaymentApplication, BackPaymentEvidence
@@ -152,6 +153,28 @@ def test_given_a_clerk_when_applying_with_a_pdf_then_the_detail_shows_the_rule_t
     download = client.get(f"/refunds/back-payments/evidence/{evidence.pk}/")
     assert (download.status_code, b"".join(download.streaming_content)) == (200, PDF_BYTES)
     assert 'data-testid="four-eyes"' not in html  # a clerk does not review
+
+
+def test_given_the_applicant_withdraws_then_the_rules_box_is_dated_and_no_pay_by_day_is_offered(
+    world: World, client
+):
+    window_around_today()
+    person = due_person(TUNLI)
+    client.force_login(world.users["clerk_a"])
+    applied = client.post(
+        "/refunds/back-payments/apply/",
+        {"person": person.pk, "insurance_year": YEAR, "reason": "外出务工错过缴费期"},
+    )
+
+    html = client.post(
+        applied["Location"], {"step": "withdraw", "note": "已在外地参保"}, follow=True
+    ).content.decode()
+
+    application = BackPaymentApplication.objects.get()
+    day = timezone.localtime(application.applied_at).strftime("%Y-%m-%d")
+    assert application.status == "withdrawn"
+    assert _testid(html, "engine-heading") == f"申请时的规则判定（{day}）"
+    assert 'data-testid="pay-until"' not in html
 
 
 def _refused_application(world: World, client):  # type: ignore[no-untyped-def]
