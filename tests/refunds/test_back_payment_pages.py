@@ -158,19 +158,18 @@ def test_given_a_clerk_when_applying_with_a_pdf_then_the_detail_shows_the_rule_t
 def test_given_the_applicant_withdraws_then_the_rules_box_is_dated_and_no_pay_by_day_is_offered(
     world: World, client
 ):
+    # given: the village clerk's allowed application, waiting, with its pay-by day
     window_around_today()
-    person = due_person(TUNLI)
+    application = make_back_payment(TUNLI, world.users["clerk_a"])
     client.force_login(world.users["clerk_a"])
-    applied = client.post(
-        "/refunds/back-payments/apply/",
-        {"person": person.pk, "insurance_year": YEAR, "reason": "外出务工错过缴费期"},
-    )
 
+    # when: the clerk withdraws it on its page
     html = client.post(
-        applied["Location"], {"step": "withdraw", "note": "已在外地参保"}, follow=True
+        f"/refunds/back-payments/{application.pk}/", {"step": "withdraw", "note": "已在外地参保"}, follow=True
     ).content.decode()
 
-    application = BackPaymentApplication.objects.get()
+    # then: the rules' box is dated to the application, and no pay-by day is offered
+    application.refresh_from_db()
     day = timezone.localtime(application.applied_at).strftime("%Y-%m-%d")
     assert application.status == "withdrawn"
     assert _testid(html, "engine-heading") == f"申请时的规则判定（{day}）"
