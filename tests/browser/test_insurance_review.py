@@ -20,7 +20,7 @@ from accounts.scope import Scope
 from enrollment import services
 from enrollment.models import Enrollment, Person, PersonCategory, RegistrationApplication, Relation
 from tests.addresses import ID_NUMBER, record_addresses
-from tests.browser_fixtures import CSP_LISTENER, SCREENSHOTS, VIEWPORT, PageLog
+from tests.browser_fixtures import CSP_LISTENER, SCREENSHOTS, VIEWPORT, PageLog, full_page_screenshot
 from tests.conftest import PASSWORD, World
 from tests.enrollment import resident_id
 from tests.matrix.enrollment_review import PNG_BYTES, QINBI, TUNLI, make_enrollment, make_person
@@ -123,7 +123,7 @@ def test_given_two_submitted_households_when_insurance_approves_one_and_rejects_
         except NoReverseMatch:  # the clerk's workspace not built yet: the person's page says it too
             clerk.goto(reverse("enrollment:person-detail", args=[rejected.persons.get().pk]))
         expect(clerk.locator("main")).to_contain_text("户口簿与身份证姓名不一致，请核对")
-        clerk.screenshot(path=str(SCREENSHOTS / "clerk-sees-rejection-reason.png"), full_page=True)
+        full_page_screenshot(clerk, SCREENSHOTS / "clerk-sees-rejection-reason.png")
     finally:
         clerk.context.close()
     assert page_log.errors == [] and page_log.csp_violations() == []

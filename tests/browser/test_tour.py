@@ -35,7 +35,7 @@ from refunds import services as refunds
 from refunds.finance.models import ReceivedPlan
 from sharing.services import delivery_drain
 from subsidies.models import SubsidyTag
-from tests.browser_fixtures import PageLog
+from tests.browser_fixtures import PageLog, full_page_screenshot
 from tests.matrix.enrollment_registration import resident_id
 from tests.refunds.overcollection_support import tax_payment, this_month
 from tests.subsidies.support import HEADER, INDIVIDUAL, ROSTER_DATE, YEAR, row, xlsx_bytes
@@ -65,7 +65,7 @@ def snap(page: Page) -> Callable[[str], Path]:
     def take(name: str) -> Path:
         taken[0] += 1
         path = TOUR / f"{taken[0]:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        full_page_screenshot(page, path)
         return path
 
     return take
