@@ -57,6 +57,7 @@ from .workflow import (
 
 __all__ = [
     "BACK_PAYMENT_WORKFLOW",
+    "WITHDRAWALS_BY_THE_RULES",
     "BackPaymentAnswer",
     "TransitionConflictError",
     "back_payment_apply",
@@ -108,6 +109,8 @@ BACK_PAYMENT_WORKFLOW = Workflow(
         ),
     ),
 )
+# The steps by which the rules, not a person, withdraw an application: its page says why at the top.
+WITHDRAWALS_BY_THE_RULES = ("extension_withdraw", "cancel_withdraw", "government_withdraw")
 
 
 def _due_assessment(scope: Scope, person: Person, insurance_year: int) -> Assessment:

@@ -29,7 +29,7 @@ from enrollment.models import Person
 
 from . import selectors_backpay as selectors
 from . import services_backpay as services
-from .models_backpay import BackPaymentApplication, BackPaymentStatus
+from .models_backpay import OPEN_BACK_PAYMENT_STATUSES, BackPaymentApplication, BackPaymentStatus
 from .views import EvidenceDownloadView, PersonApplyViewMixin, WorkflowStepsView, yuan
 
 
@@ -235,17 +235,15 @@ class BackPaymentDetailView(WorkflowStepsView):
             # Withdrawn by the rules (an extension of the collection period, the year's contribution
             # cancelled, or paid in full by the government): said at the top, with why.
             "withdrawal": next(
-                (
-                    row["event"]
-                    for row in events
-                    if row["event"].action in ("extension_withdraw", "cancel_withdraw", "government_withdraw")
-                ),
+                (row["event"] for row in events if row["event"].action in services.WITHDRAWALS_BY_THE_RULES),
                 None,
             ),
             "evidence": selectors.back_payment_evidence(application=application),
             "history": selectors.person_back_payment_history(
                 scope=scope, person=person, exclude_pk=application.pk
             ),
+            # Waiting or approved: a pay-by day still means something.
+            "still_open": application.status in OPEN_BACK_PAYMENT_STATUSES,
             "steps": steps,
             "blocked": blocked if application.status == BackPaymentStatus.SUBMITTED else "",
             "error": error,
