@@ -662,6 +662,7 @@ def _steps_one_and_two(
     counts.back_payment_applications_withdrawn = _back_payment_applications_cancel(
         cursor, params, cancels=cancels
     ) + _back_payment_applications_government(cursor, params, policy=policy, changes=changes)
+    _hold_rows_as_read(cursor, params, changes=changes, cancels=cancels)
     with sending:
         cursor.execute(
             f"""
@@ -760,6 +761,64 @@ def _steps_one_and_two(
         cursor.execute(f"DROP TABLE {table}")
 
 
+def _hold_rows_as_read(cursor: Any, params: dict[str, Any], *, changes: str, cancels: str) -> None:
+    """Lock the assessments this run rewrites and keep only those still as the run read them.
+
+    The run read them (``changes``, ``cancels``) without a lock, some time before it writes: for a
+    county, seconds to minutes. A deposit recorded meanwhile (``assessment_record_deposits``, which
+    locks the row) made the year paid, and the payment stands: the run leaves that row alone and
+    sends tax nothing for it. A back-payment approved meanwhile raised the row's revision and gave
+    it a back-payment: the item sent carries both, so it replaces the approval's at tax. Locked in
+    id order, after the back-payment applications (the approval's order: the application, then the
+    assessment); from here until the run commits, a deposit or an approval of these rows waits
+    for it and then reads what it wrote."""
+    cursor.execute(
+        f"""
+        SELECT count(*) FROM (
+            SELECT a.id FROM enrollment_assessment a
+            WHERE a.id IN (SELECT existing_id FROM {changes} WHERE existing_id IS NOT NULL
+                           UNION ALL SELECT id FROM {cancels})
+            ORDER BY a.id FOR UPDATE OF a
+        ) AS held
+        """  # noqa: S608 - generated table names, no input
+    )
+    # Each statement from here reads what committed before it, and nothing can commit on the
+    # rows now: a year paid meanwhile (a run never rewrites a paid or refunded year) is dropped.
+    cursor.execute(
+        f"""
+        DELETE FROM {changes} c USING enrollment_assessment a
+        WHERE a.id = c.existing_id
+          AND (a.status IS DISTINCT FROM c.old_status OR a.status IN ('paid', 'refunded'))
+        """  # noqa: S608
+    )
+    left = cursor.rowcount
+    cursor.execute(
+        f"DELETE FROM {cancels} c USING enrollment_assessment a WHERE a.id = c.id AND a.status <> c.old_status"  # noqa: S608
+    )
+    left += cursor.rowcount
+    cursor.execute(
+        f"""
+        UPDATE {changes} c SET old_revision = a.revision, back_payment_fen = a.back_payment_fen,
+               back_payment_approved_on = a.back_payment_approved_on,
+               back_payment_pay_until = a.back_payment_pay_until
+        FROM enrollment_assessment a WHERE a.id = c.existing_id AND a.revision <> c.old_revision
+        """  # noqa: S608
+    )
+    cursor.execute(
+        f"""
+        UPDATE {cancels} c SET old_revision = a.revision
+        FROM enrollment_assessment a WHERE a.id = c.id AND a.revision <> c.old_revision
+        """  # noqa: S608
+    )
+    if left:
+        logger.info(
+            "assessment %s %s: %d year(s) paid or changed while the run read them, left as they are",
+            params["county"],
+            params["year"],
+            left,
+        )
+
+
 def _withdraw_back_payments(
     cursor: Any, params: dict[str, Any], *, policy: engine.Policy, facts: str, ended: str
 ) -> bool:
@@ -830,26 +889,18 @@ def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, ca
         assessment_ids=assessment_ids,
         notes=lambda ids: _cancellation_notes(cursor, params, cancels=cancels, assessment_ids=ids),
     )
-    _withdrawn(cursor, params, withdrawn=withdrawn, table=cancels, id_column="id", why="the year cancelled")
+    _withdrawn(params, withdrawn=withdrawn, why="the year cancelled")
     return withdrawn
 
 
-def _withdrawn(
-    cursor: Any, params: dict[str, Any], *, withdrawn: int, table: str, id_column: str, why: str
-) -> None:
-    """After back-payment applications were withdrawn for the assessments of ``table`` (``cancels``
-    or ``changes``, its assessment ids in ``id_column``): an approval committed while this waited
-    for its application raised the assessment's revision after ``table`` read it, so the item sent
-    to tax carries the newer one and replaces the back-payment line. (No approval can come now: the
-    applications are held.) And the count is logged."""
+def _withdrawn(params: dict[str, Any], *, withdrawn: int, why: str) -> None:
+    """After back-payment applications were withdrawn for the assessments a run cancels or turns
+    into government-paid ones, the count is logged. (An approval committed while the withdrawal
+    waited for its application raised the assessment's revision after the run read it:
+    ``_hold_rows_as_read`` takes the newer one, so the item sent replaces the back-payment line at
+    tax.)"""
     if not withdrawn:
         return
-    cursor.execute(
-        f"""
-        UPDATE {table} c SET old_revision = a.revision
-        FROM enrollment_assessment a WHERE a.id = c.{id_column} AND a.revision > c.old_revision
-        """  # noqa: S608 - generated table and column names, no input
-    )
     logger.info(
         "assessment %s %s: %d open back-payment application(s) withdrawn, %s",
         params["county"],
@@ -882,10 +933,7 @@ def _back_payment_applications_government(
             params["year"], {i: names.get(category_of[i], category_of[i]) for i in ids}
         ),
     )
-    _withdrawn(
-        cursor, params, withdrawn=withdrawn, table=changes, id_column="existing_id",
-        why="the year paid by the government",
-    )  # fmt: skip
+    _withdrawn(params, withdrawn=withdrawn, why="the year paid by the government")
     return withdrawn
 
 
