@@ -663,6 +663,15 @@ def _steps_one_and_two(
         cursor, params, cancels=cancels
     ) + _back_payment_applications_government(cursor, params, policy=policy, changes=changes)
     _hold_rows_as_read(cursor, params, changes=changes, cancels=cancels)
+    # Again, now that the rows are held: an application made between the withdrawal above and the
+    # lock (the application locks its assessment, and has committed by now) goes too. One an
+    # approval holds is left (that approval may be waiting for the rows held here; it will find the
+    # year no longer due and be refused).
+    counts.back_payment_applications_withdrawn += _back_payment_applications_cancel(
+        cursor, params, cancels=cancels, skip_locked=True
+    ) + _back_payment_applications_government(
+        cursor, params, policy=policy, changes=changes, skip_locked=True
+    )
     with sending:
         cursor.execute(
             f"""
@@ -875,7 +884,9 @@ def _back_payment_applications_withdraw(cursor: Any, params: dict[str, Any], *, 
     return withdrawn
 
 
-def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, cancels: str) -> int:
+def _back_payment_applications_cancel(
+    cursor: Any, params: dict[str, Any], *, cancels: str, skip_locked: bool = False
+) -> int:
     """The open back-payment applications of the assessments the run cancels (``cancels``) are
     withdrawn by the rules, each saying why, in the same transaction as the cancellation and the
     cancelled item sent to tax (which replaces tax's back-payment line). Returns how many were
@@ -888,6 +899,7 @@ def _back_payment_applications_cancel(cursor: Any, params: dict[str, Any], *, ca
     withdrawn = back_payments_withdraw_for_cancellation(
         assessment_ids=assessment_ids,
         notes=lambda ids: _cancellation_notes(cursor, params, cancels=cancels, assessment_ids=ids),
+        skip_locked=skip_locked,
     )
     _withdrawn(params, withdrawn=withdrawn, why="the year cancelled")
     return withdrawn
@@ -911,7 +923,7 @@ def _withdrawn(params: dict[str, Any], *, withdrawn: int, why: str) -> None:
 
 
 def _back_payment_applications_government(
-    cursor: Any, params: dict[str, Any], *, policy: engine.Policy, changes: str
+    cursor: Any, params: dict[str, Any], *, policy: engine.Policy, changes: str, skip_locked: bool = False
 ) -> int:
     """The open back-payment applications of the unpaid years this run turns into ones the
     government pays in full (a subsidy tag arrived) are withdrawn by the rules, each saying why, in
@@ -932,6 +944,7 @@ def _back_payment_applications_government(
         notes=lambda ids: _government_payment_notes(
             params["year"], {i: names.get(category_of[i], category_of[i]) for i in ids}
         ),
+        skip_locked=skip_locked,
     )
     _withdrawn(params, withdrawn=withdrawn, why="the year paid by the government")
     return withdrawn

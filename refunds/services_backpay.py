@@ -321,7 +321,10 @@ def back_payments_withdraw_for_extension(*, assessment_ids: Sequence[int], reaso
 
 
 def back_payments_withdraw_for_cancellation(
-    *, assessment_ids: Sequence[int], notes: Callable[[Sequence[int]], Mapping[int, str]]
+    *,
+    assessment_ids: Sequence[int],
+    notes: Callable[[Sequence[int]], Mapping[int, str]],
+    skip_locked: bool = False,
 ) -> int:
     """The open (submitted or approved, not paid) applications of these assessments, which a
     reassessment is cancelling (``enrollment.assessment``: the enrollment ended, was suspended,
@@ -329,30 +332,42 @@ def back_payments_withdraw_for_cancellation(
     back. ``notes`` says why for the assessments that have such an application (asked once, for
     those alone). Set-based, in the caller's transaction (the reassessment's, which sends tax the
     cancelled item). Returns how many were withdrawn."""
-    return _withdraw_by_the_rules(action="cancel_withdraw", assessment_ids=assessment_ids, notes=notes)
+    return _withdraw_by_the_rules(
+        action="cancel_withdraw", assessment_ids=assessment_ids, notes=notes, skip_locked=skip_locked
+    )
 
 
 def back_payments_withdraw_for_government_payment(
-    *, assessment_ids: Sequence[int], notes: Callable[[Sequence[int]], Mapping[int, str]]
+    *,
+    assessment_ids: Sequence[int],
+    notes: Callable[[Sequence[int]], Mapping[int, str]],
+    skip_locked: bool = False,
 ) -> int:
     """The open (submitted or approved, not paid) applications of these assessments, whose unpaid
     year a reassessment is turning into one the government pays in full (``enrollment.assessment``:
     a subsidy tag arrived), are withdrawn by the rules: the person has nothing left to pay back.
     ``notes`` says why, as for a cancellation. Set-based, in the caller's transaction (the
     reassessment's, which sends tax the cancelled item). Returns how many were withdrawn."""
-    return _withdraw_by_the_rules(action="government_withdraw", assessment_ids=assessment_ids, notes=notes)
+    return _withdraw_by_the_rules(
+        action="government_withdraw", assessment_ids=assessment_ids, notes=notes, skip_locked=skip_locked
+    )
 
 
 def _withdraw_by_the_rules(
-    *, action: str, assessment_ids: Sequence[int], notes: Callable[[Sequence[int]], Mapping[int, str]]
+    *,
+    action: str,
+    assessment_ids: Sequence[int],
+    notes: Callable[[Sequence[int]], Mapping[int, str]],
+    skip_locked: bool = False,
 ) -> int:
     """One step of ``BACK_PAYMENT_WORKFLOW`` without an actor for every application of these
     assessments in the step's source states: locked, moved by one UPDATE, one event each with the
-    note of its assessment (one INSERT)."""
+    note of its assessment (one INSERT). ``skip_locked``: leave an application another transaction
+    holds (for a caller that holds the assessments: that transaction may be waiting for them)."""
     step = BACK_PAYMENT_WORKFLOW.transition_for(action)
     with transaction.atomic():
         rows = list(
-            BackPaymentApplication.objects.select_for_update()
+            BackPaymentApplication.objects.select_for_update(skip_locked=skip_locked)
             .filter(assessment_id__in=assessment_ids, status__in=step.sources)
             .order_by("pk")
             .values_list("pk", "assessment_id", "region_code", "status")
