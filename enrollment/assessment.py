@@ -842,22 +842,24 @@ def _withdraw_back_payments(
     ).values("id", "person_id")
     if not withdrawable.query.is_empty():
         sql, sql_params = withdrawable.query.sql_with_params()
+        cursor.execute(f"CREATE TEMP TABLE {ended} (id bigint)")
+        # Found and written in one statement, on rows still due with their back-payment: one paid
+        # meanwhile (a deposit locks the row; this statement then reads it again) keeps its own.
         cursor.execute(
             f"""
-            CREATE TEMP TABLE {ended} AS
-            SELECT w.id FROM ({sql}) w
-            WHERE EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = w.person_id)
+            WITH cleared AS (
+                UPDATE enrollment_assessment a SET back_payment_fen = NULL, back_payment_approved_on = NULL,
+                       back_payment_pay_until = NULL
+                WHERE a.id IN (SELECT w.id FROM ({sql}) w
+                               WHERE EXISTS (SELECT 1 FROM {facts} f WHERE f.person_id = w.person_id))
+                  AND a.status = 'due' AND a.back_payment_fen IS NOT NULL
+                RETURNING a.id
+            )
+            INSERT INTO {ended} SELECT id FROM cleared
             """,  # noqa: S608 - generated table names; the values are parameters
             sql_params,
         )
         if cursor.rowcount:
-            cursor.execute(
-                f"""
-                UPDATE enrollment_assessment a SET back_payment_fen = NULL, back_payment_approved_on = NULL,
-                       back_payment_pay_until = NULL
-                FROM {ended} e WHERE a.id = e.id
-                """  # noqa: S608
-            )
             return True
         cursor.execute(f"DROP TABLE {ended}")
     return False
