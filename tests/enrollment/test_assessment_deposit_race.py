@@ -76,11 +76,32 @@ def _deposit(person: Person) -> str:
     )
 
 
-def _due_items_sent_for(person: Person, since: int) -> list[dict]:
+def _dibao_tag(person: Person) -> None:
+    """A dibao tag (160 yuan off 400) the county's next run applies."""
+    SubsidyTag.objects.create(
+        person=person, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+
+
+def _last_message_id() -> int | None:
+    return OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first()
+
+
+def _run_and_deposit(person: Person, held: Held) -> tuple[str, str, bool]:
+    """The county's run, held by ``held``, and a deposit of the person's 400 yuan meanwhile: the
+    run's status, the deposits recorded, and whether the deposit waited for a lock."""
+    return race(
+        lambda: assessment_run_now(county_code="141002", insurance_year=YEAR).status,
+        lambda: _deposit(person),
+        held,
+    )
+
+
+def _due_items_sent_for(person: Person, since: int | None) -> list[dict]:
     found = []
-    for message in OutboxMessage.objects.filter(topic__startswith="assessment.due", id__gt=since).order_by(
-        "id"
-    ):
+    for message in OutboxMessage.objects.filter(
+        topic__startswith="assessment.due", id__gt=since or 0
+    ).order_by("id"):
         items = message.payload["items"] if message.topic == "assessment.due_batch" else [message.payload]
         found += [item for item in items if item["person_id"] == person.id_number]
     return found
@@ -90,18 +111,12 @@ def test_given_a_run_about_to_change_the_amount_when_the_deposit_arrives_first_t
     zhang: Person, monkeypatch: pytest.MonkeyPatch
 ):
     # Given: a dibao tag (160 yuan off) that the county's run will apply, the run held before it writes
-    SubsidyTag.objects.create(
-        person=zhang, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
-    )
-    sent_before = OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first()
+    _dibao_tag(zhang)
+    sent_before = _last_message_id()
     held = _run_held_before_writing(monkeypatch)
 
     # When: the run and a deposit of the 400 yuan, the deposit committed while the run waits
-    run, deposited, waited = race(
-        lambda: assessment_run_now(county_code="141002", insurance_year=YEAR).status,
-        lambda: _deposit(zhang),
-        held,
-    )
+    run, deposited, waited = _run_and_deposit(zhang, held)
 
     # Then: the payment stands, and the run sent tax nothing for the paid year
     assert (run, deposited, waited) == ("done", "1", False)
@@ -126,15 +141,11 @@ def test_given_a_run_about_to_cancel_the_year_when_the_deposit_arrives_first_the
     Assessment.objects.filter(person=zhang, insurance_year=YEAR).update(
         status="due", assessed_at=timezone.now()
     )
-    sent_before = OutboxMessage.objects.order_by("-id").values_list("id", flat=True).first()
+    sent_before = _last_message_id()
     held = _run_held_before_writing(monkeypatch)
 
     # When: the county's run (which cancels the year) and the deposit, the deposit committed first
-    run, deposited, waited = race(
-        lambda: assessment_run_now(county_code="141002", insurance_year=YEAR).status,
-        lambda: _deposit(zhang),
-        held,
-    )
+    run, deposited, waited = _run_and_deposit(zhang, held)
 
     # Then: the payment stands, not cancelled, and nothing went to tax for it
     assert (run, deposited, waited) == ("done", "1", False)
@@ -148,18 +159,12 @@ def test_given_a_run_holding_the_rows_it_rewrites_when_the_deposit_arrives_then_
 ):
     # Given: a dibao tag the county's run applies (400 -> 240 yuan), the run held once it has
     # locked the rows it rewrites
-    SubsidyTag.objects.create(
-        person=zhang, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
-    )
+    _dibao_tag(zhang)
     held = Held(assessment._hold_rows_as_read)
     monkeypatch.setattr(assessment, "_hold_rows_as_read", held)
 
     # When: a deposit of the 400 yuan arrives while the run holds the row
-    run, deposited, waited = race(
-        lambda: assessment_run_now(county_code="141002", insurance_year=YEAR).status,
-        lambda: _deposit(zhang),
-        held,
-    )
+    run, deposited, waited = _run_and_deposit(zhang, held)
 
     # Then: the deposit waited for the run, then paid the year as the run left it (240 yuan due,
     # 400 paid: what tax took beyond it is tax's over-collection to give back)
