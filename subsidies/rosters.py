@@ -1038,6 +1038,43 @@ class Applied:
     persons: int = 0
     pushed: int = 0
     back_payment_applications_withdrawn: int = 0
+    # Tags the file no longer lists that were ended by hand after the check read them: left alone.
+    ended_meanwhile: int = 0
+
+
+def _hold_removed_as_read(cursor: Any, *, removed: str, import_id: int | None) -> int:
+    """Lock the tags this import ends and keep only those still standing; how many were dropped.
+
+    The check read them (``removed``) without a lock, some statements before the import ends them.
+    A tag ended meanwhile (``subsidy_tag_end``, which locks it: the bureau learnt the person left
+    the category) keeps its own day and reason, which decide whether it still reaches the year's
+    cover; so it leaves ``removed`` and the report, and the import neither ends it again nor tells
+    tax of it nor reassesses for it. Locked in id order; from here until the import commits, an
+    end by hand waits for it and is then refused (the tag has ended)."""
+    cursor.execute(
+        f"SELECT t.id FROM subsidies_subsidytag t JOIN {removed} r ON r.tag_id = t.id ORDER BY t.id FOR UPDATE OF t"  # noqa: S608
+    )
+    # A new statement reads what committed before the lock was granted.
+    cursor.execute(
+        f"""WITH gone AS (
+            DELETE FROM {removed} r USING subsidies_subsidytag t WHERE t.id = r.tag_id AND t.end_reason <> ''
+            RETURNING r.person_id, r.category
+        ), unlisted AS (
+            DELETE FROM subsidies_rosterrow w USING gone g
+            WHERE w.roster_import_id = %s AND w.outcome = 'removed' AND w.row_number IS NULL
+              AND w.person_id = g.person_id AND w.category = left(g.category, 60)
+        )
+        SELECT count(*) FROM gone""",  # noqa: S608 - generated table name
+        [import_id],
+    )
+    (left,) = cursor.fetchone()
+    if left:
+        logger.info(
+            "roster import %s: %d tag(s) ended by hand while it was applied, left as they are",
+            import_id,
+            left,
+        )
+    return int(left)
 
 
 def apply(
@@ -1060,10 +1097,7 @@ def apply(
     # the indexes that lead with the person then walk their pages in order (100,000 tags in a
     # shuffled order took 0.4 s longer to insert and check). Sorted in 4 MB, they would spill to disk.
     cursor.execute("SET LOCAL work_mem = '64MB'")
-    # Lock the tags that end (and any other writer of the same person's tags waits for this import).
-    cursor.execute(
-        f"SELECT t.id FROM subsidies_subsidytag t JOIN {r} r ON r.tag_id = t.id ORDER BY t.id FOR UPDATE OF t"  # noqa: S608
-    )
+    applied.ended_meanwhile = _hold_removed_as_read(cursor, removed=r, import_id=roster_import.pk)
     added = _temp_name("added")
     cursor.execute(
         f"""CREATE TEMP TABLE {added} ON COMMIT DROP AS

@@ -27,7 +27,7 @@ from enrollment.models import ImportStatus, Person, Policy
 from enrollment.policies import LoadedPolicy, policy_detail, policy_parse, policy_save
 
 from . import rosters
-from .models import RosterImport, RosterMode, SubsidyRoster, SubsidyTag
+from .models import RosterImport, RosterMode, RosterOutcome, SubsidyRoster, SubsidyTag
 from .selectors import roster_of
 
 logger = logging.getLogger("portal.subsidies")
@@ -336,6 +336,7 @@ def roster_apply(
     )
     roster_import.counts = {
         **staged.counts,
+        RosterOutcome.REMOVED.value: staged.counts[RosterOutcome.REMOVED.value] - applied.ended_meanwhile,
         "tagged": applied.tagged,
         "untagged": applied.untagged,
         "persons": applied.persons,
