@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -34,28 +34,35 @@ logger = logging.getLogger("portal.subsidies")
 
 # --- single tags --------------------------------------------------------------------------------
 
+# The database's rule of one open tag per person and category (SubsidyTag's constraint).
+ONE_OPEN_TAG = "subsidy_tag_one_open_per_category"
+
 
 @transaction.atomic
 def subsidy_tag_add(
     *, person: Person, category: str, source: str, valid_from: dt.date, actor_id: int | None = None
 ) -> SubsidyTag:
     """Tag a person (one open tag per category); the person is reassessed and the adjustment goes to tax."""
-    if (
-        SubsidyTag.objects.select_for_update()
-        .filter(person=person, category=category, valid_to__isnull=True)
-        .exists()
-    ):
-        raise ValidationError(
-            _("%(name)s already holds an open %(category)s tag.")
-            % {"name": person.name, "category": category}
-        )
-    tag = SubsidyTag.objects.create(
-        person=person,
-        category=category,
-        region_code=person.region_code,
-        source=source[:100],
-        valid_from=valid_from,
+    already = ValidationError(
+        _("%(name)s already holds an open %(category)s tag.") % {"name": person.name, "category": category}
     )
+    if SubsidyTag.objects.filter(person=person, category=category, valid_to__isnull=True).exists():
+        raise already
+    try:
+        # Two adds at once both find none: the database's one open tag per category lets one in,
+        # and the other waits for it and is told so.
+        with transaction.atomic():
+            tag = SubsidyTag.objects.create(
+                person=person,
+                category=category,
+                region_code=person.region_code,
+                source=source[:100],
+                valid_from=valid_from,
+            )
+    except IntegrityError as error:
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) != ONE_OPEN_TAG:
+            raise
+        raise already from error
     assessment_reassess(person_id=person.pk, reason=f"subsidy tag added: {category}", actor_id=actor_id)
     return tag
 
