@@ -659,18 +659,16 @@ def _steps_one_and_two(
     # The open back-payment applications of the assessments about to be cancelled are withdrawn
     # first: the approval locks the application, then the assessment, and so does this, so the two
     # cannot deadlock (an approval that comes second finds the application withdrawn).
-    counts.back_payment_applications_withdrawn = _back_payment_applications_cancel(
-        cursor, params, cancels=cancels
-    ) + _back_payment_applications_government(cursor, params, policy=policy, changes=changes)
+    counts.back_payment_applications_withdrawn = _open_applications_withdraw(
+        cursor, params, policy=policy, changes=changes, cancels=cancels, skip_locked=False
+    )
     _hold_rows_as_read(cursor, params, changes=changes, cancels=cancels)
     # Again, now that the rows are held: an application made between the withdrawal above and the
     # lock (the application locks its assessment, and has committed by now) goes too. One an
     # approval holds is left (that approval may be waiting for the rows held here; it will find the
     # year no longer due and be refused).
-    counts.back_payment_applications_withdrawn += _back_payment_applications_cancel(
-        cursor, params, cancels=cancels, skip_locked=True
-    ) + _back_payment_applications_government(
-        cursor, params, policy=policy, changes=changes, skip_locked=True
+    counts.back_payment_applications_withdrawn += _open_applications_withdraw(
+        cursor, params, policy=policy, changes=changes, cancels=cancels, skip_locked=True
     )
     with sending:
         cursor.execute(
@@ -768,6 +766,24 @@ def _steps_one_and_two(
         counts.back_payments_withdrawn = _back_payment_applications_withdraw(cursor, params, ended=ended)
     for table in (facts, decisions, changes, cancels, late, *([ended] if withdrawing else [])):
         cursor.execute(f"DROP TABLE {table}")
+
+
+def _open_applications_withdraw(
+    cursor: Any,
+    params: dict[str, Any],
+    *,
+    policy: engine.Policy,
+    changes: str,
+    cancels: str,
+    skip_locked: bool,
+) -> int:
+    """The open back-payment applications of the years this run cancels or turns into ones the
+    government pays in full, withdrawn by the rules; how many."""
+    return _back_payment_applications_cancel(
+        cursor, params, cancels=cancels, skip_locked=skip_locked
+    ) + _back_payment_applications_government(
+        cursor, params, policy=policy, changes=changes, skip_locked=skip_locked
+    )
 
 
 def _hold_rows_as_read(cursor: Any, params: dict[str, Any], *, changes: str, cancels: str) -> None:
