@@ -18,9 +18,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import pairwise
@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -153,6 +153,82 @@ class _PhaseTimer:
 # --- the set-based core ----------------------------------------------------------------------
 
 
+# --- the gate between a county's run and a person's reassessment ---------------------------------
+#
+# A county's run reads its facts (enrollments, persons, tags) and writes what it decided seconds to
+# minutes later. A fact changed in between (a tag added, an enrollment ended) is reassessed at once
+# for its person, in the same transaction as the change; the run, deciding from the older facts,
+# would then overwrite that reassessment, or write its older decision where the reassessment had
+# found nothing to change. So the two never overlap: each part of a county's run holds its gate
+# (this namespace; the county's code and the part) from before it reads the facts until what it
+# wrote is committed, waiting first for the reassessments under way in the county; a reassessment
+# takes every gate of its counties shared, without waiting, and is refused while a part holds one
+# (with its fact change: the caller's transaction rolls back), so the clerk tries again once the
+# run has finished. Reassessments never wait for a run: their callers hold persons and enrollments
+# locked, which the run's writes need (its foreign keys), and waiting would deadlock.
+_FACTS_GATE = 7_316_003
+# A run has at most this many parts at once (``settings.ASSESSMENT_WORKERS``); a reassessment tries
+# the gates of all of them.
+_GATE_PARTS = 16
+
+
+def _gate_key(county_code: str, part: int) -> int:
+    return int(county_code) * _GATE_PARTS + part % _GATE_PARTS
+
+
+@contextmanager
+def _run_gate(county_code: str, part: int) -> Iterator[None]:
+    """Hold the gate of one part of a county's run for the duration of the block (see above).
+
+    On its own, the part commits its two steps separately: the lock is the connection's, released
+    at the end (PostgreSQL releases it should the connection die). Inside a caller's transaction
+    (tests, one-off calls) it is that transaction's, released when it commits."""
+    key = _gate_key(county_code, part)
+    in_transaction = connection.in_atomic_block
+    with connection.cursor() as cursor:
+        started = time.monotonic()
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)" if in_transaction else "SELECT pg_advisory_lock(%s, %s)",
+            [_FACTS_GATE, key],
+        )
+        waited = time.monotonic() - started
+    if waited > 1:
+        logger.info(
+            "assessment %s part %d: waited %.1f s for reassessments under way", county_code, part, waited
+        )
+    if in_transaction:
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_FACTS_GATE, key])
+        except DatabaseError:
+            # The connection is gone, and its lock with it; the part's own error is the one to see.
+            logger.warning("assessment %s part %d: its gate could not be released", county_code, part)
+
+
+def _reassessment_gate_pass(county_codes: Iterable[str]) -> None:
+    """A reassessment (of one person or listed ones) passes the gates of its counties, in the
+    caller's transaction, or is refused while a part of a county's run holds one (see above)."""
+    with connection.cursor() as cursor:
+        for county_code in sorted(set(county_codes)):
+            keys = [_gate_key(county_code, part) for part in range(_GATE_PARTS)]
+            cursor.execute(
+                "SELECT bool_and(pg_try_advisory_xact_lock_shared(%s, key)) FROM unnest(%s::int[]) AS key",
+                [_FACTS_GATE, keys],
+            )
+            if not cursor.fetchone()[0]:
+                raise ValidationError(
+                    _(
+                        "The yearly assessment of county %(county)s is running; try again when it has finished."
+                    )
+                    % {"county": county_code}
+                )
+
+
 def _birth_key_sql(policy: engine.Policy) -> tuple[str, list[Any]]:
     boundaries, exact_from = birth_date_classes(policy)
     sql = "CASE WHEN p.birth_date >= %s THEN p.birth_date"
@@ -221,6 +297,7 @@ def _assess(
     totals: bool = True,
     person_table: str | None = None,
     today: date | None = None,
+    part: int = 0,
 ) -> Counts:
     """Assess a county (or one person of it, or the villages in [region_from, region_below)) for a year.
 
@@ -280,8 +357,10 @@ def _assess(
         "withdraw_until": engine.back_payment_withdrawn_until(policy),
         "back_payment_opens": engine.back_payment_apply_from(policy) if policy.back_payment else None,
     }
+    # A county's run (or a part of it) holds its gate; a reassessment has passed it already.
+    gate = _run_gate(county_code, part) if person_id is None and person_table is None else nullcontext()
     try:
-        with ExitStack() as stack, connection.cursor() as cursor:
+        with gate, ExitStack() as stack, connection.cursor() as cursor:
             stack.enter_context(transaction.atomic())
             _steps_one_and_two(
                 cursor,
@@ -1199,6 +1278,7 @@ def _assess_county(
                 region_from=region_from,
                 region_below=region_below,
                 totals=False,
+                part=part,
             )
             with lock:
                 finished.add(counts)
@@ -1637,6 +1717,9 @@ def assessment_reassess(
     )
     runs = []
     with transaction.atomic():
+        # Every county of the person, open years or not: a first yearly run under way has not
+        # made its year open yet, and would miss the change all the same.
+        _reassessment_gate_pass(counties)
         for county_code in sorted(counties):
             for year in open_years_for(county_code, today):
                 loaded = policy_for_county(county_code=county_code, insurance_year=year)
@@ -1699,6 +1782,9 @@ def assessment_reassess_persons(
         counties = [row[0] for row in cursor.fetchall()]
     runs = []
     with transaction.atomic():
+        # The check below answers from the run's row; the gate also covers a run whose part began
+        # after it (and a run executed without a row of its own).
+        _reassessment_gate_pass(counties)
         for county_code in counties:
             years = open_years_for(county_code, today)
             busy = AssessmentRun.objects.filter(
