@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from accounts.digits import ascii_digits
 from accounts.roles import Action
 from accounts.scope import Scope
+from accounts.selectors import region_names
 from sharing.services import (
     BesideRows,
     ListItems,
@@ -210,6 +211,17 @@ def _run_gate(county_code: str, part: int) -> Iterator[None]:
             logger.warning("assessment %s part %d: its gate could not be released", county_code, part)
 
 
+def _run_under_way(county_code: str) -> ValidationError:
+    """The refusal of a reassessment while the county's yearly run works, naming the county as its
+    users know it (尧都区（141002）)."""
+    code = county_code.ljust(12, "0")  # regions are stored by their 12-digit codes
+    name = region_names({code}).get(code)
+    return ValidationError(
+        _("The yearly assessment of county %(county)s is running; try again when it has finished.")
+        % {"county": f"{name}（{county_code}）" if name else county_code}
+    )
+
+
 def _reassessment_gate_pass(county_codes: Iterable[str]) -> None:
     """A reassessment (of one person or listed ones) passes the gates of its counties, in the
     caller's transaction, or is refused while a part of a county's run holds one (see above)."""
@@ -221,12 +233,7 @@ def _reassessment_gate_pass(county_codes: Iterable[str]) -> None:
                 [_FACTS_GATE, keys],
             )
             if not cursor.fetchone()[0]:
-                raise ValidationError(
-                    _(
-                        "The yearly assessment of county %(county)s is running; try again when it has finished."
-                    )
-                    % {"county": county_code}
-                )
+                raise _run_under_way(county_code)
 
 
 def _birth_key_sql(policy: engine.Policy) -> tuple[str, list[Any]]:
@@ -1794,12 +1801,7 @@ def assessment_reassess_persons(
                 status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
             ).exists()
             if busy:
-                raise ValidationError(
-                    _(
-                        "The yearly assessment of county %(county)s is running; try again when it has finished."
-                    )
-                    % {"county": county_code}
-                )
+                raise _run_under_way(county_code)
             for year in years:
                 loaded = policy_for_county(county_code=county_code, insurance_year=year)
                 if loaded is None:

@@ -34,7 +34,9 @@ from tests.subsidies.support import ROSTER_DATE, YEAR, assess, enrolled, linfen_
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 COUNTY = "141002"
-REFUSED = "refused: The yearly assessment of county 141002 is running; try again when it has finished."
+REFUSED = (
+    "refused: The yearly assessment of county 尧都区（141002） is running; try again when it has finished."
+)
 
 
 @pytest.fixture(autouse=True)
