@@ -88,7 +88,9 @@ def _record_one_category(payload: dict, message_id: int, sent_at: object) -> Non
 
     from .models import SubsidyFunds, SubsidyFundsLine
 
-    report, _created = SubsidyFunds.objects.get_or_create(
+    # One category's subject is not its report's: two workers may apply two categories of one report
+    # at once. The report stays locked until commit, so the sum below sees the other's line.
+    report, _created = SubsidyFunds.objects.select_for_update().get_or_create(
         region_code=payload["region_code"],
         insurance_year=payload["insurance_year"],
         defaults={
