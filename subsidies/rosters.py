@@ -55,7 +55,7 @@ from accounts.selectors import county_names
 from enrollment import identifiers, imports
 from enrollment.imports import CellError, Column, ImportFileError, date_of, safe_cell, text_of
 from enrollment.models import IdKind
-from enrollment.policies import policy_for_county
+from enrollment.policies import policy_for_county, policy_for_county_held
 from enrollment.rules.policy import SCHOOL_CATEGORIES, Policy, Scheme, SubsidyCategory
 from enrollment.spreadsheets import SheetRows, read_sheet
 from sharing.services import BesideRows, ListItems, message_send_bulk_beside
@@ -371,12 +371,19 @@ def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], 
     return rows, names
 
 
-def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -> CountyCategories:
+def county_categories(
+    cursor: Any, *, counties: set[str], insurance_year: int, hold: bool = False
+) -> CountyCategories:
     """Load the policy of each county for the year; COPY its categories into temporary tables.
 
     The county table has the insurance year's cover (``period_start``/``period_end``) and, where the
     policy has one, the students' academic year (``student_period_start``/``student_period_end``):
     a row's or tag's year is its person's (``Policy.coverage_for``), so the checks pick per person.
+
+    ``hold`` (the confirmation): each policy's row is locked FOR SHARE until the import commits, and
+    read after the lock (``policy_for_county_held``). A category's code changes only under the row's
+    FOR UPDATE (``subsidy_category_save``), which counts the category's tags: it waits for the import
+    and sees its tags, or the import waits for it and tags by the new version.
     """
     found = CountyCategories(map_table=_temp_name("cat"), county_table=_temp_name("county"))
     cursor.execute(
@@ -394,7 +401,8 @@ def county_categories(cursor: Any, *, counties: set[str], insurance_year: int) -
     map_rows: list[tuple[Any, ...]] = []
     county_rows: list[tuple[Any, ...]] = []
     for county in sorted(counties):
-        loaded = policy_for_county(county_code=county, insurance_year=insurance_year)
+        read = policy_for_county_held if hold else policy_for_county
+        loaded = read(county_code=county, insurance_year=insurance_year)
         if loaded is None:
             county_rows.append((county, names_of.get(county, county), None, None, None, None, None, None))
             found.counties[county] = ""
@@ -559,6 +567,7 @@ def stage(
     roster_id: int | None,
     import_id: int | None,
     keep: bool = False,
+    hold: bool = False,
 ) -> Staged:
     """Stream a sheet into a staging table and check every row, or take the rows the preview kept
     and check anew those whose verdict can have changed since; nothing of the registry is changed.
@@ -568,6 +577,9 @@ def stage(
     cannot have changed, and the preview page lists the valid rows. Unlogged: written without WAL,
     and empty after a crash, when the confirmation reads the file again. Dropped when the import
     is applied, fails or is discarded; ``rows_prune`` drops what is left.
+
+    ``hold`` (the confirmation): the policies read stay locked until the import commits
+    (``county_categories``).
     """
     timer = _Timer(f"roster import {import_id} check")
     cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -583,6 +595,7 @@ def stage(
             roster_date=roster_date,
             roster_id=roster_id,
             timer=timer,
+            hold=hold,
         )
         if staged is not None:
             return staged
@@ -616,6 +629,7 @@ def stage(
         cursor,
         counties=_counties(cursor, persons=persons, roster_id=roster_id),
         insurance_year=insurance_year,
+        hold=hold,
     )
     timer.mark("persons and policies")
     kept = keep and import_id is not None
@@ -729,6 +743,7 @@ def _restage(
     roster_date: dt.date,
     roster_id: int | None,
     timer: _Timer,
+    hold: bool = False,
 ) -> Staged | None:
     """The preview's checked rows, with those whose verdict can have changed since checked anew.
 
@@ -759,6 +774,7 @@ def _restage(
         cursor,
         counties=_counties(cursor, persons=persons, roster_id=roster_id) | set(before),
         insurance_year=insurance_year,
+        hold=hold,
     )
     if any(categories.digests.get(county) != digest for county, digest in before.items()):
         cursor.execute(f"DROP TABLE {affected}, {persons}, {categories.map_table}, {categories.county_table}")

@@ -328,6 +328,7 @@ def roster_apply(
         roster_date=roster_import.roster_date,
         roster_id=roster.pk,
         import_id=roster_import.pk,
+        hold=True,
     )
     _record(roster_import, staged)
     rosters.write_report(cursor, roster_import=roster_import, staged=staged)
@@ -442,6 +443,9 @@ def roster_import_process(*, scope: Scope, import_id: int) -> RosterImport | Non
 def _managed_policy(*, scope: Scope, code: str) -> Policy:
     scope.require(Action.POLICY_MANAGE)
     policy = policy_detail(scope=scope, code=code)
+    # Locked before its document is read and its tags counted: a roster import being applied holds
+    # the row FOR SHARE from reading the categories to its commit, so this waits and counts its tags.
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
     if not scope.unrestricted and not (
         policy.region_code and scope.covers_region_code(policy.region_code.ljust(12, "0"))
     ):

@@ -1,0 +1,106 @@
+"""A category's code changed while a roster file is applied, on real connections (threads, real
+commits).
+
+A category that persons are tagged for keeps its code (``subsidy_category_save`` counts its tags
+and refuses): a new code would leave the tags matching no category, and their subsidies would
+vanish at the next reassessment. The import's tags count once it commits; until then the change
+must not slip in between the import's reading of the categories and its commit, in either order.
+
+Played in a fixed order (tests/refunds/race_support.py). The Linfen preset for next year, stored
+for 临汾市 (tests/subsidies/support.py): 城乡低保对象 (code dibao, roster word 低保)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from enrollment.models import Policy
+from subsidies import rosters, services
+from subsidies.models import RosterImport, SubsidyTag
+from tests.conftest import World
+from tests.refunds.race_support import Held, race
+from tests.subsidies.support import HEADER, assess, check, enrolled, linfen_policy, row, scope_of, xlsx_bytes
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def job(world: World) -> RosterImport:
+    """张三 of 屯里村 (next year assessed) on a first 低保 roster, checked and confirmed, not yet
+    applied: no one in the policy's area holds a dibao tag yet."""
+    linfen_policy()
+    zhang = enrolled("张三", 1)
+    assess("141002")
+    preview = check(world, xlsx_bytes([HEADER, row(1, zhang)]))
+    services.roster_import_confirm(
+        scope=scope_of(world), import_id=preview.pk, mode="valid_rows", queue=False
+    )
+    return preview
+
+
+def _apply(world: World, job: RosterImport) -> str:
+    done = services.roster_import_process(scope=scope_of(world), import_id=job.pk)
+    assert done is not None
+    return f"{done.status}: {done.message}" if done.message else str(done.status)
+
+
+def _new_code(world: World) -> str:
+    policy = Policy.objects.get(code="linfen-next")
+    dibao = services.subsidy_category_document(policy=policy, code="dibao")
+    assert dibao is not None
+    try:
+        services.subsidy_category_save(
+            scope=scope_of(world),
+            policy_code=policy.code,
+            original_code="dibao",
+            category={**dibao, "code": "low_income"},
+            note="代码改为 low_income",
+            actor_id=None,
+        )
+    except ValidationError as refused:
+        return f"refused: {refused.messages[0]}"
+    return "saved"
+
+
+def _codes() -> list[str]:
+    return [c["code"] for c in Policy.objects.get(code="linfen-next").document["subsidy_categories"]]
+
+
+def test_given_a_roster_file_being_applied_when_its_category_code_is_changed_then_the_change_waits_and_is_refused(
+    world: World, job: RosterImport, monkeypatch: pytest.MonkeyPatch
+):
+    # Given: the import held once it has read the categories and checked the rows (its report written)
+    held = Held(rosters.write_report)
+    monkeypatch.setattr(rosters, "write_report", held)
+
+    # When: the category's code dibao is changed to low_income meanwhile
+    applied, changed, waited = race(lambda: _apply(world, job), lambda: _new_code(world), held)
+
+    # Then: the change waited for the import, counted its tag and was refused; the tag's code is
+    # still a category's
+    assert (applied, changed, waited) == (
+        "done",
+        "refused: 1 tags in this policy's area are for dibao; with another code they would match no "
+        "category. Keep the code, or give the category the roster tag dibao.",
+        True,
+    )
+    assert list(SubsidyTag.objects.values_list("category", flat=True)) == ["dibao"]
+    assert _codes() == ["poverty_registered", "dibao", "severe_disability", "tekun", "clergy"]
+
+
+def test_given_a_category_code_change_under_way_when_a_roster_file_is_applied_then_it_waits_and_tags_the_new_code(
+    world: World, job: RosterImport, monkeypatch: pytest.MonkeyPatch
+):
+    # Given: the change of dibao's code to low_income held once it has counted the tags (none) and
+    # saved the policy's new version, not yet committed
+    held = Held(services.policy_save)
+    monkeypatch.setattr(services, "policy_save", held)
+
+    # When: the import is applied meanwhile
+    changed, applied, waited = race(lambda: _new_code(world), lambda: _apply(world, job), held)
+
+    # Then: the import waited for the change and checked its rows against the new version: 低保 is
+    # 城乡低保对象, now low_income, and the tag has that code
+    assert (changed, applied, waited) == ("saved", "done", True)
+    assert list(SubsidyTag.objects.values_list("category", flat=True)) == ["low_income"]
+    assert _codes() == ["poverty_registered", "low_income", "severe_disability", "tekun", "clergy"]
