@@ -29,7 +29,7 @@ from subsidies import services
 from subsidies.models import SubsidyTag
 from tests.conftest import World
 from tests.refunds.race_support import Held, own_connection, race
-from tests.subsidies.support import ROSTER_DATE, YEAR, assess, enrolled, linfen_policy
+from tests.subsidies.support import ROSTER_DATE, YEAR, assess, dibao_added, enrolled, linfen_policy
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -56,12 +56,9 @@ def li(world: World) -> Person:
     return person
 
 
-def _add_dibao(person: Person) -> str:
-    try:
-        services.subsidy_tag_add(person=person, category="dibao", source="民政", valid_from=ROSTER_DATE)
-    except ValidationError as refused:
-        return f"refused: {refused.messages[0]}"
-    return "added"
+def _added_on_another_connection(person: Person) -> str:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(own_connection(lambda: dibao_added(person))).result(timeout=60)
 
 
 def _run() -> str:
@@ -89,7 +86,7 @@ def test_given_the_countys_run_under_way_when_a_tag_is_added_then_it_is_refused_
     monkeypatch.setattr(assessment, point, held)
 
     # When: a dibao tag is added to 李四 meanwhile
-    run, added, waited = race(_run, lambda: _add_dibao(li), held)
+    run, added, waited = race(_run, lambda: dibao_added(li), held)
 
     # Then: the add was refused at once with the way forward, no tag was made, and the year is as
     # the run decided it
@@ -104,11 +101,10 @@ def test_given_the_countys_run_finished_when_the_tag_is_added_again_then_it_goes
     # Given: a tag refused while the run worked
     held = Held(assessment._back_payment_applications_cancel)
     monkeypatch.setattr(assessment, "_back_payment_applications_cancel", held)
-    assert race(_run, lambda: _add_dibao(li), held)[1] == REFUSED
+    assert race(_run, lambda: dibao_added(li), held)[1] == REFUSED
 
     # When: the clerk tries again on another connection, the run having finished
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        added = pool.submit(own_connection(lambda: _add_dibao(li))).result(timeout=60)
+    added = _added_on_another_connection(li)
 
     # Then: the tag is added and the year reassessed: 240 yuan
     assert added == "added"
@@ -128,8 +124,7 @@ def test_given_a_part_that_failed_when_a_tag_is_added_then_its_gate_was_released
     monkeypatch.undo()
 
     # When: a tag is added on another connection
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        added = pool.submit(own_connection(lambda: _add_dibao(li))).result(timeout=60)
+    added = _added_on_another_connection(li)
 
     # Then: it goes through: the failed part left no gate closed behind it
     assert added == "added"
@@ -144,7 +139,7 @@ def test_given_a_tag_being_added_when_the_countys_run_starts_then_it_waits_and_r
     monkeypatch.setattr(services, "assessment_reassess", held)
 
     # When: the county's run starts meanwhile
-    added, run, waited = race(lambda: _add_dibao(li), _run, held)
+    added, run, waited = race(lambda: dibao_added(li), _run, held)
 
     # Then: the run waited for the tag's commit and read it: the year stays the reassessment's 240
     # yuan, which the run found nothing to change in
@@ -161,12 +156,12 @@ def test_given_a_tag_being_added_when_another_is_added_in_the_county_then_neithe
     wang, zhao = enrolled("王五", 5), enrolled("赵六", 6)
     assessment_reassess_persons_of([wang, zhao])
     with translation.override("en"):
-        assert _add_dibao(zhao) == "added"
+        assert dibao_added(zhao) == "added"
     held = Held(services.assessment_reassess)
     monkeypatch.setattr(services, "assessment_reassess", held)
 
     # When: a dibao tag is added for 王五 meanwhile
-    first, second, waited = race(lambda: _add_dibao(li), lambda: _add_dibao(wang), held)
+    first, second, waited = race(lambda: dibao_added(li), lambda: dibao_added(wang), held)
 
     # Then: both went through, the second without waiting for the first
     assert (first, second, waited) == ("added", "added", False)

@@ -10,9 +10,9 @@ from unittest import mock
 import pytest
 
 from refunds.finance import handlers
-from refunds.finance.models import SubsidyFunds
 from sharing.models import OutboxMessage
 from sharing.services import delivery_run_batch, message_send
+from tests.finance.test_subsidy_funds import _held
 from tests.refunds.overcollection_support import deliver, no_nudge  # noqa: F401
 from tests.refunds.race_support import Held, race
 
@@ -37,14 +37,6 @@ def _work() -> str:
     """One delivery worker: claims a lane and applies one batch of it."""
     result = delivery_run_batch()
     return "no lane to claim" if result is None else f"applied {result.applied}"
-
-
-def _held() -> list[tuple]:
-    return [
-        (report.region_code, report.insurance_year, report.person_count, report.amount_fen,
-         sorted((line.category, line.person_count, line.amount_fen) for line in report.lines.all()))
-        for report in SubsidyFunds.objects.order_by("region_code", "insurance_year")
-    ]  # fmt: skip
 
 
 def test_given_two_categories_applied_at_once_by_two_workers_then_the_totals_count_both():

@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from openpyxl import Workbook
@@ -51,6 +52,15 @@ def enrolled(name: str, sequence: int, region: str = TUNLI, birth: str = "198001
     person.save()
     make_enrollment(person)
     return person
+
+
+def dibao_added(person: Person) -> str:
+    """A dibao tag given by hand (recognised on the roster date): "added", or the refusal's words."""
+    try:
+        services.subsidy_tag_add(person=person, category="dibao", source="民政", valid_from=ROSTER_DATE)
+    except ValidationError as refused:
+        return f"refused: {refused.messages[0]}"
+    return "added"
 
 
 def assess(*counties: str) -> None:

@@ -6,24 +6,14 @@ for next year, stored for 临汾市 (tests/subsidies/support.py)."""
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import ValidationError
 
-from enrollment.models import Person
 from subsidies import services
 from subsidies.models import SubsidyTag
 from tests.conftest import World
 from tests.refunds.race_support import Held, race
-from tests.subsidies.support import ROSTER_DATE, assess, enrolled, linfen_policy
+from tests.subsidies.support import assess, dibao_added, enrolled, linfen_policy
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def _add(person: Person) -> str:
-    try:
-        services.subsidy_tag_add(person=person, category="dibao", source="民政", valid_from=ROSTER_DATE)
-    except ValidationError as refused:
-        return f"refused: {refused.messages[0]}"
-    return "added"
 
 
 def test_the_constraint_the_add_reads_is_the_tags_own():
@@ -41,7 +31,7 @@ def test_given_a_tag_being_added_when_the_same_tag_is_added_again_then_the_secon
     monkeypatch.setattr(services, "assessment_reassess", held)
 
     # When: the same tag is added again meanwhile
-    first, second, waited = race(lambda: _add(li), lambda: _add(li), held)
+    first, second, waited = race(lambda: dibao_added(li), lambda: dibao_added(li), held)
 
     # Then: the second waited for the first and was refused with the reason; one open tag
     assert (first, second, waited) == ("added", "refused: 李四 already holds an open dibao tag.", True)
