@@ -132,3 +132,10 @@ def confirm(
 def counts(job: RosterImport, *keys: str) -> dict[str, int]:
     keys = keys or ("added", "unchanged", "removed", "error", "not_found", "name_mismatch", "outside_area")
     return {key: int((job.counts or {}).get(key, 0)) for key in keys}
+
+
+def import_applied(world: World, job: RosterImport) -> str:
+    """A confirmed import applied as the worker applies it: its status, and its message if any."""
+    done = services.roster_import_process(scope=scope_of(world), import_id=job.pk)
+    assert done is not None
+    return f"{done.status}: {done.message}" if done.message else str(done.status)

@@ -19,7 +19,17 @@ from subsidies import rosters, services
 from subsidies.models import RosterImport, SubsidyTag
 from tests.conftest import World
 from tests.refunds.race_support import Held, race
-from tests.subsidies.support import HEADER, assess, check, enrolled, linfen_policy, row, scope_of, xlsx_bytes
+from tests.subsidies.support import (
+    HEADER,
+    assess,
+    check,
+    enrolled,
+    import_applied,
+    linfen_policy,
+    row,
+    scope_of,
+    xlsx_bytes,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -36,12 +46,6 @@ def job(world: World) -> RosterImport:
         scope=scope_of(world), import_id=preview.pk, mode="valid_rows", queue=False
     )
     return preview
-
-
-def _apply(world: World, job: RosterImport) -> str:
-    done = services.roster_import_process(scope=scope_of(world), import_id=job.pk)
-    assert done is not None
-    return f"{done.status}: {done.message}" if done.message else str(done.status)
 
 
 def _new_code(world: World) -> str:
@@ -74,7 +78,7 @@ def test_given_a_roster_file_being_applied_when_its_category_code_is_changed_the
     monkeypatch.setattr(rosters, "write_report", held)
 
     # When: the category's code dibao is changed to low_income meanwhile
-    applied, changed, waited = race(lambda: _apply(world, job), lambda: _new_code(world), held)
+    applied, changed, waited = race(lambda: import_applied(world, job), lambda: _new_code(world), held)
 
     # Then: the change waited for the import, counted its tag and was refused; the tag's code is
     # still a category's
@@ -97,7 +101,7 @@ def test_given_a_category_code_change_under_way_when_a_roster_file_is_applied_th
     monkeypatch.setattr(services, "policy_save", held)
 
     # When: the import is applied meanwhile
-    changed, applied, waited = race(lambda: _new_code(world), lambda: _apply(world, job), held)
+    changed, applied, waited = race(lambda: _new_code(world), lambda: import_applied(world, job), held)
 
     # Then: the import waited for the change and checked its rows against the new version: 低保 is
     # 城乡低保对象, now low_income, and the tag has that code

@@ -30,6 +30,7 @@ from tests.subsidies.support import (
     confirm,
     counts,
     enrolled,
+    import_applied,
     linfen_policy,
     row,
     scope_of,
@@ -60,12 +61,6 @@ def _new_file_confirmed(world: World, li: Person) -> RosterImport:
     return preview
 
 
-def _apply(world: World, job: RosterImport) -> str:
-    done = services.roster_import_process(scope=scope_of(world), import_id=job.pk)
-    assert done is not None
-    return f"{done.status}: {done.message}" if done.message else str(done.status)
-
-
 def _end_by_hand(li: Person) -> str:
     try:
         services.subsidy_tag_end(
@@ -86,7 +81,7 @@ def test_given_a_new_file_about_to_end_a_tag_when_it_is_ended_by_hand_first_then
     monkeypatch.setattr(rosters, "write_report", held)
 
     # When: 李四's tag is ended by hand on LEFT_ON meanwhile (committed at once), then the import goes on
-    applied, ended, waited = race(lambda: _apply(world, job), lambda: _end_by_hand(li), held)
+    applied, ended, waited = race(lambda: import_applied(world, job), lambda: _end_by_hand(li), held)
 
     # Then: the end given by hand stands, with its day and reason; the import ended nothing, says
     # so in its counts and report, and told tax of no withdrawal
@@ -108,7 +103,7 @@ def test_given_a_new_file_holding_the_tags_it_ends_when_one_is_ended_by_hand_the
     monkeypatch.setattr(rosters, "_hold_removed_as_read", held)
 
     # When: 李四's tag is ended by hand meanwhile
-    applied, ended, waited = race(lambda: _apply(world, job), lambda: _end_by_hand(li), held)
+    applied, ended, waited = race(lambda: import_applied(world, job), lambda: _end_by_hand(li), held)
 
     # Then: the hand end waited for the import and was refused: the tag ends on the new file's day
     assert (applied, ended, waited) == ("done", "refused: This tag has already ended.", True)
