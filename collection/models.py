@@ -133,8 +133,9 @@ class SubsidyMark(models.Model):
     # The sharing message last applied and its sequence number within its subject.
     source_message_id = models.BigIntegerField(_("source message"))
     sequence = models.PositiveIntegerField(_("sequence number"))
-    # Insurance's revision of the marks (one per roster import, in the order they committed): a
-    # message is applied only when it carries a newer one, whatever batch it came in.
+    # Insurance's revision of the marks (one per roster import or change of a tag by hand, in the
+    # order they committed): a message is applied only when it carries a newer one, whatever batch
+    # it came in.
     revision = models.BigIntegerField(_("revision"), default=0)
     updated_at = models.DateTimeField(_("updated at"), db_default=models.functions.Now())
 

@@ -434,6 +434,16 @@ def policy_for_county(*, county_code: str, insurance_year: int) -> LoadedPolicy 
     return LoadedPolicy(record, rules.Policy.from_document(record.document), version)
 
 
+def policy_years_for_county(*, county_code: str, from_year: int) -> list[int]:
+    """The insurance years from ``from_year`` on for which some policy covers the county."""
+    years = (
+        Policy.objects.filter(_applies_to(county_code.ljust(12, "0")), insurance_year__gte=from_year)
+        .values_list("insurance_year", flat=True)
+        .distinct()
+    )
+    return sorted(set(years))
+
+
 def policy_for_county_held(*, county_code: str, insurance_year: int) -> LoadedPolicy | None:
     """``policy_for_county``, its row locked FOR SHARE until the caller's transaction ends, and read
     after the lock: a decision that must not outrun a change of the policy (a back-payment approval

@@ -545,29 +545,38 @@ _SUBSIDY_MARK = Schema(
         "revision": Field("int", minimum=1),
     }
 )
+_MARKS_BATCH_V1 = {
+    "county_code": Field("str", pattern=r"^[0-9]{6}$"),
+    "insurance_year": YEAR,
+    "region_code": REGION,
+    "roster": Field("str", max_length=64),
+    "import_id": Field("int", minimum=1),
+    "batch": Field("int", minimum=1),
+    # The money the government pays for the items tagged (withdrawn ones count 0).
+    "subsidy_fen": FEN,
+    "items": Field("list", items=_SUBSIDY_MARK),
+}
 register(
     Topic(
         "subsidy.marks_batch",
         INSURANCE,
         TAX,
         gettext_lazy(
-            "Subsidy tags of many persons of one county for one insurance year, given or withdrawn by one"
-            " roster import, in one message; each item carries the import's revision and tax keeps the newest."
+            "Subsidy tags of persons of one county for one insurance year, given or withdrawn by one"
+            " roster import or by one tag given or ended by hand, in one message; each item carries a"
+            " revision and tax keeps the newest."
         ),
         {
-            1: Schema(
+            1: Schema(_MARKS_BATCH_V1),
+            # Version 2: also a tag given or ended by hand (``tag_id``, without ``import_id``); the
+            # roster (``roster``) is then the tag's source. Tax's handler reads both alike.
+            2: Schema(
                 {
-                    "county_code": Field("str", pattern=r"^[0-9]{6}$"),
-                    "insurance_year": YEAR,
-                    "region_code": REGION,
-                    "roster": Field("str", max_length=64),
-                    "import_id": Field("int", minimum=1),
-                    "batch": Field("int", minimum=1),
-                    # The money the government pays for the items tagged (withdrawn ones count 0).
-                    "subsidy_fen": FEN,
-                    "items": Field("list", items=_SUBSIDY_MARK),
+                    **_MARKS_BATCH_V1,
+                    "import_id": Field("int", minimum=1, required=False),
+                    "tag_id": Field("int", minimum=1, required=False),
                 }
-            )
+            ),
         },
         "marks-batch",
         ("county_code", "insurance_year", "import_id", "batch"),

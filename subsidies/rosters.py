@@ -67,7 +67,8 @@ logger = logging.getLogger("portal.subsidies")
 PROGRESS_EVERY = 5000
 # Tags and withdrawals per subsidy.marks_batch message.
 MARK_ITEMS = 2000
-# The advisory lock under which an import takes its revision and commits (see _marks_beside).
+# The advisory lock under which an import, or a tag given or ended by hand (subsidies.marks), takes
+# its marks' revision and commits (see _marks_beside).
 MARKS_LOCK = 0x5B5D1E5
 PROGRESS_TTL = 6 * 3600
 NAME_BLANKS = imports.NAME_BLANKS
@@ -324,8 +325,9 @@ class CountyCategories:
     digests: dict[str, str] = field(default_factory=dict)
 
 
-def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], str]:
-    """(county, key, tag, taggable, kind, fen, marker, by name) rows, and the names of the taggable categories."""
+def granted_categories(policy: Policy) -> dict[str, SubsidyCategory]:
+    """Each roster tag's category as tax is told of it (kind, amount, marker): of the categories
+    sharing a tag, the one that pays the most."""
     best: dict[str, SubsidyCategory] = {}
     for category in policy.subsidy_categories:
         if not category.requires_tag:
@@ -333,6 +335,17 @@ def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], 
         current = best.get(category.tag_code)
         if current is None or category_amount(policy, category) > category_amount(policy, current):
             best[category.tag_code] = category
+    return best
+
+
+def mark_kind(category: SubsidyCategory) -> str:
+    """The kind of subsidy a mark to tax says: full, partial or fixed."""
+    return _KIND_FOR_SCHEME[category.scheme]
+
+
+def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], str]:
+    """(county, key, tag, taggable, kind, fen, marker, by name) rows, and the names of the taggable categories."""
+    best = granted_categories(policy)
     seen: set[str] = set()
     rows: list[tuple[Any, ...]] = []
 
@@ -1105,9 +1118,9 @@ def apply(
     timer = _Timer(f"roster import {roster_import.pk} apply")
     if roster_import.pk:
         progress_set(roster_import.pk, phase="writing", done=staged.rows_total, total=staged.rows_total)
-    # One import applies at a time, city-wide: what it reads of other rosters' tags (a withdrawal
-    # is sent only when none still tags the person) stays true until it commits, and its marks'
-    # revision follows the commit order. Imports are few and take seconds.
+    # One import applies at a time, city-wide, and no tag changes by hand meanwhile: what it reads
+    # of other tags (a withdrawal is sent only when none still holds the person) stays true until it
+    # commits, and its marks' revision follows the commit order. Imports are few and take seconds.
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MARKS_LOCK])
     # The tags are inserted in their persons' order, whatever the file's: the persons' key checks and
     # the indexes that lead with the person then walk their pages in order (100,000 tags in a
@@ -1182,6 +1195,21 @@ def _check_tag_keys(cursor: Any) -> None:
         cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
 
 
+def no_other_tag_sql(*, withdrawn: str, year: str, own_start: str, own_end: str, joins: str = "") -> str:
+    """SQL: no standing tag (``t``) other than the withdrawn one holds its person (``{withdrawn}.person_id``)
+    in its category for the insurance year ``year``: a roster's tag for that year, or a tag given by
+    hand whose dates reach ``own_start``–``own_end`` (the person's own year's cover; ``joins`` may
+    join what those read). The rule of every withdrawal sent to tax: a roster import's
+    (``_marks_beside``) and a tag's ended by hand (``subsidies.marks``)."""
+    return f"""NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
+        LEFT JOIN subsidies_subsidyroster ro ON ro.id = t.roster_id
+        {joins}
+        WHERE t.person_id = {withdrawn}.person_id AND t.category = {withdrawn}.category AND t.end_reason = ''
+          AND CASE WHEN t.roster_id IS NULL
+                   THEN t.valid_from <= {own_end} AND (t.valid_to IS NULL OR t.valid_to >= {own_start})
+                   ELSE ro.insurance_year = {year} END)"""  # noqa: S608 - generated names
+
+
 @dataclass
 class _Marks:
     tagged: int = 0
@@ -1198,7 +1226,8 @@ def _marks_beside(
     beside the block (``message_send_bulk_beside``) and sent when it ends.
 
     Every item carries this import's revision. Imports apply one at a time (``MARKS_LOCK``,
-    held until they commit), so revisions follow the order in which imports commit, and tax,
+    held until they commit, as changes of tags by hand hold it: ``subsidies.marks``), so revisions
+    follow the order in which imports and those changes commit, and tax,
     keeping the newest, ends with the same marks whatever order the batches arrive in. A
     withdrawal is sent only when no other roster still tags the person in the category.
     """
@@ -1215,13 +1244,13 @@ def _marks_beside(
     own_start, own_end = (
         _own_period(edge, person_category="r.person_category", county="k") for edge in ("start", "end")
     )
-    no_other_tag = f"""NOT EXISTS (SELECT 1 FROM subsidies_subsidytag t
-        LEFT JOIN subsidies_subsidyroster ro ON ro.id = t.roster_id
-        LEFT JOIN {staged.categories.county_table} k ON t.roster_id IS NULL AND k.county = left(r.region_code, 6)
-        WHERE t.person_id = r.person_id AND t.category = r.category AND t.end_reason = ''
-          AND CASE WHEN t.roster_id IS NULL
-                   THEN t.valid_from <= {own_end} AND (t.valid_to IS NULL OR t.valid_to >= {own_start})
-                   ELSE ro.insurance_year = %(year)s END)"""  # noqa: S608 - generated table name
+    no_other_tag = no_other_tag_sql(
+        withdrawn="r",
+        year="%(year)s",
+        own_start=own_start,
+        own_end=own_end,
+        joins=f"LEFT JOIN {staged.categories.county_table} k ON t.roster_id IS NULL AND k.county = left(r.region_code, 6)",
+    )
     # The items, read here (with this transaction's own writes) and handed to the second connection.
     items = f"""
         SELECT left(a.person_region, 6) AS county, 0 AS kind, a.row_number::bigint AS ordinal,

@@ -27,6 +27,7 @@ from enrollment.models import ImportStatus, Person, Policy
 from enrollment.policies import LoadedPolicy, policy_detail, policy_parse, policy_save
 
 from . import rosters
+from .marks import marks_lock, tag_marks_send
 from .models import RosterImport, RosterMode, RosterOutcome, SubsidyRoster, SubsidyTag
 from .selectors import roster_of
 
@@ -42,7 +43,10 @@ ONE_OPEN_TAG = "subsidy_tag_one_open_per_category"
 def subsidy_tag_add(
     *, person: Person, category: str, source: str, valid_from: dt.date, actor_id: int | None = None
 ) -> SubsidyTag:
-    """Tag a person (one open tag per category); the person is reassessed and the adjustment goes to tax."""
+    """Tag a person (one open tag per category); the person is reassessed, and tax gets the tag's
+    marks (``subsidies.marks``) and the adjustment."""
+    # First: the marks' revision follows the commit order of every change to tags (``marks_lock``).
+    marks_lock()
     already = ValidationError(
         _("%(name)s already holds an open %(category)s tag.") % {"name": person.name, "category": category}
     )
@@ -64,6 +68,7 @@ def subsidy_tag_add(
             raise
         raise already from error
     assessment_reassess(person_id=person.pk, reason=f"subsidy tag added: {category}", actor_id=actor_id)
+    tag_marks_send(tag=tag, counted_from=tag.valid_from, counted_to=tag.valid_to)
     return tag
 
 
@@ -71,10 +76,13 @@ def subsidy_tag_add(
 def subsidy_tag_end(
     *, tag: SubsidyTag, valid_to: dt.date, reason: str, actor_id: int | None = None
 ) -> SubsidyTag:
-    """End a tag on a date (never deleted); the person is reassessed.
+    """End a tag on a date (never deleted); the person is reassessed, and tax gets the marks of the
+    years the tag counted in (``subsidies.marks``: withdrawn where it no longer does).
 
     A tag given by hand ends once; a roster's tag (valid for its insurance year) may end earlier.
     """
+    # Before the tag's lock, as a roster import takes it before the tags it ends: no deadlock.
+    marks_lock()
     tag = SubsidyTag.objects.select_for_update().get(pk=tag.pk)
     if tag.end_reason or (tag.roster_id is None and tag.valid_to is not None):
         raise ValidationError(_("This tag has already ended."))
@@ -84,12 +92,14 @@ def subsidy_tag_end(
         raise ValidationError(
             _("This tag is valid only until %(date)s.") % {"date": tag.valid_to.isoformat()}
         )
+    counted_to = tag.valid_to
     tag.valid_to = valid_to
     tag.end_reason = reason[:200] or _("Ended")
     tag.save(update_fields=["valid_to", "end_reason"])
     assessment_reassess(
         person_id=tag.person_id, reason=f"subsidy tag ended: {tag.category}", actor_id=actor_id
     )
+    tag_marks_send(tag=tag, counted_from=tag.valid_from, counted_to=counted_to)
     return tag
 
 
