@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
@@ -81,6 +82,10 @@ class HistoryEventSerializer(serializers.Serializer):
 class TokenSignInSerializer(AuthTokenSerializer):
     """A token sign-in: the username and password, and whether to renew a token still working."""
 
+    # No username is longer (the user model's bound). Checked before signing in: a failed sign-in
+    # is recorded for the lockout with its username, in 255 characters at most, and a longer one
+    # made that record fail with a server error.
+    username = serializers.CharField(label=_("Username"), write_only=True, max_length=150)
     renew = serializers.BooleanField(
         required=False,
         default=False,

@@ -177,3 +177,21 @@ def test_given_a_body_django_cannot_read_under_the_api_then_the_answer_is_json()
 
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
+
+
+def test_given_a_username_longer_than_any_when_a_token_is_asked_for_then_the_answer_is_a_400_naming_the_field(
+    world,
+):
+    # Given: a username of 300 characters (the sign-in's lockout records a username in 255 at most)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+
+    # When: a token is asked for with it
+    response = client.post(
+        "/api/auth/token/", {"username": "a" * 300, "password": "x"}, content_type="application/json"
+    )
+
+    # Then: a 400 that names the field, not a server error
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "username": ["Ensure this field has no more than 150 characters."]
+    }
