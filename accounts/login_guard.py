@@ -50,3 +50,19 @@ def count_failure(
 def address_blocked(request: HttpRequest) -> bool:
     """Whether sign-ins from this request's address are refused for now."""
     return int(cache.get(_key(request), 0)) >= _limit()
+
+
+# django-axes records a failed sign-in with its username in 255 characters at most; a longer one
+# (the sign-in page's form checks no bound, and the Django admin's neither) failed that record with
+# a server error. Axes reads the username through ``AXES_USERNAME_CALLABLE``, for the record and the
+# lockout check alike, so both see the same first 255 characters.
+LOCKOUT_USERNAME_LENGTH = 255
+
+
+def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
+    """The username axes locks by: what it reads by default (the credentials, else the form or
+    request data), cut to what its record holds."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    source = credentials or getattr(request, "data", request.POST)
+    username = source.get(field)
+    return None if username is None else str(username)[:LOCKOUT_USERNAME_LENGTH]

@@ -35,6 +35,22 @@ def test_given_four_wrong_passwords_when_the_right_one_follows_then_sign_in_succ
     assert response["Location"] == "/"
 
 
+def test_given_a_username_of_300_characters_when_signing_in_then_the_page_says_it_is_wrong_not_a_server_error(
+    world, client
+):
+    # When: five sign-ins with a username longer than axes' record holds (255)
+    responses = [_login(client, "a" * 300, "wrong-password") for _ in range(5)]
+
+    # Then: the page answers each (a wrong sign-in, then the lock), and the lock counts that username
+    assert [response.status_code for response in responses] == [200, 200, 200, 200, 429]
+
+
+def test_given_a_username_of_300_characters_when_the_admin_signs_in_then_no_server_error(world, client):
+    response = client.post("/admin/login/", {"username": "a" * 300, "password": "wrong-password"})
+
+    assert response.status_code == 200
+
+
 def test_given_five_wrong_api_logins_when_the_right_one_follows_then_no_token_is_issued(world):
     api = Client()
     url = reverse("token-login")

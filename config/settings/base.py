@@ -136,6 +136,7 @@ PORTAL_API_TOKEN_DAYS = int(os.environ.get("PORTAL_API_TOKEN_DAYS", "90"))
 # Axes takes the address from the portal (django-ipware, which its AXES_IPWARE_* settings configure,
 # is not installed: those settings would be ignored and every client behind the proxy be one).
 AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_address"
+AXES_USERNAME_CALLABLE = "accounts.login_guard.lockout_username"
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
