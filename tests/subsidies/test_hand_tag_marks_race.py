@@ -31,6 +31,7 @@ from tests.subsidies.support import (
     confirm,
     counts,
     enrolled,
+    import_applied,
     linfen_policy,
     row,
     scope_of,
@@ -62,12 +63,6 @@ def _new_file_confirmed(world: World) -> RosterImport:
     return preview
 
 
-def _apply(world: World, job: RosterImport) -> str:
-    done = services.roster_import_process(scope=scope_of(world), import_id=job.pk)
-    assert done is not None
-    return f"{done.status}: {done.message}" if done.message else str(done.status)
-
-
 def _add_by_hand(zhang: Person) -> str:
     try:
         services.subsidy_tag_add(person=zhang, category="dibao", source="民政局窗口", valid_from=HAND_FROM)
@@ -92,7 +87,7 @@ def test_given_a_new_file_withdrawing_a_mark_when_a_hand_tag_is_added_meanwhile_
     monkeypatch.setattr(rosters, "_check_tag_keys", held)
 
     # When: 张三 is tagged 低保 by hand meanwhile
-    applied, added, waited = race(lambda: _apply(world, job), lambda: _add_by_hand(zhang), held)
+    applied, added, waited = race(lambda: import_applied(world, job), lambda: _add_by_hand(zhang), held)
 
     # Then: the hand add waited for the import; its active mark, newer, is what tax holds
     assert (applied, added, waited) == ("done", "added", True)
@@ -111,7 +106,7 @@ def test_given_a_hand_tag_being_added_when_a_new_file_drops_the_person_meanwhile
     monkeypatch.setattr(services, "assessment_reassess", held)
 
     # When: the new file is applied meanwhile
-    added, applied, waited = race(lambda: _add_by_hand(zhang), lambda: _apply(world, job), held)
+    added, applied, waited = race(lambda: _add_by_hand(zhang), lambda: import_applied(world, job), held)
 
     # Then: the import waited for the hand add and then saw its tag: no withdrawal; tax holds the
     # hand tag's active mark
