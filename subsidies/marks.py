@@ -128,11 +128,9 @@ def tag_marks_send(*, tag: SubsidyTag, counted_from: dt.date, counted_to: dt.dat
             FROM marks m
             GROUP BY m.county, m.year""",
         items=ListItems(
-            query="""
-                SELECT m.year::text AS message, 1::bigint AS place, m.person_id, m.region_code, m.category,
-                       m.marker, m.status, m.subsidy_kind, m.subsidy_fen, m.valid_from, m.valid_to, m.reason,
-                       %(revision)s::bigint AS revision
-                FROM marks m""",
+            query=f"""
+                SELECT m.year::text AS message, 1::bigint AS place, {rosters.mark_item_columns("m")}
+                FROM marks m""",  # noqa: S608 - generated column names
             ctes=marks,
         ),
         params={

@@ -1210,6 +1210,13 @@ def no_other_tag_sql(*, withdrawn: str, year: str, own_start: str, own_end: str,
                    ELSE ro.insurance_year = {year} END)"""  # noqa: S608 - generated names
 
 
+def mark_item_columns(alias: str) -> str:
+    """The columns of one ``subsidy.marks_batch`` item, read from ``alias`` (with the sender's
+    ``%(revision)s``): the one list a roster import's items and a hand tag's are built from."""
+    names = "person_id region_code category marker status subsidy_kind subsidy_fen valid_from valid_to reason"
+    return ", ".join(f"{alias}.{name}" for name in names.split()) + ", %(revision)s::bigint AS revision"
+
+
 @dataclass
 class _Marks:
     tagged: int = 0
@@ -1299,11 +1306,9 @@ def _marks_beside(
             FROM numbered n
             GROUP BY n.county, n.batch""",
         items=ListItems(
-            query="""
-                SELECT n.county || ':' || n.batch AS message, n.place, n.person_id, n.region_code, n.category,
-                       n.marker, n.status, n.subsidy_kind, n.subsidy_fen, n.valid_from, n.valid_to, n.reason,
-                       %(revision)s::bigint AS revision
-                FROM numbered n""",
+            query=f"""
+                SELECT n.county || ':' || n.batch AS message, n.place, {mark_item_columns("n")}
+                FROM numbered n""",  # noqa: S608 - generated column names
             ctes=numbered,
         ),
         params={

@@ -53,8 +53,8 @@ def subsidy_tag_add(
     if SubsidyTag.objects.filter(person=person, category=category, valid_to__isnull=True).exists():
         raise already
     try:
-        # Two adds at once both find none: the database's one open tag per category lets one in,
-        # and the other waits for it and is told so.
+        # Two adds at once are one after the other under the marks lock, and the second finds the
+        # first's tag above; the database's one open tag per category is the last word all the same.
         with transaction.atomic():
             tag = SubsidyTag.objects.create(
                 person=person,
