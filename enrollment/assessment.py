@@ -367,7 +367,15 @@ def _assess(
     # A county's run (or a part of it) holds its gate; a reassessment has passed it already.
     gate = _run_gate(county_code, part) if person_id is None and person_table is None else nullcontext()
     try:
-        with gate, ExitStack() as stack, connection.cursor() as cursor:
+        # Decisions, their reasons and the notes are stored and read by every later user (and a
+        # class decided once is reused), so they are written in the portal's language, whoever's
+        # request reassessed the person.
+        with (
+            gate,
+            translation.override(settings.LANGUAGE_CODE),
+            ExitStack() as stack,
+            connection.cursor() as cursor,
+        ):
             stack.enter_context(transaction.atomic())
             _steps_one_and_two(
                 cursor,
@@ -1332,12 +1340,14 @@ def assessment_run_start(
     if not scope.covers_region_code(county_code.ljust(12, "0")):
         raise PermissionDenied(_("This county lies outside your area."))
     loaded = _loaded_policy(county_code, insurance_year)
+    with translation.override(settings.LANGUAGE_CODE):  # stored on the run, read by everyone
+        reason = _("Yearly assessment")
     return _run_queue(
         county_code=county_code,
         insurance_year=insurance_year,
         loaded=loaded,
         actor_id=actor_id,
-        reason=_("Yearly assessment"),
+        reason=reason,
     )
 
 
@@ -1921,48 +1931,50 @@ def assessment_record_deposits(*, deposits: list[Deposit]) -> int:
         rows = cursor.fetchall()
         policies: dict[tuple[str, int], LoadedPolicy | None] = {}
         updates = []
-        for row in rows:
-            (
-                assessment_id,
-                id_number,
-                year,
-                county_code,
-                birth_date,
-                category,
-                transfer_in,
-                enrolled_on,
-                last_paid,
-                back,
-            ) = row
-            deposit = wanted[(id_number, year)]
-            key = (county_code, year)
-            if key not in policies:
-                policies[key] = policy_for_county(county_code=county_code, insurance_year=year)
-            loaded = policies[key]
-            benefit = None
-            if loaded is not None:
-                facts = engine.PersonFacts(
-                    birth_date=birth_date,
-                    person_category=category,
-                    last_paid_year=last_paid,
-                    transfer=engine.transferred_in_for(
-                        loaded.rules, transfer_in=transfer_in, enrolled_on=enrolled_on
-                    ),
-                )
-                # An approved back-payment buys the back-payment's cover (the region's waiting
-                # period), whatever the day it is paid on.
-                benefit = engine.benefit_period(loaded.rules, facts, deposit.paid_on, back_payment=back)
-            updates.append(
+        # The benefit period's reason is stored: in the portal's language, whoever's request applied it.
+        with translation.override(settings.LANGUAGE_CODE):
+            for row in rows:
                 (
                     assessment_id,
-                    deposit.paid_on,
-                    deposit.amount_fen,
-                    deposit.reference[:64],
-                    benefit.start if benefit else None,
-                    benefit.end if benefit and benefit.start else None,
-                    benefit.reason if benefit else _("No policy for this county and year"),
+                    id_number,
+                    year,
+                    county_code,
+                    birth_date,
+                    category,
+                    transfer_in,
+                    enrolled_on,
+                    last_paid,
+                    back,
+                ) = row
+                deposit = wanted[(id_number, year)]
+                key = (county_code, year)
+                if key not in policies:
+                    policies[key] = policy_for_county(county_code=county_code, insurance_year=year)
+                loaded = policies[key]
+                benefit = None
+                if loaded is not None:
+                    facts = engine.PersonFacts(
+                        birth_date=birth_date,
+                        person_category=category,
+                        last_paid_year=last_paid,
+                        transfer=engine.transferred_in_for(
+                            loaded.rules, transfer_in=transfer_in, enrolled_on=enrolled_on
+                        ),
+                    )
+                    # An approved back-payment buys the back-payment's cover (the region's waiting
+                    # period), whatever the day it is paid on.
+                    benefit = engine.benefit_period(loaded.rules, facts, deposit.paid_on, back_payment=back)
+                updates.append(
+                    (
+                        assessment_id,
+                        deposit.paid_on,
+                        deposit.amount_fen,
+                        deposit.reference[:64],
+                        benefit.start if benefit else None,
+                        benefit.end if benefit and benefit.start else None,
+                        benefit.reason if benefit else _("No policy for this county and year"),
+                    )
                 )
-            )
         unmatched = len(wanted) - len(rows)
         if unmatched:
             logger.warning("%d deposit(s) matched no due assessment", unmatched)

@@ -16,12 +16,13 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Length
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Region
@@ -256,20 +257,23 @@ def policy_extend_collection(
     today = today or timezone.localdate()
     # policy_save locks the policy's row FOR UPDATE: a back-payment approval holds it FOR SHARE
     # from reading the policy to its commit, so from here on none is decided on the old version.
-    loaded = policy_save(
-        document=extended.to_document(),
-        note=_("Collection period extended to %(date)s: %(note)s")
-        % {"date": extended_to.isoformat(), "note": note},
-        scope=scope,
-        actor_id=actor_id,
-    )
+    # The version's note and the runs' reason are stored: the portal's language, whoever extended.
+    with translation.override(settings.LANGUAGE_CODE):
+        version_note = _("Collection period extended to %(date)s: %(note)s") % {
+            "date": extended_to.isoformat(),
+            "note": note,
+        }
+        run_reason = _("Collection period extended to %(date)s: reassessed") % {
+            "date": extended_to.isoformat()
+        }
+    loaded = policy_save(document=extended.to_document(), note=version_note, scope=scope, actor_id=actor_id)
     # the assessment reads policies
     from .assessment import assessment_runs_queue_for_policy, back_payments_an_extension_withdraws
 
     withdrawn = back_payments_an_extension_withdraws(policy=loaded.record, extended=loaded.rules, today=today)
     runs = assessment_runs_queue_for_policy(
         loaded=loaded,
-        reason=_("Collection period extended to %(date)s: reassessed") % {"date": extended_to.isoformat()},
+        reason=run_reason,
         actor_id=actor_id,
         today=today,
     )

@@ -1348,11 +1348,11 @@ def fund_plan_discard(*, scope: Scope, plan_id: int, reason: str) -> FundPlan:
         plan = FUND_PLAN_WORKFLOW.transition(
             scope=scope, pk=plan_id, action="discard", note=reason, change=_release
         )
+        # Kept on tax's timeline: the portal's language, whoever discarded the draft.
+        with translation.override(settings.LANGUAGE_CODE):
+            note = _("The draft plan was discarded; waiting for the next plan.")
         overcollection_status_push(
-            where=_PLAN_REFUNDS,
-            params={"plan_id": plan.pk},
-            status="received",
-            note=_("The draft plan was discarded; waiting for the next plan."),
+            where=_PLAN_REFUNDS, params={"plan_id": plan.pk}, status="received", note=note
         )
     return plan
 

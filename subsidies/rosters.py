@@ -42,8 +42,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from openpyxl import Workbook
@@ -1138,7 +1139,9 @@ def apply(
               AND t.person_id = s.person_id AND t.category = s.tag_code)""",  # noqa: S608
         {"roster": roster_id},
     )
-    reason = _fill(_("Not on the roster of %(date)s (import no. %(job)s)."), date="", job="")
+    # Stored on the tag and read by every later user: the portal's language, not the uploader's.
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = _fill(_("Not on the roster of %(date)s (import no. %(job)s)."), date="", job="")
     cursor.execute(
         f"""UPDATE subsidies_subsidytag t SET valid_to = r.new_valid_to,
             end_reason = left(replace(replace(%(reason)s, '{{date}}', %(date)s), '{{job}}', %(job)s), 200)
@@ -1240,7 +1243,9 @@ def _marks_beside(
     """
     cursor.execute("SELECT nextval('subsidies_mark_revision')")
     (revision,) = cursor.fetchone()
-    reason = (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[:200]
+    # Kept in tax's ledger: the portal's language, not the uploader's.
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[:200]
     # A withdrawal goes to tax only when no other tag still holds the person in the category for
     # this roster's insurance year (tax keys its marks by person, year and category): a standing
     # tag of another roster for the same year, or a standing tag given by hand whose dates reach

@@ -436,6 +436,22 @@ def test_given_a_due_assessment_when_tax_deposits_it_then_paid_with_the_benefit_
     assert "2027年1月1日起享受待遇" in row.benefit_reason
 
 
+def test_given_a_due_assessment_when_its_deposit_is_applied_with_english_active_then_the_benefit_reason_is_stored_in_chinese(
+    world, linfen_2027, no_nudge
+):
+    person = _enrolled("张三", 1)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    with translation.override("en"):
+        assessment_record_deposits(
+            deposits=[Deposit(person.id_number, YEAR, 40000, dt.date(2026, 10, 10), "R100")]
+        )
+
+    assert Assessment.objects.get(person=person).benefit_reason == (
+        "2026年10月10日缴费（首次参保）：集中征缴期内缴费，2027年1月1日起享受待遇；待遇享受期2027年1月1日至2027年12月31日"
+    )
+
+
 @pytest.mark.parametrize("order", ["earlier first", "later first"])
 def test_given_two_deposits_of_one_person_year_in_one_batch_then_the_earlier_is_recorded_in_either_order(
     world, linfen_2027, no_nudge, order
@@ -1162,6 +1178,26 @@ def test_given_an_assessed_person_when_reassessed_alone_then_the_run_reports_tha
 
     assert (run.kind, run.enrollments, run.changed) == ("person", 1, 1)
     assert (run.government_paid, run.government_paid_fen, run.payable_fen) == (0, 0, 24000)
+
+
+def test_given_a_person_tagged_in_a_clerks_english_request_when_reassessed_then_the_decisions_reason_is_stored_in_chinese(
+    world, linfen_2027, no_nudge
+):
+    person = _enrolled("李四", 3)
+    assessment_run_now(county_code="141002", insurance_year=YEAR)
+    SubsidyTag.objects.create(
+        person=person, category="dibao", region_code=TUNLI, source="民政", valid_from=dt.date(2026, 6, 1)
+    )
+
+    # The reassessment runs in the request of whoever changed the person; their page may be in
+    # English, and the decision it stores is read by every later user.
+    with translation.override("en"):
+        (run,) = assessment_reassess(person_id=person.pk, reason="tag added", today=TODAY)
+
+    decision = Assessment.objects.select_related("decision").get(person=person, insurance_year=YEAR).decision
+    assert (run.changed, decision.subsidy_category) == (1, "dibao")
+    assert decision.reason.startswith("2026年9月1日缴费（首次参保）")
+    assert "Paid" not in decision.reason
 
 
 def test_given_the_yearly_batch_arriving_after_a_newer_reassessment_then_tax_keeps_the_newer_amount(

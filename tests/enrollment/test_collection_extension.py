@@ -104,6 +104,22 @@ def test_given_a_county_assessed_for_the_year_when_the_period_is_extended_then_i
     assert runs[0].reason == "集中征缴期延长至2027-01-25，重新核定"
 
 
+def test_given_an_administrator_working_in_english_when_the_period_is_extended_then_the_stored_note_and_reason_are_chinese(
+    world: World, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+):
+    # given: 尧都区 assessed for 2027, and an administrator whose pages are in English
+    due_person(TUNLI)
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", lambda run_id: None)
+
+    # when: they extend the period
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        loaded, runs, _withdrawn = extend()
+
+    # then: the version's note and the run's reason, read by everyone later, are in the portal's language
+    assert loaded.version.note == "集中征缴期延长至2027-01-25：医保税务协商延长"
+    assert [run.reason for run in runs] == ["集中征缴期延长至2027-01-25，重新核定"]
+
+
 def test_given_the_insurance_year_over_when_its_period_is_extended_then_no_county_is_queued(
     world: World, monkeypatch: pytest.MonkeyPatch
 ):

@@ -562,7 +562,9 @@ def test_given_a_draft_discarded_with_its_reason_then_its_refunds_are_back_in_th
     with translation.override("en"), pytest.raises(ValidationError):
         insurance.fund_plan_discard(scope=insurance_scope, plan_id=plan.pk, reason="")
 
-    insurance.fund_plan_discard(scope=insurance_scope, plan_id=plan.pk, reason="月份选错")
+    # The officer's pages are in English; tax's timeline keeps the portal's language.
+    with translation.override("en"):
+        insurance.fund_plan_discard(scope=insurance_scope, plan_id=plan.pk, reason="月份选错")
     deliver()
 
     plan.refresh_from_db()
@@ -571,3 +573,7 @@ def test_given_a_draft_discarded_with_its_reason_then_its_refunds_are_back_in_th
     assert list(OvercollectionRequest.objects.get().timeline.values_list("status", flat=True)) == [
         "requested", "received", "planned", "received",
     ]  # fmt: skip
+    assert (
+        OvercollectionRequest.objects.get().timeline.order_by("id").last().note
+        == "草稿计划已作废，待纳入下一计划。"
+    )

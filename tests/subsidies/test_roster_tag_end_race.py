@@ -110,7 +110,7 @@ def test_given_a_new_file_holding_the_tags_it_ends_when_one_is_ended_by_hand_the
     tag = SubsidyTag.objects.get(person=li)
     assert (tag.valid_to, tag.end_reason) == (
         LATER,
-        f"Not on the roster of {LATER.isoformat()} (import no. {job.pk}).",
+        f"未列入{LATER.isoformat()}的名单（导入编号{job.pk}）。",
     )
     job.refresh_from_db()
     assert counts(job, "removed", "untagged") == {"removed": 1, "untagged": 1}

@@ -606,10 +606,11 @@ def test_given_a_roster_in_force_when_a_new_file_of_it_is_imported_then_added_re
     job = confirm(world, preview)
 
     assert _standing() == {("张三", "dibao"), ("赵六", "dibao"), ("王五", "dibao")}
+    # The uploader worked in English (``check``); the reason stored on the tags is the portal's language.
     ended = SubsidyTag.objects.exclude(end_reason="").order_by("person__name")
     assert [(t.person.name, t.category, t.valid_to, t.end_reason) for t in ended] == [
-        ("李四", "dibao", later, f"Not on the roster of {later.isoformat()} (import no. {job.pk})."),
-        ("王五", "tekun", later, f"Not on the roster of {later.isoformat()} (import no. {job.pk})."),
+        ("李四", "dibao", later, f"未列入{later.isoformat()}的名单（导入编号{job.pk}）。"),
+        ("王五", "tekun", later, f"未列入{later.isoformat()}的名单（导入编号{job.pk}）。"),
     ]
     history = SubsidyTag.pgh_event_model.objects.filter(pgh_obj__person=li).order_by("pgh_id")
     assert [(event.pgh_label, event.valid_to) for event in history] == [
@@ -621,7 +622,7 @@ def test_given_a_roster_in_force_when_a_new_file_of_it_is_imported_then_added_re
         [(li.id_number, "dibao", later.isoformat(), "02"), (wang.id_number, "tekun", later.isoformat(), "04")]
     )
     assert {(m["reason"], m["subsidy_kind"], m["subsidy_fen"]) for m in untagged} == {
-        (f"Not on the roster of {later.isoformat()}", "", 0)
+        (f"未列入{later.isoformat()}的名单", "", 0)
     }
 
 
@@ -712,7 +713,7 @@ def test_given_a_tag_that_ends_when_delivered_then_tax_withdraws_it_and_collects
 
     mark = SubsidyMark.objects.get(person_id=zhang.id_number)
     assert (mark.status, mark.valid_to, mark.reason) == (
-        "withdrawn", ROSTER_DATE + dt.timedelta(days=1), f"Not on the roster of {(ROSTER_DATE + dt.timedelta(days=1)).isoformat()}",
+        "withdrawn", ROSTER_DATE + dt.timedelta(days=1), f"未列入{(ROSTER_DATE + dt.timedelta(days=1)).isoformat()}的名单",
     )  # fmt: skip
     due = DueItem.objects.get(person_id=zhang.id_number, insurance_year=YEAR)
     assert (due.amount_fen, due.subsidy_fen, due.status) == (INDIVIDUAL, 0, "due")
