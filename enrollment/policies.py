@@ -119,9 +119,18 @@ def _check_manage(scope: Scope | None, region_code: str) -> None:
 
 @transaction.atomic
 def policy_save(
-    *, document: Any, note: str, scope: Scope | None = None, actor_id: int | None = None
+    *,
+    document: Any,
+    note: str,
+    scope: Scope | None = None,
+    actor_id: int | None = None,
+    tags_may_lose_category: bool = False,
 ) -> LoadedPolicy:
-    """Create or update the policy named by the document's code; append a version. Identical → no new version."""
+    """Create or update the policy named by the document's code; append a version. Identical → no new version.
+
+    A version that leaves persons' tags counting in its year without a category is refused
+    (``_tagged_categories_kept``) unless ``tags_may_lose_category``: the subsidy categories page's
+    removal of a category, the one place that ends a category on purpose."""
     parsed = policy_parse(document=document)
     # A price rule taking money on days no benefit rule covers would sell nothing: refused, with
     # the days (a copy whose grace period missed 29 February of a leap year, say).
@@ -153,6 +162,8 @@ def policy_save(
     if record is not None:
         # Saving under an existing code edits that policy: its current region must be ours too.
         _check_manage(scope, record.region_code)
+        if not tags_may_lose_category:
+            _tagged_categories_kept(record=record, parsed=parsed)
     now = timezone.now()
     if record is None:
         record = Policy.objects.create(
@@ -181,6 +192,36 @@ def policy_save(
     )
     _back_payment_window_send(record=record, rules_=parsed)
     return LoadedPolicy(record, parsed, version)
+
+
+def _tagged_categories_kept(*, record: Policy, parsed: rules.Policy) -> None:
+    """Refuse a version without a category for a roster tag that persons' tags still hold in the
+    policy's year: the whole document is edited as text (the editor, a file, the API), where a
+    category's code changed or a category dropped by mistake would end their subsidies at the next
+    reassessment without a word. The policy's row is locked, so a roster import applying its tags
+    (which holds it FOR SHARE) has committed them or waits."""
+    before = policy_parse(document=record.document)
+    kept = {category.tag_code for category in parsed.subsidy_categories if category.requires_tag}
+    gone = {category.tag_code for category in before.subsidy_categories if category.requires_tag} - kept
+    if not gone:
+        return
+    from subsidies.selectors import tags_holding_in  # the tags are subsidies' and it reads the policies
+
+    holding = tags_holding_in(policy=before, region_prefix=record.region_prefix, tag_codes=gone)
+    if holding:
+        raise ValidationError(
+            [
+                "policy.subsidy_categories: "
+                + _(
+                    "%(count)d persons in this policy's area hold a %(tag)s tag that counts in %(year)d, and "
+                    "this version has no category for %(tag)s: their subsidy would end at the next "
+                    "reassessment. Keep a category whose roster tag is %(tag)s, or end the category on "
+                    "purpose on the subsidy categories page."
+                )
+                % {"count": count, "tag": tag, "year": before.insurance_year}
+                for tag, count in sorted(holding.items())
+            ]
+        )
 
 
 def _back_payment_window_send(*, record: Policy, rules_: rules.Policy) -> None:
@@ -367,7 +408,11 @@ def policy_load_presets(*, actor_id: int | None = None) -> list[LoadedPolicy]:
             _ensure_region(preset.region_code[:6])
         loaded.append(
             policy_save(
-                document=preset.to_document(), note=_("Preset shipped with the portal"), actor_id=actor_id
+                document=preset.to_document(),
+                note=_("Preset shipped with the portal"),
+                actor_id=actor_id,
+                # The installation's own presets: upgrading the portal is the operator's decision.
+                tags_may_lose_category=True,
             )
         )
     return loaded

@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import operator
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -137,6 +137,24 @@ def _reaching_own_year(policy: Rules) -> Q:
     if policy.student_coverage is None:
         return _reaching(policy.coverage)
     return (_AT_SCHOOL & _reaching(policy.student_coverage)) | (~_AT_SCHOOL & _reaching(policy.coverage))
+
+
+def tags_holding_in(*, policy: Rules, region_prefix: str, tag_codes: Iterable[str]) -> dict[str, int]:
+    """Persons, per tag code, whose tag counts in the policy's year as the engine reads it (a roster's
+    tag in its roster's year; dates reaching the person's own year, an ended tag's included), in the
+    area of ``region_prefix`` whoever asks: those a version of the policy without a category for
+    the code would take the subsidy from at the next reassessment."""
+    codes = sorted(set(tag_codes))
+    if not codes:
+        return {}
+    tags = SubsidyTag.objects.filter(
+        _of_insurance_year(policy.insurance_year), _reaching_own_year(policy), category__in=codes
+    )
+    if region_prefix:
+        tags = tags.filter(region_code__startswith=region_prefix)
+    return dict(
+        tags.values("category").annotate(n=Count("person", distinct=True)).values_list("category", "n")
+    )
 
 
 def _tag_counts(*, scope: Scope, policy: Rules) -> dict[str, int]:

@@ -554,7 +554,9 @@ def subsidy_category_remove(
     if len(kept) == len(categories):
         raise ValidationError(_("The policy has no category %(code)s.") % {"code": code})
     document["subsidy_categories"] = kept
-    return policy_save(document=document, note=note, scope=scope, actor_id=actor_id)
+    return policy_save(
+        document=document, note=note, scope=scope, actor_id=actor_id, tags_may_lose_category=True
+    )
 
 
 def subsidy_category_document(*, policy: Policy, code: str) -> dict[str, Any] | None:

@@ -20,13 +20,14 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from accounts.scope import Scope
 from enrollment import assessment
 from enrollment.models import AssessmentRun, Policy, PolicyVersion, RunStatus
 from enrollment.policies import policy_read_text, policy_save
 from enrollment.rules import engine
 from enrollment.rules.policy import Window
-from subsidies.models import SubsidyTag
-from subsidies.services import subsidy_tag_add
+from subsidies.models import SubsidyRoster, SubsidyTag
+from subsidies.services import subsidy_category_remove, subsidy_tag_add
 from tests.conftest import World
 from tests.matrix.enrollment_review import QINBI, TUNLI, make_enrollment, make_person
 from tests.matrix.enrollment_rulebook import make_run, policy_document
@@ -294,6 +295,85 @@ def test_given_a_changed_code_when_editing_then_it_is_refused(world, linfen):
     assert response.status_code == 400
     assert [attribute(tag, "data-path") for tag in tagged(response, "problem")] == ["policy.code"]
     assert not Policy.objects.filter(code="other-2027").exists()
+
+
+def test_given_a_dibao_tag_counting_in_2027_when_the_editor_renames_the_category_then_refused_and_the_version_stays(
+    world, linfen
+):
+    person = make_person(TUNLI, name="李二")
+    SubsidyTag.objects.create(
+        person=person, category="dibao", region_code=TUNLI, source="民政", valid_from=D(2026, 6, 1)
+    )
+    client = signed_in(world, "admin")
+    text = _current_text(client)
+    assert text.count("code: dibao") == 1
+
+    response = _edit(client, text.replace("code: dibao", "code: low_income"))
+
+    assert response.status_code == 400
+    assert [attribute(tag, "data-path") for tag in tagged(response, "problem")] == [
+        "policy.subsidy_categories"
+    ]
+    assert [row["message"] for row in response.context["problems"]] == [
+        "本政策区域内有1人持有在2027年度有效的dibao标识，而此版本没有dibao的资助类别：下次核定时其资助将终止。"
+        "请保留一个资助标识为dibao的类别，或在资助类别页面有意终止该类别。"
+    ]
+    policy = Policy.objects.get(code=CODE)
+    assert (policy.version, [c["code"] for c in policy.document["subsidy_categories"]].count("dibao")) == (
+        1,
+        1,
+    )
+
+
+def test_given_dibao_tags_only_on_a_2026_roster_when_the_editor_renames_the_2027_category_then_saved(
+    world, linfen
+):
+    person = make_person(TUNLI, name="李二")
+    roster = SubsidyRoster.objects.create(region_code="141000000000", source="民政局", insurance_year=2026)
+    SubsidyTag.objects.create(
+        person=person,
+        category="dibao",
+        region_code=TUNLI,
+        source="民政局",
+        valid_from=D(2026, 6, 1),
+        valid_to=D(2026, 12, 31),
+        roster=roster,
+    )
+    client = signed_in(world, "admin")
+
+    response = _edit(client, _current_text(client).replace("code: dibao", "code: low_income"))
+
+    assert response.status_code == 302
+    policy = Policy.objects.get(code=CODE)
+    assert (policy.version, "low_income" in [c["code"] for c in policy.document["subsidy_categories"]]) == (
+        2,
+        True,
+    )
+
+
+def test_given_a_dibao_tag_counting_in_2027_when_the_category_is_removed_on_the_categories_page_then_it_is_ended_on_purpose(
+    world, linfen
+):
+    person = make_person(TUNLI, name="李二")
+    SubsidyTag.objects.create(
+        person=person, category="dibao", region_code=TUNLI, source="民政", valid_from=D(2026, 6, 1)
+    )
+
+    loaded = subsidy_category_remove(
+        scope=Scope.for_user(world.users["admin"]),
+        policy_code=CODE,
+        code="dibao",
+        note="2027年起不再单列",
+        actor_id=None,
+    )
+
+    assert (
+        loaded.record.version,
+        [c["code"] for c in loaded.record.document["subsidy_categories"]].count("dibao"),
+    ) == (
+        2,
+        0,
+    )
 
 
 def test_given_staff_without_the_manage_action_then_edit_import_and_extend_are_refused(world, linfen):
@@ -737,6 +817,26 @@ def test_given_a_document_with_mistakes_by_api_then_every_problem_is_listed(worl
         "policy.financing.subsidy_fen",
         "policy.pricing[0].basis",
     ]
+
+
+def test_given_a_dibao_tag_counting_in_2027_when_a_document_without_dibao_comes_by_api_then_400_at_the_categories(
+    world, linfen
+):
+    person = make_person(TUNLI, name="李二")
+    SubsidyTag.objects.create(
+        person=person, category="dibao", region_code=TUNLI, source="民政", valid_from=D(2026, 6, 1)
+    )
+    document = Policy.objects.get(code=CODE).document
+    document["subsidy_categories"] = [c for c in document["subsidy_categories"] if c["code"] != "dibao"]
+
+    response = signed_in(world, "admin").post(
+        "/api/policies/", {"document": document, "note": "接口"}, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    problems = response.json()["error"]["fields"]["document"]
+    assert [problem.split(":")[0] for problem in problems] == ["policy.subsidy_categories"]
+    assert Policy.objects.get(code=CODE).version == 1
 
 
 def test_given_documents_by_api_then_a_new_code_is_created_and_a_known_one_gets_a_version(world, linfen):
