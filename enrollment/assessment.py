@@ -1631,6 +1631,11 @@ def _finish(run: AssessmentRun, counts: Counts, loaded: LoadedPolicy) -> Assessm
 
     county, year = run.county_code, run.insurance_year
     transaction.on_commit(lambda: send_fund_totals.delay(county_code=county, years=[year]))
+    # Tax hears of the county's tags given by hand for the year (subsidies.marks): a tag's own
+    # change marks only the years that had a policy then, and this year's may have come since.
+    from subsidies.tasks import send_hand_tag_marks  # subsidies reads the assessment: imported here
+
+    transaction.on_commit(lambda: send_hand_tag_marks.delay(county_code=county, insurance_year=year))
     return run
 
 

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from enrollment.models import Person
 from enrollment.policies import policy_for_county, policy_years_for_county
+from enrollment.rules.policy import SCHOOL_CATEGORIES, Policy
 from sharing.services import ListItems, message_send_bulk
 
 from . import rosters
@@ -145,5 +146,92 @@ def tag_marks_send(*, tag: SubsidyTag, counted_from: dt.date, counted_to: dt.dat
             "markers": [y.marker for y in years],
             "kinds": [y.kind for y in years],
             "fens": [y.fen for y in years],
+        },
+    )
+
+
+def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy) -> int:
+    """Tell tax of every tag given by hand in the county that counts in ``insurance_year`` under
+    ``rules`` (the county's policy of that year): an active mark each, as ``tag_marks_send`` would
+    send for it now. A tag's own change marks only the years that had a policy then; a policy for a
+    new year comes later, and its year's marks come from here (``subsidy_marks_send``). Roster tags
+    are left out: their import marked them for their roster's year, with that roster's dates.
+
+    Set-based, one bulk send: a message per source (tax keeps the source as the mark's roster) and
+    per ``MARK_ITEMS`` items. In the caller's transaction, which holds ``marks_lock``. Returns the
+    messages sent."""
+    granted = rosters.granted_categories(rules)
+    if not granted:
+        return 0
+    low, high = county_code + "000000", county_code + "999999"
+    # Most counties have no tag given by hand: no revision taken, nothing sent.
+    if not SubsidyTag.objects.filter(roster__isnull=True, region_code__range=(low, high)).exists():
+        return 0
+    school_cover = rules.student_coverage or rules.coverage
+    # One mark per person and category: of several hand tags reaching the year, a standing one,
+    # else the latest (two items about one mark in one message would leave tax to pick one).
+    marks = """marks AS MATERIALIZED (
+        SELECT DISTINCT ON (g.person_id, g.category)
+               g.id AS tag_id, g.source, p.id_number::text AS person_id, g.region_code::text AS region_code,
+               g.category::text AS category, c.marker, 'active'::text AS status, c.kind AS subsidy_kind,
+               c.fen AS subsidy_fen, g.valid_from, g.valid_to, ''::text AS reason
+        FROM subsidies_subsidytag g
+        JOIN enrollment_person p ON p.id = g.person_id
+        JOIN unnest(%(codes)s::text[], %(markers)s::text[], %(kinds)s::text[], %(fens)s::bigint[])
+             AS c(code, marker, kind, fen) ON c.code = g.category
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN p.category = ANY(%(school)s) THEN %(school_start)s::date ELSE %(start)s::date END AS own_start,
+                   CASE WHEN p.category = ANY(%(school)s) THEN %(school_end)s::date ELSE %(end)s::date END AS own_end
+        ) y
+        WHERE g.roster_id IS NULL AND g.region_code BETWEEN %(low)s AND %(high)s
+          AND g.valid_from <= y.own_end AND (g.valid_to IS NULL OR g.valid_to >= y.own_start)
+        ORDER BY g.person_id, g.category, (g.end_reason = '') DESC, g.valid_from DESC, g.id DESC
+    ),
+    numbered AS MATERIALIZED (
+        SELECT m.*, dense_rank() OVER (ORDER BY m.source, m.chunk) AS batch,
+               row_number() OVER (PARTITION BY m.source, m.chunk ORDER BY m.tag_id) AS place
+        FROM (
+            SELECT m.*, (row_number() OVER (PARTITION BY m.source ORDER BY m.tag_id) - 1) / %(batch_items)s AS chunk
+            FROM marks m
+        ) AS m
+    )"""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('subsidies_mark_revision')")
+        (revision,) = cursor.fetchone()
+    return message_send_bulk(
+        topic="subsidy.marks_batch",
+        # A subject of this send's own (its revision): a message held back holds back no other's.
+        query="""
+            SELECT 'marks-batch:' || %(county)s || ':' || %(year)s || ':hand-' || %(revision)s || ':' || n.batch
+                       AS subject,
+                   NULL::text AS region_code, n.batch::text AS message,
+                   jsonb_build_object(
+                       'county_code', %(county)s, 'insurance_year', %(year)s::int,
+                       'region_code', %(county)s || '000000', 'roster', left(min(n.source), 64),
+                       'batch', n.batch, 'subsidy_fen', sum(n.subsidy_fen)) AS payload
+            FROM numbered n
+            GROUP BY n.batch""",
+        items=ListItems(
+            query=f"""
+                SELECT n.batch::text AS message, n.place::bigint AS place, {rosters.mark_item_columns("n")}
+                FROM numbered n""",  # noqa: S608 - generated column names
+            ctes=marks,
+        ),
+        params={
+            "county": county_code,
+            "year": insurance_year,
+            "revision": revision,
+            "low": low,
+            "high": high,
+            "codes": list(granted),
+            "markers": [category.marker or "" for category in granted.values()],
+            "kinds": [rosters.mark_kind(category) for category in granted.values()],
+            "fens": [rosters.category_amount(rules, category) for category in granted.values()],
+            "school": list(SCHOOL_CATEGORIES),
+            "start": rules.coverage.start,
+            "end": rules.coverage.end,
+            "school_start": school_cover.start,
+            "school_end": school_cover.end,
+            "batch_items": rosters.MARK_ITEMS,
         },
     )

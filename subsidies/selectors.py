@@ -632,3 +632,14 @@ def roster_preview(*, scope: Scope, roster_import: RosterImport) -> Preview | No
     return Preview(
         table=kept.table, roster_id=roster.pk if roster else None, counts=roster_import.counts or {}
     )
+
+
+def counties_with_hand_tags() -> list[str]:
+    """The counties (6-digit codes) where some person holds a tag given by hand: those whose marks at
+    tax ``manage.py send_hand_tag_marks`` sends. Not scoped: the operator's command."""
+    return sorted(
+        SubsidyTag.objects.filter(roster__isnull=True)
+        .annotate(county=Left("region_code", 6))
+        .values_list("county", flat=True)
+        .distinct()
+    )

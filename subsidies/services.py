@@ -24,10 +24,10 @@ from accounts.scope import Scope
 from enrollment import imports
 from enrollment.assessment import assessment_reassess
 from enrollment.models import ImportStatus, Person, Policy
-from enrollment.policies import LoadedPolicy, policy_detail, policy_parse, policy_save
+from enrollment.policies import LoadedPolicy, policy_detail, policy_for_county_held, policy_parse, policy_save
 
 from . import rosters
-from .marks import marks_lock, tag_marks_send
+from .marks import hand_tags_marks_send, marks_lock, tag_marks_send
 from .models import RosterImport, RosterMode, RosterOutcome, SubsidyRoster, SubsidyTag
 from .selectors import roster_of
 
@@ -70,6 +70,24 @@ def subsidy_tag_add(
     assessment_reassess(person_id=person.pk, reason=f"subsidy tag added: {category}", actor_id=actor_id)
     tag_marks_send(tag=tag, counted_from=tag.valid_from, counted_to=tag.valid_to)
     return tag
+
+
+@transaction.atomic
+def subsidy_marks_send(*, county_code: str, insurance_year: int) -> int:
+    """Tell tax of the county's tags given by hand that count in ``insurance_year`` (active marks,
+    ``marks.hand_tags_marks_send``): after the county's yearly run, so a year whose policy came
+    after the tag was given (every new year) is marked too, and by the command for tags given before
+    hand tags were marked. Nothing for a year that is over or has no policy. Idempotent: tax keeps
+    the newest revision, and this one says what stands now. Returns the messages sent."""
+    if insurance_year < timezone.localdate().year:
+        return 0
+    # First, as every change of tags: the revision follows their commit order (``marks_lock``).
+    marks_lock()
+    # Held FOR SHARE: a change of the policy's categories waits, or has committed and is read.
+    loaded = policy_for_county_held(county_code=county_code, insurance_year=insurance_year)
+    if loaded is None:
+        return 0
+    return hand_tags_marks_send(county_code=county_code, insurance_year=insurance_year, rules=loaded.rules)
 
 
 @transaction.atomic

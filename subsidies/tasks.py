@@ -28,3 +28,11 @@ def prune_kept_rows() -> list[int]:
     """Every night: drop the rows kept from previews that were never confirmed (imports that failed,
     were discarded or applied elsewhere)."""
     return services.roster_rows_prune()
+
+
+@shared_task(name="subsidies.tasks.send_hand_tag_marks", ignore_result=True, acks_late=True)
+def send_hand_tag_marks(county_code: str, insurance_year: int) -> int:
+    """After a county's yearly run: tax's marks of the county's tags given by hand for that year.
+    Idempotent: a second delivery sends the same marks again, under a newer revision."""
+    with acting(user_id=None, source="task:subsidies.send_hand_tag_marks"):
+        return services.subsidy_marks_send(county_code=county_code, insurance_year=insurance_year)
