@@ -1711,6 +1711,7 @@ def open_years_for(county_code: str, today: date) -> list[int]:
             insurance_year__gte=today.year,
         )
         .values_list("insurance_year", flat=True)
+        .order_by()  # not the model's ordering: its column would make DISTINCT per run
         .distinct()
     )
     return sorted(set(years))

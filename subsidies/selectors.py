@@ -641,5 +641,6 @@ def counties_with_hand_tags() -> list[str]:
         SubsidyTag.objects.filter(roster__isnull=True)
         .annotate(county=Left("region_code", 6))
         .values_list("county", flat=True)
+        .order_by("county")  # not the model's ordering: its columns would make DISTINCT per tag
         .distinct()
     )

@@ -162,20 +162,24 @@ def test_given_a_county_run_when_it_commits_then_the_years_hand_tag_marks_are_qu
 def test_given_hand_tags_never_marked_when_the_command_runs_then_tax_marks_every_year_not_over(
     zhang: Person,
 ):
-    # Given: a hand tag, next year's policy and run, and tax's ledger without its marks (as for a
-    # tag given before hand tags were marked at tax)
+    # Given: hand tags of two persons of one county, next year's policy and run, and tax's ledger
+    # without their marks (as for tags given before hand tags were marked at tax)
+    li = enrolled("李四", 2)
     services.subsidy_tag_add(person=zhang, category="dibao", source=HAND, valid_from=FROM)
+    services.subsidy_tag_add(person=li, category="dibao", source=HAND, valid_from=FROM)
     _next_year_policy_and_run()
     sharing.delivery_drain(seconds=30)
-    SubsidyMark.objects.filter(person_id=zhang.id_number).delete()
+    SubsidyMark.objects.all().delete()
 
     # When: the command runs, for every county and year
     out = StringIO()
     call_command("send_hand_tag_marks", stdout=out)
 
-    # Then: both years not over are marked, and the command says what it sent
+    # Then: both years not over are marked for both, one message a year for the county, and the
+    # command says what it sent
     active = ("dibao", "active", "02", "fixed", DIBAO, FROM, None, HAND, "")
     assert _marks(zhang) == {THIS_YEAR: active, YEAR: active}
+    assert _marks(li) == {THIS_YEAR: active, YEAR: active}
     assert out.getvalue().splitlines() == [
         f"141002 {THIS_YEAR}: 1 messages to tax",
         f"141002 {YEAR}: 1 messages to tax",
