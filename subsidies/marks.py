@@ -114,8 +114,7 @@ def tag_marks_send(*, tag: SubsidyTag, counted_from: dt.date, counted_to: dt.dat
           AND (now_ OR {no_other_tag})
     )"""  # noqa: S608 - generated names
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('subsidies_mark_revision')")
-        (revision,) = cursor.fetchone()
+        revision = rosters.mark_revision_next(cursor)
     return message_send_bulk(
         topic="subsidy.marks_batch",
         # A subject of the tag's own: a message held back (dead-lettered) holds back no other tag's.
@@ -196,8 +195,7 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
         ) AS m
     )"""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('subsidies_mark_revision')")
-        (revision,) = cursor.fetchone()
+        revision = rosters.mark_revision_next(cursor)
     return message_send_bulk(
         topic="subsidy.marks_batch",
         # A subject of this send's own (its revision): a message held back holds back no other's.

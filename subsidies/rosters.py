@@ -1213,6 +1213,13 @@ def no_other_tag_sql(*, withdrawn: str, year: str, own_start: str, own_end: str,
                    ELSE ro.insurance_year = {year} END)"""  # noqa: S608 - generated names
 
 
+def mark_revision_next(cursor: Any) -> int:
+    """The next revision of tax's marks: one per roster import or send about tags given by hand,
+    taken under ``MARKS_LOCK`` so revisions follow the order of commits."""
+    cursor.execute("SELECT nextval('subsidies_mark_revision')")
+    return cursor.fetchone()[0]
+
+
 def mark_item_columns(alias: str) -> str:
     """The columns of one ``subsidy.marks_batch`` item, read from ``alias`` (with the sender's
     ``%(revision)s``): the one list a roster import's items and a hand tag's are built from."""
@@ -1241,8 +1248,7 @@ def _marks_beside(
     keeping the newest, ends with the same marks whatever order the batches arrive in. A
     withdrawal is sent only when no other roster still tags the person in the category.
     """
-    cursor.execute("SELECT nextval('subsidies_mark_revision')")
-    (revision,) = cursor.fetchone()
+    revision = mark_revision_next(cursor)
     # Kept in tax's ledger: the portal's language, not the uploader's.
     with translation.override(settings.LANGUAGE_CODE):
         reason = (_("Not on the roster of %(date)s") % {"date": roster_import.roster_date.isoformat()})[:200]

@@ -18,10 +18,12 @@ from django.utils import timezone
 from openpyxl import Workbook
 
 from accounts.scope import Scope
+from collection.models import SubsidyMark
 from enrollment.assessment import assessment_run_now
 from enrollment.demo import _shifted
 from enrollment.models import Person
 from enrollment.policies import policy_save
+from sharing import services as sharing
 from subsidies import services
 from subsidies.models import RosterImport
 from tests.conftest import World
@@ -139,3 +141,13 @@ def import_applied(world: World, job: RosterImport) -> str:
     done = services.roster_import_process(scope=scope_of(world), import_id=job.pk)
     assert done is not None
     return f"{done.status}: {done.message}" if done.message else str(done.status)
+
+
+def tax_marks(person: Person) -> dict[int, tuple]:
+    """Tax's marks of the person, by insurance year, once every message is delivered."""
+    sharing.delivery_drain(seconds=30)
+    return {
+        m.insurance_year: (m.category, m.status, m.marker, m.subsidy_kind, m.subsidy_fen, m.valid_from,
+                           m.valid_to, m.roster, m.reason)
+        for m in SubsidyMark.objects.filter(person_id=person.id_number)
+    }  # fmt: skip

@@ -36,6 +36,7 @@ from tests.subsidies.support import (
     enrolled,
     linfen_policy,
     row,
+    tax_marks,
     xlsx_bytes,
 )
 
@@ -65,16 +66,6 @@ def zhang(world: World) -> Person:
     return person
 
 
-def _marks(person: Person) -> dict[int, tuple]:
-    """Tax's marks of the person, by insurance year, once every message is delivered."""
-    sharing.delivery_drain(seconds=30)
-    return {
-        m.insurance_year: (m.category, m.status, m.marker, m.subsidy_kind, m.subsidy_fen, m.valid_from,
-                           m.valid_to, m.roster, m.reason)
-        for m in SubsidyMark.objects.filter(person_id=person.id_number)
-    }  # fmt: skip
-
-
 def _add(person: Person, valid_from: dt.date) -> SubsidyTag:
     return services.subsidy_tag_add(person=person, category="dibao", source=HAND, valid_from=valid_from)
 
@@ -90,7 +81,7 @@ def test_given_a_tag_given_by_hand_then_tax_marks_every_year_not_over_that_its_d
 
     # Then: tax marks him for this year and next year; last year is over and gets no mark
     active = ("dibao", "active", "02", "fixed", DIBAO, dt.date(THIS_YEAR - 1, 3, 1), None, HAND, "")
-    assert _marks(zhang) == {THIS_YEAR: active, YEAR: active}
+    assert tax_marks(zhang) == {THIS_YEAR: active, YEAR: active}
 
 
 def test_given_a_tag_given_by_hand_from_next_year_then_tax_marks_next_year_alone(zhang: Person):
@@ -98,7 +89,7 @@ def test_given_a_tag_given_by_hand_from_next_year_then_tax_marks_next_year_alone
     _add(zhang, dt.date(YEAR, 1, 1))
 
     # Then: this year's cover ends before the tag begins: next year alone is marked
-    assert _marks(zhang) == {
+    assert tax_marks(zhang) == {
         YEAR: ("dibao", "active", "02", "fixed", DIBAO, dt.date(YEAR, 1, 1), None, HAND, ""),
     }
 
@@ -114,7 +105,7 @@ def test_given_a_tag_given_by_hand_when_it_ends_then_tax_withdraws_the_years_it_
     services.subsidy_tag_end(tag=tag, valid_to=LEFT_ON, reason="退出低保")
 
     # Then: next year's mark is withdrawn with the day and the reason; this year's stays, ending that day
-    assert _marks(zhang) == {
+    assert tax_marks(zhang) == {
         THIS_YEAR: ("dibao", "active", "02", "fixed", DIBAO, FROM, LEFT_ON, HAND, ""),
         YEAR: ("dibao", "withdrawn", "02", "fixed", DIBAO, FROM, LEFT_ON, HAND, "退出低保"),
     }
@@ -131,7 +122,7 @@ def test_given_a_roster_tag_for_next_year_when_a_hand_tag_of_the_category_ends_t
     services.subsidy_tag_end(tag=tag, valid_to=LEFT_ON, reason="退出低保")
 
     # Then: the roster still tags him for next year: no withdrawal; tax keeps the roster's active mark
-    assert _marks(zhang)[YEAR][1:3] == ("active", "02")
+    assert tax_marks(zhang)[YEAR][1:3] == ("active", "02")
     assert SubsidyMark.objects.get(person_id=zhang.id_number, insurance_year=YEAR).roster == SOURCE
     assert not SubsidyMark.objects.filter(status="withdrawn").exists()
 
@@ -149,6 +140,6 @@ def test_given_a_roster_tag_when_ended_by_hand_before_its_year_then_tax_withdraw
     services.subsidy_tag_end(tag=tag, valid_to=ended_on, reason="退出低保")
 
     # Then: the tag no longer counts in its roster's year: tax's mark for it is withdrawn
-    assert _marks(zhang) == {
+    assert tax_marks(zhang) == {
         YEAR: ("dibao", "withdrawn", "02", "fixed", DIBAO, tag.valid_from, ended_on, SOURCE, "退出低保"),
     }

@@ -39,6 +39,7 @@ from tests.subsidies.support import (
     enrolled,
     linfen_policy,
     row,
+    tax_marks,
     xlsx_bytes,
 )
 
@@ -65,15 +66,6 @@ def zhang(world: World) -> Person:
     return person
 
 
-def _marks(person: Person) -> dict[int, tuple]:
-    sharing.delivery_drain(seconds=30)
-    return {
-        m.insurance_year: (m.category, m.status, m.marker, m.subsidy_kind, m.subsidy_fen, m.valid_from,
-                           m.valid_to, m.roster, m.reason)
-        for m in SubsidyMark.objects.filter(person_id=person.id_number)
-    }  # fmt: skip
-
-
 def _next_year_policy_and_run() -> None:
     linfen_policy()
     assessment_run_now(county_code="141002", insurance_year=YEAR)
@@ -84,7 +76,7 @@ def test_given_a_hand_tag_given_before_next_years_policy_when_the_years_marks_ar
 ):
     # Given: 张三 tagged 低保 by hand in March, when only this year had a policy (this year marked)
     services.subsidy_tag_add(person=zhang, category="dibao", source=HAND, valid_from=FROM)
-    assert set(_marks(zhang)) == {THIS_YEAR}
+    assert set(tax_marks(zhang)) == {THIS_YEAR}
     # and next year's policy saved and its yearly run made since
     _next_year_policy_and_run()
 
@@ -93,8 +85,8 @@ def test_given_a_hand_tag_given_before_next_years_policy_when_the_years_marks_ar
 
     # Then: one message; tax marks him for next year too, with the tag's dates and source
     assert sent == 1
-    assert _marks(zhang)[YEAR] == ("dibao", "active", "02", "fixed", DIBAO, FROM, None, HAND, "")
-    assert _marks(zhang)[THIS_YEAR][:2] == ("dibao", "active")
+    assert tax_marks(zhang)[YEAR] == ("dibao", "active", "02", "fixed", DIBAO, FROM, None, HAND, "")
+    assert tax_marks(zhang)[THIS_YEAR][:2] == ("dibao", "active")
 
 
 def test_given_a_hand_tag_ended_before_next_years_cover_when_the_years_marks_are_sent_then_none_is_sent(
@@ -111,7 +103,7 @@ def test_given_a_hand_tag_ended_before_next_years_cover_when_the_years_marks_are
 
     # Then: the tag does not reach next year's cover: nothing is sent, and tax has no mark for next year
     assert (sent, OutboxMessage.objects.count() - before) == (0, 0)
-    assert YEAR not in _marks(zhang)
+    assert YEAR not in tax_marks(zhang)
 
 
 def test_given_only_a_roster_tag_when_the_years_marks_are_sent_then_the_rosters_mark_is_left_as_its_import_sent_it(
@@ -120,14 +112,14 @@ def test_given_only_a_roster_tag_when_the_years_marks_are_sent_then_the_rosters_
     # Given: next year's policy and run, and 张三 on next year's 低保 roster (marked by its import)
     _next_year_policy_and_run()
     confirm(world, check(world, xlsx_bytes([HEADER, row(1, zhang)])))
-    roster_mark = _marks(zhang)[YEAR]
+    roster_mark = tax_marks(zhang)[YEAR]
 
     # When: next year's marks are sent
     sent = services.subsidy_marks_send(county_code="141002", insurance_year=YEAR)
 
     # Then: nothing is sent for a roster's tag; tax's mark is the import's, source and all
     assert sent == 0
-    assert _marks(zhang)[YEAR] == roster_mark
+    assert tax_marks(zhang)[YEAR] == roster_mark
     assert roster_mark[7] == SOURCE
 
 
@@ -178,8 +170,8 @@ def test_given_hand_tags_never_marked_when_the_command_runs_then_tax_marks_every
     # Then: both years not over are marked for both, one message a year for the county, and the
     # command says what it sent
     active = ("dibao", "active", "02", "fixed", DIBAO, FROM, None, HAND, "")
-    assert _marks(zhang) == {THIS_YEAR: active, YEAR: active}
-    assert _marks(li) == {THIS_YEAR: active, YEAR: active}
+    assert tax_marks(zhang) == {THIS_YEAR: active, YEAR: active}
+    assert tax_marks(li) == {THIS_YEAR: active, YEAR: active}
     assert out.getvalue().splitlines() == [
         f"141002 {THIS_YEAR}: 1 messages to tax",
         f"141002 {YEAR}: 1 messages to tax",
