@@ -36,6 +36,7 @@ from .models import (
     PaymentStatus,
     RefundKind,
     RefundPaid,
+    SubsidyMark,
 )
 from .rules import Acceptance, BackPaymentTerms, acceptance_on
 
@@ -47,6 +48,8 @@ _IDENTIFIER_PREFIX = re.compile(r"^[0-9A-Za-z-]{4,32}$")
 class PayerDues:
     payer: Payer
     due_items: list[DueItem]
+    # What insurance told tax of the payer's subsidy tags (``subsidy.marks_batch``), newest year first.
+    subsidy_marks: list[SubsidyMark]
 
 
 def payer_search(*, scope: Scope, query: str) -> list[Payer]:
@@ -65,8 +68,9 @@ def payer_search(*, scope: Scope, query: str) -> list[Payer]:
 
 
 def payer_dues(*, scope: Scope, payer_id: int) -> PayerDues:
-    """A payer, by the key of tax's own ledger (never the identifier: it travels in URLs), and
-    every due item tax holds for them (newest year first). Outside the caller's area: 404."""
+    """A payer, by the key of tax's own ledger (never the identifier: it travels in URLs), every
+    due item tax holds for them and every subsidy mark (newest year first). Outside the caller's
+    area: 404."""
     scope.require(Action.COLLECTION_VIEW)
     payer = scope.get_object_or_404(Payer.objects.all(), pk=payer_id)
     items = list(
@@ -74,7 +78,12 @@ def payer_dues(*, scope: Scope, payer_id: int) -> PayerDues:
         .prefetch_related("payments__agency")
         .order_by("-insurance_year")
     )
-    return PayerDues(payer=payer, due_items=items)
+    marks = list(
+        scope.filter(SubsidyMark.objects.filter(person_id=payer.person_id)).order_by(
+            "-insurance_year", "category"
+        )
+    )
+    return PayerDues(payer=payer, due_items=items, subsidy_marks=marks)
 
 
 def payer_key(*, scope: Scope, person_id: str) -> int | None:

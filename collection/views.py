@@ -56,6 +56,7 @@ from .models import (
     OvercollectionStatus,
     PaymentBatch,
     PaymentStatus,
+    SubsidyMark,
 )
 
 
@@ -113,6 +114,27 @@ def _item_rows(
     return rows
 
 
+# The kinds of subsidy a mark from insurance names (``subsidies.rosters.mark_kind``).
+_SUBSIDY_KINDS: dict[str, Promise] = {
+    "full": gettext_lazy("Full subsidy"),
+    "partial": gettext_lazy("Partial subsidy"),
+    "fixed": gettext_lazy("Fixed subsidy"),
+}
+
+
+def _mark_rows(marks: list[SubsidyMark]) -> list[dict[str, Any]]:
+    """The payer's subsidy marks as the counter shows them: the kind in words, and the amount the
+    government pays where it is not all of it (a full subsidy is never due at tax)."""
+    return [
+        {
+            "mark": mark,
+            "kind": _SUBSIDY_KINDS.get(mark.subsidy_kind, mark.subsidy_kind),
+            "amount": "" if mark.subsidy_kind in ("full", "") else yuan(mark.subsidy_fen),
+        }
+        for mark in marks
+    ]
+
+
 # The counter's searches, kept in the session by a random key (the address carries the key,
 # never what was typed): the portal's one mechanism, accounts.searches.
 SEARCHES = SessionSearches("collection.counter")
@@ -159,6 +181,7 @@ class _Counter(ScopedViewMixin, View):
             )
             context["masked"] = mask_id_number(dues.payer.person_id)
             context["rows"] = _item_rows(dues.due_items, dues.payer.name, forms_by_item or {})
+            context["marks"] = _mark_rows(dues.subsidy_marks)
         return render(request, self.template_name, context, status=status)
 
 

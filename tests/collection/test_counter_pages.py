@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from accounts.roles import Role
-from collection.models import DueItem, Payer, Payment, RefundPaid
+from collection.models import DueItem, Payer, Payment, RefundPaid, SubsidyMark
 from tests.addresses import ID_NUMBER, KeptResponses
 from tests.addresses import urls_of as _urls_of
 from tests.collection.support import AMOUNT, QINBI, due, open_today, payer
@@ -680,3 +680,43 @@ def test_given_an_item_past_its_collection_period_then_the_counter_says_why_and_
         "The collection period ended on 2027-06-30. Back-payment (补缴) applications for 2027 closed on "
         "2027-06-30; one made before then can be paid here once it is approved."
     )
+
+
+def _mark(year: int, marker: str, kind: str, fen: int, **fields: object) -> SubsidyMark:
+    """A mark in tax's ledger as insurance's ``subsidy.marks_batch`` leaves it."""
+    return SubsidyMark.objects.create(
+        person_id=ZHANG, insurance_year=year, category=fields.pop("category", "dibao"),
+        region_code="141002001001", marker=marker, subsidy_kind=kind, subsidy_fen=fen,
+        valid_from=dt.date(2026, 3, 1), source_message_id=1, sequence=1, **fields,
+    )  # fmt: skip
+
+
+def test_given_subsidy_marks_from_insurance_when_the_payer_opens_then_the_counter_lists_them(counter):
+    # Given: 张三 marked 低保 (fixed ¥160) for 2027, 特困 (full) for 2027, and 低保 withdrawn for 2026
+    _mark(2027, "02", "fixed", 16000, roster="民政局窗口")
+    _mark(2027, "03", "full", 40000, category="tekun", roster="特困名单")
+    _mark(2026, "02", "fixed", 16000, roster="低保名单", status="withdrawn",
+          valid_to=dt.date(2026, 6, 30), reason="退出低保")  # fmt: skip
+    zhang = Payer.objects.get(person_id=ZHANG)
+
+    # When: tax staff open him at the counter
+    page = counter.get(f"{reverse('collection:counter')}?payer={zhang.pk}")
+
+    # Then: every mark, newest year first, the kind in words and the government's amount where it
+    # is not all of it; a full subsidy says tax collects nothing, a withdrawal its reason
+    rows = re.findall(r'<tr data-testid="subsidy-mark".*?</tr>', page.content.decode(), re.S)
+    assert [" ".join(re.sub(r"<[^>]+>", " ", r).split()) for r in rows] == [
+        "2027 02 Fixed subsidy ¥160.00 2026-03-01 – 民政局窗口 Subsidised",
+        "2027 03 Full subsidy Paid in full by the government: nothing is collected at tax. 2026-03-01 – "
+        "特困名单 Subsidised",
+        "2026 02 Fixed subsidy ¥160.00 2026-03-01 – 2026-06-30 低保名单 Withdrawn 退出低保",
+    ]
+
+
+def test_given_no_subsidy_mark_when_the_payer_opens_then_the_counter_shows_no_marks_table(counter):
+    zhang = Payer.objects.get(person_id=ZHANG)
+
+    page = counter.get(f"{reverse('collection:counter')}?payer={zhang.pk}")
+
+    assert page.context["marks"] == []
+    assert 'data-testid="subsidy-marks"' not in page.content.decode()
