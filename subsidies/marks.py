@@ -155,42 +155,97 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
     send for it now. A tag's own change marks only the years that had a policy then; a policy for a
     new year comes later, and its year's marks come from here (``subsidy_marks_send``). Roster tags
     are left out: their import marked them for their roster's year, with that roster's dates.
-
-    Set-based, one bulk send: a message per source (tax keeps the source as the mark's roster) and
-    per ``MARK_ITEMS`` items. In the caller's transaction, which holds ``marks_lock``. Returns the
-    messages sent."""
+    In the caller's transaction, which holds ``marks_lock``. Returns the messages sent."""
     granted = rosters.granted_categories(rules)
-    if not granted:
-        return 0
     low, high = county_code + "000000", county_code + "999999"
     # Most counties have no tag given by hand: no revision taken, nothing sent.
-    if not SubsidyTag.objects.filter(roster__isnull=True, region_code__range=(low, high)).exists():
+    if (
+        not granted
+        or not SubsidyTag.objects.filter(roster__isnull=True, region_code__range=(low, high)).exists()
+    ):
         return 0
+    return _year_marks_send(
+        counties=[county_code],
+        insurance_year=insurance_year,
+        rules=rules,
+        categories={
+            code: (
+                category.marker or "",
+                rosters.mark_kind(category),
+                rosters.category_amount(rules, category),
+            )
+            for code, category in granted.items()
+        },
+        withdrawn_for="",
+        kind="hand",
+    )
+
+
+def category_withdrawals_send(
+    *, counties: list[str], insurance_year: int, rules: Policy, markers: dict[str, str], reason: str
+) -> int:
+    """Tell tax that the roster tags ``markers`` (tag code → the marker tax knew) no longer count in
+    ``insurance_year`` in ``counties``, their policy having lost the category: a withdrawal for each
+    person holding a tag of the code that reached the year (a tag given by hand, or one of a roster
+    for the year), with ``reason``. In the caller's transaction, which holds ``marks_lock``. Returns
+    the messages sent."""
+    if not counties or not markers:
+        return 0
+    return _year_marks_send(
+        counties=counties,
+        insurance_year=insurance_year,
+        rules=rules,
+        categories={code: (marker, "", 0) for code, marker in markers.items()},
+        withdrawn_for=reason,
+        kind="removed",
+    )
+
+
+def _year_marks_send(
+    *,
+    counties: list[str],
+    insurance_year: int,
+    rules: Policy,
+    categories: dict[str, tuple[str, str, int]],
+    withdrawn_for: str,
+    kind: str,
+) -> int:
+    """One mark per person and tag code of ``categories`` (code → marker, kind, amount) whose tag in
+    ``counties`` reaches the person's own cover of ``insurance_year`` under ``rules``: active when
+    ``withdrawn_for`` is empty (tags given by hand alone), else withdrawn with that reason (roster
+    tags of the year too). Set-based, one bulk send: a message per county, source (tax keeps it as
+    the mark's roster) and ``MARK_ITEMS`` items, under a subject of this send's revision."""
     school_cover = rules.student_coverage or rules.coverage
-    # One mark per person and category: of several hand tags reaching the year, a standing one,
-    # else the latest (two items about one mark in one message would leave tax to pick one).
+    # Of several tags reaching the year, a standing one, else the latest (two items about one mark
+    # in one message would leave tax to pick one).
     marks = """marks AS MATERIALIZED (
         SELECT DISTINCT ON (g.person_id, g.category)
-               g.id AS tag_id, g.source, p.id_number::text AS person_id, g.region_code::text AS region_code,
-               g.category::text AS category, c.marker, 'active'::text AS status, c.kind AS subsidy_kind,
-               c.fen AS subsidy_fen, g.valid_from, g.valid_to, ''::text AS reason
+               left(g.region_code, 6) AS county, g.id AS tag_id, g.source, p.id_number::text AS person_id,
+               g.region_code::text AS region_code, g.category::text AS category, c.marker,
+               CASE WHEN %(reason)s = '' THEN 'active' ELSE 'withdrawn' END::text AS status,
+               c.kind AS subsidy_kind, c.fen AS subsidy_fen, g.valid_from, g.valid_to,
+               %(reason)s::text AS reason
         FROM subsidies_subsidytag g
         JOIN enrollment_person p ON p.id = g.person_id
         JOIN unnest(%(codes)s::text[], %(markers)s::text[], %(kinds)s::text[], %(fens)s::bigint[])
              AS c(code, marker, kind, fen) ON c.code = g.category
+        LEFT JOIN subsidies_subsidyroster ro ON ro.id = g.roster_id
         CROSS JOIN LATERAL (
             SELECT CASE WHEN p.category = ANY(%(school)s) THEN %(school_start)s::date ELSE %(start)s::date END AS own_start,
                    CASE WHEN p.category = ANY(%(school)s) THEN %(school_end)s::date ELSE %(end)s::date END AS own_end
         ) y
-        WHERE g.roster_id IS NULL AND g.region_code BETWEEN %(low)s AND %(high)s
+        WHERE left(g.region_code, 6) = ANY(%(counties)s::text[])
+          AND (g.roster_id IS NULL OR (%(reason)s <> '' AND ro.insurance_year = %(year)s))
           AND g.valid_from <= y.own_end AND (g.valid_to IS NULL OR g.valid_to >= y.own_start)
         ORDER BY g.person_id, g.category, (g.end_reason = '') DESC, g.valid_from DESC, g.id DESC
     ),
     numbered AS MATERIALIZED (
-        SELECT m.*, dense_rank() OVER (ORDER BY m.source, m.chunk) AS batch,
-               row_number() OVER (PARTITION BY m.source, m.chunk ORDER BY m.tag_id) AS place
+        SELECT m.*, dense_rank() OVER (ORDER BY m.county, m.source, m.chunk) AS batch,
+               row_number() OVER (PARTITION BY m.county, m.source, m.chunk ORDER BY m.tag_id) AS place
         FROM (
-            SELECT m.*, (row_number() OVER (PARTITION BY m.source ORDER BY m.tag_id) - 1) / %(batch_items)s AS chunk
+            SELECT m.*,
+                   (row_number() OVER (PARTITION BY m.county, m.source ORDER BY m.tag_id) - 1) / %(batch_items)s
+                       AS chunk
             FROM marks m
         ) AS m
     )"""
@@ -200,12 +255,12 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
         topic="subsidy.marks_batch",
         # A subject of this send's own (its revision): a message held back holds back no other's.
         query="""
-            SELECT 'marks-batch:' || %(county)s || ':' || %(year)s || ':hand-' || %(revision)s || ':' || n.batch
-                       AS subject,
+            SELECT 'marks-batch:' || min(n.county) || ':' || %(year)s || ':' || %(kind)s || '-' || %(revision)s
+                       || ':' || n.batch AS subject,
                    NULL::text AS region_code, n.batch::text AS message,
                    jsonb_build_object(
-                       'county_code', %(county)s, 'insurance_year', %(year)s::int,
-                       'region_code', %(county)s || '000000', 'roster', left(min(n.source), 64),
+                       'county_code', min(n.county), 'insurance_year', %(year)s::int,
+                       'region_code', min(n.county) || '000000', 'roster', left(min(n.source), 64),
                        'batch', n.batch, 'subsidy_fen', sum(n.subsidy_fen)) AS payload
             FROM numbered n
             GROUP BY n.batch""",
@@ -216,15 +271,15 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
             ctes=marks,
         ),
         params={
-            "county": county_code,
+            "counties": counties,
             "year": insurance_year,
+            "kind": kind,
             "revision": revision,
-            "low": low,
-            "high": high,
-            "codes": list(granted),
-            "markers": [category.marker or "" for category in granted.values()],
-            "kinds": [rosters.mark_kind(category) for category in granted.values()],
-            "fens": [rosters.category_amount(rules, category) for category in granted.values()],
+            "reason": withdrawn_for,
+            "codes": list(categories),
+            "markers": [marker for marker, _, _ in categories.values()],
+            "kinds": [kind_ for _, kind_, _ in categories.values()],
+            "fens": [fen for _, _, fen in categories.values()],
             "school": list(SCHOOL_CATEGORIES),
             "start": rules.coverage.start,
             "end": rules.coverage.end,

@@ -644,3 +644,22 @@ def counties_with_hand_tags() -> list[str]:
         .order_by("county")  # not the model's ordering: its columns would make DISTINCT per tag
         .distinct()
     )
+
+
+def counties_governed_with_tags(*, record: Policy, tags: list[str]) -> list[str]:
+    """The counties (6-digit codes) in ``record``'s region where some person holds a tag of ``tags``
+    and whose own policy for its year is ``record`` (not a county's more specific one). Not scoped:
+    the policy's manager changes them all."""
+    counties = (
+        SubsidyTag.objects.filter(category__in=tags, region_code__startswith=record.region_prefix)
+        .annotate(county=Left("region_code", 6))
+        .values_list("county", flat=True)
+        .order_by("county")  # not the model's ordering: its columns would make DISTINCT per tag
+        .distinct()
+    )
+    governed = []
+    for county in counties:
+        loaded = policy_for_county(county_code=county, insurance_year=record.insurance_year)
+        if loaded is not None and loaded.record.pk == record.pk:
+            governed.append(county)
+    return governed

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
@@ -27,9 +28,9 @@ from enrollment.models import ImportStatus, Person, Policy
 from enrollment.policies import LoadedPolicy, policy_detail, policy_for_county_held, policy_parse, policy_save
 
 from . import rosters
-from .marks import hand_tags_marks_send, marks_lock, tag_marks_send
+from .marks import category_withdrawals_send, hand_tags_marks_send, marks_lock, tag_marks_send
 from .models import RosterImport, RosterMode, RosterOutcome, SubsidyRoster, SubsidyTag
-from .selectors import roster_of
+from .selectors import counties_governed_with_tags, roster_of
 
 logger = logging.getLogger("portal.subsidies")
 
@@ -564,7 +565,15 @@ def subsidy_category_save(
 def subsidy_category_remove(
     *, scope: Scope, policy_code: str, code: str, note: str, actor_id: int | None
 ) -> LoadedPolicy:
-    """Remove a category from a policy (a new version); tags already given keep their history."""
+    """Remove a category from a policy (a new version); tags already given keep their history.
+
+    Where the roster tag no longer grants any category of the policy, tax is told at once that its
+    marks for the policy's year are withdrawn (``marks.category_withdrawals_send``), in the counties
+    this policy governs; what the persons owe changes at their county's next run, as for any change
+    of the policy."""
+    # First, as every change of marks: the policy row is locked next, and an import holding the
+    # lock reads the policy FOR SHARE (``marks_lock``).
+    marks_lock()
     policy = _managed_policy(scope=scope, code=policy_code)
     document = copy.deepcopy(policy.document)
     categories = list(document.get("subsidy_categories") or [])
@@ -572,9 +581,29 @@ def subsidy_category_remove(
     if len(kept) == len(categories):
         raise ValidationError(_("The policy has no category %(code)s.") % {"code": code})
     document["subsidy_categories"] = kept
-    return policy_save(
+    granted_before = rosters.granted_categories(policy_parse(document=policy.document))
+    loaded = policy_save(
         document=document, note=note, scope=scope, actor_id=actor_id, tags_may_lose_category=True
     )
+    lost = {
+        tag: category.marker or ""
+        for tag, category in granted_before.items()
+        if tag not in rosters.granted_categories(loaded.rules)
+    }
+    if lost and loaded.record.insurance_year >= timezone.localdate().year:
+        # Kept in tax's ledger: the portal's language, not the administrator's.
+        with translation.override(settings.LANGUAGE_CODE):
+            reason = _("The category was removed from the policy of %(year)d") % {
+                "year": loaded.record.insurance_year
+            }
+        category_withdrawals_send(
+            counties=counties_governed_with_tags(record=loaded.record, tags=list(lost)),
+            insurance_year=loaded.record.insurance_year,
+            rules=loaded.rules,
+            markers=lost,
+            reason=reason[:200],
+        )
+    return loaded
 
 
 def subsidy_category_document(*, policy: Policy, code: str) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from tests.subsidies.support import (
     enrolled,
     linfen_policy,
     row,
+    scope_of,
     tax_marks,
     xlsx_bytes,
 )
@@ -177,3 +178,30 @@ def test_given_hand_tags_never_marked_when_the_command_runs_then_tax_marks_every
         f"141002 {YEAR}: 1 messages to tax",
         "2 messages in all",
     ]
+
+
+def test_given_tags_counting_next_year_when_the_category_is_removed_from_its_policy_then_tax_withdraws_next_years_marks(
+    world: World, zhang: Person
+):
+    # Given: 张三 tagged 低保 by hand (this year and next marked), 李四 on next year's 低保 roster
+    li = enrolled("李四", 2)
+    services.subsidy_tag_add(person=zhang, category="dibao", source=HAND, valid_from=FROM)
+    _next_year_policy_and_run()
+    services.subsidy_marks_send(county_code="141002", insurance_year=YEAR)  # as the run's end does
+    confirm(world, check(world, xlsx_bytes([HEADER, row(1, li)])))
+    assert (tax_marks(zhang)[YEAR][1], tax_marks(li)[YEAR][1]) == ("active", "active")
+
+    # When: the administrator removes the 低保 category from next year's policy
+    services.subsidy_category_remove(
+        scope=scope_of(world), policy_code="linfen-next", code="dibao", note="取消低保定额资助", actor_id=None
+    )
+
+    # Then: tax hears at once that next year's marks of both are withdrawn, in the portal's
+    # language; this year's policy still has the category, and 张三's mark for it stands
+    reason = f"该资助类别已从{YEAR}年度政策中移除"
+    assert tax_marks(zhang) == {
+        THIS_YEAR: ("dibao", "active", "02", "fixed", DIBAO, FROM, None, HAND, ""),
+        YEAR: ("dibao", "withdrawn", "02", "fixed", DIBAO, FROM, None, HAND, reason),
+    }
+    assert tax_marks(li)[YEAR][1:3] == ("withdrawn", "02")
+    assert tax_marks(li)[YEAR][7:] == (SOURCE, reason)
