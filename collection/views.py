@@ -57,6 +57,7 @@ from .models import (
     PaymentBatch,
     PaymentStatus,
     SubsidyMark,
+    SubsidyMarkStatus,
 )
 
 
@@ -130,6 +131,7 @@ def _mark_rows(marks: list[SubsidyMark]) -> list[dict[str, Any]]:
             "mark": mark,
             "kind": _SUBSIDY_KINDS.get(mark.subsidy_kind, mark.subsidy_kind),
             "amount": "" if mark.subsidy_kind in ("full", "") else yuan(mark.subsidy_fen),
+            "collects_nothing": mark.subsidy_kind == "full" and mark.status == SubsidyMarkStatus.ACTIVE,
         }
         for mark in marks
     ]

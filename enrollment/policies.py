@@ -469,13 +469,19 @@ def policy_for_county_required(*, county_code: str, insurance_year: int) -> Load
     return loaded
 
 
-def policy_for_county(*, county_code: str, insurance_year: int) -> LoadedPolicy | None:
-    """The most specific policy for a county and year: county, then city, province, nationwide."""
-    record = (
+def policy_record_for_county(*, county_code: str, insurance_year: int) -> Policy | None:
+    """The row of the most specific policy for a county and year (county, then city, province,
+    nationwide), unparsed: for asking which policy governs."""
+    return (
         Policy.objects.filter(_applies_to(county_code.ljust(12, "0")), insurance_year=insurance_year)
         .order_by(Length("region_prefix").desc())
         .first()
     )
+
+
+def policy_for_county(*, county_code: str, insurance_year: int) -> LoadedPolicy | None:
+    """The most specific policy for a county and year: county, then city, province, nationwide."""
+    record = policy_record_for_county(county_code=county_code, insurance_year=insurance_year)
     if record is None:
         return None
     version = record.versions.order_by("-number").first()

@@ -68,15 +68,9 @@ def _years(tag: SubsidyTag, person: Person, today: dt.date) -> list[_Year]:
         if loaded is None or granted is None:
             continue
         cover = loaded.rules.coverage_for(person.category)
+        marker, kind, fen = rosters.mark_terms(loaded.rules, granted)
         found.append(
-            _Year(
-                year=year,
-                own_start=cover.start,
-                own_end=cover.end,
-                marker=granted.marker or "",
-                kind=rosters.mark_kind(granted),
-                fen=rosters.category_amount(loaded.rules, granted),
-            )
+            _Year(year=year, own_start=cover.start, own_end=cover.end, marker=marker, kind=kind, fen=fen)
         )
     return found
 
@@ -168,14 +162,7 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
         counties=[county_code],
         insurance_year=insurance_year,
         rules=rules,
-        categories={
-            code: (
-                category.marker or "",
-                rosters.mark_kind(category),
-                rosters.category_amount(rules, category),
-            )
-            for code, category in granted.items()
-        },
+        categories={code: rosters.mark_terms(rules, category) for code, category in granted.items()},
         withdrawn_for="",
         kind="hand",
     )

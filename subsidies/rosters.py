@@ -344,6 +344,11 @@ def mark_kind(category: SubsidyCategory) -> str:
     return _KIND_FOR_SCHEME[category.scheme]
 
 
+def mark_terms(policy: Policy, category: SubsidyCategory) -> tuple[str, str, int]:
+    """What a mark to tax says of the category a tag is granted under ``policy``: marker, kind, amount."""
+    return category.marker or "", mark_kind(category), category_amount(policy, category)
+
+
 def _category_rows(county: str, policy: Policy) -> tuple[list[tuple[Any, ...]], str]:
     """(county, key, tag, taggable, kind, fen, marker, by name) rows, and the names of the taggable categories."""
     best = granted_categories(policy)

@@ -31,7 +31,13 @@ from enrollment.models import (
     RunStatus,
     scope_prefix_of_region_code,
 )
-from enrollment.policies import policy_can_manage, policy_for_county, policy_list, policy_parse
+from enrollment.policies import (
+    policy_can_manage,
+    policy_for_county,
+    policy_list,
+    policy_parse,
+    policy_record_for_county,
+)
 from enrollment.rules.policy import SCHOOL_CATEGORIES, Scheme, SubsidyCategory, Window
 from enrollment.rules.policy import Policy as Rules
 
@@ -637,9 +643,13 @@ def roster_preview(*, scope: Scope, roster_import: RosterImport) -> Preview | No
 def counties_with_hand_tags() -> list[str]:
     """The counties (6-digit codes) where some person holds a tag given by hand: those whose marks at
     tax ``manage.py send_hand_tag_marks`` sends. Not scoped: the operator's command."""
-    return sorted(
-        SubsidyTag.objects.filter(roster__isnull=True)
-        .annotate(county=Left("region_code", 6))
+    return _counties_of(SubsidyTag.objects.filter(roster__isnull=True))
+
+
+def _counties_of(tags: QuerySet[SubsidyTag]) -> list[str]:
+    """The counties (6-digit codes) where ``tags`` were given, in order."""
+    return list(
+        tags.annotate(county=Left("region_code", 6))
         .values_list("county", flat=True)
         .order_by("county")  # not the model's ordering: its columns would make DISTINCT per tag
         .distinct()
@@ -650,16 +660,13 @@ def counties_governed_with_tags(*, record: Policy, tags: list[str]) -> list[str]
     """The counties (6-digit codes) in ``record``'s region where some person holds a tag of ``tags``
     and whose own policy for its year is ``record`` (not a county's more specific one). Not scoped:
     the policy's manager changes them all."""
-    counties = (
+    counties = _counties_of(
         SubsidyTag.objects.filter(category__in=tags, region_code__startswith=record.region_prefix)
-        .annotate(county=Left("region_code", 6))
-        .values_list("county", flat=True)
-        .order_by("county")  # not the model's ordering: its columns would make DISTINCT per tag
-        .distinct()
     )
+    # A query per county (a city has a score of them), none per tag; no policy parsed.
     governed = []
     for county in counties:
-        loaded = policy_for_county(county_code=county, insurance_year=record.insurance_year)
-        if loaded is not None and loaded.record.pk == record.pk:
+        governing = policy_record_for_county(county_code=county, insurance_year=record.insurance_year)
+        if governing is not None and governing.pk == record.pk:
             governed.append(county)
     return governed

@@ -585,10 +585,9 @@ def subsidy_category_remove(
     loaded = policy_save(
         document=document, note=note, scope=scope, actor_id=actor_id, tags_may_lose_category=True
     )
+    granted_after = rosters.granted_categories(loaded.rules)
     lost = {
-        tag: category.marker or ""
-        for tag, category in granted_before.items()
-        if tag not in rosters.granted_categories(loaded.rules)
+        tag: category.marker or "" for tag, category in granted_before.items() if tag not in granted_after
     }
     if lost and loaded.record.insurance_year >= timezone.localdate().year:
         # Kept in tax's ledger: the portal's language, not the administrator's.
