@@ -130,7 +130,8 @@ def policy_save(
 
     A version that leaves persons' tags counting in its year without a category is refused
     (``_tagged_categories_kept``) unless ``tags_may_lose_category``: the subsidy categories page's
-    removal of a category, the one place that ends a category on purpose."""
+    removal of a category, the one place that ends a category on purpose. A version that changes
+    what a roster tag grants tells tax of the year's marks (``subsidies.marks.policy_marks_send``)."""
     parsed = policy_parse(document=document)
     # A price rule taking money on days no benefit rule covers would sell nothing: refused, with
     # the days (a copy whose grace period missed 29 February of a leap year, say).
@@ -159,11 +160,18 @@ def policy_save(
             }
         )
     record = Policy.objects.select_for_update().filter(code=parsed.code).first()
+    # The marks' lock after the policy's row, in the order of a roster import (which holds its
+    # counties' policies FOR SHARE from checking the file, and takes it when it writes the tags)
+    # and of ``subsidy_marks_send``; the tags are subsidies', which reads the policies.
+    from subsidies.marks import marks_lock, policy_marks_send
+
+    marks_lock()
+    before = policy_parse(document=record.document) if record is not None else None
     if record is not None:
         # Saving under an existing code edits that policy: its current region must be ours too.
         _check_manage(scope, record.region_code)
         if not tags_may_lose_category:
-            _tagged_categories_kept(record=record, parsed=parsed)
+            _tagged_categories_kept(record=record, before=before, parsed=parsed)
     now = timezone.now()
     if record is None:
         record = Policy.objects.create(
@@ -191,16 +199,16 @@ def policy_save(
         policy=record, number=record.version, document=canonical, note=note[:300], saved_by_id=actor_id
     )
     _back_payment_window_send(record=record, rules_=parsed)
+    policy_marks_send(record=record, before=before, after=parsed)
     return LoadedPolicy(record, parsed, version)
 
 
-def _tagged_categories_kept(*, record: Policy, parsed: rules.Policy) -> None:
+def _tagged_categories_kept(*, record: Policy, before: rules.Policy, parsed: rules.Policy) -> None:
     """Refuse a version without a category for a roster tag that persons' tags still hold in the
     policy's year: the whole document is edited as text (the editor, a file, the API), where a
     category's code changed or a category dropped by mistake would end their subsidies at the next
     reassessment without a word. The policy's row is locked, so a roster import applying its tags
-    (which holds it FOR SHARE) has committed them or waits."""
-    before = policy_parse(document=record.document)
+    (which holds it FOR SHARE) has committed them or waits. ``before`` is the version replaced."""
     kept = {category.tag_code for category in parsed.subsidy_categories if category.requires_tag}
     gone = {category.tag_code for category in before.subsidy_categories if category.requires_tag} - kept
     if not gone:

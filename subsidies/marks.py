@@ -24,16 +24,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from enrollment.models import Person
+from enrollment.models import Policy as PolicyRecord
 from enrollment.policies import policy_for_county, policy_years_for_county
 from enrollment.rules.policy import SCHOOL_CATEGORIES, Policy
 from sharing.services import ListItems, message_send_bulk
 
 from . import rosters
 from .models import SubsidyTag
+from .selectors import counties_governed_with_tags
 
 
 def marks_lock() -> None:
@@ -165,6 +169,7 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
         categories={code: rosters.mark_terms(rules, category) for code, category in granted.items()},
         withdrawn_for="",
         kind="hand",
+        roster_tags=False,
     )
 
 
@@ -185,7 +190,59 @@ def category_withdrawals_send(
         categories={code: (marker, "", 0) for code, marker in markers.items()},
         withdrawn_for=reason,
         kind="removed",
+        roster_tags=True,
     )
+
+
+def policy_marks_send(*, record: PolicyRecord, before: Policy | None, after: Policy) -> int:
+    """Tell tax what a new version of ``record`` (``after``; ``before`` the version it replaces,
+    None for a new policy) changes of its year's marks, in the counties it governs: for a roster tag
+    whose category's terms (marker, kind, amount) changed, or that a category grants anew, the mark
+    again, active with the new terms (a tag given by hand whose dates reach the year, a standing tag
+    of the year's roster); for one no category grants any more, a withdrawal. Every way of saving a
+    version comes here (``policy_save``): the categories page, the editor, a file, the API, presets.
+    A year that is over is reassessed no more: nothing. In the caller's transaction, which holds
+    the policy's row FOR UPDATE and, taken after it, ``marks_lock``. Returns the messages sent."""
+    if record.insurance_year < timezone.localdate().year:
+        return 0
+    terms_before = (
+        {
+            code: rosters.mark_terms(before, category)
+            for code, category in rosters.granted_categories(before).items()
+        }
+        if before is not None
+        else {}
+    )
+    terms_after = {
+        code: rosters.mark_terms(after, c) for code, c in rosters.granted_categories(after).items()
+    }
+    changed = {code: terms for code, terms in terms_after.items() if terms_before.get(code) != terms}
+    lost = {code: marker for code, (marker, _kind, _fen) in terms_before.items() if code not in terms_after}
+    sent = 0
+    if changed:
+        sent += _year_marks_send(
+            counties=counties_governed_with_tags(record=record, tags=list(changed)),
+            insurance_year=record.insurance_year,
+            rules=after,
+            categories=changed,
+            withdrawn_for="",
+            kind="terms",
+            roster_tags=True,
+        )
+    if lost:
+        # Kept in tax's ledger: the portal's language, not the administrator's.
+        with translation.override(settings.LANGUAGE_CODE):
+            reason = _("The category was removed from the policy of %(year)d") % {
+                "year": record.insurance_year
+            }
+        sent += category_withdrawals_send(
+            counties=counties_governed_with_tags(record=record, tags=list(lost)),
+            insurance_year=record.insurance_year,
+            rules=after,
+            markers=lost,
+            reason=reason[:200],
+        )
+    return sent
 
 
 def _year_marks_send(
@@ -196,11 +253,13 @@ def _year_marks_send(
     categories: dict[str, tuple[str, str, int]],
     withdrawn_for: str,
     kind: str,
+    roster_tags: bool,
 ) -> int:
     """One mark per person and tag code of ``categories`` (code → marker, kind, amount) whose tag in
-    ``counties`` reaches the person's own cover of ``insurance_year`` under ``rules``: active when
-    ``withdrawn_for`` is empty (tags given by hand alone), else withdrawn with that reason (roster
-    tags of the year too). Set-based, one bulk send: a message per county, source (tax keeps it as
+    ``counties`` reaches the person's own cover of ``insurance_year`` under ``rules``: a tag given
+    by hand, or with ``roster_tags`` one of the year's roster (standing, for an active mark: one an
+    import ended was withdrawn by it). Active when ``withdrawn_for`` is empty, else withdrawn with
+    that reason. Set-based, one bulk send: a message per county, source (tax keeps it as
     the mark's roster) and ``MARK_ITEMS`` items, under a subject of this send's revision."""
     school_cover = rules.student_coverage or rules.coverage
     # Of several tags reaching the year, a standing one, else the latest (two items about one mark
@@ -222,7 +281,8 @@ def _year_marks_send(
                    CASE WHEN p.category = ANY(%(school)s) THEN %(school_end)s::date ELSE %(end)s::date END AS own_end
         ) y
         WHERE left(g.region_code, 6) = ANY(%(counties)s::text[])
-          AND (g.roster_id IS NULL OR (%(reason)s <> '' AND ro.insurance_year = %(year)s))
+          AND (g.roster_id IS NULL
+               OR (%(roster_tags)s AND ro.insurance_year = %(year)s AND (%(reason)s <> '' OR g.end_reason = '')))
           AND g.valid_from <= y.own_end AND (g.valid_to IS NULL OR g.valid_to >= y.own_start)
         ORDER BY g.person_id, g.category, (g.end_reason = '') DESC, g.valid_from DESC, g.id DESC
     ),
@@ -263,6 +323,7 @@ def _year_marks_send(
             "kind": kind,
             "revision": revision,
             "reason": withdrawn_for,
+            "roster_tags": roster_tags,
             "codes": list(categories),
             "markers": [marker for marker, _, _ in categories.values()],
             "kinds": [kind_ for _, kind_, _ in categories.values()],

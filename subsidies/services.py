@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
@@ -28,9 +27,9 @@ from enrollment.models import ImportStatus, Person, Policy
 from enrollment.policies import LoadedPolicy, policy_detail, policy_for_county_held, policy_parse, policy_save
 
 from . import rosters
-from .marks import category_withdrawals_send, hand_tags_marks_send, marks_lock, tag_marks_send
+from .marks import hand_tags_marks_send, marks_lock, tag_marks_send
 from .models import RosterImport, RosterMode, RosterOutcome, SubsidyRoster, SubsidyTag
-from .selectors import counties_governed_with_tags, roster_of
+from .selectors import roster_of
 
 logger = logging.getLogger("portal.subsidies")
 
@@ -82,12 +81,13 @@ def subsidy_marks_send(*, county_code: str, insurance_year: int) -> int:
     the newest revision, and this one says what stands now. Returns the messages sent."""
     if insurance_year < timezone.localdate().year:
         return 0
-    # First, as every change of tags: the revision follows their commit order (``marks_lock``).
-    marks_lock()
-    # Held FOR SHARE: a change of the policy's categories waits, or has committed and is read.
+    # Held FOR SHARE: a change of the policy's categories waits, or has committed and is read. Then
+    # the marks' lock, whose revision follows the commit order of every change of tags: after the
+    # policy's row, the order of a roster import and of a new version (``policy_save``).
     loaded = policy_for_county_held(county_code=county_code, insurance_year=insurance_year)
     if loaded is None:
         return 0
+    marks_lock()
     return hand_tags_marks_send(county_code=county_code, insurance_year=insurance_year, rules=loaded.rules)
 
 
@@ -543,6 +543,7 @@ def subsidy_category_save(
 
     The whole policy is validated by the rule engine's reader (``policy_save``); codes and markers
     are unique within the policy, so a roster's words and tax's marker mean one category each.
+    Tax hears of changed terms at once (``policy_save`` → ``marks.policy_marks_send``).
     """
     policy = _managed_policy(scope=scope, code=policy_code)
     document = copy.deepcopy(policy.document)
@@ -568,12 +569,9 @@ def subsidy_category_remove(
     """Remove a category from a policy (a new version); tags already given keep their history.
 
     Where the roster tag no longer grants any category of the policy, tax is told at once that its
-    marks for the policy's year are withdrawn (``marks.category_withdrawals_send``), in the counties
-    this policy governs; what the persons owe changes at their county's next run, as for any change
-    of the policy."""
-    # First, as every change of marks: the policy row is locked next, and an import holding the
-    # lock reads the policy FOR SHARE (``marks_lock``).
-    marks_lock()
+    marks for the policy's year are withdrawn (``policy_save`` → ``marks.policy_marks_send``), in
+    the counties this policy governs; what the persons owe changes at their county's next run, as
+    for any change of the policy."""
     policy = _managed_policy(scope=scope, code=policy_code)
     document = copy.deepcopy(policy.document)
     categories = list(document.get("subsidy_categories") or [])
@@ -581,28 +579,9 @@ def subsidy_category_remove(
     if len(kept) == len(categories):
         raise ValidationError(_("The policy has no category %(code)s.") % {"code": code})
     document["subsidy_categories"] = kept
-    granted_before = rosters.granted_categories(policy_parse(document=policy.document))
-    loaded = policy_save(
+    return policy_save(
         document=document, note=note, scope=scope, actor_id=actor_id, tags_may_lose_category=True
     )
-    granted_after = rosters.granted_categories(loaded.rules)
-    lost = {
-        tag: category.marker or "" for tag, category in granted_before.items() if tag not in granted_after
-    }
-    if lost and loaded.record.insurance_year >= timezone.localdate().year:
-        # Kept in tax's ledger: the portal's language, not the administrator's.
-        with translation.override(settings.LANGUAGE_CODE):
-            reason = _("The category was removed from the policy of %(year)d") % {
-                "year": loaded.record.insurance_year
-            }
-        category_withdrawals_send(
-            counties=counties_governed_with_tags(record=loaded.record, tags=list(lost)),
-            insurance_year=loaded.record.insurance_year,
-            rules=loaded.rules,
-            markers=lost,
-            reason=reason[:200],
-        )
-    return loaded
 
 
 def subsidy_category_document(*, policy: Policy, code: str) -> dict[str, Any] | None:

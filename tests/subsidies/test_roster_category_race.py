@@ -6,6 +6,10 @@ and refuses): a new code would leave the tags matching no category, and their su
 vanish at the next reassessment. The import's tags count once it commits; until then the change
 must not slip in between the import's reading of the categories and its commit, in either order.
 
+A change of the category's amount meanwhile waits for the import too, and tells tax the new amount
+for the import's persons (``policy_save`` → ``subsidies.marks.policy_marks_send``): both take the
+marks' lock before the policy's row, so neither deadlocks with the other.
+
 Played in a fixed order (tests/refunds/race_support.py). The Linfen preset for next year, stored
 for 临汾市 (tests/subsidies/support.py): 城乡低保对象 (code dibao, roster word 低保)."""
 
@@ -14,13 +18,14 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from enrollment.models import Policy
+from enrollment.models import Person, Policy
 from subsidies import rosters, services
 from subsidies.models import RosterImport, SubsidyTag
 from tests.conftest import World
 from tests.refunds.race_support import Held, race
 from tests.subsidies.support import (
     HEADER,
+    YEAR,
     assess,
     check,
     enrolled,
@@ -28,6 +33,7 @@ from tests.subsidies.support import (
     linfen_policy,
     row,
     scope_of,
+    tax_marks,
     xlsx_bytes,
 )
 
@@ -108,3 +114,35 @@ def test_given_a_category_code_change_under_way_when_a_roster_file_is_applied_th
     assert (changed, applied, waited) == ("saved", "done", True)
     assert list(SubsidyTag.objects.values_list("category", flat=True)) == ["low_income"]
     assert _codes() == ["poverty_registered", "low_income", "severe_disability", "tekun", "clergy"]
+
+
+def _raised(world: World) -> str:
+    policy = Policy.objects.get(code="linfen-next")
+    dibao = services.subsidy_category_document(policy=policy, code="dibao")
+    assert dibao is not None
+    services.subsidy_category_save(
+        scope=scope_of(world),
+        policy_code=policy.code,
+        original_code="dibao",
+        category={**dibao, "amount_fen": 20000},
+        note="低保定额资助提高到200元",
+        actor_id=None,
+    )
+    return "saved"
+
+
+def test_given_a_roster_file_being_applied_when_its_categorys_amount_is_raised_then_the_raise_waits_and_tax_marks_the_new_amount(
+    world: World, job: RosterImport, monkeypatch: pytest.MonkeyPatch
+):
+    # Given: the import held once it has read the categories and checked the rows (its report written)
+    held = Held(rosters.write_report)
+    monkeypatch.setattr(rosters, "write_report", held)
+
+    # When: 低保's fixed subsidy is raised from 160 to 200 yuan meanwhile
+    applied, raised, waited = race(lambda: import_applied(world, job), lambda: _raised(world), held)
+
+    # Then: the raise waited for the import (no deadlock), and tax's mark of the import's person
+    # ends with the new amount
+    assert (applied, raised, waited) == ("done", "saved", True)
+    zhang = Person.objects.get(name="张三")
+    assert tax_marks(zhang)[YEAR][1:5] == ("active", "02", "fixed", 20000)
