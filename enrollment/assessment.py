@@ -1673,7 +1673,15 @@ def _rerun_if_asked(run: AssessmentRun) -> None:
 def assessment_run_now(
     *, county_code: str, insurance_year: int, actor_id: int | None = None, reason: str = ""
 ) -> AssessmentRun:
-    """Assess a county synchronously (the command and the benchmark), in parts like the queued run."""
+    """Assess a county synchronously (the command and the benchmark), in parts like the queued run.
+
+    A run of the county and year already queued (a new version of its policy queues one) and not
+    yet started is the one executed, as a worker would: a second would break the one run at a time."""
+    queued = AssessmentRun.objects.filter(
+        county_code=county_code, insurance_year=insurance_year, person__isnull=True, status=RunStatus.QUEUED
+    ).first()
+    if queued is not None:
+        return assessment_run_execute(run_id=queued.pk)
     loaded = _loaded_policy(county_code, insurance_year)
     run = AssessmentRun.objects.create(
         county_code=county_code,

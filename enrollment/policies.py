@@ -125,8 +125,15 @@ def policy_save(
     scope: Scope | None = None,
     actor_id: int | None = None,
     tags_may_lose_category: bool = False,
+    reassess_reason: str = "",
+    today: date | None = None,
 ) -> LoadedPolicy:
     """Create or update the policy named by the document's code; append a version. Identical → no new version.
+
+    A new version for a year still open queues the yearly run again of every county it decides
+    that was already assessed for that year (``assessment.assessment_runs_queue_for_policy``, with
+    ``reassess_reason`` or a reason naming the version): tax holds each person's due item as the
+    last run computed it, and a changed amount, subsidy or schedule reaches it only through a run.
 
     A version that leaves persons' tags counting in its year without a category is refused
     (``_tagged_categories_kept``) unless ``tags_may_lose_category``: the subsidy categories page's
@@ -200,7 +207,20 @@ def policy_save(
     )
     _back_payment_window_send(record=record, rules_=parsed)
     policy_marks_send(record=record, before=before, after=parsed)
-    return LoadedPolicy(record, parsed, version)
+    loaded = LoadedPolicy(record, parsed, version)
+    # the assessment reads policies
+    from .assessment import assessment_runs_queue_for_policy
+
+    if not reassess_reason:
+        # Stored on the runs, read by everyone: the portal's language, whoever saved.
+        with translation.override(settings.LANGUAGE_CODE):
+            reassess_reason = _("Policy saved as version %(version)d: reassessed") % {
+                "version": record.version
+            }
+    assessment_runs_queue_for_policy(
+        loaded=loaded, reason=reassess_reason, actor_id=actor_id, today=today or timezone.localdate()
+    )
+    return loaded
 
 
 def _tagged_categories_kept(*, record: Policy, before: rules.Policy, parsed: rules.Policy) -> None:
@@ -315,11 +335,19 @@ def policy_extend_collection(
         run_reason = _("Collection period extended to %(date)s: reassessed") % {
             "date": extended_to.isoformat()
         }
-    loaded = policy_save(document=extended.to_document(), note=version_note, scope=scope, actor_id=actor_id)
+    loaded = policy_save(
+        document=extended.to_document(),
+        note=version_note,
+        scope=scope,
+        actor_id=actor_id,
+        reassess_reason=run_reason,
+        today=today,
+    )
     # the assessment reads policies
     from .assessment import assessment_runs_queue_for_policy, back_payments_an_extension_withdraws
 
     withdrawn = back_payments_an_extension_withdraws(policy=loaded.record, extended=loaded.rules, today=today)
+    # Queued by the save already (a queued run is returned as it is): the runs the page follows.
     runs = assessment_runs_queue_for_policy(
         loaded=loaded,
         reason=run_reason,

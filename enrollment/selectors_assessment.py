@@ -122,6 +122,19 @@ def policy_code_owner(*, code: str) -> Policy | None:
     return Policy.objects.filter(code=code).first()
 
 
+def policy_reassessment_notice(*, policy: Policy, today: date) -> str:
+    """What a user who just saved a version of ``policy`` is told of the county runs the save queued
+    (``policy_save``): how many counties already assessed for its open year are assessed again, or
+    nothing when none is."""
+    counties = counties_reassessed_for(policy=policy, today=today)
+    if not counties:
+        return ""
+    return _(
+        "%(count)d counties already assessed for %(year)d are being assessed again with this version, "
+        "so that tax collects the new amounts."
+    ) % {"count": len(counties), "year": policy.insurance_year}
+
+
 def extension_back_payments(
     *, scope: Scope, policy: Policy, extended: engine.Policy, today: date
 ) -> list[tuple[str, int]]:

@@ -570,8 +570,8 @@ def subsidy_category_remove(
 
     Where the roster tag no longer grants any category of the policy, tax is told at once that its
     marks for the policy's year are withdrawn (``policy_save`` → ``marks.policy_marks_send``), in
-    the counties this policy governs; what the persons owe changes at their county's next run, as
-    for any change of the policy."""
+    the counties this policy governs; what the persons owe changes when the counties already
+    assessed for the year are assessed again, which the save queues, as for any change of the policy."""
     policy = _managed_policy(scope=scope, code=policy_code)
     document = copy.deepcopy(policy.document)
     categories = list(document.get("subsidy_categories") or [])

@@ -37,6 +37,7 @@ from accounts.searches import PAGE_NOT_KEPT, PAGES_KEPT, SessionSearches
 from enrollment import imports
 from enrollment.policies import policy_can_manage, policy_detail, policy_parse
 from enrollment.rules.policy import Scheme
+from enrollment.selectors_assessment import policy_reassessment_notice
 
 from . import exports, rosters, selectors, services
 from .models import RosterImport, RosterMode, RosterOutcome
@@ -586,7 +587,9 @@ class _CategoryMixin(ScopedViewMixin):
                 _("Nothing changed: the policy stays at version %(version)d.") % {"version": previous},
             )
         else:
-            messages.success(self.request, message % {"version": loaded.record.version})
+            said = message % {"version": loaded.record.version}
+            reassessing = policy_reassessment_notice(policy=loaded.record, today=timezone.localdate())
+            messages.success(self.request, f"{said} {reassessing}".strip())
         return redirect(
             reverse("subsidies:categories")
             + f"?year={loaded.record.insurance_year}#policy-{loaded.record.code}"

@@ -220,3 +220,20 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["PGAPPNAME"] = os.environ.get("PYTEST_CURRENT_TEST", "test subprocess")[:63]
     env.update(extra)
     return env
+
+
+def queued_runs_execute() -> list[int]:
+    """Execute every county run left queued, as the worker would a moment later: a new version of a
+    policy queues the runs of the counties already assessed for its year (``policy_save``), and a
+    test without a worker (or whose transaction never commits) runs them here. Returns their ids."""
+    from enrollment.assessment import assessment_run_execute
+    from enrollment.models import AssessmentRun, RunStatus
+
+    queued = list(
+        AssessmentRun.objects.filter(status=RunStatus.QUEUED, person__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    for run_id in queued:
+        assessment_run_execute(run_id=run_id)
+    return queued

@@ -905,10 +905,11 @@ def _saved(request: HttpRequest, loaded: policies.LoadedPolicy, previous_version
             _("Nothing changed: the policy stays at version %(version)d.") % {"version": record.version},
         )
     else:
-        messages.success(
-            request,
-            _("%(name)s saved as version %(version)d.") % {"name": record.name, "version": record.version},
+        said = _("%(name)s saved as version %(version)d.") % {"name": record.name, "version": record.version}
+        reassessing = selectors_assessment.policy_reassessment_notice(
+            policy=record, today=timezone.localdate()
         )
+        messages.success(request, f"{said} {reassessing}".strip())
     return redirect("enrollment:policy-detail", code=record.code)
 
 

@@ -17,7 +17,7 @@ from enrollment.policies import policy_save
 from refunds import selectors, services
 from refunds.models import RefundApplication, RefundEvidence
 from tests.addresses import KeptResponses, searched, urls_of, with_id_numbers
-from tests.conftest import World
+from tests.conftest import World, queued_runs_execute
 from tests.matrix.enrollment_review import PDF_BYTES, QINBI, TUNLI
 from tests.refunds.support import YEAR, make_refund, paid_person
 
@@ -142,6 +142,7 @@ def test_given_a_note_of_the_agency_error_reason_then_its_application_shows_that
         "reason_notes": {**document["refunds"]["reason_notes"], "agency_error": "经办差错多缴的，核实后退还"},
     }
     policy_save(document=document, note="经办差错退费的说明")
+    queued_runs_execute()  # the county's reassessment the new version queues
     person = paid_person(TUNLI, "李四")
     client.force_login(world.users["clerk_a"])
 

@@ -1,4 +1,5 @@
-"""A new version of a policy that changes what a category grants tells tax at once.
+"""A new version of a policy that changes what a category grants tells tax at once, and the
+counties already assessed for its year are assessed again, so tax collects the new amounts.
 
 Tax's counter shows each payer's marks (marker, kind of subsidy, the government's amount): a version
 of next year's policy that changes them — on the subsidy categories page, in the rulebook's editor,
@@ -18,9 +19,10 @@ import datetime as dt
 import pytest
 from django.utils import translation
 
-from enrollment.assessment import assessment_run_now
+from collection.models import DueItem
+from enrollment.assessment import assessment_run_execute, assessment_run_now
 from enrollment.demo import _shifted
-from enrollment.models import Person, Policy
+from enrollment.models import AssessmentRun, Person, Policy, RunKind, RunStatus
 from enrollment.policies import policy_save
 from sharing import services as sharing
 from sharing.models import OutboxMessage
@@ -198,3 +200,96 @@ def test_given_a_hand_tag_before_next_years_policy_when_that_policy_is_saved_the
 
     # Then: tax marks him for next year at once, with the tag's dates and source
     assert tax_marks(wang)[YEAR] == ("dibao", "active", "02", "fixed", DIBAO, FROM, None, HAND, "")
+
+
+@pytest.fixture
+def run_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's part runs at once when a run is queued (the task would, a moment later)."""
+    monkeypatch.setattr(
+        "enrollment.tasks.run_assessment.delay",
+        lambda run_id: assessment_run_execute(run_id=run_id),
+    )
+    monkeypatch.setattr("subsidies.tasks.send_hand_tag_marks.delay", lambda **kwargs: None)
+    monkeypatch.setattr("enrollment.tasks.send_fund_totals.delay", lambda **kwargs: None)
+
+
+def test_given_a_county_assessed_for_next_year_when_the_amount_is_raised_then_the_county_is_reassessed_and_tax_collects_less(
+    world: World, tagged: tuple[Person, Person], run_inline: None, django_capture_on_commit_callbacks
+):
+    # Given: 张三 owes 240 yuan for next year at tax (400 less 低保's 160), the county's run done
+    zhang, _li = tagged
+    sharing.delivery_drain(seconds=30)
+    assert (
+        DueItem.objects.get(person_id=zhang.id_number, insurance_year=YEAR).amount_fen == INDIVIDUAL - DIBAO
+    )
+    dibao = services.subsidy_category_document(policy=Policy.objects.get(code="linfen-next"), code="dibao")
+    assert dibao is not None
+
+    # When: the administrator raises 低保's fixed subsidy to 200 yuan (the run it queues executed)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subsidy_category_save(
+            scope=scope_of(world),
+            policy_code="linfen-next",
+            original_code="dibao",
+            category={**dibao, "amount_fen": RAISED},
+            note="低保定额资助提高到200元",
+            actor_id=None,
+        )
+    sharing.delivery_drain(seconds=30)
+
+    # Then: the county was assessed again with the new version, saying why, and tax now collects
+    # 200 yuan from 张三; this year's run was not repeated (its policy did not change)
+    runs = AssessmentRun.objects.filter(county_code="141002", person__isnull=True, kind=RunKind.COUNTY)
+    assert [(r.insurance_year, r.status, r.reason) for r in runs.order_by("pk")][-1] == (
+        YEAR,
+        RunStatus.DONE,
+        "政策已保存为第2版：重新核定",
+    )
+    assert runs.filter(insurance_year=THIS_YEAR).count() == 1
+    assert (
+        DueItem.objects.get(person_id=zhang.id_number, insurance_year=YEAR).amount_fen == INDIVIDUAL - RAISED
+    )
+
+
+def test_given_a_county_assessed_for_next_year_when_a_version_is_saved_then_one_run_is_queued_for_it(
+    world: World,
+    tagged: tuple[Person, Person],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks,
+):
+    # Given: the county's run for next year done; the queue recorded instead of sent
+    queued: list[int] = []
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", queued.append)
+    document = _next_year_document()
+    document["financing"]["individual_fen"] = 42000
+
+    # When: the editor saves a version raising the individual contribution to 420 yuan
+    with django_capture_on_commit_callbacks(execute=True):
+        policy_save(document=document, note="个人缴费提高到420元", scope=scope_of(world))
+
+    # Then: one run of the county for next year is queued, on the new version
+    run = AssessmentRun.objects.get(pk__in=queued)
+    assert (run.county_code, run.insurance_year, run.status, run.policy_version.number) == (
+        "141002",
+        YEAR,
+        RunStatus.QUEUED,
+        2,
+    )
+
+
+def test_given_a_run_queued_by_a_new_version_when_the_county_is_assessed_now_then_that_run_is_executed(
+    world: World, tagged: tuple[Person, Person], monkeypatch: pytest.MonkeyPatch
+):
+    # Given: a version raising the individual contribution, which queued the county's run (no worker)
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", lambda run_id: None)
+    document = _next_year_document()
+    document["financing"]["individual_fen"] = 42000
+    policy_save(document=document, note="个人缴费提高到420元", scope=scope_of(world))
+    queued = AssessmentRun.objects.get(county_code="141002", insurance_year=YEAR, status=RunStatus.QUEUED)
+
+    # When: the county is assessed now (the command's way)
+    run = assessment_run_now(county_code="141002", insurance_year=YEAR)
+
+    # Then: the queued run is the one executed, on the new version, and no other is left queued
+    assert (run.pk, run.status, run.policy_version.number) == (queued.pk, RunStatus.DONE, 2)
+    assert not AssessmentRun.objects.filter(status=RunStatus.QUEUED).exists()

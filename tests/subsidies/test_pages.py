@@ -22,6 +22,7 @@ from enrollment.policies import policy_save
 from sharing.models import OutboxMessage
 from subsidies import rosters, services
 from subsidies.models import RosterImport, SubsidyTag
+from tests.conftest import queued_runs_execute
 from tests.subsidies.support import (
     DIBAO,
     HEADER,
@@ -555,6 +556,7 @@ def shared_tag(town):
          "scheme": "full", "conditions": {"age_below": {"years": 18, "on": on}}},
     ]  # fmt: skip
     policy_save(document=document, note="共用名单标签")
+    queued_runs_execute()  # the county's reassessment the new version queues
     persons = {"adult": town["zhang"]}
     for key, name, born in (
         ("elder", "赵老", dt.date(1950, 1, 1)),

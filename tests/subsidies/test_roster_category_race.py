@@ -21,13 +21,14 @@ from django.core.exceptions import ValidationError
 from enrollment.models import Person, Policy
 from subsidies import rosters, services
 from subsidies.models import RosterImport, SubsidyTag
-from tests.conftest import World
+from tests.conftest import World, queued_runs_execute
 from tests.refunds.race_support import Held, race
 from tests.subsidies.support import (
     HEADER,
     YEAR,
     assess,
     check,
+    confirm,
     enrolled,
     import_applied,
     linfen_policy,
@@ -102,18 +103,28 @@ def test_given_a_category_code_change_under_way_when_a_roster_file_is_applied_th
     world: World, job: RosterImport, monkeypatch: pytest.MonkeyPatch
 ):
     # Given: the change of dibao's code to low_income held once it has counted the tags (none) and
-    # saved the policy's new version, not yet committed
+    # saved the policy's new version, not yet committed; the county's run it queues left to the test
     held = Held(services.policy_save)
     monkeypatch.setattr(services, "policy_save", held)
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", lambda run_id: None)
 
     # When: the import is applied meanwhile
     changed, applied, waited = race(lambda: _new_code(world), lambda: import_applied(world, job), held)
 
-    # Then: the import waited for the change and checked its rows against the new version: 低保 is
-    # 城乡低保对象, now low_income, and the tag has that code
-    assert (changed, applied, waited) == ("saved", "done", True)
-    assert list(SubsidyTag.objects.values_list("category", flat=True)) == ["low_income"]
+    # Then: the import waited for the change, and the county being reassessed under the new version,
+    # it was refused: no tag of the old code slipped in
+    assert (changed, waited) == ("saved", True)
+    assert applied == (
+        "failed: The yearly assessment of county 尧都区（141002） is running; try again when it has finished."
+    )
+    assert not SubsidyTag.objects.exists()
     assert _codes() == ["poverty_registered", "low_income", "severe_disability", "tekun", "clergy"]
+    # and once the county's run has ended, the file imported again reads 低保 as 城乡低保对象, now
+    # low_income, and tags that code
+    assert len(queued_runs_execute()) == 1
+    again = confirm(world, check(world, xlsx_bytes([HEADER, row(1, Person.objects.get(name="张三"))])))
+    assert again.status == "done"
+    assert list(SubsidyTag.objects.values_list("category", flat=True)) == ["low_income"]
 
 
 def _raised(world: World) -> str:
