@@ -21,7 +21,7 @@ from accounts.scope import Scope
 from collection.models import SubsidyMark
 from enrollment.assessment import assessment_run_now
 from enrollment.demo import _shifted
-from enrollment.models import Person
+from enrollment.models import Person, Policy
 from enrollment.policies import policy_save
 from sharing import services as sharing
 from subsidies import services
@@ -37,6 +37,8 @@ HEADER = ["序号", "姓名", "身份证号码", "资助类别", "认定日期"]
 SOURCE = "临汾市民政局"
 INDIVIDUAL = 40000
 DIBAO = 16000  # the Linfen preset's fixed subsidy for 低保 and clergy
+THIS_YEAR = YEAR - 1
+HAND = "民政局窗口"  # the source of a tag given by hand at the civil affairs bureau's window
 
 __all__ = ["QINBI", "TUNLI"]
 
@@ -151,3 +153,17 @@ def tax_marks(person: Person) -> dict[int, tuple]:
                            m.valid_to, m.roster, m.reason)
         for m in SubsidyMark.objects.filter(person_id=person.id_number)
     }  # fmt: skip
+
+
+def dibao_amount_set(world: World, fen: int, code: str = "linfen-next") -> None:
+    """The administrator changes 低保's fixed subsidy on the categories page (a new version)."""
+    dibao = services.subsidy_category_document(policy=Policy.objects.get(code=code), code="dibao")
+    assert dibao is not None
+    services.subsidy_category_save(
+        scope=scope_of(world),
+        policy_code=code,
+        original_code="dibao",
+        category={**dibao, "amount_fen": fen},
+        note=f"低保定额资助改为{fen // 100}元",
+        actor_id=None,
+    )

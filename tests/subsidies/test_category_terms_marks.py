@@ -30,12 +30,15 @@ from subsidies import services
 from tests.conftest import World
 from tests.subsidies.support import (
     DIBAO,
+    HAND,
     HEADER,
     INDIVIDUAL,
     SOURCE,
+    THIS_YEAR,
     YEAR,
     check,
     confirm,
+    dibao_amount_set,
     enrolled,
     linfen_policy,
     row,
@@ -46,8 +49,6 @@ from tests.subsidies.support import (
 
 pytestmark = pytest.mark.django_db
 
-THIS_YEAR = YEAR - 1
-HAND = "民政局窗口"
 FROM = dt.date(THIS_YEAR, 3, 1)
 RAISED = 20000
 
@@ -92,18 +93,9 @@ def test_given_tags_counting_next_year_when_the_categories_page_raises_the_amoun
 ):
     # Given: 张三 (by hand) and 李四 (next year's roster) marked 160 yuan for next year
     zhang, li = tagged
-    dibao = services.subsidy_category_document(policy=Policy.objects.get(code="linfen-next"), code="dibao")
-    assert dibao is not None
 
     # When: the administrator raises 低保's fixed subsidy to 200 yuan on the categories page
-    services.subsidy_category_save(
-        scope=scope_of(world),
-        policy_code="linfen-next",
-        original_code="dibao",
-        category={**dibao, "amount_fen": RAISED},
-        note="低保定额资助提高到200元",
-        actor_id=None,
-    )
+    dibao_amount_set(world, RAISED)
 
     # Then: tax's marks of next year say 200 yuan at once, still active with their tags' dates and
     # sources; this year's policy is unchanged, and so is 张三's mark for it
@@ -222,19 +214,10 @@ def test_given_a_county_assessed_for_next_year_when_the_amount_is_raised_then_th
     assert (
         DueItem.objects.get(person_id=zhang.id_number, insurance_year=YEAR).amount_fen == INDIVIDUAL - DIBAO
     )
-    dibao = services.subsidy_category_document(policy=Policy.objects.get(code="linfen-next"), code="dibao")
-    assert dibao is not None
 
     # When: the administrator raises 低保's fixed subsidy to 200 yuan (the run it queues executed)
     with django_capture_on_commit_callbacks(execute=True):
-        services.subsidy_category_save(
-            scope=scope_of(world),
-            policy_code="linfen-next",
-            original_code="dibao",
-            category={**dibao, "amount_fen": RAISED},
-            note="低保定额资助提高到200元",
-            actor_id=None,
-        )
+        dibao_amount_set(world, RAISED)
     sharing.delivery_drain(seconds=30)
 
     # Then: the county was assessed again with the new version, saying why, and tax now collects

@@ -27,9 +27,11 @@ from subsidies.models import SubsidyTag
 from tests.conftest import World
 from tests.subsidies.support import (
     DIBAO,
+    HAND,
     HEADER,
     INDIVIDUAL,
     SOURCE,
+    THIS_YEAR,
     YEAR,
     check,
     confirm,
@@ -42,8 +44,6 @@ from tests.subsidies.support import (
 
 pytestmark = pytest.mark.django_db
 
-THIS_YEAR = YEAR - 1
-HAND = "民政局窗口"
 FROM = dt.date(THIS_YEAR, 1, 1)
 LEFT_ON = dt.date(THIS_YEAR, 6, 30)  # within this year's cover: before next year's starts
 

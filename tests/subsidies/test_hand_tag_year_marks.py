@@ -30,9 +30,11 @@ from subsidies import services
 from tests.conftest import World
 from tests.subsidies.support import (
     DIBAO,
+    HAND,
     HEADER,
     INDIVIDUAL,
     SOURCE,
+    THIS_YEAR,
     YEAR,
     check,
     confirm,
@@ -46,8 +48,6 @@ from tests.subsidies.support import (
 
 pytestmark = pytest.mark.django_db
 
-THIS_YEAR = YEAR - 1
-HAND = "民政局窗口"
 FROM = dt.date(THIS_YEAR, 3, 1)
 
 

@@ -29,6 +29,7 @@ from tests.subsidies.support import (
     assess,
     check,
     confirm,
+    dibao_amount_set,
     enrolled,
     import_applied,
     linfen_policy,
@@ -128,17 +129,7 @@ def test_given_a_category_code_change_under_way_when_a_roster_file_is_applied_th
 
 
 def _raised(world: World) -> str:
-    policy = Policy.objects.get(code="linfen-next")
-    dibao = services.subsidy_category_document(policy=policy, code="dibao")
-    assert dibao is not None
-    services.subsidy_category_save(
-        scope=scope_of(world),
-        policy_code=policy.code,
-        original_code="dibao",
-        category={**dibao, "amount_fen": 20000},
-        note="低保定额资助提高到200元",
-        actor_id=None,
-    )
+    dibao_amount_set(world, 20000)
     return "saved"
 
 
