@@ -122,17 +122,18 @@ def policy_code_owner(*, code: str) -> Policy | None:
     return Policy.objects.filter(code=code).first()
 
 
-def policy_reassessment_notice(*, policy: Policy, today: date) -> str:
-    """What a user who just saved a version of ``policy`` is told of the county runs the save queued
-    (``policy_save``): how many counties already assessed for its open year are assessed again, or
-    nothing when none is."""
+def policy_saved_said(*, policy: Policy, today: date, said: str) -> str:
+    """What a user who just saved a version of ``policy`` is told: ``said``, and how many counties
+    already assessed for its open year the save queued to be assessed again (``policy_save``)."""
     counties = counties_reassessed_for(policy=policy, today=today)
     if not counties:
-        return ""
-    return _(
+        return said
+    reassessing = _(
         "%(count)d counties already assessed for %(year)d are being assessed again with this version, "
         "so that tax collects the new amounts."
     ) % {"count": len(counties), "year": policy.insurance_year}
+    # Sentences in English are set apart by a space, in Chinese not.
+    return _("%(first)s %(second)s") % {"first": said, "second": reassessing}
 
 
 def extension_back_payments(

@@ -37,7 +37,7 @@ from accounts.searches import PAGE_NOT_KEPT, PAGES_KEPT, SessionSearches
 from enrollment import imports
 from enrollment.policies import policy_can_manage, policy_detail, policy_parse
 from enrollment.rules.policy import Scheme
-from enrollment.selectors_assessment import policy_reassessment_notice
+from enrollment.selectors_assessment import policy_saved_said
 
 from . import exports, rosters, selectors, services
 from .models import RosterImport, RosterMode, RosterOutcome
@@ -588,8 +588,9 @@ class _CategoryMixin(ScopedViewMixin):
             )
         else:
             said = message % {"version": loaded.record.version}
-            reassessing = policy_reassessment_notice(policy=loaded.record, today=timezone.localdate())
-            messages.success(self.request, f"{said} {reassessing}".strip())
+            messages.success(
+                self.request, policy_saved_said(policy=loaded.record, today=timezone.localdate(), said=said)
+            )
         return redirect(
             reverse("subsidies:categories")
             + f"?year={loaded.record.insurance_year}#policy-{loaded.record.code}"

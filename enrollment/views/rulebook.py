@@ -906,10 +906,10 @@ def _saved(request: HttpRequest, loaded: policies.LoadedPolicy, previous_version
         )
     else:
         said = _("%(name)s saved as version %(version)d.") % {"name": record.name, "version": record.version}
-        reassessing = selectors_assessment.policy_reassessment_notice(
-            policy=record, today=timezone.localdate()
+        messages.success(
+            request,
+            selectors_assessment.policy_saved_said(policy=record, today=timezone.localdate(), said=said),
         )
-        messages.success(request, f"{said} {reassessing}".strip())
     return redirect("enrollment:policy-detail", code=record.code)
 
 

@@ -17,6 +17,8 @@ import copy
 import datetime as dt
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import translation
 
 from collection.models import DueItem
@@ -276,3 +278,28 @@ def test_given_a_run_queued_by_a_new_version_when_the_county_is_assessed_now_the
     # Then: the queued run is the one executed, on the new version, and no other is left queued
     assert (run.pk, run.status, run.policy_version.number) == (queued.pk, RunStatus.DONE, 2)
     assert not AssessmentRun.objects.filter(status=RunStatus.QUEUED).exists()
+
+
+def test_given_a_county_assessed_for_next_year_when_the_categories_page_saves_then_it_says_the_county_is_assessed_again(
+    world: World, tagged: tuple[Person, Person], client: Client, monkeypatch: pytest.MonkeyPatch
+):
+    # Given: the administrator on 低保's edit page of next year's policy (runs queued, not executed)
+    monkeypatch.setattr("enrollment.tasks.run_assessment.delay", lambda run_id: None)
+    client.force_login(world.users["admin"])
+    url = reverse("subsidies:category-edit", args=["linfen-next", "dibao"])
+
+    # When: they raise the fixed subsidy to 200 yuan, in Chinese
+    with translation.override("zh-hans"):
+        response = client.post(
+            url,
+            {"code": "dibao", "name": "城乡低保对象", "marker": "02", "scheme": "fixed", "amount": "200.00",
+             "requires_tag": "on", "note": "定额资助", "why": "低保定额资助提高到200元"},
+            follow=True,
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        )  # fmt: skip
+
+    # Then: the page says the version and that the one county assessed for next year is assessed again
+    said = [str(message) for message in response.context["messages"]]
+    assert said == [
+        f"已保存类别，政策现为第2版。已完成{YEAR}年度核定的1个县（区）正按此版本重新核定，税务部门将按新金额征收。"
+    ]
