@@ -1,4 +1,5 @@
-"""Tax's marks of a tag given or ended by hand (``subsidy.marks_batch``), like a roster import's.
+"""Tax's marks of a tag given or ended by hand (``subsidy.marks_batch``), like a roster import's,
+and of a new version of a policy that changes what a tag grants (``policy_marks_send``).
 
 A tag *counts* in an insurance year when the policy of its county for that year tags its category
 and the tag's dates reach the person's own year of cover there (``Policy.coverage_for``: a
