@@ -155,11 +155,11 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
     new year comes later, and its year's marks come from here (``subsidy_marks_send``). Roster tags
     are left out: their import marked them for their roster's year, with that roster's dates.
     In the caller's transaction, which holds ``marks_lock``. Returns the messages sent."""
-    granted = rosters.granted_categories(rules)
+    categories = _granted_terms(rules)
     low, high = county_code + "000000", county_code + "999999"
     # Most counties have no tag given by hand: no revision taken, nothing sent.
     if (
-        not granted
+        not categories
         or not SubsidyTag.objects.filter(roster__isnull=True, region_code__range=(low, high)).exists()
     ):
         return 0
@@ -167,32 +167,16 @@ def hand_tags_marks_send(*, county_code: str, insurance_year: int, rules: Policy
         counties=[county_code],
         insurance_year=insurance_year,
         rules=rules,
-        categories={code: rosters.mark_terms(rules, category) for code, category in granted.items()},
+        categories=categories,
         withdrawn_for="",
         kind="hand",
         roster_tags=False,
     )
 
 
-def category_withdrawals_send(
-    *, counties: list[str], insurance_year: int, rules: Policy, markers: dict[str, str], reason: str
-) -> int:
-    """Tell tax that the roster tags ``markers`` (tag code → the marker tax knew) no longer count in
-    ``insurance_year`` in ``counties``, their policy having lost the category: a withdrawal for each
-    person holding a tag of the code that reached the year (a tag given by hand, or one of a roster
-    for the year), with ``reason``. In the caller's transaction, which holds ``marks_lock``. Returns
-    the messages sent."""
-    if not counties or not markers:
-        return 0
-    return _year_marks_send(
-        counties=counties,
-        insurance_year=insurance_year,
-        rules=rules,
-        categories={code: (marker, "", 0) for code, marker in markers.items()},
-        withdrawn_for=reason,
-        kind="removed",
-        roster_tags=True,
-    )
+def _granted_terms(rules: Policy) -> dict[str, tuple[str, str, int]]:
+    """Each roster tag ``rules`` grants, with what its mark says (marker, kind, amount)."""
+    return {code: rosters.mark_terms(rules, c) for code, c in rosters.granted_categories(rules).items()}
 
 
 def policy_marks_send(*, record: PolicyRecord, before: Policy | None, after: Policy) -> int:
@@ -206,19 +190,15 @@ def policy_marks_send(*, record: PolicyRecord, before: Policy | None, after: Pol
     the policy's row FOR UPDATE and, taken after it, ``marks_lock``. Returns the messages sent."""
     if record.insurance_year < timezone.localdate().year:
         return 0
-    terms_before = (
-        {
-            code: rosters.mark_terms(before, category)
-            for code, category in rosters.granted_categories(before).items()
-        }
-        if before is not None
-        else {}
-    )
-    terms_after = {
-        code: rosters.mark_terms(after, c) for code, c in rosters.granted_categories(after).items()
-    }
+    terms_before = _granted_terms(before) if before is not None else {}
+    terms_after = _granted_terms(after)
     changed = {code: terms for code, terms in terms_after.items() if terms_before.get(code) != terms}
-    lost = {code: marker for code, (marker, _kind, _fen) in terms_before.items() if code not in terms_after}
+    # A withdrawal says the marker tax knew, and no kind or amount.
+    lost = {
+        code: (marker, "", 0)
+        for code, (marker, _kind, _fen) in terms_before.items()
+        if code not in terms_after
+    }
     sent = 0
     if changed:
         sent += _year_marks_send(
@@ -236,12 +216,14 @@ def policy_marks_send(*, record: PolicyRecord, before: Policy | None, after: Pol
             reason = _("The category was removed from the policy of %(year)d") % {
                 "year": record.insurance_year
             }
-        sent += category_withdrawals_send(
+        sent += _year_marks_send(
             counties=counties_governed_with_tags(record=record, tags=list(lost)),
             insurance_year=record.insurance_year,
             rules=after,
-            markers=lost,
-            reason=reason[:200],
+            categories=lost,
+            withdrawn_for=reason[:200],
+            kind="removed",
+            roster_tags=True,
         )
     return sent
 
